@@ -1,0 +1,129 @@
+"""BLAKE3 of files and streams, and nothing else.
+
+Files are read with ``read`` (never memory-mapped: a file truncated while it
+is hashed must give an error, not a SIGBUS). Big files are fed to the
+multithreaded hasher in large blocks; :func:`copy_and_hash` hashes while it
+copies, so tracking reads each byte once. A file whose size or mtime changes
+while it is read raises :class:`HashingError`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+import blake3
+
+from .errors import HashingError
+
+SMALL = 1 << 20  # files below this are read in one call
+BLOCK = 8 << 20  # read size for big files
+THREADED_MIN = 32 << 20  # files above this use blake3's thread pool
+
+
+class Hasher(Protocol):
+    def update(self, data: bytes | memoryview, /) -> object: ...
+    def hexdigest(self) -> str: ...
+
+
+def new_hasher(size_hint: int = 0) -> Hasher:
+    """A BLAKE3 hasher; multithreaded for inputs of at least THREADED_MIN bytes."""
+    if size_hint >= THREADED_MIN:
+        return blake3.blake3(max_threads=blake3.blake3.AUTO)  # type: ignore[no-any-return]
+    return blake3.blake3()  # type: ignore[no-any-return]
+
+
+def hash_bytes(data: bytes) -> str:
+    return blake3.blake3(data).hexdigest()  # type: ignore[no-any-return]
+
+
+def hash_stream(stream: BinaryIO, size_hint: int = 0) -> tuple[str, int]:
+    """(oid, size) of everything ``stream`` yields."""
+    hasher = new_hasher(size_hint)
+    total = 0
+    while True:
+        block = stream.read(BLOCK)
+        if not block:
+            break
+        hasher.update(block)
+        total += len(block)
+    return hasher.hexdigest(), total
+
+
+def _check_unchanged(path: Path, before: os.stat_result, fd: int, read: int) -> None:
+    after = os.fstat(fd)
+    if (
+        read != before.st_size
+        or after.st_size != before.st_size
+        or after.st_mtime_ns != before.st_mtime_ns
+    ):
+        raise HashingError(f"{path} changed while it was being hashed; run the command again")
+
+
+def hash_file(path: Path) -> tuple[str, int]:
+    """(oid, size) of the file at ``path``; HashingError if it changes meanwhile."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError as exc:
+        raise HashingError(f"{path} vanished while it was being hashed") from exc
+    except OSError as exc:
+        raise HashingError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        st = os.fstat(fd)
+        if st.st_size < SMALL:
+            data = os.read(fd, st.st_size + 1)
+            _check_unchanged(path, st, fd, len(data))
+            return hash_bytes(data), len(data)
+        hasher = new_hasher(st.st_size)
+        total = 0
+        buf = bytearray(BLOCK)
+        view = memoryview(buf)
+        while True:
+            n = os.readv(fd, [buf])
+            if not n:
+                break
+            hasher.update(view[:n])
+            total += n
+        _check_unchanged(path, st, fd, total)
+        return hasher.hexdigest(), total
+    finally:
+        os.close(fd)
+
+
+def copy_and_hash(path: Path, out_fd: int) -> tuple[str, int, os.stat_result]:
+    """Copy ``path`` to the open descriptor ``out_fd`` while hashing it, in one pass.
+
+    Returns (oid, size, stat of the source as it was when opened).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError as exc:
+        raise HashingError(f"{path} vanished while it was being hashed") from exc
+    except OSError as exc:
+        raise HashingError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        st = os.fstat(fd)
+        if st.st_size < SMALL:
+            data = os.read(fd, st.st_size + 1)
+            _check_unchanged(path, st, fd, len(data))
+            os.write(out_fd, data)
+            return hash_bytes(data), len(data), st
+        hasher = new_hasher(st.st_size)
+        total = 0
+        buf = bytearray(BLOCK)
+        view = memoryview(buf)
+        while True:
+            n = os.readv(fd, [buf])
+            if not n:
+                break
+            chunk = view[:n]
+            hasher.update(chunk)
+            written = 0
+            while written < n:
+                written += os.write(out_fd, chunk[written:])
+            total += n
+        _check_unchanged(path, st, fd, total)
+        return hasher.hexdigest(), total, st
+    finally:
+        os.close(fd)

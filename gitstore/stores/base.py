@@ -1,0 +1,158 @@
+"""The Store interface: a handful of methods every backend implements.
+
+A store holds immutable objects under ``layout.object_key(oid)`` and a few
+mutable documents (published manifests, per-branch watermarks, probes) under
+other keys. Objects are content-addressed, so ``put`` is idempotent; documents
+change only through conditional writes, so that two writers never both win.
+
+Contracts every backend keeps (tests/contract runs them against each one):
+
+- ``exists`` answers for many oids at once; a backend picks the cheapest way.
+- ``open`` streams; nothing buffers a whole object in memory.
+- ``get`` hashes while it streams and never leaves a partial or wrong file at
+  ``dest``: the bytes go to a temporary file beside ``dest`` and are renamed
+  into place only once their BLAKE3 matches ``oid``.
+- only a real "not there" raises :class:`ObjectNotFoundError`; a transient
+  failure raises :class:`StoreUnavailableError`, never "not found".
+- a read-only store raises :class:`ReadOnlyStoreError` on every write.
+- ``put_document(..., if_absent=True)`` fails with :class:`PreconditionFailed`
+  when the key exists; ``if_version=v`` fails unless the current version is v.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from ..errors import IntegrityError, ReadOnlyStoreError, UnsupportedError
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ObjectStat:
+    size: int
+    mtime: float | None  # seconds since the epoch, when the backend knows it
+
+
+@dataclass(frozen=True)
+class Document:
+    data: bytes
+    version: str  # an opaque token for put_document(if_version=...)
+
+
+class Store(ABC):
+    """One place that holds objects; see the module docstring for the contract."""
+
+    #: the URL or path the store was made from, used in every error message
+    url: str = ""
+    read_only: bool = False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    # -- objects -----------------------------------------------------------
+    @abstractmethod
+    def exists(self, oids: Iterable[str]) -> set[str]:
+        """The subset of ``oids`` this store holds."""
+
+    @abstractmethod
+    def open(self, oid: str) -> BinaryIO:
+        """A readable binary stream of the object; ObjectNotFoundError if absent."""
+
+    @abstractmethod
+    def put(self, oid: str, src: Path) -> None:
+        """Store the file ``src`` (whose BLAKE3 is ``oid``) as object ``oid``; idempotent."""
+
+    @abstractmethod
+    def stat(self, oid: str) -> ObjectStat:
+        """Size and last-modified time; ObjectNotFoundError if absent."""
+
+    @abstractmethod
+    def list(self) -> Iterator[str]:
+        """Every oid in the store, in no particular order."""
+
+    @abstractmethod
+    def delete(self, oid: str) -> None:
+        """Remove the object; deleting an absent object is not an error."""
+
+    def get(self, oid: str, dest: Path) -> None:
+        """Write the object to ``dest``, verified; see the module docstring."""
+        from ..hashing import new_hasher
+
+        dest = Path(dest)
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.tmp")
+        hasher = new_hasher()
+        try:
+            with self.open(oid) as src, open(tmp, "wb") as out:
+                while True:
+                    block = src.read(CHUNK)
+                    if not block:
+                        break
+                    hasher.update(block)
+                    out.write(block)
+            actual = hasher.hexdigest()
+            if actual != oid:
+                raise IntegrityError(
+                    f"object {oid} from {self.url} is corrupt: its bytes hash to {actual}"
+                )
+            os.replace(tmp, dest)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+    # -- mutable documents -------------------------------------------------
+    def read_document(self, key: str) -> Document | None:
+        """The document at ``key`` with its version, or None when absent."""
+        raise UnsupportedError(f"{self.url} does not hold documents")
+
+    def put_document(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+    ) -> str:
+        """Write a document, optionally conditionally; returns its new version."""
+        self._refuse_write()
+        raise UnsupportedError(f"{self.url} does not hold documents")
+
+    def delete_document(self, key: str) -> None:
+        self._refuse_write()
+        raise UnsupportedError(f"{self.url} does not hold documents")
+
+    def list_documents(self, prefix: str) -> Iterator[str]:
+        """Keys of the documents under ``prefix`` (a folder, ending in ``/``)."""
+        raise UnsupportedError(f"{self.url} cannot list documents")
+
+    def probe_conditional_writes(self) -> None:
+        """Raise UnsupportedError unless put-if-absent is really honoured here."""
+        from ..errors import PreconditionFailed
+
+        key = f"tmp/probe-{uuid.uuid4().hex}"
+        self.put_document(key, b"probe", if_absent=True)
+        try:
+            try:
+                self.put_document(key, b"probe again", if_absent=True)
+            except PreconditionFailed:
+                return
+            raise UnsupportedError(
+                f"{self.url} does not honour conditional writes (a second put-if-absent succeeded);"
+                " two publishers could both win here"
+            )
+        finally:
+            self.delete_document(key)
+
+    # -- helpers -----------------------------------------------------------
+    def _refuse_write(self) -> None:
+        if self.read_only:
+            raise ReadOnlyStoreError(f"remote {self.url} is read-only")
+
+    def close(self) -> None:
+        """Release connections; the store may not be used afterwards."""
