@@ -1,0 +1,787 @@
+"""Everything gitstore reads from git, and the few writes it makes to git's state.
+
+Reads (revisions, commits, trees, blobs, refs, reflogs) go through dulwich in
+process; this is the only module that imports it, and it does so lazily, so
+that building a :class:`GitRepo` costs a few ``stat`` calls. Each thread gets
+its own dulwich ``Repo``. Revisions are resolved here rather than by dulwich:
+full and short shas, branch, tag, remote and ``refs/`` names, ``HEAD``,
+``~N``/``^N`` suffixes, reflog entries (``main@{2}``) and dates
+(``main@{2026-01-31}``: the last first-parent commit of ``main`` whose
+committer date is at or before the end of that day, UTC). Writes to the index
+and to ``.git/config`` go through the ``git`` binary, so that git's own index
+format and locking are respected. Linked worktrees and bare repositories are
+supported.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import re
+import stat
+import subprocess
+import threading
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from .errors import GitstoreError, NotARepositoryError, RevisionError, UsageError
+
+if TYPE_CHECKING:
+    from dulwich.object_store import PackBasedObjectStore
+    from dulwich.objects import Commit, Tree
+    from dulwich.repo import Repo
+
+__all__ = ["MANIFEST_SUFFIX", "CommitInfo", "GitRepo", "parse_when"]
+
+MANIFEST_SUFFIX = ".gitstore"
+_COMMIT, _TREE, _BLOB, _TAG = 1, 2, 3, 4
+_ZERO = "0" * 40
+_HEX40 = re.compile(r"[0-9a-f]{40}")
+_SHORT = re.compile(r"[0-9a-fA-F]{4,39}")
+_SUFFIX = re.compile(r"~(\d*)|\^\{(\w*)\}|\^(\d*)")
+_SELECTOR = re.compile(r"(?P<name>.*)@\{(?P<sel>[^{}]*)\}")
+_BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^/|/$|\.lock$|^\.|/\.")
+_WHEN = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?\s*(Z|[+-]\d{2}:?\d{2})?"
+)
+_PER_WORKTREE = ("refs/bisect/", "refs/worktree/", "refs/rewritten/")
+_SPECIAL_HEADS = ("HEAD", "ORIG_HEAD", "MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD")
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    parents: tuple[str, ...]
+    author: str  # "Name <email>"
+    date: str  # committer date, ISO 8601 with the committer's offset
+    timestamp: int  # committer time, epoch seconds
+    subject: str  # first line of the message
+
+
+def parse_when(text: str) -> int:
+    """Epoch seconds of ``YYYY-MM-DD[THH:MM[:SS]][Z|+HH:MM]``.
+
+    UTC unless an offset is given; a bare date means the end of that day
+    (23:59:59). Raises :class:`RevisionError` for anything else.
+    """
+    match = _WHEN.fullmatch(text.strip())
+    if match is None:
+        raise RevisionError(
+            f"invalid date '{text}'", hint="use YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] and +HH:MM or Z"
+        )
+    year, month, day, hour, minute, second, offset = match.groups()
+    tz = timezone.utc
+    if offset and offset != "Z":
+        digits = offset[1:].replace(":", "")
+        delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        tz = timezone(-delta if offset[0] == "-" else delta)
+    try:
+        if hour is None:
+            when = datetime(int(year), int(month), int(day), 23, 59, 59, tzinfo=tz)
+        else:
+            when = datetime(
+                int(year), int(month), int(day), int(hour), int(minute), int(second or 0), tzinfo=tz
+            )
+    except ValueError as exc:
+        raise RevisionError(f"invalid date '{text}': {exc}") from exc
+    return int(when.timestamp())
+
+
+def _iso(timestamp: int, offset: int) -> str:
+    return datetime.fromtimestamp(timestamp, timezone(timedelta(seconds=offset))).isoformat()
+
+
+def _norm_prefix(prefix: str) -> str:
+    prefix = prefix.replace(os.sep, "/")
+    while prefix.startswith("./"):
+        prefix = prefix[2:]
+    return "" if prefix in (".", "") else prefix.strip("/")
+
+
+def _under(path: str, prefix: str) -> bool:
+    return not prefix or path == prefix or path.startswith(prefix + "/")
+
+
+def _first_error_line(stderr: bytes) -> str:
+    lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+    for line in lines:
+        if line.startswith(("fatal:", "error:")):
+            return line
+    return next((ln for ln in lines if not ln.startswith("hint:")), "no message")
+
+
+class GitRepo:
+    """One git repository (or linked worktree) as gitstore sees it."""
+
+    def __init__(self, git_dir: Path, root: Path | None, common_dir: Path | None = None) -> None:
+        self.git_dir = git_dir
+        self.root = root
+        if common_dir is None:
+            common_dir = git_dir
+            try:
+                text = (git_dir / "commondir").read_text("utf-8").strip()
+            except FileNotFoundError:
+                text = ""
+            if text:
+                common_dir = Path(os.path.normpath(git_dir / text))
+        self.common_dir = common_dir
+        self._local = threading.local()
+        self._opened: list[Repo] = []
+        self._lock = threading.Lock()
+        # dulwich warns when a repository with open packs is collected, and
+        # says so noisily at interpreter exit: close them first.
+        weakref.finalize(self, _close_all, self._opened, self._lock)
+
+    def __repr__(self) -> str:
+        return f"GitRepo(root={self.root!r}, git_dir={self.git_dir!r})"
+
+    # ---- discovery -------------------------------------------------------
+
+    @classmethod
+    def discover(cls, start: Path | str = ".") -> GitRepo:
+        """The repository containing ``start``, walking up; bare repositories too."""
+        here = Path(start).resolve()
+        for folder in (here, *here.parents):
+            dotgit = folder / ".git"
+            if dotgit.is_dir() and (dotgit / "HEAD").is_file():
+                return cls(dotgit, folder)
+            if dotgit.is_file():
+                return cls(_read_gitfile(dotgit), folder)
+            if (folder / "HEAD").is_file() and (folder / "objects").is_dir():
+                if (folder / "refs").is_dir() or (folder / "commondir").is_file():
+                    return cls(folder, None)
+        raise NotARepositoryError(
+            f"{start} is not inside a git repository", hint="run `git init` first"
+        )
+
+    def require_worktree(self) -> Path:
+        if self.root is None:
+            raise NotARepositoryError(
+                f"{self.git_dir} is a bare repository; this needs a work tree",
+                hint="run it in a clone with a work tree",
+            )
+        return self.root
+
+    @property
+    def state_dir(self) -> Path:
+        return self.git_dir / "gitstore"
+
+    @property
+    def common_state_dir(self) -> Path:
+        return self.common_dir / "gitstore"
+
+    # ---- dulwich access --------------------------------------------------
+
+    def _repo(self) -> Repo:
+        repo: Repo | None = getattr(self._local, "repo", None)
+        if repo is None:
+            from dulwich.repo import Repo
+
+            try:
+                repo = Repo(
+                    controldir=str(self.git_dir),
+                    commondir=str(self.common_dir),
+                    worktree=None if self.root is None else str(self.root),
+                )
+            except Exception as exc:  # dulwich raises several unrelated types here
+                raise GitstoreError(f"cannot open git repository {self.git_dir}: {exc}") from exc
+            self._local.repo = repo
+            with self._lock:
+                self._opened.append(repo)
+        return repo
+
+    def _store(self) -> PackBasedObjectStore:
+        return cast("PackBasedObjectStore", self._repo().object_store)
+
+    def _has(self, sha: str) -> bool:
+        return sha.encode("ascii") in self._store()  # type: ignore[operator]
+
+    def close(self) -> None:
+        """Close the dulwich repositories of every thread (open pack files)."""
+        _close_all(self._opened, self._lock)
+        self._local = threading.local()
+
+    def _object(self, sha: str) -> Any:
+        if not _HEX40.fullmatch(sha):
+            raise RevisionError(f"'{sha}' is not a full object id")
+        try:
+            return self._store()[sha.encode("ascii")]  # type: ignore[index]
+        except KeyError:
+            raise RevisionError(f"object {sha} is not in the repository") from None
+
+    def _commit(self, sha: str) -> Commit:
+        obj = self._object(sha if _HEX40.fullmatch(sha) else self.resolve(sha))
+        if obj.type_num != _COMMIT:
+            raise RevisionError(f"{sha} is a {obj.type_name.decode()}, not a commit")
+        return cast("Commit", obj)
+
+    def _tree(self, sha: str) -> Tree:
+        return cast("Tree", self._object(sha))
+
+    def _peel(self, sha: str) -> tuple[int, str]:
+        """Follow tags to the object they name: (type number, sha)."""
+        obj = self._object(sha)
+        for _ in range(100):
+            if obj.type_num != _TAG:
+                break
+            sha = obj.object[1].decode("ascii")
+            obj = self._object(sha)
+        return obj.type_num, sha
+
+    # ---- refs and revisions ------------------------------------------------
+
+    def _ref(self, name: str) -> str | None:
+        try:
+            _, sha = self._repo().refs.follow(name.encode())  # type: ignore[arg-type]
+        except (KeyError, ValueError, OSError):
+            return None
+        if sha is None or not _HEX40.fullmatch(sha.decode("ascii", "replace")):
+            return None
+        return sha.decode("ascii")
+
+    def head(self) -> str | None:
+        """The sha of HEAD, or None on an unborn branch."""
+        return self._ref("HEAD")
+
+    def current_branch(self) -> str | None:
+        """The checked-out branch ("main"), or None when HEAD is detached."""
+        try:
+            target = self._repo().refs.read_ref(b"HEAD")  # type: ignore[arg-type]
+        except (KeyError, OSError):
+            return None
+        if target and target.startswith(b"ref: refs/heads/"):
+            return target[len(b"ref: refs/heads/") :].strip().decode("utf-8", "replace")
+        return None
+
+    def _ref_candidates(self, name: str) -> list[str]:
+        if _BAD_REF.search(name):
+            return []
+        out = [name] if name.startswith("refs/") or name in _SPECIAL_HEADS else []
+        out += [f"refs/{name}", f"refs/tags/{name}", f"refs/heads/{name}", f"refs/remotes/{name}"]
+        return [*out, f"refs/remotes/{name}/HEAD"]
+
+    def _full_ref(self, name: str) -> str | None:
+        for candidate in self._ref_candidates(name):
+            if self._ref(candidate) is not None:
+                return candidate
+        return None
+
+    def _short(self, prefix: str, rev: str) -> str | None:
+        prefix = prefix.lower()
+        found = sorted({sha.decode("ascii") for sha in self._store().iter_prefix(prefix.encode())})
+        if len(found) > 1:
+            commits = [sha for sha in found if self._peel(sha)[0] == _COMMIT]
+            if len(commits) != 1:
+                raise RevisionError(
+                    f"short sha '{prefix}' in '{rev}' is ambiguous ({len(found)} objects)",
+                    hint="give more hex digits",
+                )
+            return commits[0]
+        return found[0] if found else None
+
+    def _name(self, name: str, rev: str) -> str | None:
+        """The object a name denotes (not peeled), or None."""
+        if name == "@":
+            name = "HEAD"
+        if _HEX40.fullmatch(name) and self._has(name):
+            return name
+        for candidate in self._ref_candidates(name):
+            sha = self._ref(candidate)
+            if sha is not None:
+                return sha
+        if _SHORT.fullmatch(name):
+            return self._short(name, rev)
+        return None
+
+    def _reflog_value(self, name: str, index: int, rev: str) -> str:
+        if not name:
+            branch = self.current_branch()
+            ref = f"refs/heads/{branch}" if branch else "HEAD"
+        else:
+            ref = self._full_ref("HEAD" if name == "@" else name) or ""
+        entries = self._reflog(ref) if ref else []
+        if not entries:
+            raise RevisionError(f"unknown revision '{rev}': no reflog for '{name or ref}'")
+        if index < len(entries):
+            return entries[-1 - index][1]
+        oldest = entries[0][0]
+        if index == len(entries) and oldest != _ZERO:
+            return oldest
+        raise RevisionError(
+            f"unknown revision '{rev}': the reflog of '{name or ref}' has only {len(entries)} entries"
+        )
+
+    def _reflog(self, ref: str) -> list[tuple[str, str]]:
+        """(old, new) of each reflog entry of a full ref name, oldest first."""
+        per_worktree = ref == "HEAD" or ref.startswith(_PER_WORKTREE)
+        path = (self.git_dir if per_worktree else self.common_dir) / "logs" / ref
+        try:
+            lines = path.read_bytes().decode("ascii", "replace").splitlines()
+        except OSError:
+            return []
+        words = (line.split(" ", 2) for line in lines)
+        return [(w[0], w[1]) for w in words if len(w) == 3 and _HEX40.fullmatch(w[1])]
+
+    def _base(self, base: str, rev: str) -> str:
+        match = _SELECTOR.fullmatch(base)
+        if match is None:
+            sha = self._name(base, rev) if base else None
+            if sha is None:
+                raise RevisionError(f"unknown revision '{rev}'")
+            return sha
+        name, selector = match.group("name"), match.group("sel").strip()
+        if selector.isdigit():
+            return self._reflog_value(name, int(selector), rev)
+        if not _WHEN.fullmatch(selector):
+            raise RevisionError(f"unknown revision '{rev}': unsupported selector '@{{{selector}}}'")
+        return self._at_date(self._to_commit(self._base(name or "HEAD", rev), rev), selector, rev)
+
+    def _at_date(self, tip: str, selector: str, rev: str) -> str:
+        when = parse_when(selector)
+        sha: str | None = tip
+        while sha is not None:
+            commit = self._commit(sha)
+            if commit.commit_time <= when:
+                return sha
+            sha = commit.parents[0].decode("ascii") if commit.parents else None
+        raise RevisionError(f"unknown revision '{rev}': no commit at or before {selector}")
+
+    def _to_commit(self, sha: str, rev: str) -> str:
+        kind, peeled = self._peel(sha)
+        if kind != _COMMIT:
+            raise RevisionError(f"revision '{rev}' names a {_KIND_NAMES[kind]}, not a commit")
+        return peeled
+
+    def resolve(self, rev: str) -> str:
+        """The commit sha a revision names; RevisionError when unknown or ambiguous.
+
+        Forms: full or short sha (a short sha matching several objects of
+        which exactly one is a commit means that commit), a name tried as
+        ``refs/NAME``, ``refs/tags/NAME``, ``refs/heads/NAME``,
+        ``refs/remotes/NAME`` and ``refs/remotes/NAME/HEAD`` in git's order,
+        ``HEAD`` or ``@``, then ``NAME@{N}`` (reflog; ``@{N}`` is the current
+        branch's, ``HEAD@{N}`` HEAD's), ``NAME@{DATE}`` (see :func:`parse_when`;
+        the last first-parent commit at or before it), and any chain of ``~N``,
+        ``^N``, ``^{}`` and ``^{commit}``. Annotated tags are peeled.
+        """
+        cut = min((i for i in (rev.find("~"), rev.find("^")) if i >= 0), default=len(rev))
+        sha = self._base(rev[:cut], rev)
+        pos = cut
+        while pos < len(rev):
+            match = _SUFFIX.match(rev, pos)
+            if match is None:
+                raise RevisionError(f"unknown revision '{rev}'")
+            pos = match.end()
+            tilde, peel, caret = match.groups()
+            if peel is not None:
+                if peel not in ("", "commit"):
+                    raise RevisionError(f"unknown revision '{rev}': only ^{{}} and ^{{commit}}")
+                sha = self._to_commit(sha, rev)
+                continue
+            sha = self._to_commit(sha, rev)
+            parents = [p.decode("ascii") for p in self._commit(sha).parents]
+            if tilde is not None:
+                for _ in range(int(tilde or 1)):
+                    if not parents:
+                        raise RevisionError(f"unknown revision '{rev}': history is shorter")
+                    sha = parents[0]
+                    parents = [p.decode("ascii") for p in self._commit(sha).parents]
+            elif (nth := int(caret or 1)) > 0:
+                if nth > len(parents):
+                    raise RevisionError(f"unknown revision '{rev}': no parent {nth}")
+                sha = parents[nth - 1]
+        return self._to_commit(sha, rev)
+
+    def try_resolve(self, rev: str) -> str | None:
+        """Like :meth:`resolve`, but None for an unknown revision (an ambiguous one still raises)."""
+        try:
+            return self.resolve(rev)
+        except RevisionError as exc:
+            if "ambiguous" in exc.message:
+                raise
+            return None
+
+    def split_revs_and_paths(
+        self, args: Sequence[str], max_revs: int | None = None
+    ) -> tuple[list[str], list[str]]:
+        """Split leading revisions from paths; revisions are returned as given.
+
+        A literal ``--`` forces the split. Without it, a leading argument that
+        resolves to a commit and also exists as a path (or as a tracked path,
+        ``NAME.gitstore``) is ambiguous.
+        """
+        args = list(args)
+        if "--" in args:
+            cut = args.index("--")
+            revs, paths = args[:cut], args[cut + 1 :]
+            if max_revs is not None and len(revs) > max_revs:
+                raise UsageError(f"at most {max_revs} revision(s) may be given, got {len(revs)}")
+            for rev in revs:
+                self.resolve(rev)
+            return revs, paths
+        revs = []
+        for arg in args:
+            if max_revs is not None and len(revs) >= max_revs:
+                break
+            if arg.startswith("-") or self.try_resolve(arg) is None:
+                break
+            if self._is_path(arg):
+                raise RevisionError(
+                    f"'{arg}' is both a revision and a path",
+                    hint=f"use `-- {arg}` for the path or `{arg} --` for the revision",
+                )
+            revs.append(arg)
+        return revs, args[len(revs) :]
+
+    def _is_path(self, arg: str) -> bool:
+        places = [Path(arg)]
+        if self.root is not None:
+            places.append(self.root / arg)
+        return any(
+            os.path.lexists(place) or os.path.lexists(f"{place}{MANIFEST_SUFFIX}")
+            for place in places
+        )
+
+    # ---- commits and history -----------------------------------------------
+
+    def commit_info(self, sha: str) -> CommitInfo:
+        sha = sha if _HEX40.fullmatch(sha) else self.resolve(sha)
+        commit = self._commit(sha)
+        message = commit.message.decode("utf-8", "replace")
+        return CommitInfo(
+            sha=sha,
+            parents=tuple(p.decode("ascii") for p in commit.parents),
+            author=commit.author.decode("utf-8", "replace"),
+            date=_iso(commit.commit_time, commit.commit_timezone),
+            timestamp=commit.commit_time,
+            subject=message.strip("\n").split("\n", 1)[0].strip() if message else "",
+        )
+
+    def walk(
+        self, start: str, *, first_parent: bool = True, stop_at: Iterable[str] = ()
+    ) -> Iterator[CommitInfo]:
+        """History from ``start``, newest first, each commit once.
+
+        ``stop_at`` excludes those commits and all their ancestors, as
+        ``git log START ^STOP`` does (unknown shas are ignored). With
+        ``first_parent`` only first parents are followed from ``start``;
+        otherwise every ancestor, in committer-date order.
+        """
+        heap: list[tuple[int, int, str]] = []
+        bad: set[str] = set()
+        seen: set[str] = set()
+        queued: set[str] = set()
+        pending = 0  # interesting commits still queued
+        counter = 0
+
+        def push(sha: str, uninteresting: bool) -> None:
+            nonlocal pending, counter
+            if sha in seen:
+                if uninteresting and sha not in bad:
+                    bad.add(sha)
+                    pending -= sha in queued
+                return
+            if uninteresting and not self._has(sha):
+                return
+            seen.add(sha)
+            queued.add(sha)
+            if uninteresting:
+                bad.add(sha)
+            else:
+                pending += 1
+            counter += 1
+            heapq.heappush(heap, (-self._commit(sha).commit_time, counter, sha))
+
+        push(start if _HEX40.fullmatch(start) else self.resolve(start), False)
+        for stop in stop_at:
+            push(stop, True)
+        while pending > 0:
+            current = heapq.heappop(heap)[2]
+            queued.discard(current)
+            if current in bad:
+                for raw in self._commit(current).parents:
+                    push(raw.decode("ascii"), True)
+                continue
+            pending -= 1
+            info = self.commit_info(current)
+            for parent in info.parents[:1] if first_parent else info.parents:
+                push(parent, False)
+            yield info
+
+    # ---- trees and blobs -----------------------------------------------------
+
+    def _root_tree(self, commit: str) -> str:
+        tree: bytes = self._commit(commit).tree
+        return tree.decode("ascii")
+
+    def blob_id(self, commit: str, path: str) -> str | None:
+        """The blob id of a file at a commit, None when absent (or not a file)."""
+        sha = self._root_tree(commit)
+        mode = stat.S_IFDIR
+        for part in _norm_prefix(path).split("/"):
+            if not part or not stat.S_ISDIR(mode):
+                return None
+            try:
+                mode, raw = self._tree(sha)[part.encode()]
+            except KeyError:
+                return None
+            sha = raw.decode("ascii")
+        return sha if stat.S_ISREG(mode) else None
+
+    def read_path(self, commit: str, path: str) -> bytes | None:
+        blob = self.blob_id(commit, path)
+        return None if blob is None else self.read_blob(blob)
+
+    def read_blob(self, blob_id: str) -> bytes:
+        try:
+            kind, data = self._store().get_raw(blob_id.encode("ascii"))  # type: ignore[arg-type]
+        except KeyError:
+            raise RevisionError(f"blob {blob_id} is not in the repository") from None
+        if kind != _BLOB:
+            raise RevisionError(f"object {blob_id} is not a blob")
+        return data
+
+    def _entries(self, tree: str | None) -> dict[str, tuple[int, str]]:
+        if tree is None:
+            return {}
+        return {
+            entry.path.decode("utf-8", "surrogateescape"): (entry.mode, entry.sha.decode("ascii"))
+            for entry in self._tree(tree).iteritems()
+        }
+
+    def list_manifests(self, commit: str, under: Sequence[str] = ()) -> dict[str, str]:
+        """{path of every ``*.gitstore`` file at ``commit``: blob id}.
+
+        With ``under``, only manifests whose tracked path (or own path) is one
+        of the prefixes or lies below one; other subtrees are never read.
+        """
+        prefixes = [_norm_prefix(p) for p in under]
+        if "" in prefixes:
+            prefixes = []
+        out: dict[str, str] = {}
+        stack = [("", self._root_tree(commit))]
+        while stack:
+            folder, tree = stack.pop()
+            for name, (mode, sha) in self._entries(tree).items():
+                path = folder + name
+                if stat.S_ISDIR(mode):
+                    if self._wanted_dir(path, prefixes):
+                        stack.append((path + "/", sha))
+                elif (
+                    stat.S_ISREG(mode)
+                    and name.endswith(MANIFEST_SUFFIX)
+                    and self._wanted_manifest(path, prefixes)
+                ):
+                    out[path] = sha
+        return dict(sorted(out.items()))
+
+    @staticmethod
+    def _wanted_dir(path: str, prefixes: list[str]) -> bool:
+        return not prefixes or any(_under(path, p) or p.startswith(path + "/") for p in prefixes)
+
+    @staticmethod
+    def _wanted_manifest(path: str, prefixes: list[str]) -> bool:
+        tracked = path[: -len(MANIFEST_SUFFIX)]
+        return not prefixes or any(_under(tracked, p) or path == p for p in prefixes)
+
+    def changed_manifests(self, a: str | None, b: str) -> list[tuple[str, str | None, str | None]]:
+        """(path, old blob, new blob) of each manifest that differs from ``a`` to ``b``.
+
+        ``a`` None means the empty tree. Identical subtrees are skipped unread.
+        """
+        out: list[tuple[str, str | None, str | None]] = []
+        old_root = None if a is None else self._root_tree(a)
+        stack: list[tuple[str, str | None, str | None]] = [("", old_root, self._root_tree(b))]
+        while stack:
+            folder, old_tree, new_tree = stack.pop()
+            if old_tree == new_tree:
+                continue
+            old, new = self._entries(old_tree), self._entries(new_tree)
+            for name in old.keys() | new.keys():
+                before, after = old.get(name), new.get(name)
+                if before == after:
+                    continue
+                path = folder + name
+                sub_old = _pick(before, stat.S_ISDIR)
+                sub_new = _pick(after, stat.S_ISDIR)
+                if sub_old or sub_new:
+                    stack.append((path + "/", sub_old, sub_new))
+                if name.endswith(MANIFEST_SUFFIX):
+                    blob_old, blob_new = _pick(before, stat.S_ISREG), _pick(after, stat.S_ISREG)
+                    if blob_old != blob_new:
+                        out.append((path, blob_old, blob_new))
+        return sorted(out)
+
+    # ---- garbage-collection roots ------------------------------------------
+
+    def all_ref_commits(self) -> set[str]:
+        """Every commit a ref, a worktree's HEAD, the stash or any reflog entry names."""
+        candidates: set[str] = set()
+        for target in self._repo().refs.as_dict().values():
+            candidates.add(target.decode("ascii"))
+        git_dirs = [self.common_dir, self.git_dir]
+        worktrees = self.common_dir / "worktrees"
+        if worktrees.is_dir():
+            git_dirs += [d for d in worktrees.iterdir() if d.is_dir()]
+        for git_dir in dict.fromkeys(git_dirs):
+            for name in (*_SPECIAL_HEADS, "FETCH_HEAD"):
+                candidates |= _shas_in_file(git_dir / name, first_column_only=True)
+            candidates |= _shas_in_file(git_dir / "logs" / "HEAD")
+        logs = self.common_dir / "logs" / "refs"
+        if logs.is_dir():
+            for folder, _, files in os.walk(logs):
+                for name in files:
+                    candidates |= _shas_in_file(Path(folder) / name)
+        candidates.discard(_ZERO)
+        out: set[str] = set()
+        for sha in candidates:
+            if self._has(sha):
+                kind, peeled = self._peel(sha)
+                if kind == _COMMIT:
+                    out.add(peeled)
+        return out
+
+    # ---- writes through the git binary -------------------------------------
+
+    def git(
+        self, *args: str, input: bytes | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Run ``git ARGS`` in the work tree (the git dir when bare)."""
+        cwd = self.root if self.root is not None else self.git_dir
+        try:
+            proc = subprocess.run(
+                ["git", *args], cwd=cwd, input=input, capture_output=True, check=False
+            )
+        except FileNotFoundError as exc:
+            raise GitstoreError("git is not installed or not on PATH") from exc
+        if check and proc.returncode != 0:
+            raise GitstoreError(f"git {_subcommand(args)} failed: {_first_error_line(proc.stderr)}")
+        return proc
+
+    def stage(self, paths: Sequence[str]) -> None:
+        """``git add`` these paths; ignored files among them are added with ``-f``."""
+        if not paths:
+            return
+        spec = b"\0".join(os.fsencode(p) for p in paths)
+        add = ("--literal-pathspecs", "add", "--pathspec-from-file=-", "--pathspec-file-nul")
+        proc = self.git(*add, input=spec, check=False)
+        if proc.returncode == 0:
+            return
+        if b"ignored by one of your .gitignore" not in proc.stderr:
+            raise GitstoreError(f"git add failed: {_first_error_line(proc.stderr)}")
+        root = self.require_worktree()
+        files = [p for p in paths if not (root / p).is_dir()]
+        if files:
+            self.git(*add, "-f", input=b"\0".join(os.fsencode(p) for p in files))
+
+    def rm_cached(self, paths: Sequence[str], recursive: bool = False) -> None:
+        """Remove paths from the index, keeping the files."""
+        if not paths:
+            return
+        args = ["--literal-pathspecs", "rm", "--cached", "-q", "--ignore-unmatch"]
+        args += ["-r"] if recursive else []
+        args += ["--pathspec-from-file=-", "--pathspec-file-nul"]
+        self.git(*args, input=b"\0".join(os.fsencode(p) for p in paths))
+
+    def ls_files(
+        self, pathspecs: Sequence[str] = (), *, others: bool = False, exclude_standard: bool = False
+    ) -> list[str]:
+        """``git ls-files -z``: cached paths, plus untracked ones with ``others``."""
+        args = ["ls-files", "-z", "-c"]
+        args += ["-o"] if others else []
+        args += ["--exclude-standard"] if exclude_standard else []
+        out = self.git(*args, "--", *pathspecs).stdout
+        return [os.fsdecode(p) for p in out.split(b"\0") if p]
+
+    def worktree_manifests(self) -> list[str]:
+        """Every ``*.gitstore`` in the work tree, committed or not (ignored ones excepted)."""
+        found = self.ls_files(["*" + MANIFEST_SUFFIX], others=True, exclude_standard=True)
+        return sorted(set(p for p in found if p.endswith(MANIFEST_SUFFIX)))
+
+    def _index_entries(self) -> Iterator[tuple[str, str, int]]:
+        out = self.git("ls-files", "-s", "-z", "--", "*" + MANIFEST_SUFFIX).stdout
+        for record in out.split(b"\0"):
+            if not record:
+                continue
+            meta, _, raw_path = record.partition(b"\t")
+            _, sha, stage_no = meta.split(b" ")
+            path = os.fsdecode(raw_path)
+            if path.endswith(MANIFEST_SUFFIX):
+                yield path, sha.decode("ascii"), int(stage_no)
+
+    def index_manifests(self) -> dict[str, str]:
+        """Staged manifests, {path: blob id}; conflicted ones are left out."""
+        return {path: sha for path, sha, stage_no in self._index_entries() if stage_no == 0}
+
+    def index_conflicts(self) -> list[str]:
+        """Manifests with unresolved merge conflicts in the index."""
+        return sorted({path for path, _, stage_no in self._index_entries() if stage_no > 0})
+
+    def config_set(self, key: str, value: str) -> None:
+        self.git("config", "--local", key, value)
+
+    def config_get(self, key: str) -> str | None:
+        proc = self.git("config", "--local", "--get", key, check=False)
+        if proc.returncode == 1:
+            return None
+        if proc.returncode != 0:
+            raise GitstoreError(f"git config failed: {_first_error_line(proc.stderr)}")
+        return proc.stdout.decode("utf-8", "replace").rstrip("\n")
+
+    def hooks_dir(self) -> Path:
+        """Where git runs hooks from: ``core.hooksPath`` (any scope) or the common hooks dir."""
+        proc = self.git("config", "--path", "--get", "core.hooksPath", check=False)
+        value = proc.stdout.decode("utf-8", "replace").rstrip("\n") if proc.returncode == 0 else ""
+        if not value:
+            return self.common_dir / "hooks"
+        base = self.root if self.root is not None else self.git_dir
+        return base / value
+
+    def is_rebase_in_progress(self) -> bool:
+        return (self.git_dir / "rebase-merge").is_dir() or (self.git_dir / "rebase-apply").is_dir()
+
+
+_KIND_NAMES = {_COMMIT: "commit", _TREE: "tree", _BLOB: "blob", _TAG: "tag"}
+
+
+def _close_all(opened: list[Repo], lock: threading.Lock) -> None:
+    with lock:
+        repos = opened[:]
+        opened.clear()
+    for repo in repos:
+        repo.close()
+
+
+def _subcommand(args: Sequence[str]) -> str:
+    return next((arg for arg in args if not arg.startswith("-")), "")
+
+
+def _pick(entry: tuple[int, str] | None, test: Any) -> str | None:
+    return entry[1] if entry is not None and test(entry[0]) else None
+
+
+def _read_gitfile(path: Path) -> Path:
+    text = path.read_text("utf-8", "replace").strip()
+    if not text.startswith("gitdir:"):
+        raise NotARepositoryError(f"{path} is not a valid .git file")
+    target = Path(text[len("gitdir:") :].strip())
+    return Path(os.path.normpath(path.parent / target))
+
+
+def _shas_in_file(path: Path, first_column_only: bool = False) -> set[str]:
+    """Hex shas in a ref-like file: a reflog's old/new columns, or a HEAD's first word."""
+    try:
+        data = path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return set()
+    out: set[str] = set()
+    for line in data.decode("ascii", "replace").splitlines():
+        words = line.split(maxsplit=2)
+        for word in words[:1] if first_column_only else words[:2]:
+            if _HEX40.fullmatch(word):
+                out.add(word)
+    return out
