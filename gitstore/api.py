@@ -1,0 +1,287 @@
+"""One function per user verb: what the CLI, the hooks and Python code call.
+
+Each function takes a :class:`Context` (the repository, its configuration and
+the cache) and returns typed results; nothing here prints. The CLI renders the
+results; ``--json`` is rendered from the same objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from . import config as cfg
+from . import manifest as mf
+from .cache import Cache
+from .checkout import Checkout, CheckoutResult
+from .errors import (
+    CheckoutConflictError,
+    GitstoreError,
+    IntegrityError,
+    ObjectNotFoundError,
+    PathError,
+    RevisionError,
+)
+from .gitrepo import GitRepo
+from .hashing import hash_file
+from .workspace import PathStatus, TrackResult, Workspace
+
+
+class Context:
+    """The repository a command runs in, with its merged config and cache."""
+
+    def __init__(self, path: Path | str = ".", *, overrides: dict[str, Any] | None = None):
+        self.repo = GitRepo.discover(path)
+        self.cwd = Path(path).absolute() if path != "." else Path.cwd()
+        self.config = cfg.load(self.repo.root, self.repo.common_dir, overrides=overrides)
+
+    @cached_property
+    def cache(self) -> Cache:
+        cache = Cache(self.config.cache_dir, self.config.link)
+        cache.register_repo(self.repo.common_dir)
+        return cache
+
+    @cached_property
+    def workspace(self) -> Workspace:
+        return Workspace(self.repo, self.cache, jobs=self.config.jobs)
+
+
+# -- init --------------------------------------------------------------------
+def init(ctx: Context) -> list[str]:
+    """Set up the repository: committed config, state folder. Idempotent."""
+    root = ctx.repo.require_worktree()
+    done = []
+    committed = cfg.committed_config_path(root)
+    if not committed.exists():
+        committed.parent.mkdir(parents=True, exist_ok=True)
+        committed.write_text("gitstore: 1\n")
+        ctx.repo.stage([committed.relative_to(root).as_posix()])
+        done.append(f"wrote {committed.relative_to(root).as_posix()}")
+    ctx.repo.state_dir.mkdir(parents=True, exist_ok=True)
+    attributes = root / ".gitattributes"
+    line = "*.gitstore -text merge=gitstore diff=gitstore"
+    existing = attributes.read_text().splitlines() if attributes.exists() else []
+    if line not in existing:
+        attributes.write_text("".join(x + "\n" for x in existing + [line]))
+        ctx.repo.stage([".gitattributes"])
+        done.append("marked *.gitstore in .gitattributes")
+    return done
+
+
+# -- track / untrack / status -------------------------------------------------
+def track(ctx: Context, paths: Sequence[str]) -> list[TrackResult]:
+    return ctx.workspace.track(paths, ctx.cwd)
+
+
+def untrack(ctx: Context, paths: Sequence[str]) -> list[str]:
+    return ctx.workspace.untrack(paths, ctx.cwd)
+
+
+def status(ctx: Context, paths: Sequence[str] = ()) -> list[PathStatus]:
+    ws = ctx.workspace
+    only = [_tracked_rel(ws, p, ctx.cwd) for p in paths]
+    return ws.status(only)
+
+
+def _tracked_rel(ws: Workspace, user_path: str, cwd: Path) -> str:
+    rel = ws.relpath(user_path, cwd)
+    return mf.tracked_path(rel) if rel.endswith(mf.SUFFIX) else rel
+
+
+# -- revisions ---------------------------------------------------------------
+def split_args(ctx: Context, args: Sequence[str], max_revs: int = 1) -> tuple[list[str], list[str]]:
+    return ctx.repo.split_revs_and_paths(args, max_revs=max_revs)
+
+
+def manifests_at(ctx: Context, rev: str | None) -> dict[str, bytes]:
+    """{manifest path: bytes} at a revision, or in the working tree when rev is None."""
+    if rev is None:
+        root = ctx.repo.require_worktree()
+        out = {}
+        for m in ctx.repo.worktree_manifests():
+            try:
+                out[m] = (root / m).read_bytes()
+            except FileNotFoundError:
+                continue
+        return out
+    commit = ctx.repo.resolve(rev)
+    return {m: ctx.repo.read_blob(blob) for m, blob in ctx.repo.list_manifests(commit).items()}
+
+
+def parsed_manifests_at(ctx: Context, rev: str | None) -> dict[str, mf.Manifest]:
+    if rev is None:
+        return {m: mf.parse(d, m) for m, d in manifests_at(ctx, None).items()}
+    commit = ctx.repo.resolve(rev)
+    return {
+        m: mf.parse_cached(ctx.repo.read_blob(blob), blob, m)
+        for m, blob in ctx.repo.list_manifests(commit).items()
+    }
+
+
+# -- checkout ----------------------------------------------------------------
+def checkout(
+    ctx: Context,
+    rev: str | None = None,
+    paths: Sequence[str] = (),
+    *,
+    force: bool = False,
+    link: Sequence[str] | None = None,
+) -> CheckoutResult:
+    ws = ctx.workspace
+    only = [_tracked_rel(ws, p, ctx.cwd) for p in paths]
+    manifests = manifests_at(ctx, rev)
+    if only:
+        unknown = [o for o in only if not any(_covers(mf.tracked_path(m), o) for m in manifests)]
+        if unknown:
+            where = f"at {rev}" if rev else "in the working tree"
+            raise PathError(f"{unknown[0]} is not a tracked path {where}")
+    link = cfg.parse_link(link) if link else None
+    return Checkout(ws, force=force, link=link).run(manifests, write_manifests=rev is not None, only=only)
+
+
+def _covers(tracked: str, path: str) -> bool:
+    return path == tracked or path.startswith(tracked + "/") or tracked.startswith(path + "/")
+
+
+def raise_for_checkout(result: CheckoutResult) -> None:
+    """Turn refused files and missing objects into the exit-3 error the CLI reports."""
+    if result.conflicts:
+        shown = ", ".join(result.conflicts[:5]) + (" ..." if len(result.conflicts) > 5 else "")
+        raise CheckoutConflictError(
+            f"left {len(result.conflicts)} file(s) alone whose content is not in the cache: {shown}",
+            paths=result.conflicts,
+            hint="track them first, or run `gitstore checkout --force` to overwrite",
+        )
+    if result.missing:
+        from .errors import TransferError
+
+        oid, paths = next(iter(result.missing.items()))
+        raise TransferError(
+            f"{len(result.missing)} object(s) are not in the cache, e.g. {oid} for {paths[0]}",
+            failed=list(result.missing),
+            hint="run `gitstore fetch` (or `gitstore pull`) to download them",
+        )
+
+
+# -- ls / cat ----------------------------------------------------------------
+@dataclass(frozen=True)
+class TrackedFile:
+    path: str
+    oid: str
+    size: int
+    manifest: str
+    exec: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        return {"path": self.path, "oid": self.oid, "size": self.size, "manifest": self.manifest}
+
+
+def ls(ctx: Context, rev: str | None = None) -> list[TrackedFile]:
+    out = []
+    for mpath, manifest in sorted(parsed_manifests_at(ctx, rev).items()):
+        rel = mf.tracked_path(mpath)
+        for e in manifest.entries:
+            path = rel + "/" + e.path if manifest.kind == "dir" else rel
+            out.append(TrackedFile(path, e.oid, e.size, mpath, e.exec))
+    return out
+
+
+def find_file(ctx: Context, path: str, rev: str | None) -> TrackedFile:
+    """The tracked file at ``path`` (repository-relative) at a revision."""
+    manifests = manifests_at(ctx, rev)
+    parts = path.split("/")
+    for i in range(len(parts), 0, -1):
+        mpath = mf.manifest_path("/".join(parts[:i]))
+        if mpath in manifests:
+            manifest = mf.parse(manifests[mpath], mpath)
+            inner = "/".join(parts[i:])
+            if manifest.kind == "file":
+                if inner:
+                    break
+                e = manifest.entries[0]
+            else:
+                found = manifest.by_path().get(inner)
+                if found is None:
+                    kind = "folder" if inner == "" else "file"
+                    raise PathError(f"{path} is a tracked {kind}, not a file" if not inner else f"{path} is not in {mpath}")
+                e = found
+            return TrackedFile(path, e.oid, e.size, mpath, e.exec)
+    where = f"at {rev}" if rev else "in the working tree"
+    raise PathError(f"{path} is not a tracked file {where}")
+
+
+def open_object(ctx: Context, oid: str) -> BinaryIO:
+    try:
+        return ctx.cache.store.open(oid)
+    except ObjectNotFoundError:
+        raise ObjectNotFoundError(
+            f"object {oid} is not in the cache", oid=oid, hint="run `gitstore fetch` to download it"
+        ) from None
+
+
+def cat(ctx: Context, path: str, rev: str | None = None) -> Iterator[bytes]:
+    ws = ctx.workspace
+    rel = ws.relpath(path, ctx.cwd)
+    tracked = find_file(ctx, rel, rev)
+    with open_object(ctx, tracked.oid) as f:
+        while True:
+            block = f.read(1 << 20)
+            if not block:
+                break
+            yield block
+
+
+# -- verify ------------------------------------------------------------------
+@dataclass
+class VerifyResult:
+    checked: int
+    corrupt: list[str]
+    missing: dict[str, list[str]]
+
+
+def verify(ctx: Context, *, complete: bool = False) -> VerifyResult:
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache = ctx.cache
+    oids = list(cache.store.list())
+
+    def bad(oid: str) -> str | None:
+        try:
+            actual, _ = hash_file(cache.path(oid))
+        except GitstoreError:
+            return oid
+        return None if actual == oid else oid
+
+    with ThreadPoolExecutor(max_workers=max(2, ctx.config.jobs)) as pool:
+        corrupt = [o for o in pool.map(bad, oids) if o]
+    missing: dict[str, list[str]] = {}
+    if ctx.repo.root is not None:
+        for f in ls(ctx, None):
+            if not cache.has(f.oid):
+                missing.setdefault(f.oid, []).append(f.path)
+    return VerifyResult(len(oids), sorted(corrupt), missing)
+
+
+def ensure_state(ctx: Context) -> None:
+    ctx.repo.state_dir.mkdir(parents=True, exist_ok=True)
+
+
+__all__ = [
+    "CheckoutResult",
+    "Context",
+    "IntegrityError",
+    "RevisionError",
+    "TrackedFile",
+    "VerifyResult",
+    "cat",
+    "checkout",
+    "init",
+    "ls",
+    "status",
+    "track",
+    "untrack",
+    "verify",
+]

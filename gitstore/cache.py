@@ -1,0 +1,287 @@
+"""The cache: the local store every checkout is served from, and its policy.
+
+It lives at ``$XDG_CACHE_HOME/gitstore`` unless configured elsewhere and is
+shared by all of a user's repositories (``repos/`` records which ones use it,
+so ``gc`` never deletes what another repository still needs). Objects are
+read-only files. Ingesting a workspace file hashes it while copying it into
+``tmp/`` and renames it into place: one pass over the bytes. Materialising
+uses the configured link modes in order (reflink, hardlink, symlink, copy);
+the workspace file is written to a temporary name beside its destination and
+renamed, so an interrupted checkout leaves no half-written file.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from .errors import HashingError, ObjectNotFoundError, StoreError
+from .hashing import SMALL, copy_and_hash, hash_bytes
+from .stores.local import READ_ONLY_MODE, LocalStore
+
+FICLONE = 0x40049409
+COPY_CHUNK = 8 << 20
+
+
+class Cache:
+    def __init__(self, root: Path, link: Sequence[str] = ("reflink", "copy")):
+        self.root = Path(root)
+        self.store = LocalStore(self.root)
+        self.link = tuple(link)
+        self.wrote_objects = False  # whether sync() has work to do
+
+    # -- queries -------------------------------------------------------------
+    def path(self, oid: str) -> Path:
+        return self.store.object_path(oid)
+
+    def has(self, oid: str) -> bool:
+        return os.path.exists(self.store.object_path(oid))
+
+    def exists(self, oids: Iterable[str]) -> set[str]:
+        return self.store.exists(oids)
+
+    # -- writing -------------------------------------------------------------
+    def ingest(self, src: Path) -> tuple[str, int, os.stat_result]:
+        """Hash ``src`` and make sure its object is cached: (oid, size, stat of src)."""
+        try:
+            fd = os.open(src, os.O_RDONLY)
+        except FileNotFoundError as exc:
+            raise HashingError(f"{src} vanished while it was being hashed") from exc
+        except OSError as exc:
+            raise HashingError(f"cannot read {src}: {exc.strerror}") from exc
+        try:
+            st = os.fstat(fd)
+            if st.st_size < SMALL:
+                data = os.read(fd, st.st_size + 1)
+                after = os.fstat(fd)
+                if len(data) != st.st_size or after.st_mtime_ns != st.st_mtime_ns:
+                    raise HashingError(f"{src} changed while it was being hashed; run the command again")
+                oid = hash_bytes(data)
+                self._put_bytes(oid, data)
+                return oid, len(data), st
+        finally:
+            os.close(fd)
+        return self._ingest_large(src)
+
+    def _put_bytes(self, oid: str, data: bytes) -> None:
+        dest = self.store.object_path(oid)
+        if self._touch_if_present(dest):
+            return
+        tmp, fd = self._new_tmp()
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            self._install(tmp, dest)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"cannot write object {oid} to the cache {self.root}: {exc.strerror}") from exc
+
+    def _ingest_large(self, src: Path) -> tuple[str, int, os.stat_result]:
+        tmp, fd = self._new_tmp()
+        try:
+            try:
+                oid, size, st = copy_and_hash(src, fd)
+            finally:
+                os.close(fd)
+            dest = self.store.object_path(oid)
+            if self._touch_if_present(dest):
+                tmp.unlink()
+            else:
+                self._install(tmp, dest)
+            return oid, size, st
+        except OSError as exc:
+            raise StoreError(f"cannot write {src} to the cache {self.root}: {exc.strerror}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _touch_if_present(self, dest: Path) -> bool:
+        """True when the object exists; its age is refreshed for gc's grace period."""
+        try:
+            os.utime(dest)
+            return True
+        except FileNotFoundError:
+            return False
+        except PermissionError:
+            return os.path.exists(dest)
+
+    def _new_tmp(self) -> tuple[Path, int]:
+        tmp_dir = self.store.tmp_dir
+        path = tmp_dir / uuid.uuid4().hex
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY_MODE)
+        except FileNotFoundError:
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY_MODE)
+        except OSError as exc:
+            raise StoreError(f"cannot write to the cache {self.root}: {exc.strerror}") from exc
+        return path, fd
+
+    def _install(self, tmp: Path, dest: Path) -> None:
+        try:
+            os.rename(tmp, dest)
+        except FileNotFoundError:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(tmp, dest)
+        self.wrote_objects = True
+
+    def adopt_verified(self, tmp: Path, oid: str) -> None:
+        """Move a temporary file already checked to hash to ``oid`` into the cache."""
+        os.chmod(tmp, READ_ONLY_MODE)
+        self._install(tmp, self.store.object_path(oid))
+
+    def sync(self) -> None:
+        """One batch sync of everything written: call before writing a manifest."""
+        if self.wrote_objects:
+            self.store.sync()
+            self.wrote_objects = False
+
+    # -- materialising -------------------------------------------------------
+    def materialise(self, oid: str, dest: Path, executable: bool, link: Sequence[str] | None = None) -> None:
+        """Write object ``oid`` at ``dest`` (replacing what is there) with the given mode."""
+        src = self.store.object_path(oid)
+        tmp = dest.with_name(f".{dest.name}.gitstore-tmp")
+        for mode in link or self.link:
+            try:
+                if mode == "reflink" and self._reflink(src, tmp, executable):
+                    break
+                if mode == "hardlink" and self._hardlink(src, tmp, executable):
+                    break
+                if mode == "symlink":
+                    tmp.unlink(missing_ok=True)
+                    os.symlink(src, tmp)
+                    break
+                if mode == "copy":
+                    self._copy(src, tmp, executable)
+                    break
+            except FileNotFoundError as exc:
+                if not src.exists():
+                    raise ObjectNotFoundError(f"object {oid} is not in the cache", oid=oid) from exc
+                raise
+        else:
+            self._copy(src, tmp, executable)
+        try:
+            os.replace(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def _reflink(self, src: Path, tmp: Path, executable: bool) -> bool:
+        sfd = os.open(src, os.O_RDONLY)
+        try:
+            dfd = _create(tmp, executable)
+            try:
+                fcntl.ioctl(dfd, FICLONE, sfd)
+            except OSError as exc:
+                if exc.errno in (errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.EPERM):
+                    os.close(dfd)
+                    dfd = -1
+                    os.unlink(tmp)
+                    return False
+                raise
+            finally:
+                if dfd >= 0:
+                    os.close(dfd)
+        finally:
+            os.close(sfd)
+        return True
+
+    def _hardlink(self, src: Path, tmp: Path, executable: bool) -> bool:
+        if executable != bool(os.stat(src).st_mode & 0o111):
+            return False
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(src, tmp)
+        except OSError as exc:
+            if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP):
+                return False
+            raise
+        return True
+
+    def _copy(self, src: Path, tmp: Path, executable: bool) -> None:
+        sfd = os.open(src, os.O_RDONLY)
+        try:
+            dfd = _create(tmp, executable)
+            try:
+                size = os.fstat(sfd).st_size
+                if size < SMALL:
+                    data = os.read(sfd, size)
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(dfd, view) :]
+                else:
+                    _copy_range(sfd, dfd, size)
+            finally:
+                os.close(dfd)
+        finally:
+            os.close(sfd)
+
+    # -- bookkeeping ---------------------------------------------------------
+    def register_repo(self, common_dir: Path) -> None:
+        """Record that the repository at ``common_dir`` uses this cache (for gc)."""
+        key = hashlib.sha256(str(common_dir.resolve()).encode()).hexdigest()[:32]
+        marker = self.root / "repos" / key
+        if marker.exists():
+            return
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(str(common_dir.resolve()) + "\n")
+        except OSError:
+            pass
+
+    def registered_repos(self) -> list[tuple[Path, Path]]:
+        """(marker file, repository git dir) for every repository using this cache."""
+        folder = self.root / "repos"
+        out = []
+        if folder.is_dir():
+            for marker in sorted(folder.iterdir()):
+                try:
+                    out.append((marker, Path(marker.read_text().strip())))
+                except OSError:
+                    continue
+        return out
+
+
+def _copy_range(sfd: int, dfd: int, size: int) -> None:
+    copied = 0
+    try:
+        while copied < size:
+            n = os.copy_file_range(sfd, dfd, min(COPY_CHUNK, size - copied))
+            if n == 0:
+                break
+            copied += n
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+            raise
+    while True:
+        block = os.read(sfd, COPY_CHUNK)
+        if not block:
+            break
+        view = memoryview(block)
+        while view:
+            view = view[os.write(dfd, view) :]
+
+
+def _create(tmp: Path, executable: bool) -> int:
+    """A new file with the workspace mode (the umask applies, as with git)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    mode = 0o777 if executable else 0o666
+    try:
+        return os.open(tmp, flags, mode)
+    except FileExistsError:  # left by an interrupted checkout
+        os.unlink(tmp)
+        return os.open(tmp, flags, mode)
+
+
+def age_seconds(path: Path) -> float:
+    return time.time() - os.stat(path).st_mtime

@@ -1,0 +1,235 @@
+"""Checkout: make tracked paths exactly equal to their manifests.
+
+Every manifest is parsed and validated before anything is written. For each
+tracked path the plan is: files to write (absent, or whose content or
+executable bit differs), files to delete (not in the manifest), and conflicts
+(a file that would be replaced or deleted whose content is not in the cache:
+left alone and named, unless ``force``). Writes go to a temporary name beside
+the destination and are renamed into place. No write ever leaves the tracked
+path: every folder on the way is checked with ``lstat`` and a symlink where a
+folder should be is never followed.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as statmod
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import gitignore
+from . import manifest as mf
+from .errors import PathError
+from .workspace import TMP_SUFFIX, ScannedFile, Workspace, is_exec
+
+
+@dataclass
+class CheckoutResult:
+    written: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    missing: dict[str, list[str]] = field(default_factory=dict)  # oid -> paths needing it
+    manifests_written: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    def merge(self, other: CheckoutResult) -> None:
+        self.written += other.written
+        self.deleted += other.deleted
+        self.conflicts += other.conflicts
+        for oid, paths in other.missing.items():
+            self.missing.setdefault(oid, []).extend(paths)
+        self.manifests_written += other.manifests_written
+        self.unchanged += other.unchanged
+
+
+@dataclass
+class _Plan:
+    rel: str
+    manifest: mf.Manifest
+    write: list[tuple[str, mf.Entry]] = field(default_factory=list)  # (repo path, entry)
+    chmod: list[tuple[str, mf.Entry]] = field(default_factory=list)
+    delete: list[str] = field(default_factory=list)
+
+
+def entry_key(rel: str, manifest: mf.Manifest, entry: mf.Entry) -> str:
+    return rel + "/" + entry.path if manifest.kind == "dir" else rel
+
+
+def safe_parent(ws: Workspace, repo_path: str, *, create: bool) -> None:
+    """Make sure every folder above ``repo_path`` is a real folder inside the work tree."""
+    parts = repo_path.split("/")[:-1]
+    current = ws.root
+    for part in parts:
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            if not create:
+                return
+            os.mkdir(current)
+            continue
+        if statmod.S_ISLNK(st.st_mode):
+            raise PathError(f"{current.relative_to(ws.root)} is a symlink where a folder is expected; not following it")
+        if not statmod.S_ISDIR(st.st_mode):
+            raise PathError(f"{current.relative_to(ws.root)} is a file where a folder is expected")
+
+
+class Checkout:
+    def __init__(self, ws: Workspace, *, force: bool = False, link: Sequence[str] | None = None):
+        self.ws = ws
+        self.force = force
+        self.link = tuple(link) if link else None
+
+    def run(self, manifests: dict[str, bytes], write_manifests: bool, only: Sequence[str] = ()) -> CheckoutResult:
+        """``manifests`` maps manifest paths to their bytes (already chosen by revision)."""
+        parsed = {m: mf.parse(data, m) for m, data in manifests.items()}  # validate everything first
+        result = CheckoutResult()
+        with self.ws.lock(), self.ws.cache_lock():
+            for mpath, manifest in sorted(parsed.items()):
+                rel = mf.tracked_path(mpath)
+                sub = [o for o in only if o == rel or o.startswith(rel + "/") or rel.startswith(o + "/")]
+                if only and not sub:
+                    continue
+                restrict = [o for o in sub if o.startswith(rel + "/")]
+                if write_manifests and not restrict:
+                    self._write_manifest(mpath, manifests[mpath], manifest, result)
+                plan = self._plan(rel, manifest, restrict, result)
+                self._apply(plan, result)
+            self.ws.statcache.save()
+        return result
+
+    def _write_manifest(self, mpath: str, data: bytes, manifest: mf.Manifest, result: CheckoutResult) -> None:
+        full = self.ws.root / mpath
+        safe_parent(self.ws, mpath, create=True)
+        try:
+            if full.read_bytes() == data:
+                return
+        except FileNotFoundError:
+            pass
+        tmp = full.with_name(f".{full.name}{TMP_SUFFIX}")
+        tmp.write_bytes(data)
+        os.replace(tmp, full)
+        gitignore.add(self.ws.root, mf.tracked_path(mpath), manifest.kind == "dir")
+        result.manifests_written.append(mpath)
+
+    def _plan(self, rel: str, manifest: mf.Manifest, restrict: list[str], result: CheckoutResult) -> _Plan:
+        ws = self.ws
+        safe_parent(ws, rel + ("/x" if manifest.kind == "dir" else ""), create=False)
+        plan = _Plan(rel, manifest)
+        current: dict[str, ScannedFile] = {}
+        for f in ws.current_files(rel, manifest.kind):
+            key = rel + "/" + f.relpath if manifest.kind == "dir" and f.relpath else rel
+            current[key] = f
+        wanted = {entry_key(rel, manifest, e): e for e in manifest.entries}
+        if restrict:
+            def keep(k: str) -> bool:
+                return any(k == r or k.startswith(r + "/") for r in restrict)
+            wanted = {k: e for k, e in wanted.items() if keep(k)}
+            current = {k: f for k, f in current.items() if keep(k)}
+        have = ws.cache.exists({e.oid for e in wanted.values()})
+        for key, entry in wanted.items():
+            f = current.get(key)
+            oid = ws.oid_of(key, f) if f is not None else None
+            if f is not None and oid == entry.oid:
+                if is_exec(f.st) == entry.exec:
+                    result.unchanged += 1
+                else:
+                    plan.chmod.append((key, entry))
+                continue
+            if entry.oid not in have:
+                result.missing.setdefault(entry.oid, []).append(key)
+                continue
+            if f is not None and not self._replaceable(oid):
+                result.conflicts.append(key)
+                continue
+            plan.write.append((key, entry))
+        for key, f in current.items():
+            if key in wanted:
+                continue
+            if self._replaceable(ws.oid_of(key, f)) or statmod.S_ISLNK(f.st.st_mode) and self.force:
+                plan.delete.append(key)
+            else:
+                result.conflicts.append(key)
+        return plan
+
+    def _replaceable(self, oid: str | None) -> bool:
+        return self.force or (oid is not None and self.ws.cache.has(oid))
+
+    def _apply(self, plan: _Plan, result: CheckoutResult) -> None:
+        ws = self.ws
+        root = ws.root
+        for key in plan.delete:
+            (root / key).unlink(missing_ok=True)
+            ws.statcache.entries.pop(key, None)
+            ws.statcache.dirty = True
+            result.deleted.append(key)
+        if plan.delete and plan.manifest.kind == "dir":
+            _prune_empty(root / plan.rel, {str(Path(root / k).parent) for k in plan.delete})
+        if plan.manifest.kind == "file":
+            target = root / plan.rel
+            if target.is_dir() and not target.is_symlink() and plan.write:
+                _prune_empty(target, {str(target)})
+        made: set[str] = set()
+
+        def write(item: tuple[str, mf.Entry]) -> str:
+            key, entry = item
+            parent = key.rsplit("/", 1)[0] if "/" in key else ""
+            if parent not in made:
+                safe_parent(ws, key, create=True)
+                made.add(parent)
+            dest = root / key
+            if dest.is_dir() and not dest.is_symlink():
+                raise PathError(f"{key} is a folder where the manifest {mf.manifest_path(plan.rel)} has a file")
+            ws.cache.materialise(entry.oid, dest, entry.exec, self.link)
+            return key
+
+        writes = plan.write
+        if len(writes) >= 64 and ws.jobs > 1:
+            # folders first, serially: creation order matters and is cheap
+            for key, _ in writes:
+                parent = key.rsplit("/", 1)[0] if "/" in key else ""
+                if parent not in made:
+                    safe_parent(ws, key, create=True)
+                    made.add(parent)
+            with ThreadPoolExecutor(max_workers=ws.jobs) as pool:
+                done = list(pool.map(write, writes, chunksize=64))
+        else:
+            done = [write(w) for w in writes]
+        for key, entry in plan.chmod:
+            self._chmod(key, entry)
+            done.append(key)
+        for key, entry in plan.write + plan.chmod:
+            try:
+                st = os.lstat(root / key)
+            except FileNotFoundError:
+                continue
+            if statmod.S_ISREG(st.st_mode):
+                ws.statcache.record(key, st, entry.oid)
+        result.written += done
+
+    def _chmod(self, key: str, entry: mf.Entry) -> None:
+        dest = self.ws.root / key
+        st = os.lstat(dest)
+        if st.st_nlink > 1:  # a hard link into the cache: never change the object's mode
+            self.ws.cache.materialise(entry.oid, dest, entry.exec, ("copy",))
+            return
+        mode = st.st_mode & 0o777
+        os.chmod(dest, (mode | 0o111 & (mode >> 2 | 0o100)) if entry.exec else mode & ~0o111)
+
+
+def _prune_empty(top: Path, folders: set[str]) -> None:
+    """Remove folders left empty by deletions, bottom up, never above ``top``."""
+    for folder in sorted(folders, key=len, reverse=True):
+        current = Path(folder)
+        while True:
+            if current != top and top not in current.parents:
+                break
+            try:
+                os.rmdir(current)
+            except OSError:
+                break
+            if current == top:
+                break
+            current = current.parent

@@ -1,0 +1,212 @@
+"""The ``gitstore`` command line: click only — parse, call one api function, render.
+
+Output for people goes to stdout, progress and warnings to stderr, ``--json``
+gives a stable machine-readable shape. A :class:`GitstoreError` becomes one
+line on stderr (plus a hint line) and its exit code; a traceback is shown only
+with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .errors import GitstoreError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class State:
+    def __init__(self) -> None:
+        self.verbose = 0
+        self.debug = False
+        self.quiet = False
+
+    def context(self) -> Any:
+        from .api import Context
+
+        return Context(".")
+
+
+pass_state = click.make_pass_decorator(State, ensure=True)
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def warn(message: str) -> None:
+    click.echo(message, err=True)
+
+
+class GitstoreGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GitstoreError as exc:
+            state = ctx.find_object(State)
+            if state is not None and state.debug:
+                raise
+            click.echo(f"gitstore: error: {exc.message}", err=True)
+            if exc.hint:
+                click.echo(f"hint: {exc.hint}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("gitstore: interrupted", err=True)
+            ctx.exit(130)
+        except BrokenPipeError:
+            ctx.exit(1)
+
+
+@click.group(cls=GitstoreGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gitstore")
+@click.option("-v", "--verbose", count=True, help="Say more about what is done.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def main(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
+    """Version large files and datasets beside code in git."""
+    state = ctx.ensure_object(State)
+    state.verbose, state.quiet, state.debug = verbose, quiet, debug
+    if verbose:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO, format="%(message)s")
+
+
+@main.command()
+@pass_state
+def init(state: State) -> None:
+    """Set the repository up for gitstore (idempotent)."""
+    from . import api
+
+    ctx = state.context()
+    for line in api.init(ctx):
+        click.echo(line)
+    click.echo(f"gitstore is set up in {ctx.repo.root}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@pass_state
+def track(state: State, paths: tuple[str, ...]) -> None:
+    """Track files or folders: cache their bytes and write PATH.gitstore manifests."""
+    from . import api
+
+    ctx = state.context()
+    for r in api.track(ctx, paths):
+        verb = "tracked" if r.changed else "unchanged"
+        click.echo(f"{verb} {r.path} ({r.files} file{'s' if r.files != 1 else ''}, {r.size} bytes) -> {r.manifest}")
+        if r.adopted:
+            click.echo(f"  {r.path} was tracked by git: removed from git's index (the files stay)")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@pass_state
+def untrack(state: State, paths: tuple[str, ...]) -> None:
+    """Stop tracking paths: remove their manifests and .gitignore lines, keep the files."""
+    from . import api
+
+    for rel in api.untrack(state.context(), paths):
+        click.echo(f"untracked {rel} (files left in place)")
+
+
+@main.command()
+@click.argument("paths", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@pass_state
+def status(state: State, paths: tuple[str, ...], as_json: bool) -> None:
+    """Compare every tracked path with its manifest."""
+    from . import api
+
+    result = api.status(state.context(), paths)
+    if as_json:
+        echo_json([s.to_json() for s in result])
+        return
+    if not result:
+        click.echo("no tracked paths")
+    for s in result:
+        click.echo(f"{s.state:17} {s.path}")
+        for word, items in (("added", s.added), ("modified", s.modified), ("removed", s.removed)):
+            for item in items[:50]:
+                click.echo(f"    {word}: {item}")
+            if len(items) > 50:
+                click.echo(f"    ... and {len(items) - 50} more {word}")
+
+
+@main.command()
+@click.argument("args", nargs=-1)
+@click.option("-f", "--force", is_flag=True, help="Overwrite workspace files whose content is not cached.")
+@click.option("--link", help="Link modes in order of preference: reflink,hardlink,symlink,copy.")
+@pass_state
+def checkout(state: State, args: tuple[str, ...], force: bool, link: str | None) -> None:
+    """Materialise tracked paths: checkout [REV] [PATH...]."""
+    from . import api
+
+    ctx = state.context()
+    revs, paths = api.split_args(ctx, args, max_revs=1)
+    result = api.checkout(ctx, revs[0] if revs else None, paths, force=force, link=link.split(",") if link else None)
+    for m in result.manifests_written:
+        click.echo(f"wrote {m}")
+    click.echo(f"{len(result.written)} written, {len(result.deleted)} deleted, {result.unchanged} unchanged")
+    api.raise_for_checkout(result)
+
+
+@main.command(name="ls")
+@click.argument("rev", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def ls_cmd(state: State, rev: str | None, as_json: bool) -> None:
+    """List every tracked file at a revision (default: the working tree)."""
+    from . import api
+
+    files = api.ls(state.context(), rev)
+    if as_json:
+        echo_json([f.to_json() for f in files])
+        return
+    for f in files:
+        click.echo(f"{f.oid[:12]} {f.size:>12} {f.path}")
+
+
+@main.command()
+@click.argument("path")
+@click.option("--rev", help="Revision (default: the working tree's manifest).")
+@pass_state
+def cat(state: State, path: str, rev: str | None) -> None:
+    """Write one tracked file's bytes at a revision to stdout."""
+    from . import api
+
+    out = sys.stdout.buffer
+    for block in api.cat(state.context(), path, rev):
+        out.write(block)
+    out.flush()
+
+
+@main.command()
+@click.option("--complete", is_flag=True, help="Objects missing from the cache are an error.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def verify(state: State, complete: bool, as_json: bool) -> None:
+    """Re-hash every object in the cache and report any that do not match."""
+    from . import api
+    from .errors import IntegrityError
+
+    result = api.verify(state.context(), complete=complete)
+    if as_json:
+        echo_json({"checked": result.checked, "corrupt": result.corrupt, "missing": result.missing})
+    else:
+        click.echo(f"checked {result.checked} objects")
+        for oid in result.corrupt:
+            click.echo(f"corrupt: {oid}", err=True)
+        for oid, paths in result.missing.items():
+            click.echo(f"note: missing from the cache: {oid} ({paths[0]})", err=True)
+    if result.corrupt:
+        raise IntegrityError(f"{len(result.corrupt)} object(s) in the cache do not match their names")
+    if complete and result.missing:
+        raise IntegrityError(f"{len(result.missing)} object(s) needed by the working tree are not in the cache")

@@ -1,0 +1,237 @@
+"""Layered YAML configuration, typed.
+
+Three files share one shape: the repository's committed
+``.gitstore/config.yaml``, the user's ``$XDG_CONFIG_HOME/gitstore/config.yaml``
+and the clone's ``.git/gitstore/config.yaml``. Precedence, highest first:
+flags, environment, the clone's file, the user's file, the committed file. A
+remote of the same name in a higher layer replaces the lower one whole.
+``cache.*`` is never honoured from the committed file (a branch must not move
+anyone's cache); secrets are refused in every file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+LINK_MODES = ("reflink", "hardlink", "symlink", "copy")
+DEFAULT_LINK = ("reflink", "copy")
+REMOTE_KEYS = ("url", "endpoint_url", "region", "profile", "anonymous", "read_only")
+TRUSTED_REMOTE_KEYS = ("url", "endpoint_url", "region", "profile", "anonymous")
+SECRET_WORDS = ("secret", "password", "token", "access_key", "credential", "session_key")
+LAYERS = ("committed", "user", "local")
+COMMITTED_ALLOWED = ("gitstore", "default_remote", "remotes", "hooks", "transfer", "remote")
+
+
+@dataclass(frozen=True)
+class RemoteConfig:
+    name: str
+    url: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    anonymous: bool = False
+    read_only: bool = False
+    layer: str = "committed"  # which file it came from
+
+    def trust_key(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in TRUSTED_REMOTE_KEYS}
+
+
+@dataclass(frozen=True)
+class Config:
+    cache_dir: Path
+    link: tuple[str, ...] = DEFAULT_LINK
+    remotes: Mapping[str, RemoteConfig] = field(default_factory=dict)
+    remote_order: tuple[str, ...] = ()  # fetch order: default, clone's, committed
+    default_remote: str | None = None
+    hooks_refresh: bool = True
+    hooks_fetch: bool = True
+    jobs: int = 8
+    git_remote_map: Mapping[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
+def xdg_cache_home() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+
+
+def xdg_config_home() -> Path:
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+
+
+def user_config_path() -> Path:
+    return xdg_config_home() / "gitstore" / "config.yaml"
+
+
+def committed_config_path(root: Path) -> Path:
+    return root / ".gitstore" / "config.yaml"
+
+
+def local_config_path(common_dir: Path) -> Path:
+    return common_dir / "gitstore" / "config.yaml"
+
+
+def read_layer(path: Path | None) -> dict[str, Any]:
+    """One config file as a dict; {} when absent; ConfigError naming it when bad."""
+    if path is None:
+        return {}
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of settings")
+    _refuse_secrets(data, path)
+    return data
+
+
+def _refuse_secrets(data: Any, path: Path, trail: str = "") -> None:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            name = f"{trail}.{key}" if trail else str(key)
+            if any(word in str(key).lower() for word in SECRET_WORDS):
+                raise ConfigError(
+                    f"{path}: '{name}' looks like a secret; credentials never go in gitstore config",
+                    hint="use the AWS chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or ~/.aws/credentials",
+                )
+            _refuse_secrets(value, path, name)
+
+
+def _remote_from(name: str, raw: Any, layer: str, path: Path | None) -> RemoteConfig:
+    if isinstance(raw, str):
+        raw = {"url": raw}
+    if not isinstance(raw, dict) or not isinstance(raw.get("url"), str) or not raw["url"]:
+        raise ConfigError(f"{path}: remote '{name}' needs a url")
+    unknown = set(raw) - set(REMOTE_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: remote '{name}' has unknown keys: {', '.join(sorted(unknown))}")
+    return RemoteConfig(
+        name=name,
+        url=raw["url"],
+        endpoint_url=raw.get("endpoint_url"),
+        region=raw.get("region"),
+        profile=raw.get("profile"),
+        anonymous=bool(raw.get("anonymous", False)),
+        read_only=bool(raw.get("read_only", False)),
+        layer=layer,
+    )
+
+
+def _bool(value: Any, what: str, path: Path | None) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(f"{path}: {what} must be true or false")
+
+
+def load(
+    root: Path | None,
+    common_dir: Path | None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Merge the layers (see the module docstring) into one Config."""
+    env = os.environ if env is None else env
+    paths: dict[str, Path | None] = {
+        "committed": committed_config_path(root) if root else None,
+        "user": user_config_path(),
+        "local": local_config_path(common_dir) if common_dir else None,
+    }
+    layers = {name: read_layer(p) for name, p in paths.items()}
+    notes: list[str] = []
+    committed = layers["committed"]
+    for key in committed:
+        if key not in COMMITTED_ALLOWED:
+            notes.append(f"ignoring '{key}' from {paths['committed']}: not honoured from the committed file")
+    for name in LAYERS:
+        version = layers[name].get("gitstore", 1)
+        if version != 1:
+            raise ConfigError(f"{paths[name]} uses config version {version}; upgrade gitstore")
+
+    merged: dict[str, Any] = {}
+    remotes: dict[str, RemoteConfig] = {}
+    remote_map: dict[str, str] = {}
+    for name in LAYERS:  # lowest first
+        layer = layers[name]
+        for rname, raw in (layer.get("remotes") or {}).items():
+            remotes[str(rname)] = _remote_from(str(rname), raw, name, paths[name])
+        for gname, store in (layer.get("remote") or {}).items():
+            remote_map[str(gname)] = str(store)
+        for section in ("hooks", "transfer", "cache"):
+            if section == "cache" and name == "committed":
+                continue
+            value = layer.get(section)
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                raise ConfigError(f"{paths[name]}: '{section}' must be a mapping")
+            merged.setdefault(section, {}).update(value)
+
+    default = layers["local"].get("default_remote") or committed.get("default_remote")
+    default = default or layers["user"].get("default_remote")
+    default = env.get("GITSTORE_REMOTE") or default
+    repo_remotes = [n for n, r in remotes.items() if r.layer in ("local", "committed")]
+    order: list[str] = []
+    if default and default in remotes:
+        order.append(default)
+    for layer_name in ("local", "committed"):
+        order += [n for n in repo_remotes if remotes[n].layer == layer_name and n not in order]
+
+    cache = merged.get("cache", {})
+    cache_dir = env.get("GITSTORE_CACHE_DIR") or cache.get("dir")
+    cache_path = Path(os.path.expanduser(cache_dir)) if cache_dir else xdg_cache_home() / "gitstore"
+    link_raw: Any = env.get("GITSTORE_LINK") or cache.get("link") or DEFAULT_LINK
+    link = parse_link(link_raw)
+    hooks = merged.get("hooks", {})
+    jobs_raw = env.get("GITSTORE_JOBS") or merged.get("transfer", {}).get("jobs", 8)
+    try:
+        jobs = int(jobs_raw)
+        if jobs < 1:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ConfigError(f"transfer.jobs must be a positive integer, not {jobs_raw!r}") from None
+    config = Config(
+        cache_dir=cache_path,
+        link=link,
+        remotes=remotes,
+        remote_order=tuple(order),
+        default_remote=default,
+        hooks_refresh=_bool(hooks.get("refresh", True), "hooks.refresh", None),
+        hooks_fetch=_bool(hooks.get("fetch", True), "hooks.fetch", None),
+        jobs=jobs,
+        git_remote_map=remote_map,
+        notes=tuple(notes),
+    )
+    if overrides:
+        from dataclasses import replace
+
+        config = replace(config, **overrides)
+    return config
+
+
+def parse_link(value: Any) -> tuple[str, ...]:
+    """``"reflink,copy"`` or ``["reflink", "copy"]`` -> a validated tuple."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    modes = tuple(str(m).strip() for m in items if str(m).strip())
+    bad = [m for m in modes if m not in LINK_MODES]
+    if bad or not modes:
+        raise ConfigError(
+            f"unknown link mode '{','.join(bad) or value}'; choose from {', '.join(LINK_MODES)}"
+        )
+    return modes

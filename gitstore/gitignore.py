@@ -1,0 +1,73 @@
+"""The top-level ``.gitignore`` entries that keep tracked payloads out of git.
+
+Each tracked path gets one anchored line: ``/data/images/`` for a folder,
+``/models/model.pt`` for a file, escaped as gitignore requires (``#`` and
+``!`` at the start, ``*``, ``?``, ``[``, ``\\`` anywhere, trailing spaces).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MARK = "# gitstore"
+
+
+def escape(relpath: str) -> str:
+    out = []
+    for ch in relpath:
+        if ch in "*?[\\":
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    text = "".join(out)
+    # trailing spaces are trimmed by git unless escaped
+    stripped = text.rstrip(" ")
+    text = stripped + "\\ " * (len(text) - len(stripped))
+    if text.startswith(("#", "!")):
+        text = "\\" + text
+    return text
+
+
+def entry_for(relpath: str, is_dir: bool) -> str:
+    return "/" + escape(relpath) + ("/" if is_dir else "")
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def _write(path: Path, lines: list[str]) -> None:
+    tmp = path.with_name(".gitignore.gitstore-tmp")
+    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def add(root: Path, relpath: str, is_dir: bool) -> bool:
+    """Add the entry for ``relpath`` (replacing the other kind's); True if the file changed."""
+    path = root / ".gitignore"
+    lines = _lines(path)
+    want = entry_for(relpath, is_dir)
+    other = entry_for(relpath, not is_dir)
+    if want in lines and other not in lines:
+        return False
+    lines = [line for line in lines if line != other]
+    if want not in lines:
+        lines.append(want)
+    _write(path, lines)
+    return True
+
+
+def remove(root: Path, relpath: str) -> bool:
+    """Remove both forms of the entry for ``relpath``; True if the file changed."""
+    path = root / ".gitignore"
+    lines = _lines(path)
+    drop = {entry_for(relpath, True), entry_for(relpath, False)}
+    kept = [line for line in lines if line not in drop]
+    if kept == lines:
+        return False
+    _write(path, kept)
+    return True

@@ -1,0 +1,66 @@
+"""Advisory locks between gitstore processes, with ``flock``.
+
+The kernel drops an ``flock`` when its holder dies, so a lock left by a
+killed process is never stale: the next process simply gets it. Writers of
+the cache take the cache lock shared and ``gc`` takes it exclusive, so an
+object cannot be collected between being found and being named by a
+manifest; commands that write a workspace take that repository's lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+from types import TracebackType
+
+from .errors import LockHeldError
+
+
+class FileLock:
+    def __init__(self, path: Path, what: str, *, shared: bool = False, timeout: float = 60.0):
+        self.path = path
+        self.what = what
+        self.shared = shared
+        self.timeout = timeout
+        self._fd = -1
+
+    def __enter__(self) -> FileLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        op = (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
+        deadline = time.monotonic() + self.timeout
+        delay = 0.01
+        while True:
+            try:
+                fcntl.flock(self._fd, op)
+                return self
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(self._fd)
+                    self._fd = -1
+                    raise LockHeldError(
+                        f"{self.what} is locked by another gitstore process",
+                        hint="wait for it to finish, then run the command again",
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._fd >= 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = -1
+
+
+def lock_timeout() -> float:
+    try:
+        return float(os.environ.get("GITSTORE_LOCK_TIMEOUT", "60"))
+    except ValueError:
+        return 60.0

@@ -1,0 +1,319 @@
+"""A store in a local or network folder: the cache, and folder remotes.
+
+Objects are written to ``tmp/`` inside the store, then renamed into
+``objects/ab/cd/<oid>`` once their hash is checked, so a reader never sees a
+partial object. Objects are made read-only. Documents (mutable) are written
+with fsync and rename; put-if-absent uses ``os.link`` (atomic, fails if the
+name exists) and put-if-version-matches a lock file taken with ``O_EXCL``
+around compare-then-rename.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from .. import layout
+from ..errors import (
+    IntegrityError,
+    LockHeldError,
+    ObjectNotFoundError,
+    PreconditionFailed,
+    StoreError,
+)
+from ..hashing import copy_and_hash, hash_bytes
+from .base import Document, ObjectStat, Store
+
+READ_ONLY_MODE = 0o444
+LOCK_STALE_SECONDS = 30.0
+
+
+def _version_of(st: os.stat_result, data: bytes) -> str:
+    # inode and mtime alone can repeat (a freed inode reused within one clock tick);
+    # the content digest makes a repeat harmless: same version, same bytes
+    return f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}-{hash_bytes(data)[:16]}"
+
+
+def fsync_write(path: Path, data: bytes) -> os.stat_result:
+    """Write ``data`` to ``path`` durably: temporary file, fsync, rename, fsync dir.
+
+    Returns the stat of the written file (rename keeps its inode and mtime).
+    """
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+    return st
+
+
+def fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def sync_filesystem(path: Path) -> None:
+    """One ``syncfs`` of the filesystem holding ``path`` (``os.sync`` elsewhere)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if libc.syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    except (OSError, AttributeError):
+        pass
+    os.sync()
+
+
+class LocalStore(Store):
+    """Objects and documents in a folder; see the module docstring."""
+
+    def __init__(self, root: Path | str, *, read_only: bool = False, url: str | None = None):
+        self.root = Path(root)
+        self.read_only = read_only
+        self.url = url or str(self.root)
+        self._made_dirs: set[str] = set()
+
+    # -- paths -------------------------------------------------------------
+    def object_path(self, oid: str) -> Path:
+        return self.root / layout.object_key(oid)
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.root / layout.TMP
+
+    def _ensure_dir(self, path: Path) -> None:
+        key = str(path)
+        if key in self._made_dirs:
+            return
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create {path} in store {self.url}: {exc.strerror}") from exc
+        self._made_dirs.add(key)
+
+    def new_tmp(self) -> tuple[Path, int]:
+        """A fresh temporary file inside the store: (path, open descriptor)."""
+        self._ensure_dir(self.tmp_dir)
+        path = self.tmp_dir / uuid.uuid4().hex
+        return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+
+    def install(self, tmp: Path, oid: str) -> None:
+        """Rename a verified temporary file into place as object ``oid``."""
+        dest = self.object_path(oid)
+        self._ensure_dir(dest.parent)
+        os.chmod(tmp, READ_ONLY_MODE)
+        os.replace(tmp, dest)
+
+    # -- objects -----------------------------------------------------------
+    def exists(self, oids: Iterable[str]) -> set[str]:
+        return {oid for oid in oids if os.path.exists(self.object_path(oid))}
+
+    def open(self, oid: str) -> BinaryIO:
+        try:
+            return open(self.object_path(oid), "rb")
+        except FileNotFoundError as exc:
+            raise ObjectNotFoundError(f"object {oid} is not in {self.url}", oid=oid) from exc
+        except OSError as exc:
+            raise StoreError(f"cannot read object {oid} in {self.url}: {exc.strerror}") from exc
+
+    def get(self, oid: str, dest: Path) -> None:
+        super().get(oid, dest)
+
+    def put(self, oid: str, src: Path) -> None:
+        self._refuse_write()
+        if os.path.exists(self.object_path(oid)):
+            return
+        tmp, fd = self.new_tmp()
+        try:
+            try:
+                actual, _, _ = copy_and_hash(Path(src), fd)
+            finally:
+                os.close(fd)
+            if actual != oid:
+                raise IntegrityError(f"{src} does not hash to {oid} (got {actual}); not stored")
+            self.install(tmp, oid)
+        except OSError as exc:
+            raise StoreError(f"cannot write object {oid} to {self.url}: {exc.strerror}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def stat(self, oid: str) -> ObjectStat:
+        try:
+            st = os.stat(self.object_path(oid))
+        except FileNotFoundError as exc:
+            raise ObjectNotFoundError(f"object {oid} is not in {self.url}", oid=oid) from exc
+        return ObjectStat(size=st.st_size, mtime=st.st_mtime)
+
+    def list(self) -> Iterator[str]:
+        base = self.root / layout.OBJECTS
+        try:
+            level1 = os.scandir(base)
+        except FileNotFoundError:
+            return
+        with level1:
+            for d1 in level1:
+                if len(d1.name) != 2 or not d1.is_dir():
+                    continue
+                with os.scandir(d1.path) as level2:
+                    for d2 in level2:
+                        if len(d2.name) != 2 or not d2.is_dir():
+                            continue
+                        with os.scandir(d2.path) as files:
+                            for f in files:
+                                if layout.is_oid(f.name) and f.name.startswith(d1.name + d2.name):
+                                    yield f.name
+
+    def delete(self, oid: str) -> None:
+        self._refuse_write()
+        self.object_path(oid).unlink(missing_ok=True)
+
+    def sync(self) -> None:
+        """Make every object written so far durable (one syncfs)."""
+        if self.root.exists():
+            sync_filesystem(self.root)
+
+    # -- documents ---------------------------------------------------------
+    def _doc_path(self, key: str) -> Path:
+        parts = key.split("/")
+        if not key or any(p in ("", ".", "..") for p in parts) or key.startswith("/"):
+            raise StoreError(f"invalid document key {key!r} for {self.url}")
+        return self.root.joinpath(*parts)
+
+    def read_document(self, key: str) -> Document | None:
+        path = self._doc_path(key)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+                st = os.fstat(f.fileno())
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return Document(data=data, version=_version_of(st, data))
+
+    def put_document(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+    ) -> str:
+        self._refuse_write()
+        path = self._doc_path(key)
+        self._ensure_dir(path.parent)
+        if if_absent:
+            return self._put_if_absent(path, key, data)
+        if if_version is not None:
+            with self._doc_lock(path, key):
+                current = self.read_document(key)
+                if current is None or current.version != if_version:
+                    raise PreconditionFailed(f"{key} in {self.url} changed since it was read")
+                st = fsync_write(path, data)
+        else:
+            st = fsync_write(path, data)
+        # the stat of what we wrote, not of the path: another writer may follow at once
+        return _version_of(st, data)
+
+    def _put_if_absent(self, path: Path, key: str, data: bytes) -> str:
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+            st = os.fstat(fd)  # a link keeps inode and mtime
+        finally:
+            os.close(fd)
+        try:
+            with self._doc_lock(path, key):
+                os.link(tmp, path)
+        except FileExistsError as exc:
+            raise PreconditionFailed(f"{key} already exists in {self.url}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+        fsync_dir(path.parent)
+        # not os.stat(path): a writer that read our version may have replaced it already
+        return _version_of(st, data)
+
+    def _doc_lock(self, path: Path, key: str) -> _LockFile:
+        return _LockFile(path.with_name(path.name + ".lock"), f"{key} in {self.url}")
+
+    def delete_document(self, key: str) -> None:
+        self._refuse_write()
+        self._doc_path(key).unlink(missing_ok=True)
+
+    def list_documents(self, prefix: str) -> Iterator[str]:
+        base = self._doc_path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        if not base.is_dir():
+            return
+        for dirpath, _dirnames, filenames in os.walk(base):
+            for name in filenames:
+                if name.endswith((".tmp", ".lock")) and name.startswith("."):
+                    continue
+                if name.endswith(".lock"):
+                    continue
+                full = Path(dirpath, name)
+                yield full.relative_to(self.root).as_posix()
+
+
+class _LockFile:
+    """An ``O_EXCL`` lock file; one left by a dead writer is broken after a while."""
+
+    def __init__(self, path: Path, what: str, timeout: float = 10.0):
+        self.path = path
+        self.what = what
+        self.timeout = timeout
+
+    def __enter__(self) -> _LockFile:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                try:
+                    age = time.time() - os.stat(self.path).st_mtime
+                except FileNotFoundError:
+                    continue
+                if age > LOCK_STALE_SECONDS:
+                    self.path.unlink(missing_ok=True)
+                    continue
+                if time.monotonic() > deadline:
+                    raise LockHeldError(f"{self.what} is locked by another process") from None
+                time.sleep(0.005)
+                continue
+            except OSError as exc:
+                if exc.errno == errno.EROFS:
+                    raise StoreError(f"{self.what}: read-only filesystem") from exc
+                raise
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.path.unlink(missing_ok=True)

@@ -1,0 +1,370 @@
+"""The workspace: turns files into manifests (track) and compares them (status).
+
+Checkout, the other direction, lives in ``checkout.py``. Both use the stat
+cache so that unchanged files are never hashed twice, and both read a tracked
+folder with ``os.scandir`` without following symlinks. A tracked path is a
+file or folder inside the work tree; its manifest sits beside it
+(``data/images`` -> ``data/images.gitstore``).
+"""
+
+from __future__ import annotations
+
+import os
+import stat as statmod
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import gitignore
+from . import manifest as mf
+from .cache import Cache
+from .errors import ManifestError, PathError
+from .gitrepo import GitRepo
+from .locks import FileLock, lock_timeout
+from .statcache import StatCache
+
+TMP_SUFFIX = ".gitstore-tmp"
+
+
+@dataclass(frozen=True)
+class ScannedFile:
+    relpath: str  # relative to the tracked path ("" for a tracked file)
+    abspath: str
+    st: os.stat_result
+
+
+@dataclass
+class TrackResult:
+    path: str
+    manifest: str
+    kind: str
+    files: int
+    size: int
+    changed: bool
+    adopted: bool = False
+
+
+@dataclass
+class PathStatus:
+    path: str
+    state: str  # unchanged | modified | not_materialised | missing_objects | conflicted
+    manifest: str
+    added: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "state": self.state,
+            "added": self.added,
+            "modified": self.modified,
+            "removed": self.removed,
+        }
+
+
+def is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def scan(abspath: str, *, strict: bool, display: str) -> Iterator[ScannedFile]:
+    """Every regular file below ``abspath``, depth first, without following symlinks.
+
+    ``strict`` (track) refuses symlinks and names that are not UTF-8; otherwise
+    they are yielded so that callers can treat them as foreign files.
+    """
+    stack = [("", abspath)]
+    while stack:
+        prefix, folder = stack.pop()
+        try:
+            it = os.scandir(folder)
+        except NotADirectoryError:
+            continue
+        except FileNotFoundError:
+            continue
+        with it:
+            for entry in it:
+                name = entry.name
+                rel = prefix + name
+                if strict and not is_utf8(name):
+                    shown = os.fsencode(name).decode("utf-8", "backslashreplace")
+                    raise PathError(
+                        f"{display}/{prefix}{shown}: file names that are not valid UTF-8 cannot be tracked"
+                    )
+                if entry.is_symlink():
+                    if strict:
+                        raise PathError(f"{display}/{rel}: symlinks cannot be tracked (gitstore manifest v1)")
+                    yield ScannedFile(rel, entry.path, entry.stat(follow_symlinks=False))
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append((rel + "/", entry.path))
+                elif name.endswith(TMP_SUFFIX) and name.startswith("."):
+                    continue
+                else:
+                    st = entry.stat(follow_symlinks=False)
+                    if statmod.S_ISREG(st.st_mode):
+                        yield ScannedFile(rel, entry.path, st)
+                    elif strict:
+                        raise PathError(f"{display}/{rel}: only regular files can be tracked")
+
+
+def is_exec(st: os.stat_result) -> bool:
+    return bool(st.st_mode & 0o100)
+
+
+class Workspace:
+    def __init__(self, repo: GitRepo, cache: Cache, jobs: int = 8):
+        self.repo = repo
+        self.root = repo.require_worktree()
+        self.cache = cache
+        self.jobs = jobs
+        self._statcache: StatCache | None = None
+
+    @property
+    def statcache(self) -> StatCache:
+        if self._statcache is None:
+            self._statcache = StatCache(self.repo.state_dir / "statcache")
+        return self._statcache
+
+    def lock(self) -> FileLock:
+        return FileLock(self.repo.state_dir / "workspace.lock", f"repository {self.root}", timeout=lock_timeout())
+
+    # -- paths ---------------------------------------------------------------
+    def relpath(self, user_path: str, cwd: Path | None = None) -> str:
+        """A repository-relative '/' path for a path the user typed; PathError if outside."""
+        base = Path(cwd or os.getcwd())
+        full = os.path.abspath(base / user_path)
+        parent, name = os.path.split(full)
+        real_parent = os.path.realpath(parent)
+        root = os.path.realpath(self.root)
+        joined = os.path.join(real_parent, name) if name else real_parent
+        rel = os.path.relpath(joined, root)
+        if rel == "." or rel.startswith(".." + os.sep) or rel == ".." or os.path.isabs(rel):
+            raise PathError(f"{user_path} is outside the repository {self.root}")
+        rel = rel.replace(os.sep, "/")
+        if rel == ".git" or rel.startswith(".git/"):
+            raise PathError(f"{user_path} is inside .git")
+        return rel
+
+    def manifest_paths(self) -> list[str]:
+        return self.repo.worktree_manifests()
+
+    def check_nesting(self, rel: str, manifests: Sequence[str]) -> None:
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            ancestor = "/".join(parts[:i])
+            if os.path.isfile(self.root / mf.manifest_path(ancestor)):
+                raise PathError(f"{rel} is inside the tracked path {ancestor}")
+        below = rel + "/"
+        for m in manifests:
+            if m.startswith(below):
+                raise PathError(f"{rel} contains the tracked path {mf.tracked_path(m)}")
+
+    # -- track ---------------------------------------------------------------
+    def track(self, user_paths: Sequence[str], cwd: Path | None = None) -> list[TrackResult]:
+        rels = []
+        for p in user_paths:
+            rel = self.relpath(p, cwd)
+            if rel.endswith(mf.SUFFIX):
+                raise PathError(f"{p} is a gitstore manifest; track the path it describes instead")
+            if not os.path.lexists(self.root / rel):
+                raise PathError(f"{p} does not exist")
+            if os.path.islink(self.root / rel):
+                raise PathError(f"{p} is a symlink; symlinks cannot be tracked (gitstore manifest v1)")
+            rels.append(rel)
+        manifests = self.manifest_paths()
+        for rel in rels:
+            self.check_nesting(rel, manifests)
+        with self.lock(), self.cache_lock():
+            results = [self._track_one(rel) for rel in rels]
+            self.statcache.save()
+            changed_ignore = False
+            for r in results:
+                changed_ignore |= gitignore.add(self.root, r.path, r.kind == "dir")
+            adopt = [r.path for r in results if self.repo.ls_files([r.path])]
+            if adopt:
+                self.repo.rm_cached(adopt, recursive=True)
+                for r in results:
+                    r.adopted = r.path in adopt
+            stage = [r.manifest for r in results] + [".gitignore"]
+            self.repo.stage(stage)
+        return results
+
+    def cache_lock(self) -> FileLock:
+        return FileLock(self.cache.root / "gc.lock", f"cache {self.cache.root}", shared=True, timeout=lock_timeout())
+
+    def _track_one(self, rel: str) -> TrackResult:
+        abspath = self.root / rel
+        kind = "dir" if abspath.is_dir() else "file"
+        if kind == "dir":
+            files = list(scan(str(abspath), strict=True, display=rel))
+            prefix = rel + "/"
+        else:
+            files = [ScannedFile("", str(abspath), os.lstat(abspath))]
+            prefix = rel
+        entries = self._entries_for(files, prefix, kind, rel)
+        manifest = mf.build(kind, entries)
+        data = mf.dump(manifest)
+        mpath = self.root / mf.manifest_path(rel)
+        changed = True
+        try:
+            changed = mpath.read_bytes() != data
+        except FileNotFoundError:
+            pass
+        self.cache.sync()
+        if changed:
+            tmp = mpath.with_name(f".{mpath.name}{TMP_SUFFIX}")
+            tmp.write_bytes(data)
+            os.replace(tmp, mpath)
+        return TrackResult(rel, mf.manifest_path(rel), kind, len(entries), manifest.size, changed)
+
+    def _entries_for(self, files: list[ScannedFile], prefix: str, kind: str, rel: str) -> list[mf.Entry]:
+        statcache = self.statcache
+        cache = self.cache
+        name = rel.rsplit("/", 1)[-1]
+
+        def one(f: ScannedFile) -> mf.Entry:
+            key = prefix + f.relpath if f.relpath else prefix
+            oid = statcache.lookup(key, f.st)
+            if oid is not None and cache.has(oid):
+                size, st = f.st.st_size, f.st
+            else:
+                oid, size, st = cache.ingest(Path(f.abspath))
+                statcache.record(key, st, oid)
+            return mf.Entry(path=f.relpath or name, oid=oid, size=size, exec=is_exec(st))
+
+        if len(files) < 64 or self.jobs <= 1:
+            return [one(f) for f in files]
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            return list(pool.map(one, files, chunksize=64))
+
+    # -- untrack -------------------------------------------------------------
+    def untrack(self, user_paths: Sequence[str], cwd: Path | None = None) -> list[str]:
+        rels = []
+        for p in user_paths:
+            rel = self.relpath(p, cwd)
+            if rel.endswith(mf.SUFFIX):
+                rel = mf.tracked_path(rel)
+            if not (self.root / mf.manifest_path(rel)).exists():
+                raise PathError(f"{p} is not tracked by gitstore")
+            rels.append(rel)
+        with self.lock():
+            for rel in rels:
+                (self.root / mf.manifest_path(rel)).unlink()
+                gitignore.remove(self.root, rel)
+                self.statcache.forget_under(rel)
+            self.repo.rm_cached([mf.manifest_path(r) for r in rels])
+            if (self.root / ".gitignore").exists():
+                self.repo.stage([".gitignore"])
+            self.statcache.save()
+        return rels
+
+    # -- status --------------------------------------------------------------
+    def read_manifest(self, mpath: str) -> mf.Manifest | None:
+        """The working tree's manifest, or None when it holds conflict markers."""
+        full = self.root / mpath
+        try:
+            if full.stat().st_size > mf.MAX_MANIFEST_BYTES:
+                raise ManifestError(f"{mpath} is larger than {mf.MAX_MANIFEST_BYTES} bytes; refused")
+            data = full.read_bytes()
+        except OSError as exc:
+            raise ManifestError(f"cannot read {mpath}: {exc.strerror}") from exc
+        if mf.has_conflict_markers(data):
+            return None
+        return mf.parse(data, mpath)
+
+    def current_files(self, rel: str, kind: str) -> list[ScannedFile]:
+        """What is on disk for a tracked path (symlinks included, as foreign files)."""
+        abspath = self.root / rel
+        if kind == "file":
+            try:
+                st = os.lstat(abspath)
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+            if statmod.S_ISDIR(st.st_mode):
+                return [ScannedFile(f.relpath, f.abspath, f.st) for f in scan(str(abspath), strict=False, display=rel)]
+            return [ScannedFile("", str(abspath), st)]
+        if os.path.islink(abspath) or os.path.isfile(abspath):
+            return [ScannedFile("", str(abspath), os.lstat(abspath))]
+        return list(scan(str(abspath), strict=False, display=rel))
+
+    def oid_of(self, key: str, f: ScannedFile) -> str | None:
+        """The oid of a workspace file through the stat cache; None for a symlink."""
+        if statmod.S_ISLNK(f.st.st_mode):
+            return None
+        return self.statcache.oid_of(key, Path(f.abspath), f.st)
+
+    def status(self, only: Sequence[str] = ()) -> list[PathStatus]:
+        out = []
+        for mpath in self.manifest_paths():
+            rel = mf.tracked_path(mpath)
+            if only and not any(rel == o or rel.startswith(o + "/") or o.startswith(rel + "/") for o in only):
+                continue
+            out.append(self.status_of(mpath))
+        self.statcache.save()
+        return out
+
+    def status_of(self, mpath: str) -> PathStatus:
+        rel = mf.tracked_path(mpath)
+        manifest = self.read_manifest(mpath)
+        if manifest is None:
+            return PathStatus(rel, "conflicted", mpath)
+        current = self.current_files(rel, manifest.kind)
+        if not current:
+            needed = {e.oid for e in manifest.entries}
+            missing = needed - self.cache.exists(needed)
+            return PathStatus(rel, "missing_objects" if missing else "not_materialised", mpath)
+        result = PathStatus(rel, "unchanged", mpath)
+        want = manifest.by_path()
+        prefix = rel + "/" if manifest.kind == "dir" else ""
+        seen = set()
+        for f in self._hash_all(current, rel, manifest.kind):
+            scanned, oid = f
+            name = scanned.relpath if manifest.kind == "dir" else manifest.entries[0].path
+            shown = prefix + scanned.relpath if manifest.kind == "dir" else rel
+            if scanned.relpath == "" and manifest.kind == "dir":
+                shown, name = rel, ""
+            entry = want.get(name)
+            if entry is None:
+                result.added.append(shown)
+                continue
+            seen.add(name)
+            if oid != entry.oid or is_exec(scanned.st) != entry.exec:
+                result.modified.append(shown)
+        for name in want:
+            if name not in seen:
+                result.removed.append(prefix + name if manifest.kind == "dir" else rel)
+        if result.added or result.modified or result.removed:
+            result.state = "modified"
+            result.added.sort()
+            result.modified.sort()
+            result.removed.sort()
+        return result
+
+    def _hash_all(self, files: list[ScannedFile], rel: str, kind: str) -> list[tuple[ScannedFile, str | None]]:
+        def key(f: ScannedFile) -> str:
+            return rel + "/" + f.relpath if kind == "dir" and f.relpath else rel
+
+        sc = self.statcache
+        todo = []
+        out: list[tuple[ScannedFile, str | None]] = []
+        for f in files:
+            if statmod.S_ISLNK(f.st.st_mode):
+                out.append((f, None))
+                continue
+            oid = sc.lookup(key(f), f.st)
+            if oid is None:
+                todo.append(f)
+            else:
+                out.append((f, oid))
+        if todo:
+            if len(todo) < 64 or self.jobs <= 1:
+                out += [(f, self.oid_of(key(f), f)) for f in todo]
+            else:
+                with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+                    out += list(zip(todo, pool.map(lambda f: self.oid_of(key(f), f), todo, chunksize=64)))
+        return out

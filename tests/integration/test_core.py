@@ -1,0 +1,305 @@
+"""The core workflow through the real CLI and the real git binary."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git, write
+
+
+def tree_bytes(path: Path) -> dict[str, tuple[bytes, bool]]:
+    out = {}
+    if path.is_file():
+        return {"": (path.read_bytes(), os.access(path, os.X_OK))}
+    for p in sorted(path.rglob("*")):
+        if p.is_file():
+            out[p.relative_to(path).as_posix()] = (p.read_bytes(), os.access(p, os.X_OK))
+    return out
+
+
+def test_round_trip_three_commits(repo: Path, run) -> None:
+    data = repo / "data" / "images"
+    versions = []
+    write(data / "cats" / "001.jpg", b"cat one")
+    write(data / "cats" / "002.jpg", b"cat two", 0o755)
+    write(data / "empty.bin", b"")
+    write(repo / "model.pt", b"weights v1")
+    run(repo, "track", "data/images", "model.pt")
+    git(repo, "commit", "-qm", "v1")
+    versions.append((tree_bytes(data), tree_bytes(repo / "model.pt")))
+
+    write(data / "cats" / "001.jpg", b"cat one, edited")
+    (data / "cats" / "002.jpg").unlink()
+    write(data / "dogs" / "001.jpg", b"dog")
+    write(repo / "model.pt", b"weights v2")
+    run(repo, "track", "data/images", "model.pt")
+    git(repo, "commit", "-qm", "v2")
+    versions.append((tree_bytes(data), tree_bytes(repo / "model.pt")))
+
+    shutil.rmtree(data / "cats")
+    write(data / "birds" / "a b.jpg", b"bird with space")
+    (repo / "model.pt").chmod(0o755)
+    run(repo, "track", "data/images", "model.pt")
+    git(repo, "commit", "-qm", "v3")
+    versions.append((tree_bytes(data), tree_bytes(repo / "model.pt")))
+
+    for i, rev in enumerate(["HEAD~2", "HEAD~1", "HEAD"]):
+        run(repo, "checkout", rev)
+        assert (tree_bytes(data), tree_bytes(repo / "model.pt")) == versions[i], rev
+        status = json.loads(run(repo, "status", "--json").stdout)
+        assert {s["state"] for s in status} == {"unchanged"}
+    # back and forth again, from the last state
+    run(repo, "checkout", "HEAD~2")
+    assert tree_bytes(data) == versions[0][0]
+    run(repo, "checkout", "HEAD")
+    assert tree_bytes(data) == versions[2][0]
+    assert git(repo, "status", "--porcelain").stdout == ""
+
+
+def test_manifest_bytes_and_gitignore(repo: Path, run) -> None:
+    write(repo / "data" / "a.txt", b"a")
+    write(repo / "data" / "x" / "b.txt", b"bb", 0o755)
+    run(repo, "track", "data")
+    text = (repo / "data.gitstore").read_text()
+    assert text.startswith("# gitstore manifest: run `gitstore checkout`")
+    assert "gitstore: 1\nkind: dir\nsize: 3\nfiles: 2\nentries:\n- {path: a.txt, blake3: " in text
+    assert ", size: 2, exec: true}" in text
+    assert "/data/\n" in (repo / ".gitignore").read_text()
+    staged = git(repo, "diff", "--cached", "--name-only").stdout.split()
+    assert sorted(staged) == [".gitignore", "data.gitstore"]
+    before = (repo / "data.gitstore").read_bytes()
+    out = run(repo, "track", "data").stdout
+    assert "unchanged" in out
+    assert (repo / "data.gitstore").read_bytes() == before
+
+
+def test_status_states(repo: Path, run) -> None:
+    write(repo / "d" / "a", b"a")
+    write(repo / "d" / "b", b"b")
+    write(repo / "f.bin", b"f")
+    run(repo, "track", "d", "f.bin")
+    git(repo, "commit", "-qm", "t")
+    write(repo / "d" / "a", b"changed")
+    (repo / "d" / "b").unlink()
+    write(repo / "d" / "c", b"new")
+    (repo / "f.bin").unlink()
+    status = {s["path"]: s for s in json.loads(run(repo, "status", "--json").stdout)}
+    assert status["d"]["state"] == "modified"
+    assert status["d"]["added"] == ["d/c"]
+    assert status["d"]["modified"] == ["d/a"]
+    assert status["d"]["removed"] == ["d/b"]
+    assert status["f.bin"]["state"] == "not_materialised"
+    cache = Path(os.environ["XDG_CACHE_HOME"]) / "gitstore"
+    shutil.rmtree(cache / "objects")
+    status = {s["path"]: s for s in json.loads(run(repo, "status", "--json").stdout)}
+    assert status["f.bin"]["state"] == "missing_objects"
+
+
+def test_checkout_refuses_uncached_edits(repo: Path, run) -> None:
+    write(repo / "d" / "a", b"v1")
+    run(repo, "track", "d")
+    git(repo, "commit", "-qm", "v1")
+    write(repo / "d" / "a", b"v2")
+    run(repo, "track", "d")
+    git(repo, "commit", "-qm", "v2")
+    write(repo / "d" / "a", b"precious local edit")
+    proc = run(repo, "checkout", "HEAD~1", ok=False)
+    assert proc.returncode == 3
+    assert "d/a" in proc.stderr
+    assert (repo / "d" / "a").read_bytes() == b"precious local edit"
+    run(repo, "checkout", "--force", "HEAD~1")
+    assert (repo / "d" / "a").read_bytes() == b"v1"
+
+
+def test_checkout_rev_then_git_status_and_commit(repo: Path, run) -> None:
+    write(repo / "d" / "a", b"v1")
+    run(repo, "track", "d")
+    git(repo, "commit", "-qm", "v1")
+    write(repo / "d" / "a", b"v2")
+    run(repo, "track", "d")
+    git(repo, "commit", "-qm", "v2")
+    run(repo, "checkout", "HEAD~1")
+    assert git(repo, "status", "--porcelain").stdout.strip() == "M d.gitstore"
+    assert git(repo, "diff", "--cached", "--name-only").stdout == ""
+    git(repo, "commit", "-qam", "restore v1")
+    assert git(repo, "show", "HEAD~2:d.gitstore").stdout == git(repo, "show", "HEAD:d.gitstore").stdout
+    run(repo, "checkout", "HEAD~1")
+    assert (repo / "d" / "a").read_bytes() == b"v2"
+    run(repo, "checkout", "HEAD")
+    assert (repo / "d" / "a").read_bytes() == b"v1"
+
+
+@pytest.mark.parametrize("name", ["#hash", "!bang", "star*", "br[ack]et", "trailing  ", "-dash", "ünï cödé"])
+def test_special_names_in_gitignore(repo: Path, run, name: str) -> None:
+    write(repo / name / "f", b"x")
+    write(repo / "keep" / "other", b"y")
+    run(repo, "track", "--", name)
+    assert git(repo, "check-ignore", "-q", "--", f"{name}/f", check=False).returncode == 0
+    assert git(repo, "check-ignore", "-q", "keep/other", check=False).returncode == 1
+    assert git(repo, "status", "--porcelain", "--untracked-files=all", check=False).stdout.count(name) <= 1
+    git(repo, "commit", "-qm", "t")
+    shutil.rmtree(repo / name)
+    run(repo, "checkout")
+    assert (repo / name / "f").read_bytes() == b"x"
+
+
+def test_adopt_folder_tracked_by_git(repo: Path, run) -> None:
+    write(repo / "d" / "a", b"a")
+    git(repo, "add", "d")
+    git(repo, "commit", "-qm", "plain git")
+    out = run(repo, "track", "d").stdout
+    assert "removed from git's index" in out
+    assert git(repo, "ls-files", "d").stdout == ""
+    assert (repo / "d" / "a").read_bytes() == b"a"
+    git(repo, "commit", "-qm", "adopt")
+    assert git(repo, "status", "--porcelain").stdout == ""
+
+
+def test_untrack(repo: Path, run) -> None:
+    write(repo / "d" / "a", b"a")
+    run(repo, "track", "d")
+    git(repo, "commit", "-qm", "t")
+    run(repo, "untrack", "d")
+    assert not (repo / "d.gitstore").exists()
+    assert (repo / "d" / "a").exists()
+    assert "/d/" not in (repo / ".gitignore").read_text()
+    assert "D  d.gitstore" in git(repo, "status", "--porcelain").stdout
+
+
+def test_refuses_symlinks_and_non_utf8(repo: Path, run) -> None:
+    write(repo / "d" / "a", b"a")
+    os.symlink("a", repo / "d" / "link")
+    proc = run(repo, "track", "d", ok=False)
+    assert "symlink" in proc.stderr and "d/link" in proc.stderr
+    (repo / "d" / "link").unlink()
+    bad = os.fsdecode(b"bad\xff")
+    write(repo / "d" / bad, b"x")
+    proc = run(repo, "track", "d", ok=False)
+    assert "UTF-8" in proc.stderr
+    assert not (repo / "d.gitstore").exists()
+
+
+def test_worktree_has_own_statcache(repo: Path, run) -> None:
+    write(repo / "d" / "a", b"a")
+    run(repo, "track", "d")
+    git(repo, "commit", "-qm", "t")
+    wt = repo.parent / "wt"
+    git(repo, "worktree", "add", "-q", str(wt))
+    run(wt, "checkout")
+    assert (wt / "d" / "a").read_bytes() == b"a"
+    status = json.loads(run(wt, "status", "--json").stdout)
+    assert status[0]["state"] == "unchanged"
+    state = git(wt, "rev-parse", "--git-dir").stdout.strip()
+    assert (Path(wt, state) / "gitstore" / "statcache").exists()
+
+
+def test_ls_and_cat(repo: Path, run) -> None:
+    write(repo / "d" / "sub" / "a", b"alpha")
+    run(repo, "track", "d")
+    git(repo, "commit", "-qm", "t")
+    write(repo / "d" / "sub" / "a", b"beta")
+    run(repo, "track", "d")
+    files = json.loads(run(repo, "ls", "HEAD", "--json").stdout)
+    assert files[0]["path"] == "d/sub/a" and files[0]["size"] == 5
+    assert set(files[0]) == {"path", "oid", "size", "manifest"}
+    assert run(repo, "cat", "d/sub/a", "--rev", "HEAD").stdout == "alpha"
+    assert run(repo, "cat", "d/sub/a").stdout == "beta"
+
+
+def test_verify_detects_corruption(repo: Path, run) -> None:
+    write(repo / "d" / "a", b"payload")
+    run(repo, "track", "d")
+    run(repo, "verify")
+    cache = Path(os.environ["XDG_CACHE_HOME"]) / "gitstore" / "objects"
+    obj = next(p for p in cache.rglob("*") if p.is_file())
+    obj.chmod(0o644)
+    obj.write_bytes(b"rotten")
+    proc = run(repo, "verify", ok=False)
+    assert obj.name in proc.stderr
+
+
+def test_hardlink_checkout_and_exec_fallback(repo: Path, run) -> None:
+    write(repo / "d" / "plain", b"plain")
+    write(repo / "d" / "tool", b"#!/bin/sh\n", 0o755)
+    run(repo, "track", "d")
+    shutil.rmtree(repo / "d")
+    run(repo, "checkout", "--link", "hardlink,copy")
+    assert (repo / "d" / "plain").stat().st_nlink == 2
+    assert (repo / "d" / "tool").stat().st_nlink == 1
+    assert os.access(repo / "d" / "tool", os.X_OK)
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["track", "../outside"], "outside the repository"),
+        (["track", "nope"], "does not exist"),
+        (["checkout", "no-such-rev"], "no-such-rev"),
+        (["ls", "deadbeef99"], "deadbeef99"),
+        (["cat", "not/tracked"], "not a tracked file"),
+    ],
+)
+def test_bad_input_one_line(repo: Path, run, args: list[str], needle: str) -> None:
+    proc = run(repo, *args, ok=False)
+    assert needle in proc.stderr
+    assert len([x for x in proc.stderr.splitlines() if not x.startswith("hint:")]) == 1
+
+
+def test_not_a_repository(tmp_path: Path, run) -> None:
+    proc = run(tmp_path, "status", ok=False)
+    assert "not inside a git repository" in proc.stderr
+
+
+def test_nested_tracked_paths_refused(repo: Path, run) -> None:
+    write(repo / "d" / "sub" / "a", b"a")
+    run(repo, "track", "d")
+    proc = run(repo, "track", "d/sub", ok=False)
+    assert "inside the tracked path d" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "bad_entry,needle",
+    [
+        ("{path: ../escape, blake3: %s, size: 1}", ".."),
+        ("{path: /abs, blake3: %s, size: 1}", "abs"),
+        ("{path: .git/config, blake3: %s, size: 1}", ".git"),
+        ("{path: a, blake3: NOTHEX, size: 1}", "NOTHEX"),
+    ],
+)
+def test_hostile_manifest_rejected_before_writing(repo: Path, run, bad_entry: str, needle: str) -> None:
+    oid = "a" * 64
+    entry = bad_entry % oid if "%s" in bad_entry else bad_entry
+    write(
+        repo / "d.gitstore",
+        "# gitstore manifest: run `gitstore checkout` to materialise, `gitstore status` to compare\n"
+        f"gitstore: 1\nkind: dir\nsize: 1\nfiles: 1\nentries:\n- {entry}\n",
+    )
+    proc = run(repo, "checkout", ok=False)
+    assert "d.gitstore" in proc.stderr and needle in proc.stderr
+    assert not (repo / "d").exists()
+    assert not (repo / "escape").exists()
+
+
+def test_large_sparse_file(repo: Path, run) -> None:
+    big = repo / "big.bin"
+    size = (4 << 30) + 4097
+    stat = shutil.disk_usage(repo)
+    if stat.free < 3 * size:
+        pytest.skip("not enough free disk for a 4 GiB file in the cache and workspace")
+    with open(big, "wb") as f:
+        f.truncate(size)
+        f.seek(size - 5)
+        f.write(b"tail!")
+    run(repo, "track", "big.bin")
+    git(repo, "commit", "-qm", "big")
+    big.unlink()
+    run(repo, "checkout")
+    assert big.stat().st_size == size
+    with open(big, "rb") as f:
+        f.seek(size - 5)
+        assert f.read() == b"tail!"
