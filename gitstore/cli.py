@@ -210,3 +210,24 @@ def verify(state: State, complete: bool, as_json: bool) -> None:
         raise IntegrityError(f"{len(result.corrupt)} object(s) in the cache do not match their names")
     if complete and result.missing:
         raise IntegrityError(f"{len(result.missing)} object(s) needed by the working tree are not in the cache")
+
+
+# Commands of the other layers live in their own cli_* modules (click only,
+# heavy imports inside the commands), each exposing register(main).
+_COMMAND_MODULES = ("cli_remote", "cli_hooks", "cli_history", "cli_publish", "cli_maint")
+
+
+def _register_commands() -> None:
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"{__package__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.{name}":
+                raise
+            continue
+        module.register(main)
+
+
+_register_commands()
