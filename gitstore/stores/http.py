@@ -1,0 +1,358 @@
+"""A read-only store behind an HTTP(S) base URL: a published cache on any web server.
+
+Objects are read from ``<base>/objects/ab/cd/<oid>`` with GET (streamed) and
+HEAD (existence, size, last-modified), over the standard library only:
+``http.client`` with one kept-alive connection per thread, ``HTTPS_PROXY`` /
+``HTTP_PROXY`` / ``NO_PROXY`` as urllib reads them (loopback is never
+proxied), redirects followed through ``urllib.request``, and a custom CA
+bundle from ``AWS_CA_BUNDLE`` or ``REQUESTS_CA_BUNDLE`` (``SSL_CERT_FILE``
+works through OpenSSL's defaults). Every write raises
+:class:`ReadOnlyStoreError`; listing raises :class:`UnsupportedError` (a web
+server has no listing we can trust). Only a 404 or 410 is "not found"; a 403
+on an object is :class:`ObjectAccessDeniedError`; 5xx, 429 and connection
+trouble are retryable :class:`StoreUnavailableError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import io
+import ipaddress
+import os
+import ssl
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+from urllib.parse import quote, urljoin, urlsplit
+
+from .. import layout
+from ..errors import (
+    ConfigError,
+    GitstoreError,
+    ObjectNotFoundError,
+    StoreAuthError,
+    StoreError,
+    StoreUnavailableError,
+    UnsupportedError,
+)
+from ..hashing import hash_bytes
+from .base import Document, ObjectStat, Store
+from .retry import ObjectAccessDeniedError, ThrottledError
+
+USER_AGENT = "gitstore"
+MAX_DOCUMENT = 256 << 20
+_REDIRECTS = {301, 302, 303, 307, 308}
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class HttpStore(Store):
+    """Objects under an HTTP(S) base URL, read-only; see the module docstring."""
+
+    jobs = 16  # threads for parallel HEADs in exists()
+
+    def __init__(self, base_url: str, *, timeout: float = 30.0, url: str | None = None) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"malformed remote URL '{base_url}'", hint="use https://host/path/")
+        self.url = url or base_url
+        self.read_only = True
+        self.timeout = timeout
+        self._scheme = parts.scheme
+        self._host = parts.hostname
+        self._port = parts.port
+        self._netloc = parts.netloc.rpartition("@")[2]
+        self._base_path = parts.path if parts.path.endswith("/") else parts.path + "/"
+        self._idle: dict[int, http.client.HTTPConnection] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        self._context: ssl.SSLContext | None = None
+        self._proxy = self._find_proxy()
+
+    # -- connections -------------------------------------------------------
+    def _find_proxy(self) -> tuple[str, int, dict[str, str]] | None:
+        proxy = urllib.request.getproxies().get(self._scheme)
+        if not proxy or _is_loopback(self._host) or urllib.request.proxy_bypass(self._host):
+            return None
+        if "://" not in proxy:
+            proxy = "http://" + proxy
+        parts = urlsplit(proxy)
+        if not parts.hostname:
+            return None
+        headers = {}
+        if parts.username:
+            token = f"{parts.username}:{parts.password or ''}".encode()
+            headers["Proxy-Authorization"] = "Basic " + base64.b64encode(token).decode()
+        return parts.hostname, parts.port or 80, headers
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        if self._context is None:
+            cafile = os.environ.get("AWS_CA_BUNDLE") or os.environ.get("REQUESTS_CA_BUNDLE")
+            self._context = ssl.create_default_context(cafile=cafile or None)
+        return self._context
+
+    def _new_connection(self) -> http.client.HTTPConnection:
+        if self._scheme == "https":
+            if self._proxy is not None:
+                host, port, headers = self._proxy
+                conn = http.client.HTTPSConnection(
+                    host, port, timeout=self.timeout, context=self._ssl_context()
+                )
+                conn.set_tunnel(self._host, self._port, headers=headers)
+                return conn
+            return http.client.HTTPSConnection(
+                self._host, self._port, timeout=self.timeout, context=self._ssl_context()
+            )
+        if self._proxy is not None:
+            host, port, _ = self._proxy
+            return http.client.HTTPConnection(host, port, timeout=self.timeout)
+        return http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
+
+    def _acquire(self) -> tuple[http.client.HTTPConnection, bool]:
+        with self._lock:
+            conn = self._idle.pop(threading.get_ident(), None)
+        if conn is not None:
+            return conn, True
+        return self._new_connection(), False
+
+    def _release(self, conn: http.client.HTTPConnection | None, reusable: bool) -> None:
+        if conn is None:
+            return
+        if reusable:
+            with self._lock:
+                ident = threading.get_ident()
+                if not self._closed and ident not in self._idle:
+                    self._idle[ident] = conn
+                    return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = list(self._idle.values()), {}
+        for conn in idle:
+            conn.close()
+
+    # -- requests ----------------------------------------------------------
+    def _unavailable(self, what: str, exc: BaseException) -> GitstoreError:
+        if isinstance(exc, ssl.SSLError):
+            return StoreError(
+                f"TLS verification failed for {self._netloc} ({self.url}): {exc}",
+                hint="set SSL_CERT_FILE or AWS_CA_BUNDLE to the server's certificate bundle",
+            )
+        reason = str(exc) or type(exc).__name__
+        return StoreUnavailableError(
+            f"cannot reach {self._netloc} for {self.url} while trying to {what}: {reason}"
+        )
+
+    def _send(
+        self, method: str, key: str, what: str
+    ) -> tuple[http.client.HTTPConnection | None, http.client.HTTPResponse]:
+        path = self._base_path + quote(key, safe="/")
+        target = path
+        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+        if self._proxy is not None and self._scheme == "http":
+            target = f"http://{self._netloc}{path}"
+            headers.update(self._proxy[2])
+        for attempt in range(2):
+            conn, reused = self._acquire()
+            try:
+                conn.request(method, target, headers=headers)
+                response = conn.getresponse()
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                stale = isinstance(exc, (ConnectionResetError, BrokenPipeError))
+                if reused and attempt == 0 and stale:
+                    continue  # a kept-alive connection the server had closed
+                raise self._unavailable(what, exc) from exc
+            if response.status in _REDIRECTS:
+                location = response.getheader("Location") or ""
+                response.read()
+                self._release(conn, not response.will_close)
+                full = urljoin(f"{self._scheme}://{self._netloc}{path}", location)
+                return None, self._send_via_urllib(method, full, what)
+            return conn, response
+        raise AssertionError("unreachable")
+
+    def _send_via_urllib(self, method: str, full: str, what: str) -> http.client.HTTPResponse:
+        request = urllib.request.Request(full, method=method, headers={"User-Agent": USER_AGENT})
+        context = self._ssl_context() if full.startswith("https:") else None
+        try:
+            response: Any = urllib.request.urlopen(request, timeout=self.timeout, context=context)
+        except urllib.error.HTTPError as exc:
+            response = exc  # an HTTPError is the response; _check reads its status
+        except (OSError, http.client.HTTPException) as exc:
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            if isinstance(reason, BaseException):
+                raise self._unavailable(what, reason) from exc
+            raise self._unavailable(what, exc) from exc
+        return response  # type: ignore[no-any-return]
+
+    def _check(
+        self,
+        conn: http.client.HTTPConnection | None,
+        response: http.client.HTTPResponse,
+        what: str,
+        *,
+        oid: str | None = None,
+    ) -> None:
+        """Return if the answer is 2xx; otherwise drain, release and raise its error."""
+        status = int(cast(int, getattr(response, "status", None) or getattr(response, "code", 0)))
+        if 200 <= status < 300:
+            return
+        try:
+            response.read()
+        except (OSError, http.client.HTTPException):
+            pass
+        response.close()
+        self._release(conn, not response.will_close if conn is not None else False)
+        where = f"{self.url} ({status} {getattr(response, 'reason', '')})".rstrip()
+        if status in (404, 410):
+            raise ObjectNotFoundError(f"cannot {what}: not in {self.url}", oid=oid)
+        if status == 403 and oid is not None:
+            raise ObjectAccessDeniedError(f"access denied to {what} in {where}")
+        if status in (401, 403, 407):
+            raise StoreAuthError(f"access denied to {what} in {where}")
+        if status in (429, 503):
+            raise ThrottledError(f"{self._netloc} is throttling or down: cannot {what} in {where}")
+        if status >= 500:
+            raise StoreUnavailableError(f"{self._netloc} failed to {what} for {where}")
+        raise StoreError(f"cannot {what} in {where}")
+
+    def _head(self, key: str, what: str, oid: str | None) -> http.client.HTTPResponse:
+        conn, response = self._send("HEAD", key, what)
+        self._check(conn, response, what, oid=oid)
+        response.read()
+        response.close()
+        self._release(conn, conn is not None and not response.will_close)
+        return response
+
+    # -- objects -----------------------------------------------------------
+    def _present(self, oid: str) -> bool:
+        try:
+            self._head(layout.object_key(oid), f"look up object {oid}", oid)
+        except ObjectNotFoundError:
+            return False
+        return True
+
+    def exists(self, oids: Iterable[str]) -> set[str]:
+        wanted = sorted(set(oids))
+        for oid in wanted:
+            layout.object_key(oid)
+        if len(wanted) <= 1:
+            return {oid for oid in wanted if self._present(oid)}
+        with ThreadPoolExecutor(min(self.jobs, len(wanted))) as pool:
+            found = list(pool.map(self._present, wanted))
+        return {oid for oid, present in zip(wanted, found, strict=True) if present}
+
+    def open(self, oid: str) -> BinaryIO:
+        what = f"read object {oid}"
+        conn, response = self._send("GET", layout.object_key(oid), what)
+        self._check(conn, response, what, oid=oid)
+        return cast(BinaryIO, _ResponseStream(self, conn, response, what))
+
+    def put(self, oid: str, src: Path) -> None:
+        self._refuse_write()
+
+    def stat(self, oid: str) -> ObjectStat:
+        response = self._head(layout.object_key(oid), f"look up object {oid}", oid)
+        length = response.getheader("Content-Length")
+        if length is None or not length.isdigit():
+            raise StoreError(f"{self.url} did not say the size of object {oid}")
+        modified = response.getheader("Last-Modified")
+        mtime = None
+        if modified:
+            try:
+                mtime = parsedate_to_datetime(modified).timestamp()
+            except (TypeError, ValueError):
+                mtime = None
+        return ObjectStat(size=int(length), mtime=mtime)
+
+    def list(self) -> Iterator[str]:
+        raise UnsupportedError(
+            f"{self.url} cannot list objects over HTTP",
+            hint="list the store it was published from instead",
+        )
+
+    def delete(self, oid: str) -> None:
+        self._refuse_write()
+
+    # -- documents ---------------------------------------------------------
+    def read_document(self, key: str) -> Document | None:
+        parts = key.split("/")
+        if not key or any(p in ("", ".", "..") for p in parts):
+            raise StoreError(f"invalid document key {key!r} for {self.url}")
+        what = f"read {key}"
+        try:
+            conn, response = self._send("GET", key, what)
+            self._check(conn, response, what)
+        except ObjectNotFoundError:
+            return None
+        blocks: list[bytes] = []
+        total = 0
+        with _ResponseStream(self, conn, response, what) as stream:
+            while block := stream.read(1 << 16):
+                total += len(block)
+                if total > MAX_DOCUMENT:
+                    raise StoreError(f"{key} in {self.url} is larger than {MAX_DOCUMENT} bytes")
+                blocks.append(block)
+        data = b"".join(blocks)
+        version = (
+            response.getheader("ETag")
+            or response.getheader("Last-Modified")
+            or "blake3:" + hash_bytes(data)
+        )
+        return Document(data=data, version=version)
+
+
+class _ResponseStream(io.RawIOBase):
+    """An HTTP response body as a BinaryIO; returns its connection when read to the end."""
+
+    def __init__(
+        self,
+        store: HttpStore,
+        conn: http.client.HTTPConnection | None,
+        response: http.client.HTTPResponse,
+        what: str,
+    ) -> None:
+        self._store = store
+        self._conn = conn
+        self._response = response
+        self._what = what
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            n = self._response.readinto(buffer)
+        except (OSError, http.client.HTTPException) as exc:
+            raise self._store._unavailable(self._what, exc) from exc
+        if n == 0:
+            self._eof = True
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._response.close()
+            reusable = self._eof and not self._response.will_close
+            if self._conn is not None:
+                if reusable:
+                    self._store._release(self._conn, True)
+                else:
+                    self._conn.close()
+        super().close()

@@ -1,0 +1,159 @@
+"""From a remote's URL (and its options in config) to a Store.
+
+Accepted forms::
+
+    /abs/path, ./rel/path, ../path, ~/path, rel/path   a folder (LocalStore)
+    file:///abs/path                                    a folder (LocalStore)
+    s3://bucket[/prefix]                                S3 or an S3-compatible service
+    http://host/path/, https://host/path/               a read-only web server
+    memory://name                                       a process-global MemoryStore (tests)
+
+Anything else with a ``scheme:`` is refused with :class:`ConfigError`, so a
+typo never silently becomes a folder called ``gs:``; a relative folder whose
+name holds a colon is written ``./name:with:colon``. Network stores are
+wrapped in :class:`RetryingStore`. Nothing here imports boto3: the S3 client
+is made on first use.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from ..errors import ConfigError
+from .base import Store
+from .memory import MemoryStore
+
+ACCEPTED = "a folder path, file:///path, s3://bucket/prefix, http(s)://host/path or memory://name"
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,253}[a-z0-9]$")
+
+_memory_stores: dict[str, MemoryStore] = {}
+_memory_lock = threading.Lock()
+
+
+def _malformed(url: str, why: str = "") -> ConfigError:
+    reason = f" ({why})" if why else ""
+    return ConfigError(f"malformed remote URL '{url}'{reason}", hint=f"use {ACCEPTED}")
+
+
+def memory_store(name: str) -> MemoryStore:
+    """The process-global MemoryStore called ``name`` (made on first use)."""
+    with _memory_lock:
+        store = _memory_stores.get(name)
+        if store is None:
+            store = _memory_stores[name] = MemoryStore(f"memory://{name}")
+        return store
+
+
+def open_store(
+    url: str,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    anonymous: bool = False,
+    read_only: bool = False,
+    retry: bool = True,
+) -> Store:
+    """The store that ``url`` names; see the module docstring for the forms."""
+    if not isinstance(url, str) or not url.strip():
+        raise _malformed(str(url), "empty")
+    if "\0" in url:
+        raise _malformed(url.replace("\0", "\\0"), "NUL character")
+    match = _SCHEME.match(url)
+    scheme = match.group(1).lower() if match else ""
+    if scheme != "s3" and (endpoint_url or region or profile or anonymous):
+        raise ConfigError(
+            f"endpoint_url, region, profile and anonymous apply only to s3:// remotes, not '{url}'",
+            hint="remove them from the remote's config",
+        )
+    store: Store
+    if scheme == "s3":
+        store = _s3_store(url, endpoint_url, region, profile, anonymous, read_only)
+    elif scheme in ("http", "https"):
+        from .http import HttpStore
+
+        parts = urlsplit(url)
+        if not parts.hostname or parts.query or parts.fragment:
+            raise _malformed(url, "an HTTP remote is http(s)://host[:port]/path/")
+        try:
+            parts.port  # noqa: B018 - validates the port
+        except ValueError as exc:
+            raise _malformed(url, "bad port") from exc
+        store = HttpStore(url)
+    elif scheme == "memory":
+        name = url[len("memory://") :] if url.lower().startswith("memory://") else ""
+        if not name or "/" in name:
+            raise _malformed(url, "a memory store is memory://name")
+        base = memory_store(name)
+        return base.view(read_only=True) if read_only else base
+    elif scheme == "file":
+        return _local_store(_file_url_path(url), url, read_only)
+    elif match is None or (len(scheme) == 1 and re.match(r"^[A-Za-z]:[\\/]", url)):
+        return _local_store(Path(url).expanduser(), url, read_only)  # incl. C:\ on Windows
+    else:
+        raise _malformed(url, f"unknown scheme '{scheme}:'")
+    if retry:
+        from .retry import RetryingStore
+
+        return RetryingStore(store)
+    return store
+
+
+def _local_store(path: Path, url: str, read_only: bool) -> Store:
+    from .local import LocalStore
+
+    return LocalStore(path, read_only=read_only, url=url)
+
+
+def _file_url_path(url: str) -> Path:
+    parts = urlsplit(url)
+    if not url.lower().startswith("file://") or parts.netloc not in ("", "localhost"):
+        raise _malformed(url, "a file URL is file:///absolute/path")
+    if not parts.path.startswith("/") or parts.query or parts.fragment:
+        raise _malformed(url, "a file URL is file:///absolute/path")
+    return Path(unquote(parts.path))
+
+
+def _s3_store(
+    url: str,
+    endpoint_url: str | None,
+    region: str | None,
+    profile: str | None,
+    anonymous: bool,
+    read_only: bool,
+) -> Store:
+    from .s3 import S3Store
+
+    if not url.startswith("s3://"):
+        raise _malformed(url, "an S3 remote is s3://bucket/prefix")
+    parts = urlsplit(url)
+    bucket = parts.netloc
+    if not _BUCKET.match(bucket) or ".." in bucket:
+        raise _malformed(url, f"'{bucket}' is not an S3 bucket name")
+    if parts.query or parts.fragment:
+        raise _malformed(url, "an S3 remote is s3://bucket/prefix, without ? or #")
+    prefix = parts.path.strip("/")
+    if any(segment in ("", ".", "..") for segment in prefix.split("/")) and prefix:
+        raise _malformed(url, "empty, '.' or '..' segment in the prefix")
+    if endpoint_url is not None:
+        endpoint = urlsplit(endpoint_url)
+        if endpoint.scheme not in ("http", "https") or not endpoint.hostname:
+            raise ConfigError(
+                f"malformed endpoint_url '{endpoint_url}' for {url}",
+                hint="use https://host[:port]",
+            )
+    normal = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+    return S3Store(
+        bucket,
+        prefix,
+        endpoint_url=endpoint_url,
+        region=region,
+        profile=profile,
+        anonymous=anonymous,
+        read_only=read_only,
+        url=normal,
+    )

@@ -1,0 +1,563 @@
+"""A store under an S3 prefix (AWS or any S3-compatible service), through boto3.
+
+This is the only module that imports boto3 and botocore, and it does so on
+first use (boto3 costs ~150 ms of start-up), so importing it is cheap. One
+client is shared by every thread (boto3 clients are thread-safe), with a
+connection pool sized for the transfer threads and botocore's own retries kept
+small: :class:`gitstore.stores.retry.RetryingStore` does the rest.
+
+- ``exists`` sends parallel HEADs for a few oids and lists the ``objects/xx/``
+  prefixes of the wanted oids when that costs fewer requests; the size of the
+  store is estimated from the first page of a listing (oids are uniform).
+- ``get`` streams and hashes; objects of ``ranged_get_min`` bytes or more are
+  fetched with parallel ranged GETs into a temporary file beside ``dest``,
+  hashed, then renamed. ``put`` checks the source's hash, then uploads with
+  one PUT or, from ``multipart_threshold`` bytes, a multipart upload.
+- documents use ``If-None-Match: *`` and ``If-Match: <etag>``; the ETag is the
+  version. 412 and 409 ConditionalRequestConflict mean :class:`PreconditionFailed`.
+- botocore errors are translated where they are raised: only a 404 is "not
+  found"; a 403 on one object is :class:`ObjectAccessDeniedError`; network
+  trouble, 5xx and SlowDown are retryable :class:`StoreUnavailableError`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar, cast
+
+from .. import layout
+from ..errors import (
+    ConfigError,
+    GitstoreError,
+    IntegrityError,
+    ObjectNotFoundError,
+    PreconditionFailed,
+    StoreAuthError,
+    StoreError,
+    StoreUnavailableError,
+    UnsupportedError,
+)
+from ..hashing import hash_file, new_hasher
+from .base import CHUNK, Document, ObjectStat, Store
+from .retry import ObjectAccessDeniedError, ThrottledError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_AUTH_CODES = {
+    "AccessDenied",
+    "AllAccessDisabled",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "TokenRefreshRequired",
+    "AccountProblem",
+    "403",
+    "Forbidden",
+}
+_OBJECT_DENIED_CODES = {"AccessDenied", "403", "Forbidden"}
+_THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "503"}
+_TRANSIENT_CODES = {"InternalError", "RequestTimeout", "ServiceUnavailable", "OperationAborted"}
+_NO_CREDENTIALS = (
+    "no AWS credentials found for {url}; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,"
+    " AWS_PROFILE, or ~/.aws/credentials (or use --anonymous for public buckets)"
+)
+
+
+def _boto_errors() -> tuple[type[BaseException], ...]:
+    """The exception classes botocore and boto3 raise (imported once a client exists)."""
+    from boto3.exceptions import Boto3Error  # type: ignore[import-untyped]
+    from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+
+    return (ClientError, BotoCoreError, Boto3Error)
+
+
+class S3Store(Store):
+    """Objects and documents under ``s3://bucket/prefix``; see the module docstring."""
+
+    exists_head_max = 1000  # below this many oids, HEAD each one (in parallel)
+    ranged_get_min = 64 << 20  # objects this big are fetched with parallel ranged GETs
+    range_size = 16 << 20
+    multipart_threshold = 64 << 20
+    multipart_chunksize = 16 << 20
+    jobs = 16  # threads for parallel HEADs, listings and ranges
+    botocore_attempts = 3  # botocore's own retries; RetryingStore does the rest
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        profile: str | None = None,
+        anonymous: bool = False,
+        read_only: bool = False,
+        url: str | None = None,
+    ) -> None:
+        if not bucket:
+            raise ConfigError("an S3 remote needs a bucket name", hint="use s3://bucket/prefix")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self.profile = profile
+        self.anonymous = anonymous
+        self.read_only = read_only
+        self.url = url or f"s3://{bucket}/{self.prefix}".rstrip("/")
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+
+    # -- the client --------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        """The boto3 S3 client, made on first use and shared by all threads."""
+        client = self._client
+        if client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = self._make_client()
+                client = self._client
+        return client
+
+    def _make_client(self) -> Any:
+        try:
+            import boto3.session  # type: ignore[import-untyped]
+            from botocore import UNSIGNED  # type: ignore[import-untyped]
+            from botocore.config import Config  # type: ignore[import-untyped]
+            from botocore.exceptions import BotoCoreError, ProfileNotFound
+        except ImportError as exc:  # pragma: no cover - boto3 is a dependency
+            raise StoreError(f"{self.url} needs boto3; pip install boto3") from exc
+        options: dict[str, Any] = {
+            "max_pool_connections": self.jobs * 2,
+            "retries": {"max_attempts": self.botocore_attempts, "mode": "standard"},
+            "connect_timeout": 10,
+            "read_timeout": 60,
+            "user_agent_extra": "gitstore",
+        }
+        if self.endpoint_url:
+            options["s3"] = {"addressing_style": "path"}
+            # S3-compatible services often reject the newer default checksums
+            options["request_checksum_calculation"] = "when_required"
+            options["response_checksum_validation"] = "when_required"
+        if self.anonymous:
+            options["signature_version"] = UNSIGNED
+        try:
+            config = Config(**options)
+        except TypeError:  # botocore older than 1.36 lacks the checksum options
+            options.pop("request_checksum_calculation", None)
+            options.pop("response_checksum_validation", None)
+            config = Config(**options)
+        try:
+            session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
+            return session.client("s3", endpoint_url=self.endpoint_url, config=config)
+        except ProfileNotFound as exc:
+            raise StoreAuthError(
+                f"AWS profile '{self.profile}' for {self.url} is not in ~/.aws/config"
+                " or ~/.aws/credentials",
+                hint="fix the remote's profile, or set AWS_PROFILE",
+            ) from exc
+        except (BotoCoreError, ValueError) as exc:
+            raise ConfigError(f"cannot set up S3 access for {self.url}: {exc}") from exc
+
+    def _endpoint(self) -> str:
+        if self.endpoint_url:
+            return self.endpoint_url
+        if self._client is not None:
+            return str(self._client.meta.endpoint_url)
+        return "AWS S3"
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _relative(self, key: str) -> str:
+        return key[len(self.prefix) + 1 :] if self.prefix else key
+
+    # -- error translation -------------------------------------------------
+    def _translate(
+        self,
+        exc: BaseException,
+        what: str,
+        *,
+        oid: str | None = None,
+        object_level: bool = False,
+    ) -> GitstoreError:
+        """The gitstore error for a botocore/boto3 exception raised while doing ``what``."""
+        from boto3.exceptions import S3UploadFailedError
+        from botocore import exceptions as bce
+
+        if isinstance(exc, S3UploadFailedError) and isinstance(exc.__context__, bce.ClientError):
+            exc = exc.__context__
+        if isinstance(exc, bce.ClientError):
+            return self._translate_client_error(exc, what, oid=oid, object_level=object_level)
+        if isinstance(exc, (bce.NoCredentialsError, bce.PartialCredentialsError)):
+            return StoreAuthError(_NO_CREDENTIALS.format(url=self.url))
+        if isinstance(exc, bce.CredentialRetrievalError):
+            return StoreAuthError(f"cannot get AWS credentials for {self.url}: {exc}")
+        if isinstance(exc, bce.SSLError):
+            return StoreError(
+                f"TLS verification failed for {self._endpoint()} ({self.url}): {exc}",
+                hint="set AWS_CA_BUNDLE to the certificate bundle of this endpoint",
+            )
+        if isinstance(
+            exc,
+            (bce.ConnectionError, bce.HTTPClientError, bce.IncompleteReadError, OSError),
+        ):
+            return StoreUnavailableError(
+                f"cannot reach {self._endpoint()} for {self.url} while trying to {what}: {exc}"
+            )
+        return StoreError(f"cannot {what} in {self.url}: {exc}")
+
+    def _translate_client_error(
+        self, exc: Any, what: str, *, oid: str | None, object_level: bool
+    ) -> GitstoreError:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        detail = f"{code}: {error.get('Message', '')}".rstrip(": ")
+        if code == "NoSuchBucket":
+            return StoreError(
+                f"bucket '{self.bucket}' does not exist ({self.url} at {self._endpoint()})",
+                hint="check the remote's URL and endpoint, or create the bucket",
+            )
+        if status == 412 or code in ("PreconditionFailed", "ConditionalRequestConflict"):
+            return PreconditionFailed(f"cannot {what} in {self.url}: the condition failed")
+        if status == 404 or code in ("NoSuchKey", "NotFound", "404"):
+            return ObjectNotFoundError(f"cannot {what}: not in {self.url}", oid=oid)
+        if status == 403 or code in _AUTH_CODES:
+            cls = ObjectAccessDeniedError if object_level and code in _OBJECT_DENIED_CODES else None
+            return (cls or StoreAuthError)(
+                f"access denied to {what} in {self.url} ({detail})",
+                hint="check the credentials and the bucket policy (--anonymous for public buckets)",
+            )
+        if status in (429, 503) or code in _THROTTLE_CODES:
+            return ThrottledError(f"{self._endpoint()} is throttling ({detail}) for {self.url}")
+        if status >= 500 or code in _TRANSIENT_CODES:
+            return StoreUnavailableError(
+                f"{self._endpoint()} failed to {what} for {self.url} ({status} {detail})"
+            )
+        return StoreError(f"cannot {what} in {self.url}: {detail}")
+
+    def _call(
+        self,
+        what: str,
+        fn: Callable[..., T],
+        /,
+        *,
+        oid: str | None = None,
+        object_level: bool = False,
+        **kwargs: Any,
+    ) -> T:
+        try:
+            return fn(Bucket=self.bucket, **kwargs)
+        except _boto_errors() as exc:
+            raise self._translate(exc, what, oid=oid, object_level=object_level) from exc
+
+    def _parallel(self, fn: Callable[[T], R], items: list[T]) -> list[R]:
+        """``fn`` over ``items`` on up to ``jobs`` threads; the first error cancels the rest."""
+        if len(items) <= 1:
+            return [fn(item) for item in items]
+        with ThreadPoolExecutor(min(self.jobs, len(items))) as pool:
+            futures = [pool.submit(fn, item) for item in items]
+            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in pending:
+                future.cancel()
+            for future in done:
+                error = future.exception()
+                if error is not None:
+                    raise error
+            return [future.result() for future in futures]
+
+    # -- objects -----------------------------------------------------------
+    def exists(self, oids: Iterable[str]) -> set[str]:
+        wanted = set(oids)
+        for oid in wanted:
+            layout.object_key(oid)
+        if not wanted:
+            return set()
+        if len(wanted) < self.exists_head_max:
+            return self._exists_by_head(wanted)
+        return self._exists_by_listing(wanted)
+
+    def _head(self, oid: str) -> bool:
+        try:
+            self._call(
+                f"look up object {oid}",
+                self.client.head_object,
+                Key=self._key(layout.object_key(oid)),
+                oid=oid,
+                object_level=True,
+            )
+        except ObjectNotFoundError:
+            return False
+        return True
+
+    def _exists_by_head(self, wanted: set[str]) -> set[str]:
+        ordered = sorted(wanted)
+        found = self._parallel(self._head, ordered)
+        return {oid for oid, present in zip(ordered, found, strict=True) if present}
+
+    def _exists_by_listing(self, wanted: set[str]) -> set[str]:
+        base = self._key(layout.OBJECTS) + "/"
+        page = self._call("list objects", self.client.list_objects_v2, Prefix=base, MaxKeys=1000)
+        first = {o for item in page.get("Contents", []) if (o := self._oid_of(item["Key"]))}
+        if not page.get("IsTruncated"):
+            return wanted & first
+        # oids are uniform: how far into the hex space the first page reached tells the size
+        last = max(first) if first else "0" * 8
+        reached = max(int(last[:8], 16) / 16**8, 1e-9)
+        estimated_total = len(first) / reached
+        prefixes = sorted({oid[:2] for oid in wanted})
+        list_cost = len(prefixes) * max(1.0, estimated_total / 256 / 1000)
+        if list_cost >= len(wanted):
+            return self._exists_by_head(wanted)
+        found: set[str] = set().union(*self._parallel(self._list_prefix, prefixes))
+        return wanted & found
+
+    def _oid_of(self, key: str) -> str | None:
+        return layout.oid_from_key(self._relative(key))
+
+    def _list_keys(self, prefix: str) -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix))
+        try:
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield self._relative(item["Key"])
+        except _boto_errors() as exc:
+            raise self._translate(exc, f"list {prefix}") from exc
+
+    def _list_prefix(self, first_two: str) -> set[str]:
+        prefix = f"{layout.OBJECTS}/{first_two}/"
+        return {o for key in self._list_keys(prefix) if (o := layout.oid_from_key(key))}
+
+    def list_all(self) -> set[str]:
+        """Every oid in the store, listed once (the "list everything" strategy)."""
+        return set(self.list())
+
+    def open(self, oid: str) -> BinaryIO:
+        response = self._call(
+            f"read object {oid}",
+            self.client.get_object,
+            Key=self._key(layout.object_key(oid)),
+            oid=oid,
+            object_level=True,
+        )
+        size = response.get("ContentLength")
+        return cast(BinaryIO, _BodyStream(self, response["Body"], f"read object {oid}", size=size))
+
+    def get(self, oid: str, dest: Path) -> None:
+        dest = Path(dest)
+        stream = cast(_BodyStream, self.open(oid))
+        size = int(stream.content_length or 0)
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.tmp")
+        try:
+            if size >= self.ranged_get_min:
+                stream.close()
+                self._ranged_get(oid, tmp, size)
+                actual, _ = hash_file(tmp)
+            else:
+                with stream, open(tmp, "wb") as out:
+                    hasher = new_hasher(size)
+                    while block := stream.read(CHUNK):
+                        hasher.update(block)
+                        out.write(block)
+                actual = hasher.hexdigest()
+            if actual != oid:
+                raise IntegrityError(
+                    f"object {oid} from {self.url} is corrupt: its bytes hash to {actual}"
+                )
+            os.replace(tmp, dest)
+        finally:
+            stream.close()
+            tmp.unlink(missing_ok=True)
+
+    def _ranged_get(self, oid: str, tmp: Path, size: int) -> None:
+        key = self._key(layout.object_key(oid))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.ftruncate(fd, size)
+
+            def fetch(start: int) -> None:
+                end = min(start + self.range_size, size) - 1
+                what = f"read object {oid} bytes {start}-{end}"
+                response = self._call(
+                    what,
+                    self.client.get_object,
+                    Key=key,
+                    Range=f"bytes={start}-{end}",
+                    oid=oid,
+                    object_level=True,
+                )
+                position = start
+                with _BodyStream(self, response["Body"], what) as body:
+                    while block := body.read(CHUNK):
+                        os.pwrite(fd, block, position)
+                        position += len(block)
+                if position != end + 1:
+                    raise StoreUnavailableError(f"short read of object {oid} from {self.url}")
+
+            self._parallel(fetch, list(range(0, size, self.range_size)))
+        finally:
+            os.close(fd)
+
+    def put(self, oid: str, src: Path) -> None:
+        self._refuse_write()
+        src = Path(src)
+        actual, size = hash_file(src)
+        if actual != oid:
+            raise IntegrityError(f"{src} does not hash to {oid} (got {actual}); not stored")
+        key = self._key(layout.object_key(oid))
+        what = f"write object {oid}"
+        if size >= self.multipart_threshold:
+            from boto3.s3.transfer import TransferConfig  # type: ignore[import-untyped]
+
+            config = TransferConfig(
+                multipart_threshold=self.multipart_threshold,
+                multipart_chunksize=self.multipart_chunksize,
+                max_concurrency=min(self.jobs, 8),
+            )
+            try:
+                self.client.upload_file(str(src), self.bucket, key, Config=config)
+            except _boto_errors() as exc:
+                raise self._translate(exc, what, oid=oid) from exc
+            return
+        try:
+            with open(src, "rb") as body:
+                self._call(what, self.client.put_object, Key=key, Body=body, oid=oid)
+        except OSError as exc:
+            raise StoreError(f"cannot read {src} to upload it: {exc.strerror}") from exc
+
+    def stat(self, oid: str) -> ObjectStat:
+        response = self._call(
+            f"look up object {oid}",
+            self.client.head_object,
+            Key=self._key(layout.object_key(oid)),
+            oid=oid,
+            object_level=True,
+        )
+        modified = response.get("LastModified")
+        return ObjectStat(
+            size=int(response["ContentLength"]),
+            mtime=modified.timestamp() if modified is not None else None,
+        )
+
+    def list(self) -> Iterator[str]:
+        for key in self._list_keys(layout.OBJECTS + "/"):
+            oid = layout.oid_from_key(key)
+            if oid is not None:
+                yield oid
+
+    def delete(self, oid: str) -> None:
+        self._refuse_write()
+        key = self._key(layout.object_key(oid))
+        self._call(f"delete object {oid}", self.client.delete_object, Key=key, oid=oid)
+
+    # -- documents ---------------------------------------------------------
+    def _doc_key(self, key: str) -> str:
+        parts = key.split("/")
+        if not key or any(p in ("", ".", "..") for p in parts):
+            raise StoreError(f"invalid document key {key!r} for {self.url}")
+        return self._key(key)
+
+    def read_document(self, key: str) -> Document | None:
+        what = f"read {key}"
+        try:
+            response = self._call(what, self.client.get_object, Key=self._doc_key(key))
+        except ObjectNotFoundError:
+            return None
+        with _BodyStream(self, response["Body"], what) as body:
+            data = body.read()
+        return Document(data=data, version=str(response["ETag"]))
+
+    def put_document(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+    ) -> str:
+        self._refuse_write()
+        from botocore.exceptions import ClientError, ParamValidationError
+
+        conditions: dict[str, str] = {}
+        if if_absent:
+            conditions["IfNoneMatch"] = "*"
+        if if_version is not None:
+            conditions["IfMatch"] = if_version
+        try:
+            response = self.client.put_object(
+                Bucket=self.bucket, Key=self._doc_key(key), Body=data, **conditions
+            )
+        except ParamValidationError as exc:
+            raise UnsupportedError(
+                f"this botocore cannot send conditional writes to {self.url}",
+                hint="pip install -U boto3",
+            ) from exc
+        except _boto_errors() as exc:
+            error = self._translate(exc, f"write {key}")
+            if if_version is not None and isinstance(error, ObjectNotFoundError):
+                error = PreconditionFailed(f"{key} in {self.url} no longer exists")
+            if isinstance(error, PreconditionFailed):
+                retried = isinstance(exc, ClientError) and exc.response.get(
+                    "ResponseMetadata", {}
+                ).get("RetryAttempts", 0)
+                current = self.read_document(key) if retried else None
+                if current is not None and current.data == data:
+                    return current.version  # our own earlier attempt landed
+                error = PreconditionFailed(
+                    f"{key} already exists in {self.url}"
+                    if if_absent
+                    else f"{key} in {self.url} changed since it was read"
+                )
+            raise error from exc
+        return str(response["ETag"])
+
+    def delete_document(self, key: str) -> None:
+        self._refuse_write()
+        self._call(f"delete {key}", self.client.delete_object, Key=self._doc_key(key))
+
+    def list_documents(self, prefix: str) -> Iterator[str]:
+        return self._list_keys(prefix)
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+
+class _BodyStream(io.RawIOBase):
+    """A botocore StreamingBody as a BinaryIO, with errors translated."""
+
+    def __init__(self, store: S3Store, body: Any, what: str, size: int | None = None) -> None:
+        self._store = store
+        self._body = body
+        self._what = what
+        self.content_length = None if size is None else int(size)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        try:
+            data = self._body.read(len(view))
+        except _boto_errors() as exc:
+            raise self._store._translate(exc, self._what) from exc
+        except OSError as exc:
+            raise self._store._translate(exc, self._what) from exc
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._body.close()
+        super().close()
