@@ -1,0 +1,83 @@
+"""``gitstore diff`` and ``gitstore log``: click only; the work is in ``history.py``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .cli import State, echo_json, pass_state
+
+
+def _repo_paths(ctx: Any, paths: tuple[str, ...] | list[str]) -> list[str]:
+    """Paths typed by the user (relative to the current folder) -> repository-relative."""
+    if ctx.repo.root is None:
+        return list(paths)
+    return [ctx.workspace.relpath(p, ctx.cwd) for p in paths]
+
+
+@click.command()
+@click.argument("args", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON.")
+@click.option(
+    "--markdown", is_flag=True, help="Print a summary table and a list, for a pull request."
+)
+@click.option("--stat", is_flag=True, help="Print one line per tracked path.")
+@click.option(
+    "--limit", type=int, default=1000, show_default=True, help="Files listed by --markdown."
+)
+@pass_state
+def diff(
+    state: State, args: tuple[str, ...], as_json: bool, markdown: bool, stat: bool, limit: int
+) -> None:
+    """Show what changed in tracked data: diff [A [B]] [--] [PATH...].
+
+    A defaults to HEAD and B to the working tree (the files on disk, or the
+    manifest of a tracked path that is not checked out).
+    """
+    from . import history
+    from .errors import UsageError
+
+    if as_json + markdown + stat > 1:
+        raise UsageError("--json, --markdown and --stat cannot be combined")
+    ctx = state.context()
+    revs, paths = ctx.repo.split_revs_and_paths(args, max_revs=2)
+    result = history.diff(ctx, *(revs + [None, None])[:2], paths=_repo_paths(ctx, paths))
+    if as_json:
+        echo_json(result.to_json())
+    elif markdown:
+        click.echo(history.format_markdown(result, limit=limit), nl=False)
+    elif stat:
+        click.echo(history.format_stat(result), nl=False)
+    else:
+        click.echo(history.format_text(result), nl=False)
+
+
+@click.command()
+@click.argument("path")
+@click.option("--rev", help="Start from this revision (default HEAD).")
+@click.option("-n", "--max-count", "n", type=click.IntRange(min=0), help="Show at most N commits.")
+@click.option("--all", "all_parents", is_flag=True, help="Follow every parent, not only the first.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@pass_state
+def log(
+    state: State, path: str, rev: str | None, n: int | None, all_parents: bool, as_json: bool
+) -> None:
+    """List the commits where a tracked file or folder changed, newest first."""
+    from . import history
+
+    ctx = state.context()
+    (rel,) = _repo_paths(ctx, [path])
+    entries = history.log(ctx, rel, rev=rev, n=n, all_parents=all_parents)
+    if as_json:
+        echo_json([e.to_json() for e in entries])
+        return
+    for e in entries:
+        what = "removed" if e.removed else (e.oid[:12] if e.oid else "folder")
+        size = "" if e.removed else f" {history.human_size(e.size)}"
+        click.echo(f"{e.commit[:12]} {e.date} {what}{size}  {e.message}  ({e.author})")
+
+
+def register(main: click.Group) -> None:
+    main.add_command(diff)
+    main.add_command(log)
