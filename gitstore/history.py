@@ -225,14 +225,14 @@ class _WorktreeSide:
         oids = self._oids(rel + "/", current)
         entries = {
             f.relpath: mf.Entry(f.relpath, oid, f.st.st_size, _is_exec(f))
-            for f, oid in zip(current, oids)
+            for f, oid in zip(current, oids, strict=True)
         }
         return "dir", entries, rel + "/"
 
     def _oids(self, prefix: str, files: list[ScannedFile]) -> list[str]:
         sc = self.ws.statcache
         keys = [prefix + f.relpath if f.relpath else prefix for f in files]
-        found = [sc.lookup(key, f.st) for key, f in zip(keys, files)]
+        found = [sc.lookup(key, f.st) for key, f in zip(keys, files, strict=True)]
         todo = [i for i, oid in enumerate(found) if oid is None]
 
         def one(i: int) -> str:
@@ -243,7 +243,7 @@ class _WorktreeSide:
                 found[i] = one(i)
         else:
             with ThreadPoolExecutor(max_workers=self.ws.jobs) as pool:
-                for i, oid in zip(todo, pool.map(one, todo)):
+                for i, oid in zip(todo, pool.map(one, todo), strict=True):
                     found[i] = oid
         return [oid or "" for oid in found]
 
@@ -553,7 +553,7 @@ def format_stat(d: Diff) -> str:
     delta = 0
     for p in d.paths:
         counts = _counts(p)
-        totals = [t + c for t, c in zip(totals, counts)]
+        totals = [t + c for t, c in zip(totals, counts, strict=True)]
         delta += p.byte_delta
         note = f" ({p.state})" if p.state != "modified" else ""
         lines.append(
@@ -591,7 +591,7 @@ def format_markdown(d: Diff, limit: int = 1000) -> str:
     delta = 0
     for p in d.paths:
         counts = _counts(p)
-        totals = [t + c for t, c in zip(totals, counts)]
+        totals = [t + c for t, c in zip(totals, counts, strict=True)]
         delta += p.byte_delta
         note = f" ({p.state})" if p.state != "modified" else ""
         cells = " | ".join(f"{c:,}" for c in counts)
