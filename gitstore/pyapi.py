@@ -1,0 +1,361 @@
+"""The Python API: tracked files at any revision, for training code and notebooks.
+
+``open``, ``read`` and ``get`` find a tracked file (or folder) at a revision —
+the working tree's manifest when ``rev`` is None — by reading one manifest,
+at that commit through git or from the working tree's manifest file, so they
+work in a clone whose workspace was never checked out. Bytes come from the
+cache; an object that is not there is fetched from the remotes first, and
+hashed on the way in. :class:`Repo` offers the same verbs as the CLI and
+returns typed objects (the CLI's ``--json`` is rendered from the same ones).
+Paths are relative to the repository root, or absolute inside it. Errors are
+the :mod:`gitstore.errors` exceptions, with the CLI's messages.
+
+A tracked folder given to :func:`get` is materialised once, read-only, under
+the cache's ``views/<id>/<folder name>/`` where ``id`` is the BLAKE3 of the
+manifest bytes (and the sub-folder asked for). ``views/<id>/.gitstore-view``
+records the last use; its mtime is refreshed by every ``get``, and ``gc``
+keeps a view whose marker is younger than its grace period.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from . import manifest as mf
+from .errors import ObjectNotFoundError, PathError, TransferError
+
+if TYPE_CHECKING:
+    from .api import Context, TrackedFile
+    from .checkout import CheckoutResult
+    from .history import Diff, LogEntry
+    from .workspace import PathStatus
+
+__all__ = ["Repo", "Tracked", "get", "open", "read"]
+
+VIEWS = "views"
+VIEW_MARKER = ".gitstore-view"
+_open = open
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """What a path names at a revision: a file (``entries`` of one) or a folder."""
+
+    path: str  # repository-relative, as asked
+    manifest: str  # the manifest path
+    manifest_data: bytes
+    kind: str  # "file" or "dir" (a tracked folder or a folder inside one)
+    entries: tuple[mf.Entry, ...]  # for a folder: paths relative to ``path``
+
+    @property
+    def size(self) -> int:
+        return sum(e.size for e in self.entries)
+
+
+class Repo:
+    """A gitstore repository: ``Repo(".")`` discovers it from a folder inside it."""
+
+    def __init__(self, path: str | os.PathLike[str] = ".") -> None:
+        from .api import Context
+
+        self._ctx: Context = Context(Path(path))
+
+    @property
+    def root(self) -> Path | None:
+        """The work tree's root (None for a bare repository)."""
+        return self._ctx.repo.root
+
+    @property
+    def context(self) -> Context:
+        return self._ctx
+
+    def __repr__(self) -> str:
+        return f"gitstore.Repo({str(self.root or self._ctx.repo.git_dir)!r})"
+
+    # -- paths -------------------------------------------------------------
+    def relpath(self, path: str | os.PathLike[str]) -> str:
+        """A repository-relative path; absolute paths must lie inside the work tree."""
+        from .history import normalise_path
+
+        text = os.fspath(path)
+        if os.path.isabs(text):
+            root = self._ctx.repo.root
+            if root is None:
+                raise PathError(f"{text} is absolute, but the repository is bare")
+            real = os.path.realpath(text)
+            base = os.path.realpath(root)
+            if real != base and not real.startswith(base + os.sep):
+                raise PathError(f"{text} is outside the repository {root}")
+            text = os.path.relpath(real, base)
+        return normalise_path(text)
+
+    # -- reading -----------------------------------------------------------
+    def locate(self, path: str | os.PathLike[str], rev: str | None = None) -> Tracked:
+        """The tracked file or folder at ``path`` at ``rev`` (None: the working tree)."""
+        rel = self.relpath(path)
+        repo = self._ctx.repo
+        commit = repo.resolve(rev) if rev is not None else None
+        parts = rel.split("/")
+        for i in range(len(parts), 0, -1):
+            mpath = mf.manifest_path("/".join(parts[:i]))
+            data, key = self._manifest_bytes(mpath, commit)
+            if data is None:
+                continue
+            manifest = mf.parse_cached(data, key, mpath)
+            inner = "/".join(parts[i:])
+            if not inner:
+                entries = manifest.entries
+                return Tracked(rel, mpath, data, manifest.kind, entries)
+            if manifest.kind == "dir":
+                from .history import _find
+
+                found = _find(manifest.entries, inner)
+                if isinstance(found, mf.Entry):
+                    return Tracked(rel, mpath, data, "file", (found,))
+                if found:
+                    cut = len(inner) + 1
+                    below = tuple(
+                        mf.Entry(e.path[cut:], e.oid, e.size, e.exec, e.extra) for e in found
+                    )
+                    return Tracked(rel, mpath, data, "dir", below)
+            raise PathError(f"{rel} is not in {mpath}{_where(rev)}")
+        raise PathError(f"{rel} is not a tracked file or folder{_where(rev)}")
+
+    def _manifest_bytes(self, mpath: str, commit: str | None) -> tuple[bytes | None, str]:
+        repo = self._ctx.repo
+        if commit is not None:
+            blob = repo.blob_id(commit, mpath)
+            return (None, "") if blob is None else (repo.read_blob(blob), blob)
+        root = repo.require_worktree()
+        try:
+            data = (root / mpath).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None, ""
+        except OSError as exc:
+            raise PathError(f"cannot read {mpath}: {exc.strerror}") from exc
+        if mf.has_conflict_markers(data):
+            from .errors import ManifestError
+
+            raise ManifestError(
+                f"{mpath} has merge conflict markers", hint="resolve the conflict first"
+            )
+        from .hashing import hash_bytes
+
+        return data, "worktree:" + hash_bytes(data)
+
+    def _file(self, path: str | os.PathLike[str], rev: str | None) -> mf.Entry:
+        tracked = self.locate(path, rev)
+        if tracked.kind != "file":
+            raise PathError(
+                f"{tracked.path} is a tracked folder, not a file",
+                hint="use gitstore.get() for a folder",
+            )
+        return tracked.entries[0]
+
+    def ensure_objects(self, oids: Sequence[str]) -> None:
+        """Make sure these objects are in the cache, fetching what is missing."""
+        cache = self._ctx.cache
+        missing = sorted(set(oids) - cache.exists(set(oids)))
+        if not missing:
+            return
+        try:
+            from .transfer import fetch_objects
+        except ImportError:  # a build without transfer support
+            fetch_objects = None
+        if fetch_objects is None:
+            raise ObjectNotFoundError(
+                f"object {missing[0]} is not in the cache",
+                oid=missing[0],
+                hint="run `gitstore fetch` to download it",
+            )
+        result = fetch_objects(self._ctx, missing)
+        failed = dict(getattr(result, "failed", {}) or {})
+        still = [oid for oid in missing if oid in failed or not cache.has(oid)]
+        if not still:
+            return
+        reason = failed.get(still[0], "not found in any remote")
+        if len(still) == 1:
+            raise ObjectNotFoundError(
+                f"object {still[0]} could not be fetched: {reason}",
+                oid=still[0],
+                hint="check `gitstore remote list` and that the data was pushed",
+            )
+        raise TransferError(
+            f"{len(still)} object(s) could not be fetched, e.g. {still[0]}: {reason}",
+            failed=still,
+            hint="check `gitstore remote list` and that the data was pushed",
+        )
+
+    def open(
+        self, path: str | os.PathLike[str], rev: str | None = None, mode: str = "rb"
+    ) -> BinaryIO:
+        """A binary file object of a tracked file at ``rev``."""
+        if mode != "rb":
+            raise ValueError(f"gitstore files open read-only in binary mode ('rb'), not {mode!r}")
+        entry = self._file(path, rev)
+        self.ensure_objects([entry.oid])
+        return self._ctx.cache.store.open(entry.oid)
+
+    def read(self, path: str | os.PathLike[str], rev: str | None = None) -> bytes:
+        """The bytes of a tracked file at ``rev``."""
+        with self.open(path, rev) as f:
+            return f.read()
+
+    def get(self, path: str | os.PathLike[str], rev: str | None = None) -> Path:
+        """A read-only local path with exactly the bytes of ``path`` at ``rev``."""
+        tracked = self.locate(path, rev)
+        cache = self._ctx.cache
+        if tracked.kind == "file":
+            self.ensure_objects([tracked.entries[0].oid])
+            return cache.path(tracked.entries[0].oid)
+        return self._view(tracked)
+
+    def _view(self, tracked: Tracked) -> Path:
+        from .hashing import hash_bytes
+        from .locks import FileLock, lock_timeout
+
+        cache = self._ctx.cache
+        inner = tracked.path[len(mf.tracked_path(tracked.manifest)) :].lstrip("/")
+        view_id = hash_bytes(tracked.manifest_data + b"\0" + inner.encode())[:40]
+        folder = cache.root / VIEWS / view_id
+        name = tracked.path.rsplit("/", 1)[-1]
+        if (folder / VIEW_MARKER).is_file():
+            _mark(folder / VIEW_MARKER, tracked)
+            return folder / name
+        self.ensure_objects(sorted({e.oid for e in tracked.entries}))
+        lock = FileLock(
+            cache.root / "gc.lock", f"cache {cache.root}", shared=True, timeout=lock_timeout()
+        )
+        with lock:
+            tmp = cache.root / VIEWS / f".tmp-{uuid.uuid4().hex}"
+            try:
+                _build_view(cache, tmp / name, tracked.entries)
+                _mark(tmp / VIEW_MARKER, tracked)
+                try:
+                    os.rename(tmp, folder)
+                except OSError:  # another process made the same view first
+                    if not (folder / VIEW_MARKER).is_file():
+                        raise
+            finally:
+                if tmp.exists():
+                    shutil.rmtree(tmp, ignore_errors=True)
+        return folder / name
+
+    # -- the other verbs -----------------------------------------------------
+    def ls(self, rev: str | None = None) -> list[TrackedFile]:
+        from . import api
+
+        return api.ls(self._ctx, rev)
+
+    def diff(
+        self,
+        a: str | None = None,
+        b: str | None = None,
+        paths: Sequence[str | os.PathLike[str]] = (),
+    ) -> Diff:
+        from . import history
+
+        return history.diff(self._ctx, a, b, [self.relpath(p) for p in paths])
+
+    def log(
+        self,
+        path: str | os.PathLike[str],
+        n: int | None = None,
+        all_parents: bool = False,
+        rev: str | None = None,
+    ) -> list[LogEntry]:
+        from . import history
+
+        return history.log(self._ctx, self.relpath(path), rev=rev, n=n, all_parents=all_parents)
+
+    def status(self, paths: Sequence[str | os.PathLike[str]] = ()) -> list[PathStatus]:
+        ws = self._ctx.workspace
+        return ws.status([self.relpath(p) for p in paths])
+
+    def checkout(
+        self,
+        rev: str | None = None,
+        paths: Sequence[str | os.PathLike[str]] = (),
+        *,
+        force: bool = False,
+        check: bool = True,
+    ) -> CheckoutResult:
+        """Materialise tracked paths at ``rev``; with ``check``, refused or missing files raise."""
+        from . import api
+
+        root = self._ctx.repo.require_worktree()
+        absolute = [str(root / self.relpath(p)) for p in paths]
+        result = api.checkout(self._ctx, rev, absolute, force=force)
+        if check:
+            api.raise_for_checkout(result)
+        return result
+
+
+def _where(rev: str | None) -> str:
+    return f" at {rev}" if rev else " in the working tree"
+
+
+def _build_view(cache: object, top: Path, entries: Sequence[mf.Entry]) -> None:
+    """Files of ``entries`` under ``top``: hard links to the cache, else copies; read-only."""
+    from .cache import Cache
+
+    assert isinstance(cache, Cache)
+    made: set[Path] = set()
+    for e in entries:
+        dest = top / e.path
+        if dest.parent not in made:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            made.add(dest.parent)
+        cache.materialise(e.oid, dest, e.exec, ("hardlink", "reflink", "copy"))
+        st = os.lstat(dest)
+        if st.st_nlink == 1:  # not a hard link into the cache: make it read-only
+            os.chmod(dest, 0o555 if e.exec else 0o444)
+
+
+def _mark(marker: Path, tracked: Tracked) -> None:
+    """Write (or refresh) the view's marker: its mtime is the last use."""
+    if marker.exists():
+        try:
+            os.utime(marker)
+            return
+        except OSError:
+            pass
+    record = {"manifest": tracked.manifest, "path": tracked.path, "created": time.time()}
+    with _open(marker, "w") as f:
+        json.dump(record, f)
+        f.write("\n")
+
+
+# -- module-level shortcuts ----------------------------------------------------------
+def open(
+    path: str | os.PathLike[str],
+    rev: str | None = None,
+    repo: str | os.PathLike[str] = ".",
+    mode: str = "rb",
+) -> BinaryIO:
+    """A binary file object of tracked file ``path`` at ``rev`` (None: the working tree)."""
+    if mode != "rb":
+        raise ValueError(f"gitstore files open read-only in binary mode ('rb'), not {mode!r}")
+    return Repo(repo).open(path, rev)
+
+
+def read(
+    path: str | os.PathLike[str], rev: str | None = None, repo: str | os.PathLike[str] = "."
+) -> bytes:
+    """The bytes of tracked file ``path`` at ``rev``."""
+    return Repo(repo).read(path, rev)
+
+
+def get(
+    path: str | os.PathLike[str], rev: str | None = None, repo: str | os.PathLike[str] = "."
+) -> Path:
+    """A read-only local path holding ``path`` at ``rev``: a cache object, or a folder view."""
+    return Repo(repo).get(path, rev)
