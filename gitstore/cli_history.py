@@ -42,7 +42,8 @@ def diff(
         raise UsageError("--json, --markdown and --stat cannot be combined")
     ctx = state.context()
     revs, paths = ctx.repo.split_revs_and_paths(args, max_revs=2)
-    result = history.diff(ctx, *(revs + [None, None])[:2], paths=_repo_paths(ctx, paths))
+    a, b = (revs + [None, None])[:2]
+    result = history.diff(ctx, a, b, _repo_paths(ctx, paths))
     if as_json:
         echo_json(result.to_json())
     elif markdown:

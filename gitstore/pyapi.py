@@ -166,18 +166,9 @@ class Repo:
         missing = sorted(set(oids) - cache.exists(set(oids)))
         if not missing:
             return
-        try:
-            from .transfer import fetch_objects
-        except ImportError:  # a build without transfer support
-            fetch_objects = None
-        if fetch_objects is None:
-            raise ObjectNotFoundError(
-                f"object {missing[0]} is not in the cache",
-                oid=missing[0],
-                hint="run `gitstore fetch` to download it",
-            )
-        result = fetch_objects(self._ctx, missing)
-        failed = dict(getattr(result, "failed", {}) or {})
+        from .transfer import fetch_objects
+
+        failed = dict(fetch_objects(self._ctx, missing).failed)
         still = [oid for oid in missing if oid in failed or not cache.has(oid)]
         if not still:
             return
