@@ -1,0 +1,442 @@
+"""Remotes: from a name in config to a Store, trust on first use, config editing.
+
+:func:`open_remote` resolves a remote name (None: the default remote) through
+the merged :class:`~gitstore.config.Config` to a store from
+:func:`gitstore.stores.registry.open_store`, network stores wrapped in a
+:class:`RetryingStore` whose bounds come from ``GITSTORE_RETRY_ATTEMPTS`` and
+``GITSTORE_RETRY_DEADLINE``. :func:`fetch_order` is DESIGN.md's order: the
+default remote, then the clone's remotes, then the committed ones.
+
+Trust on first use: a remote defined in the committed ``.gitstore/config.yaml``
+comes from whoever wrote the branch. The first time this clone uses it, its
+``url``, ``endpoint_url``, ``region``, ``profile`` and ``anonymous`` are
+recorded in ``.git/gitstore/trust.yaml``; when a later commit changes any of
+them, push and fetch through it refuse until ``gitstore remote trust NAME``.
+Remotes from the clone's or the user's file are trusted as written.
+
+The editing helpers (``remote add/remove/default``, ``config get/set/unset/
+list``) rewrite one layer's YAML file with fsync and rename; a change to the
+committed file is staged with git, to be committed with the user's next commit.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from . import config as cfg
+from .errors import ConfigError, ReadOnlyStoreError
+from .stores.base import Store
+
+if TYPE_CHECKING:
+    from .api import Context
+
+NO_REMOTE_HINT = "run `gitstore remote add NAME URL --default`"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+BOOL_KEYS = {"hooks.refresh", "hooks.fetch"}
+SIMPLE_KEYS = (
+    "default_remote",
+    "cache.dir",
+    "cache.link",
+    "hooks.refresh",
+    "hooks.fetch",
+    "transfer.jobs",
+)
+
+
+# -- resolving a remote -------------------------------------------------------
+def fetch_order(ctx: Context) -> list[str]:
+    """Remote names fetch tries, in order (DESIGN.md "Configuration")."""
+    return list(ctx.config.remote_order)
+
+
+def remote_config(ctx: Context, name: str | None) -> cfg.RemoteConfig:
+    """The RemoteConfig called ``name`` (None: the default); ConfigError if there is none."""
+    remotes = ctx.config.remotes
+    if name is None:
+        name = ctx.config.default_remote
+        if name is None:
+            if len(remotes) == 1:
+                return next(iter(remotes.values()))
+            if not remotes:
+                raise ConfigError("no remote is configured", hint=NO_REMOTE_HINT)
+            raise ConfigError(
+                f"no default remote among {', '.join(sorted(remotes))}",
+                hint="use --remote NAME, or run `gitstore remote default NAME`",
+            )
+        if name not in remotes:
+            raise ConfigError(
+                f"the default remote '{name}' is not configured",
+                hint="run `gitstore remote list`, then `gitstore remote default NAME`",
+            )
+    rc = remotes.get(name)
+    if rc is None:
+        known = ", ".join(sorted(remotes)) or "none"
+        raise ConfigError(
+            f"unknown remote '{name}' (configured: {known})",
+            hint="run `gitstore remote list`, or " + NO_REMOTE_HINT,
+        )
+    return rc
+
+
+def _env_number(key: str, default: float) -> float:
+    raw = os.environ.get(key)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be a number, not '{raw}'") from None
+    if value <= 0:
+        raise ConfigError(f"{key} must be positive, not '{raw}'")
+    return value
+
+
+def store_for(rc: cfg.RemoteConfig, jobs: int = 8) -> Store:
+    """The store a RemoteConfig names; network stores retry within bounds."""
+    from .stores.registry import open_store
+    from .stores.retry import RetryingStore, Throttle
+
+    store = open_store(
+        rc.url,
+        endpoint_url=rc.endpoint_url,
+        region=rc.region,
+        profile=rc.profile,
+        anonymous=rc.anonymous,
+        read_only=rc.read_only,
+        retry=False,
+    )
+    if rc.url.lower().startswith(("s3:", "http:", "https:")):
+        attempts = int(_env_number("GITSTORE_RETRY_ATTEMPTS", 5))
+        deadline = _env_number("GITSTORE_RETRY_DEADLINE", 60.0)
+        store = RetryingStore(store, attempts=attempts, deadline=deadline, throttle=Throttle(jobs))
+    return store
+
+
+def open_remote(
+    ctx: Context, name: str | None = None, *, for_write: bool = False
+) -> tuple[str, Store]:
+    """(name, store) of a remote; None is the default. Applies the trust check."""
+    rc = remote_config(ctx, name)
+    check_trust(ctx, rc)
+    if for_write and rc.read_only:
+        raise ReadOnlyStoreError(
+            f"remote '{rc.name}' ({rc.url}) is read-only",
+            hint="push to another remote with --remote NAME",
+        )
+    store = store_for(rc, ctx.config.jobs)
+    if for_write and store.read_only:
+        raise ReadOnlyStoreError(
+            f"remote '{rc.name}' ({rc.url}) is read-only: HTTP remotes are",
+            hint="push to a folder or s3:// remote with --remote NAME",
+        )
+    return rc.name, store
+
+
+# -- trust on first use -------------------------------------------------------
+def trust_path(ctx: Context) -> Path:
+    return ctx.repo.common_state_dir / "trust.yaml"
+
+
+def _read_trust(ctx: Context) -> dict[str, Any]:
+    data = cfg.read_layer(trust_path(ctx))
+    remotes = data.get("remotes")
+    return remotes if isinstance(remotes, dict) else {}
+
+
+def _write_trust(ctx: Context, remotes: dict[str, Any]) -> None:
+    write_yaml(trust_path(ctx), {"gitstore": 1, "remotes": remotes})
+
+
+def trust_state(ctx: Context, rc: cfg.RemoteConfig) -> str:
+    """'trusted' (clone's or user's file, or as recorded), 'new' or 'changed'."""
+    if rc.layer != "committed":
+        return "trusted"
+    recorded = _read_trust(ctx).get(rc.name)
+    if recorded is None:
+        return "new"
+    return "trusted" if recorded == rc.trust_key() else "changed"
+
+
+def check_trust(ctx: Context, rc: cfg.RemoteConfig) -> None:
+    """Record a committed remote on first use; refuse one a commit has changed since."""
+    state = trust_state(ctx, rc)
+    if state == "new":
+        remotes = _read_trust(ctx)
+        remotes[rc.name] = rc.trust_key()
+        _write_trust(ctx, remotes)
+    elif state == "changed":
+        recorded = _read_trust(ctx)[rc.name]
+        current = rc.trust_key()
+        changes = [
+            f"{k} {recorded.get(k)!r} -> {current[k]!r}"
+            for k in cfg.TRUSTED_REMOTE_KEYS
+            if recorded.get(k) != current[k]
+        ]
+        raise ConfigError(
+            f"remote '{rc.name}' was changed by a commit ({'; '.join(changes)}) and is not trusted yet",
+            hint=f"check .gitstore/config.yaml, then run `gitstore remote trust {rc.name}`",
+        )
+
+
+def trust_remote(ctx: Context, name: str) -> cfg.RemoteConfig:
+    """Trust the committed remote ``name`` as it is now configured."""
+    rc = remote_config(ctx, name)
+    if rc.layer == "committed":
+        remotes = _read_trust(ctx)
+        remotes[rc.name] = rc.trust_key()
+        _write_trust(ctx, remotes)
+    return rc
+
+
+# -- config files ----------------------------------------------------------
+def layer_path(ctx: Context, layer: str) -> Path:
+    if layer == "committed":
+        return cfg.committed_config_path(ctx.repo.require_worktree())
+    if layer == "local":
+        return cfg.local_config_path(ctx.repo.common_dir)
+    if layer == "user":
+        return cfg.user_config_path()
+    raise ConfigError(f"unknown config layer '{layer}'")
+
+
+def write_yaml(path: Path, data: dict[str, Any]) -> None:
+    from .stores.local import fsync_write
+
+    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fsync_write(path, text.encode())
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from exc
+
+
+def _save_layer(ctx: Context, layer: str, data: dict[str, Any]) -> Path:
+    path = layer_path(ctx, layer)
+    data = {"gitstore": data.pop("gitstore", 1), **data}
+    for section in ("remotes", "remote", "cache", "hooks", "transfer"):
+        if section in data and not data[section]:
+            del data[section]
+    write_yaml(path, data)
+    if layer == "committed":
+        root = ctx.repo.require_worktree()
+        ctx.repo.stage([path.relative_to(root).as_posix()])
+    return path
+
+
+def _check_name(name: str) -> None:
+    if not _NAME.match(name):
+        raise ConfigError(
+            f"'{name}' is not a valid remote name",
+            hint="use letters, digits, '.', '_' and '-', starting with a letter or digit",
+        )
+
+
+def remote_add(
+    ctx: Context,
+    name: str,
+    url: str,
+    *,
+    layer: str = "committed",
+    default: bool = False,
+    read_only: bool = False,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    anonymous: bool = False,
+) -> Path:
+    """Add a remote to one config file; the URL is checked, nothing is contacted."""
+    from .stores.registry import open_store
+
+    _check_name(name)
+    open_store(url, endpoint_url=endpoint_url, region=region, profile=profile,
+               anonymous=anonymous, read_only=read_only, retry=False)  # fmt: skip
+    path = layer_path(ctx, layer)
+    data = cfg.read_layer(path)
+    remotes = data.setdefault("remotes", {}) or {}
+    data["remotes"] = remotes
+    if name in remotes:
+        raise ConfigError(
+            f"remote '{name}' already exists in {path}",
+            hint=f"run `gitstore remote remove {name}` first",
+        )
+    entry: dict[str, Any] = {"url": url}
+    for key, value in (("endpoint_url", endpoint_url), ("region", region), ("profile", profile)):
+        if value:
+            entry[key] = value
+    if anonymous:
+        entry["anonymous"] = True
+    if read_only:
+        entry["read_only"] = True
+    remotes[name] = entry
+    if default:
+        data["default_remote"] = name
+    path = _save_layer(ctx, layer, data)
+    if layer == "committed":  # written by this user on this clone: trusted
+        remotes_trust = _read_trust(ctx)
+        remotes_trust[name] = cfg.RemoteConfig(name=name, url=url, endpoint_url=endpoint_url,
+                                               region=region, profile=profile,
+                                               anonymous=anonymous).trust_key()  # fmt: skip
+        _write_trust(ctx, remotes_trust)
+    return path
+
+
+def remote_remove(ctx: Context, name: str) -> Path:
+    """Remove the remote from the file its effective definition comes from."""
+    rc = remote_config(ctx, name)
+    data = cfg.read_layer(layer_path(ctx, rc.layer))
+    (data.get("remotes") or {}).pop(name, None)
+    if data.get("default_remote") == name:
+        del data["default_remote"]
+    return _save_layer(ctx, rc.layer, data)
+
+
+def remote_default(ctx: Context, name: str, layer: str = "committed") -> Path:
+    remote_config(ctx, name)  # must exist somewhere
+    data = cfg.read_layer(layer_path(ctx, layer))
+    data["default_remote"] = name
+    return _save_layer(ctx, layer, data)
+
+
+def _split_key(key: str) -> list[str]:
+    if any(word in key.lower() for word in cfg.SECRET_WORDS):
+        raise ConfigError(
+            f"'{key}' looks like a secret; credentials never go in gitstore config",
+            hint="use the AWS chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or ~/.aws/credentials",
+        )
+    parts = key.split(".")
+    if key in SIMPLE_KEYS:
+        return parts
+    if len(parts) == 3 and parts[0] == "remotes" and parts[2] in cfg.REMOTE_KEYS:
+        _check_name(parts[1])
+        return parts
+    if len(parts) == 2 and parts[0] == "remote" and parts[1]:
+        return parts
+    keys = (
+        ", ".join(SIMPLE_KEYS)
+        + ", remotes.NAME.{"
+        + ",".join(cfg.REMOTE_KEYS)
+        + "}, remote.GITREMOTE"
+    )
+    raise ConfigError(f"unknown config key '{key}'", hint=f"known keys: {keys}")
+
+
+def _typed(key: str, parts: list[str], value: str) -> Any:
+    if key in BOOL_KEYS or parts[-1] in ("anonymous", "read_only"):
+        lowered = value.lower()
+        if lowered not in ("true", "false", "yes", "no", "1", "0", "on", "off"):
+            raise ConfigError(f"{key} must be true or false, not '{value}'")
+        return lowered in ("true", "yes", "1", "on")
+    if key == "transfer.jobs":
+        if not value.isdigit() or int(value) < 1:
+            raise ConfigError(f"transfer.jobs must be a positive integer, not '{value}'")
+        return int(value)
+    if key == "cache.link":
+        return list(cfg.parse_link(value))
+    if parts[-1] == "url":
+        from .stores.registry import open_store
+
+        open_store(value, retry=False)
+    return value
+
+
+def config_set(ctx: Context, key: str, value: str, layer: str = "committed") -> Path:
+    parts = _split_key(key)
+    if layer == "committed" and parts[0] == "cache":
+        raise ConfigError(
+            f"{key} is not honoured from the committed file (a branch must not move anyone's cache)",
+            hint=f"use `gitstore config set --local {key} ...` or --user",
+        )
+    typed = _typed(key, parts, value)
+    data = cfg.read_layer(layer_path(ctx, layer))
+    if parts[0] == "remotes" and parts[2] != "url":
+        if not isinstance((data.get("remotes") or {}).get(parts[1]), dict):
+            raise ConfigError(
+                f"remote '{parts[1]}' is not in {layer_path(ctx, layer)}",
+                hint="add it first with `gitstore remote add NAME URL`",
+            )
+    node = data
+    for part in parts[:-1]:
+        child = node.get(part)
+        if isinstance(child, str) and part in (data.get("remotes") or {}):
+            child = {"url": child}
+        if not isinstance(child, dict):
+            child = {}
+        node[part] = child
+        node = child
+    node[parts[-1]] = typed
+    return _save_layer(ctx, layer, data)
+
+
+def config_unset(ctx: Context, key: str, layer: str = "committed") -> bool:
+    parts = _split_key(key)
+    data = cfg.read_layer(layer_path(ctx, layer))
+    node: Any = data
+    for part in parts[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict) or parts[-1] not in node:
+        return False
+    del node[parts[-1]]
+    if parts[0] == "remotes" and parts[-1] == "url":
+        data["remotes"].pop(parts[1], None)
+    _save_layer(ctx, layer, data)
+    return True
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(data, dict):
+        for k, v in data.items():
+            name = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, dict):
+                out.update(_flatten(v, name))
+            else:
+                out[name] = v
+    return out
+
+
+def effective_settings(ctx: Context) -> dict[str, Any]:
+    """Every setting after merging the layers, as flat ``key: value`` pairs."""
+    c = ctx.config
+    out: dict[str, Any] = {"default_remote": c.default_remote}
+    for name, rc in sorted(c.remotes.items()):
+        for key in cfg.REMOTE_KEYS:
+            value = getattr(rc, key)
+            if value is not None:
+                out[f"remotes.{name}.{key}"] = value
+    for git_remote, store in sorted(c.git_remote_map.items()):
+        out[f"remote.{git_remote}"] = store
+    out.update({
+        "cache.dir": str(c.cache_dir),
+        "cache.link": list(c.link),
+        "hooks.refresh": c.hooks_refresh,
+        "hooks.fetch": c.hooks_fetch,
+        "transfer.jobs": c.jobs,
+    })  # fmt: skip
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def config_list(ctx: Context, layer: str | None = None) -> dict[str, Any]:
+    if layer is None:
+        return effective_settings(ctx)
+    data = cfg.read_layer(layer_path(ctx, layer))
+    data.pop("gitstore", None)
+    return _flatten(data)
+
+
+def config_get(ctx: Context, key: str, layer: str | None = None) -> Any:
+    """The value of ``key`` (merged, or from one layer's file); None when unset."""
+    _split_key(key)
+    return config_list(ctx, layer).get(key)
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)

@@ -1,0 +1,668 @@
+"""Push, fetch and pull: which objects commits need, which a store lacks, copies.
+
+- *What is needed*: the objects named by the manifests of some commits (each
+  manifest blob parsed once, by git blob id) and of the working tree, keyed by
+  oid with the tracked paths that need each one (for error messages).
+- *What a remote lacks*: the per-remote index ``.git/gitstore/remotes/<name>.index``
+  (an append-only list of oids known present there, written after uploads,
+  fetches and listings, reset when the remote's URL changes) answers first;
+  only the rest is asked of the store, in one batched ``exists`` (S3 picks
+  parallel HEADs or prefix listings by count). A second push with nothing new
+  therefore asks almost nothing.
+- *Copies*: a thread pool of ``jobs`` workers, each holding a slot of the
+  store's adaptive :class:`~gitstore.stores.retry.Throttle` (which halves on
+  throttling); per-object retries come from the RetryingStore wrapper.
+- *Durability*: the set of objects a push is about to upload is written to
+  ``.git/gitstore/queue/push-<remote>`` (fsync) before it starts; the index
+  records what completed; an interrupted push resumes with what is still
+  pending, and the queue is removed once everything is sent. Objects are
+  content-addressed, so sending one twice is harmless.
+- *Verification*: a fetched object is hashed as it streams into the cache's
+  ``tmp/`` folder and only a verified file is renamed into the cache; bad bytes
+  are discarded and named with their remote.
+
+Fetch tries remotes in :func:`gitstore.remotes.fetch_order`; an object missing
+from one (or denied on one object, as public buckets answer) is looked for in
+the next; a remote that is down is skipped with one warning.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import manifest as mf
+from .errors import (
+    ConfigError,
+    GitstoreError,
+    IntegrityError,
+    ObjectNotFoundError,
+    StoreAuthError,
+    StoreError,
+)
+from .progress import NullProgress, Progress
+from .remotes import NO_REMOTE_HINT, fetch_order, open_remote
+from .stores.base import Store
+
+if TYPE_CHECKING:
+    from .api import Context
+    from .checkout import CheckoutResult
+
+INDEX_HEADER = "# gitstore remote index for "
+FLUSH_EVERY = 256
+
+
+@dataclass
+class TransferResult:
+    transferred: int = 0
+    bytes: int = 0
+    present: int = 0  # already where they had to go
+    failed: dict[str, str] = field(default_factory=dict)  # oid -> reason (one line)
+    remote: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    planned: list[str] = field(default_factory=list)  # --dry-run: what would be sent
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "transferred": self.transferred,
+            "bytes": self.bytes,
+            "failed": sorted(self.failed),
+            "present": self.present,
+            "remote": self.remote,
+            "errors": dict(sorted(self.failed.items())),
+            "warnings": self.warnings,
+            **({"planned": sorted(self.planned)} if self.planned else {}),
+        }
+
+
+# -- what is needed -------------------------------------------------------------
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def _repo_paths(ctx: Context, paths: Sequence[str]) -> list[str]:
+    out = []
+    for p in paths:
+        rel = ctx.workspace.relpath(p, ctx.cwd)
+        out.append(mf.tracked_path(rel) if rel.endswith(mf.SUFFIX) else rel)
+    return out
+
+
+class _Collector:
+    """oid -> paths (and sizes) from manifests, filtered by path prefixes."""
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        self.paths = list(paths)
+        self.found: dict[str, dict[str, None]] = {}
+        self.sizes: dict[str, int] = {}
+        self.seen: set[tuple[str, str]] = set()
+
+    def wants(self, mpath: str) -> bool:
+        rel = mf.tracked_path(mpath)
+        return not self.paths or any(_under(rel, p) or _under(p, rel) for p in self.paths)
+
+    def add(self, mpath: str, manifest: mf.Manifest) -> None:
+        rel = mf.tracked_path(mpath)
+        for e in manifest.entries:
+            full = f"{rel}/{e.path}" if manifest.kind == "dir" else rel
+            if self.paths and not any(_under(full, p) for p in self.paths):
+                continue
+            self.found.setdefault(e.oid, {})[full] = None
+            self.sizes[e.oid] = e.size
+
+    def add_commit(self, ctx: Context, commit: str) -> None:
+        for mpath, blob in ctx.repo.list_manifests(commit).items():
+            if (mpath, blob) in self.seen or not self.wants(mpath):
+                continue
+            self.seen.add((mpath, blob))
+            self.add(mpath, mf.parse_cached(ctx.repo.read_blob(blob), blob, mpath))
+
+    def add_worktree(self, ctx: Context) -> None:
+        root = ctx.repo.require_worktree()
+        for mpath in ctx.repo.worktree_manifests():
+            if not self.wants(mpath):
+                continue
+            try:
+                data = (root / mpath).read_bytes()
+            except FileNotFoundError:
+                continue
+            self.add(mpath, mf.parse(data, mpath))
+
+    def result(self) -> dict[str, list[str]]:
+        return {oid: list(paths) for oid, paths in self.found.items()}
+
+
+def reachable_commits(ctx: Context) -> list[str]:
+    """Every commit reachable from any branch or tag."""
+    out = ctx.repo.git("rev-list", "--branches", "--tags").stdout.decode()
+    return out.split()
+
+
+def _collect(
+    ctx: Context,
+    revs: Sequence[str] | None,
+    *,
+    all_refs: bool = False,
+    paths: Sequence[str] = (),
+    worktree: bool = True,
+    head: bool = True,
+) -> _Collector:
+    collector = _Collector(_repo_paths(ctx, paths) if paths else ())
+    commits = [ctx.repo.resolve(r) for r in revs or ()]
+    if all_refs:
+        commits += reachable_commits(ctx)
+    default = not revs and not all_refs
+    if default and head and (sha := ctx.repo.head()) is not None:
+        commits.append(sha)
+    for commit in dict.fromkeys(commits):
+        collector.add_commit(ctx, commit)
+    if worktree and not revs and ctx.repo.root is not None:
+        collector.add_worktree(ctx)
+    return collector
+
+
+def needed_objects(
+    ctx: Context,
+    revs: Sequence[str] | None = None,
+    *,
+    all_refs: bool = False,
+    paths: Sequence[str] = (),
+    worktree: bool = True,
+) -> dict[str, list[str]]:
+    """oid -> repository paths needing it; default: HEAD and the working tree's manifests."""
+    return _collect(ctx, revs, all_refs=all_refs, paths=paths, worktree=worktree).result()
+
+
+def objects_of_commits(ctx: Context, commits: Iterable[str]) -> dict[str, list[str]]:
+    """oid -> paths, from the manifests at each commit (each manifest blob parsed once)."""
+    collector = _Collector(())
+    for commit in dict.fromkeys(commits):
+        collector.add_commit(ctx, commit)
+    return collector.result()
+
+
+def _as_mapping(oids: Mapping[str, Sequence[str]] | Iterable[str]) -> dict[str, list[str]]:
+    if isinstance(oids, Mapping):
+        return {oid: list(paths) for oid, paths in oids.items()}
+    return {oid: [] for oid in oids}
+
+
+def _needed_by(paths: Sequence[str]) -> str:
+    if not paths:
+        return ""
+    more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
+    return f" (needed by {paths[0]}{more})"
+
+
+# -- per-remote bookkeeping -------------------------------------------------------
+class RemoteIndex:
+    """Append-only set of oids known to be on one remote; reset when its URL changes."""
+
+    def __init__(self, ctx: Context, name: str, url: str) -> None:
+        self.path = ctx.repo.common_state_dir / "remotes" / f"{name}.index"
+        self.header = f"{INDEX_HEADER}{url}\n"
+        self._lock = threading.Lock()
+
+    def load(self) -> set[str]:
+        try:
+            with open(self.path, encoding="utf-8", errors="replace") as f:
+                if f.readline() != self.header:
+                    return set()
+                return {line[:64] for line in f if len(line) == 65 and line[64] == "\n"}
+        except FileNotFoundError:
+            return set()
+
+    def add(self, oids: Iterable[str], *, replace: bool = False) -> None:
+        lines = "".join(f"{oid}\n" for oid in oids)
+        if not lines and not replace:
+            return
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fresh = replace or not self._header_ok()
+            with open(self.path, "w" if fresh else "a", encoding="utf-8") as f:
+                f.write((self.header if fresh else "") + lines)
+
+    def _header_ok(self) -> bool:
+        try:
+            with open(self.path, encoding="utf-8", errors="replace") as f:
+                return f.readline() == self.header
+        except FileNotFoundError:
+            return False
+
+
+class PushQueue:
+    """The objects an unfinished push to one remote still has to send."""
+
+    def __init__(self, ctx: Context, name: str) -> None:
+        self.path = ctx.repo.common_state_dir / "queue" / f"push-{name}"
+
+    def pending(self) -> set[str]:
+        try:
+            text = self.path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return set()
+        return {line for line in text.splitlines() if len(line) == 64}
+
+    def record(self, oids: Iterable[str]) -> None:
+        from .stores.local import fsync_write
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fsync_write(self.path, "".join(f"{oid}\n" for oid in sorted(oids)).encode())
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class _Batcher:
+    """Collects completed oids from worker threads and flushes them in batches."""
+
+    def __init__(self, flush: Callable[[list[str]], None]) -> None:
+        self.flush_fn = flush
+        self.items: list[str] = []
+        self.lock = threading.Lock()
+
+    def add(self, oid: str) -> None:
+        with self.lock:
+            self.items.append(oid)
+            if len(self.items) < FLUSH_EVERY:
+                return
+            items, self.items = self.items, []
+        self.flush_fn(items)
+
+    def flush(self) -> None:
+        with self.lock:
+            items, self.items = self.items, []
+        self.flush_fn(items)
+
+
+def _remote_error(name: str, exc: GitstoreError) -> GitstoreError:
+    """The same error with the remote's name in front."""
+    if f"'{name}'" in exc.message:
+        return exc
+    error = type(exc).__new__(type(exc))
+    error.__dict__.update(exc.__dict__)
+    error.message = f"remote '{name}': {exc.message}"
+    error.args = (error.message,)
+    return error
+
+
+def _run(items: Sequence[str], jobs: int, work: Callable[[str], None]) -> None:
+    """``work`` over ``items`` on a pool; Ctrl-C cancels what has not started."""
+    pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, len(items))))
+    try:
+        for future in as_completed([pool.submit(work, oid) for oid in items]):
+            future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _throttle_of(store: Store) -> Any:
+    from contextlib import nullcontext
+
+    return getattr(store, "throttle", None) or nullcontext()
+
+
+# -- push ------------------------------------------------------------------------
+def push_objects(
+    ctx: Context,
+    oids: Mapping[str, Sequence[str]] | Iterable[str],
+    *,
+    remote: str | None = None,
+    jobs: int | None = None,
+    progress: Progress | None = None,
+    dry_run: bool = False,
+) -> TransferResult:
+    """Upload the objects the remote lacks; remote-level problems raise StoreError."""
+    wanted = _as_mapping(oids)
+    name, store = open_remote(ctx, remote, for_write=True)
+    result = TransferResult(remote=name)
+    index, queue = RemoteIndex(ctx, name, store.url), PushQueue(ctx, name)
+    known = index.load()
+    resumed = queue.pending() - known
+    for oid in ctx.cache.exists(resumed):
+        wanted.setdefault(oid, [])
+    candidates = [oid for oid in wanted if oid not in known]
+    result.present = len(wanted) - len(candidates)
+    try:
+        on_remote = store.exists(candidates) if candidates else set()
+    except GitstoreError as exc:
+        raise _remote_error(name, exc) from exc
+    index.add(on_remote)
+    result.present += len(on_remote)
+    lacking = [oid for oid in candidates if oid not in on_remote]
+    cached = ctx.cache.exists(lacking)
+    for oid in lacking:
+        if oid not in cached:
+            result.failed[oid] = f"{oid} is not in the cache{_needed_by(wanted[oid])}"
+    send = [oid for oid in lacking if oid in cached]
+    sizes = {oid: _size(ctx.cache.path(oid)) for oid in send}
+    if dry_run:
+        result.planned = send
+        result.bytes = sum(sizes.values())
+        return result
+    if send:
+        queue.record(set(send) | (queue.pending() - known))
+    _upload(ctx, name, store, send, sizes, wanted, index, jobs, progress, result)
+    if not result.failed:
+        queue.clear()
+    return result
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def _upload(
+    ctx: Context,
+    name: str,
+    store: Store,
+    send: list[str],
+    sizes: dict[str, int],
+    wanted: dict[str, list[str]],
+    index: RemoteIndex,
+    jobs: int | None,
+    progress: Progress | None,
+    result: TransferResult,
+) -> None:
+    if not send:
+        return
+    progress = progress or NullProgress()
+    progress.start(f"push to {name}", len(send), sum(sizes.values()))
+    done = _Batcher(index.add)
+    lock = threading.Lock()
+    stop = threading.Event()
+    fatal: list[GitstoreError] = []
+    throttle = _throttle_of(store)
+
+    def work(oid: str) -> None:
+        if stop.is_set():
+            return
+        try:
+            with throttle:
+                store.put(oid, ctx.cache.path(oid))
+        except (IntegrityError, ObjectNotFoundError) as exc:
+            with lock:
+                result.failed[oid] = f"{exc.message}{_needed_by(wanted.get(oid, []))}"
+            return
+        except StoreError as exc:
+            with lock:
+                fatal.append(exc)
+            stop.set()
+            return
+        done.add(oid)
+        with lock:
+            result.transferred += 1
+            result.bytes += sizes[oid]
+        progress.advance(sizes[oid])
+
+    try:
+        _run(send, jobs or ctx.config.jobs, work)
+    finally:
+        done.flush()
+        progress.done()
+    sync = getattr(getattr(store, "inner", store), "sync", None)
+    if callable(sync):
+        sync()
+    if fatal:
+        for oid in send:
+            result.failed.setdefault(oid, "not sent")
+        raise _remote_error(name, fatal[0])
+
+
+def push(
+    ctx: Context,
+    revs: Sequence[str] | None = None,
+    *,
+    remote: str | None = None,
+    all_refs: bool = False,
+    jobs: int | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> TransferResult:
+    """Upload what the manifests of ``revs`` (default: HEAD and the working tree) need."""
+    wanted = needed_objects(ctx, revs, all_refs=all_refs)
+    return push_objects(ctx, wanted, remote=remote, jobs=jobs, progress=progress, dry_run=dry_run)
+
+
+# -- fetch -----------------------------------------------------------------------
+@dataclass
+class _FromRemote:
+    fetched: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    fatal: GitstoreError | None = None
+
+
+def fetch_objects(
+    ctx: Context,
+    oids: Mapping[str, Sequence[str]] | Iterable[str],
+    *,
+    remote: str | None = None,
+    jobs: int | None = None,
+    progress: Progress | None = None,
+    sizes: Mapping[str, int] | None = None,
+) -> TransferResult:
+    """Download into the cache, verified, trying remotes in order; see the module docstring."""
+    wanted = _as_mapping(oids)
+    have = ctx.cache.exists(wanted)
+    result = TransferResult(remote=remote, present=len(have))
+    remaining = [oid for oid in wanted if oid not in have]
+    if not remaining:
+        return result
+    names = [remote] if remote else fetch_order(ctx)
+    if not names:
+        if ctx.config.remotes:
+            raise ConfigError(
+                "no remote to fetch from: none is the default or named by this repository",
+                hint="use --remote NAME, or run `gitstore remote default NAME`",
+            )
+        raise ConfigError("no remote is configured", hint=NO_REMOTE_HINT)
+    reasons: dict[str, list[str]] = {}
+    unusable: list[GitstoreError] = []
+    progress = progress or NullProgress()
+    known_sizes = sizes or {}
+    total = sum(known_sizes.get(oid, 0) for oid in remaining)
+    progress.start("fetch", len(remaining), total or None)
+    try:
+        for name in names:
+            if not remaining:
+                break
+            name, store = open_remote(ctx, name)
+            got = _fetch_from(ctx, name, store, remaining, jobs, progress, reasons, result)
+            if got.fatal is not None:
+                if remote is not None or len(names) == 1:
+                    raise got.fatal
+                result.warnings.append(f"skipping remote '{name}': {got.fatal.message}")
+                unusable.append(got.fatal)
+            remaining = got.missing
+    finally:
+        progress.done()
+        ctx.cache.sync()
+    if remaining and len(unusable) == len(names):
+        raise unusable[0]
+    tried = ", ".join(f"'{n}'" for n in names)
+    for oid in remaining:
+        extra = "; ".join(reasons.get(oid, []))
+        why = f"{oid} is in no remote ({tried}){_needed_by(wanted[oid])}"
+        result.failed[oid] = f"{why}: {extra}" if extra else why
+    return result
+
+
+def _fetch_from(
+    ctx: Context,
+    name: str,
+    store: Store,
+    oids: list[str],
+    jobs: int | None,
+    progress: Progress,
+    reasons: dict[str, list[str]],
+    result: TransferResult,
+) -> _FromRemote:
+    out = _FromRemote()
+    lock = threading.Lock()
+    stop = threading.Event()
+    cache = ctx.cache
+    tmp_dir = cache.store.tmp_dir
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    index = RemoteIndex(ctx, name, store.url)
+    done = _Batcher(index.add)
+    throttle = _throttle_of(store)
+
+    def miss(oid: str, reason: str | None = None) -> None:
+        with lock:
+            out.missing.append(oid)
+            if reason:
+                reasons.setdefault(oid, []).append(reason)
+
+    def work(oid: str) -> None:
+        if stop.is_set():
+            miss(oid)
+            return
+        tmp = tmp_dir / f"fetch-{uuid.uuid4().hex}"
+        try:
+            with throttle:
+                store.get(oid, tmp)
+            size = _size(tmp)
+            cache.adopt_verified(tmp, oid)
+        except ObjectNotFoundError:
+            miss(oid)
+            return
+        except StoreAuthError as exc:
+            if not getattr(exc, "object_level", False):
+                raise_fatal(oid, exc)
+                return
+            miss(oid, f"access denied on remote '{name}'")
+            return
+        except IntegrityError as exc:
+            message = _remote_error(name, exc).message
+            with lock:
+                result.warnings.append(message)
+            miss(oid, message)
+            return
+        except StoreError as exc:
+            raise_fatal(oid, exc)
+            return
+        except OSError as exc:
+            raise StoreError(
+                f"cannot write object {oid} into the cache {cache.root}: {exc.strerror}",
+                hint="free some space (or set cache.dir / GITSTORE_CACHE_DIR) and fetch again",
+            ) from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+        done.add(oid)
+        with lock:
+            out.fetched.append(oid)
+            result.transferred += 1
+            result.bytes += size
+        progress.advance(size)
+
+    def raise_fatal(oid: str, exc: GitstoreError) -> None:
+        with lock:
+            if out.fatal is None:
+                out.fatal = _remote_error(name, exc)
+        stop.set()
+        miss(oid)
+
+    try:
+        _run(oids, jobs or ctx.config.jobs, work)
+    finally:
+        done.flush()
+    return out
+
+
+def fetch(
+    ctx: Context,
+    revs: Sequence[str] | None = None,
+    paths: Sequence[str] = (),
+    *,
+    remote: str | None = None,
+    jobs: int | None = None,
+    progress: Progress | None = None,
+) -> TransferResult:
+    """Download what ``revs`` need (default: the working tree), only under ``paths`` if given."""
+    bare = ctx.repo.root is None
+    collector = _collect(ctx, revs, paths=paths, head=bool(revs) or bare)
+    return fetch_objects(
+        ctx, collector.result(), remote=remote, jobs=jobs, progress=progress, sizes=collector.sizes
+    )
+
+
+def pull(
+    ctx: Context,
+    rev: str | None = None,
+    paths: Sequence[str] = (),
+    *,
+    remote: str | None = None,
+    jobs: int | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> tuple[TransferResult, CheckoutResult]:
+    """Fetch, then check out every path whose objects are all present."""
+    from . import api
+
+    fetched = fetch(ctx, [rev] if rev else None, paths, remote=remote, jobs=jobs, progress=progress)
+    checked_out = api.checkout(ctx, rev, paths, force=force)
+    return fetched, checked_out
+
+
+# -- remote status / ls ----------------------------------------------------------
+@dataclass
+class RemoteStatus:
+    remote: str
+    url: str
+    needed: int
+    on_remote: int
+    not_pushed: list[str]  # in the cache, not on the remote
+    missing: dict[str, list[str]]  # neither on the remote nor in the cache
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "remote": self.remote,
+            "url": self.url,
+            "needed": self.needed,
+            "on_remote": self.on_remote,
+            "not_pushed": sorted(self.not_pushed),
+            "missing": dict(sorted(self.missing.items())),
+        }
+
+
+def remote_status(ctx: Context, remote: str | None = None) -> RemoteStatus:
+    """What the remote holds of what HEAD and the working tree need."""
+    wanted = needed_objects(ctx)
+    name, store = open_remote(ctx, remote)
+    try:
+        on_remote = store.exists(wanted) if wanted else set()
+    except GitstoreError as exc:
+        raise _remote_error(name, exc) from exc
+    RemoteIndex(ctx, name, store.url).add(on_remote)
+    absent = [oid for oid in wanted if oid not in on_remote]
+    cached = ctx.cache.exists(absent)
+    return RemoteStatus(
+        remote=name,
+        url=store.url,
+        needed=len(wanted),
+        on_remote=len(on_remote),
+        not_pushed=[oid for oid in absent if oid in cached],
+        missing={oid: wanted[oid] for oid in absent if oid not in cached},
+    )
+
+
+def remote_ls(ctx: Context, remote: str | None, jobs: int | None = None) -> list[tuple[str, int]]:
+    """(oid, size) of every object on the remote; refreshes its index."""
+    name, store = open_remote(ctx, remote)
+    try:
+        oids = sorted(store.list())
+        with ThreadPoolExecutor(max_workers=jobs or ctx.config.jobs) as pool:
+            sizes = list(pool.map(lambda oid: store.stat(oid).size, oids))
+    except GitstoreError as exc:
+        raise _remote_error(name, exc) from exc
+    RemoteIndex(ctx, name, store.url).add(oids, replace=True)
+    return list(zip(oids, sizes, strict=True))
