@@ -1,0 +1,171 @@
+"""Garbage collection on a remote: careful, because other clones push there.
+
+``gc --remote NAME`` deletes an object only when all of these hold:
+
+- no manifest of this repository names it (working tree, index, and every
+  commit reachable from any ref, stash or reflog — as for the cache);
+- no published entry (``commits/...`` documents written by ``publish``) names it;
+- it is older than the grace period by the store's own clock (``stat`` mtime;
+  an object whose age the store cannot tell is kept), since other clones may
+  have pushed it for a commit this clone has not fetched yet;
+- a ``--dry-run`` listed it first: the dry run saves its list in the clone's
+  state (``.git/gitstore/gc/remote-NAME.json``) and ``--yes`` deletes only what
+  that list named and is still a candidate now;
+- the remote is used by this repository alone: every collection records
+  ``users/<repository id>.yaml`` in the remote (the id hashes the first commit
+  and the ``origin`` URL), and a remote that names other repositories is
+  refused unless ``--shared-ok``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+
+from .errors import GitstoreError, ReadOnlyStoreError, UnsupportedError, UsageError
+from .gc import DEFAULT_GRACE, GcResult, oids_in_manifest, repository_needs
+
+if TYPE_CHECKING:
+    from .api import Context
+    from .stores.base import Store
+
+PLAN_MAX_AGE = 24 * 3600.0
+USERS = "users/"
+
+
+def repository_id(ctx: Context) -> tuple[str, str, str]:
+    """(id, first commit, origin URL): the id names this repository in a remote's ``users/``."""
+    first = ""
+    head = ctx.repo.head()
+    if head is not None:
+        for info in ctx.repo.walk(head, first_parent=True):
+            first = info.sha
+    origin = ctx.repo.config_get("remote.origin.url") or ""
+    digest = hashlib.sha256(f"{first}\n{origin}".encode()).hexdigest()[:24]
+    return digest, first, origin
+
+
+def other_users(store: Store, mine: str) -> list[str]:
+    try:
+        keys = list(store.list_documents(USERS))
+    except UnsupportedError:
+        return []
+    ids = {k[len(USERS) :].removesuffix(".yaml") for k in keys if k.endswith(".yaml")}
+    return sorted(ids - {mine})
+
+
+def record_user(ctx: Context, store: Store) -> None:
+    """Write ``users/<id>.yaml`` naming this repository (push may call this too)."""
+    rid, first, origin = repository_id(ctx)
+    doc = {
+        "repository": rid,
+        "first_commit": first,
+        "origin": origin,
+        "path": str(ctx.repo.root or ctx.repo.common_dir),
+        "seen": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    store.put_document(f"{USERS}{rid}.yaml", yaml.safe_dump(doc, sort_keys=False).encode())
+
+
+def published_needs(store: Store) -> set[str]:
+    """Every oid a published entry (``commits/...``) names."""
+    out: set[str] = set()
+    try:
+        keys = list(store.list_documents("commits/"))
+    except UnsupportedError:
+        return out
+    for key in keys:
+        doc = store.read_document(key)
+        if doc is not None:
+            out |= oids_in_manifest(doc.data, key)
+    return out
+
+
+def _plan_path(ctx: Context, name: str) -> Path:
+    return ctx.repo.state_dir / "gc" / f"remote-{name}.json"
+
+
+def collect_remote(
+    ctx: Context,
+    name: str,
+    *,
+    grace: float = DEFAULT_GRACE,
+    dry_run: bool = False,
+    yes: bool = False,
+    shared_ok: bool = False,
+) -> GcResult:
+    """Delete (with ``yes``) or list (``dry_run``) the remote's objects nothing needs."""
+    from .remotes import open_remote
+
+    if not dry_run and not yes:
+        raise UsageError(
+            f"gc on a remote deletes data other clones may rely on: run `gitstore gc --remote {name}"
+            " --dry-run` first, then again with --yes"
+        )
+    name, store = open_remote(ctx, name, for_write=not dry_run)
+    result = GcResult(dry_run=dry_run, grace=grace, remote=name)
+    rid, _, _ = repository_id(ctx)
+    others = other_users(store, rid)
+    if others and not shared_ok:
+        raise GitstoreError(
+            f"remote '{name}' is also used by {len(others)} other repositor"
+            f"{'y' if len(others) == 1 else 'ies'} ({', '.join(others[:3])}); refusing to collect it",
+            hint="run with --shared-ok only if every repository using it has pushed and published",
+        )
+    try:
+        record_user(ctx, store)
+    except (ReadOnlyStoreError, UnsupportedError):
+        if not dry_run:
+            raise
+        result.notes.append(f"remote '{name}' does not hold documents; its users are not recorded")
+    needed = repository_needs(ctx.repo, result.notes) | published_needs(store)
+    result.repos.append(str(ctx.repo.common_dir))
+    now = time.time()
+    candidates: dict[str, int] = {}
+    for oid in store.list():
+        if oid in needed:
+            result.kept_needed += 1
+            continue
+        st = store.stat(oid)
+        if st.mtime is None or now - st.mtime < grace:
+            result.kept_young += 1
+            continue
+        candidates[oid] = st.size
+    plan = _plan_path(ctx, name)
+    if dry_run:
+        plan.parent.mkdir(parents=True, exist_ok=True)
+        plan.write_text(
+            json.dumps({"remote": name, "url": store.url, "time": now, "oids": sorted(candidates)})
+        )
+        result.deleted = sorted(candidates.items())
+        return result
+    shown = _read_plan(plan, name, store.url, now)
+    for oid, size in sorted(candidates.items()):
+        if oid not in shown:
+            result.notes.append(f"kept {oid}: not listed by the last --dry-run")
+            continue
+        store.delete(oid)
+        result.deleted.append((oid, size))
+    plan.unlink(missing_ok=True)
+    return result
+
+
+def _read_plan(plan: Path, name: str, url: str, now: float) -> set[str]:
+    hint = f"run `gitstore gc --remote {name} --dry-run`, check the list, then run it with --yes"
+    try:
+        data = json.loads(plan.read_text())
+    except (OSError, ValueError):
+        raise UsageError(
+            f"no recent `gc --remote {name} --dry-run` on this clone; nothing deleted", hint=hint
+        ) from None
+    if data.get("url") != url or now - float(data.get("time", 0)) > PLAN_MAX_AGE:
+        raise UsageError(
+            f"the last `gc --remote {name} --dry-run` is stale; nothing deleted", hint=hint
+        )
+    return set(data.get("oids", []))

@@ -1,0 +1,235 @@
+"""Verify and repair: re-hash stored objects and put good copies back.
+
+:func:`verify` re-hashes every object of the cache (or, with ``remote``, of a
+remote, streaming each object through the hasher without a local copy) and
+reports every object whose bytes do not match its name (an error) and every
+object the working tree's manifests need that the store lacks (a note, an
+error with ``complete``). With ``repair``, a bad or missing cache object is
+replaced from the first remote (in fetch order) that has a good copy — the
+bytes are hashed on the way in, as for fetch, so a bad remote copy is refused
+— and a bad object in a remote is replaced from a good copy in the cache.
+Repairs hold the cache lock shared, like every other writer of the cache.
+"""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import GitstoreError, IntegrityError, StoreError
+from .hashing import hash_file, new_hasher
+from .progress import NullProgress, Progress
+
+if TYPE_CHECKING:
+    from .api import Context
+    from .stores.base import Store
+
+CHUNK = 1 << 20
+
+
+@dataclass
+class VerifyReport:
+    where: str  # "cache" or "remote 'NAME'"
+    checked: int = 0
+    corrupt: list[str] = field(default_factory=list)
+    missing: dict[str, list[str]] = field(default_factory=dict)  # oid -> working-tree paths
+    unreadable: dict[str, str] = field(default_factory=dict)  # oid -> reason
+    repaired: dict[str, str] = field(default_factory=dict)  # oid -> where the good copy came from
+    unrepaired: dict[str, str] = field(default_factory=dict)  # oid -> why not
+    complete: bool = False
+
+    def errors(self) -> list[str]:
+        """Oids still in error: corrupt or unreadable, and missing with ``complete``."""
+        bad = [o for o in self.corrupt + sorted(self.unreadable) if o not in self.repaired]
+        if self.complete:
+            bad += [o for o in self.missing if o not in self.repaired]
+        return bad
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "where": self.where,
+            "checked": self.checked,
+            "corrupt": self.corrupt,
+            "missing": self.missing,
+            "unreadable": self.unreadable,
+            "repaired": self.repaired,
+            "unrepaired": self.unrepaired,
+            "errors": self.errors(),
+        }
+
+
+def stream_hash(store: Store, oid: str) -> str:
+    """BLAKE3 of an object streamed from ``store``; no local copy is written."""
+    hasher = new_hasher()
+    with store.open(oid) as stream:
+        while True:
+            block = stream.read(CHUNK)
+            if not block:
+                break
+            hasher.update(block)
+    return str(hasher.hexdigest())
+
+
+def _needed_by_worktree(ctx: Context) -> dict[str, list[str]]:
+    from .api import ls
+
+    needed: dict[str, list[str]] = {}
+    if ctx.repo.root is not None:
+        for f in ls(ctx, None):
+            needed.setdefault(f.oid, []).append(f.path)
+    return needed
+
+
+def _check_all(
+    oids: list[str], check: Any, jobs: int, progress: Progress, what: str
+) -> list[tuple[str, str | None, str | None]]:
+    """Run ``check(oid) -> (actual oid | None, error | None)`` over every oid in a pool."""
+    progress.start(what, len(oids))
+
+    def one(oid: str) -> tuple[str, str | None, str | None]:
+        try:
+            actual, error = check(oid)
+        finally:
+            progress.advance(0)
+        return oid, actual, error
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(2, jobs)) as pool:
+            return list(pool.map(one, oids))
+    finally:
+        progress.done()
+
+
+def verify(
+    ctx: Context,
+    *,
+    remote: str | None = None,
+    repair: bool = False,
+    complete: bool = False,
+    progress: Progress | None = None,
+) -> VerifyReport:
+    """Re-hash the cache (or the remote ``remote``); see the module docstring."""
+    progress = progress or NullProgress()
+    jobs = ctx.config.jobs
+    if remote is not None:
+        from .remotes import open_remote
+
+        name, store = open_remote(ctx, remote, for_write=repair)
+        report = VerifyReport(f"remote '{name}'", complete=complete)
+
+        def check_remote(oid: str) -> tuple[str | None, str | None]:
+            try:
+                return stream_hash(store, oid), None
+            except GitstoreError as exc:
+                return None, exc.message
+
+        results = _check_all(sorted(store.list()), check_remote, jobs, progress, f"verify {name}")
+        needed = _needed_by_worktree(ctx)
+        have = store.exists(needed)
+    else:
+        cache = ctx.cache
+        report = VerifyReport("cache", complete=complete)
+
+        def check_cache(oid: str) -> tuple[str | None, str | None]:
+            try:
+                return hash_file(cache.path(oid))[0], None
+            except GitstoreError as exc:
+                return None, exc.message
+
+        results = _check_all(
+            sorted(cache.store.list()), check_cache, jobs, progress, "verify cache"
+        )
+        needed = _needed_by_worktree(ctx)
+        have = cache.exists(needed)
+    report.checked = len(results)
+    for oid, actual, error in results:
+        if error is not None:
+            report.unreadable[oid] = error
+        elif actual != oid:
+            report.corrupt.append(oid)
+    report.missing = {o: p for o, p in sorted(needed.items()) if o not in have}
+    if repair:
+        if remote is None:
+            _repair_cache(ctx, report)
+        else:
+            _repair_remote(ctx, store, report)
+    return report
+
+
+def _repair_cache(ctx: Context, report: VerifyReport) -> None:
+    from .remotes import fetch_order, open_remote
+
+    todo = report.corrupt + sorted(report.unreadable) + list(report.missing)
+    if not todo:
+        return
+    cache = ctx.cache
+    stores: list[tuple[str, Store]] = []
+    for name in fetch_order(ctx):
+        try:
+            stores.append(open_remote(ctx, name))
+        except GitstoreError as exc:
+            report.unrepaired.setdefault("*", f"remote '{name}': {exc.message}")
+    with ctx.workspace.cache_lock():
+        for oid in todo:
+            reasons = []
+            for name, store in stores:
+                try:
+                    _fetch_verified(cache, store, oid)
+                except GitstoreError as exc:
+                    reasons.append(f"remote '{name}': {exc.message}")
+                    continue
+                report.repaired[oid] = f"remote '{name}'"
+                break
+            else:
+                report.unrepaired[oid] = "; ".join(reasons) or "no remote is configured"
+        cache.sync()
+
+
+def _fetch_verified(cache: Any, store: Store, oid: str) -> None:
+    """Download ``oid`` into the cache's tmp folder (hashed on the way), then put it in place."""
+    cache.store.tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache.store.tmp_dir / f"repair-{uuid.uuid4().hex}"
+    try:
+        store.get(oid, tmp)  # raises IntegrityError, naming the store, on a bad copy
+        cache.adopt_verified(tmp, oid)  # rename over a corrupt object, if any
+    except OSError as exc:
+        raise StoreError(f"cannot write object {oid} to the cache: {exc.strerror}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _repair_remote(ctx: Context, store: Store, report: VerifyReport) -> None:
+    cache = ctx.cache
+    for oid in report.corrupt + sorted(report.unreadable) + list(report.missing):
+        if not cache.has(oid):
+            report.unrepaired[oid] = "the cache has no copy"
+            continue
+        if hash_file(cache.path(oid))[0] != oid:
+            report.unrepaired[oid] = "the cache's copy is corrupt too"
+            continue
+        try:
+            store.delete(oid)
+            store.put(oid, cache.path(oid))
+        except GitstoreError as exc:
+            report.unrepaired[oid] = exc.message
+            continue
+        report.repaired[oid] = "cache"
+
+
+def raise_for_verify(report: VerifyReport) -> None:
+    """The error the CLI exits with while any error remains."""
+    errors = report.errors()
+    if not errors:
+        return
+    corrupt = [o for o in report.corrupt if o not in report.repaired]
+    if corrupt:
+        raise IntegrityError(
+            f"{len(corrupt)} object(s) in the {report.where} do not match their names, e.g. {corrupt[0]}",
+        )
+    raise IntegrityError(
+        f"{len(errors)} object(s) needed by the working tree are missing from or unreadable in the"
+        f" {report.where}, e.g. {errors[0]}",
+        hint="run `gitstore fetch`, or `gitstore verify --repair`",
+    )
