@@ -349,6 +349,11 @@ def _check_known(
             _relation(mf.tracked_path(m), path) for m in ctx.workspace.manifest_paths()
         ):
             continue
+        if "/" not in path and repo.try_resolve(path) is None:
+            raise PathError(
+                f"'{path}' is neither a known revision nor a tracked path",
+                hint="`git log --oneline` lists revisions, `gitstore ls` tracked files",
+            )
         raise PathError(f"{path} is not a tracked path on either side of the diff")
 
 

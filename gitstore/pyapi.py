@@ -175,7 +175,9 @@ class Repo:
         reason = failed.get(still[0], "not found in any remote")
         if len(still) == 1:
             raise ObjectNotFoundError(
-                f"object {still[0]} could not be fetched: {reason}",
+                reason
+                if still[0] in reason
+                else f"object {still[0]} could not be fetched: {reason}",
                 oid=still[0],
                 hint="check `gitstore remote list` and that the data was pushed",
             )
