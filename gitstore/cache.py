@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from . import faults
 from .errors import HashingError, ObjectNotFoundError, StoreError
 from .hashing import SMALL, copy_and_hash, hash_bytes
 from .stores.local import READ_ONLY_MODE, LocalStore
@@ -76,6 +77,7 @@ class Cache:
         tmp, fd = self._new_tmp()
         try:
             try:
+                faults.object_write(tmp)
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
@@ -90,6 +92,7 @@ class Cache:
         tmp, fd = self._new_tmp()
         try:
             try:
+                faults.object_write(tmp)
                 oid, size, st = copy_and_hash(src, fd)
             finally:
                 os.close(fd)
@@ -136,6 +139,7 @@ class Cache:
 
     def adopt_verified(self, tmp: Path, oid: str) -> None:
         """Move a temporary file already checked to hash to ``oid`` into the cache."""
+        faults.object_write(tmp)
         os.chmod(tmp, READ_ONLY_MODE)
         self._install(tmp, self.store.object_path(oid))
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from .. import layout
+from .. import faults, layout
 from ..errors import (
     IntegrityError,
     LockHeldError,
@@ -154,6 +154,7 @@ class LocalStore(Store):
         tmp, fd = self.new_tmp()
         try:
             try:
+                faults.object_write(tmp)
                 actual, _, _ = copy_and_hash(Path(src), fd)
             finally:
                 os.close(fd)
