@@ -1,0 +1,522 @@
+"""Publishing history: a point-in-time, read-only mirror of a branch in a remote.
+
+:func:`publish` walks the first-parent commits of a branch from the watermark
+kept in the remote's per-branch document to the branch head, oldest first.
+For each commit that adds, changes or removes manifests it writes one entry
+per touched manifest under ``commits/`` (see :mod:`gitstore.published` for
+the layout) and copies every object those manifests name into the remote,
+from the cache or, failing that, from the configured remotes. An object found
+nowhere makes the entry ``incomplete``; it does not stop the walk.
+
+Commits are published in batches (``batch_size``, default 50): the entries
+and objects of a batch are written, the store is synced once, and then the
+per-branch document (watermark and commit list) is advanced with ONE
+conditional write against the version read at the start. A publisher killed
+at any moment re-does at most the batch it was in; two publishers never both
+advance the document: the loser gets :class:`PreconditionFailed` (exit 4).
+Before its first conditional write to a store in this process, publish
+probes that the store really honours conditional writes, and refuses
+otherwise.
+
+:func:`install_server_hook` writes the ``post-receive`` hook of a bare
+mirror, which publishes every pushed branch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import sys
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import config as cfg
+from .errors import GitstoreError, PreconditionFailed, RevisionError, StoreError, UsageError
+from .gitrepo import GitRepo
+from .published import (
+    BranchDocument,
+    PublishedCommit,
+    branch_key,
+    entry_key,
+    entry_tail,
+    read_branch,
+    read_entry,
+    removed_entry,
+)
+
+if TYPE_CHECKING:
+    from .cache import Cache
+    from .gitrepo import CommitInfo
+    from .stores.base import Store
+    from .stores.local import LocalStore
+
+__all__ = ["PublishContext", "PublishResult", "install_server_hook", "open_target", "publish"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH = 50
+HOOK_MARK = "# gitstore post-receive hook"
+_probed: set[str] = set()
+
+
+class PublishContext:
+    """The repository, its config and (lazily) its cache; light enough for a quick no-op run.
+
+    Shaped like :class:`gitstore.api.Context` (``repo``, ``config``, ``cache``,
+    ``cwd``), without importing the workspace layers.
+    """
+
+    def __init__(self, path: Path | str = ".") -> None:
+        self.repo = GitRepo.discover(path)
+        self.cwd = Path(path).absolute()
+        self.config = cfg.load(self.repo.root, self.repo.common_dir)
+
+    @cached_property
+    def cache(self) -> Cache:
+        from .cache import Cache
+
+        cache = Cache(self.config.cache_dir, self.config.link)
+        cache.register_repo(self.repo.common_dir)
+        return cache
+
+
+def open_target(ctx: Any, remote: str | None) -> tuple[str, Store]:
+    """(name, writable store) for the publish remote: a configured remote or a URL/folder."""
+    name = remote or ctx.config.default_remote
+    if not name:
+        raise UsageError(
+            "no remote given and no default remote configured",
+            hint="run `gitstore publish REMOTE`",
+        )
+    try:
+        from .remotes import open_remote  # type: ignore[attr-defined]
+    except ImportError:
+        open_remote = None
+    if open_remote is not None and name in ctx.config.remotes:
+        opened: tuple[str, Store] = open_remote(ctx, name, for_write=True)
+        return opened
+    from .stores.registry import open_store
+
+    if name in ctx.config.remotes:
+        rc = ctx.config.remotes[name]
+        if rc.read_only:
+            raise StoreError(f"remote '{name}' is read-only; cannot publish to it")
+        store = open_store(
+            rc.url,
+            endpoint_url=rc.endpoint_url,
+            region=rc.region,
+            profile=rc.profile,
+            anonymous=rc.anonymous,
+        )
+        return name, store
+    if "/" in name or ":" in name or os.path.isdir(name):
+        return name, open_store(name)
+    raise StoreError(
+        f"unknown remote '{name}'",
+        hint="run `gitstore remote add NAME URL`, or give a folder or URL",
+    )
+
+
+@dataclass
+class PublishResult:
+    remote: str
+    branch: str
+    watermark: str | None
+    published: list[PublishedCommit] = field(default_factory=list)
+    upgraded: list[PublishedCommit] = field(default_factory=list)
+    missing: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # oid -> (commit, path)
+    objects_copied: int = 0
+
+    @property
+    def up_to_date(self) -> bool:
+        return not self.published and not self.upgraded
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "remote": self.remote,
+            "branch": self.branch,
+            "watermark": self.watermark,
+            "published": [c.to_json() for c in self.published],
+            "upgraded": [c.to_json() for c in self.upgraded],
+            "objects_copied": self.objects_copied,
+            "missing": {
+                oid: [{"commit": c, "manifest": p} for c, p in where]
+                for oid, where in sorted(self.missing.items())
+            },
+        }
+
+
+def _unwrap(store: Store) -> Store:
+    inner = getattr(store, "inner", None)
+    return _unwrap(inner) if inner is not None else store
+
+
+def ensure_conditional_writes(store: Store) -> None:
+    """Probe once per store and process; UnsupportedError where writes are not conditional."""
+    if store.url in _probed:
+        return
+    store.probe_conditional_writes()
+    _probed.add(store.url)
+
+
+class _Publisher:
+    def __init__(self, ctx: Any, name: str, store: Store, result: PublishResult) -> None:
+        self.ctx = ctx
+        self.repo: GitRepo = ctx.repo
+        self.name = name
+        self.store = store
+        self.local = _unwrap(store)
+        self.result = result
+        self.known: set[str] = set()  # oids known to be in the remote
+        self.wrote_objects = False
+        self.jobs = int(getattr(ctx.config, "jobs", 8))
+
+    # -- objects ---------------------------------------------------------------
+    def ensure_objects(self, oids: set[str]) -> set[str]:
+        """Copy into the remote what it lacks; the oids found in no store."""
+        todo = oids - self.known
+        if not todo:
+            return set()
+        self.known |= self.store.exists(todo)
+        need = todo - self.known
+        if not need:
+            return set()
+        cache = self.ctx.cache
+        absent = need - cache.exists(need)
+        if absent:
+            absent -= self.fetch(absent)
+        copy = sorted(need - absent)
+        if copy:
+            self._put_all(copy, cache)
+            self.known.update(copy)
+            self.result.objects_copied += len(copy)
+            self.wrote_objects = True
+        return absent
+
+    def _put_all(self, oids: list[str], cache: Cache) -> None:
+        def put(oid: str) -> None:
+            self.store.put(oid, cache.path(oid))
+
+        if len(oids) == 1 or self.jobs <= 1 or _is_local(self.local):
+            for oid in oids:
+                put(oid)
+            return
+        with ThreadPoolExecutor(min(self.jobs, len(oids))) as pool:
+            for future in [pool.submit(put, oid) for oid in oids]:
+                future.result()
+
+    def fetch(self, oids: set[str]) -> set[str]:
+        """Fetch into the cache from the configured remotes; the oids that arrived."""
+        try:
+            from .transfer import fetch_objects  # type: ignore[attr-defined]
+        except ImportError:
+            return self._fetch_fallback(oids)
+        from .api import Context
+
+        api_ctx = self.ctx if isinstance(self.ctx, Context) else Context(self.ctx.cwd)
+        try:
+            outcome = fetch_objects(api_ctx, sorted(oids))
+        except GitstoreError as exc:
+            failed = set(getattr(exc, "failed", oids))
+            return oids - failed
+        return oids - set(getattr(outcome, "failed", ()))
+
+    def _fetch_fallback(self, oids: set[str]) -> set[str]:
+        from .stores.registry import open_store
+
+        cache = self.ctx.cache
+        got: set[str] = set()
+        for rname in self.ctx.config.remote_order:
+            rc = self.ctx.config.remotes[rname]
+            wanted = oids - got
+            if not wanted:
+                break
+            try:
+                source = open_store(
+                    rc.url,
+                    endpoint_url=rc.endpoint_url,
+                    region=rc.region,
+                    profile=rc.profile,
+                    anonymous=rc.anonymous,
+                    read_only=True,
+                )
+                present = source.exists(wanted)
+            except GitstoreError as exc:
+                log.info("cannot look in remote %s: %s", rname, exc)
+                continue
+            for oid in sorted(present):
+                tmp = cache.root / "tmp" / f"fetch-{uuid.uuid4().hex}"
+                tmp.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    source.get(oid, tmp)
+                    cache.adopt_verified(tmp, oid)
+                    got.add(oid)
+                except GitstoreError as exc:
+                    log.info("cannot fetch %s from %s: %s", oid, rname, exc)
+                finally:
+                    tmp.unlink(missing_ok=True)
+        return got
+
+    # -- entries ---------------------------------------------------------------
+    def write_entry(self, key: str, data: bytes, *, downgrade_check: bool = False) -> None:
+        if downgrade_check:
+            current = self.store.read_document(key)
+            if current is not None and b"\nstatus: ok\n" in current.data:
+                return  # another publisher had every object: never downgrade
+        if _is_local(self.local):
+            _write_unsynced(self.local, key, data)  # type: ignore[arg-type]
+        else:
+            self.store.put_document(key, data)
+
+    def publish_commit(self, info: CommitInfo) -> PublishedCommit | None:
+        parent = info.parents[0] if info.parents else None
+        changes = self.repo.changed_manifests(parent, info.sha)
+        if not changes:
+            return None
+        published = PublishedCommit(info.sha, info.date, [p for p, _, _ in changes])
+        for path, _old, blob in changes:
+            if blob is None:
+                published.removed.append(path)
+                self.write_entry(entry_key(info.sha, path), removed_entry(info.sha, info.date))
+                continue
+            missing = self.publish_manifest(info.sha, info.date, path, blob)
+            if missing:
+                published.incomplete.append(path)
+        return published
+
+    def publish_manifest(self, commit: str, date: str, path: str, blob: str) -> set[str]:
+        from .manifest import parse_cached
+
+        data = self.repo.read_blob(blob)
+        manifest = parse_cached(data, blob, f"{path} at commit {commit[:12]}")
+        missing = self.ensure_objects({e.oid for e in manifest.entries})
+        for oid in sorted(missing):
+            self.result.missing.setdefault(oid, []).append((commit, path))
+        body = data if data.endswith(b"\n") else data + b"\n"
+        status = "incomplete" if missing else "ok"
+        entry = body + entry_tail(commit, date, status, sorted(missing))
+        self.write_entry(entry_key(commit, path), entry, downgrade_check=bool(missing))
+        return missing
+
+    def retry(self, published: PublishedCommit) -> bool:
+        """Re-publish the incomplete manifests of a commit; True when any became ok."""
+        still = []
+        for path in published.incomplete:
+            blob = (
+                self.repo.blob_id(published.commit, path) if self._has(published.commit) else None
+            )
+            if blob is not None:
+                missing = self.publish_manifest(published.commit, published.date, path, blob)
+            else:  # the commit is gone from git: the published entry still names the objects
+                missing = self._retry_from_entry(published, path)
+            if missing:
+                still.append(path)
+        changed = still != published.incomplete
+        published.incomplete = still
+        return changed
+
+    def _retry_from_entry(self, published: PublishedCommit, path: str) -> set[str]:
+        key = entry_key(published.commit, path)
+        raw = self.store.read_document(key)
+        entry = read_entry(self.store, published.commit, path)
+        if raw is None or entry is None or entry.manifest is None:
+            return {"?"}
+        missing = self.ensure_objects({e.oid for e in entry.manifest.entries})
+        if not missing:
+            body = raw.data.split(b"\ncommit: ", 1)[0] + b"\n"
+            self.write_entry(key, body + entry_tail(published.commit, published.date, "ok"))
+        return missing
+
+    def _has(self, sha: str) -> bool:
+        try:
+            self.repo.commit_info(sha)
+        except RevisionError:
+            return False
+        return True
+
+    def sync(self) -> None:
+        if self.wrote_objects or _is_local(self.local):
+            sync = getattr(self.local, "sync", None)
+            if sync is not None:
+                sync()
+            self.wrote_objects = False
+
+
+def _is_local(store: Store) -> bool:
+    from .stores.local import LocalStore
+
+    return isinstance(store, LocalStore)
+
+
+def _write_unsynced(store: LocalStore, key: str, data: bytes) -> None:
+    """An entry in a folder store: temporary file and rename, synced later in one batch."""
+    path = Path(store.root).joinpath(*key.split("/"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(f"cannot write {key} in {store.url}: {exc.strerror}") from exc
+
+
+def _branch_head(repo: GitRepo, branch: str) -> str:
+    try:
+        return repo.resolve(f"refs/heads/{branch}")
+    except RevisionError:
+        raise RevisionError(f"unknown branch '{branch}'", hint="give --branch BRANCH") from None
+
+
+def publish(
+    ctx: Any,
+    remote: str | None = None,
+    *,
+    branch: str | None = None,
+    since: str | None = None,
+    retry_incomplete: bool = False,
+    batch_size: int = DEFAULT_BATCH,
+    on_commit: Callable[[PublishedCommit], None] | None = None,
+    store: Store | None = None,
+) -> PublishResult:
+    """Publish BRANCH's new first-parent commits to REMOTE; see the module docstring."""
+    repo: GitRepo = ctx.repo
+    if branch is None:
+        branch = repo.current_branch()
+        if branch is None:
+            raise UsageError("HEAD is detached: say which branch to publish", hint="give --branch")
+    head = _branch_head(repo, branch)
+    if store is None:
+        name, store = open_target(ctx, remote)
+    else:
+        name = remote or store.url
+    doc = read_branch(store, branch)
+    result = PublishResult(name, branch, doc.watermark)
+    start = doc.watermark or (repo.resolve(since) if since else None)
+    if doc.watermark is not None and not _known(repo, doc.watermark):
+        raise RevisionError(
+            f"the watermark {doc.watermark[:12]} of branch '{branch}' in {store.url} is not in"
+            " this repository",
+            hint="fetch the branch first",
+        )
+    if start == head and not (retry_incomplete and any(c.incomplete for c in doc.commits)):
+        return result
+    walked = (
+        []
+        if start == head
+        else list(repo.walk(head, first_parent=True, stop_at=[start] if start else []))
+    )
+    walked.reverse()
+    publisher = _Publisher(ctx, name, store, result)
+    dirty = False
+    if retry_incomplete:
+        for published in doc.commits:
+            if published.incomplete and publisher.retry(published):
+                result.upgraded.append(published)
+                dirty = True
+    step = max(1, batch_size)
+    batches = [walked[i : i + step] for i in range(0, len(walked), step)] or [[]]
+    for batch in batches:
+        fresh = []
+        for info in batch:
+            published = publisher.publish_commit(info)
+            if published is not None:
+                fresh.append(published)
+        if not batch and not dirty:
+            break
+        publisher.sync()
+        doc.commits.extend(fresh)
+        if batch:
+            doc.watermark = batch[-1].sha
+        _advance(store, doc)
+        dirty = False
+        result.published.extend(fresh)
+        result.watermark = doc.watermark
+        if on_commit is not None:
+            for published in fresh:
+                on_commit(published)
+    return result
+
+
+def _known(repo: GitRepo, sha: str) -> bool:
+    try:
+        repo.commit_info(sha)
+    except (RevisionError, GitstoreError):
+        return False
+    return True
+
+
+def _advance(store: Store, doc: BranchDocument) -> None:
+    """One conditional write of the per-branch document; PreconditionFailed when it lost."""
+    ensure_conditional_writes(store)
+    key = branch_key(doc.branch)
+    data = doc.dump()
+    try:
+        if doc.version is None:
+            doc.version = store.put_document(key, data, if_absent=True)
+        else:
+            doc.version = store.put_document(key, data, if_version=doc.version)
+    except PreconditionFailed as exc:
+        raise PreconditionFailed(
+            f"another publisher advanced {key} in {store.url} first; nothing was lost",
+            hint="run publish again: it continues from the new watermark",
+        ) from exc
+
+
+# -- the post-receive hook of a bare mirror --------------------------------------
+
+_HOOK = """#!/bin/sh
+{mark}: publishes each pushed branch.
+# Publishes to `git config gitstore.publishRemote` (else the default remote).
+# Installed by `gitstore install --server`; an earlier hook runs first.
+here=$(dirname "$0")
+input=$(cat)
+if [ -x "$here/post-receive.pre-gitstore" ]; then
+    printf '%s\\n' "$input" | "$here/post-receive.pre-gitstore" "$@"
+fi
+if command -v gitstore >/dev/null 2>&1; then
+    set -- gitstore
+else
+    set -- {python} -m gitstore
+fi
+remote=$(git config --get gitstore.publishRemote)
+printf '%s\\n' "$input" | while read -r old new ref; do
+    case "$ref" in refs/heads/*) ;; *) continue ;; esac
+    [ "$new" = 0000000000000000000000000000000000000000 ] && continue
+    "$@" publish $remote --branch "${{ref#refs/heads/}}" || echo "gitstore: publishing ${{ref#refs/heads/}} failed" >&2
+done
+exit 0
+"""
+
+
+def install_server_hook(repo: GitRepo, remote: str | None = None) -> Path:
+    """Write the ``post-receive`` hook that publishes pushed branches; returns its path.
+
+    An existing hook that is not gitstore's is kept as
+    ``post-receive.pre-gitstore`` and run first with the same input. With
+    ``remote``, ``gitstore.publishRemote`` is set in the repository's git config.
+    """
+    import shlex
+
+    hooks = repo.hooks_dir()
+    hooks.mkdir(parents=True, exist_ok=True)
+    path = hooks / "post-receive"
+    if path.exists() and HOOK_MARK not in path.read_text("utf-8", "replace"):
+        kept = hooks / "post-receive.pre-gitstore"
+        if kept.exists():
+            raise GitstoreError(f"{kept} already exists; move one of the hooks away first")
+        os.replace(path, kept)
+    text = _HOOK.format(mark=HOOK_MARK, python=shlex.quote(sys.executable))
+    tmp = path.with_name(f".post-receive.{uuid.uuid4().hex[:8]}")
+    tmp.write_text(text)
+    tmp.chmod(tmp.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    os.replace(tmp, path)
+    if remote is not None:
+        repo.config_set("gitstore.publishRemote", remote)
+    return path
