@@ -1,0 +1,928 @@
+"""Manifests: the small YAML files in git that name the objects of a tracked path.
+
+``data/images.gitstore`` tracks ``data/images``; it lists every file below the
+tracked path with its BLAKE3 oid, size and executable bit, sorted by path, one
+entry a line (the format is in DESIGN.md, "Manifest format (version 1)"). This
+module parses, validates, writes and diffs manifests and never touches the disk.
+:func:`dump` writes canonical bytes that load to the same values under YAML 1.1
+(PyYAML) and the YAML 1.2 core schema. :func:`parse` reads that canonical form
+with a line-based reader and hands anything else to libyaml, through a loader
+that refuses duplicate keys, anchors, aliases, tags and deep nesting; both
+readers validate the same way and name the manifest and the line in every error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import itertools
+import operator
+import re
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from gitstore.errors import ManifestError
+from gitstore.layout import is_oid
+
+__all__ = [
+    "HEADER",
+    "MAX_MANIFEST_BYTES",
+    "SUFFIX",
+    "Added",
+    "Changes",
+    "Entry",
+    "Manifest",
+    "Modified",
+    "Removed",
+    "Renamed",
+    "build",
+    "diff_entries",
+    "dump",
+    "has_conflict_markers",
+    "manifest_path",
+    "parse",
+    "parse_cached",
+    "tracked_path",
+    "validate_entry_path",
+]
+
+SUFFIX = ".gitstore"
+MAX_MANIFEST_BYTES = 256 * 1024 * 1024
+HEADER = (
+    "# gitstore manifest: run `gitstore checkout` to materialise, `gitstore status` to compare\n"
+)
+VERSION = 1
+KINDS = ("file", "dir")
+MAX_DEPTH = 32
+_TOP_KEYS = frozenset({"gitstore", "kind", "size", "files", "entries"})
+_ENTRY_KEYS = frozenset({"path", "blake3", "size", "exec"})
+_PATH = operator.attrgetter("path")
+_SIZE = operator.attrgetter("size")
+_FIRST_ENTRY_LINE = 7  # canonical: header, gitstore, kind, size, files, entries, then entries
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One file below a tracked path; ``extra`` holds unknown keys, sorted by key."""
+
+    path: str
+    oid: str
+    size: int
+    exec: bool = False
+    extra: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A parsed manifest: ``entries`` sorted by path, unknown top-level keys in ``extra``."""
+
+    kind: str
+    entries: tuple[Entry, ...]
+    extra: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def size(self) -> int:
+        return sum(entry.size for entry in self.entries)
+
+    @property
+    def files(self) -> int:
+        return len(self.entries)
+
+    def by_path(self) -> dict[str, Entry]:
+        return {entry.path: entry for entry in self.entries}
+
+
+def manifest_path(tracked: str) -> str:
+    """``data/images`` (or ``data/images/``) -> ``data/images.gitstore``."""
+    return tracked.rstrip("/") + SUFFIX
+
+
+def tracked_path(manifest_path: str) -> str:
+    """``data/images.gitstore`` -> ``data/images``; ValueError without the suffix."""
+    if not manifest_path.endswith(SUFFIX) or len(manifest_path) == len(SUFFIX):
+        raise ValueError(f"not a manifest path: {manifest_path!r}")
+    return manifest_path[: -len(SUFFIX)]
+
+
+# --- paths -------------------------------------------------------------------
+
+_GIT_SEGMENT_RE = re.compile(r"\.git[. ]*|git~1", re.IGNORECASE)
+_DRIVE_RE = re.compile(r"[A-Za-z]:")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+_GIT_SLASHED_RE = re.compile(r"/(?:\.git[. ]*|git~1)/", re.IGNORECASE)
+_DRIVE_JOINED_RE = re.compile(r"(?:^|\x00)[A-Za-z]:")
+
+
+def validate_entry_path(path: str) -> str | None:
+    """None when ``path`` may appear in a manifest, else why not (``"contains '..'"``)."""
+    if not isinstance(path, str):
+        return "is not a string"
+    if path == "":
+        return "is empty"
+    if "\x00" in path:
+        return "contains a NUL byte"
+    if "\\" in path:
+        return "contains a backslash"
+    if _SURROGATE_RE.search(path):
+        return "is not valid UTF-8"
+    if path.startswith("/"):
+        return "is absolute"
+    if _DRIVE_RE.match(path):
+        return "starts with a drive prefix"
+    if path.endswith("/"):
+        return "ends with '/'"
+    for segment in path.split("/"):
+        if segment == "":
+            return "has an empty segment"
+        if segment == ".":
+            return "has a '.' segment"
+        if segment == "..":
+            return "contains '..'"
+        if _GIT_SEGMENT_RE.fullmatch(segment):
+            return "has a '.git' segment"
+    return None
+
+
+# --- validation shared by both readers and build() ----------------------------
+
+
+class _Invalid(Exception):
+    """A validation failure at ``line`` (1-based, or None), before the source is known."""
+
+    def __init__(self, line: int | None, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+        self.hint = hint
+
+    def to_error(self, source: str) -> ManifestError:
+        where = source if self.line is None else f"{source} line {self.line}"
+        return ManifestError(f"{where}: {self.message}", hint=self.hint)
+
+
+def _entry_problem(entry: Entry) -> str | None:
+    if not isinstance(entry.path, str):
+        return f"entry path must be a string, not {entry.path!r}"
+    if not is_oid(entry.oid):
+        return (
+            f"entry {entry.path!r} has an invalid blake3 oid {entry.oid!r}"
+            " (expected 64 lower-case hex characters)"
+        )
+    if type(entry.size) is not int or entry.size < 0:
+        return f"entry {entry.path!r} size must be a non-negative integer, not {entry.size!r}"
+    if type(entry.exec) is not bool:
+        return f"entry {entry.path!r} exec must be true or false, not {entry.exec!r}"
+    return None
+
+
+def _finish(
+    kind: str,
+    entries: list[Entry],
+    lines: Sequence[int] | None,
+    extra: tuple[tuple[str, Any], ...],
+    size: tuple[int, int | None] | None = None,
+    files: tuple[int, int | None] | None = None,
+) -> Manifest:
+    """Check paths, duplicates, prefixes, kind and totals, then sort by path.
+
+    ``lines[i]`` is the line of ``entries[i]`` (None when there is no text);
+    ``size`` and ``files`` are the stated value and its line, when stated.
+    """
+    paths = list(map(_PATH, entries))
+    if paths and _suspect(paths):
+        for index, path in enumerate(paths):
+            reason = validate_entry_path(path)
+            if reason is not None:
+                raise _Invalid(_at(lines, index), f"entry path {path!r} {reason}")
+    if any(map(operator.ge, paths, itertools.islice(paths, 1, None))):
+        order = sorted(range(len(entries)), key=paths.__getitem__)
+        for before, after in zip(order, order[1:], strict=False):
+            if paths[before] == paths[after]:
+                where = _at(lines, max(before, after))
+                raise _Invalid(where, f"entry path {paths[before]!r} is listed twice")
+        entries = [entries[index] for index in order]
+        paths = [paths[index] for index in order]
+        lines = None if lines is None else [lines[index] for index in order]
+    clash = _folder_clash(paths)
+    if clash is not None:
+        where = _at(lines, paths.index(clash))
+        raise _Invalid(where, f"entry path {clash!r} is both a file and a folder of other entries")
+    if kind == "file" and (len(entries) != 1 or "/" in entries[0].path):
+        raise _Invalid(None, "a manifest of kind 'file' must have exactly one entry, without '/'")
+    total = sum(map(_SIZE, entries))
+    if size is not None and size[0] != total:
+        raise _Invalid(size[1], f"size is {size[0]} but the entries add up to {total}")
+    if files is not None and files[0] != len(entries):
+        raise _Invalid(files[1], f"files is {files[0]} but there are {len(entries)} entries")
+    return Manifest(kind, tuple(entries), extra)
+
+
+def _suspect(paths: list[str]) -> bool:
+    """False when every path is valid; True when some may not be (then check each)."""
+    joined = "\x00".join(paths)
+    if joined.count("\x00") != len(paths) - 1 or "\\" in joined:
+        return True
+    if not joined.isascii() and _SURROGATE_RE.search(joined):
+        return True
+    if ":" in joined and _DRIVE_JOINED_RE.search(joined):
+        return True
+    slashed = "/" + joined.replace("\x00", "/") + "/"  # every segment is now between '/'
+    if "//" in slashed or "/./" in slashed or "/../" in slashed:
+        return True
+    lowered = "/." in slashed or "~1/" in slashed
+    return lowered and _GIT_SLASHED_RE.search(slashed) is not None
+
+
+def _at(lines: Sequence[int] | None, index: int) -> int | None:
+    return None if lines is None else lines[index]
+
+
+def _folder_clash(paths: list[str]) -> str | None:
+    """The first path that is also a folder holding other paths, if any."""
+    parents = {path.rpartition("/")[0] for path in paths if "/" in path}
+    folders = set(parents)
+    for parent in parents:
+        while "/" in parent:
+            parent = parent.rpartition("/")[0]
+            if parent in folders:
+                break
+            folders.add(parent)
+    clashes = folders.intersection(paths)
+    return min(clashes) if clashes else None
+
+
+def _check_extra(
+    extra: Iterable[tuple[Any, Any]], known: frozenset[str], what: str
+) -> tuple[tuple[str, Any], ...]:
+    """Unknown keys sorted by key; they must be strings and not shadow a known key."""
+    pairs = list(extra)
+    for key, _ in pairs:
+        if not isinstance(key, str):
+            raise _Invalid(None, f"{what} key {key!r} is not a string")
+        if key in known:
+            raise _Invalid(None, f"{what} key {key!r} is not an extra key")
+        if len(key) > 512:
+            raise _Invalid(None, f"{what} key {key[:40]!r}... is longer than 512 characters")
+    if len({key for key, _ in pairs}) != len(pairs):
+        raise _Invalid(None, f"{what} keys are not unique")
+    return tuple(sorted(pairs, key=lambda pair: pair[0]))
+
+
+def build(
+    kind: str,
+    entries: Iterable[Entry],
+    extra: Iterable[tuple[str, Any]] = (),
+    *,
+    source: str = "new manifest",
+) -> Manifest:
+    """A validated manifest with entries sorted by path; ManifestError naming ``source``."""
+    try:
+        if kind not in KINDS:
+            raise _Invalid(None, f"kind must be 'file' or 'dir', not {kind!r}")
+        checked = []
+        for entry in entries:
+            problem = _entry_problem(entry)
+            if problem is not None:
+                raise _Invalid(None, problem)
+            if entry.extra:
+                pairs = _check_extra(entry.extra, _ENTRY_KEYS, f"entry {entry.path!r}")
+                if pairs != entry.extra:
+                    entry = Entry(entry.path, entry.oid, entry.size, entry.exec, pairs)
+            checked.append(entry)
+        return _finish(kind, checked, None, _check_extra(extra, _TOP_KEYS, "top-level"))
+    except _Invalid as exc:
+        raise exc.to_error(source) from None
+
+
+# --- writing -------------------------------------------------------------------
+
+# A "safe plain" scalar: no YAML indicator first, no flow indicator, ':' or '#'
+# anywhere, no leading or trailing space, printable, and no resolver of YAML 1.1
+# or 1.2 (nor the looser ones of older Go and JavaScript readers) reads it as
+# anything but a string. Everything else is double-quoted.
+_PLAIN_FIRST = r"A-Za-z0-9_./(~^$+;\u0080-\U0010ffff"
+_PLAIN_BODY = r"A-Za-z0-9_./()~=^$+;'@!%&*<> \-\u0080-\U0010ffff"
+_PLAIN = rf"(?!\.\.\.)[{_PLAIN_FIRST}](?:[{_PLAIN_BODY}]*[{_PLAIN_BODY.replace(' ', '')}])?"
+_PLAIN_RE = re.compile(_PLAIN)
+_RISKY_RE = re.compile(
+    r"""(?ix)  # keep _RISKY_CHARS in step: every character this can match
+    | ~ | null | y | n | yes | no | on | off | true | false | <<? | =
+    | [-+]? \.(?: inf | nan )
+    | [-+]? (?: [0-9][0-9_]* (?: \.[0-9_]* )? | \.[0-9_]+ ) (?: e [-+]? [0-9_]* )?
+    | [-+]? 0 [box] [0-9a-f_]*
+    | [-+]? [0-9][0-9_]* (?: :[0-9_]* )+ (?: \.[0-9_]* )?
+    | [0-9]{4} - [0-9]{1,2} - [0-9]{1,2} (?: [t\x20\t] [0-9:.\x20\t+\-z]* )?
+    """
+)
+_RISKY_CHARS = "0123456789_.+-:~<= \tabcdefilnorstuxyzABCDEFILNORSTUXYZ"
+# The hex strings that _RISKY_RE matches: an oid outside these is a safe plain scalar.
+_RISKY_OID_RE = re.compile(r"[0-9]+(?:e[0-9]*)?|0b[0-9a-f]*")
+
+
+def _risky(text: str) -> bool:
+    """True when some YAML reader would resolve plain ``text`` to a non-string."""
+    if text.strip(_RISKY_CHARS):  # holds a character that no resolver matches
+        return False
+    return _RISKY_RE.fullmatch(text) is not None
+
+
+def _plain_ok(text: str) -> bool:
+    """True when ``text`` may be written as a plain scalar (see above)."""
+    return _PLAIN_RE.fullmatch(text) is not None and text.isprintable() and not _risky(text)
+
+
+_PLAIN_LINES_RE = re.compile(rf"(?:{_PLAIN}\n)*")
+
+
+def _all_plain_ok(texts: Sequence[str]) -> bool:
+    """``all(map(_plain_ok, texts))``, faster."""
+    lines = "\n".join(texts) + "\n"
+    if _PLAIN_LINES_RE.fullmatch(lines) is None:
+        return False
+    if not lines.isascii() and not lines.replace("\n", "").isprintable():
+        return False
+    return not any(map(_risky, texts))
+
+
+def _quote(text: str) -> str:
+    """A double-quoted scalar: JSON-style escapes for '"', '\\' and non-printables."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    out = []
+    for char in text:
+        if char == '"' or char == "\\":
+            out.append("\\" + char)
+        elif char.isprintable():
+            out.append(char)
+        elif ord(char) < 0x10000:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    return '"' + "".join(out) + '"'
+
+
+def _scalar(text: str) -> str:
+    return text if _plain_ok(text) else _quote(text)
+
+
+def _oid_scalar(oid: str) -> str:
+    return f'"{oid}"' if _RISKY_OID_RE.fullmatch(oid) else oid
+
+
+def _flow(value: Any, depth: int = 0) -> str:
+    """``value`` as one line of flow YAML (unknown keys only)."""
+    if depth > MAX_DEPTH:
+        raise ValueError("extra value nested too deeply")
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return _scalar(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value:
+            return ".nan"
+        if value in (float("inf"), float("-inf")):
+            return ".inf" if value > 0 else "-.inf"
+        text = repr(value)
+        return text.replace("e", ".0e", 1) if "." not in text else text
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_flow(item, depth + 1) for item in value) + "]"
+    if isinstance(value, dict):
+        items = list(value.items())
+        if all(isinstance(key, str) for key in value):
+            items.sort(key=lambda item: str(item[0]))
+        pairs = (f"{_flow(k, depth + 1)}: {_flow(v, depth + 1)}" for k, v in items)
+        return "{" + ", ".join(pairs) + "}"
+    import datetime  # rare: timestamps among unknown keys
+
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(" ")
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    raise ValueError(f"cannot write {type(value).__name__} value {value!r} in a manifest")
+
+
+def _entry_line(entry: Entry) -> str:
+    path = entry.path if _plain_ok(entry.path) else _quote(entry.path)
+    line = f"- {{path: {path}, blake3: {_oid_scalar(entry.oid)}, size: {entry.size}"
+    if entry.exec:
+        line += ", exec: true"
+    for key, value in entry.extra:
+        line += f", {_scalar(key)}: {_flow(value)}"
+    return line + "}\n"
+
+
+def _extra_lines(extra: Iterable[tuple[str, Any]]) -> str:
+    return "".join(f"{_scalar(key)}: {_flow(value)}\n" for key, value in extra)
+
+
+def dump(manifest: Manifest) -> bytes:
+    """The canonical bytes of ``manifest`` (same content, same bytes)."""
+    entries = manifest.entries
+    if any(a.path >= b.path for a, b in zip(entries, entries[1:], strict=False)):
+        raise ValueError("manifest entries are not sorted by path; use manifest.build()")
+    parts = [
+        HEADER,
+        f"gitstore: {VERSION}\nkind: {manifest.kind}\n",
+        f"size: {manifest.size}\nfiles: {len(entries)}\n",
+        "entries:\n" if entries else "entries: []\n",
+    ]
+    parts.extend(map(_entry_line, entries))
+    parts.append(_extra_lines(manifest.extra))
+    return "".join(parts).encode("utf-8")
+
+
+# --- reading: the generic path -----------------------------------------------
+
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
+    """libyaml's safe loader that refuses duplicate and merge keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            line = key_node.start_mark.line + 1
+            if key_node.tag == _MERGE_TAG:
+                raise _Invalid(line, "uses a YAML merge key '<<'")
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:
+                raise _Invalid(line, "has a mapping key that is not a scalar") from None
+            if duplicate:
+                raise _Invalid(line, f"has the key {key!r} twice in one mapping")
+            seen.add(key)
+        result: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return result
+
+
+def _check_events(text: str) -> None:
+    """Refuse anchors, aliases, explicit tags, several documents and deep nesting."""
+    loader = _Loader(text)
+    try:
+        depth = documents = 0
+        while True:
+            event = loader.get_event()
+            line = event.start_mark.line + 1 if event.start_mark else None
+            if isinstance(event, yaml.StreamEndEvent):
+                return
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise _Invalid(line, "uses a YAML anchor or alias")
+            if getattr(event, "tag", None) is not None:
+                raise _Invalid(line, f"uses the YAML tag {event.tag}")
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise _Invalid(line, f"nests deeper than {MAX_DEPTH} levels")
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            elif isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    raise _Invalid(line, "holds more than one YAML document")
+    finally:
+        loader.dispose()
+
+
+def _load(text: str) -> tuple[Any, yaml.Node | None]:
+    """The value and node tree of one YAML document; _Invalid on any problem."""
+    try:
+        _check_events(text)
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            value = None if node is None else loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise _Invalid(line, f"is not valid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise _Invalid(None, f"is not valid YAML: {exc}") from None
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise _Invalid(None, f"holds a value YAML cannot read: {exc}") from None
+    return value, node
+
+
+def _key_lines(node: yaml.Node | None) -> dict[Any, tuple[int, yaml.Node]]:
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {
+        key.value: (key.start_mark.line + 1, value)
+        for key, value in node.value
+        if isinstance(key, yaml.ScalarNode)
+    }
+
+
+def _count(value: Any, name: str, line: int | None) -> int:
+    if type(value) is not int or value < 0:
+        raise _Invalid(line, f"{name} must be a non-negative integer, not {value!r}")
+    return value
+
+
+def _entry_from_yaml(item: Any, line: int | None) -> Entry:
+    if not isinstance(item, dict):
+        raise _Invalid(line, f"entry must be a mapping, not {item!r}")
+    path = item.get("path")
+    if "path" not in item:
+        raise _Invalid(line, "entry has no path")
+    if not isinstance(path, str):
+        raise _Invalid(line, f"entry path must be a string, not {path!r}")
+    if "blake3" not in item:
+        raise _Invalid(line, f"entry {path!r} has no blake3 oid")
+    if "size" not in item:
+        raise _Invalid(line, f"entry {path!r} has no size")
+    extra = [(key, value) for key, value in item.items() if key not in _ENTRY_KEYS]
+    entry = Entry(
+        path,
+        item["blake3"],
+        item["size"],
+        item.get("exec", False),
+        _check_extra(extra, _ENTRY_KEYS, f"entry {path!r}") if extra else (),
+    )
+    problem = _entry_problem(entry)
+    if problem is not None:
+        raise _Invalid(line, problem)
+    return entry
+
+
+def _from_yaml(value: Any, node: yaml.Node | None) -> Manifest:
+    if not isinstance(value, dict) or "gitstore" not in value:
+        raise _Invalid(None, "is not a gitstore manifest (no 'gitstore:' key at the top)")
+    lines = _key_lines(node)
+
+    def line(key: str) -> int | None:
+        return lines[key][0] if key in lines else None
+
+    version = value["gitstore"]
+    if type(version) is not int:
+        raise _Invalid(line("gitstore"), f"gitstore: must be a version number, not {version!r}")
+    if version != VERSION:
+        raise _Invalid(
+            line("gitstore"),
+            f"uses manifest version {version}; upgrade gitstore to read it",
+            hint="pip install --upgrade gitstore",
+        )
+    kind = value.get("kind")
+    if kind not in KINDS:
+        raise _Invalid(line("kind"), f"kind must be 'file' or 'dir', not {kind!r}")
+    if "entries" not in value:
+        raise _Invalid(None, "has no 'entries:' list")
+    items = value["entries"]
+    if not isinstance(items, list):
+        raise _Invalid(line("entries"), f"entries must be a list, not {items!r}")
+    entries_node = lines["entries"][1] if "entries" in lines else None
+    item_lines: list[int] | None = None
+    if isinstance(entries_node, yaml.SequenceNode):
+        item_lines = [item.start_mark.line + 1 for item in entries_node.value]
+    entries = [_entry_from_yaml(item, _at(item_lines, i)) for i, item in enumerate(items)]
+    size = files = None
+    if "size" in value:
+        size = (_count(value["size"], "size", line("size")), line("size"))
+    if "files" in value:
+        files = (_count(value["files"], "files", line("files")), line("files"))
+    extra = [(key, val) for key, val in value.items() if key not in _TOP_KEYS]
+    try:
+        pairs = _check_extra(extra, _TOP_KEYS, "top-level")
+    except _Invalid as exc:
+        bad = next((k for k, _ in extra if not isinstance(k, str) or len(k) > 512), None)
+        raise _Invalid(None if bad is None else line(str(bad)), exc.message) from None
+    return _finish(kind, entries, item_lines, pairs, size, files)
+
+
+def _decode(data: bytes, source: str) -> str:
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ManifestError(
+            f"{source}: manifest is {len(data)} bytes, over the limit of {MAX_MANIFEST_BYTES}",
+            hint="split the tracked folder into several tracked folders",
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ManifestError(f"{source} line {line}: manifest is not valid UTF-8") from None
+
+
+def _parse_generic(data: bytes, source: str) -> Manifest:
+    """Parse with the generic YAML loader only (the fast reader's reference)."""
+    text = _decode(data, source)
+    try:
+        return _from_yaml(*_load(text))
+    except _Invalid as exc:
+        raise exc.to_error(source) from None
+
+
+# --- reading: the fast path for the canonical form ---------------------------
+
+_HEAD_RE = re.compile(
+    re.escape(HEADER)
+    + r"gitstore: 1\nkind: (file|dir)\nsize: (0|[1-9][0-9]{0,18})\n"
+    + r"files: (0|[1-9][0-9]{0,18})\nentries:( \[\])?\n"
+)
+_QUOTED = r'"((?:[^"\\\n]|\\["\\]|\\u[0-9a-fA-F]{4}|\\U[0-9a-fA-F]{8})*)"'
+_ENTRY_RE = re.compile(
+    r'^- \{path: (?:([^"\n,][^,\n]*)|' + _QUOTED + r"), "
+    r'blake3: (?:([0-9a-f]{64})|"([0-9a-f]{64})"), '
+    r"size: (0|[1-9][0-9]{0,18})(, exec: true)?(, [^\n]*)?\}\n",
+    re.MULTILINE,
+)
+_SIMPLE_ENTRY_RE = re.compile(
+    r'^- \{path: ([^"\n,][^,\n]*), blake3: ([0-9a-f]{64}), '
+    r"size: (0|[1-9][0-9]{0,18})(, exec: true)?\}\n",
+    re.MULTILINE,
+)
+_ESCAPE_RE = re.compile(r'\\(["\\]|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})')
+
+
+def _unescape(match: re.Match[str]) -> str:
+    code = match.group(1)
+    return code if len(code) == 1 else chr(int(code[1:], 16))
+
+
+def _unquote(body: str) -> str | None:
+    """The value of a double-quoted scalar as the writer makes them, else None."""
+    if not body.isprintable():
+        return None
+    if "\\" not in body:
+        return body
+    try:
+        value = _ESCAPE_RE.sub(_unescape, body)
+    except ValueError:  # beyond U+10FFFF
+        return None
+    return None if _SURROGATE_RE.search(value) else value
+
+
+def _parse_fast(text: str) -> Manifest | None:
+    """The manifest of canonical ``text``; None (decline) when it is not canonical.
+
+    Whatever it accepts, the generic reader reads to the same values, and both
+    then share one validation, so they fail alike too.
+    """
+    head = _HEAD_RE.match(text)
+    if head is None:
+        return None
+    kind, size, files, empty = head.groups()
+    end = head.end()
+    entries: list[Entry] = []
+    if not empty:
+        last = text.rfind("\n- ", end - 1)  # the last line that starts with "- "
+        if last < 0:
+            return None
+        newline = text.find("\n", last + 1)
+        if newline < 0:
+            return None
+        block = text[end : newline + 1]
+        end += len(block)
+        with _gc_paused():
+            found = _fast_entries(block)
+        if not found:
+            return None
+        entries = found
+    extra: tuple[tuple[str, Any], ...] = ()
+    if end < len(text):
+        tail = _fast_tail(text[end:])
+        if tail is None:
+            return None
+        extra = tail
+    lines = range(_FIRST_ENTRY_LINE, _FIRST_ENTRY_LINE + len(entries))
+    return _finish(kind, entries, lines, extra, (int(size), 4), (int(files), 5))
+
+
+def _fast_entries(block: str) -> list[Entry] | None:
+    """The entries of a block of entry lines, or None unless each is canonical."""
+    count = block.count("\n")
+    rows = _SIMPLE_ENTRY_RE.findall(block)
+    if len(rows) == count:  # the common case: no quotes, no unknown keys
+        paths, oids, sizes, execs = zip(*rows, strict=True)
+        if not _all_plain_ok(paths) or any(map(_RISKY_OID_RE.fullmatch, oids)):
+            return None
+        return list(map(Entry, paths, oids, map(int, sizes), map(bool, execs)))
+    full_rows = _ENTRY_RE.findall(block)
+    if len(full_rows) != count:
+        return None
+    return _fast_rows(full_rows, block.split("\n"))
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic GC while many objects are made at once (it halves the time; as Mercurial)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _fast_rows(rows: list[tuple[str, ...]], raw_lines: list[str]) -> list[Entry] | None:
+    """Entries of matched lines with quoted scalars or unknown keys; None to decline."""
+    entries = []
+    for index, (plain, quoted, oid, quoted_oid, entry_size, exec_, rest) in enumerate(rows):
+        if rest:
+            parsed = _fast_line(raw_lines[index] + "\n", _FIRST_ENTRY_LINE + index)
+            if parsed is None:
+                return None
+            entries.append(parsed)
+            continue
+        if plain:
+            if not _plain_ok(plain):
+                return None
+            path = plain
+        else:
+            unquoted = _unquote(quoted)
+            if unquoted is None:
+                return None
+            path = unquoted
+        if oid and _RISKY_OID_RE.fullmatch(oid):
+            return None
+        entries.append(Entry(path, oid or quoted_oid, int(entry_size), exec_ != ""))
+    return entries
+
+
+def _fast_line(line: str, number: int) -> Entry | None:
+    """An entry line with unknown keys, accepted only when it is written canonically."""
+    try:
+        value, _ = _load(line)
+        if not isinstance(value, list) or len(value) != 1:
+            return None
+        entry = _entry_from_yaml(value[0], number)
+    except _Invalid:
+        return None
+    return entry if _entry_line(entry) == line else None
+
+
+def _fast_tail(tail: str) -> tuple[tuple[str, Any], ...] | None:
+    """Unknown top-level keys after the entries, accepted only when written canonically."""
+    try:
+        value, _ = _load(tail)
+        if not isinstance(value, dict) or not value:
+            return None
+        extra = _check_extra(value.items(), _TOP_KEYS, "top-level")
+        if _extra_lines(extra) != tail:
+            return None
+    except (_Invalid, ValueError):
+        return None
+    return extra
+
+
+def parse(data: bytes, source: str) -> Manifest:
+    """Parse and validate manifest bytes; ManifestError names ``source`` and the line."""
+    text = _decode(data, source)
+    try:
+        manifest = _parse_fast(text)
+        return manifest if manifest is not None else _from_yaml(*_load(text))
+    except _Invalid as exc:
+        raise exc.to_error(source) from None
+
+
+_CACHE_SIZE = 32
+_CACHE_MAX_ENTRIES = 2_000_000
+_cache: OrderedDict[str | bytes, Manifest] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def parse_cached(data: bytes, blob_id: str | bytes, source: str) -> Manifest:
+    """:func:`parse`, remembering the last few results by git blob id (immutable)."""
+    with _cache_lock:
+        manifest = _cache.get(blob_id)
+        if manifest is not None:
+            _cache.move_to_end(blob_id)
+            return manifest
+    manifest = parse(data, source)
+    with _cache_lock:
+        _cache[blob_id] = manifest
+        total = sum(len(cached.entries) for cached in _cache.values())
+        while len(_cache) > 1 and (len(_cache) > _CACHE_SIZE or total > _CACHE_MAX_ENTRIES):
+            _, evicted = _cache.popitem(last=False)
+            total -= len(evicted.entries)
+    return manifest
+
+
+# --- merge conflicts ---------------------------------------------------------
+
+_CONFLICT_RE = re.compile(rb"^(?:<<<<<<< |=======|>>>>>>> |\|\|\|\|\|\|\| )", re.MULTILINE)
+
+
+def has_conflict_markers(data: bytes) -> bool:
+    """True when a line starts with a git conflict marker (``<<<<<<< ``, ``=======``...)."""
+    return _CONFLICT_RE.search(data) is not None
+
+
+# --- diff ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Added:
+    path: str
+    oid: str
+    size: int
+    exec: bool
+
+
+@dataclass(frozen=True)
+class Removed:
+    path: str
+    oid: str
+    size: int
+    exec: bool
+
+
+@dataclass(frozen=True)
+class Modified:
+    path: str
+    old_oid: str
+    new_oid: str
+    old_size: int
+    new_size: int
+    old_exec: bool
+    new_exec: bool
+
+
+@dataclass(frozen=True)
+class Renamed:
+    old_path: str
+    path: str
+    oid: str
+    size: int
+    exec: bool
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed between two sets of entries, each list sorted by path."""
+
+    added: list[Added]
+    removed: list[Removed]
+    modified: list[Modified]
+    renamed: list[Renamed]
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.modified or self.renamed)
+
+
+def _as_map(entries: Mapping[str, Entry] | Iterable[Entry]) -> Mapping[str, Entry]:
+    if isinstance(entries, Mapping):
+        return entries
+    return {entry.path: entry for entry in entries}
+
+
+def diff_entries(
+    old: Mapping[str, Entry] | Iterable[Entry],
+    new: Mapping[str, Entry] | Iterable[Entry],
+    prefix: str = "",
+) -> Changes:
+    """Changes from ``old`` to ``new``, every path prefixed with ``prefix``.
+
+    A removed and an added entry are one rename when they share an oid and an
+    executable bit and that oid appears exactly once among the removed and once
+    among the added entries. A change of the executable bit alone is Modified.
+    """
+    before, after = _as_map(old), _as_map(new)
+    gone = sorted(before.keys() - after.keys())
+    came = sorted(after.keys() - before.keys())
+    modified = []
+    for path in sorted(before.keys() & after.keys()):
+        was, now = before[path], after[path]
+        if was is not now and (was.oid != now.oid or was.size != now.size or was.exec != now.exec):
+            modified.append(
+                Modified(prefix + path, was.oid, now.oid, was.size, now.size, was.exec, now.exec)
+            )
+    gone_oids = Counter(before[path].oid for path in gone)
+    came_oids = Counter(after[path].oid for path in came)
+    unique_gone = {before[path].oid: path for path in gone if gone_oids[before[path].oid] == 1}
+    renamed, paired = [], set()
+    for path in came:
+        entry = after[path]
+        source = unique_gone.get(entry.oid)
+        if source is not None and came_oids[entry.oid] == 1 and before[source].exec == entry.exec:
+            renamed.append(
+                Renamed(prefix + source, prefix + path, entry.oid, entry.size, entry.exec)
+            )
+            paired.add(source)
+            paired.add(path)
+    removed = [
+        Removed(prefix + path, e.oid, e.size, e.exec)
+        for path in gone
+        if path not in paired
+        for e in (before[path],)
+    ]
+    added = [
+        Added(prefix + path, e.oid, e.size, e.exec)
+        for path in came
+        if path not in paired
+        for e in (after[path],)
+    ]
+    renamed.sort(key=lambda change: change.path)
+    return Changes(added, removed, modified, renamed)

@@ -1,0 +1,242 @@
+"""Manifest properties: dump/parse round trip, fast reader == generic reader, no crashes."""
+
+from __future__ import annotations
+
+import re
+import string
+
+import yaml
+from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import strategies as st
+
+from gitstore import manifest as m
+from gitstore.errors import ManifestError
+from gitstore.manifest import Entry
+
+SOURCE = "x/y.gitstore"
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+YAML12_CORE = re.compile(
+    r"null|Null|NULL|~|true|True|TRUE|false|False|FALSE|[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+|"
+    r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?(\.inf|\.Inf|\.INF)|\.nan|\.NaN|\.NAN|"
+)
+
+# Characters that make YAML interesting, plus any printable or not.
+TRICKY = " #:-?,[]{}&*!|>'\"%@`~.0123456789eExXoObB+_=<\t\\\x85\u2028\xa0\ufeff"
+segment_text = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(TRICKY),
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00\\"),
+    ),
+    min_size=1,
+    max_size=12,
+)
+segments = segment_text.filter(lambda s: m.validate_entry_path(s) is None) | st.sampled_from(
+    ["123", "0123", "off", "-a", "#x", "a b", "1e3", "2024-01-01", "~", "null", "12:30", "日本"]
+)
+paths = st.lists(segments, min_size=1, max_size=4).map("/".join)
+oids = st.one_of(
+    st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+    st.text(alphabet="0123456789", min_size=64, max_size=64),
+    st.builds(
+        lambda a, b: a + "e" + b, st.text("0123456789", min_size=1, max_size=62), st.just("")
+    ).map(lambda s: (s + "1" * 64)[:64]),
+    st.text(alphabet="01", min_size=62, max_size=62).map(lambda s: "0b" + s),
+)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=10).filter(lambda s: "\x00" not in s and not re.search("[\ud800-\udfff]", s)),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(string.ascii_letters, max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+extra_keys = st.text(min_size=1, max_size=8).filter(
+    lambda s: "\x00" not in s and not re.search("[\ud800-\udfff]", s)
+)
+
+
+def no_clash(entries: list[Entry]) -> bool:
+    found = {e.path for e in entries}
+    return len(found) == len(entries) and m._folder_clash(sorted(found)) is None
+
+
+@st.composite
+def manifests(draw: st.DrawFn) -> m.Manifest:
+    kind = draw(st.sampled_from(["dir", "dir", "file"]))
+    if kind == "file":
+        path_st = segments
+        count = 1
+    else:
+        path_st = paths
+        count = draw(st.integers(0, 8))
+    entries = []
+    for _ in range(count):
+        extra = (
+            draw(st.lists(st.tuples(extra_keys, values), max_size=2))
+            if draw(st.integers(0, 5)) == 0
+            else []
+        )
+        extra = [(k, v) for k, v in dict(extra).items() if k not in m._ENTRY_KEYS]
+        entries.append(
+            Entry(
+                draw(path_st),
+                draw(oids),
+                draw(st.integers(0, 2**40)),
+                draw(st.booleans()),
+                tuple(extra),
+            )
+        )
+    assume(no_clash(entries))
+    top = draw(st.lists(st.tuples(extra_keys, values), max_size=2)) if draw(st.booleans()) else []
+    top = [(k, v) for k, v in dict(top).items() if k not in m._TOP_KEYS]
+    return m.build(kind, entries, top)
+
+
+@SETTINGS
+@given(manifests())
+def test_round_trip_and_fast_equals_generic(manifest: m.Manifest) -> None:
+    data = m.dump(manifest)
+    assert m._parse_generic(data, SOURCE) == manifest
+    fast = m._parse_fast(data.decode())
+    assert fast == manifest  # the writer's output always takes the fast path
+    assert m.parse(data, SOURCE) == manifest
+    assert m.dump(m.parse(data, SOURCE)) == data
+    for loader in (yaml.SafeLoader, yaml.CSafeLoader):
+        loaded = yaml.load(data, Loader=loader)
+        assert [item["path"] for item in loaded["entries"]] == [e.path for e in manifest.entries]
+        assert [item["blake3"] for item in loaded["entries"]] == [e.oid for e in manifest.entries]
+
+
+@SETTINGS
+@given(st.text(max_size=20))
+@example("1e3")
+@example("0b10")
+@example("12:30:00")
+@example("2001-12-14 21:59:43.10 -5")
+def test_plain_scalars_are_strings_in_yaml11_and_yaml12(text: str) -> None:
+    written = m._scalar(text) if not re.search("[\ud800-\udfff]", text) else None
+    assume(written is not None and "\x00" not in text)
+    if written == text:
+        assert YAML12_CORE.fullmatch(text) is None
+        tag = yaml.resolver.Resolver().resolve(yaml.ScalarNode, text, (True, False))
+        assert tag == "tag:yaml.org,2002:str"
+    for loader in (yaml.SafeLoader, yaml.CSafeLoader):
+        assert yaml.load(f"- {{k: {written}}}\n- {written}\n", Loader=loader) == [{"k": text}, text]
+
+
+@SETTINGS
+@given(
+    st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
+    | st.text("0123456789e", min_size=64, max_size=64)
+)
+def test_oid_quoting_matches_plain_rule(oid: str) -> None:
+    assert (m._oid_scalar(oid) == oid) == m._plain_ok(oid)
+
+
+@SETTINGS
+@given(st.text(alphabet="0123456789_.+-:~<= \tabcdefilnorstuxyzABCDEFILNORSTUXYZ", max_size=12))
+def test_risky_covers_every_resolver(text: str) -> None:
+    tag = yaml.resolver.Resolver().resolve(yaml.ScalarNode, text, (True, False))
+    if tag != "tag:yaml.org,2002:str" or YAML12_CORE.fullmatch(text):
+        assert m._risky(text)
+
+
+@SETTINGS
+@given(st.text(max_size=12))
+def test_risky_needs_only_risky_chars(text: str) -> None:
+    if m._RISKY_RE.fullmatch(text):
+        assert not text.strip(m._RISKY_CHARS)
+
+
+MUTATIONS = [
+    (" ", "  "),
+    (", ", ","),
+    ("\n", "\r\n"),
+    ("{", "{ "),
+    ("}", " }"),
+    ("size: ", "size: 0"),
+    ("size: ", "size: +"),
+    ('"', "'"),
+    ("true", "True"),
+    ("- {", "-  {"),
+    ("\n", "\n\n"),
+    ("\n", " # c\n"),
+    ("path", "Path"),
+    ("blake3: ", "blake3: !!str "),
+    ("\\", "\\\\"),
+    ("\\u", "\\x"),
+    ("entries:\n", "entries:\n- {path: zz, blake3: " + "a" * 64 + ", size: 0}\n"),
+]
+
+
+@SETTINGS
+@given(manifests(), st.sampled_from(MUTATIONS), st.integers(0, 50))
+def test_fast_reader_declines_or_agrees_on_near_canonical_text(
+    manifest: m.Manifest, mutation: tuple[str, str], nth: int
+) -> None:
+    text = m.dump(manifest).decode()
+    old, new = mutation
+    positions = [i for i in range(len(text)) if text.startswith(old, i)]
+    assume(positions)
+    at = positions[nth % len(positions)]
+    mutated = text[:at] + new + text[at + len(old) :]
+    try:
+        expected: object = m._parse_generic(mutated.encode(), SOURCE)
+    except ManifestError as exc:
+        expected = str(exc)
+    try:
+        fast: object = m._parse_fast(mutated)
+    except m._Invalid as exc:
+        fast = str(exc.to_error(SOURCE))
+    assert fast is None or fast == expected
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.text(max_size=6)
+        | st.sampled_from(["..", ".", "", ".git", ".GIT.", "C:", "a\\b", "\x00"]),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_invalid_paths_always_raise_manifest_error(parts: list[str]) -> None:
+    path = "/".join(parts)
+    assume(m.validate_entry_path(path) is not None)
+    try:
+        m.build("dir", [Entry(path, "a" * 64, 1)])
+    except ManifestError:
+        pass
+    else:
+        raise AssertionError(f"build accepted {path!r}")
+    if re.search("[\ud800-\udfff]", path):
+        return
+    line = f"- {{path: {m._quote(path)}, blake3: {'a' * 64}, size: 1}}\n"
+    data = f"{m.HEADER}gitstore: 1\nkind: dir\nsize: 1\nfiles: 1\nentries:\n{line}".encode()
+    for reader in (m.parse, m._parse_generic):
+        try:
+            reader(data, SOURCE)
+        except ManifestError as exc:
+            assert str(exc).startswith(SOURCE)
+        else:
+            raise AssertionError(f"parse accepted {path!r}")
+
+
+@SETTINGS
+@given(
+    st.binary(max_size=200)
+    | st.text(max_size=200).map(lambda s: s.encode("utf-8", "surrogatepass"))
+)
+def test_garbage_only_ever_raises_manifest_error(data: bytes) -> None:
+    for reader in (m.parse, m._parse_generic):
+        try:
+            reader(data, SOURCE)
+        except ManifestError:
+            pass
