@@ -111,6 +111,12 @@ def collect_remote(
     name, store = open_remote(ctx, name, for_write=not dry_run)
     result = GcResult(dry_run=dry_run, grace=grace, remote=name)
     rid, _, _ = repository_id(ctx)
+    try:
+        record_user(ctx, store)
+    except (ReadOnlyStoreError, UnsupportedError):
+        if not dry_run:
+            raise
+        result.notes.append(f"remote '{name}' does not hold documents; its users are not recorded")
     others = other_users(store, rid)
     if others and not shared_ok:
         raise GitstoreError(
@@ -118,12 +124,6 @@ def collect_remote(
             f"{'y' if len(others) == 1 else 'ies'} ({', '.join(others[:3])}); refusing to collect it",
             hint="run with --shared-ok only if every repository using it has pushed and published",
         )
-    try:
-        record_user(ctx, store)
-    except (ReadOnlyStoreError, UnsupportedError):
-        if not dry_run:
-            raise
-        result.notes.append(f"remote '{name}' does not hold documents; its users are not recorded")
     needed = repository_needs(ctx.repo, result.notes) | published_needs(store)
     result.repos.append(str(ctx.repo.common_dir))
     now = time.time()
