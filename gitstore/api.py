@@ -68,6 +68,11 @@ def init(ctx: Context) -> list[str]:
         attributes.write_text("".join(x + "\n" for x in existing + [line]))
         ctx.repo.stage([".gitattributes"])
         done.append("marked *.gitstore in .gitattributes")
+    from .hooks import install
+
+    installed = install(ctx.repo)
+    if installed.installed:
+        done.append(f"installed git hooks in {installed.hooks_dir}")
     return done
 
 

@@ -1,0 +1,209 @@
+"""CLI commands of the git integration: install, uninstall, resolve, and the hidden
+entry points git itself calls (hook, merge-driver, diff-driver). Click only."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+__all__ = ["register"]
+
+POST_HOOKS = ("post-checkout", "post-merge", "post-rewrite")
+
+
+def _context() -> object:
+    from .api import Context
+
+    return Context(".")
+
+
+@click.command()
+@click.option("--force", is_flag=True, help="Replace hooks left by an older gitstore.")
+@click.option(
+    "--global",
+    "global_",
+    is_flag=True,
+    help="Set the hooks up for every new clone (init.templateDir).",
+)
+@click.option(
+    "--server", is_flag=True, help="Install the server-side hook of a bare repository (publish)."
+)
+def install(force: bool, global_: bool, server: bool) -> None:
+    """Install gitstore's git hooks and its merge and diff drivers in this clone.
+
+    A hook that is already there is kept and runs first; `gitstore uninstall`
+    puts it back as it was.
+    """
+    from . import hooks
+
+    if global_:
+        template, result = hooks.install_global(force=force)
+        _echo_install(result)
+        click.echo(
+            f"new clones get gitstore's hooks from {template} (git config --global init.templateDir)"
+        )
+        return
+    ctx = _context()
+    if server:
+        try:
+            from . import publish
+        except ModuleNotFoundError as exc:
+            from .errors import UsageError
+
+            raise UsageError(
+                "this gitstore has no server-side hook (publishing is not available)"
+            ) from exc
+        path = publish.install_server_hook(ctx.repo)  # type: ignore[attr-defined]
+        click.echo(f"installed the server-side hook {path}")
+        return
+    result = hooks.install(ctx.repo, force=force)  # type: ignore[attr-defined]
+    _echo_install(result)
+    click.echo("registered the *.gitstore merge and diff drivers in .git/config")
+
+
+def _echo_install(result: object) -> None:
+    where = result.hooks_dir  # type: ignore[attr-defined]
+    for name in result.chained:  # type: ignore[attr-defined]
+        click.echo(f"kept your {name} hook: it runs first (saved as {name}.gitstore-chained)")
+    if result.installed:  # type: ignore[attr-defined]
+        click.echo(f"installed {', '.join(result.installed)} in {where}")  # type: ignore[attr-defined]
+    if result.unchanged and not result.installed:  # type: ignore[attr-defined]
+        click.echo(f"hooks already installed in {where}")
+    for name in result.skipped:  # type: ignore[attr-defined]
+        click.echo(
+            f"left {name}: installed by an older gitstore (use --force to replace it)", err=True
+        )
+
+
+@click.command()
+@click.option("--global", "global_", is_flag=True, help="Remove the hooks for new clones.")
+def uninstall(global_: bool) -> None:
+    """Remove gitstore's hooks and drivers; put back any hook they had kept."""
+    from . import hooks
+
+    if global_:
+        from .config import xdg_config_home
+
+        result = hooks.uninstall_from(xdg_config_home() / "gitstore" / "template" / "hooks")
+    else:
+        result = hooks.uninstall(_context().repo)  # type: ignore[attr-defined]
+    for name in result.removed:
+        click.echo(f"removed {name}")
+    for name in result.restored:
+        click.echo(f"restored your {name} hook")
+    for name in result.foreign:
+        click.echo(f"left {name}: it is not gitstore's", err=True)
+
+
+@click.command(
+    hidden=True, context_settings={"ignore_unknown_options": True, "allow_extra_args": True}
+)
+@click.argument("name")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def hook(click_ctx: click.Context, name: str, args: tuple[str, ...]) -> None:
+    """Run gitstore's part of git hook NAME (what the installed scripts call)."""
+    from . import hookrun, hooks
+    from .errors import GitstoreError, UsageError
+
+    if name not in hooks.HOOKS:
+        raise UsageError(f"unknown hook '{name}'; gitstore has {', '.join(hooks.HOOKS)}")
+    stdin = hooks.read_hook_stdin(name)
+    code = hooks.run_chained(name, args, stdin)
+    if code != 0:
+        click_ctx.exit(code)
+    env = dict(os.environ)
+    try:
+        ctx = _context()
+        if name == "pre-commit":
+            report = hookrun.pre_commit(ctx)  # type: ignore[arg-type]
+        elif name == "pre-push":
+            report = hookrun.pre_push(ctx, args, stdin, env)  # type: ignore[arg-type]
+        elif name == "post-checkout":
+            report = hookrun.post_checkout(ctx, args, env)  # type: ignore[arg-type]
+        elif name == "post-merge":
+            report = hookrun.post_merge(ctx, args, env)  # type: ignore[arg-type]
+        else:
+            report = hookrun.post_rewrite(ctx, args, stdin, env)  # type: ignore[arg-type]
+    except GitstoreError as exc:
+        if name not in POST_HOOKS:
+            raise
+        report = hookrun.HookReport([f"gitstore: {name}: {exc.message}"])  # never fail a post hook
+    for line in report.lines:
+        click.echo(line, err=True)
+    click_ctx.exit(report.exit_code)
+
+
+@click.command()
+@click.argument("path")
+@click.option("--ours", "side", flag_value="ours", help="Take our side of each conflicting entry.")
+@click.option(
+    "--theirs", "side", flag_value="theirs", help="Take their side of each conflicting entry."
+)
+@click.option(
+    "--union",
+    "side",
+    flag_value="union",
+    help="Keep both where paths differ; refuse where one path has two contents.",
+)
+def resolve(path: str, side: str | None) -> None:
+    """Settle a conflicted manifest (PATH or PATH.gitstore), stage it and materialise it."""
+    from . import mergedriver
+    from .errors import UsageError
+
+    if side is None:
+        raise UsageError("say which side to keep: --ours, --theirs or --union")
+    mpath, lines = mergedriver.resolve_path(_context(), path, side)  # type: ignore[arg-type]
+    click.echo(f"resolved {mpath} ({side}) and staged it")
+    for line in lines:
+        click.echo(line, err=True)
+
+
+@click.command(name="merge-driver", hidden=True)
+@click.argument("base")
+@click.argument("ours")
+@click.argument("theirs")
+@click.argument("path", required=False, default="manifest")
+def merge_driver(base: str, ours: str, theirs: str, path: str) -> None:
+    """git's merge driver for *.gitstore: merge BASE OURS THEIRS into OURS."""
+    from . import mergedriver
+
+    def read(name: str) -> bytes:
+        try:
+            with open(name, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return b""
+
+    result = mergedriver.merge_bytes(read(base), read(ours), read(theirs), path)
+    tmp = ours + ".gitstore-tmp"
+    with open(tmp, "wb") as f:
+        f.write(result.data)
+    os.replace(tmp, ours)
+    if result.conflicts:
+        shown = "the whole file" if result.conflicts == ["*"] else ", ".join(result.conflicts[:5])
+        click.echo(f"gitstore: conflict in {path}: {shown}", err=True)
+        sys.exit(1)
+
+
+@click.command(name="diff-driver", hidden=True)
+@click.option(
+    "--textconv", "textconv", is_flag=True, help="Print a text rendering of one manifest."
+)
+@click.argument("files", nargs=-1)
+def diff_driver(textconv: bool, files: tuple[str, ...]) -> None:
+    """git's textconv for *.gitstore: one line per tracked file."""
+    from . import diffdriver
+
+    out = sys.stdout.buffer
+    for name in files:
+        with open(name, "rb") as f:
+            out.write(diffdriver.render(f.read(), name))
+    out.flush()
+
+
+def register(main: click.Group) -> None:
+    for command in (install, uninstall, hook, resolve, merge_driver, diff_driver):
+        main.add_command(command)

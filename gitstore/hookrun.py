@@ -1,0 +1,404 @@
+"""What each git hook does (DESIGN.md, "Git hooks"); ``gitstore hook NAME`` calls these.
+
+- pre-commit: refreshes and re-stages the manifest of every tracked path whose
+  files changed (``hooks.refresh``), then checks that every staged manifest
+  that differs from HEAD is free of conflict markers and names only objects in
+  the cache. Never touches the network.
+- pre-push: uploads the objects named by the commits the git remote lacks to
+  the gitstore remote mapped to it (``remote.<git remote>``, else the default
+  remote); any failure refuses the push.
+- post-checkout, post-merge, post-rewrite: materialise the manifests that
+  changed between the old and the new HEAD, fetching missing objects when
+  ``hooks.fetch``; a remote that is down is reported, one line per path, and
+  never fails the hook. Nothing happens while a rebase is in progress.
+
+Every function returns a :class:`HookReport` (lines for stderr and the exit
+code); nothing here prints. Tracked paths left unmaterialised are remembered in
+the clone's state, so that pre-commit never records stale files as a change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from . import manifest as mf
+from .errors import GitstoreError, ManifestError, TransferError
+
+if TYPE_CHECKING:
+    from .api import Context
+    from .workspace import Workspace
+
+__all__ = [
+    "HookReport",
+    "materialise_changes",
+    "post_checkout",
+    "post_merge",
+    "post_rewrite",
+    "pre_commit",
+    "pre_push",
+]
+
+ZERO = "0" * 40
+PENDING_FILE = "unmaterialised.json"
+EMPTY_DIR = mf.dump(mf.build("dir", []))
+
+
+@dataclass
+class HookReport:
+    lines: list[str] = field(default_factory=list)
+    exit_code: int = 0
+
+
+def _shown(items: Sequence[str], limit: int = 5) -> str:
+    return ", ".join(items[:limit]) + (
+        f" and {len(items) - limit} more" if len(items) > limit else ""
+    )
+
+
+# -- state: tracked paths left unmaterialised ----------------------------------
+def load_pending(ctx: Context) -> dict[str, str]:
+    try:
+        data = json.loads((ctx.repo.state_dir / PENDING_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def save_pending(ctx: Context, pending: Mapping[str, str]) -> None:
+    path = ctx.repo.state_dir / PENDING_FILE
+    if not pending:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(dict(sorted(pending.items())), indent=1))
+    os.replace(tmp, path)
+
+
+# -- pre-commit ----------------------------------------------------------------
+def pre_commit(ctx: Context) -> HookReport:
+    report = HookReport()
+    ws = ctx.workspace
+    pending = load_pending(ctx)
+    modified = [s.path for s in ws.status() if s.state == "modified"]
+    if pending:
+        stale = [p for p in modified if p in pending]
+        kept = {p: why for p, why in pending.items() if p in stale}
+        if kept != pending:
+            save_pending(ctx, kept)
+        if stale:
+            report.lines.append(
+                f"gitstore: {_shown(stale)} was left unmaterialised by the last checkout or merge"
+                " and differs from its manifest; commit refused so that stale files are not recorded"
+            )
+            report.lines.append(
+                "hint: run `gitstore pull` (or `gitstore checkout PATH`) to finish it,"
+                " or `gitstore track PATH` to record what is on disk"
+            )
+            report.exit_code = 1
+            return report
+    if modified:
+        if not ctx.config.hooks_refresh:
+            report.lines.append(
+                f"gitstore: tracked paths changed since their manifests: {_shown(modified)}"
+            )
+            report.lines.append(
+                f"hint: run `gitstore track {' '.join(modified)}` and commit again (hooks.refresh is false)"
+            )
+            report.exit_code = 1
+            return report
+        nothing_staged = _nothing_staged(ctx)
+        changed = [r.manifest for r in ws.track(modified, ws.root) if r.changed]
+        if changed and nothing_staged:
+            report.lines.append(
+                f"gitstore: refreshed and staged {_shown(changed)} (the data changed); run `git commit` again to commit it"
+            )
+            report.exit_code = 1
+            return report
+        report.lines += [f"gitstore: refreshed and staged {m}" for m in changed]
+    return _check_staged(ctx, report)
+
+
+def _nothing_staged(ctx: Context) -> bool:
+    if (ctx.repo.git_dir / "MERGE_HEAD").exists():
+        return False
+    return ctx.repo.git("diff", "--cached", "--quiet", check=False).returncode == 0
+
+
+def _check_staged(ctx: Context, report: HookReport) -> HookReport:
+    repo = ctx.repo
+    head = repo.head()
+    at_head = repo.list_manifests(head) if head else {}
+    needed: dict[str, str] = {}
+    for mpath, blob in sorted(repo.index_manifests().items()):
+        if at_head.get(mpath) == blob:
+            continue
+        data = repo.read_blob(blob)
+        if mf.has_conflict_markers(data):
+            report.lines.append(
+                f"gitstore: {mpath} still has merge conflict markers; commit refused"
+            )
+            report.lines.append(
+                f"hint: run `gitstore resolve {mf.tracked_path(mpath)} --ours|--theirs|--union`"
+            )
+            report.exit_code = 1
+            return report
+        manifest = mf.parse_cached(data, blob, mpath)
+        rel = mf.tracked_path(mpath)
+        for e in manifest.entries:
+            needed.setdefault(e.oid, f"{rel}/{e.path}" if manifest.kind == "dir" else rel)
+    missing = sorted(set(needed) - ctx.cache.exists(needed))
+    if missing:
+        paths = sorted(needed[o] for o in missing)
+        report.lines.append(
+            f"gitstore: {len(missing)} object(s) named by staged manifests are not in the cache: {_shown(paths)}; commit refused"
+        )
+        report.lines.append(
+            "hint: run `gitstore fetch` to download them, or `gitstore track PATH` to record what is on disk"
+        )
+        report.exit_code = 1
+    return report
+
+
+# -- pre-push ------------------------------------------------------------------
+def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, str]) -> HookReport:
+    """``args`` are git's (remote name, url); refs come on stdin, or from pre-commit's env."""
+    repo = ctx.repo
+    if (
+        "PRE_COMMIT_TO_REF" in env
+        or "PRE_COMMIT_REMOTE_NAME" in env
+        or "PRE_COMMIT_LOCAL_BRANCH" in env
+    ):
+        remote = env.get("PRE_COMMIT_REMOTE_NAME") or (args[0] if args else "")
+        local = env.get("PRE_COMMIT_TO_REF") or env.get("PRE_COMMIT_LOCAL_BRANCH") or "HEAD"
+        updates = [(local, env.get("PRE_COMMIT_FROM_REF") or ZERO)]
+    else:
+        remote = args[0] if args else ""
+        updates = []
+        for line in stdin.decode("utf-8", "replace").splitlines():
+            words = line.split()
+            if len(words) == 4 and words[1] != ZERO:  # a deletion uploads nothing
+                updates.append((words[1], words[3]))
+    commits: set[str] = set()
+    for local, remote_sha in updates:
+        rev_args = ["rev-list", local, "--not"]
+        if remote_sha != ZERO and repo.try_resolve(remote_sha) is not None:
+            rev_args.append(remote_sha)
+        if remote:
+            rev_args.append(f"--remotes={remote}")
+        out = repo.git(*rev_args).stdout.decode("ascii", "replace")
+        commits.update(out.split())
+    if not commits:
+        return HookReport()
+    from . import transfer
+
+    objects = transfer.objects_of_commits(ctx, sorted(commits))
+    if not objects:
+        return HookReport()
+    store = ctx.config.git_remote_map.get(remote) or ctx.config.default_remote
+    target = f"git remote '{remote}'" if remote else "the git remote"
+    if store is None:
+        raise GitstoreError(
+            f"push to {target} refused: its commits name {len(objects)} object(s) and no gitstore remote is configured to upload them to",
+            hint="run `gitstore remote add NAME URL --default`",
+        )
+    try:
+        result = transfer.push_objects(ctx, objects, remote=store)
+    except GitstoreError as exc:
+        exc.message = f"push to {target} refused: {exc.message}"
+        exc.args = (exc.message,)
+        raise
+    if result.failed:
+        oid, why = next(iter(result.failed.items()))
+        raise TransferError(
+            f"push to {target} refused: {len(result.failed)} object(s) could not be uploaded to gitstore remote '{store}': {why}",
+            failed=list(result.failed),
+            hint="fix the remote and push again; nothing was pushed to git",
+        )
+    return HookReport()
+
+
+# -- post-checkout / post-merge / post-rewrite -----------------------------------
+def post_checkout(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> HookReport:
+    old = args[0] if len(args) > 0 else env.get("PRE_COMMIT_FROM_REF", "")
+    new = args[1] if len(args) > 1 else env.get("PRE_COMMIT_TO_REF", "")
+    flag = args[2] if len(args) > 2 else env.get("PRE_COMMIT_CHECKOUT_TYPE", "1")
+    if flag != "1" or not new or ctx.repo.is_rebase_in_progress():
+        return HookReport()
+    return _between(ctx, old, new)
+
+
+def post_merge(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> HookReport:
+    squash = (args[0] if args else env.get("PRE_COMMIT_IS_SQUASH_MERGE", "0")) == "1"
+    repo = ctx.repo
+    if repo.is_rebase_in_progress():
+        return HookReport()
+    head = repo.head()
+    if head is None:
+        return HookReport()
+    if squash:
+        at_head = repo.list_manifests(head)
+        staged = repo.index_manifests()
+        changes = [(m, at_head.get(m), staged.get(m)) for m in sorted(set(at_head) | set(staged))]
+        return materialise_changes(ctx, [c for c in changes if c[1] != c[2]])
+    return _between(ctx, repo.try_resolve("ORIG_HEAD") or "", head)
+
+
+def post_rewrite(
+    ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, str]
+) -> HookReport:
+    command = args[0] if args else env.get("PRE_COMMIT_REWRITE_COMMAND", "amend")
+    repo = ctx.repo
+    head = repo.head()
+    if head is None:
+        return HookReport()
+    if command == "rebase":  # the end of a rebase: from the tip before it to the new one
+        return _between(ctx, repo.try_resolve("ORIG_HEAD") or "", head)
+    if repo.is_rebase_in_progress():
+        return HookReport()
+    pairs = [
+        line.split()[:2]
+        for line in stdin.decode("ascii", "replace").splitlines()
+        if len(line.split()) >= 2
+    ]
+    return _between(ctx, pairs[-1][0], head) if pairs else HookReport()
+
+
+def _between(ctx: Context, old: str, new: str) -> HookReport:
+    repo = ctx.repo
+    old_commit = repo.try_resolve(old) if old and old != ZERO else None
+    new_commit = repo.try_resolve(new)
+    if new_commit is None or old_commit == new_commit:
+        return HookReport()
+    return materialise_changes(ctx, repo.changed_manifests(old_commit, new_commit))
+
+
+def materialise_changes(
+    ctx: Context, changes: Sequence[tuple[str, str | None, str | None]]
+) -> HookReport:
+    """Make the tracked paths of changed manifests match the working tree's manifests.
+
+    A tracked path whose manifest went away has its files deleted when all of
+    their content is in the cache (so it can come back), and is left alone
+    with a note otherwise. Never raises for a missing object or a remote that
+    is down: it reports, one line per tracked path.
+    """
+    from .checkout import Checkout, CheckoutResult
+
+    report = HookReport()
+    if not changes:
+        return report
+    ws = ctx.workspace
+    root = ws.root
+    present: dict[str, bytes] = {}
+    parsed: dict[str, mf.Manifest] = {}
+    gone: list[str] = []
+    for mpath, _old, new in changes:
+        try:
+            data = (root / mpath).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            if new is None:
+                gone.append(mpath)
+            continue
+        if mf.has_conflict_markers(data):
+            report.lines.append(
+                f"gitstore: {mpath} has merge conflict markers; run `gitstore resolve`"
+            )
+            continue
+        try:
+            parsed[mpath] = mf.parse(data, mpath)
+        except ManifestError as exc:
+            report.lines.append(f"gitstore: {exc.message}")
+            continue
+        present[mpath] = data
+    reasons = _fetch_missing(ctx, parsed)
+    pending = load_pending(ctx)
+    result = Checkout(ws).run(present, write_manifests=False) if present else CheckoutResult()
+    for mpath in gone:
+        if not _remove_untracked(ws, mf.tracked_path(mpath)):
+            report.lines.append(
+                f"gitstore: left {mf.tracked_path(mpath)} in place: it is no longer tracked here"
+                " and some of its files are not in the cache"
+            )
+        pending.pop(mf.tracked_path(mpath), None)
+    by_path: dict[str, list[str]] = {}
+    for oid, keys in result.missing.items():
+        for key in keys:
+            rel = next(
+                (
+                    mf.tracked_path(m)
+                    for m in parsed
+                    if key == mf.tracked_path(m) or key.startswith(mf.tracked_path(m) + "/")
+                ),
+                key,
+            )
+            by_path.setdefault(rel, []).append(oid)
+    for mpath in parsed:
+        rel = mf.tracked_path(mpath)
+        if rel not in by_path:
+            pending.pop(rel, None)
+    for rel, oids in sorted(by_path.items()):
+        why = next((reasons[o] for o in oids if o in reasons), "")
+        why = why or (
+            "hooks.fetch is false" if not ctx.config.hooks_fetch else "no gitstore remote has them"
+        )
+        report.lines.append(
+            f"gitstore: left {rel} unmaterialised: {len(set(oids))} object(s) not in the cache ({why}); run `gitstore pull` later"
+        )
+        pending[rel] = why
+    conflicts: dict[str, int] = {}
+    for key in result.conflicts:
+        rel = next(
+            (mf.tracked_path(m) for m in parsed if key.startswith(mf.tracked_path(m) + "/")), key
+        )
+        conflicts[rel] = conflicts.get(rel, 0) + 1
+    for rel, count in sorted(conflicts.items()):
+        report.lines.append(
+            f"gitstore: left {count} file(s) of {rel} alone: their content is not in the cache"
+            f" (run `gitstore track {rel}` to keep it, or `gitstore checkout --force {rel}`)"
+        )
+    save_pending(ctx, pending)
+    return report
+
+
+def _remove_untracked(ws: Workspace, rel: str) -> bool:
+    """Delete the files of a path no longer tracked when all are in the cache; False if some are not."""
+    from .checkout import Checkout
+
+    full = ws.root / rel
+    if full.is_dir() and not full.is_symlink():
+        mpath = mf.manifest_path(rel)
+        return not Checkout(ws).run({mpath: EMPTY_DIR}, write_manifests=False).conflicts
+    files = ws.current_files(rel, "file")
+    if not files:
+        return True
+    oid = ws.oid_of(rel, files[0])
+    if oid is None or not ws.cache.has(oid):
+        return False
+    with ws.lock():
+        full.unlink()
+        ws.statcache.entries.pop(rel, None)
+        ws.statcache.dirty = True
+        ws.statcache.save()
+    return True
+
+
+def _fetch_missing(ctx: Context, parsed: Mapping[str, mf.Manifest]) -> dict[str, str]:
+    """Fetch what the cache lacks when ``hooks.fetch``; {oid: why it failed}."""
+    needed = {e.oid for m in parsed.values() for e in m.entries}
+    missing = needed - ctx.cache.exists(needed)
+    if not missing or not ctx.config.hooks_fetch or not ctx.config.remote_order:
+        return {}
+    try:
+        from . import transfer
+
+        result = transfer.fetch_objects(ctx, sorted(missing))
+    except ImportError:
+        return {}
+    except GitstoreError as exc:
+        return {oid: exc.message for oid in missing}
+    return {oid: str(why) for oid, why in result.failed.items()}

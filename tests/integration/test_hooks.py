@@ -1,0 +1,425 @@
+"""Git hooks and the team workflow, through the real git binary and installed hooks.
+
+A bare origin, two clones (alice and bob) with caches of their own, and a shared
+folder remote; every git and gitstore command runs in a subprocess with the
+clone's own ``XDG_CACHE_HOME``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import gitstore_bin_dir, write
+
+GITSTORE = [sys.executable, "-m", "gitstore"]
+
+
+class Clone:
+    def __init__(self, path: Path, cache: Path) -> None:
+        self.path = path
+        self.cache = cache
+        self.env = dict(os.environ, XDG_CACHE_HOME=str(cache))
+        self.env["PATH"] = gitstore_bin_dir() + os.pathsep + os.environ.get("PATH", "")
+
+    def _run(self, argv: list[str], ok: bool | None, input: str | None) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(argv, cwd=self.path, env=self.env, capture_output=True, text=True, input=input)
+        shown = " ".join(argv[2:] if argv[0] == sys.executable else argv)
+        if ok is True and proc.returncode != 0:
+            raise AssertionError(f"{shown} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        if ok is False and proc.returncode == 0:
+            raise AssertionError(f"{shown} succeeded but should not:\n{proc.stdout}\n{proc.stderr}")
+        assert "Traceback" not in proc.stderr, proc.stderr
+        return proc
+
+    def git(self, *args: str, ok: bool | None = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return self._run(["git", *args], ok, input)
+
+    def gs(self, *args: str, ok: bool | None = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return self._run([*GITSTORE, *args], ok, input)
+
+    def commit_data(self, message: str) -> None:
+        """A commit whose only change is tracked data: track first (else it takes two commits)."""
+        self.gs("track", "data")
+        self.git("commit", "-qam", message)
+
+    def read(self, rel: str) -> bytes:
+        return (self.path / rel).read_bytes()
+
+    def write(self, rel: str, data: str | bytes) -> None:
+        write(self.path / rel, data)
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> tuple[Clone, Clone, Path, Path]:
+    """(alice, bob, origin, store): alice has tracked data/ and pushed it with plain git."""
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
+    store = tmp_path / "store"
+    alice = Clone(tmp_path / "alice", tmp_path / "alice-cache")
+    subprocess.run(["git", "clone", "-q", str(origin), str(alice.path)], check=True, capture_output=True)
+    alice.gs("init")
+    alice.gs("remote", "add", "team", str(store), "--default")
+    alice.write("data/a.bin", b"alpha v1")
+    alice.write("data/b.bin", b"bravo v1")
+    alice.write("code.py", "print(1)\n")
+    alice.gs("track", "data")
+    alice.git("add", "code.py")
+    alice.git("commit", "-qm", "data v1")
+    alice.git("push", "-q", "origin", "main")
+    bob = Clone(tmp_path / "bob", tmp_path / "bob-cache")
+    subprocess.run(["git", "clone", "-q", str(origin), str(bob.path)], check=True, capture_output=True)
+    return alice, bob, origin, store
+
+
+def objects_in(store: Path) -> set[str]:
+    return {p.name for p in (store / "objects").rglob("*") if p.is_file()} if store.exists() else set()
+
+
+def oid_of(clone: Clone, rel: str) -> str:
+    return clone.gs("ls").stdout.split(f" {rel}\n")[0].split("\n")[-1].split()[0]
+
+
+def test_team_flow_commit_push_pull(team) -> None:
+    alice, bob, origin, store = team
+    assert len(objects_in(store)) == 2  # alice's pre-push uploaded her data
+    bob.gs("install")
+    bob.gs("pull")
+    assert bob.read("data/a.bin") == b"alpha v1"
+    bob.write("data/a.bin", b"alpha v2 by bob")
+    bob.write("code.py", "print(2)\n")
+    commit = bob.git("commit", "-qam", "bob edits data and code")
+    assert "refreshed and staged data.gitstore" in commit.stderr
+    assert bob.git("status", "--porcelain").stdout == ""
+    assert "data.gitstore" in bob.git("show", "--stat", "HEAD").stdout
+    bob.git("push", "-q", "origin", "main")
+    assert len(objects_in(store)) == 3
+    alice.git("pull", "-q", "--no-rebase", "origin", "main")
+    assert alice.read("data/a.bin") == b"alpha v2 by bob"
+    assert alice.read("code.py") == b"print(2)\n"
+
+
+def test_data_only_change_takes_two_commits(team) -> None:
+    alice = team[0]
+    alice.write("data/b.bin", b"bravo v2")
+    first = alice.git("commit", "-m", "data only", ok=False)
+    assert "refreshed and staged data.gitstore" in first.stderr
+    assert "run `git commit` again" in first.stderr
+    assert alice.git("diff", "--cached", "--name-only").stdout.split() == ["data.gitstore"]
+    alice.git("commit", "-qm", "data only")
+    assert "data.gitstore" in alice.git("show", "--stat", "HEAD").stdout
+    assert alice.gs("status").stdout.split()[0] == "unchanged"
+
+
+def test_refresh_off_blocks_with_paths(team) -> None:
+    alice = team[0]
+    alice.gs("config", "set", "hooks.refresh", "false", "--local")
+    alice.write("data/b.bin", b"bravo v2")
+    alice.write("code.py", "print(3)\n")
+    proc = alice.git("commit", "-qam", "x", ok=False)
+    assert "data" in proc.stderr and "gitstore track data" in proc.stderr
+    alice.gs("track", "data")
+    alice.git("commit", "-qam", "x")
+
+
+def test_user_pre_push_hook_reading_stdin_still_uploads(team) -> None:
+    alice, bob, origin, store = team
+    bob.gs("install")
+    bob.gs("pull")
+    hooks = bob.path / ".git" / "hooks"
+    # a user's hook written before install would be chained; write it and reinstall
+    bob.gs("uninstall")
+    user_hook = "#!/bin/sh\ncat >/dev/null\necho user-pre-push-ran >&2\n"
+    write(hooks / "pre-push", user_hook, 0o750)
+    bob.gs("install")
+    assert (hooks / "pre-push.gitstore-chained").read_text() == user_hook
+    bob.write("data/c.bin", b"charlie")
+    bob.gs("track", "data")
+    bob.git("commit", "-qm", "c")
+    push = bob.git("push", "origin", "main")
+    assert "user-pre-push-ran" in push.stderr
+    assert len(objects_in(store)) == 3
+
+
+def test_failing_user_hook_stops_the_chain(team) -> None:
+    alice = team[0]
+    hooks = alice.path / ".git" / "hooks"
+    alice.gs("uninstall")
+    write(hooks / "pre-commit", "#!/bin/sh\necho nope >&2\nexit 7\n", 0o755)
+    alice.gs("install")
+    alice.write("data/b.bin", b"bravo v2")
+    proc = alice.git("commit", "-qam", "x", ok=False)
+    assert "nope" in proc.stderr and "gitstore" not in proc.stderr
+    assert alice.git("diff", "--cached", "--name-only").stdout == ""  # gitstore's part did not run
+
+
+def test_branch_switch_materialises_and_removes(team) -> None:
+    alice = team[0]
+    alice.git("checkout", "-qb", "feature")
+    alice.write("data/a.bin", b"alpha on feature")
+    alice.write("model.pt", b"weights")
+    alice.gs("track", "data", "model.pt")
+    alice.git("commit", "-qm", "feature data")
+    alice.git("checkout", "-q", "main")
+    assert alice.read("data/a.bin") == b"alpha v1"
+    assert not (alice.path / "model.pt").exists()  # untracked here, and safe in the cache
+    alice.git("checkout", "-q", "feature")
+    assert alice.read("data/a.bin") == b"alpha on feature"
+    assert alice.read("model.pt") == b"weights"
+
+
+def test_clean_merge_of_one_tracked_folder(team) -> None:
+    alice = team[0]
+    alice.git("checkout", "-qb", "left")
+    alice.write("data/a.bin", b"alpha left")
+    alice.commit_data("left")
+    alice.git("checkout", "-q", "main")
+    alice.write("data/b.bin", b"bravo main")
+    alice.write("data/new.bin", b"new on main")
+    alice.commit_data("main")
+    alice.git("merge", "-q", "--no-edit", "left")
+    assert alice.read("data/a.bin") == b"alpha left"
+    assert alice.read("data/b.bin") == b"bravo main"
+    assert alice.read("data/new.bin") == b"new on main"
+    assert alice.gs("status").stdout.split()[0] == "unchanged"
+    manifest = alice.read("data.gitstore").decode()
+    assert "files: 3" in manifest and "<<<<<<<" not in manifest
+
+
+def test_conflicting_merge_then_resolve(team) -> None:
+    alice = team[0]
+    alice.git("checkout", "-qb", "left")
+    alice.write("data/a.bin", b"alpha left")
+    alice.write("data/left.bin", b"only left")
+    alice.commit_data("left")
+    alice.git("checkout", "-q", "main")
+    alice.write("data/a.bin", b"alpha main")
+    alice.commit_data("main")
+    merge = alice.git("merge", "--no-edit", "left", ok=False)
+    assert "CONFLICT" in merge.stdout
+    text = alice.read("data.gitstore").decode()
+    assert text.count("<<<<<<< ours") == 1 and "a.bin" in text.split(">>>>>>> theirs")[0]
+    assert "left.bin" in text.split(">>>>>>> theirs")[1]  # merged cleanly, outside the markers
+    assert alice.gs("status").stdout.split()[0] == "conflicted"
+    union = alice.gs("resolve", "data", "--union", ok=False)
+    assert "data.gitstore" in union.stderr and "a.bin" in union.stderr
+    alice.gs("resolve", "data", "--theirs")
+    assert alice.read("data/a.bin") == b"alpha left"
+    assert alice.read("data/left.bin") == b"only left"
+    alice.git("commit", "-qm", "merged")
+    assert alice.gs("status").stdout.split()[0] == "unchanged"
+
+
+def test_rebase_does_not_thrash_the_workspace(team) -> None:
+    alice = team[0]
+    alice.git("checkout", "-qb", "topic")
+    alice.write("data/a.bin", b"alpha topic")
+    alice.commit_data("topic data")
+    alice.write("code.py", "print('topic')\n")
+    alice.git("commit", "-qam", "topic code")
+    alice.git("checkout", "-q", "main")
+    alice.write("data/b.bin", b"bravo main 2")
+    alice.commit_data("main data")
+    alice.git("checkout", "-q", "topic")
+    untouched = (alice.path / "data" / "a.bin").stat().st_ino
+    alice.git("rebase", "-q", "main")
+    assert alice.read("data/a.bin") == b"alpha topic"
+    assert alice.read("data/b.bin") == b"bravo main 2"
+    assert (alice.path / "data" / "a.bin").stat().st_ino == untouched
+    assert alice.gs("status").stdout.split()[0] == "unchanged"
+
+
+def test_unreachable_remote_refuses_push_until_it_is_back(team) -> None:
+    alice, bob, origin, store = team
+    before = alice.git("ls-remote", str(origin), "main").stdout
+    moved = store.with_name("store-away")
+    store.rename(moved)
+    store.write_bytes(b"a file where the remote folder should be")
+    alice.write("data/a.bin", b"alpha v3")
+    alice.commit_data("v3")
+    push = alice.git("push", "origin", "main", ok=False)
+    assert "team" in push.stderr and "refused" in push.stderr
+    assert alice.git("ls-remote", str(origin), "main").stdout == before
+    store.unlink()
+    moved.rename(store)
+    alice.git("push", "-q", "origin", "main")
+    assert alice.git("ls-remote", str(origin), "main").stdout != before
+    assert len(objects_in(store)) == 3
+
+
+def test_pull_with_remote_down_reports_and_commit_is_guarded(team) -> None:
+    alice, bob, origin, store = team
+    bob.gs("install")
+    bob.gs("pull")
+    alice.write("data/a.bin", b"alpha v3")
+    alice.commit_data("v3")
+    alice.git("push", "-q", "origin", "main")
+    moved = store.with_name("store-away")
+    store.rename(moved)
+    pull = bob.git("pull", "--no-rebase", "origin", "main")
+    assert "left data unmaterialised" in pull.stderr
+    bob.write("code.py", "print('bob')\n")
+    commit = bob.git("commit", "-qam", "code", ok=False)
+    assert "unmaterialised" in commit.stderr
+    moved.rename(store)
+    bob.gs("pull")
+    bob.git("commit", "-qam", "code")
+    assert bob.read("data/a.bin") == b"alpha v3"
+
+
+def test_deleting_a_branch_uploads_nothing(team) -> None:
+    alice, bob, origin, store = team
+    alice.git("push", "-q", "origin", "main:extra")
+    shutil.rmtree(store)
+    alice.git("push", "-q", "origin", ":extra")
+    assert not store.exists()
+
+
+def test_no_gitstore_remote_refuses_push_with_hint(tmp_path: Path) -> None:
+    origin = tmp_path / "o.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
+    clone = Clone(tmp_path / "c", tmp_path / "cache")
+    subprocess.run(["git", "clone", "-q", str(origin), str(clone.path)], check=True, capture_output=True)
+    clone.gs("init")
+    clone.write("big.bin", b"big")
+    clone.gs("track", "big.bin")
+    clone.git("commit", "-qm", "x")
+    push = clone.git("push", "origin", "main", ok=False)
+    assert "gitstore remote add NAME URL --default" in push.stderr
+
+
+def test_pre_commit_framework_env_refs(team) -> None:
+    alice, bob, origin, store = team
+    old = alice.git("rev-parse", "HEAD").stdout.strip()
+    alice.write("data/a.bin", b"alpha via framework")
+    alice.git("commit", "-qam", "fw", "--no-verify") if False else None
+    alice.gs("track", "data")
+    alice.git("commit", "-qm", "fw", "--no-verify")
+    new = alice.git("rev-parse", "HEAD").stdout.strip()
+    env = dict(alice.env, PRE_COMMIT_FROM_REF=old, PRE_COMMIT_TO_REF=new, PRE_COMMIT_REMOTE_NAME="origin")
+    env["PRE_COMMIT_REMOTE_URL"] = str(origin)
+    proc = subprocess.run([*GITSTORE, "hook", "pre-push"], cwd=alice.path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert len(objects_in(store)) == 3
+
+
+def test_pre_commit_framework_for_real(team) -> None:
+    pytest.importorskip("pre_commit")
+    alice, bob, origin, store = team
+    alice.gs("uninstall")
+    config = "repos:\n- repo: local\n  hooks:\n"
+    for name, stage in (("pre-commit", "pre-commit"), ("pre-push", "pre-push")):
+        config += (
+            f"  - id: gitstore-{name}\n    name: gitstore {name}\n    entry: gitstore hook {name}\n"
+            f"    language: system\n    pass_filenames: false\n    always_run: true\n    stages: [{stage}]\n"
+        )
+    alice.write(".pre-commit-config.yaml", config)
+    alice.git("add", ".pre-commit-config.yaml")
+    alice.git("commit", "-qm", "pre-commit config", "--no-verify")
+    env_py = [sys.executable, "-m", "pre_commit"]
+    alice._run([*env_py, "install", "--hook-type", "pre-commit", "--hook-type", "pre-push"], True, None)
+    alice.write("data/b.bin", b"bravo via pre-commit")
+    alice.write("code.py", "print('fw')\n")
+    alice.git("commit", "-qam", "through the framework")
+    assert "data.gitstore" in alice.git("show", "--stat", "HEAD").stdout
+    alice.git("push", "-q", "origin", "main")
+    assert len(objects_in(store)) == 3
+
+
+def test_existing_hook_restored_byte_for_byte(repo: Path, tmp_path: Path) -> None:
+    clone = Clone(repo, tmp_path / "cache")
+    hooks = repo / ".git" / "hooks"
+    original = b"#!/bin/sh\n# my own hook\necho mine\n"
+    write(hooks / "post-merge", original, 0o741)
+    clone.gs("install")
+    clone.gs("install")  # idempotent
+    assert (hooks / "post-merge.gitstore-chained").read_bytes() == original
+    assert b"gitstore-hook" in (hooks / "post-merge").read_bytes()
+    clone.gs("uninstall")
+    assert (hooks / "post-merge").read_bytes() == original
+    assert stat.S_IMODE((hooks / "post-merge").stat().st_mode) == 0o741
+    assert not (hooks / "pre-commit").exists()
+    assert not (hooks / "post-merge.gitstore-chained").exists()
+
+
+def test_force_replaces_an_older_gitstore_hook(repo: Path, tmp_path: Path) -> None:
+    clone = Clone(repo, tmp_path / "cache")
+    hooks = repo / ".git" / "hooks"
+    write(hooks / "pre-push", "#!/bin/sh\n# gitstore-hook: pre-push (format 0)\nexit 0\n", 0o755)
+    proc = clone.gs("install")
+    assert "older gitstore" in proc.stderr
+    assert b"(format 0)" in (hooks / "pre-push").read_bytes()
+    clone.gs("install", "--force")
+    assert b"(format 1)" in (hooks / "pre-push").read_bytes()
+    assert not (hooks / "pre-push.gitstore-chained").exists()
+
+
+def test_core_hooks_path_is_honoured(repo: Path, tmp_path: Path) -> None:
+    clone = Clone(repo, tmp_path / "cache")
+    clone.git("config", "core.hooksPath", ".githooks")
+    clone.gs("install")
+    assert (repo / ".githooks" / "pre-commit").exists()
+    assert not (repo / ".git" / "hooks" / "pre-commit").exists()
+    write(repo / "data.bin", b"v1")
+    clone.gs("track", "data.bin")
+    clone.git("commit", "-qm", "track")
+    write(repo / "data.bin", b"v2")
+    proc = clone.git("commit", "-qm", "again", ok=False)
+    assert "refreshed and staged data.bin.gitstore" in proc.stderr
+
+
+def test_hook_script_fallback_and_missing_gitstore(repo: Path, tmp_path: Path) -> None:
+    clone = Clone(repo, tmp_path / "cache")
+    clone.gs("install")
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    text = hook.read_text()
+    assert sys.executable in text
+    env = dict(clone.env, PATH="/usr/bin:/bin")
+    ok = subprocess.run([str(hook)], cwd=repo, env=env, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    hook.write_text(text.replace(sys.executable, str(tmp_path / "gone" / "python")))
+    bad = subprocess.run([str(hook)], cwd=repo, env=env, capture_output=True, text=True)
+    assert bad.returncode != 0
+    assert len(bad.stderr.strip().splitlines()) == 1 and "gitstore" in bad.stderr
+
+
+def test_global_install_sets_up_new_clones(team, tmp_path: Path) -> None:
+    alice, bob, origin, store = team
+    alice.gs("install", "--global")
+    carol = Clone(tmp_path / "carol", tmp_path / "carol-cache")
+    proc = subprocess.run(
+        ["git", "clone", "-q", str(origin), str(carol.path)], env=carol.env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert b"gitstore-hook" in (carol.path / ".git" / "hooks" / "pre-push").read_bytes()
+    assert carol.read("data/a.bin") == b"alpha v1"  # post-checkout of the clone fetched it
+
+
+def test_missing_hooks_note_is_said_once(team) -> None:
+    bob = team[1]
+    first = bob.gs("status")
+    assert "gitstore install" in first.stderr or first.stderr == ""  # shown when cli calls it
+    from gitstore.gitrepo import GitRepo
+    from gitstore.hooks import note_missing_hooks
+
+    repo = GitRepo.discover(bob.path)
+    note = note_missing_hooks(repo)
+    if note is not None:
+        assert "gitstore install" in note
+    assert note_missing_hooks(repo) is None
+    assert note_missing_hooks(GitRepo.discover(team[0].path)) is None  # alice has hooks
+
+
+def test_diff_shows_files_and_sizes(team) -> None:
+    alice = team[0]
+    alice.write("data/a.bin", b"alpha, now longer")
+    alice.gs("track", "data")
+    diff = alice.git("diff", "--cached", "data.gitstore").stdout
+    assert "-a.bin  8 B" in diff and "+a.bin  17 B" in diff
+    assert "blake3" not in diff
