@@ -111,6 +111,8 @@ def store_for(rc: cfg.RemoteConfig, jobs: int = 8) -> Store:
         retry=False,
     )
     if rc.url.lower().startswith(("s3:", "http:", "https:")):
+        if os.environ.get("GITSTORE_RETRY_ATTEMPTS") and hasattr(store, "botocore_attempts"):
+            store.botocore_attempts = 1  # the bound the user set is the whole bound
         attempts = int(_env_number("GITSTORE_RETRY_ATTEMPTS", 5))
         deadline = _env_number("GITSTORE_RETRY_DEADLINE", 60.0)
         store = RetryingStore(store, attempts=attempts, deadline=deadline, throttle=Throttle(jobs))

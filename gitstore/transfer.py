@@ -47,7 +47,7 @@ from .errors import (
     StoreError,
 )
 from .progress import NullProgress, Progress
-from .remotes import NO_REMOTE_HINT, fetch_order, open_remote
+from .remotes import NO_REMOTE_HINT, check_trust, fetch_order, open_remote, remote_config
 from .stores.base import Store
 
 if TYPE_CHECKING:
@@ -452,6 +452,8 @@ def fetch_objects(
 ) -> TransferResult:
     """Download into the cache, verified, trying remotes in order; see the module docstring."""
     wanted = _as_mapping(oids)
+    if remote is not None:  # an unknown or untrusted remote is an error even with nothing to do
+        check_trust(ctx, remote_config(ctx, remote))
     have = ctx.cache.exists(wanted)
     result = TransferResult(remote=remote, present=len(have))
     remaining = [oid for oid in wanted if oid not in have]

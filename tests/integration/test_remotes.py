@@ -1,0 +1,356 @@
+"""Remotes end to end: push, fetch and pull between two clones through real stores.
+
+Each clone has its own cache (its own XDG_CACHE_HOME), so objects travel only
+through the remote: a folder, S3 on a moto server on 127.0.0.1, or a folder
+served read-only over HTTP on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gitstore.hashing import hash_file
+from tests import servers
+from tests.conftest import git, write
+from tests.servers import make_bucket
+
+moto_endpoint, s3_env, static_http = servers.moto_endpoint, servers.s3_env, servers.static_http
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def remote_objects(root: Path) -> dict[str, Path]:
+    objects = root / "objects"
+    return {p.name: p for p in objects.glob("*/*/*")} if objects.exists() else {}
+
+
+class Clone:
+    """A clone with its own cache; ``gs(...)`` runs gitstore in it with that cache."""
+
+    def __init__(self, path: Path, cache: Path, run: Run, mp: pytest.MonkeyPatch) -> None:
+        self.path, self.cache, self._run, self._mp = path, cache, run, mp
+
+    def gs(self, *args: str, ok: bool | None = True) -> subprocess.CompletedProcess[str]:
+        self._mp.setenv("XDG_CACHE_HOME", str(self.cache))
+        return self._run(self.path, *args, ok=ok)
+
+    def json(self, *args: str, ok: bool | None = True) -> dict:
+        cut = args.index("--") if "--" in args else len(args)
+        return json.loads(self.gs(*args[:cut], "--json", *args[cut:], ok=ok).stdout)
+
+    def commit(self, message: str = "change") -> None:
+        git(self.path, "add", "-A")
+        git(self.path, "commit", "-qm", message)
+
+
+@pytest.fixture
+def origin(repo: Path, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Clone:
+    """The repository with gitstore set up and data/ (3 files) and model.bin tracked."""
+    a = Clone(repo, tmp_path / "cache-a", run, monkeypatch)
+    a.gs("init")
+    for i in range(3):
+        write(repo / "data" / f"f{i}.txt", f"file {i}\n" * (i + 1))
+    write(repo / "model.bin", os.urandom(300_000))
+    a.gs("track", "data", "model.bin")
+    return a
+
+
+def clone_of(a: Clone, tmp_path: Path, name: str = "b") -> Clone:
+    git(tmp_path, "clone", "-q", str(a.path), name)
+    return Clone(tmp_path / name, tmp_path / f"cache-{name}", a._run, a._mp)
+
+
+def same_files(a: Path, b: Path) -> None:
+    for rel in ("data/f0.txt", "data/f1.txt", "data/f2.txt", "model.bin"):
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+
+
+# -- round trips ----------------------------------------------------------------
+def test_folder_round_trip_and_second_push_sends_nothing(origin: Clone, tmp_path: Path) -> None:
+    store = tmp_path / "shared" / "store"  # created on first push
+    origin.gs("remote", "add", "team", str(store), "--default")
+    origin.commit("track data")
+    first = origin.json("push")
+    assert first["transferred"] == 4 and first["failed"] == []
+    assert len(remote_objects(store)) == 4
+    again = origin.json("push")
+    assert again["transferred"] == 0 and again["present"] == 4
+
+    b = clone_of(origin, tmp_path)
+    out = b.gs("pull")
+    assert "fetched 4 objects" in out.stdout
+    same_files(origin.path, b.path)
+    assert b.json("fetch")["transferred"] == 0
+    listing = b.gs("remote", "ls", "team").stdout.split("\n")
+    assert len([line for line in listing if line]) == 4
+
+
+def test_dry_run_sends_nothing(origin: Clone, tmp_path: Path) -> None:
+    origin.gs("remote", "add", "team", str(tmp_path / "store"), "--default")
+    result = origin.json("push", "--dry-run")
+    assert len(result["planned"]) == 4 and result["transferred"] == 0
+    assert remote_objects(tmp_path / "store") == {}
+
+
+def test_fetch_only_named_paths(origin: Clone, tmp_path: Path) -> None:
+    origin.gs("remote", "add", "team", str(tmp_path / "store"), "--default")
+    origin.commit()
+    origin.gs("push")
+    b = clone_of(origin, tmp_path)
+    assert b.json("fetch", "--", "data/f1.txt")["transferred"] == 1
+    assert b.json("fetch", "HEAD", "data")["transferred"] == 2
+    assert b.json("fetch")["transferred"] == 1  # model.bin, the rest is cached
+
+
+def test_s3_round_trip_through_moto_server(
+    origin: Clone, tmp_path: Path, moto_endpoint: str, s3_env: dict[str, str]
+) -> None:
+    make_bucket(moto_endpoint, "team-data")
+    origin.gs("remote", "add", "s3", "s3://team-data/proj/cache", "--default",
+              "--endpoint-url", moto_endpoint)  # fmt: skip
+    origin.commit()
+    assert origin.json("push")["transferred"] == 4
+    assert origin.json("push")["transferred"] == 0
+
+    b = clone_of(origin, tmp_path)
+    status = b.json("remote", "status")
+    assert status["on_remote"] == 4 and status["missing"] == {}
+    b.gs("pull")
+    same_files(origin.path, b.path)
+    assert len(b.gs("remote", "ls", "s3").stdout.split()) == 8
+
+
+def test_pull_through_read_only_http_remote(
+    origin: Clone, tmp_path: Path, static_http: Callable[[Path], str]
+) -> None:
+    store = tmp_path / "published"
+    origin.gs("remote", "add", "team", str(store), "--default")
+    origin.commit()
+    origin.gs("push")
+    url = static_http(store)
+
+    b = clone_of(origin, tmp_path)
+    b.gs("remote", "add", "web", url, "--local", "--default")
+    b.gs("pull", "--remote", "web")
+    same_files(origin.path, b.path)
+    refused = b.gs("push", "--remote", "web", ok=False)
+    assert refused.returncode == 1 and "read-only" in refused.stderr
+
+
+# -- remote order ---------------------------------------------------------------
+def test_missing_object_is_found_in_the_next_remote_and_a_down_one_is_skipped(
+    origin: Clone, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    origin.gs("remote", "add", "second", str(second))
+    origin.commit()
+    origin.gs("push", "--remote", "second")
+    b = clone_of(origin, tmp_path)
+    b.gs("remote", "add", "first", str(first), "--local", "--default")
+    result = b.json("fetch")
+    assert result["transferred"] == 4 and result["failed"] == []
+
+    c = clone_of(origin, tmp_path, "c")
+    c.gs(
+        "remote", "add", "down", f"http://127.0.0.1:{closed_port()}/cache/", "--local", "--default"
+    )
+    monkeypatch.setenv("GITSTORE_RETRY_ATTEMPTS", "2")
+    monkeypatch.setenv("GITSTORE_RETRY_DEADLINE", "3")
+    out = c.gs("fetch")
+    assert "fetched 4 objects" in out.stdout
+    warnings = [line for line in out.stderr.splitlines() if "skipping remote 'down'" in line]
+    assert len(warnings) == 1
+
+
+def test_corrupt_object_on_a_remote_is_named_and_never_cached(
+    origin: Clone, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    origin.gs("remote", "add", "team", str(store), "--default")
+    origin.commit()
+    origin.gs("push")
+    oid = hash_file(origin.path / "model.bin")[0]
+    bad = remote_objects(store)[oid]
+    bad.chmod(0o644)
+    bad.write_bytes(b"not the model")
+
+    b = clone_of(origin, tmp_path)
+    out = b.gs("pull", ok=False)
+    assert out.returncode == 3
+    assert "'team'" in out.stderr and oid in out.stderr and "corrupt" in out.stderr
+    assert not (b.cache / "gitstore" / "objects" / oid[:2] / oid[2:4] / oid).exists()
+    assert list((b.cache / "gitstore" / "tmp").iterdir()) == []
+    assert (b.path / "data" / "f2.txt").read_text() == "file 2\n" * 3  # the rest is checked out
+    assert not (b.path / "model.bin").exists()
+
+
+def test_object_missing_everywhere_names_oid_and_path(origin: Clone, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    origin.gs("remote", "add", "team", str(store), "--default")
+    origin.commit()
+    origin.gs("push")
+    oid = hash_file(origin.path / "data" / "f0.txt")[0]
+    path = remote_objects(store)[oid]
+    path.chmod(0o644)
+    path.unlink()
+    b = clone_of(origin, tmp_path)
+    out = b.gs("pull", ok=False)
+    assert out.returncode == 3 and oid in out.stderr and "data/f0.txt" in out.stderr
+    assert (b.path / "data" / "f1.txt").exists() and (b.path / "model.bin").exists()
+
+
+# -- errors -------------------------------------------------------------------------
+def one_error(out: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in out.stderr.splitlines() if line.startswith("gitstore: error:")]
+    assert len(lines) == 1, out.stderr
+    return lines[0]
+
+
+def test_remote_errors_are_one_clear_line(origin: Clone, tmp_path: Path) -> None:
+    out = origin.gs("push", ok=False)
+    assert "no remote is configured" in one_error(out)
+    assert "gitstore remote add NAME URL --default" in out.stderr
+    assert "malformed remote URL" in one_error(
+        origin.gs("remote", "add", "x", "gs:/bucket", ok=False)
+    )
+    origin.gs("remote", "add", "ro", str(tmp_path / "ro"), "--read-only")
+    assert "read-only" in one_error(origin.gs("push", "--remote", "ro", ok=False))
+    assert "unknown remote 'nope'" in one_error(origin.gs("fetch", "--remote", "nope", ok=False))
+    assert "already exists" in one_error(origin.gs("remote", "add", "ro", "/x", ok=False))
+
+
+def test_s3_faults(
+    origin: Clone, moto_endpoint: str, s3_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    origin.gs("remote", "add", "nobucket", "s3://no-such-bucket/p", "--endpoint-url", moto_endpoint)
+    assert "does not exist" in one_error(origin.gs("push", "--remote", "nobucket", ok=False))
+
+    make_bucket(moto_endpoint, "creds")
+    origin.gs("remote", "add", "creds", "s3://creds/p", "--endpoint-url", moto_endpoint)
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    err = one_error(origin.gs("push", "--remote", "creds", ok=False))
+    assert "no AWS credentials" in err and "AWS_PROFILE" in err
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("GITSTORE_RETRY_ATTEMPTS", "2")
+    monkeypatch.setenv("GITSTORE_RETRY_DEADLINE", "5")
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    origin.gs("remote", "add", "gone", "s3://gone-bucket/p", "--endpoint-url", endpoint)
+    out = origin.gs("push", "--remote", "gone", ok=False)
+    assert out.returncode == 1 and endpoint in one_error(out)
+
+
+def test_secrets_are_refused(origin: Clone) -> None:
+    err = one_error(origin.gs("config", "set", "remotes.x.secret_key", "abc", ok=False))
+    assert "looks like a secret" in err
+    committed = origin.path / ".gitstore" / "config.yaml"
+    committed.write_text("gitstore: 1\nremotes:\n  t: {url: /tmp/x, aws_secret_access_key: abc}\n")
+    out = origin.gs("push", ok=False)
+    assert "looks like a secret" in one_error(out) and "AWS" in out.stderr
+
+
+def test_config_precedence(origin: Clone, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gs = origin.gs
+    gs("remote", "add", "committed", str(tmp_path / "c"), "--default")
+    gs("remote", "add", "mine", str(tmp_path / "u"), "--user")
+    gs("remote", "default", "mine", "--user")
+    assert gs("config", "get", "default_remote").stdout.strip() == "committed"
+    gs("config", "unset", "default_remote")
+    assert gs("config", "get", "default_remote").stdout.strip() == "mine"
+    gs("remote", "add", "clone", str(tmp_path / "l"), "--local")
+    gs("remote", "default", "clone", "--local")
+    assert gs("config", "get", "default_remote").stdout.strip() == "clone"
+    monkeypatch.setenv("GITSTORE_REMOTE", "committed")
+    assert gs("config", "get", "default_remote").stdout.strip() == "committed"
+    monkeypatch.delenv("GITSTORE_REMOTE")
+    # a remote of the same name in a higher layer replaces the lower one whole
+    gs("remote", "add", "committed", str(tmp_path / "override"), "--local")
+    assert gs("config", "get", "remotes.committed.url").stdout.strip() == str(tmp_path / "override")
+    assert gs("config", "get", "--user", "remotes.mine.url").stdout.strip() == str(tmp_path / "u")
+    gs("config", "set", "transfer.jobs", "3")
+    monkeypatch.setenv("GITSTORE_JOBS", "5")
+    assert gs("config", "get", "transfer.jobs").stdout.strip() == "5"
+    assert "not honoured from the committed file" in one_error(
+        gs("config", "set", "cache.dir", "/x", ok=False)
+    )
+    remotes = json.loads(gs("remote", "list", "--json").stdout)
+    assert [r["name"] for r in remotes][:2] == ["clone", "committed"]
+    assert gs("config", "get", "hooks.nothing", ok=False).returncode == 1
+
+
+# -- trust on first use -----------------------------------------------------------
+def test_a_commit_that_changes_a_remote_is_not_trusted(origin: Clone, tmp_path: Path) -> None:
+    origin.gs("remote", "add", "team", str(tmp_path / "good"), "--default")
+    origin.commit()
+    origin.gs("push")
+    b = clone_of(origin, tmp_path)
+    b.gs("pull")  # first use: recorded
+    trust = yaml.safe_load((b.path / ".git" / "gitstore" / "trust.yaml").read_text())
+    assert trust["remotes"]["team"]["url"] == str(tmp_path / "good")
+
+    git(origin.path, "checkout", "-qb", "hostile")
+    committed = origin.path / ".gitstore" / "config.yaml"
+    evil = tmp_path / "evil"
+    committed.write_text(committed.read_text().replace(str(tmp_path / "good"), str(evil)))
+    origin.commit("move the remote")
+    git(b.path, "fetch", "-q", "origin")
+    git(b.path, "checkout", "-q", "-b", "hostile", "origin/hostile")
+    write(b.path / "new.txt", "new data")
+    b.gs("track", "new.txt")
+    out = b.gs("push", ok=False)
+    err = one_error(out)
+    assert "remote 'team' was changed by a commit" in err and str(evil) in err
+    assert "gitstore remote trust team" in out.stderr
+    assert "changed by a commit" in one_error(b.gs("fetch", "--remote", "team", ok=False))
+    assert not evil.exists()
+    b.gs("remote", "trust", "team")
+    assert b.json("push")["transferred"] == 5
+
+
+# -- resuming -------------------------------------------------------------------------
+def test_killed_push_resumes_with_only_the_rest(origin: Clone, tmp_path: Path, run: Run) -> None:
+    store = tmp_path / "store"
+    for i in range(200):
+        write(origin.path / "many" / f"{i:03}.bin", os.urandom(256 << 10))
+    origin.gs("track", "many")
+    origin.gs("remote", "add", "team", str(store), "--default")
+    origin.commit()
+    env = {**os.environ, "XDG_CACHE_HOME": str(origin.cache)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gitstore", "push", "-j", "1"],
+        cwd=origin.path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while len(remote_objects(store)) < 20 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = len(remote_objects(store))
+    assert 0 < before < 204, f"push was not interrupted mid-way ({before} objects sent)"
+    assert (origin.path / ".git" / "gitstore" / "queue" / "push-team").exists()
+    for oid, path in remote_objects(store).items():
+        assert hash_file(path)[0] == oid  # nothing partial is visible
+
+    result = origin.json("push")
+    assert result["transferred"] == 204 - before and result["failed"] == []
+    assert len(remote_objects(store)) == 204
+    assert not (origin.path / ".git" / "gitstore" / "queue" / "push-team").exists()
