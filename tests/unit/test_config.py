@@ -1,0 +1,125 @@
+"""Layered configuration: precedence, fetch order, secrets, key validation, progress bar."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from gitstore import config as cfg
+from gitstore import remotes
+from gitstore.errors import ConfigError
+from gitstore.progress import StderrBar, human_bytes
+from tests.conftest import write
+
+
+@pytest.fixture
+def layers(tmp_path: Path) -> tuple[Path, Path]:
+    """(work tree root, git common dir), with no config files yet."""
+    root, common = tmp_path / "repo", tmp_path / "repo" / ".git"
+    common.mkdir(parents=True)
+    return root, common
+
+
+def put(root: Path, common: Path, layer: str, text: str) -> None:
+    path = {
+        "committed": cfg.committed_config_path(root),
+        "local": cfg.local_config_path(common),
+        "user": cfg.user_config_path(),
+    }[layer]
+    write(path, "gitstore: 1\n" + text)
+
+
+def test_default_remote_precedence(layers: tuple[Path, Path]) -> None:
+    root, common = layers
+    put(root, common, "user", "default_remote: mine\nremotes: {mine: /u}\n")
+    assert cfg.load(root, common, env={}).default_remote == "mine"
+    put(root, common, "committed", "default_remote: team\nremotes: {team: /c, other: /o}\n")
+    assert (
+        cfg.load(root, common, env={}).default_remote == "team"
+    )  # the repository's beats the user's
+    put(root, common, "local", "default_remote: other\n")
+    assert cfg.load(root, common, env={}).default_remote == "other"
+    assert cfg.load(root, common, env={"GITSTORE_REMOTE": "mine"}).default_remote == "mine"
+
+
+def test_fetch_order_and_user_remotes(layers: tuple[Path, Path]) -> None:
+    root, common = layers
+    put(root, common, "committed", "default_remote: b\nremotes: {a: /a, b: /b}\n")
+    put(root, common, "local", "remotes: {c: /c}\n")
+    put(root, common, "user", "remotes: {u: /u}\n")
+    config = cfg.load(root, common, env={})
+    assert config.remote_order == ("b", "c", "a")
+    assert "u" in config.remotes and "u" not in config.remote_order
+
+
+def test_higher_layer_replaces_a_remote_whole(layers: tuple[Path, Path]) -> None:
+    root, common = layers
+    put(root, common, "committed", "remotes: {t: {url: 's3://b/p', region: eu-west-1}}\n")
+    put(root, common, "local", "remotes: {t: {url: /mirror}}\n")
+    remote = cfg.load(root, common, env={}).remotes["t"]
+    assert (remote.url, remote.region, remote.layer) == ("/mirror", None, "local")
+
+
+def test_cache_dir_is_not_honoured_from_the_committed_file(layers: tuple[Path, Path]) -> None:
+    root, common = layers
+    put(root, common, "committed", "cache: {dir: /evil}\ntransfer: {jobs: 3}\n")
+    config = cfg.load(root, common, env={})
+    assert config.cache_dir != Path("/evil") and config.jobs == 3
+    assert cfg.load(root, common, env={"GITSTORE_JOBS": "5"}).jobs == 5
+
+
+@pytest.mark.parametrize("layer", ["committed", "local", "user"])
+def test_secrets_are_refused_in_every_file(layers: tuple[Path, Path], layer: str) -> None:
+    root, common = layers
+    put(root, common, layer, "remotes: {t: {url: /x, aws_secret_access_key: abc}}\n")
+    with pytest.raises(ConfigError, match="looks like a secret") as info:
+        cfg.load(root, common, env={})
+    assert info.value.hint and "AWS" in info.value.hint
+
+
+def test_key_validation() -> None:
+    assert remotes._split_key("remotes.team.endpoint_url") == ["remotes", "team", "endpoint_url"]
+    assert remotes._split_key("transfer.jobs") == ["transfer", "jobs"]
+    with pytest.raises(ConfigError, match="looks like a secret"):
+        remotes._split_key("remotes.team.password")
+    with pytest.raises(ConfigError, match="unknown config key"):
+        remotes._split_key("remotes.team.colour")
+    with pytest.raises(ConfigError, match="must be true or false"):
+        remotes._typed("hooks.fetch", ["hooks", "fetch"], "maybe")
+    with pytest.raises(ConfigError, match="positive integer"):
+        remotes._typed("transfer.jobs", ["transfer", "jobs"], "0")
+    with pytest.raises(ConfigError, match="malformed remote URL"):
+        remotes._typed("remotes.t.url", ["remotes", "t", "url"], "gs:/x")
+    assert remotes._typed("cache.link", ["cache", "link"], "hardlink,copy") == ["hardlink", "copy"]
+
+
+class FakeTTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_only_on_a_terminal_and_after_a_delay() -> None:
+    quiet = io.StringIO()
+    bar = StderrBar(quiet, delay=0)
+    bar.start("push", 2, 2048)
+    bar.advance(1024)
+    bar.done()
+    assert quiet.getvalue() == ""
+
+    tty = FakeTTY()
+    bar = StderrBar(tty, delay=0, interval=0)
+    bar.start("push", 2, 2048)
+    bar.advance(1024)
+    bar.done()
+    assert "push: 1/2 objects" in tty.getvalue() and "1.0 KiB/2.0 KiB" in tty.getvalue()
+    assert "ETA" in tty.getvalue()
+
+    slow = FakeTTY()
+    bar = StderrBar(slow, delay=60)
+    bar.start("fetch", 1)
+    bar.advance(10)
+    bar.done()
+    assert slow.getvalue() == ""
+    assert human_bytes(5 << 20) == "5.0 MiB"
