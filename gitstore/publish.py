@@ -94,27 +94,12 @@ def open_target(ctx: Any, remote: str | None) -> tuple[str, Store]:
             "no remote given and no default remote configured",
             hint="run `gitstore publish REMOTE`",
         )
-    try:
-        from .remotes import open_remote  # type: ignore[attr-defined]
-    except ImportError:
-        open_remote = None
-    if open_remote is not None and name in ctx.config.remotes:
-        opened: tuple[str, Store] = open_remote(ctx, name, for_write=True)
-        return opened
+    if name in ctx.config.remotes:
+        from .remotes import open_remote
+
+        return open_remote(ctx, name, for_write=True)
     from .stores.registry import open_store
 
-    if name in ctx.config.remotes:
-        rc = ctx.config.remotes[name]
-        if rc.read_only:
-            raise StoreError(f"remote '{name}' is read-only; cannot publish to it")
-        store = open_store(
-            rc.url,
-            endpoint_url=rc.endpoint_url,
-            region=rc.region,
-            profile=rc.profile,
-            anonymous=rc.anonymous,
-        )
-        return name, store
     if "/" in name or ":" in name or os.path.isdir(name):
         return name, open_store(name)
     raise StoreError(
@@ -213,55 +198,16 @@ class _Publisher:
 
     def fetch(self, oids: set[str]) -> set[str]:
         """Fetch into the cache from the configured remotes; the oids that arrived."""
-        try:
-            from .transfer import fetch_objects  # type: ignore[attr-defined]
-        except ImportError:
-            return self._fetch_fallback(oids)
-        from .api import Context
+        if not self.ctx.config.remotes:
+            return set()
+        from .transfer import fetch_objects
 
-        api_ctx = self.ctx if isinstance(self.ctx, Context) else Context(self.ctx.cwd)
         try:
-            outcome = fetch_objects(api_ctx, sorted(oids))
+            outcome = fetch_objects(self.ctx, sorted(oids))
         except GitstoreError as exc:
             failed = set(getattr(exc, "failed", oids))
             return oids - failed
         return oids - set(getattr(outcome, "failed", ()))
-
-    def _fetch_fallback(self, oids: set[str]) -> set[str]:
-        from .stores.registry import open_store
-
-        cache = self.ctx.cache
-        got: set[str] = set()
-        for rname in self.ctx.config.remote_order:
-            rc = self.ctx.config.remotes[rname]
-            wanted = oids - got
-            if not wanted:
-                break
-            try:
-                source = open_store(
-                    rc.url,
-                    endpoint_url=rc.endpoint_url,
-                    region=rc.region,
-                    profile=rc.profile,
-                    anonymous=rc.anonymous,
-                    read_only=True,
-                )
-                present = source.exists(wanted)
-            except GitstoreError as exc:
-                log.info("cannot look in remote %s: %s", rname, exc)
-                continue
-            for oid in sorted(present):
-                tmp = cache.root / "tmp" / f"fetch-{uuid.uuid4().hex}"
-                tmp.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    source.get(oid, tmp)
-                    cache.adopt_verified(tmp, oid)
-                    got.add(oid)
-                except GitstoreError as exc:
-                    log.info("cannot fetch %s from %s: %s", oid, rname, exc)
-                finally:
-                    tmp.unlink(missing_ok=True)
-        return got
 
     # -- entries ---------------------------------------------------------------
     def write_entry(self, key: str, data: bytes, *, downgrade_check: bool = False) -> None:

@@ -32,7 +32,7 @@ import stat
 from collections.abc import Callable
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from . import layout
@@ -48,6 +48,9 @@ from .published import (
     read_entry,
 )
 from .stores.base import Store
+
+if TYPE_CHECKING:
+    from .manifest import Entry, Manifest
 
 __all__ = ["StoreServer", "make_server"]
 
@@ -512,13 +515,7 @@ class Handler(BaseHTTPRequestHandler):
             old_m = old.manifest if old else None
             new_m = new.manifest if new else None
             tracked = m[: -len(".gitstore")]
-            kind = (new_m or old_m).kind if (new_m or old_m) else "dir"
-            prefix = (
-                (tracked.rpartition("/")[0] + "/").lstrip("/") if kind == "file" else tracked + "/"
-            )
-            diff = diff_entries(
-                old_m.by_path() if old_m else {}, new_m.by_path() if new_m else {}, prefix
-            )
+            diff = diff_entries(_by_full_path(tracked, old_m), _by_full_path(tracked, new_m))
             items = [("added", c.path, c.size) for c in diff.added]
             items += [("removed", c.path, c.size) for c in diff.removed]
             items += [("modified", c.path, c.new_size) for c in diff.modified]
@@ -584,3 +581,9 @@ class Handler(BaseHTTPRequestHandler):
             "text/html; charset=utf-8",
             {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"},
         )
+
+
+def _by_full_path(tracked: str, manifest: Manifest | None) -> dict[str, Entry]:
+    if manifest is None:
+        return {}
+    return {full_path(tracked, manifest, e): e for e in manifest.entries}
