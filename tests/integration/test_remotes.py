@@ -354,3 +354,31 @@ def test_killed_push_resumes_with_only_the_rest(origin: Clone, tmp_path: Path, r
     assert result["transferred"] == 204 - before and result["failed"] == []
     assert len(remote_objects(store)) == 204
     assert not (origin.path / ".git" / "gitstore" / "queue" / "push-team").exists()
+
+
+def test_disk_full_during_fetch_leaves_no_partial_object(origin: Clone, tmp_path: Path) -> None:
+    import resource
+
+    origin.gs("remote", "add", "team", str(tmp_path / "store"), "--default")
+    origin.commit()
+    origin.gs("push")
+    b = clone_of(origin, tmp_path)
+
+    def small_disk() -> None:  # writes past 100 KiB fail as on a full disk (EFBIG)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100 << 10, 100 << 10))
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(b.cache)}
+    out = subprocess.run(
+        [sys.executable, "-m", "gitstore", "fetch", "-j", "1"],
+        cwd=b.path, env=env, capture_output=True, text=True, preexec_fn=small_disk,
+    )  # fmt: skip
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "cannot write object" in one_error(out) and "into the cache" in out.stderr
+    model = hash_file(origin.path / "model.bin")[0]
+    cache = b.cache / "gitstore"
+    assert not (cache / "objects" / model[:2] / model[2:4] / model).exists()
+    assert list((cache / "tmp").iterdir()) == []
+    for path in cache.glob("objects/*/*/*"):
+        assert hash_file(path)[0] == path.name
+    assert b.json("fetch")["failed"] == []  # with room again, the rest arrives
