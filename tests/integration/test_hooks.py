@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -16,7 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from tests import servers
 from tests.conftest import gitstore_bin_dir, write
+from tests.servers import make_bucket
+
+moto_endpoint, s3_env = servers.moto_endpoint, servers.s3_env
 
 GITSTORE = [sys.executable, "-m", "gitstore"]
 
@@ -28,20 +33,30 @@ class Clone:
         self.env = dict(os.environ, XDG_CACHE_HOME=str(cache))
         self.env["PATH"] = gitstore_bin_dir() + os.pathsep + os.environ.get("PATH", "")
 
-    def _run(self, argv: list[str], ok: bool | None, input: str | None) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(argv, cwd=self.path, env=self.env, capture_output=True, text=True, input=input)
+    def _run(
+        self, argv: list[str], ok: bool | None, input: str | None
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            argv, cwd=self.path, env=self.env, capture_output=True, text=True, input=input
+        )
         shown = " ".join(argv[2:] if argv[0] == sys.executable else argv)
         if ok is True and proc.returncode != 0:
-            raise AssertionError(f"{shown} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(
+                f"{shown} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+            )
         if ok is False and proc.returncode == 0:
             raise AssertionError(f"{shown} succeeded but should not:\n{proc.stdout}\n{proc.stderr}")
         assert "Traceback" not in proc.stderr, proc.stderr
         return proc
 
-    def git(self, *args: str, ok: bool | None = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    def git(
+        self, *args: str, ok: bool | None = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return self._run(["git", *args], ok, input)
 
-    def gs(self, *args: str, ok: bool | None = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    def gs(
+        self, *args: str, ok: bool | None = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return self._run([*GITSTORE, *args], ok, input)
 
     def commit_data(self, message: str) -> None:
@@ -56,16 +71,16 @@ class Clone:
         write(self.path / rel, data)
 
 
-@pytest.fixture
-def team(tmp_path: Path) -> tuple[Clone, Clone, Path, Path]:
-    """(alice, bob, origin, store): alice has tracked data/ and pushed it with plain git."""
+def make_team(tmp_path: Path, *remote: str) -> tuple[Clone, Clone, Path]:
+    """(alice, bob, origin): alice has tracked data/ and pushed it with plain git."""
     origin = tmp_path / "origin.git"
     subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
-    store = tmp_path / "store"
     alice = Clone(tmp_path / "alice", tmp_path / "alice-cache")
-    subprocess.run(["git", "clone", "-q", str(origin), str(alice.path)], check=True, capture_output=True)
+    subprocess.run(
+        ["git", "clone", "-q", str(origin), str(alice.path)], check=True, capture_output=True
+    )
     alice.gs("init")
-    alice.gs("remote", "add", "team", str(store), "--default")
+    alice.gs("remote", "add", "team", *remote, "--default")
     alice.write("data/a.bin", b"alpha v1")
     alice.write("data/b.bin", b"bravo v1")
     alice.write("code.py", "print(1)\n")
@@ -74,12 +89,23 @@ def team(tmp_path: Path) -> tuple[Clone, Clone, Path, Path]:
     alice.git("commit", "-qm", "data v1")
     alice.git("push", "-q", "origin", "main")
     bob = Clone(tmp_path / "bob", tmp_path / "bob-cache")
-    subprocess.run(["git", "clone", "-q", str(origin), str(bob.path)], check=True, capture_output=True)
-    return alice, bob, origin, store
+    subprocess.run(
+        ["git", "clone", "-q", str(origin), str(bob.path)], check=True, capture_output=True
+    )
+    return alice, bob, origin
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> tuple[Clone, Clone, Path, Path]:
+    """(alice, bob, origin, store) with a shared folder remote ``store``."""
+    store = tmp_path / "store"
+    return (*make_team(tmp_path, str(store)), store)
 
 
 def objects_in(store: Path) -> set[str]:
-    return {p.name for p in (store / "objects").rglob("*") if p.is_file()} if store.exists() else set()
+    return (
+        {p.name for p in (store / "objects").rglob("*") if p.is_file()} if store.exists() else set()
+    )
 
 
 def oid_of(clone: Clone, rel: str) -> str:
@@ -103,6 +129,38 @@ def test_team_flow_commit_push_pull(team) -> None:
     alice.git("pull", "-q", "--no-rebase", "origin", "main")
     assert alice.read("data/a.bin") == b"alpha v2 by bob"
     assert alice.read("code.py") == b"print(2)\n"
+
+
+def test_team_flow_against_s3(tmp_path: Path, moto_endpoint: str, s3_env: dict[str, str]) -> None:
+    make_bucket(moto_endpoint, "team")
+    alice, bob, origin = make_team(tmp_path, "s3://team/data", "--endpoint-url", moto_endpoint)
+    bob.gs("install")
+    bob.gs("pull")
+    assert bob.read("data/b.bin") == b"bravo v1"
+    bob.write("data/b.bin", b"bravo by bob over s3")
+    bob.write("code.py", "print('s3')\n")
+    bob.git("commit", "-qam", "bob")
+    bob.git("push", "-q", "origin", "main")
+    alice.git("pull", "-q", "--no-rebase", "origin", "main")
+    assert alice.read("data/b.bin") == b"bravo by bob over s3"
+    # the same remote on a closed port: the push is refused, the ref stays
+    before = alice.git("ls-remote", str(origin), "main").stdout
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    alice.gs("remote", "add", "down", "s3://team/data", "--endpoint-url", closed, "--local")
+    alice.gs("config", "set", "remote.origin", "down", "--local")
+    alice.write("data/a.bin", b"alpha while s3 is down")
+    alice.commit_data("v3")
+    env = dict(alice.env, AWS_MAX_ATTEMPTS="1", GITSTORE_RETRIES="0")
+    push = subprocess.run(
+        ["git", "push", "origin", "main"], cwd=alice.path, env=env, capture_output=True, text=True
+    )
+    assert push.returncode != 0 and "down" in push.stderr, push.stderr
+    assert alice.git("ls-remote", str(origin), "main").stdout == before
+    alice.gs("config", "unset", "remote.origin", "--local")
+    alice.git("push", "-q", "origin", "main")
+    assert alice.git("ls-remote", str(origin), "main").stdout != before
 
 
 def test_data_only_change_takes_two_commits(team) -> None:
@@ -285,7 +343,9 @@ def test_no_gitstore_remote_refuses_push_with_hint(tmp_path: Path) -> None:
     origin = tmp_path / "o.git"
     subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
     clone = Clone(tmp_path / "c", tmp_path / "cache")
-    subprocess.run(["git", "clone", "-q", str(origin), str(clone.path)], check=True, capture_output=True)
+    subprocess.run(
+        ["git", "clone", "-q", str(origin), str(clone.path)], check=True, capture_output=True
+    )
     clone.gs("init")
     clone.write("big.bin", b"big")
     clone.gs("track", "big.bin")
@@ -302,9 +362,13 @@ def test_pre_commit_framework_env_refs(team) -> None:
     alice.gs("track", "data")
     alice.git("commit", "-qm", "fw", "--no-verify")
     new = alice.git("rev-parse", "HEAD").stdout.strip()
-    env = dict(alice.env, PRE_COMMIT_FROM_REF=old, PRE_COMMIT_TO_REF=new, PRE_COMMIT_REMOTE_NAME="origin")
+    env = dict(
+        alice.env, PRE_COMMIT_FROM_REF=old, PRE_COMMIT_TO_REF=new, PRE_COMMIT_REMOTE_NAME="origin"
+    )
     env["PRE_COMMIT_REMOTE_URL"] = str(origin)
-    proc = subprocess.run([*GITSTORE, "hook", "pre-push"], cwd=alice.path, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [*GITSTORE, "hook", "pre-push"], cwd=alice.path, env=env, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(objects_in(store)) == 3
 
@@ -323,7 +387,9 @@ def test_pre_commit_framework_for_real(team) -> None:
     alice.git("add", ".pre-commit-config.yaml")
     alice.git("commit", "-qm", "pre-commit config", "--no-verify")
     env_py = [sys.executable, "-m", "pre_commit"]
-    alice._run([*env_py, "install", "--hook-type", "pre-commit", "--hook-type", "pre-push"], True, None)
+    alice._run(
+        [*env_py, "install", "--hook-type", "pre-commit", "--hook-type", "pre-push"], True, None
+    )
     alice.write("data/b.bin", b"bravo via pre-commit")
     alice.write("code.py", "print('fw')\n")
     alice.git("commit", "-qam", "through the framework")
@@ -394,7 +460,10 @@ def test_global_install_sets_up_new_clones(team, tmp_path: Path) -> None:
     alice.gs("install", "--global")
     carol = Clone(tmp_path / "carol", tmp_path / "carol-cache")
     proc = subprocess.run(
-        ["git", "clone", "-q", str(origin), str(carol.path)], env=carol.env, capture_output=True, text=True
+        ["git", "clone", "-q", str(origin), str(carol.path)],
+        env=carol.env,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stderr
     assert b"gitstore-hook" in (carol.path / ".git" / "hooks" / "pre-push").read_bytes()
@@ -402,17 +471,16 @@ def test_global_install_sets_up_new_clones(team, tmp_path: Path) -> None:
 
 
 def test_missing_hooks_note_is_said_once(team) -> None:
-    bob = team[1]
-    first = bob.gs("status")
-    assert "gitstore install" in first.stderr or first.stderr == ""  # shown when cli calls it
     from gitstore.gitrepo import GitRepo
     from gitstore.hooks import note_missing_hooks
 
+    bob = team[1]
+    shown = bob.gs("status").stderr  # said here once the CLI calls note_missing_hooks
     repo = GitRepo.discover(bob.path)
     note = note_missing_hooks(repo)
-    if note is not None:
-        assert "gitstore install" in note
+    assert ("gitstore install" in shown) != (note is not None and "gitstore install" in note)
     assert note_missing_hooks(repo) is None
+    assert "gitstore install" not in bob.gs("status").stderr
     assert note_missing_hooks(GitRepo.discover(team[0].path)) is None  # alice has hooks
 
 
