@@ -170,3 +170,42 @@ def serve_process(cwd: Path, store: str) -> Iterator[str]:
         proc.wait(10)
         proc.stdout.close()
         proc.stderr.close()
+
+
+def _run_gitstore(
+    cwd: Path, *args: str, ok: bool | None = True
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "gitstore", *args], cwd=cwd, capture_output=True, text=True
+    )
+    if ok and proc.returncode != 0:
+        raise AssertionError(f"gitstore {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def build_published(factory) -> tuple[History, Path]:
+    """make_history + publish once per module, in a hermetic environment of its own."""
+    import pytest
+
+    home = factory.mktemp("module-home")
+    with pytest.MonkeyPatch.context() as mp:
+        for key in list(os.environ):
+            if key.startswith(("GIT_", "GITSTORE_", "AWS_", "XDG_")):
+                mp.delenv(key, raising=False)
+        mp.setenv("HOME", str(home))
+        mp.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+        mp.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        for who in ("AUTHOR", "COMMITTER"):
+            mp.setenv(f"GIT_{who}_NAME", "Test")
+            mp.setenv(f"GIT_{who}_EMAIL", "test@example.com")
+        (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[gc]\n\tauto = 0\n")
+        repo = factory.mktemp("module-repo")
+        git(repo, "init", "-q")
+        write(repo / "README", "hello\n")
+        git(repo, "add", "README")
+        git(repo, "commit", "-qm", "initial")
+        history = make_history(repo, _run_gitstore)
+        pub = factory.mktemp("module-pub") / "pub"
+        _run_gitstore(repo, "publish", str(pub))
+    return history, pub
