@@ -343,6 +343,11 @@ class _ResponseStream(io.RawIOBase):
         except (OSError, http.client.HTTPException) as exc:
             raise self._store._unavailable(self._what, exc) from exc
         if n == 0:
+            remaining = self._response.length
+            if remaining and len(buffer):  # http.client ends a short body silently
+                raise self._store._unavailable(
+                    self._what, http.client.IncompleteRead(b"", remaining)
+                )
             self._eof = True
         return n
 
