@@ -491,3 +491,15 @@ def test_diff_shows_files_and_sizes(team) -> None:
     diff = alice.git("diff", "--cached", "data.gitstore").stdout
     assert "-a.bin  8 B" in diff and "+a.bin  17 B" in diff
     assert "blake3" not in diff
+
+
+def test_chained_shell_hook_sees_its_own_name(repo: Path, tmp_path: Path) -> None:
+    """husky-style hooks find their scripts through `basename "$0"`."""
+    clone = Clone(repo, tmp_path / "cache")
+    hooks = repo / ".git" / "hooks"
+    write(hooks / "pre-commit", '#!/bin/sh\necho "name=$(basename "$0") args=$#" >&2\n', 0o755)
+    clone.gs("install")
+    write(repo / "code.py", "x = 1\n")
+    clone.git("add", "code.py")
+    proc = clone.git("commit", "-qm", "code")
+    assert "name=pre-commit args=0" in proc.stderr
