@@ -36,6 +36,20 @@ class State:
 pass_state = click.make_pass_decorator(State, ensure=True)
 
 
+class RevPathCommand(click.Command):
+    """A command taking ``[REV...] [--] [PATH...]``: the ``--`` reaches the command.
+
+    click consumes a bare ``--``; doubling the first one leaves a literal ``--``
+    among the arguments, where ``GitRepo.split_revs_and_paths`` honours it.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" in args:
+            i = args.index("--")
+            args = [*args[:i], "--", *args[i:]]
+        return super().parse_args(ctx, args)
+
+
 def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
@@ -76,7 +90,9 @@ def main(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
     if verbose:
         import logging
 
-        logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO, format="%(message)s")
+        logging.basicConfig(
+            level=logging.DEBUG if verbose > 1 else logging.INFO, format="%(message)s"
+        )
 
 
 @main.command()
@@ -101,7 +117,9 @@ def track(state: State, paths: tuple[str, ...]) -> None:
     ctx = state.context()
     for r in api.track(ctx, paths):
         verb = "tracked" if r.changed else "unchanged"
-        click.echo(f"{verb} {r.path} ({r.files} file{'s' if r.files != 1 else ''}, {r.size} bytes) -> {r.manifest}")
+        click.echo(
+            f"{verb} {r.path} ({r.files} file{'s' if r.files != 1 else ''}, {r.size} bytes) -> {r.manifest}"
+        )
         if r.adopted:
             click.echo(f"  {r.path} was tracked by git: removed from git's index (the files stay)")
 
@@ -140,9 +158,11 @@ def status(state: State, paths: tuple[str, ...], as_json: bool) -> None:
                 click.echo(f"    ... and {len(items) - 50} more {word}")
 
 
-@main.command()
+@main.command(cls=RevPathCommand)
 @click.argument("args", nargs=-1)
-@click.option("-f", "--force", is_flag=True, help="Overwrite workspace files whose content is not cached.")
+@click.option(
+    "-f", "--force", is_flag=True, help="Overwrite workspace files whose content is not cached."
+)
 @click.option("--link", help="Link modes in order of preference: reflink,hardlink,symlink,copy.")
 @pass_state
 def checkout(state: State, args: tuple[str, ...], force: bool, link: str | None) -> None:
@@ -151,10 +171,14 @@ def checkout(state: State, args: tuple[str, ...], force: bool, link: str | None)
 
     ctx = state.context()
     revs, paths = api.split_args(ctx, args, max_revs=1)
-    result = api.checkout(ctx, revs[0] if revs else None, paths, force=force, link=link.split(",") if link else None)
+    result = api.checkout(
+        ctx, revs[0] if revs else None, paths, force=force, link=link.split(",") if link else None
+    )
     for m in result.manifests_written:
         click.echo(f"wrote {m}")
-    click.echo(f"{len(result.written)} written, {len(result.deleted)} deleted, {result.unchanged} unchanged")
+    click.echo(
+        f"{len(result.written)} written, {len(result.deleted)} deleted, {result.unchanged} unchanged"
+    )
     api.raise_for_checkout(result)
 
 
@@ -207,9 +231,13 @@ def verify(state: State, complete: bool, as_json: bool) -> None:
         for oid, paths in result.missing.items():
             click.echo(f"note: missing from the cache: {oid} ({paths[0]})", err=True)
     if result.corrupt:
-        raise IntegrityError(f"{len(result.corrupt)} object(s) in the cache do not match their names")
+        raise IntegrityError(
+            f"{len(result.corrupt)} object(s) in the cache do not match their names"
+        )
     if complete and result.missing:
-        raise IntegrityError(f"{len(result.missing)} object(s) needed by the working tree are not in the cache")
+        raise IntegrityError(
+            f"{len(result.missing)} object(s) needed by the working tree are not in the cache"
+        )
 
 
 # Commands of the other layers live in their own cli_* modules (click only,

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .cli import State, echo_json, pass_state
+from .cli import RevPathCommand, State, echo_json, pass_state
 
 
 def _repo_paths(ctx: Any, paths: tuple[str, ...] | list[str]) -> list[str]:
@@ -16,7 +16,7 @@ def _repo_paths(ctx: Any, paths: tuple[str, ...] | list[str]) -> list[str]:
     return [ctx.workspace.relpath(p, ctx.cwd) for p in paths]
 
 
-@click.command()
+@click.command(cls=RevPathCommand)
 @click.argument("args", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON.")
 @click.option(

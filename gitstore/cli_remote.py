@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from .cli import RevPathCommand
+
 
 def _state() -> Any:
     from .cli import State
@@ -299,7 +301,7 @@ def push(revs: tuple[str, ...], remote_name: str | None, all_refs: bool, jobs: i
     _report(result, "push", f"to '{result.remote}'", as_json)
 
 
-@click.command()
+@click.command(cls=RevPathCommand)
 @click.argument("args", nargs=-1)
 @_remote
 @_jobs
@@ -316,7 +318,7 @@ def fetch(args: tuple[str, ...], remote_name: str | None, jobs: int | None, as_j
     _report(result, "fetch", "into the cache", as_json)
 
 
-@click.command()
+@click.command(cls=RevPathCommand)
 @click.argument("args", nargs=-1)
 @_remote
 @_jobs
