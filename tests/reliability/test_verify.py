@@ -1,0 +1,53 @@
+"""verify names corrupt objects in the cache and in remotes; --repair restores good copies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git
+from tests.reliability.helpers import gs, make_tree, new_repo, objects_in, record, store_problems
+
+
+def corrupt(store: Path, oid: str) -> None:
+    path = next(store.glob(f"objects/*/*/{oid}"))
+    path.chmod(0o644)
+    path.write_bytes(bytes(path.stat().st_size))
+
+
+def test_verify_and_repair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache, remote = tmp_path / "cache", tmp_path / "remote"
+    monkeypatch.setenv("GITSTORE_CACHE_DIR", str(cache))
+    repo = new_repo(tmp_path / "repo")
+    make_tree(repo / "data", files=6, size=3000, seed=12)
+    gs(repo, "remote", "add", "team", str(remote), "--default")
+    gs(repo, "track", "data")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "data")
+    gs(repo, "push")
+    first, second = sorted(objects_in(cache))[:2]
+    assert gs(repo, "verify").returncode == 0
+
+    corrupt(cache, first)
+    proc = gs(repo, "verify", check=False)
+    assert proc.returncode == 1 and first in proc.stderr
+    out = json.loads(gs(repo, "verify", "--json", check=False).stdout)
+    assert out["corrupt"] == [first] and out["errors"] == [first]
+    gs(repo, "verify", "--repair")
+    assert not store_problems(cache)
+    gs(repo, "verify")
+
+    corrupt(remote, second)
+    proc = gs(repo, "verify", "--remote", "team", check=False)
+    assert proc.returncode == 1 and second in proc.stderr and "team" in proc.stderr
+    gs(repo, "verify", "--remote", "team", "--repair")
+    assert not store_problems(remote)
+    # missing objects: a note, an error with --complete
+    next(cache.glob(f"objects/*/*/{first}")).unlink()
+    assert "missing" in gs(repo, "verify").stderr
+    assert gs(repo, "verify", "--complete", check=False).returncode == 1
+    gs(repo, "verify", "--complete", "--repair")
+    assert first in objects_in(cache)
+    record("faults", "bit-rot-repaired", injected=3, partial_objects=0)
