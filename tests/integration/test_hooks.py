@@ -152,7 +152,7 @@ def test_team_flow_against_s3(tmp_path: Path, moto_endpoint: str, s3_env: dict[s
     alice.gs("config", "set", "remote.origin", "down", "--local")
     alice.write("data/a.bin", b"alpha while s3 is down")
     alice.commit_data("v3")
-    env = dict(alice.env, AWS_MAX_ATTEMPTS="1", GITSTORE_RETRIES="0")
+    env = dict(alice.env, GITSTORE_RETRY_DEADLINE="1")
     push = subprocess.run(
         ["git", "push", "origin", "main"], cwd=alice.path, env=env, capture_output=True, text=True
     )
