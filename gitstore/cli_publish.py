@@ -52,7 +52,7 @@ def _report_missing(result: Any) -> None:
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
-    default=50,
+    default=200,
     show_default=True,
     help="Commits per advance of the per-branch document.",
 )

@@ -8,7 +8,7 @@ the layout) and copies every object those manifests name into the remote,
 from the cache or, failing that, from the configured remotes. An object found
 nowhere makes the entry ``incomplete``; it does not stop the walk.
 
-Commits are published in batches (``batch_size``, default 50): the entries
+Commits are published in batches (``batch_size``, default 200): the entries
 and objects of a batch are written, the store is synced once, and then the
 per-branch document (watermark and commit list) is advanced with ONE
 conditional write against the version read at the start. A publisher killed
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import sys
 import uuid
@@ -45,7 +46,6 @@ from .published import (
     branch_key,
     entry_key,
     entry_tail,
-    read_branch,
     read_entry,
     removed_entry,
 )
@@ -60,7 +60,7 @@ __all__ = ["PublishContext", "PublishResult", "install_server_hook", "open_targe
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH = 50
+DEFAULT_BATCH = 200
 HOOK_MARK = "# gitstore post-receive hook"
 _probed: set[str] = set()
 
@@ -160,6 +160,7 @@ class _Publisher:
         self.result = result
         self.known: set[str] = set()  # oids known to be in the remote
         self.wrote_objects = False
+        self.made_dirs: set[Path] = set()
         self.jobs = int(getattr(ctx.config, "jobs", 8))
 
     # -- objects ---------------------------------------------------------------
@@ -168,12 +169,18 @@ class _Publisher:
         todo = oids - self.known
         if not todo:
             return set()
-        self.known |= self.store.exists(todo)
-        need = todo - self.known
-        if not need:
-            return set()
         cache = self.ctx.cache
-        absent = need - cache.exists(need)
+        if _is_local(self.local):  # a folder's put skips what it has: no separate lookup
+            need, absent = todo, todo - cache.exists(todo)
+            if absent:
+                self.known |= self.store.exists(absent)
+                absent -= self.known
+        else:
+            self.known |= self.store.exists(todo)
+            need = todo - self.known
+            if not need:
+                return set()
+            absent = need - cache.exists(need)
         if absent:
             absent -= self.fetch(absent)
         copy = sorted(need - absent)
@@ -188,13 +195,37 @@ class _Publisher:
         def put(oid: str) -> None:
             self.store.put(oid, cache.path(oid))
 
-        if len(oids) == 1 or self.jobs <= 1 or _is_local(self.local):
+        if _is_local(self.local):
+            for oid in oids:
+                if not self._link(oid, cache):
+                    put(oid)
+            return
+        if len(oids) == 1 or self.jobs <= 1:
             for oid in oids:
                 put(oid)
             return
         with ThreadPoolExecutor(min(self.jobs, len(oids))) as pool:
             for future in [pool.submit(put, oid) for oid in oids]:
                 future.result()
+
+    def _link(self, oid: str, cache: Cache) -> bool:
+        """Hard-link a cached object into a folder remote on the same filesystem, as
+        ``git clone --local`` does: both copies are read-only and verified on the way
+        into the cache. False when linking is not possible (then the bytes are copied)."""
+        dest = self.local.object_path(oid)  # type: ignore[attr-defined]
+        if dest.parent not in self.made_dirs:
+            try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                return False
+            self.made_dirs.add(dest.parent)
+        try:
+            os.link(cache.path(oid), dest)
+        except FileExistsError:
+            return True
+        except OSError:
+            return False
+        return True
 
     def fetch(self, oids: set[str]) -> set[str]:
         """Fetch into the cache from the configured remotes; the oids that arrived."""
@@ -216,7 +247,7 @@ class _Publisher:
             if current is not None and b"\nstatus: ok\n" in current.data:
                 return  # another publisher had every object: never downgrade
         if _is_local(self.local):
-            _write_unsynced(self.local, key, data)  # type: ignore[arg-type]
+            _write_unsynced(self.local, key, data, self.made_dirs)  # type: ignore[arg-type]
         else:
             self.store.put_document(key, data)
 
@@ -300,10 +331,12 @@ def _is_local(store: Store) -> bool:
     return isinstance(store, LocalStore)
 
 
-def _write_unsynced(store: LocalStore, key: str, data: bytes) -> None:
+def _write_unsynced(store: LocalStore, key: str, data: bytes, made: set[Path]) -> None:
     """An entry in a folder store: temporary file and rename, synced later in one batch."""
     path = Path(store.root).joinpath(*key.split("/"))
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.parent not in made:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        made.add(path.parent)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         tmp.write_bytes(data)
@@ -311,13 +344,6 @@ def _write_unsynced(store: LocalStore, key: str, data: bytes) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise StoreError(f"cannot write {key} in {store.url}: {exc.strerror}") from exc
-
-
-def _branch_head(repo: GitRepo, branch: str) -> str:
-    try:
-        return repo.resolve(f"refs/heads/{branch}")
-    except RevisionError:
-        raise RevisionError(f"unknown branch '{branch}'", hint="give --branch BRANCH") from None
 
 
 def publish(
@@ -334,15 +360,24 @@ def publish(
     """Publish BRANCH's new first-parent commits to REMOTE; see the module docstring."""
     repo: GitRepo = ctx.repo
     if branch is None:
-        branch = repo.current_branch()
+        branch = _git_line(repo, "symbolic-ref", "-q", "--short", "HEAD")
         if branch is None:
             raise UsageError("HEAD is detached: say which branch to publish", hint="give --branch")
-    head = _branch_head(repo, branch)
+    head = _git_line(repo, "rev-parse", "-q", "--verify", f"refs/heads/{branch}^{{commit}}")
+    if head is None:
+        raise RevisionError(f"unknown branch '{branch}'", hint="give --branch BRANCH")
     if store is None:
         name, store = open_target(ctx, remote)
     else:
         name = remote or store.url
-    doc = read_branch(store, branch)
+    raw = store.read_document(branch_key(branch))
+    if raw is not None and not retry_incomplete and _watermark_of(raw.data) == head:
+        return PublishResult(name, branch, head)  # nothing new: no YAML parsed, no dulwich
+    doc = (
+        BranchDocument(branch=branch)
+        if raw is None
+        else BranchDocument.parse(raw.data, raw.version, f"{branch_key(branch)} in {store.url}")
+    )
     result = PublishResult(name, branch, doc.watermark)
     start = doc.watermark or (repo.resolve(since) if since else None)
     if doc.watermark is not None and not _known(repo, doc.watermark):
@@ -388,6 +423,21 @@ def publish(
             for published in fresh:
                 on_commit(published)
     return result
+
+
+def _git_line(repo: GitRepo, *args: str) -> str | None:
+    """One line from the git binary (cheaper than opening the repository for a no-op run)."""
+    proc = repo.git(*args, check=False)
+    out = proc.stdout.decode("utf-8", "replace").strip()
+    return out if proc.returncode == 0 and out else None
+
+
+_WATERMARK = re.compile(rb"^watermark: ([0-9a-f]{40})$", re.MULTILINE)
+
+
+def _watermark_of(data: bytes) -> str | None:
+    match = _WATERMARK.search(data, 0, 4096)
+    return match.group(1).decode() if match else None
 
 
 def _known(repo: GitRepo, sha: str) -> bool:
