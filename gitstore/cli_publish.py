@@ -210,8 +210,8 @@ def serve_cmd(state: State, store: str, host: str, port: int) -> None:
     from .server import make_server
 
     server = make_server(open_published_store(store), host, port, quiet=state.quiet)
-    bound_host, bound_port = server.server_address[:2]
-    click.echo(f"serving {store} read-only on http://{bound_host}:{bound_port}/", err=True)
+    bound_port = server.server_address[1]
+    click.echo(f"serving {store} read-only on http://{host}:{bound_port}/", err=True)
     sys.stderr.flush()
     try:
         server.serve_forever()

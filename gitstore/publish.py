@@ -189,7 +189,7 @@ class _Publisher:
             self.known.update(copy)
             self.result.objects_copied += len(copy)
             self.wrote_objects = True
-        return absent
+        return set(absent)
 
     def _put_all(self, oids: list[str], cache: Cache) -> None:
         def put(oid: str) -> None:
@@ -406,9 +406,9 @@ def publish(
     for batch in batches:
         fresh = []
         for info in batch:
-            published = publisher.publish_commit(info)
-            if published is not None:
-                fresh.append(published)
+            new = publisher.publish_commit(info)
+            if new is not None:
+                fresh.append(new)
         if not batch and not dirty:
             break
         publisher.sync()

@@ -314,7 +314,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _index(self) -> None:
         store = self.server.store
-        rows = []
+        rows: list[dict[str, Any]] = []
         for name in list_branches(store):
             doc = read_branch(store, name)
             last = doc.commits[-1] if doc.commits else None
@@ -456,7 +456,7 @@ class Handler(BaseHTTPRequestHandler):
             )
         manifest, tracked = entry.manifest, manifest_path[: -len(".gitstore")]
         missing = set(entry.missing)
-        files = []
+        files: list[dict[str, Any]] = []
         for e in manifest.entries:
             name = e.path.rsplit("/", 1)[-1]
             files.append(
@@ -505,7 +505,7 @@ class Handler(BaseHTTPRequestHandler):
         store = self.server.store
         ia, ib = find_commit(doc, a), find_commit(doc, b)
         before, after = manifests_as_of(doc, ia), manifests_as_of(doc, ib)
-        changes = []
+        changes: list[dict[str, Any]] = []
         for m in sorted(before.keys() | after.keys()):
             old_pc, new_pc = before.get(m), after.get(m)
             if old_pc is new_pc:
