@@ -119,7 +119,7 @@ def _floor_copy(workdir: Path, repo: Path, history: list[tuple[bytes, list[str]]
         check=True,
     ).stdout.split()
     start = time.perf_counter()
-    for sha, (data, new) in zip(shas, history):
+    for sha, (data, new) in zip(shas, history, strict=True):
         for oid in new:
             dest = target / "objects" / oid[:2] / oid[2:4] / oid
             dest.parent.mkdir(parents=True, exist_ok=True)
