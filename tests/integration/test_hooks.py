@@ -31,7 +31,9 @@ class Clone:
         self.path = path
         self.cache = cache
         self.env = dict(os.environ, XDG_CACHE_HOME=str(cache))
-        self.env["PATH"] = gitstore_bin_dir() + os.pathsep + os.environ.get("PATH", "")
+        # the interpreter's own bin first: hooks find its console script without a shim
+        bins = [os.path.dirname(sys.executable), gitstore_bin_dir(), os.environ.get("PATH", "")]
+        self.env["PATH"] = os.pathsep.join(bins)
 
     def _run(
         self, argv: list[str], ok: bool | None, input: str | None
