@@ -132,11 +132,10 @@ def _nothing_staged(ctx: Context) -> bool:
 def _check_staged(ctx: Context, report: HookReport) -> HookReport:
     repo = ctx.repo
     head = repo.head()
-    at_head = repo.list_manifests(head) if head else {}
     needed: dict[str, str] = {}
     for mpath, blob in sorted(repo.index_manifests().items()):
-        if at_head.get(mpath) == blob:
-            continue
+        if head is not None and repo.blob_id(head, mpath) == blob:
+            continue  # committed already: checked when it was
         data = repo.read_blob(blob)
         if mf.has_conflict_markers(data):
             report.lines.append(

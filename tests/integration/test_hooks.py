@@ -177,6 +177,18 @@ def test_data_only_change_takes_two_commits(team) -> None:
     assert alice.gs("status").stdout.split()[0] == "unchanged"
 
 
+def test_commit_naming_objects_missing_from_the_cache_is_blocked(team) -> None:
+    alice = team[0]
+    alice.write("data/c.bin", b"charlie")
+    alice.gs("track", "data")
+    for obj in (alice.cache / "gitstore" / "objects").rglob("*"):
+        if obj.is_file() and obj.read_bytes() == b"charlie":
+            obj.chmod(0o644)
+            obj.unlink()
+    proc = alice.git("commit", "-qm", "c", ok=False)
+    assert "not in the cache: data/c.bin" in proc.stderr
+
+
 def test_refresh_off_blocks_with_paths(team) -> None:
     alice = team[0]
     alice.gs("config", "set", "hooks.refresh", "false", "--local")
@@ -267,6 +279,9 @@ def test_conflicting_merge_then_resolve(team) -> None:
     assert text.count("<<<<<<< ours") == 1 and "a.bin" in text.split(">>>>>>> theirs")[0]
     assert "left.bin" in text.split(">>>>>>> theirs")[1]  # merged cleanly, outside the markers
     assert alice.gs("status").stdout.split()[0] == "conflicted"
+    alice.git("add", "data.gitstore")  # markers and all: the hook refuses to commit it
+    blocked = alice.git("commit", "-qm", "too early", ok=False)
+    assert "data.gitstore still has merge conflict markers" in blocked.stderr
     union = alice.gs("resolve", "data", "--union", ok=False)
     assert "data.gitstore" in union.stderr and "a.bin" in union.stderr
     alice.gs("resolve", "data", "--theirs")
