@@ -21,6 +21,7 @@ from .errors import (
     CheckoutConflictError,
     GitstoreError,
     IntegrityError,
+    ManifestError,
     ObjectNotFoundError,
     PathError,
     RevisionError,
@@ -108,6 +109,10 @@ def manifests_at(ctx: Context, rev: str | None) -> dict[str, bytes]:
         out = {}
         for m in ctx.repo.worktree_manifests():
             try:
+                if (root / m).stat().st_size > mf.MAX_MANIFEST_BYTES:
+                    raise ManifestError(
+                        f"{m} is larger than {mf.MAX_MANIFEST_BYTES} bytes; refused"
+                    )
                 out[m] = (root / m).read_bytes()
             except FileNotFoundError:
                 continue
@@ -144,7 +149,9 @@ def checkout(
             where = f"at {rev}" if rev else "in the working tree"
             raise PathError(f"{unknown[0]} is not a tracked path {where}")
     link = cfg.parse_link(link) if link else None
-    return Checkout(ws, force=force, link=link).run(manifests, write_manifests=rev is not None, only=only)
+    return Checkout(ws, force=force, link=link).run(
+        manifests, write_manifests=rev is not None, only=only
+    )
 
 
 def _covers(tracked: str, path: str) -> bool:
@@ -211,7 +218,11 @@ def find_file(ctx: Context, path: str, rev: str | None) -> TrackedFile:
                 found = manifest.by_path().get(inner)
                 if found is None:
                     kind = "folder" if inner == "" else "file"
-                    raise PathError(f"{path} is a tracked {kind}, not a file" if not inner else f"{path} is not in {mpath}")
+                    raise PathError(
+                        f"{path} is a tracked {kind}, not a file"
+                        if not inner
+                        else f"{path} is not in {mpath}"
+                    )
                 e = found
             return TrackedFile(path, e.oid, e.size, mpath, e.exec)
     where = f"at {rev}" if rev else "in the working tree"

@@ -24,6 +24,7 @@ from pathlib import Path
 from . import faults
 from .errors import HashingError, ObjectNotFoundError, StoreError
 from .hashing import SMALL, copy_and_hash, hash_bytes
+from .locks import FileLock, lock_timeout
 from .stores.local import READ_ONLY_MODE, LocalStore
 
 FICLONE = 0x40049409
@@ -62,7 +63,9 @@ class Cache:
                 data = os.read(fd, st.st_size + 1)
                 after = os.fstat(fd)
                 if len(data) != st.st_size or after.st_mtime_ns != st.st_mtime_ns:
-                    raise HashingError(f"{src} changed while it was being hashed; run the command again")
+                    raise HashingError(
+                        f"{src} changed while it was being hashed; run the command again"
+                    )
                 oid = hash_bytes(data)
                 self._put_bytes(oid, data)
                 return oid, len(data), st
@@ -86,7 +89,9 @@ class Cache:
             self._install(tmp, dest)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise StoreError(f"cannot write object {oid} to the cache {self.root}: {exc.strerror}") from exc
+            raise StoreError(
+                f"cannot write object {oid} to the cache {self.root}: {exc.strerror}"
+            ) from exc
 
     def _ingest_large(self, src: Path) -> tuple[str, int, os.stat_result]:
         tmp, fd = self._new_tmp()
@@ -103,7 +108,9 @@ class Cache:
                 self._install(tmp, dest)
             return oid, size, st
         except OSError as exc:
-            raise StoreError(f"cannot write {src} to the cache {self.root}: {exc.strerror}") from exc
+            raise StoreError(
+                f"cannot write {src} to the cache {self.root}: {exc.strerror}"
+            ) from exc
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -150,7 +157,9 @@ class Cache:
             self.wrote_objects = False
 
     # -- materialising -------------------------------------------------------
-    def materialise(self, oid: str, dest: Path, executable: bool, link: Sequence[str] | None = None) -> None:
+    def materialise(
+        self, oid: str, dest: Path, executable: bool, link: Sequence[str] | None = None
+    ) -> None:
         """Write object ``oid`` at ``dest`` (replacing what is there) with the given mode."""
         src = self.store.object_path(oid)
         tmp = dest.with_name(f".{dest.name}.gitstore-tmp")
@@ -186,7 +195,13 @@ class Cache:
             try:
                 fcntl.ioctl(dfd, FICLONE, sfd)
             except OSError as exc:
-                if exc.errno in (errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.EPERM):
+                if exc.errno in (
+                    errno.EOPNOTSUPP,
+                    errno.EXDEV,
+                    errno.EINVAL,
+                    errno.ENOTTY,
+                    errno.EPERM,
+                ):
                     os.close(dfd)
                     dfd = -1
                     os.unlink(tmp)
@@ -230,6 +245,15 @@ class Cache:
             os.close(sfd)
 
     # -- bookkeeping ---------------------------------------------------------
+    def lock(self, *, exclusive: bool = False) -> FileLock:
+        """Writers hold this shared; ``gc`` holds it exclusive (see locks.py)."""
+        return FileLock(
+            self.root / "gc.lock",
+            f"cache {self.root}",
+            shared=not exclusive,
+            timeout=lock_timeout(),
+        )
+
     def register_repo(self, common_dir: Path) -> None:
         """Record that the repository at ``common_dir`` uses this cache (for gc)."""
         key = hashlib.sha256(str(common_dir.resolve()).encode()).hexdigest()[:32]

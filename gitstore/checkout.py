@@ -71,7 +71,9 @@ def safe_parent(ws: Workspace, repo_path: str, *, create: bool) -> None:
             os.mkdir(current)
             continue
         if statmod.S_ISLNK(st.st_mode):
-            raise PathError(f"{current.relative_to(ws.root)} is a symlink where a folder is expected; not following it")
+            raise PathError(
+                f"{current.relative_to(ws.root)} is a symlink where a folder is expected; not following it"
+            )
         if not statmod.S_ISDIR(st.st_mode):
             raise PathError(f"{current.relative_to(ws.root)} is a file where a folder is expected")
 
@@ -82,14 +84,22 @@ class Checkout:
         self.force = force
         self.link = tuple(link) if link else None
 
-    def run(self, manifests: dict[str, bytes], write_manifests: bool, only: Sequence[str] = ()) -> CheckoutResult:
+    def run(
+        self, manifests: dict[str, bytes], write_manifests: bool, only: Sequence[str] = ()
+    ) -> CheckoutResult:
         """``manifests`` maps manifest paths to their bytes (already chosen by revision)."""
-        parsed = {m: mf.parse(data, m) for m, data in manifests.items()}  # validate everything first
+        parsed = {
+            m: mf.parse(data, m) for m, data in manifests.items()
+        }  # validate everything first
         result = CheckoutResult()
         with self.ws.lock(), self.ws.cache_lock():
             for mpath, manifest in sorted(parsed.items()):
                 rel = mf.tracked_path(mpath)
-                sub = [o for o in only if o == rel or o.startswith(rel + "/") or rel.startswith(o + "/")]
+                sub = [
+                    o
+                    for o in only
+                    if o == rel or o.startswith(rel + "/") or rel.startswith(o + "/")
+                ]
                 if only and not sub:
                     continue
                 restrict = [o for o in sub if o.startswith(rel + "/")]
@@ -100,7 +110,9 @@ class Checkout:
             self.ws.statcache.save()
         return result
 
-    def _write_manifest(self, mpath: str, data: bytes, manifest: mf.Manifest, result: CheckoutResult) -> None:
+    def _write_manifest(
+        self, mpath: str, data: bytes, manifest: mf.Manifest, result: CheckoutResult
+    ) -> None:
         full = self.ws.root / mpath
         safe_parent(self.ws, mpath, create=True)
         try:
@@ -114,7 +126,9 @@ class Checkout:
         gitignore.add(self.ws.root, mf.tracked_path(mpath), manifest.kind == "dir")
         result.manifests_written.append(mpath)
 
-    def _plan(self, rel: str, manifest: mf.Manifest, restrict: list[str], result: CheckoutResult) -> _Plan:
+    def _plan(
+        self, rel: str, manifest: mf.Manifest, restrict: list[str], result: CheckoutResult
+    ) -> _Plan:
         ws = self.ws
         safe_parent(ws, rel + ("/x" if manifest.kind == "dir" else ""), create=False)
         plan = _Plan(rel, manifest)
@@ -124,8 +138,10 @@ class Checkout:
             current[key] = f
         wanted = {entry_key(rel, manifest, e): e for e in manifest.entries}
         if restrict:
+
             def keep(k: str) -> bool:
                 return any(k == r or k.startswith(r + "/") for r in restrict)
+
             wanted = {k: e for k, e in wanted.items() if keep(k)}
             current = {k: f for k, f in current.items() if keep(k)}
         have = ws.cache.exists({e.oid for e in wanted.values()})
@@ -181,7 +197,9 @@ class Checkout:
                 made.add(parent)
             dest = root / key
             if dest.is_dir() and not dest.is_symlink():
-                raise PathError(f"{key} is a folder where the manifest {mf.manifest_path(plan.rel)} has a file")
+                raise PathError(
+                    f"{key} is a folder where the manifest {mf.manifest_path(plan.rel)} has a file"
+                )
             ws.cache.materialise(entry.oid, dest, entry.exec, self.link)
             return key
 

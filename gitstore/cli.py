@@ -30,7 +30,10 @@ class State:
     def context(self) -> Any:
         from .api import Context
 
-        return Context(".")
+        ctx = Context(".")
+        for note in ctx.config.notes:
+            warn(f"gitstore: note: {note}")
+        return ctx
 
 
 pass_state = click.make_pass_decorator(State, ensure=True)

@@ -158,7 +158,9 @@ def load(
     committed = layers["committed"]
     for key in committed:
         if key not in COMMITTED_ALLOWED:
-            notes.append(f"ignoring '{key}' from {paths['committed']}: not honoured from the committed file")
+            notes.append(
+                f"ignoring '{key}' from {paths['committed']}: not honoured from the committed file"
+            )
     for name in LAYERS:
         version = layers[name].get("gitstore", 1)
         if version != 1:

@@ -44,7 +44,6 @@ from . import manifest as mf
 from .errors import GitstoreError, ManifestError, UsageError
 from .gitrepo import GitRepo
 from .layout import is_oid
-from .locks import FileLock, lock_timeout
 
 if TYPE_CHECKING:
     from .api import Context
@@ -307,7 +306,7 @@ def collect(
     """Delete every cache object nothing needs and older than ``grace`` seconds."""
     cache = ctx.cache
     result = GcResult(dry_run=dry_run, grace=grace)
-    lock = FileLock(cache.root / "gc.lock", f"cache {cache.root}", timeout=lock_timeout())
+    lock = cache.lock(exclusive=True)
     with lock:
         now = time.time()
         needed = needed_by_all(ctx, result)

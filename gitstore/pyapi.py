@@ -213,7 +213,6 @@ class Repo:
 
     def _view(self, tracked: Tracked) -> Path:
         from .hashing import hash_bytes
-        from .locks import FileLock, lock_timeout
 
         cache = self._ctx.cache
         inner = tracked.path[len(mf.tracked_path(tracked.manifest)) :].lstrip("/")
@@ -224,10 +223,7 @@ class Repo:
             _mark(folder / VIEW_MARKER, tracked)
             return folder / name
         self.ensure_objects(sorted({e.oid for e in tracked.entries}))
-        lock = FileLock(
-            cache.root / "gc.lock", f"cache {cache.root}", shared=True, timeout=lock_timeout()
-        )
-        with lock:
+        with cache.lock():
             tmp = cache.root / VIEWS / f".tmp-{uuid.uuid4().hex}"
             try:
                 _build_view(cache, tmp / name, tracked.entries)

@@ -454,6 +454,18 @@ def fetch_objects(
     wanted = _as_mapping(oids)
     if remote is not None:  # an unknown or untrusted remote is an error even with nothing to do
         check_trust(ctx, remote_config(ctx, remote))
+    with ctx.cache.lock():  # gc must not collect what is fetched before it is named
+        return _fetch_objects(ctx, wanted, remote, jobs, progress, sizes)
+
+
+def _fetch_objects(
+    ctx: Context,
+    wanted: Mapping[str, Sequence[str]],
+    remote: str | None,
+    jobs: int | None,
+    progress: Progress | None,
+    sizes: Mapping[str, int] | None,
+) -> TransferResult:
     have = ctx.cache.exists(wanted)
     result = TransferResult(remote=remote, present=len(have))
     remaining = [oid for oid in wanted if oid not in have]

@@ -98,7 +98,9 @@ def scan(abspath: str, *, strict: bool, display: str) -> Iterator[ScannedFile]:
                     )
                 if entry.is_symlink():
                     if strict:
-                        raise PathError(f"{display}/{rel}: symlinks cannot be tracked (gitstore manifest v1)")
+                        raise PathError(
+                            f"{display}/{rel}: symlinks cannot be tracked (gitstore manifest v1)"
+                        )
                     yield ScannedFile(rel, entry.path, entry.stat(follow_symlinks=False))
                 elif entry.is_dir(follow_symlinks=False):
                     stack.append((rel + "/", entry.path))
@@ -131,7 +133,11 @@ class Workspace:
         return self._statcache
 
     def lock(self) -> FileLock:
-        return FileLock(self.repo.state_dir / "workspace.lock", f"repository {self.root}", timeout=lock_timeout())
+        return FileLock(
+            self.repo.state_dir / "workspace.lock",
+            f"repository {self.root}",
+            timeout=lock_timeout(),
+        )
 
     # -- paths ---------------------------------------------------------------
     def relpath(self, user_path: str, cwd: Path | None = None) -> str:
@@ -174,7 +180,9 @@ class Workspace:
             if not os.path.lexists(self.root / rel):
                 raise PathError(f"{p} does not exist")
             if os.path.islink(self.root / rel):
-                raise PathError(f"{p} is a symlink; symlinks cannot be tracked (gitstore manifest v1)")
+                raise PathError(
+                    f"{p} is a symlink; symlinks cannot be tracked (gitstore manifest v1)"
+                )
             rels.append(rel)
         manifests = self.manifest_paths()
         for rel in rels:
@@ -195,7 +203,7 @@ class Workspace:
         return results
 
     def cache_lock(self) -> FileLock:
-        return FileLock(self.cache.root / "gc.lock", f"cache {self.cache.root}", shared=True, timeout=lock_timeout())
+        return self.cache.lock()
 
     def _track_one(self, rel: str) -> TrackResult:
         abspath = self.root / rel
@@ -222,7 +230,9 @@ class Workspace:
             os.replace(tmp, mpath)
         return TrackResult(rel, mf.manifest_path(rel), kind, len(entries), manifest.size, changed)
 
-    def _entries_for(self, files: list[ScannedFile], prefix: str, kind: str, rel: str) -> list[mf.Entry]:
+    def _entries_for(
+        self, files: list[ScannedFile], prefix: str, kind: str, rel: str
+    ) -> list[mf.Entry]:
         statcache = self.statcache
         cache = self.cache
         name = rel.rsplit("/", 1)[-1]
@@ -269,7 +279,9 @@ class Workspace:
         full = self.root / mpath
         try:
             if full.stat().st_size > mf.MAX_MANIFEST_BYTES:
-                raise ManifestError(f"{mpath} is larger than {mf.MAX_MANIFEST_BYTES} bytes; refused")
+                raise ManifestError(
+                    f"{mpath} is larger than {mf.MAX_MANIFEST_BYTES} bytes; refused"
+                )
             data = full.read_bytes()
         except OSError as exc:
             raise ManifestError(f"cannot read {mpath}: {exc.strerror}") from exc
@@ -286,7 +298,10 @@ class Workspace:
             except (FileNotFoundError, NotADirectoryError):
                 return []
             if statmod.S_ISDIR(st.st_mode):
-                return [ScannedFile(f.relpath, f.abspath, f.st) for f in scan(str(abspath), strict=False, display=rel)]
+                return [
+                    ScannedFile(f.relpath, f.abspath, f.st)
+                    for f in scan(str(abspath), strict=False, display=rel)
+                ]
             return [ScannedFile("", str(abspath), st)]
         if os.path.islink(abspath) or os.path.isfile(abspath):
             return [ScannedFile("", str(abspath), os.lstat(abspath))]
@@ -302,7 +317,9 @@ class Workspace:
         out = []
         for mpath in self.manifest_paths():
             rel = mf.tracked_path(mpath)
-            if only and not any(rel == o or rel.startswith(o + "/") or o.startswith(rel + "/") for o in only):
+            if only and not any(
+                rel == o or rel.startswith(o + "/") or o.startswith(rel + "/") for o in only
+            ):
                 continue
             out.append(self.status_of(mpath))
         self.statcache.save()
@@ -345,7 +362,9 @@ class Workspace:
             result.removed.sort()
         return result
 
-    def _hash_all(self, files: list[ScannedFile], rel: str, kind: str) -> list[tuple[ScannedFile, str | None]]:
+    def _hash_all(
+        self, files: list[ScannedFile], rel: str, kind: str
+    ) -> list[tuple[ScannedFile, str | None]]:
         def key(f: ScannedFile) -> str:
             return rel + "/" + f.relpath if kind == "dir" and f.relpath else rel
 
@@ -366,5 +385,11 @@ class Workspace:
                 out += [(f, self.oid_of(key(f), f)) for f in todo]
             else:
                 with ThreadPoolExecutor(max_workers=self.jobs) as pool:
-                    out += list(zip(todo, pool.map(lambda f: self.oid_of(key(f), f), todo, chunksize=64)))
+                    out += list(
+                        zip(
+                            todo,
+                            pool.map(lambda f: self.oid_of(key(f), f), todo, chunksize=64),
+                            strict=True,
+                        )
+                    )
         return out

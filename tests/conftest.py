@@ -26,10 +26,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
-def hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def hermetic(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("home")
     for key in list(os.environ):
-        if key.startswith(("GIT_", "GITSTORE_", "AWS_", "XDG_")) or key in ("PRE_COMMIT_FROM_REF", "PRE_COMMIT_TO_REF"):
+        if key.startswith(("GIT_", "GITSTORE_", "AWS_", "XDG_")) or key in (
+            "PRE_COMMIT_FROM_REF",
+            "PRE_COMMIT_TO_REF",
+        ):
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
@@ -46,9 +51,16 @@ def hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     yield home
 
 
-def git(cwd: Path, *args: str, check: bool = True, input: bytes | None = None) -> subprocess.CompletedProcess[str]:
+def git(
+    cwd: Path, *args: str, check: bool = True, input: bytes | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["git", *args], cwd=cwd, check=check, capture_output=True, text=True, input=input.decode() if input else None
+        ["git", *args],
+        cwd=cwd,
+        check=check,
+        capture_output=True,
+        text=True,
+        input=input.decode() if input else None,
     )
 
 
@@ -65,12 +77,20 @@ def run(monkeypatch: pytest.MonkeyPatch) -> Callable[..., subprocess.CompletedPr
     """Run the gitstore CLI in a subprocess: run(cwd, *args, ok=True)."""
     monkeypatch.setenv("PATH", gitstore_bin_dir() + os.pathsep + os.environ.get("PATH", ""))
 
-    def _run(cwd: Path, *args: str, ok: bool | None = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([*GITSTORE, *args], cwd=cwd, capture_output=True, text=True, input=input)
+    def _run(
+        cwd: Path, *args: str, ok: bool | None = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [*GITSTORE, *args], cwd=cwd, capture_output=True, text=True, input=input
+        )
         if ok is True and proc.returncode != 0:
-            raise AssertionError(f"gitstore {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(
+                f"gitstore {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+            )
         if ok is False and proc.returncode == 0:
-            raise AssertionError(f"gitstore {' '.join(args)} succeeded but should not:\n{proc.stdout}")
+            raise AssertionError(
+                f"gitstore {' '.join(args)} succeeded but should not:\n{proc.stdout}"
+            )
         if ok is not None:
             assert "Traceback" not in proc.stderr, proc.stderr
         return proc

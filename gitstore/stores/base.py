@@ -154,5 +154,5 @@ class Store(ABC):
         if self.read_only:
             raise ReadOnlyStoreError(f"remote {self.url} is read-only")
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional for backends without connections
         """Release connections; the store may not be used afterwards."""

@@ -4,15 +4,15 @@ Objects are written to ``tmp/`` inside the store, then renamed into
 ``objects/ab/cd/<oid>`` once their hash is checked, so a reader never sees a
 partial object. Objects are made read-only. Documents (mutable) are written
 with fsync and rename; put-if-absent uses ``os.link`` (atomic, fails if the
-name exists) and put-if-version-matches a lock file taken with ``O_EXCL``
-around compare-then-rename.
+name exists) and put-if-version-matches holds an ``flock`` on a ``.lock``
+file beside the document around compare-then-rename (the kernel drops it
+when its holder dies, so a killed writer never blocks the next one; Linux
+NFS clients map it to a POSIX lock on the server).
 """
 
 from __future__ import annotations
 
-import errno
 import os
-import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -21,16 +21,15 @@ from typing import BinaryIO
 from .. import faults, layout
 from ..errors import (
     IntegrityError,
-    LockHeldError,
     ObjectNotFoundError,
     PreconditionFailed,
     StoreError,
 )
 from ..hashing import copy_and_hash, hash_bytes
+from ..locks import FileLock
 from .base import Document, ObjectStat, Store
 
 READ_ONLY_MODE = 0o444
-LOCK_STALE_SECONDS = 30.0
 
 
 def _version_of(st: os.stat_result, data: bytes) -> str:
@@ -262,8 +261,10 @@ class LocalStore(Store):
         # not os.stat(path): a writer that read our version may have replaced it already
         return _version_of(st, data)
 
-    def _doc_lock(self, path: Path, key: str) -> _LockFile:
-        return _LockFile(path.with_name(path.name + ".lock"), f"{key} in {self.url}")
+    def _doc_lock(self, path: Path, key: str) -> FileLock:
+        # flock, not an O_EXCL file: the kernel releases it when a writer dies,
+        # so a killed publisher never leaves a lock that blocks the next one
+        return FileLock(path.with_name(path.name + ".lock"), f"{key} in {self.url}", timeout=10.0)
 
     def delete_document(self, key: str) -> None:
         self._refuse_write()
@@ -281,40 +282,3 @@ class LocalStore(Store):
                     continue
                 full = Path(dirpath, name)
                 yield full.relative_to(self.root).as_posix()
-
-
-class _LockFile:
-    """An ``O_EXCL`` lock file; one left by a dead writer is broken after a while."""
-
-    def __init__(self, path: Path, what: str, timeout: float = 10.0):
-        self.path = path
-        self.what = what
-        self.timeout = timeout
-
-    def __enter__(self) -> _LockFile:
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                try:
-                    age = time.time() - os.stat(self.path).st_mtime
-                except FileNotFoundError:
-                    continue
-                if age > LOCK_STALE_SECONDS:
-                    self.path.unlink(missing_ok=True)
-                    continue
-                if time.monotonic() > deadline:
-                    raise LockHeldError(f"{self.what} is locked by another process") from None
-                time.sleep(0.005)
-                continue
-            except OSError as exc:
-                if exc.errno == errno.EROFS:
-                    raise StoreError(f"{self.what}: read-only filesystem") from exc
-                raise
-            os.write(fd, str(os.getpid()).encode())
-            os.close(fd)
-            return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.path.unlink(missing_ok=True)

@@ -127,21 +127,28 @@ def test_checkout_rev_then_git_status_and_commit(repo: Path, run) -> None:
     assert git(repo, "status", "--porcelain").stdout.strip() == "M d.gitstore"
     assert git(repo, "diff", "--cached", "--name-only").stdout == ""
     git(repo, "commit", "-qam", "restore v1")
-    assert git(repo, "show", "HEAD~2:d.gitstore").stdout == git(repo, "show", "HEAD:d.gitstore").stdout
+    assert (
+        git(repo, "show", "HEAD~2:d.gitstore").stdout == git(repo, "show", "HEAD:d.gitstore").stdout
+    )
     run(repo, "checkout", "HEAD~1")
     assert (repo / "d" / "a").read_bytes() == b"v2"
     run(repo, "checkout", "HEAD")
     assert (repo / "d" / "a").read_bytes() == b"v1"
 
 
-@pytest.mark.parametrize("name", ["#hash", "!bang", "star*", "br[ack]et", "trailing  ", "-dash", "ünï cödé"])
+@pytest.mark.parametrize(
+    "name", ["#hash", "!bang", "star*", "br[ack]et", "trailing  ", "-dash", "ünï cödé"]
+)
 def test_special_names_in_gitignore(repo: Path, run, name: str) -> None:
     write(repo / name / "f", b"x")
     write(repo / "keep" / "other", b"y")
     run(repo, "track", "--", name)
     assert git(repo, "check-ignore", "-q", "--", f"{name}/f", check=False).returncode == 0
     assert git(repo, "check-ignore", "-q", "keep/other", check=False).returncode == 1
-    assert git(repo, "status", "--porcelain", "--untracked-files=all", check=False).stdout.count(name) <= 1
+    assert (
+        git(repo, "status", "--porcelain", "--untracked-files=all", check=False).stdout.count(name)
+        <= 1
+    )
     git(repo, "commit", "-qm", "t")
     shutil.rmtree(repo / name)
     run(repo, "checkout")
@@ -271,7 +278,9 @@ def test_nested_tracked_paths_refused(repo: Path, run) -> None:
         ("{path: a, blake3: NOTHEX, size: 1}", "NOTHEX"),
     ],
 )
-def test_hostile_manifest_rejected_before_writing(repo: Path, run, bad_entry: str, needle: str) -> None:
+def test_hostile_manifest_rejected_before_writing(
+    repo: Path, run, bad_entry: str, needle: str
+) -> None:
     oid = "a" * 64
     entry = bad_entry % oid if "%s" in bad_entry else bad_entry
     write(
