@@ -33,6 +33,12 @@ class State:
         ctx = Context(".")
         for note in ctx.config.notes:
             warn(f"gitstore: note: {note}")
+        if ctx.repo.root is not None:
+            from .hooks import note_missing_hooks
+
+            missing = note_missing_hooks(ctx.repo)
+            if missing:
+                warn(missing)
         return ctx
 
 

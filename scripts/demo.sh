@@ -18,9 +18,7 @@ for i in 1 2 3; do head -c 4096 /dev/urandom > "data/images/cat-$i.jpg"; done
 echo "print('train')" > train.py
 
 say gitstore init
-if gitstore remote --help >/dev/null 2>&1; then
-  say gitstore remote add team "$work/remote" --default
-fi
+say gitstore remote add team "$work/remote" --default
 say gitstore track data/images
 say cat data/images.gitstore
 git add train.py
@@ -32,9 +30,7 @@ head -c 4096 /dev/urandom > data/images/dog-1.jpg
 say gitstore status
 say gitstore track data/images
 say git commit -qm "second version: one changed, one removed, one added"
-if gitstore diff --help >/dev/null 2>&1; then
-  say gitstore diff HEAD~1 HEAD
-fi
+say gitstore diff HEAD~1 HEAD
 
 say gitstore checkout HEAD~1
 say ls data/images
@@ -42,9 +38,20 @@ say gitstore status
 say git status --short
 say gitstore checkout HEAD
 say ls data/images
-if gitstore push --help >/dev/null 2>&1; then
-  say gitstore push
-fi
 say gitstore verify
+
+# A teammate: a bare origin, plain `git push` (the pre-push hook uploads the
+# objects), then a clone with a cache of its own that pulls the bytes.
+git init -q --bare -b main "$work/origin.git"
+git remote add origin "$work/origin.git"
+say git push origin main
+cd "$work"
+say git clone -q origin.git bob
+cd bob
+export GITSTORE_CACHE_DIR="$work/bob-cache"
+say gitstore install
+say gitstore pull
+say ls data/images
+say gitstore status
 echo
 echo "demo finished in $work (remove it when done)"
