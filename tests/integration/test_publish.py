@@ -382,3 +382,42 @@ def test_bare_mirror_publishes_from_post_receive(
     assert published_shas(pub) == [first, second]
     out = run(tmp_path, "get-published", str(pub), "data/b.txt", "--commit", second[:8])
     assert out.stdout == "beta\n"
+
+
+def test_follow_publishes_new_commits_until_interrupted(repo: Path, run, tmp_path: Path) -> None:
+    write(repo / "d" / "a", b"one")
+    run(repo, "track", "d")
+    git(repo, "commit", "-qm", "first")
+    pub = tmp_path / "pub"
+    proc = subprocess.Popen(
+        [*GITSTORE, "publish", str(pub), "--follow", "--interval", "0.2"],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(_shas_or_empty(pub)) < 1:
+            time.sleep(0.05)
+        assert _shas_or_empty(pub) == [head(repo)]
+        write(repo / "d" / "a", b"two")
+        run(repo, "track", "d")
+        git(repo, "commit", "-qm", "second")
+        while time.monotonic() < deadline and len(_shas_or_empty(pub)) < 2:
+            time.sleep(0.05)
+        assert _shas_or_empty(pub)[-1] == head(repo)
+        assert proc.poll() is None  # still following
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert "stopped following" in err
+    assert "Traceback" not in err
+    assert entry(pub, head(repo), "d.gitstore")["status"] == "ok"
+
+
+def _shas_or_empty(pub: Path) -> list[str]:
+    try:
+        return published_shas(pub)
+    except (FileNotFoundError, TypeError, KeyError, yaml.YAMLError):
+        return []
