@@ -63,6 +63,7 @@ _TOP_KEYS = frozenset({"gitstore", "kind", "size", "files", "entries"})
 _ENTRY_KEYS = frozenset({"path", "blake3", "size", "exec"})
 _PATH = operator.attrgetter("path")
 _SIZE = operator.attrgetter("size")
+_HEAD_OF = operator.itemgetter(0)
 _FIRST_ENTRY_LINE = 7  # canonical: header, gitstore, kind, size, files, entries, then entries
 
 
@@ -244,7 +245,8 @@ def _at(lines: Sequence[int] | None, index: int) -> int | None:
 
 def _folder_clash(paths: list[str]) -> str | None:
     """The first path that is also a folder holding other paths, if any."""
-    parents = {path.rpartition("/")[0] for path in paths if "/" in path}
+    parents = set(map(_HEAD_OF, map(str.rpartition, paths, itertools.repeat("/"))))
+    parents.discard("")  # the parent of a path without '/'
     folders = set(parents)
     for parent in parents:
         while "/" in parent:
@@ -353,6 +355,8 @@ def _plain_ok(text: str) -> bool:
 
 
 _PLAIN_LINES_RE = re.compile(rf"(?:{_PLAIN}\n)*")
+# Lines made only of characters some resolver matches: the few worth a _risky() call.
+_RISKY_LINES_RE = re.compile("^[" + re.escape(_RISKY_CHARS) + "]+$", re.MULTILINE)
 
 
 def _all_plain_ok(texts: Sequence[str]) -> bool:
@@ -362,7 +366,7 @@ def _all_plain_ok(texts: Sequence[str]) -> bool:
         return False
     if not lines.isascii() and not lines.replace("\n", "").isprintable():
         return False
-    return not any(map(_risky, texts))
+    return not any(map(_risky, _RISKY_LINES_RE.findall(lines)))
 
 
 def _quote(text: str) -> str:
@@ -716,18 +720,78 @@ def _parse_fast(text: str) -> Manifest | None:
 
 
 def _fast_entries(block: str) -> list[Entry] | None:
-    """The entries of a block of entry lines, or None unless each is canonical."""
+    """The entries of a block of entry lines, or None unless each is canonical.
+
+    Column by column: one ``findall`` over the block, then checks and
+    constructors mapped over whole columns, so no Python code runs per line
+    except for quoted paths and lines with unknown keys.
+    """
     count = block.count("\n")
-    rows = _SIMPLE_ENTRY_RE.findall(block)
+    rows = [] if '"' in block else _SIMPLE_ENTRY_RE.findall(block)
     if len(rows) == count:  # the common case: no quotes, no unknown keys
         paths, oids, sizes, execs = zip(*rows, strict=True)
-        if not _all_plain_ok(paths) or any(map(_RISKY_OID_RE.fullmatch, oids)):
+        if not _all_plain_ok(paths) or _risky_plain_oid(block):
             return None
-        return list(map(Entry, paths, oids, map(int, sizes), map(bool, execs)))
+        return _make_entries(paths, oids, sizes, execs)
     full_rows = _ENTRY_RE.findall(block)
     if len(full_rows) != count:
         return None
-    return _fast_rows(full_rows, block.split("\n"))
+    plain, quoted, oid, quoted_oid, sizes, execs, rest = zip(*full_rows, strict=True)
+    if any(rest):
+        return _fast_rows(full_rows, block.split("\n"))
+    plain_paths = list(filter(None, plain))
+    if (plain_paths and not _all_plain_ok(plain_paths)) or _risky_plain_oid(block):
+        return None
+    paths: Sequence[str] = plain
+    if len(plain_paths) != count:  # some are quoted: unquote those
+        listed = list(plain)
+        for index in itertools.compress(range(count), map(operator.not_, plain)):
+            unquoted = _unquote(quoted[index])
+            if unquoted is None:
+                return None
+            listed[index] = unquoted
+        paths = listed
+    oids: Sequence[str] = oid
+    if any(quoted_oid):
+        oids = [a or b for a, b in zip(oid, quoted_oid, strict=True)]
+    return _make_entries(paths, oids, sizes, execs)
+
+
+_MAYBE_RISKY_OID_RE = re.compile(r"blake3: [0-9be]{64},")
+
+
+def _risky_plain_oid(block: str) -> bool:
+    """True when a plain (unquoted) oid in ``block`` would not read as a string."""
+    candidates = _MAYBE_RISKY_OID_RE.findall(block)  # only digits, 'b' and 'e': rare
+    return any(_RISKY_OID_RE.fullmatch(c[8:72]) for c in candidates)
+
+
+_new_object = object.__new__
+_ENTRY_SLOTS = tuple(
+    getattr(Entry, name).__set__ for name in ("path", "oid", "size", "exec", "extra")
+)
+
+
+def _make_entries(
+    paths: Sequence[str], oids: Sequence[str], sizes: Sequence[str], execs: Sequence[str]
+) -> list[Entry]:
+    """``Entry(path, oid, int(size), bool(exec))`` for each row, column by column.
+
+    Sets the slots directly: the frozen dataclass's ``__init__`` costs five
+    ``object.__setattr__`` calls per entry, twice the time of this.
+    """
+    count = len(paths)
+    entries = list(map(_new_object, itertools.repeat(Entry, count)))
+    columns = (
+        paths,
+        oids,
+        map(int, sizes),
+        map(bool, execs),
+        itertools.repeat((), count),
+    )
+    for setter, values in zip(_ENTRY_SLOTS, columns, strict=True):
+        any(map(setter, entries, values))  # each returns None: this runs them all
+    return entries
 
 
 @contextlib.contextmanager
