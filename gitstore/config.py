@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import ConfigError
 
 LINK_MODES = ("reflink", "hardlink", "symlink", "copy")
@@ -89,6 +87,8 @@ def read_layer(path: Path | None) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    import yaml  # only when a config file exists: keeps `import gitstore` paths light
+
     try:
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:

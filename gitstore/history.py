@@ -18,7 +18,6 @@ import bisect
 import re
 import stat as statmod
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -242,6 +241,8 @@ class _WorktreeSide:
             for i in todo:
                 found[i] = one(i)
         else:
+            from concurrent.futures import ThreadPoolExecutor
+
             with ThreadPoolExecutor(max_workers=self.ws.jobs) as pool:
                 for i, oid in zip(todo, pool.map(one, todo), strict=True):
                     found[i] = oid

@@ -22,12 +22,13 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from gitstore.errors import ManifestError
 from gitstore.layout import is_oid
+
+if TYPE_CHECKING:  # yaml is imported on first use: the canonical form never needs it
+    import yaml
 
 __all__ = [
     "HEADER",
@@ -462,34 +463,46 @@ def dump(manifest: Manifest) -> bytes:
 
 # --- reading: the generic path -----------------------------------------------
 
-_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_loader: Any = None
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc]
-    """libyaml's safe loader that refuses duplicate and merge keys."""
+def _loader_class() -> Any:
+    """libyaml's safe loader that refuses duplicate and merge keys (made on first use)."""
+    global _loader
+    if _loader is not None:
+        return _loader
+    import yaml
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            line = key_node.start_mark.line + 1
-            if key_node.tag == _MERGE_TAG:
-                raise _Invalid(line, "uses a YAML merge key '<<'")
-            key = self.construct_object(key_node, deep=True)
-            try:
-                duplicate = key in seen
-            except TypeError:
-                raise _Invalid(line, "has a mapping key that is not a scalar") from None
-            if duplicate:
-                raise _Invalid(line, f"has the key {key!r} twice in one mapping")
-            seen.add(key)
-        result: dict[Any, Any] = super().construct_mapping(node, deep=deep)
-        return result
+    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class _Loader(base):  # type: ignore[misc,valid-type]
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                line = key_node.start_mark.line + 1
+                if key_node.tag == _MERGE_TAG:
+                    raise _Invalid(line, "uses a YAML merge key '<<'")
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                except TypeError:
+                    raise _Invalid(line, "has a mapping key that is not a scalar") from None
+                if duplicate:
+                    raise _Invalid(line, f"has the key {key!r} twice in one mapping")
+                seen.add(key)
+            result: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+            return result
+
+    _loader = _Loader
+    return _loader
 
 
 def _check_events(text: str) -> None:
     """Refuse anchors, aliases, explicit tags, several documents and deep nesting."""
-    loader = _Loader(text)
+    import yaml
+
+    loader = _loader_class()(text)
     try:
         depth = documents = 0
         while True:
@@ -517,9 +530,11 @@ def _check_events(text: str) -> None:
 
 def _load(text: str) -> tuple[Any, yaml.Node | None]:
     """The value and node tree of one YAML document; _Invalid on any problem."""
+    import yaml
+
     try:
         _check_events(text)
-        loader = _Loader(text)
+        loader = _loader_class()(text)
         try:
             node = loader.get_single_node()
             value = None if node is None else loader.construct_document(node)
@@ -536,6 +551,8 @@ def _load(text: str) -> tuple[Any, yaml.Node | None]:
 
 
 def _key_lines(node: yaml.Node | None) -> dict[Any, tuple[int, yaml.Node]]:
+    import yaml
+
     if not isinstance(node, yaml.MappingNode):
         return {}
     return {
@@ -604,6 +621,8 @@ def _from_yaml(value: Any, node: yaml.Node | None) -> Manifest:
         raise _Invalid(line("entries"), f"entries must be a list, not {items!r}")
     entries_node = lines["entries"][1] if "entries" in lines else None
     item_lines: list[int] | None = None
+    import yaml
+
     if isinstance(entries_node, yaml.SequenceNode):
         item_lines = [item.start_mark.line + 1 for item in entries_node.value]
     entries = [_entry_from_yaml(item, _at(item_lines, i)) for i, item in enumerate(items)]

@@ -34,6 +34,7 @@ from .errors import ObjectNotFoundError, PathError, TransferError
 
 if TYPE_CHECKING:
     from .api import Context, TrackedFile
+    from .cache import Cache
     from .checkout import CheckoutResult
     from .history import Diff, LogEntry
     from .workspace import PathStatus
@@ -64,21 +65,46 @@ class Repo:
     """A gitstore repository: ``Repo(".")`` discovers it from a folder inside it."""
 
     def __init__(self, path: str | os.PathLike[str] = ".") -> None:
-        from .api import Context
+        # What api.Context does, without importing api (and with it checkout,
+        # workspace and their dependencies): reading needs only git, the config
+        # and the cache. The other verbs use the full Context, made on first use.
+        from . import config as cfg
+        from .gitrepo import GitRepo
 
-        self._ctx: Context = Context(Path(path))
+        self._path = Path(path)
+        self._repo = GitRepo.discover(self._path)
+        self._config = cfg.load(self._repo.root, self._repo.common_dir)
+        self._full: Context | None = None
+        self._light_cache: Cache | None = None
 
     @property
     def root(self) -> Path | None:
         """The work tree's root (None for a bare repository)."""
-        return self._ctx.repo.root
+        return self._repo.root
 
     @property
     def context(self) -> Context:
-        return self._ctx
+        """The :class:`gitstore.api.Context` of this repository (made on first use)."""
+        if self._full is None:
+            from .api import Context
+
+            self._full = Context(self._path)
+        return self._full
+
+    @property
+    def _cache(self) -> Cache:
+        if self._full is not None:
+            return self._full.cache
+        if self._light_cache is None:
+            from .cache import Cache
+
+            cache = Cache(self._config.cache_dir, self._config.link)
+            cache.register_repo(self._repo.common_dir)
+            self._light_cache = cache
+        return self._light_cache
 
     def __repr__(self) -> str:
-        return f"gitstore.Repo({str(self.root or self._ctx.repo.git_dir)!r})"
+        return f"gitstore.Repo({str(self.root or self._repo.git_dir)!r})"
 
     # -- paths -------------------------------------------------------------
     def relpath(self, path: str | os.PathLike[str]) -> str:
@@ -87,7 +113,7 @@ class Repo:
 
         text = os.fspath(path)
         if os.path.isabs(text):
-            root = self._ctx.repo.root
+            root = self._repo.root
             if root is None:
                 raise PathError(f"{text} is absolute, but the repository is bare")
             real = os.path.realpath(text)
@@ -101,7 +127,7 @@ class Repo:
     def locate(self, path: str | os.PathLike[str], rev: str | None = None) -> Tracked:
         """The tracked file or folder at ``path`` at ``rev`` (None: the working tree)."""
         rel = self.relpath(path)
-        repo = self._ctx.repo
+        repo = self._repo
         commit = repo.resolve(rev) if rev is not None else None
         parts = rel.split("/")
         for i in range(len(parts), 0, -1):
@@ -130,7 +156,7 @@ class Repo:
         raise PathError(f"{rel} is not a tracked file or folder{_where(rev)}")
 
     def _manifest_bytes(self, mpath: str, commit: str | None) -> tuple[bytes | None, str]:
-        repo = self._ctx.repo
+        repo = self._repo
         if commit is not None:
             blob = repo.blob_id(commit, mpath)
             return (None, "") if blob is None else (repo.read_blob(blob), blob)
@@ -162,13 +188,13 @@ class Repo:
 
     def ensure_objects(self, oids: Sequence[str]) -> None:
         """Make sure these objects are in the cache, fetching what is missing."""
-        cache = self._ctx.cache
+        cache = self._cache
         missing = sorted(set(oids) - cache.exists(set(oids)))
         if not missing:
             return
         from .transfer import fetch_objects
 
-        failed = dict(fetch_objects(self._ctx, missing).failed)
+        failed = dict(fetch_objects(self.context, missing).failed)
         still = [oid for oid in missing if oid in failed or not cache.has(oid)]
         if not still:
             return
@@ -195,7 +221,7 @@ class Repo:
             raise ValueError(f"gitstore files open read-only in binary mode ('rb'), not {mode!r}")
         entry = self._file(path, rev)
         self.ensure_objects([entry.oid])
-        return self._ctx.cache.store.open(entry.oid)
+        return self._cache.store.open(entry.oid)
 
     def read(self, path: str | os.PathLike[str], rev: str | None = None) -> bytes:
         """The bytes of a tracked file at ``rev``."""
@@ -205,7 +231,7 @@ class Repo:
     def get(self, path: str | os.PathLike[str], rev: str | None = None) -> Path:
         """A read-only local path with exactly the bytes of ``path`` at ``rev``."""
         tracked = self.locate(path, rev)
-        cache = self._ctx.cache
+        cache = self._cache
         if tracked.kind == "file":
             self.ensure_objects([tracked.entries[0].oid])
             return cache.path(tracked.entries[0].oid)
@@ -214,7 +240,7 @@ class Repo:
     def _view(self, tracked: Tracked) -> Path:
         from .hashing import hash_bytes
 
-        cache = self._ctx.cache
+        cache = self._cache
         inner = tracked.path[len(mf.tracked_path(tracked.manifest)) :].lstrip("/")
         view_id = hash_bytes(tracked.manifest_data + b"\0" + inner.encode())[:40]
         folder = cache.root / VIEWS / view_id
@@ -242,7 +268,7 @@ class Repo:
     def ls(self, rev: str | None = None) -> list[TrackedFile]:
         from . import api
 
-        return api.ls(self._ctx, rev)
+        return api.ls(self.context, rev)
 
     def diff(
         self,
@@ -252,7 +278,7 @@ class Repo:
     ) -> Diff:
         from . import history
 
-        return history.diff(self._ctx, a, b, [self.relpath(p) for p in paths])
+        return history.diff(self.context, a, b, [self.relpath(p) for p in paths])
 
     def log(
         self,
@@ -263,10 +289,10 @@ class Repo:
     ) -> list[LogEntry]:
         from . import history
 
-        return history.log(self._ctx, self.relpath(path), rev=rev, n=n, all_parents=all_parents)
+        return history.log(self.context, self.relpath(path), rev=rev, n=n, all_parents=all_parents)
 
     def status(self, paths: Sequence[str | os.PathLike[str]] = ()) -> list[PathStatus]:
-        ws = self._ctx.workspace
+        ws = self.context.workspace
         return ws.status([self.relpath(p) for p in paths])
 
     def checkout(
@@ -280,9 +306,9 @@ class Repo:
         """Materialise tracked paths at ``rev``; with ``check``, refused or missing files raise."""
         from . import api
 
-        root = self._ctx.repo.require_worktree()
+        root = self._repo.require_worktree()
         absolute = [str(root / self.relpath(p)) for p in paths]
-        result = api.checkout(self._ctx, rev, absolute, force=force)
+        result = api.checkout(self.context, rev, absolute, force=force)
         if check:
             api.raise_for_checkout(result)
         return result
