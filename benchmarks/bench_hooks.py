@@ -1,0 +1,226 @@
+"""Hook latency benchmarks (issue 4, "Speed"): what gitstore's git hooks add.
+
+    run(workdir, quick) -> {figure name: seconds or ratio}
+
+The repository is W2 as benchmarks/workloads.py builds it (20,000 files of
+4 KiB in 100 sub-folders of one tracked folder ``data``, one manifest; 500
+files in 10 folders with ``quick``), set up with ``gitstore init`` (hooks
+installed), ``gitstore track data`` and a commit. A second branch ``other``
+changes 100 files (20 with ``quick``), spread evenly, re-tracked and committed.
+Each figure is the median of 5 runs (1 with ``quick``); floors are measured in
+the same run, interleaved.
+
+- ``pre_commit_hook``: ``git hook run pre-commit`` with nothing changed.
+- ``pre_commit_floor``: the interpreter's own ``python -c pass`` (the real
+  binary) + an lstat of every tracked file (benchmarks/floors.py).
+- ``commit_added``: ``git commit --allow-empty`` with the hooks minus the same
+  commit with ``-c core.hooksPath=/dev/null``; ``commit_added_ratio`` is it
+  over ``pre_commit_floor`` (target: at most 4).
+- ``post_checkout_hook``: ``gitstore hook post-checkout OLD NEW 1`` right after
+  a ``git checkout`` done with the hooks disabled (the hook's own cost).
+- ``checkout_added``: ``git checkout`` with the hooks minus the same switch
+  with them disabled followed by nothing (the view a user sees).
+- ``post_checkout_floor``: ``python -c pass`` + a plain Python copy
+  (``shutil.copyfile``) of the changed files; ``post_checkout_ratio`` is
+  (hook - start-up) / copy (target: at most 1.5), ``checkout_added_ratio`` the
+  same for ``checkout_added``.
+- ``startup_python``, ``startup_gitstore`` (``gitstore --version``).
+
+Every timed run is checked: after a switch, the changed files hold the
+branch's bytes and ``gitstore status`` says ``unchanged``; ``git status`` is
+clean after the pre-commit hook and the commits.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import floors  # noqa: E402
+import workloads  # noqa: E402
+from harness import CheckFailed, Env, rmtree  # noqa: E402
+
+__all__ = ["run"]
+
+
+def _median(fn: Callable[[int], float], repeat: int) -> float:
+    return statistics.median(fn(i) for i in range(repeat))
+
+
+class _Setup:
+    def __init__(self, workdir: Path, quick: bool):
+        self.quick = quick
+        self.spec = workloads.specs(quick)["W2"]
+        self.env = Env(workdir)
+        self.cache = workdir / "cache"
+        self.repo = workdir / "repo"
+        self.src = workloads.generate(workdir, self.spec)
+        paths = workloads.relpaths(self.spec)
+        n_changed = 20 if quick else 100
+        step = len(paths) // n_changed
+        self.changed = {paths[i]: i for i in range(0, len(paths), step)}
+        assert len(self.changed) == n_changed
+        self.copy_dir = workdir / "floor-copy"
+
+    def gs(self, *args: str, check: bool = True):  # type: ignore[no-untyped-def]
+        return self.env.gs(self.repo, *args, cache=self.cache, check=check)
+
+    def git(self, *args: str, check: bool = True):  # type: ignore[no-untyped-def]
+        return self.env.git(self.repo, *args, check=check, cache=self.cache)
+
+    def build(self) -> None:
+        rmtree(self.repo)
+        rmtree(self.cache)
+        self.repo.mkdir(parents=True)
+        shutil.copytree(self.src, self.repo / "data")
+        self.env.new_repo(self.repo, keep=("data",))
+        self.git("config", "gc.auto", "0")
+        self.gs("init")
+        self.gs("track", "data")
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", "track W2")
+        self.git("checkout", "-q", "-b", "other")
+        for rel in self.changed:
+            (self.repo / "data" / rel).write_bytes(self.content(rel, "b"))
+        self.gs("track", "data")
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", "change some files")
+        self.git("-c", "core.hooksPath=/dev/null", "checkout", "-q", "main")
+        self.gs("checkout")
+        self.gs("status")  # settle the stat cache (untimed)
+        self.check("main")
+
+    def content(self, rel: str, version: str) -> bytes:
+        return workloads.content(self.spec, self.changed[rel], version)
+
+    def check(self, branch: str) -> None:
+        version = "b" if branch == "other" else "a"
+        for rel in self.changed:
+            if (self.repo / "data" / rel).read_bytes() != self.content(rel, version):
+                raise CheckFailed(f"data/{rel} does not hold branch {branch}'s bytes")
+        rows = {r["path"]: r["state"] for r in json.loads(self.gs("status", "--json").out)}
+        if rows != {"data": "unchanged"}:
+            raise CheckFailed(f"gitstore status on {branch}: {rows}")
+        self.check_clean()
+
+    def check_clean(self) -> None:
+        out = self.git("status", "--porcelain").out.strip()
+        if out:
+            raise CheckFailed(f"git status not clean: {out[:200]}")
+
+    def rev(self, name: str) -> str:
+        return self.git("rev-parse", name).out.strip()
+
+    def copy_floor(self) -> float:
+        """A plain Python copy of the changed files (version b) into an empty folder."""
+        rmtree(self.copy_dir)
+        self.copy_dir.mkdir(parents=True)
+        src = self.src
+        targets = [(src / rel, self.copy_dir / rel.replace("/", "_")) for rel in self.changed]
+        t0 = time.perf_counter()
+        for a, b in targets:
+            shutil.copyfile(a, b)
+        return time.perf_counter() - t0
+
+
+def run(workdir: Path, quick: bool) -> dict[str, float]:
+    workdir = workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    s = _Setup(workdir, quick)
+    s.build()
+    repeat = 1 if quick else 5
+    data = s.repo / "data"
+    out: dict[str, float] = {}
+
+    out["startup_python"] = _median(lambda i: floors.python_startup(), repeat)
+    out["startup_gitstore"] = _median(lambda i: s.gs("--version").seconds, repeat)
+
+    # -- pre-commit, nothing changed ------------------------------------------
+    def hook(i: int) -> float:
+        r = s.git("hook", "run", "pre-commit")
+        s.check_clean()
+        return r.seconds
+
+    hooks, floor = [], []
+    for i in range(repeat):
+        hooks.append(hook(i))
+        floor.append(floors.startup_lstat(data))
+    out["pre_commit_hook"] = statistics.median(hooks)
+    out["pre_commit_floor"] = statistics.median(floor)
+    out["pre_commit_ratio"] = out["pre_commit_hook"] / out["pre_commit_floor"]
+
+    with_h, without = [], []
+    for i in range(repeat):
+        with_h.append(s.git("commit", "-q", "--allow-empty", "-m", f"hooked {i}").seconds)
+        without.append(
+            s.git(
+                "-c", "core.hooksPath=/dev/null", "commit", "-q", "--allow-empty", "-m", f"bare {i}"
+            ).seconds
+        )
+    s.check_clean()
+    out["commit_with_hooks"] = statistics.median(with_h)
+    out["commit_without_hooks"] = statistics.median(without)
+    out["commit_added"] = max(0.0, out["commit_with_hooks"] - out["commit_without_hooks"])
+    out["commit_added_ratio"] = out["commit_added"] / out["pre_commit_floor"]
+
+    # -- post-checkout between branches differing in 100 files ---------------
+    # the hook alone: switch with the hooks disabled, then run gitstore's part
+    branch = "main"
+    hook_runs, copies, starts = [], [], []
+    for _ in range(max(repeat, 2)):
+        target = "other" if branch == "main" else "main"
+        old = s.rev("HEAD")
+        s.git("-c", "core.hooksPath=/dev/null", "checkout", "-q", target)
+        new = s.rev("HEAD")
+        hook_runs.append(s.gs("hook", "post-checkout", old, new, "1").seconds)
+        s.check(target)
+        branch = target
+        copies.append(s.copy_floor())
+        starts.append(floors.python_startup())
+    out["post_checkout_hook"] = statistics.median(hook_runs)
+    out["post_checkout_copy"] = statistics.median(copies)
+    start = statistics.median(starts)
+    out["post_checkout_floor"] = start + out["post_checkout_copy"]
+    out["post_checkout_ratio"] = (out["post_checkout_hook"] - start) / out["post_checkout_copy"]
+
+    # what `git checkout` gains with the hooks: switch with them, and without + nothing
+    with_h, without = [], []
+    for _ in range(max(repeat, 2)):
+        target = "other" if branch == "main" else "main"
+        with_h.append(s.git("checkout", "-q", target).seconds)
+        s.check(target)
+        branch = target
+        target = "other" if branch == "main" else "main"
+        # without the hooks: git's own switch, then gitstore's checkout (untimed) to put data back
+        without.append(s.git("-c", "core.hooksPath=/dev/null", "checkout", "-q", target).seconds)
+        s.gs("checkout")
+        s.check(target)
+        branch = target
+    out["checkout_with_hooks"] = statistics.median(with_h)
+    out["checkout_without_hooks"] = statistics.median(without)
+    out["checkout_added"] = max(0.0, out["checkout_with_hooks"] - out["checkout_without_hooks"])
+    out["checkout_added_ratio"] = (out["checkout_added"] - start) / out["post_checkout_copy"]
+    if branch != "main":
+        s.git("checkout", "-q", "main")
+        s.check("main")
+    return out
+
+
+if __name__ == "__main__":
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--workdir", type=Path, default=HERE / "work" / "ext" / "hooks")
+    a = p.parse_args()
+    for k, v in run(a.workdir, a.quick).items():
+        print(f"{k:24} {v:.4f}")
