@@ -185,12 +185,14 @@ class _CommitSide:
     def manifests(self) -> dict[str, str]:
         return {} if self.commit is None else self.repo.list_manifests(self.commit)
 
+    def read(self, mpath: str, blob: str) -> tuple[mf.Manifest, bytes]:
+        data = self.repo.read_blob(blob)
+        return mf.parse_cached(data, blob, mpath), data
+
     def keyed(self, mpath: str, blob: str | None) -> Keyed | None:
         if blob is None:
             return None
-        return _keyed(
-            mf.tracked_path(mpath), mf.parse_cached(self.repo.read_blob(blob), blob, mpath)
-        )
+        return _keyed(mf.tracked_path(mpath), self.read(mpath, blob)[0])
 
 
 class _WorktreeSide:
@@ -296,19 +298,37 @@ def diff(
     out = []
     for mpath, old_key, new_key in pairs:
         rel = mf.tracked_path(mpath)
-        old = old_side.keyed(mpath, old_key)
-        new = new_side.keyed(mpath, new_key)
-        changes = _diff_keyed(old, new)
+        if isinstance(new_side, _CommitSide) and old_key is not None and new_key is not None:
+            changes, old_kind, new_kind = _diff_commits(old_side, new_side, mpath, old_key, new_key)
+        else:
+            old = old_side.keyed(mpath, old_key)
+            new = new_side.keyed(mpath, new_key)
+            changes = _diff_keyed(old, new)
+            old_kind, new_kind = old and old[0], new and new[0]
         restrict = [o for o in only if _relation(rel, o) == "inside"]
         if restrict and not any(_relation(rel, o) in ("equal", "contains") for o in only):
             changes = _restrict(changes, restrict)
         if changes:
-            out.append(PathChanges(rel, old and old[0], new and new[0], changes))
+            out.append(PathChanges(rel, old_kind, new_kind, changes))
     if b is None:
         ctx.workspace.statcache.save()
     if only and not out:
         _check_known(ctx, only, old_commit, new_commit, b is None)
     return Diff(old_commit, new_commit, old_label, b or WORKTREE, tuple(out))
+
+
+def _diff_commits(
+    old_side: _CommitSide, new_side: _CommitSide, mpath: str, old_blob: str, new_blob: str
+) -> tuple[mf.Changes, str, str]:
+    """A tracked path present at both commits: folders compare their manifests' lines first."""
+    rel = mf.tracked_path(mpath)
+    old, old_data = old_side.read(mpath, old_blob)
+    new, new_data = new_side.read(mpath, new_blob)
+    if old.kind == new.kind == "dir":
+        changes = mf.diff_manifests(old, new, old_data, new_data, prefix=rel + "/")
+    else:
+        changes = _diff_keyed(_keyed(rel, old), _keyed(rel, new))
+    return changes, old.kind, new.kind
 
 
 def _diff_keyed(old: Keyed | None, new: Keyed | None) -> mf.Changes:

@@ -19,6 +19,7 @@ import itertools
 import operator
 import re
 import threading
+import weakref
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ __all__ = [
     "Renamed",
     "build",
     "diff_entries",
+    "diff_manifests",
     "dump",
     "has_conflict_markers",
     "manifest_path",
@@ -876,14 +878,23 @@ def _fast_tail(tail: str) -> tuple[tuple[str, Any], ...] | None:
     return extra
 
 
+# Manifests the fast reader read (by id: hashing a Manifest hashes every entry):
+# their entries are one a line, each line read on its own, so diff_manifests
+# may compare their lines.
+_read_by_lines: weakref.WeakValueDictionary[int, Manifest] = weakref.WeakValueDictionary()
+
+
 def parse(data: bytes, source: str) -> Manifest:
     """Parse and validate manifest bytes; ManifestError names ``source`` and the line."""
     text = _decode(data, source)
     try:
         manifest = _parse_fast(text)
-        return manifest if manifest is not None else _from_yaml(*_load(text))
+        if manifest is None:
+            return _from_yaml(*_load(text))
     except _Invalid as exc:
         raise exc.to_error(source) from None
+    _read_by_lines[id(manifest)] = manifest
+    return manifest
 
 
 _CACHE_SIZE = 32
@@ -969,6 +980,42 @@ class Changes:
 
     def __bool__(self) -> bool:
         return bool(self.added or self.removed or self.modified or self.renamed)
+
+
+def diff_manifests(
+    old: Manifest, new: Manifest, old_data: bytes, new_data: bytes, prefix: str = ""
+) -> Changes:
+    """``diff_entries(old.entries, new.entries, prefix)``, given the bytes each was parsed from.
+
+    When both were read by the fast reader (one entry a line, each line read
+    on its own), a line found in both holds the same entry in both, so only
+    the lines found on one side are read and compared: a diff of two
+    100,000-entry manifests that differ in 1,000 reads 2,000 lines.
+    """
+    if _read_by_lines.get(id(old)) is old and _read_by_lines.get(id(new)) is new:
+        before, after = _entry_lines(old_data, old), _entry_lines(new_data, new)
+        if before is not None and after is not None:
+            gone = _lines_entries(set(before).difference(after))
+            came = _lines_entries(set(after).difference(before))
+            if gone is not None and came is not None:
+                return diff_entries(gone, came, prefix)
+    return diff_entries(old.entries, new.entries, prefix)
+
+
+def _entry_lines(data: bytes, manifest: Manifest) -> list[bytes] | None:
+    """The entry lines of fast-read ``data`` (None when they do not match ``manifest``)."""
+    if not manifest.entries:
+        return []
+    start = data.find(b"\nentries:\n") + len(b"\nentries:\n")
+    end = data.find(b"\n", data.rfind(b"\n- ") + 1)
+    lines = data[start:end].split(b"\n")
+    return lines if len(lines) == len(manifest.entries) else None
+
+
+def _lines_entries(lines: set[bytes]) -> list[Entry] | None:
+    if not lines:
+        return []
+    return _fast_entries((b"\n".join(sorted(lines)) + b"\n").decode("utf-8"))
 
 
 def _as_map(entries: Mapping[str, Entry] | Iterable[Entry]) -> Mapping[str, Entry]:
