@@ -23,6 +23,7 @@ small: :class:`gitstore.stores.retry.RetryingStore` does the rest.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import threading
 import uuid
@@ -82,7 +83,8 @@ def _boto_errors() -> tuple[type[BaseException], ...]:
 class S3Store(Store):
     """Objects and documents under ``s3://bucket/prefix``; see the module docstring."""
 
-    exists_head_max = 1000  # below this many oids, HEAD each one (in parallel)
+    exists_head_min = 2  # this many oids or fewer: HEAD each one, no LIST first
+    exists_head_max = 1000  # below this many oids, HEAD the ones a first LIST page leaves
     ranged_get_min = 64 << 20  # objects this big are fetched with parallel ranged GETs
     range_size = 16 << 20
     multipart_threshold = 64 << 20
@@ -114,6 +116,9 @@ class S3Store(Store):
         self.url = url or f"s3://{bucket}/{self.prefix}".rstrip("/")
         self._client: Any = None
         self._client_lock = threading.Lock()
+        #: oid -> the path of that object in a store whose objects were verified
+        #: on the way in (the cache); ``put`` from exactly that path skips re-hashing
+        self.trusted_source: Callable[[str], Path] | None = None
 
     # -- the client --------------------------------------------------------
     @property
@@ -282,7 +287,7 @@ class S3Store(Store):
             layout.object_key(oid)
         if not wanted:
             return set()
-        if len(wanted) < self.exists_head_max:
+        if len(wanted) <= self.exists_head_min:
             return self._exists_by_head(wanted)
         return self._exists_by_listing(wanted)
 
@@ -305,21 +310,55 @@ class S3Store(Store):
         return {oid for oid, present in zip(ordered, found, strict=True) if present}
 
     def _exists_by_listing(self, wanted: set[str]) -> set[str]:
+        """One LIST page first: on a small or fresh remote it is the whole answer."""
         base = self._key(layout.OBJECTS) + "/"
-        page = self._call("list objects", self.client.list_objects_v2, Prefix=base, MaxKeys=1000)
+        try:
+            page = self._call(
+                "list objects", self.client.list_objects_v2, Prefix=base, MaxKeys=1000
+            )
+        except StoreAuthError:
+            # a public bucket without list rights still answers HEADs
+            return self._exists_by_head(wanted)
         first = {o for item in page.get("Contents", []) if (o := self._oid_of(item["Key"]))}
         if not page.get("IsTruncated"):
             return wanted & first
         # oids are uniform: how far into the hex space the first page reached tells the size
         last = max(first) if first else "0" * 8
         reached = max(int(last[:8], 16) / 16**8, 1e-9)
-        estimated_total = len(first) / reached
-        prefixes = sorted({oid[:2] for oid in wanted})
-        list_cost = len(prefixes) * max(1.0, estimated_total / 256 / 1000)
-        if list_cost >= len(wanted):
-            return self._exists_by_head(wanted)
-        found: set[str] = set().union(*self._parallel(self._list_prefix, prefixes))
-        return wanted & found
+        pages = len(first) / reached / 1000  # of a whole listing
+        rest = {oid for oid in wanted if oid > last}
+        prefixes = sorted({oid[:2] for oid in rest})
+        prefix_cost = len(prefixes) * max(1.0, pages / 256)
+        if len(wanted) < self.exists_head_max or min(pages, prefix_cost) >= len(rest):
+            return (wanted & first) | self._exists_by_head(rest)
+        if pages <= prefix_cost:  # list it all, in slices of the hex space side by side
+            slices = max(1, min(self.jobs, round(pages / 2)))
+            cuts = [c for i in range(1, slices) if (c := f"{i * 256 // slices:02x}") > last]
+            bounds: list[str | None] = [last, *cuts, None]
+            spans = [(str(lo), hi) for lo, hi in itertools.pairwise(bounds)]
+            found: set[str] = set().union(*self._parallel(self._list_span, spans))
+        else:
+            found = set().union(*self._parallel(self._list_prefix, prefixes))
+        return (wanted & first) | (rest & found)
+
+    def _list_span(self, span: tuple[str, str | None]) -> set[str]:
+        """oids after ``span[0]`` and before the oid prefix ``span[1]`` (None: to the end)."""
+        after, before = span
+        base = self._key(layout.OBJECTS) + "/"
+        start = self._key(layout.object_key(after)) if len(after) == 64 else f"{base}{after}"
+        stop = None if before is None else f"{base}{before}"
+        paginator = self.client.get_paginator("list_objects_v2")
+        out: set[str] = set()
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=base, StartAfter=start):
+                for item in page.get("Contents", []):
+                    if stop is not None and item["Key"] >= stop:
+                        return out
+                    if oid := self._oid_of(item["Key"]):
+                        out.add(oid)
+        except _boto_errors() as exc:
+            raise self._translate(exc, "list objects") from exc
+        return out
 
     def _oid_of(self, key: str) -> str | None:
         return layout.oid_from_key(self._relative(key))
@@ -355,29 +394,54 @@ class S3Store(Store):
 
     def get(self, oid: str, dest: Path) -> None:
         dest = Path(dest)
-        stream = cast(_BodyStream, self.open(oid))
-        size = int(stream.content_length or 0)
+        what = f"read object {oid}"
+        response = self._call(
+            what,
+            self.client.get_object,
+            Key=self._key(layout.object_key(oid)),
+            oid=oid,
+            object_level=True,
+        )
+        body = response["Body"]
+        size = int(response.get("ContentLength") or 0)
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.tmp")
         try:
             if size >= self.ranged_get_min:
-                stream.close()
+                body.close()
                 self._ranged_get(oid, tmp, size)
                 actual, _ = hash_file(tmp)
             else:
-                with stream, open(tmp, "wb") as out:
-                    hasher = new_hasher(size)
-                    while block := stream.read(CHUNK):
-                        hasher.update(block)
-                        out.write(block)
-                actual = hasher.hexdigest()
+                actual = self._stream_to(body, tmp, size, what)
             if actual != oid:
                 raise IntegrityError(
                     f"object {oid} from {self.url} is corrupt: its bytes hash to {actual}"
                 )
             os.replace(tmp, dest)
         finally:
-            stream.close()
+            body.close()
             tmp.unlink(missing_ok=True)
+
+    def _stream_to(self, body: Any, tmp: Path, size: int, what: str) -> str:
+        """Write a response body to ``tmp`` in CHUNK reads, hashing as it arrives."""
+        hasher = new_hasher(size)
+        read = body.read
+        errors: tuple[type[BaseException], ...] = (*_boto_errors(), OSError)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            while True:
+                try:
+                    block = read(CHUNK)
+                except errors as exc:
+                    raise self._translate(exc, what) from exc
+                if not block:
+                    break
+                hasher.update(block)
+                view = memoryview(block)
+                while view:
+                    view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        return str(hasher.hexdigest())
 
     def _ranged_get(self, oid: str, tmp: Path, size: int) -> None:
         key = self._key(layout.object_key(oid))
@@ -411,9 +475,17 @@ class S3Store(Store):
     def put(self, oid: str, src: Path) -> None:
         self._refuse_write()
         src = Path(src)
-        actual, size = hash_file(src)
-        if actual != oid:
-            raise IntegrityError(f"{src} does not hash to {oid} (got {actual}); not stored")
+        trusted = self.trusted_source
+        if trusted is not None and src == trusted(oid):
+            # the cache's own object: verified at ingest and read-only since
+            try:
+                size = os.stat(src).st_size
+            except FileNotFoundError as exc:
+                raise ObjectNotFoundError(f"object {oid} is not in the cache", oid=oid) from exc
+        else:
+            actual, size = hash_file(src)
+            if actual != oid:
+                raise IntegrityError(f"{src} does not hash to {oid} (got {actual}); not stored")
         key = self._key(layout.object_key(oid))
         what = f"write object {oid}"
         if size >= self.multipart_threshold:
