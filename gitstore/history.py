@@ -14,7 +14,6 @@ renders these objects, ``--json`` included.
 
 from __future__ import annotations
 
-import bisect
 import re
 import stat as statmod
 from collections.abc import Iterator, Sequence
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import manifest as mf
 from .errors import ManifestError, PathError
+from .pyapi import _find, normalise_path
 
 if TYPE_CHECKING:
     from .api import Context
@@ -144,19 +144,6 @@ class LogEntry:
 
 
 # -- paths ----------------------------------------------------------------------
-def normalise_path(path: str) -> str:
-    """A repository-relative path as typed (``./a/b/``, ``a/b.gitstore``) -> ``a/b``."""
-    rel = path.replace("\\", "/")
-    while rel.startswith("./"):
-        rel = rel[2:]
-    rel = rel.strip("/")
-    if rel.endswith(mf.SUFFIX) and rel != mf.SUFFIX:
-        rel = mf.tracked_path(rel)
-    if rel in ("", ".") or rel == ".." or rel.startswith("../") or "/../" in rel:
-        raise PathError(f"{path} is not a path inside the repository")
-    return rel
-
-
 def _relation(tracked: str, path: str) -> str | None:
     """How a user path relates to a tracked path: equal, inside, contains, or None."""
     if path == tracked:
@@ -448,17 +435,6 @@ class _Logger:
         now = self.value(commit)
         was = None if parent is None else self.value(parent)
         return (now and now[0]) != (was and was[0])
-
-
-def _find(entries: tuple[mf.Entry, ...], inner: str) -> mf.Entry | tuple[mf.Entry, ...] | None:
-    """The entry at ``inner``, or the entries below the folder ``inner``, or None."""
-    paths = [e.path for e in entries]  # sorted by path
-    i = bisect.bisect_left(paths, inner)
-    if i < len(paths) and paths[i] == inner:
-        return entries[i]
-    lo = bisect.bisect_left(paths, inner + "/")
-    hi = bisect.bisect_left(paths, inner + "0")  # "0" sorts right after "/"
-    return entries[lo:hi] if hi > lo else None
 
 
 def log(

@@ -19,6 +19,7 @@ keeps a view whose marker is younger than its grace period.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import shutil
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from .history import Diff, LogEntry
     from .workspace import PathStatus
 
-__all__ = ["Repo", "Tracked", "get", "open", "read"]
+__all__ = ["Repo", "Tracked", "get", "normalise_path", "open", "read"]
 
 VIEWS = "views"
 VIEW_MARKER = ".gitstore-view"
@@ -109,8 +110,6 @@ class Repo:
     # -- paths -------------------------------------------------------------
     def relpath(self, path: str | os.PathLike[str]) -> str:
         """A repository-relative path; absolute paths must lie inside the work tree."""
-        from .history import normalise_path
-
         text = os.fspath(path)
         if os.path.isabs(text):
             root = self._repo.root
@@ -141,8 +140,6 @@ class Repo:
                 entries = manifest.entries
                 return Tracked(rel, mpath, data, manifest.kind, entries)
             if manifest.kind == "dir":
-                from .history import _find
-
                 found = _find(manifest.entries, inner)
                 if isinstance(found, mf.Entry):
                     return Tracked(rel, mpath, data, "file", (found,))
@@ -312,6 +309,31 @@ class Repo:
         if check:
             api.raise_for_checkout(result)
         return result
+
+
+# -- paths and entries (history uses these too) ---------------------------------------
+def normalise_path(path: str) -> str:
+    """A repository-relative path as typed (``./a/b/``, ``a/b.gitstore``) -> ``a/b``."""
+    rel = path.replace("\\", "/")
+    while rel.startswith("./"):
+        rel = rel[2:]
+    rel = rel.strip("/")
+    if rel.endswith(mf.SUFFIX) and rel != mf.SUFFIX:
+        rel = mf.tracked_path(rel)
+    if rel in ("", ".") or rel == ".." or rel.startswith("../") or "/../" in rel:
+        raise PathError(f"{path} is not a path inside the repository")
+    return rel
+
+
+def _find(entries: tuple[mf.Entry, ...], inner: str) -> mf.Entry | tuple[mf.Entry, ...] | None:
+    """The entry at ``inner``, or the entries below the folder ``inner``, or None."""
+    paths = [e.path for e in entries]  # sorted by path
+    i = bisect.bisect_left(paths, inner)
+    if i < len(paths) and paths[i] == inner:
+        return entries[i]
+    lo = bisect.bisect_left(paths, inner + "/")
+    hi = bisect.bisect_left(paths, inner + "0")  # "0" sorts right after "/"
+    return entries[lo:hi] if hi > lo else None
 
 
 def _where(rev: str | None) -> str:
