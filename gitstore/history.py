@@ -285,6 +285,8 @@ def diff(
     out = []
     for mpath, old_key, new_key in pairs:
         rel = mf.tracked_path(mpath)
+        old_kind: str | None
+        new_kind: str | None
         if isinstance(new_side, _CommitSide) and old_key is not None and new_key is not None:
             changes, old_kind, new_kind = _diff_commits(old_side, new_side, mpath, old_key, new_key)
         else:

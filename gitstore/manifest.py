@@ -478,7 +478,7 @@ def _loader_class() -> Any:
 
     base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    class _Loader(base):  # type: ignore[misc,valid-type]
+    class _Loader(base):  # type: ignore[misc]
         def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
             seen: set[Any] = set()
             for key_node, _ in node.value:
@@ -750,20 +750,22 @@ def _fast_entries(block: str) -> list[Entry] | None:
     count = block.count("\n")
     rows = [] if '"' in block else _SIMPLE_ENTRY_RE.findall(block)
     if len(rows) == count:  # the common case: no quotes, no unknown keys
-        paths, oids, sizes, execs = zip(*rows, strict=True)
-        if not _all_plain_ok(paths) or _risky_plain_oid(block):
+        plain, oid, sizes, execs = zip(*rows, strict=True)
+        if not _all_plain_ok(plain) or _risky_plain_oid(block):
             return None
-        return _make_entries(paths, oids, sizes, execs)
+        return _make_entries(plain, oid, sizes, execs)
     full_rows = _ENTRY_RE.findall(block)
     if len(full_rows) != count:
         return None
     plain, quoted, oid, quoted_oid, sizes, execs, rest = zip(*full_rows, strict=True)
+    paths: Sequence[str]
+    oids: Sequence[str]
     if any(rest):
         return _fast_rows(full_rows, block.split("\n"))
     plain_paths = list(filter(None, plain))
     if (plain_paths and not _all_plain_ok(plain_paths)) or _risky_plain_oid(block):
         return None
-    paths: Sequence[str] = plain
+    paths = plain
     if len(plain_paths) != count:  # some are quoted: unquote those
         listed = list(plain)
         for index in itertools.compress(range(count), map(operator.not_, plain)):
@@ -772,7 +774,7 @@ def _fast_entries(block: str) -> list[Entry] | None:
                 return None
             listed[index] = unquoted
         paths = listed
-    oids: Sequence[str] = oid
+    oids = oid
     if any(quoted_oid):
         oids = [a or b for a, b in zip(oid, quoted_oid, strict=True)]
     return _make_entries(paths, oids, sizes, execs)

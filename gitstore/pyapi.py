@@ -44,7 +44,6 @@ __all__ = ["Repo", "Tracked", "get", "normalise_path", "open", "read"]
 
 VIEWS = "views"
 VIEW_MARKER = ".gitstore-view"
-_open = open
 
 
 @dataclass(frozen=True)
@@ -366,9 +365,7 @@ def _mark(marker: Path, tracked: Tracked) -> None:
         except OSError:
             pass
     record = {"manifest": tracked.manifest, "path": tracked.path, "created": time.time()}
-    with _open(marker, "w") as f:
-        json.dump(record, f)
-        f.write("\n")
+    marker.write_text(json.dumps(record) + "\n")
 
 
 # -- module-level shortcuts ----------------------------------------------------------
