@@ -23,6 +23,7 @@ import hashlib
 import json
 import marshal
 import os
+import re
 import stat as statmod
 import time
 from collections.abc import Mapping, Sequence
@@ -48,6 +49,7 @@ __all__ = [
 ]
 
 ZERO = "0" * 40
+_HEX40 = re.compile(r"[0-9a-f]{40}")
 PENDING_FILE = "unmaterialised.json"
 EMPTY_DIR = mf.dump(mf.build("dir", []))
 
@@ -391,11 +393,19 @@ def post_rewrite(
 
 def _between(ctx: Context, old: str, new: str) -> HookReport:
     repo = ctx.repo
-    old_commit = repo.try_resolve(old) if old and old != ZERO else None
-    new_commit = repo.try_resolve(new)
+
+    def commit(rev: str) -> str | None:  # git passes full ids: no lookup needed
+        return rev if _HEX40.fullmatch(rev) else repo.try_resolve(rev)
+
+    old_commit = commit(old) if old and old != ZERO else None
+    new_commit = commit(new)
     if new_commit is None or old_commit == new_commit:
         return HookReport()
-    return materialise_changes(ctx, repo.changed_manifests(old_commit, new_commit))
+    if old_commit is None:
+        return materialise_changes(ctx, repo.changed_manifests(old_commit, new_commit))
+    from .hookdelta import changed_manifests
+
+    return materialise_changes(ctx, changed_manifests(repo, old_commit, new_commit))
 
 
 def materialise_changes(
@@ -408,6 +418,7 @@ def materialise_changes(
     with a note otherwise. Never raises for a missing object or a remote that
     is down: it reports, one line per tracked path.
     """
+    from . import hookdelta
     from .checkout import Checkout, CheckoutResult
 
     report = HookReport()
@@ -415,10 +426,23 @@ def materialise_changes(
         return report
     ws = ctx.workspace
     root = ws.root
+    pending = load_pending(ctx)
+    olds = hookdelta.read_blobs(
+        ctx.repo,
+        sorted(
+            {
+                old
+                for mpath, old, new in changes
+                if old and new and mf.tracked_path(mpath) not in pending
+            }
+        ),
+    )
     present: dict[str, bytes] = {}
-    parsed: dict[str, mf.Manifest] = {}
+    needed: set[str] = set()
+    deltas: dict[str, hookdelta.Delta] = {}
+    handled: list[str] = []
     gone: list[str] = []
-    for mpath, _old, new in changes:
+    for mpath, old, new in changes:
         try:
             data = (root / mpath).read_bytes()
         except (FileNotFoundError, NotADirectoryError):
@@ -430,15 +454,23 @@ def materialise_changes(
                 f"gitstore: {mpath} has merge conflict markers; run `gitstore resolve`"
             )
             continue
+        delta = hookdelta.entry_delta(olds[old], data) if old in olds else None
+        if delta is not None and hookdelta.looks_materialised(ws, mf.tracked_path(mpath), delta[2]):
+            deltas[mpath] = delta
+            handled.append(mpath)
+            continue
         try:
-            parsed[mpath] = mf.parse(data, mpath)
+            needed.update(e.oid for e in mf.parse(data, mpath).entries)
         except ManifestError as exc:
             report.lines.append(f"gitstore: {exc.message}")
             continue
         present[mpath] = data
-    reasons = _fetch_missing(ctx, parsed)
-    pending = load_pending(ctx)
+        handled.append(mpath)
+    needed.update(e.oid for write, _, _ in deltas.values() for e in write)
+    reasons = _fetch_missing(ctx, needed)
     result = Checkout(ws).run(present, write_manifests=False) if present else CheckoutResult()
+    if deltas:
+        result.merge(hookdelta.apply_deltas(ws, deltas))
     for mpath in gone:
         if not _remove_untracked(ws, mf.tracked_path(mpath)):
             report.lines.append(
@@ -452,13 +484,13 @@ def materialise_changes(
             rel = next(
                 (
                     mf.tracked_path(m)
-                    for m in parsed
+                    for m in handled
                     if key == mf.tracked_path(m) or key.startswith(mf.tracked_path(m) + "/")
                 ),
                 key,
             )
             by_path.setdefault(rel, []).append(oid)
-    for mpath in parsed:
+    for mpath in handled:
         rel = mf.tracked_path(mpath)
         if rel not in by_path:
             pending.pop(rel, None)
@@ -474,7 +506,7 @@ def materialise_changes(
     conflicts: dict[str, int] = {}
     for key in result.conflicts:
         rel = next(
-            (mf.tracked_path(m) for m in parsed if key.startswith(mf.tracked_path(m) + "/")), key
+            (mf.tracked_path(m) for m in handled if key.startswith(mf.tracked_path(m) + "/")), key
         )
         conflicts[rel] = conflicts.get(rel, 0) + 1
     for rel, count in sorted(conflicts.items()):
@@ -508,9 +540,8 @@ def _remove_untracked(ws: Workspace, rel: str) -> bool:
     return True
 
 
-def _fetch_missing(ctx: Context, parsed: Mapping[str, mf.Manifest]) -> dict[str, str]:
+def _fetch_missing(ctx: Context, needed: set[str]) -> dict[str, str]:
     """Fetch what the cache lacks when ``hooks.fetch``; {oid: why it failed}."""
-    needed = {e.oid for m in parsed.values() for e in m.entries}
     missing = needed - ctx.cache.exists(needed)
     if not missing or not ctx.config.hooks_fetch or not ctx.config.remote_order:
         return {}
