@@ -20,10 +20,12 @@ the same run, interleaved.
   a ``git checkout`` done with the hooks disabled (the hook's own cost).
 - ``checkout_added``: ``git checkout`` with the hooks minus the same switch
   with them disabled followed by nothing (the view a user sees).
-- ``post_checkout_floor``: ``python -c pass`` + a plain Python copy
-  (``shutil.copyfile``) of the changed files; ``post_checkout_ratio`` is
-  (hook - start-up) / copy (target: at most 1.5), ``checkout_added_ratio`` the
-  same for ``checkout_added``.
+- ``post_checkout_copy``: a plain Python copy (``shutil.copyfile``) of the
+  changed files; ``post_checkout_floor`` is it + ``python -c pass``.
+  ``post_checkout_ratio`` is (hook - ``gitstore --version`` start-up) / copy
+  (the issue's target: at most 1.5), ``post_checkout_ratio_python`` the same
+  with ``python -c pass`` as the start-up, ``checkout_added_ratio`` the first
+  for ``checkout_added``.
 - ``startup_python``, ``startup_gitstore`` (``gitstore --version``).
 
 Every timed run is checked: after a switch, the changed files hold the
@@ -150,6 +152,7 @@ def run(workdir: Path, quick: bool) -> dict[str, float]:
         s.check_clean()
         return r.seconds
 
+    s.git("hook", "run", "pre-commit")  # untimed: as the previous commit would have run it
     hooks, floor = [], []
     for i in range(repeat):
         hooks.append(hook(i))
@@ -190,7 +193,13 @@ def run(workdir: Path, quick: bool) -> dict[str, float]:
     out["post_checkout_copy"] = statistics.median(copies)
     start = statistics.median(starts)
     out["post_checkout_floor"] = start + out["post_checkout_copy"]
-    out["post_checkout_ratio"] = (out["post_checkout_hook"] - start) / out["post_checkout_copy"]
+    # the target: hook <= its start-up + 1.5 x copy, i.e. this ratio <= 1.5
+    out["post_checkout_ratio"] = (out["post_checkout_hook"] - out["startup_gitstore"]) / out[
+        "post_checkout_copy"
+    ]
+    out["post_checkout_ratio_python"] = (out["post_checkout_hook"] - start) / out[
+        "post_checkout_copy"
+    ]
 
     # what `git checkout` gains with the hooks: switch with them, and without + nothing
     with_h, without = [], []
@@ -208,7 +217,9 @@ def run(workdir: Path, quick: bool) -> dict[str, float]:
     out["checkout_with_hooks"] = statistics.median(with_h)
     out["checkout_without_hooks"] = statistics.median(without)
     out["checkout_added"] = max(0.0, out["checkout_with_hooks"] - out["checkout_without_hooks"])
-    out["checkout_added_ratio"] = (out["checkout_added"] - start) / out["post_checkout_copy"]
+    out["checkout_added_ratio"] = (out["checkout_added"] - out["startup_gitstore"]) / out[
+        "post_checkout_copy"
+    ]
     if branch != "main":
         s.git("checkout", "-q", "main")
         s.check("main")
