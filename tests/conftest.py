@@ -45,6 +45,8 @@ def hermetic(
     monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Committer")
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "committer@example.com")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # every test starts gitstore subprocesses: let them reuse compiled bytecode
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
     (home / ".gitconfig").write_text(
         "[init]\n\tdefaultBranch = main\n[gc]\n\tauto = 0\n[advice]\n\tdetachedHead = false\n"
     )
