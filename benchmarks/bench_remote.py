@@ -142,6 +142,11 @@ def _env(workdir: Path, cache: str) -> dict[str, str]:
     return env
 
 
+def _settle() -> None:
+    """Flush what earlier steps left dirty, so no timed step pays for another's writeback."""
+    os.sync()
+
+
 def _timed(cwd: Path, env: dict[str, str], *args: str) -> tuple[float, int]:
     """(seconds, peak RSS in bytes) of one command, which must succeed."""
     import tempfile
@@ -264,15 +269,19 @@ def transfer_workload(
     for k in range(repeat):
         url = f"s3://{BUCKET}/{name}/r{k}"
         _add_remote(repo, env_a, f"r{k}", url, server.endpoint)
+        _settle()
         times["push_floor"].append(floor_put(client, files, f"{name}/floor{k}"))
+        _settle()
         times["push"].append(_gitstore(repo, env_a, "push", "--remote", f"r{k}"))
     for k in range(repeat):
         env_b = _env(base, f"cache-b{k}")
         _add_remote(clone, env_b, f"r{k}", f"s3://{BUCKET}/{name}/r{k}", server.endpoint)
         got = base / f"got{k}"
         names = [f.name for f in files]
+        _settle()
         times["pull_floor"].append(floor_get(client, names, f"{name}/floor{k}", got))
         shutil.rmtree(clone / "data", ignore_errors=True)
+        _settle()
         times["pull"].append(_gitstore(clone, env_b, "pull", "--remote", f"r{k}"))
         assert _same_files(repo / "data", clone / "data"), f"{name}: pull gave other bytes"
         shutil.rmtree(got)
@@ -341,9 +350,11 @@ def huge_workload(workdir: Path, server: Server, size: int) -> dict[str, float]:
     url = f"s3://{BUCKET}/huge/gitstore"
     _add_remote(repo, env, "s3", url, server.endpoint)
     gs = (sys.executable, "-m", "gitstore")
+    _settle()
     push, push_rss = _timed(repo, env, *gs, "push", "--remote", "s3")
     env_b = _env(base, "cache-b")
     _add_remote(clone, env_b, "s3", url, server.endpoint)
+    _settle()
     pull, pull_rss = _timed(clone, env_b, *gs, "pull", "--remote", "s3")
     if (clone / "big.bin").stat().st_size != size:
         raise RuntimeError("huge: pull gave a file of the wrong size")

@@ -445,12 +445,14 @@ class S3Store(Store):
 
     def _ranged_get(self, oid: str, tmp: Path, size: int) -> None:
         key = self._key(layout.object_key(oid))
+        # about two ranges per thread: fewer requests for huge objects, all threads busy
+        step = max(self.range_size, -(-size // (self.jobs * 2)))
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             os.ftruncate(fd, size)
 
             def fetch(start: int) -> None:
-                end = min(start + self.range_size, size) - 1
+                end = min(start + step, size) - 1
                 what = f"read object {oid} bytes {start}-{end}"
                 response = self._call(
                     what,
@@ -468,7 +470,7 @@ class S3Store(Store):
                 if position != end + 1:
                     raise StoreUnavailableError(f"short read of object {oid} from {self.url}")
 
-            self._parallel(fetch, list(range(0, size, self.range_size)))
+            self._parallel(fetch, list(range(0, size, step)))
         finally:
             os.close(fd)
 
