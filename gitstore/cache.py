@@ -15,13 +15,14 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import itertools
 import os
 import time
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from . import faults
+from . import faults, layout
 from .errors import HashingError, ObjectNotFoundError, StoreError
 from .hashing import SMALL, copy_and_hash, hash_bytes
 from .locks import FileLock, lock_timeout
@@ -37,19 +38,30 @@ class Cache:
         self.store = LocalStore(self.root)
         self.link = tuple(link)
         self.wrote_objects = False  # whether sync() has work to do
+        # hot paths build object and temporary names as strings (pathlib costs
+        # ~10 us a name, which is most of a small file's budget)
+        self._root_s = str(self.root)
+        self._tmp_prefix = f"{self.store.tmp_dir}/{uuid.uuid4().hex[:16]}-"
+        self._tmp_count = itertools.count()
+        self._no_reflink: set[str] = set()  # folders where a reflink failed: copy there
+        self._folders: set[str] = set()  # object folders known to exist
 
     # -- queries -------------------------------------------------------------
     def path(self, oid: str) -> Path:
         return self.store.object_path(oid)
 
     def has(self, oid: str) -> bool:
-        return os.path.exists(self.store.object_path(oid))
+        return os.path.exists(self._obj(oid))
 
     def exists(self, oids: Iterable[str]) -> set[str]:
-        return self.store.exists(oids)
+        return {oid for oid in oids if os.path.exists(self._obj(oid))}
+
+    def _obj(self, oid: str) -> str:
+        """The object's path as a string (the same place as ``path(oid)``)."""
+        return f"{self._root_s}/{layout.object_key(oid)}"
 
     # -- writing -------------------------------------------------------------
-    def ingest(self, src: Path) -> tuple[str, int, os.stat_result]:
+    def ingest(self, src: str | Path) -> tuple[str, int, os.stat_result]:
         """Hash ``src`` and make sure its object is cached: (oid, size, stat of src)."""
         try:
             fd = os.open(src, os.O_RDONLY)
@@ -74,7 +86,7 @@ class Cache:
         return self._ingest_large(src)
 
     def _put_bytes(self, oid: str, data: bytes) -> None:
-        dest = self.store.object_path(oid)
+        dest = self._obj(oid)
         if self._touch_if_present(dest):
             return
         tmp, fd = self._new_tmp()
@@ -88,12 +100,12 @@ class Cache:
                 os.close(fd)
             self._install(tmp, dest)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            _unlink(tmp)
             raise StoreError(
                 f"cannot write object {oid} to the cache {self.root}: {exc.strerror}"
             ) from exc
 
-    def _ingest_large(self, src: Path) -> tuple[str, int, os.stat_result]:
+    def _ingest_large(self, src: str | Path) -> tuple[str, int, os.stat_result]:
         tmp, fd = self._new_tmp()
         try:
             try:
@@ -101,9 +113,9 @@ class Cache:
                 oid, size, st = copy_and_hash(src, fd)
             finally:
                 os.close(fd)
-            dest = self.store.object_path(oid)
+            dest = self._obj(oid)
             if self._touch_if_present(dest):
-                tmp.unlink()
+                os.unlink(tmp)
             else:
                 self._install(tmp, dest)
             return oid, size, st
@@ -112,9 +124,9 @@ class Cache:
                 f"cannot write {src} to the cache {self.root}: {exc.strerror}"
             ) from exc
         finally:
-            tmp.unlink(missing_ok=True)
+            _unlink(tmp)
 
-    def _touch_if_present(self, dest: Path) -> bool:
+    def _touch_if_present(self, dest: str | Path) -> bool:
         """True when the object exists; its age is refreshed for gc's grace period."""
         try:
             os.utime(dest)
@@ -124,9 +136,10 @@ class Cache:
         except PermissionError:
             return os.path.exists(dest)
 
-    def _new_tmp(self) -> tuple[Path, int]:
+    def _new_tmp(self) -> tuple[str, int]:
         tmp_dir = self.store.tmp_dir
-        path = tmp_dir / uuid.uuid4().hex
+        # unique per process (random prefix) and per call (counter): no urandom per file
+        path = f"{self._tmp_prefix}{next(self._tmp_count)}"
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY_MODE)
         except FileNotFoundError:
@@ -136,11 +149,22 @@ class Cache:
             raise StoreError(f"cannot write to the cache {self.root}: {exc.strerror}") from exc
         return path, fd
 
-    def _install(self, tmp: Path, dest: Path) -> None:
+    def _install(self, tmp: str | Path, dest: str | Path) -> None:
+        folder = os.path.dirname(dest)
+        if folder not in self._folders:
+            # a fresh cache makes a folder for most new objects: mkdir first
+            # rather than a rename that fails, a stat and a mkdir
+            try:
+                os.mkdir(folder)
+            except FileExistsError:
+                pass
+            except FileNotFoundError:
+                os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
         try:
             os.rename(tmp, dest)
-        except FileNotFoundError:
-            dest.parent.mkdir(parents=True, exist_ok=True)
+        except FileNotFoundError:  # the folder went away meanwhile (gc)
+            os.makedirs(folder, exist_ok=True)
             os.rename(tmp, dest)
         self.wrote_objects = True
 
@@ -158,37 +182,56 @@ class Cache:
 
     # -- materialising -------------------------------------------------------
     def materialise(
-        self, oid: str, dest: Path, executable: bool, link: Sequence[str] | None = None
+        self, oid: str, dest: str | Path, executable: bool, link: Sequence[str] | None = None
     ) -> None:
-        """Write object ``oid`` at ``dest`` (replacing what is there) with the given mode."""
-        src = self.store.object_path(oid)
-        tmp = dest.with_name(f".{dest.name}.gitstore-tmp")
+        """Write object ``oid`` at ``dest`` (replacing what is there) with the given mode.
+
+        A copy or reflink is written to a temporary name beside ``dest`` and
+        renamed; a hard link or symlink is made at ``dest`` directly when
+        nothing is there (a link appears whole or not at all). A folder at
+        ``dest`` raises IsADirectoryError.
+        """
+        src = self._obj(oid)
+        dest_s = os.fspath(dest)
+        head, name = os.path.split(dest_s)
+        tmp = os.path.join(head, f".{name}.gitstore-tmp")
         for mode in link or self.link:
             try:
-                if mode == "reflink" and self._reflink(src, tmp, executable):
-                    break
-                if mode == "hardlink" and self._hardlink(src, tmp, executable):
-                    break
+                if mode == "reflink" and head not in self._no_reflink:
+                    if self._reflink(src, tmp, executable):
+                        break
+                    self._no_reflink.add(head)  # same filesystem for the whole folder
+                if mode == "hardlink":
+                    made = self._hardlink(src, tmp, executable, dest_s)
+                    if made == "dest":
+                        return
+                    if made == "tmp":
+                        break
                 if mode == "symlink":
-                    tmp.unlink(missing_ok=True)
+                    try:
+                        os.symlink(src, dest_s)
+                        return
+                    except FileExistsError:
+                        pass
+                    _unlink(tmp)
                     os.symlink(src, tmp)
                     break
                 if mode == "copy":
                     self._copy(src, tmp, executable)
                     break
             except FileNotFoundError as exc:
-                if not src.exists():
+                if not os.path.exists(src):
                     raise ObjectNotFoundError(f"object {oid} is not in the cache", oid=oid) from exc
                 raise
         else:
             self._copy(src, tmp, executable)
         try:
-            os.replace(tmp, dest)
+            os.replace(tmp, dest_s)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            _unlink(tmp)
             raise
 
-    def _reflink(self, src: Path, tmp: Path, executable: bool) -> bool:
+    def _reflink(self, src: str, tmp: str, executable: bool) -> bool:
         sfd = os.open(src, os.O_RDONLY)
         try:
             dfd = _create(tmp, executable)
@@ -214,19 +257,25 @@ class Cache:
             os.close(sfd)
         return True
 
-    def _hardlink(self, src: Path, tmp: Path, executable: bool) -> bool:
+    def _hardlink(self, src: str, tmp: str, executable: bool, dest: str) -> str | None:
+        """Link ``dest`` (when free: "dest") or else ``tmp`` ("tmp"); None when not possible."""
         if executable != bool(os.stat(src).st_mode & 0o111):
-            return False
-        tmp.unlink(missing_ok=True)
+            return None
         try:
+            try:
+                os.link(src, dest)
+                return "dest"
+            except FileExistsError:
+                pass
+            _unlink(tmp)
             os.link(src, tmp)
         except OSError as exc:
             if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP):
-                return False
+                return None
             raise
-        return True
+        return "tmp"
 
-    def _copy(self, src: Path, tmp: Path, executable: bool) -> None:
+    def _copy(self, src: str, tmp: str, executable: bool) -> None:
         sfd = os.open(src, os.O_RDONLY)
         try:
             dfd = _create(tmp, executable)
@@ -300,7 +349,14 @@ def _copy_range(sfd: int, dfd: int, size: int) -> None:
             view = view[os.write(dfd, view) :]
 
 
-def _create(tmp: Path, executable: bool) -> int:
+def _unlink(path: str | Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _create(tmp: str, executable: bool) -> int:
     """A new file with the workspace mode (the umask applies, as with git)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     mode = 0o777 if executable else 0o666

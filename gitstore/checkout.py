@@ -15,14 +15,13 @@ from __future__ import annotations
 import os
 import stat as statmod
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import gitignore
 from . import manifest as mf
 from .errors import PathError
-from .workspace import TMP_SUFFIX, ScannedFile, Workspace, is_exec
+from .workspace import TMP_SUFFIX, ScannedFile, Workspace, is_exec, map_in_batches
 
 
 @dataclass
@@ -188,20 +187,24 @@ class Checkout:
             if target.is_dir() and not target.is_symlink() and plan.write:
                 _prune_empty(target, {str(target)})
         made: set[str] = set()
+        root_s = str(root)
+        where = mf.manifest_path(plan.rel)
 
-        def write(item: tuple[str, mf.Entry]) -> str:
+        def write(item: tuple[str, mf.Entry]) -> tuple[str, os.stat_result | None]:
             key, entry = item
             parent = key.rsplit("/", 1)[0] if "/" in key else ""
             if parent not in made:
                 safe_parent(ws, key, create=True)
                 made.add(parent)
-            dest = root / key
-            if dest.is_dir() and not dest.is_symlink():
-                raise PathError(
-                    f"{key} is a folder where the manifest {mf.manifest_path(plan.rel)} has a file"
-                )
-            ws.cache.materialise(entry.oid, dest, entry.exec, self.link)
-            return key
+            dest = f"{root_s}/{key}"
+            try:
+                ws.cache.materialise(entry.oid, dest, entry.exec, self.link)
+            except IsADirectoryError as exc:
+                raise PathError(f"{key} is a folder where the manifest {where} has a file") from exc
+            try:
+                return key, os.lstat(dest)  # for the stat cache, taken in the worker
+            except FileNotFoundError:
+                return key, None
 
         writes = plan.write
         if len(writes) >= 64 and ws.jobs > 1:
@@ -211,19 +214,14 @@ class Checkout:
                 if parent not in made:
                     safe_parent(ws, key, create=True)
                     made.add(parent)
-            with ThreadPoolExecutor(max_workers=ws.jobs) as pool:
-                done = list(pool.map(write, writes, chunksize=64))
-        else:
-            done = [write(w) for w in writes]
+        written = map_in_batches(write, writes, ws.jobs)
+        done = [key for key, _st in written]
         for key, entry in plan.chmod:
             self._chmod(key, entry)
             done.append(key)
-        for key, entry in plan.write + plan.chmod:
-            try:
-                st = os.lstat(root / key)
-            except FileNotFoundError:
-                continue
-            if statmod.S_ISREG(st.st_mode):
+        chmodded = [(key, _lstat(f"{root_s}/{key}")) for key, _entry in plan.chmod]
+        for (key, st), (_key, entry) in zip(written + chmodded, plan.write + plan.chmod, strict=True):
+            if st is not None and statmod.S_ISREG(st.st_mode):
                 ws.statcache.record(key, st, entry.oid)
         result.written += done
 
@@ -235,6 +233,13 @@ class Checkout:
             return
         mode = st.st_mode & 0o777
         os.chmod(dest, (mode | 0o111 & (mode >> 2 | 0o100)) if entry.exec else mode & ~0o111)
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
 
 
 def _prune_empty(top: Path, folders: set[str]) -> None:

@@ -51,7 +51,7 @@ def hash_stream(stream: BinaryIO, size_hint: int = 0) -> tuple[str, int]:
     return hasher.hexdigest(), total
 
 
-def _check_unchanged(path: Path, before: os.stat_result, fd: int, read: int) -> None:
+def _check_unchanged(path: str | Path, before: os.stat_result, fd: int, read: int) -> None:
     after = os.fstat(fd)
     if (
         read != before.st_size
@@ -91,7 +91,7 @@ def hash_file(path: Path) -> tuple[str, int]:
         os.close(fd)
 
 
-def copy_and_hash(path: Path, out_fd: int) -> tuple[str, int, os.stat_result]:
+def copy_and_hash(path: str | Path, out_fd: int) -> tuple[str, int, os.stat_result]:
     """Copy ``path`` to the open descriptor ``out_fd`` while hashing it, in one pass.
 
     Returns (oid, size, stat of the source as it was when opened).

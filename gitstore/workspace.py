@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import os
 import stat as statmod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from . import gitignore
 from . import manifest as mf
@@ -25,6 +26,23 @@ from .locks import FileLock, lock_timeout
 from .statcache import StatCache
 
 TMP_SUFFIX = ".gitstore-tmp"
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def map_in_batches(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> list[R]:
+    """``[fn(x) for x in items]`` on ``jobs`` threads, in order, a batch per task.
+
+    ThreadPoolExecutor.map ignores ``chunksize`` and makes one future per
+    item, which costs about as much as hashing a 4 KiB file; batches of up to
+    256 items keep that overhead off the per-file path.
+    """
+    if len(items) < 64 or jobs <= 1:
+        return [fn(x) for x in items]
+    size = max(1, min(256, len(items) // (jobs * 4)))
+    batches = [items[i : i + size] for i in range(0, len(items), size)]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return [r for batch in pool.map(lambda b: [fn(x) for x in b], batches) for r in batch]
 
 
 @dataclass(frozen=True)
@@ -243,14 +261,11 @@ class Workspace:
             if oid is not None and cache.has(oid):
                 size, st = f.st.st_size, f.st
             else:
-                oid, size, st = cache.ingest(Path(f.abspath))
+                oid, size, st = cache.ingest(f.abspath)
                 statcache.record(key, st, oid)
             return mf.Entry(path=f.relpath or name, oid=oid, size=size, exec=is_exec(st))
 
-        if len(files) < 64 or self.jobs <= 1:
-            return [one(f) for f in files]
-        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
-            return list(pool.map(one, files, chunksize=64))
+        return map_in_batches(one, files, self.jobs)
 
     # -- untrack -------------------------------------------------------------
     def untrack(self, user_paths: Sequence[str], cwd: Path | None = None) -> list[str]:
@@ -381,15 +396,6 @@ class Workspace:
             else:
                 out.append((f, oid))
         if todo:
-            if len(todo) < 64 or self.jobs <= 1:
-                out += [(f, self.oid_of(key(f), f)) for f in todo]
-            else:
-                with ThreadPoolExecutor(max_workers=self.jobs) as pool:
-                    out += list(
-                        zip(
-                            todo,
-                            pool.map(lambda f: self.oid_of(key(f), f), todo, chunksize=64),
-                            strict=True,
-                        )
-                    )
+            oids = map_in_batches(lambda f: self.oid_of(key(f), f), todo, self.jobs)
+            out += list(zip(todo, oids, strict=True))
         return out
