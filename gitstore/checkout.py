@@ -220,7 +220,9 @@ class Checkout:
             self._chmod(key, entry)
             done.append(key)
         chmodded = [(key, _lstat(f"{root_s}/{key}")) for key, _entry in plan.chmod]
-        for (key, st), (_key, entry) in zip(written + chmodded, plan.write + plan.chmod, strict=True):
+        for (key, st), (_key, entry) in zip(
+            written + chmodded, plan.write + plan.chmod, strict=True
+        ):
             if st is not None and statmod.S_ISREG(st.st_mode):
                 ws.statcache.record(key, st, entry.oid)
         result.written += done
