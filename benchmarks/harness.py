@@ -161,8 +161,9 @@ class Env:
     def gs(self, cwd: Path, *args: str, cache: Path, check: bool = True) -> Result:
         return self.run([*self.gitstore, *args], cwd, cache=cache, check=check)
 
-    def git(self, cwd: Path, *args: str, check: bool = True) -> Result:
-        return self.run(["git", *args], cwd, check=check)
+    def git(self, cwd: Path, *args: str, check: bool = True, cache: Path | None = None) -> Result:
+        """git, with ``cache`` as GITSTORE_CACHE_DIR for the hooks it may run."""
+        return self.run(["git", *args], cwd, check=check, cache=cache)
 
     def new_repo(self, path: Path, keep: Sequence[str] = ()) -> None:
         """A fresh git repository at ``path`` (everything but ``keep`` removed)."""
