@@ -143,7 +143,7 @@ class Checkout:
 
             wanted = {k: e for k, e in wanted.items() if keep(k)}
             current = {k: f for k, f in current.items() if keep(k)}
-        have = ws.cache.exists({e.oid for e in wanted.values()})
+        pending = []
         for key, entry in wanted.items():
             f = current.get(key)
             oid = ws.oid_of(key, f) if f is not None else None
@@ -153,6 +153,10 @@ class Checkout:
                 else:
                     plan.chmod.append((key, entry))
                 continue
+            pending.append((key, entry, f, oid))
+        # only the entries to be written need their objects: one stat each, not one per entry
+        have = ws.cache.exists({entry.oid for _key, entry, _f, _oid in pending})
+        for key, entry, f, oid in pending:
             if entry.oid not in have:
                 result.missing.setdefault(entry.oid, []).append(key)
                 continue
