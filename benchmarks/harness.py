@@ -216,7 +216,7 @@ def fmt_s(stats: Stats | None) -> str:
 
 
 def markdown(figures: Sequence[Figure], peers: Sequence[str]) -> str:
-    head = ["operation", "gitstore s", "floor", "floor s", "ratio", "target", "met"]
+    head = ["operation", "gitstore s", "floor", "floor s", "ratio", "target", "met", "note"]
     for p in peers:
         head += [f"{p} s", f"gitstore / {p}"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
@@ -232,6 +232,7 @@ def markdown(figures: Sequence[Figure], peers: Sequence[str]) -> str:
             ratio,
             target,
             met,
+            fig.note,
         ]
         for p in peers:
             v = fig.peers.get(p)
