@@ -256,17 +256,28 @@ class Workspace:
         cache = self.cache
         name = rel.rsplit("/", 1)[-1]
 
-        def one(f: ScannedFile) -> mf.Entry:
-            key = prefix + f.relpath if f.relpath else prefix
-            oid = statcache.lookup(key, f.st)
-            if oid is not None and cache.has(oid):
-                size, st = f.st.st_size, f.st
-            else:
-                oid, size, st = cache.ingest(f.abspath)
-                statcache.record(key, st, oid)
+        def ingest(f: ScannedFile) -> mf.Entry:
+            oid, size, st = cache.ingest(f.abspath)
+            statcache.record(prefix + f.relpath if f.relpath else prefix, st, oid)
             return mf.Entry(path=f.relpath or name, oid=oid, size=size, exec=is_exec(st))
 
-        return map_in_batches(one, files, self.jobs)
+        # Files the stat cache knows (and whose object is cached) cost a lookup
+        # and a stat: done inline, since a thread pool costs more than that.
+        # Only the rest are hashed and copied, on the pool.
+        entries: list[mf.Entry | None] = []
+        todo: list[ScannedFile] = []
+        slots: list[int] = []
+        for f in files:
+            oid = statcache.lookup(prefix + f.relpath if f.relpath else prefix, f.st)
+            if oid is not None and cache.has(oid):
+                entries.append(mf.Entry(f.relpath or name, oid, f.st.st_size, is_exec(f.st)))
+            else:
+                slots.append(len(entries))
+                entries.append(None)
+                todo.append(f)
+        for slot, entry in zip(slots, map_in_batches(ingest, todo, self.jobs), strict=True):
+            entries[slot] = entry
+        return [e for e in entries if e is not None]
 
     # -- untrack -------------------------------------------------------------
     def untrack(self, user_paths: Sequence[str], cwd: Path | None = None) -> list[str]:
