@@ -344,6 +344,10 @@ class Workspace:
         return self.statcache.oid_of(key, Path(f.abspath), f.st)
 
     def status(self, only: Sequence[str] = ()) -> list[PathStatus]:
+        from .cleanrecord import CleanRecord
+
+        clean = CleanRecord.load(self.repo.state_dir)
+        record = dict(clean.entries)
         out = []
         for mpath in self.manifest_paths():
             rel = mf.tracked_path(mpath)
@@ -351,8 +355,16 @@ class Workspace:
                 rel == o or rel.startswith(o + "/") or o.startswith(rel + "/") for o in only
             ):
                 continue
-            out.append(self.status_of(mpath))
-        self.statcache.save()
+            sig = clean.signature(self, mpath)
+            if clean.matches(mpath, sig):
+                out.append(PathStatus(rel, "unchanged", mpath))
+                continue
+            result = self.status_of(mpath)
+            out.append(result)
+            record[mpath] = sig if result.state == "unchanged" else None
+        if self._statcache is not None:
+            self.statcache.save()
+        clean.save(record)
         return out
 
     def status_of(self, mpath: str) -> PathStatus:

@@ -313,3 +313,19 @@ def test_large_sparse_file(repo: Path, run) -> None:
     with open(big, "rb") as f:
         f.seek(size - 5)
         assert f.read() == b"tail!"
+
+
+def test_status_after_a_clean_status_still_sees_changes(repo: Path, run) -> None:
+    """A recorded clean comparison never hides a later edit, even one of the same size."""
+    write(repo / "d" / "a", b"aaaa")
+    write(repo / "d" / "b", b"bbbb")
+    run(repo, "track", "d")
+    old = os.stat(repo / "d" / "a").st_mtime_ns - 10**9
+    for name in ("a", "b"):
+        os.utime(repo / "d" / name, ns=(old, old))
+    for _ in range(2):  # the second status is answered from the clean record
+        assert json.loads(run(repo, "status", "--json").stdout)[0]["state"] == "unchanged"
+    write(repo / "d" / "a", b"AAAA")
+    os.utime(repo / "d" / "a", ns=(old, old))  # same size, same mtime: ctime/inode still differ
+    status = json.loads(run(repo, "status", "--json").stdout)[0]
+    assert status["state"] == "modified" and status["modified"] == ["d/a"]
