@@ -33,8 +33,13 @@ from harness import CheckFailed, Env, Figure, markdown  # noqa: E402
 ROOT = HERE.parent
 DOC = ROOT / "docs" / "performance.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-GROUPS = ("W1", "W2", "W3", "W4", "history", "remote", "publish")
-EXTERNAL = {"history": "bench_history", "remote": "bench_remote", "publish": "bench_publish"}
+GROUPS = ("W1", "W2", "W3", "W4", "history", "remote", "publish", "hooks")
+EXTERNAL = {
+    "history": "bench_history",
+    "remote": "bench_remote",
+    "publish": "bench_publish",
+    "hooks": "bench_hooks",
+}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
