@@ -145,22 +145,22 @@ class Checkout:
             current = {k: f for k, f in current.items() if keep(k)}
         pending = []
         for key, entry in wanted.items():
-            f = current.get(key)
-            oid = ws.oid_of(key, f) if f is not None else None
-            if f is not None and oid == entry.oid:
-                if is_exec(f.st) == entry.exec:
+            here = current.get(key)
+            oid = ws.oid_of(key, here) if here is not None else None
+            if here is not None and oid == entry.oid:
+                if is_exec(here.st) == entry.exec:
                     result.unchanged += 1
                 else:
                     plan.chmod.append((key, entry))
                 continue
-            pending.append((key, entry, f, oid))
+            pending.append((key, entry, here, oid))
         # only the entries to be written need their objects: one stat each, not one per entry
         have = ws.cache.exists({entry.oid for _key, entry, _f, _oid in pending})
-        for key, entry, f, oid in pending:
+        for key, entry, there, oid in pending:
             if entry.oid not in have:
                 result.missing.setdefault(entry.oid, []).append(key)
                 continue
-            if f is not None and not self._replaceable(oid):
+            if there is not None and not self._replaceable(oid):
                 result.conflicts.append(key)
                 continue
             plan.write.append((key, entry))

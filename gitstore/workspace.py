@@ -344,10 +344,10 @@ class Workspace:
         return self.statcache.oid_of(key, Path(f.abspath), f.st)
 
     def status(self, only: Sequence[str] = ()) -> list[PathStatus]:
-        from .cleanrecord import CleanRecord
+        from .cleanrecord import CleanRecord, Signature
 
         clean = CleanRecord.load(self.repo.state_dir)
-        record = dict(clean.entries)
+        record: dict[str, Signature | None] = dict(clean.entries)
         out = []
         for mpath in self.manifest_paths():
             rel = mf.tracked_path(mpath)
