@@ -23,8 +23,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from . import faults, layout
-from .errors import HashingError, ObjectNotFoundError, StoreError
-from .hashing import SMALL, copy_and_hash, hash_bytes
+from .errors import ObjectNotFoundError, StoreError
+from .hashing import SMALL, copy_and_hash, hash_bytes, open_source, read_small, write_all
 from .locks import FileLock, lock_timeout
 from .stores.local import READ_ONLY_MODE, LocalStore
 
@@ -63,21 +63,11 @@ class Cache:
     # -- writing -------------------------------------------------------------
     def ingest(self, src: str | Path) -> tuple[str, int, os.stat_result]:
         """Hash ``src`` and make sure its object is cached: (oid, size, stat of src)."""
-        try:
-            fd = os.open(src, os.O_RDONLY)
-        except FileNotFoundError as exc:
-            raise HashingError(f"{src} vanished while it was being hashed") from exc
-        except OSError as exc:
-            raise HashingError(f"cannot read {src}: {exc.strerror}") from exc
+        fd = open_source(src)
         try:
             st = os.fstat(fd)
             if st.st_size < SMALL:
-                data = os.read(fd, st.st_size + 1)
-                after = os.fstat(fd)
-                if len(data) != st.st_size or after.st_mtime_ns != st.st_mtime_ns:
-                    raise HashingError(
-                        f"{src} changed while it was being hashed; run the command again"
-                    )
+                data = read_small(src, fd, st)
                 oid = hash_bytes(data)
                 self._put_bytes(oid, data)
                 return oid, len(data), st
@@ -93,9 +83,7 @@ class Cache:
         try:
             try:
                 faults.object_write(tmp)
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                write_all(fd, data)
             finally:
                 os.close(fd)
             self._install(tmp, dest)
@@ -282,10 +270,7 @@ class Cache:
             try:
                 size = os.fstat(sfd).st_size
                 if size < SMALL:
-                    data = os.read(sfd, size)
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(dfd, view) :]
+                    write_all(dfd, os.read(sfd, size))
                 else:
                     _copy_range(sfd, dfd, size)
             finally:
@@ -344,9 +329,7 @@ def _copy_range(sfd: int, dfd: int, size: int) -> None:
         block = os.read(sfd, COPY_CHUNK)
         if not block:
             break
-        view = memoryview(block)
-        while view:
-            view = view[os.write(dfd, view) :]
+        write_all(dfd, block)
 
 
 def _unlink(path: str | Path) -> None:

@@ -61,19 +61,37 @@ def _check_unchanged(path: str | Path, before: os.stat_result, fd: int, read: in
         raise HashingError(f"{path} changed while it was being hashed; run the command again")
 
 
-def hash_file(path: Path) -> tuple[str, int]:
-    """(oid, size) of the file at ``path``; HashingError if it changes meanwhile."""
+def open_source(path: str | Path) -> int:
+    """A read-only descriptor of a user's file; HashingError naming it if that fails."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        return os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     except FileNotFoundError as exc:
         raise HashingError(f"{path} vanished while it was being hashed") from exc
     except OSError as exc:
         raise HashingError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def read_small(path: str | Path, fd: int, st: os.stat_result) -> bytes:
+    """The whole of a small file in one read; HashingError if it changed meanwhile."""
+    data = os.read(fd, st.st_size + 1)
+    _check_unchanged(path, st, fd, len(data))
+    return data
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """``os.write`` until every byte is written (a write may be short)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def hash_file(path: Path) -> tuple[str, int]:
+    """(oid, size) of the file at ``path``; HashingError if it changes meanwhile."""
+    fd = open_source(path)
     try:
         st = os.fstat(fd)
         if st.st_size < SMALL:
-            data = os.read(fd, st.st_size + 1)
-            _check_unchanged(path, st, fd, len(data))
+            data = read_small(path, fd, st)
             return hash_bytes(data), len(data)
         hasher = new_hasher(st.st_size)
         total = 0
@@ -96,18 +114,12 @@ def copy_and_hash(path: str | Path, out_fd: int) -> tuple[str, int, os.stat_resu
 
     Returns (oid, size, stat of the source as it was when opened).
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-    except FileNotFoundError as exc:
-        raise HashingError(f"{path} vanished while it was being hashed") from exc
-    except OSError as exc:
-        raise HashingError(f"cannot read {path}: {exc.strerror}") from exc
+    fd = open_source(path)
     try:
         st = os.fstat(fd)
         if st.st_size < SMALL:
-            data = os.read(fd, st.st_size + 1)
-            _check_unchanged(path, st, fd, len(data))
-            os.write(out_fd, data)
+            data = read_small(path, fd, st)
+            write_all(out_fd, data)
             return hash_bytes(data), len(data), st
         hasher = new_hasher(st.st_size)
         total = 0
