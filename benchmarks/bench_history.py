@@ -23,7 +23,6 @@ add ~40-70 ms to each process here.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -34,6 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from benchenv import hermetic_env  # noqa: E402
 
 from gitstore import manifest as mf  # noqa: E402
 
@@ -50,22 +51,7 @@ def _oid(i: int, version: int) -> str:
 
 
 def _env(workdir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "GITSTORE_"))}
-    # As an installed gitstore runs: modules load from cached bytecode (kept
-    # under the workdir, not beside the sources), not compiled at every start.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env.update(
-        PYTHONPYCACHEPREFIX=str(workdir / "pycache"),
-        XDG_CACHE_HOME=str(workdir / "cache"),
-        XDG_CONFIG_HOME=str(workdir / "config"),
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_AUTHOR_NAME="bench",
-        GIT_AUTHOR_EMAIL="bench@example.com",
-        GIT_COMMITTER_NAME="bench",
-        GIT_COMMITTER_EMAIL="bench@example.com",
-        PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-    )
-    return env
+    return hermetic_env(workdir, bytecode=True)
 
 
 def build(workdir: Path, files: int, changed: int) -> tuple[Path, dict[str, str], list[bytes]]:

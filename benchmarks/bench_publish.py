@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchenv import hermetic_env  # noqa: E402
+
 from gitstore import manifest as mf  # noqa: E402
 from gitstore.hashing import hash_bytes  # noqa: E402
 
@@ -35,18 +37,7 @@ NEW_PER_COMMIT = 10
 
 
 def _env(workdir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "GITSTORE_"))}
-    env.update(
-        XDG_CACHE_HOME=str(workdir / "cache"),
-        XDG_CONFIG_HOME=str(workdir / "config"),
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_AUTHOR_NAME="bench",
-        GIT_AUTHOR_EMAIL="bench@example.com",
-        GIT_COMMITTER_NAME="bench",
-        GIT_COMMITTER_EMAIL="bench@example.com",
-        PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-    )
-    return env
+    return hermetic_env(workdir)
 
 
 def _put_cache(cache: Path, data: bytes) -> str:

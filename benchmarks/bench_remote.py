@@ -83,6 +83,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from benchenv import hermetic_env
+
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "bench"
 CREDS = {
@@ -148,20 +150,9 @@ class Server:
 
 
 def _env(workdir: Path, cache: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "GITSTORE_", "AWS_"))}
-    env.update(CREDS)
-    env.update(
-        HOME=str(workdir / "home"),
-        XDG_CACHE_HOME=str(workdir / cache),
-        XDG_CONFIG_HOME=str(workdir / "config"),
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_AUTHOR_NAME="bench",
-        GIT_AUTHOR_EMAIL="bench@example.com",
-        GIT_COMMITTER_NAME="bench",
-        GIT_COMMITTER_EMAIL="bench@example.com",
-        PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    return hermetic_env(
+        workdir, cache=cache, scrub=("GIT_", "GITSTORE_", "AWS_"), home=True, extra=CREDS
     )
-    return env
 
 
 def _settle() -> None:
