@@ -1,5 +1,5 @@
 """``python -m gitstore``: the same as the ``gitstore`` console script."""
 
-from .cli import main
+from .entry import main
 
 main()

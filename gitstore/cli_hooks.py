@@ -10,8 +10,6 @@ import click
 
 __all__ = ["register"]
 
-POST_HOOKS = ("post-checkout", "post-merge", "post-rewrite")
-
 
 def _context() -> object:
     from .api import Context
@@ -105,35 +103,13 @@ def uninstall(global_: bool) -> None:
 @click.pass_context
 def hook(click_ctx: click.Context, name: str, args: tuple[str, ...]) -> None:
     """Run gitstore's part of git hook NAME (what the installed scripts call)."""
-    from . import hookrun, hooks
-    from .errors import GitstoreError, UsageError
+    from .errors import UsageError
+    from .hookmain import run_hook
+    from .hooks import HOOKS
 
-    if name not in hooks.HOOKS:
-        raise UsageError(f"unknown hook '{name}'; gitstore has {', '.join(hooks.HOOKS)}")
-    stdin = hooks.read_hook_stdin(name)
-    code = hooks.run_chained(name, args, stdin)
-    if code != 0:
-        click_ctx.exit(code)
-    env = dict(os.environ)
-    try:
-        ctx = _context()
-        if name == "pre-commit":
-            report = hookrun.pre_commit(ctx)  # type: ignore[arg-type]
-        elif name == "pre-push":
-            report = hookrun.pre_push(ctx, args, stdin, env)  # type: ignore[arg-type]
-        elif name == "post-checkout":
-            report = hookrun.post_checkout(ctx, args, env)  # type: ignore[arg-type]
-        elif name == "post-merge":
-            report = hookrun.post_merge(ctx, args, env)  # type: ignore[arg-type]
-        else:
-            report = hookrun.post_rewrite(ctx, args, stdin, env)  # type: ignore[arg-type]
-    except GitstoreError as exc:
-        if name not in POST_HOOKS:
-            raise
-        report = hookrun.HookReport([f"gitstore: {name}: {exc.message}"])  # never fail a post hook
-    for line in report.lines:
-        click.echo(line, err=True)
-    click_ctx.exit(report.exit_code)
+    if name not in HOOKS:
+        raise UsageError(f"unknown hook '{name}'; gitstore has {', '.join(HOOKS)}")
+    click_ctx.exit(run_hook(name, args))
 
 
 @click.command()

@@ -20,7 +20,6 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from .errors import GitstoreError
@@ -69,6 +68,8 @@ def gitstore_command() -> str:
 
 def render_hook(name: str) -> bytes:
     """The script for hook ``name``, with this Python recorded as the fallback."""
+    from importlib import resources  # install only: its import costs ~20 ms per hook run
+
     template = resources.files("gitstore.hookscripts").joinpath(name).read_bytes()
     return template.replace(b"@GITSTORE_PYTHON@", shlex.quote(sys.executable).encode())
 

@@ -1,0 +1,25 @@
+"""The ``gitstore`` console script: git's hooks go straight to their runner, the rest to click.
+
+Git runs a hook on every commit, checkout and push, so its start-up is paid
+many times a day: ``gitstore hook NAME ...`` (what the installed scripts
+call) is dispatched here without importing click or the command modules.
+Every other command line, including ``gitstore hook --help`` and anything
+with a global option first, goes to :func:`gitstore.cli.main`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+HOOK_NAMES = ("pre-commit", "pre-push", "post-checkout", "post-merge", "post-rewrite")
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    if len(argv) >= 2 and argv[0] == "hook" and argv[1] in HOOK_NAMES:
+        from .hookmain import run_hook_cli
+
+        sys.exit(run_hook_cli(argv[1], argv[2:]))
+    from .cli import main as cli_main
+
+    cli_main()

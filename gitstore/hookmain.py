@@ -1,0 +1,67 @@
+"""``gitstore hook NAME ARGS...``: run the chained hook, then gitstore's part; no click.
+
+Shared by the console script's fast dispatch (:mod:`gitstore.entry`) and the
+click command ``gitstore hook`` (:mod:`gitstore.cli_hooks`), so both behave
+the same: the user's own hook runs first and a failure of it is git's
+answer; a post-* hook never fails git (problems become report lines); a
+pre-* hook's error is one line (and a hint) on stderr with its exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from .errors import GitstoreError
+
+POST_HOOKS = ("post-checkout", "post-merge", "post-rewrite")
+
+
+def run_hook(name: str, args: Sequence[str]) -> int:
+    """Run hook ``name``; print its report lines on stderr; its exit code.
+
+    A :class:`GitstoreError` of a pre-* hook propagates (the caller renders it).
+    """
+    from . import hookrun, hooks
+    from .api import Context
+
+    stdin = hooks.read_hook_stdin(name)
+    code = hooks.run_chained(name, args, stdin)
+    if code != 0:
+        return code
+    env = dict(os.environ)
+    try:
+        ctx = Context(".")
+        if name == "pre-commit":
+            report = hookrun.pre_commit(ctx)
+        elif name == "pre-push":
+            report = hookrun.pre_push(ctx, args, stdin, env)
+        elif name == "post-checkout":
+            report = hookrun.post_checkout(ctx, args, env)
+        elif name == "post-merge":
+            report = hookrun.post_merge(ctx, args, env)
+        else:
+            report = hookrun.post_rewrite(ctx, args, stdin, env)
+    except GitstoreError as exc:
+        if name not in POST_HOOKS:
+            raise
+        report = hookrun.HookReport([f"gitstore: {name}: {exc.message}"])  # never fail a post hook
+    if report.lines:
+        sys.stderr.write("".join(line + "\n" for line in report.lines))
+        sys.stderr.flush()
+    return report.exit_code
+
+
+def run_hook_cli(name: str, args: Sequence[str]) -> int:
+    """:func:`run_hook` with errors rendered as the CLI renders them (``--debug`` aside)."""
+    try:
+        return run_hook(name, args)
+    except GitstoreError as exc:
+        sys.stderr.write(f"gitstore: error: {exc.message}\n")
+        if exc.hint:
+            sys.stderr.write(f"hint: {exc.hint}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("gitstore: interrupted\n")
+        return 130
