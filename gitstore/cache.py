@@ -29,7 +29,9 @@ from .locks import FileLock, lock_timeout
 from .stores.local import READ_ONLY_MODE, LocalStore
 
 FICLONE = 0x40049409
+GENERATION_FILE = "gc-generation"
 COPY_CHUNK = 8 << 20
+FSYNC_MAX = 32  # sync() fsyncs up to this many new objects one by one, else one syncfs
 
 
 class Cache:
@@ -45,6 +47,10 @@ class Cache:
         self._tmp_count = itertools.count()
         self._no_reflink: set[str] = set()  # folders where a reflink failed: copy there
         self._folders: set[str] = set()  # object folders known to exist
+        # what sync() must make durable when few objects were written: the
+        # objects and the folders whose entries changed (None: too many, syncfs)
+        self._unsynced: list[str] | None = []
+        self._unsynced_dirs: set[str] = set()
 
     # -- queries -------------------------------------------------------------
     def path(self, oid: str) -> Path:
@@ -144,17 +150,97 @@ class Cache:
             # rather than a rename that fails, a stat and a mkdir
             try:
                 os.mkdir(folder)
+                self._unsynced_dirs.add(os.path.dirname(folder))
             except FileExistsError:
                 pass
             except FileNotFoundError:
                 os.makedirs(folder, exist_ok=True)
+                self._unsynced_dirs.add(os.path.dirname(folder))
+                self._unsynced_dirs.add(os.path.dirname(os.path.dirname(folder)))
             self._folders.add(folder)
         try:
             os.rename(tmp, dest)
         except FileNotFoundError:  # the folder went away meanwhile (gc)
             os.makedirs(folder, exist_ok=True)
+            self._unsynced = None
             os.rename(tmp, dest)
         self.wrote_objects = True
+        unsynced = self._unsynced
+        if unsynced is not None:
+            if len(unsynced) < FSYNC_MAX:
+                unsynced.append(os.fspath(dest))
+            else:
+                self._unsynced = None
+
+    # -- the gc generation ----------------------------------------------------
+    def _generation_path(self) -> str:
+        return f"{self._root_s}/{GENERATION_FILE}"
+
+    def generation(self) -> str | None:
+        """The cache's gc generation: a token that changes before gc deletes any object.
+
+        While it is unchanged, an object once seen in the cache is still there
+        (the stat cache relies on it so that ``track`` need not stat every
+        object again). It is a random token kept in the cache's root, with
+        the inode of ``objects/`` appended, so that removing that folder
+        changes it too. Created on first use; None when it cannot be (a
+        read-only cache): then nothing may be taken as present unseen.
+        Read under the cache lock, shared or exclusive.
+        """
+        path = self._generation_path()
+        try:
+            with open(path, "rb") as f:
+                token = f.read(64).decode("ascii", "replace").strip()
+            objects = os.stat(f"{self._root_s}/{layout.OBJECTS}")
+            return f"{token}:{objects.st_dev}:{objects.st_ino}" if token else None
+        except FileNotFoundError:
+            if os.path.exists(path):
+                return None  # no objects/ yet
+        except OSError:
+            return None
+        try:
+            tmp, fd = self._new_tmp()
+        except StoreError:
+            return None
+        try:
+            try:
+                write_all(fd, uuid.uuid4().hex.encode())
+            finally:
+                os.close(fd)
+            os.makedirs(f"{self._root_s}/{layout.OBJECTS}", exist_ok=True)
+            try:
+                os.link(tmp, path)  # create if absent: another writer may win the race
+            except FileExistsError:
+                pass
+        except OSError:
+            return None
+        finally:
+            _unlink(tmp)
+        return self.generation() if os.path.exists(path) else None
+
+    def new_generation(self) -> None:
+        """Change the gc generation, durably: call before deleting any object (gc holds the lock)."""
+        path = self._generation_path()
+        folder = os.path.dirname(path)
+        tmp = f"{folder}/.{GENERATION_FILE}.{uuid.uuid4().hex[:12]}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                write_all(fd, uuid.uuid4().hex.encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+            dfd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError as exc:
+            _unlink(tmp)
+            raise StoreError(
+                f"cannot update {path} before deleting objects: {exc.strerror}"
+            ) from exc
 
     def adopt_verified(self, tmp: Path, oid: str) -> None:
         """Move a temporary file already checked to hash to ``oid`` into the cache."""
@@ -165,8 +251,30 @@ class Cache:
     def sync(self) -> None:
         """One batch sync of everything written: call before writing a manifest."""
         if self.wrote_objects:
-            self.store.sync()
+            if self._unsynced is None or not self._fsync_each(self._unsynced):
+                self.store.sync()
             self.wrote_objects = False
+            self._unsynced = []
+            self._unsynced_dirs = set()
+
+    def _fsync_each(self, paths: list[str]) -> bool:
+        """fsync a few objects and their folders: far cheaper than syncfs on a busy disk."""
+        try:
+            for path in paths:
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            for folder in {os.path.dirname(p) for p in paths} | self._unsynced_dirs:
+                fd = os.open(folder, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        except OSError:
+            return False  # the filesystem-wide sync instead
+        return True
 
     # -- materialising -------------------------------------------------------
     def materialise(

@@ -311,6 +311,7 @@ def collect(
         now = time.time()
         needed = needed_by_all(ctx, result)
         needed |= sweep_views(cache, grace, now, result)
+        bumped = False
         for oid in cache.store.list():
             if oid in needed:
                 result.kept_needed += 1
@@ -325,6 +326,10 @@ def collect(
                 continue
             result.deleted.append((oid, st.st_size))
             if not dry_run:
+                if not bumped:
+                    # before the first deletion: stat caches stop vouching for objects
+                    cache.new_generation()
+                    bumped = True
                 path.unlink(missing_ok=True)
                 _prune(path.parent, cache.root)
             if on_delete is not None:

@@ -144,6 +144,7 @@ class Workspace:
         self.cache = cache
         self.jobs = jobs
         self._statcache: StatCache | None = None
+        self._generation: str | None = None  # the cache's gc generation, read under its lock
 
     @property
     def statcache(self) -> StatCache:
@@ -207,6 +208,9 @@ class Workspace:
         for rel in rels:
             self.check_nesting(rel, manifests)
         with self.lock(), self.cache_lock():
+            # read under the cache lock: gc cannot delete objects while it is held
+            self._generation = self.cache.generation()
+            self.statcache.use_generation(self._generation)
             results = [self._track_one(rel) for rel in rels]
             self.statcache.save()
             changed_ignore = False
@@ -258,23 +262,43 @@ class Workspace:
 
         def ingest(f: ScannedFile) -> mf.Entry:
             oid, size, st = cache.ingest(f.abspath)
-            statcache.record(prefix + f.relpath if f.relpath else prefix, st, oid)
+            key = prefix + f.relpath if f.relpath else prefix
+            statcache.record(key, st, oid, present=True)
             return mf.Entry(path=f.relpath or name, oid=oid, size=size, exec=is_exec(st))
 
-        # Files the stat cache knows (and whose object is cached) cost a lookup
-        # and a stat: done inline, since a thread pool costs more than that.
+        # Files the stat cache knows (and whose object is cached) cost a lookup:
+        # done inline, since a thread pool costs more than that. The object of
+        # such a file needs no stat when the stat cache saw it in the cache at
+        # the cache's current gc generation (gc changes it before deleting).
         # Only the rest are hashed and copied, on the pool.
+        generation = self._generation
+        seen_all = generation is not None and generation == statcache.generation
+        unverified = statcache.unverified
+        lookup = statcache.lookup
         entries: list[mf.Entry | None] = []
         todo: list[ScannedFile] = []
         slots: list[int] = []
+        Entry = mf.Entry
         for f in files:
-            oid = statcache.lookup(prefix + f.relpath if f.relpath else prefix, f.st)
-            if oid is not None and cache.has(oid):
-                entries.append(mf.Entry(f.relpath or name, oid, f.st.st_size, is_exec(f.st)))
-            else:
-                slots.append(len(entries))
-                entries.append(None)
-                todo.append(f)
+            st = f.st
+            key = prefix + f.relpath if f.relpath else prefix
+            oid = lookup(key, st)
+            if oid is not None:
+                if seen_all and key not in unverified:
+                    entries.append(
+                        Entry(f.relpath or name, oid, st.st_size, bool(st.st_mode & 0o100))
+                    )
+                    continue
+                if cache.has(oid):
+                    if seen_all:
+                        statcache.mark_present(key)
+                    entries.append(
+                        Entry(f.relpath or name, oid, st.st_size, bool(st.st_mode & 0o100))
+                    )
+                    continue
+            slots.append(len(entries))
+            entries.append(None)
+            todo.append(f)
         for slot, entry in zip(slots, map_in_batches(ingest, todo, self.jobs), strict=True):
             entries[slot] = entry
         return [e for e in entries if e is not None]
