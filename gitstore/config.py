@@ -77,7 +77,68 @@ def local_config_path(common_dir: Path) -> Path:
     return common_dir / "gitstore" / "config.yaml"
 
 
-def read_layer(path: Path | None) -> dict[str, Any]:
+class ParsedMemo:
+    """Config files already parsed, keyed by path and exact bytes: most commands never import yaml.
+
+    Importing and running the YAML loader costs 15-25 ms, paid by every
+    command and by every git hook, although the files rarely change. The
+    memo lives in the clone's state folder; an entry is used only when the
+    file's bytes are exactly those parsed, so it can never be stale. It is
+    only a cache: a corrupt or missing memo means parsing again.
+    """
+
+    FILE = "config-parsed"
+    MAGIC = "gitstore-config-parsed-1"
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.entries: dict[str, tuple[bytes, Any]] = {}
+        self.changed = False
+        if path is None:
+            return
+        try:
+            import marshal
+
+            data = marshal.loads(path.read_bytes())
+        except (OSError, EOFError, ValueError, TypeError):
+            return
+        if isinstance(data, tuple) and len(data) == 2 and data[0] == self.MAGIC:
+            if isinstance(data[1], dict):
+                self.entries = data[1]
+
+    def get(self, path: Path, text: bytes) -> tuple[bool, Any]:
+        entry = self.entries.get(str(path))
+        if entry is not None and entry[0] == text:
+            return True, entry[1]
+        return False, None
+
+    def put(self, path: Path, text: bytes, data: Any) -> None:
+        import marshal
+
+        try:
+            if marshal.loads(marshal.dumps(data)) != data:
+                return
+        except ValueError:  # a timestamp or another type marshal does not keep
+            return
+        self.entries[str(path)] = (text, data)
+        self.changed = True
+
+    def save(self) -> None:
+        if not self.changed or self.path is None:
+            return
+        import marshal
+
+        from .stores.local import fsync_write
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fsync_write(self.path, marshal.dumps((self.MAGIC, self.entries)))
+        except OSError:
+            pass  # a read-only clone parses again next time
+        self.changed = False
+
+
+def read_layer(path: Path | None, memo: ParsedMemo | None = None) -> dict[str, Any]:
     """One config file as a dict; {} when absent; ConfigError naming it when bad."""
     if path is None:
         return {}
@@ -87,18 +148,26 @@ def read_layer(path: Path | None) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-    import yaml  # only when a config file exists: keeps `import gitstore` paths light
-
-    try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+    found, data = memo.get(path, text) if memo is not None else (False, None)
+    if not found:
+        data = _parse_yaml(path, text)
+        if memo is not None:
+            memo.put(path, text, data)
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of settings")
     _refuse_secrets(data, path)
     return data
+
+
+def _parse_yaml(path: Path, text: bytes) -> Any:
+    import yaml  # only when a config file is new or changed: keeps start-up light
+
+    try:
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
 
 
 def _refuse_secrets(data: Any, path: Path, trail: str = "") -> None:
@@ -153,7 +222,9 @@ def load(
         "user": user_config_path(),
         "local": local_config_path(common_dir) if common_dir else None,
     }
-    layers = {name: read_layer(p) for name, p in paths.items()}
+    memo = ParsedMemo(common_dir / "gitstore" / ParsedMemo.FILE if common_dir else None)
+    layers = {name: read_layer(p, memo) for name, p in paths.items()}
+    memo.save()
     notes: list[str] = []
     committed = layers["committed"]
     for key in committed:

@@ -85,7 +85,7 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[os.write(fd, view) :]
 
 
-def hash_file(path: Path) -> tuple[str, int]:
+def hash_file(path: str | Path) -> tuple[str, int]:
     """(oid, size) of the file at ``path``; HashingError if it changes meanwhile."""
     fd = open_source(path)
     try:

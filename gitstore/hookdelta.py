@@ -5,23 +5,27 @@ work tree matched the old manifest (the last checkout finished), the files of
 the entries whose line is the same in both manifests are already right, so
 only the lines that differ are read, and only their files are looked at and
 written: no parse of the whole manifest, no scan of the whole tracked folder,
-no hashing of the others. Anything out of the ordinary (a manifest not
-written canonically, a change of kind or of top-level keys, a large share of
-entries changed, an invalid entry) declines, and the caller falls back to a
-full :class:`~gitstore.checkout.Checkout` of the manifest, which validates
-and reports as usual.
+no hashing of the others.
 
-Entry lines are compared as bytes: the canonical form writes one entry a line
-(path, blake3, size, exec), so equal lines mean equal entries. The changed
-lines are read with the manifest module's own canonical-line reader and each
-entry is validated as a full parse would.
+One ``git diff-tree -p -U1`` names the manifests that changed between the two
+commits and gives, for each, the lines that differ (the canonical form writes
+one entry a line, so a changed line is a changed entry) with one line of
+context around each change. Anything out of the ordinary (a manifest in the
+work tree that is not the new commit's blob, one not written canonically, a
+change of kind or of any header line but the counts, a large share of entries
+changed, an invalid entry) declines, and the caller falls back to a full
+:class:`~gitstore.checkout.Checkout` of the manifest, which validates and
+reports as usual. The changed lines are read with the manifest module's own
+canonical-line reader and each entry is validated as a full parse would.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat as statmod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import manifest as mf
@@ -33,85 +37,127 @@ if TYPE_CHECKING:
     from .workspace import Workspace
 
 __all__ = [
+    "Change",
     "Delta",
     "apply_deltas",
-    "changed_manifests",
-    "entry_delta",
+    "blob_id",
     "looks_materialised",
-    "read_blobs",
+    "patch_delta",
+    "read_changes",
 ]
 
-Delta = tuple[list[mf.Entry], list[str], int]  # entries to write, paths to delete, entries kept
+Delta = tuple[
+    list[mf.Entry], list[str], list[str]
+]  # entries to write, paths to delete, kept paths seen
 HEADER = 6  # comment, gitstore, kind, size, files, entries
+COUNTS = (b"size: ", b"files: ")
 REGULAR = (b"100644", b"100755")
 ZERO = "0" * 40
+HASH_BELOW = 1 << 20  # a file this small is hashed rather than looked up in the stat cache
+MAX_CHANGED = 50_000  # entry lines; more and the full checkout is as cheap
+_HUNK_RE = re.compile(rb"@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 
 
-def changed_manifests(
-    repo: GitRepo, old: str, new: str
-) -> list[tuple[str, str | None, str | None]]:
-    """(path, old blob, new blob) of each manifest that differs between two commits (git diff-tree)."""
+@dataclass
+class Change:
+    """A manifest that differs between two commits, with its changed lines when git gave them."""
+
+    path: str
+    old: str | None  # blob ids; None when absent (or not a regular file) on that side
+    new: str | None
+    removed: list[bytes] = field(default_factory=list)  # changed lines, without the diff's prefix
+    added: list[bytes] = field(default_factory=list)
+    context: list[bytes] = field(default_factory=list)
+    readable: bool = False  # the lines above are the whole difference, all of them entry lines
+
+    def as_tuple(self) -> tuple[str, str | None, str | None]:
+        return self.path, self.old, self.new
+
+
+def read_changes(repo: GitRepo, old: str, new: str) -> list[Change]:
+    """Each manifest that differs between two commits, with its changed lines: one git call."""
     out = repo.git(
         "diff-tree",
         "-r",
         "-z",
+        "--raw",
+        "-p",
+        "-U1",
         "--no-renames",
         "--no-commit-id",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--no-color",
+        "--full-index",
         old,
         new,
         "--",
         "*" + mf.SUFFIX,
     ).stdout
-    fields = out.split(b"\0")
-    changes = []
-    for i in range(0, len(fields) - 1, 2):
-        meta, raw = fields[i], fields[i + 1]
-        parts = meta.lstrip(b":").split(b" ")
-        if len(parts) < 5:
-            continue
+    changes: list[Change] = []
+    pos = 0
+    while out.startswith(b":", pos):
+        meta_end = out.index(b"\0", pos)
+        path_end = out.index(b"\0", meta_end + 1)
+        parts = out[pos + 1 : meta_end].split(b" ")
+        raw = out[meta_end + 1 : path_end]
+        pos = path_end + 1
         path = os.fsdecode(raw)
-        if not path.endswith(mf.SUFFIX):
+        if len(parts) < 5 or not path.endswith(mf.SUFFIX):
             continue
         a = parts[2].decode() if parts[0] in REGULAR and parts[2] != ZERO.encode() else None
         b = parts[3].decode() if parts[1] in REGULAR and parts[3] != ZERO.encode() else None
-        if a != b:
-            changes.append((path, a, b))
-    return sorted(changes)
+        changes.append(Change(path, a, b))
+    patches = out[pos + 1 :].split(b"\ndiff --git ") if out.startswith(b"\0", pos) else []
+    if len(patches) == len(changes):  # else (a change of type) the lines stay unread
+        for change, patch in zip(changes, patches, strict=True):
+            if change.old and change.new and change.old != change.new:
+                _read_patch(change, patch)
+    changes = [c for c in changes if c.old != c.new]
+    return sorted(changes, key=lambda c: c.path)
 
 
-def read_blobs(repo: GitRepo, blobs: Sequence[str]) -> dict[str, bytes]:
-    """{blob id: bytes} with one ``git cat-file --batch``; blobs it cannot read are left out."""
-    if not blobs:
-        return {}
-    out = repo.git("cat-file", "--batch", input="".join(b + "\n" for b in blobs).encode()).stdout
-    found: dict[str, bytes] = {}
-    pos = 0
-    for blob in blobs:
-        end = out.find(b"\n", pos)
-        if end < 0:
-            break
-        head = out[pos:end].split(b" ")
-        pos = end + 1
-        if len(head) != 3 or head[1] != b"blob":
-            continue  # "<id> missing" and other kinds have no body
-        size = int(head[2])
-        found[blob] = out[pos : pos + size]
-        pos += size + 1
-    return found
+def _read_patch(change: Change, patch: bytes) -> None:
+    """Fill ``change``'s lines from its patch; readable only if every changed line is an entry."""
+    lines = patch.split(b"\n")
+    i = next((n for n, line in enumerate(lines) if line.startswith(b"@@ ")), len(lines))
+    old_no = 0
+    for line in lines[i:]:
+        if line.startswith(b"@@ "):
+            m = _HUNK_RE.match(line)
+            if m is None:
+                return
+            old_no = int(m.group(1))  # the first line of the hunk's old side
+            if line[3:5] == b"-0":  # "@@ -0,0": an insertion after line 0
+                old_no = 1
+            continue
+        tag, text = line[:1], line[1:]
+        if not line or tag == b"\\":
+            continue  # the split's last piece, "\\ No newline at end of file"
+        is_entry = text.startswith(b"- ")
+        if not is_entry and not (old_no <= HEADER and (tag == b" " or text.startswith(COUNTS))):
+            return  # a change to a header line other than the counts, or not canonical
+        if tag == b" ":
+            if is_entry:
+                change.context.append(text)
+            old_no += 1
+        elif tag == b"-":
+            if is_entry:
+                change.removed.append(text)
+            old_no += 1
+        elif tag == b"+":
+            if is_entry:
+                change.added.append(text)
+        else:
+            return
+    change.readable = True
 
 
-def _split(data: bytes) -> tuple[list[bytes], bytes] | None:
-    """(entry lines, everything else but the counts) of a canonical manifest, or None."""
-    head = data.split(b"\n", HEADER)
-    if len(head) <= HEADER or head[1] != b"gitstore: 1" or head[5] != b"entries:":
-        return None
-    start = len(data) - len(head[HEADER])
-    if not data.startswith(b"- ", start):
-        return [], head[2] + b"\n" + data[start:]
-    last = data.rfind(b"\n- ", start - 1)  # the last line that starts with "- "
-    end = data.find(b"\n", last + 1)
-    stop = len(data) if end < 0 else end
-    return data[start:stop].split(b"\n"), head[2] + b"\n" + data[stop:]
+def blob_id(data: bytes) -> str:
+    """Git's id of a blob holding ``data``."""
+    import hashlib
+
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
 def _entries(lines: list[bytes]) -> list[mf.Entry] | None:
@@ -127,19 +173,20 @@ def _entries(lines: list[bytes]) -> list[mf.Entry] | None:
     return entries
 
 
-def entry_delta(old: bytes, new: bytes) -> Delta | None:
-    """What changed from ``old`` to ``new`` (two manifests of kind dir), or None to decline."""
-    a, b = _split(old), _split(new)
-    if a is None or b is None or a[1] != b[1] or not a[1].startswith(b"kind: dir\n"):
+def patch_delta(change: Change, data: bytes) -> Delta | None:
+    """What to write and delete for ``change``, whose new manifest in the work tree is ``data``; None to decline."""
+    if not change.readable or change.new is None or blob_id(data) != change.new:
         return None
-    old_lines, new_lines = a[0], b[0]
-    before, after = set(old_lines), set(new_lines)
-    added = [line for line in new_lines if line not in before]
-    gone = [line for line in old_lines if line not in after]
-    if len(added) + len(gone) > max(256, len(new_lines) // 4):
+    head = data[:4096].split(b"\n", HEADER)
+    if len(head) <= HEADER or head[1] != b"gitstore: 1" or head[2] != b"kind: dir":
+        return None
+    if not head[4].startswith(b"files: ") or not head[4][7:].isdigit():
+        return None
+    files = int(head[4][7:])
+    if len(change.added) + len(change.removed) > min(MAX_CHANGED, max(256, files // 4)):
         return None  # a large change: the full checkout is as cheap
-    write, lost = _entries(added), _entries(gone)
-    if write is None or lost is None:
+    write, lost, kept = _entries(change.added), _entries(change.removed), _entries(change.context)
+    if write is None or lost is None or kept is None:
         return None
     for entry in write:
         if mf.validate_entry_path(entry.path) is not None or mf._entry_problem(entry) is not None:
@@ -147,24 +194,33 @@ def entry_delta(old: bytes, new: bytes) -> Delta | None:
     paths = {e.path for e in write}
     if len(paths) != len(write):
         return None
-    return write, [e.path for e in lost if e.path not in paths], len(new_lines) - len(added)
+    return write, [e.path for e in lost if e.path not in paths], [e.path for e in kept]
 
 
-def looks_materialised(ws: Workspace, rel: str, kept: int) -> bool:
-    """Whether the kept entries' files were there: the stat cache knows at least as many below ``rel``.
+def looks_materialised(ws: Workspace, rel: str, kept: Sequence[str]) -> bool:
+    """Whether the tracked folder was materialised: it is there, and so are the kept entries seen.
 
-    A tracked path never materialised here (a clone made without the hooks)
-    has no stat cache entries, and needs the full checkout.
+    The kept entries are the context lines git gave around each change, so
+    every change has a neighbour to vouch for it. A tracked path never
+    materialised here (a clone made without the hooks) needs the full checkout.
     """
-    if not os.path.isdir(ws.root / rel) or os.path.islink(ws.root / rel):
+    base = ws.root / rel
+    if not os.path.isdir(base) or os.path.islink(base):
         return False
-    below = rel + "/"
-    return sum(1 for key in ws.statcache.entries if key.startswith(below)) >= kept
+    prefix = f"{base}/"
+    for path in kept:
+        try:
+            if not statmod.S_ISREG(os.lstat(prefix + path).st_mode):
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def apply_deltas(ws: Workspace, deltas: Mapping[str, Delta], force: bool = False) -> CheckoutResult:
     """Write and delete the files of each tracked path's delta, as Checkout would decide."""
     from .checkout import Checkout, CheckoutResult, _Plan, safe_parent
+    from .hashing import hash_file
     from .workspace import ScannedFile, is_exec
 
     result = CheckoutResult()
@@ -182,10 +238,15 @@ def apply_deltas(ws: Workspace, deltas: Mapping[str, Delta], force: bool = False
             raise GitstoreError(f"{key} is a folder where a manifest has a file")
         return ScannedFile("", f"{root}/{key}", st)
 
+    def oid_of(key: str, f: ScannedFile) -> str | None:
+        if statmod.S_ISREG(f.st.st_mode) and f.st.st_size < HASH_BELOW:
+            return hash_file(f.abspath)[0]  # cheaper than loading the whole stat cache
+        return ws.oid_of(key, f)  # None for a symlink
+
     def replaceable(key: str, f: ScannedFile) -> bool:
         if force:
             return True
-        oid = ws.oid_of(key, f)  # None for a symlink
+        oid = oid_of(key, f)
         return oid is not None and ws.cache.has(oid)
 
     with ws.lock(), ws.cache_lock():
@@ -197,7 +258,7 @@ def apply_deltas(ws: Workspace, deltas: Mapping[str, Delta], force: bool = False
                 key = f"{rel}/{entry.path}"
                 f = current(key)
                 if f is not None and not statmod.S_ISLNK(f.st.st_mode):
-                    if ws.oid_of(key, f) == entry.oid:
+                    if oid_of(key, f) == entry.oid:
                         if is_exec(f.st) == entry.exec:
                             result.unchanged += 1
                         else:

@@ -31,6 +31,7 @@ from .cleanrecord import CleanRecord
 from .errors import GitstoreError, ManifestError, TransferError
 
 if TYPE_CHECKING:
+    from . import hookdelta
     from .api import Context
     from .workspace import Workspace
 
@@ -309,20 +310,22 @@ def _between(ctx: Context, old: str, new: str) -> HookReport:
         return HookReport()
     if old_commit is None:
         return materialise_changes(ctx, repo.changed_manifests(old_commit, new_commit))
-    from .hookdelta import changed_manifests
+    from .hookdelta import read_changes
 
-    return materialise_changes(ctx, changed_manifests(repo, old_commit, new_commit))
+    return materialise_changes(ctx, read_changes(repo, old_commit, new_commit))
 
 
 def materialise_changes(
-    ctx: Context, changes: Sequence[tuple[str, str | None, str | None]]
+    ctx: Context, changes: Sequence[tuple[str, str | None, str | None] | hookdelta.Change]
 ) -> HookReport:
     """Make the tracked paths of changed manifests match the working tree's manifests.
 
     A tracked path whose manifest went away has its files deleted when all of
     their content is in the cache (so it can come back), and is left alone
     with a note otherwise. Never raises for a missing object or a remote that
-    is down: it reports, one line per tracked path.
+    is down: it reports, one line per tracked path. A change that comes with
+    its changed lines (:func:`hookdelta.read_changes`) writes only those
+    entries when it can.
     """
     from . import hookdelta
     from .checkout import Checkout, CheckoutResult
@@ -333,37 +336,30 @@ def materialise_changes(
     ws = ctx.workspace
     root = ws.root
     pending = load_pending(ctx)
-    olds = hookdelta.read_blobs(
-        ctx.repo,
-        sorted(
-            {
-                old
-                for mpath, old, new in changes
-                if old and new and mf.tracked_path(mpath) not in pending
-            }
-        ),
-    )
     present: dict[str, bytes] = {}
     needed: set[str] = set()
     deltas: dict[str, hookdelta.Delta] = {}
     handled: list[str] = []
     gone: list[str] = []
-    for mpath, old, new in changes:
+    for change in changes:
+        mpath, old, new = change.as_tuple() if isinstance(change, hookdelta.Change) else change
         try:
             data = (root / mpath).read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             if new is None:
                 gone.append(mpath)
             continue
+        rel = mf.tracked_path(mpath)
+        if isinstance(change, hookdelta.Change) and old and rel not in pending:
+            delta = hookdelta.patch_delta(change, data)
+            if delta is not None and hookdelta.looks_materialised(ws, rel, delta[2]):
+                deltas[mpath] = delta
+                handled.append(mpath)
+                continue
         if mf.has_conflict_markers(data):
             report.lines.append(
                 f"gitstore: {mpath} has merge conflict markers; run `gitstore resolve`"
             )
-            continue
-        delta = hookdelta.entry_delta(olds[old], data) if old in olds else None
-        if delta is not None and hookdelta.looks_materialised(ws, mf.tracked_path(mpath), delta[2]):
-            deltas[mpath] = delta
-            handled.append(mpath)
             continue
         try:
             needed.update(e.oid for e in mf.parse(data, mpath).entries)

@@ -112,24 +112,59 @@ def test_post_checkout_of_a_path_never_materialised_writes_everything(repo: Path
     assert "unchanged" in run(repo, "status").stdout
 
 
-def test_entry_delta_declines_what_it_cannot_read_line_by_line() -> None:
+def _delta(repo: Path, old: bytes, new: bytes) -> hookdelta.Delta | None:
+    """patch_delta of a manifest committed as ``old`` and then as ``new`` (in the work tree)."""
+    from gitstore.gitrepo import GitRepo
+
+    (repo / "m.gitstore").write_bytes(old)
+    git(repo, "add", "m.gitstore")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "old")
+    a = git(repo, "rev-parse", "HEAD").stdout.strip()
+    (repo / "m.gitstore").write_bytes(new)
+    git(repo, "add", "m.gitstore")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "new")
+    b = git(repo, "rev-parse", "HEAD").stdout.strip()
+    changes = hookdelta.read_changes(GitRepo.discover(repo), a, b)
+    if old == new:
+        assert changes == []
+        return [], [], []
+    assert [c.path for c in changes] == ["m.gitstore"]
+    return hookdelta.patch_delta(changes[0], new)
+
+
+def test_patch_delta_declines_what_it_cannot_read_line_by_line(repo: Path) -> None:
     entries = [mf.Entry(f"d/f{i}.bin", f"{i:064x}", 5) for i in range(10)]
     old = mf.dump(mf.build("dir", entries))
     changed = [*entries[:3], mf.Entry("d/f3.bin", "b" * 64, 6, True), *entries[5:]]
     changed.append(mf.Entry("z", "c" * 64, 1))
-    write_, gone, kept = hookdelta.entry_delta(old, mf.dump(mf.build("dir", changed))) or (
-        [],
-        [],
-        0,
-    )
-    assert [e.path for e in write_] == ["d/f3.bin", "z"] and gone == ["d/f4.bin"] and kept == 8
-    assert hookdelta.entry_delta(old, old) == ([], [], 10)
+    write_, gone, kept = _delta(repo, old, mf.dump(mf.build("dir", changed))) or ([], [], [])
+    assert [e.path for e in write_] == ["d/f3.bin", "z"] and gone == ["d/f4.bin"]
+    assert kept == ["d/f2.bin", "d/f5.bin", "d/f9.bin"]  # the context git gave around the changes
+    assert write_[0] == mf.Entry("d/f3.bin", "b" * 64, 6, True)
+    assert _delta(repo, old, old) == ([], [], [])
     as_file = mf.dump(mf.build("file", [mf.Entry("x", "a" * 64, 1)]))
-    assert hookdelta.entry_delta(old, as_file) is None  # a change of kind
+    assert _delta(repo, old, as_file) is None  # a change of kind
     bad = old.replace(b"path: d/f9.bin", b"path: ../f9.bin")
-    assert hookdelta.entry_delta(old, bad) is None  # the full parse names the problem
+    assert _delta(repo, old, bad) is None  # the full parse names the problem
     flow = old.replace(b"- {path: d/f9.bin", b"-   {path: d/f9.bin")
-    assert hookdelta.entry_delta(old, flow) is None  # not canonical
-    many = [mf.Entry(f"d/f{i}.bin", f"{i + 1:064x}", 5) for i in range(1000)]
+    assert _delta(repo, old, flow) is None  # not canonical
+    marker = old.replace(b"- {path: d/f9.bin", b"<<<<<<< ours\n- {path: d/f9.bin")
+    assert _delta(repo, old, marker) is None  # conflict markers: the full path reports them
+    header = old.replace(b"gitstore: 1\n", b"gitstore: 1\nnote: x\n", 1)
+    assert _delta(repo, old, header) is None  # a header line other than the counts
+    many = [mf.Entry(f"d/f{i:04}.bin", f"{i + 1:064x}", 5) for i in range(1000)]
     big = mf.dump(mf.build("dir", many))
-    assert hookdelta.entry_delta(mf.dump(mf.build("dir", many[:1])), big) is None
+    assert _delta(repo, mf.dump(mf.build("dir", many[:1])), big) is None  # a large change
+
+
+def test_patch_delta_needs_the_work_tree_to_hold_the_new_blob(repo: Path) -> None:
+    entries = [mf.Entry(f"d/f{i}.bin", f"{i:064x}", 5) for i in range(10)]
+    old = mf.dump(mf.build("dir", entries))
+    new = mf.dump(mf.build("dir", [*entries[:9], mf.Entry("d/f9.bin", "e" * 64, 7)]))
+    assert _delta(repo, old, new) is not None
+    from gitstore.gitrepo import GitRepo
+
+    a, b = (git(repo, "rev-parse", f"HEAD{s}").stdout.strip() for s in ("~1", ""))
+    (change,) = hookdelta.read_changes(GitRepo.discover(repo), a, b)
+    edited = new.replace(b"e" * 64, b"f" * 64)  # the work tree's manifest is not the commit's
+    assert hookdelta.patch_delta(change, edited) is None

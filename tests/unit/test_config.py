@@ -123,3 +123,41 @@ def test_progress_bar_only_on_a_terminal_and_after_a_delay() -> None:
     bar.done()
     assert slow.getvalue() == ""
     assert human_bytes(5 << 20) == "5.0 MiB"
+
+
+def test_parsed_memo_answers_for_unchanged_bytes_only(layers: tuple[Path, Path]) -> None:
+    import subprocess
+    import sys
+
+    root, common = layers
+    put(root, common, "committed", "default_remote: team\nremotes: {team: /c}\n")
+    put(root, common, "local", "hooks: {fetch: false}\nwhen: 2024-01-01 10:00:00\n")
+    assert cfg.load(root, common, env={}).default_remote == "team"
+    memo = common / "gitstore" / cfg.ParsedMemo.FILE
+    assert memo.exists()
+    probe = (
+        "import sys; from pathlib import Path; from gitstore import config as cfg;"
+        f"c = cfg.load(Path({str(root)!r}), Path({str(common)!r}), env={{}});"
+        "print(c.default_remote, c.hooks_fetch, 'yaml' in sys.modules)"
+    )
+    run = lambda: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    # the local file holds a timestamp, which marshal cannot keep: parsed every time
+    assert run() == ["team", "False", "True"]
+    put(root, common, "local", "hooks: {fetch: false}\n")
+    assert run() == ["team", "False", "True"]  # changed: parsed, then remembered
+    assert run() == ["team", "False", "False"]  # nothing changed: no yaml at all
+    # same size, same second: only the bytes tell the change apart
+    path = cfg.committed_config_path(root)
+    st = path.stat()
+    path.write_text(path.read_text().replace("team", "tean").replace("{tean: /c}", "{tean: /d}"))
+    import os
+
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert run()[0] == "tean"
+    memo.write_bytes(b"garbage")  # only a cache
+    assert run() == ["tean", "False", "True"]
+    put(root, common, "committed", "remotes: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        cfg.load(root, common, env={})
