@@ -20,8 +20,12 @@ from pathlib import Path
 
 from . import gitignore
 from . import manifest as mf
-from .errors import PathError
+from .errors import ObjectNotFoundError, PathError
 from .workspace import TMP_SUFFIX, ScannedFile, Workspace, is_exec, map_in_batches
+
+# Hard links are one system call a file: more threads than cores only fight
+# over the GIL (8 threads cost more CPU time than 2 on W2).
+LINK_JOBS = 2
 
 
 @dataclass
@@ -56,8 +60,13 @@ def entry_key(rel: str, manifest: mf.Manifest, entry: mf.Entry) -> str:
     return rel + "/" + entry.path if manifest.kind == "dir" else rel
 
 
-def safe_parent(ws: Workspace, repo_path: str, *, create: bool) -> None:
-    """Make sure every folder above ``repo_path`` is a real folder inside the work tree."""
+def safe_parent(
+    ws: Workspace, repo_path: str, *, create: bool, created: list[Path] | None = None
+) -> None:
+    """Make sure every folder above ``repo_path`` is a real folder inside the work tree.
+
+    Folders made (with ``create``) are appended to ``created`` when given.
+    """
     parts = repo_path.split("/")[:-1]
     current = ws.root
     for part in parts:
@@ -68,6 +77,8 @@ def safe_parent(ws: Workspace, repo_path: str, *, create: bool) -> None:
             if not create:
                 return
             os.mkdir(current)
+            if created is not None:
+                created.append(current)
             continue
         if statmod.S_ISLNK(st.st_mode):
             raise PathError(
@@ -92,6 +103,8 @@ class Checkout:
         }  # validate everything first
         result = CheckoutResult()
         with self.ws.lock(), self.ws.cache_lock():
+            # objects written now are seen in the cache at this gc generation
+            self.ws.statcache.use_generation(self.ws.cache.generation())
             for mpath, manifest in sorted(parsed.items()):
                 rel = mf.tracked_path(mpath)
                 sub = [
@@ -154,15 +167,18 @@ class Checkout:
                     plan.chmod.append((key, entry))
                 continue
             pending.append((key, entry, here, oid))
-        # only the entries to be written need their objects: one stat each, not one per entry
-        have = ws.cache.exists({entry.oid for _key, entry, _f, _oid in pending})
+        # Only a file to be replaced needs its object checked now (a missing
+        # object is reported rather than a conflict). Where nothing is, the
+        # write finds a missing object itself: no stat per file beforehand.
+        have = ws.cache.exists({e.oid for _key, e, there, _oid in pending if there is not None})
         for key, entry, there, oid in pending:
-            if entry.oid not in have:
-                result.missing.setdefault(entry.oid, []).append(key)
-                continue
-            if there is not None and not self._replaceable(oid):
-                result.conflicts.append(key)
-                continue
+            if there is not None:
+                if entry.oid not in have:
+                    result.missing.setdefault(entry.oid, []).append(key)
+                    continue
+                if not self._replaceable(oid):
+                    result.conflicts.append(key)
+                    continue
             plan.write.append((key, entry))
         for key, f in current.items():
             if key in wanted:
@@ -181,8 +197,7 @@ class Checkout:
         root = ws.root
         for key in plan.delete:
             (root / key).unlink(missing_ok=True)
-            ws.statcache.entries.pop(key, None)
-            ws.statcache.dirty = True
+            ws.statcache.forget(key)
             result.deleted.append(key)
         if plan.delete and plan.manifest.kind == "dir":
             _prune_empty(root / plan.rel, {str(Path(root / k).parent) for k in plan.delete})
@@ -191,18 +206,28 @@ class Checkout:
             if target.is_dir() and not target.is_symlink() and plan.write:
                 _prune_empty(target, {str(target)})
         made: set[str] = set()
+        created: list[Path] = []  # folders made here: removed again if left empty
         root_s = str(root)
         where = mf.manifest_path(plan.rel)
+        cache = ws.cache
+        link_first = (self.link or cache.link)[:1] == ("hardlink",)
 
-        def write(item: tuple[str, mf.Entry]) -> tuple[str, os.stat_result | None]:
+        def write(item: tuple[str, mf.Entry]) -> tuple[str, os.stat_result | None | bool]:
+            """(key, lstat of the new file for the stat cache), or (key, False): object missing."""
             key, entry = item
             parent = key.rsplit("/", 1)[0] if "/" in key else ""
             if parent not in made:
-                safe_parent(ws, key, create=True)
+                safe_parent(ws, key, create=True, created=created)
                 made.add(parent)
             dest = f"{root_s}/{key}"
             try:
-                ws.cache.materialise(entry.oid, dest, entry.exec, self.link)
+                if link_first:
+                    st = cache.link_new(entry.oid, dest, entry.exec)
+                    if st is not None:
+                        return key, st
+                cache.materialise(entry.oid, dest, entry.exec, self.link)
+            except ObjectNotFoundError:
+                return key, False
             except IsADirectoryError as exc:
                 raise PathError(f"{key} is a folder where the manifest {where} has a file") from exc
             try:
@@ -211,24 +236,41 @@ class Checkout:
                 return key, None
 
         writes = plan.write
-        if len(writes) >= 64 and ws.jobs > 1:
+        # threads pay off for many files or many bytes; for a branch switch of
+        # a hundred small files starting them costs more than the copies
+        parallel = ws.jobs > 1 and (
+            len(writes) >= 512 or (len(writes) > 1 and sum(e.size for _, e in writes) >= 64 << 20)
+        )
+        if parallel:
             # folders first, serially: creation order matters and is cheap
             for key, _ in writes:
                 parent = key.rsplit("/", 1)[0] if "/" in key else ""
                 if parent not in made:
-                    safe_parent(ws, key, create=True)
+                    safe_parent(ws, key, create=True, created=created)
                     made.add(parent)
-        written = map_in_batches(write, writes, ws.jobs)
+        jobs = (min(ws.jobs, LINK_JOBS) if link_first else ws.jobs) if parallel else 1
+        outcome = map_in_batches(write, writes, jobs)
+        written: list[tuple[str, os.stat_result | None]] = []
+        entries: list[mf.Entry] = []
+        for (key, st), (_key, entry) in zip(outcome, writes, strict=True):
+            if st is False:
+                result.missing.setdefault(entry.oid, []).append(key)
+            else:
+                written.append((key, st))
+                entries.append(entry)
+        if len(written) < len(writes):
+            _prune_created(created)
         done = [key for key, _st in written]
         for key, entry in plan.chmod:
             self._chmod(key, entry)
             done.append(key)
         chmodded = [(key, _lstat(f"{root_s}/{key}")) for key, _entry in plan.chmod]
-        for (key, st), (_key, entry) in zip(
-            written + chmodded, plan.write + plan.chmod, strict=True
+        record = ws.statcache.record
+        for (key, st), entry in zip(
+            written + chmodded, entries + [e for _k, e in plan.chmod], strict=True
         ):
             if st is not None and statmod.S_ISREG(st.st_mode):
-                ws.statcache.record(key, st, entry.oid)
+                record(key, st, entry.oid, present=True)  # just written from the cache
         result.written += done
 
     def _chmod(self, key: str, entry: mf.Entry) -> None:
@@ -239,6 +281,15 @@ class Checkout:
             return
         mode = st.st_mode & 0o777
         os.chmod(dest, (mode | 0o111 & (mode >> 2 | 0o100)) if entry.exec else mode & ~0o111)
+
+
+def _prune_created(created: list[Path]) -> None:
+    """Remove the folders this checkout made that stayed empty (their objects were missing)."""
+    for folder in reversed(created):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
 
 
 def _lstat(path: str) -> os.stat_result | None:

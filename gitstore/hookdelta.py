@@ -228,8 +228,13 @@ def apply_deltas(ws: Workspace, deltas: Mapping[str, Delta], force: bool = False
     stub = mf.Manifest("dir", ())
     root = str(ws.root)
 
+    checked: set[str] = set()
+
     def current(key: str) -> ScannedFile | None:
-        safe_parent(ws, key, create=False)  # never look through a symlinked folder
+        parent = key.rpartition("/")[0]
+        if parent not in checked:
+            safe_parent(ws, key, create=False)  # never look through a symlinked folder
+            checked.add(parent)
         try:
             st = os.lstat(f"{root}/{key}")
         except (FileNotFoundError, NotADirectoryError):
