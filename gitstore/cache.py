@@ -30,6 +30,7 @@ from .stores.local import READ_ONLY_MODE, LocalStore
 
 FICLONE = 0x40049409
 GENERATION_FILE = "gc-generation"
+_HEX = "0123456789abcdef"
 COPY_CHUNK = 8 << 20
 FSYNC_MAX = 32  # sync() fsyncs up to this many new objects one by one, else one syncfs
 
@@ -63,8 +64,14 @@ class Cache:
         return {oid for oid in oids if os.path.exists(self._obj(oid))}
 
     def _obj(self, oid: str) -> str:
-        """The object's path as a string (the same place as ``path(oid)``)."""
-        return f"{self._root_s}/{layout.object_key(oid)}"
+        """The object's path as a string (the same place as ``path(oid)``).
+
+        Checks the oid as ``layout.object_key`` does, without a regex: it is
+        on the per-file path of checkout.
+        """
+        if type(oid) is not str or len(oid) != layout.OID_LEN or oid.strip(_HEX):
+            raise ValueError(f"not an oid: {oid!r}")
+        return f"{self._root_s}/{layout.OBJECTS}/{oid[0:2]}/{oid[2:4]}/{oid}"
 
     # -- writing -------------------------------------------------------------
     def ingest(self, src: str | Path) -> tuple[str, int, os.stat_result]:
@@ -326,6 +333,38 @@ class Cache:
         except BaseException:
             _unlink(tmp)
             raise
+
+    def link_new(self, oid: str, dest: str, executable: bool) -> os.stat_result | None:
+        """Hard-link object ``oid`` at ``dest`` where nothing is yet: the new file's lstat.
+
+        None when a hard link cannot serve (something at ``dest``, another
+        filesystem, an executable bit that differs from the object's): the
+        caller then uses :meth:`materialise`. Two system calls a file, as
+        ``cp -al``: the link, and the lstat that both checks the mode and
+        feeds the stat cache.
+        """
+        src = self._obj(oid)
+        try:
+            os.link(src, dest)
+        except FileNotFoundError as exc:
+            if not os.path.exists(src):
+                raise ObjectNotFoundError(f"object {oid} is not in the cache", oid=oid) from exc
+            raise
+        except OSError as exc:
+            if exc.errno in (
+                errno.EEXIST,
+                errno.EXDEV,
+                errno.EPERM,
+                errno.EMLINK,
+                errno.EOPNOTSUPP,
+            ):
+                return None
+            raise
+        st = os.lstat(dest)
+        if executable != bool(st.st_mode & 0o111):
+            os.unlink(dest)  # the object's mode is not the file's: a copy instead
+            return None
+        return st
 
     def _reflink(self, src: str, tmp: str, executable: bool) -> bool:
         sfd = os.open(src, os.O_RDONLY)
