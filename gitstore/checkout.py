@@ -148,7 +148,11 @@ class Checkout:
         for f in ws.current_files(rel, manifest.kind):
             key = rel + "/" + f.relpath if manifest.kind == "dir" and f.relpath else rel
             current[key] = f
-        wanted = {entry_key(rel, manifest, e): e for e in manifest.entries}
+        if manifest.kind == "dir":
+            prefix = rel + "/"
+            wanted = {prefix + e.path: e for e in manifest.entries}
+        else:
+            wanted = {entry_key(rel, manifest, e): e for e in manifest.entries}
         if restrict:
 
             def keep(k: str) -> bool:
@@ -156,6 +160,9 @@ class Checkout:
 
             wanted = {k: e for k, e in wanted.items() if keep(k)}
             current = {k: f for k, f in current.items() if keep(k)}
+        if not current:  # an empty folder: everything is written, nothing to compare
+            plan.write = list(wanted.items())
+            return plan
         pending = []
         for key, entry in wanted.items():
             here = current.get(key)
@@ -265,12 +272,17 @@ class Checkout:
             self._chmod(key, entry)
             done.append(key)
         chmodded = [(key, _lstat(f"{root_s}/{key}")) for key, _entry in plan.chmod]
-        record = ws.statcache.record
-        for (key, st), entry in zip(
-            written + chmodded, entries + [e for _k, e in plan.chmod], strict=True
-        ):
-            if st is not None and statmod.S_ISREG(st.st_mode):
-                record(key, st, entry.oid, present=True)  # just written from the cache
+        regular = statmod.S_ISREG
+        ws.statcache.record_many(  # just written from the cache: the objects are there
+            (
+                (key, st, entry.oid)
+                for (key, st), entry in zip(
+                    written + chmodded, entries + [e for _k, e in plan.chmod], strict=True
+                )
+                if st is not None and regular(st.st_mode)
+            ),
+            present=True,
+        )
         result.written += done
 
     def _chmod(self, key: str, entry: mf.Entry) -> None:

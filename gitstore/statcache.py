@@ -33,6 +33,7 @@ import os
 import struct
 import uuid
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
 
 from .hashing import hash_file
@@ -215,6 +216,35 @@ class StatCache:
             self.dirty = True
         if present:
             self.mark_present(relpath)
+
+    def record_many(
+        self, items: Iterable[tuple[str, os.stat_result, str]], present: bool = False
+    ) -> None:
+        """:meth:`record` for many files at once (a checkout's): the same rules, less overhead."""
+        entries = self.entries
+        plain = dict.__setitem__
+        changed, trusted, unverified = self._changed, self._trusted, self.unverified
+        written = self.written_ns
+        for relpath, st, oid in items:
+            new = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, oid)
+            old = entries.get(relpath)
+            if old != new:
+                plain(entries, relpath, new)
+                changed.add(relpath)
+                trusted.discard(relpath)
+                if present:
+                    unverified.discard(relpath)
+                elif old is None or old[4] != oid:
+                    unverified.add(relpath)
+            elif (st.st_mtime_ns >= written and relpath not in trusted) or (
+                present and relpath in unverified
+            ):
+                changed.add(relpath)
+                if present:
+                    unverified.discard(relpath)
+            else:
+                continue
+            self.dirty = True
 
     def mark_present(self, relpath: str) -> None:
         """``relpath``'s object was just seen in the cache (at :attr:`generation`)."""

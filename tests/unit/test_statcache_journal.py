@@ -193,3 +193,32 @@ def test_objects_seen_are_remembered_per_generation(tmp_path: Path) -> None:
     assert not other.known_present("b", "g2")
     other.save()
     assert not StatCache(main).known_present("b", "g2")
+
+
+def test_record_many_follows_the_same_rules_as_record(tmp_path: Path) -> None:
+    _many(tmp_path, 40)
+    main = tmp_path / "statcache"
+    one, many = StatCache(main), StatCache(main)
+    for sc in (one, many):
+        sc.use_generation("g")
+    soon = time.time_ns() + 3600 * 10**9
+    racy = tmp_path / "racy"
+    racy.write_bytes(b"r")
+    os.utime(racy, ns=(soon, soon))
+    items = [
+        ("f1", os.lstat(tmp_path / "f1"), hash_bytes(b"1")),  # unchanged, now seen
+        ("f2", _aged(tmp_path / "f2", b"two"), hash_bytes(b"two")),  # changed
+        ("new", _aged(tmp_path / "new", b"new"), hash_bytes(b"new")),
+        ("racy", os.lstat(racy), hash_bytes(b"r")),
+    ]
+    for key, st, oid in items:
+        one.record(key, st, oid, present=True)
+    many.record_many(items, present=True)
+    assert dict(one.entries) == dict(many.entries)
+    assert one.unverified == many.unverified
+    assert one._changed == many._changed and one.dirty and many.dirty
+    many.save()
+    loaded = StatCache(main)
+    for key, st, oid in items[:3]:
+        assert loaded.lookup(key, st) == oid and loaded.known_present(key, "g")
+    assert loaded.lookup("racy", items[3][1]) is None
