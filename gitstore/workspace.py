@@ -9,6 +9,9 @@ file or folder inside the work tree; its manifest sits beside it
 
 from __future__ import annotations
 
+import hashlib
+import marshal
+import operator
 import os
 import stat as statmod
 from collections.abc import Callable, Iterator, Sequence
@@ -133,6 +136,103 @@ def scan(abspath: str, *, strict: bool, display: str) -> Iterator[ScannedFile]:
                         raise PathError(f"{display}/{rel}: only regular files can be tracked")
 
 
+Row = tuple[str, str, int, bool]  # a manifest entry's path, oid, size, exec
+_first = operator.itemgetter(0)
+_HEAD_LINES = 6  # HEADER, gitstore, kind, size, files, "entries:"
+
+
+class TrackMemo:
+    """Digests of the manifests ``track`` wrote: bytes with one of them are canonical output.
+
+    ``track`` rewrites a folder's manifest after a few files changed; building
+    and dumping 20,000 entries again costs more than the rest of a re-track.
+    A manifest whose bytes are exactly ones ``manifest.dump`` produced for
+    track (no unknown keys, entries sorted, one line each) can instead be
+    patched line by line (:func:`splice`). Only a cache: a stale or missing
+    record means a full rebuild.
+    """
+
+    FILE = "track-memo"
+    MAGIC = "gitstore-track-memo-1"
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.digests: dict[str, bytes] = {}
+        try:
+            data = marshal.loads(path.read_bytes())
+        except (OSError, EOFError, ValueError, TypeError):
+            return
+        if isinstance(data, tuple) and len(data) == 2 and data[0] == self.MAGIC:
+            if isinstance(data[1], dict):
+                self.digests = data[1]
+
+    @staticmethod
+    def digest(data: bytes) -> bytes:
+        return hashlib.blake2b(data, digest_size=24).digest()
+
+    def wrote(self, mpath: str, data: bytes) -> bool:
+        return self.digests.get(mpath) == self.digest(data)
+
+    def record(self, mpath: str, data: bytes) -> None:
+        digest = self.digest(data)
+        if self.digests.get(mpath) == digest:
+            return
+        self.digests[mpath] = digest
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            tmp.write_bytes(marshal.dumps((self.MAGIC, self.digests)))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # only a cache
+
+
+def splice(old: bytes, rows: list[Row]) -> bytes | None:
+    """The manifest for ``rows`` made from ``old`` (canonical, see TrackMemo) by changing lines.
+
+    A line of ``old`` is kept when it is, character for character, the plain
+    form of the new entry at its position; every other line is written by
+    ``manifest.build`` + ``dump`` (so new entries are validated). The plain
+    form matching proves the kept line canonical: for a path without ',' that
+    does not start with '"', the text up to ", blake3: " is the path itself,
+    and dump writes a path plain or double-quoted. None when too much changed
+    (or the shape differs): then the caller rebuilds it whole.
+    """
+    try:
+        lines = old.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        return None
+    count = len(rows)
+    if (
+        len(lines) != _HEAD_LINES + count + 1
+        or lines[-1] != ""
+        or lines[0] + "\n" != mf.HEADER
+        or lines[1] != f"gitstore: {mf.VERSION}"
+        or lines[_HEAD_LINES - 1] != "entries:"
+        or lines[2] != "kind: dir"
+        or lines[4] != f"files: {count}"
+        or not lines[3].startswith("size: ")
+    ):
+        return None
+    redo = []
+    at = _HEAD_LINES
+    for index, (path, oid, size, exe) in enumerate(rows):
+        tail = ", exec: true}" if exe else "}"
+        line = f"- {{path: {path}, blake3: {oid}, size: {size}{tail}"
+        if lines[at + index] != line or "," in path or path[:1] == '"':
+            redo.append(index)
+    if len(redo) > max(64, count // 8):
+        return None
+    if redo:
+        fresh = mf.dump(mf.build("dir", [mf.Entry(*rows[i]) for i in redo])).decode("utf-8")
+        new_lines = fresh.split("\n")[_HEAD_LINES:-1]
+        if len(new_lines) != len(redo):
+            return None
+        for index, line in zip(redo, new_lines, strict=True):
+            lines[at + index] = line
+    lines[3] = f"size: {sum(row[2] for row in rows)}"
+    return "\n".join(lines).encode("utf-8")
+
+
 def is_exec(st: os.stat_result) -> bool:
     return bool(st.st_mode & 0o100)
 
@@ -145,6 +245,7 @@ class Workspace:
         self.jobs = jobs
         self._statcache: StatCache | None = None
         self._generation: str | None = None  # the cache's gc generation, read under its lock
+        self._memo: TrackMemo | None = None
 
     @property
     def statcache(self) -> StatCache:
@@ -237,34 +338,46 @@ class Workspace:
         else:
             files = [ScannedFile("", str(abspath), os.lstat(abspath))]
             prefix = rel
-        entries = self._entries_for(files, prefix, kind, rel)
-        manifest = mf.build(kind, entries)
-        data = mf.dump(manifest)
-        mpath = self.root / mf.manifest_path(rel)
-        changed = True
+        rows = self._entries_for(files, prefix, kind, rel)
+        mrel = mf.manifest_path(rel)
+        mpath = self.root / mrel
         try:
-            changed = mpath.read_bytes() != data
+            old: bytes | None = mpath.read_bytes()
         except FileNotFoundError:
-            pass
+            old = None
+        memo = self.track_memo
+        data = None
+        if kind == "dir" and old is not None and memo.wrote(mrel, old):
+            data = splice(old, rows)
+        if data is None:
+            data = mf.dump(mf.build(kind, [mf.Entry(*row) for row in rows]))
+        changed = data != old
         self.cache.sync()
         if changed:
             tmp = mpath.with_name(f".{mpath.name}{TMP_SUFFIX}")
             tmp.write_bytes(data)
             os.replace(tmp, mpath)
-        return TrackResult(rel, mf.manifest_path(rel), kind, len(entries), manifest.size, changed)
+        memo.record(mrel, data)
+        size = sum(row[2] for row in rows)
+        return TrackResult(rel, mrel, kind, len(rows), size, changed)
 
-    def _entries_for(
-        self, files: list[ScannedFile], prefix: str, kind: str, rel: str
-    ) -> list[mf.Entry]:
+    @property
+    def track_memo(self) -> TrackMemo:
+        if self._memo is None:
+            self._memo = TrackMemo(self.repo.state_dir / TrackMemo.FILE)
+        return self._memo
+
+    def _entries_for(self, files: list[ScannedFile], prefix: str, kind: str, rel: str) -> list[Row]:
+        """(path, oid, size, exec) of every file, sorted by path, objects in the cache."""
         statcache = self.statcache
         cache = self.cache
         name = rel.rsplit("/", 1)[-1]
 
-        def ingest(f: ScannedFile) -> mf.Entry:
+        def ingest(f: ScannedFile) -> Row:
             oid, size, st = cache.ingest(f.abspath)
             key = prefix + f.relpath if f.relpath else prefix
             statcache.record(key, st, oid, present=True)
-            return mf.Entry(path=f.relpath or name, oid=oid, size=size, exec=is_exec(st))
+            return (f.relpath or name, oid, size, is_exec(st))
 
         # Files the stat cache knows (and whose object is cached) cost a lookup:
         # done inline, since a thread pool costs more than that. The object of
@@ -275,33 +388,30 @@ class Workspace:
         seen_all = generation is not None and generation == statcache.generation
         unverified = statcache.unverified
         lookup = statcache.lookup
-        entries: list[mf.Entry | None] = []
+        entries: list[Row | None] = []
         todo: list[ScannedFile] = []
         slots: list[int] = []
-        Entry = mf.Entry
         for f in files:
             st = f.st
             key = prefix + f.relpath if f.relpath else prefix
             oid = lookup(key, st)
             if oid is not None:
                 if seen_all and key not in unverified:
-                    entries.append(
-                        Entry(f.relpath or name, oid, st.st_size, bool(st.st_mode & 0o100))
-                    )
+                    entries.append((f.relpath or name, oid, st.st_size, bool(st.st_mode & 0o100)))
                     continue
                 if cache.has(oid):
                     if seen_all:
                         statcache.mark_present(key)
-                    entries.append(
-                        Entry(f.relpath or name, oid, st.st_size, bool(st.st_mode & 0o100))
-                    )
+                    entries.append((f.relpath or name, oid, st.st_size, bool(st.st_mode & 0o100)))
                     continue
             slots.append(len(entries))
             entries.append(None)
             todo.append(f)
         for slot, entry in zip(slots, map_in_batches(ingest, todo, self.jobs), strict=True):
             entries[slot] = entry
-        return [e for e in entries if e is not None]
+        rows = [e for e in entries if e is not None]
+        rows.sort(key=_first)
+        return rows
 
     # -- untrack -------------------------------------------------------------
     def untrack(self, user_paths: Sequence[str], cwd: Path | None = None) -> list[str]:
