@@ -102,6 +102,7 @@ class _Collector:
         self.found: dict[str, dict[str, None]] = {}
         self.sizes: dict[str, int] = {}
         self.seen: set[tuple[str, str]] = set()
+        self.worktree: dict[str, mf.Manifest] = {}  # the working tree's manifests, parsed
 
     def wants(self, mpath: str) -> bool:
         rel = mf.tracked_path(mpath)
@@ -132,7 +133,8 @@ class _Collector:
                 data = (root / mpath).read_bytes()
             except FileNotFoundError:
                 continue
-            self.add(mpath, mf.parse(data, mpath))
+            self.worktree[mpath] = manifest = mf.parse(data, mpath)
+            self.add(mpath, manifest)
 
     def result(self) -> dict[str, list[str]]:
         return {oid: list(paths) for oid, paths in self.found.items()}
@@ -462,13 +464,17 @@ def fetch_objects(
     jobs: int | None = None,
     progress: Progress | None = None,
     sizes: Mapping[str, int] | None = None,
+    landed: Callable[[str], None] | None = None,
 ) -> TransferResult:
-    """Download into the cache, verified, trying remotes in order; see the module docstring."""
+    """Download into the cache, verified, trying remotes in order; see the module docstring.
+
+    ``landed(oid)`` is called from a worker thread as each object enters the cache.
+    """
     wanted = _as_mapping(oids)
     if remote is not None:  # an unknown or untrusted remote is an error even with nothing to do
         check_trust(ctx, remote_config(ctx, remote))
     with ctx.cache.lock():  # gc must not collect what is fetched before it is named
-        return _fetch_objects(ctx, wanted, remote, jobs, progress, sizes)
+        return _fetch_objects(ctx, wanted, remote, jobs, progress, sizes, landed)
 
 
 def _fetch_objects(
@@ -478,6 +484,7 @@ def _fetch_objects(
     jobs: int | None,
     progress: Progress | None,
     sizes: Mapping[str, int] | None,
+    landed: Callable[[str], None] | None = None,
 ) -> TransferResult:
     have = ctx.cache.exists(wanted)
     result = TransferResult(remote=remote, present=len(have))
@@ -503,7 +510,7 @@ def _fetch_objects(
             if not remaining:
                 break
             name, store = open_remote(ctx, name)
-            got = _fetch_from(ctx, name, store, remaining, jobs, progress, reasons, result)
+            got = _fetch_from(ctx, name, store, remaining, jobs, progress, reasons, result, landed)
             if got.fatal is not None:
                 if remote is not None or len(names) == 1:
                     raise got.fatal
@@ -532,6 +539,7 @@ def _fetch_from(
     progress: Progress,
     reasons: dict[str, list[str]],
     result: TransferResult,
+    landed: Callable[[str], None] | None = None,
 ) -> _FromRemote:
     out = _FromRemote()
     lock = threading.Lock()
@@ -590,6 +598,8 @@ def _fetch_from(
             result.transferred += 1
             result.bytes += size
         progress.advance(size)
+        if landed is not None:
+            landed(oid)
 
     def raise_fatal(oid: str, exc: GitstoreError) -> None:
         with lock:
@@ -632,12 +642,33 @@ def pull(
     force: bool = False,
     progress: Progress | None = None,
 ) -> tuple[TransferResult, CheckoutResult]:
-    """Fetch, then check out every path whose objects are all present."""
+    """Fetch, then check out every path whose objects are all present.
+
+    Pulling the working tree's manifests (no ``rev``), files that do not exist
+    yet are written as their objects land, while the fetch goes on (see
+    :mod:`gitstore.pullahead`); the checkout afterwards does the rest.
+    """
     from . import api
 
-    fetched = fetch(ctx, [rev] if rev else None, paths, remote=remote, jobs=jobs, progress=progress)
-    checked_out = api.checkout(ctx, rev, paths, force=force)
-    return fetched, checked_out
+    if rev is not None or ctx.repo.root is None:
+        fetched = fetch(ctx, [rev] if rev else None, paths, remote=remote, jobs=jobs,
+                        progress=progress)  # fmt: skip
+        return fetched, api.checkout(ctx, rev, paths, force=force)
+    from .pullahead import CheckoutAhead, unchanged_after
+
+    collector = _collect(ctx, None, paths=paths, head=False)
+    wanted = collector.result()
+    ahead = CheckoutAhead(ctx, collector.worktree, collector.paths, set(wanted))
+    ahead.start()
+    try:
+        fetched = fetch_objects(ctx, wanted, remote=remote, jobs=jobs, progress=progress,
+                                sizes=collector.sizes, landed=ahead.landed)  # fmt: skip
+    finally:
+        early = ahead.finish()
+    final = api.checkout(ctx, None, paths, force=force)
+    final.unchanged = unchanged_after(early, final)
+    early.merge(final)
+    return fetched, early
 
 
 # -- remote status / ls ----------------------------------------------------------

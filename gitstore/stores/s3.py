@@ -32,7 +32,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar, cast
 
-from .. import layout
+from .. import layout, writeback
 from ..errors import (
     ConfigError,
     GitstoreError,
@@ -44,8 +44,8 @@ from ..errors import (
     StoreUnavailableError,
     UnsupportedError,
 )
-from ..hashing import hash_file, new_hasher
-from .base import CHUNK, Document, ObjectStat, Store
+from ..hashing import hash_bytes, hash_file, new_hasher, open_source, read_small
+from .base import Document, ObjectStat, Store
 from .retry import ObjectAccessDeniedError, ThrottledError
 
 T = TypeVar("T")
@@ -89,6 +89,7 @@ class S3Store(Store):
     range_size = 16 << 20
     multipart_threshold = 64 << 20
     multipart_chunksize = 16 << 20
+    put_in_memory_max = 8 << 20  # objects up to this size are read whole and sent as bytes
     jobs = 16  # threads for parallel HEADs, listings and ranges
     botocore_attempts = 3  # botocore's own retries; RetryingStore does the rest
 
@@ -422,25 +423,41 @@ class S3Store(Store):
             tmp.unlink(missing_ok=True)
 
     def _stream_to(self, body: Any, tmp: Path, size: int, what: str) -> str:
-        """Write a response body to ``tmp`` in CHUNK reads, hashing as it arrives."""
+        """Write a response body to ``tmp``, hashing as it arrives; returns the hash.
+
+        The bytes are received straight into one reusable buffer per thread
+        (see :func:`_reader`), hashed from it (BLAKE3 lets go of the GIL) and
+        written from it: no per-block allocation, one copy fewer per byte.
+        """
         hasher = new_hasher(size)
-        read = body.read
-        errors: tuple[type[BaseException], ...] = (*_boto_errors(), OSError)
+        readinto, finish = _reader(body)
+        buf = _buffer()
+        view = memoryview(buf)
+        errors: tuple[type[BaseException], ...] = (*_boto_errors(), OSError, *_http_errors())
+        total = 0
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             while True:
                 try:
-                    block = read(CHUNK)
+                    n = readinto(buf)
                 except errors as exc:
                     raise self._translate(exc, what) from exc
-                if not block:
+                if not n:
                     break
+                block = view[:n]
                 hasher.update(block)
-                view = memoryview(block)
-                while view:
-                    view = view[os.write(fd, view) :]
+                while block:
+                    block = block[os.write(fd, block) :]
+                total += n
+            writeback.start(fd, total)
         finally:
             os.close(fd)
+        if size and total != size:  # the connection ended early: retryable, not corrupt
+            raise StoreUnavailableError(
+                f"cannot {what} in {self.url}: the connection to {self._endpoint()}"
+                f" ended after {total} of {size} bytes"
+            )
+        finish()
         return str(hasher.hexdigest())
 
     def _ranged_get(self, oid: str, tmp: Path, size: int) -> None:
@@ -463,14 +480,36 @@ class S3Store(Store):
                     object_level=True,
                 )
                 position = start
-                with _BodyStream(self, response["Body"], what) as body:
-                    while block := body.read(CHUNK):
-                        os.pwrite(fd, block, position)
-                        position += len(block)
+                body = response["Body"]
+                errors: tuple[type[BaseException], ...] = (
+                    *_boto_errors(),
+                    OSError,
+                    *_http_errors(),
+                )
+                try:
+                    readinto, finish = _reader(body)
+                    buf = _buffer()
+                    view = memoryview(buf)
+                    while True:
+                        try:
+                            n = readinto(buf)
+                        except errors as exc:
+                            raise self._translate(exc, what) from exc
+                        if not n:
+                            break
+                        block = view[:n]
+                        while block:  # a full disk raises OSError here, as it is
+                            written = os.pwrite(fd, block, position)
+                            block = block[written:]
+                            position += written
+                    finish()
+                finally:
+                    body.close()
                 if position != end + 1:
                     raise StoreUnavailableError(f"short read of object {oid} from {self.url}")
 
             self._parallel(fetch, list(range(0, size, step)))
+            writeback.start(fd, size)
         finally:
             os.close(fd)
 
@@ -478,18 +517,28 @@ class S3Store(Store):
         self._refuse_write()
         src = Path(src)
         trusted = self.trusted_source
+        data: bytes | None = None
         if trusted is not None and src == trusted(oid):
             # the cache's own object: verified at ingest and read-only since
             try:
                 size = os.stat(src).st_size
+                if size <= self.put_in_memory_max:
+                    data = _read_whole(src)
             except FileNotFoundError as exc:
                 raise ObjectNotFoundError(f"object {oid} is not in the cache", oid=oid) from exc
+            except OSError as exc:
+                raise StoreError(f"cannot read {src} to upload it: {exc.strerror}") from exc
         else:
-            actual, size = hash_file(src)
+            data, actual, size = _read_and_hash(src, self.put_in_memory_max)
             if actual != oid:
                 raise IntegrityError(f"{src} does not hash to {oid} (got {actual}); not stored")
         key = self._key(layout.object_key(oid))
         what = f"write object {oid}"
+        if data is not None:
+            # bytes, not a file: botocore sends a file with "Expect: 100-continue"
+            # and waits for the interim answer, a round trip more per object
+            self._call(what, self.client.put_object, Key=key, Body=data, oid=oid)
+            return
         if size >= self.multipart_threshold:
             from boto3.s3.transfer import TransferConfig  # type: ignore[import-untyped]
 
@@ -635,3 +684,81 @@ class _BodyStream(io.RawIOBase):
         if not self.closed:
             self._body.close()
         super().close()
+
+
+_local = threading.local()
+READ_BUFFER = 4 << 20  # per transfer thread; a few MiB means few reads and writes per object
+
+
+def _buffer() -> bytearray:
+    """This thread's receive buffer (made once per thread, reused for every object)."""
+    buf: bytearray | None = getattr(_local, "buf", None)
+    if buf is None:
+        buf = _local.buf = bytearray(READ_BUFFER)
+    return buf
+
+
+def _http_errors() -> tuple[type[BaseException], ...]:
+    from http.client import HTTPException
+
+    return (HTTPException,)
+
+
+def _reader(body: Any) -> tuple[Callable[[bytearray], int], Callable[[], None]]:
+    """(readinto, finish) for a botocore StreamingBody.
+
+    botocore and urllib3 (2.x) read a block by allocating a new buffer and
+    copying it again on its way up; for the raw bytes of an object (botocore
+    asks urllib3 not to decode content) the http.client response underneath
+    can receive straight into our buffer. ``finish`` then hands the connection
+    back to urllib3's pool, as urllib3 does itself at the end of a body. When
+    any of that is not as expected (another HTTP stack, a body already read
+    from), this falls back to the StreamingBody's own ``read``. Either way the
+    caller checks the byte count against Content-Length and the hash.
+    """
+    raw: Any = getattr(body, "_raw_stream", None)
+    fp: Any = getattr(raw, "_fp", None)
+    if (
+        raw is not None
+        and getattr(raw, "decode_content", True) is False
+        and getattr(raw, "_fp_bytes_read", None) == 0
+        and not getattr(raw, "_decoded_buffer", None)
+        and callable(getattr(fp, "readinto", None))
+        and callable(getattr(raw, "release_conn", None))
+    ):
+
+        def finish() -> None:
+            if fp.isclosed():  # read to its end: the connection can be used again
+                raw.release_conn()
+
+        return fp.readinto, finish
+
+    def readinto(buf: bytearray) -> int:
+        data = body.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    return readinto, lambda: None
+
+
+def _read_whole(path: Path) -> bytes:
+    """All of a (read-only, cache) file, in one read when it allows."""
+    with open(path, "rb", buffering=0) as f:
+        return f.read()
+
+
+def _read_and_hash(src: Path, in_memory_max: int) -> tuple[bytes | None, str, int]:
+    """(the bytes when small enough, else None; their BLAKE3; size) of a file to upload."""
+    fd = open_source(src)
+    try:
+        st = os.fstat(fd)
+        if st.st_size > in_memory_max:
+            data = None
+        else:
+            data = read_small(src, fd, st)  # HashingError if it changes meanwhile
+    finally:
+        os.close(fd)
+    if data is None:
+        actual, size = hash_file(src)
+        return None, actual, size
+    return data, hash_bytes(data), len(data)
