@@ -17,7 +17,7 @@ import stat as statmod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from . import gitignore
 from . import manifest as mf
@@ -30,6 +30,36 @@ from .statcache import StatCache
 TMP_SUFFIX = ".gitstore-tmp"
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+BIG_FILE = 256 << 10  # files at least this big are worth a thread of their own
+
+
+def map_files(fn: Callable[[T], R], items: Sequence[T], sizes: Sequence[int], jobs: int) -> list[R]:
+    """``[fn(x) for x in items]`` where each item reads or writes a file of ``sizes[i]`` bytes.
+
+    A small file is all system calls, and every one of them hands the GIL
+    over: on 8 threads, tracking 20,000 files of 4 KiB spent 4.1 s in the
+    kernel (futex storms) against 1.5 s serially on this 2-core machine. So
+    small files are done on the calling thread, while big ones, whose
+    hashing and copying run outside the GIL, go to up to ``jobs`` threads
+    (no more than the CPUs) at the same time.
+    """
+    big = [i for i, size in enumerate(sizes) if size >= BIG_FILE]
+    workers = min(jobs, max(2, os.cpu_count() or 1))
+    if len(big) < 2 or workers <= 1:
+        return [fn(x) for x in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    out: list[R | None] = [None] * len(items)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [(i, pool.submit(fn, items[i])) for i in big]
+        for i, size in enumerate(sizes):
+            if size < BIG_FILE:
+                out[i] = fn(items[i])
+        for i, future in futures:
+            out[i] = future.result()
+    return out  # type: ignore[return-value]
 
 
 def map_in_batches(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> list[R]:
@@ -49,8 +79,9 @@ def map_in_batches(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> list[
         return [r for batch in pool.map(lambda b: [fn(x) for x in b], batches) for r in batch]
 
 
-@dataclass(frozen=True)
-class ScannedFile:
+class ScannedFile(NamedTuple):
+    """A file found on disk (a tuple: made for every file of a scan, cheaply)."""
+
     relpath: str  # relative to the tracked path ("" for a tracked file)
     abspath: str
     st: os.stat_result
@@ -113,7 +144,7 @@ def scan(abspath: str, *, strict: bool, display: str) -> Iterator[ScannedFile]:
             for entry in it:
                 name = entry.name
                 rel = prefix + name
-                if strict and not is_utf8(name):
+                if strict and not name.isascii() and not is_utf8(name):
                     shown = os.fsencode(name).decode("utf-8", "backslashreplace")
                     raise PathError(
                         f"{display}/{prefix}{shown}: file names that are not valid UTF-8 cannot be tracked"
@@ -134,6 +165,31 @@ def scan(abspath: str, *, strict: bool, display: str) -> Iterator[ScannedFile]:
                         yield ScannedFile(rel, entry.path, st)
                     elif strict:
                         raise PathError(f"{display}/{rel}: only regular files can be tracked")
+
+
+class _Background(Generic[R]):
+    """``fn()`` on a thread of its own; :meth:`result` waits for it (and re-raises)."""
+
+    def __init__(self, fn: Callable[[], R]):
+        import threading
+
+        self._fn = fn
+        self._value: R | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._fn()
+        except BaseException as exc:  # handed to the caller of result()
+            self._error = exc
+
+    def result(self) -> R:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
 
 
 Row = tuple[str, str, int, bool]  # a manifest entry's path, oid, size, exec
@@ -194,7 +250,8 @@ def splice(old: bytes, rows: list[Row]) -> bytes | None:
     ``manifest.build`` + ``dump`` (so new entries are validated). The plain
     form matching proves the kept line canonical: for a path without ',' that
     does not start with '"', the text up to ", blake3: " is the path itself,
-    and dump writes a path plain or double-quoted. None when too much changed
+    and dump writes a path (or an oid) plain or double-quoted, the same way
+    for the same text. None when too much changed
     (or the shape differs): then the caller rebuilds it whole.
     """
     try:
@@ -217,8 +274,15 @@ def splice(old: bytes, rows: list[Row]) -> bytes | None:
     at = _HEAD_LINES
     for index, (path, oid, size, exe) in enumerate(rows):
         tail = ", exec: true}" if exe else "}"
-        line = f"- {{path: {path}, blake3: {oid}, size: {size}{tail}"
-        if lines[at + index] != line or "," in path or path[:1] == '"':
+        was = lines[at + index]
+        if (
+            (
+                was != f"- {{path: {path}, blake3: {oid}, size: {size}{tail}"
+                # an oid that YAML could read as a number is written quoted
+                and was != f'- {{path: {path}, blake3: "{oid}", size: {size}{tail}'
+            )
+            or ("," in path or path[:1] == '"')
+        ):
             redo.append(index)
     if len(redo) > max(64, count // 8):
         return None
@@ -305,6 +369,9 @@ class Workspace:
                     f"{p} is a symlink; symlinks cannot be tracked (gitstore manifest v1)"
                 )
             rels.append(rel)
+        # Which paths git already tracks files under (to adopt them) is asked
+        # in the background: the git process runs while the folders are read.
+        tracked_by_git = _Background(lambda: [bool(self.repo.ls_files([rel])) for rel in rels])
         manifests = self.manifest_paths()
         for rel in rels:
             self.check_nesting(rel, manifests)
@@ -317,7 +384,7 @@ class Workspace:
             changed_ignore = False
             for r in results:
                 changed_ignore |= gitignore.add(self.root, r.path, r.kind == "dir")
-            adopt = [r.path for r in results if self.repo.ls_files([r.path])]
+            adopt = [r.path for r, yes in zip(results, tracked_by_git.result(), strict=True) if yes]
             if adopt:
                 self.repo.rm_cached(adopt, recursive=True)
                 for r in results:
@@ -407,7 +474,8 @@ class Workspace:
             slots.append(len(entries))
             entries.append(None)
             todo.append(f)
-        for slot, entry in zip(slots, map_in_batches(ingest, todo, self.jobs), strict=True):
+        sizes = [f.st.st_size for f in todo]
+        for slot, entry in zip(slots, map_files(ingest, todo, sizes, self.jobs), strict=True):
             entries[slot] = entry
         rows = [e for e in entries if e is not None]
         rows.sort(key=_first)
@@ -557,6 +625,7 @@ class Workspace:
             else:
                 out.append((f, oid))
         if todo:
-            oids = map_in_batches(lambda f: self.oid_of(key(f), f), todo, self.jobs)
+            sizes = [f.st.st_size for f in todo]
+            oids = map_files(lambda f: self.oid_of(key(f), f), todo, sizes, self.jobs)
             out += list(zip(todo, oids, strict=True))
         return out

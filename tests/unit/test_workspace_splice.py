@@ -95,3 +95,12 @@ def test_hand_edited_manifest_is_rebuilt_not_patched(repo: Path, run) -> None:
     (repo / "d.gitstore").write_bytes(canonical.replace(b"entries:\n", b"entries: # hi\n"))
     run(repo, "track", "d")
     assert (repo / "d.gitstore").read_bytes() == canonical
+
+
+def test_quoted_oid_lines_are_kept_when_unchanged() -> None:
+    oid = hash_bytes(b"x")
+    rows = [(f"f{i}", oid, 1, False) for i in range(10)] + [("z", "0b" + "1" * 62, 2, True)]
+    old = _dump(rows)
+    assert b'"0b111' in old
+    new = [("f0", hash_bytes(b"y"), 1, False), *rows[1:]]
+    assert splice(old, new) == _dump(new)
