@@ -46,7 +46,8 @@ class Cache:
         self._root_s = str(self.root)
         self._tmp_prefix = f"{self.store.tmp_dir}/{uuid.uuid4().hex[:16]}-"
         self._tmp_count = itertools.count()
-        self._no_reflink: set[str] = set()  # folders where a reflink failed: copy there
+        self._no_reflink: set[int] = set()  # devices where a reflink failed: copy there
+        self._device_of: dict[str, int] = {}  # folder -> st_dev, one stat a folder
         self._folders: set[str] = set()  # object folders known to exist
         # what sync() must make durable when few objects were written: the
         # objects and the folders whose entries changed (None: too many, syncfs)
@@ -300,10 +301,11 @@ class Cache:
         tmp = os.path.join(head, f".{name}.gitstore-tmp")
         for mode in link or self.link:
             try:
-                if mode == "reflink" and head not in self._no_reflink:
+                if mode == "reflink" and self._device(head) not in self._no_reflink:
                     if self._reflink(src, tmp, executable):
                         break
-                    self._no_reflink.add(head)  # same filesystem for the whole folder
+                    # a filesystem without reflinks says so for every folder on it
+                    self._no_reflink.add(self._device(head))
                 if mode == "hardlink":
                     made = self._hardlink(src, tmp, executable, dest_s)
                     if made == "dest":
@@ -333,6 +335,16 @@ class Cache:
         except BaseException:
             _unlink(tmp)
             raise
+
+    def _device(self, folder: str) -> int:
+        dev = self._device_of.get(folder)
+        if dev is None:
+            try:
+                dev = os.stat(folder).st_dev
+            except OSError:
+                dev = -1  # tried, and the error comes again from the write itself
+            self._device_of[folder] = dev
+        return dev
 
     def link_new(self, oid: str, dest: str, executable: bool) -> os.stat_result | None:
         """Hard-link object ``oid`` at ``dest`` where nothing is yet: the new file's lstat.
