@@ -26,6 +26,7 @@ from .workspace import TMP_SUFFIX, ScannedFile, Workspace, is_exec, map_in_batch
 # Hard links are one system call a file: more threads than cores only fight
 # over the GIL (8 threads cost more CPU time than 2 on W2).
 LINK_JOBS = 2
+LAZY_STATS_BELOW = 1 << 20  # with lazy_stats, files this small are not recorded
 
 
 @dataclass
@@ -89,10 +90,25 @@ def safe_parent(
 
 
 class Checkout:
-    def __init__(self, ws: Workspace, *, force: bool = False, link: Sequence[str] | None = None):
+    def __init__(
+        self,
+        ws: Workspace,
+        *,
+        force: bool = False,
+        link: Sequence[str] | None = None,
+        lazy_stats: bool = False,
+    ):
+        """``lazy_stats``: when every file written is small, leave the stat cache alone.
+
+        Loading a big stat cache costs more than hashing a few small files
+        again; their old entries no longer match (new inode and ctime), so the
+        next status or track hashes them and records them then. The
+        post-checkout hook's delta uses this.
+        """
         self.ws = ws
         self.force = force
         self.link = tuple(link) if link else None
+        self.lazy_stats = lazy_stats
 
     def run(
         self, manifests: dict[str, bytes], write_manifests: bool, only: Sequence[str] = ()
@@ -202,9 +218,13 @@ class Checkout:
     def _apply(self, plan: _Plan, result: CheckoutResult) -> None:
         ws = self.ws
         root = ws.root
+        stats = not self.lazy_stats or any(
+            e.size >= LAZY_STATS_BELOW for _k, e in (*plan.write, *plan.chmod)
+        )
         for key in plan.delete:
             (root / key).unlink(missing_ok=True)
-            ws.statcache.forget(key)
+            if stats:
+                ws.statcache.forget(key)  # else a stale entry: nothing lstats as it any more
             result.deleted.append(key)
         if plan.delete and plan.manifest.kind == "dir":
             _prune_empty(root / plan.rel, {str(Path(root / k).parent) for k in plan.delete})
@@ -272,6 +292,9 @@ class Checkout:
             self._chmod(key, entry)
             done.append(key)
         chmodded = [(key, _lstat(f"{root_s}/{key}")) for key, _entry in plan.chmod]
+        result.written += done
+        if not stats:
+            return
         regular = statmod.S_ISREG
         ws.statcache.record_many(  # just written from the cache: the objects are there
             (
@@ -283,7 +306,6 @@ class Checkout:
             ),
             present=True,
         )
-        result.written += done
 
     def _chmod(self, key: str, entry: mf.Entry) -> None:
         dest = self.ws.root / key

@@ -54,6 +54,7 @@ COUNTS = (b"size: ", b"files: ")
 REGULAR = (b"100644", b"100755")
 ZERO = "0" * 40
 HASH_BELOW = 1 << 20  # a file this small is hashed rather than looked up in the stat cache
+# (and, written, is not recorded there: see Checkout's lazy_stats)
 MAX_CHANGED = 50_000  # entry lines; more and the full checkout is as cheap
 _HUNK_RE = re.compile(rb"@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 
@@ -224,7 +225,7 @@ def apply_deltas(ws: Workspace, deltas: Mapping[str, Delta], force: bool = False
     from .workspace import ScannedFile, is_exec
 
     result = CheckoutResult()
-    checkout = Checkout(ws, force=force)
+    checkout = Checkout(ws, force=force, lazy_stats=True)
     stub = mf.Manifest("dir", ())
     root = str(ws.root)
 
@@ -286,5 +287,6 @@ def apply_deltas(ws: Workspace, deltas: Mapping[str, Delta], force: bool = False
                 else:
                     result.conflicts.append(key)
             checkout._apply(plan, result)
-        ws.statcache.save()
+        if ws.statcache_loaded:
+            ws.statcache.save()
     return result

@@ -312,6 +312,10 @@ class Workspace:
         self._memo: TrackMemo | None = None
 
     @property
+    def statcache_loaded(self) -> bool:
+        return self._statcache is not None
+
+    @property
     def statcache(self) -> StatCache:
         if self._statcache is None:
             self._statcache = StatCache(self.repo.state_dir / "statcache")

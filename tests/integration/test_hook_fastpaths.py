@@ -168,3 +168,51 @@ def test_patch_delta_needs_the_work_tree_to_hold_the_new_blob(repo: Path) -> Non
     (change,) = hookdelta.read_changes(GitRepo.discover(repo), a, b)
     edited = new.replace(b"e" * 64, b"f" * 64)  # the work tree's manifest is not the commit's
     assert hookdelta.patch_delta(change, edited) is None
+
+
+def test_post_checkout_of_small_files_leaves_the_stat_cache_to_the_next_status(
+    repo: Path, run
+) -> None:  # type: ignore[no-untyped-def]
+    _tracked(repo, run)
+    run(repo, "install")
+    git(repo, "checkout", "-q", "-b", "other")
+    write(repo / "data" / "d0" / "f000.bin", "changed on other")
+    (repo / "data" / "d1" / "f001.bin").unlink()
+    run(repo, "track", "data")
+    git(repo, "commit", "-q", "-am", "other")
+    git(repo, "checkout", "-q", "main")
+    run(repo, "status")
+    statcache = repo / ".git" / "gitstore" / "statcache"
+    before = [(p.name, p.read_bytes()) for p in sorted(statcache.parent.glob("statcache*"))]
+    git(repo, "checkout", "-q", "other")  # the hook writes one small file and deletes one
+    after = [(p.name, p.read_bytes()) for p in sorted(statcache.parent.glob("statcache*"))]
+    assert after == before  # not loaded, not written
+    assert (repo / "data" / "d0" / "f000.bin").read_text() == "changed on other"
+    assert not (repo / "data" / "d1" / "f001.bin").exists()
+    # the old entry for the rewritten file no longer matches: it is hashed, not trusted
+    victim = repo / "data" / "d0" / "f000.bin"
+    victim.write_text("edited after!!!!")  # same size as the checked-out bytes
+    out = run(repo, "status", "--json").stdout
+    assert '"modified"' in out and "data/d0/f000.bin" in out
+    victim.write_text("changed on other")
+    assert "unchanged" in run(repo, "status").stdout
+
+
+def test_post_checkout_of_a_big_file_records_it_in_the_stat_cache(repo: Path, run) -> None:  # type: ignore[no-untyped-def]
+    _tracked(repo, run)
+    run(repo, "install")
+    git(repo, "checkout", "-q", "-b", "other")
+    write(repo / "data" / "d0" / "big.bin", b"x" * (2 << 20))
+    run(repo, "track", "data")
+    git(repo, "commit", "-q", "-am", "other")
+    git(repo, "checkout", "-q", "main")
+    assert not (repo / "data" / "d0" / "big.bin").exists()
+    run(repo, "status")
+    git(repo, "checkout", "-q", "other")
+    assert (repo / "data" / "d0" / "big.bin").stat().st_size == 2 << 20
+    from gitstore.statcache import StatCache
+
+    cache = StatCache(repo / ".git" / "gitstore" / "statcache")
+    st = os.lstat(repo / "data" / "d0" / "big.bin")
+    assert cache.lookup("data/d0/big.bin", st) is not None or st.st_mtime_ns >= cache.written_ns
+    assert "data/d0/big.bin" in cache.entries
