@@ -69,9 +69,11 @@ def safe_parent(
     Folders made (with ``create``) are appended to ``created`` when given.
     """
     parts = repo_path.split("/")[:-1]
-    current = ws.root
-    for part in parts:
-        current = current / part
+    root = str(ws.root)
+    rel = ""
+    for part in parts:  # strings, not Paths: this runs for every file a checkout writes
+        rel = f"{rel}/{part}" if rel else part
+        current = f"{root}/{rel}"
         try:
             st = os.lstat(current)
         except FileNotFoundError:
@@ -79,14 +81,12 @@ def safe_parent(
                 return
             os.mkdir(current)
             if created is not None:
-                created.append(current)
+                created.append(Path(current))
             continue
         if statmod.S_ISLNK(st.st_mode):
-            raise PathError(
-                f"{current.relative_to(ws.root)} is a symlink where a folder is expected; not following it"
-            )
+            raise PathError(f"{rel} is a symlink where a folder is expected; not following it")
         if not statmod.S_ISDIR(st.st_mode):
-            raise PathError(f"{current.relative_to(ws.root)} is a file where a folder is expected")
+            raise PathError(f"{rel} is a file where a folder is expected")
 
 
 class Checkout:

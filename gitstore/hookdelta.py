@@ -244,10 +244,17 @@ def apply_deltas(ws: Workspace, deltas: Mapping[str, Delta], force: bool = False
             raise GitstoreError(f"{key} is a folder where a manifest has a file")
         return ScannedFile("", f"{root}/{key}", st)
 
+    known: dict[str, str | None] = {}
+
     def oid_of(key: str, f: ScannedFile) -> str | None:
+        if key in known:
+            return known[key]
         if statmod.S_ISREG(f.st.st_mode) and f.st.st_size < HASH_BELOW:
-            return hash_file(f.abspath)[0]  # cheaper than loading the whole stat cache
-        return ws.oid_of(key, f)  # None for a symlink
+            oid: str | None = hash_file(f.abspath)[0]  # cheaper than loading the stat cache
+        else:
+            oid = ws.oid_of(key, f)  # None for a symlink
+        known[key] = oid
+        return oid
 
     def replaceable(key: str, f: ScannedFile) -> bool:
         if force:
