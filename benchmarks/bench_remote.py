@@ -266,19 +266,90 @@ def _add_remote(cwd: Path, env: dict[str, str], name: str, url: str, endpoint: s
     _gitstore(cwd, env, "remote", "add", name, url, "--local", "--endpoint-url", endpoint)
 
 
+# -- DVC as a peer (--peers) -------------------------------------------------------
+def _dvc_tool(workdir: Path) -> Path | None:
+    """DVC with its S3 support (``dvc[s3]``), in its own virtualenv under the peers folder."""
+    import types
+
+    from peers import _venv_tool
+
+    # run.py gives WORKDIR/ext/remote: the peers live in WORKDIR/peers, as for the other groups
+    root = workdir.parent.parent if workdir.parent.name == "ext" else ROOT / "benchmarks" / "work"
+    return _venv_tool(types.SimpleNamespace(workdir=root), "dvc-s3", "dvc[s3]", "dvc")
+
+
+class Dvc:
+    """``dvc push`` / ``dvc pull`` of the same files to the same moto server, at DVC's defaults."""
+
+    def __init__(self, tool: Path, base: Path, endpoint: str, data: Path) -> None:
+        self.tool = str(tool)
+        self.endpoint = endpoint
+        self.env = _env(base, "dvc-xdg")
+        self.env.update(DVC_NO_ANALYTICS="1", DVC_SITE_CACHE_DIR=str(base / "dvc-site"))
+        self.repo = base / "dvc-repo"
+        self.clone = base / "dvc-clone"
+        shutil.rmtree(self.repo, ignore_errors=True)
+        shutil.rmtree(self.clone, ignore_errors=True)
+        self.repo.mkdir(parents=True)
+        shutil.copytree(data, self.repo / "data")
+        self.run(self.repo, "git", "init", "-q")
+        self.run(self.repo, "git", "config", "gc.auto", "0")
+        self.dvc(self.repo, "init", "-q")
+        self.dvc(self.repo, "add", "-q", "data")
+        self.run(self.repo, "git", "add", "-A")
+        self.run(self.repo, "git", "commit", "-qm", "data")
+        self.run(base, "git", "clone", "-q", str(self.repo), str(self.clone))
+
+    def run(self, cwd: Path, *args: str) -> float:
+        return _sh(cwd, self.env, *args)
+
+    def dvc(self, cwd: Path, *args: str) -> float:
+        return self.run(cwd, self.tool, *args)
+
+    def _remote(self, cwd: Path, name: str, url: str) -> None:
+        self.dvc(cwd, "remote", "add", "--local", "-f", name, url)
+        self.dvc(cwd, "remote", "modify", "--local", name, "endpointurl", self.endpoint)
+
+    def push(self, name: str, url: str) -> float:
+        self._remote(self.repo, name, url)
+        _settle()
+        return self.dvc(self.repo, "push", "-q", "-r", name)
+
+    def pull(self, name: str, url: str) -> float:
+        """Into the clone with an empty cache and no files, like gitstore's pull."""
+        self._remote(self.clone, name, url)
+        shutil.rmtree(self.clone / ".dvc" / "cache", ignore_errors=True)
+        shutil.rmtree(self.clone / "data", ignore_errors=True)
+        _settle()
+        seconds = self.dvc(self.clone, "pull", "-q", "-r", name)
+        if not _same_files(self.repo / "data", self.clone / "data"):
+            raise RuntimeError("dvc pull gave other bytes")
+        return seconds
+
+
 def _median(times: list[float]) -> float:
     return statistics.median(times)
 
 
 def transfer_workload(
-    workdir: Path, server: Server, client: Any, name: str, count: int, size: int, repeat: int
+    workdir: Path,
+    server: Server,
+    client: Any,
+    name: str,
+    count: int,
+    size: int,
+    repeat: int,
+    dvc_tool: Path | None = None,
 ) -> dict[str, float]:
-    """Push and pull ``count`` files of ``size`` bytes, alternating with the baseline."""
+    """Push and pull ``count`` files of ``size`` bytes, alternating with the baseline (and DVC)."""
     base = workdir / name
     repo, clone = _repo(base, server.endpoint, count, size, seed=len(name))
     files = sorted((repo / "data").iterdir())
     env_a = _env(base, "cache-a")
     times: dict[str, list[float]] = {"push": [], "push_floor": [], "pull": [], "pull_floor": []}
+    dvc = Dvc(dvc_tool, base, server.endpoint, repo / "data") if dvc_tool else None
+    if dvc is not None:
+        times.update(dvc_push=[], dvc_pull=[])
     for k in range(repeat):
         url = f"s3://{BUCKET}/{name}/r{k}"
         _add_remote(repo, env_a, f"r{k}", url, server.endpoint)
@@ -286,6 +357,8 @@ def transfer_workload(
         times["push_floor"].append(floor_put(client, files, f"{name}/floor{k}"))
         _settle()
         times["push"].append(_gitstore(repo, env_a, "push", "--remote", f"r{k}"))
+        if dvc is not None:
+            times["dvc_push"].append(dvc.push(f"r{k}", f"s3://{BUCKET}/{name}/dvc{k}"))
     for k in range(repeat):
         env_b = _env(base, f"cache-b{k}")
         _add_remote(clone, env_b, f"r{k}", f"s3://{BUCKET}/{name}/r{k}", server.endpoint)
@@ -299,9 +372,14 @@ def transfer_workload(
         assert _same_files(repo / "data", clone / "data"), f"{name}: pull gave other bytes"
         shutil.rmtree(got)
         shutil.rmtree(base / f"cache-b{k}")
+        if dvc is not None:
+            times["dvc_pull"].append(dvc.pull(f"r{k}", f"s3://{BUCKET}/{name}/dvc{k}"))
     out = {f"{name}_{key}": _median(values) for key, values in times.items()}
     for op in ("push", "pull"):
         out[f"{name}_{op}_ratio"] = out[f"{name}_{op}_floor"] / out[f"{name}_{op}"]
+        if dvc is not None:
+            out[f"dvc_{name}_{op}"] = out.pop(f"{name}_dvc_{op}")
+            out[f"{name}_{op}_vs_dvc"] = out[f"dvc_{name}_{op}"] / out[f"{name}_{op}"]
     return out
 
 
@@ -380,17 +458,26 @@ def huge_workload(workdir: Path, server: Server, size: int) -> dict[str, float]:
     }
 
 
-def run(workdir: Path, quick: bool, repeat: int | None = None) -> dict[str, float]:
+def run(
+    workdir: Path, quick: bool, repeat: int | None = None, peers: bool = False
+) -> dict[str, float]:
     repeat = repeat or (1 if quick else 3)
     workdir.mkdir(parents=True, exist_ok=True)
+    dvc = _dvc_tool(workdir) if peers else None
+    if peers and dvc is None:
+        raise RuntimeError("--peers: could not install dvc[s3] in its own virtualenv")
     server = Server()
     try:
         client = _client(server.endpoint)
         client.create_bucket(Bucket=BUCKET)
         small, large = (200, 10) if quick else (2_000, 200)
         steps: list[Callable[[], dict[str, float]]] = [
-            lambda: transfer_workload(workdir, server, client, "small", small, 4 << 10, repeat),
-            lambda: transfer_workload(workdir, server, client, "large", large, 5 << 20, repeat),
+            lambda: transfer_workload(
+                workdir, server, client, "small", small, 4 << 10, repeat, dvc
+            ),
+            lambda: transfer_workload(
+                workdir, server, client, "large", large, 5 << 20, repeat, dvc
+            ),
             lambda: noop_workload(workdir, server, client, 2_000 if quick else 20_000, repeat),
             lambda: huge_workload(workdir, server, (160 << 20) if quick else (2 << 30)),
         ]
@@ -408,4 +495,5 @@ if __name__ == "__main__":
 
     n = int(sys.argv[sys.argv.index("--repeat") + 1]) if "--repeat" in sys.argv else None
     with tempfile.TemporaryDirectory() as tmp:
-        print(json.dumps(run(Path(tmp), "--quick" in sys.argv, n), indent=2))
+        figures = run(Path(tmp), "--quick" in sys.argv, n, peers="--peers" in sys.argv)
+        print(json.dumps(figures, indent=2))

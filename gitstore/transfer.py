@@ -32,7 +32,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -295,13 +295,48 @@ def _remote_error(name: str, exc: GitstoreError) -> GitstoreError:
 
 
 def _run(items: Sequence[str], jobs: int, work: Callable[[str], None]) -> None:
-    """``work`` over ``items`` on a pool; Ctrl-C cancels what has not started."""
-    pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, len(items))))
+    """``work`` over ``items`` on ``jobs`` threads; Ctrl-C or an error stops what has not started.
+
+    Each thread takes the next item from a shared iterator: no future per item
+    (thousands of small objects made one future, one as_completed wake-up and
+    one lock hand-over each, ~10% of a small pull's GIL time). The first
+    exception a ``work`` raises is raised here once every thread has stopped.
+    """
+    source = iter(items)
+    take = threading.Lock()
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        while not stop.is_set():
+            with take:
+                item = next(source, None)
+            if item is None:
+                return
+            try:
+                work(item)
+            except BaseException as exc:
+                failures.append(exc)
+                stop.set()
+                return
+
+    count = max(1, min(jobs, len(items)))
+    threads = [
+        threading.Thread(target=worker, name=f"gitstore-transfer-{i}", daemon=True)
+        for i in range(count)
+    ]
+    for thread in threads:
+        thread.start()
     try:
-        for future in as_completed([pool.submit(work, oid) for oid in items]):
-            future.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        for thread in threads:
+            thread.join()
+    except BaseException:  # Ctrl-C: nothing new starts; what runs finishes cleanly
+        stop.set()
+        for thread in threads:
+            thread.join()
+        raise
+    if failures:
+        raise failures[0]
 
 
 def _throttle_of(store: Store) -> Any:
