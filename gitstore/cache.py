@@ -91,7 +91,8 @@ class Cache:
 
     def _put_bytes(self, oid: str, data: bytes) -> None:
         dest = self._obj(oid)
-        if self._touch_if_present(dest):
+        # in a folder made just now nothing can be there yet: no utime that fails
+        if not self._make_folder(os.path.dirname(dest)) and self._touch_if_present(dest):
             return
         tmp, fd = self._new_tmp()
         try:
@@ -151,21 +152,28 @@ class Cache:
             raise StoreError(f"cannot write to the cache {self.root}: {exc.strerror}") from exc
         return path, fd
 
+    def _make_folder(self, folder: str) -> bool:
+        """Make sure an object folder exists; True when this call made it."""
+        if folder in self._folders:
+            return False
+        # a fresh cache makes a folder for most new objects: mkdir first
+        # rather than a rename that fails, a stat and a mkdir
+        made = True
+        try:
+            os.mkdir(folder)
+            self._unsynced_dirs.add(os.path.dirname(folder))
+        except FileExistsError:
+            made = False
+        except FileNotFoundError:
+            os.makedirs(folder, exist_ok=True)
+            self._unsynced_dirs.add(os.path.dirname(folder))
+            self._unsynced_dirs.add(os.path.dirname(os.path.dirname(folder)))
+        self._folders.add(folder)
+        return made
+
     def _install(self, tmp: str | Path, dest: str | Path) -> None:
         folder = os.path.dirname(dest)
-        if folder not in self._folders:
-            # a fresh cache makes a folder for most new objects: mkdir first
-            # rather than a rename that fails, a stat and a mkdir
-            try:
-                os.mkdir(folder)
-                self._unsynced_dirs.add(os.path.dirname(folder))
-            except FileExistsError:
-                pass
-            except FileNotFoundError:
-                os.makedirs(folder, exist_ok=True)
-                self._unsynced_dirs.add(os.path.dirname(folder))
-                self._unsynced_dirs.add(os.path.dirname(os.path.dirname(folder)))
-            self._folders.add(folder)
+        self._make_folder(folder)
         try:
             os.rename(tmp, dest)
         except FileNotFoundError:  # the folder went away meanwhile (gc)
