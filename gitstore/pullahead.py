@@ -2,8 +2,8 @@
 
 ``gitstore pull`` is fetch, then checkout. The checkout's copies (every byte
 again, from the cache into the work tree) would otherwise wait for the last
-download; here a single thread writes a file as soon as its object has landed
-in the cache, so the copies overlap the downloads. The ordinary checkout runs
+download; here the fetch worker that verified an object and renamed it into
+the cache writes its files at once, so the copies overlap the downloads. The ordinary checkout runs
 afterwards as always and decides everything else (deletions, modes,
 conflicts, missing objects, the final result); for the files written here it
 finds the stat cache's fresh record and leaves them alone.
@@ -16,12 +16,13 @@ Only what the checkout would certainly do is done ahead:
 - only files that do not exist at all: writing one replaces nothing, so there
   is no conflict to judge (an existing file, whatever its content, is left to
   the checkout);
-- through the checkout's own plan and apply code (``checkout._Plan`` and
-  ``Checkout._apply``, as the post-checkout hook does), under the workspace
-  and cache locks, recording each file in the stat cache as the checkout does.
+- with the checkout's own primitives (``checkout.safe_parent`` for the
+  folders, one thread at a time; ``Cache.materialise`` for the file, in the
+  configured link mode), under the workspace and cache locks, taken only if
+  they are free, and recording each file in the stat cache as checkout does.
 
-Any error here stops the thread quietly: the checkout that follows meets the
-same situation and reports it properly.
+Any error here stops the early writing quietly (it is only an optimisation):
+the checkout that follows meets the same situation and reports it properly.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ class CheckoutAhead:
                 st = os.lstat(dest)
                 if statmod.S_ISREG(st.st_mode):  # the sync after the fetch will flush it
                     writeback.start_path(dest, st.st_size)
-            except (GitstoreError, OSError) as exc:  # the checkout meets it again and says so
+            except Exception as exc:  # an optimisation only: the checkout meets it and says so
                 with self._lock:
                     self._active = False
                     self.error = exc
