@@ -17,6 +17,7 @@ import stat as statmod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from . import gitignore
 from . import manifest as mf
@@ -239,7 +240,7 @@ class Checkout:
         cache = ws.cache
         link_first = (self.link or cache.link)[:1] == ("hardlink",)
 
-        def write(item: tuple[str, mf.Entry]) -> tuple[str, os.stat_result | None | bool]:
+        def write(item: tuple[str, mf.Entry]) -> tuple[str, os.stat_result | None | Literal[False]]:
             """(key, lstat of the new file for the stat cache), or (key, False): object missing."""
             key, entry = item
             parent = key.rsplit("/", 1)[0] if "/" in key else ""

@@ -35,6 +35,7 @@ import uuid
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import cast
 
 from .hashing import hash_file
 from .stores.local import fsync_write
@@ -108,7 +109,8 @@ class StatCache:
         if not isinstance(data, tuple) or not data:
             return
         if data[0] == OLD_MAGIC and len(data) == 2 and isinstance(data[1], dict):
-            entries, generation, unverified, token = data[1], None, [], ""
+            unverified: list[str] | tuple[str, ...] = []
+            entries, generation, token = data[1], None, ""
         elif data[0] == MAGIC and len(data) == 5 and isinstance(data[3], dict):
             _magic, token, generation, entries, unverified = data
             if not isinstance(token, str) or not isinstance(unverified, list | tuple):
@@ -156,10 +158,10 @@ class StatCache:
                 unverified.discard(key)
                 trusted.discard(key)
                 continue
-            *entry, seen = value
-            if not isinstance(entry[1], int) or entry[1] >= threshold:
+            mtime, seen = value[1], value[5]
+            if not isinstance(mtime, int) or mtime >= threshold:
                 continue  # never written that way; defensive
-            dict.__setitem__(entries, key, tuple(entry))  # type: ignore[arg-type]
+            dict.__setitem__(entries, key, cast(Entry, value[:5]))
             trusted.add(key)
             if seen:
                 unverified.discard(key)
