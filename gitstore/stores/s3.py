@@ -687,7 +687,7 @@ class _BodyStream(io.RawIOBase):
 
 
 _local = threading.local()
-READ_BUFFER = 4 << 20  # per transfer thread; a few MiB means few reads and writes per object
+READ_BUFFER = 1 << 20  # per transfer thread; received, hashed and written while in the CPU cache
 
 
 def _buffer() -> bytearray:
