@@ -24,9 +24,11 @@ from . import manifest as mf
 from .errors import ObjectNotFoundError, PathError
 from .workspace import TMP_SUFFIX, ScannedFile, Workspace, is_exec, map_in_batches
 
-# Hard links are one system call a file: more threads than cores only fight
-# over the GIL (8 threads cost more CPU time than 2 on W2).
-LINK_JOBS = 2
+# Hard links are one system call a file: threads only fight over the GIL
+# (on W2, 8 threads cost more CPU time than 2, and 2 more than 1). Where
+# links cannot work (the cache on another filesystem) files are copied, on
+# the usual threads.
+LINK_JOBS = 1
 LAZY_STATS_BELOW = 1 << 20  # with lazy_stats, files this small are not recorded
 
 
@@ -276,7 +278,8 @@ class Checkout:
                 if parent not in made:
                     safe_parent(ws, key, create=True, created=created)
                     made.add(parent)
-        jobs = (min(ws.jobs, LINK_JOBS) if link_first else ws.jobs) if parallel else 1
+        links = link_first and _same_device(cache.root, root)
+        jobs = (min(ws.jobs, LINK_JOBS) if links else ws.jobs) if parallel else 1
         outcome = map_in_batches(write, writes, jobs)
         written: list[tuple[str, os.stat_result | None]] = []
         entries: list[mf.Entry] = []
@@ -316,6 +319,13 @@ class Checkout:
             return
         mode = st.st_mode & 0o777
         os.chmod(dest, (mode | 0o111 & (mode >> 2 | 0o100)) if entry.exec else mode & ~0o111)
+
+
+def _same_device(a: Path, b: Path) -> bool:
+    try:
+        return os.stat(a).st_dev == os.stat(b).st_dev
+    except OSError:
+        return False
 
 
 def _prune_created(created: list[Path]) -> None:
