@@ -1,7 +1,7 @@
 """Remote benchmarks: push and pull through a moto S3 server on 127.0.0.1.
 
-    run(workdir, quick) -> {figure name: value}
-    python benchmarks/bench_remote.py [--quick] [--repeat N]
+    run(workdir, quick, repeat=None, peers=False) -> {figure name: value}
+    python benchmarks/bench_remote.py [--quick] [--repeat N] [--peers]
 
 The moto server runs in a process of its own, so neither gitstore nor the
 baseline shares an interpreter (and its GIL) with the server; the machine's two
@@ -27,6 +27,15 @@ name says otherwise; each the median of ``repeat`` runs, 3 by default, 1 with
   must list), against ``python -c pass`` plus one paginated LIST of the
   remote's prefix; ``noop_push_indexed``: the same push again, now answered by
   the per-remote index;
+- with ``--peers`` (``peers=True``): ``dvc_<w>_push`` / ``dvc_<w>_pull``, DVC
+  (PyPI ``dvc[s3]`` in its own virtualenv, ``WORKDIR/peers/dvc-s3``, made with
+  peers.py's ``_venv_tool``) doing ``dvc push`` of the same files to another
+  empty prefix of the same moto server (``endpointurl`` set on the remote,
+  dummy credentials from the environment) and ``dvc pull`` into a clone with
+  an empty cache and no files, checked like gitstore's; interleaved with
+  gitstore and the baseline in each repeat, at DVC's defaults. ``<w>_push_vs_dvc``
+  / ``<w>_pull_vs_dvc``: DVC seconds / gitstore seconds (above 1: gitstore is
+  faster);
 - ``huge_push`` / ``huge_pull`` and ``huge_push_rss_mib`` / ``huge_pull_rss_mib``:
   one file of 2 GiB (160 MiB with ``quick``) of seeded random bytes, pushed
   (multipart) and pulled (parallel ranged GETs) by gitstore, with the peak RSS
@@ -67,6 +76,23 @@ What each change bought (same-session A/B runs, noisy):
 Where pull still trails: pull = fetch + checkout (a second copy of every byte,
 from the cache into the work tree) + one syncfs (DESIGN's durability, which
 the pinned baseline does not do: ~0.5-1.2 s for 1 GiB here) + start-up.
+
+Second round (docs/perf-notes-remote.md has the details): pull writes each
+new file as soon as its object lands (the copies overlap the downloads),
+writeback starts as each object is written (the batch sync waits for the
+tail only), S3 bodies are received into a reused 1 MiB buffer, objects up to
+8 MiB are PUT as bytes (no ``Expect: 100-continue`` round trip), and the
+transfer threads share an iterator instead of a future per object. One full
+run with ``--peers`` (load average 6-8 from other sessions):
+
+| figure | gitstore | baseline | ratio | DVC | gitstore vs DVC |
+| --- | --- | --- | --- | --- | --- |
+| small push | 9.07 s | 9.42 s | 1.04 | 12.10 s | 1.33x faster |
+| small pull | 11.47 s | 8.42 s | 0.73 | 11.90 s | 1.04x faster |
+| large push | 5.46 s | 5.96 s | 1.09 | 5.96 s | 1.09x faster |
+| large pull | 3.62 s | 3.21 s | 0.89 | 6.91 s | 1.91x faster |
+| no-op push (20,000) | 7.67 s | 8.04 s | 0.95x of floor | | |
+| 2 GiB push / pull | 29.3 s, 100 MiB / 43.3 s, 120 MiB | | | | |
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ class S3Store(Store):
     range_size = 16 << 20
     multipart_threshold = 64 << 20
     multipart_chunksize = 16 << 20
-    put_in_memory_max = 8 << 20  # objects up to this size are read whole and sent as bytes
+    put_in_memory_max = 8 << 20  # smaller objects (below multipart too) are sent as bytes
     jobs = 16  # threads for parallel HEADs, listings and ranges
     botocore_attempts = 3  # botocore's own retries; RetryingStore does the rest
 
@@ -518,18 +518,19 @@ class S3Store(Store):
         src = Path(src)
         trusted = self.trusted_source
         data: bytes | None = None
+        in_memory = min(self.put_in_memory_max, self.multipart_threshold - 1)
         if trusted is not None and src == trusted(oid):
             # the cache's own object: verified at ingest and read-only since
             try:
                 size = os.stat(src).st_size
-                if size <= self.put_in_memory_max:
+                if size <= in_memory:
                     data = _read_whole(src)
             except FileNotFoundError as exc:
                 raise ObjectNotFoundError(f"object {oid} is not in the cache", oid=oid) from exc
             except OSError as exc:
                 raise StoreError(f"cannot read {src} to upload it: {exc.strerror}") from exc
         else:
-            data, actual, size = _read_and_hash(src, self.put_in_memory_max)
+            data, actual, size = _read_and_hash(src, in_memory)
             if actual != oid:
                 raise IntegrityError(f"{src} does not hash to {oid} (got {actual}); not stored")
         key = self._key(layout.object_key(oid))
