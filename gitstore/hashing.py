@@ -20,6 +20,7 @@ from .errors import HashingError
 SMALL = 1 << 20  # files below this are read in one call
 BLOCK = 8 << 20  # read size for big files
 THREADED_MIN = 32 << 20  # files above this use blake3's thread pool
+WRITEBACK_EVERY = 64 << 20  # copy_and_hash starts the disk's writeback this often
 
 
 class Hasher(Protocol):
@@ -121,8 +122,11 @@ def copy_and_hash(path: str | Path, out_fd: int) -> tuple[str, int, os.stat_resu
             data = read_small(path, fd, st)
             write_all(out_fd, data)
             return hash_bytes(data), len(data), st
+        from . import writeback  # big files only: its ctypes import costs start-up
+
         hasher = new_hasher(st.st_size)
         total = 0
+        flushed = 0
         buf = bytearray(BLOCK)
         view = memoryview(buf)
         while True:
@@ -135,6 +139,12 @@ def copy_and_hash(path: str | Path, out_fd: int) -> tuple[str, int, os.stat_resu
             while written < n:
                 written += os.write(out_fd, chunk[written:])
             total += n
+            if total - flushed >= WRITEBACK_EVERY:
+                # let the disk work while the rest is copied: the batch sync
+                # before the manifest then waits for the tail only
+                writeback.start(out_fd, total - flushed)
+                flushed = total
+        writeback.start(out_fd, total - flushed)
         _check_unchanged(path, st, fd, total)
         return hasher.hexdigest(), total, st
     finally:
