@@ -82,17 +82,20 @@ new file as soon as its object lands (the copies overlap the downloads),
 writeback starts as each object is written (the batch sync waits for the
 tail only), S3 bodies are received into a reused 1 MiB buffer, objects up to
 8 MiB are PUT as bytes (no ``Expect: 100-continue`` round trip), and the
-transfer threads share an iterator instead of a future per object. One full
-run with ``--peers`` (load average 6-8 from other sessions):
+transfer threads share an iterator instead of a future per object. Full run
+with ``--peers`` and the final code (load average 0.8-6 from other sessions):
 
-| figure | gitstore | baseline | ratio | DVC | gitstore vs DVC |
+| figure | gitstore | baseline | ratio | DVC | DVC s / gitstore s |
 | --- | --- | --- | --- | --- | --- |
-| small push | 9.07 s | 9.42 s | 1.04 | 12.10 s | 1.33x faster |
-| small pull | 11.47 s | 8.42 s | 0.73 | 11.90 s | 1.04x faster |
-| large push | 5.46 s | 5.96 s | 1.09 | 5.96 s | 1.09x faster |
-| large pull | 3.62 s | 3.21 s | 0.89 | 6.91 s | 1.91x faster |
-| no-op push (20,000) | 7.67 s | 8.04 s | 0.95x of floor | | |
-| 2 GiB push / pull | 29.3 s, 100 MiB / 43.3 s, 120 MiB | | | | |
+| small push | 8.64 s | 7.81 s | 0.90 | 9.01 s | 1.04 |
+| small pull | 11.05 s | 6.87 s | 0.62 | 11.01 s | 1.00 |
+| large push | 5.80 s | 5.32 s | 0.92 | 8.33 s | 1.44 |
+| large pull | 3.43 s | 2.85 s | 0.83 | 5.85 s | 1.71 |
+| no-op push (20,000) | 7.18 s | 5.22 s | 1.37x of floor | | |
+| 2 GiB push / pull | 19.1 s, 100 MiB / 45.6 s, 100 MiB | | | | |
+
+An earlier run under heavier load gave 1.04 / 0.73 / 1.09 / 0.89 and, against
+DVC, 1.33 / 1.04 / 1.09 / 1.91 (docs/perf-notes-remote.md has both).
 """
 
 from __future__ import annotations
