@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import os
 import platform
@@ -89,7 +90,9 @@ def machine() -> dict[str, object]:
     return info
 
 
-def run_external(group: str, bench: suites.Bench, out: dict[str, object]) -> None:
+def run_external(
+    group: str, bench: suites.Bench, out: dict[str, object], peers: bool = False
+) -> None:
     name = EXTERNAL[group]
     if not (HERE / f"{name}.py").exists():
         bench.notes.append(f"{group}: skipped, benchmarks/{name}.py does not exist yet")
@@ -97,7 +100,10 @@ def run_external(group: str, bench: suites.Bench, out: dict[str, object]) -> Non
     module = importlib.import_module(name)
     workdir = bench.workdir / "ext" / group
     workdir.mkdir(parents=True, exist_ok=True)
-    figures = module.run(workdir, bench.quick)
+    if peers and "peers" in inspect.signature(module.run).parameters:
+        figures = module.run(workdir, bench.quick, peers=True)  # DVC on S3 (bench_remote)
+    else:
+        figures = module.run(workdir, bench.quick)
     out[group] = {k: round(float(v), 4) for k, v in figures.items()}
 
 
@@ -166,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         figures += attempt("W4", suites.w4_suite, bench) or []
     for group in ("history", "remote", "publish"):
         if group in groups:
-            attempt(group, run_external, group, bench, external)
+            attempt(group, run_external, group, bench, external, args.peers)
     if args.peers:
         import peers
 
