@@ -19,11 +19,11 @@ import itertools
 import os
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from . import faults, layout
-from .errors import ObjectNotFoundError, StoreError
+from .errors import IntegrityError, ObjectNotFoundError, StoreError
 from .hashing import SMALL, copy_and_hash, hash_bytes, open_source, read_small, write_all
 from .locks import FileLock, lock_timeout
 from .stores.local import READ_ONLY_MODE, LocalStore
@@ -263,6 +263,66 @@ class Cache:
         faults.object_write(tmp)
         os.chmod(tmp, READ_ONLY_MODE)
         self._install(tmp, self.store.object_path(oid))
+
+    def receive(self, oid: str, fill: Callable[[int], str]) -> None:
+        """Let ``fill`` write object ``oid`` into a new temporary file; install it if it verifies.
+
+        ``fill(fd)`` writes the bytes to ``fd`` (opened read-write, from its
+        start: a retry must truncate first) and returns their BLAKE3, computed
+        as they were written; an OSError opening the file is the caller's to report.
+        The temporary name is a counter (no random name per object) and the
+        file is created read-only (no chmod). Only when the hash is ``oid`` is
+        it renamed into ``objects/``; otherwise, or on any error, it is removed
+        and never visible in the cache.
+        """
+        dest = self._obj(oid)
+        tmp = f"{self._tmp_prefix}{next(self._tmp_count)}"
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL  # readable: a filler may hash it back
+        try:
+            fd = os.open(tmp, flags, READ_ONLY_MODE)
+        except FileNotFoundError:
+            self.store.tmp_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, flags, READ_ONLY_MODE)
+        try:
+            try:
+                actual = fill(fd)
+            finally:
+                os.close(fd)
+            if actual != oid:
+                raise IntegrityError(f"object {oid} arrived corrupt: its bytes hash to {actual}")
+            faults.object_write(tmp)
+            self._install(tmp, dest)
+        except BaseException:
+            _unlink(tmp)
+            raise
+
+    def materialise_bytes(self, data: bytes, dest: str, executable: bool) -> bool:
+        """Write an object's verified bytes at ``dest`` as :meth:`materialise` would copy them.
+
+        Only where the configured link modes would end in a copy (no reflink,
+        hard link or symlink to try first); False, with nothing done, otherwise.
+        Written to a temporary name beside ``dest`` and renamed, as a copy is.
+        """
+        head, name = os.path.split(dest)
+        for mode in self.link:
+            if mode == "copy":
+                break
+            if mode != "reflink" or self._device(head) not in self._no_reflink:
+                return False
+        else:
+            return False
+        tmp = f"{head}/.{name}.gitstore-tmp"
+        fd = _create(tmp, executable)
+        try:
+            try:
+                write_all(fd, data)
+            finally:
+                os.close(fd)
+            os.replace(tmp, dest)
+        except BaseException:
+            _unlink(tmp)
+            raise
+        return True
 
     def sync(self) -> None:
         """One batch sync of everything written: call before writing a manifest."""

@@ -18,7 +18,8 @@ Only what the checkout would certainly do is done ahead:
   the checkout);
 - with the checkout's own primitives (``checkout.safe_parent`` for the
   folders, one thread at a time; ``Cache.materialise`` for the file, in the
-  configured link mode), under the workspace and cache locks, taken only if
+  configured link mode, or the verified bytes still in memory where that
+  mode would copy them), under the workspace and cache locks, taken only if
   they are free, and recording each file in the stat cache as checkout does.
 
 Any error here stops the early writing quietly (it is only an optimisation):
@@ -105,11 +106,14 @@ class CheckoutAhead:
             self._locks.close()
         return self.result
 
-    def landed(self, oid: str) -> None:
+    def landed(self, oid: str, data: bytes | None = None) -> None:
         """``oid`` is in the cache now: write its files that do not exist yet.
 
         Called from fetch's worker threads, so the copies run side by side;
         an error stops all further writing here and is left to the checkout.
+        ``data``, when given, is the object's verified bytes, still in memory:
+        where the checkout would copy, the file is written from them instead
+        of reading the object back (``Cache.materialise_bytes``).
         """
         if not self._active:
             return
@@ -125,7 +129,9 @@ class CheckoutAhead:
                 with self._lock:
                     if not self._active:
                         return
-                self.ws.cache.materialise(entry.oid, dest, entry.exec)
+                cache = self.ws.cache
+                if data is None or not cache.materialise_bytes(data, dest, entry.exec):
+                    cache.materialise(entry.oid, dest, entry.exec)
                 st = os.lstat(dest)
                 if statmod.S_ISREG(st.st_mode):  # the sync after the fetch will flush it
                     writeback.start_path(dest, st.st_size)

@@ -28,6 +28,7 @@ the next; a remote that is down is skipped with one warning.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import uuid
@@ -35,7 +36,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import manifest as mf
 from .errors import (
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from .api import Context
     from .checkout import CheckoutResult
 
+T = TypeVar("T")
 INDEX_HEADER = "# gitstore remote index for "
 FLUSH_EVERY = 256
 
@@ -339,6 +341,15 @@ def _run(items: Sequence[str], jobs: int, work: Callable[[str], None]) -> None:
         raise failures[0]
 
 
+def _retrying(store: Store, what: str, fn: Callable[[], T], again: Callable[[], None]) -> T:
+    """``fn()`` under the retries of ``store`` when it is a RetryingStore, with ``again``
+    before each retry; once otherwise."""
+    call = getattr(store, "_call", None)
+    if getattr(store, "inner", None) is not None and callable(call):
+        return cast(T, call(what, fn, on_retry=again))
+    return fn()
+
+
 def _throttle_of(store: Store) -> Any:
     from contextlib import nullcontext
 
@@ -499,11 +510,13 @@ def fetch_objects(
     jobs: int | None = None,
     progress: Progress | None = None,
     sizes: Mapping[str, int] | None = None,
-    landed: Callable[[str], None] | None = None,
+    landed: Callable[[str, bytes | None], None] | None = None,
 ) -> TransferResult:
     """Download into the cache, verified, trying remotes in order; see the module docstring.
 
-    ``landed(oid)`` is called from a worker thread as each object enters the cache.
+    ``landed(oid, data)`` is called from a worker thread as each object enters
+    the cache; ``data`` is its verified bytes when the store handed them over
+    (small objects), else None.
     """
     wanted = _as_mapping(oids)
     if remote is not None:  # an unknown or untrusted remote is an error even with nothing to do
@@ -519,7 +532,7 @@ def _fetch_objects(
     jobs: int | None,
     progress: Progress | None,
     sizes: Mapping[str, int] | None,
-    landed: Callable[[str], None] | None = None,
+    landed: Callable[[str, bytes | None], None] | None = None,
 ) -> TransferResult:
     have = ctx.cache.exists(wanted)
     result = TransferResult(remote=remote, present=len(have))
@@ -574,7 +587,7 @@ def _fetch_from(
     progress: Progress,
     reasons: dict[str, list[str]],
     result: TransferResult,
-    landed: Callable[[str], None] | None = None,
+    landed: Callable[[str, bytes | None], None] | None = None,
 ) -> _FromRemote:
     out = _FromRemote()
     lock = threading.Lock()
@@ -592,16 +605,49 @@ def _fetch_from(
             if reason:
                 reasons.setdefault(oid, []).append(reason)
 
-    def work(oid: str) -> None:
-        if stop.is_set():
-            miss(oid)
-            return
-        tmp = tmp_dir / f"fetch-{uuid.uuid4().hex}"
+    inner = getattr(store, "inner", store)
+    read_into = getattr(inner, "read_into", None)
+    names = itertools.count()
+    tmp_prefix = f"{tmp_dir}/fetch-{uuid.uuid4().hex[:16]}-"
+
+    def receive(oid: str) -> tuple[int, bytes | None]:
+        """Download straight into the cache's temporary file: one rename, no chmod."""
+        got: list[tuple[int, bytes | None]] = []
+
+        def fill(fd: int) -> str:
+            def again() -> None:  # a retry starts the file over
+                os.ftruncate(fd, 0)
+                os.lseek(fd, 0, os.SEEK_SET)
+
+            actual, size, data = _retrying(store, f"get {oid}", lambda: read_into(oid, fd), again)
+            got.append((size, data))
+            return actual
+
+        with throttle:
+            cache.receive(oid, fill)
+        return got[-1]
+
+    def download(oid: str) -> tuple[int, bytes | None]:
+        """Through a file of the store's own making, then adopted by the cache."""
+        tmp = Path(f"{tmp_prefix}{next(names)}")
         try:
             with throttle:
                 store.get(oid, tmp)
             size = _size(tmp)
             cache.adopt_verified(tmp, oid)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return size, None
+
+    fetch_one = receive if callable(read_into) else download
+
+    def work(oid: str) -> None:
+        if stop.is_set():
+            miss(oid)
+            return
+        try:
+            size, data = fetch_one(oid)
         except ObjectNotFoundError:
             miss(oid)
             return
@@ -625,8 +671,6 @@ def _fetch_from(
                 f"cannot write object {oid} into the cache {cache.root}: {exc.strerror}",
                 hint="free some space (or set cache.dir / GITSTORE_CACHE_DIR) and fetch again",
             ) from exc
-        finally:
-            tmp.unlink(missing_ok=True)
         done.add(oid)
         with lock:
             out.fetched.append(oid)
@@ -634,7 +678,7 @@ def _fetch_from(
             result.bytes += size
         progress.advance(size)
         if landed is not None:
-            landed(oid)
+            landed(oid, data)
 
     def raise_fatal(oid: str, exc: GitstoreError) -> None:
         with lock:

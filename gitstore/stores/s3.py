@@ -44,7 +44,7 @@ from ..errors import (
     StoreUnavailableError,
     UnsupportedError,
 )
-from ..hashing import hash_bytes, hash_file, new_hasher, open_source, read_small
+from ..hashing import hash_bytes, hash_file, new_hasher, open_source, read_small, write_all
 from .base import Document, ObjectStat, Store
 from .retry import ObjectAccessDeniedError, ThrottledError
 
@@ -393,41 +393,75 @@ class S3Store(Store):
         size = response.get("ContentLength")
         return cast(BinaryIO, _BodyStream(self, response["Body"], f"read object {oid}", size=size))
 
-    def get(self, oid: str, dest: Path) -> None:
-        dest = Path(dest)
-        what = f"read object {oid}"
-        response = self._call(
-            what,
+    def _get_response(self, oid: str) -> Any:
+        return self._call(
+            f"read object {oid}",
             self.client.get_object,
             Key=self._key(layout.object_key(oid)),
             oid=oid,
             object_level=True,
         )
+
+    def get(self, oid: str, dest: Path) -> None:
+        dest = Path(dest)
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.tmp")
+        try:
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                self.read_into(oid, fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def read_into(self, oid: str, fd: int) -> tuple[str, int, bytes | None]:
+        """Write object ``oid`` to ``fd`` (a new, empty file open for reading and
+        writing), verified: (oid, size, the bytes when small).
+
+        The bytes are hashed as they arrive; a hash other than ``oid`` raises
+        :class:`IntegrityError` (the caller discards the file). Objects that
+        fit the receive buffer come back as bytes too (else None), so that a
+        caller can write them elsewhere without reading the file again.
+        """
+        what = f"read object {oid}"
+        response = self._get_response(oid)
         body = response["Body"]
         size = int(response.get("ContentLength") or 0)
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.tmp")
+        data: bytes | None = None
         try:
             if size >= self.ranged_get_min:
                 body.close()
-                self._ranged_get(oid, tmp, size)
-                actual, _ = hash_file(tmp)
+                self._ranged_get(oid, fd, size)
+                actual = _hash_fd(fd, size)
             else:
-                actual = self._stream_to(body, tmp, size, what)
-            if actual != oid:
-                raise IntegrityError(
-                    f"object {oid} from {self.url} is corrupt: its bytes hash to {actual}"
-                )
-            os.replace(tmp, dest)
+                actual, size, data = self._stream_into(body, fd, size, what)
         finally:
             body.close()
-            tmp.unlink(missing_ok=True)
+        if actual != oid:
+            raise IntegrityError(
+                f"object {oid} from {self.url} is corrupt: its bytes hash to {actual}"
+            )
+        return actual, size, data
 
     def _stream_to(self, body: Any, tmp: Path, size: int, what: str) -> str:
-        """Write a response body to ``tmp``, hashing as it arrives; returns the hash.
+        """:meth:`_stream_into` a new file at ``tmp``; returns the hash."""
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            return self._stream_into(body, fd, size, what)[0]
+        finally:
+            os.close(fd)
+
+    def _stream_into(
+        self, body: Any, fd: int, size: int, what: str
+    ) -> tuple[str, int, bytes | None]:
+        """Write a response body to ``fd``, hashing as it arrives: (hash, size, small bytes).
 
         The bytes are received straight into one reusable buffer per thread
         (see :func:`_reader`), hashed from it (BLAKE3 lets go of the GIL) and
-        written from it: no per-block allocation, one copy fewer per byte.
+        written from it: no per-block allocation, one copy fewer per byte. An
+        object that fits the buffer is received whole first, then hashed and
+        written with one call each, and returned as bytes as well.
         """
         hasher = new_hasher(size)
         readinto, finish = _reader(body)
@@ -435,83 +469,88 @@ class S3Store(Store):
         view = memoryview(buf)
         errors: tuple[type[BaseException], ...] = (*_boto_errors(), OSError, *_http_errors())
         total = 0
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            while True:
-                try:
-                    n = readinto(buf)
-                except errors as exc:
-                    raise self._translate(exc, what) from exc
-                if not n:
-                    break
-                block = view[:n]
-                hasher.update(block)
-                while block:
-                    block = block[os.write(fd, block) :]
-                total += n
-            writeback.start(fd, total)
-        finally:
-            os.close(fd)
+        whole = size < len(buf)  # announced small: gather it all in the buffer
+        filled = 0
+        while True:
+            try:
+                n = readinto(view[filled:] if whole else buf)
+            except errors as exc:
+                raise self._translate(exc, what) from exc
+            if not n:
+                break
+            total += n
+            if whole:
+                filled += n
+                if filled < len(buf):
+                    continue
+                whole = False  # longer than announced: stream the rest
+                n, filled = filled, 0
+            block = view[:n]
+            hasher.update(block)
+            while block:
+                block = block[os.write(fd, block) :]
+        data: bytes | None = None
+        if filled:
+            data = bytes(view[:filled])
+            hasher.update(data)
+            write_all(fd, data)
+        writeback.start(fd, total)
         if size and total != size:  # the connection ended early: retryable, not corrupt
             raise StoreUnavailableError(
                 f"cannot {what} in {self.url}: the connection to {self._endpoint()}"
                 f" ended after {total} of {size} bytes"
             )
         finish()
-        return str(hasher.hexdigest())
+        return str(hasher.hexdigest()), total, data if total == filled else None
 
-    def _ranged_get(self, oid: str, tmp: Path, size: int) -> None:
+    def _ranged_get(self, oid: str, fd: int, size: int) -> None:
         key = self._key(layout.object_key(oid))
         # about two ranges per thread: fewer requests for huge objects, all threads busy
         step = max(self.range_size, -(-size // (self.jobs * 2)))
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            os.ftruncate(fd, size)
+        os.ftruncate(fd, size)
 
-            def fetch(start: int) -> None:
-                end = min(start + step, size) - 1
-                what = f"read object {oid} bytes {start}-{end}"
-                response = self._call(
-                    what,
-                    self.client.get_object,
-                    Key=key,
-                    Range=f"bytes={start}-{end}",
-                    oid=oid,
-                    object_level=True,
-                )
-                position = start
-                body = response["Body"]
-                errors: tuple[type[BaseException], ...] = (
-                    *_boto_errors(),
-                    OSError,
-                    *_http_errors(),
-                )
-                try:
-                    readinto, finish = _reader(body)
-                    buf = _buffer()
-                    view = memoryview(buf)
-                    while True:
-                        try:
-                            n = readinto(buf)
-                        except errors as exc:
-                            raise self._translate(exc, what) from exc
-                        if not n:
-                            break
-                        block = view[:n]
-                        while block:  # a full disk raises OSError here, as it is
-                            written = os.pwrite(fd, block, position)
-                            block = block[written:]
-                            position += written
-                    finish()
-                finally:
-                    body.close()
-                if position != end + 1:
-                    raise StoreUnavailableError(f"short read of object {oid} from {self.url}")
+        def fetch(start: int) -> None:
+            end = min(start + step, size) - 1
+            what = f"read object {oid} bytes {start}-{end}"
+            response = self._call(
+                what,
+                self.client.get_object,
+                Key=key,
+                Range=f"bytes={start}-{end}",
+                oid=oid,
+                object_level=True,
+            )
+            position = start
+            body = response["Body"]
+            errors: tuple[type[BaseException], ...] = (
+                *_boto_errors(),
+                OSError,
+                *_http_errors(),
+            )
+            try:
+                readinto, finish = _reader(body)
+                buf = _buffer()
+                view = memoryview(buf)
+                while True:
+                    try:
+                        n = readinto(buf)
+                    except errors as exc:
+                        raise self._translate(exc, what) from exc
+                    if not n:
+                        break
+                    block = view[:n]
+                    while block:  # a full disk raises OSError here, as it is
+                        written = os.pwrite(fd, block, position)
+                        block = block[written:]
+                        position += written
+                finish()
+            finally:
+                body.close()
+            if position != end + 1:
+                raise StoreUnavailableError(f"short read of object {oid} from {self.url}")
 
-            self._parallel(fetch, list(range(0, size, step)))
-            writeback.start(fd, size)
-        finally:
-            os.close(fd)
+        self._parallel(fetch, list(range(0, size, step)))
+        writeback.start(fd, size)
 
     def put(self, oid: str, src: Path) -> None:
         self._refuse_write()
@@ -740,6 +779,21 @@ def _reader(body: Any) -> tuple[Callable[[bytearray], int], Callable[[], None]]:
         return len(data)
 
     return readinto, lambda: None
+
+
+def _hash_fd(fd: int, size: int) -> str:
+    """BLAKE3 of the first ``size`` bytes of the file open at ``fd`` (for reading too)."""
+    hasher = new_hasher(size)
+    buf = bytearray(8 << 20)
+    view = memoryview(buf)
+    position = 0
+    while position < size:
+        n = os.preadv(fd, [view[: min(len(buf), size - position)]], position)
+        if not n:
+            break
+        hasher.update(view[:n])
+        position += n
+    return str(hasher.hexdigest())
 
 
 def _read_whole(path: Path) -> bytes:
