@@ -44,8 +44,13 @@ def walk_files(root: Path) -> list[str]:
     return out
 
 
-def track_loop(src: Path, dest: Path) -> float:
-    """Read, blake3, write to a temporary name, rename into ``dest``; one sync."""
+def track_loop(src: Path, dest: Path, layout: bool = False) -> float:
+    """Read, blake3, write to a temporary name, rename into ``dest``; one sync.
+
+    With ``layout`` (an informational second floor, not the issue's), the
+    rename goes to ``objects/<oid[0:2]>/<oid[2:4]>/<oid>`` as DESIGN.md's
+    object layout requires, making each folder the first time it is needed.
+    """
     if dest.exists():
         shutil.rmtree(dest)
     t0 = time.perf_counter()
@@ -53,6 +58,7 @@ def track_loop(src: Path, dest: Path) -> float:
     obj_dir = dest / "objects"
     tmp_dir.mkdir(parents=True)
     obj_dir.mkdir()
+    made: set[str] = set()
     n = 0
     for path in walk_files(src):
         hasher = blake3.blake3()
@@ -64,7 +70,15 @@ def track_loop(src: Path, dest: Path) -> float:
                     break
                 hasher.update(block)
                 out.write(block)
-        os.rename(tmp, obj_dir / hasher.hexdigest())
+        oid = hasher.hexdigest()
+        if layout:
+            folder = f"{obj_dir}/{oid[0:2]}/{oid[2:4]}"
+            if folder not in made:
+                os.makedirs(folder, exist_ok=True)
+                made.add(folder)
+            os.rename(tmp, f"{folder}/{oid}")
+        else:
+            os.rename(tmp, obj_dir / oid)
         n += 1
     os.sync()
     return time.perf_counter() - t0
