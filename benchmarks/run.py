@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         figures += attempt(f"{name} checkout", suites.checkout_suite, bench, name, repo, src) or []
     if "W4" in groups:
         figures += attempt("W4", suites.w4_suite, bench) or []
-    for group in ("history", "remote", "publish"):
+    for group in ("history", "remote", "publish", "hooks"):
         if group in groups:
             attempt(group, run_external, group, bench, external, args.peers)
     if args.peers:
