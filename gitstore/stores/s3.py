@@ -163,7 +163,9 @@ class S3Store(Store):
             config = Config(**options)
         try:
             session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
-            return session.client("s3", endpoint_url=self.endpoint_url, config=config)
+            client = session.client("s3", endpoint_url=self.endpoint_url, config=config)
+            client.meta.events.register("before-call.s3", _invocation_id())
+            return client
         except ProfileNotFound as exc:
             raise StoreAuthError(
                 f"AWS profile '{self.profile}' for {self.url} is not in ~/.aws/config"
@@ -695,6 +697,25 @@ class S3Store(Store):
         client, self._client = self._client, None
         if client is not None:
             client.close()
+
+
+def _invocation_id() -> Callable[..., None]:
+    """A ``before-call`` handler giving each request botocore's invocation id from a counter.
+
+    botocore otherwise makes a ``uuid4`` per request (a ``getrandom`` call,
+    one more GIL hand-over per small object); the id only has to be unique,
+    so it is a random UUID-shaped prefix per client and a counter.
+    """
+    prefix = str(uuid.uuid4())[:24]
+    counter = itertools.count()
+
+    def handler(context: dict[str, Any] | None = None, **_: Any) -> None:
+        if context is not None:
+            retries = context.setdefault("retries", {})
+            if "invocation-id" not in retries:
+                retries["invocation-id"] = f"{prefix}{next(counter) & 0xFFFFFFFFFFFF:012x}"
+
+    return handler
 
 
 class _BodyStream(io.RawIOBase):

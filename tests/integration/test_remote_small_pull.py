@@ -287,3 +287,19 @@ def test_a_corrupt_small_object_is_named_and_never_written(
     assert not (b.path / "data" / "d1" / "f4.txt").exists()
     assert (b.path / "data" / "d0" / "f3.txt").read_text() == "small 3\n" * 4
     assert not (b.cache / "gitstore" / "objects" / oid[:2] / oid[2:4] / oid).exists()
+
+
+def test_every_request_has_its_own_invocation_id(s3_store) -> None:  # type: ignore[no-untyped-def]
+    import uuid
+
+    seen: list[str] = []
+
+    def record(request, **_: object) -> None:  # type: ignore[no-untyped-def]
+        seen.append(request.headers["amz-sdk-invocation-id"].decode())
+
+    s3_store.client.meta.events.register("before-send.s3", record)
+    oids = [hash_bytes(bytes([i])) for i in range(3)]
+    for oid in oids:
+        s3_store.exists([oid])
+    assert len(seen) >= 3 and len(set(seen)) == len(seen)
+    assert all(str(uuid.UUID(value)) == value for value in seen)
