@@ -619,9 +619,11 @@ def _fetch_from(
                 os.ftruncate(fd, 0)
                 os.lseek(fd, 0, os.SEEK_SET)
 
-            actual, size, data = _retrying(store, f"get {oid}", lambda: read_into(oid, fd), again)
+            assert read_into is not None
+            call: Callable[[], tuple[str, int, bytes | None]] = lambda: read_into(oid, fd)  # noqa: E731
+            actual, size, data = _retrying(store, f"get {oid}", call, again)
             got.append((size, data))
-            return actual
+            return str(actual)
 
         with throttle:
             cache.receive(oid, fill)

@@ -765,7 +765,7 @@ def _http_errors() -> tuple[type[BaseException], ...]:
     return (HTTPException,)
 
 
-def _reader(body: Any) -> tuple[Callable[[bytearray], int], Callable[[], None]]:
+def _reader(body: Any) -> tuple[Callable[[bytearray | memoryview], int], Callable[[], None]]:
     """(readinto, finish) for a botocore StreamingBody.
 
     botocore and urllib3 (2.x) read a block by allocating a new buffer and
@@ -794,7 +794,7 @@ def _reader(body: Any) -> tuple[Callable[[bytearray], int], Callable[[], None]]:
 
         return fp.readinto, finish
 
-    def readinto(buf: bytearray) -> int:
+    def readinto(buf: bytearray | memoryview) -> int:
         data = body.read(len(buf))
         buf[: len(data)] = data
         return len(data)
