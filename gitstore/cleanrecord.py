@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import manifest as mf
+from .stores.local import read_tagged_map
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -52,12 +53,7 @@ class CleanRecord:
     @classmethod
     def load(cls, state_dir: Path) -> CleanRecord:
         path = state_dir / cls.FILE
-        try:
-            data = marshal.loads(path.read_bytes())
-        except (OSError, EOFError, ValueError, TypeError):
-            data = None
-        ok = isinstance(data, tuple) and len(data) == 2 and data[0] == cls.MAGIC
-        return cls(path, data[1] if ok and isinstance(data[1], dict) else {})
+        return cls(path, read_tagged_map(path, cls.MAGIC) or {})
 
     def signature(self, ws: Workspace, mpath: str) -> Signature | None:
         """The lstat signature of a manifest and every file of its tracked path."""

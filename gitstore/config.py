@@ -96,15 +96,9 @@ class ParsedMemo:
         self.changed = False
         if path is None:
             return
-        try:
-            import marshal
+        from .stores.local import read_tagged_map
 
-            data = marshal.loads(path.read_bytes())
-        except (OSError, EOFError, ValueError, TypeError):
-            return
-        if isinstance(data, tuple) and len(data) == 2 and data[0] == self.MAGIC:
-            if isinstance(data[1], dict):
-                self.entries = data[1]
+        self.entries = read_tagged_map(path, self.MAGIC) or {}
 
     def get(self, path: Path, text: bytes) -> tuple[bool, Any]:
         entry = self.entries.get(str(path))

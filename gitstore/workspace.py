@@ -26,6 +26,7 @@ from .errors import ManifestError, PathError
 from .gitrepo import GitRepo
 from .locks import FileLock, lock_timeout
 from .statcache import StatCache
+from .stores.local import read_tagged_map
 
 TMP_SUFFIX = ".gitstore-tmp"
 T = TypeVar("T")
@@ -213,14 +214,7 @@ class TrackMemo:
 
     def __init__(self, path: Path):
         self.path = path
-        self.digests: dict[str, bytes] = {}
-        try:
-            data = marshal.loads(path.read_bytes())
-        except (OSError, EOFError, ValueError, TypeError):
-            return
-        if isinstance(data, tuple) and len(data) == 2 and data[0] == self.MAGIC:
-            if isinstance(data[1], dict):
-                self.digests = data[1]
+        self.digests: dict[str, bytes] = read_tagged_map(path, self.MAGIC) or {}
 
     @staticmethod
     def digest(data: bytes) -> bytes:

@@ -112,6 +112,15 @@ def repo(tmp_path: Path) -> Path:
     return path
 
 
+def tree_of(root: Path) -> dict[str, bytes]:
+    """{relative posix path: bytes} of every file below ``root`` (dot-files left out)."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.startswith(".")
+    }
+
+
 def write(path: Path, data: bytes | str, mode: int | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(data, str):

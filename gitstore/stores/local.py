@@ -16,7 +16,7 @@ import os
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .. import faults, layout
 from ..errors import (
@@ -36,6 +36,24 @@ def _version_of(st: os.stat_result, data: bytes) -> str:
     # inode and mtime alone can repeat (a freed inode reused within one clock tick);
     # the content digest makes a repeat harmless: same version, same bytes
     return f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}-{hash_bytes(data)[:16]}"
+
+
+def read_tagged_map(path: Path, magic: str) -> dict[Any, Any] | None:
+    """The map of a marshalled ``(magic, map)`` file (the state caches), or None if absent or foreign.
+
+    These files are only caches: anything unreadable, corrupt or written by
+    another format is None, and the caller starts afresh.
+    """
+    import marshal
+
+    try:
+        data = marshal.loads(path.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    if isinstance(data, tuple) and len(data) == 2 and data[0] == magic:
+        if isinstance(data[1], dict):
+            return data[1]
+    return None
 
 
 def fsync_write(path: Path, data: bytes) -> os.stat_result:

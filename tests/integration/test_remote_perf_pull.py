@@ -21,7 +21,7 @@ import pytest
 from gitstore.errors import StoreUnavailableError
 from gitstore.hashing import hash_bytes, hash_file
 from tests import servers
-from tests.conftest import write
+from tests.conftest import tree_of, write
 from tests.integration.test_remotes import Clone, clone_of
 from tests.servers import make_bucket
 
@@ -47,21 +47,13 @@ def origin(repo: Path, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     return a
 
 
-def _tree(root: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and not p.name.startswith(".")
-    }
-
-
 def test_pull_writes_every_file_and_the_stat_cache_never_vouches_for_a_change(
     origin: Clone, tmp_path: Path
 ) -> None:
     b = clone_of(origin, tmp_path)
     out = b.gs("pull")
     assert "fetched 9 objects; 9 written, 0 deleted, 0 unchanged" in out.stdout
-    assert _tree(b.path / "data") == _tree(origin.path / "data")
+    assert tree_of(b.path / "data") == tree_of(origin.path / "data")
     assert (b.path / "model.bin").read_bytes() == (origin.path / "model.bin").read_bytes()
     assert os.access(b.path / "data" / "run.sh", os.X_OK)
     assert not os.access(b.path / "data" / "sub0" / "f0.txt", os.X_OK)
@@ -96,7 +88,7 @@ def test_pull_leaves_an_existing_file_alone_and_writes_the_rest(
 def test_pull_of_named_paths_writes_only_those(origin: Clone, tmp_path: Path) -> None:
     b = clone_of(origin, tmp_path)
     b.gs("pull", "data/sub0")
-    assert sorted(_tree(b.path / "data")) == ["sub0/f0.txt", "sub0/f2.txt", "sub0/f4.txt"]
+    assert sorted(tree_of(b.path / "data")) == ["sub0/f0.txt", "sub0/f2.txt", "sub0/f4.txt"]
     assert not (b.path / "model.bin").exists()
 
 

@@ -24,7 +24,7 @@ from gitstore.cache import Cache
 from gitstore.errors import IntegrityError
 from gitstore.hashing import hash_bytes
 from tests import servers
-from tests.conftest import write
+from tests.conftest import tree_of, write
 from tests.integration.test_remotes import Clone, clone_of
 from tests.servers import make_bucket
 
@@ -245,20 +245,12 @@ def origin(
     return a
 
 
-def _tree(root: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and not p.name.startswith(".")
-    }
-
-
 def test_pull_of_small_objects_gives_the_same_tree_and_a_clean_status(
     origin: Clone, tmp_path: Path
 ) -> None:
     b = clone_of(origin, tmp_path)
     b.gs("pull")
-    assert _tree(b.path / "data") == _tree(origin.path / "data")
+    assert tree_of(b.path / "data") == tree_of(origin.path / "data")
     assert os.access(b.path / "data" / "run.sh", os.X_OK)
     assert not os.access(b.path / "data" / "same1.txt", os.X_OK)
     assert "modified" not in b.gs("status").stdout
