@@ -67,6 +67,19 @@ def s3_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def s3_store_on(endpoint: str, bucket: str) -> Iterator[object]:
+    """A fresh bucket on ``endpoint`` and an S3Store on it under prefix ``p``, closed after.
+
+    For a fixture: ``yield from s3_store_on(moto_endpoint, "name")``.
+    """
+    from gitstore.stores.s3 import S3Store
+
+    make_bucket(endpoint, bucket)
+    store = S3Store(bucket, "p", endpoint_url=endpoint)
+    yield store
+    store.close()
+
+
 def make_bucket(endpoint: str, name: str) -> None:
     """Create bucket ``name`` on the S3 endpoint (moto accepts the dummy credentials)."""
     import boto3

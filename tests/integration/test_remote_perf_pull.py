@@ -23,7 +23,7 @@ from gitstore.hashing import hash_bytes, hash_file
 from tests import servers
 from tests.conftest import tree_of, write
 from tests.integration.test_remotes import Clone, clone_of
-from tests.servers import make_bucket
+from tests.servers import make_bucket, s3_store_on
 
 moto_endpoint, s3_env = servers.moto_endpoint, servers.s3_env
 
@@ -128,12 +128,7 @@ def test_pull_never_writes_a_corrupt_object(
 # -- the S3 store's streaming ------------------------------------------------------
 @pytest.fixture
 def s3_store(moto_endpoint: str, s3_env: dict[str, str]):  # type: ignore[no-untyped-def]
-    from gitstore.stores.s3 import S3Store
-
-    make_bucket(moto_endpoint, "perf-stream")
-    store = S3Store("perf-stream", "p", endpoint_url=moto_endpoint)
-    yield store
-    store.close()
+    yield from s3_store_on(moto_endpoint, "perf-stream")
 
 
 def test_every_size_round_trips(s3_store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -26,7 +26,7 @@ from gitstore.hashing import hash_bytes
 from tests import servers
 from tests.conftest import tree_of, write
 from tests.integration.test_remotes import Clone, clone_of
-from tests.servers import make_bucket
+from tests.servers import make_bucket, s3_store_on
 
 moto_endpoint, s3_env = servers.moto_endpoint, servers.s3_env
 
@@ -90,12 +90,7 @@ def test_materialise_bytes_only_where_the_link_mode_copies(tmp_path: Path) -> No
 # -- S3Store.read_into -------------------------------------------------------------
 @pytest.fixture
 def s3_store(moto_endpoint: str, s3_env: dict[str, str]):  # type: ignore[no-untyped-def]
-    from gitstore.stores.s3 import S3Store
-
-    make_bucket(moto_endpoint, "small-pull")
-    store = S3Store("small-pull", "p", endpoint_url=moto_endpoint)
-    yield store
-    store.close()
+    yield from s3_store_on(moto_endpoint, "small-pull")
 
 
 def test_read_into_every_size_with_its_bytes_when_small(s3_store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
