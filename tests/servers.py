@@ -80,6 +80,21 @@ def s3_store_on(endpoint: str, bucket: str) -> Iterator[object]:
     store.close()
 
 
+def serve_in_thread(server: http.server.HTTPServer) -> Iterator[str]:
+    """Serve ``server`` (bound to 127.0.0.1) on a daemon thread: yields its base URL, shuts it down after.
+
+    For a fixture: ``yield from serve_in_thread(server)``.
+    """
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
 def make_bucket(endpoint: str, name: str) -> None:
     """Create bucket ``name`` on the S3 endpoint (moto accepts the dummy credentials)."""
     import boto3

@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from tests.conftest import git, write
+from tests.servers import serve_in_thread
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -132,14 +132,7 @@ def serving(store_dir: Path) -> Iterator[str]:
     from gitstore.stores.registry import open_store
 
     server = make_server(open_store(str(store_dir), read_only=True), "127.0.0.1", 0, quiet=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    yield from serve_in_thread(server)
 
 
 @contextmanager

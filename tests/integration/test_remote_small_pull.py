@@ -14,7 +14,6 @@ import http.server
 import os
 import stat
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from gitstore.hashing import hash_bytes
 from tests import servers
 from tests.conftest import tree_of, write
 from tests.integration.test_remotes import Clone, clone_of
-from tests.servers import make_bucket, s3_store_on
+from tests.servers import make_bucket, s3_store_on, serve_in_thread
 
 moto_endpoint, s3_env = servers.moto_endpoint, servers.s3_env
 
@@ -171,14 +170,7 @@ class _FlakyS3(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def flaky_endpoint() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FlakyS3)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield from serve_in_thread(http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FlakyS3))
 
 
 def test_a_retried_download_starts_the_file_over(
