@@ -140,13 +140,12 @@ class Cache:
             return os.path.exists(dest)
 
     def _new_tmp(self) -> tuple[str, int]:
-        tmp_dir = self.store.tmp_dir
         # unique per process (random prefix) and per call (counter): no urandom per file
         path = f"{self._tmp_prefix}{next(self._tmp_count)}"
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY_MODE)
         except FileNotFoundError:
-            tmp_dir.mkdir(parents=True, exist_ok=True)
+            self.store.tmp_dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY_MODE)
         except OSError as exc:
             raise StoreError(f"cannot write to the cache {self.root}: {exc.strerror}") from exc

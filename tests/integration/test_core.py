@@ -329,3 +329,25 @@ def test_status_after_a_clean_status_still_sees_changes(repo: Path, run) -> None
     os.utime(repo / "d" / "a", ns=(old, old))  # same size, same mtime: ctime/inode still differ
     status = json.loads(run(repo, "status", "--json").stdout)[0]
     assert status["state"] == "modified" and status["modified"] == ["d/a"]
+
+
+def test_many_small_files_tracked_on_two_threads_share_objects_safely(repo: Path, run) -> None:
+    """Enough small files for track to split them over two threads; many share
+    their content, so both threads make the same folders and objects at once."""
+    data = repo / "many"
+    for i in range(1500):
+        write(
+            data / f"d{i % 7}" / f"f{i:04}.bin",
+            f"payload {i % 300}".encode(),
+            0o755 if i % 11 == 0 else None,
+        )
+    expected = tree_bytes(data)
+    run(repo, "track", "many")
+    git(repo, "commit", "-qm", "many")
+    entries = json.loads(run(repo, "ls", "--json").stdout)
+    assert len(entries) == 1500
+    assert len({e["oid"] for e in entries}) == 300
+    run(repo, "verify", "--complete")
+    shutil.rmtree(data)
+    run(repo, "checkout")
+    assert tree_bytes(data) == expected

@@ -1,12 +1,13 @@
-"""map_files: small files on the calling thread, big ones on threads, results in order."""
+"""map_files: few small files on the calling thread, many split over two threads, big ones on threads."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
 
-from gitstore.workspace import BIG_FILE, map_files
+from gitstore.workspace import BIG_FILE, SPLIT_SMALL, map_files
 
 
 def test_results_keep_the_order_and_small_files_stay_on_the_calling_thread() -> None:
@@ -46,3 +47,25 @@ def test_an_error_on_a_thread_or_the_calling_thread_propagates() -> None:
         map_files(fail_big, [0, 1, 2], [1, BIG_FILE, BIG_FILE], jobs=4)
     with pytest.raises(OSError, match="disk full"):
         map_files(fail_big, [0, 1, 2], [BIG_FILE, 1, BIG_FILE], jobs=4)
+
+
+@pytest.mark.skipif(
+    (os.cpu_count() or 1) < 2, reason="one CPU: everything stays on the calling thread"
+)
+def test_many_small_files_are_split_over_two_threads_in_order() -> None:
+    n = SPLIT_SMALL * 2 + 1
+    where: dict[int, str] = {}
+
+    def fn(i: int) -> int:
+        where[i] = threading.current_thread().name
+        return i + 1
+
+    assert map_files(fn, list(range(n)), [4096] * n, jobs=8) == [i + 1 for i in range(n)]
+    main = threading.current_thread().name
+    # the first half on the calling thread, the second on exactly one other thread
+    assert {where[i] for i in range(n // 2)} == {main}
+    assert len({where[i] for i in range(n // 2, n)} - {main}) == 1
+    # one job means no thread at all
+    where.clear()
+    assert map_files(fn, list(range(n)), [4096] * n, jobs=1) == [i + 1 for i in range(n)]
+    assert set(where.values()) == {main}
