@@ -52,6 +52,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import floors  # noqa: E402
+import trash  # noqa: E402
 import workloads  # noqa: E402
 from harness import CheckFailed, Env, rmtree  # noqa: E402
 
@@ -141,6 +142,7 @@ class _Setup:
 def run(workdir: Path, quick: bool) -> dict[str, float]:
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    trash.ensure(workdir / "trash")
     s = _Setup(workdir, quick)
     s.build()
     repeat = 1 if quick else 5

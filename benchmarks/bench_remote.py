@@ -112,6 +112,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import trash
 from benchenv import hermetic_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -347,8 +348,8 @@ class Dvc:
     def pull(self, name: str, url: str) -> float:
         """Into the clone with an empty cache and no files, like gitstore's pull."""
         self._remote(self.clone, name, url)
-        shutil.rmtree(self.clone / ".dvc" / "cache", ignore_errors=True)
-        shutil.rmtree(self.clone / "data", ignore_errors=True)
+        trash.discard(self.clone / ".dvc" / "cache")
+        trash.discard(self.clone / "data")
         _settle()
         seconds = self.dvc(self.clone, "pull", "-q", "-r", name)
         if not _same_files(self.repo / "data", self.clone / "data"):
@@ -395,12 +396,12 @@ def transfer_workload(
         names = [f.name for f in files]
         _settle()
         times["pull_floor"].append(floor_get(client, names, f"{name}/floor{k}", got))
-        shutil.rmtree(clone / "data", ignore_errors=True)
+        trash.discard(clone / "data")
         _settle()
         times["pull"].append(_gitstore(clone, env_b, "pull", "--remote", f"r{k}"))
         assert _same_files(repo / "data", clone / "data"), f"{name}: pull gave other bytes"
-        shutil.rmtree(got)
-        shutil.rmtree(base / f"cache-b{k}")
+        trash.discard(got)
+        trash.discard(base / f"cache-b{k}")
         if dvc is not None:
             times["dvc_pull"].append(dvc.pull(f"r{k}", f"s3://{BUCKET}/{name}/dvc{k}"))
     out = {f"{name}_{key}": _median(values) for key, values in times.items()}
@@ -492,6 +493,7 @@ def run(
 ) -> dict[str, float]:
     repeat = repeat or (1 if quick else 3)
     workdir.mkdir(parents=True, exist_ok=True)
+    trash.ensure(workdir / "trash")
     dvc = _dvc_tool(workdir) if peers else None
     if peers and dvc is None:
         raise RuntimeError("--peers: could not install dvc[s3] in its own virtualenv")

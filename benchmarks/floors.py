@@ -18,13 +18,13 @@ wall-clock seconds of the timed part only.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import blake3
+import trash
 
 READ = 1 << 20  # 1 MiB reads, pinned
 
@@ -51,8 +51,7 @@ def track_loop(src: Path, dest: Path, layout: bool = False) -> float:
     rename goes to ``objects/<oid[0:2]>/<oid[2:4]>/<oid>`` as DESIGN.md's
     object layout requires, making each folder the first time it is needed.
     """
-    if dest.exists():
-        shutil.rmtree(dest)
+    trash.discard(dest)
     t0 = time.perf_counter()
     tmp_dir = dest / "tmp"
     obj_dir = dest / "objects"
@@ -121,16 +120,14 @@ def startup_lstat(root: Path) -> float:
 
 
 def cp_r(src: Path, dest: Path) -> float:
-    if dest.exists():
-        shutil.rmtree(dest)
+    trash.discard(dest)
     t0 = time.perf_counter()
     subprocess.run(["cp", "-r", str(src), str(dest)], check=True)
     return time.perf_counter() - t0
 
 
 def cp_al(src: Path, dest: Path) -> float:
-    if dest.exists():
-        shutil.rmtree(dest)
+    trash.discard(dest)
     t0 = time.perf_counter()
     subprocess.run(["cp", "-al", str(src), str(dest)], check=True)
     return time.perf_counter() - t0

@@ -10,7 +10,6 @@ moment on this shared machine hits both.
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -20,6 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import trash
 
 
 class CheckFailed(AssertionError):
@@ -171,22 +172,20 @@ class Env:
         for child in path.iterdir():
             if child.name in keep:
                 continue
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
+            trash.discard(child)
         self.git(path, "init", "-q")
         self.git(path, "config", "gc.auto", "0")
         self.git(path, "commit", "-q", "--allow-empty", "-m", "start")
 
 
 def rmtree(path: Path) -> None:
-    """Remove a folder (read-only cache objects included) or a file."""
-    if path.is_file() or path.is_symlink():
-        path.unlink()
-    elif path.exists():
-        subprocess.run(["chmod", "-R", "u+w", str(path)], check=False)
-        shutil.rmtree(path)
+    """Remove a folder (read-only cache objects included) or a file: into the trash.
+
+    A deletion right before a timed run would slow that run's file creation
+    down (see trash.py), so folders are moved aside and deleted between
+    workloads.
+    """
+    trash.discard(path)
 
 
 def measure(

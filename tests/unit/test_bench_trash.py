@@ -1,0 +1,50 @@
+"""benchmarks/trash.py: outputs leave their place at once and are deleted later."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture
+def trash(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.syspath_prepend(str(BENCH))
+    module = importlib.import_module("trash")
+    module = importlib.reload(module)  # module state is per test
+    yield module
+    sys.modules.pop("trash", None)
+
+
+def _read_only_tree(root: Path) -> None:
+    (root / "objects" / "ab").mkdir(parents=True)
+    obj = root / "objects" / "ab" / "obj"
+    obj.write_bytes(b"x")
+    obj.chmod(0o444)
+    (root / "objects" / "ab").chmod(0o555)
+
+
+def test_discard_moves_aside_and_empty_deletes(trash, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    trash.configure(tmp_path / "trash")
+    cache = tmp_path / "cache"
+    _read_only_tree(cache)
+    (tmp_path / "file").write_bytes(b"y")
+    trash.discard(cache)
+    trash.discard(tmp_path / "file")
+    trash.discard(tmp_path / "absent")
+    assert not cache.exists() and not (tmp_path / "file").exists()
+    assert len(list((tmp_path / "trash").iterdir())) == 1  # the folder; the file is gone
+    trash.empty(settle=False)
+    assert list((tmp_path / "trash").iterdir()) == []
+
+
+def test_without_a_trash_folder_discard_deletes_in_place(trash, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cache = tmp_path / "cache"
+    _read_only_tree(cache)
+    trash.discard(cache)
+    assert not cache.exists()
+    trash.empty()  # nothing to do, no wait
