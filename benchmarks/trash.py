@@ -58,11 +58,11 @@ def discard(path: Path) -> None:
     path = Path(path)
     if not path.exists() and not path.is_symlink():
         return
-    if _root is None or path.is_file() or path.is_symlink():
-        if path.is_dir() and not path.is_symlink():
-            _delete(path)
-        else:
-            path.unlink()
+    if path.is_file() or path.is_symlink():
+        path.unlink()  # one inode: nothing for the allocator to skip
+        return
+    if _root is None:
+        _delete(path)
         return
     if shutil.disk_usage(_root).free < LOW_SPACE:
         empty(settle=False)  # a full disk would cost more than a slow run
