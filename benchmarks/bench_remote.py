@@ -345,12 +345,20 @@ class Dvc:
         _settle()
         return self.dvc(self.repo, "push", "-q", "-r", name)
 
-    def pull(self, name: str, url: str) -> float:
-        """Into the clone with an empty cache and no files, like gitstore's pull."""
+    def pull(self, name: str, url: str, now: bool = False) -> float:
+        """Into the clone with an empty cache and no files, like gitstore's pull.
+
+        ``now``: the last pull's cache and files are deleted right before
+        this one, as transfer_workload does for gitstore with large files.
+        """
         self._remote(self.clone, name, url)
-        trash.discard(self.clone / ".dvc" / "cache")
-        trash.discard(self.clone / "data")
-        _settle()
+        if now:
+            _settle()
+        clear = trash.delete_now if now else trash.discard
+        clear(self.clone / ".dvc" / "cache")
+        clear(self.clone / "data")
+        if not now:
+            _settle()
         seconds = self.dvc(self.clone, "pull", "-q", "-r", name)
         if not _same_files(self.repo / "data", self.clone / "data"):
             raise RuntimeError("dvc pull gave other bytes")
@@ -389,21 +397,35 @@ def transfer_workload(
         times["push"].append(_gitstore(repo, env_a, "push", "--remote", f"r{k}"))
         if dvc is not None:
             times["dvc_push"].append(dvc.push(f"r{k}", f"s3://{BUCKET}/{name}/dvc{k}"))
+    # few large files: each side deletes its previous output right before its
+    # own run, so that no side writes into memory the other side freed
+    # (trash.py); many small files: outputs go to the trash (inodes)
+    big = size >= 1 << 20
     for k in range(repeat):
         env_b = _env(base, f"cache-b{k}")
         _add_remote(clone, env_b, f"r{k}", f"s3://{BUCKET}/{name}/r{k}", server.endpoint)
         got = base / f"got{k}"
         names = [f.name for f in files]
         _settle()
+        if big:
+            trash.delete_now(base / f"got{k - 1}")
         times["pull_floor"].append(floor_get(client, names, f"{name}/floor{k}", got))
-        trash.discard(clone / "data")
+        if not big:
+            trash.discard(clone / "data")
         _settle()
+        if big:
+            trash.delete_now(clone / "data")
+            trash.delete_now(base / f"cache-b{k - 1}")
         times["pull"].append(_gitstore(clone, env_b, "pull", "--remote", f"r{k}"))
         assert _same_files(repo / "data", clone / "data"), f"{name}: pull gave other bytes"
-        trash.discard(got)
-        trash.discard(base / f"cache-b{k}")
+        if not big:
+            trash.discard(got)
+            trash.discard(base / f"cache-b{k}")
         if dvc is not None:
-            times["dvc_pull"].append(dvc.pull(f"r{k}", f"s3://{BUCKET}/{name}/dvc{k}"))
+            times["dvc_pull"].append(dvc.pull(f"r{k}", f"s3://{BUCKET}/{name}/dvc{k}", now=big))
+    if big:
+        trash.discard(base / f"got{repeat - 1}")
+        trash.discard(base / f"cache-b{repeat - 1}")
     out = {f"{name}_{key}": _median(values) for key, values in times.items()}
     for op in ("push", "pull"):
         out[f"{name}_{op}_ratio"] = out[f"{name}_{op}_floor"] / out[f"{name}_{op}"]

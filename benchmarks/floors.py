@@ -44,14 +44,15 @@ def walk_files(root: Path) -> list[str]:
     return out
 
 
-def track_loop(src: Path, dest: Path, layout: bool = False) -> float:
+def track_loop(src: Path, dest: Path, layout: bool = False, now: bool = False) -> float:
     """Read, blake3, write to a temporary name, rename into ``dest``; one sync.
 
     With ``layout`` (an informational second floor, not the issue's), the
     rename goes to ``objects/<oid[0:2]>/<oid[2:4]>/<oid>`` as DESIGN.md's
     object layout requires, making each folder the first time it is needed.
+    ``now``: ``dest``'s previous content is deleted at once (trash.delete_now).
     """
-    trash.discard(dest)
+    _clear(dest, now)
     t0 = time.perf_counter()
     tmp_dir = dest / "tmp"
     obj_dir = dest / "objects"
@@ -119,18 +120,25 @@ def startup_lstat(root: Path) -> float:
     return python_startup() + lstat_all(root)
 
 
-def cp_r(src: Path, dest: Path) -> float:
-    trash.discard(dest)
+def cp_r(src: Path, dest: Path, now: bool = False) -> float:
+    _clear(dest, now)
     t0 = time.perf_counter()
     subprocess.run(["cp", "-r", str(src), str(dest)], check=True)
     return time.perf_counter() - t0
 
 
-def cp_al(src: Path, dest: Path) -> float:
-    trash.discard(dest)
+def cp_al(src: Path, dest: Path, now: bool = False) -> float:
+    _clear(dest, now)
     t0 = time.perf_counter()
     subprocess.run(["cp", "-al", str(src), str(dest)], check=True)
     return time.perf_counter() - t0
+
+
+def _clear(dest: Path, now: bool) -> None:
+    if now:
+        trash.delete_now(dest)
+    else:
+        trash.discard(dest)
 
 
 def cp_file(src: Path, dest: Path) -> float:

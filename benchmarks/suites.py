@@ -13,6 +13,7 @@ from pathlib import Path
 
 import checks
 import floors
+import trash
 import workloads
 from harness import Env, Figure, Stats, measure, rmtree
 
@@ -50,10 +51,14 @@ def track_suite(b: Bench, name: str) -> tuple[list[Figure], Path, Path]:
     cache = b.cache(name)
     manifest = repo / (target_rel + ".gitstore")
     floor_dir = b.workdir / "floor" / name
+    # W1, W3: each side deletes its own previous output right before its run
+    # (trash.py: page cache); W2: outputs go to the trash (inodes)
+    now = name != "W2"
+    clear = trash.delete_now if now else rmtree
 
     def run_gitstore(i: int) -> float:
         b.env.new_repo(repo, keep=("data",))
-        rmtree(cache)
+        clear(cache)
         r = b.env.gs(repo, "track", target_rel, cache=cache)
         checks.expect_manifest(manifest, spec.files)
         return r.seconds
@@ -62,9 +67,7 @@ def track_suite(b: Bench, name: str) -> tuple[list[Figure], Path, Path]:
         label = "blake3 + cp + sync"
 
         def run_floor(i: int) -> float:
-            s = floors.big_file(data / "big.bin", floor_dir / "big.bin")
-            (floor_dir / "big.bin").unlink()
-            return s
+            return floors.big_file(data / "big.bin", floor_dir / "big.bin")  # unlinks the last copy
 
         floor_dir.mkdir(parents=True, exist_ok=True)
         target = 1.5
@@ -72,9 +75,7 @@ def track_suite(b: Bench, name: str) -> tuple[list[Figure], Path, Path]:
         label = "loop: read+blake3+write+rename, 1 sync"
 
         def run_floor(i: int) -> float:
-            s = floors.track_loop(data, floor_dir)
-            rmtree(floor_dir)
-            return s
+            return floors.track_loop(data, floor_dir, now=now)
 
         target = 1.2 if name == "W2" else 1.5
     laid = Stats()  # informational: the floor loop into the object layout DESIGN.md fixes
@@ -82,11 +83,11 @@ def track_suite(b: Bench, name: str) -> tuple[list[Figure], Path, Path]:
     def run_both(i: int) -> float:
         s = run_floor(i)
         if name != "W1":
-            laid.runs.append(floors.track_loop(data, floor_dir, layout=True))
-            rmtree(floor_dir)
+            laid.runs.append(floors.track_loop(data, floor_dir, layout=True, now=now))
         return s
 
     g, f = measure(b.repeat, run_gitstore, run_both)
+    rmtree(floor_dir)
     b.env.git(repo, "commit", "-q", "-m", f"track {name}", cache=cache)
     fig = Figure(
         f"{name} track ({_describe(spec)})", g, f, label, target, note="fresh cache each run"
@@ -110,6 +111,7 @@ def checkout_suite(b: Bench, name: str, repo: Path, src: Path) -> list[Figure]:
     data = repo / "data"
     out_dir = b.workdir / "floor" / f"{name}-checkout"
     single = name == "W1"
+    now = name != "W2"  # as in track_suite: W1, W3 delete right before each run
     figures = []
     payload = data / "big.bin" if single else data
     expected = src / "big.bin" if single else src
@@ -123,7 +125,7 @@ def checkout_suite(b: Bench, name: str, repo: Path, src: Path) -> list[Figure]:
     ):
 
         def run_gitstore(i: int, mode: str = mode) -> float:
-            _remove(payload)
+            _remove(payload, now)
             r = b.env.gs(repo, "checkout", "--link", mode, cache=cache)
             checks.same_tree(expected, payload, b.sample())
             return r.seconds
@@ -131,17 +133,15 @@ def checkout_suite(b: Bench, name: str, repo: Path, src: Path) -> list[Figure]:
         def run_floor(i: int, mode: str = mode) -> float:
             out_dir.parent.mkdir(parents=True, exist_ok=True)
             if mode == "copy":
-                s = (
+                return (
                     floors.cp_file(src / "big.bin", out_dir)
                     if single
-                    else floors.cp_r(src, out_dir)
+                    else floors.cp_r(src, out_dir, now=now)
                 )
-            else:
-                s = floors.cp_al(src, out_dir)
-            rmtree(out_dir)
-            return s
+            return floors.cp_al(src, out_dir, now=now)
 
         g, f = measure(b.repeat, run_gitstore, run_floor)
+        rmtree(out_dir)
         figures.append(
             Figure(f"{name} checkout ({mode})", g, f, label, target, note="into an empty folder")
         )
@@ -150,9 +150,9 @@ def checkout_suite(b: Bench, name: str, repo: Path, src: Path) -> list[Figure]:
     return figures
 
 
-def _remove(path: Path) -> None:
+def _remove(path: Path, now: bool = False) -> None:
     if path.is_dir():
-        rmtree(path)
+        (trash.delete_now if now else rmtree)(path)
     else:
         path.unlink(missing_ok=True)
 

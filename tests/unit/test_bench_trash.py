@@ -48,3 +48,15 @@ def test_without_a_trash_folder_discard_deletes_in_place(trash, tmp_path: Path) 
     trash.discard(cache)
     assert not cache.exists()
     trash.empty()  # nothing to do, no wait
+
+
+def test_delete_now_removes_at_once_and_bypasses_the_trash(trash, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    trash.configure(tmp_path / "trash")
+    cache = tmp_path / "cache"
+    _read_only_tree(cache)  # read-only objects, as a gitstore cache holds
+    (tmp_path / "big.bin").write_bytes(b"z")
+    trash.delete_now(cache)
+    trash.delete_now(tmp_path / "big.bin")
+    trash.delete_now(tmp_path / "absent")
+    assert not cache.exists() and not (tmp_path / "big.bin").exists()
+    assert list((tmp_path / "trash").iterdir()) == []  # nothing left for a later empty()
