@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import checks
+import trash
 from harness import CheckFailed, Figure, Stats, rmtree
 from suites import Bench
 
@@ -69,9 +70,13 @@ class Peer:
     def run(self, argv: list[str], cwd: Path) -> float:
         return self.b.env.run(argv, cwd, extra_env=self.path_env).seconds
 
-    def fresh(self, repo: Path, src: Path, target: str) -> None:
-        """A fresh repository holding the workload at ``data`` (not yet added)."""
-        rmtree(repo)
+    def fresh(self, repo: Path, src: Path, target: str, now: bool = False) -> None:
+        """A fresh repository holding the workload at ``data`` (not yet added).
+
+        ``now``: the last one (its cache included) is deleted at once, as
+        the W1 and W3 suites do for gitstore (trash.py).
+        """
+        (trash.delete_now if now else rmtree)(repo)
         repo.mkdir(parents=True)
         shutil.copytree(src, repo / "data")
         self.b.env.new_repo(repo, keep=("data",))
@@ -88,8 +93,8 @@ class Dvc(Peer):
             "DVC_SITE_CACHE_DIR": str(b.workdir / "peers" / "dvc-site"),
         }
 
-    def fresh(self, repo: Path, src: Path, target: str) -> None:
-        super().fresh(repo, src, target)
+    def fresh(self, repo: Path, src: Path, target: str, now: bool = False) -> None:
+        super().fresh(repo, src, target, now)
         self.run([self.tool, "init", "-q"], repo)
         self.run([self.tool, "config", "core.autostage", "false"], repo)
 
@@ -119,8 +124,8 @@ class Dvc(Peer):
 class Lfs(Peer):
     name = "git-lfs"
 
-    def fresh(self, repo: Path, src: Path, target: str) -> None:
-        super().fresh(repo, src, target)
+    def fresh(self, repo: Path, src: Path, target: str, now: bool = False) -> None:
+        super().fresh(repo, src, target, now)
         self.run(["git", "lfs", "install", "--local"], repo)
         pattern = "data/**" if target == "data" else target
         self.run(["git", "lfs", "track", pattern], repo)
@@ -147,8 +152,8 @@ class Annex(Peer):
         super().__init__(b)
         self.path_env = {"PATH": str(tool.parent) + ":" + b.env.env["PATH"]}
 
-    def fresh(self, repo: Path, src: Path, target: str) -> None:
-        super().fresh(repo, src, target)
+    def fresh(self, repo: Path, src: Path, target: str, now: bool = False) -> None:
+        super().fresh(repo, src, target, now)
         self.run(["git", "annex", "init", "-q", "bench"], repo)
 
     def add(self, repo: Path, target: str) -> float:
@@ -160,8 +165,8 @@ class Annex(Peer):
     def commit_all(self, repo: Path) -> None:
         self.run(["git", "commit", "-q", "-m", "annex"], repo)
 
-    def get_into_clone(self, repo: Path, clone: Path, target: str) -> float:
-        rmtree(clone)
+    def get_into_clone(self, repo: Path, clone: Path, target: str, now: bool = False) -> float:
+        (trash.delete_now if now else rmtree)(clone)
         self.run(["git", "clone", "-q", str(repo), str(clone)], repo.parent)
         self.run(["git", "annex", "init", "-q", "clone"], clone)
         return self.run(["git", "annex", "get", "-q", target], clone)
@@ -217,9 +222,10 @@ def _one_peer(
     repo = b.workdir / "peers" / "repos" / f"{peer.name}-{name}"
     expected = src / "big.bin" if name == "W1" else src
     payload = repo / target
+    now = name != "W2"  # as suites.py: W1, W3 delete right before each run
 
     def track(i: int) -> float:
-        peer.fresh(repo, src, target)
+        peer.fresh(repo, src, target, now)
         return peer.add(repo, target)
 
     _attach(figures, f"{name} track", peer.name, _times(b.repeat, track))
@@ -236,7 +242,7 @@ def _one_peer(
         clone = repo.with_name(repo.name + "-clone")
 
         def get(i: int) -> float:
-            s = peer.get_into_clone(repo, clone, target)
+            s = peer.get_into_clone(repo, clone, target, now)
             checks.same_tree(expected, clone / target, b.sample())
             return s
 
@@ -247,7 +253,7 @@ def _one_peer(
 
         def checkout(i: int, mode: str = mode) -> float:
             if payload.is_dir():
-                rmtree(payload)
+                (trash.delete_now if now else rmtree)(payload)
             else:
                 payload.unlink(missing_ok=True)
             s = peer.checkout(repo, target, mode)
