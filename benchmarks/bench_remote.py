@@ -354,9 +354,8 @@ class Dvc:
         self._remote(self.clone, name, url)
         if now:
             _settle()
-        clear = trash.delete_now if now else trash.discard
-        clear(self.clone / ".dvc" / "cache")
-        clear(self.clone / "data")
+        trash.clear(self.clone / ".dvc" / "cache", now)
+        trash.clear(self.clone / "data", now)
         if not now:
             _settle()
         seconds = self.dvc(self.clone, "pull", "-q", "-r", name)

@@ -52,7 +52,7 @@ def track_loop(src: Path, dest: Path, layout: bool = False, now: bool = False) -
     object layout requires, making each folder the first time it is needed.
     ``now``: ``dest``'s previous content is deleted at once (trash.delete_now).
     """
-    _clear(dest, now)
+    trash.clear(dest, now)
     t0 = time.perf_counter()
     tmp_dir = dest / "tmp"
     obj_dir = dest / "objects"
@@ -121,24 +121,17 @@ def startup_lstat(root: Path) -> float:
 
 
 def cp_r(src: Path, dest: Path, now: bool = False) -> float:
-    _clear(dest, now)
+    trash.clear(dest, now)
     t0 = time.perf_counter()
     subprocess.run(["cp", "-r", str(src), str(dest)], check=True)
     return time.perf_counter() - t0
 
 
 def cp_al(src: Path, dest: Path, now: bool = False) -> float:
-    _clear(dest, now)
+    trash.clear(dest, now)
     t0 = time.perf_counter()
     subprocess.run(["cp", "-al", str(src), str(dest)], check=True)
     return time.perf_counter() - t0
-
-
-def _clear(dest: Path, now: bool) -> None:
-    if now:
-        trash.delete_now(dest)
-    else:
-        trash.discard(dest)
 
 
 def cp_file(src: Path, dest: Path) -> float:

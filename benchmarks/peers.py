@@ -19,8 +19,8 @@ from pathlib import Path
 
 import checks
 import trash
-from harness import CheckFailed, Figure, Stats, rmtree
-from suites import Bench
+from harness import CheckFailed, Figure, Stats
+from suites import Bench, deletes_now
 
 PEERS = ("dvc", "git-lfs", "git-annex")
 
@@ -76,7 +76,7 @@ class Peer:
         ``now``: the last one (its cache included) is deleted at once, as
         the W1 and W3 suites do for gitstore (trash.py).
         """
-        (trash.delete_now if now else rmtree)(repo)
+        trash.clear(repo, now)
         repo.mkdir(parents=True)
         shutil.copytree(src, repo / "data")
         self.b.env.new_repo(repo, keep=("data",))
@@ -166,7 +166,7 @@ class Annex(Peer):
         self.run(["git", "commit", "-q", "-m", "annex"], repo)
 
     def get_into_clone(self, repo: Path, clone: Path, target: str, now: bool = False) -> float:
-        (trash.delete_now if now else rmtree)(clone)
+        trash.clear(clone, now)
         self.run(["git", "clone", "-q", str(repo), str(clone)], repo.parent)
         self.run(["git", "annex", "init", "-q", "clone"], clone)
         return self.run(["git", "annex", "get", "-q", target], clone)
@@ -222,7 +222,7 @@ def _one_peer(
     repo = b.workdir / "peers" / "repos" / f"{peer.name}-{name}"
     expected = src / "big.bin" if name == "W1" else src
     payload = repo / target
-    now = name != "W2"  # as suites.py: W1, W3 delete right before each run
+    now = deletes_now(name)
 
     def track(i: int) -> float:
         peer.fresh(repo, src, target, now)
@@ -253,7 +253,7 @@ def _one_peer(
 
         def checkout(i: int, mode: str = mode) -> float:
             if payload.is_dir():
-                (trash.delete_now if now else rmtree)(payload)
+                trash.clear(payload, now)
             else:
                 payload.unlink(missing_ok=True)
             s = peer.checkout(repo, target, mode)

@@ -33,6 +33,15 @@ class Bench:
         return self.workdir / "caches" / name
 
 
+def deletes_now(name: str) -> bool:
+    """Whether workload ``name``'s outputs are deleted right before each run, not trashed.
+
+    W1 and W3 (a few large files: page cache, trash.py) are; W2 (many small
+    files: inodes) goes to the trash. Every side of a comparison follows it.
+    """
+    return name != "W2"
+
+
 def track_suite(b: Bench, name: str) -> tuple[list[Figure], Path, Path]:
     """Track the workload into a fresh repo + fresh cache per run; leaves the last one committed."""
     spec = workloads.specs(b.quick)[name]
@@ -51,14 +60,11 @@ def track_suite(b: Bench, name: str) -> tuple[list[Figure], Path, Path]:
     cache = b.cache(name)
     manifest = repo / (target_rel + ".gitstore")
     floor_dir = b.workdir / "floor" / name
-    # W1, W3: each side deletes its own previous output right before its run
-    # (trash.py: page cache); W2: outputs go to the trash (inodes)
-    now = name != "W2"
-    clear = trash.delete_now if now else rmtree
+    now = deletes_now(name)
 
     def run_gitstore(i: int) -> float:
         b.env.new_repo(repo, keep=("data",))
-        clear(cache)
+        trash.clear(cache, now)
         r = b.env.gs(repo, "track", target_rel, cache=cache)
         checks.expect_manifest(manifest, spec.files)
         return r.seconds
@@ -111,7 +117,7 @@ def checkout_suite(b: Bench, name: str, repo: Path, src: Path) -> list[Figure]:
     data = repo / "data"
     out_dir = b.workdir / "floor" / f"{name}-checkout"
     single = name == "W1"
-    now = name != "W2"  # as in track_suite: W1, W3 delete right before each run
+    now = deletes_now(name)
     figures = []
     payload = data / "big.bin" if single else data
     expected = src / "big.bin" if single else src
@@ -152,7 +158,7 @@ def checkout_suite(b: Bench, name: str, repo: Path, src: Path) -> list[Figure]:
 
 def _remove(path: Path, now: bool = False) -> None:
     if path.is_dir():
-        (trash.delete_now if now else rmtree)(path)
+        trash.clear(path, now)
     else:
         path.unlink(missing_ok=True)
 

@@ -71,6 +71,14 @@ def delete_now(path: Path) -> None:
         _delete(path)
 
 
+def clear(path: Path, now: bool) -> None:
+    """:func:`delete_now` when ``now`` (few large files), else :func:`discard`."""
+    if now:
+        delete_now(path)
+    else:
+        discard(path)
+
+
 def discard(path: Path) -> None:
     """Remove ``path`` (a file or a folder) from where it is, now; delete it later."""
     global _dirty

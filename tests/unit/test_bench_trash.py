@@ -60,3 +60,10 @@ def test_delete_now_removes_at_once_and_bypasses_the_trash(trash, tmp_path: Path
     trash.delete_now(tmp_path / "absent")
     assert not cache.exists() and not (tmp_path / "big.bin").exists()
     assert list((tmp_path / "trash").iterdir()) == []  # nothing left for a later empty()
+    kept, gone = tmp_path / "kept", tmp_path / "gone"
+    _read_only_tree(kept)
+    _read_only_tree(gone)
+    trash.clear(kept, now=False)  # many small files: moved to the trash
+    trash.clear(gone, now=True)  # a few large ones: deleted at once
+    assert not kept.exists() and not gone.exists()
+    assert len(list((tmp_path / "trash").iterdir())) == 1
