@@ -37,6 +37,7 @@ if str(ROOT) not in sys.path:
 from benchenv import hermetic_env  # noqa: E402
 
 from gitstore import manifest as mf  # noqa: E402
+from gitstore import manifestdiff as md  # noqa: E402
 
 
 def _git(cwd: Path, *args: str, env: dict[str, str]) -> str:
@@ -130,7 +131,7 @@ def run(workdir: Path, quick: bool) -> dict[str, float]:
         new = mf.parse(versions[1], "v2")
         floors.append(time.perf_counter() - start)
     floor = statistics.median(floors)
-    check = mf.diff_entries(old.entries, new.entries)
+    check = md.diff_entries(old.entries, new.entries)
     assert len(check.modified) == changed, len(check.modified)
 
     out = subprocess.run(

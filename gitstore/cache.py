@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import itertools
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from . import faults, layout
 from .errors import IntegrityError, ObjectNotFoundError, StoreError
 from .hashing import SMALL, copy_and_hash, hash_bytes, open_source, read_small, write_all
 from .locks import FileLock, lock_timeout
-from .stores.local import READ_ONLY_MODE, LocalStore
+from .stores.local import READ_ONLY_MODE, LocalStore, fsync_write
 
 FICLONE = 0x40049409
 GENERATION_FILE = "gc-generation"
@@ -44,7 +42,7 @@ class Cache:
         # hot paths build object and temporary names as strings (pathlib costs
         # ~10 us a name, which is most of a small file's budget)
         self._root_s = str(self.root)
-        self._tmp_prefix = f"{self.store.tmp_dir}/{uuid.uuid4().hex[:16]}-"
+        self._tmp_prefix = f"{self.store.tmp_dir}/{os.urandom(8).hex()}-"
         self._tmp_count = itertools.count()
         self._no_reflink: set[int] = set()  # devices where a reflink failed: copy there
         self._device_of: dict[str, int] = {}  # folder -> st_dev, one stat a folder
@@ -219,7 +217,7 @@ class Cache:
             return None
         try:
             try:
-                write_all(fd, uuid.uuid4().hex.encode())
+                write_all(fd, os.urandom(16).hex().encode())
             finally:
                 os.close(fd)
             os.makedirs(f"{self._root_s}/{layout.OBJECTS}", exist_ok=True)
@@ -237,11 +235,11 @@ class Cache:
         """Change the gc generation, durably: call before deleting any object (gc holds the lock)."""
         path = self._generation_path()
         folder = os.path.dirname(path)
-        tmp = f"{folder}/.{GENERATION_FILE}.{uuid.uuid4().hex[:12]}.tmp"
+        tmp = f"{folder}/.{GENERATION_FILE}.{os.urandom(6).hex()}.tmp"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
-                write_all(fd, uuid.uuid4().hex.encode())
+                write_all(fd, os.urandom(16).hex().encode())
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -516,13 +514,14 @@ class Cache:
 
     def register_repo(self, common_dir: Path) -> None:
         """Record that the repository at ``common_dir`` uses this cache (for gc)."""
-        key = hashlib.sha256(str(common_dir.resolve()).encode()).hexdigest()[:32]
-        marker = self.root / "repos" / key
+        path = str(common_dir.resolve())
+        marker = self.root / "repos" / hash_bytes(path.encode())[:32]
         if marker.exists():
             return
         try:
             marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(str(common_dir.resolve()) + "\n")
+            fsync_write(marker, path.encode() + b"\n")
+            _drop_old_marker(marker.parent, path)
         except OSError:
             pass
 
@@ -537,6 +536,13 @@ class Cache:
                 except OSError:
                     continue
         return out
+
+
+def _drop_old_marker(folder: Path, path: str) -> None:
+    """Remove the marker an older gitstore named by SHA-256 (the new one is written)."""
+    import hashlib  # only once per repository: its OpenSSL import costs every start-up ~4 ms
+
+    (folder / hashlib.sha256(path.encode()).hexdigest()[:32]).unlink(missing_ok=True)
 
 
 def _copy_range(sfd: int, dfd: int, size: int) -> None:

@@ -10,7 +10,6 @@ unchanged is reported unchanged from that record alone.
 
 from __future__ import annotations
 
-import hashlib
 import marshal
 import os
 import stat as statmod
@@ -20,12 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import manifest as mf
+from .hashing import hash_bytes
 from .stores.local import read_tagged_map
 
 if TYPE_CHECKING:
     from .workspace import Workspace
 
-Signature = tuple[tuple[int, int, int, int, int], int, bytes, int]
+Signature = tuple[tuple[int, int, int, int, int], int, str, int]
 RACY_NS = 50_000_000  # a file changed this close to a scan is not vouched for
 
 
@@ -43,7 +43,7 @@ class CleanRecord:
     """
 
     FILE = "precommit-clean"
-    MAGIC = "gitstore-clean-1"
+    MAGIC = "gitstore-clean-2"  # -1 held blake2b digests (hashlib's import costs start-up)
 
     def __init__(self, path: Path, entries: dict[str, Signature]):
         self.path = path
@@ -83,7 +83,7 @@ class CleanRecord:
         else:
             rows = [("", st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)]
         newest = max([m.st_mtime_ns, m.st_ctime_ns, *(r[3] for r in rows), *(r[4] for r in rows)])
-        digest = hashlib.blake2b(marshal.dumps(rows), digest_size=20).digest()
+        digest = hash_bytes(marshal.dumps(rows))
         head = (m.st_size, m.st_mtime_ns, m.st_ctime_ns, m.st_ino, m.st_mode)
         return head, len(rows), digest, newest
 

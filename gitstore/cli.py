@@ -8,7 +8,6 @@ with ``--debug``.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -60,6 +59,8 @@ class RevPathCommand(click.Command):
 
 
 def echo_json(value: Any) -> None:
+    import json
+
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 

@@ -24,7 +24,6 @@ import threading
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -73,6 +72,8 @@ def parse_when(text: str) -> int:
         raise RevisionError(
             f"invalid date '{text}'", hint="use YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] and +HH:MM or Z"
         )
+    from datetime import datetime, timedelta, timezone  # dates are rare; start-up is not
+
     year, month, day, hour, minute, second, offset = match.groups()
     tz = timezone.utc
     if offset and offset != "Z":
@@ -92,6 +93,8 @@ def parse_when(text: str) -> int:
 
 
 def _iso(timestamp: int, offset: int) -> str:
+    from datetime import datetime, timedelta, timezone
+
     return datetime.fromtimestamp(timestamp, timezone(timedelta(seconds=offset))).isoformat()
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import manifest as mf
+from . import manifestdiff as md
 from .errors import ManifestError, PathError
 from .pyapi import _find, normalise_path
 
@@ -44,7 +45,7 @@ class PathChanges:
     path: str
     old_kind: str | None
     new_kind: str | None
-    changes: mf.Changes
+    changes: md.Changes
 
     @property
     def state(self) -> str:
@@ -79,19 +80,19 @@ class Diff:
         return out
 
     @property
-    def added(self) -> list[mf.Added]:
+    def added(self) -> list[md.Added]:
         return self._merged("added")
 
     @property
-    def removed(self) -> list[mf.Removed]:
+    def removed(self) -> list[md.Removed]:
         return self._merged("removed")
 
     @property
-    def modified(self) -> list[mf.Modified]:
+    def modified(self) -> list[md.Modified]:
         return self._merged("modified")
 
     @property
-    def renamed(self) -> list[mf.Renamed]:
+    def renamed(self) -> list[md.Renamed]:
         return self._merged("renamed")
 
     def __bool__(self) -> bool:
@@ -308,32 +309,32 @@ def diff(
 
 def _diff_commits(
     old_side: _CommitSide, new_side: _CommitSide, mpath: str, old_blob: str, new_blob: str
-) -> tuple[mf.Changes, str, str]:
+) -> tuple[md.Changes, str, str]:
     """A tracked path present at both commits: folders compare their manifests' lines first."""
     rel = mf.tracked_path(mpath)
     old, old_data = old_side.read(mpath, old_blob)
     new, new_data = new_side.read(mpath, new_blob)
     if old.kind == new.kind == "dir":
-        changes = mf.diff_manifests(old, new, old_data, new_data, prefix=rel + "/")
+        changes = md.diff_manifests(old, new, old_data, new_data, prefix=rel + "/")
     else:
         changes = _diff_keyed(_keyed(rel, old), _keyed(rel, new))
     return changes, old.kind, new.kind
 
 
-def _diff_keyed(old: Keyed | None, new: Keyed | None) -> mf.Changes:
+def _diff_keyed(old: Keyed | None, new: Keyed | None) -> md.Changes:
     if old is not None and new is not None and old[0] == new[0]:
-        return mf.diff_entries(old[1], new[1], prefix=new[2])
-    gone = mf.diff_entries(old[1], (), prefix=old[2]) if old else None
-    came = mf.diff_entries((), new[1], prefix=new[2]) if new else None
-    return mf.Changes(came.added if came else [], gone.removed if gone else [], [], [])
+        return md.diff_entries(old[1], new[1], prefix=new[2])
+    gone = md.diff_entries(old[1], (), prefix=old[2]) if old else None
+    came = md.diff_entries((), new[1], prefix=new[2]) if new else None
+    return md.Changes(came.added if came else [], gone.removed if gone else [], [], [])
 
 
 def _under_any(path: str, prefixes: Sequence[str]) -> bool:
     return any(path == p or path.startswith(p + "/") for p in prefixes)
 
 
-def _restrict(changes: mf.Changes, prefixes: Sequence[str]) -> mf.Changes:
-    return mf.Changes(
+def _restrict(changes: md.Changes, prefixes: Sequence[str]) -> md.Changes:
+    return md.Changes(
         [c for c in changes.added if _under_any(c.path, prefixes)],
         [c for c in changes.removed if _under_any(c.path, prefixes)],
         [c for c in changes.modified if _under_any(c.path, prefixes)],
@@ -525,7 +526,7 @@ def change_lines(d: Diff) -> Iterator[tuple[str, tuple[str, ...], str]]:
         yield word, paths, detail
 
 
-def _modified_detail(m: mf.Modified) -> str:
+def _modified_detail(m: md.Modified) -> str:
     parts = []
     if m.old_oid != m.new_oid or m.old_size != m.new_size:
         parts.append(f"{human_size(m.old_size)} -> {human_size(m.new_size)}")

@@ -19,7 +19,6 @@ the clone's state, so that pre-commit never records stale files as a change.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -66,8 +65,14 @@ def _shown(items: Sequence[str], limit: int = 5) -> str:
 # -- state: tracked paths left unmaterialised ----------------------------------
 def load_pending(ctx: Context) -> dict[str, str]:
     try:
-        data = json.loads((ctx.repo.state_dir / PENDING_FILE).read_text())
-    except (OSError, ValueError):
+        text = (ctx.repo.state_dir / PENDING_FILE).read_text()
+    except OSError:
+        return {}  # the usual case: nothing pending, and no json import at start-up
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError:
         return {}
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
@@ -78,6 +83,8 @@ def save_pending(ctx: Context, pending: Mapping[str, str]) -> None:
         path.unlink(missing_ok=True)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
+    import json
+
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(dict(sorted(pending.items())), indent=1))
     os.replace(tmp, path)

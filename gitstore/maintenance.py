@@ -13,7 +13,7 @@ Repairs hold the cache lock shared, like every other writer of the cache.
 
 from __future__ import annotations
 
-import uuid
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -190,7 +190,7 @@ def _repair_cache(ctx: Context, report: VerifyReport) -> None:
 def _fetch_verified(cache: Any, store: Store, oid: str) -> None:
     """Download ``oid`` into the cache's tmp folder (hashed on the way), then put it in place."""
     cache.store.tmp_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache.store.tmp_dir / f"repair-{uuid.uuid4().hex}"
+    tmp = cache.store.tmp_dir / f"repair-{os.urandom(16).hex()}"
     try:
         store.get(oid, tmp)  # raises IntegrityError, naming the store, on a bad copy
         cache.adopt_verified(tmp, oid)  # rename over a corrupt object, if any

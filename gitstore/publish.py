@@ -29,7 +29,6 @@ import os
 import re
 import stat
 import sys
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -337,7 +336,7 @@ def _write_unsynced(store: LocalStore, key: str, data: bytes, made: set[Path]) -
     if path.parent not in made:
         path.parent.mkdir(parents=True, exist_ok=True)
         made.add(path.parent)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
     try:
         tmp.write_bytes(data)
         os.replace(tmp, path)
@@ -509,7 +508,7 @@ def install_server_hook(repo: GitRepo, remote: str | None = None) -> Path:
             raise GitstoreError(f"{kept} already exists; move one of the hooks away first")
         os.replace(path, kept)
     text = _HOOK.format(mark=HOOK_MARK, python=shlex.quote(sys.executable))
-    tmp = path.with_name(f".post-receive.{uuid.uuid4().hex[:8]}")
+    tmp = path.with_name(f".post-receive.{os.urandom(4).hex()}")
     tmp.write_text(text)
     tmp.chmod(tmp.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     os.replace(tmp, path)

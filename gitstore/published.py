@@ -20,7 +20,6 @@ before C (or D) that touched PATH's manifest. Used by ``get-published`` and by
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -464,7 +463,7 @@ def _download(store: Store, targets: Iterable[tuple[Entry, Path]], jobs: int) ->
         entry, target = item
         target.parent.mkdir(parents=True, exist_ok=True)
         _inside(target.parent, target.name)  # a symlinked folder must not lead elsewhere
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+        tmp = target.with_name(f".{target.name}.{os.urandom(4).hex()}.part")
         try:
             store.get(entry.oid, tmp)
             os.chmod(tmp, 0o755 if entry.exec else 0o644)

@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,7 +245,7 @@ class Repo:
             return folder / name
         self.ensure_objects(sorted({e.oid for e in tracked.entries}))
         with cache.lock():
-            tmp = cache.root / VIEWS / f".tmp-{uuid.uuid4().hex}"
+            tmp = cache.root / VIEWS / f".tmp-{os.urandom(16).hex()}"
             try:
                 _build_view(cache, tmp / name, tracked.entries)
                 _mark(tmp / VIEW_MARKER, tracked)

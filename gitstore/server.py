@@ -500,7 +500,7 @@ class Handler(BaseHTTPRequestHandler):
         )
 
     def _diff_page(self, doc: BranchDocument, a: str, b: str) -> None:
-        from .manifest import diff_entries
+        from .manifestdiff import diff_entries
 
         store = self.server.store
         ia, ib = find_commit(doc, a), find_commit(doc, b)

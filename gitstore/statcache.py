@@ -31,7 +31,6 @@ from __future__ import annotations
 import marshal
 import os
 import struct
-import uuid
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -331,7 +330,7 @@ class StatCache:
         keep = {
             k: e for k, e in self.entries.items() if e[1] < written or k in trusted or k in changed
         }
-        token = uuid.uuid4().hex
+        token = os.urandom(16).hex()
         unverified = sorted(self.unverified.intersection(keep))
         data = marshal.dumps((MAGIC, token, self.generation, keep, unverified))
         self.path.parent.mkdir(parents=True, exist_ok=True)

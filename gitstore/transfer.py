@@ -31,7 +31,6 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -608,7 +607,7 @@ def _fetch_from(
     inner = getattr(store, "inner", store)
     read_into = getattr(inner, "read_into", None)
     names = itertools.count()
-    tmp_prefix = f"{tmp_dir}/fetch-{uuid.uuid4().hex[:16]}-"
+    tmp_prefix = f"{tmp_dir}/fetch-{os.urandom(8).hex()}-"
 
     def receive(oid: str) -> tuple[int, bytes | None]:
         """Download straight into the cache's temporary file: one rename, no chmod."""

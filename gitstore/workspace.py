@@ -9,7 +9,6 @@ file or folder inside the work tree; its manifest sits beside it
 
 from __future__ import annotations
 
-import hashlib
 import marshal
 import operator
 import os
@@ -24,6 +23,7 @@ from . import manifest as mf
 from .cache import Cache
 from .errors import ManifestError, PathError
 from .gitrepo import GitRepo
+from .hashing import hash_bytes
 from .locks import FileLock, lock_timeout
 from .statcache import StatCache
 from .stores.local import read_tagged_map
@@ -225,15 +225,15 @@ class TrackMemo:
     """
 
     FILE = "track-memo"
-    MAGIC = "gitstore-track-memo-1"
+    MAGIC = "gitstore-track-memo-2"  # -1 kept blake2b digests (hashlib's import costs start-up)
 
     def __init__(self, path: Path):
         self.path = path
-        self.digests: dict[str, bytes] = read_tagged_map(path, self.MAGIC) or {}
+        self.digests: dict[str, str] = read_tagged_map(path, self.MAGIC) or {}
 
     @staticmethod
-    def digest(data: bytes) -> bytes:
-        return hashlib.blake2b(data, digest_size=24).digest()
+    def digest(data: bytes) -> str:
+        return hash_bytes(data)
 
     def wrote(self, mpath: str, data: bytes) -> bool:
         return self.digests.get(mpath) == self.digest(data)

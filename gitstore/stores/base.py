@@ -22,7 +22,6 @@ Contracts every backend keeps (tests/contract runs them against each one):
 from __future__ import annotations
 
 import os
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -86,7 +85,7 @@ class Store(ABC):
         from ..hashing import new_hasher
 
         dest = Path(dest)
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.tmp")
+        tmp = dest.with_name(f".{dest.name}.{os.urandom(6).hex()}.tmp")
         hasher = new_hasher()
         try:
             with self.open(oid) as src, open(tmp, "wb") as out:
@@ -135,7 +134,7 @@ class Store(ABC):
         """Raise UnsupportedError unless put-if-absent is really honoured here."""
         from ..errors import PreconditionFailed
 
-        key = f"tmp/probe-{uuid.uuid4().hex}"
+        key = f"tmp/probe-{os.urandom(16).hex()}"
         self.put_document(key, b"probe", if_absent=True)
         try:
             try:

@@ -13,7 +13,6 @@ NFS clients map it to a POSIX lock on the server).
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -61,7 +60,7 @@ def fsync_write(path: Path, data: bytes) -> os.stat_result:
 
     Returns the stat of the written file (rename keeps its inode and mtime).
     """
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         os.write(fd, data)
@@ -139,7 +138,7 @@ class LocalStore(Store):
     def new_tmp(self) -> tuple[Path, int]:
         """A fresh temporary file inside the store: (path, open descriptor)."""
         self._ensure_dir(self.tmp_dir)
-        path = self.tmp_dir / uuid.uuid4().hex
+        path = self.tmp_dir / os.urandom(16).hex()
         return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
 
     def install(self, tmp: Path, oid: str) -> None:
@@ -260,7 +259,7 @@ class LocalStore(Store):
         return _version_of(st, data)
 
     def _put_if_absent(self, path: Path, key: str, data: bytes) -> str:
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+        tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             os.write(fd, data)

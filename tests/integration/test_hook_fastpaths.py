@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from gitstore import hookdelta, hookrun
@@ -216,3 +218,39 @@ def test_post_checkout_of_a_big_file_records_it_in_the_stat_cache(repo: Path, ru
     st = os.lstat(repo / "data" / "d0" / "big.bin")
     assert cache.lookup("data/d0/big.bin", st) is not None or st.st_mtime_ns >= cache.written_ns
     assert "data/d0/big.bin" in cache.entries
+
+
+def _imported(repo: Path, *args: str) -> set[str]:
+    """The modules a real ``gitstore ARGS`` imports (``python -X importtime``)."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-c",
+            "from gitstore.entry import main; main()",
+            *args,
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("import time:")]
+    return {line.rsplit("|", 1)[1].strip() for line in lines}
+
+
+def test_start_up_leaves_out_what_the_everyday_commands_never_use(repo: Path, run) -> None:  # type: ignore[no-untyped-def]
+    _tracked(repo, run)
+    # OpenSSL's hashlib, json, the diff types, dulwich, yaml and boto3 would
+    # cost every start-up and none is needed here; click brings uuid and
+    # datetime, which the hooks (dispatched without click) do without
+    never = {"hashlib", "json", "gitstore.manifestdiff", "dulwich", "yaml", "boto3"}
+    for args, extra in (
+        (("hook", "pre-commit"), {"click", "uuid", "datetime"}),
+        (("status",), set()),
+        (("checkout",), set()),
+    ):
+        imported = _imported(repo, *args)
+        assert "gitstore.manifest" in imported, args  # the probe sees gitstore's own imports
+        assert not imported & (never | extra), (args, imported & (never | extra))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -116,6 +117,26 @@ def test_gc_keeps_everything_anyone_needs(tmp_path: Path, cache: Path) -> None:
     gs(a, "checkout", "v1")
     assert (a / "m.bin").read_bytes() == data["tag"]
     record("gc", "keeps", scenarios=8, orphans_deleted=2, wrongly_deleted=0)
+
+
+def test_a_repository_registered_by_an_older_gitstore_keeps_one_marker(
+    tmp_path: Path, cache: Path
+) -> None:
+    b = new_repo(tmp_path / "b")
+    write(b / "o.bin", b"other bytes")
+    gs(b, "track", "o.bin")
+    (marker,) = (cache / "repos").iterdir()
+    path = marker.read_text().strip()
+    assert path == str((b / ".git").resolve())
+    # the name gitstore gave the marker before it stopped importing hashlib at start-up
+    older = cache / "repos" / hashlib.sha256(path.encode()).hexdigest()[:32]
+    marker.rename(older)
+    gs(b, "status")
+    assert [m.name for m in (cache / "repos").iterdir()] == [marker.name]
+    a = new_repo(tmp_path / "a")
+    age_everything(cache)
+    gs(a, "gc", "--grace", "1h")
+    assert oid(b"other bytes") in objects_in(cache), "gc deleted the other repository's object"
 
 
 def test_gc_grace_zero_and_durations(tmp_path: Path, cache: Path) -> None:

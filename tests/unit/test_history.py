@@ -13,6 +13,7 @@ import pytest
 import gitstore
 from gitstore import api, history
 from gitstore import manifest as mf
+from gitstore import manifestdiff as md
 from gitstore.errors import GitstoreError, ManifestError, PathError, RevisionError
 from tests.conftest import git, write
 
@@ -116,7 +117,7 @@ def test_repo_verbs_return_typed_objects(two: Path) -> None:
     assert isinstance(files[0], api.TrackedFile)
     d = r.diff("v1", "v2")
     assert isinstance(d, history.Diff)
-    assert [type(m) for m in d.modified] == [mf.Modified, mf.Modified]
+    assert [type(m) for m in d.modified] == [md.Modified, md.Modified]
     assert [m.path for m in d.modified] == ["data/x/a.txt", "model.pt"]
     assert d.to_json()["modified"][1]["new_oid"] == oid(b"weights 2")
     assert [p.path for p in r.diff("v1", "v2", paths=["data/x"]).paths] == ["data"]
@@ -163,16 +164,16 @@ def _entries(n: int, tag: str = "") -> list[mf.Entry]:
 
 
 def test_markdown_truncates_and_escapes() -> None:
-    changes = mf.diff_entries([], _entries(30), prefix="d/")
+    changes = md.diff_entries([], _entries(30), prefix="d/")
     d = history.Diff(
         None, None, "a|b", "working tree", (history.PathChanges("d", None, "dir", changes),)
     )
-    md = history.format_markdown(d, limit=10)
-    assert "### gitstore diff `a\\|b` → `working tree`" in md
-    assert "| `d` (added) | 30 | 0 | 0 | 0 | +435 B |" in md
-    assert md.count("\n- added ") == 10 and "- … and 20 more" in md
-    assert "<details><summary>30 changed files</summary>" in md
-    odd = mf.diff_entries([], [mf.Entry("a`b", oid(b"x"), 1)], prefix="d/")
+    text = history.format_markdown(d, limit=10)
+    assert "### gitstore diff `a\\|b` → `working tree`" in text
+    assert "| `d` (added) | 30 | 0 | 0 | 0 | +435 B |" in text
+    assert text.count("\n- added ") == 10 and "- … and 20 more" in text
+    assert "<details><summary>30 changed files</summary>" in text
+    odd = md.diff_entries([], [mf.Entry("a`b", oid(b"x"), 1)], prefix="d/")
     d2 = history.Diff(None, None, "x", "y", (history.PathChanges("d", "dir", "dir", odd),))
     assert "- added `` d/a`b `` (1 B)" in history.format_markdown(d2)
     empty = history.Diff(None, None, "x", "y", ())

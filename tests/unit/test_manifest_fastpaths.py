@@ -12,6 +12,7 @@ import random
 import pytest
 
 from gitstore import manifest as mf
+from gitstore import manifestdiff as md
 
 
 def _oid(n: int) -> str:
@@ -56,8 +57,8 @@ def test_line_diff_equals_entry_diff(seed: int) -> None:
     new_data = mf.dump(mf.build("dir", after.values()))
     old, new = mf.parse(old_data, "old"), mf.parse(new_data, "new")
     assert mf._read_by_lines.get(id(old)) is old  # the line diff runs, not the fallback
-    expected = mf.diff_entries(old.entries, new.entries, prefix="d/")
-    assert mf.diff_manifests(old, new, old_data, new_data, prefix="d/") == expected
+    expected = md.diff_entries(old.entries, new.entries, prefix="d/")
+    assert md.diff_manifests(old, new, old_data, new_data, prefix="d/") == expected
     generic_old = mf._parse_generic(old_data, "old")
     assert generic_old.entries == old.entries
 
@@ -74,8 +75,8 @@ def test_line_diff_of_non_canonical_manifests_falls_back() -> None:
     )
     old, new = mf.parse(canonical, "old"), mf.parse(block, "new")
     assert new.entries[1].oid == _oid(3)
-    changes = mf.diff_manifests(old, new, canonical, block)
-    assert changes == mf.diff_entries(old.entries, new.entries)
+    changes = md.diff_manifests(old, new, canonical, block)
+    assert changes == md.diff_entries(old.entries, new.entries)
     assert [m.path for m in changes.modified] == ["b"]
 
 
@@ -86,9 +87,9 @@ def test_empty_and_all_quoted() -> None:
     assert b'"#0"' in data
     m_empty, m_quoted = mf.parse(empty, "e"), mf.parse(data, "q")
     assert m_quoted.entries == tuple(quoted)
-    changes = mf.diff_manifests(m_empty, m_quoted, empty, data)
+    changes = md.diff_manifests(m_empty, m_quoted, empty, data)
     assert [a.path for a in changes.added] == [e.path for e in quoted]
-    assert mf.diff_manifests(m_quoted, m_empty, data, empty).removed[0].path == "#0"
+    assert md.diff_manifests(m_quoted, m_empty, data, empty).removed[0].path == "#0"
 
 
 def test_fast_constructed_entries_behave_like_entries() -> None:
