@@ -37,7 +37,7 @@ NEW_PER_COMMIT = 10
 
 
 def _env(workdir: Path) -> dict[str, str]:
-    return hermetic_env(workdir)
+    return hermetic_env(workdir, bytecode=True)
 
 
 def _put_cache(cache: Path, data: bytes) -> str:

@@ -181,7 +181,12 @@ class Server:
 
 def _env(workdir: Path, cache: str) -> dict[str, str]:
     return hermetic_env(
-        workdir, cache=cache, scrub=("GIT_", "GITSTORE_", "AWS_"), home=True, extra=CREDS
+        workdir,
+        cache=cache,
+        scrub=("GIT_", "GITSTORE_", "AWS_"),
+        home=True,
+        bytecode=True,  # as installed: a fresh clone has no .pyc, so each command would compile
+        extra=CREDS,
     )
 
 
