@@ -14,7 +14,7 @@ import marshal
 import os
 import stat as statmod
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,10 +23,27 @@ from .hashing import hash_bytes
 from .stores.local import read_tagged_map
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from .workspace import ScannedFile, Workspace
 
-Signature = tuple[tuple[int, int, int, int, int], int, str, int]
+# the manifest's bytes (digest), the file count, the files' lstat rows (digest),
+# and the newest mtime or ctime among the files
+Signature = tuple[str, int, str, int]
 RACY_NS = 50_000_000  # a file changed this close to a scan is not vouched for
+
+
+def signature_of(data: bytes, files: Sequence[ScannedFile]) -> Signature:
+    """The signature of a manifest holding ``data`` and of its tracked path's ``files``.
+
+    The manifest is taken by content: it is small next to its files, and a
+    manifest that ``track`` has just written is then as good as an old one
+    (its own mtime is always too recent for the racy rule).
+    """
+    rows = [
+        (f.relpath, f.st.st_mode, f.st.st_size, f.st.st_mtime_ns, f.st.st_ctime_ns, f.st.st_ino)
+        for f in files
+    ]
+    newest = max([0, *(r[3] for r in rows), *(r[4] for r in rows)])
+    return hash_bytes(data), len(rows), hash_bytes(marshal.dumps(rows)), newest
 
 
 class CleanRecord:
@@ -34,21 +51,23 @@ class CleanRecord:
 
     pre-commit re-reads every tracked path's files through the stat cache;
     most commits change none of them. A path whose files (names, sizes,
-    modes, mtimes, ctimes, inodes) and manifest lstat exactly as they did when
-    a full comparison found them unchanged is unchanged: it is not re-parsed
-    nor looked up file by file. Only lstat signatures older than the scan by
-    ``RACY_NS`` are recorded, so that a write in the same clock tick as the
-    scan can never hide behind an equal signature. It is only a cache: a
-    corrupt or missing file means a full comparison.
+    modes, mtimes, ctimes, inodes) lstat exactly as they did when a full
+    comparison (or ``track``, which hashed them) found them matching a
+    manifest with the same bytes is unchanged: it is not re-parsed nor
+    looked up file by file. Only signatures whose files are older than the
+    scan by ``RACY_NS`` are recorded, so that a write in the same clock tick
+    as the scan can never hide behind an equal signature. It is only a
+    cache: a corrupt or missing file means a full comparison.
     """
 
     FILE = "precommit-clean"
-    MAGIC = "gitstore-clean-2"  # -1 held blake2b digests (hashlib's import costs start-up)
+    # -2 took the manifest by lstat; -1 held blake2b digests (hashlib's import costs start-up)
+    MAGIC = "gitstore-clean-3"
 
     def __init__(self, path: Path, entries: dict[str, Signature]):
         self.path = path
         self.entries = entries
-        self.started_ns = time.time_ns()
+        self.started_ns = time.time_ns()  # create the record before scanning
 
     @classmethod
     def load(cls, state_dir: Path) -> CleanRecord:
@@ -56,36 +75,37 @@ class CleanRecord:
         return cls(path, read_tagged_map(path, cls.MAGIC) or {})
 
     def signature(self, ws: Workspace, mpath: str) -> Signature | None:
-        """The lstat signature of a manifest and every file of its tracked path."""
-        from .workspace import scan
+        """The signature of a manifest and every file of its tracked path."""
+        return self.look(ws, mpath)[0]
+
+    def look(
+        self, ws: Workspace, mpath: str
+    ) -> tuple[Signature | None, list[ScannedFile] | None, bytes | None]:
+        """:meth:`signature`, the files it lstat'ed and the manifest's bytes.
+
+        The files are what ``Workspace.current_files`` lists, so a comparison
+        that follows can use them instead of scanning the folder again: the
+        record then vouches for exactly what was compared.
+        """
+        from .workspace import ScannedFile, scan
 
         try:
-            m = os.lstat(ws.root / mpath)
+            if os.stat(ws.root / mpath).st_size > mf.MAX_MANIFEST_BYTES:
+                return None, None, None  # the comparison reports it
+            data = (ws.root / mpath).read_bytes()
         except OSError:
-            return None
-        full = str(ws.root / mf.tracked_path(mpath))
+            return None, None, None
+        rel = mf.tracked_path(mpath)
+        full = str(ws.root / rel)
         try:
             st = os.lstat(full)
         except OSError:
-            return None
+            return None, None, data
         if statmod.S_ISDIR(st.st_mode):
-            rows = [
-                (
-                    f.relpath,
-                    f.st.st_mode,
-                    f.st.st_size,
-                    f.st.st_mtime_ns,
-                    f.st.st_ctime_ns,
-                    f.st.st_ino,
-                )
-                for f in scan(full, strict=False, display="")
-            ]
+            files = list(scan(full, strict=False, display=rel))
         else:
-            rows = [("", st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)]
-        newest = max([m.st_mtime_ns, m.st_ctime_ns, *(r[3] for r in rows), *(r[4] for r in rows)])
-        digest = hash_bytes(marshal.dumps(rows))
-        head = (m.st_size, m.st_mtime_ns, m.st_ctime_ns, m.st_ino, m.st_mode)
-        return head, len(rows), digest, newest
+            files = [ScannedFile("", full, st)]
+        return signature_of(data, files), files, data
 
     def matches(self, mpath: str, sig: Signature | None) -> bool:
         return sig is not None and self.entries.get(mpath) == sig

@@ -92,6 +92,13 @@ def parse_when(text: str) -> int:
     return int(when.timestamp())
 
 
+def blob_id_of(data: bytes) -> str:
+    """Git's id of a blob holding ``data`` (SHA-1; a SHA-256 repository's ids never match it)."""
+    import hashlib  # OpenSSL's import costs ~4 ms of start-up: only where a blob id is needed
+
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
 def _iso(timestamp: int, offset: int) -> str:
     from datetime import datetime, timedelta, timezone
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from . import manifest as mf
 from .errors import GitstoreError
+from .gitrepo import blob_id_of
 
 if TYPE_CHECKING:
     from .checkout import CheckoutResult
@@ -40,7 +41,6 @@ __all__ = [
     "Change",
     "Delta",
     "apply_deltas",
-    "blob_id",
     "looks_materialised",
     "patch_delta",
     "read_changes",
@@ -154,13 +154,6 @@ def _read_patch(change: Change, patch: bytes) -> None:
     change.readable = True
 
 
-def blob_id(data: bytes) -> str:
-    """Git's id of a blob holding ``data``."""
-    import hashlib
-
-    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
-
-
 def _entries(lines: list[bytes]) -> list[mf.Entry] | None:
     if not lines:
         return []
@@ -176,7 +169,7 @@ def _entries(lines: list[bytes]) -> list[mf.Entry] | None:
 
 def patch_delta(change: Change, data: bytes) -> Delta | None:
     """What to write and delete for ``change``, whose new manifest in the work tree is ``data``; None to decline."""
-    if not change.readable or change.new is None or blob_id(data) != change.new:
+    if not change.readable or change.new is None or blob_id_of(data) != change.new:
         return None
     head = data[:4096].split(b"\n", HEADER)
     if len(head) <= HEADER or head[1] != b"gitstore: 1" or head[2] != b"kind: dir":

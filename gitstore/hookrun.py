@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from . import manifest as mf
 from .cleanrecord import CleanRecord
 from .errors import GitstoreError, ManifestError, TransferError
+from .gitrepo import blob_id_of
 
 if TYPE_CHECKING:
     from . import hookdelta
@@ -98,11 +99,14 @@ def pre_commit(ctx: Context) -> HookReport:
     pending = load_pending(ctx)
     mpaths = ws.manifest_paths()
     clean = CleanRecord.load(ctx.repo.state_dir)
-    seen = {m: clean.signature(ws, m) for m in mpaths}
+    looked = {m: clean.look(ws, m) for m in mpaths}
+    seen = {m: sig for m, (sig, _files, _data) in looked.items()}
+    # the working tree's manifests as read now: usually the staged ones too
+    worktree = {m: data for m, (_sig, _files, data) in looked.items() if data is not None}
     todo = [m for m in mpaths if not clean.matches(m, seen[m])]
     modified = []
     if todo:
-        statuses = [ws.status_of(m) for m in todo]
+        statuses = [ws.status_of(m, looked[m][1], looked[m][2]) for m in todo]
         ws.statcache.save()
         modified = [s.path for s in statuses if s.state == "modified"]
         unchanged = {s.manifest for s in statuses if s.state == "unchanged"}
@@ -134,7 +138,10 @@ def pre_commit(ctx: Context) -> HookReport:
             report.exit_code = 1
             return report
         nothing_staged = _nothing_staged(ctx)
-        changed = [r.manifest for r in ws.track(modified, ws.root) if r.changed]
+        refreshed = ws.track(modified, ws.root)
+        changed = [r.manifest for r in refreshed if r.changed]
+        for r in refreshed:
+            worktree.pop(r.manifest, None)
         if changed and nothing_staged:
             report.lines.append(
                 f"gitstore: refreshed and staged {_shown(changed)} (the data changed); run `git commit` again to commit it"
@@ -142,7 +149,7 @@ def pre_commit(ctx: Context) -> HookReport:
             report.exit_code = 1
             return report
         report.lines += [f"gitstore: refreshed and staged {m}" for m in changed]
-    return _check_staged(ctx, report)
+    return _check_staged(ctx, report, worktree)
 
 
 def _nothing_staged(ctx: Context) -> bool:
@@ -170,22 +177,37 @@ def _staged_manifests(ctx: Context) -> list[tuple[str, str]]:
     return sorted((m, blob) for m, blob in repo.index_manifests().items() if m in changed)
 
 
-def _check_staged(ctx: Context, report: HookReport) -> HookReport:
+def _check_staged(ctx: Context, report: HookReport, worktree: Mapping[str, bytes]) -> HookReport:
+    """Every object a staged manifest names must be in the cache.
+
+    A staged manifest is usually the working tree's (``track`` staged it),
+    already read by the comparison: then git's object store is not opened
+    (dulwich's import alone costs ~40 ms) and the parse is reused. Every
+    object is looked up in the cache itself, not taken from the stat cache's
+    memory of it: this is the check that catches a cache damaged by hand.
+    """
     repo = ctx.repo
+    ws = ctx.workspace
+    staged = _staged_manifests(ctx)
+    if not staged:
+        return report
     needed: dict[str, str] = {}
-    for mpath, blob in _staged_manifests(ctx):
-        data = repo.read_blob(blob)
-        if mf.has_conflict_markers(data):
-            report.lines.append(
-                f"gitstore: {mpath} still has merge conflict markers; commit refused"
-            )
-            report.lines.append(
-                f"hint: run `gitstore resolve {mf.tracked_path(mpath)} --ours|--theirs|--union`"
-            )
-            report.exit_code = 1
-            return report
-        manifest = mf.parse_cached(data, blob, mpath)
+    for mpath, blob in staged:
         rel = mf.tracked_path(mpath)
+        data = worktree.get(mpath)
+        manifest = None
+        if data is not None and blob_id_of(data) == blob:
+            manifest = ws.parse_manifest(mpath, data)  # None: conflict markers
+        if manifest is None:
+            data = repo.read_blob(blob)
+            if mf.has_conflict_markers(data):
+                report.lines.append(
+                    f"gitstore: {mpath} still has merge conflict markers; commit refused"
+                )
+                report.lines.append(f"hint: run `gitstore resolve {rel} --ours|--theirs|--union`")
+                report.exit_code = 1
+                return report
+            manifest = mf.parse_cached(data, blob, mpath)
         for e in manifest.entries:
             needed.setdefault(e.oid, f"{rel}/{e.path}" if manifest.kind == "dir" else rel)
     missing = sorted(set(needed) - ctx.cache.exists(needed))

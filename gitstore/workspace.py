@@ -21,6 +21,7 @@ from typing import Generic, NamedTuple, TypeVar
 from . import gitignore
 from . import manifest as mf
 from .cache import Cache
+from .cleanrecord import CleanRecord, Signature, signature_of
 from .errors import ManifestError, PathError
 from .gitrepo import GitRepo
 from .hashing import hash_bytes
@@ -392,8 +393,11 @@ class Workspace:
             # read under the cache lock: gc cannot delete objects while it is held
             self._generation = self.cache.generation()
             self.statcache.use_generation(self._generation)
-            results = [self._track_one(rel) for rel in rels]
+            clean = CleanRecord.load(self.repo.state_dir)  # before the scans (racy rule)
+            vouched: dict[str, Signature] = {}
+            results = [self._track_one(rel, vouched) for rel in rels]
             self.statcache.save()
+            clean.save({**clean.entries, **vouched})
             changed_ignore = False
             for r in results:
                 changed_ignore |= gitignore.add(self.root, r.path, r.kind == "dir")
@@ -409,7 +413,8 @@ class Workspace:
     def cache_lock(self) -> FileLock:
         return self.cache.lock()
 
-    def _track_one(self, rel: str) -> TrackResult:
+    def _track_one(self, rel: str, vouched: dict[str, Signature]) -> TrackResult:
+        """Track one path; ``vouched`` gets its clean-record signature (the files just hashed)."""
         abspath = self.root / rel
         kind = "dir" if abspath.is_dir() else "file"
         if kind == "dir":
@@ -438,6 +443,7 @@ class Workspace:
             tmp.write_bytes(data)
             os.replace(tmp, mpath)
         memo.record(mrel, data)
+        vouched[mrel] = signature_of(data, files)
         size = sum(row[2] for row in rows)
         return TrackResult(rel, mrel, kind, len(rows), size, changed)
 
@@ -527,9 +533,20 @@ class Workspace:
             data = full.read_bytes()
         except OSError as exc:
             raise ManifestError(f"cannot read {mpath}: {exc.strerror}") from exc
+        return self.parse_manifest(mpath, data)
+
+    def parse_manifest(self, mpath: str, data: bytes) -> mf.Manifest | None:
+        """The manifest ``mpath`` holding ``data``, or None when it has conflict markers.
+
+        Parsed through the manifest module's bounded cache, keyed by the
+        bytes' BLAKE3 digest: pre-commit compares a path with its manifest and
+        then checks the same bytes as the staged manifest.
+        """
+        if len(data) > mf.MAX_MANIFEST_BYTES:
+            raise ManifestError(f"{mpath} is larger than {mf.MAX_MANIFEST_BYTES} bytes; refused")
         if mf.has_conflict_markers(data):
             return None
-        return mf.parse(data, mpath)
+        return mf.parse_cached(data, "blake3:" + hash_bytes(data), mpath)
 
     def current_files(self, rel: str, kind: str) -> list[ScannedFile]:
         """What is on disk for a tracked path (symlinks included, as foreign files)."""
@@ -559,8 +576,6 @@ class Workspace:
         return self.statcache.oid_of(key, Path(f.abspath), f.st)
 
     def status(self, only: Sequence[str] = ()) -> list[PathStatus]:
-        from .cleanrecord import CleanRecord, Signature
-
         clean = CleanRecord.load(self.repo.state_dir)
         record: dict[str, Signature | None] = dict(clean.entries)
         out = []
@@ -570,11 +585,11 @@ class Workspace:
                 rel == o or rel.startswith(o + "/") or o.startswith(rel + "/") for o in only
             ):
                 continue
-            sig = clean.signature(self, mpath)
+            sig, files, data = clean.look(self, mpath)
             if clean.matches(mpath, sig):
                 out.append(PathStatus(rel, "unchanged", mpath))
                 continue
-            result = self.status_of(mpath)
+            result = self.status_of(mpath, files, data)
             out.append(result)
             record[mpath] = sig if result.state == "unchanged" else None
         if self._statcache is not None:
@@ -582,12 +597,21 @@ class Workspace:
         clean.save(record)
         return out
 
-    def status_of(self, mpath: str) -> PathStatus:
+    def status_of(
+        self, mpath: str, current: list[ScannedFile] | None = None, data: bytes | None = None
+    ) -> PathStatus:
+        """Compare a tracked path with its manifest; ``current`` and ``data``: if just read.
+
+        ``current`` is what :meth:`current_files` would list and ``data`` the
+        manifest's bytes (``CleanRecord.look`` gives both), so that one scan
+        and one read serve both the clean record and this comparison.
+        """
         rel = mf.tracked_path(mpath)
-        manifest = self.read_manifest(mpath)
+        manifest = self.read_manifest(mpath) if data is None else self.parse_manifest(mpath, data)
         if manifest is None:
             return PathStatus(rel, "conflicted", mpath)
-        current = self.current_files(rel, manifest.kind)
+        if current is None:
+            current = self.current_files(rel, manifest.kind)
         if not current:
             needed = {e.oid for e in manifest.entries}
             missing = needed - self.cache.exists(needed)
