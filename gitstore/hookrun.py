@@ -243,14 +243,18 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
             if len(words) == 4 and words[1] != ZERO:  # a deletion uploads nothing
                 updates.append((words[1], words[3]))
     commits: set[str] = set()
+    parents: set[str] = set()
     for local, remote_sha in updates:
-        rev_args = ["rev-list", local, "--not"]
+        rev_args = ["rev-list", "--parents", local, "--not"]
         if remote_sha != ZERO and repo.try_resolve(remote_sha) is not None:
             rev_args.append(remote_sha)
         if remote:
             rev_args.append(f"--remotes={remote}")
         out = repo.git(*rev_args).stdout.decode("ascii", "replace")
-        commits.update(out.split())
+        for line in out.splitlines():
+            commit, *above = line.split()
+            commits.add(commit)
+            parents.update(above)
     if not commits:
         return HookReport()
     from . import transfer
@@ -258,6 +262,13 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
     objects = transfer.objects_of_commits(ctx, sorted(commits))
     if not objects:
         return HookReport()
+    # Objects the new commits bring (named by none of the commits they build
+    # on) are asked of the store itself, never taken from this clone's index
+    # of the remote: another clone's `gc --remote`, a restored backup or an
+    # emptied bucket may have removed them since this clone saw them there.
+    boundary = sorted(parents - commits)
+    before = transfer.objects_of_commits(ctx, boundary) if boundary else {}
+    introduced = [oid for oid in objects if oid not in before]
     store = ctx.config.git_remote_map.get(remote) or ctx.config.default_remote
     target = f"git remote '{remote}'" if remote else "the git remote"
     if store is None:
@@ -266,7 +277,7 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
             hint="run `gitstore remote add NAME URL --default`",
         )
     try:
-        result = transfer.push_objects(ctx, objects, remote=store)
+        result = transfer.push_objects(ctx, objects, remote=store, confirm=introduced)
     except GitstoreError as exc:
         exc.message = f"push to {target} refused: {exc.message}"
         exc.args = (exc.message,)

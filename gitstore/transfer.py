@@ -231,6 +231,13 @@ class RemoteIndex:
             with open(self.path, "w" if fresh else "a", encoding="utf-8") as f:
                 f.write((self.header if fresh else "") + lines)
 
+    def forget(self, oids: Iterable[str]) -> None:
+        """Drop oids found missing from the remote (the index only grows otherwise)."""
+        gone = set(oids)
+        known = self.load()
+        if gone & known:
+            self.add(sorted(known - gone), replace=True)
+
     def _header_ok(self) -> bool:
         try:
             with open(self.path, encoding="utf-8", errors="replace") as f:
@@ -364,16 +371,23 @@ def push_objects(
     jobs: int | None = None,
     progress: Progress | None = None,
     dry_run: bool = False,
+    confirm: Iterable[str] = (),
 ) -> TransferResult:
-    """Upload the objects the remote lacks; remote-level problems raise StoreError."""
+    """Upload the objects the remote lacks; remote-level problems raise StoreError.
+
+    The per-remote index answers for objects once seen on the remote, except
+    those in ``confirm``, which the store itself is asked about (pre-push
+    passes the objects its new commits bring).
+    """
     wanted = _as_mapping(oids)
     name, store = open_remote(ctx, remote, for_write=True)
     result = TransferResult(remote=name)
     index, queue = RemoteIndex(ctx, name, store.url), PushQueue(ctx, name)
-    known = index.load()
-    resumed = queue.pending() - known
+    indexed = index.load()
+    resumed = queue.pending() - indexed
     for oid in ctx.cache.exists(resumed):
         wanted.setdefault(oid, [])
+    known = indexed - set(confirm)
     candidates = [oid for oid in wanted if oid not in known]
     result.present = len(wanted) - len(candidates)
     try:
@@ -381,6 +395,9 @@ def push_objects(
     except GitstoreError as exc:
         raise _remote_error(name, exc) from exc
     index.add(on_remote)
+    lost = [oid for oid in candidates if oid in indexed and oid not in on_remote]
+    if lost:
+        index.forget(lost)
     result.present += len(on_remote)
     lacking = [oid for oid in candidates if oid not in on_remote]
     cached = ctx.cache.exists(lacking)
@@ -394,7 +411,7 @@ def push_objects(
         result.bytes = sum(sizes.values())
         return result
     if send:
-        queue.record(set(send) | (queue.pending() - known))
+        queue.record(set(send) | (queue.pending() - indexed))
     _trust_cache(ctx, store)
     _upload(ctx, name, store, send, sizes, wanted, index, jobs, progress, result)
     if not result.failed:
@@ -780,8 +797,10 @@ def remote_status(ctx: Context, remote: str | None = None) -> RemoteStatus:
         on_remote = store.exists(wanted) if wanted else set()
     except GitstoreError as exc:
         raise _remote_error(name, exc) from exc
-    RemoteIndex(ctx, name, store.url).add(on_remote)
+    index = RemoteIndex(ctx, name, store.url)
+    index.add(on_remote)
     absent = [oid for oid in wanted if oid not in on_remote]
+    index.forget(absent)  # so that `gitstore push` sends what the remote lost
     cached = ctx.cache.exists(absent)
     return RemoteStatus(
         remote=name,

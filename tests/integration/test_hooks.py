@@ -177,6 +177,46 @@ def test_data_only_change_takes_two_commits(team) -> None:
     assert alice.gs("status").stdout.split()[0] == "unchanged"
 
 
+def test_push_asks_the_store_about_objects_its_commits_bring(team) -> None:
+    """No pushed commit lacks its data, even when this clone's index of the remote is stale."""
+    alice, bob, origin, store = team
+    bob.gs("install")
+    bob.gs("pull")
+    alice.git("checkout", "-qb", "exp")
+    alice.write("data/a.bin", b"experiment")
+    alice.commit_data("experiment")
+    alice.git("push", "-q", "origin", "exp")
+    bob.git("fetch", "-q")
+    bob.git("checkout", "-q", "exp")  # bob's index of the remote now lists the object
+    bob.git("checkout", "-q", "main")
+    lost = [
+        p for p in (store / "objects").rglob("*") if p.is_file() and p.read_bytes() == b"experiment"
+    ]
+    assert len(lost) == 1
+    experiment = lost[0].name
+    lost[0].chmod(0o644)
+    lost[0].unlink()  # as another clone's `gc --remote` would, once exp was deleted
+    bob.write("data/a.bin", b"experiment")
+    bob.commit_data("adopt the experiment")
+    bob.git("push", "-q", "origin", "main")
+    assert experiment in objects_in(store), "the push left its commit's data off the remote"
+    status = bob.gs("remote", "status")
+    assert "not pushed" not in status.stdout, status.stdout
+
+
+def test_remote_status_corrects_the_index_so_push_resends(team) -> None:
+    alice, _bob, _origin, store = team
+    (victim,) = [
+        p for p in (store / "objects").rglob("*") if p.is_file() and p.read_bytes() == b"alpha v1"
+    ]
+    victim.chmod(0o644)
+    victim.unlink()  # lost by the remote behind this clone's back
+    status = alice.gs("remote", "status")
+    assert "1 object(s) not pushed yet" in status.stdout, status.stdout
+    alice.gs("push")
+    assert victim.name in objects_in(store)
+
+
 def test_commit_naming_objects_missing_from_the_cache_is_blocked(team) -> None:
     alice = team[0]
     alice.write("data/c.bin", b"charlie")
