@@ -39,6 +39,7 @@ __all__ = [
     "Manifest",
     "build",
     "dump",
+    "first_invalid_path",
     "has_conflict_markers",
     "manifest_path",
     "parse",
@@ -142,6 +143,28 @@ def validate_entry_path(path: str) -> str | None:
             return "contains '..'"
         if _GIT_SEGMENT_RE.fullmatch(segment):
             return "has a '.git' segment"
+    return None
+
+
+# what validate_entry_path can refuse in a path made of real file names (no
+# NUL, no empty segment): keep in step with it
+_MAYBE_INVALID_RE = re.compile(
+    r"\\|^[A-Za-z]:|[\ud800-\udfff]|^\.\.?(?:/|$)|/\.\.?(?:/|$)|git", re.I
+)
+
+
+def first_invalid_path(paths: Iterable[str]) -> tuple[str, str] | None:
+    """(path, why) for the first of ``paths`` that validate_entry_path refuses, else None.
+
+    For the relative paths of a folder's files, before they are hashed: one
+    search each, and the full check only for the few that might fail it.
+    """
+    maybe = _MAYBE_INVALID_RE.search
+    for path in paths:
+        if maybe(path) is not None:
+            problem = validate_entry_path(path)
+            if problem is not None:
+                return path, problem
     return None
 
 

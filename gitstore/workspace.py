@@ -134,6 +134,18 @@ class PathStatus:
         }
 
 
+OWN_FILES = (".gitignore", ".gitattributes", ".gitmodules", ".gitstore")
+
+
+def shown(name: str) -> str:
+    """A path as it can be printed on one line: bytes that are not UTF-8 and control
+    characters as escapes (``\\xff``, ``\\n``)."""
+    text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def is_utf8(name: str) -> bool:
     try:
         name.encode("utf-8")
@@ -348,7 +360,11 @@ class Workspace:
         root = os.path.realpath(self.root)
         joined = os.path.join(real_parent, name) if name else real_parent
         rel = os.path.relpath(joined, root)
-        if rel == "." or rel.startswith(".." + os.sep) or rel == ".." or os.path.isabs(rel):
+        if rel == ".":
+            raise PathError(
+                f"{shown(user_path)} is the repository's root {self.root}; name the files or folders in it"
+            )
+        if rel.startswith(".." + os.sep) or rel == ".." or os.path.isabs(rel):
             raise PathError(f"{user_path} is outside the repository {self.root}")
         rel = rel.replace(os.sep, "/")
         if rel == ".git" or rel.startswith(".git/"):
@@ -356,7 +372,9 @@ class Workspace:
         return rel
 
     def manifest_paths(self) -> list[str]:
-        return self.repo.worktree_manifests()
+        """Every manifest on disk (git also lists committed ones deleted from the work tree)."""
+        root = self.root
+        return [m for m in self.repo.worktree_manifests() if os.path.lexists(root / m)]
 
     def check_nesting(self, rel: str, manifests: Sequence[str]) -> None:
         parts = rel.split("/")
@@ -371,18 +389,41 @@ class Workspace:
 
     # -- track ---------------------------------------------------------------
     def track(self, user_paths: Sequence[str], cwd: Path | None = None) -> list[TrackResult]:
-        rels = []
+        """Track paths; every one is checked, folders included, before anything is written."""
+        rels: list[str] = []
         for p in user_paths:
             rel = self.relpath(p, cwd)
-            if rel.endswith(mf.SUFFIX):
-                raise PathError(f"{p} is a gitstore manifest; track the path it describes instead")
-            if not os.path.lexists(self.root / rel):
-                raise PathError(f"{p} does not exist")
-            if os.path.islink(self.root / rel):
+            named = shown(p)
+            if not is_utf8(rel):
+                raise PathError(f"{named}: file names that are not valid UTF-8 cannot be tracked")
+            if "\n" in rel or "\r" in rel:
                 raise PathError(
-                    f"{p} is a symlink; symlinks cannot be tracked (gitstore manifest v1)"
+                    f"{named}: a name with a line break cannot be tracked (.gitignore cannot list it)"
                 )
-            rels.append(rel)
+            if rel in OWN_FILES or rel.startswith(".gitstore/"):
+                raise PathError(
+                    f"{named} is git's or gitstore's own configuration; it cannot be tracked"
+                )
+            if rel.endswith(mf.SUFFIX):
+                raise PathError(
+                    f"{named} is a gitstore manifest; track the path it describes instead"
+                )
+            try:
+                mode = os.lstat(self.root / rel).st_mode
+            except FileNotFoundError:
+                raise PathError(f"{named} does not exist") from None
+            if statmod.S_ISLNK(mode):
+                raise PathError(
+                    f"{named} is a symlink; symlinks cannot be tracked (gitstore manifest v1)"
+                )
+            if not (statmod.S_ISDIR(mode) or statmod.S_ISREG(mode)):
+                raise PathError(f"{named}: only regular files and folders can be tracked")
+            if rel not in rels:
+                rels.append(rel)
+        for rel in rels:
+            for other in rels:
+                if other.startswith(rel + "/"):
+                    raise PathError(f"{other} is inside {rel}: track one or the other")
         # Which paths git already tracks files under (to adopt them) is asked
         # in the background: the git process runs while the folders are read.
         tracked_by_git = _Background(lambda: [bool(self.repo.ls_files([rel])) for rel in rels])
@@ -394,8 +435,11 @@ class Workspace:
             self._generation = self.cache.generation()
             self.statcache.use_generation(self._generation)
             clean = CleanRecord.load(self.repo.state_dir)  # before the scans (racy rule)
+            scanned = [self._scan_for_track(rel) for rel in rels]  # any refusal comes here
             vouched: dict[str, Signature] = {}
-            results = [self._track_one(rel, vouched) for rel in rels]
+            results = [
+                self._track_one(rel, s, vouched) for rel, s in zip(rels, scanned, strict=True)
+            ]
             self.statcache.save()
             clean.save({**clean.entries, **vouched})
             changed_ignore = False
@@ -413,16 +457,27 @@ class Workspace:
     def cache_lock(self) -> FileLock:
         return self.cache.lock()
 
-    def _track_one(self, rel: str, vouched: dict[str, Signature]) -> TrackResult:
-        """Track one path; ``vouched`` gets its clean-record signature (the files just hashed)."""
+    def _scan_for_track(self, rel: str) -> tuple[str, list[ScannedFile]]:
+        """(kind, files) of a path to track; PathError for anything a manifest cannot hold."""
         abspath = self.root / rel
-        kind = "dir" if abspath.is_dir() else "file"
-        if kind == "dir":
-            files = list(scan(str(abspath), strict=True, display=rel))
-            prefix = rel + "/"
-        else:
+        if not abspath.is_dir():
             files = [ScannedFile("", str(abspath), os.lstat(abspath))]
-            prefix = rel
+            problem = mf.validate_entry_path(rel.rsplit("/", 1)[-1])
+            if problem is not None:
+                raise PathError(f"{rel}: the name {problem}; it cannot be tracked")
+            return "file", files
+        files = list(scan(str(abspath), strict=True, display=rel))
+        bad = mf.first_invalid_path(f.relpath for f in files)
+        if bad is not None:
+            raise PathError(f"{rel}/{shown(bad[0])}: the path {bad[1]}; it cannot be tracked")
+        return "dir", files
+
+    def _track_one(
+        self, rel: str, scanned: tuple[str, list[ScannedFile]], vouched: dict[str, Signature]
+    ) -> TrackResult:
+        """Track one path; ``vouched`` gets its clean-record signature (the files just hashed)."""
+        kind, files = scanned
+        prefix = rel + "/" if kind == "dir" else rel
         rows = self._entries_for(files, prefix, kind, rel)
         mrel = mf.manifest_path(rel)
         mpath = self.root / mrel

@@ -351,3 +351,47 @@ def test_many_small_files_tracked_on_two_threads_share_objects_safely(repo: Path
     shutil.rmtree(data)
     run(repo, "checkout")
     assert tree_bytes(data) == expected
+
+
+def _refused(run, repo: Path, *args: str) -> str:
+    """The one stderr line of a refused `gitstore ARGS`; nothing may have been written."""
+    before = sorted(p.name for p in repo.iterdir())
+    proc = run(repo, *args, ok=False)
+    lines = [line for line in proc.stderr.splitlines() if not line.startswith("gitstore: note:")]
+    assert len(lines) == 1 and lines[0].startswith("gitstore: error: "), proc.stderr
+    assert sorted(p.name for p in repo.iterdir()) == before, "a refused track wrote something"
+    return lines[0]
+
+
+def test_track_refuses_what_gitignore_or_a_manifest_cannot_hold(repo: Path, run) -> None:
+    write(repo / "new\nline", b"x")  # .gitignore has no way to list it
+    assert "line break" in _refused(run, repo, "track", "new\nline")
+    odd = os.fsdecode(b"d\xff")
+    write(repo / odd / "a", b"y")
+    assert "d\\xff: file names that are not valid UTF-8" in _refused(run, repo, "track", odd)
+    os.mkfifo(repo / "pipe")  # reading it would wait forever
+    assert "only regular files and folders" in _refused(run, repo, "track", "pipe")
+    write(repo / ".gitignore", "*.log\n")
+    assert "own configuration" in _refused(run, repo, "track", ".gitignore")
+    assert "repository's root" in _refused(run, repo, "track", ".")
+
+
+def test_track_checks_every_path_before_writing_anything(repo: Path, run) -> None:
+    write(repo / "ok" / "f", b"1")
+    write(repo / "bad" / "f", b"2")
+    os.symlink("f", repo / "bad" / "l")
+    assert "bad/l: symlinks cannot be tracked" in _refused(run, repo, "track", "ok", "bad")
+    write(repo / "odd" / "x\\y", b"3")
+    assert "odd/x\\y: the path contains a backslash" in _refused(run, repo, "track", "ok", "odd")
+    assert "ok/f is inside ok" in _refused(run, repo, "track", "ok", "ok/f")
+    run(repo, "track", "ok")  # the good path alone is fine
+
+
+def test_status_skips_a_committed_manifest_deleted_from_disk(repo: Path, run) -> None:
+    write(repo / "a", b"a")
+    write(repo / "b", b"b")
+    run(repo, "track", "a", "b")
+    git(repo, "commit", "-qm", "ab")
+    (repo / "a.gitstore").unlink()
+    out = json.loads(run(repo, "status", "--json").stdout)
+    assert [(s["path"], s["state"]) for s in out] == [("b", "unchanged")]
