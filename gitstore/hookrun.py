@@ -409,7 +409,7 @@ def materialise_changes(
         present[mpath] = data
         handled.append(mpath)
     needed.update(e.oid for write, _, _ in deltas.values() for e in write)
-    reasons = _fetch_missing(ctx, needed)
+    reasons, down = _fetch_missing(ctx, needed)
     result = Checkout(ws).run(present, write_manifests=False) if present else CheckoutResult()
     if deltas:
         result.merge(hookdelta.apply_deltas(ws, deltas))
@@ -436,8 +436,16 @@ def materialise_changes(
         rel = mf.tracked_path(mpath)
         if rel not in by_path:
             pending.pop(rel, None)
+    if down is not None and by_path:
+        report.lines.append(f"gitstore: could not fetch: {down}")
     for rel, oids in sorted(by_path.items()):
         why = next((reasons[o] for o in oids if o in reasons), "")
+        if not why and down is not None:
+            report.lines.append(
+                f"gitstore: left {rel} unmaterialised: {len(set(oids))} object(s) not in the cache (the fetch failed, see above); run `gitstore pull` later"
+            )
+            pending[rel] = f"the fetch failed: {down}"
+            continue
         why = why or (
             "hooks.fetch is false" if not ctx.config.hooks_fetch else "no gitstore remote has them"
         )
@@ -482,17 +490,21 @@ def _remove_untracked(ws: Workspace, rel: str) -> bool:
     return True
 
 
-def _fetch_missing(ctx: Context, needed: set[str]) -> dict[str, str]:
-    """Fetch what the cache lacks when ``hooks.fetch``; {oid: why it failed}."""
+def _fetch_missing(ctx: Context, needed: set[str]) -> tuple[dict[str, str], str | None]:
+    """Fetch what the cache lacks when ``hooks.fetch``: ({oid: why it failed}, why all failed).
+
+    A failure of the whole fetch (a remote down) is said once, not as each
+    path's reason: its message names whichever object was asked first.
+    """
     missing = needed - ctx.cache.exists(needed)
     if not missing or not ctx.config.hooks_fetch or not ctx.config.remote_order:
-        return {}
+        return {}, None
     try:
         from . import transfer
 
         result = transfer.fetch_objects(ctx, sorted(missing))
     except ImportError:
-        return {}
+        return {}, None
     except GitstoreError as exc:
-        return {oid: exc.message for oid in missing}
-    return {oid: str(why) for oid, why in result.failed.items()}
+        return {}, exc.message
+    return {oid: str(why) for oid, why in result.failed.items()}, None

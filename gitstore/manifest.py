@@ -904,15 +904,29 @@ _read_by_lines: weakref.WeakValueDictionary[int, Manifest] = weakref.WeakValueDi
 
 def parse(data: bytes, source: str) -> Manifest:
     """Parse and validate manifest bytes; ManifestError names ``source`` and the line."""
-    text = _decode(data, source)
     try:
+        text = _decode(data, source)
         manifest = _parse_fast(text)
         if manifest is None:
             return _from_yaml(*_load(text))
     except _Invalid as exc:
-        raise exc.to_error(source) from None
+        raise _unparsable(data, source, exc.to_error(source)) from None
+    except ManifestError as exc:
+        raise _unparsable(data, source, exc) from None
     _read_by_lines[id(manifest)] = manifest
     return manifest
+
+
+def _unparsable(data: bytes, source: str, error: ManifestError) -> ManifestError:
+    """``error``, unless ``data`` failed because a merge left conflict markers in it."""
+    if not has_conflict_markers(data):
+        return error
+    name = source.split(" ", 1)[0]  # sources read "d.gitstore" or "d.gitstore at REV"
+    tracked = name[: -len(SUFFIX)] if name.endswith(SUFFIX) and name != SUFFIX else "PATH"
+    return ManifestError(
+        f"{source} has merge conflict markers",
+        hint=f"run `gitstore resolve {tracked} --ours|--theirs|--union`",
+    )
 
 
 _CACHE_SIZE = 32

@@ -319,6 +319,10 @@ def test_conflicting_merge_then_resolve(team) -> None:
     assert text.count("<<<<<<< ours") == 1 and "a.bin" in text.split(">>>>>>> theirs")[0]
     assert "left.bin" in text.split(">>>>>>> theirs")[1]  # merged cleanly, outside the markers
     assert alice.gs("status").stdout.split()[0] == "conflicted"
+    for args in (("checkout",), ("ls",), ("cat", "data/b.bin"), ("push",)):
+        named = alice.gs(*args, ok=False).stderr  # the conflict, not a YAML error
+        assert "data.gitstore has merge conflict markers" in named, (args, named)
+        assert "gitstore resolve data --ours|--theirs|--union" in named, (args, named)
     alice.git("add", "data.gitstore")  # markers and all: the hook refuses to commit it
     blocked = alice.git("commit", "-qm", "too early", ok=False)
     assert "data.gitstore still has merge conflict markers" in blocked.stderr
@@ -386,6 +390,31 @@ def test_pull_with_remote_down_reports_and_commit_is_guarded(team) -> None:
     bob.gs("pull")
     bob.git("commit", "-qam", "code")
     assert bob.read("data/a.bin") == b"alpha v3"
+
+
+def test_a_broken_remote_is_reported_once_not_as_each_paths_reason(team) -> None:
+    alice, bob, origin, store = team
+    bob.gs("install")
+    bob.gs("pull")
+    alice.write("data/a.bin", b"alpha v4")
+    alice.write("one.bin", b"one")
+    alice.gs("track", "data", "one.bin")
+    alice.git("commit", "-qm", "v4")
+    alice.git("push", "-q", "origin", "main")
+    moved = store.with_name("store-away")
+    store.rename(moved)
+    store.write_bytes(b"not a folder")  # every read fails with the same remote-level error
+    pull = bob.git("pull", "--no-rebase", "origin", "main")
+    lines = pull.stderr.splitlines()
+    assert sum(line.startswith("gitstore: could not fetch: ") for line in lines) == 1, pull.stderr
+    left = [line for line in lines if "unmaterialised" in line]
+    assert len(left) == 2 and all("the fetch failed, see above" in line for line in left), left
+    states = {
+        line.split()[1]: line.split()[0]
+        for line in bob.gs("status").stdout.splitlines()
+        if not line.startswith(" ")
+    }
+    assert states == {"data": "modified", "one.bin": "missing_objects"}, states
 
 
 def test_deleting_a_branch_uploads_nothing(team) -> None:
