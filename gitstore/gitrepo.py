@@ -692,10 +692,24 @@ class GitRepo:
         """Remove paths from the index, keeping the files."""
         if not paths:
             return
+        self.git(*self._rm_cached_args(recursive), input=b"\0".join(os.fsencode(p) for p in paths))
+
+    def rm_cached_refusal(self, paths: Sequence[str], recursive: bool = False) -> str | None:
+        """Why :meth:`rm_cached` would fail (git's own words, on one line), else None."""
+        if not paths:
+            return None
+        args = [*self._rm_cached_args(recursive), "--dry-run"]
+        proc = self.git(*args, input=b"\0".join(os.fsencode(p) for p in paths), check=False)
+        if proc.returncode == 0:
+            return None
+        text = proc.stderr.decode("utf-8", "replace")
+        return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+    @staticmethod
+    def _rm_cached_args(recursive: bool) -> list[str]:
         args = ["--literal-pathspecs", "rm", "--cached", "-q", "--ignore-unmatch"]
         args += ["-r"] if recursive else []
-        args += ["--pathspec-from-file=-", "--pathspec-file-nul"]
-        self.git(*args, input=b"\0".join(os.fsencode(p) for p in paths))
+        return [*args, "--pathspec-from-file=-", "--pathspec-file-nul"]
 
     def ls_files(
         self, pathspecs: Sequence[str] = (), *, others: bool = False, exclude_standard: bool = False

@@ -436,6 +436,14 @@ class Workspace:
             self.statcache.use_generation(self._generation)
             clean = CleanRecord.load(self.repo.state_dir)  # before the scans (racy rule)
             scanned = [self._scan_for_track(rel) for rel in rels]  # any refusal comes here
+            git_tracks = tracked_by_git.result()
+            adopt = [rel for rel, yes in zip(rels, git_tracks, strict=True) if yes]
+            refusal = self.repo.rm_cached_refusal(adopt, recursive=True)
+            if refusal is not None:
+                raise PathError(
+                    f"cannot take {', '.join(adopt)} out of git's index: {refusal}",
+                    hint="commit or unstage the staged changes (`git restore --staged PATH`), then track again",
+                )
             vouched: dict[str, Signature] = {}
             results = [
                 self._track_one(rel, s, vouched) for rel, s in zip(rels, scanned, strict=True)
@@ -445,7 +453,6 @@ class Workspace:
             changed_ignore = False
             for r in results:
                 changed_ignore |= gitignore.add(self.root, r.path, r.kind == "dir")
-            adopt = [r.path for r, yes in zip(results, tracked_by_git.result(), strict=True) if yes]
             if adopt:
                 self.repo.rm_cached(adopt, recursive=True)
                 for r in results:

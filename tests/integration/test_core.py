@@ -395,3 +395,21 @@ def test_status_skips_a_committed_manifest_deleted_from_disk(repo: Path, run) ->
     (repo / "a.gitstore").unlink()
     out = json.loads(run(repo, "status", "--json").stdout)
     assert [(s["path"], s["state"]) for s in out] == [("b", "unchanged")]
+
+
+def test_adopting_a_file_with_staged_changes_is_refused_before_anything_is_written(
+    repo: Path, run
+) -> None:
+    write(repo / "f", b"1")
+    git(repo, "add", "f")
+    git(repo, "commit", "-qm", "f")
+    write(repo / "f", b"2")
+    git(repo, "add", "f")
+    write(repo / "f", b"3")  # git rm --cached refuses: staged content is in neither
+    before = sorted(p.name for p in repo.iterdir())
+    proc = run(repo, "track", "f", ok=False)
+    assert "cannot take f out of git's index" in proc.stderr, proc.stderr
+    assert "git restore --staged" in proc.stderr
+    assert sorted(p.name for p in repo.iterdir()) == before
+    git(repo, "restore", "--staged", "f")
+    assert "removed from git's index" in run(repo, "track", "f").stdout
