@@ -138,6 +138,8 @@ class Checkout:
                     self._write_manifest(mpath, manifests[mpath], manifest, result)
                 plan = self._plan(rel, manifest, restrict, result)
                 self._apply(plan, result)
+                if manifest.kind == "dir" and not manifest.entries and not restrict:
+                    safe_parent(self.ws, rel + "/-", create=True)  # an empty folder is data too
             self.ws.statcache.save()
         return result
 

@@ -16,7 +16,7 @@ import stat as statmod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from . import gitignore
 from . import manifest as mf
@@ -319,6 +319,23 @@ def splice(old: bytes, rows: list[Row]) -> bytes | None:
     return "\n".join(lines).encode("utf-8")
 
 
+def _extras_of(
+    old: bytes | None, source: str
+) -> tuple[tuple[tuple[str, Any], ...], dict[str, tuple[tuple[str, Any], ...]]]:
+    """The unknown keys of a manifest being rewritten: (top-level, {entry path: keys}).
+
+    DESIGN.md: unknown extra keys are preserved on rewrite (forward
+    compatibility). A manifest that cannot be read has none worth keeping.
+    """
+    if old is None:
+        return (), {}
+    try:
+        manifest = mf.parse(old, source)
+    except ManifestError:
+        return (), {}
+    return manifest.extra, {e.path: e.extra for e in manifest.entries if e.extra}
+
+
 def is_exec(st: os.stat_result) -> bool:
     return bool(st.st_mode & 0o100)
 
@@ -496,15 +513,20 @@ class Workspace:
         data = None
         if kind == "dir" and old is not None and memo.wrote(mrel, old):
             data = splice(old, rows)
+        plain = True  # the bytes are track's own canonical output (no unknown keys kept)
         if data is None:
-            data = mf.dump(mf.build(kind, [mf.Entry(*row) for row in rows]))
+            extra, kept = _extras_of(old, mrel)
+            plain = not (extra or kept)
+            entries = [mf.Entry(*row, kept.get(row[0], ())) for row in rows]
+            data = mf.dump(mf.build(kind, entries, extra))
         changed = data != old
         self.cache.sync()
         if changed:
             tmp = mpath.with_name(f".{mpath.name}{TMP_SUFFIX}")
             tmp.write_bytes(data)
             os.replace(tmp, mpath)
-        memo.record(mrel, data)
+        if plain:  # splice() may patch only such bytes
+            memo.record(mrel, data)
         vouched[mrel] = signature_of(data, files)
         size = sum(row[2] for row in rows)
         return TrackResult(rel, mrel, kind, len(rows), size, changed)
@@ -674,6 +696,9 @@ class Workspace:
             return PathStatus(rel, "conflicted", mpath)
         if current is None:
             current = self.current_files(rel, manifest.kind)
+        if not current and not manifest.entries and manifest.kind == "dir":
+            there = os.path.isdir(self.root / rel) and not os.path.islink(self.root / rel)
+            return PathStatus(rel, "unchanged" if there else "not_materialised", mpath)
         if not current:
             needed = {e.oid for e in manifest.entries}
             missing = needed - self.cache.exists(needed)

@@ -413,3 +413,37 @@ def test_adopting_a_file_with_staged_changes_is_refused_before_anything_is_writt
     assert sorted(p.name for p in repo.iterdir()) == before
     git(repo, "restore", "--staged", "f")
     assert "removed from git's index" in run(repo, "track", "f").stdout
+
+
+def test_an_empty_tracked_folder_is_unchanged_and_checked_out(repo: Path, run) -> None:
+    (repo / "empty").mkdir()
+    run(repo, "track", "empty")
+    state = json.loads(run(repo, "status", "--json").stdout)
+    assert [(s["path"], s["state"]) for s in state] == [("empty", "unchanged")]
+    (repo / "empty").rmdir()
+    state = json.loads(run(repo, "status", "--json").stdout)
+    assert [(s["path"], s["state"]) for s in state] == [("empty", "not_materialised")]
+    run(repo, "checkout")
+    assert (repo / "empty").is_dir()
+    state = json.loads(run(repo, "status", "--json").stdout)
+    assert [(s["path"], s["state"]) for s in state] == [("empty", "unchanged")]
+
+
+def test_retrack_keeps_unknown_keys(repo: Path, run) -> None:
+    """DESIGN.md: unknown extra keys are preserved on rewrite (forward compatibility)."""
+    write(repo / "d" / "a", b"1")
+    write(repo / "d" / "b", b"22")
+    run(repo, "track", "d")
+    manifest = repo / "d.gitstore"
+    text = manifest.read_text().replace("size: 1}", "size: 1, note: hi}")
+    manifest.write_text(text + "origin: lab\n")
+    assert json.loads(run(repo, "status", "--json").stdout)[0]["state"] == "unchanged"
+    run(repo, "track", "d")
+    kept = manifest.read_text()
+    assert "size: 1, note: hi}" in kept and "origin: lab\n" in kept, kept
+    write(repo / "d" / "b", b"333")  # a change elsewhere keeps them too
+    run(repo, "track", "d")
+    again = manifest.read_text()
+    assert "size: 1, note: hi}" in again and "origin: lab\n" in again and "size: 3}" in again
+    run(repo, "track", "d")
+    assert manifest.read_text() == again  # byte-identical when nothing changed
