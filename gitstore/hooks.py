@@ -172,15 +172,19 @@ def uninstall(repo: GitRepo) -> InstallResult:
     return result
 
 
-def register_drivers(repo: GitRepo) -> None:
-    """The ``*.gitstore`` merge driver and diff textconv, in the clone's git config."""
+def driver_settings() -> dict[str, str]:
+    """git config for the ``*.gitstore`` merge driver and diff textconv."""
     command = gitstore_command()
-    wanted = {
+    return {
         "merge.gitstore.name": "gitstore manifest merge (entry by entry)",
         "merge.gitstore.driver": f"{command} merge-driver %O %A %B %P",
         "diff.gitstore.textconv": f"{command} diff-driver --textconv",
     }
-    for key, value in wanted.items():
+
+
+def register_drivers(repo: GitRepo) -> None:
+    """The ``*.gitstore`` merge driver and diff textconv, in the clone's git config."""
+    for key, value in driver_settings().items():
         if repo.config_get(key) != value:
             repo.config_set(key, value)
 
@@ -191,16 +195,19 @@ def install_global(force: bool = False) -> tuple[Path, InstallResult]:
 
     template = xdg_config_home() / "gitstore" / "template"
     result = install_into(template / "hooks", force=force)
-    proc = subprocess.run(
-        ["git", "config", "--global", "init.templateDir", str(template)],
-        capture_output=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise GitstoreError(
-            f"git config --global failed: {message[0] if message else 'no message'}"
+    # the drivers too, as `git lfs install` sets its filter: a clone made from
+    # the template has the hooks but no local config, and without the merge
+    # driver git merges manifests as text (false conflicts)
+    settings = {"init.templateDir": str(template), **driver_settings()}
+    for key, value in settings.items():
+        proc = subprocess.run(
+            ["git", "config", "--global", key, value], capture_output=True, check=False
         )
+        if proc.returncode != 0:
+            message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise GitstoreError(
+                f"git config --global failed: {message[0] if message else 'no message'}"
+            )
     return template, result
 
 

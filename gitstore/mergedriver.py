@@ -243,12 +243,16 @@ def resolve_path(ctx: Context, user_path: str, side: str) -> tuple[str, list[str
         data = full.read_bytes()
     except FileNotFoundError:
         data = b""
-    if not mf.has_conflict_markers(data):
-        if mpath not in ctx.repo.index_conflicts():
-            raise PathError(f"{mpath} has no merge conflict to resolve")
+    if mpath in ctx.repo.index_conflicts():
+        # from the three sides git kept, entry by entry: git's own text merge
+        # (no merge driver configured) puts neighbouring lines changed on
+        # different sides in one conflict block, and taking a side of it
+        # would drop the other side's clean change
         stages = [ctx.repo.git("show", f":{n}:{mpath}", check=False) for n in (1, 2, 3)]
         base, ours, theirs = (p.stdout if p.returncode == 0 else b"" for p in stages)
         data = merge_bytes(base, ours, theirs, mpath).data
+    elif not mf.has_conflict_markers(data):
+        raise PathError(f"{mpath} has no merge conflict to resolve")
     clean = resolve_text(data, side, mpath)
     tmp = full.with_name(f".{full.name}.gitstore-tmp")
     tmp.write_bytes(clean)

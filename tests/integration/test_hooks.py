@@ -554,6 +554,42 @@ def test_global_install_sets_up_new_clones(team, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert b"gitstore-hook" in (carol.path / ".git" / "hooks" / "pre-push").read_bytes()
     assert carol.read("data/a.bin") == b"alpha v1"  # post-checkout of the clone fetched it
+    # the merge driver is set up globally too: neighbouring entries changed on
+    # two branches merge entry by entry, not as conflicting lines of text
+    carol.git("checkout", "-qb", "x")
+    carol.write("data/a.bin", b"alpha x")
+    carol.commit_data("x")
+    carol.git("checkout", "-q", "main")
+    carol.write("data/b.bin", b"bravo main")
+    carol.commit_data("main")
+    carol.git("merge", "--no-edit", "-q", "x")
+    assert carol.read("data/a.bin") == b"alpha x" and carol.read("data/b.bin") == b"bravo main"
+
+
+def test_resolve_after_gits_text_merge_keeps_both_sides_clean_changes(team) -> None:
+    _alice, bob, _origin, _store = team
+    bob.gs("pull")  # bob has neither hooks nor the merge driver: git merges manifests as text
+    bob.git("checkout", "-qb", "x")
+    bob.write("data/a.bin", b"alpha x")
+    bob.commit_data("x")
+    bob.git("checkout", "-q", "main")
+    bob.gs("checkout")  # no hooks here to do it
+    bob.write("data/b.bin", b"bravo main")
+    bob.commit_data("main")
+    merge = bob.git("merge", "--no-edit", "x", ok=False)
+    assert "CONFLICT" in merge.stdout
+    # how git's text merge may present it (as it did in a QA run): both
+    # neighbouring entries in one block, so that either side of the block
+    # loses the other side's clean change
+    ours, theirs = (bob.git("show", f":{n}:data.gitstore").stdout for n in (2, 3))
+    head, ours_entries = ours.split("entries:\n")
+    theirs_entries = theirs.split("entries:\n")[1]
+    block = f"<<<<<<< HEAD\n{ours_entries}=======\n{theirs_entries}>>>>>>> x\n"
+    (bob.path / "data.gitstore").write_text(f"{head}entries:\n{block}")
+    bob.gs("resolve", "data", "--ours")  # nothing conflicts entry by entry
+    bob.git("commit", "-qm", "merged")
+    assert bob.read("data/a.bin") == b"alpha x" and bob.read("data/b.bin") == b"bravo main"
+    assert bob.gs("status").stdout.split()[0] == "unchanged"
 
 
 def test_missing_hooks_note_is_said_once(team) -> None:
