@@ -97,10 +97,13 @@ def open_target(ctx: Any, remote: str | None) -> tuple[str, Store]:
         from .remotes import open_remote
 
         return open_remote(ctx, name, for_write=True)
+    from .remotes import make_folder
     from .stores.registry import open_store
 
     if "/" in name or ":" in name or os.path.isdir(name):
-        return name, open_store(name)
+        store = open_store(name)
+        make_folder(store)  # named on the command line: made if new, like cp's target
+        return name, store
     raise StoreError(
         f"unknown remote '{name}'",
         hint="run `gitstore remote add NAME URL`, or give a folder or URL",

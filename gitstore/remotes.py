@@ -31,6 +31,7 @@ import yaml
 from . import config as cfg
 from .errors import ConfigError, ReadOnlyStoreError
 from .stores.base import Store
+from .stores.local import LocalStore
 
 if TYPE_CHECKING:
     from .api import Context
@@ -192,7 +193,23 @@ def trust_remote(ctx: Context, name: str) -> cfg.RemoteConfig:
         remotes = _read_trust(ctx)
         remotes[rc.name] = rc.trust_key()
         _write_trust(ctx, remotes)
+    make_folder(store_for(rc, ctx.config.jobs))
     return rc
+
+
+def make_folder(store: Store) -> None:
+    """Create a folder remote's folder when the user names it (remote add, remote trust).
+
+    From then on a missing folder means an unmounted or moved share, and the
+    store reports it instead of reading it as empty or making it anew.
+    """
+    if isinstance(store, LocalStore) and not store.read_only:
+        try:
+            store.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the remote folder {store.url}: {exc.strerror}"
+            ) from None
 
 
 # -- config files ----------------------------------------------------------
@@ -255,8 +272,9 @@ def remote_add(
     from .stores.registry import open_store
 
     _check_name(name)
-    open_store(url, endpoint_url=endpoint_url, region=region, profile=profile,
-               anonymous=anonymous, read_only=read_only, retry=False)  # fmt: skip
+    store = open_store(url, endpoint_url=endpoint_url, region=region, profile=profile,
+                       anonymous=anonymous, read_only=read_only, retry=False)  # fmt: skip
+    make_folder(store)
     path = layer_path(ctx, layer)
     data = cfg.read_layer(path)
     remotes = data.setdefault("remotes", {}) or {}

@@ -13,6 +13,7 @@ NFS clients map it to a POSIX lock on the server).
 from __future__ import annotations
 
 import os
+import stat as statmod
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -23,6 +24,7 @@ from ..errors import (
     ObjectNotFoundError,
     PreconditionFailed,
     StoreError,
+    StoreUnavailableError,
 )
 from ..hashing import copy_and_hash, hash_bytes
 from ..locks import FileLock
@@ -111,11 +113,40 @@ def sync_filesystem(path: Path) -> None:
 class LocalStore(Store):
     """Objects and documents in a folder; see the module docstring."""
 
-    def __init__(self, root: Path | str, *, read_only: bool = False, url: str | None = None):
+    def __init__(
+        self,
+        root: Path | str,
+        *,
+        read_only: bool = False,
+        url: str | None = None,
+        remote: bool = False,
+    ):
         self.root = Path(root)
         self.read_only = read_only
         self.url = url or str(self.root)
         self._made_dirs: set[str] = set()
+        # a remote's folder must exist: a missing one is a share that is not
+        # mounted (or moved), and reads as "no object is there" otherwise,
+        # while a write would quietly make a new folder nobody else sees
+        self._root_checked = not remote
+
+    def _require_root(self) -> None:
+        if self._root_checked:
+            return
+        try:
+            st = os.stat(self.root)
+        except FileNotFoundError:
+            raise StoreUnavailableError(
+                f"the remote folder {self.url} does not exist (not mounted, or moved?)",
+                hint=f"if it is a new remote, create it: mkdir -p {self.root}",
+            ) from None
+        except OSError as exc:
+            raise StoreUnavailableError(
+                f"cannot reach the remote folder {self.url}: {exc.strerror}"
+            ) from None
+        if not statmod.S_ISDIR(st.st_mode):
+            raise StoreUnavailableError(f"the remote folder {self.url} is not a folder")
+        self._root_checked = True
 
     # -- paths -------------------------------------------------------------
     def object_path(self, oid: str) -> Path:
@@ -137,6 +168,7 @@ class LocalStore(Store):
 
     def new_tmp(self) -> tuple[Path, int]:
         """A fresh temporary file inside the store: (path, open descriptor)."""
+        self._require_root()
         self._ensure_dir(self.tmp_dir)
         path = self.tmp_dir / os.urandom(16).hex()
         return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -150,9 +182,11 @@ class LocalStore(Store):
 
     # -- objects -----------------------------------------------------------
     def exists(self, oids: Iterable[str]) -> set[str]:
+        self._require_root()
         return {oid for oid in oids if os.path.exists(self.object_path(oid))}
 
     def open(self, oid: str) -> BinaryIO:
+        self._require_root()
         try:
             return open(self.object_path(oid), "rb")
         except FileNotFoundError as exc:
@@ -165,6 +199,7 @@ class LocalStore(Store):
 
     def put(self, oid: str, src: Path) -> None:
         self._refuse_write()
+        self._require_root()
         if os.path.exists(self.object_path(oid)):
             return
         tmp, fd = self.new_tmp()
@@ -183,6 +218,7 @@ class LocalStore(Store):
             tmp.unlink(missing_ok=True)
 
     def stat(self, oid: str) -> ObjectStat:
+        self._require_root()
         try:
             st = os.stat(self.object_path(oid))
         except FileNotFoundError as exc:
@@ -190,6 +226,7 @@ class LocalStore(Store):
         return ObjectStat(size=st.st_size, mtime=st.st_mtime)
 
     def list(self) -> Iterator[str]:
+        self._require_root()
         base = self.root / layout.OBJECTS
         try:
             level1 = os.scandir(base)
@@ -225,6 +262,7 @@ class LocalStore(Store):
         return self.root.joinpath(*parts)
 
     def read_document(self, key: str) -> Document | None:
+        self._require_root()
         path = self._doc_path(key)
         try:
             with open(path, "rb") as f:
@@ -243,6 +281,7 @@ class LocalStore(Store):
         if_version: str | None = None,
     ) -> str:
         self._refuse_write()
+        self._require_root()
         path = self._doc_path(key)
         self._ensure_dir(path.parent)
         if if_absent:

@@ -106,7 +106,7 @@ def open_store(
 def _local_store(path: Path, url: str, read_only: bool) -> Store:
     from .local import LocalStore
 
-    return LocalStore(path, read_only=read_only, url=url)
+    return LocalStore(path, read_only=read_only, url=url, remote=True)
 
 
 def _file_url_path(url: str) -> Path:

@@ -417,6 +417,21 @@ def test_a_broken_remote_is_reported_once_not_as_each_paths_reason(team) -> None
     assert states == {"data": "modified", "one.bin": "missing_objects"}, states
 
 
+def test_a_missing_remote_folder_is_a_remote_down_not_an_empty_one(team) -> None:
+    alice, bob, origin, store = team
+    store.rename(store.with_name("store-unmounted"))
+    pull = bob.gs("pull", ok=False)
+    assert (
+        "remote folder" in pull.stderr and "does not exist (not mounted, or moved?)" in pull.stderr
+    )
+    assert "in no remote" not in pull.stderr
+    alice.write("data/a.bin", b"alpha v5")
+    alice.commit_data("v5")
+    push = alice.git("push", "origin", "main", ok=False)
+    assert "does not exist" in push.stderr and "refused" in push.stderr
+    assert not store.exists(), "the push made a new folder where the share should be"
+
+
 def test_deleting_a_branch_uploads_nothing(team) -> None:
     alice, bob, origin, store = team
     alice.git("push", "-q", "origin", "main:extra")

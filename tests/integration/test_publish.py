@@ -355,6 +355,8 @@ def test_bare_mirror_publishes_from_post_receive(
     bare = tmp_path / "server.git"
     git(tmp_path, "init", "-q", "--bare", str(bare))
     team, pub, server_cache = tmp_path / "team", tmp_path / "pub", tmp_path / "server-cache"
+    team.mkdir()  # a folder remote written into config by hand must exist (remote add makes it)
+    pub.mkdir()
     write(
         bare / "gitstore" / "config.yaml",
         f"gitstore: 1\ndefault_remote: team\nremotes:\n  team: {{url: '{team}'}}\n"
