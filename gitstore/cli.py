@@ -26,13 +26,13 @@ class State:
         self.debug = False
         self.quiet = False
 
-    def context(self) -> Any:
+    def context(self, *, hooks_note: bool = True) -> Any:
         from .api import Context
 
         ctx = Context(".")
         for note in ctx.config.notes:
             warn(f"gitstore: note: {note}")
-        if ctx.repo.root is not None:
+        if hooks_note and ctx.repo.root is not None:
             from .hooks import note_missing_hooks
 
             missing = note_missing_hooks(ctx.repo)
@@ -111,7 +111,7 @@ def init(state: State) -> None:
     """Set the repository up for gitstore (idempotent)."""
     from . import api
 
-    ctx = state.context()
+    ctx = state.context(hooks_note=False)  # init installs them
     for line in api.init(ctx):
         click.echo(line)
     click.echo(f"gitstore is set up in {ctx.repo.root}")

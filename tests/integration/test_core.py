@@ -447,3 +447,9 @@ def test_retrack_keeps_unknown_keys(repo: Path, run) -> None:
     assert "size: 1, note: hi}" in again and "origin: lab\n" in again and "size: 3}" in again
     run(repo, "track", "d")
     assert manifest.read_text() == again  # byte-identical when nothing changed
+
+
+def test_init_does_not_say_the_hooks_it_installs_are_missing(repo: Path, run) -> None:
+    proc = run(repo, "init")
+    assert "no gitstore hooks" not in proc.stderr, proc.stderr
+    assert "installed git hooks" in proc.stdout
