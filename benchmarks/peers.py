@@ -70,6 +70,10 @@ class Peer:
     def run(self, argv: list[str], cwd: Path) -> float:
         return self.b.env.run(argv, cwd, extra_env=self.path_env).seconds
 
+    def add_commit(self, repo: Path, target: str, message: str) -> float:
+        """Record one changed file of ``target`` and commit it, as a user would."""
+        raise NotImplementedError
+
     def fresh(self, repo: Path, src: Path, target: str, now: bool = False) -> None:
         """A fresh repository holding the workload at ``data`` (not yet added).
 
@@ -120,6 +124,11 @@ class Dvc(Peer):
         self.run(["git", "add", "-A"], repo)
         self.run(["git", "commit", "-q", "-m", "dvc"], repo)
 
+    def add_commit(self, repo: Path, target: str, message: str) -> float:
+        s = self.add(repo, target)
+        s += self.run(["git", "add", f"{target}.dvc"], repo)  # core.autostage is off
+        return s + self.run(["git", "commit", "-q", "-m", message], repo)
+
 
 class Lfs(Peer):
     name = "git-lfs"
@@ -144,6 +153,9 @@ class Lfs(Peer):
     def commit_all(self, repo: Path) -> None:
         self.run(["git", "commit", "-q", "-m", "lfs"], repo)
 
+    def add_commit(self, repo: Path, target: str, message: str) -> float:
+        return self.add(repo, target) + self.run(["git", "commit", "-q", "-m", message], repo)
+
 
 class Annex(Peer):
     name = "git-annex"
@@ -164,6 +176,9 @@ class Annex(Peer):
 
     def commit_all(self, repo: Path) -> None:
         self.run(["git", "commit", "-q", "-m", "annex"], repo)
+
+    def add_commit(self, repo: Path, target: str, message: str) -> float:
+        return self.add(repo, target) + self.run(["git", "commit", "-q", "-m", message], repo)
 
     def get_into_clone(self, repo: Path, clone: Path, target: str, now: bool = False) -> float:
         trash.clear(clone, now)
@@ -238,6 +253,30 @@ def _one_peer(
             peer.name,
             _times(max(b.repeat, 3), lambda i: peer.status(repo)),
         )
+        # the same file as gitstore's suite changes (suites.py): add + git commit
+        victim = sorted((repo / "data").rglob("*.bin"))[0]
+        original = (src / victim.relative_to(repo / "data")).read_bytes()
+
+        def change_commit(i: int) -> float:
+            victim.unlink()  # git-annex leaves a read-only symlink here
+            victim.write_bytes(f"commit {i} {victim}".encode() * 64)
+            s = peer.add_commit(repo, target, f"change {i}")
+            left = b.env.git(repo, "status", "--porcelain").out.strip()
+            if left:
+                raise CheckFailed(
+                    f"{peer.name}: git status not clean after add + commit: {left[:200]}"
+                )
+            return s
+
+        _attach(
+            figures,
+            "W2 track + git commit (hook), one file changed",
+            peer.name,
+            _times(b.repeat, change_commit),
+        )
+        victim.unlink()  # the workload back as generated, for the checkouts below
+        victim.write_bytes(original)
+        peer.add_commit(repo, target, "restore")
     if isinstance(peer, Annex):
         clone = repo.with_name(repo.name + "-clone")
 
