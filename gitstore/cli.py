@@ -121,7 +121,14 @@ def init(state: State) -> None:
 @click.argument("paths", nargs=-1, required=True)
 @pass_state
 def track(state: State, paths: tuple[str, ...]) -> None:
-    """Track files or folders: cache their bytes and write PATH.gitstore manifests."""
+    """Track files or folders: cache their bytes and write PATH.gitstore manifests.
+
+    Every path, and every file name in every folder, is checked before
+    anything is written. Refused: symlinks, pipes and other special files,
+    names that are not UTF-8 or hold a line break, backslashes or a .git
+    segment, .gitignore, .gitattributes, .gitmodules and .gitstore/, the
+    repository's root, and one path inside another.
+    """
     from . import api
 
     ctx = state.context()
