@@ -147,7 +147,10 @@ def checkout(
         unknown = [o for o in only if not any(_covers(mf.tracked_path(m), o) for m in manifests)]
         if unknown:
             where = f"at {rev}" if rev else "in the working tree"
-            raise PathError(f"{unknown[0]} is not a tracked path {where}")
+            hint = None
+            if rev is None and not (ws.root / unknown[0]).exists():
+                hint = f"if {unknown[0]} was meant as a revision, git does not know it"
+            raise PathError(f"{unknown[0]} is not a tracked path {where}", hint=hint)
     link = cfg.parse_link(link) if link else None
     return Checkout(ws, force=force, link=link).run(
         manifests, write_manifests=rev is not None, only=only

@@ -163,16 +163,26 @@ def status(state: State, paths: tuple[str, ...], as_json: bool) -> None:
     result = api.status(state.context(), paths)
     if as_json:
         echo_json([s.to_json() for s in result])
-        return
-    if not result:
-        click.echo("no tracked paths")
-    for s in result:
-        click.echo(f"{s.state:17} {s.path}")
-        for word, items in (("added", s.added), ("modified", s.modified), ("removed", s.removed)):
-            for item in items[:50]:
-                click.echo(f"    {word}: {item}")
-            if len(items) > 50:
-                click.echo(f"    ... and {len(items) - 50} more {word}")
+    else:
+        if not result:
+            click.echo("no tracked paths")
+        for s in result:
+            click.echo(f"{s.state:17} {s.path}")
+            for word, items in (
+                ("added", s.added),
+                ("modified", s.modified),
+                ("removed", s.removed),
+            ):
+                for item in items[:50]:
+                    click.echo(f"    {word}: {item}")
+                if len(items) > 50:
+                    click.echo(f"    ... and {len(items) - 50} more {word}")
+    invalid = [s for s in result if s.error is not None]
+    if invalid:  # the other paths are reported above; the exit status says not all were
+        from .errors import ManifestError
+
+        more = f" (and {len(invalid) - 1} more invalid manifest(s))" if len(invalid) > 1 else ""
+        raise ManifestError(f"{invalid[0].error}{more}")
 
 
 @main.command(cls=RevPathCommand)

@@ -118,20 +118,25 @@ class TrackResult:
 @dataclass
 class PathStatus:
     path: str
-    state: str  # unchanged | modified | not_materialised | missing_objects | conflicted
+    # unchanged | modified | not_materialised | missing_objects | conflicted | invalid
+    state: str
     manifest: str
     added: list[str] = field(default_factory=list)
     modified: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    error: str | None = None  # why an invalid manifest could not be read
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "path": self.path,
             "state": self.state,
             "added": self.added,
             "modified": self.modified,
             "removed": self.removed,
         }
+        if self.error is not None:
+            out["error"] = self.error
+        return out
 
 
 OWN_FILES = (".gitignore", ".gitattributes", ".gitmodules", ".gitstore")
@@ -673,7 +678,10 @@ class Workspace:
             if clean.matches(mpath, sig):
                 out.append(PathStatus(rel, "unchanged", mpath))
                 continue
-            result = self.status_of(mpath, files, data)
+            try:
+                result = self.status_of(mpath, files, data)
+            except ManifestError as exc:  # one bad file must not hide every other path
+                result = PathStatus(rel, "invalid", mpath, error=exc.message)
             out.append(result)
             record[mpath] = sig if result.state == "unchanged" else None
         if self._statcache is not None:

@@ -453,3 +453,16 @@ def test_init_does_not_say_the_hooks_it_installs_are_missing(repo: Path, run) ->
     proc = run(repo, "init")
     assert "no gitstore hooks" not in proc.stderr, proc.stderr
     assert "installed git hooks" in proc.stdout
+
+
+def test_status_reports_every_path_when_one_manifest_is_invalid(repo: Path, run) -> None:
+    write(repo / "e" / "a", b"1")
+    run(repo, "track", "e")
+    write(repo / "y.gitstore", "x\n")  # a user's file that happens to end in .gitstore
+    proc = run(repo, "status", "--json", ok=False)
+    states = {s["path"]: s["state"] for s in json.loads(proc.stdout)}
+    assert states == {"e": "unchanged", "y": "invalid"}, states
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("gitstore: error:")]
+    assert len(errors) == 1 and "y.gitstore" in errors[0], proc.stderr
+    text = run(repo, "status", ok=False).stdout
+    assert "unchanged         e" in text and "invalid           y" in text
