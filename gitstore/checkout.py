@@ -39,6 +39,8 @@ class CheckoutResult:
     conflicts: list[str] = field(default_factory=list)
     missing: dict[str, list[str]] = field(default_factory=dict)  # oid -> paths needing it
     manifests_written: list[str] = field(default_factory=list)
+    # manifests left as they were: only part of their tracked path was checked out at REV
+    manifests_kept: list[str] = field(default_factory=list)
     unchanged: int = 0
 
     def merge(self, other: CheckoutResult) -> None:
@@ -48,6 +50,7 @@ class CheckoutResult:
         for oid, paths in other.missing.items():
             self.missing.setdefault(oid, []).extend(paths)
         self.manifests_written += other.manifests_written
+        self.manifests_kept += other.manifests_kept
         self.unchanged += other.unchanged
 
 
@@ -136,6 +139,8 @@ class Checkout:
                 restrict = [o for o in sub if o.startswith(rel + "/")]
                 if write_manifests and not restrict:
                     self._write_manifest(mpath, manifests[mpath], manifest, result)
+                elif write_manifests:
+                    result.manifests_kept.append(mpath)
                 plan = self._plan(rel, manifest, restrict, result)
                 self._apply(plan, result)
                 if manifest.kind == "dir" and not manifest.entries and not restrict:

@@ -203,6 +203,14 @@ def checkout(state: State, args: tuple[str, ...], force: bool, link: str | None)
     )
     for m in result.manifests_written:
         click.echo(f"wrote {m}")
+    for m in result.manifests_kept:
+        from .manifest import tracked_path
+
+        rel = tracked_path(m)
+        warn(
+            f"gitstore: note: only part of {rel} is now as at {revs[0] if revs else 'REV'}; {m} was left as it was,"
+            f" so `gitstore status` shows {rel} modified (`gitstore checkout {rel}` returns it)"
+        )
     click.echo(
         f"{len(result.written)} written, {len(result.deleted)} deleted, {result.unchanged} unchanged"
     )

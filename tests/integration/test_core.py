@@ -466,3 +466,21 @@ def test_status_reports_every_path_when_one_manifest_is_invalid(repo: Path, run)
     assert len(errors) == 1 and "y.gitstore" in errors[0], proc.stderr
     text = run(repo, "status", ok=False).stdout
     assert "unchanged         e" in text and "invalid           y" in text
+
+
+def test_checkout_of_part_of_a_folder_at_a_revision_says_the_manifest_was_kept(
+    repo: Path, run
+) -> None:
+    write(repo / "d" / "a", b"a1")
+    write(repo / "d" / "s" / "x", b"s1")
+    run(repo, "track", "d")
+    git(repo, "commit", "-qm", "1")
+    write(repo / "d" / "s" / "x", b"s2")
+    run(repo, "track", "d")
+    git(repo, "commit", "-qm", "2")
+    proc = run(repo, "checkout", "HEAD~1", "d/s")
+    assert (repo / "d" / "s" / "x").read_bytes() == b"s1"
+    assert "only part of d is now as at HEAD~1; d.gitstore was left as it was" in proc.stderr
+    assert json.loads(run(repo, "status", "--json").stdout)[0]["state"] == "modified"
+    run(repo, "checkout", "d")
+    assert (repo / "d" / "s" / "x").read_bytes() == b"s2"
