@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import manifest as mf
-from .cleanrecord import CleanRecord
+from .cleanrecord import CleanRecord, TrackChanges
 from .errors import GitstoreError, ManifestError, TransferError
 from .gitrepo import blob_id_of
+from .hashing import hash_bytes
 
 if TYPE_CHECKING:
     from . import hookdelta
@@ -158,33 +159,45 @@ def _nothing_staged(ctx: Context) -> bool:
     return ctx.repo.git("diff", "--cached", "--quiet", check=False).returncode == 0
 
 
-def _staged_manifests(ctx: Context) -> list[tuple[str, str]]:
-    """(path, blob) of each staged manifest that differs from HEAD's (committed ones were checked)."""
-    repo = ctx.repo
-    out = repo.git(
+def _staged_manifests(ctx: Context) -> list[tuple[str, str, str]]:
+    """(path, HEAD's blob, staged blob) of each staged manifest that differs from HEAD's.
+
+    HEAD's blob is all zeros for a manifest new in this commit. Conflicted
+    manifests (unmerged index entries) are left out: git refuses to commit them.
+    """
+    out = ctx.repo.git(
         "diff",
         "--cached",
-        "--name-only",
+        "--raw",
         "-z",
+        "--no-abbrev",
         "--no-renames",
         "--diff-filter=d",
         "--",
         "*" + mf.SUFFIX,
     ).stdout
-    changed = {os.fsdecode(p) for p in out.split(b"\0") if p}
-    if not changed:
-        return []
-    return sorted((m, blob) for m, blob in repo.index_manifests().items() if m in changed)
+    fields = out.split(b"\0")
+    staged = []
+    for i in range(0, len(fields) - 1, 2):
+        meta = fields[i].split()
+        if len(meta) != 5 or meta[4] == b"U":
+            continue
+        staged.append((os.fsdecode(fields[i + 1]), meta[2].decode(), meta[3].decode()))
+    return sorted(staged)
 
 
 def _check_staged(ctx: Context, report: HookReport, worktree: Mapping[str, bytes]) -> HookReport:
-    """Every object a staged manifest names must be in the cache.
+    """Every object a staged manifest brings must be in the cache.
 
     A staged manifest is usually the working tree's (``track`` staged it),
     already read by the comparison: then git's object store is not opened
-    (dulwich's import alone costs ~40 ms) and the parse is reused. Every
-    object is looked up in the cache itself, not taken from the stat cache's
-    memory of it: this is the check that catches a cache damaged by hand.
+    (dulwich's import alone costs ~40 ms). When ``track`` wrote those very
+    bytes starting from HEAD's version, its record (:class:`TrackChanges`)
+    names the objects the changed entries brought, and only those are looked
+    up: the rest are HEAD's, checked when its commit was made. Otherwise the
+    manifest is parsed and every object it names is looked up. Objects are
+    looked up in the cache itself, not taken from the stat cache's memory of
+    them: this is the check that catches an object deleted from the cache by hand.
     """
     repo = ctx.repo
     ws = ctx.workspace
@@ -192,11 +205,19 @@ def _check_staged(ctx: Context, report: HookReport, worktree: Mapping[str, bytes
     if not staged:
         return report
     needed: dict[str, str] = {}
-    for mpath, blob in staged:
+    changes = None
+    for mpath, head_blob, blob in staged:
         rel = mf.tracked_path(mpath)
         data = worktree.get(mpath)
         manifest = None
         if data is not None and blob_id_of(data) == blob:
+            if changes is None:
+                changes = TrackChanges.load(repo.state_dir)
+            brought = changes.introduced(mpath, hash_bytes(data), head_blob)
+            if brought is not None:
+                for oid, path in brought.items():
+                    needed.setdefault(oid, path)
+                continue
             manifest = ws.parse_manifest(mpath, data)  # None: conflict markers
         if manifest is None:
             data = repo.read_blob(blob)
@@ -213,6 +234,11 @@ def _check_staged(ctx: Context, report: HookReport, worktree: Mapping[str, bytes
     missing = sorted(set(needed) - ctx.cache.exists(needed))
     if missing:
         paths = sorted(needed[o] for o in missing)
+        # the stat cache remembers these objects as cached: forget the files,
+        # so that the `gitstore track` of the hint hashes and stores them again
+        for path in paths:
+            ws.statcache.forget(path)
+        ws.statcache.save()
         report.lines.append(
             f"gitstore: {len(missing)} object(s) named by staged manifests are not in the cache: {_shown(paths)}; commit refused"
         )

@@ -21,7 +21,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from . import gitignore
 from . import manifest as mf
 from .cache import Cache
-from .cleanrecord import CleanRecord, Signature, signature_of
+from .cleanrecord import CleanRecord, Signature, TrackChanges, signature_of
 from .errors import ManifestError, PathError
 from .gitrepo import GitRepo
 from .hashing import hash_bytes
@@ -269,7 +269,7 @@ class TrackMemo:
             pass  # only a cache
 
 
-def splice(old: bytes, rows: list[Row]) -> bytes | None:
+def splice(old: bytes, rows: list[Row], redo: list[int] | None = None) -> bytes | None:
     """The manifest for ``rows`` made from ``old`` (canonical, see TrackMemo) by changing lines.
 
     A line of ``old`` is kept when it is, character for character, the plain
@@ -279,7 +279,8 @@ def splice(old: bytes, rows: list[Row]) -> bytes | None:
     does not start with '"', the text up to ", blake3: " is the path itself,
     and dump writes a path (or an oid) plain or double-quoted, the same way
     for the same text. None when too much changed
-    (or the shape differs): then the caller rebuilds it whole.
+    (or the shape differs): then the caller rebuilds it whole. ``redo``, when
+    given, receives the indices of the rows whose lines were rewritten.
     """
     try:
         lines = old.decode("utf-8").split("\n")
@@ -297,7 +298,8 @@ def splice(old: bytes, rows: list[Row]) -> bytes | None:
         or not lines[3].startswith("size: ")
     ):
         return None
-    redo = []
+    if redo is None:
+        redo = []
     at = _HEAD_LINES
     for index, (path, oid, size, exe) in enumerate(rows):
         tail = ", exec: true}" if exe else "}"
@@ -332,13 +334,26 @@ def _extras_of(
     DESIGN.md: unknown extra keys are preserved on rewrite (forward
     compatibility). A manifest that cannot be read has none worth keeping.
     """
-    if old is None:
-        return (), {}
-    try:
-        manifest = mf.parse(old, source)
-    except ManifestError:
+    manifest = _parsed_or_none(old, source)
+    if manifest is None:
         return (), {}
     return manifest.extra, {e.path: e.extra for e in manifest.entries if e.extra}
+
+
+def _display_for(rel: str, kind: str) -> Callable[[str], str]:
+    """How an entry of the manifest of ``rel`` is named to the user (from the repository root)."""
+    if kind == "dir":
+        return lambda path: rel + "/" + path
+    return lambda _path: rel
+
+
+def _parsed_or_none(data: bytes | None, source: str) -> mf.Manifest | None:
+    if data is None:
+        return None
+    try:
+        return mf.parse_cached(data, "blake3:" + hash_bytes(data), source)
+    except ManifestError:
+        return None
 
 
 def is_exec(st: os.stat_result) -> bool:
@@ -354,6 +369,7 @@ class Workspace:
         self._statcache: StatCache | None = None
         self._generation: str | None = None  # the cache's gc generation, read under its lock
         self._memo: TrackMemo | None = None
+        self._changes: TrackChanges | None = None
 
     @property
     def statcache_loaded(self) -> bool:
@@ -472,6 +488,7 @@ class Workspace:
             ]
             self.statcache.save()
             clean.save({**clean.entries, **vouched})
+            self.track_changes.save()
             changed_ignore = False
             for r in results:
                 changed_ignore |= gitignore.add(self.root, r.path, r.kind == "dir")
@@ -516,14 +533,24 @@ class Workspace:
             old = None
         memo = self.track_memo
         data = None
+        shown_as = _display_for(rel, kind)
+        brought: dict[str, str] | None = None  # {oid: path} of the entries that changed
         if kind == "dir" and old is not None and memo.wrote(mrel, old):
-            data = splice(old, rows)
+            redo: list[int] = []
+            data = splice(old, rows, redo)
+            brought = {rows[i][1]: shown_as(rows[i][0]) for i in redo}
         plain = True  # the bytes are track's own canonical output (no unknown keys kept)
         if data is None:
             extra, kept = _extras_of(old, mrel)
             plain = not (extra or kept)
             entries = [mf.Entry(*row, kept.get(row[0], ())) for row in rows]
             data = mf.dump(mf.build(kind, entries, extra))
+            before = _parsed_or_none(old, mrel)
+            if before is None:
+                brought = None
+            else:
+                had = {(e.path, e.oid) for e in before.entries}
+                brought = {r[1]: shown_as(r[0]) for r in rows if (r[0], r[1]) not in had}
         changed = data != old
         self.cache.sync()
         if changed:
@@ -532,9 +559,16 @@ class Workspace:
             os.replace(tmp, mpath)
         if plain:  # splice() may patch only such bytes
             memo.record(mrel, data)
+        self.track_changes.note(mrel, old, data, brought)
         vouched[mrel] = signature_of(data, files)
         size = sum(row[2] for row in rows)
         return TrackResult(rel, mrel, kind, len(rows), size, changed)
+
+    @property
+    def track_changes(self) -> TrackChanges:
+        if self._changes is None:
+            self._changes = TrackChanges.load(self.repo.state_dir)
+        return self._changes
 
     @property
     def track_memo(self) -> TrackMemo:

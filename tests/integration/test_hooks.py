@@ -229,6 +229,47 @@ def test_commit_naming_objects_missing_from_the_cache_is_blocked(team) -> None:
     assert "not in the cache: data/c.bin" in proc.stderr
 
 
+def _delete_cached(clone: Clone, content: bytes) -> None:
+    for obj in (clone.cache / "gitstore" / "objects").rglob("*"):
+        if obj.is_file() and obj.read_bytes() == content:
+            obj.chmod(0o644)
+            obj.unlink()
+
+
+def test_commit_check_covers_every_track_since_head(team) -> None:
+    # two tracks between commits: the objects of the first are checked too
+    alice = team[0]
+    alice.write("data/c.bin", b"charlie")
+    alice.gs("track", "data")
+    alice.write("data/d.bin", b"delta")
+    alice.gs("track", "data")
+    _delete_cached(alice, b"charlie")
+    proc = alice.git("commit", "-qm", "c and d", ok=False)
+    assert "not in the cache: data/c.bin" in proc.stderr
+    # a commit between two tracks: what the second brings is checked against the new HEAD
+    alice.gs("track", "data")  # ingests charlie again
+    alice.git("commit", "-qm", "c and d")
+    alice.write("data/e.bin", b"echo")
+    alice.gs("track", "data")
+    _delete_cached(alice, b"echo")
+    proc = alice.git("commit", "-qm", "e", ok=False)
+    assert "not in the cache: data/e.bin" in proc.stderr
+
+
+def test_commit_check_after_checkout_of_an_older_revision_looks_up_everything(team) -> None:
+    # the manifest track started from is not HEAD's: entries it kept can still be new to HEAD
+    alice = team[0]
+    alice.write("data/a.bin", b"alpha v2")
+    alice.commit_data("alpha v2")
+    alice.gs("checkout", "HEAD~1")
+    assert alice.read("data/a.bin") == b"alpha v1"
+    alice.write("data/c.bin", b"charlie")
+    alice.gs("track", "data")
+    _delete_cached(alice, b"alpha v1")  # unchanged by track, yet HEAD names alpha v2
+    proc = alice.git("commit", "-qm", "back to v1 plus c", ok=False)
+    assert "not in the cache: data/a.bin" in proc.stderr
+
+
 def test_refresh_off_blocks_with_paths(team) -> None:
     alice = team[0]
     alice.gs("config", "set", "hooks.refresh", "false", "--local")

@@ -240,3 +240,31 @@ def test_garbage_only_ever_raises_manifest_error(data: bytes) -> None:
             reader(data, SOURCE)
         except ManifestError:
             pass
+
+
+# file names as a folder scan meets them: no '/', no NUL, never empty, '.' or '..'
+# only as whole names; ASCII-heavy so that the joined fast path is taken often
+name_text = st.text(
+    alphabet=st.one_of(
+        st.sampled_from("abcgitGITı.:\\ \n~1-_"),
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"),
+    ),
+    min_size=1,
+    max_size=8,
+)
+real_paths = st.lists(name_text, min_size=1, max_size=4).map("/".join)
+
+
+@SETTINGS
+@given(st.lists(real_paths, max_size=30))
+@example(["a/b", "c/.git"])
+@example(["a", ".hidden"])
+@example(["a", "x\n.git"])
+@example(["d/GIT~1/x"])
+@example(["c:/x"])
+def test_first_invalid_path_agrees_with_validate_entry_path(paths: list[str]) -> None:
+    expected = next(
+        ((p, why) for p in paths if (why := m.validate_entry_path(p)) is not None), None
+    )
+    assert m.first_invalid_path(paths) == expected
+    assert m.first_invalid_path(iter(paths)) == expected
