@@ -138,7 +138,7 @@ def checkout(
     paths: Sequence[str] = (),
     *,
     force: bool = False,
-    link: Sequence[str] | None = None,
+    link: str | Sequence[str] | None = None,
 ) -> CheckoutResult:
     ws = ctx.workspace
     only = [_tracked_rel(ws, p, ctx.cwd) for p in paths]
@@ -151,7 +151,7 @@ def checkout(
             if rev is None and not (ws.root / unknown[0]).exists():
                 hint = f"if {unknown[0]} was meant as a revision, git does not know it"
             raise PathError(f"{unknown[0]} is not a tracked path {where}", hint=hint)
-    link = cfg.parse_link(link) if link else None
+    link = cfg.parse_link(link) if link is not None else None
     return Checkout(ws, force=force, link=link).run(
         manifests, write_manifests=rev is not None, only=only
     )

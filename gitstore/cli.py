@@ -198,9 +198,7 @@ def checkout(state: State, args: tuple[str, ...], force: bool, link: str | None)
 
     ctx = state.context()
     revs, paths = api.split_args(ctx, args, max_revs=1)
-    result = api.checkout(
-        ctx, revs[0] if revs else None, paths, force=force, link=link.split(",") if link else None
-    )
+    result = api.checkout(ctx, revs[0] if revs else None, paths, force=force, link=link)
     for m in result.manifests_written:
         click.echo(f"wrote {m}")
     for m in result.manifests_kept:

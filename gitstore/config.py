@@ -297,8 +297,10 @@ def parse_link(value: Any) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else list(value)
     modes = tuple(str(m).strip() for m in items if str(m).strip())
     bad = [m for m in modes if m not in LINK_MODES]
-    if bad or not modes:
+    if bad:
         raise ConfigError(
-            f"unknown link mode '{','.join(bad) or value}'; choose from {', '.join(LINK_MODES)}"
+            f"unknown link mode '{','.join(bad)}'; choose from {', '.join(LINK_MODES)}"
         )
+    if not modes:
+        raise ConfigError(f"no link mode given; choose from {', '.join(LINK_MODES)}")
     return modes

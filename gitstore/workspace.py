@@ -407,7 +407,28 @@ class Workspace:
         rel = rel.replace(os.sep, "/")
         if rel == ".git" or rel.startswith(".git/"):
             raise PathError(f"{user_path} is inside .git")
+        self._refuse_symlinked_parent(user_path, parent, root)
         return rel
+
+    def _refuse_symlinked_parent(self, user_path: str, parent: str, root: str) -> None:
+        """PathError when a folder of the repository on the way to a named path is a symlink.
+
+        ``rl/r`` with ``rl -> real`` would otherwise be taken as ``real/r``;
+        git refuses such a path ("beyond a symbolic link") and so does gitstore.
+        """
+        for top in dict.fromkeys((str(self.root), root)):
+            if parent == top or parent.startswith(top + os.sep):
+                at = top
+                for part in parent[len(top) :].split(os.sep):
+                    if not part:
+                        continue
+                    at = os.path.join(at, part)
+                    if os.path.islink(at):
+                        raise PathError(
+                            f"{shown(user_path)} is beyond a symbolic link ({shown(os.path.relpath(at, top))});"
+                            " name the path it points to"
+                        )
+                return
 
     def manifest_paths(self) -> list[str]:
         """Every manifest on disk (git also lists committed ones deleted from the work tree)."""

@@ -249,6 +249,8 @@ def test_hardlink_checkout_and_exec_fallback(repo: Path, run) -> None:
         (["checkout", "no-such-rev"], "no-such-rev"),
         (["ls", "deadbeef99"], "deadbeef99"),
         (["cat", "not/tracked"], "not a tracked file"),
+        (["checkout", "--link", ""], "no link mode given"),
+        (["checkout", "--link", "bogus"], "unknown link mode 'bogus'"),
     ],
 )
 def test_bad_input_one_line(repo: Path, run, args: list[str], needle: str) -> None:
@@ -484,3 +486,14 @@ def test_checkout_of_part_of_a_folder_at_a_revision_says_the_manifest_was_kept(
     assert json.loads(run(repo, "status", "--json").stdout)[0]["state"] == "modified"
     run(repo, "checkout", "d")
     assert (repo / "d" / "s" / "x").read_bytes() == b"s2"
+
+
+def test_a_path_beyond_a_symlinked_folder_is_refused(repo: Path, run) -> None:
+    # as git does ("beyond a symbolic link"): rl/r is not silently taken as real/r
+    write(repo / "real" / "r" / "a", b"a")
+    os.symlink("real", repo / "rl")
+    proc = run(repo, "track", "rl/r", ok=False)
+    assert "rl/r is beyond a symbolic link (rl)" in proc.stderr
+    assert not (repo / "real" / "r.gitstore").exists()
+    run(repo, "track", "real/r")
+    run(repo / "rl", "status")  # a working folder reached through the link is fine
