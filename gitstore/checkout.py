@@ -41,6 +41,8 @@ class CheckoutResult:
     manifests_written: list[str] = field(default_factory=list)
     # manifests left as they were: only part of their tracked path was checked out at REV
     manifests_kept: list[str] = field(default_factory=list)
+    # manifests an earlier ``checkout REV`` brought in that REV does not have: removed
+    manifests_removed: list[str] = field(default_factory=list)
     unchanged: int = 0
 
     def merge(self, other: CheckoutResult) -> None:
@@ -51,6 +53,7 @@ class CheckoutResult:
             self.missing.setdefault(oid, []).extend(paths)
         self.manifests_written += other.manifests_written
         self.manifests_kept += other.manifests_kept
+        self.manifests_removed += other.manifests_removed
         self.unchanged += other.unchanged
 
 
@@ -125,6 +128,9 @@ class Checkout:
         }  # validate everything first
         result = CheckoutResult()
         with self.ws.lock(), self.ws.cache_lock():
+            brought = BroughtManifests(self.ws) if write_manifests else None
+            if brought is not None:
+                brought.remove_absent(manifests, only, result)
             # objects written now are seen in the cache at this gc generation
             self.ws.statcache.use_generation(self.ws.cache.generation())
             for mpath, manifest in sorted(parsed.items()):
@@ -137,8 +143,8 @@ class Checkout:
                 if only and not sub:
                     continue
                 restrict = [o for o in sub if o.startswith(rel + "/")]
-                if write_manifests and not restrict:
-                    self._write_manifest(mpath, manifests[mpath], manifest, result)
+                if brought is not None and not restrict:
+                    self._write_manifest(mpath, manifests[mpath], manifest, result, brought)
                 elif write_manifests:
                     result.manifests_kept.append(mpath)
                 plan = self._plan(rel, manifest, restrict, result)
@@ -146,22 +152,32 @@ class Checkout:
                 if manifest.kind == "dir" and not manifest.entries and not restrict:
                     safe_parent(self.ws, rel + "/-", create=True)  # an empty folder is data too
             self.ws.statcache.save()
+            if brought is not None:
+                brought.save()
         return result
 
     def _write_manifest(
-        self, mpath: str, data: bytes, manifest: mf.Manifest, result: CheckoutResult
+        self,
+        mpath: str,
+        data: bytes,
+        manifest: mf.Manifest,
+        result: CheckoutResult,
+        brought: BroughtManifests,
     ) -> None:
         full = self.ws.root / mpath
         safe_parent(self.ws, mpath, create=True)
         try:
             if full.read_bytes() == data:
                 return
+            existed = True
         except FileNotFoundError:
-            pass
+            existed = False
         tmp = full.with_name(f".{full.name}{TMP_SUFFIX}")
         tmp.write_bytes(data)
         os.replace(tmp, full)
-        gitignore.add(self.ws.root, mf.tracked_path(mpath), manifest.kind == "dir")
+        ignored = gitignore.add(self.ws.root, mf.tracked_path(mpath), manifest.kind == "dir")
+        if not existed:
+            brought.note(mpath, data, ignored)
         result.manifests_written.append(mpath)
 
     def _plan(
@@ -365,3 +381,82 @@ def _prune_empty(top: Path, folders: set[str]) -> None:
             if current == top:
                 break
             current = current.parent
+
+
+class BroughtManifests:
+    """Manifests that a ``checkout REV`` created where the work tree had none.
+
+    ``gitstore checkout HEAD~3`` writes HEAD~3's manifests into the work tree,
+    including those of paths untracked since; ``gitstore checkout HEAD`` must
+    then take those away again, or the return leaves an untracked manifest
+    (and a .gitignore line) behind. A manifest is removed only while it is
+    exactly the bytes checkout wrote and git's index does not hold it (the
+    user has not adopted it with ``git add``); the files of its path stay,
+    as ``untrack`` leaves them. Kept in the clone's state folder.
+    """
+
+    FILE = "checkout-brought"
+    MAGIC = "gitstore-checkout-brought-1"
+
+    def __init__(self, ws: Workspace):
+        from .stores.local import read_tagged_map
+
+        self.ws = ws
+        self.path = ws.repo.state_dir / self.FILE
+        self.entries: dict[str, tuple[str, bool]] = read_tagged_map(self.path, self.MAGIC) or {}
+        self._saved = dict(self.entries)
+
+    def note(self, mpath: str, data: bytes, ignore_line_added: bool) -> None:
+        from .hashing import hash_bytes
+
+        self.entries[mpath] = (hash_bytes(data), ignore_line_added)
+
+    def remove_absent(
+        self, manifests: dict[str, bytes], only: Sequence[str], result: CheckoutResult
+    ) -> None:
+        """Remove what an earlier checkout brought and the revision now checked out lacks."""
+        if not self.entries:
+            return
+        from .hashing import hash_bytes
+
+        staged = None
+        root = self.ws.root
+        for mpath, record in sorted(self.entries.items()):
+            if mpath in manifests:
+                continue
+            rel = mf.tracked_path(mpath)
+            if only and not any(
+                o == rel or o.startswith(rel + "/") or rel.startswith(o + "/") for o in only
+            ):
+                continue
+            del self.entries[mpath]
+            try:
+                data = (root / mpath).read_bytes()
+            except OSError:
+                continue
+            if not isinstance(record, tuple) or len(record) != 2 or hash_bytes(data) != record[0]:
+                continue  # changed since: the user's now
+            if staged is None:
+                staged = set(self.ws.repo.ls_files(["*" + mf.SUFFIX]))
+            if mpath in staged:
+                continue
+            (root / mpath).unlink()
+            if record[1]:
+                gitignore.remove(root, rel)
+            result.manifests_removed.append(mpath)
+
+    def save(self) -> None:
+        if self.entries == self._saved:
+            return
+        import marshal
+
+        try:
+            if self.entries:
+                tmp = self.path.with_name(self.path.name + ".tmp")
+                tmp.write_bytes(marshal.dumps((self.MAGIC, self.entries)))
+                os.replace(tmp, self.path)
+            else:
+                self.path.unlink(missing_ok=True)
+        except OSError:
+            pass  # only a convenience: the manifest then stays, as before
+        self._saved = dict(self.entries)

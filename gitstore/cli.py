@@ -201,6 +201,8 @@ def checkout(state: State, args: tuple[str, ...], force: bool, link: str | None)
     result = api.checkout(ctx, revs[0] if revs else None, paths, force=force, link=link)
     for m in result.manifests_written:
         click.echo(f"wrote {m}")
+    for m in result.manifests_removed:
+        click.echo(f"removed {m} (not tracked at {revs[0]}; brought by an earlier checkout)")
     for m in result.manifests_kept:
         from .manifest import tracked_path
 

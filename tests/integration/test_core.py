@@ -497,3 +497,31 @@ def test_a_path_beyond_a_symlinked_folder_is_refused(repo: Path, run) -> None:
     assert not (repo / "real" / "r.gitstore").exists()
     run(repo, "track", "real/r")
     run(repo / "rl", "status")  # a working folder reached through the link is fine
+
+
+def test_checkout_head_returns_after_a_path_was_untracked_in_between(repo: Path, run) -> None:
+    write(repo / "d" / "a", b"a")
+    run(repo, "track", "d")
+    git(repo, "commit", "-qm", "track d")
+    run(repo, "untrack", "d")
+    git(repo, "commit", "-qm", "untrack d")
+    clean = git(repo, "status", "--porcelain").stdout
+    run(repo, "checkout", "HEAD~1")
+    assert (repo / "d.gitstore").exists()
+    back = run(repo, "checkout", "HEAD")
+    assert "removed d.gitstore" in back.stdout
+    assert not (repo / "d.gitstore").exists()
+    assert (repo / "d" / "a").read_bytes() == b"a"  # the files stay, as untrack leaves them
+    assert git(repo, "status", "--porcelain").stdout == clean
+    # a brought manifest the user adopted (git add) or changed is theirs: kept
+    run(repo, "checkout", "HEAD~1")
+    git(repo, "add", "d.gitstore")
+    run(repo, "checkout", "HEAD")
+    assert (repo / "d.gitstore").exists()
+    git(repo, "rm", "-q", "--cached", "d.gitstore")
+    (repo / "d.gitstore").unlink()
+    run(repo, "checkout", "HEAD~1")
+    write(repo / "d" / "b", b"b")
+    run(repo, "track", "d")
+    run(repo, "checkout", "HEAD")
+    assert (repo / "d.gitstore").exists()
