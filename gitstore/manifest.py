@@ -858,7 +858,7 @@ def _make_entries(
     """
     count = len(paths)
     entries = list(map(_new_object, itertools.repeat(Entry, count)))
-    columns = (
+    columns: tuple[Iterable[Any], ...] = (
         paths,
         oids,
         map(int, sizes),
