@@ -144,18 +144,19 @@ class TrackChanges:
     Looking up 20,000 objects costs ~70 ms and parsing the manifest to list
     them ~80 ms, against nothing for a handful of changed entries.
 
-    A record holds, per manifest path, the BLAKE3 digest of the bytes track
-    wrote and, for each of the last few versions it started from (git blob
-    id), {oid: file path} of the entries changed since: two tracks between
+    A record holds, per manifest path, the git blob id of the bytes track
+    wrote and, for each of the last few versions it started from (blob ids
+    too), {oid: file path} of the entries changed since: two tracks between
     commits, or a commit between two tracks, still find HEAD's version among
-    them. It is used only when the staged manifest is exactly those bytes and
-    HEAD's blob is one of the bases; anything else (a checkout of another
+    them. It is used only when the staged blob is the one track wrote and
+    HEAD's blob is one of the bases (both come from one ``git diff --cached
+    --raw``: pre-commit hashes nothing); anything else (a checkout of another
     revision, a merge, a hand edit) falls back to looking up every object.
     Only a cache: a missing or corrupt file means the full check.
     """
 
     FILE = "track-changes"
-    MAGIC = "gitstore-track-changes-1"
+    MAGIC = "gitstore-track-changes-2"  # -1 keyed the written bytes by BLAKE3
     BASES = 4  # versions remembered per manifest
     MAX_OBJECTS = 100_000  # beyond this, keeping the list costs more than the full check
 
@@ -184,24 +185,27 @@ class TrackChanges:
         if old is not None and changed is not None:
             from .gitrepo import blob_id_of
 
+            old_blob = blob_id_of(old)
             before = self.entries.get(mpath)
-            if before is not None and before[0] == hash_bytes(old):
+            if before is not None and before[0] == old_blob:
                 bases = [(base, {**objects, **changed}) for base, objects in before[1]]
-            bases.append((blob_id_of(old), dict(changed)))
+            bases.append((old_blob, dict(changed)))
             bases = [b for b in bases[-self.BASES :] if len(b[1]) <= self.MAX_OBJECTS]
         if bases:
-            self.entries[mpath] = (hash_bytes(new), bases)
+            from .gitrepo import blob_id_of
+
+            self.entries[mpath] = (blob_id_of(new), bases)
         elif self.entries.pop(mpath, None) is None:
             return
         self._dirty = True
 
-    def introduced(self, mpath: str, digest: str, head_blob: str) -> dict[str, str] | None:
-        """{oid: file path} a staged manifest with BLAKE3 ``digest`` brings over HEAD's ``head_blob``.
+    def introduced(self, mpath: str, staged_blob: str, head_blob: str) -> dict[str, str] | None:
+        """{oid: file path} that the staged blob of ``mpath`` brings over HEAD's ``head_blob``.
 
         None when this record cannot tell (then every object is looked up).
         """
         record = self.entries.get(mpath)
-        if record is None or record[0] != digest:
+        if record is None or record[0] != staged_blob:
             return None
         for base, objects in record[1]:
             if base == head_blob:

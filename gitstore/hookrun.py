@@ -29,7 +29,6 @@ from . import manifest as mf
 from .cleanrecord import CleanRecord, TrackChanges
 from .errors import GitstoreError, ManifestError, TransferError
 from .gitrepo import blob_id_of
-from .hashing import hash_bytes
 
 if TYPE_CHECKING:
     from . import hookdelta
@@ -191,8 +190,8 @@ def _check_staged(ctx: Context, report: HookReport, worktree: Mapping[str, bytes
 
     A staged manifest is usually the working tree's (``track`` staged it),
     already read by the comparison: then git's object store is not opened
-    (dulwich's import alone costs ~40 ms). When ``track`` wrote those very
-    bytes starting from HEAD's version, its record (:class:`TrackChanges`)
+    (dulwich's import alone costs ~40 ms). When ``track`` wrote the staged
+    blob starting from HEAD's version, its record (:class:`TrackChanges`)
     names the objects the changed entries brought, and only those are looked
     up: the rest are HEAD's, checked when its commit was made. Otherwise the
     manifest is parsed and every object it names is looked up. Objects are
@@ -205,19 +204,17 @@ def _check_staged(ctx: Context, report: HookReport, worktree: Mapping[str, bytes
     if not staged:
         return report
     needed: dict[str, str] = {}
-    changes = None
+    changes = TrackChanges.load(repo.state_dir)
     for mpath, head_blob, blob in staged:
+        brought = changes.introduced(mpath, blob, head_blob)
+        if brought is not None:
+            for oid, path in brought.items():
+                needed.setdefault(oid, path)
+            continue
         rel = mf.tracked_path(mpath)
         data = worktree.get(mpath)
         manifest = None
         if data is not None and blob_id_of(data) == blob:
-            if changes is None:
-                changes = TrackChanges.load(repo.state_dir)
-            brought = changes.introduced(mpath, hash_bytes(data), head_blob)
-            if brought is not None:
-                for oid, path in brought.items():
-                    needed.setdefault(oid, path)
-                continue
             manifest = ws.parse_manifest(mpath, data)  # None: conflict markers
         if manifest is None:
             data = repo.read_blob(blob)

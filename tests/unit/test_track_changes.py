@@ -6,7 +6,6 @@ from pathlib import Path
 
 from gitstore.cleanrecord import TrackChanges
 from gitstore.gitrepo import blob_id_of
-from gitstore.hashing import hash_bytes
 
 M = "data.gitstore"
 
@@ -17,18 +16,18 @@ def test_bases_chain_across_tracks_and_reload(tmp_path: Path) -> None:
     changes.note(M, b"v1", b"v2", {"o2": "data/b"})
     changes.save()
     again = TrackChanges.load(tmp_path)
-    digest = hash_bytes(b"v2")
+    digest = blob_id_of(b"v2")
     assert again.introduced(M, digest, blob_id_of(b"v0")) == {"o1": "data/a", "o2": "data/b"}
     assert again.introduced(M, digest, blob_id_of(b"v1")) == {"o2": "data/b"}
     assert again.introduced(M, digest, blob_id_of(b"other")) is None
-    assert again.introduced(M, hash_bytes(b"v1"), blob_id_of(b"v0")) is None  # not what track wrote
+    assert again.introduced(M, blob_id_of(b"v1"), blob_id_of(b"v0")) is None  # not what track wrote
 
 
 def test_a_manifest_changed_by_anything_else_restarts_the_chain(tmp_path: Path) -> None:
     changes = TrackChanges.load(tmp_path)
     changes.note(M, b"v0", b"v1", {"o1": "data/a"})
     changes.note(M, b"checked out", b"v2", {"o2": "data/b"})
-    digest = hash_bytes(b"v2")
+    digest = blob_id_of(b"v2")
     assert changes.introduced(M, digest, blob_id_of(b"v0")) is None
     assert changes.introduced(M, digest, blob_id_of(b"checked out")) == {"o2": "data/b"}
 
