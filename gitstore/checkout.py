@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from . import gitignore
+from . import faults, gitignore
 from . import manifest as mf
 from .errors import ObjectNotFoundError, PathError
+from .pending import Marks
 from .workspace import TMP_SUFFIX, ScannedFile, Workspace, is_exec, map_in_batches
 
 # Hard links are one system call a file: threads only fight over the GIL
@@ -118,6 +119,8 @@ class Checkout:
         self.force = force
         self.link = tuple(link) if link else None
         self.lazy_stats = lazy_stats
+        # paths part-way through are marked, so that pre-commit never records them
+        self.marks = Marks(ws.repo.state_dir)
 
     def run(
         self, manifests: dict[str, bytes], write_manifests: bool, only: Sequence[str] = ()
@@ -154,6 +157,7 @@ class Checkout:
             self.ws.statcache.save()
             if brought is not None:
                 brought.save()
+            self.marks.finish()
         return result
 
     def _write_manifest(
@@ -172,6 +176,7 @@ class Checkout:
             existed = True
         except FileNotFoundError:
             existed = False
+        self.marks.changing(mf.tracked_path(mpath))  # the files follow the manifest
         tmp = full.with_name(f".{full.name}{TMP_SUFFIX}")
         tmp.write_bytes(data)
         os.replace(tmp, full)
@@ -242,6 +247,15 @@ class Checkout:
         return self.force or (oid is not None and self.ws.cache.has(oid))
 
     def _apply(self, plan: _Plan, result: CheckoutResult) -> None:
+        self._apply_plan(plan, result)
+        rel = plan.rel
+        below = rel + "/"
+        if not any(
+            k == rel or k.startswith(below) for keys in result.missing.values() for k in keys
+        ):
+            self.marks.done(rel)
+
+    def _apply_plan(self, plan: _Plan, result: CheckoutResult) -> None:
         ws = self.ws
         root = ws.root
         stats = not self.lazy_stats or any(
@@ -264,6 +278,8 @@ class Checkout:
         where = mf.manifest_path(plan.rel)
         cache = ws.cache
         link_first = (self.link or cache.link)[:1] == ("hardlink",)
+        if plan.delete or plan.write or plan.chmod:
+            self.marks.changing(plan.rel)
 
         def write(item: tuple[str, mf.Entry]) -> tuple[str, os.stat_result | None | Literal[False]]:
             """(key, lstat of the new file for the stat cache), or (key, False): object missing."""
@@ -273,6 +289,7 @@ class Checkout:
                 safe_parent(ws, key, create=True, created=created)
                 made.add(parent)
             dest = f"{root_s}/{key}"
+            faults.workspace_write()
             try:
                 if link_first:
                     st = cache.link_new(entry.oid, dest, entry.exec)

@@ -160,7 +160,8 @@ def status(state: State, paths: tuple[str, ...], as_json: bool) -> None:
     """Compare every tracked path with its manifest."""
     from . import api
 
-    result = api.status(state.context(), paths)
+    ctx = state.context()
+    result = api.status(ctx, paths)
     if as_json:
         echo_json([s.to_json() for s in result])
     else:
@@ -177,6 +178,15 @@ def status(state: State, paths: tuple[str, ...], as_json: bool) -> None:
                     click.echo(f"    {word}: {item}")
                 if len(items) > 50:
                     click.echo(f"    ... and {len(items) - 50} more {word}")
+    from .pending import load as load_marks
+
+    marks = load_marks(ctx.repo.state_dir)
+    for s in result:
+        if s.path in marks and s.state != "unchanged":
+            warn(
+                f"gitstore: note: {s.path} was left part-way ({marks[s.path]});"
+                f" `gitstore checkout {s.path}` finishes it"
+            )
     invalid = [s for s in result if s.error is not None]
     if invalid:  # the other paths are reported above; the exit status says not all were
         from .errors import ManifestError

@@ -8,8 +8,13 @@ an object into a folder store (push to a folder remote). The error takes the
 same path a real full disk would: the temporary file is removed and the
 command fails with one line naming the store.
 
+``GITSTORE_FAULT=kill:N`` makes the N-th file that a checkout writes into the
+work tree kill the process (SIGKILL) just before it is written: a checkout
+interrupted at a known point, as ``kill -9`` or a crash would leave it.
+
 This is a test-only switch (tests/reliability uses it where it cannot mount a
-small tmpfs); it costs one environment lookup per object write when unset.
+small tmpfs), read once when the process starts: unset, it costs a global
+lookup per write.
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ import os
 import threading
 
 ENV = "GITSTORE_FAULT"
+_SPEC = os.environ.get(ENV) or ""
 _lock = threading.Lock()
 _writes = 0
 
 
 def object_write(where: object = "") -> None:
     """Count one object write; raise the configured fault when its turn has come."""
-    spec = os.environ.get(ENV)
+    spec = _SPEC
     if not spec:
         return
     kind, _, number = spec.partition(":")
@@ -41,3 +47,25 @@ def object_write(where: object = "") -> None:
         count = _writes
     if count >= limit:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(where))
+
+
+_workspace_writes = 0
+
+
+def workspace_write() -> None:
+    """Count one file written into the work tree; with ``kill:N``, the N-th kills the process."""
+    spec = _SPEC
+    if not spec or not spec.startswith("kill:"):
+        return
+    try:
+        limit = int(spec[5:])
+    except ValueError:
+        return
+    global _workspace_writes
+    with _lock:
+        _workspace_writes += 1
+        count = _workspace_writes
+    if count >= limit:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -289,4 +289,5 @@ def apply_deltas(ws: Workspace, deltas: Mapping[str, Delta], force: bool = False
             checkout._apply(plan, result)
         if ws.statcache_loaded:
             ws.statcache.save()
+        checkout.marks.finish()
     return result

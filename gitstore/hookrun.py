@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import manifest as mf
+from . import pending as marks_file
 from .cleanrecord import CleanRecord, TrackChanges
 from .errors import GitstoreError, ManifestError, TransferError
 from .gitrepo import blob_id_of
@@ -47,7 +48,6 @@ __all__ = [
 
 ZERO = "0" * 40
 _HEX40 = re.compile(r"[0-9a-f]{40}")
-PENDING_FILE = "unmaterialised.json"
 EMPTY_DIR = mf.dump(mf.build("dir", []))
 
 
@@ -65,30 +65,11 @@ def _shown(items: Sequence[str], limit: int = 5) -> str:
 
 # -- state: tracked paths left unmaterialised ----------------------------------
 def load_pending(ctx: Context) -> dict[str, str]:
-    try:
-        text = (ctx.repo.state_dir / PENDING_FILE).read_text()
-    except OSError:
-        return {}  # the usual case: nothing pending, and no json import at start-up
-    import json
-
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    return marks_file.load(ctx.repo.state_dir)
 
 
-def save_pending(ctx: Context, pending: Mapping[str, str]) -> None:
-    path = ctx.repo.state_dir / PENDING_FILE
-    if not pending:
-        path.unlink(missing_ok=True)
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    import json
-
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(dict(sorted(pending.items())), indent=1))
-    os.replace(tmp, path)
+def save_pending(ctx: Context, marks: Mapping[str, str]) -> None:
+    marks_file.save(ctx.repo.state_dir, marks)
 
 
 # -- pre-commit: the clean record ----------------------------------------------
@@ -119,7 +100,8 @@ def pre_commit(ctx: Context) -> HookReport:
         if stale:
             report.lines.append(
                 f"gitstore: {_shown(stale)} was left unmaterialised by the last checkout or merge"
-                " and differs from its manifest; commit refused so that stale files are not recorded"
+                f" ({pending[stale[0]]}) and differs from its manifest; commit refused so that"
+                " stale files are not recorded"
             )
             report.lines.append(
                 "hint: run `gitstore pull` (or `gitstore checkout PATH`) to finish it,"

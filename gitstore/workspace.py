@@ -750,6 +750,11 @@ class Workspace:
         if self._statcache is not None:
             self.statcache.save()
         clean.save(record)
+        for o in only:
+            if not any(
+                s.path == o or o.startswith(s.path + "/") or s.path.startswith(o + "/") for s in out
+            ):
+                raise PathError(f"{o} is not a tracked path (nor inside or above one)")
         return out
 
     def status_of(

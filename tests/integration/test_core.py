@@ -250,6 +250,7 @@ def test_hardlink_checkout_and_exec_fallback(repo: Path, run) -> None:
         (["ls", "deadbeef99"], "deadbeef99"),
         (["cat", "not/tracked"], "not a tracked file"),
         (["checkout", "--link", ""], "no link mode given"),
+        (["status", "nosuch"], "nosuch is not a tracked path"),
         (["checkout", "--link", "bogus"], "unknown link mode 'bogus'"),
     ],
 )

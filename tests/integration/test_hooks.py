@@ -270,6 +270,56 @@ def test_commit_check_after_checkout_of_an_older_revision_looks_up_everything(te
     assert "not in the cache: data/a.bin" in proc.stderr
 
 
+def test_a_killed_post_checkout_is_never_committed_as_a_new_version(team) -> None:
+    # kill -9 in the middle of the hook's checkout: the next commit must not
+    # record the mixture of old and new files (QA finding, data loss)
+    alice = team[0]
+    for name in "abcdef":
+        alice.write(f"data/{name}.bin", f"{name} on main".encode())
+    alice.commit_data("main data")
+    alice.git("checkout", "-qb", "feat")
+    for name in "abcdef":
+        alice.write(f"data/{name}.bin", f"{name} on feat".encode())
+    alice.commit_data("feat data")
+    main_manifest = alice.git("show", "main:data.gitstore").stdout
+    alice.env["GITSTORE_FAULT"] = "kill:3"
+    alice.git("checkout", "-q", "main", ok=None)  # git reports the killed hook
+    del alice.env["GITSTORE_FAULT"]
+    assert alice.read("data/c.bin") == b"c on feat"  # part-way indeed
+    status = alice.gs("status")
+    assert "modified" in status.stdout
+    assert "data was left part-way (a checkout did not finish)" in status.stderr
+    alice.write("notes.txt", "hi\n")
+    alice.git("add", "notes.txt")
+    proc = alice.git("commit", "-qm", "notes", ok=False)
+    assert "data was left unmaterialised" in proc.stderr
+    assert "a checkout did not finish" in proc.stderr
+    alice.gs("checkout", "data")  # finishes it
+    assert alice.read("data/c.bin") == b"c on main"
+    alice.git("commit", "-qm", "notes")
+    assert alice.git("show", "HEAD:data.gitstore").stdout == main_manifest
+    assert "left part-way" not in alice.gs("status").stderr
+
+
+def test_a_killed_checkout_of_a_revision_is_never_committed(team) -> None:
+    alice = team[0]
+    for name in "abcdef":
+        alice.write(f"data/{name}.bin", f"{name} v2".encode())
+    alice.commit_data("data v2")
+    v2 = alice.git("show", "HEAD:data.gitstore").stdout
+    env = dict(alice.env, GITSTORE_FAULT="kill:2")
+    proc = subprocess.run(
+        [*GITSTORE, "checkout", "HEAD~1"], cwd=alice.path, env=env, capture_output=True
+    )
+    assert proc.returncode == -9
+    alice.git("checkout", "--", "data.gitstore")  # back to HEAD's manifest by hand
+    proc = alice.git("commit", "-qam", "x", "--allow-empty", ok=False)
+    assert "a checkout did not finish" in proc.stderr
+    alice.gs("checkout")
+    alice.git("commit", "-qam", "x", "--allow-empty")
+    assert alice.git("show", "HEAD:data.gitstore").stdout == v2
+
+
 def test_refresh_off_blocks_with_paths(team) -> None:
     alice = team[0]
     alice.gs("config", "set", "hooks.refresh", "false", "--local")

@@ -1,0 +1,88 @@
+"""Tracked paths whose files do not match their manifests because a materialisation did not finish.
+
+A checkout replaces files one by one. Until it finishes, a tracked path holds
+some old files and some new ones; if the process dies there (``kill -9``, a
+crash, a remote that was down), the path reads as ``modified``, and the next
+``git commit`` would have the pre-commit hook record that mixture as a new
+version. So each path is marked here before its first file changes and
+unmarked once it matches its manifest; pre-commit refuses to refresh a marked
+path, and ``status`` says why it differs. The hooks also mark paths they
+could not materialise (objects missing, a remote down), with the reason.
+
+The marks live in the clone's state folder (``unmaterialised.json``): a
+small JSON map of tracked path to reason, absent when nothing is marked.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+FILE = "unmaterialised.json"
+INTERRUPTED = "a checkout did not finish"
+
+
+def load(state_dir: Path) -> dict[str, str]:
+    try:
+        text = (state_dir / FILE).read_text()
+    except OSError:
+        return {}  # the usual case: nothing marked, and no json import at start-up
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def save(state_dir: Path, marks: Mapping[str, str]) -> None:
+    path = state_dir / FILE
+    if not marks:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    import json
+
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(json.dumps(dict(sorted(marks.items())), indent=1))
+        f.flush()
+        os.fsync(f.fileno())  # a mark must survive what it guards against
+    os.replace(tmp, path)
+
+
+class Marks:
+    """The marks of one checkout run: set before a path's first change, cleared when it is done."""
+
+    def __init__(self, state_dir: Path):
+        self.state_dir = state_dir
+        self._marked: set[str] = set()
+        self._done: set[str] = set()
+
+    def changing(self, rel: str) -> None:
+        """``rel``'s files are about to change: mark it (durably) unless it is marked already."""
+        if rel in self._marked:
+            return
+        marks = load(self.state_dir)
+        if rel not in marks:
+            marks[rel] = INTERRUPTED
+            save(self.state_dir, marks)
+        self._marked.add(rel)
+
+    def done(self, rel: str) -> None:
+        """``rel`` now matches its manifest (every file written or already right)."""
+        self._done.add(rel)
+
+    def finish(self) -> None:
+        """Clear the interruption marks of the paths done (other reasons are the hooks' to clear)."""
+        if not self._done:
+            return
+        marks = load(self.state_dir)
+        kept = {
+            rel: why for rel, why in marks.items() if not (rel in self._done and why == INTERRUPTED)
+        }
+        if kept != marks:
+            save(self.state_dir, kept)
+        self._done.clear()
