@@ -61,7 +61,9 @@ run to run; full sizes, one run each; ratio = baseline s / gitstore s):
 What each change bought (same-session A/B runs, noisy):
 
 - no re-hash of the cache's own objects on push (``S3Store.trusted_source``,
-  set by transfer for ``cache.path``): one full read + BLAKE3 less per object;
+  set by transfer for ``cache.path``): one full read + BLAKE3 less per object
+  (withdrawn on 2026-12-03: a QA pass pushed a cache object damaged by hand to
+  S3 as good; every source is hashed again, as the folder store does);
 - ``exists`` lists one page before any HEAD: a fresh or small remote answers
   in one request (200 objects: 1 LIST instead of 200 HEADs); big remotes are
   listed in parallel slices of the key space (20,000 objects: ~22 LISTs in

@@ -134,7 +134,7 @@ def open_remote(
     store = store_for(rc, ctx.config.jobs)
     if for_write and store.read_only:
         raise ReadOnlyStoreError(
-            f"remote '{rc.name}' ({rc.url}) is read-only: HTTP remotes are",
+            f"remote '{rc.name}' ({rc.url}) is read-only: HTTP remotes can only be read",
             hint="push to a folder or s3:// remote with --remote NAME",
         )
     return rc.name, store

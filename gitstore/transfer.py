@@ -412,23 +412,10 @@ def push_objects(
         return result
     if send:
         queue.record(set(send) | (queue.pending() - indexed))
-    _trust_cache(ctx, store)
     _upload(ctx, name, store, send, sizes, wanted, index, jobs, progress, result)
     if not result.failed:
         queue.clear()
     return result
-
-
-def _trust_cache(ctx: Context, store: Store) -> None:
-    """Let the store upload the cache's own objects without hashing them again.
-
-    Cache objects were verified when they entered the cache and are read-only;
-    a store that re-hashes every source (S3) skips that extra full read for
-    exactly the cache's path of each oid, and still checks any other path.
-    """
-    inner = getattr(store, "inner", store)
-    if hasattr(inner, "trusted_source"):
-        inner.trusted_source = ctx.cache.path
 
 
 def _size(path: Path) -> int:

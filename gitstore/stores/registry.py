@@ -77,6 +77,13 @@ def open_store(
         from .http import HttpStore
 
         parts = urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            shown = f"{parts.scheme}://***@{parts.netloc.rpartition('@')[2]}{parts.path}"
+            raise ConfigError(
+                f"remote URL '{shown}' carries credentials (user:password@);"
+                " they would be written to gitstore's config, which is committed",
+                hint="serve the store without them (HTTP remotes are read-only mirrors)",
+            )
         if not parts.hostname or parts.query or parts.fragment:
             raise _malformed(url, "an HTTP remote is http(s)://host[:port]/path/")
         try:

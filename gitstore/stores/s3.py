@@ -36,6 +36,7 @@ from .. import layout, writeback
 from ..errors import (
     ConfigError,
     GitstoreError,
+    HashingError,
     IntegrityError,
     ObjectNotFoundError,
     PreconditionFailed,
@@ -117,9 +118,6 @@ class S3Store(Store):
         self.url = url or f"s3://{bucket}/{self.prefix}".rstrip("/")
         self._client: Any = None
         self._client_lock = threading.Lock()
-        #: oid -> the path of that object in a store whose objects were verified
-        #: on the way in (the cache); ``put`` from exactly that path skips re-hashing
-        self.trusted_source: Callable[[str], Path] | None = None
 
     # -- the client --------------------------------------------------------
     @property
@@ -557,23 +555,17 @@ class S3Store(Store):
     def put(self, oid: str, src: Path) -> None:
         self._refuse_write()
         src = Path(src)
-        trusted = self.trusted_source
-        data: bytes | None = None
         in_memory = min(self.put_in_memory_max, self.multipart_threshold - 1)
-        if trusted is not None and src == trusted(oid):
-            # the cache's own object: verified at ingest and read-only since
-            try:
-                size = os.stat(src).st_size
-                if size <= in_memory:
-                    data = _read_whole(src)
-            except FileNotFoundError as exc:
-                raise ObjectNotFoundError(f"object {oid} is not in the cache", oid=oid) from exc
-            except OSError as exc:
-                raise StoreError(f"cannot read {src} to upload it: {exc.strerror}") from exc
-        else:
+        # every source is hashed, the cache's own objects too: an object damaged
+        # in the cache (by hand, by the disk) must not reach the remote as good
+        try:
             data, actual, size = _read_and_hash(src, in_memory)
-            if actual != oid:
-                raise IntegrityError(f"{src} does not hash to {oid} (got {actual}); not stored")
+        except HashingError as exc:
+            if not src.exists():
+                raise ObjectNotFoundError(f"object {oid} is not in the cache", oid=oid) from exc
+            raise
+        if actual != oid:
+            raise IntegrityError(f"{src} does not hash to {oid} (got {actual}); not stored")
         key = self._key(layout.object_key(oid))
         what = f"write object {oid}"
         if data is not None:
@@ -815,12 +807,6 @@ def _hash_fd(fd: int, size: int) -> str:
         hasher.update(view[:n])
         position += n
     return str(hasher.hexdigest())
-
-
-def _read_whole(path: Path) -> bytes:
-    """All of a (read-only, cache) file, in one read when it allows."""
-    with open(path, "rb", buffering=0) as f:
-        return f.read()
 
 
 def _read_and_hash(src: Path, in_memory_max: int) -> tuple[bytes | None, str, int]:

@@ -137,6 +137,26 @@ def test_s3_round_trip_through_moto_server(
     assert len(b.gs("remote", "ls", "s3").stdout.split()) == 8
 
 
+def test_a_cache_object_damaged_by_hand_never_reaches_s3_as_good(
+    origin: Clone, moto_endpoint: str, s3_env: dict[str, str]
+) -> None:
+    make_bucket(moto_endpoint, "damaged")
+    origin.gs("remote", "add", "s3", "s3://damaged/p", "--default", "--endpoint-url", moto_endpoint)
+    origin.commit()
+    model = next(
+        p
+        for p in (origin.cache / "gitstore" / "objects").glob("*/*/*")
+        if p.stat().st_size == 300_000
+    )
+    model.chmod(0o644)
+    with open(model, "r+b") as f:
+        f.seek(1000)
+        f.write(b"XXXX")
+    out = origin.gs("push", ok=False)
+    assert model.name in out.stderr and "does not hash" in out.stderr, out.stderr
+    assert model.name not in origin.gs("remote", "ls", "s3").stdout
+
+
 def test_pull_through_read_only_http_remote(
     origin: Clone, tmp_path: Path, static_http: Callable[[Path], str]
 ) -> None:
@@ -257,6 +277,13 @@ def test_s3_faults(
     origin.gs("remote", "add", "gone", "s3://gone-bucket/p", "--endpoint-url", endpoint)
     out = origin.gs("push", "--remote", "gone", ok=False)
     assert out.returncode == 1 and endpoint in one_error(out)
+
+
+def test_credentials_in_a_remote_url_are_refused_and_never_shown(origin: Clone) -> None:
+    out = origin.gs("remote", "add", "web", "http://user:s3cret@127.0.0.1:9/x/", ok=False)
+    assert "carries credentials" in one_error(out) and "s3cret" not in out.stderr
+    config = origin.path / ".gitstore" / "config.yaml"
+    assert not config.exists() or "s3cret" not in config.read_text()
 
 
 def test_secrets_are_refused(origin: Clone) -> None:
