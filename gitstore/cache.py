@@ -513,29 +513,58 @@ class Cache:
         )
 
     def register_repo(self, common_dir: Path) -> None:
-        """Record that the repository at ``common_dir`` uses this cache (for gc)."""
+        """Record that the repository at ``common_dir`` uses this cache (for gc).
+
+        The marker holds the git dir's path and its identity (device and
+        inode, which ``mv`` keeps): a repository registered at a new path
+        removes the markers of its old one, so a moved repository does not
+        stay behind as a missing one, which gc refuses to forget by itself.
+        """
         path = str(common_dir.resolve())
         marker = self.root / "repos" / hash_bytes(path.encode())[:32]
         if marker.exists():
             return
         try:
+            st = os.stat(path)
+            identity = f"{st.st_dev}:{st.st_ino}"
             marker.parent.mkdir(parents=True, exist_ok=True)
-            fsync_write(marker, path.encode() + b"\n")
+            fsync_write(marker, f"{path}\n{identity}\n".encode())
             _drop_old_marker(marker.parent, path)
+            for other, other_path, other_identity in self._markers():
+                if (
+                    other != marker
+                    and other_identity == identity
+                    and not _same_dir(other_path, identity)
+                ):
+                    other.unlink(missing_ok=True)  # this repository, before it was moved
         except OSError:
             pass
 
     def registered_repos(self) -> list[tuple[Path, Path]]:
         """(marker file, repository git dir) for every repository using this cache."""
+        return [(marker, path) for marker, path, _identity in self._markers()]
+
+    def _markers(self) -> list[tuple[Path, Path, str]]:
         folder = self.root / "repos"
         out = []
         if folder.is_dir():
             for marker in sorted(folder.iterdir()):
                 try:
-                    out.append((marker, Path(marker.read_text().strip())))
+                    lines = marker.read_text().splitlines()
                 except OSError:
                     continue
+                if lines and lines[0].strip():
+                    out.append((marker, Path(lines[0].strip()), lines[1] if len(lines) > 1 else ""))
         return out
+
+
+def _same_dir(path: Path, identity: str) -> bool:
+    """Whether ``path`` is still the folder with ``identity`` (device:inode)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return f"{st.st_dev}:{st.st_ino}" == identity
 
 
 def _drop_old_marker(folder: Path, path: str) -> None:

@@ -37,6 +37,11 @@ def _human(n: int) -> str:
     is_flag=True,
     help="With --remote: collect even though other repositories use it.",
 )
+@click.option(
+    "--forget-missing",
+    is_flag=True,
+    help="Forget repositories that used the cache and are gone (their objects become garbage).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @pass_state
 def gc(
@@ -46,6 +51,7 @@ def gc(
     remote: str | None,
     yes: bool,
     shared_ok: bool,
+    forget_missing: bool,
     as_json: bool,
 ) -> None:
     """Delete objects that no manifest, ref, stash, reflog or live view needs."""
@@ -60,7 +66,7 @@ def gc(
             ctx, remote, grace=seconds, dry_run=dry_run, yes=yes, shared_ok=shared_ok
         )
     else:
-        result = collect(ctx, grace=seconds, dry_run=dry_run)
+        result = collect(ctx, grace=seconds, dry_run=dry_run, forget_missing=forget_missing)
     if as_json:
         echo_json(result.to_json())
         return

@@ -250,25 +250,46 @@ def sweep_views(cache: Cache, grace: float, now: float, result: GcResult) -> set
 
 
 # -- the cache ------------------------------------------------------------------
-def registered_repositories(ctx: Context, result: GcResult) -> list[GitRepo]:
-    """This repository and every other one registered as using the cache."""
+def registered_repositories(
+    ctx: Context, result: GcResult, forget_missing: bool = False
+) -> list[GitRepo]:
+    """This repository and every other one registered as using the cache.
+
+    A registered repository that is not where it was may have been moved (a
+    moved one re-registers at its next gitstore command, see
+    ``Cache.register_repo``), be on a disk that is not mounted, or be gone:
+    its uncommitted and unpushed objects are only in this cache, so nothing
+    is deleted until it is back or ``forget_missing`` says it is gone for good.
+    """
     repos = [ctx.repo]
     mine = ctx.repo.common_dir.resolve()
+    missing = []
     for marker, common in ctx.cache.registered_repos():
         if common.resolve() == mine:
             continue
         if not (common / "HEAD").exists() or not (common / "objects").is_dir():
+            if not forget_missing:
+                missing.append(common)
+                continue
             result.notes.append(f"dropped {common}: the repository no longer exists")
             if not result.dry_run:
                 marker.unlink(missing_ok=True)
             continue
         repos.append(GitRepo(common, None, common))
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise GitstoreError(
+            f"the repository {missing[0]}{more}, which uses this cache, is not there"
+            " (moved, on a disk not mounted, or deleted?); nothing was deleted",
+            hint="if it moved, run any gitstore command in its new place; if it is gone"
+            " for good, `gitstore gc --forget-missing`",
+        )
     return repos
 
 
-def needed_by_all(ctx: Context, result: GcResult) -> set[str]:
+def needed_by_all(ctx: Context, result: GcResult, forget_missing: bool = False) -> set[str]:
     needed: set[str] = set()
-    for repo in registered_repositories(ctx, result):
+    for repo in registered_repositories(ctx, result, forget_missing):
         result.repos.append(str(repo.common_dir))
         try:
             needed |= repository_needs(repo, result.notes)
@@ -302,6 +323,7 @@ def collect(
     grace: float = DEFAULT_GRACE,
     dry_run: bool = False,
     on_delete: Callable[[str, int], None] | None = None,
+    forget_missing: bool = False,
 ) -> GcResult:
     """Delete every cache object nothing needs and older than ``grace`` seconds."""
     cache = ctx.cache
@@ -309,7 +331,7 @@ def collect(
     lock = cache.lock(exclusive=True)
     with lock:
         now = time.time()
-        needed = needed_by_all(ctx, result)
+        needed = needed_by_all(ctx, result, forget_missing)
         needed |= sweep_views(cache, grace, now, result)
         bumped = False
         for oid in cache.store.list():

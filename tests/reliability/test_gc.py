@@ -98,12 +98,18 @@ def test_gc_keeps_everything_anyone_needs(tmp_path: Path, cache: Path) -> None:
     before = objects_in(cache)
     assert {oid(d) for d in data.values()} <= before
 
-    dry = json.loads(gs(a, "gc", "--dry-run", "--grace", "1h", "--json").stdout)
+    # the deleted repository may only have moved or be on a disk not mounted: refused
+    refused = gs(a, "gc", "--grace", "1h", check=False)
+    assert refused.returncode != 0 and "is not there" in refused.stderr
+    assert "--forget-missing" in refused.stderr and objects_in(cache) == before
+    dry = json.loads(
+        gs(a, "gc", "--dry-run", "--grace", "1h", "--forget-missing", "--json").stdout
+    )
     assert objects_in(cache) == before, "--dry-run deleted something"
     assert stale.exists()
     assert {d["oid"] for d in dry["deleted"]} == {oid(data["orphan"]), oid(b"c")}
 
-    out = gs(a, "gc", "--grace", "1h")
+    out = gs(a, "gc", "--grace", "1h", "--forget-missing")
     assert f"deleted {oid(data['orphan'])}" in out.stdout
     assert "freed" in out.stdout
     assert "no longer exists" in out.stderr
@@ -126,7 +132,7 @@ def test_a_repository_registered_by_an_older_gitstore_keeps_one_marker(
     write(b / "o.bin", b"other bytes")
     gs(b, "track", "o.bin")
     (marker,) = (cache / "repos").iterdir()
-    path = marker.read_text().strip()
+    path = marker.read_text().splitlines()[0]
     assert path == str((b / ".git").resolve())
     # the name gitstore gave the marker before it stopped importing hashlib at start-up
     older = cache / "repos" / hashlib.sha256(path.encode()).hexdigest()[:32]
@@ -207,3 +213,23 @@ def test_gc_remote_needs_dry_run_yes_and_sole_use(tmp_path: Path, cache: Path) -
     assert proc.returncode == 1 and "other repositor" in proc.stderr
     gs(a, "gc", "--remote", "team", "--dry-run", "--shared-ok")
     record("gc", "remote", scenarios=5, wrongly_deleted=0)
+
+
+def test_a_moved_repository_keeps_its_objects_and_re_registers(tmp_path: Path, cache: Path) -> None:
+    # QA: gc from another repository deleted everything a moved one needed
+    a = new_repo(tmp_path / "a")
+    b = new_repo(tmp_path / "b")
+    write(b / "d" / "x.bin", b"only in b, never pushed")
+    gs(b, "track", "d")
+    git(b, "commit", "-qm", "b")
+    age_everything(cache)
+    before = objects_in(cache)
+    moved = tmp_path / "b-moved"
+    b.rename(moved)
+    refused = gs(a, "gc", "--grace", "0", check=False)
+    assert refused.returncode != 0 and str(b) in refused.stderr
+    assert objects_in(cache) == before
+    gs(moved, "status")  # any command in the new place registers it there, once
+    gs(a, "gc", "--grace", "0")
+    gs(moved, "verify", "--complete")
+    assert (moved / "d" / "x.bin").read_bytes() == b"only in b, never pushed"
