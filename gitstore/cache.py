@@ -89,9 +89,14 @@ class Cache:
 
     def _put_bytes(self, oid: str, data: bytes) -> None:
         dest = self._obj(oid)
-        # in a folder made just now nothing can be there yet: no utime that fails
-        if not self._make_folder(os.path.dirname(dest)) and self._touch_if_present(dest):
-            return
+        try:
+            # in a folder made just now nothing can be there yet: no utime that fails
+            if not self._make_folder(os.path.dirname(dest)) and self._touch_if_present(dest):
+                return
+        except OSError as exc:
+            raise StoreError(
+                f"cannot write object {oid} to the cache {self.root}: {exc.strerror}"
+            ) from exc
         tmp, fd = self._new_tmp()
         try:
             try:
@@ -134,6 +139,10 @@ class Cache:
             return True
         except FileNotFoundError:
             return False
+        except OSError as exc:
+            if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) and os.path.exists(dest):
+                return True  # a cache that cannot be written cannot be collected either
+            raise
         except PermissionError:
             return os.path.exists(dest)
 

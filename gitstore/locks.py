@@ -9,13 +9,14 @@ manifest; commands that write a workspace take that repository's lock.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import time
 from pathlib import Path
 from types import TracebackType
 
-from .errors import LockHeldError
+from .errors import GitstoreError, LockHeldError
 
 
 class FileLock:
@@ -27,8 +28,30 @@ class FileLock:
         self._fd = -1
 
     def __enter__(self) -> FileLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise GitstoreError(f"cannot lock {self.what}: {exc.strerror}") from exc
+            # a read-only place: a shared lock works on a read-only descriptor,
+            # and where there is no lock file nobody can delete anything either
+            try:
+                self._fd = os.open(self.path, os.O_RDONLY)
+            except OSError:
+                if self.shared:
+                    return self
+                raise GitstoreError(
+                    f"cannot write to the {self.what}: {exc.strerror}",
+                    hint="this needs write access to it",
+                ) from exc
+            if not self.shared:
+                os.close(self._fd)
+                self._fd = -1
+                raise GitstoreError(
+                    f"cannot write to the {self.what}: {exc.strerror}",
+                    hint="this needs write access to it",
+                ) from exc
         op = (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
         deadline = time.monotonic() + self.timeout
         delay = 0.01
