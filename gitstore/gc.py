@@ -118,7 +118,9 @@ def worktrees(repo: GitRepo) -> list[GitRepo]:
         out[repo.root.resolve()] = GitRepo(repo.git_dir, repo.root, repo.common_dir)
     common = repo.common_dir
     main = common.parent.resolve()
-    if common.name == ".git" and main not in out and (common / "index").exists():
+    # a git dir named .git sits in its work tree (an index may be missing: a
+    # work tree without one still holds manifests that need their objects)
+    if common.name == ".git" and main not in out:
         out[main] = GitRepo(common, common.parent, common)
     listed = common / "worktrees"
     if listed.is_dir():
@@ -293,9 +295,10 @@ def needed_by_all(ctx: Context, result: GcResult, forget_missing: bool = False) 
         result.repos.append(str(repo.common_dir))
         try:
             needed |= repository_needs(repo, result.notes)
-        except GitstoreError as exc:
+        except Exception as exc:  # whatever git or dulwich make of it: delete nothing
+            why = exc.message if isinstance(exc, GitstoreError) else f"{type(exc).__name__}: {exc}"
             raise GitstoreError(
-                f"cannot read the repository {repo.common_dir}, which uses this cache: {exc.message};"
+                f"cannot read the repository {repo.common_dir}, which uses this cache: {why};"
                 " nothing was deleted",
                 hint="repair it, or remove its line from <cache>/repos/ if it is gone for good",
             ) from exc

@@ -102,9 +102,7 @@ def test_gc_keeps_everything_anyone_needs(tmp_path: Path, cache: Path) -> None:
     refused = gs(a, "gc", "--grace", "1h", check=False)
     assert refused.returncode != 0 and "is not there" in refused.stderr
     assert "--forget-missing" in refused.stderr and objects_in(cache) == before
-    dry = json.loads(
-        gs(a, "gc", "--dry-run", "--grace", "1h", "--forget-missing", "--json").stdout
-    )
+    dry = json.loads(gs(a, "gc", "--dry-run", "--grace", "1h", "--forget-missing", "--json").stdout)
     assert objects_in(cache) == before, "--dry-run deleted something"
     assert stale.exists()
     assert {d["oid"] for d in dry["deleted"]} == {oid(data["orphan"]), oid(b"c")}
@@ -233,3 +231,33 @@ def test_a_moved_repository_keeps_its_objects_and_re_registers(tmp_path: Path, c
     gs(a, "gc", "--grace", "0")
     gs(moved, "verify", "--complete")
     assert (moved / "d" / "x.bin").read_bytes() == b"only in b, never pushed"
+
+
+def test_another_repository_with_a_broken_head_stops_gc_cleanly(
+    tmp_path: Path, cache: Path
+) -> None:
+    a = new_repo(tmp_path / "a")
+    z = new_repo(tmp_path / "z")
+    write(z / "f.bin", b"z data")
+    gs(z, "track", "f.bin")
+    (z / ".git" / "HEAD").write_text("garbage\n")
+    out = gs(a, "gc", "--dry-run", "--grace", "0", check=False)
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "cannot read the repository" in out.stderr and "nothing was deleted" in out.stderr
+
+
+def test_a_work_tree_without_an_index_still_protects_its_manifests(
+    tmp_path: Path, cache: Path
+) -> None:
+    a = new_repo(tmp_path / "a")
+    z = new_repo(tmp_path / "z")
+    write(z / "d" / "x.bin", b"v1")
+    gs(z, "track", "d")
+    git(z, "commit", "-qm", "v1")
+    write(z / "d" / "x.bin", b"v2, tracked and never committed")
+    gs(z, "track", "d")
+    git(z, "reset", "-q")
+    (z / ".git" / "index").unlink()
+    age_everything(cache)
+    gs(a, "gc", "--grace", "0")
+    assert oid(b"v2, tracked and never committed") in objects_in(cache)
