@@ -154,19 +154,17 @@ def get_published_cmd(
         store, branch or _default_branch(), path, output, commit=commit, date=date
     )
     if single is not None:
-        out = sys.stdout.buffer
-        from .hashing import new_hasher
+        # fetched whole and checked (store.get) before a byte reaches stdout:
+        # a reader of the pipe must never see bytes that do not match their name
+        import shutil
+        import tempfile
 
-        hasher = new_hasher()
-        with store.open(single.oid) as stream:
-            while block := stream.read(1 << 20):
-                hasher.update(block)
-                out.write(block)
-        out.flush()
-        if hasher.hexdigest() != single.oid:
-            from .errors import IntegrityError
-
-            raise IntegrityError(f"object {single.oid} from {store.url} does not match its name")
+        with tempfile.TemporaryDirectory(prefix="gitstore-get-") as tmp:
+            part = Path(tmp) / "object"
+            store.get(single.oid, part)
+            with open(part, "rb") as stream:
+                shutil.copyfileobj(stream, sys.stdout.buffer, 1 << 20)
+        sys.stdout.buffer.flush()
         return
     if as_json:
         echo_json(

@@ -20,6 +20,7 @@ before C (or D) that touched PATH's manifest. Used by ``get-published`` and by
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -433,9 +434,26 @@ def get_published(
         _download(store, [(chosen[0][0], target)], jobs)
         result.files = [(path, target)]
         return result, None
-    targets = [(e, _inside(dest, rel)) for e, rel in chosen]
-    _download(store, targets, jobs)
-    result.files = [(full_path(tracked, manifest, e), t) for e, t in targets]
+    # a folder is written whole or not at all: into a fresh folder beside it,
+    # renamed into place once every object has arrived and matched its name
+    if dest.exists() and (not dest.is_dir() or dest.is_symlink() or any(dest.iterdir())):
+        raise PathError(
+            f"{dest} already exists and is not an empty folder; get-published writes {path} whole",
+            hint="give a new folder with -o, or remove it first",
+        )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = dest.parent / f".{dest.name}.{os.urandom(4).hex()}.part"
+    staging.mkdir()
+    try:
+        targets = [(e, _inside(staging, rel)) for e, rel in chosen]
+        _download(store, targets, jobs)
+        os.replace(staging, dest)  # dest is absent or an empty folder
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    result.files = [
+        (full_path(tracked, manifest, e), dest / t.relative_to(staging)) for e, t in targets
+    ]
     return result, None
 
 

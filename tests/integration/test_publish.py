@@ -105,6 +105,21 @@ def test_get_published_from_the_remote_alone(
     run(elsewhere, "get-published", str(pub), "data/imgs", "--commit", c["merge"], "-o", "out")
     got = {p.name: p.read_bytes() for p in (elsewhere / "out").iterdir()}
     assert got == {"a.txt": f["a2"], "b.txt": f["b"], "c.txt": f["c"]}
+    # a folder is written whole: never merged into what is there (c1 has no c.txt)
+    again = get("data/imgs", "--commit", c["c1"], "-o", "out", ok=False)
+    assert "not an empty folder" in again.stderr
+    assert sorted(p.name for p in (elsewhere / "out").iterdir()) == ["a.txt", "b.txt", "c.txt"]
+    # a damaged object on the remote: nothing written, not even to stdout
+    bad = next(p for p in (pub / "objects").glob("*/*/*") if p.read_bytes() == f["b"])
+    saved = bad.read_bytes()
+    bad.chmod(0o644)
+    bad.write_bytes(b"EVIL!!\n")
+    damaged = get("data/imgs/b.txt", "--commit", c["c3"], ok=False)
+    assert damaged.stdout == "" and bad.name in damaged.stderr
+    get("data/imgs", "--commit", c["c3"], "-o", "out2", ok=False)
+    assert not (elsewhere / "out2").exists()
+    assert [p.name for p in elsewhere.iterdir() if p.name.startswith(".")] == []
+    bad.write_bytes(saved)
     target = elsewhere / "w.bin"
     run(elsewhere, "get-published", str(pub), "weights.bin", "--commit", c["c4"], "-o", str(target))
     assert target.read_bytes() == f["m2"]
