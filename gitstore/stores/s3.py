@@ -142,8 +142,12 @@ class S3Store(Store):
         options: dict[str, Any] = {
             "max_pool_connections": self.jobs * 2,
             "retries": {"max_attempts": self.botocore_attempts, "mode": "standard"},
+            # botocore tries a request up to botocore_attempts times, each
+            # waiting up to read_timeout for an answer: 3 x 20 s keeps a
+            # server that accepts and never answers within the 60 s retry
+            # deadline (with 60 s it took 4 minutes to give up)
             "connect_timeout": 10,
-            "read_timeout": 60,
+            "read_timeout": 20,
             "user_agent_extra": "gitstore",
         }
         if self.endpoint_url:
