@@ -87,9 +87,11 @@ def publish_cmd(
     if as_json:
         echo_json(result.to_json())
     else:
+        for sha in result.withdrawn:
+            click.echo(f"withdrew {sha[:12]}: no longer on {result.branch} (history rewritten)")
         for published in result.upgraded:
             click.echo(f"upgraded {published.commit[:12]} {published.date}")
-        if result.up_to_date and not state.quiet:
+        if result.up_to_date and not result.withdrawn and not state.quiet:
             click.echo(f"{result.branch} is up to date in {result.remote}")
     _report_missing(result)
     if result.missing:

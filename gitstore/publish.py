@@ -119,6 +119,8 @@ class PublishResult:
     upgraded: list[PublishedCommit] = field(default_factory=list)
     missing: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # oid -> (commit, path)
     objects_copied: int = 0
+    # published commits no longer on the branch (its history was rewritten): dropped
+    withdrawn: list[str] = field(default_factory=list)
 
     @property
     def up_to_date(self) -> bool:
@@ -132,6 +134,7 @@ class PublishResult:
             "published": [c.to_json() for c in self.published],
             "upgraded": [c.to_json() for c in self.upgraded],
             "objects_copied": self.objects_copied,
+            "withdrawn": self.withdrawn,
             "missing": {
                 oid: [{"commit": c, "manifest": p} for c, p in where]
                 for oid, where in sorted(self.missing.items())
@@ -388,7 +391,24 @@ def publish(
             " this repository",
             hint="fetch the branch first",
         )
-    if start == head and not (retry_incomplete and any(c.incomplete for c in doc.commits)):
+    rewritten = False
+    if doc.watermark is not None and start != head and not _is_ancestor(repo, doc.watermark, head):
+        # the branch's history was rewritten (reset, force-push): published
+        # commits that are no longer on it must not answer for its new commits
+        on_branch = set((_git_line(repo, "rev-list", "--first-parent", head) or "").split())
+        keep = 0
+        while keep < len(doc.commits) and doc.commits[keep].commit in on_branch:
+            keep += 1
+        result.withdrawn = [c.commit for c in doc.commits[keep:]]
+        doc.commits = doc.commits[:keep]
+        doc.watermark = doc.commits[-1].commit if doc.commits else None
+        start = doc.watermark or (repo.resolve(since) if since else None)
+        rewritten = True
+    if (
+        start == head
+        and not rewritten
+        and not (retry_incomplete and any(c.incomplete for c in doc.commits))
+    ):
         return result
     walked = (
         []
@@ -397,7 +417,7 @@ def publish(
     )
     walked.reverse()
     publisher = _Publisher(ctx, name, store, result)
-    dirty = False
+    dirty = rewritten
     if retry_incomplete:
         for published in doc.commits:
             if published.incomplete and publisher.retry(published):
@@ -425,6 +445,10 @@ def publish(
             for published in fresh:
                 on_commit(published)
     return result
+
+
+def _is_ancestor(repo: GitRepo, ancestor: str, commit: str) -> bool:
+    return repo.git("merge-base", "--is-ancestor", ancestor, commit, check=False).returncode == 0
 
 
 def _git_line(repo: GitRepo, *args: str) -> str | None:

@@ -438,3 +438,41 @@ def _shas_or_empty(pub: Path) -> list[str]:
         return published_shas(pub)
     except (FileNotFoundError, TypeError, KeyError, yaml.YAMLError):
         return []
+
+
+def test_a_rewritten_branch_withdraws_the_commits_it_abandoned(
+    repo: Path, run, tmp_path: Path
+) -> None:
+    # QA: after a force-push, get-published at a new commit answered with the
+    # files of an abandoned one (and a path the new commit does not have)
+    from tests.integration.publish_helpers import commit
+
+    pub = tmp_path / "pub"
+    run(repo, "init")
+    write(repo / "c.txt", b"c1")
+    run(repo, "track", "c.txt")
+    git(repo, "add", "-A")
+    commit(repo, "A")
+    write(repo / "a.txt", b"a1")
+    run(repo, "track", "a.txt")
+    git(repo, "add", "-A")
+    b = commit(repo, "B")
+    write(repo / "b.txt", b"bX")
+    write(repo / "c.txt", b"cX")
+    run(repo, "track", "b.txt", "c.txt")
+    git(repo, "add", "-A")
+    x = commit(repo, "X")
+    run(repo, "publish", str(pub))
+    git(repo, "reset", "-q", "--hard", b)
+    run(repo, "checkout")
+    write(repo / "a.txt", b"a2")
+    run(repo, "track", "a.txt")
+    git(repo, "add", "-A")
+    y = commit(repo, "Y")
+    out = run(repo, "publish", str(pub))
+    assert f"withdrew {x[:12]}" in out.stdout
+    assert x not in published_shas(pub) and y in published_shas(pub)
+    got = run(tmp_path, "get-published", str(pub), "c.txt", "--commit", y)
+    assert got.stdout == "c1"
+    gone = run(tmp_path, "get-published", str(pub), "b.txt", "--commit", y, ok=False)
+    assert gone.returncode != 0
