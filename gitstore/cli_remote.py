@@ -62,9 +62,15 @@ def _report(result: Any, verb: str, where: str, as_json: bool) -> None:
             f"would {verb} {len(result.planned)} objects ({human_bytes(result.bytes)}) {where}"
         )
     else:
+        indexed = result.present_indexed
+        by_index = (
+            f" ({indexed} as earlier transfers recorded; `gitstore remote status` asks the remote)"
+            if indexed
+            else ""
+        )
         click.echo(
             f"{verb}ed {result.transferred} objects ({human_bytes(result.bytes)}) {where};"
-            f" {result.present} already there"
+            f" {result.present} already there{by_index}"
         )
     if result.failed:
         reasons = sorted(result.failed.values())

@@ -64,6 +64,7 @@ class TransferResult:
     transferred: int = 0
     bytes: int = 0
     present: int = 0  # already where they had to go
+    present_indexed: int = 0  # of those, taken from this clone's index of the remote
     failed: dict[str, str] = field(default_factory=dict)  # oid -> reason (one line)
     remote: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -75,6 +76,7 @@ class TransferResult:
             "bytes": self.bytes,
             "failed": sorted(self.failed),
             "present": self.present,
+            "present_indexed": self.present_indexed,
             "remote": self.remote,
             "errors": dict(sorted(self.failed.items())),
             "warnings": self.warnings,
@@ -389,7 +391,7 @@ def push_objects(
         wanted.setdefault(oid, [])
     known = indexed - set(confirm)
     candidates = [oid for oid in wanted if oid not in known]
-    result.present = len(wanted) - len(candidates)
+    result.present = result.present_indexed = len(wanted) - len(candidates)
     try:
         on_remote = store.exists(candidates) if candidates else set()
     except GitstoreError as exc:

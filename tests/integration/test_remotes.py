@@ -92,6 +92,8 @@ def test_folder_round_trip_and_second_push_sends_nothing(origin: Clone, tmp_path
     assert len(remote_objects(store)) == 4
     again = origin.json("push")
     assert again["transferred"] == 0 and again["present"] == 4
+    # what the index answers for is said to come from it
+    assert "4 as earlier transfers recorded" in origin.gs("push").stdout
 
     b = clone_of(origin, tmp_path)
     out = b.gs("pull")
