@@ -86,7 +86,11 @@ def gc(
         f" and {result.kept_young} newer than {grace}"
     )
     if dry_run and result.remote and result.deleted:
-        click.echo(f"run `gitstore gc --remote {result.remote} --yes` to delete them", err=True)
+        same = f" --grace {grace}" if grace != "24h" else ""
+        same += " --shared-ok" if shared_ok else ""
+        click.echo(
+            f"run `gitstore gc --remote {result.remote}{same} --yes` to delete them", err=True
+        )
 
 
 class _Bar:
@@ -134,14 +138,15 @@ def verify(state: State, remote: str | None, repair: bool, complete: bool, as_js
     else:
         click.echo(f"checked {report.checked} objects in the {report.where}")
         for oid in report.corrupt:
-            click.echo(f"error: corrupt in the {report.where}: {oid}", err=True)
+            named = f" ({report.paths[oid]})" if oid in report.paths else ""
+            click.echo(f"error: corrupt in the {report.where}: {oid}{named}", err=True)
         for oid, why in report.unreadable.items():
             click.echo(f"error: unreadable in the {report.where}: {oid}: {why}", err=True)
         for oid, paths in report.missing.items():
             kind = "error" if complete else "note"
             click.echo(f"{kind}: missing from the {report.where}: {oid} ({paths[0]})", err=True)
         for oid, source in report.repaired.items():
-            click.echo(f"repaired {oid} from the {source}")
+            click.echo(f"repaired {oid} from {source}")
         for oid, why in report.unrepaired.items():
             click.echo(f"could not repair {oid}: {why}", err=True)
     raise_for_verify(report)

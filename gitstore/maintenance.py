@@ -39,6 +39,7 @@ class VerifyReport:
     repaired: dict[str, str] = field(default_factory=dict)  # oid -> where the good copy came from
     unrepaired: dict[str, str] = field(default_factory=dict)  # oid -> why not
     complete: bool = False
+    paths: dict[str, str] = field(default_factory=dict)  # oid -> a working-tree path naming it
 
     def errors(self) -> list[str]:
         """Oids still in error: corrupt or unreadable, and missing with ``complete``."""
@@ -150,21 +151,31 @@ def verify(
         elif actual != oid:
             report.corrupt.append(oid)
     report.missing = {o: p for o, p in sorted(needed.items()) if o not in have}
+    report.paths = {o: p[0] for o, p in needed.items() if p}
     if repair:
         if remote is None:
-            _repair_cache(ctx, report)
+            _repair_cache(ctx, report, needed)
         else:
             _repair_remote(ctx, store, report)
     return report
 
 
-def _repair_cache(ctx: Context, report: VerifyReport) -> None:
+def _repair_cache(ctx: Context, report: VerifyReport, needed: dict[str, list[str]]) -> None:
     from .remotes import fetch_order, open_remote
 
     todo = report.corrupt + sorted(report.unreadable) + list(report.missing)
     if not todo:
         return
     cache = ctx.cache
+    with ctx.workspace.cache_lock():
+        for oid in todo:
+            where = _repair_from_workspace(ctx, oid, needed.get(oid, []))
+            if where is not None:
+                report.repaired[oid] = where
+        cache.sync()
+    todo = [o for o in todo if o not in report.repaired]
+    if not todo:
+        return
     stores: list[tuple[str, Store]] = []
     for name in fetch_order(ctx):
         try:
@@ -180,11 +191,41 @@ def _repair_cache(ctx: Context, report: VerifyReport) -> None:
                 except GitstoreError as exc:
                     reasons.append(f"remote '{name}': {exc.message}")
                     continue
-                report.repaired[oid] = f"remote '{name}'"
+                report.repaired[oid] = f"the remote '{name}'"
                 break
             else:
-                report.unrepaired[oid] = "; ".join(reasons) or "no remote is configured"
+                report.unrepaired[oid] = "; ".join(reasons) or (
+                    "no work tree file has its content and no remote is configured"
+                )
         cache.sync()
+
+
+def _repair_from_workspace(ctx: Context, oid: str, paths: list[str]) -> str | None:
+    """Copy a work tree file that hashes to ``oid`` back into the cache; where it came from."""
+    root = ctx.repo.root
+    if root is None:
+        return None
+    cache = ctx.cache
+    for rel in paths:
+        full = root / rel
+        try:
+            if not full.is_file() or full.is_symlink() or hash_file(full)[0] != oid:
+                continue
+            cache.store.tmp_dir.mkdir(parents=True, exist_ok=True)
+            tmp = cache.store.tmp_dir / f"repair-{os.urandom(16).hex()}"
+            try:
+                import shutil
+
+                shutil.copyfile(full, tmp)
+                if hash_file(tmp)[0] != oid:  # changed while it was copied
+                    continue
+                cache.adopt_verified(tmp, oid)
+            finally:
+                tmp.unlink(missing_ok=True)
+        except (OSError, GitstoreError):
+            continue
+        return f"the work tree's {rel}"
+    return None
 
 
 def _fetch_verified(cache: Any, store: Store, oid: str) -> None:
@@ -215,7 +256,7 @@ def _repair_remote(ctx: Context, store: Store, report: VerifyReport) -> None:
         except GitstoreError as exc:
             report.unrepaired[oid] = exc.message
             continue
-        report.repaired[oid] = "cache"
+        report.repaired[oid] = "the cache"
 
 
 def raise_for_verify(report: VerifyReport) -> None:

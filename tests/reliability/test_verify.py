@@ -51,3 +51,28 @@ def test_verify_and_repair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     gs(repo, "verify", "--complete", "--repair")
     assert first in objects_in(cache)
     record("faults", "bit-rot-repaired", injected=3, partial_objects=0)
+
+
+def test_repair_takes_a_good_copy_from_the_work_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # QA: with no remote, a corrupt object could not be repaired although the
+    # work tree held its bytes, and nothing said so
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("GITSTORE_CACHE_DIR", str(cache))
+    repo = new_repo(tmp_path / "repo")
+    make_tree(repo / "data", files=3, size=3000, seed=5)
+    gs(repo, "track", "data")
+    oid = json.loads(gs(repo, "ls", "--json").stdout)[0]["oid"]
+    corrupt(cache, oid)
+    proc = gs(repo, "verify", check=False)
+    assert f"{oid} (data/" in proc.stderr  # the corrupt line names the file
+    out = gs(repo, "verify", "--repair")
+    assert f"repaired {oid} from the work tree's data/" in out.stdout
+    assert not store_problems(cache)
+    # the work tree's copy changed too: said why it cannot be repaired
+    corrupt(cache, oid)
+    rel = json.loads(gs(repo, "ls", "--json").stdout)[0]["path"]
+    (repo / rel).write_bytes(b"edited since")
+    proc = gs(repo, "verify", "--repair", check=False)
+    assert proc.returncode == 1 and "no work tree file has its content" in proc.stderr
