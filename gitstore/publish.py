@@ -37,8 +37,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import config as cfg
-from .errors import GitstoreError, PreconditionFailed, RevisionError, StoreError, UsageError
+from .errors import (
+    GitstoreError,
+    IntegrityError,
+    PreconditionFailed,
+    RevisionError,
+    StoreError,
+    UsageError,
+)
 from .gitrepo import GitRepo
+from .hashing import hash_file
 from .published import (
     BranchDocument,
     PublishedCommit,
@@ -190,28 +198,65 @@ class _Publisher:
             absent -= self.fetch(absent)
         copy = sorted(need - absent)
         if copy:
-            self._put_all(copy, cache)
+            damaged = self._put_all(copy, cache)
+            if damaged:
+                # a cache object that no longer hashes to its name: a good copy
+                # from a remote replaces it, else the entry is incomplete
+                repaired = self._repair(damaged)
+                if repaired:
+                    self._put_all(sorted(repaired), cache)
+                absent |= damaged - repaired
+                copy = [o for o in copy if o not in absent]
             self.known.update(copy)
             self.result.objects_copied += len(copy)
             self.wrote_objects = True
         return set(absent)
 
-    def _put_all(self, oids: list[str], cache: Cache) -> None:
+    def _put_all(self, oids: list[str], cache: Cache) -> set[str]:
+        """Copy (or link) cached objects to the target; the oids whose cached bytes are damaged."""
+        damaged: set[str] = set()
+
         def put(oid: str) -> None:
-            self.store.put(oid, cache.path(oid))
+            try:
+                self.store.put(oid, cache.path(oid))
+            except IntegrityError:
+                damaged.add(oid)
 
         if _is_local(self.local):
             for oid in oids:
                 if not self._link(oid, cache):
                     put(oid)
-            return
+            return damaged
         if len(oids) == 1 or self.jobs <= 1:
             for oid in oids:
                 put(oid)
-            return
+            return damaged
         with ThreadPoolExecutor(min(self.jobs, len(oids))) as pool:
             for future in [pool.submit(put, oid) for oid in oids]:
                 future.result()
+        return damaged
+
+    def _repair(self, oids: set[str]) -> set[str]:
+        """Replace damaged cache objects with verified copies from the remotes; those replaced."""
+        from .maintenance import _fetch_verified
+        from .remotes import fetch_order, open_remote
+
+        repaired: set[str] = set()
+        stores = []
+        for name in fetch_order(self.ctx):
+            try:
+                stores.append(open_remote(self.ctx, name)[1])
+            except GitstoreError:
+                continue
+        for oid in sorted(oids):
+            for store in stores:
+                try:
+                    _fetch_verified(self.ctx.cache, store, oid)
+                except GitstoreError:
+                    continue
+                repaired.add(oid)
+                break
+        return repaired
 
     def _link(self, oid: str, cache: Cache) -> bool:
         """Hard-link a cached object into a folder remote on the same filesystem, as
@@ -224,11 +269,14 @@ class _Publisher:
             except OSError:
                 return False
             self.made_dirs.add(dest.parent)
+        source = cache.path(oid)
         try:
-            os.link(cache.path(oid), dest)
+            if hash_file(source)[0] != oid:  # a link would publish damaged bytes
+                return False  # put() checks again and reports it
+            os.link(source, dest)
         except FileExistsError:
             return True
-        except OSError:
+        except (OSError, GitstoreError):
             return False
         return True
 

@@ -476,3 +476,31 @@ def test_a_rewritten_branch_withdraws_the_commits_it_abandoned(
     assert got.stdout == "c1"
     gone = run(tmp_path, "get-published", str(pub), "b.txt", "--commit", y, ok=False)
     assert gone.returncode != 0
+
+
+def test_a_damaged_cache_object_is_published_from_a_remote_s_good_copy(
+    repo: Path, run, tmp_path: Path, hermetic: Path
+) -> None:
+    # QA: one damaged cache object stopped publish although a remote had it
+    from blake3 import blake3
+
+    from tests.integration.publish_helpers import commit
+
+    run(repo, "init")
+    team = tmp_path / "team"
+    run(repo, "remote", "add", "team", str(team), "--default")
+    write(repo / "d" / "a.bin", b"good bytes " * 100)
+    write(repo / "d" / "b.bin", b"other bytes " * 100)
+    run(repo, "track", "d")
+    git(repo, "add", "-A")
+    commit(repo, "data")
+    run(repo, "push")
+    oid = blake3(b"good bytes " * 100).hexdigest()
+    cached = _cache_object(hermetic, oid)
+    cached.chmod(0o644)
+    cached.write_bytes(b"rotten bytes" * 92)
+    pub = tmp_path / "pub"
+    run(repo, "publish", str(pub))
+    (published,) = list(pub.glob(f"objects/*/*/{oid}"))
+    assert blake3(published.read_bytes()).hexdigest() == oid
+    assert blake3(cached.read_bytes()).hexdigest() == oid  # the cache was mended too
