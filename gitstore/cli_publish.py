@@ -133,6 +133,11 @@ def _follow(
     type=click.Path(path_type=Path),
     help="File or folder to write (default: a file to stdout, a folder by its name).",
 )
+@click.option(
+    "--endpoint-url",
+    metavar="URL",
+    help="For an s3:// REMOTE: the S3-compatible service (else AWS_ENDPOINT_URL, else AWS).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Describe what was written as JSON.")
 @pass_state
 def get_published_cmd(
@@ -143,6 +148,7 @@ def get_published_cmd(
     commit: str | None,
     date: str | None,
     output: Path | None,
+    endpoint_url: str | None,
     as_json: bool,
 ) -> None:
     """Write PATH as published at --commit or --date, from REMOTE alone (no git needed)."""
@@ -151,7 +157,7 @@ def get_published_cmd(
 
     if (commit is None) == (date is None):
         raise UsageError("give exactly one of --commit and --date")
-    store = open_published_store(remote)
+    store = open_published_store(remote, endpoint_url=endpoint_url)
     result, single = get_published(
         store, branch or _default_branch(), path, output, commit=commit, date=date
     )

@@ -503,10 +503,17 @@ def _download(store: Store, targets: Iterable[tuple[Entry, Path]], jobs: int) ->
             future.result()
 
 
-def open_published_store(spec: str, repo_start: Path | None = None) -> Store:
-    """REMOTE as a configured remote's name (inside a repository) or a URL / folder."""
+def open_published_store(
+    spec: str, repo_start: Path | None = None, endpoint_url: str | None = None
+) -> Store:
+    """REMOTE as a configured remote's name (inside a repository) or a URL / folder.
+
+    ``endpoint_url`` applies to an s3:// URL (a configured remote has its own).
+    """
     from .stores.registry import open_store
 
+    if endpoint_url is not None:
+        return open_store(spec, endpoint_url=endpoint_url, read_only=True)
     if "/" not in spec and "\\" not in spec and ":" not in spec and not os.path.exists(spec):
         try:
             from . import config as cfg

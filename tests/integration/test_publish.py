@@ -307,6 +307,12 @@ def test_two_publishers_at_once_exactly_one_advances(
         assert "conditional" in refused.stderr  # refused clearly; race on a folder instead
         remote = "folder"
     run(repo, "publish", remote)
+    if remote == "s3pub":  # read back by URL, without the repository's config
+        got = run(
+            tmp_path, "get-published", url, "seed.bin", "--commit", head(repo),
+            "--endpoint-url", moto_endpoint,
+        )  # fmt: skip
+        assert got.stdout == "seed"
     expected = published_shas_via(repo, remote)
     outcomes = {"advanced": 0, "conflict": 0, "up to date": 0}
     for i in range(rounds):
