@@ -546,12 +546,17 @@ def _fetch_objects(
         return result
     names = [remote] if remote else fetch_order(ctx)
     if not names:
+        first = remaining[0]
+        paths = wanted.get(first) or ()
+        what = f"{len(remaining)} object(s) are not in the cache, e.g. {first}" + (
+            f" ({paths[0]})" if paths else ""
+        )
         if ctx.config.remotes:
             raise ConfigError(
-                "no remote to fetch from: none is the default or named by this repository",
+                f"{what}, and no remote to fetch from: none is the default or named by this repository",
                 hint="use --remote NAME, or run `gitstore remote default NAME`",
             )
-        raise ConfigError("no remote is configured", hint=NO_REMOTE_HINT)
+        raise ConfigError(f"{what}, and no remote is configured", hint=NO_REMOTE_HINT)
     reasons: dict[str, list[str]] = {}
     unusable: list[GitstoreError] = []
     progress = progress or NullProgress()
