@@ -137,6 +137,8 @@ def collect_remote(
             result.kept_young += 1
             continue
         candidates[oid] = st.size
+    # what killed uploads left behind is no object of anyone's: swept at once
+    result.tmp_deleted = [*store.sweep_leftovers(now - grace, dry_run=dry_run)]
     plan = _plan_path(ctx, name)
     if dry_run:
         plan.parent.mkdir(parents=True, exist_ok=True)

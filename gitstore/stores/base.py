@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -152,6 +152,16 @@ class Store(ABC):
     def _refuse_write(self) -> None:
         if self.read_only:
             raise ReadOnlyStoreError(f"remote {self.url} is read-only")
+
+    def sweep_leftovers(self, older_than: float, dry_run: bool = False) -> Sequence[str]:
+        """Remove what killed writers left behind before ``older_than`` (epoch seconds).
+
+        Partial uploads are never objects (those appear whole or not at all),
+        only space: a folder store's temporary files, S3's unfinished
+        multipart uploads. Returns a name for each (removed unless
+        ``dry_run``). Backends without such leftovers have nothing to do.
+        """
+        return []
 
     def close(self) -> None:  # noqa: B027 - optional for backends without connections
         """Release connections; the store may not be used afterwards."""

@@ -12,9 +12,10 @@ NFS clients map it to a POSIX lock on the server).
 
 from __future__ import annotations
 
+import builtins
 import os
 import stat as statmod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -151,6 +152,24 @@ class LocalStore(Store):
     # -- paths -------------------------------------------------------------
     def object_path(self, oid: str) -> Path:
         return self.root / layout.object_key(oid)
+
+    def sweep_leftovers(self, older_than: float, dry_run: bool = False) -> Sequence[str]:
+        swept: builtins.list[str] = []
+        try:
+            entries = [*os.scandir(self.tmp_dir)]
+        except OSError:
+            return swept
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+                if not statmod.S_ISREG(st.st_mode) or st.st_mtime >= older_than:
+                    continue
+                if not dry_run:
+                    os.unlink(entry.path)
+            except OSError:
+                continue
+            swept.append(f"tmp/{entry.name}")
+        return swept
 
     @property
     def tmp_dir(self) -> Path:

@@ -25,7 +25,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, TypeVar
@@ -196,6 +196,9 @@ class RetryingStore(Store):
 
     def get(self, oid: str, dest: Path) -> None:
         self._call(f"get {oid}", lambda: self.inner.get(oid, dest))
+
+    def sweep_leftovers(self, older_than: float, dry_run: bool = False) -> Sequence[str]:
+        return self._call("sweep", lambda: self.inner.sweep_leftovers(older_than, dry_run))
 
     def put(self, oid: str, src: Path) -> None:
         self._call(f"put {oid}", lambda: self.inner.put(oid, src))

@@ -22,12 +22,13 @@ small: :class:`gitstore.stores.retry.RetryingStore` does the rest.
 
 from __future__ import annotations
 
+import builtins
 import io
 import itertools
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar, cast
@@ -620,6 +621,36 @@ class S3Store(Store):
         self._refuse_write()
         key = self._key(layout.object_key(oid))
         self._call(f"delete object {oid}", self.client.delete_object, Key=key, oid=oid)
+
+    def sweep_leftovers(self, older_than: float, dry_run: bool = False) -> Sequence[str]:
+        """Abort the multipart uploads under this remote's prefix begun before ``older_than``."""
+        if not dry_run:
+            self._refuse_write()
+        prefix = self._key("")
+        swept: builtins.list[str] = []
+        kwargs: dict[str, Any] = {"Prefix": prefix} if prefix else {}
+        while True:
+            page = self._call(
+                "list unfinished uploads", self.client.list_multipart_uploads, **kwargs
+            )
+            for upload in page.get("Uploads", []):
+                started = upload.get("Initiated")
+                if started is None or started.timestamp() >= older_than:
+                    continue
+                if not dry_run:
+                    self._call(
+                        "abort an unfinished upload",
+                        self.client.abort_multipart_upload,
+                        Key=upload["Key"],
+                        UploadId=upload["UploadId"],
+                    )
+                swept.append(f"upload {self._relative(upload['Key'])}")
+            if not page.get("IsTruncated"):
+                return swept
+            kwargs.update(
+                KeyMarker=page.get("NextKeyMarker", ""),
+                UploadIdMarker=page.get("NextUploadIdMarker", ""),
+            )
 
     # -- documents ---------------------------------------------------------
     def _doc_key(self, key: str) -> str:

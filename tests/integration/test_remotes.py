@@ -411,3 +411,34 @@ def test_disk_full_during_fetch_leaves_no_partial_object(origin: Clone, tmp_path
     for path in cache.glob("objects/*/*/*"):
         assert hash_file(path)[0] == path.name
     assert b.json("fetch")["failed"] == []  # with room again, the rest arrives
+
+
+def test_gc_remote_sweeps_what_killed_uploads_left(
+    origin: Clone, tmp_path: Path, moto_endpoint: str, s3_env: dict[str, str]
+) -> None:
+    # QA: a push killed mid-way left a partial file in a folder remote's tmp/
+    # and an unfinished S3 multipart upload that nothing ever removed
+    import boto3
+
+    store = tmp_path / "store"
+    origin.gs("remote", "add", "team", str(store), "--default")
+    origin.commit()
+    origin.gs("push")
+    leftover = store / "tmp" / "partial"
+    write(leftover, b"x" * 1000)
+    os.utime(leftover, (1, 1))
+    dry = origin.json("gc", "--remote", "team", "--dry-run")
+    assert dry["tmp_deleted"] == ["tmp/partial"] and leftover.exists()
+    origin.gs("gc", "--remote", "team", "--yes")
+    assert not leftover.exists()
+
+    make_bucket(moto_endpoint, "sweep")
+    origin.gs("remote", "add", "s3", "s3://sweep/p", "--endpoint-url", moto_endpoint)
+    origin.gs("push", "--remote", "s3")
+    client = boto3.client("s3", endpoint_url=moto_endpoint)
+    client.create_multipart_upload(Bucket="sweep", Key="p/objects/ab/cd/abcd")
+    client.create_multipart_upload(Bucket="sweep", Key="elsewhere/x")  # not under the prefix
+    origin.gs("gc", "--remote", "s3", "--dry-run", "--grace", "0")
+    origin.gs("gc", "--remote", "s3", "--yes", "--grace", "0")
+    left = [u["Key"] for u in client.list_multipart_uploads(Bucket="sweep").get("Uploads", [])]
+    assert left == ["elsewhere/x"]
