@@ -58,6 +58,10 @@ def gc(
     from .gc import collect, parse_duration
 
     seconds = parse_duration(grace)
+    if remote is None and (yes or shared_ok):
+        from .errors import UsageError
+
+        raise UsageError("--yes and --shared-ok apply to `gc --remote NAME` only")
     ctx = state.context()
     if remote is not None:
         from .gc_remote import collect_remote

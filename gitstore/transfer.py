@@ -572,7 +572,10 @@ def _fetch_objects(
             if got.fatal is not None:
                 if remote is not None or len(names) == 1:
                     raise got.fatal
-                result.warnings.append(f"skipping remote '{name}': {got.fatal.message}")
+                why = got.fatal.message
+                if not why.startswith(f"remote '{name}'"):
+                    why = f"remote '{name}': {why}"
+                result.warnings.append(f"skipping {why}")
                 unusable.append(got.fatal)
             remaining = got.missing
     finally:
