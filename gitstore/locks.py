@@ -34,24 +34,17 @@ class FileLock:
         except OSError as exc:
             if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
                 raise GitstoreError(f"cannot lock {self.what}: {exc.strerror}") from exc
+            if not self.shared:  # gc: deleting needs write access anyway
+                raise GitstoreError(
+                    f"cannot write to the {self.what}: {exc.strerror}",
+                    hint="this needs write access to it",
+                ) from exc
             # a read-only place: a shared lock works on a read-only descriptor,
             # and where there is no lock file nobody can delete anything either
             try:
                 self._fd = os.open(self.path, os.O_RDONLY)
             except OSError:
-                if self.shared:
-                    return self
-                raise GitstoreError(
-                    f"cannot write to the {self.what}: {exc.strerror}",
-                    hint="this needs write access to it",
-                ) from exc
-            if not self.shared:
-                os.close(self._fd)
-                self._fd = -1
-                raise GitstoreError(
-                    f"cannot write to the {self.what}: {exc.strerror}",
-                    hint="this needs write access to it",
-                ) from exc
+                return self
         op = (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
         deadline = time.monotonic() + self.timeout
         delay = 0.01
