@@ -465,15 +465,7 @@ class BroughtManifests:
     def save(self) -> None:
         if self.entries == self._saved:
             return
-        import marshal
+        from .stores.local import write_tagged_map
 
-        try:
-            if self.entries:
-                tmp = self.path.with_name(self.path.name + ".tmp")
-                tmp.write_bytes(marshal.dumps((self.MAGIC, self.entries)))
-                os.replace(tmp, self.path)
-            else:
-                self.path.unlink(missing_ok=True)
-        except OSError:
-            pass  # only a convenience: the manifest then stays, as before
+        write_tagged_map(self.path, self.MAGIC, self.entries)  # lost: the manifest stays
         self._saved = dict(self.entries)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from . import manifest as mf
 from .hashing import hash_bytes
-from .stores.local import read_tagged_map
+from .stores.local import read_tagged_map, write_tagged_map
 
 if TYPE_CHECKING:
     from .workspace import ScannedFile, Workspace
@@ -121,15 +121,7 @@ class CleanRecord:
         }
         if keep == self.entries:
             return
-        try:
-            if not keep:
-                self.path.unlink(missing_ok=True)
-                return
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_bytes(marshal.dumps((self.MAGIC, keep)))
-            os.replace(tmp, self.path)
-        except OSError:
-            pass  # only a cache
+        write_tagged_map(self.path, self.MAGIC, keep)
         self.entries = keep
 
 
@@ -215,15 +207,7 @@ class TrackChanges:
     def save(self) -> None:
         if not self._dirty:
             return
-        try:
-            if not self.entries:
-                self.path.unlink(missing_ok=True)
-            else:
-                tmp = self.path.with_name(self.path.name + ".tmp")
-                tmp.write_bytes(marshal.dumps((self.MAGIC, self.entries)))
-                os.replace(tmp, self.path)
-        except OSError:
-            pass  # only a cache
+        write_tagged_map(self.path, self.MAGIC, self.entries)
         self._dirty = False
 
 

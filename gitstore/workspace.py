@@ -9,7 +9,6 @@ file or folder inside the work tree; its manifest sits beside it
 
 from __future__ import annotations
 
-import marshal
 import operator
 import os
 import stat as statmod
@@ -27,7 +26,7 @@ from .gitrepo import GitRepo
 from .hashing import hash_bytes
 from .locks import FileLock, lock_timeout
 from .statcache import StatCache
-from .stores.local import read_tagged_map
+from .stores.local import read_tagged_map, write_tagged_map
 
 TMP_SUFFIX = ".gitstore-tmp"
 T = TypeVar("T")
@@ -261,12 +260,7 @@ class TrackMemo:
         if self.digests.get(mpath) == digest:
             return
         self.digests[mpath] = digest
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        try:
-            tmp.write_bytes(marshal.dumps((self.MAGIC, self.digests)))
-            os.replace(tmp, self.path)
-        except OSError:
-            pass  # only a cache
+        write_tagged_map(self.path, self.MAGIC, self.digests)
 
 
 def splice(old: bytes, rows: list[Row], redo: list[int] | None = None) -> bytes | None:

@@ -58,6 +58,25 @@ def read_tagged_map(path: Path, magic: str) -> dict[Any, Any] | None:
     return None
 
 
+def write_tagged_map(path: Path, magic: str, data: dict[Any, Any]) -> None:
+    """Write the state cache that :func:`read_tagged_map` reads; an empty map removes the file.
+
+    Temporary file and rename, no fsync: these files are only caches (a lost
+    one means work done again). OSError is swallowed for the same reason.
+    """
+    import marshal
+
+    try:
+        if not data:
+            path.unlink(missing_ok=True)
+            return
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(marshal.dumps((magic, data)))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 def fsync_write(path: Path, data: bytes) -> os.stat_result:
     """Write ``data`` to ``path`` durably: temporary file, fsync, rename, fsync dir.
 
