@@ -144,7 +144,9 @@ def checkout(
     only = [_tracked_rel(ws, p, ctx.cwd) for p in paths]
     manifests = manifests_at(ctx, rev)
     if only:
-        unknown = [o for o in only if not any(_covers(mf.tracked_path(m), o) for m in manifests)]
+        unknown = [
+            o for o in only if not any(mf.overlaps(mf.tracked_path(m), o) for m in manifests)
+        ]
         if unknown:
             where = f"at {rev}" if rev else "in the working tree"
             hint = None
@@ -155,10 +157,6 @@ def checkout(
     return Checkout(ws, force=force, link=link).run(
         manifests, write_manifests=rev is not None, only=only
     )
-
-
-def _covers(tracked: str, path: str) -> bool:
-    return path == tracked or path.startswith(tracked + "/") or tracked.startswith(path + "/")
 
 
 def raise_for_checkout(result: CheckoutResult) -> None:

@@ -138,11 +138,7 @@ class Checkout:
             self.ws.statcache.use_generation(self.ws.cache.generation())
             for mpath, manifest in sorted(parsed.items()):
                 rel = mf.tracked_path(mpath)
-                sub = [
-                    o
-                    for o in only
-                    if o == rel or o.startswith(rel + "/") or rel.startswith(o + "/")
-                ]
+                sub = [o for o in only if mf.overlaps(o, rel)]
                 if only and not sub:
                     continue
                 restrict = [o for o in sub if o.startswith(rel + "/")]
@@ -442,9 +438,7 @@ class BroughtManifests:
             if mpath in manifests:
                 continue
             rel = mf.tracked_path(mpath)
-            if only and not any(
-                o == rel or o.startswith(rel + "/") or rel.startswith(o + "/") for o in only
-            ):
+            if only and not any(mf.overlaps(o, rel) for o in only):
                 continue
             del self.entries[mpath]
             try:

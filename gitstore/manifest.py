@@ -100,6 +100,11 @@ def manifest_path(tracked: str) -> str:
     return tracked.rstrip("/") + SUFFIX
 
 
+def overlaps(a: str, b: str) -> bool:
+    """Whether repository paths ``a`` and ``b`` are the same, or one lies inside the other."""
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
 def tracked_path(manifest_path: str) -> str:
     """``data/images.gitstore`` -> ``data/images``; ValueError without the suffix."""
     if not manifest_path.endswith(SUFFIX) or len(manifest_path) == len(SUFFIX):

@@ -727,9 +727,7 @@ class Workspace:
         out = []
         for mpath in self.manifest_paths():
             rel = mf.tracked_path(mpath)
-            if only and not any(
-                rel == o or rel.startswith(o + "/") or o.startswith(rel + "/") for o in only
-            ):
+            if only and not any(mf.overlaps(rel, o) for o in only):
                 continue
             sig, files, data = clean.look(self, mpath)
             if clean.matches(mpath, sig):
@@ -745,9 +743,7 @@ class Workspace:
             self.statcache.save()
         clean.save(record)
         for o in only:
-            if not any(
-                s.path == o or o.startswith(s.path + "/") or s.path.startswith(o + "/") for s in out
-            ):
+            if not any(mf.overlaps(s.path, o) for s in out):
                 raise PathError(f"{o} is not a tracked path (nor inside or above one)")
         return out
 
