@@ -34,7 +34,7 @@ from .gitrepo import blob_id_of
 if TYPE_CHECKING:
     from . import hookdelta
     from .api import Context
-    from .workspace import Workspace
+    from .workspace import ScannedFile, Walked, Workspace
 
 __all__ = [
     "HookReport",
@@ -87,7 +87,7 @@ def pre_commit(ctx: Context) -> HookReport:
     todo = [m for m in mpaths if not clean.matches(m, seen[m])]
     modified = []
     if todo:
-        statuses = [ws.status_of(m, looked[m][1], looked[m][2]) for m in todo]
+        statuses = [ws.status_of(m, _files(looked[m][1]), looked[m][2]) for m in todo]
         ws.statcache.save()
         modified = [s.path for s in statuses if s.state == "modified"]
         unchanged = {s.manifest for s in statuses if s.state == "unchanged"}
@@ -132,6 +132,10 @@ def pre_commit(ctx: Context) -> HookReport:
             return report
         report.lines += [f"gitstore: refreshed and staged {m}" for m in changed]
     return _check_staged(ctx, report, worktree)
+
+
+def _files(found: Walked | None) -> list[ScannedFile] | None:
+    return None if found is None else found.files()
 
 
 def _nothing_staged(ctx: Context) -> bool:

@@ -9,10 +9,11 @@ file or folder inside the work tree; its manifest sits beside it
 
 from __future__ import annotations
 
+import errno
 import operator
 import os
 import stat as statmod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -158,46 +159,113 @@ def is_utf8(name: str) -> bool:
         return False
 
 
-def scan(abspath: str, *, strict: bool, display: str) -> Iterator[ScannedFile]:
-    """Every regular file below ``abspath``, depth first, without following symlinks.
+class Walked:
+    """What :func:`walk` found: each file's path relative to the tracked path and its lstat.
 
-    ``strict`` (track) refuses symlinks and names that are not UTF-8; otherwise
-    they are yielded so that callers can treat them as foreign files.
+    Kept as two flat lists so that a walk whose only use is a signature (the
+    pre-commit hook and a no-op status, most of the time) never builds a
+    :class:`ScannedFile` per file; :meth:`files` builds them when needed.
     """
+
+    __slots__ = ("base", "rels", "sts", "_files")
+
+    def __init__(self, base: str, rels: list[str], sts: list[os.stat_result]):
+        self.base = base  # prefix of every absolute path: the folder and "/", or the file
+        self.rels = rels
+        self.sts = sts
+        self._files: list[ScannedFile] | None = None
+
+    def files(self) -> list[ScannedFile]:
+        if self._files is None:
+            new, base = tuple.__new__, self.base
+            self._files = [
+                new(ScannedFile, (r, base + r, st))
+                for r, st in zip(self.rels, self.sts, strict=True)
+            ]
+        return self._files
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+def walk(abspath: str, *, strict: bool, display: str) -> Walked:
+    """Every regular file below the folder ``abspath``, depth first, without following symlinks.
+
+    ``strict`` (track) refuses symlinks, special files and names that are not
+    UTF-8; otherwise symlinks are listed (callers treat them as foreign files)
+    and special files are left out. Files named ``.*<TMP_SUFFIX>`` (a
+    checkout's temporary files) are never listed.
+    """
+    rels: list[str] = []
+    sts: list[os.stat_result] = []
+    add_rel, add_st = rels.append, sts.append
+    is_reg = statmod.S_ISREG
     stack = [("", abspath)]
     while stack:
         prefix, folder = stack.pop()
         try:
-            it = os.scandir(folder)
-        except NotADirectoryError:
+            # scandir of a descriptor: each lstat is then relative to the
+            # folder (fstatat), not a walk of the whole path again by the kernel
+            fd = os.open(folder, _DIR_FLAGS)
+        except (NotADirectoryError, FileNotFoundError):
             continue
-        except FileNotFoundError:
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            if strict:  # a folder replaced by a symlink while the walk went on
+                raise PathError(
+                    f"{display}/{prefix[:-1]}: symlinks cannot be tracked (gitstore manifest v1)"
+                ) from None
             continue
-        with it:
-            for entry in it:
-                name = entry.name
-                rel = prefix + name
-                if strict and not name.isascii() and not is_utf8(name):
-                    shown = os.fsencode(name).decode("utf-8", "backslashreplace")
-                    raise PathError(
-                        f"{display}/{prefix}{shown}: file names that are not valid UTF-8 cannot be tracked"
-                    )
-                if entry.is_symlink():
-                    if strict:
+        try:
+            it = os.scandir(fd)
+            with it:
+                for entry in it:
+                    name = entry.name
+                    if strict and not name.isascii() and not is_utf8(name):
+                        shown = os.fsencode(name).decode("utf-8", "backslashreplace")
                         raise PathError(
-                            f"{display}/{rel}: symlinks cannot be tracked (gitstore manifest v1)"
+                            f"{display}/{prefix}{shown}: file names that are not valid UTF-8 cannot be tracked"
                         )
-                    yield ScannedFile(rel, entry.path, entry.stat(follow_symlinks=False))
-                elif entry.is_dir(follow_symlinks=False):
-                    stack.append((rel + "/", entry.path))
-                elif name.endswith(TMP_SUFFIX) and name.startswith("."):
-                    continue
-                else:
-                    st = entry.stat(follow_symlinks=False)
-                    if statmod.S_ISREG(st.st_mode):
-                        yield ScannedFile(rel, entry.path, st)
-                    elif strict:
-                        raise PathError(f"{display}/{rel}: only regular files can be tracked")
+                    # the common case first: a regular file (by the folder's own
+                    # record of its type), then one lstat
+                    if entry.is_file(follow_symlinks=False):
+                        if name[0] == "." and name.endswith(TMP_SUFFIX):
+                            continue
+                        st = entry.stat(follow_symlinks=False)
+                        if is_reg(st.st_mode):
+                            add_rel(prefix + name)
+                            add_st(st)
+                            continue
+                        # replaced by something else since the folder was read: as below
+                    elif entry.is_dir(follow_symlinks=False):
+                        stack.append((prefix + name + "/", folder + "/" + name))
+                        continue
+                    rel = prefix + name
+                    if entry.is_symlink():
+                        if strict:
+                            raise PathError(
+                                f"{display}/{rel}: symlinks cannot be tracked (gitstore manifest v1)"
+                            )
+                        add_rel(rel)
+                        add_st(entry.stat(follow_symlinks=False))
+                    elif name[0] == "." and name.endswith(TMP_SUFFIX):
+                        continue
+                    else:
+                        st = entry.stat(follow_symlinks=False)
+                        if is_reg(st.st_mode):
+                            add_rel(rel)
+                            add_st(st)
+                        elif strict:
+                            raise PathError(f"{display}/{rel}: only regular files can be tracked")
+        finally:
+            os.close(fd)
+    return Walked(abspath + "/", rels, sts)
+
+
+def scan(abspath: str, *, strict: bool, display: str) -> list[ScannedFile]:
+    """:func:`walk`, as one :class:`ScannedFile` per file."""
+    return walk(abspath, strict=strict, display=display).files()
 
 
 class _Background(Generic[R]):
@@ -532,7 +600,7 @@ class Workspace:
             if problem is not None:
                 raise PathError(f"{rel}: the name {problem}; it cannot be tracked")
             return "file", files
-        files = list(scan(str(abspath), strict=True, display=rel))
+        files = scan(str(abspath), strict=True, display=rel)
         bad = mf.first_invalid_path(f.relpath for f in files)
         if bad is not None:
             raise PathError(f"{rel}/{shown(bad[0])}: the path {bad[1]}; it cannot be tracked")
@@ -710,7 +778,7 @@ class Workspace:
             return [ScannedFile("", str(abspath), st)]
         if os.path.islink(abspath) or os.path.isfile(abspath):
             return [ScannedFile("", str(abspath), os.lstat(abspath))]
-        return list(scan(str(abspath), strict=False, display=rel))
+        return scan(str(abspath), strict=False, display=rel)
 
     def oid_of(self, key: str, f: ScannedFile) -> str | None:
         """The oid of a workspace file through the stat cache; None for a symlink."""
@@ -729,12 +797,12 @@ class Workspace:
             rel = mf.tracked_path(mpath)
             if only and not any(mf.overlaps(rel, o) for o in only):
                 continue
-            sig, files, data = clean.look(self, mpath)
+            sig, found, data = clean.look(self, mpath)
             if clean.matches(mpath, sig):
                 out.append(PathStatus(rel, "unchanged", mpath))
                 continue
             try:
-                result = self.status_of(mpath, files, data)
+                result = self.status_of(mpath, None if found is None else found.files(), data)
             except ManifestError as exc:  # one bad file must not hide every other path
                 result = PathStatus(rel, "invalid", mpath, error=exc.message)
             out.append(result)
