@@ -129,6 +129,11 @@ class CleanRecord:
     def matches(self, mpath: str, sig: Signature | None) -> bool:
         return sig is not None and self.entries.get(mpath) == sig
 
+    def files_unchanged(self, mpath: str, sig: Signature | None) -> bool:
+        """The files lstat as when they last matched ``mpath``, whose bytes differ now."""
+        old = self.entries.get(mpath)
+        return sig is not None and old is not None and old[1:] == sig[1:] and old[0] != sig[0]
+
     def save(self, entries: Mapping[str, Signature | None]) -> None:
         keep = {
             m: sig

@@ -6,8 +6,10 @@
   commit reachable from any ref, stash or reflog — as for the cache);
 - no published entry (``commits/...`` documents written by ``publish``) names it;
 - it is older than the grace period by the store's own clock (``stat`` mtime;
-  an object whose age the store cannot tell is kept), since other clones may
-  have pushed it for a commit this clone has not fetched yet;
+  an object whose age the store cannot tell is kept), and older than the last
+  time this clone heard from its git remotes (fetch, pull, clone or push; an
+  hour of slack for the clocks), since other clones may have pushed it for a
+  commit this clone has not fetched yet;
 - a ``--dry-run`` listed it first: the dry run saves its list in the clone's
   state (``.git/gitstore/gc/remote-NAME.json``) and ``--yes`` deletes only what
   that list named and is still a candidate now;
@@ -19,6 +21,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
 
 PLAN_MAX_AGE = 24 * 3600.0
 USERS = "users/"
+CLOCK_SLACK = 3600.0  # the store's clock against this machine's
 
 
 def repository_id(ctx: Context) -> tuple[str, str, str]:
@@ -87,6 +91,26 @@ def published_needs(store: Store) -> set[str]:
     return out
 
 
+def last_heard(ctx: Context) -> float | None:
+    """When this clone's view of its git remotes was last brought up to date; None without remotes.
+
+    The newest of ``FETCH_HEAD`` (every fetch and pull writes it) and the
+    reflogs of the remote-tracking refs (clone, fetch and push append to
+    them); 0 when none exists. ``packed-refs`` is not used: ``git pack-refs``
+    and branch deletions rewrite it without hearing from any remote.
+    """
+    if not ctx.repo.git("remote").stdout.split():
+        return None
+    common = Path(ctx.repo.common_dir)
+    times = [0.0]
+    with contextlib.suppress(OSError):
+        times.append((common / "FETCH_HEAD").stat().st_mtime)
+    for path in (common / "logs" / "refs" / "remotes").rglob("*"):
+        with contextlib.suppress(OSError):
+            times.append(path.stat().st_mtime)
+    return max(times)
+
+
 def _plan_path(ctx: Context, name: str) -> Path:
     return ctx.repo.state_dir / "gc" / f"remote-{name}.json"
 
@@ -127,16 +151,29 @@ def collect_remote(
     needed = repository_needs(ctx.repo, result.notes) | published_needs(store)
     result.repos.append(str(ctx.repo.common_dir))
     now = time.time()
+    # an object pushed after this clone last heard from its git remotes may
+    # be named by a commit it has not fetched: only older ones are judged
+    heard = last_heard(ctx)
+    cutoff = min(now - grace, heard - CLOCK_SLACK) if heard is not None else now - grace
+    unheard = 0
     candidates: dict[str, int] = {}
     for oid in store.list():
         if oid in needed:
             result.kept_needed += 1
             continue
         st = store.stat(oid)
-        if st.mtime is None or now - st.mtime < grace:
+        if st.mtime is None or st.mtime > cutoff:
             result.kept_young += 1
+            unheard += st.mtime is not None and now - st.mtime >= grace
             continue
         candidates[oid] = st.size
+    if unheard:
+        when = datetime.fromtimestamp(heard or 0, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        result.notes.append(
+            f"kept {unheard} object(s) pushed after, or less than an hour before, this clone"
+            f" last fetched ({when if heard else 'never'}): other clones' commits may name them;"
+            " run `git fetch --all` first to have them judged"
+        )
     # what killed uploads left behind is no object of anyone's: swept at once
     result.tmp_deleted = [*store.sweep_leftovers(now - grace, dry_run=dry_run)]
     plan = _plan_path(ctx, name)

@@ -86,12 +86,25 @@ def pre_commit(ctx: Context) -> HookReport:
     worktree = {m: data for m, (_sig, _files, data) in looked.items() if data is not None}
     todo = [m for m in mpaths if not clean.matches(m, seen[m])]
     modified = []
+    behind: list[str] = []
     if todo:
         statuses = [ws.status_of(m, _files(looked[m][1]), looked[m][2]) for m in todo]
         ws.statcache.save()
         modified = [s.path for s in statuses if s.state == "modified"]
         unchanged = {s.manifest for s in statuses if s.state == "unchanged"}
-        clean.save({m: sig for m, sig in seen.items() if m in unchanged or m not in todo})
+        # files exactly as they were when they last matched their manifest,
+        # under a manifest that changed since (git checkout REV -- X.gitstore,
+        # revert, cherry-pick, reset): a refresh would record the old files
+        # over the new manifest; there is nothing new on disk to record
+        behind = [
+            s.path
+            for s in statuses
+            if s.state == "modified" and clean.files_unchanged(s.manifest, seen[s.manifest])
+        ]
+        clean.save(
+            {m: sig for m, sig in seen.items() if m in unchanged or m not in todo}
+            | {mf.manifest_path(p): clean.entries[mf.manifest_path(p)] for p in behind}
+        )
     if pending:
         stale = [p for p in modified if p in pending]
         kept = {p: why for p, why in pending.items() if p in stale}
@@ -109,6 +122,21 @@ def pre_commit(ctx: Context) -> HookReport:
             )
             report.exit_code = 1
             return report
+    if behind:
+        report.lines += [
+            f"gitstore: {p} still holds the files of an earlier {mf.manifest_path(p)}, which has"
+            " changed since (not refreshed, so the commit keeps the manifest); run"
+            f" `gitstore checkout {p}` to bring the files in line"
+            for p in behind
+        ]
+        modified = [p for p in modified if p not in behind]
+    if modified and _partial_commit():
+        report.lines += [
+            f"gitstore: {p} changed since its manifest, which a partial commit"
+            f" (git commit -- PATHS) does not refresh; run `gitstore track {p}` and commit it"
+            for p in modified
+        ]
+        modified = []
     if modified:
         if not ctx.config.hooks_refresh:
             report.lines.append(
@@ -134,6 +162,16 @@ def pre_commit(ctx: Context) -> HookReport:
     return _check_staged(ctx, report, worktree)
 
 
+def _partial_commit() -> bool:
+    """``git commit -- PATHS`` (``--only``): git commits from a temporary index.
+
+    Staging a refreshed manifest there would put it in the commit (which the
+    user did not ask for) and not in the real index, which would then revert
+    it at the next commit.
+    """
+    return os.path.basename(os.environ.get("GIT_INDEX_FILE", "")).startswith("next-index-")
+
+
 def _files(found: Walked | None) -> list[ScannedFile] | None:
     return None if found is None else found.files()
 
@@ -144,31 +182,44 @@ def _nothing_staged(ctx: Context) -> bool:
     return ctx.repo.git("diff", "--cached", "--quiet", check=False).returncode == 0
 
 
-def _staged_manifests(ctx: Context) -> list[tuple[str, str, str]]:
-    """(path, HEAD's blob, staged blob) of each staged manifest that differs from HEAD's.
+def _staged(ctx: Context) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """The staged changes: manifests and the other paths added or modified.
 
-    HEAD's blob is all zeros for a manifest new in this commit. Conflicted
-    manifests (unmerged index entries) are left out: git refuses to commit them.
+    Manifests come as (path, HEAD's blob, staged blob), for each staged
+    manifest that differs from HEAD's; HEAD's blob is all zeros for a
+    manifest new in this commit. Conflicted manifests (unmerged index
+    entries) are left out: git refuses to commit them.
     """
     out = ctx.repo.git(
-        "diff",
-        "--cached",
-        "--raw",
-        "-z",
-        "--no-abbrev",
-        "--no-renames",
-        "--diff-filter=d",
-        "--",
-        "*" + mf.SUFFIX,
+        "diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames", "--diff-filter=d"
     ).stdout
     fields = out.split(b"\0")
-    staged = []
+    manifests = []
+    others = []
     for i in range(0, len(fields) - 1, 2):
         meta = fields[i].split()
         if len(meta) != 5 or meta[4] == b"U":
             continue
-        staged.append((os.fsdecode(fields[i + 1]), meta[2].decode(), meta[3].decode()))
-    return sorted(staged)
+        path = os.fsdecode(fields[i + 1])
+        if path.endswith(mf.SUFFIX):
+            manifests.append((path, meta[2].decode(), meta[3].decode()))
+        else:
+            others.append(path)
+    return sorted(manifests), others
+
+
+def _inside_tracked(paths: Sequence[str], mpaths: Sequence[str]) -> dict[str, list[str]]:
+    """{tracked path: the ``paths`` inside it}: files that git would hold beside the cache."""
+    rels = {mf.tracked_path(m) for m in mpaths}
+    found: dict[str, list[str]] = {}
+    for path in paths:
+        parts = path.split("/")
+        for i in range(len(parts), 0, -1):
+            head = "/".join(parts[:i])
+            if head in rels:
+                found.setdefault(head, []).append(path)
+                break
+    return found
 
 
 def _check_staged(ctx: Context, report: HookReport, worktree: Mapping[str, bytes]) -> HookReport:
@@ -186,7 +237,20 @@ def _check_staged(ctx: Context, report: HookReport, worktree: Mapping[str, bytes
     """
     repo = ctx.repo
     ws = ctx.workspace
-    staged = _staged_manifests(ctx)
+    staged, others = _staged(ctx)
+    inside = _inside_tracked(others, ws.manifest_paths()) if others else {}
+    if inside:
+        rel, paths = sorted(inside.items())[0]
+        report.lines.append(
+            f"gitstore: {_shown(sorted(paths))} staged in git, inside the tracked path {rel}"
+            f" ({mf.manifest_path(rel)}), whose files belong in the cache; commit refused"
+        )
+        report.lines.append(
+            f"hint: run `git rm -r --cached -q {rel}` (the files stay), then `gitstore track {rel}`,"
+            " which also lists it in .gitignore"
+        )
+        report.exit_code = 1
+        return report
     if not staged:
         return report
     needed: dict[str, str] = {}
@@ -422,11 +486,18 @@ def materialise_changes(
     result = Checkout(ws).run(present, write_manifests=False) if present else CheckoutResult()
     if deltas:
         result.merge(hookdelta.apply_deltas(ws, deltas))
+    in_git = _tracked_by_git(ws, [mf.tracked_path(m) for m in gone])
     for mpath in gone:
-        if not _remove_untracked(ws, mf.tracked_path(mpath)):
+        if mf.tracked_path(mpath) in in_git:
+            # git tracks files there at the new HEAD (a commit from before the
+            # path moved into gitstore): git has just written them; leave them
+            pending.pop(mf.tracked_path(mpath), None)
+            continue
+        kept = _remove_untracked(ws, mf.tracked_path(mpath))
+        if kept:
             report.lines.append(
-                f"gitstore: left {mf.tracked_path(mpath)} in place: it is no longer tracked here"
-                " and some of its files are not in the cache"
+                f"gitstore: {mf.tracked_path(mpath)} is no longer tracked here; its files were"
+                f" removed but for {len(kept)} whose content is not in the cache: {_shown(kept)}"
             )
         pending.pop(mf.tracked_path(mpath), None)
     by_path: dict[str, list[str]] = {}
@@ -477,26 +548,34 @@ def materialise_changes(
     return report
 
 
-def _remove_untracked(ws: Workspace, rel: str) -> bool:
-    """Delete the files of a path no longer tracked when all are in the cache; False if some are not."""
+def _tracked_by_git(ws: Workspace, rels: Sequence[str]) -> set[str]:
+    """Those of ``rels`` that git's index holds files in (or is itself a file of)."""
+    if not rels:
+        return set()
+    found = ws.repo.ls_files([":(literal)" + rel for rel in rels])
+    return {rel for rel in rels if any(p == rel or p.startswith(rel + "/") for p in found)}
+
+
+def _remove_untracked(ws: Workspace, rel: str) -> list[str]:
+    """Delete the files of a path no longer tracked whose content is in the cache; the others."""
     from .checkout import Checkout
 
     full = ws.root / rel
     if full.is_dir() and not full.is_symlink():
         mpath = mf.manifest_path(rel)
-        return not Checkout(ws).run({mpath: EMPTY_DIR}, write_manifests=False).conflicts
+        return Checkout(ws).run({mpath: EMPTY_DIR}, write_manifests=False).conflicts
     files = ws.current_files(rel, "file")
     if not files:
-        return True
+        return []
     oid = ws.oid_of(rel, files[0])
     if oid is None or not ws.cache.has(oid):
-        return False
+        return [rel]
     with ws.lock():
         full.unlink()
         ws.statcache.entries.pop(rel, None)
         ws.statcache.dirty = True
         ws.statcache.save()
-    return True
+    return []
 
 
 def _fetch_missing(ctx: Context, needed: set[str]) -> tuple[dict[str, str], str | None]:

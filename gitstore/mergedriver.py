@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import gitignore
 from . import manifest as mf
 from .errors import ConflictError, ManifestError
 
@@ -250,6 +251,15 @@ def resolve_path(ctx: Context, user_path: str, side: str) -> tuple[str, list[str
         # would drop the other side's clean change
         stages = [ctx.repo.git("show", f":{n}:{mpath}", check=False) for n in (1, 2, 3)]
         base, ours, theirs = (p.stdout if p.returncode == 0 else b"" for p in stages)
+        gone = [n for n, p in (("ours", stages[1]), ("theirs", stages[2])) if p.returncode != 0]
+        if len(gone) == 1 and side != ("theirs" if gone == ["ours"] else "ours"):
+            # a modify/delete conflict: one side untracked the path
+            kept = "theirs" if gone == ["ours"] else "ours"
+            who = "our" if gone == ["ours"] else "their"
+            raise ConflictError(
+                f"{mpath}: {who} side deletes it and the other changes it; there is no {side} side to take",
+                hint=f"to delete it, run `gitstore untrack {rel}`; to keep it, `gitstore resolve {rel} --{kept}`",
+            )
         data = merge_bytes(base, ours, theirs, mpath).data
     elif not mf.has_conflict_markers(data):
         raise PathError(f"{mpath} has no merge conflict to resolve")
@@ -257,5 +267,9 @@ def resolve_path(ctx: Context, user_path: str, side: str) -> tuple[str, list[str
     tmp = full.with_name(f".{full.name}.gitstore-tmp")
     tmp.write_bytes(clean)
     os.replace(tmp, full)
-    ctx.repo.stage([mpath])
+    # the other side may have untracked the path, and git merged .gitignore
+    # without its line: the files must stay out of git
+    manifest = mf.parse(clean, mpath)
+    listed = gitignore.add(ws.root, mf.tracked_path(mpath), manifest.kind == "dir")
+    ctx.repo.stage([mpath, ".gitignore"] if listed else [mpath])
     return mpath, materialise_changes(ctx, [(mpath, None, "resolved")]).lines

@@ -1,0 +1,155 @@
+"""Git workflows at their edges (third QA pass): the manifest is git's truth, the payload never git's.
+
+Each test is a finding of the pass (docs/reliability.md, "Third pass"), run
+through the real git binary with gitstore's hooks installed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_hooks import Clone, make_team, objects_in, oid_of
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> tuple[Clone, Clone, Path, Path]:
+    """(alice, bob, origin, store), as in test_hooks: alice has pushed data/ to a folder remote."""
+    store = tmp_path / "store"
+    return (*make_team(tmp_path, str(store)), store)
+
+
+def test_checkout_of_a_commit_from_before_the_data_moved_into_gitstore(tmp_path: Path) -> None:
+    """git writes the old commit's data files; post-checkout must not delete them as untracked."""
+    repo = Clone(tmp_path / "repo", tmp_path / "cache")
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo.path)], check=True)
+    repo.git("config", "user.name", "T")
+    repo.git("config", "user.email", "t@example.com")
+    repo.gs("init")
+    for name in ("f1", "f2", "f3"):
+        repo.write(f"data/{name}.bin", f"{name} in git\n")
+    repo.git("add", "data")
+    repo.git("commit", "-qm", "data committed to git")
+    repo.git("tag", "old")
+    repo.git("rm", "-rq", "--cached", "data")
+    repo.write("data/f1.bin", "f1 in gitstore\n")
+    repo.gs("track", "data")
+    repo.git("commit", "-qm", "data moved into gitstore")
+
+    switched = repo.git("checkout", "-q", "old")
+    assert [repo.read(f"data/{n}.bin") for n in ("f1", "f2", "f3")] == [
+        b"f1 in git\n",
+        b"f2 in git\n",
+        b"f3 in git\n",
+    ], switched.stderr
+    assert repo.git("status", "--porcelain").stdout == ""
+
+    repo.git("checkout", "-q", "main")
+    assert repo.read("data/f1.bin") == b"f1 in gitstore\n"
+    assert repo.gs("status", "--json").stdout.count('"unchanged"') == 1
+
+
+def test_a_manifest_rolled_back_by_git_is_committed_not_refreshed(team) -> None:
+    """git checkout REV -- X.gitstore, then git commit: the commit keeps the old version.
+
+    Before, pre-commit saw files that differ from the manifest, took them for
+    an edit and re-tracked them: the rollback became an empty commit.
+    """
+    alice, _bob, _origin, _store = team
+    alice.git("tag", "v1")
+    v1 = alice.read("data.gitstore")
+    alice.write("data/a.bin", b"alpha v2")
+    alice.commit_data("data v2")
+
+    alice.git("checkout", "v1", "--", "data.gitstore")
+    done = alice.git("commit", "-qm", "roll the data back to v1")
+    assert "gitstore checkout data" in done.stderr
+    assert alice.git("show", "HEAD:data.gitstore").stdout.encode() == v1
+    assert alice.read("data.gitstore") == v1
+
+    alice.gs("checkout", "data")  # as the note says
+    assert alice.read("data/a.bin") == b"alpha v1"
+    assert alice.git("status", "--porcelain").stdout == ""
+
+
+def test_a_reverted_data_commit_stays_reverted_at_the_next_commit(team) -> None:
+    alice, _bob, _origin, _store = team
+    alice.write("data/a.bin", b"bad data")
+    alice.commit_data("bad data")
+    alice.git("revert", "--no-edit", "HEAD")
+    alice.write("code.py", "print(2)\n")
+    alice.git("commit", "-qam", "unrelated code change")
+    assert alice.gs("cat", "data/a.bin", "--rev", "HEAD").stdout == "alpha v1"
+
+
+def test_a_partial_commit_leaves_changed_data_out(team) -> None:
+    """git commit -- code.py: only code.py goes in, and git's index is left consistent."""
+    alice, _bob, _origin, _store = team
+    before = alice.git("show", "HEAD:data.gitstore").stdout
+    alice.write("data/b.bin", b"bravo v2")
+    alice.write("code.py", "print(3)\n")
+    done = alice.git("commit", "-qm", "only the code", "--", "code.py")
+    assert "partial commit" in done.stderr
+    assert alice.git("show", "HEAD:data.gitstore").stdout == before
+    assert alice.git("diff", "--cached", "--name-only").stdout == ""
+
+    alice.gs("track", "data")  # as the note says
+    alice.git("commit", "-qm", "the data")
+    assert alice.gs("cat", "data/b.bin", "--rev", "HEAD").stdout == "bravo v2"
+
+
+def test_payload_files_staged_in_git_are_refused(team) -> None:
+    """A tracked folder renamed with git mv of its manifest, then git add -A: refused, with the way out."""
+    alice, _bob, _origin, _store = team
+    alice.git("mv", "data.gitstore", "data2.gitstore")
+    (alice.path / "data").rename(alice.path / "data2")
+    alice.git("add", "-A")
+    refused = alice.git("commit", "-qm", "rename the dataset", ok=False)
+    assert "data2/a.bin, data2/b.bin staged in git, inside the tracked path data2" in refused.stderr
+    assert "git rm -r --cached -q data2" in refused.stderr
+
+    alice.git("rm", "-r", "--cached", "-q", "data2")
+    alice.gs("track", "data2")
+    alice.git("commit", "-qm", "rename the dataset")
+    assert alice.git("ls-files", "data2").stdout == ""
+    assert "/data2/" in (alice.path / ".gitignore").read_text()
+
+
+def test_resolving_a_modify_delete_conflict(team) -> None:
+    """One branch untracked the path, the other changed it: clear words, and .gitignore kept."""
+    alice, _bob, _origin, _store = team
+    alice.git("switch", "-qc", "drop")
+    alice.gs("untrack", "data")
+    alice.git("commit", "-qm", "drop the dataset")
+    alice.git("switch", "-q", "main")
+    alice.write("data/a.bin", b"alpha v2")
+    alice.commit_data("data v2")
+    alice.git("merge", "drop", "-m", "merge", ok=False)
+
+    theirs = alice.gs("resolve", "data", "--theirs", ok=False)
+    assert "their side deletes it" in theirs.stderr
+    assert "gitstore untrack data" in theirs.stderr
+    alice.gs("resolve", "data", "--ours")
+    assert "/data/" in (alice.path / ".gitignore").read_text()
+    alice.git("commit", "-qm", "keep the dataset")
+    assert alice.git("ls-files", "data").stdout == ""
+    assert alice.read("data/a.bin") == b"alpha v2"
+
+
+def test_gc_remote_keeps_what_was_pushed_after_this_clone_last_fetched(team) -> None:
+    """Bob pushes new data; alice, who has not fetched since, collects the remote."""
+    alice, bob, _origin, store = team
+    bob.gs("install")
+    bob.gs("pull")
+    bob.write("data/b.bin", b"bravo by bob")
+    bob.commit_data("bob's data")
+    bob.git("push", "-q", "origin", "main")
+    short = oid_of(bob, "data/b.bin")
+    (bobs,) = [o for o in objects_in(store) if o.startswith(short)]
+
+    listed = alice.gs("gc", "--remote", "team", "--dry-run", "--grace", "0")
+    assert "pushed after, or less than an hour before, this clone last fetched" in listed.stderr
+    alice.gs("gc", "--remote", "team", "--grace", "0", "--yes")
+    assert bobs in objects_in(store)
