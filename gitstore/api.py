@@ -152,6 +152,10 @@ def checkout(
             hint = None
             if rev is None and not (ws.root / unknown[0]).exists():
                 hint = f"if {unknown[0]} was meant as a revision, git does not know it"
+                try:
+                    ctx.repo.resolve(unknown[0])
+                except GitstoreError as exc:  # why not, when git can say (a shallow clone)
+                    hint = f"if {unknown[0]} was meant as a revision: {exc.message}"
             raise PathError(f"{unknown[0]} is not a tracked path {where}", hint=hint)
     link = cfg.parse_link(link) if link is not None else None
     return Checkout(ws, force=force, link=link).run(

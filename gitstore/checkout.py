@@ -12,6 +12,7 @@ folder should be is never followed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat as statmod
 from collections.abc import Sequence
@@ -65,6 +66,7 @@ class _Plan:
     write: list[tuple[str, mf.Entry]] = field(default_factory=list)  # (repo path, entry)
     chmod: list[tuple[str, mf.Entry]] = field(default_factory=list)
     delete: list[str] = field(default_factory=list)
+    replaces_kind: bool = False  # a folder for a file, or a file for a folder
 
 
 def entry_key(rel: str, manifest: mf.Manifest, entry: mf.Entry) -> str:
@@ -185,8 +187,12 @@ class Checkout:
         self, rel: str, manifest: mf.Manifest, restrict: list[str], result: CheckoutResult
     ) -> _Plan:
         ws = self.ws
-        safe_parent(ws, rel + ("/x" if manifest.kind == "dir" else ""), create=False)
+        safe_parent(ws, rel, create=False)
         plan = _Plan(rel, manifest)
+        if not restrict and self._kind_changed(plan, result):
+            return plan
+        if manifest.kind == "dir":
+            safe_parent(ws, rel + "/x", create=False)  # rel itself: no symlink followed
         current: dict[str, ScannedFile] = {}
         for f in ws.current_files(rel, manifest.kind):
             key = rel + "/" + f.relpath if manifest.kind == "dir" and f.relpath else rel
@@ -239,6 +245,34 @@ class Checkout:
                 result.conflicts.append(key)
         return plan
 
+    def _kind_changed(self, plan: _Plan, result: CheckoutResult) -> bool:
+        """A folder where the manifest has a file, or a file where it has a folder: replace it.
+
+        As git does, when everything there is in the cache (or with ``force``);
+        otherwise what is not is named as a conflict and the path is left alone.
+        True when the plan is made (nothing more to compare).
+        """
+        ws, rel, manifest = self.ws, plan.rel, plan.manifest
+        try:
+            st = os.lstat(ws.root / rel)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        if statmod.S_ISDIR(st.st_mode) and manifest.kind == "file":
+            found = [(rel + "/" + f.relpath, f) for f in ws.current_files(rel, "dir")]
+        elif statmod.S_ISREG(st.st_mode) and manifest.kind == "dir":
+            found = [(rel, ScannedFile("", str(ws.root / rel), st))]
+        else:
+            return False
+        blocked = [k for k, f in found if not self._replaceable(ws.oid_of(k, f))]
+        if blocked:
+            result.conflicts += blocked
+            return True
+        plan.delete = [k for k, _f in found]
+        prefix = rel + "/" if manifest.kind == "dir" else ""
+        plan.write = [(prefix + e.path if prefix else rel, e) for e in manifest.entries]
+        plan.replaces_kind = True
+        return True
+
     def _replaceable(self, oid: str | None) -> bool:
         return self.force or (oid is not None and self.ws.cache.has(oid))
 
@@ -267,7 +301,12 @@ class Checkout:
         if plan.manifest.kind == "file":
             target = root / plan.rel
             if target.is_dir() and not target.is_symlink() and plan.write:
-                _prune_empty(target, {str(target)})
+                if plan.replaces_kind:  # every file below is deleted: its empty folders go too
+                    for folder, _dirs, _files in os.walk(target, topdown=False):
+                        with contextlib.suppress(OSError):
+                            os.rmdir(folder)
+                else:
+                    _prune_empty(target, {str(target)})
         made: set[str] = set()
         created: list[Path] = []  # folders made here: removed again if left empty
         root_s = str(root)

@@ -132,6 +132,12 @@ def collect_remote(
             f"gc on a remote deletes data other clones may rely on: run `gitstore gc --remote {name}"
             " --dry-run` first, then again with --yes"
         )
+    if ctx.repo.shallow():
+        raise GitstoreError(
+            "this clone is shallow (git clone --depth): it cannot tell which objects of the"
+            f" remote '{name}' older commits need; nothing was deleted",
+            hint="run `git fetch --unshallow` first, or collect the remote from a full clone",
+        )
     name, store = open_remote(ctx, name, for_write=not dry_run)
     result = GcResult(dry_run=dry_run, grace=grace, remote=name)
     rid, _, _ = repository_id(ctx)

@@ -139,6 +139,7 @@ class GitRepo:
             if text:
                 common_dir = Path(os.path.normpath(git_dir / text))
         self.common_dir = common_dir
+        self._shallow: frozenset[str] | None = None
         self._local = threading.local()
         self._opened: list[Repo] = []
         self._lock = threading.Lock()
@@ -393,18 +394,25 @@ class GitRepo:
                 sha = self._to_commit(sha, rev)
                 continue
             sha = self._to_commit(sha, rev)
-            parents = [p.decode("ascii") for p in self._commit(sha).parents]
+            parents = self._parents(sha, self._commit(sha))
             if tilde is not None:
                 for _ in range(int(tilde or 1)):
                     if not parents:
-                        raise RevisionError(f"unknown revision '{rev}': history is shorter")
+                        raise RevisionError(
+                            f"unknown revision '{rev}': history is shorter{self._cut(sha)}"
+                        )
                     sha = parents[0]
-                    parents = [p.decode("ascii") for p in self._commit(sha).parents]
+                    parents = self._parents(sha, self._commit(sha))
             elif (nth := int(caret or 1)) > 0:
                 if nth > len(parents):
-                    raise RevisionError(f"unknown revision '{rev}': no parent {nth}")
+                    raise RevisionError(
+                        f"unknown revision '{rev}': no parent {nth}{self._cut(sha)}"
+                    )
                 sha = parents[nth - 1]
         return self._to_commit(sha, rev)
+
+    def _cut(self, sha: str) -> str:
+        return " in this shallow clone (git fetch --unshallow)" if sha in self.shallow() else ""
 
     def try_resolve(self, rev: str) -> str | None:
         """Like :meth:`resolve`, but None for an unknown revision (an ambiguous one still raises)."""
@@ -458,13 +466,29 @@ class GitRepo:
 
     # ---- commits and history -----------------------------------------------
 
+    def shallow(self) -> frozenset[str]:
+        """The commits at a shallow clone's boundary (``git clone --depth``): their parents are absent."""
+        if self._shallow is None:
+            try:
+                text = (self.common_dir / "shallow").read_text("ascii")
+            except (OSError, UnicodeDecodeError):
+                text = ""
+            self._shallow = frozenset(text.split())
+        return self._shallow
+
+    def _parents(self, sha: str, commit: Commit) -> list[str]:
+        """A commit's parents as this clone has them: none past a shallow boundary, as git shows it."""
+        if sha in self.shallow():
+            return []
+        return [p.decode("ascii") for p in commit.parents]
+
     def commit_info(self, sha: str) -> CommitInfo:
         sha = sha if _HEX40.fullmatch(sha) else self.resolve(sha)
         commit = self._commit(sha)
         message = commit.message.decode("utf-8", "replace")
         return CommitInfo(
             sha=sha,
-            parents=tuple(p.decode("ascii") for p in commit.parents),
+            parents=tuple(self._parents(sha, commit)),
             author=commit.author.decode("utf-8", "replace"),
             date=_iso(commit.commit_time, commit.commit_timezone),
             timestamp=commit.commit_time,
@@ -513,8 +537,8 @@ class GitRepo:
             current = heapq.heappop(heap)[2]
             queued.discard(current)
             if current in bad:
-                for raw in self._commit(current).parents:
-                    push(raw.decode("ascii"), True)
+                for parent in self._parents(current, self._commit(current)):
+                    push(parent, True)
                 continue
             pending -= 1
             info = self.commit_info(current)

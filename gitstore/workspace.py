@@ -837,6 +837,8 @@ class Workspace:
             needed = {e.oid for e in manifest.entries}
             missing = needed - self.cache.exists(needed)
             return PathStatus(rel, "missing_objects" if missing else "not_materialised", mpath)
+        if manifest.kind == "file" and current[0].relpath:  # a folder where a file is expected
+            return PathStatus(rel, "modified", mpath, modified=[rel])
         result = PathStatus(rel, "unchanged", mpath)
         want = manifest.by_path()
         prefix = rel + "/" if manifest.kind == "dir" else ""

@@ -153,3 +153,49 @@ def test_gc_remote_keeps_what_was_pushed_after_this_clone_last_fetched(team) -> 
     assert "pushed after, or less than an hour before, this clone last fetched" in listed.stderr
     alice.gs("gc", "--remote", "team", "--grace", "0", "--yes")
     assert bobs in objects_in(store)
+
+
+def test_a_tracked_path_that_turned_from_file_to_folder_checks_out_both_ways(team) -> None:
+    alice, _bob, _origin, _store = team
+    alice.write("thing", b"one file\n")
+    alice.gs("track", "thing")
+    alice.git("commit", "-qm", "thing is a file")
+    (alice.path / "thing").unlink()
+    alice.write("thing/a", b"a\n")
+    alice.write("thing/sub/b", b"b\n")
+    status = alice.gs("status").stdout
+    assert status.count("modified: thing") == 1, status
+    alice.gs("track", "thing")
+    alice.git("commit", "-qm", "thing is a folder")
+
+    alice.git("checkout", "-q", "HEAD~1")  # the hook replaces the folder by the file
+    assert alice.read("thing") == b"one file\n"
+    alice.git("checkout", "-q", "main")
+    assert alice.read("thing/sub/b") == b"b\n"
+
+    # a file whose content is in no cache is never deleted to make room
+    alice.write("thing/sub/new", b"not in the cache\n")
+    kept = alice.gs("checkout", "HEAD~1", ok=False)
+    assert kept.returncode == 3 and "thing/sub/new" in kept.stdout + kept.stderr
+    assert alice.read("thing/sub/new") == b"not in the cache\n"
+    alice.gs("checkout", "HEAD~1", "--force")
+    assert alice.read("thing") == b"one file\n"
+
+
+def test_a_shallow_clone_shows_its_history_and_refuses_remote_gc(team, tmp_path: Path) -> None:
+    alice, _bob, origin, _store = team
+    alice.write("data/a.bin", b"alpha v2")
+    alice.commit_data("data v2")
+    alice.git("push", "-q", "origin", "main")
+    carol = Clone(tmp_path / "carol", tmp_path / "carol-cache")
+    subprocess.run(
+        ["git", "clone", "-q", "--depth", "1", f"file://{origin}", str(carol.path)],
+        check=True,
+        capture_output=True,
+    )
+    log = carol.gs("log", "data")
+    assert log.stdout.count("\n") == 1 and "data v2" in log.stdout
+    beyond = carol.gs("checkout", "HEAD~1", ok=False)
+    assert "shallow clone" in beyond.stderr
+    refused = carol.gs("gc", "--remote", "team", "--dry-run", ok=False)
+    assert "this clone is shallow" in refused.stderr
