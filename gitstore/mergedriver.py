@@ -262,7 +262,15 @@ def resolve_path(ctx: Context, user_path: str, side: str) -> tuple[str, list[str
             )
         data = merge_bytes(base, ours, theirs, mpath).data
     elif not mf.has_conflict_markers(data):
-        raise PathError(f"{mpath} has no merge conflict to resolve")
+        try:
+            mf.parse(data, mpath)
+        except ManifestError:
+            # a merge without the driver (an octopus merge, a clone without
+            # it) can leave a manifest whose size: and files: lines are the
+            # sum of neither side: every entry is kept, the totals recomputed
+            pass
+        else:
+            raise PathError(f"{mpath} has no merge conflict to resolve")
     clean = resolve_text(data, side, mpath)
     tmp = full.with_name(f".{full.name}.gitstore-tmp")
     tmp.write_bytes(clean)

@@ -199,3 +199,31 @@ def test_a_shallow_clone_shows_its_history_and_refuses_remote_gc(team, tmp_path:
     assert "shallow clone" in beyond.stderr
     refused = carol.gs("gc", "--remote", "team", "--dry-run", ok=False)
     assert "this clone is shallow" in refused.stderr
+
+
+def test_an_octopus_merge_manifest_is_settled_by_resolve(team) -> None:
+    """git's octopus strategy ignores merge drivers: the totals come out wrong; resolve recomputes them."""
+    alice, _bob, _origin, _store = team
+    for name in ("c", "d", "e", "f", "g"):
+        alice.write(f"data/{name}.bin", f"{name} v1".encode())
+    alice.commit_data("more files")
+    # both sides grow the folder by 3 bytes: the size: line changes alike on
+    # both, so git's own merge takes it once, not as the sum
+    alice.git("switch", "-qc", "b1")
+    alice.write("data/a.bin", b"alpha v1 b1")
+    alice.commit_data("b1")
+    alice.git("switch", "-qc", "b2", "main")
+    alice.write("data/g.bin", b"g v1 b2")
+    alice.commit_data("b2")
+    alice.git("switch", "-qc", "b3", "main")
+    alice.write("code.py", "print(3)\n")
+    alice.git("commit", "-qam", "b3")
+    alice.git("switch", "-q", "main")
+    alice.git("merge", "-q", "b1", "b2", "b3", "-m", "octopus")
+    assert '"invalid"' in alice.gs("status", "--json", ok=False).stdout
+
+    alice.gs("resolve", "data", "--ours")
+    assert alice.read("data/a.bin") == b"alpha v1 b1"
+    assert alice.read("data/g.bin") == b"g v1 b2"
+    alice.git("commit", "-qm", "octopus totals")
+    assert '"unchanged"' in alice.gs("status", "--json").stdout
