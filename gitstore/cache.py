@@ -317,7 +317,7 @@ class Cache:
                 return False
         else:
             return False
-        tmp = f"{head}/.{name}.gitstore-tmp"
+        tmp = f"{head}/{tmp_name(name)}"
         fd = _create(tmp, executable)
         try:
             try:
@@ -360,19 +360,35 @@ class Cache:
 
     # -- materialising -------------------------------------------------------
     def materialise(
-        self, oid: str, dest: str | Path, executable: bool, link: Sequence[str] | None = None
-    ) -> None:
+        self,
+        oid: str,
+        dest: str | Path,
+        executable: bool,
+        link: Sequence[str] | None = None,
+        *,
+        expect: os.stat_result | None = None,
+        size: int | None = None,
+    ) -> os.stat_result | None:
         """Write object ``oid`` at ``dest`` (replacing what is there) with the given mode.
 
         A copy or reflink is written to a temporary name beside ``dest`` and
         renamed; a hard link or symlink is made at ``dest`` directly when
         nothing is there (a link appears whole or not at all). A folder at
         ``dest`` raises IsADirectoryError.
+
+        ``expect``: the lstat of the file at ``dest`` when the caller decided
+        to replace it; if the file changed since (the user saved it while the
+        copy ran), nothing is replaced and :class:`DestinationChanged` is
+        raised. ``size``: the size the manifest gives the object; an object of
+        another size (a hard-linked copy edited in place) raises
+        IntegrityError. Returns the new file's lstat when it is certainly the
+        file written (same inode, size and mtime as before the rename: no edit
+        came in between), for the stat cache; None otherwise.
         """
         src = self._obj(oid)
         dest_s = os.fspath(dest)
         head, name = os.path.split(dest_s)
-        tmp = os.path.join(head, f".{name}.gitstore-tmp")
+        tmp = os.path.join(head, tmp_name(name))
         for mode in link or self.link:
             try:
                 if mode == "reflink" and self._device(head) not in self._no_reflink:
@@ -383,32 +399,42 @@ class Cache:
                 if mode == "hardlink":
                     made = self._hardlink(src, tmp, executable, dest_s)
                     if made == "dest":
-                        return
+                        return os.lstat(dest_s)
                     if made == "tmp":
                         break
                 if mode == "symlink":
                     try:
                         os.symlink(src, dest_s)
-                        return
+                        return None
                     except FileExistsError:
                         pass
                     _unlink(tmp)
                     os.symlink(src, tmp)
                     break
                 if mode == "copy":
-                    self._copy(src, tmp, executable)
+                    self._copy(src, tmp, executable, oid, size)
                     break
             except FileNotFoundError as exc:
                 if not os.path.exists(src):
                     raise ObjectNotFoundError(f"object {oid} is not in the cache", oid=oid) from exc
                 raise
         else:
-            self._copy(src, tmp, executable)
+            self._copy(src, tmp, executable, oid, size)
         try:
+            before = os.lstat(tmp)
+            if expect is not None:
+                faults.user_edit(dest_s, "before")
+                if _changed_since(dest_s, expect):
+                    raise DestinationChanged(dest_s)
             os.replace(tmp, dest_s)
         except BaseException:
             _unlink(tmp)
             raise
+        if expect is not None:
+            faults.user_edit(dest_s, "after")
+        after = os.lstat(dest_s)
+        same = (after.st_ino, after.st_size, after.st_mtime_ns)
+        return after if same == (before.st_ino, before.st_size, before.st_mtime_ns) else None
 
     def _device(self, folder: str) -> int:
         dev = self._device_of.get(folder)
@@ -496,12 +522,20 @@ class Cache:
             raise
         return "tmp"
 
-    def _copy(self, src: str, tmp: str, executable: bool) -> None:
+    def _copy(
+        self, src: str, tmp: str, executable: bool, oid: str = "", want: int | None = None
+    ) -> None:
         sfd = os.open(src, os.O_RDONLY)
         try:
+            size = os.fstat(sfd).st_size
+            if want is not None and size != want:
+                raise IntegrityError(
+                    f"object {oid} in the cache holds {size} bytes where its manifest says {want}"
+                    " (a hard-linked copy edited in place?)",
+                    hint="run `gitstore verify --repair`",
+                )
             dfd = _create(tmp, executable)
             try:
-                size = os.fstat(sfd).st_size
                 if size < SMALL:
                     write_all(dfd, os.read(sfd, size))
                 else:
@@ -600,6 +634,37 @@ def _copy_range(sfd: int, dfd: int, size: int) -> None:
         if not block:
             break
         write_all(dfd, block)
+
+
+class DestinationChanged(Exception):
+    """The file a checkout was replacing changed after the checkout looked at it."""
+
+
+def _changed_since(path: str, expect: os.stat_result) -> bool:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False  # deleted meanwhile: nothing to lose
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != (
+        expect.st_ino,
+        expect.st_size,
+        expect.st_mtime_ns,
+        expect.st_ctime_ns,
+    )
+
+
+def tmp_name(name: str) -> str:
+    """The temporary name a file ``name`` is written under beside it: ``.NAME.gitstore-tmp``.
+
+    A name too long for that (the limit is 255 bytes) takes a digest of it
+    instead; both forms are hidden files ending in the suffix, which scans skip.
+    """
+    tmp = f".{name}.gitstore-tmp"
+    if len(os.fsencode(tmp)) <= 255:
+        return tmp
+    import hashlib
+
+    return f".{hashlib.sha1(os.fsencode(name)).hexdigest()}.gitstore-tmp"
 
 
 def _unlink(path: str | Path) -> None:

@@ -22,9 +22,10 @@ from typing import Literal
 
 from . import faults, gitignore
 from . import manifest as mf
+from .cache import DestinationChanged, tmp_name
 from .errors import ObjectNotFoundError, PathError
 from .pending import Marks
-from .workspace import TMP_SUFFIX, ScannedFile, Workspace, is_exec, map_in_batches
+from .workspace import ScannedFile, Workspace, is_exec, map_in_batches
 
 # Hard links are one system call a file: threads only fight over the GIL
 # (on W2, 8 threads cost more CPU time than 2, and 2 more than 1). Where
@@ -67,6 +68,8 @@ class _Plan:
     chmod: list[tuple[str, mf.Entry]] = field(default_factory=list)
     delete: list[str] = field(default_factory=list)
     replaces_kind: bool = False  # a folder for a file, or a file for a folder
+    # the lstat of each file to be replaced, as seen when the plan was made
+    expect: dict[str, os.stat_result] = field(default_factory=dict)
 
 
 def entry_key(rel: str, manifest: mf.Manifest, entry: mf.Entry) -> str:
@@ -175,7 +178,7 @@ class Checkout:
         except FileNotFoundError:
             existed = False
         self.marks.changing(mf.tracked_path(mpath))  # the files follow the manifest
-        tmp = full.with_name(f".{full.name}{TMP_SUFFIX}")
+        tmp = full.with_name(tmp_name(full.name))
         tmp.write_bytes(data)
         os.replace(tmp, full)
         ignored = gitignore.add(self.ws.root, mf.tracked_path(mpath), manifest.kind == "dir")
@@ -235,6 +238,8 @@ class Checkout:
                 if not self._replaceable(oid):
                     result.conflicts.append(key)
                     continue
+                if not statmod.S_ISLNK(there.st.st_mode):
+                    plan.expect[key] = there.st
             plan.write.append((key, entry))
         for key, f in current.items():
             if key in wanted:
@@ -316,8 +321,13 @@ class Checkout:
         if plan.delete or plan.write or plan.chmod:
             self.marks.changing(plan.rel)
 
-        def write(item: tuple[str, mf.Entry]) -> tuple[str, os.stat_result | None | Literal[False]]:
-            """(key, lstat of the new file for the stat cache), or (key, False): object missing."""
+        expect = plan.expect
+
+        def write(
+            item: tuple[str, mf.Entry],
+        ) -> tuple[str, os.stat_result | None | Literal[False, "changed"]]:
+            """(key, lstat of the new file for the stat cache, None for none), or (key, why not):
+            False when the object is missing, "changed" when the file it was to replace changed."""
             key, entry = item
             parent = key.rsplit("/", 1)[0] if "/" in key else ""
             if parent not in made:
@@ -326,19 +336,21 @@ class Checkout:
             dest = f"{root_s}/{key}"
             faults.workspace_write()
             try:
-                if link_first:
+                if link_first and key not in expect:
                     st = cache.link_new(entry.oid, dest, entry.exec)
                     if st is not None:
                         return key, st
-                cache.materialise(entry.oid, dest, entry.exec, self.link)
+                # the lstat for the stat cache is taken in the worker, and only
+                # of the file written: never of an edit made right after it
+                return key, cache.materialise(
+                    entry.oid, dest, entry.exec, self.link, expect=expect.get(key), size=entry.size
+                )
             except ObjectNotFoundError:
                 return key, False
+            except DestinationChanged:
+                return key, "changed"
             except IsADirectoryError as exc:
                 raise PathError(f"{key} is a folder where the manifest {where} has a file") from exc
-            try:
-                return key, os.lstat(dest)  # for the stat cache, taken in the worker
-            except FileNotFoundError:
-                return key, None
 
         writes = plan.write
         # threads pay off for many files or many bytes; for a branch switch of
@@ -361,6 +373,8 @@ class Checkout:
         for (key, st), (_key, entry) in zip(outcome, writes, strict=True):
             if st is False:
                 result.missing.setdefault(entry.oid, []).append(key)
+            elif st == "changed":  # saved while the copy ran: left alone, as a conflict
+                result.conflicts.append(key)
             else:
                 written.append((key, st))
                 entries.append(entry)

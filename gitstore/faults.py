@@ -12,6 +12,11 @@ command fails with one line naming the store.
 work tree kill the process (SIGKILL) just before it is written: a checkout
 interrupted at a known point, as ``kill -9`` or a crash would leave it.
 
+``GITSTORE_FAULT=edit-before:N`` (``edit-after:N``) appends a line to the
+N-th file that a checkout replaces in the work tree just before (just after)
+it renames the new version into place: a user saving the file at the worst
+moment.
+
 This is a test-only switch (tests/reliability uses it where it cannot mount a
 small tmpfs), read once when the process starts: unset, it costs a global
 lookup per write.
@@ -69,3 +74,23 @@ def workspace_write() -> None:
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+_replaces = 0
+
+
+def user_edit(path: str, when: str) -> None:
+    """With ``edit-before:N`` / ``edit-after:N``: edit the N-th replaced file at that moment."""
+    spec = _SPEC
+    if not spec or not spec.startswith("edit-"):
+        return
+    kind, _, number = spec.partition(":")
+    if kind != f"edit-{when}":
+        return
+    global _replaces
+    with _lock:
+        _replaces += 1
+        count = _replaces
+    if count == int(number or "1"):
+        with open(path, "ab") as f:
+            f.write(b"saved by the user\n")

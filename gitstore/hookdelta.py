@@ -276,6 +276,8 @@ def apply_deltas(ws: Workspace, deltas: Mapping[str, Delta], force: bool = False
                 if f is not None and not replaceable(key, f):
                     result.conflicts.append(key)
                     continue
+                if f is not None and not statmod.S_ISLNK(f.st.st_mode):
+                    plan.expect[key] = f.st
                 plan.write.append((key, entry))
             for path in delete:
                 key = f"{rel}/{path}"

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from . import gitignore
 from . import manifest as mf
+from .cache import tmp_name
 from .errors import ConflictError, ManifestError
 
 if TYPE_CHECKING:
@@ -272,7 +273,7 @@ def resolve_path(ctx: Context, user_path: str, side: str) -> tuple[str, list[str
         else:
             raise PathError(f"{mpath} has no merge conflict to resolve")
     clean = resolve_text(data, side, mpath)
-    tmp = full.with_name(f".{full.name}.gitstore-tmp")
+    tmp = full.with_name(tmp_name(full.name))
     tmp.write_bytes(clean)
     os.replace(tmp, full)
     # the other side may have untracked the path, and git merged .gitignore

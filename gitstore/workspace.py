@@ -20,7 +20,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 from . import gitignore
 from . import manifest as mf
-from .cache import Cache
+from .cache import Cache, tmp_name
 from .cleanrecord import CleanRecord, Signature, TrackChanges, signature_of
 from .errors import ManifestError, PathError
 from .gitrepo import GitRepo
@@ -645,7 +645,7 @@ class Workspace:
         changed = data != old
         self.cache.sync()
         if changed:
-            tmp = mpath.with_name(f".{mpath.name}{TMP_SUFFIX}")
+            tmp = mpath.with_name(tmp_name(mpath.name))
             tmp.write_bytes(data)
             os.replace(tmp, mpath)
         if plain:  # splice() may patch only such bytes

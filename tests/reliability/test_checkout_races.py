@@ -1,0 +1,77 @@
+"""A user saving a file while checkout replaces it, and files swapped while track reads them.
+
+Third QA pass (docs/reliability.md): an edit saved while checkout copied the
+new version was overwritten without a word; an edit saved right after the
+rename was taken into the stat cache as the checked-out version, so that
+status said unchanged and track recorded the old oid with the new size.
+``GITSTORE_FAULT=edit-before:N`` / ``edit-after:N`` make the user save the
+N-th replaced file at exactly those moments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_hooks import Clone
+
+SAVED = b"saved by the user\n"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Clone:
+    """A repository with data/f.bin at v1 (tag v1) and v2 (HEAD), v2 on disk."""
+    repo = Clone(tmp_path / "repo", tmp_path / "cache")
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo.path)], check=True)
+    repo.git("config", "user.name", "T")
+    repo.git("config", "user.email", "t@example.com")
+    repo.gs("init")
+    repo.write("data/f.bin", b"version 1\n" * 1000)
+    repo.write("data/other.bin", b"other\n")
+    repo.gs("track", "data")
+    repo.git("commit", "-qm", "v1")
+    repo.git("tag", "v1")
+    repo.write("data/f.bin", b"version 2\n" * 1000)
+    repo.gs("track", "data")
+    repo.git("commit", "-qm", "v2")
+    return repo
+
+
+def test_an_edit_saved_while_checkout_copies_is_kept(repo: Clone) -> None:
+    repo.env["GITSTORE_FAULT"] = "edit-before:1"
+    out = repo.gs("checkout", "v1", ok=False)
+    del repo.env["GITSTORE_FAULT"]
+    assert out.returncode == 3 and "data/f.bin" in out.stdout + out.stderr
+    assert repo.read("data/f.bin") == b"version 2\n" * 1000 + SAVED  # the edit, not v1
+    assert not [p for p in (repo.path / "data").iterdir() if p.name.endswith(".gitstore-tmp")]
+    assert "modified" in repo.gs("status").stdout
+
+
+def test_an_edit_saved_right_after_checkout_is_seen_and_tracked(repo: Clone) -> None:
+    repo.env["GITSTORE_FAULT"] = "edit-after:1"
+    repo.gs("checkout", "v1")
+    del repo.env["GITSTORE_FAULT"]
+    edited = b"version 1\n" * 1000 + SAVED
+    assert repo.read("data/f.bin") == edited
+    (status,) = json.loads(repo.gs("status", "--json").stdout)
+    assert status["modified"] == ["data/f.bin"], status
+    repo.gs("track", "data")
+    repo.git("commit", "-qm", "the edit")
+    assert repo.gs("cat", "data/f.bin", "--rev", "HEAD").stdout.encode() == edited
+
+
+def test_checkout_refuses_an_object_of_the_wrong_size(repo: Clone) -> None:
+    """A hard-linked file edited in place edits the cache object: checkout says so, not copies it."""
+    repo.gs("checkout", "v1", "--link", "hardlink")
+    target = repo.path / "data" / "f.bin"
+    os.chmod(target, 0o644)
+    with open(target, "ab") as f:  # root ignores the 0444 mode: an in-place edit
+        f.write(SAVED)
+    target.unlink()
+    out = repo.gs("checkout", "--link", "copy", ok=False)
+    assert "holds 10018 bytes where its manifest says 10000" in out.stderr
+    assert "gitstore verify --repair" in out.stderr
