@@ -75,9 +75,8 @@ class Cache:
     # -- writing -------------------------------------------------------------
     def ingest(self, src: str | Path) -> tuple[str, int, os.stat_result]:
         """Hash ``src`` and make sure its object is cached: (oid, size, stat of src)."""
-        fd = open_source(src)
+        fd, st = open_source(src)
         try:
-            st = os.fstat(fd)
             if st.st_size < SMALL:
                 data = read_small(src, fd, st)
                 oid = hash_bytes(data)

@@ -9,7 +9,9 @@ while it is read raises :class:`HashingError`.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -62,14 +64,37 @@ def _check_unchanged(path: str | Path, before: os.stat_result, fd: int, read: in
         raise HashingError(f"{path} changed while it was being hashed; run the command again")
 
 
-def open_source(path: str | Path) -> int:
-    """A read-only descriptor of a user's file; HashingError naming it if that fails."""
+_SOURCE_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_BINARY", 0)
+    | getattr(os, "O_NOFOLLOW", 0)  # a file swapped for a symlink after the scan
+    | getattr(os, "O_NONBLOCK", 0)  # ... or for a named pipe: never wait for a writer
+)
+
+
+def open_source(path: str | Path) -> tuple[int, os.stat_result]:
+    """A read-only descriptor of a user's regular file and its fstat; HashingError naming it if not.
+
+    Never follows a symlink and never blocks on a named pipe: a file that was
+    regular when a folder was scanned may have been replaced since.
+    """
     try:
-        return os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        fd = os.open(path, _SOURCE_FLAGS)
     except FileNotFoundError as exc:
         raise HashingError(f"{path} vanished while it was being hashed") from exc
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise HashingError(
+                f"{path} became a symlink while it was being read; run the command again"
+            ) from None
         raise HashingError(f"cannot read {path}: {exc.strerror}") from exc
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise HashingError(
+            f"{path} is no longer a regular file (it changed while being read); run the command again"
+        )
+    return fd, st
 
 
 def read_small(path: str | Path, fd: int, st: os.stat_result) -> bytes:
@@ -88,9 +113,8 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
 
 def hash_file(path: str | Path) -> tuple[str, int]:
     """(oid, size) of the file at ``path``; HashingError if it changes meanwhile."""
-    fd = open_source(path)
+    fd, st = open_source(path)
     try:
-        st = os.fstat(fd)
         if st.st_size < SMALL:
             data = read_small(path, fd, st)
             return hash_bytes(data), len(data)
@@ -115,9 +139,8 @@ def copy_and_hash(path: str | Path, out_fd: int) -> tuple[str, int, os.stat_resu
 
     Returns (oid, size, stat of the source as it was when opened).
     """
-    fd = open_source(path)
+    fd, st = open_source(path)
     try:
-        st = os.fstat(fd)
         if st.st_size < SMALL:
             data = read_small(path, fd, st)
             write_all(out_fd, data)

@@ -210,6 +210,10 @@ def walk(abspath: str, *, strict: bool, display: str) -> Walked:
         except (NotADirectoryError, FileNotFoundError):
             continue
         except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:
+                raise PathError(
+                    f"{display}/{prefix[:-1]}: the path is longer than this system allows"
+                ) from None
             if exc.errno != errno.ELOOP:
                 raise
             if strict:  # a folder replaced by a symlink while the walk went on
@@ -517,6 +521,11 @@ class Workspace:
             named = shown(p)
             if not is_utf8(rel):
                 raise PathError(f"{named}: file names that are not valid UTF-8 cannot be tracked")
+            if len(os.fsencode(rel.rsplit("/", 1)[-1] + mf.SUFFIX)) > 255:
+                raise PathError(
+                    f"{named}: the name is too long to track: its manifest's name"
+                    f" ({mf.SUFFIX} added) would pass the 255-byte limit"
+                )
             if "\n" in rel or "\r" in rel:
                 raise PathError(
                     f"{named}: a name with a line break cannot be tracked (.gitignore cannot list it)"

@@ -846,9 +846,8 @@ def _hash_fd(fd: int, size: int) -> str:
 
 def _read_and_hash(src: Path, in_memory_max: int) -> tuple[bytes | None, str, int]:
     """(the bytes when small enough, else None; their BLAKE3; size) of a file to upload."""
-    fd = open_source(src)
+    fd, st = open_source(src)
     try:
-        st = os.fstat(fd)
         if st.st_size > in_memory_max:
             data = None
         else:
