@@ -22,6 +22,7 @@ from __future__ import annotations
 import bisect
 import json
 import os
+import posixpath
 import shutil
 import time
 from collections.abc import Sequence
@@ -70,7 +71,7 @@ class Repo:
         from . import config as cfg
         from .gitrepo import GitRepo
 
-        self._path = Path(path)
+        self._path = Path(_path_arg(path, "repo"))
         self._repo = GitRepo.discover(self._path)
         self._config = cfg.load(self._repo.root, self._repo.common_dir)
         self._full: Context | None = None
@@ -108,7 +109,7 @@ class Repo:
     # -- paths -------------------------------------------------------------
     def relpath(self, path: str | os.PathLike[str]) -> str:
         """A repository-relative path; absolute paths must lie inside the work tree."""
-        text = os.fspath(path)
+        text = _path_arg(path)
         if os.path.isabs(text):
             root = self._repo.root
             if root is None:
@@ -125,6 +126,7 @@ class Repo:
         """The tracked file or folder at ``path`` at ``rev`` (None: the working tree)."""
         rel = self.relpath(path)
         repo = self._repo
+        rev = _rev_arg(rev)
         commit = repo.resolve(rev) if rev is not None else None
         parts = rel.split("/")
         for i in range(len(parts), 0, -1):
@@ -148,7 +150,11 @@ class Repo:
                     )
                     return Tracked(rel, mpath, data, "dir", below)
             raise PathError(f"{rel} is not in {mpath}{_where(rev)}")
-        raise PathError(f"{rel} is not a tracked file or folder{_where(rev)}")
+        hint = None
+        root = self._repo.root
+        if root is not None and os.path.realpath(os.getcwd()) != os.path.realpath(root):
+            hint = f"paths are relative to the repository root ({root}), not the current folder"
+        raise PathError(f"{rel} is not a tracked file or folder{_where(rev)}", hint=hint)
 
     def _manifest_bytes(self, mpath: str, commit: str | None) -> tuple[bytes | None, str]:
         repo = self._repo
@@ -263,7 +269,7 @@ class Repo:
     def ls(self, rev: str | None = None) -> list[TrackedFile]:
         from . import api
 
-        return api.ls(self.context, rev)
+        return api.ls(self.context, _rev_arg(rev))
 
     def diff(
         self,
@@ -273,7 +279,8 @@ class Repo:
     ) -> Diff:
         from . import history
 
-        return history.diff(self.context, a, b, [self.relpath(p) for p in paths])
+        a, b = _rev_arg(a, "a"), _rev_arg(b, "b")
+        return history.diff(self.context, a, b, [self.relpath(p) for p in _paths_arg(paths)])
 
     def log(
         self,
@@ -284,11 +291,14 @@ class Repo:
     ) -> list[LogEntry]:
         from . import history
 
-        return history.log(self.context, self.relpath(path), rev=rev, n=n, all_parents=all_parents)
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+            raise TypeError(f"gitstore: n must be a positive int or None, not {n!r}")
+        rel = self.relpath(path)
+        return history.log(self.context, rel, rev=_rev_arg(rev), n=n, all_parents=all_parents)
 
     def status(self, paths: Sequence[str | os.PathLike[str]] = ()) -> list[PathStatus]:
         ws = self.context.workspace
-        return ws.status([self.relpath(p) for p in paths])
+        return ws.status([self.relpath(p) for p in _paths_arg(paths)])
 
     def checkout(
         self,
@@ -302,11 +312,45 @@ class Repo:
         from . import api
 
         root = self._repo.require_worktree()
-        absolute = [str(root / self.relpath(p)) for p in paths]
-        result = api.checkout(self.context, rev, absolute, force=force)
+        absolute = [str(root / self.relpath(p)) for p in _paths_arg(paths)]
+        result = api.checkout(self.context, _rev_arg(rev), absolute, force=force)
         if check:
             api.raise_for_checkout(result)
         return result
+
+
+# -- arguments -----------------------------------------------------------------------
+# Training code passes what it has: Path objects, sometimes bytes, sometimes a
+# mistake. A wrong type is a TypeError that says which argument and what it
+# takes, raised here rather than from deep inside pathlib or git.
+def _path_arg(value: object, what: str = "path") -> str:
+    if isinstance(value, str | os.PathLike | bytes):
+        text = os.fspath(value)
+        text = os.fsdecode(text) if isinstance(text, bytes) else text
+        if "\0" in text:
+            raise PathError(f"{text!r}: a path cannot hold a NUL character")
+        return text
+    raise TypeError(f"gitstore: {what} must be a str or os.PathLike, not {type(value).__name__}")
+
+
+def _paths_arg(value: object) -> list[str]:
+    """``paths=``: a sequence of paths, or one path (never taken letter by letter)."""
+    if isinstance(value, str | os.PathLike | bytes):
+        return [_path_arg(value)]
+    if not isinstance(value, Sequence | set | frozenset):
+        raise TypeError(f"gitstore: paths must be a list of paths, not {type(value).__name__}")
+    return [_path_arg(v) for v in value]
+
+
+def _rev_arg(value: object, what: str = "rev") -> str | None:
+    if value is None or isinstance(value, str):
+        if value is not None and "\0" in value:
+            raise PathError(f"{value!r}: a revision cannot hold a NUL character")
+        return value
+    raise TypeError(
+        f"gitstore: {what} must be a str (a commit, branch, tag or date form) or None,"
+        f" not {type(value).__name__}"
+    )
 
 
 # -- paths and entries (history uses these too) ---------------------------------------
@@ -316,6 +360,8 @@ def normalise_path(path: str) -> str:
     while rel.startswith("./"):
         rel = rel[2:]
     rel = rel.strip("/")
+    if "/.." in "/" + rel:  # data/../data/x: as the absolute form of it would resolve
+        rel = posixpath.normpath(rel)
     if rel.endswith(mf.SUFFIX) and rel != mf.SUFFIX:
         rel = mf.tracked_path(rel)
     if rel in ("", ".") or rel == ".." or rel.startswith("../") or "/../" in rel:
