@@ -435,6 +435,25 @@ class Cache:
         same = (after.st_ino, after.st_size, after.st_mtime_ns)
         return after if same == (before.st_ino, before.st_size, before.st_mtime_ns) else None
 
+    @property
+    def links_prefix(self) -> str:
+        """What the target of every symlink ``checkout --link symlink`` makes starts with."""
+        return f"{self._root_s}/{layout.OBJECTS}/"
+
+    def oid_of_link(self, path: str) -> str | None:
+        """The object a symlink made by ``checkout --link symlink`` points at; None for any other."""
+        try:
+            target = os.readlink(path)
+        except OSError:
+            return None
+        oid = os.path.basename(target)
+        try:
+            if target != self._obj(oid) or not os.path.isfile(target):
+                return None
+        except ValueError:  # not an object's name
+            return None
+        return oid
+
     def _device(self, folder: str) -> int:
         dev = self._device_of.get(folder)
         if dev is None:

@@ -220,7 +220,9 @@ class Checkout:
             here = current.get(key)
             oid = ws.oid_of(key, here) if here is not None else None
             if here is not None and oid == entry.oid:
-                if is_exec(here.st) == entry.exec:
+                # a symlink into the cache has no executable bit of its own
+                # (and a chmod would change the object's)
+                if statmod.S_ISLNK(here.st.st_mode) or is_exec(here.st) == entry.exec:
                     result.unchanged += 1
                 else:
                     plan.chmod.append((key, entry))
@@ -403,7 +405,8 @@ class Checkout:
     def _chmod(self, key: str, entry: mf.Entry) -> None:
         dest = self.ws.root / key
         st = os.lstat(dest)
-        if st.st_nlink > 1:  # a hard link into the cache: never change the object's mode
+        if st.st_nlink > 1 or statmod.S_ISLNK(st.st_mode):
+            # a link into the cache: never change the object's mode
             self.ws.cache.materialise(entry.oid, dest, entry.exec, ("copy",))
             return
         mode = st.st_mode & 0o777

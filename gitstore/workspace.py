@@ -188,13 +188,15 @@ class Walked:
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
-def walk(abspath: str, *, strict: bool, display: str) -> Walked:
+def walk(abspath: str, *, strict: bool, display: str, links_into: str | None = None) -> Walked:
     """Every regular file below the folder ``abspath``, depth first, without following symlinks.
 
     ``strict`` (track) refuses symlinks, special files and names that are not
     UTF-8; otherwise symlinks are listed (callers treat them as foreign files)
     and special files are left out. Files named ``.*<TMP_SUFFIX>`` (a
-    checkout's temporary files) are never listed.
+    checkout's temporary files) are never listed. ``links_into``: symlinks
+    whose target starts with it (the cache's objects, as ``checkout --link
+    symlink`` makes them) are listed even when ``strict``.
     """
     rels: list[str] = []
     sts: list[os.stat_result] = []
@@ -247,7 +249,9 @@ def walk(abspath: str, *, strict: bool, display: str) -> Walked:
                         continue
                     rel = prefix + name
                     if entry.is_symlink():
-                        if strict:
+                        if strict and not (
+                            links_into and os.readlink(name, dir_fd=fd).startswith(links_into)
+                        ):
                             raise PathError(
                                 f"{display}/{rel}: symlinks cannot be tracked (gitstore manifest v1)"
                             )
@@ -267,9 +271,11 @@ def walk(abspath: str, *, strict: bool, display: str) -> Walked:
     return Walked(abspath + "/", rels, sts)
 
 
-def scan(abspath: str, *, strict: bool, display: str) -> list[ScannedFile]:
+def scan(
+    abspath: str, *, strict: bool, display: str, links_into: str | None = None
+) -> list[ScannedFile]:
     """:func:`walk`, as one :class:`ScannedFile` per file."""
-    return walk(abspath, strict=strict, display=display).files()
+    return walk(abspath, strict=strict, display=display, links_into=links_into).files()
 
 
 class _Background(Generic[R]):
@@ -542,7 +548,7 @@ class Workspace:
                 mode = os.lstat(self.root / rel).st_mode
             except FileNotFoundError:
                 raise PathError(f"{named} does not exist") from None
-            if statmod.S_ISLNK(mode):
+            if statmod.S_ISLNK(mode) and self.cache.oid_of_link(str(self.root / rel)) is None:
                 raise PathError(
                     f"{named} is a symlink; symlinks cannot be tracked (gitstore manifest v1)"
                 )
@@ -609,7 +615,7 @@ class Workspace:
             if problem is not None:
                 raise PathError(f"{rel}: the name {problem}; it cannot be tracked")
             return "file", files
-        files = scan(str(abspath), strict=True, display=rel)
+        files = scan(str(abspath), strict=True, display=rel, links_into=self.cache.links_prefix)
         bad = mf.first_invalid_path(f.relpath for f in files)
         if bad is not None:
             raise PathError(f"{rel}/{shown(bad[0])}: the path {bad[1]}; it cannot be tracked")
@@ -624,13 +630,13 @@ class Workspace:
         """Track one path; ``written`` gets its manifest's bytes and the files just hashed."""
         kind, files = scanned
         prefix = rel + "/" if kind == "dir" else rel
-        rows = self._entries_for(files, prefix, kind, rel)
         mrel = mf.manifest_path(rel)
         mpath = self.root / mrel
         try:
             old: bytes | None = mpath.read_bytes()
         except FileNotFoundError:
             old = None
+        rows = self._entries_for(files, prefix, kind, rel, old)
         memo = self.track_memo
         data = None
         shown_as = _display_for(rel, kind)
@@ -676,11 +682,20 @@ class Workspace:
             self._memo = TrackMemo(self.repo.state_dir / TrackMemo.FILE)
         return self._memo
 
-    def _entries_for(self, files: list[ScannedFile], prefix: str, kind: str, rel: str) -> list[Row]:
-        """(path, oid, size, exec) of every file, sorted by path, objects in the cache."""
+    def _entries_for(
+        self, files: list[ScannedFile], prefix: str, kind: str, rel: str, old: bytes | None = None
+    ) -> list[Row]:
+        """(path, oid, size, exec) of every file, sorted by path, objects in the cache.
+
+        A symlink into the cache (``checkout --link symlink``) stands for its
+        object: its oid is the object's name, and its executable bit, which a
+        link cannot carry, is the entry's in the manifest ``old`` replaces.
+        """
         statcache = self.statcache
         cache = self.cache
         name = rel.rsplit("/", 1)[-1]
+        if any(statmod.S_ISLNK(f.st.st_mode) for f in files):
+            return self._entries_with_links(files, prefix, kind, rel, old)
 
         def ingest(f: ScannedFile) -> Row:
             oid, size, st = cache.ingest(f.abspath)
@@ -720,6 +735,28 @@ class Workspace:
         for slot, entry in zip(slots, map_files(ingest, todo, sizes, self.jobs), strict=True):
             entries[slot] = entry
         rows = [e for e in entries if e is not None]
+        rows.sort(key=_first)
+        return rows
+
+    def _entries_with_links(
+        self, files: list[ScannedFile], prefix: str, kind: str, rel: str, old: bytes | None
+    ) -> list[Row]:
+        before = _parsed_or_none(old, mf.manifest_path(rel))
+        was = {e.path: e for e in before.entries} if before is not None else {}
+        name = rel.rsplit("/", 1)[-1]
+        links = [f for f in files if statmod.S_ISLNK(f.st.st_mode)]
+        rows = self._entries_for([f for f in files if f not in links], prefix, kind, rel)
+        for f in links:
+            path = f.relpath or name
+            oid = self.cache.oid_of_link(f.abspath)
+            if oid is None:
+                raise PathError(
+                    f"{prefix}{f.relpath}: a symlink into the cache whose object is gone;"
+                    " check it out again or replace it with the file"
+                )
+            entry = was.get(path)
+            exec_ = entry.exec if entry is not None and entry.oid == oid else False
+            rows.append((path, oid, os.stat(f.abspath).st_size, exec_))
         rows.sort(key=_first)
         return rows
 
@@ -790,9 +827,9 @@ class Workspace:
         return scan(str(abspath), strict=False, display=rel)
 
     def oid_of(self, key: str, f: ScannedFile) -> str | None:
-        """The oid of a workspace file through the stat cache; None for a symlink."""
+        """The oid of a workspace file through the stat cache; a symlink's only when into the cache."""
         if statmod.S_ISLNK(f.st.st_mode):
-            return None
+            return self.cache.oid_of_link(f.abspath)
         oid = self.statcache.lookup(key, f.st)  # the common case, without building a Path
         if oid is not None:
             return oid
@@ -863,7 +900,8 @@ class Workspace:
                 result.added.append(shown)
                 continue
             seen.add(name)
-            if oid != entry.oid or is_exec(scanned.st) != entry.exec:
+            linked = statmod.S_ISLNK(scanned.st.st_mode)  # no executable bit of its own
+            if oid != entry.oid or not linked and is_exec(scanned.st) != entry.exec:
                 result.modified.append(shown)
         for name in want:
             if name not in seen:
@@ -886,7 +924,7 @@ class Workspace:
         out: list[tuple[ScannedFile, str | None]] = []
         for f in files:
             if statmod.S_ISLNK(f.st.st_mode):
-                out.append((f, None))
+                out.append((f, self.cache.oid_of_link(f.abspath)))
                 continue
             oid = sc.lookup(key(f), f.st)
             if oid is None:

@@ -6,6 +6,7 @@ through the real git binary with gitstore's hooks installed.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -227,3 +228,30 @@ def test_an_octopus_merge_manifest_is_settled_by_resolve(team) -> None:
     assert alice.read("data/g.bin") == b"g v1 b2"
     alice.git("commit", "-qm", "octopus totals")
     assert '"unchanged"' in alice.gs("status", "--json").stdout
+
+
+def test_a_symlink_checkout_is_unchanged_and_can_be_edited_and_tracked(team) -> None:
+    """checkout --link symlink: status, commit, track and checkout all take the links as their objects."""
+    alice, _bob, _origin, _store = team
+    alice.write("data/run.sh", b"#!/bin/sh\n")
+    (alice.path / "data" / "run.sh").chmod(0o755)
+    alice.commit_data("a script")
+    shutil.rmtree(alice.path / "data")
+    alice.gs("checkout", "--link", "symlink")
+    assert (alice.path / "data" / "a.bin").is_symlink()
+    assert '"unchanged"' in alice.gs("status", "--json").stdout
+    alice.write("code.py", "print(5)\n")
+    alice.git("commit", "-qam", "code only")  # the hook finds nothing to refresh
+
+    link = alice.path / "data" / "a.bin"
+    link.unlink()  # as with DVC: replace the link with a file of one's own, then edit
+    link.write_bytes(b"alpha, edited")
+    alice.gs("track", "data")
+    manifest = alice.read("data.gitstore").decode()
+    assert "{path: run.sh, " in manifest and "exec: true" in manifest  # kept through the link
+    alice.git("commit", "-qm", "edited through a symlink checkout")
+    assert alice.gs("cat", "data/a.bin", "--rev", "HEAD").stdout == "alpha, edited"
+
+    assert "0 written" in alice.gs("checkout").stdout  # links are their objects: nothing to do
+    objects = alice.cache / "gitstore" / "objects"
+    assert {oct(p.stat().st_mode & 0o777) for p in objects.rglob("*") if p.is_file()} == {"0o444"}
