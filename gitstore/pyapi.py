@@ -20,15 +20,17 @@ keeps a view whose marker is younger than its grace period.
 from __future__ import annotations
 
 import bisect
+import collections
 import json
 import os
 import posixpath
 import shutil
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import manifest as mf
 from .errors import ObjectNotFoundError, PathError, TransferError
@@ -76,6 +78,8 @@ class Repo:
         self._config = cfg.load(self._repo.root, self._repo.common_dir)
         self._full: Context | None = None
         self._light_cache: Cache | None = None
+        self._memo: collections.OrderedDict[tuple[str | None, str], Any] = collections.OrderedDict()
+        self._absent: collections.OrderedDict[tuple[str, str], bool] = collections.OrderedDict()
 
     @property
     def root(self) -> Path | None:
@@ -129,7 +133,10 @@ class Repo:
         rev = _rev_arg(rev)
         commit = repo.resolve(rev) if rev is not None else None
         parts = rel.split("/")
-        for i in range(len(parts), 0, -1):
+        # from the top: tracked paths do not nest, so the first manifest found
+        # is the one, and a training loop's misses (data.gitstore found, then
+        # data/cats.gitstore never looked for) stay few and remembered
+        for i in range(1, len(parts) + 1):
             mpath = mf.manifest_path("/".join(parts[:i]))
             data, key = self._manifest_bytes(mpath, commit)
             if data is None:
@@ -157,13 +164,36 @@ class Repo:
         raise PathError(f"{rel} is not a tracked file or folder{_where(rev)}", hint=hint)
 
     def _manifest_bytes(self, mpath: str, commit: str | None) -> tuple[bytes | None, str]:
-        repo = self._repo
+        """A manifest's bytes at ``commit`` (None: the working tree's) and a key naming them.
+
+        A training loop reads many files through one manifest: what a commit
+        holds never changes, so it is remembered; the working tree's file is
+        read again only when its lstat changed (or it is too recent to judge
+        by lstat, as git's racy rule has it).
+        """
+        memo = self._memo
         if commit is not None:
-            blob = repo.blob_id(commit, mpath)
-            return (None, "") if blob is None else (repo.read_blob(blob), blob)
-        root = repo.require_worktree()
+            if (commit, mpath) in self._absent:
+                return None, ""
+            found = memo.get((commit, mpath))
+            if found is None:
+                repo = self._repo
+                blob = repo.blob_id(commit, mpath)
+                if blob is None:
+                    _remember(self._absent, (commit, mpath), True, ABSENT_SIZE)
+                    return None, ""
+                found = (repo.read_blob(blob), blob)
+                _remember(memo, (commit, mpath), found)
+            return found
+        root = self._repo.require_worktree()
+        full = root / mpath
         try:
-            data = (root / mpath).read_bytes()
+            st = os.stat(full)
+            seen = memo.get((None, mpath))
+            sig = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            if seen is not None and seen[2] == sig:
+                return seen[0], seen[1]
+            data = full.read_bytes()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None, ""
         except OSError as exc:
@@ -176,7 +206,10 @@ class Repo:
             )
         from .hashing import hash_bytes
 
-        return data, "worktree:" + hash_bytes(data)
+        key = "worktree:" + hash_bytes(data)
+        if max(st.st_mtime_ns, st.st_ctime_ns) < time.time_ns() - RACY_NS:
+            _remember(memo, (None, mpath), (data, key, sig))
+        return data, key
 
     def _file(self, path: str | os.PathLike[str], rev: str | None) -> mf.Entry:
         tracked = self.locate(path, rev)
@@ -369,9 +402,37 @@ def normalise_path(path: str) -> str:
     return rel
 
 
+MEMO_SIZE = 8  # manifests a Repo remembers (a few revisions of a few tracked paths)
+ABSENT_SIZE = 1024  # manifests known not to be at a commit
+RACY_NS = 2_000_000_000  # a manifest changed this recently is read again next time
+
+
+_memo_lock = threading.Lock()  # training code reads from many threads
+
+
+def _remember(
+    memo: collections.OrderedDict[Any, Any], key: object, value: object, size: int = 0
+) -> None:
+    with _memo_lock:
+        memo[key] = value
+        memo.move_to_end(key)
+        while len(memo) > (size or MEMO_SIZE):
+            memo.popitem(last=False)
+
+
+_paths_of: collections.OrderedDict[int, tuple[tuple[mf.Entry, ...], list[str]]] = (
+    collections.OrderedDict()
+)
+
+
 def _find(entries: tuple[mf.Entry, ...], inner: str) -> mf.Entry | tuple[mf.Entry, ...] | None:
     """The entry at ``inner``, or the entries below the folder ``inner``, or None."""
-    paths = [e.path for e in entries]  # sorted by path
+    known = _paths_of.get(id(entries))
+    if known is not None and known[0] is entries:
+        paths = known[1]
+    else:
+        paths = [e.path for e in entries]  # sorted by path
+        _remember(_paths_of, id(entries), (entries, paths))
     i = bisect.bisect_left(paths, inner)
     if i < len(paths) and paths[i] == inner:
         return entries[i]

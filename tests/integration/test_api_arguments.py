@@ -58,3 +58,13 @@ def test_one_path_given_as_paths_is_one_path(api: gitstore.Repo) -> None:
     assert status.path == "data"
     diff = api.diff("v1", "v2", paths="data/cats")
     assert [a.path for a in diff.added] == ["data/cats/3"]
+
+
+def test_a_repo_reads_the_working_tree_as_it_changes(api: gitstore.Repo, tagged: Path, run) -> None:  # noqa: F811
+    """A Repo remembers the manifests it read: a manifest that changed on disk is read again."""
+    assert api.read("data/cats/1") == b"one, edited"
+    assert api.read("data/cats/1", rev="v1") == b"one"
+    (tagged / "data" / "cats" / "1").write_bytes(b"one, edited twice")
+    run(tagged, "track", "data")
+    assert api.read("data/cats/1") == b"one, edited twice"
+    assert api.read("data/cats/1", rev="v1") == b"one"
