@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_hooks import Clone, make_team, objects_in, oid_of
+from tests.integration.test_hooks import Clone, make_team, objects_in, oid_of, solo
 
 
 @pytest.fixture
@@ -24,11 +24,7 @@ def team(tmp_path: Path) -> tuple[Clone, Clone, Path, Path]:
 
 def test_checkout_of_a_commit_from_before_the_data_moved_into_gitstore(tmp_path: Path) -> None:
     """git writes the old commit's data files; post-checkout must not delete them as untracked."""
-    repo = Clone(tmp_path / "repo", tmp_path / "cache")
-    subprocess.run(["git", "init", "-q", "-b", "main", str(repo.path)], check=True)
-    repo.git("config", "user.name", "T")
-    repo.git("config", "user.email", "t@example.com")
-    repo.gs("init")
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
     for name in ("f1", "f2", "f3"):
         repo.write(f"data/{name}.bin", f"{name} in git\n")
     repo.git("add", "data")

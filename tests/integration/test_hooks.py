@@ -73,6 +73,16 @@ class Clone:
         write(self.path / rel, data)
 
 
+def solo(path: Path, cache: Path) -> Clone:
+    """A new repository of one user (branch main), set up with ``gitstore init``."""
+    repo = Clone(path, cache)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+    repo.git("config", "user.name", "T")
+    repo.git("config", "user.email", "t@example.com")
+    repo.gs("init")
+    return repo
+
+
 def make_team(tmp_path: Path, *remote: str) -> tuple[Clone, Clone, Path]:
     """(alice, bob, origin): alice has tracked data/ and pushed it with plain git."""
     origin = tmp_path / "origin.git"

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.integration.test_hooks import Clone
+from tests.integration.test_hooks import Clone, solo
 
 SAVED = b"saved by the user\n"
 
@@ -25,11 +24,7 @@ SAVED = b"saved by the user\n"
 @pytest.fixture
 def repo(tmp_path: Path) -> Clone:
     """A repository with data/f.bin at v1 (tag v1) and v2 (HEAD), v2 on disk."""
-    repo = Clone(tmp_path / "repo", tmp_path / "cache")
-    subprocess.run(["git", "init", "-q", "-b", "main", str(repo.path)], check=True)
-    repo.git("config", "user.name", "T")
-    repo.git("config", "user.email", "t@example.com")
-    repo.gs("init")
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
     repo.write("data/f.bin", b"version 1\n" * 1000)
     repo.write("data/other.bin", b"other\n")
     repo.gs("track", "data")
