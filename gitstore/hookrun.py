@@ -159,7 +159,7 @@ def pre_commit(ctx: Context) -> HookReport:
             report.exit_code = 1
             return report
         report.lines += [f"gitstore: refreshed and staged {m}" for m in changed]
-    return _check_staged(ctx, report, worktree)
+    return _check_staged(ctx, report, worktree, mpaths)
 
 
 def _partial_commit() -> bool:
@@ -222,10 +222,12 @@ def _inside_tracked(paths: Sequence[str], mpaths: Sequence[str]) -> dict[str, li
     return found
 
 
-def _check_staged(ctx: Context, report: HookReport, worktree: Mapping[str, bytes]) -> HookReport:
-    """Every object a staged manifest brings must be in the cache.
+def _check_staged(
+    ctx: Context, report: HookReport, worktree: Mapping[str, bytes], mpaths: Sequence[str]
+) -> HookReport:
+    """Every object a staged manifest brings must be in the cache; no payload file is staged in git.
 
-    A staged manifest is usually the working tree's (``track`` staged it),
+    A file staged inside a tracked path (``mpaths``) refuses the commit. A staged manifest is usually the working tree's (``track`` staged it),
     already read by the comparison: then git's object store is not opened
     (dulwich's import alone costs ~40 ms). When ``track`` wrote the staged
     blob starting from HEAD's version, its record (:class:`TrackChanges`)
@@ -238,7 +240,7 @@ def _check_staged(ctx: Context, report: HookReport, worktree: Mapping[str, bytes
     repo = ctx.repo
     ws = ctx.workspace
     staged, others = _staged(ctx)
-    inside = _inside_tracked(others, ws.manifest_paths()) if others else {}
+    inside = _inside_tracked(others, mpaths) if others else {}
     if inside:
         rel, paths = sorted(inside.items())[0]
         report.lines.append(
