@@ -187,6 +187,12 @@ def status(state: State, paths: tuple[str, ...], as_json: bool) -> None:
                 f"gitstore: note: {s.path} was left part-way ({marks[s.path]});"
                 f" `gitstore checkout {s.path}` finishes it"
             )
+        elif s.behind:
+            warn(
+                f"gitstore: note: {s.path} holds the files of an earlier {s.manifest} (the manifest"
+                f" changed since: git checkout, revert, reset); `gitstore checkout {s.path}` brings"
+                f" them in line, `gitstore track {s.path}` would record them instead"
+            )
     invalid = [s for s in result if s.error is not None]
     if invalid:  # the other paths are reported above; the exit status says not all were
         from .errors import ManifestError

@@ -125,6 +125,8 @@ class PathStatus:
     modified: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     error: str | None = None  # why an invalid manifest could not be read
+    # modified only because the manifest changed: the files are as when they last matched it
+    behind: bool = False
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -851,7 +853,10 @@ class Workspace:
                 result = self.status_of(mpath, None if found is None else found.files(), data)
             except ManifestError as exc:  # one bad file must not hide every other path
                 result = PathStatus(rel, "invalid", mpath, error=exc.message)
+            result.behind = result.state == "modified" and clean.files_unchanged(mpath, sig)
             out.append(result)
+            if result.behind:  # keep what they matched: the next commit must see it too
+                continue
             record[mpath] = sig if result.state == "unchanged" else None
         if self._statcache is not None:
             self.statcache.save()

@@ -61,6 +61,8 @@ def test_a_manifest_rolled_back_by_git_is_committed_not_refreshed(team) -> None:
     alice.commit_data("data v2")
 
     alice.git("checkout", "v1", "--", "data.gitstore")
+    status = alice.gs("status")  # says what happened, and does not forget it
+    assert "holds the files of an earlier data.gitstore" in status.stderr
     done = alice.git("commit", "-qm", "roll the data back to v1")
     assert "gitstore checkout data" in done.stderr
     assert alice.git("show", "HEAD:data.gitstore").stdout.encode() == v1
