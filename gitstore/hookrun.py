@@ -19,6 +19,7 @@ the clone's state, so that pre-commit never records stale files as a change.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -565,7 +566,11 @@ def _remove_untracked(ws: Workspace, rel: str) -> list[str]:
     full = ws.root / rel
     if full.is_dir() and not full.is_symlink():
         mpath = mf.manifest_path(rel)
-        return Checkout(ws).run({mpath: EMPTY_DIR}, write_manifests=False).conflicts
+        kept = Checkout(ws).run({mpath: EMPTY_DIR}, write_manifests=False).conflicts
+        for folder, _dirs, _files in os.walk(full, topdown=False):  # as git leaves no empty folder
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+        return kept
     files = ws.current_files(rel, "file")
     if not files:
         return []

@@ -253,3 +253,18 @@ def test_a_symlink_checkout_is_unchanged_and_can_be_edited_and_tracked(team) -> 
     assert "0 written" in alice.gs("checkout").stdout  # links are their objects: nothing to do
     objects = alice.cache / "gitstore" / "objects"
     assert {oct(p.stat().st_mode & 0o777) for p in objects.rglob("*") if p.is_file()} == {"0o444"}
+
+
+def test_switching_to_a_branch_where_a_folder_was_renamed_leaves_no_empty_folder(team) -> None:
+    alice, _bob, _origin, _store = team
+    alice.git("switch", "-qc", "renamed")
+    alice.gs("untrack", "data")
+    (alice.path / "data").rename(alice.path / "data2")
+    alice.gs("track", "data2")
+    alice.git("commit", "-qm", "data is data2 now")
+    alice.git("switch", "-q", "main")
+    assert not (alice.path / "data2").exists()
+    assert alice.read("data/a.bin") == b"alpha v1"
+    alice.git("switch", "-q", "renamed")
+    assert not (alice.path / "data").exists()
+    assert alice.read("data2/a.bin") == b"alpha v1"
