@@ -35,7 +35,7 @@ from .gitrepo import blob_id_of
 if TYPE_CHECKING:
     from . import hookdelta
     from .api import Context
-    from .workspace import ScannedFile, Walked, Workspace
+    from .workspace import PathStatus, ScannedFile, Walked, Workspace
 
 __all__ = [
     "HookReport",
@@ -88,6 +88,7 @@ def pre_commit(ctx: Context) -> HookReport:
     todo = [m for m in mpaths if not clean.matches(m, seen[m])]
     modified = []
     behind: list[str] = []
+    statuses: list[PathStatus] = []
     if todo:
         statuses = [ws.status_of(m, _files(looked[m][1]), looked[m][2]) for m in todo]
         ws.statcache.save()
@@ -131,6 +132,21 @@ def pre_commit(ctx: Context) -> HookReport:
             for p in behind
         ]
         modified = [p for p in modified if p not in behind]
+    undoing = _undoing(ctx, [s for s in statuses if s.path in modified]) if modified else {}
+    if undoing:
+        rel, keys = sorted(undoing.items())[0]
+        report.lines.append(
+            f"gitstore: {_shown(sorted(keys))} on disk is HEAD's version while"
+            f" {mf.manifest_path(rel)} names another: the manifest came back without its files"
+            " (a stash pop, a rebase's autostash, git checkout REV -- PATH); commit refused,"
+            " so that a refresh does not undo it"
+        )
+        report.lines.append(
+            f"hint: run `gitstore checkout {rel}` to bring the files to the manifest,"
+            f" or `gitstore track {rel}` to record the files as they are; then commit"
+        )
+        report.exit_code = 1
+        return report
     if modified and _partial_commit():
         report.lines += [
             f"gitstore: {p} changed since its manifest, which a partial commit"
@@ -161,6 +177,52 @@ def pre_commit(ctx: Context) -> HookReport:
             return report
         report.lines += [f"gitstore: refreshed and staged {m}" for m in changed]
     return _check_staged(ctx, report, worktree, mpaths)
+
+
+def _undoing(ctx: Context, statuses: Sequence[PathStatus]) -> dict[str, list[str]]:
+    """{tracked path: its files whose refresh would undo the manifest's change from HEAD}.
+
+    A refresh sets each entry to what is on disk. Where the disk holds HEAD's
+    version of a file (or, like HEAD, no file) and the manifest another, the
+    manifest is newer than the files, not the other way round: it came back
+    without them (a stash pop, an autostash after a rebase's checkout, git
+    checkout REV -- X.gitstore after the files were rewritten), and a refresh
+    would silently drop that change.
+    """
+    from .hashing import hash_bytes
+    from .workspace import ScannedFile
+
+    head = ctx.repo.head()
+    if head is None or not statuses:
+        return {}
+    ws = ctx.workspace
+    out: dict[str, list[str]] = {}
+    for s in statuses:
+        try:
+            data = ctx.repo.read_path(head, s.manifest)
+            if data is None or mf.has_conflict_markers(data):
+                continue
+            at_head = mf.parse_cached(data, "blake3:" + hash_bytes(data), s.manifest)
+            now = ws.read_manifest(s.manifest)
+        except GitstoreError:
+            continue
+        if now is None or now.kind != at_head.kind:
+            continue
+        h, m = at_head.by_path(), now.by_path()
+        for key in (*s.added, *s.modified, *s.removed):
+            name = key[len(s.path) + 1 :] if now.kind == "dir" else now.entries[0].path
+            full = ws.root / key
+            try:
+                disk = ws.oid_of(key, ScannedFile("", str(full), os.lstat(full)))
+            except FileNotFoundError:
+                disk = None
+            except OSError:
+                continue
+            h_oid = h[name].oid if name in h else None
+            m_oid = m[name].oid if name in m else None
+            if disk == h_oid and m_oid != h_oid:
+                out.setdefault(s.path, []).append(key)
+    return out
 
 
 def _partial_commit() -> bool:

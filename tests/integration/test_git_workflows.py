@@ -268,3 +268,45 @@ def test_switching_to_a_branch_where_a_folder_was_renamed_leaves_no_empty_folder
     alice.git("switch", "-q", "renamed")
     assert not (alice.path / "data").exists()
     assert alice.read("data2/a.bin") == b"alpha v1"
+
+
+def test_a_manifest_back_from_an_autostash_is_not_undone_by_the_next_commit(team) -> None:
+    """git pull --rebase --autostash: the rebase's checkout rewrites the files, the autostash
+    brings the manifest back without them; the commit must not record HEAD's files over it."""
+    alice, bob, _origin, _store = team
+    bob.gs("install")
+    bob.gs("pull")
+    bob.write("data/b.bin", b"bravo by bob")
+    bob.commit_data("bob's b")
+    bob.git("push", "-q", "origin", "main")
+    alice.write("data/a.bin", b"alpha by alice")
+    alice.gs("track", "data")  # staged, not committed
+    alice.git("pull", "-q", "--rebase", "--autostash")
+    refused = alice.git("commit", "-qam", "alice's a", ok=False)
+    assert (
+        "data/a.bin on disk is HEAD's version while data.gitstore names another" in refused.stderr
+    )
+    assert "gitstore checkout data" in refused.stderr
+
+    alice.gs("checkout", "data")  # as the hint says
+    alice.git("commit", "-qam", "alice's a")
+    assert alice.gs("cat", "data/a.bin", "--rev", "HEAD").stdout == "alpha by alice"
+    assert alice.gs("cat", "data/b.bin", "--rev", "HEAD").stdout == "bravo by bob"
+
+
+def test_a_stashed_data_change_popped_after_a_checkout_is_kept(team) -> None:
+    alice, _bob, _origin, _store = team
+    alice.write("data/a.bin", b"alpha, stashed")
+    alice.gs("track", "data")
+    alice.git("stash", "-q")
+    alice.gs("checkout", "data")  # the files follow the manifest git restored
+    alice.write("code.py", "print(6)\n")
+    alice.git("commit", "-qam", "hotfix")
+    alice.git("stash", "pop", "-q")
+    # the files are exactly as when they matched the manifest before the pop:
+    # the commit keeps the popped manifest, and says how to bring the files in line
+    done = alice.git("commit", "-qam", "the stashed data")
+    assert "gitstore checkout data" in done.stderr
+    assert alice.gs("cat", "data/a.bin", "--rev", "HEAD").stdout == "alpha, stashed"
+    alice.gs("checkout", "data")
+    assert alice.read("data/a.bin") == b"alpha, stashed"
