@@ -91,6 +91,41 @@ def published_needs(store: Store) -> set[str]:
     return out
 
 
+def refs_not_fetched(ctx: Context) -> list[tuple[str, str]]:
+    """(git remote, ref) of every branch and tag a git remote has at a commit this clone lacks.
+
+    Asked of the git remotes themselves (``git ls-remote``): a clone that
+    fetched one branch, or only pushed, knows nothing of the others, whose
+    commits may name objects in the store. A git remote that cannot be listed
+    stops the collection.
+    """
+    repo = ctx.repo
+    wanted: list[tuple[str, str, str]] = []
+    for remote in repo.git("remote").stdout.decode().split():
+        proc = repo.git("ls-remote", "--heads", "--tags", remote, check=False)
+        if proc.returncode != 0:
+            why = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["failed"])[-1]
+            raise GitstoreError(
+                f"cannot list the git remote '{remote}' ({why}): gc --remote must know every"
+                " branch that may name the store's objects; nothing was deleted",
+                hint="run it again when the git remote can be reached",
+            )
+        for line in proc.stdout.decode("utf-8", "replace").splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref.endswith("^{}"):
+                continue  # the peeled commit of a tag: the tag object is listed too
+            wanted.append((sha, remote, ref))
+    if not wanted:
+        return []
+    check = repo.git(
+        "cat-file", "--batch-check", input="".join(f"{sha}\n" for sha, _, _ in wanted).encode()
+    )
+    missing = {
+        line.split()[0] for line in check.stdout.decode().splitlines() if line.endswith(" missing")
+    }
+    return [(remote, ref) for sha, remote, ref in wanted if sha in missing]
+
+
 def last_heard(ctx: Context) -> float | None:
     """When this clone's view of its git remotes was last brought up to date; None without remotes.
 
@@ -137,6 +172,15 @@ def collect_remote(
             "this clone is shallow (git clone --depth): it cannot tell which objects of the"
             f" remote '{name}' older commits need; nothing was deleted",
             hint="run `git fetch --unshallow` first, or collect the remote from a full clone",
+        )
+    unfetched = refs_not_fetched(ctx)
+    if unfetched:
+        remote, ref = unfetched[0]
+        more = f" (and {len(unfetched) - 1} more)" if len(unfetched) > 1 else ""
+        raise GitstoreError(
+            f"the git remote '{remote}' has {ref} at a commit this clone has not fetched{more}:"
+            f" its data may be in remote '{name}'; nothing was deleted",
+            hint="run `git fetch --all --tags` first",
         )
     name, store = open_remote(ctx, name, for_write=not dry_run)
     result = GcResult(dry_run=dry_run, grace=grace, remote=name)

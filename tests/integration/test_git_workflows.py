@@ -138,16 +138,18 @@ def test_resolving_a_modify_delete_conflict(team) -> None:
 
 
 def test_gc_remote_keeps_what_was_pushed_after_this_clone_last_fetched(team) -> None:
-    """Bob pushes new data; alice, who has not fetched since, collects the remote."""
+    """Bob's data reaches the store before his commit reaches origin (pre-push uploads
+    first, or gitstore push): a collection meanwhile must not take it."""
     alice, bob, _origin, store = team
     bob.gs("install")
     bob.gs("pull")
     bob.write("data/b.bin", b"bravo by bob")
     bob.commit_data("bob's data")
-    bob.git("push", "-q", "origin", "main")
+    bob.gs("push")  # the data only: the commit is not on origin yet
     short = oid_of(bob, "data/b.bin")
     (bobs,) = [o for o in objects_in(store) if o.startswith(short)]
 
+    alice.git("fetch", "-q", "--all")
     listed = alice.gs("gc", "--remote", "team", "--dry-run", "--grace", "0")
     assert "pushed after, or less than an hour before, this clone last fetched" in listed.stderr
     alice.gs("gc", "--remote", "team", "--grace", "0", "--yes")
@@ -310,3 +312,23 @@ def test_a_stashed_data_change_popped_after_a_checkout_is_kept(team) -> None:
     assert alice.gs("cat", "data/a.bin", "--rev", "HEAD").stdout == "alpha, stashed"
     alice.gs("checkout", "data")
     assert alice.read("data/a.bin") == b"alpha, stashed"
+
+
+def test_gc_remote_refuses_while_a_branch_of_the_git_remote_is_not_fetched(team) -> None:
+    alice, bob, _origin, store = team
+    bob.gs("install")
+    bob.gs("pull")
+    bob.git("switch", "-qc", "exp")
+    bob.write("data/b.bin", b"bravo on exp")
+    bob.commit_data("exp data")
+    bob.git("push", "-q", "origin", "exp")
+    alice.git("fetch", "-q", "origin", "main")  # one branch: exp stays unknown here
+    refused = alice.gs("gc", "--remote", "team", "--dry-run", "--grace", "0", ok=False)
+    assert "has refs/heads/exp at a commit this clone has not fetched" in refused.stderr
+    assert "git fetch --all" in refused.stderr
+
+    alice.git("fetch", "-q", "--all")
+    alice.gs("gc", "--remote", "team", "--dry-run", "--grace", "0")
+    alice.gs("gc", "--remote", "team", "--grace", "0", "--yes")
+    short = oid_of(bob, "data/b.bin")
+    assert [o for o in objects_in(store) if o.startswith(short)]  # exp's object is kept
