@@ -774,6 +774,7 @@ class Workspace:
             rels.append(rel)
         with self.lock():
             for rel in rels:
+                self._unlink_from_cache(rel)
                 (self.root / mf.manifest_path(rel)).unlink()
                 gitignore.remove(self.root, rel)
                 self.statcache.forget_under(rel)
@@ -782,6 +783,31 @@ class Workspace:
                 self.repo.stage([".gitignore"])
             self.statcache.save()
         return rels
+
+    def _unlink_from_cache(self, rel: str) -> None:
+        """Replace the symlinks into the cache below ``rel`` by copies: untracked files are the user's.
+
+        A symlink checkout's files are links to cache objects; once no
+        manifest names those objects, gc may delete them, and the files with them.
+        """
+        abspath = self.root / rel
+        files = (
+            self.current_files(rel, "dir")
+            if abspath.is_dir() and not abspath.is_symlink()
+            else self.current_files(rel, "file")
+        )
+        links = [f for f in files if statmod.S_ISLNK(f.st.st_mode)]
+        if not links:
+            return
+        manifest = _parsed_or_none(
+            (self.root / mf.manifest_path(rel)).read_bytes(), mf.manifest_path(rel)
+        )
+        execs = {e.path: e.exec for e in manifest.entries} if manifest is not None else {}
+        for f in links:
+            oid = self.cache.oid_of_link(f.abspath)
+            if oid is not None:
+                name = f.relpath or rel.rsplit("/", 1)[-1]
+                self.cache.materialise(oid, f.abspath, execs.get(name, False), ("copy",))
 
     # -- status --------------------------------------------------------------
     def read_manifest(self, mpath: str) -> mf.Manifest | None:

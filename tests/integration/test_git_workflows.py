@@ -332,3 +332,15 @@ def test_gc_remote_refuses_while_a_branch_of_the_git_remote_is_not_fetched(team)
     alice.gs("gc", "--remote", "team", "--grace", "0", "--yes")
     short = oid_of(bob, "data/b.bin")
     assert [o for o in objects_in(store) if o.startswith(short)]  # exp's object is kept
+
+
+def test_untracking_a_symlink_checkout_leaves_real_files(team) -> None:
+    """untrack leaves the files in place: links into the cache would die with the next gc."""
+    alice, _bob, _origin, _store = team
+    shutil.rmtree(alice.path / "data")
+    alice.gs("checkout", "--link", "symlink")
+    alice.gs("untrack", "data")
+    alice.git("commit", "-qm", "data is no longer tracked")
+    assert not (alice.path / "data" / "a.bin").is_symlink()
+    alice.gs("gc", "--grace", "0")
+    assert alice.read("data/a.bin") == b"alpha v1"
