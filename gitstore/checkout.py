@@ -123,6 +123,8 @@ class Checkout:
         self.ws = ws
         self.force = force
         self.link = tuple(link) if link else None
+        # --link without symlink over a symlink checkout: the links are made files
+        self.relink = self.link is not None and "symlink" not in self.link
         self.lazy_stats = lazy_stats
         # paths part-way through are marked, so that pre-commit never records them
         self.marks = Marks(ws.repo.state_dir)
@@ -219,7 +221,8 @@ class Checkout:
         for key, entry in wanted.items():
             here = current.get(key)
             oid = ws.oid_of(key, here) if here is not None else None
-            if here is not None and oid == entry.oid:
+            relink = here is not None and statmod.S_ISLNK(here.st.st_mode) and self.relink
+            if here is not None and oid == entry.oid and not relink:
                 # a symlink into the cache has no executable bit of its own
                 # (and a chmod would change the object's)
                 if statmod.S_ISLNK(here.st.st_mode) or is_exec(here.st) == entry.exec:

@@ -253,6 +253,9 @@ def test_a_symlink_checkout_is_unchanged_and_can_be_edited_and_tracked(team) -> 
     assert alice.gs("cat", "data/a.bin", "--rev", "HEAD").stdout == "alpha, edited"
 
     assert "0 written" in alice.gs("checkout").stdout  # links are their objects: nothing to do
+    alice.gs("checkout", "--link", "copy")  # asked for copies: the links become files
+    assert not (alice.path / "data" / "b.bin").is_symlink()
+    assert alice.read("data/b.bin") == b"bravo v1"
     objects = alice.cache / "gitstore" / "objects"
     assert {oct(p.stat().st_mode & 0o777) for p in objects.rglob("*") if p.is_file()} == {"0o444"}
 
