@@ -7,6 +7,8 @@ results; ``--json`` is rendered from the same objects.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -15,7 +17,7 @@ from typing import Any, BinaryIO
 
 from . import config as cfg
 from . import manifest as mf
-from .cache import Cache
+from .cache import Cache, check_size
 from .checkout import Checkout, CheckoutResult
 from .errors import (
     CheckoutConflictError,
@@ -248,6 +250,8 @@ def cat(ctx: Context, path: str, rev: str | None = None) -> Iterator[bytes]:
     rel = ws.relpath(path, ctx.cwd)
     tracked = find_file(ctx, rel, rev)
     with open_object(ctx, tracked.oid) as f:
+        with contextlib.suppress(AttributeError, OSError):  # a store's stream has no size
+            check_size(tracked.oid, os.fstat(f.fileno()).st_size, tracked.size)
         while True:
             block = f.read(1 << 20)
             if not block:

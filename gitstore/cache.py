@@ -546,12 +546,8 @@ class Cache:
         sfd = os.open(src, os.O_RDONLY)
         try:
             size = os.fstat(sfd).st_size
-            if want is not None and size != want:
-                raise IntegrityError(
-                    f"object {oid} in the cache holds {size} bytes where its manifest says {want}"
-                    " (a hard-linked copy edited in place?)",
-                    hint="run `gitstore verify --repair`",
-                )
+            if want is not None:
+                check_size(oid, size, want)
             dfd = _create(tmp, executable)
             try:
                 if size < SMALL:
@@ -652,6 +648,17 @@ def _copy_range(sfd: int, dfd: int, size: int) -> None:
         if not block:
             break
         write_all(dfd, block)
+
+
+def check_size(oid: str, actual: int, size: int) -> None:
+    """IntegrityError when a cache object's size is not its manifest's (a hard-linked or
+    symlinked checkout edited in place changes the object itself)."""
+    if actual != size:
+        raise IntegrityError(
+            f"object {oid} in the cache holds {actual} bytes where its manifest says {size}"
+            " (a hard-linked or symlinked copy edited in place?)",
+            hint="run `gitstore verify --repair`",
+        )
 
 
 class DestinationChanged(Exception):

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import manifest as mf
+from .cache import check_size
 from .errors import ObjectNotFoundError, PathError, TransferError
 
 if TYPE_CHECKING:
@@ -255,7 +256,13 @@ class Repo:
             raise ValueError(f"gitstore files open read-only in binary mode ('rb'), not {mode!r}")
         entry = self._file(path, rev)
         self.ensure_objects([entry.oid])
-        return self._cache.store.open(entry.oid)
+        f = self._cache.store.open(entry.oid)
+        try:
+            check_size(entry.oid, os.fstat(f.fileno()).st_size, entry.size)
+        except BaseException:
+            f.close()
+            raise
+        return f
 
     def read(self, path: str | os.PathLike[str], rev: str | None = None) -> bytes:
         """The bytes of a tracked file at ``rev``."""
@@ -267,8 +274,11 @@ class Repo:
         tracked = self.locate(path, rev)
         cache = self._cache
         if tracked.kind == "file":
-            self.ensure_objects([tracked.entries[0].oid])
-            return cache.path(tracked.entries[0].oid)
+            entry = tracked.entries[0]
+            self.ensure_objects([entry.oid])
+            found = cache.path(entry.oid)
+            check_size(entry.oid, found.stat().st_size, entry.size)
+            return found
         return self._view(tracked)
 
     def _view(self, tracked: Tracked) -> Path:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,3 +72,11 @@ def test_checkout_refuses_an_object_of_the_wrong_size(repo: Clone) -> None:
     out = repo.gs("checkout", "--link", "copy", ok=False)
     assert "holds 10018 bytes where its manifest says 10000" in out.stderr
     assert "gitstore verify --repair" in out.stderr
+    # reads say so too, rather than hand out the edited bytes
+    cat = repo.gs("cat", "data/f.bin", "--rev", "v1", ok=False)
+    assert cat.stdout == "" and "holds 10018 bytes" in cat.stderr
+    api = "import gitstore; gitstore.read('data/f.bin', rev='v1')"
+    read = subprocess.run(
+        [sys.executable, "-c", api], cwd=repo.path, env=repo.env, capture_output=True, text=True
+    )
+    assert read.returncode != 0 and "IntegrityError" in read.stderr
