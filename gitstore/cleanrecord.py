@@ -10,6 +10,7 @@ unchanged is reported unchanged from that record alone.
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import operator
 import os
@@ -44,13 +45,28 @@ def signature_of(data: bytes, files: Sequence[ScannedFile]) -> Signature:
     manifest that ``track`` has just written is then as good as an old one
     (its own mtime is always too recent for the racy rule).
     """
-    return signature_of_stats(data, [f.relpath for f in files], [f.st for f in files])
+    targets = []
+    for f in files:
+        if statmod.S_ISLNK(f.st.st_mode):
+            with contextlib.suppress(OSError):
+                targets.append((f.relpath, os.stat(f.abspath)))
+    return signature_of_stats(data, [f.relpath for f in files], [f.st for f in files], targets)
 
 
 def signature_of_stats(
-    data: bytes, rels: Sequence[str], sts: Sequence[os.stat_result]
+    data: bytes,
+    rels: Sequence[str],
+    sts: Sequence[os.stat_result],
+    targets: Sequence[tuple[str, os.stat_result]] = (),
 ) -> Signature:
-    """:func:`signature_of` from a walk's two lists (the rows are built in C, by ``map``)."""
+    """:func:`signature_of` from a walk's lists (the rows are built in C, by ``map``).
+
+    ``targets``: the stat of each symlink's target, so that a write through a
+    symlink checkout's link changes the signature too.
+    """
+    if targets:
+        rels = [*rels, *(">" + r for r, _st in targets)]
+        sts = [*sts, *(st for _r, st in targets)]
     rows = list(
         zip(
             rels,
@@ -123,8 +139,12 @@ class CleanRecord:
         if statmod.S_ISDIR(st.st_mode):
             found = walk(full, strict=False, display=rel)
         else:
-            found = Walked(full, [""], [st])
-        return signature_of_stats(data, found.rels, found.sts), found, data
+            targets = []
+            if statmod.S_ISLNK(st.st_mode):  # a symlink checkout's file: its object's stat too
+                with contextlib.suppress(OSError):
+                    targets.append(("", os.stat(full)))
+            found = Walked(full, [""], [st], targets)
+        return signature_of_stats(data, found.rels, found.sts, found.targets), found, data
 
     def matches(self, mpath: str, sig: Signature | None) -> bool:
         return sig is not None and self.entries.get(mpath) == sig

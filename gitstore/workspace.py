@@ -9,6 +9,7 @@ file or folder inside the work tree; its manifest sits beside it
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import operator
 import os
@@ -169,12 +170,20 @@ class Walked:
     :class:`ScannedFile` per file; :meth:`files` builds them when needed.
     """
 
-    __slots__ = ("base", "rels", "sts", "_files")
+    __slots__ = ("base", "rels", "sts", "targets", "_files")
 
-    def __init__(self, base: str, rels: list[str], sts: list[os.stat_result]):
+    def __init__(
+        self,
+        base: str,
+        rels: list[str],
+        sts: list[os.stat_result],
+        targets: list[tuple[str, os.stat_result]] | None = None,
+    ):
         self.base = base  # prefix of every absolute path: the folder and "/", or the file
         self.rels = rels
         self.sts = sts
+        # each symlink's target's stat (a symlink checkout's files are edited there)
+        self.targets = targets or []
         self._files: list[ScannedFile] | None = None
 
     def files(self) -> list[ScannedFile]:
@@ -202,6 +211,7 @@ def walk(abspath: str, *, strict: bool, display: str, links_into: str | None = N
     """
     rels: list[str] = []
     sts: list[os.stat_result] = []
+    targets: list[tuple[str, os.stat_result]] = []
     add_rel, add_st = rels.append, sts.append
     is_reg = statmod.S_ISREG
     stack = [("", abspath)]
@@ -259,6 +269,8 @@ def walk(abspath: str, *, strict: bool, display: str, links_into: str | None = N
                             )
                         add_rel(rel)
                         add_st(entry.stat(follow_symlinks=False))
+                        with contextlib.suppress(OSError):  # a dangling link has no target
+                            targets.append((rel, os.stat(name, dir_fd=fd)))
                     elif name[0] == "." and name.endswith(TMP_SUFFIX):
                         continue
                     else:
@@ -270,7 +282,7 @@ def walk(abspath: str, *, strict: bool, display: str, links_into: str | None = N
                             raise PathError(f"{display}/{rel}: only regular files can be tracked")
         finally:
             os.close(fd)
-    return Walked(abspath + "/", rels, sts)
+    return Walked(abspath + "/", rels, sts, targets)
 
 
 def scan(
@@ -751,10 +763,18 @@ class Workspace:
         for f in links:
             path = f.relpath or name
             oid = self.cache.oid_of_link(f.abspath)
+            shown = f"{prefix}{f.relpath}" if f.relpath else rel
             if oid is None:
                 raise PathError(
-                    f"{prefix}{f.relpath}: a symlink into the cache whose object is gone;"
+                    f"{shown}: a symlink into the cache whose object is gone;"
                     " check it out again or replace it with the file"
+                )
+            if self._oid_through_link(shown, f) != oid:
+                raise PathError(
+                    f"{shown} is a symlink into the cache, and its object {oid} was written"
+                    " through it: the cache no longer holds that version",
+                    hint=f'keep your bytes as a file (cp --remove-destination "$(readlink {shown})"'
+                    f" {shown}), then run `gitstore verify --repair` and track again",
                 )
             entry = was.get(path)
             exec_ = entry.exec if entry is not None and entry.oid == oid else False
@@ -857,11 +877,21 @@ class Workspace:
     def oid_of(self, key: str, f: ScannedFile) -> str | None:
         """The oid of a workspace file through the stat cache; a symlink's only when into the cache."""
         if statmod.S_ISLNK(f.st.st_mode):
-            return self.cache.oid_of_link(f.abspath)
+            return self._oid_through_link(key, f)
         oid = self.statcache.lookup(key, f.st)  # the common case, without building a Path
         if oid is not None:
             return oid
         return self.statcache.oid_of(key, Path(f.abspath), f.st)
+
+    def _oid_through_link(self, key: str, f: ScannedFile) -> str | None:
+        """A symlink into the cache: the oid of its object's bytes (through the stat cache,
+        by the object's stat), which differs from the object's name when someone wrote
+        through the link; None for any other symlink."""
+        named = self.cache.oid_of_link(f.abspath)
+        if named is None:
+            return None
+        target = Path(os.readlink(f.abspath))
+        return self.statcache.oid_of(key, target, os.stat(target))
 
     def status(self, only: Sequence[str] = ()) -> list[PathStatus]:
         clean = CleanRecord.load(self.repo.state_dir)
@@ -955,7 +985,7 @@ class Workspace:
         out: list[tuple[ScannedFile, str | None]] = []
         for f in files:
             if statmod.S_ISLNK(f.st.st_mode):
-                out.append((f, self.cache.oid_of_link(f.abspath)))
+                out.append((f, self._oid_through_link(key(f), f)))
                 continue
             oid = sc.lookup(key(f), f.st)
             if oid is None:

@@ -6,6 +6,8 @@ through the real git binary with gitstore's hooks installed.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -347,3 +349,32 @@ def test_untracking_a_symlink_checkout_leaves_real_files(team) -> None:
     assert not (alice.path / "data" / "a.bin").is_symlink()
     alice.gs("gc", "--grace", "0")
     assert alice.read("data/a.bin") == b"alpha v1"
+
+
+def test_a_write_through_a_symlink_checkout_is_seen_and_never_recorded_as_the_old_object(
+    team,
+) -> None:
+    """Root writes through the object's 0444 mode: the object no longer holds its version."""
+    alice, _bob, _origin, _store = team
+    shutil.rmtree(alice.path / "data")
+    alice.gs("checkout", "--link", "symlink")
+    link = alice.path / "data" / "a.bin"
+    target = Path(os.readlink(link))
+    target.chmod(0o644)
+    with open(link, "ab") as f:
+        f.write(b", written through the link")
+    status = json.loads(alice.gs("status", "--json").stdout)
+    assert status[0]["modified"] == ["data/a.bin"]
+    refused = alice.gs("track", "data", ok=False)
+    assert (
+        "was written through it" in refused.stderr and "cp --remove-destination" in refused.stderr
+    )
+
+    shutil.copyfile(target, str(link) + ".tmp")  # as the hint says: keep the bytes as a file
+    os.replace(str(link) + ".tmp", link)
+    alice.gs("track", "data")
+    alice.git("commit", "-qm", "the edit")
+    assert (
+        alice.gs("cat", "data/a.bin", "--rev", "HEAD").stdout
+        == "alpha v1, written through the link"
+    )
