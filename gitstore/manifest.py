@@ -213,6 +213,11 @@ def first_invalid_path(paths: Iterable[str]) -> tuple[str, str] | None:
 # --- validation shared by both readers and build() ----------------------------
 
 
+# git's octopus merge (which ignores merge drivers) or a clone without the
+# driver can leave totals that are neither side's
+_TOTALS_HINT = "if a merge left it so, `gitstore resolve PATH --ours` recomputes the totals"
+
+
 class _Invalid(Exception):
     """A validation failure at ``line`` (1-based, or None), before the source is known."""
 
@@ -224,6 +229,10 @@ class _Invalid(Exception):
 
     def to_error(self, source: str) -> ManifestError:
         where = source if self.line is None else f"{source} line {self.line}"
+        if self.hint is _TOTALS_HINT:  # said in the message: hooks and status show only that
+            path = source.split(" ")[0]
+            path = tracked_path(path) if path.endswith(SUFFIX) else "PATH"
+            return ManifestError(f"{where}: {self.message} ({_TOTALS_HINT.replace('PATH', path)})")
         return ManifestError(f"{where}: {self.message}", hint=self.hint)
 
 
@@ -278,9 +287,13 @@ def _finish(
         raise _Invalid(None, "a manifest of kind 'file' must have exactly one entry, without '/'")
     total = sum(map(_SIZE, entries))
     if size is not None and size[0] != total:
-        raise _Invalid(size[1], f"size is {size[0]} but the entries add up to {total}")
+        raise _Invalid(
+            size[1], f"size is {size[0]} but the entries add up to {total}", hint=_TOTALS_HINT
+        )
     if files is not None and files[0] != len(entries):
-        raise _Invalid(files[1], f"files is {files[0]} but there are {len(entries)} entries")
+        raise _Invalid(
+            files[1], f"files is {files[0]} but there are {len(entries)} entries", hint=_TOTALS_HINT
+        )
     return Manifest(kind, tuple(entries), extra)
 
 

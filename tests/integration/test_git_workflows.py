@@ -223,7 +223,9 @@ def test_an_octopus_merge_manifest_is_settled_by_resolve(team) -> None:
     alice.git("commit", "-qam", "b3")
     alice.git("switch", "-q", "main")
     alice.git("merge", "-q", "b1", "b2", "b3", "-m", "octopus")
-    assert '"invalid"' in alice.gs("status", "--json", ok=False).stdout
+    status = alice.gs("status", "--json", ok=False)
+    assert '"invalid"' in status.stdout
+    assert "`gitstore resolve data --ours` recomputes the totals" in status.stderr
 
     alice.gs("resolve", "data", "--ours")
     assert alice.read("data/a.bin") == b"alpha v1 b1"
