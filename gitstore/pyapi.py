@@ -334,8 +334,10 @@ class Repo:
     ) -> list[LogEntry]:
         from . import history
 
-        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool)):
             raise TypeError(f"gitstore: n must be a positive int or None, not {n!r}")
+        if n is not None and n < 1:
+            raise ValueError(f"gitstore: n must be a positive int or None, not {n!r}")
         rel = self.relpath(path)
         return history.log(self.context, rel, rev=_rev_arg(rev), n=n, all_parents=all_parents)
 

@@ -37,13 +37,18 @@ def test_paths_as_str_path_and_bytes(api: gitstore.Repo) -> None:
         (lambda r: r.read("data/cats/1", rev=b"v1"), "rev must be a str"),
         (lambda r: r.read("data/cats/1", rev=Path("v1")), "rev must be a str"),
         (lambda r: r.log("data/cats/1", n="x"), "n must be a positive int or None"),
-        (lambda r: r.log("data/cats/1", n=-1), "n must be a positive int or None"),
         (lambda r: r.diff("v1", "v2", paths=5), "paths must be a list of paths"),
     ],
 )
 def test_wrong_types_say_which_argument(api: gitstore.Repo, call, words: str) -> None:
     with pytest.raises(TypeError, match=words):
         call(api)
+
+
+def test_a_count_below_one_is_a_value_error(api: gitstore.Repo) -> None:
+    for n in (0, -1):
+        with pytest.raises(ValueError, match="n must be a positive int or None"):
+            api.log("data/cats/1", n=n)
 
 
 def test_repo_of_a_wrong_type(tagged: Path) -> None:  # noqa: F811
