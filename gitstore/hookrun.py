@@ -169,7 +169,7 @@ def pre_commit(ctx: Context) -> HookReport:
         changed = [r.manifest for r in refreshed if r.changed]
         for r in refreshed:
             worktree.pop(r.manifest, None)
-        if changed and nothing_staged:
+        if changed and nothing_staged and not _amending():
             report.lines.append(
                 f"gitstore: refreshed and staged {_shown(changed)} (the data changed); run `git commit` again to commit it"
             )
@@ -223,6 +223,21 @@ def _undoing(ctx: Context, statuses: Sequence[PathStatus]) -> dict[str, list[str
             if disk == h_oid and m_oid != h_oid:
                 out.setdefault(s.path, []).append(key)
     return out
+
+
+def _amending() -> bool:
+    """Whether the git that runs this hook is a ``git commit --amend`` (read from /proc).
+
+    An amend never stops at "nothing to commit", so a manifest refreshed
+    and staged here goes into it: no second run is needed. Where the parent
+    cannot be read (not Linux, another hook runner), the answer is no.
+    """
+    try:
+        with open(f"/proc/{os.getppid()}/cmdline", "rb") as f:
+            args = f.read().split(b"\0")
+    except OSError:
+        return False
+    return b"commit" in args and b"--amend" in args
 
 
 def _partial_commit() -> bool:

@@ -380,3 +380,12 @@ def test_a_write_through_a_symlink_checkout_is_seen_and_never_recorded_as_the_ol
         alice.gs("cat", "data/a.bin", "--rev", "HEAD").stdout
         == "alpha v1, written through the link"
     )
+
+
+def test_an_amend_of_a_data_only_change_takes_one_run(team) -> None:
+    alice, _bob, _origin, _store = team
+    alice.write("data/a.bin", b"alpha, amended in")
+    alice.git("commit", "-q", "--amend", "-m", "data v1, amended")
+    assert alice.gs("cat", "data/a.bin", "--rev", "HEAD").stdout == "alpha, amended in"
+    assert alice.git("rev-list", "--count", "HEAD").stdout.strip() == "1"
+    assert alice.git("status", "--porcelain").stdout == ""
