@@ -136,10 +136,10 @@ def pre_commit(ctx: Context) -> HookReport:
     if undoing:
         rel, keys = sorted(undoing.items())[0]
         report.lines.append(
-            f"gitstore: {_shown(sorted(keys))} on disk is HEAD's version while"
-            f" {mf.manifest_path(rel)} names another: the manifest came back without its files"
-            " (a stash pop, a rebase's autostash, git checkout REV -- PATH); commit refused,"
-            " so that a refresh does not undo it"
+            f"gitstore: {_shown(sorted(keys))} on disk is as at HEAD (or its parent) while"
+            f" {mf.manifest_path(rel)} names another: git changed the manifest without its files"
+            " (a revert, cherry-pick, merge, stash pop, rebase --autostash, checkout REV -- PATH);"
+            " commit refused, so that a refresh does not undo that change"
         )
         report.lines.append(
             f"hint: run `gitstore checkout {rel}` to bring the files to the manifest,"
@@ -180,14 +180,17 @@ def pre_commit(ctx: Context) -> HookReport:
 
 
 def _undoing(ctx: Context, statuses: Sequence[PathStatus]) -> dict[str, list[str]]:
-    """{tracked path: its files whose refresh would undo the manifest's change from HEAD}.
+    """{tracked path: its files whose refresh would undo a change the manifest got from git}.
 
-    A refresh sets each entry to what is on disk. Where the disk holds HEAD's
-    version of a file (or, like HEAD, no file) and the manifest another, the
-    manifest is newer than the files, not the other way round: it came back
-    without them (a stash pop, an autostash after a rebase's checkout, git
-    checkout REV -- X.gitstore after the files were rewritten), and a refresh
-    would silently drop that change.
+    A refresh sets each entry to what is on disk. When the manifest file is
+    not the one ``track`` left (git wrote it: a stash pop, an autostash after
+    a rebase's checkout, git checkout REV -- X.gitstore, a revert, a
+    cherry-pick, a merge), a file on disk that holds the version of HEAD or
+    of one of HEAD's parents (or, like them, is absent) while the manifest
+    names another is a file the manifest's change never reached: the
+    manifest is the newer side, and a refresh would silently drop its change.
+    After the user's own ``track``, the files are the newer side (a file put
+    back by hand is recorded as it is).
     """
     from .hashing import hash_bytes
     from .workspace import ScannedFile
@@ -196,19 +199,26 @@ def _undoing(ctx: Context, statuses: Sequence[PathStatus]) -> dict[str, list[str
     if head is None or not statuses:
         return {}
     ws = ctx.workspace
+    repo = ctx.repo
     out: dict[str, list[str]] = {}
     for s in statuses:
         try:
-            data = ctx.repo.read_path(head, s.manifest)
-            if data is None or mf.has_conflict_markers(data):
+            if ws.track_memo.left(s.manifest, os.lstat(ws.root / s.manifest)):
                 continue
-            at_head = mf.parse_cached(data, "blake3:" + hash_bytes(data), s.manifest)
             now = ws.read_manifest(s.manifest)
-        except GitstoreError:
+            earlier = []
+            for commit in (head, *repo.commit_info(head).parents):
+                data = repo.read_path(commit, s.manifest)
+                if data is not None and not mf.has_conflict_markers(data):
+                    earlier.append(mf.parse_cached(data, "blake3:" + hash_bytes(data), s.manifest))
+        except (GitstoreError, OSError):
             continue
-        if now is None or now.kind != at_head.kind:
+        if now is None:
             continue
-        h, m = at_head.by_path(), now.by_path()
+        versions = [e.by_path() for e in earlier if e.kind == now.kind]
+        if not versions:
+            continue
+        m = now.by_path()
         for key in (*s.added, *s.modified, *s.removed):
             name = key[len(s.path) + 1 :] if now.kind == "dir" else now.entries[0].path
             full = ws.root / key
@@ -218,9 +228,10 @@ def _undoing(ctx: Context, statuses: Sequence[PathStatus]) -> dict[str, list[str
                 disk = None
             except OSError:
                 continue
-            h_oid = h[name].oid if name in h else None
             m_oid = m[name].oid if name in m else None
-            if disk == h_oid and m_oid != h_oid:
+            if disk != m_oid and any(
+                disk == (v[name].oid if name in v else None) for v in versions
+            ):
                 out.setdefault(s.path, []).append(key)
     return out
 

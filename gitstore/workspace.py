@@ -334,25 +334,36 @@ class TrackMemo:
     """
 
     FILE = "track-memo"
-    MAGIC = "gitstore-track-memo-2"  # -1 kept blake2b digests (hashlib's import costs start-up)
+    # -2 kept the digest alone; -1 kept blake2b digests (hashlib's import costs start-up)
+    MAGIC = "gitstore-track-memo-3"
 
     def __init__(self, path: Path):
         self.path = path
-        self.digests: dict[str, str] = read_tagged_map(path, self.MAGIC) or {}
+        found = read_tagged_map(path, self.MAGIC) or {}
+        # mpath -> (digest of the bytes, (inode, mtime_ns) of the file track left)
+        self.records: dict[str, tuple[str, tuple[int, int]]] = {
+            m: r for m, r in found.items() if isinstance(r, tuple) and len(r) == 2
+        }
 
     @staticmethod
     def digest(data: bytes) -> str:
         return hash_bytes(data)
 
     def wrote(self, mpath: str, data: bytes) -> bool:
-        return self.digests.get(mpath) == self.digest(data)
+        record = self.records.get(mpath)
+        return record is not None and record[0] == self.digest(data)
 
-    def record(self, mpath: str, data: bytes) -> None:
-        digest = self.digest(data)
-        if self.digests.get(mpath) == digest:
+    def left(self, mpath: str, st: os.stat_result) -> bool:
+        """Whether the manifest file is still the one track left (not rewritten since, by git)."""
+        record = self.records.get(mpath)
+        return record is not None and record[1] == (st.st_ino, st.st_mtime_ns)
+
+    def record(self, mpath: str, data: bytes, st: os.stat_result) -> None:
+        new = (self.digest(data), (st.st_ino, st.st_mtime_ns))
+        if self.records.get(mpath) == new:
             return
-        self.digests[mpath] = digest
-        write_tagged_map(self.path, self.MAGIC, self.digests)
+        self.records[mpath] = new
+        write_tagged_map(self.path, self.MAGIC, self.records)
 
 
 def splice(old: bytes, rows: list[Row], redo: list[int] | None = None) -> bytes | None:
@@ -678,7 +689,7 @@ class Workspace:
             tmp.write_bytes(data)
             os.replace(tmp, mpath)
         if plain:  # splice() may patch only such bytes
-            memo.record(mrel, data)
+            memo.record(mrel, data, os.lstat(mpath))
         self.track_changes.note(mrel, old, data, brought)
         written[mrel] = (data, files)
         size = sum(row[2] for row in rows)

@@ -292,9 +292,7 @@ def test_a_manifest_back_from_an_autostash_is_not_undone_by_the_next_commit(team
     alice.gs("track", "data")  # staged, not committed
     alice.git("pull", "-q", "--rebase", "--autostash")
     refused = alice.git("commit", "-qam", "alice's a", ok=False)
-    assert (
-        "data/a.bin on disk is HEAD's version while data.gitstore names another" in refused.stderr
-    )
+    assert "data/a.bin on disk is as at HEAD (or its parent)" in refused.stderr
     assert "gitstore checkout data" in refused.stderr
 
     alice.gs("checkout", "data")  # as the hint says
@@ -388,4 +386,33 @@ def test_an_amend_of_a_data_only_change_takes_one_run(team) -> None:
     alice.git("commit", "-q", "--amend", "-m", "data v1, amended")
     assert alice.gs("cat", "data/a.bin", "--rev", "HEAD").stdout == "alpha, amended in"
     assert alice.git("rev-list", "--count", "HEAD").stdout.strip() == "1"
+    assert alice.git("status", "--porcelain").stdout == ""
+
+
+def test_a_revert_survives_a_later_edit_in_the_same_folder(team) -> None:
+    """After git revert the files stay as they were; editing another file of the folder must
+    not let the next commit re-record the reverted file."""
+    alice, _bob, _origin, _store = team
+    alice.write("data/a.bin", b"bad data")
+    alice.commit_data("bad data")
+    alice.git("revert", "--no-edit", "HEAD")
+    alice.write("data/b.bin", b"bravo v2")
+    refused = alice.git("commit", "-qam", "b v2", ok=False)
+    assert "data/a.bin on disk is as at HEAD (or its parent)" in refused.stderr
+    kept = alice.gs("checkout", "data", ok=False)  # brings a.bin; keeps the edit of b.bin
+    assert kept.returncode == 3 and "data/b.bin" in kept.stderr
+    alice.commit_data("b v2")
+    assert alice.gs("cat", "data/a.bin", "--rev", "HEAD").stdout == "alpha v1"
+    assert alice.gs("cat", "data/b.bin", "--rev", "HEAD").stdout == "bravo v2"
+
+
+def test_a_file_put_back_after_ones_own_track_is_recorded_as_it_is(team) -> None:
+    """Not a manifest from git: the user's own track, then a change of mind."""
+    alice, _bob, _origin, _store = team
+    alice.write("data/a.bin", b"alpha v2")
+    alice.gs("track", "data")
+    alice.write("data/a.bin", b"alpha v1")  # HEAD's content again
+    alice.write("code.py", "print(7)\n")
+    alice.git("commit", "-qam", "code only, in the end")
+    assert alice.gs("cat", "data/a.bin", "--rev", "HEAD").stdout == "alpha v1"
     assert alice.git("status", "--porcelain").stdout == ""
