@@ -171,7 +171,8 @@ def pre_commit(ctx: Context) -> HookReport:
             worktree.pop(r.manifest, None)
         if changed and nothing_staged and not _amending():
             report.lines.append(
-                f"gitstore: refreshed and staged {_shown(changed)} (the data changed); run `git commit` again to commit it"
+                f"gitstore: refreshed and staged {_shown(changed)} (the data changed); run"
+                f" `{_this_commit()}` again to commit it"
             )
             report.exit_code = 1
             return report
@@ -234,6 +235,16 @@ def _undoing(ctx: Context, statuses: Sequence[PathStatus]) -> dict[str, list[str
             ):
                 out.setdefault(s.path, []).append(key)
     return out
+
+
+def _this_commit() -> str:
+    """``git commit``, or ``git commit -a`` when git commits from its locked index.
+
+    With ``-a`` (or ``-i``) git stages into ``index.lock`` and drops it when
+    the hook fails: only the same command stages the refreshed manifest again.
+    """
+    index = os.path.basename(os.environ.get("GIT_INDEX_FILE", ""))
+    return "git commit -a" if index == "index.lock" else "git commit"
 
 
 def _amending() -> bool:

@@ -579,6 +579,18 @@ class Workspace:
                 )
             if not (statmod.S_ISDIR(mode) or statmod.S_ISREG(mode)):
                 raise PathError(f"{named}: only regular files and folders can be tracked")
+            try:
+                conflicted = mf.has_conflict_markers(
+                    (self.root / mf.manifest_path(rel)).read_bytes()
+                )
+            except OSError:
+                conflicted = False
+            if conflicted:  # the files on disk hold neither side's whole change
+                raise PathError(
+                    f"{mf.manifest_path(rel)} has merge conflict markers: tracking the files on"
+                    " disk would drop the changes the merge brought",
+                    hint=f"settle it first: `gitstore resolve {rel} --ours|--theirs|--union`",
+                )
             if rel not in rels:
                 rels.append(rel)
         for rel in rels:

@@ -416,3 +416,34 @@ def test_a_file_put_back_after_ones_own_track_is_recorded_as_it_is(team) -> None
     alice.git("commit", "-qam", "code only, in the end")
     assert alice.gs("cat", "data/a.bin", "--rev", "HEAD").stdout == "alpha v1"
     assert alice.git("status", "--porcelain").stdout == ""
+
+
+def test_track_refuses_a_manifest_with_conflict_markers(team) -> None:
+    """The files of a conflicted merge hold neither side's whole change: resolve first."""
+    alice, _bob, _origin, _store = team
+    alice.git("switch", "-qc", "feat")
+    alice.write("data/a.bin", b"alpha by feat")
+    alice.write("data/b.bin", b"bravo by feat")
+    alice.commit_data("feat")
+    alice.git("switch", "-q", "main")
+    alice.write("data/a.bin", b"alpha by main")
+    alice.commit_data("main")
+    alice.git("merge", "--no-edit", "feat", ok=False)
+    refused = alice.gs("track", "data", ok=False)
+    assert (
+        "has merge conflict markers" in refused.stderr and "gitstore resolve data" in refused.stderr
+    )
+    alice.gs("resolve", "data", "--ours")
+    alice.git("commit", "-q", "--no-edit")
+    assert (
+        alice.gs("cat", "data/b.bin", "--rev", "HEAD").stdout == "bravo by feat"
+    )  # feat's clean change
+
+
+def test_a_data_only_commit_a_names_the_command_that_finishes_it(team) -> None:
+    alice, _bob, _origin, _store = team
+    alice.write("data/a.bin", b"alpha v2")
+    first = alice.git("commit", "-qam", "v2", ok=False)
+    assert "run `git commit -a` again" in first.stderr
+    alice.git("commit", "-qam", "v2")
+    assert alice.gs("cat", "data/a.bin", "--rev", "HEAD").stdout == "alpha v2"
