@@ -388,6 +388,7 @@ class Cache:
         dest_s = os.fspath(dest)
         head, name = os.path.split(dest_s)
         tmp = os.path.join(head, tmp_name(name))
+        before: os.stat_result | None = None  # the temporary file as written
         for mode in link or self.link:
             try:
                 if mode == "reflink" and self._device(head) not in self._no_reflink:
@@ -411,16 +412,17 @@ class Cache:
                     os.symlink(src, tmp)
                     break
                 if mode == "copy":
-                    self._copy(src, tmp, executable, oid, size)
+                    before = self._copy(src, tmp, executable, oid, size)
                     break
             except FileNotFoundError as exc:
                 if not os.path.exists(src):
                     raise ObjectNotFoundError(f"object {oid} is not in the cache", oid=oid) from exc
                 raise
         else:
-            self._copy(src, tmp, executable, oid, size)
+            before = self._copy(src, tmp, executable, oid, size)
         try:
-            before = os.lstat(tmp)
+            if before is None:
+                before = os.lstat(tmp)
             if expect is not None:
                 faults.user_edit(dest_s, "before")
                 if _changed_since(dest_s, expect):
@@ -542,7 +544,8 @@ class Cache:
 
     def _copy(
         self, src: str, tmp: str, executable: bool, oid: str = "", want: int | None = None
-    ) -> None:
+    ) -> os.stat_result:
+        """Copy the object at ``src`` to the new file ``tmp``: its fstat once written."""
         sfd = os.open(src, os.O_RDONLY)
         try:
             size = os.fstat(sfd).st_size
@@ -554,6 +557,7 @@ class Cache:
                     write_all(dfd, os.read(sfd, size))
                 else:
                     _copy_range(sfd, dfd, size)
+                return os.fstat(dfd)
             finally:
                 os.close(dfd)
         finally:
