@@ -33,6 +33,9 @@ COPY_CHUNK = 8 << 20
 FSYNC_MAX = 32  # sync() fsyncs up to this many new objects one by one, else one syncfs
 
 
+BAD = "bad"  # corrupt objects that verify --repair could not mend, kept for the user
+
+
 class Cache:
     def __init__(self, root: Path, link: Sequence[str] = ("reflink", "copy")):
         self.root = Path(root)
@@ -562,6 +565,18 @@ class Cache:
                 os.close(dfd)
         finally:
             os.close(sfd)
+
+    def move_aside(self, oid: str) -> Path:
+        """Rename object ``oid`` out of ``objects/`` into ``bad/`` (never swept by gc): its new path."""
+        bad = self.root / BAD
+        bad.mkdir(exist_ok=True)
+        dest = bad / oid
+        n = 0
+        while dest.exists():  # an earlier bad copy of the same object: keep both
+            n += 1
+            dest = bad / f"{oid}.{n}"
+        os.rename(self._obj(oid), dest)
+        return dest
 
     # -- bookkeeping ---------------------------------------------------------
     def lock(self, *, exclusive: bool = False) -> FileLock:

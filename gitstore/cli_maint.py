@@ -153,6 +153,11 @@ def verify(state: State, remote: str | None, repair: bool, complete: bool, as_js
             click.echo(f"repaired {oid} from {source}")
         for oid, why in report.unrepaired.items():
             click.echo(f"could not repair {oid}: {why}", err=True)
+        for oid, where in report.moved_aside.items():
+            named = (
+                f"; {report.paths[oid]} now shows as missing_objects" if oid in report.paths else ""
+            )
+            click.echo(f"moved the corrupt {oid} aside to {where}{named}", err=True)
     raise_for_verify(report)
 
 

@@ -38,6 +38,7 @@ class VerifyReport:
     unreadable: dict[str, str] = field(default_factory=dict)  # oid -> reason
     repaired: dict[str, str] = field(default_factory=dict)  # oid -> where the good copy came from
     unrepaired: dict[str, str] = field(default_factory=dict)  # oid -> why not
+    moved_aside: dict[str, str] = field(default_factory=dict)  # oid -> where its bad bytes went
     complete: bool = False
     paths: dict[str, str] = field(default_factory=dict)  # oid -> a working-tree path naming it
 
@@ -57,6 +58,7 @@ class VerifyReport:
             "unreadable": self.unreadable,
             "repaired": self.repaired,
             "unrepaired": self.unrepaired,
+            "moved_aside": self.moved_aside,
             "errors": self.errors(),
         }
 
@@ -198,6 +200,43 @@ def _repair_cache(ctx: Context, report: VerifyReport, needed: dict[str, list[str
                     "no work tree file has its content and no remote is configured"
                 )
         cache.sync()
+        for oid in report.corrupt:
+            if oid not in report.repaired:
+                _move_aside(ctx, report, oid, needed.get(oid, []))
+
+
+def _move_aside(ctx: Context, report: VerifyReport, oid: str, paths: list[str]) -> None:
+    """Take a corrupt object that nothing could repair out of the cache, into ``<cache>/bad/``.
+
+    As ``git annex fsck`` does: the cache no longer hands out bytes that are
+    not what their name says (the files that need it show as
+    ``missing_objects`` until a good copy turns up), and the bytes are kept
+    for the user to look at. A symlink checkout's link to the object becomes
+    a file holding those bytes first (they may be the user's own edit, made
+    through the link), so the work tree loses nothing.
+    """
+    cache = ctx.cache
+    root = ctx.repo.root
+    execs = {}
+    if root is not None and paths:
+        from .api import ls
+
+        execs = {f.path: f.exec for f in ls(ctx, None) if f.oid == oid}
+    for rel in paths:
+        if root is None:
+            break
+        full = os.path.join(root, rel)
+        if cache.oid_of_link(full) != oid:
+            continue
+        try:
+            cache.materialise(oid, full, execs.get(rel, False), ("copy",))
+        except (OSError, GitstoreError) as exc:
+            report.unrepaired[oid] += f"; kept in the cache: cannot replace the link {rel}: {exc}"
+            return
+    try:
+        report.moved_aside[oid] = str(cache.move_aside(oid))
+    except OSError as exc:
+        report.unrepaired[oid] += f"; cannot move it aside: {exc.strerror}"
 
 
 def _repair_from_workspace(ctx: Context, oid: str, paths: list[str]) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,47 @@ def test_repair_takes_a_good_copy_from_the_work_tree(
     (repo / rel).write_bytes(b"edited since")
     proc = gs(repo, "verify", "--repair", check=False)
     assert proc.returncode == 1 and "no work tree file has its content" in proc.stderr
+
+
+def test_repair_moves_aside_what_it_cannot_mend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # QA: an object damaged through a symlink checkout's link, with no remote,
+    # left verify at exit 1 for good, with no way to drop the object
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("GITSTORE_CACHE_DIR", str(cache))
+    repo = new_repo(tmp_path / "repo")
+    make_tree(repo / "data", files=3, size=3000, seed=7)
+    gs(repo, "track", "data")
+    git(repo, "commit", "-qm", "data")
+    listed = json.loads(gs(repo, "ls", "--json").stdout)
+    victim = listed[0]
+    shutil.rmtree(repo / "data")
+    gs(repo, "checkout", "--link", "symlink")
+    link = repo / victim["path"]
+    assert link.is_symlink()
+    obj = link.resolve()
+    obj.chmod(0o644)
+    obj.write_bytes(b"written through the link")  # the user's edit, into the cache
+    proc = gs(repo, "verify", "--repair", check=False)
+    assert proc.returncode == 1
+    aside = cache / "bad" / victim["oid"]
+    assert f"moved the corrupt {victim['oid']} aside to {aside}" in proc.stderr
+    assert victim["path"] in proc.stderr
+    # the cache no longer holds it; the bytes are kept, and the work tree's
+    # link became a file with the user's bytes
+    assert (
+        victim["oid"] not in objects_in(cache) and aside.read_bytes() == b"written through the link"
+    )
+    assert not link.is_symlink() and link.read_bytes() == b"written through the link"
+    out = json.loads(gs(repo, "verify", "--json").stdout)  # a note now, not an error
+    assert out["corrupt"] == [] and victim["oid"] in out["missing"]
+    assert gs(repo, "verify", "--complete", check=False).returncode == 1
+    status = json.loads(gs(repo, "status", "--json").stdout)
+    assert status[0]["state"] == "modified" and status[0]["modified"] == [victim["path"]]
+    # gc never sweeps it
+    gs(repo, "gc", "--grace", "0")
+    assert aside.exists()
+    # the other files' links still work
+    for other in listed[1:]:
+        assert (repo / other["path"]).read_bytes() == (repo / other["path"]).resolve().read_bytes()
