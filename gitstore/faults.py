@@ -15,7 +15,9 @@ interrupted at a known point, as ``kill -9`` or a crash would leave it.
 ``GITSTORE_FAULT=edit-before:N`` (``edit-after:N``) appends a line to the
 N-th file that a checkout replaces in the work tree just before (just after)
 it renames the new version into place: a user saving the file at the worst
-moment.
+moment. ``GITSTORE_FAULT=create-before:N`` has the user save a new file at
+the N-th place where a checkout writes a file into a folder that has nothing
+there, just before the checkout's file appears.
 
 This is a test-only switch (tests/reliability uses it where it cannot mount a
 small tmpfs), read once when the process starts: unset, it costs a global
@@ -92,5 +94,22 @@ def user_edit(path: str, when: str) -> None:
         _replaces += 1
         count = _replaces
     if count == int(number or "1"):
+        with open(path, "ab") as f:
+            f.write(b"saved by the user\n")
+
+
+_creates = 0
+
+
+def user_create(path: str) -> None:
+    """With ``create-before:N``: save a file at the N-th new file's place, just before it appears."""
+    spec = _SPEC
+    if not spec or not spec.startswith("create-before:"):
+        return
+    global _creates
+    with _lock:
+        _creates += 1
+        count = _creates
+    if count == int(spec.partition(":")[2] or "1"):
         with open(path, "ab") as f:
             f.write(b"saved by the user\n")
