@@ -14,12 +14,13 @@ renders these objects, ``--json`` included.
 
 from __future__ import annotations
 
+import os
 import re
 import stat as statmod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import manifest as mf
 from . import manifestdiff as md
@@ -203,10 +204,16 @@ class _WorktreeSide:
                 hint="resolve the conflict, then run it again",
             )
         rel = mf.tracked_path(mpath)
-        current = [f for f in ws.current_files(rel, manifest.kind) if _regular(f)]
-        if not current:
+        found = ws.current_files(rel, manifest.kind)
+        current = [f for f in found if _regular(f)]
+        # a symlink checkout's links stand for their objects (as in status):
+        # the bytes behind each, which a write through the link changes
+        links = self._links(rel, manifest, found)
+        if not current and not links:
             return _keyed(rel, manifest)
-        if manifest.kind == "file" and current[0].relpath == "":
+        if manifest.kind == "file" and (current or links)[0].relpath == "":
+            if links:
+                return "file", {"": links[0].entry}, rel
             (oid,) = self._oids(rel, current)
             f = current[0]
             entry = mf.Entry(manifest.entries[0].path, oid, f.st.st_size, _is_exec(f))
@@ -216,7 +223,26 @@ class _WorktreeSide:
             f.relpath: mf.Entry(f.relpath, oid, f.st.st_size, _is_exec(f))
             for f, oid in zip(current, oids, strict=True)
         }
+        entries.update((link.relpath, link.entry) for link in links)
         return "dir", entries, rel + "/"
+
+    def _links(self, rel: str, manifest: mf.Manifest, found: list[ScannedFile]) -> list[_Link]:
+        ws = self.ws
+        out = []
+        execs: dict[str, bool] | None = None
+        for f in found:
+            if not statmod.S_ISLNK(f.st.st_mode):
+                continue
+            key = f"{rel}/{f.relpath}" if f.relpath else rel
+            oid = ws.oid_of(key, f)
+            if oid is None:
+                continue  # not into the cache: not data (status and track say so)
+            if execs is None:
+                execs = {e.path: e.exec for e in manifest.entries}
+            name = f.relpath or manifest.entries[0].path
+            size = os.stat(f.abspath).st_size
+            out.append(_Link(f.relpath, mf.Entry(name, oid, size, execs.get(name, False))))
+        return out
 
     def _oids(self, prefix: str, files: list[ScannedFile]) -> list[str]:
         sc = self.ws.statcache
@@ -237,6 +263,11 @@ class _WorktreeSide:
                 for i, oid in zip(todo, pool.map(one, todo), strict=True):
                     found[i] = oid
         return [oid or "" for oid in found]
+
+
+class _Link(NamedTuple):
+    relpath: str
+    entry: mf.Entry
 
 
 def _regular(f: ScannedFile) -> bool:

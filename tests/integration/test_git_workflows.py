@@ -365,6 +365,13 @@ def test_a_write_through_a_symlink_checkout_is_seen_and_never_recorded_as_the_ol
         f.write(b", written through the link")
     status = json.loads(alice.gs("status", "--json").stdout)
     assert status[0]["modified"] == ["data/a.bin"]
+    # diff says the same (it used to skip every link: a write through one
+    # was unseen, and beside a real file the links read as removed)
+    (b_link := alice.path / "data" / "b.bin").unlink()
+    b_link.write_bytes(b"bravo v1")  # a file of one's own, same bytes
+    diff = json.loads(alice.gs("diff", "--json").stdout)
+    assert [m["path"] for m in diff["modified"]] == ["data/a.bin"], diff
+    assert diff["removed"] == [] and diff["added"] == []
     refused = alice.gs("track", "data", ok=False)
     assert (
         "was written through it" in refused.stderr and "cp --remove-destination" in refused.stderr
