@@ -582,36 +582,11 @@ class Cache:
         for an edit, as nothing else can be there. The new file's fstat.
         """
         try:
-            sfd = os.open(self._obj(oid), os.O_RDONLY)
+            return self._copy(self._obj(oid), dest, executable, oid, size, _create_new)
         except FileNotFoundError as exc:
-            raise ObjectNotFoundError(f"object {oid} is not in the cache", oid=oid) from exc
-        try:
-            if size is not None and size < SMALL:
-                data = os.read(sfd, size + 1)  # one read, and its length checks the size
-                if len(data) != size:
-                    actual = os.fstat(sfd).st_size
-                    check_size(oid, actual if actual != size else len(data), size)
-                dfd = os.open(dest, _NEW_FLAGS, 0o777 if executable else 0o666)
-                try:
-                    if data:
-                        write_all(dfd, data)
-                    return os.fstat(dfd)
-                finally:
-                    os.close(dfd)
-            have = os.fstat(sfd).st_size
-            if size is not None:
-                check_size(oid, have, size)
-            dfd = os.open(dest, _NEW_FLAGS, 0o777 if executable else 0o666)
-            try:
-                if have < SMALL:
-                    write_all(dfd, os.read(sfd, have))
-                else:
-                    _copy_range(sfd, dfd, have)
-                return os.fstat(dfd)
-            finally:
-                os.close(dfd)
-        finally:
-            os.close(sfd)
+            if not os.path.exists(self._obj(oid)):
+                raise ObjectNotFoundError(f"object {oid} is not in the cache", oid=oid) from exc
+            raise
 
     def copies_in(
         self, folder: str, link: Sequence[str] | None = None, probe: str | None = None
@@ -697,7 +672,13 @@ class Cache:
         return "tmp"
 
     def _copy(
-        self, src: str, tmp: str, executable: bool, oid: str = "", want: int | None = None
+        self,
+        src: str,
+        tmp: str,
+        executable: bool,
+        oid: str = "",
+        want: int | None = None,
+        create: Callable[[str, bool], int] | None = None,
     ) -> os.stat_result:
         """Copy the object at ``src`` to the new file ``tmp``: its fstat once written."""
         sfd = os.open(src, os.O_RDONLY)
@@ -705,7 +686,7 @@ class Cache:
             size = os.fstat(sfd).st_size
             if want is not None:
                 check_size(oid, size, want)
-            dfd = _create(tmp, executable)
+            dfd = (create or _create)(tmp, executable)
             try:
                 if size < SMALL:
                     write_all(dfd, os.read(sfd, size))
@@ -898,6 +879,11 @@ def _proc_fd() -> int:
                 pass
         _proc[:] = [fd, pid]
     return _proc[0]
+
+
+def _create_new(path: str, executable: bool) -> int:
+    """A new file in a folder nobody else writes to (a checkout's staging folder)."""
+    return os.open(path, _NEW_FLAGS, 0o777 if executable else 0o666)
 
 
 def _create(tmp: str, executable: bool) -> int:
