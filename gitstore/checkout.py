@@ -33,7 +33,8 @@ from .workspace import ScannedFile, Workspace, is_exec, map_in_batches
 # links cannot work (the cache on another filesystem) files are copied, on
 # the usual threads.
 LINK_JOBS = 1
-LAZY_STATS_BELOW = 1 << 20  # with lazy_stats, files this small are not recorded
+LAZY_STATS_BELOW = 1 << 20
+STAGING = "checkout-staging"  # in the clone's state folder: see Checkout._staging  # with lazy_stats, files this small are not recorded
 
 
 @dataclass
@@ -141,6 +142,7 @@ class Checkout:
         }  # validate everything first
         result = CheckoutResult()
         with self.ws.lock(), self.ws.cache_lock():
+            _remove_leftover(f"{self.ws.repo.state_dir}/{STAGING}")  # a killed checkout's
             brought = BroughtManifests(self.ws) if write_manifests else None
             if brought is not None:
                 brought.remove_absent(manifests, only, result)
@@ -427,18 +429,28 @@ class Checkout:
             present=True,
         )
 
+    def _staging(self) -> str:
+        """Where :meth:`_write_staged` fills a folder: inside the clone's state folder.
+
+        Out of the work tree, so that git never sees it (``git add -A`` after
+        a crash would commit the payload) and no name of the user's is taken.
+        """
+        state = self.ws.repo.state_dir
+        state.mkdir(parents=True, exist_ok=True)
+        return f"{state}/{STAGING}"
+
     def _write_staged(self, plan: _Plan, result: CheckoutResult, stats: bool) -> bool:
         """Fill a tracked folder that does not exist yet out of sight, then rename it into place.
 
         A fresh clone's or an emptied work tree's checkout: every file is
-        created directly in a hidden folder beside the target
-        (``.NAME.gitstore-tmp``) and the folder is renamed to NAME once
-        written. The files never need names of their own to appear whole
+        created directly in a folder inside the clone's state folder
+        (``.git/gitstore/checkout-staging``, when on the same filesystem as
+        the target) and the folder is renamed into place once written. The files never need names of their own to appear whole
         (the folder appears whole, or not at all), which saves a temporary
         name and a rename a file: on 20,000 small files about half of a
         checkout's time. Nothing can edit a file nobody can see, so no
-        check for edits either. A crash leaves the hidden folder, which the
-        next checkout of the path removes (under the work tree's lock).
+        check for edits either. A crash leaves the staging folder, which the
+        next checkout removes (under the work tree's lock).
         False, with nothing done, when the folder exists or the link modes
         would not copy; False too, after undoing its work, when something
         appeared at the target meanwhile: the caller then writes file by file.
@@ -447,11 +459,16 @@ class Checkout:
         rel = plan.rel
         safe_parent(ws, rel, create=True)
         target = f"{ws.root}/{rel}"
-        head, name = os.path.split(target)
+        head = os.path.dirname(target)
         probe = plan.write[0][1].oid
         if os.path.lexists(target) or not ws.cache.copies_in(head, self.link, probe):
             return False
-        staging = f"{head}/{tmp_name(name)}"
+        staging = self._staging()
+        try:
+            if os.stat(os.path.dirname(staging)).st_dev != os.stat(head).st_dev:
+                return False  # a rename cannot bring it over: file by file
+        except OSError:
+            return False
         _remove_leftover(staging)
         os.mkdir(staging)
         cut = len(rel)
@@ -538,7 +555,7 @@ def _same_device(a: Path, b: Path) -> bool:
 
 
 def _remove_leftover(staging: str) -> None:
-    """Remove a hidden staging folder (or whatever is at its name) left by an interrupted checkout."""
+    """Remove the staging folder a killed checkout left in the clone's state folder."""
     try:
         st = os.lstat(staging)
     except FileNotFoundError:

@@ -1,7 +1,8 @@
 """Checking out files where nothing is yet: whole or not at all, with no temporary names.
 
 A tracked folder absent from the work tree (a fresh clone, an emptied work
-tree) is filled in a hidden folder beside it and renamed into place; a new
+tree) is filled in a folder inside the clone's state folder and renamed
+into place; a new
 file in a folder that exists is written unnamed (``O_TMPFILE``) and linked
 into place. Neither may leave a half-written file, and neither may write
 over a file the user saved at that place meanwhile.
@@ -71,14 +72,27 @@ def test_a_checkout_killed_part_way_leaves_no_half_folder(repo: Clone) -> None:
     proc = subprocess.run([*GITSTORE, "checkout"], cwd=repo.path, env=env, capture_output=True)
     assert proc.returncode == -9
     assert not (repo.path / "data").exists()  # nothing half there: the folder is not in place
-    assert leftovers(repo) == [".data.gitstore-tmp"]
+    staging = repo.path / ".git" / "gitstore" / "checkout-staging"
+    assert staging.is_dir() and not leftovers(repo)
+    # out of git's sight: `git add -A` after the crash must not commit the payload
+    assert repo.git("status", "--porcelain").stdout == ""
     status = repo.gs("status")
     assert "not_materialised" in status.stdout
     assert "a checkout did not finish" in status.stderr
-    repo.gs("checkout")
+    repo.gs("checkout", "--link", "hardlink")  # any checkout takes the leftover away
     assert listing(repo.path / "data") == expected
-    assert not leftovers(repo)
+    assert not staging.exists() and not leftovers(repo)
     assert "did not finish" not in repo.gs("status").stderr
+
+
+def test_a_name_of_the_users_beside_the_folder_is_never_touched(repo: Clone) -> None:
+    shutil.rmtree(repo.path / "data")
+    mine = repo.path / ".data.gitstore-tmp"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("notes\n")
+    repo.gs("checkout")
+    assert (mine / "notes.txt").read_text() == "notes\n"
+    assert (repo.path / "data" / "d0" / "run.sh").exists()
 
 
 def test_missing_objects_leave_the_rest_and_no_empty_folders(repo: Clone) -> None:
