@@ -410,6 +410,14 @@ class Cache:
                     if made == "tmp":
                         break
                 if mode == "symlink":
+                    try:  # a link to nothing, or to an object edited in place, is no checkout
+                        have = os.stat(src).st_size
+                    except FileNotFoundError:
+                        raise ObjectNotFoundError(
+                            f"object {oid} is not in the cache", oid=oid
+                        ) from None
+                    if size is not None:
+                        check_size(oid, have, size)
                     try:
                         os.symlink(src, dest_s)
                         return None

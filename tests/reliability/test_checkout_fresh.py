@@ -112,6 +112,16 @@ def test_missing_objects_leave_the_rest_and_no_empty_folders(repo: Clone) -> Non
     assert not leftovers(repo)
 
 
+@pytest.mark.parametrize("link", ["symlink", "hardlink", "copy"])
+def test_a_missing_object_is_never_a_dangling_link(repo: Clone, link: str) -> None:
+    victim = json.loads(repo.gs("ls", "--json").stdout)[1]
+    next(repo.cache.rglob(victim["oid"])).unlink()
+    shutil.rmtree(repo.path / "data")
+    out = repo.gs("checkout", "--link", link, ok=False)
+    assert out.returncode != 0 and victim["path"] in out.stderr
+    assert not os.path.lexists(repo.path / victim["path"])
+
+
 def test_a_new_file_saved_by_the_user_meanwhile_is_kept(repo: Clone) -> None:
     # a branch adds files to a folder that exists: each is linked into place
     # only where nothing is; a file the user saved there first stays
