@@ -154,10 +154,17 @@ def verify(state: State, remote: str | None, repair: bool, complete: bool, as_js
         for oid, why in report.unrepaired.items():
             click.echo(f"could not repair {oid}: {why}", err=True)
         for oid, where in report.moved_aside.items():
-            named = (
-                f"; {report.paths[oid]} now shows as missing_objects" if oid in report.paths else ""
+            if oid in report.repaired:
+                click.echo(f"kept the corrupt bytes of {oid} at {where}")
+                continue
+            named = f" (needed by {report.paths[oid]})" if oid in report.paths else ""
+            click.echo(
+                f"moved the corrupt {oid}{named} aside to {where}: the cache has no copy"
+                " until `gitstore fetch` finds a good one",
+                err=True,
             )
-            click.echo(f"moved the corrupt {oid} aside to {where}{named}", err=True)
+        for rel in report.links_kept:
+            click.echo(f"{rel}: its link into the cache is now a file holding the same bytes")
     raise_for_verify(report)
 
 

@@ -39,6 +39,7 @@ class VerifyReport:
     repaired: dict[str, str] = field(default_factory=dict)  # oid -> where the good copy came from
     unrepaired: dict[str, str] = field(default_factory=dict)  # oid -> why not
     moved_aside: dict[str, str] = field(default_factory=dict)  # oid -> where its bad bytes went
+    links_kept: list[str] = field(default_factory=list)  # links to them made files of their bytes
     complete: bool = False
     paths: dict[str, str] = field(default_factory=dict)  # oid -> a working-tree path naming it
 
@@ -170,6 +171,11 @@ def _repair_cache(ctx: Context, report: VerifyReport, needed: dict[str, list[str
         return
     cache = ctx.cache
     with ctx.workspace.cache_lock():
+        # a corrupt object's bytes are never thrown away: they may be an edit
+        # made through a symlink checkout's link, which status shows
+        for oid in report.corrupt:
+            _move_aside(ctx, report, oid, needed.get(oid, []))
+        todo = [o for o in todo if o not in report.unrepaired]
         for oid in todo:
             where = _repair_from_workspace(ctx, oid, needed.get(oid, []))
             if where is not None:
@@ -200,20 +206,18 @@ def _repair_cache(ctx: Context, report: VerifyReport, needed: dict[str, list[str
                     "no work tree file has its content and no remote is configured"
                 )
         cache.sync()
-        for oid in report.corrupt:
-            if oid not in report.repaired:
-                _move_aside(ctx, report, oid, needed.get(oid, []))
 
 
 def _move_aside(ctx: Context, report: VerifyReport, oid: str, paths: list[str]) -> None:
-    """Take a corrupt object that nothing could repair out of the cache, into ``<cache>/bad/``.
+    """Take a corrupt object out of the cache, into ``<cache>/bad/``, before any repair.
 
     As ``git annex fsck`` does: the cache no longer hands out bytes that are
-    not what their name says (the files that need it show as
-    ``missing_objects`` until a good copy turns up), and the bytes are kept
-    for the user to look at. A symlink checkout's link to the object becomes
-    a file holding those bytes first (they may be the user's own edit, made
-    through the link), so the work tree loses nothing.
+    not what their name says (until a good copy turns up, the files that
+    need it are missing it), and the bytes are kept for the user to look at.
+    A symlink checkout's link to the object becomes a file holding those
+    bytes first (they may be the user's own edit, made through the link), so
+    the work tree shows exactly what it showed before. One that cannot be
+    moved is left alone, and not repaired (unrepaired, with the reason).
     """
     cache = ctx.cache
     root = ctx.repo.root
@@ -231,12 +235,13 @@ def _move_aside(ctx: Context, report: VerifyReport, oid: str, paths: list[str]) 
         try:
             cache.materialise(oid, full, execs.get(rel, False), ("copy",))
         except (OSError, GitstoreError) as exc:
-            report.unrepaired[oid] += f"; kept in the cache: cannot replace the link {rel}: {exc}"
+            report.unrepaired[oid] = f"left as it is: cannot replace the link {rel}: {exc}"
             return
+        report.links_kept.append(rel)
     try:
         report.moved_aside[oid] = str(cache.move_aside(oid))
     except OSError as exc:
-        report.unrepaired[oid] += f"; cannot move it aside: {exc.strerror}"
+        report.unrepaired[oid] = f"left as it is: cannot move it aside: {exc.strerror}"
 
 
 def _repair_from_workspace(ctx: Context, oid: str, paths: list[str]) -> str | None:

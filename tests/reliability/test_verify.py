@@ -102,8 +102,10 @@ def test_repair_moves_aside_what_it_cannot_mend(
     proc = gs(repo, "verify", "--repair", check=False)
     assert proc.returncode == 1
     aside = cache / "bad" / victim["oid"]
-    assert f"moved the corrupt {victim['oid']} aside to {aside}" in proc.stderr
-    assert victim["path"] in proc.stderr
+    assert f"moved the corrupt {victim['oid']} (needed by {victim['path']}) aside to {aside}" in (
+        proc.stderr
+    )
+    assert f"{victim['path']}: its link into the cache is now a file" in proc.stdout
     # the cache no longer holds it; the bytes are kept, and the work tree's
     # link became a file with the user's bytes
     assert (
@@ -121,3 +123,35 @@ def test_repair_moves_aside_what_it_cannot_mend(
     # the other files' links still work
     for other in listed[1:]:
         assert (repo / other["path"]).read_bytes() == (repo / other["path"]).resolve().read_bytes()
+
+
+def test_repair_from_a_remote_keeps_an_edit_made_through_a_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # QA: with a remote, repair put the good copy back over an edit that
+    # status was showing (written through a symlink checkout's link)
+    cache, remote = tmp_path / "cache", tmp_path / "remote"
+    monkeypatch.setenv("GITSTORE_CACHE_DIR", str(cache))
+    repo = new_repo(tmp_path / "repo")
+    make_tree(repo / "data", files=3, size=3000, seed=9)
+    gs(repo, "remote", "add", "team", str(remote), "--default")
+    gs(repo, "track", "data")
+    git(repo, "commit", "-qm", "data")
+    gs(repo, "push")
+    victim = json.loads(gs(repo, "ls", "--json").stdout)[0]
+    shutil.rmtree(repo / "data")
+    gs(repo, "checkout", "--link", "symlink")
+    link = repo / victim["path"]
+    obj = link.resolve()
+    obj.chmod(0o644)
+    obj.write_bytes(b"my edit")
+    out = gs(repo, "verify", "--repair")
+    assert f"repaired {victim['oid']} from the remote 'team'" in out.stdout
+    assert f"kept the corrupt bytes of {victim['oid']} at {cache / 'bad' / victim['oid']}" in (
+        out.stdout
+    )
+    # the edit is where it was, now a file of its own; the cache is whole again
+    assert not link.is_symlink() and link.read_bytes() == b"my edit"
+    assert not store_problems(cache)
+    status = json.loads(gs(repo, "status", "--json").stdout)
+    assert status[0]["modified"] == [victim["path"]]
