@@ -167,6 +167,13 @@ def checkout(
 
 def raise_for_checkout(result: CheckoutResult) -> None:
     """Turn refused files and missing objects into the exit-3 error the CLI reports."""
+    if result.changed and len(result.changed) == len(result.conflicts):
+        shown = ", ".join(result.changed[:5]) + (" ..." if len(result.changed) > 5 else "")
+        raise CheckoutConflictError(
+            f"left {len(result.changed)} file(s) alone that were saved while checkout ran: {shown}",
+            paths=result.changed,
+            hint="look at them, then run the checkout again (`--force` overwrites them)",
+        )
     if result.conflicts:
         shown = ", ".join(result.conflicts[:5]) + (" ..." if len(result.conflicts) > 5 else "")
         raise CheckoutConflictError(

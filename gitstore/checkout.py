@@ -42,6 +42,7 @@ class CheckoutResult:
     written: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)  # of the conflicts: saved while it ran
     missing: dict[str, list[str]] = field(default_factory=dict)  # oid -> paths needing it
     manifests_written: list[str] = field(default_factory=list)
     # manifests left as they were: only part of their tracked path was checked out at REV
@@ -54,6 +55,7 @@ class CheckoutResult:
         self.written += other.written
         self.deleted += other.deleted
         self.conflicts += other.conflicts
+        self.changed += other.changed
         for oid, paths in other.missing.items():
             self.missing.setdefault(oid, []).extend(paths)
         self.manifests_written += other.manifests_written
@@ -404,6 +406,7 @@ class Checkout:
                 result.missing.setdefault(entry.oid, []).append(key)
             elif st == "changed":  # saved while the copy ran: left alone, as a conflict
                 result.conflicts.append(key)
+                result.changed.append(key)
             else:
                 written.append((key, st))
                 entries.append(entry)
