@@ -60,6 +60,7 @@ class VerifyReport:
             "repaired": self.repaired,
             "unrepaired": self.unrepaired,
             "moved_aside": self.moved_aside,
+            "links_kept": self.links_kept,
             "errors": self.errors(),
         }
 
@@ -173,8 +174,9 @@ def _repair_cache(ctx: Context, report: VerifyReport, needed: dict[str, list[str
     with ctx.workspace.cache_lock():
         # a corrupt object's bytes are never thrown away: they may be an edit
         # made through a symlink checkout's link, which status shows
+        execs = _execs(ctx) if report.corrupt else {}
         for oid in report.corrupt:
-            _move_aside(ctx, report, oid, needed.get(oid, []))
+            _move_aside(ctx, report, oid, needed.get(oid, []), execs)
         todo = [o for o in todo if o not in report.unrepaired]
         for oid in todo:
             where = _repair_from_workspace(ctx, oid, needed.get(oid, []))
@@ -208,7 +210,16 @@ def _repair_cache(ctx: Context, report: VerifyReport, needed: dict[str, list[str
         cache.sync()
 
 
-def _move_aside(ctx: Context, report: VerifyReport, oid: str, paths: list[str]) -> None:
+def _execs(ctx: Context) -> dict[str, bool]:
+    """The executable bit of every file the working tree's manifests list, by path."""
+    from .api import ls
+
+    return {f.path: f.exec for f in ls(ctx, None)} if ctx.repo.root is not None else {}
+
+
+def _move_aside(
+    ctx: Context, report: VerifyReport, oid: str, paths: list[str], execs: dict[str, bool]
+) -> None:
     """Take a corrupt object out of the cache, into ``<cache>/bad/``, before any repair.
 
     As ``git annex fsck`` does: the cache no longer hands out bytes that are
@@ -221,11 +232,6 @@ def _move_aside(ctx: Context, report: VerifyReport, oid: str, paths: list[str]) 
     """
     cache = ctx.cache
     root = ctx.repo.root
-    execs = {}
-    if root is not None and paths:
-        from .api import ls
-
-        execs = {f.path: f.exec for f in ls(ctx, None) if f.oid == oid}
     for rel in paths:
         if root is None:
             break
