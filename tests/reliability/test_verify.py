@@ -18,6 +18,33 @@ def corrupt(store: Path, oid: str) -> None:
     path.write_bytes(bytes(path.stat().st_size))
 
 
+def symlink_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int, remote: Path | None = None
+) -> tuple[Path, list[dict[str, str]]]:
+    """A repository with data/ committed (and pushed to ``remote``), checked out as symlinks."""
+    monkeypatch.setenv("GITSTORE_CACHE_DIR", str(tmp_path / "cache"))
+    repo = new_repo(tmp_path / "repo")
+    make_tree(repo / "data", files=3, size=3000, seed=seed)
+    if remote is not None:
+        gs(repo, "remote", "add", "team", str(remote), "--default")
+    gs(repo, "track", "data")
+    git(repo, "commit", "-qm", "data")
+    if remote is not None:
+        gs(repo, "push")
+    listed = json.loads(gs(repo, "ls", "--json").stdout)
+    shutil.rmtree(repo / "data")
+    gs(repo, "checkout", "--link", "symlink")
+    assert (repo / listed[0]["path"]).is_symlink()
+    return repo, listed
+
+
+def write_through(link: Path, data: bytes) -> None:
+    """Write through a symlink checkout's link into the cache object (root ignores 0444)."""
+    obj = link.resolve()
+    obj.chmod(0o644)
+    obj.write_bytes(data)
+
+
 def test_verify_and_repair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cache, remote = tmp_path / "cache", tmp_path / "remote"
     monkeypatch.setenv("GITSTORE_CACHE_DIR", str(cache))
@@ -85,20 +112,10 @@ def test_repair_moves_aside_what_it_cannot_mend(
     # QA: an object damaged through a symlink checkout's link, with no remote,
     # left verify at exit 1 for good, with no way to drop the object
     cache = tmp_path / "cache"
-    monkeypatch.setenv("GITSTORE_CACHE_DIR", str(cache))
-    repo = new_repo(tmp_path / "repo")
-    make_tree(repo / "data", files=3, size=3000, seed=7)
-    gs(repo, "track", "data")
-    git(repo, "commit", "-qm", "data")
-    listed = json.loads(gs(repo, "ls", "--json").stdout)
+    repo, listed = symlink_checkout(tmp_path, monkeypatch, seed=7)
     victim = listed[0]
-    shutil.rmtree(repo / "data")
-    gs(repo, "checkout", "--link", "symlink")
     link = repo / victim["path"]
-    assert link.is_symlink()
-    obj = link.resolve()
-    obj.chmod(0o644)
-    obj.write_bytes(b"written through the link")  # the user's edit, into the cache
+    write_through(link, b"written through the link")  # the user's edit, into the cache
     proc = gs(repo, "verify", "--repair", check=False)
     assert proc.returncode == 1
     aside = cache / "bad" / victim["oid"]
@@ -130,21 +147,11 @@ def test_repair_from_a_remote_keeps_an_edit_made_through_a_link(
 ) -> None:
     # QA: with a remote, repair put the good copy back over an edit that
     # status was showing (written through a symlink checkout's link)
-    cache, remote = tmp_path / "cache", tmp_path / "remote"
-    monkeypatch.setenv("GITSTORE_CACHE_DIR", str(cache))
-    repo = new_repo(tmp_path / "repo")
-    make_tree(repo / "data", files=3, size=3000, seed=9)
-    gs(repo, "remote", "add", "team", str(remote), "--default")
-    gs(repo, "track", "data")
-    git(repo, "commit", "-qm", "data")
-    gs(repo, "push")
-    victim = json.loads(gs(repo, "ls", "--json").stdout)[0]
-    shutil.rmtree(repo / "data")
-    gs(repo, "checkout", "--link", "symlink")
+    cache = tmp_path / "cache"
+    repo, listed = symlink_checkout(tmp_path, monkeypatch, seed=9, remote=tmp_path / "remote")
+    victim = listed[0]
     link = repo / victim["path"]
-    obj = link.resolve()
-    obj.chmod(0o644)
-    obj.write_bytes(b"my edit")
+    write_through(link, b"my edit")
     out = gs(repo, "verify", "--repair")
     assert f"repaired {victim['oid']} from the remote 'team'" in out.stdout
     assert f"kept the corrupt bytes of {victim['oid']} at {cache / 'bad' / victim['oid']}" in (
