@@ -24,7 +24,16 @@ from typing import Literal
 
 from . import faults, layout
 from .errors import IntegrityError, ObjectNotFoundError, StoreError
-from .hashing import SMALL, copy_and_hash, hash_bytes, open_source, read_small, write_all
+from .hashing import (
+    SMALL,
+    copy_and_hash,
+    hash_bytes,
+    is_sparse,
+    open_source,
+    read_small,
+    write_all,
+    write_sparse,
+)
 from .locks import FileLock, lock_timeout
 from .stores.local import READ_ONLY_MODE, LocalStore, fsync_write
 
@@ -546,7 +555,8 @@ class Cache:
         except FileNotFoundError as exc:
             raise ObjectNotFoundError(f"object {oid} is not in the cache", oid=oid) from exc
         try:
-            have = os.fstat(sfd).st_size
+            sst = os.fstat(sfd)
+            have = sst.st_size
             if size is not None:
                 check_size(oid, have, size)
             try:
@@ -562,7 +572,7 @@ class Cache:
                 if have < SMALL:
                     write_all(dfd, os.read(sfd, have))
                 else:
-                    _copy_range(sfd, dfd, have)
+                    _copy_range(sfd, dfd, have, is_sparse(sst))
                 before = os.fstat(dfd)
                 faults.user_create(dest)
                 try:
@@ -691,7 +701,8 @@ class Cache:
         """Copy the object at ``src`` to the new file ``tmp``: its fstat once written."""
         sfd = os.open(src, os.O_RDONLY)
         try:
-            size = os.fstat(sfd).st_size
+            sst = os.fstat(sfd)
+            size = sst.st_size
             if want is not None:
                 check_size(oid, size, want)
             dfd = (create or _create)(tmp, executable)
@@ -699,7 +710,7 @@ class Cache:
                 if size < SMALL:
                     write_all(dfd, os.read(sfd, size))
                 else:
-                    _copy_range(sfd, dfd, size)
+                    _copy_range(sfd, dfd, size, is_sparse(sst))
                 return os.fstat(dfd)
             finally:
                 os.close(dfd)
@@ -790,7 +801,19 @@ def _drop_old_marker(folder: Path, path: str) -> None:
     (folder / hashlib.sha256(path.encode()).hexdigest()[:32]).unlink(missing_ok=True)
 
 
-def _copy_range(sfd: int, dfd: int, size: int) -> None:
+def _copy_range(sfd: int, dfd: int, size: int, sparse: bool = False) -> None:
+    """Copy ``size`` bytes from ``sfd`` to the new file ``dfd``; a ``sparse`` source keeps its holes."""
+    if sparse:
+        buf = bytearray(COPY_CHUNK)
+        offset = 0
+        while offset < size:
+            n = os.preadv(sfd, [buf], offset)
+            if not n:
+                break
+            write_sparse(dfd, buf, n, offset)
+            offset += n
+        os.ftruncate(dfd, offset)
+        return
     copied = 0
     try:
         while copied < size:

@@ -5,6 +5,13 @@ is hashed must give an error, not a SIGBUS). Big files are fed to the
 multithreaded hasher in large blocks; :func:`copy_and_hash` hashes while it
 copies, so tracking reads each byte once. A file whose size or mtime changes
 while it is read raises :class:`HashingError`.
+
+Sparse files stay sparse, as ``cp --sparse=auto`` keeps them: a file with
+fewer blocks than its size needs is copied with its all-zero blocks left
+unwritten (holes). Every byte is still read and hashed: which blocks are
+holes is decided by their content, never by the filesystem's map of holes
+(``SEEK_HOLE``), which some filesystems have got wrong for freshly written
+data.
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ SMALL = 1 << 20  # files below this are read in one call
 BLOCK = 8 << 20  # read size for big files
 THREADED_MIN = 32 << 20  # files above this use blake3's thread pool
 WRITEBACK_EVERY = 64 << 20  # copy_and_hash starts the disk's writeback this often
+HOLE = 4096  # the smallest all-zero piece a sparse copy leaves unwritten: a filesystem block
+_ZERO_BLOCK = bytes(BLOCK)
+_ZERO_HOLE = bytes(HOLE)
 
 
 class Hasher(Protocol):
@@ -111,6 +121,39 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[os.write(fd, view) :]
 
 
+def is_sparse(st: os.stat_result) -> bool:
+    """Whether a file of at least SMALL bytes has fewer blocks than its size needs (holes)."""
+    blocks = getattr(st, "st_blocks", None)
+    return blocks is not None and st.st_size >= SMALL and blocks * 512 < st.st_size
+
+
+def write_sparse(fd: int, buf: bytearray, n: int, offset: int) -> None:
+    """Write ``buf[:n]`` at ``offset``, leaving each all-zero HOLE-sized piece unwritten.
+
+    The file must be extended to its full size afterwards (``os.ftruncate``):
+    a trailing hole is never written.
+    """
+    if n == len(buf) == BLOCK and buf == _ZERO_BLOCK:
+        return
+    view = memoryview(buf)
+    start = -1  # the first byte of the run of data being gathered
+    for i in range(0, n, HOLE):
+        zero = i + HOLE <= n and buf[i : i + HOLE] == _ZERO_HOLE
+        if zero and start >= 0:
+            _pwrite_all(fd, view[start:i], offset + start)
+            start = -1
+        elif not zero and start < 0:
+            start = i
+    if start >= 0:
+        _pwrite_all(fd, view[start:n], offset + start)
+
+
+def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    while data:
+        n = os.pwrite(fd, data, offset)
+        data, offset = data[n:], offset + n
+
+
 def hash_file(path: str | Path) -> tuple[str, int]:
     """(oid, size) of the file at ``path``; HashingError if it changes meanwhile."""
     fd, st = open_source(path)
@@ -148,6 +191,7 @@ def copy_and_hash(path: str | Path, out_fd: int) -> tuple[str, int, os.stat_resu
         from . import writeback  # big files only: its ctypes import costs start-up
 
         hasher = new_hasher(st.st_size)
+        sparse = is_sparse(st)
         total = 0
         flushed = 0
         buf = bytearray(BLOCK)
@@ -158,15 +202,20 @@ def copy_and_hash(path: str | Path, out_fd: int) -> tuple[str, int, os.stat_resu
                 break
             chunk = view[:n]
             hasher.update(chunk)
-            written = 0
-            while written < n:
-                written += os.write(out_fd, chunk[written:])
+            if sparse:
+                write_sparse(out_fd, buf, n, total)
+            else:
+                written = 0
+                while written < n:
+                    written += os.write(out_fd, chunk[written:])
             total += n
             if total - flushed >= WRITEBACK_EVERY:
                 # let the disk work while the rest is copied: the batch sync
                 # before the manifest then waits for the tail only
                 writeback.start(out_fd, total - flushed)
                 flushed = total
+        if sparse:
+            os.ftruncate(out_fd, total)  # a trailing hole
         writeback.start(out_fd, total - flushed)
         _check_unchanged(path, st, fd, total)
         return hasher.hexdigest(), total, st
