@@ -13,6 +13,8 @@ so that ruff does not see test arguments redefining an import)::
   empty files, so nothing from outside is read) for this test and for
   subprocesses it starts; returns the environment it set.
 - ``make_bucket(endpoint, name)``: creates a bucket on that endpoint.
+- ``atomic_conditional_writes()``: makes moto's conditional PUTs atomic, as
+  S3's are (every fixture here that starts moto calls it).
 - ``static_http``: a factory; ``static_http(folder)`` serves ``folder`` read-only
   over HTTP on 127.0.0.1 and returns its base URL (ending in ``/``). Servers
   stop when the test ends.
@@ -42,11 +44,40 @@ DUMMY_AWS = {
 }
 
 
+_CONDITIONAL = threading.Lock()
+
+
+def atomic_conditional_writes() -> None:
+    """Serialise moto's conditional PUTs (``If-None-Match``, ``If-Match``).
+
+    moto looks for the key and then writes it with nothing in between, so two
+    concurrent ``If-None-Match: *`` PUTs can both succeed under load; S3
+    itself never lets them (one gets 412). The contract tests check that
+    gitstore relies on exactly that guarantee, so the fake must give it.
+    """
+    from moto.s3.responses import S3Response
+
+    original = S3Response.put_object
+    if getattr(original, "atomic_conditional", False):
+        return
+
+    @functools.wraps(original)
+    def put_object(self: Any) -> Any:
+        if self.headers.get("If-None-Match") or self.headers.get("If-Match"):
+            with _CONDITIONAL:
+                return original(self)
+        return original(self)
+
+    put_object.atomic_conditional = True  # type: ignore[attr-defined]
+    S3Response.put_object = put_object  # type: ignore[method-assign]
+
+
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
     """``http://127.0.0.1:PORT`` of a moto S3 server running for this test module."""
     from moto.server import ThreadedMotoServer
 
+    atomic_conditional_writes()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -51,6 +51,7 @@ from gitstore.stores.memory import MemoryStore
 from gitstore.stores.registry import open_store
 from gitstore.stores.retry import ObjectAccessDeniedError, RetryingStore, Throttle
 from gitstore.stores.s3 import S3Store
+from tests import servers
 
 BACKENDS = ["memory", "local", "s3-moto", "s3-server", "http"]
 
@@ -195,6 +196,7 @@ def folder_server(tmp_path: Path) -> Iterator[tuple[FolderServer, Path]]:
 def moto_server() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
+    servers.atomic_conditional_writes()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

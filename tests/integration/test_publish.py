@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import servers
 from tests.conftest import git, write
 from tests.integration.publish_helpers import (
     branch_doc,
@@ -268,6 +269,7 @@ def moto_endpoint(monkeypatch: pytest.MonkeyPatch):
         "AWS_EC2_METADATA_DISABLED": "true",
     }.items():
         monkeypatch.setenv(key, value)
+    servers.atomic_conditional_writes()
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
