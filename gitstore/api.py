@@ -150,19 +150,30 @@ def checkout(
             o for o in only if not any(mf.overlaps(mf.tracked_path(m), o) for m in manifests)
         ]
         if unknown:
-            where = f"at {rev}" if rev else "in the working tree"
-            hint = None
-            if rev is None and not (ws.root / unknown[0]).exists():
-                hint = f"if {unknown[0]} was meant as a revision, git does not know it"
-                try:
-                    ctx.repo.resolve(unknown[0])
-                except GitstoreError as exc:  # why not, when git can say (a shallow clone)
-                    hint = f"if {unknown[0]} was meant as a revision: {exc.message}"
-            raise PathError(f"{unknown[0]} is not a tracked path {where}", hint=hint)
+            raise unknown_path(ctx, unknown[0], rev)
     link = cfg.parse_link(link) if link is not None else None
     return Checkout(ws, force=force, link=link).run(
         manifests, write_manifests=rev is not None, only=only
     )
+
+
+def unknown_path(ctx: Context, path: str, rev: str | None) -> PathError:
+    """The error for a PATH argument that names no tracked path (at ``rev``, or in the work tree).
+
+    A word that is not on disk either was most likely a revision with a
+    typo: the message leads with that, as ``gitstore diff``'s does.
+    """
+    where = f"at {rev}" if rev else "in the working tree"
+    root = ctx.repo.root
+    if rev is None and (root is None or not (root / path).exists()):
+        try:
+            ctx.repo.resolve(path)
+        except GitstoreError as exc:
+            hint = exc.message if "shallow" in exc.message else None  # why not, when git can say
+            return PathError(
+                f"{path} is not a tracked path {where}, nor a revision git knows", hint=hint
+            )
+    return PathError(f"{path} is not a tracked path {where}")
 
 
 def raise_for_checkout(result: CheckoutResult) -> None:

@@ -106,10 +106,17 @@ class _Collector:
         self.sizes: dict[str, int] = {}
         self.seen: set[tuple[str, str]] = set()
         self.worktree: dict[str, mf.Manifest] = {}  # the working tree's manifests, parsed
+        self.matched: set[str] = set()  # the paths some manifest overlapped
 
     def wants(self, mpath: str) -> bool:
         rel = mf.tracked_path(mpath)
-        return not self.paths or any(_under(rel, p) or _under(p, rel) for p in self.paths)
+        hits = [p for p in self.paths if _under(rel, p) or _under(p, rel)]
+        self.matched.update(hits)
+        return not self.paths or bool(hits)
+
+    def unmatched(self) -> list[str]:
+        """The paths asked for that no manifest looked at overlaps."""
+        return [p for p in self.paths if p not in self.matched]
 
     def add(self, mpath: str, manifest: mf.Manifest) -> None:
         rel = mf.tracked_path(mpath)
@@ -721,6 +728,11 @@ def fetch(
     """Download what ``revs`` need (default: the working tree), only under ``paths`` if given."""
     bare = ctx.repo.root is None
     collector = _collect(ctx, revs, paths=paths, head=bool(revs) or bare)
+    unknown = collector.unmatched()
+    if unknown:
+        from .api import unknown_path
+
+        raise unknown_path(ctx, unknown[0], ", ".join(revs) if revs else "HEAD" if bare else None)
     return fetch_objects(
         ctx, collector.result(), remote=remote, jobs=jobs, progress=progress, sizes=collector.sizes
     )

@@ -246,7 +246,17 @@ def test_hardlink_checkout_and_exec_fallback(repo: Path, run) -> None:
     [
         (["track", "../outside"], "outside the repository"),
         (["track", "nope"], "does not exist"),
-        (["checkout", "no-such-rev"], "no-such-rev"),
+        (
+            ["checkout", "no-such-rev"],
+            "no-such-rev is not a tracked path in the working tree, nor a revision git knows",
+        ),
+        (
+            ["fetch", "mian"],
+            "mian is not a tracked path in the working tree, nor a revision git knows",
+        ),
+        (["fetch", "HEAD~99"], "HEAD~99 is not a tracked path"),
+        (["fetch", "--", "nopath"], "nopath is not a tracked path"),
+        (["pull", "no-such-rev"], "no-such-rev is not a tracked path"),
         (["ls", "deadbeef99"], "deadbeef99"),
         (["cat", "not/tracked"], "not a tracked file"),
         (["checkout", "--link", ""], "no link mode given"),
