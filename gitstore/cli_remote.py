@@ -48,6 +48,10 @@ def _layer_options(fn: Any) -> Any:
     return click.option("--local", is_flag=True, help="This clone's file (.git/gitstore).")(fn)
 
 
+def _objects(n: int) -> str:
+    return f"{n} object" if n == 1 else f"{n} objects"
+
+
 def _report(result: Any, verb: str, where: str, as_json: bool) -> None:
     """Render a TransferResult; failures become one error line and exit 3."""
     from .errors import TransferError
@@ -59,7 +63,7 @@ def _report(result: Any, verb: str, where: str, as_json: bool) -> None:
         _echo_json(result.to_json())
     elif result.planned:
         click.echo(
-            f"would {verb} {len(result.planned)} objects ({human_bytes(result.bytes)}) {where}"
+            f"would {verb} {_objects(len(result.planned))} ({human_bytes(result.bytes)}) {where}"
         )
     else:
         indexed = result.present_indexed
@@ -69,7 +73,7 @@ def _report(result: Any, verb: str, where: str, as_json: bool) -> None:
             else ""
         )
         click.echo(
-            f"{verb}ed {result.transferred} objects ({human_bytes(result.bytes)}) {where};"
+            f"{verb}ed {_objects(result.transferred)} ({human_bytes(result.bytes)}) {where};"
             f" {result.present} already there{by_index}"
         )
     if result.failed:

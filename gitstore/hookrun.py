@@ -464,7 +464,20 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
             failed=list(result.failed),
             hint="fix the remote and push again; nothing was pushed to git",
         )
-    return HookReport()
+    if not result.transferred:
+        return HookReport()
+    from .progress import human_bytes
+
+    return HookReport(
+        [
+            f"gitstore: uploaded {_objects(result.transferred)} ({human_bytes(result.bytes)})"
+            f" to gitstore remote '{store}'"
+        ]
+    )
+
+
+def _objects(n: int) -> str:
+    return f"{n} object" if n == 1 else f"{n} objects"
 
 
 # -- post-checkout / post-merge / post-rewrite -----------------------------------

@@ -358,6 +358,8 @@ def test_user_pre_push_hook_reading_stdin_still_uploads(team) -> None:
     push = bob.git("push", "origin", "main")
     assert "user-pre-push-ran" in push.stderr
     assert len(objects_in(store)) == 3
+    # the upload says what it did, as git-lfs's does
+    assert "gitstore: uploaded 1 object (7 B) to gitstore remote " in push.stderr
 
 
 def test_failing_user_hook_stops_the_chain(team) -> None:
