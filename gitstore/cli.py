@@ -187,6 +187,11 @@ def status(state: State, paths: tuple[str, ...], as_json: bool) -> None:
                 f"gitstore: note: {s.path} was left part-way ({marks[s.path]});"
                 f" `gitstore checkout {s.path}` finishes it"
             )
+        elif s.state == "conflicted":
+            warn(
+                f"gitstore: note: {s.manifest} has merge conflict markers; settle it with"
+                f" `gitstore resolve {s.path} --ours|--theirs|--union`"
+            )
         elif s.behind:
             warn(
                 f"gitstore: note: {s.path} holds the files of an earlier {s.manifest} (the manifest"

@@ -161,6 +161,11 @@ def merge_driver(base: str, ours: str, theirs: str, path: str) -> None:
     if result.conflicts:
         shown = "the whole file" if result.conflicts == ["*"] else ", ".join(result.conflicts[:5])
         click.echo(f"gitstore: conflict in {path}: {shown}", err=True)
+        click.echo(
+            f"hint: settle it with `gitstore resolve {path} --ours|--theirs|--union`"
+            " (or edit the entries between the markers), then `git add` it",
+            err=True,
+        )
         sys.exit(1)
 
 

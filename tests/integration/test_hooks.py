@@ -418,10 +418,13 @@ def test_conflicting_merge_then_resolve(team) -> None:
     alice.commit_data("main")
     merge = alice.git("merge", "--no-edit", "left", ok=False)
     assert "CONFLICT" in merge.stdout
+    assert "gitstore resolve data.gitstore --ours|--theirs|--union" in merge.stderr
     text = alice.read("data.gitstore").decode()
     assert text.count("<<<<<<< ours") == 1 and "a.bin" in text.split(">>>>>>> theirs")[0]
     assert "left.bin" in text.split(">>>>>>> theirs")[1]  # merged cleanly, outside the markers
-    assert alice.gs("status").stdout.split()[0] == "conflicted"
+    status = alice.gs("status")
+    assert status.stdout.split()[0] == "conflicted"
+    assert "gitstore resolve data --ours|--theirs|--union" in status.stderr
     for args in (("checkout",), ("ls",), ("cat", "data/b.bin"), ("push",)):
         named = alice.gs(*args, ok=False).stderr  # the conflict, not a YAML error
         assert "data.gitstore has merge conflict markers" in named, (args, named)
