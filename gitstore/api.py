@@ -157,6 +157,24 @@ def checkout(
     )
 
 
+def differ_from_head(ctx: Context, mpaths: Sequence[str]) -> list[str]:
+    """Those of the work tree's manifests ``mpaths`` whose bytes are not HEAD's."""
+    from .gitrepo import blob_id_of
+
+    head = ctx.repo.head()
+    at_head = ctx.repo.list_manifests(head) if head else {}
+    root = ctx.repo.require_worktree()
+    out = []
+    for m in mpaths:
+        try:
+            blob = blob_id_of((root / m).read_bytes())
+        except OSError:
+            continue
+        if at_head.get(m) != blob:
+            out.append(m)
+    return out
+
+
 def unknown_path(ctx: Context, path: str, rev: str | None) -> PathError:
     """The error for a PATH argument that names no tracked path (at ``rev``, or in the work tree).
 

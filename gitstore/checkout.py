@@ -158,7 +158,7 @@ class Checkout:
                 restrict = [o for o in sub if o.startswith(rel + "/")]
                 if brought is not None and not restrict:
                     self._write_manifest(mpath, manifests[mpath], manifest, result, brought)
-                elif write_manifests:
+                elif write_manifests and _differs(self.ws.root / mpath, manifests[mpath]):
                     result.manifests_kept.append(mpath)
                 plan = self._plan(rel, manifest, restrict, result)
                 self._apply(plan, result)
@@ -528,6 +528,14 @@ class Checkout:
             return
         mode = st.st_mode & 0o777
         os.chmod(dest, (mode | 0o111 & (mode >> 2 | 0o100)) if entry.exec else mode & ~0o111)
+
+
+def _differs(path: Path, data: bytes) -> bool:
+    """Whether the file at ``path`` does not hold ``data`` (absent counts as different)."""
+    try:
+        return path.read_bytes() != data
+    except OSError:
+        return True
 
 
 def _copy_jobs(jobs: int, writes: list[tuple[str, mf.Entry]]) -> int:

@@ -222,6 +222,14 @@ def checkout(state: State, args: tuple[str, ...], force: bool, link: str | None)
     result = api.checkout(ctx, revs[0] if revs else None, paths, force=force, link=link)
     for m in result.manifests_written:
         click.echo(f"wrote {m}")
+    away = api.differ_from_head(ctx, result.manifests_written) if revs else []
+    if away:
+        shown = ", ".join(away[:3]) + (f" and {len(away) - 3} more" if len(away) > 3 else "")
+        warn(
+            f"gitstore: note: {shown} now differ{'s' if len(away) == 1 else ''} from HEAD (as"
+            f" `git status` shows): commit to keep {revs[0]}'s data, or `gitstore checkout HEAD`"
+            " to return"
+        )
     for m in result.manifests_removed:
         click.echo(f"removed {m} (not tracked at {revs[0]}; brought by an earlier checkout)")
     for m in result.manifests_kept:

@@ -123,7 +123,9 @@ def test_checkout_rev_then_git_status_and_commit(repo: Path, run) -> None:
     write(repo / "d" / "a", b"v2")
     run(repo, "track", "d")
     git(repo, "commit", "-qm", "v2")
-    run(repo, "checkout", "HEAD~1")
+    proc = run(repo, "checkout", "HEAD~1")
+    assert "d.gitstore now differs from HEAD" in proc.stderr  # never a silent revert
+    assert "`gitstore checkout HEAD` to return" in proc.stderr
     assert git(repo, "status", "--porcelain").stdout.strip() == "M d.gitstore"
     assert git(repo, "diff", "--cached", "--name-only").stdout == ""
     git(repo, "commit", "-qam", "restore v1")
@@ -544,6 +546,9 @@ def test_checkout_of_part_of_a_folder_at_a_revision_says_the_manifest_was_kept(
     assert json.loads(run(repo, "status", "--json").stdout)[0]["state"] == "modified"
     run(repo, "checkout", "d")
     assert (repo / "d" / "s" / "x").read_bytes() == b"s2"
+    # at HEAD itself, the manifest kept is HEAD's: nothing to say
+    proc = run(repo / "d" / "s", "checkout", "HEAD", "x")
+    assert "only part of" not in proc.stderr and "differs from HEAD" not in proc.stderr
 
 
 def test_a_path_beyond_a_symlinked_folder_is_refused(repo: Path, run) -> None:
