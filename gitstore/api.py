@@ -29,7 +29,6 @@ from .errors import (
     RevisionError,
 )
 from .gitrepo import GitRepo
-from .hashing import hash_file
 from .workspace import PathStatus, TrackResult, Workspace
 
 
@@ -295,37 +294,6 @@ def cat(ctx: Context, path: str, rev: str | None = None) -> Iterator[bytes]:
             yield block
 
 
-# -- verify ------------------------------------------------------------------
-@dataclass
-class VerifyResult:
-    checked: int
-    corrupt: list[str]
-    missing: dict[str, list[str]]
-
-
-def verify(ctx: Context, *, complete: bool = False) -> VerifyResult:
-    from concurrent.futures import ThreadPoolExecutor
-
-    cache = ctx.cache
-    oids = list(cache.store.list())
-
-    def bad(oid: str) -> str | None:
-        try:
-            actual, _ = hash_file(cache.path(oid))
-        except GitstoreError:
-            return oid
-        return None if actual == oid else oid
-
-    with ThreadPoolExecutor(max_workers=max(2, ctx.config.jobs)) as pool:
-        corrupt = [o for o in pool.map(bad, oids) if o]
-    missing: dict[str, list[str]] = {}
-    if ctx.repo.root is not None:
-        for f in ls(ctx, None):
-            if not cache.has(f.oid):
-                missing.setdefault(f.oid, []).append(f.path)
-    return VerifyResult(len(oids), sorted(corrupt), missing)
-
-
 def ensure_state(ctx: Context) -> None:
     ctx.repo.state_dir.mkdir(parents=True, exist_ok=True)
 
@@ -336,7 +304,6 @@ __all__ = [
     "IntegrityError",
     "RevisionError",
     "TrackedFile",
-    "VerifyResult",
     "cat",
     "checkout",
     "init",
@@ -344,5 +311,4 @@ __all__ = [
     "status",
     "track",
     "untrack",
-    "verify",
 ]

@@ -135,9 +135,12 @@ class Cache:
             finally:
                 os.close(fd)
             dest = self._obj(oid)
-            if self._touch_if_present(dest):
+            if self._touch_if_present(dest) and not _sparser(tmp, dest):
                 os.unlink(tmp)
             else:
+                # new, or the same bytes with holes where the cached copy has
+                # none: the sparse copy takes its place (a rename: readers see
+                # one or the other, both whole)
                 self._install(tmp, dest)
             return oid, size, st
         except OSError as exc:
@@ -830,6 +833,15 @@ def _copy_range(sfd: int, dfd: int, size: int, sparse: bool = False) -> None:
         if not block:
             break
         write_all(dfd, block)
+
+
+def _sparser(new: str, old: str) -> bool:
+    """Whether the file ``new`` has holes and ``old`` (the same bytes) has fewer blocks saved."""
+    try:
+        a, b = os.stat(new), os.stat(old)
+    except OSError:
+        return False
+    return is_sparse(a) and a.st_blocks < b.st_blocks
 
 
 def check_size(oid: str, actual: int, size: int) -> None:

@@ -24,7 +24,7 @@ from typing import Literal
 from . import faults, gitignore
 from . import manifest as mf
 from .cache import DestinationChanged, tmp_name
-from .errors import ObjectNotFoundError, PathError
+from .errors import GitstoreError, ObjectNotFoundError, PathError
 from .pending import Marks
 from .workspace import ScannedFile, Workspace, is_exec, map_in_batches
 
@@ -297,8 +297,15 @@ class Checkout:
         return self.force or (oid is not None and self.ws.cache.has(oid))
 
     def _apply(self, plan: _Plan, result: CheckoutResult) -> None:
-        self._apply_plan(plan, result)
         rel = plan.rel
+        try:
+            self._apply_plan(plan, result)
+        except OSError as exc:  # a full disk, a file-size limit, a read-only work tree
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise GitstoreError(
+                f"checkout of {rel} stopped: {exc.strerror or exc}{where}",
+                hint=f"every file is whole; once that is fixed, `gitstore checkout {rel}` finishes it",
+            ) from exc
         below = rel + "/"
         if not any(
             k == rel or k.startswith(below) for keys in result.missing.values() for k in keys

@@ -276,34 +276,6 @@ def cat(state: State, path: str, rev: str | None) -> None:
     out.flush()
 
 
-@main.command()
-@click.option("--complete", is_flag=True, help="Objects missing from the cache are an error.")
-@click.option("--json", "as_json", is_flag=True)
-@pass_state
-def verify(state: State, complete: bool, as_json: bool) -> None:
-    """Re-hash every object in the cache and report any that do not match."""
-    from . import api
-    from .errors import IntegrityError
-
-    result = api.verify(state.context(), complete=complete)
-    if as_json:
-        echo_json({"checked": result.checked, "corrupt": result.corrupt, "missing": result.missing})
-    else:
-        click.echo(f"checked {result.checked} objects")
-        for oid in result.corrupt:
-            click.echo(f"corrupt: {oid}", err=True)
-        for oid, paths in result.missing.items():
-            click.echo(f"note: missing from the cache: {oid} ({paths[0]})", err=True)
-    if result.corrupt:
-        raise IntegrityError(
-            f"{len(result.corrupt)} object(s) in the cache do not match their names"
-        )
-    if complete and result.missing:
-        raise IntegrityError(
-            f"{len(result.missing)} object(s) needed by the working tree are not in the cache"
-        )
-
-
 # Commands of the other layers live in their own cli_* modules (click only,
 # heavy imports inside the commands), each exposing register(main).
 _COMMAND_MODULES = ("cli_remote", "cli_hooks", "cli_history", "cli_publish", "cli_maint")

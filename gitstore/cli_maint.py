@@ -143,23 +143,25 @@ def verify(state: State, remote: str | None, repair: bool, complete: bool, as_js
         click.echo(f"checked {report.checked} objects in the {report.where}")
         for oid in report.corrupt:
             named = f" ({report.paths[oid]})" if oid in report.paths else ""
-            click.echo(f"error: corrupt in the {report.where}: {oid}{named}", err=True)
+            click.echo(f"gitstore: corrupt in the {report.where}: {oid}{named}", err=True)
         for oid, why in report.unreadable.items():
-            click.echo(f"error: unreadable in the {report.where}: {oid}: {why}", err=True)
+            click.echo(f"gitstore: unreadable in the {report.where}: {oid}: {why}", err=True)
         for oid, paths in report.missing.items():
-            kind = "error" if complete else "note"
-            click.echo(f"{kind}: missing from the {report.where}: {oid} ({paths[0]})", err=True)
+            kind = "" if complete else "note: "
+            click.echo(
+                f"gitstore: {kind}missing from the {report.where}: {oid} ({paths[0]})", err=True
+            )
         for oid, source in report.repaired.items():
             click.echo(f"repaired {oid} from {source}")
         for oid, why in report.unrepaired.items():
-            click.echo(f"could not repair {oid}: {why}", err=True)
+            click.echo(f"gitstore: could not repair {oid}: {why}", err=True)
         for oid, where in report.moved_aside.items():
             if oid in report.repaired:
                 click.echo(f"kept the corrupt bytes of {oid} at {where}")
                 continue
             named = f" (needed by {report.paths[oid]})" if oid in report.paths else ""
             click.echo(
-                f"moved the corrupt {oid}{named} aside to {where}: the cache has no copy"
+                f"gitstore: moved the corrupt {oid}{named} aside to {where}: the cache has no copy"
                 " until `gitstore fetch` finds a good one",
                 err=True,
             )
@@ -169,6 +171,5 @@ def verify(state: State, remote: str | None, repair: bool, complete: bool, as_js
 
 
 def register(main: click.Group) -> None:
-    main.commands.pop("verify", None)
     main.add_command(gc)
     main.add_command(verify)

@@ -131,14 +131,15 @@ def write_sparse(fd: int, buf: bytearray, n: int, offset: int) -> None:
     """Write ``buf[:n]`` at ``offset``, leaving each all-zero HOLE-sized piece unwritten.
 
     The file must be extended to its full size afterwards (``os.ftruncate``):
-    a trailing hole is never written.
+    a trailing hole, a last partial piece of zeros included, is never written.
     """
     if n == len(buf) == BLOCK and buf == _ZERO_BLOCK:
         return
     view = memoryview(buf)
     start = -1  # the first byte of the run of data being gathered
     for i in range(0, n, HOLE):
-        zero = i + HOLE <= n and buf[i : i + HOLE] == _ZERO_HOLE
+        piece = buf[i : i + HOLE] if i + HOLE <= n else buf[i:n]
+        zero = piece == (_ZERO_HOLE if len(piece) == HOLE else bytes(len(piece)))
         if zero and start >= 0:
             _pwrite_all(fd, view[start:i], offset + start)
             start = -1

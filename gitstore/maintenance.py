@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import GitstoreError, IntegrityError, StoreError
-from .hashing import hash_file, new_hasher
+from .hashing import copy_and_hash, hash_file, new_hasher
 from .progress import NullProgress, Progress
 
 if TYPE_CHECKING:
@@ -259,15 +259,16 @@ def _repair_from_workspace(ctx: Context, oid: str, paths: list[str]) -> str | No
     for rel in paths:
         full = root / rel
         try:
-            if not full.is_file() or full.is_symlink() or hash_file(full)[0] != oid:
+            if not full.is_file() or full.is_symlink():
                 continue
-            cache.store.tmp_dir.mkdir(parents=True, exist_ok=True)
-            tmp = cache.store.tmp_dir / f"repair-{os.urandom(16).hex()}"
+            tmp, fd = cache.store.new_tmp()
             try:
-                import shutil
-
-                shutil.copyfile(full, tmp)
-                if hash_file(tmp)[0] != oid:  # changed while it was copied
+                try:
+                    # the bytes copied are the bytes hashed (a sparse file stays sparse)
+                    copied = copy_and_hash(full, fd)[0]
+                finally:
+                    os.close(fd)
+                if copied != oid:  # another file, or changed since
                     continue
                 cache.adopt_verified(tmp, oid)
             finally:
@@ -316,8 +317,13 @@ def raise_for_verify(report: VerifyReport) -> None:
         return
     corrupt = [o for o in report.corrupt if o not in report.repaired]
     if corrupt:
+        tried = report.repaired or report.unrepaired or report.moved_aside
         raise IntegrityError(
             f"{len(corrupt)} object(s) in the {report.where} do not match their names, e.g. {corrupt[0]}",
+            hint=None
+            if tried
+            else "run the same `gitstore verify` with `--repair`: it keeps the bad bytes aside and"
+            " puts a good copy back from the cache or a remote",
         )
     raise IntegrityError(
         f"{len(errors)} object(s) needed by the working tree are missing from or unreadable in the"

@@ -18,7 +18,8 @@ command did what it could but some objects are missing or some files were
 refused (pull, checkout, publish's `incomplete`); 4 conflict — a lock is held,
 a conditional write lost, a merge conflicts. Errors are one line on stderr
 (`gitstore: error: ...`), plus at most a `hint:` line naming the command to run;
-`--debug` shows a traceback instead.
+`--debug` shows a traceback instead. Output into a pipe that closes early (`gitstore ls | head`)
+ends the command quietly, with exit 1.
 
 """
 

@@ -230,6 +230,10 @@ def test_verify_detects_corruption(repo: Path, run) -> None:
     obj.write_bytes(b"rotten")
     proc = run(repo, "verify", ok=False)
     assert obj.name in proc.stderr
+    # every line is gitstore's, and the way on is named
+    assert all(line.startswith(("gitstore: ", "hint: ")) for line in proc.stderr.splitlines())
+    assert f"gitstore: corrupt in the cache: {obj.name} (d/a)" in proc.stderr
+    assert "hint: run the same `gitstore verify` with `--repair`" in proc.stderr
 
 
 def test_hardlink_checkout_and_exec_fallback(repo: Path, run) -> None:
