@@ -468,12 +468,35 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
         return HookReport()
     from .progress import human_bytes
 
-    return HookReport(
-        [
-            f"gitstore: uploaded {_objects(result.transferred)} ({human_bytes(result.bytes)})"
-            f" to gitstore remote '{store}'"
-        ]
-    )
+    lines = [
+        f"gitstore: uploaded {_objects(result.transferred)} ({human_bytes(result.bytes)})"
+        f" to gitstore remote '{store}'"
+    ]
+    tip = next((local for local, _ in updates if repo.try_resolve(local)), None)
+    if tip is not None and _uncommitted_remote(ctx, store, tip):
+        lines.append(
+            f"gitstore: note: remote '{store}' is not in .gitstore/config.yaml as pushed: a"
+            " teammate's clone will not know where the data is until it is committed and pushed"
+        )
+    return HookReport(lines)
+
+
+def _uncommitted_remote(ctx: Context, store: str, commit: str) -> bool:
+    """Whether ``store`` is a remote of the committed config file, but not of ``commit``'s."""
+    remote = ctx.config.remotes.get(store)
+    if remote is None or remote.layer != "committed":
+        return False  # a clone's or a user's own remote: kept out of git on purpose
+    data = ctx.repo.read_path(ctx.repo.resolve(commit), ".gitstore/config.yaml")
+    if data is None:
+        return True
+    import yaml
+
+    try:
+        committed = yaml.safe_load(data)
+    except yaml.YAMLError:
+        return False  # the committed file's own problem, reported where it is read
+    remotes = committed.get("remotes") if isinstance(committed, dict) else None
+    return not isinstance(remotes, dict) or store not in remotes
 
 
 def _objects(n: int) -> str:

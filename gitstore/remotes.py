@@ -36,7 +36,10 @@ from .stores.local import LocalStore
 if TYPE_CHECKING:
     from .api import Context
 
-NO_REMOTE_HINT = "run `gitstore remote add NAME URL --default`"
+NO_REMOTE_HINT = (
+    "run `gitstore remote add NAME URL --default` (a teammate's remote comes with the code"
+    " once their .gitstore/config.yaml is committed and pushed)"
+)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 BOOL_KEYS = {"hooks.refresh", "hooks.fetch"}
 SIMPLE_KEYS = (

@@ -746,3 +746,31 @@ def test_chained_shell_hook_sees_its_own_name(repo: Path, tmp_path: Path) -> Non
     clone.git("add", "code.py")
     proc = clone.git("commit", "-qm", "code")
     assert "name=pre-commit args=0" in proc.stderr
+
+
+def test_push_notes_a_remote_that_is_not_committed(tmp_path: Path) -> None:
+    """The README's team steps once skipped committing the remote: the push said nothing,
+    and a teammate's clone had no remote. Now the push says so (a clone's own remote does not)."""
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
+    alice = solo(tmp_path / "alice", tmp_path / "cache")
+    alice.git("remote", "add", "origin", str(origin))
+    alice.write("data/a.bin", b"alpha")
+    alice.gs("track", "data")
+    alice.git("commit", "-qm", "data")  # .gitstore/config.yaml not yet in it
+    alice.gs("remote", "add", "team", str(tmp_path / "store"), "--default")
+    push = alice.git("push", "-q", "origin", "main")
+    assert "gitstore: uploaded 1 object" in push.stderr
+    assert "remote 'team' is not in .gitstore/config.yaml as pushed" in push.stderr
+    alice.git("commit", "-qm", "data remote")  # remote add staged the file
+    alice.write("data/b.bin", b"bravo")
+    alice.commit_data("more")
+    push = alice.git("push", "-q", "origin", "main")
+    assert "gitstore: uploaded 1 object" in push.stderr
+    assert "not in .gitstore/config.yaml" not in push.stderr
+    alice.gs("remote", "add", "mine", str(tmp_path / "mine"), "--local", "--default")
+    alice.write("data/c.bin", b"charlie")
+    alice.commit_data("third")
+    push = alice.git("push", "-q", "origin", "main")
+    assert "to gitstore remote 'mine'" in push.stderr
+    assert "not in .gitstore/config.yaml" not in push.stderr
