@@ -149,7 +149,9 @@ def untrack(state: State, paths: tuple[str, ...]) -> None:
     from . import api
 
     for rel in api.untrack(state.context(), paths):
-        click.echo(f"untracked {rel} (files left in place)")
+        click.echo(
+            f"untracked {rel} (files left in place; `git add {rel}` to keep them in git instead)"
+        )
 
 
 @main.command()

@@ -24,7 +24,11 @@ def _repo_paths(ctx: Any, paths: tuple[str, ...] | list[str]) -> list[str]:
 )
 @click.option("--stat", is_flag=True, help="Print one line per tracked path.")
 @click.option(
-    "--limit", type=int, default=1000, show_default=True, help="Files listed by --markdown."
+    "--limit",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="Files listed by --markdown.",
 )
 @pass_state
 def diff(

@@ -166,7 +166,7 @@ class GitRepo:
                 if (folder / "refs").is_dir() or (folder / "commondir").is_file():
                     return cls(folder, None)
         raise NotARepositoryError(
-            f"{start} is not inside a git repository", hint="run `git init` first"
+            f"{Path(start).absolute()} is not inside a git repository", hint="run `git init` first"
         )
 
     def require_worktree(self) -> Path:

@@ -209,6 +209,8 @@ def make_folder(store: Store) -> None:
     if isinstance(store, LocalStore) and not store.read_only:
         try:
             store.root.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise ConfigError(f"the remote folder {store.url} is a file, not a folder") from None
         except OSError as exc:
             raise ConfigError(
                 f"cannot create the remote folder {store.url}: {exc.strerror}"

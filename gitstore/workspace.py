@@ -537,11 +537,18 @@ class Workspace:
         for i in range(1, len(parts)):
             ancestor = "/".join(parts[:i])
             if os.path.isfile(self.root / mf.manifest_path(ancestor)):
-                raise PathError(f"{rel} is inside the tracked path {ancestor}")
+                raise PathError(
+                    f"{rel} is inside the tracked path {ancestor}",
+                    hint=f"`gitstore track {ancestor}` records every change inside it",
+                )
         below = rel + "/"
         for m in manifests:
             if m.startswith(below):
-                raise PathError(f"{rel} contains the tracked path {mf.tracked_path(m)}")
+                inner = mf.tracked_path(m)
+                raise PathError(
+                    f"{rel} contains the tracked path {inner}",
+                    hint=f"`gitstore untrack {inner}` first to track {rel} as one (the files stay)",
+                )
 
     # -- track ---------------------------------------------------------------
     def track(self, user_paths: Sequence[str], cwd: Path | None = None) -> list[TrackResult]:

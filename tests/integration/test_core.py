@@ -279,7 +279,7 @@ def test_bad_input_one_line(repo: Path, run, args: list[str], needle: str) -> No
 
 def test_not_a_repository(tmp_path: Path, run) -> None:
     proc = run(tmp_path, "status", ok=False)
-    assert "not inside a git repository" in proc.stderr
+    assert f"{tmp_path} is not inside a git repository" in proc.stderr  # named, not "."
 
 
 def test_nested_tracked_paths_refused(repo: Path, run) -> None:
@@ -287,6 +287,17 @@ def test_nested_tracked_paths_refused(repo: Path, run) -> None:
     run(repo, "track", "d")
     proc = run(repo, "track", "d/sub", ok=False)
     assert "inside the tracked path d" in proc.stderr
+    assert "hint: `gitstore track d` records every change inside it" in proc.stderr
+    write(repo / "e" / "inner" / "a", b"a")
+    run(repo, "track", "e/inner")
+    proc = run(repo, "track", "e", ok=False)
+    assert "e contains the tracked path e/inner" in proc.stderr
+    assert "hint: `gitstore untrack e/inner` first" in proc.stderr
+    (repo / "afile").write_bytes(b"x")
+    proc = run(repo, "remote", "add", "broken", str(repo / "afile"), ok=False)
+    assert f"the remote folder {repo / 'afile'} is a file, not a folder" in proc.stderr
+    proc = run(repo, "diff", "--limit", "-1", ok=False)
+    assert proc.returncode == 2
 
 
 @pytest.mark.parametrize(
