@@ -59,19 +59,34 @@ def diff(
 
 
 @click.command()
-@click.argument("path")
+@click.argument("path", required=False)
 @click.option("--rev", help="Start from this revision (default HEAD).")
 @click.option("-n", "--max-count", "n", type=click.IntRange(min=0), help="Show at most N commits.")
 @click.option("--all", "all_parents", is_flag=True, help="Follow every parent, not only the first.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @pass_state
 def log(
-    state: State, path: str, rev: str | None, n: int | None, all_parents: bool, as_json: bool
+    state: State, path: str | None, rev: str | None, n: int | None, all_parents: bool, as_json: bool
 ) -> None:
-    """List the commits where a tracked file or folder changed, newest first."""
+    """List the commits where a tracked file or folder changed, newest first.
+
+    Without PATH: every commit that changed tracked data, with the tracked
+    paths it changed.
+    """
     from . import history
 
     ctx = state.context()
+    if path is None:
+        changes = history.data_log(ctx, rev=rev, n=n, all_parents=all_parents)
+        if as_json:
+            echo_json([c.to_json() for c in changes])
+            return
+        for c in changes:
+            shown = ", ".join(c.paths[:5]) + (
+                f" and {len(c.paths) - 5} more" if len(c.paths) > 5 else ""
+            )
+            click.echo(f"{c.commit[:12]} {c.date} {shown}  {c.message}  ({c.author})")
+        return
     (rel,) = _repo_paths(ctx, [path])
     entries = history.log(ctx, rel, rev=rev, n=n, all_parents=all_parents)
     if as_json:

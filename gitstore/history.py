@@ -27,6 +27,8 @@ from . import manifestdiff as md
 from .errors import ManifestError, PathError
 from .pyapi import _find, normalise_path
 
+_HEX40 = re.compile(r"[0-9a-f]{40}")
+
 if TYPE_CHECKING:
     from .api import Context
     from .gitrepo import GitRepo
@@ -526,6 +528,57 @@ def iter_log(
             f"{rel} is not tracked in the history of {rev or 'HEAD'}",
             hint="`gitstore ls` lists the tracked files",
         )
+
+
+@dataclass
+class DataLogEntry:
+    """One commit that changed tracked data: the tracked paths whose manifests it changed."""
+
+    commit: str
+    date: str
+    author: str
+    message: str
+    paths: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "commit": self.commit,
+            "date": self.date,
+            "author": self.author,
+            "message": self.message,
+            "paths": self.paths,
+        }
+
+
+def data_log(
+    ctx: Context, *, rev: str | None = None, n: int | None = None, all_parents: bool = False
+) -> list[DataLogEntry]:
+    """Commits that changed any manifest, newest first, as ``git log -- '*.gitstore'`` finds them.
+
+    First parents only by default, as :func:`log`. One git process: its
+    history walk with a pathspec is far cheaper than listing every commit's
+    manifests.
+    """
+    start = ctx.repo.resolve(rev or "HEAD")
+    args = ["log", "-z", "--format=%H%x00%cI%x00%an <%ae>%x00%s", "--name-only", "--no-renames"]
+    if not all_parents:
+        args.append("--first-parent")
+    if n is not None:
+        args.append(f"--max-count={n}")
+    tokens = ctx.repo.git(*args, start, "--", "*" + mf.SUFFIX).stdout.split(b"\0")
+    out: list[DataLogEntry] = []
+    i = 0
+    while i + 3 < len(tokens):
+        sha, date, author, subject = (t.decode("utf-8", "replace") for t in tokens[i : i + 4])
+        sha = sha.lstrip("\n")
+        i += 4
+        paths = []
+        while i < len(tokens) and tokens[i].lstrip(b"\n").endswith(mf.SUFFIX.encode()):
+            paths.append(mf.tracked_path(os.fsdecode(tokens[i].lstrip(b"\n"))))
+            i += 1
+        if _HEX40.fullmatch(sha):
+            out.append(DataLogEntry(sha, date, author, subject, sorted(set(paths))))
+    return out
 
 
 # -- rendering (pure text; the CLI writes it) -------------------------------------

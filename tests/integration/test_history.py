@@ -279,3 +279,18 @@ print(oct(os.stat(view / "run.sh").st_mode & 0o222))
     cache = tmp_path / "empty-cache" / "gitstore"
     assert (cache / "objects").is_dir()
     assert len(list((cache / "views").glob("*/.gitstore-view"))) == 1
+
+
+def test_log_without_a_path_lists_every_data_commit(tagged: Path, run) -> None:
+    """As `git log` does: every commit that changed tracked data, and which paths."""
+    git(tagged, "commit", "-q", "--allow-empty", "-m", "code only")
+    out = json.loads(run(tagged, "log", "--json").stdout)
+    assert [(e["message"], e["paths"]) for e in out] == [
+        ("v3", ["model.pt"]),
+        ("v2", ["data", "extra.bin"]),
+        ("v1", ["data", "model.pt"]),
+    ]
+    assert all(len(e["commit"]) == 40 and e["date"][:2] == "20" for e in out)
+    text = run(tagged, "log", "-n", "1").stdout.splitlines()
+    assert len(text) == 1 and " model.pt  v3  (" in text[0]
+    assert run(tagged, "log", "--rev", "v2", "--json").stdout.count('"commit"') == 2
