@@ -250,7 +250,7 @@ def checkout(state: State, args: tuple[str, ...], force: bool, link: str | None)
 
 @main.command(name="ls")
 @click.argument("rev", required=False)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_state
 def ls_cmd(state: State, rev: str | None, as_json: bool) -> None:
     """List every tracked file at a revision (default: the working tree)."""

@@ -199,7 +199,7 @@ def remote_trust(name: str) -> None:
 
 @remote.command("status")
 @click.argument("name", required=False)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def remote_status(name: str | None, as_json: bool) -> None:
     """What the remote holds of what HEAD and the working tree need."""
     from . import transfer
@@ -271,7 +271,7 @@ def config_unset(key: str, local: bool, user: bool) -> None:
 
 @config.command("list")
 @_layer_options
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def config_list(local: bool, user: bool, as_json: bool) -> None:
     """Every setting: merged, or one file's with --local/--user."""
     from . import remotes
