@@ -125,16 +125,13 @@ class Diff:
 
 
 @dataclass(frozen=True)
-class LogEntry:
-    """One commit where the path changed; ``oid`` None for a folder or a removed path."""
+class _CommitRow:
+    """What every log line says of its commit."""
 
     commit: str
     date: str
     author: str
     message: str
-    oid: str | None
-    size: int
-    removed: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -142,9 +139,29 @@ class LogEntry:
             "date": self.date,
             "author": self.author,
             "message": self.message,
-            "oid": self.oid,
-            "size": self.size,
         }
+
+
+@dataclass(frozen=True)
+class LogEntry(_CommitRow):
+    """One commit where the path changed; ``oid`` None for a folder or a removed path."""
+
+    oid: str | None
+    size: int
+    removed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "oid": self.oid, "size": self.size}
+
+
+@dataclass(frozen=True)
+class DataLogEntry(_CommitRow):
+    """One commit that changed tracked data: the tracked paths whose manifests it changed."""
+
+    paths: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "paths": self.paths}
 
 
 # -- paths ----------------------------------------------------------------------
@@ -528,26 +545,6 @@ def iter_log(
             f"{rel} is not tracked in the history of {rev or 'HEAD'}",
             hint="`gitstore ls` lists the tracked files",
         )
-
-
-@dataclass
-class DataLogEntry:
-    """One commit that changed tracked data: the tracked paths whose manifests it changed."""
-
-    commit: str
-    date: str
-    author: str
-    message: str
-    paths: list[str]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "commit": self.commit,
-            "date": self.date,
-            "author": self.author,
-            "message": self.message,
-            "paths": self.paths,
-        }
 
 
 def data_log(
