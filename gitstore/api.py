@@ -156,12 +156,24 @@ def checkout(
     )
 
 
+def arg_for(ctx: Context, rel: str) -> str:
+    """A repository-relative path as the user would type it here: from the current folder, quoted."""
+    import shlex
+
+    root = ctx.repo.root
+    if root is not None:
+        rel = os.path.relpath(os.path.join(os.path.realpath(root), rel), os.path.realpath(ctx.cwd))
+    return shlex.quote(rel)
+
+
 def differ_from_head(ctx: Context, mpaths: Sequence[str]) -> list[str]:
     """Those of the work tree's manifests ``mpaths`` whose bytes are not HEAD's."""
     from .gitrepo import blob_id_of
 
     head = ctx.repo.head()
-    at_head = ctx.repo.list_manifests(head) if head else {}
+    if head is None:
+        return []  # no HEAD to differ from, nor to return to
+    at_head = ctx.repo.list_manifests(head)
     root = ctx.repo.require_worktree()
     out = []
     for m in mpaths:

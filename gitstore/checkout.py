@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shlex
 import stat as statmod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -304,7 +305,8 @@ class Checkout:
             where = f" ({exc.filename})" if exc.filename else ""
             raise GitstoreError(
                 f"checkout of {rel} stopped: {exc.strerror or exc}{where}",
-                hint=f"every file is whole; once that is fixed, `gitstore checkout {rel}` finishes it",
+                hint="every file is whole; once that is fixed, `gitstore checkout"
+                f" {shlex.quote(rel)}` (from the repository's top) finishes it",
             ) from exc
         below = rel + "/"
         if not any(

@@ -148,9 +148,11 @@ def untrack(state: State, paths: tuple[str, ...]) -> None:
     """Stop tracking paths: remove their manifests and .gitignore lines, keep the files."""
     from . import api
 
-    for rel in api.untrack(state.context(), paths):
+    ctx = state.context()
+    for rel in api.untrack(ctx, paths):
         click.echo(
-            f"untracked {rel} (files left in place; `git add {rel}` to keep them in git instead)"
+            f"untracked {rel} (files left in place; `git add {api.arg_for(ctx, rel)}` to keep them"
+            " in git instead)"
         )
 
 
@@ -192,7 +194,7 @@ def status(state: State, paths: tuple[str, ...], as_json: bool) -> None:
         elif s.state == "conflicted":
             warn(
                 f"gitstore: note: {s.manifest} has merge conflict markers; settle it with"
-                f" `gitstore resolve {s.path} --ours|--theirs|--union`"
+                f" `gitstore resolve {api.arg_for(ctx, s.path)} --ours|--theirs|--union`"
             )
         elif s.behind:
             warn(
@@ -234,13 +236,16 @@ def checkout(state: State, args: tuple[str, ...], force: bool, link: str | None)
         )
     for m in result.manifests_removed:
         click.echo(f"removed {m} (not tracked at {revs[0]}; brought by an earlier checkout)")
+    touched = result.written + result.deleted
     for m in result.manifests_kept:
         from .manifest import tracked_path
 
         rel = tracked_path(m)
+        if not any(k == rel or k.startswith(rel + "/") for k in touched):
+            continue  # nothing there changed: it still matches its manifest
         warn(
             f"gitstore: note: only part of {rel} is now as at {revs[0] if revs else 'REV'}; {m} was left as it was,"
-            f" so `gitstore status` shows {rel} modified (`gitstore checkout {rel}` returns it)"
+            f" so `gitstore status` shows {rel} modified (`gitstore checkout {api.arg_for(ctx, rel)}` returns it)"
         )
     click.echo(
         f"{len(result.written)} written, {len(result.deleted)} deleted, {result.unchanged} unchanged"

@@ -4,6 +4,7 @@ entry points git itself calls (hook, merge-driver, diff-driver). Click only."""
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 
 import click
@@ -162,7 +163,7 @@ def merge_driver(base: str, ours: str, theirs: str, path: str) -> None:
         shown = "the whole file" if result.conflicts == ["*"] else ", ".join(result.conflicts[:5])
         click.echo(f"gitstore: conflict in {path}: {shown}", err=True)
         click.echo(
-            f"hint: settle it with `gitstore resolve {path} --ours|--theirs|--union`"
+            f"hint: settle it with `gitstore resolve {shlex.quote(path)} --ours|--theirs|--union`"
             " (or edit the entries between the markers), then `git add` it",
             err=True,
         )

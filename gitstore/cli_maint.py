@@ -140,7 +140,8 @@ def verify(state: State, remote: str | None, repair: bool, complete: bool, as_js
     if as_json:
         echo_json(report.to_json())
     else:
-        click.echo(f"checked {report.checked} objects in the {report.where}")
+        noun = "object" if report.checked == 1 else "objects"
+        click.echo(f"checked {report.checked} {noun} in the {report.where}")
         for oid in report.corrupt:
             named = f" ({report.paths[oid]})" if oid in report.paths else ""
             click.echo(f"gitstore: corrupt in the {report.where}: {oid}{named}", err=True)

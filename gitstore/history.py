@@ -556,6 +556,8 @@ def data_log(
     history walk with a pathspec is far cheaper than listing every commit's
     manifests.
     """
+    if rev is None and ctx.repo.head() is None:
+        return []  # no commits yet
     start = ctx.repo.resolve(rev or "HEAD")
     args = ["log", "-z", "--format=%H%x00%cI%x00%an <%ae>%x00%s", "--name-only", "--no-renames"]
     if not all_parents:

@@ -464,21 +464,26 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
             failed=list(result.failed),
             hint="fix the remote and push again; nothing was pushed to git",
         )
-    if not result.transferred:
-        return HookReport()
-    from .progress import human_bytes
+    lines = []
+    if result.transferred:
+        from .progress import human_bytes
 
-    lines = [
-        f"gitstore: uploaded {_objects(result.transferred)} ({human_bytes(result.bytes)})"
-        f" to gitstore remote '{store}'"
-    ]
-    tip = next((local for local, _ in updates if repo.try_resolve(local)), None)
-    if tip is not None and _uncommitted_remote(ctx, store, tip):
         lines.append(
-            f"gitstore: note: remote '{store}' is not in .gitstore/config.yaml as pushed: a"
-            " teammate's clone will not know where the data is until it is committed and pushed"
+            f"gitstore: uploaded {_objects(result.transferred)} ({human_bytes(result.bytes)})"
+            f" to gitstore remote '{store}'"
+        )
+    lacking = [local for local, _ in updates if _uncommitted_remote(ctx, store, local)]
+    if lacking:
+        shown = ", ".join(_short_ref(r) for r in lacking[:3])
+        lines.append(
+            f"gitstore: note: remote '{store}' is not in .gitstore/config.yaml as pushed ({shown}):"
+            " a teammate's clone will not know where the data is until it is committed and pushed"
         )
     return HookReport(lines)
+
+
+def _short_ref(ref: str) -> str:
+    return ref[:12] if _HEX40.fullmatch(ref) else ref.removeprefix("refs/heads/")
 
 
 def _uncommitted_remote(ctx: Context, store: str, commit: str) -> bool:
@@ -486,7 +491,13 @@ def _uncommitted_remote(ctx: Context, store: str, commit: str) -> bool:
     remote = ctx.config.remotes.get(store)
     if remote is None or remote.layer != "committed":
         return False  # a clone's or a user's own remote: kept out of git on purpose
-    data = ctx.repo.read_path(ctx.repo.resolve(commit), ".gitstore/config.yaml")
+    sha = ctx.repo.try_resolve(commit)
+    if sha is None:
+        return False
+    try:
+        data = ctx.repo.read_path(sha, ".gitstore/config.yaml")
+    except GitstoreError:
+        return False  # a tag of a tree or a blob: no config to look at
     if data is None:
         return True
     import yaml

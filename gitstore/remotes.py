@@ -210,7 +210,8 @@ def make_folder(store: Store) -> None:
         try:
             store.root.mkdir(parents=True, exist_ok=True)
         except FileExistsError:
-            raise ConfigError(f"the remote folder {store.url} is a file, not a folder") from None
+            what = "a symlink to nothing" if os.path.islink(store.root) else "a file"
+            raise ConfigError(f"the remote folder {store.url} is {what}, not a folder") from None
         except OSError as exc:
             raise ConfigError(
                 f"cannot create the remote folder {store.url}: {exc.strerror}"

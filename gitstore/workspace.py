@@ -13,6 +13,7 @@ import contextlib
 import errno
 import operator
 import os
+import shlex
 import stat as statmod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -539,16 +540,18 @@ class Workspace:
             if os.path.isfile(self.root / mf.manifest_path(ancestor)):
                 raise PathError(
                     f"{rel} is inside the tracked path {ancestor}",
-                    hint=f"`gitstore track {ancestor}` records every change inside it",
+                    hint=f"`gitstore track {shlex.quote(ancestor)}` (from the repository's top)"
+                    " records every change inside it",
                 )
         below = rel + "/"
-        for m in manifests:
-            if m.startswith(below):
-                inner = mf.tracked_path(m)
-                raise PathError(
-                    f"{rel} contains the tracked path {inner}",
-                    hint=f"`gitstore untrack {inner}` first to track {rel} as one (the files stay)",
-                )
+        inner = [mf.tracked_path(m) for m in manifests if m.startswith(below)]
+        if inner:
+            more = f" (and {len(inner) - 1} more)" if len(inner) > 1 else ""
+            raise PathError(
+                f"{rel} contains the tracked path {inner[0]}{more}",
+                hint=f"`gitstore untrack {' '.join(shlex.quote(i) for i in inner[:10])}` (from the"
+                f" repository's top) first to track {rel} as one (the files stay)",
+            )
 
     # -- track ---------------------------------------------------------------
     def track(self, user_paths: Sequence[str], cwd: Path | None = None) -> list[TrackResult]:

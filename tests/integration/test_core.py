@@ -287,12 +287,14 @@ def test_nested_tracked_paths_refused(repo: Path, run) -> None:
     run(repo, "track", "d")
     proc = run(repo, "track", "d/sub", ok=False)
     assert "inside the tracked path d" in proc.stderr
-    assert "hint: `gitstore track d` records every change inside it" in proc.stderr
+    assert (
+        "hint: `gitstore track d` (from the repository's top) records every change" in proc.stderr
+    )
     write(repo / "e" / "inner" / "a", b"a")
     run(repo, "track", "e/inner")
     proc = run(repo, "track", "e", ok=False)
     assert "e contains the tracked path e/inner" in proc.stderr
-    assert "hint: `gitstore untrack e/inner` first" in proc.stderr
+    assert "hint: `gitstore untrack e/inner` (from the repository's top) first" in proc.stderr
     (repo / "afile").write_bytes(b"x")
     proc = run(repo, "remote", "add", "broken", str(repo / "afile"), ok=False)
     assert f"the remote folder {repo / 'afile'} is a file, not a folder" in proc.stderr
@@ -564,6 +566,13 @@ def test_checkout_of_part_of_a_folder_at_a_revision_says_the_manifest_was_kept(
     # at HEAD itself, the manifest kept is HEAD's: nothing to say
     proc = run(repo / "d" / "s", "checkout", "HEAD", "x")
     assert "only part of" not in proc.stderr and "differs from HEAD" not in proc.stderr
+    # nothing under d changed (d/a is the same at HEAD~1): nothing to say either
+    proc = run(repo, "checkout", "HEAD~1", "d/a")
+    assert "only part of" not in proc.stderr
+    # from a subfolder, the command to run is given as typed there
+    (repo / "sub").mkdir()
+    proc = run(repo / "sub", "checkout", "HEAD~1", "../d/s")
+    assert "(`gitstore checkout ../d` returns it)" in proc.stderr
 
 
 def test_a_path_beyond_a_symlinked_folder_is_refused(repo: Path, run) -> None:

@@ -774,3 +774,29 @@ def test_push_notes_a_remote_that_is_not_committed(tmp_path: Path) -> None:
     push = alice.git("push", "-q", "origin", "main")
     assert "to gitstore remote 'mine'" in push.stderr
     assert "not in .gitstore/config.yaml" not in push.stderr
+
+
+def test_push_note_looks_at_every_pushed_tip(tmp_path: Path) -> None:
+    """The order refs are named in must not matter; only tips lacking the remote are named."""
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
+    alice = solo(tmp_path / "alice", tmp_path / "cache")
+    alice.git("remote", "add", "origin", str(origin))
+    alice.write("data/a.bin", b"alpha")
+    alice.gs("track", "data")
+    alice.git("commit", "-qm", "data")
+    alice.gs("remote", "add", "team", str(tmp_path / "store"), "--default")
+    alice.git("commit", "-qm", "data remote")
+    alice.git("branch", "nocfg", "HEAD~1")
+    alice.write("data/b.bin", b"bravo")
+    alice.commit_data("on main")
+    alice.git("checkout", "-q", "nocfg")
+    alice.write("data/c.bin", b"charlie")
+    alice.commit_data("on nocfg")
+    alice.git("checkout", "-q", "main")  # where the remote is configured
+    for order in (("main", "nocfg"), ("nocfg", "main")):
+        alice.git("push", "-q", "--delete", "origin", *order, ok=None)
+        push = alice.git("push", "-q", "origin", *order)
+        assert "remote 'team' is not in .gitstore/config.yaml as pushed (" in push.stderr, order
+        named = push.stderr.split("as pushed (")[1].split(")")[0]
+        assert "main" not in named and len(named) == 12, named  # nocfg's tip, not main

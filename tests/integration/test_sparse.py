@@ -119,7 +119,7 @@ def test_a_file_size_limit_stops_checkout_with_one_line(repo: Path, run) -> None
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "gitstore: error: checkout of ss stopped: File too large" in proc.stderr
-    assert "`gitstore checkout ss` finishes it" in proc.stderr
+    assert "`gitstore checkout ss` (from the repository's top) finishes it" in proc.stderr
     assert not (repo / "ss").exists()  # whole or not at all
     run(repo, "checkout", "ss")
     assert big.stat().st_size == 3 << 20
