@@ -150,10 +150,38 @@ def checkout(
         ]
         if unknown:
             raise unknown_path(ctx, unknown[0], rev)
+        for o in only:
+            _require_entry(ctx, o, manifests, rev)
     link = cfg.parse_link(link) if link is not None else None
     return Checkout(ws, force=force, link=link).run(
         manifests, write_manifests=rev is not None, only=only
     )
+
+
+def _require_entry(ctx: Context, path: str, manifests: dict[str, bytes], rev: str | None) -> None:
+    """A path inside a tracked folder must name a file or folder of its manifest, or be on disk.
+
+    As git's "pathspec did not match": a mistyped name inside a tracked
+    folder would otherwise do nothing and say it did. A path on disk that
+    the manifest lacks is fine (checkout deletes it).
+    """
+    for mpath, data in manifests.items():
+        rel = mf.tracked_path(mpath)
+        if not path.startswith(rel + "/"):
+            continue
+        root = ctx.repo.root
+        if root is not None and os.path.lexists(root / path):
+            return
+        sub = path[len(rel) + 1 :]
+        if b"{path: " + sub.encode() in data:  # the canonical line; else parse to be sure
+            return
+        if mf.has_conflict_markers(data):
+            return  # the checkout names the conflict
+        manifest = mf.parse(data, mpath)
+        if any(e.path == sub or e.path.startswith(sub + "/") for e in manifest.entries):
+            return
+        where = f"at {rev}" if rev else "in the working tree"
+        raise PathError(f"{path} is not a file or folder of the tracked path {rel} {where}")
 
 
 def arg_for(ctx: Context, rel: str) -> str:

@@ -43,6 +43,7 @@ from .errors import (
     GitstoreError,
     IntegrityError,
     ObjectNotFoundError,
+    PathError,
     StoreAuthError,
     StoreError,
 )
@@ -107,23 +108,35 @@ class _Collector:
         self.seen: set[tuple[str, str]] = set()
         self.worktree: dict[str, mf.Manifest] = {}  # the working tree's manifests, parsed
         self.matched: set[str] = set()  # the paths some manifest overlapped
+        self.hit: set[str] = set()  # the paths some entry lies at or under
 
     def wants(self, mpath: str) -> bool:
         rel = mf.tracked_path(mpath)
         hits = [p for p in self.paths if _under(rel, p) or _under(p, rel)]
         self.matched.update(hits)
+        self.hit.update(p for p in hits if _under(rel, p))  # the whole tracked path is wanted
         return not self.paths or bool(hits)
 
-    def unmatched(self) -> list[str]:
-        """The paths asked for that no manifest looked at overlaps."""
-        return [p for p in self.paths if p not in self.matched]
+    def unmatched(self, root: Path | None = None) -> list[str]:
+        """The paths asked for that no manifest looked at overlaps, or that name no entry
+        of one and are not on disk under ``root`` (a mistyped name inside a tracked folder)."""
+        return [
+            p
+            for p in self.paths
+            if p not in self.matched
+            or p not in self.hit
+            and not (root is not None and os.path.lexists(root / p))
+        ]
 
     def add(self, mpath: str, manifest: mf.Manifest) -> None:
         rel = mf.tracked_path(mpath)
         for e in manifest.entries:
             full = f"{rel}/{e.path}" if manifest.kind == "dir" else rel
-            if self.paths and not any(_under(full, p) for p in self.paths):
-                continue
+            if self.paths:
+                hits = [p for p in self.paths if _under(full, p)]
+                if not hits:
+                    continue
+                self.hit.update(hits)
             self.found.setdefault(e.oid, {})[full] = None
             self.sizes[e.oid] = e.size
 
@@ -728,11 +741,15 @@ def fetch(
     """Download what ``revs`` need (default: the working tree), only under ``paths`` if given."""
     bare = ctx.repo.root is None
     collector = _collect(ctx, revs, paths=paths, head=bool(revs) or bare)
-    unknown = collector.unmatched()
+    unknown = collector.unmatched(ctx.repo.root)
     if unknown:
         from .api import unknown_path
 
-        raise unknown_path(ctx, unknown[0], ", ".join(revs) if revs else "HEAD" if bare else None)
+        rev = ", ".join(revs) if revs else "HEAD" if bare else None
+        if unknown[0] in collector.matched:  # inside a tracked folder
+            where = f"at {rev}" if rev else "in the working tree"
+            raise PathError(f"{unknown[0]} is not a file or folder of a tracked path {where}")
+        raise unknown_path(ctx, unknown[0], rev)
     return fetch_objects(
         ctx, collector.result(), remote=remote, jobs=jobs, progress=progress, sizes=collector.sizes
     )

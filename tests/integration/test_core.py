@@ -263,6 +263,8 @@ def test_hardlink_checkout_and_exec_fallback(repo: Path, run) -> None:
         (["fetch", "HEAD~99"], "HEAD~99 is not a tracked path"),
         (["fetch", "--", "nopath"], "nopath is not a tracked path"),
         (["pull", "no-such-rev"], "no-such-rev is not a tracked path"),
+        (["checkout", "d/nosuch"], "d/nosuch is not a file or folder of the tracked path d"),
+        (["fetch", "d/nosuch"], "d/nosuch is not a file or folder of a tracked path"),
         (["ls", "deadbeef99"], "deadbeef99"),
         (["cat", "not/tracked"], "not a tracked file"),
         (["checkout", "--link", ""], "no link mode given"),
@@ -271,6 +273,8 @@ def test_hardlink_checkout_and_exec_fallback(repo: Path, run) -> None:
     ],
 )
 def test_bad_input_one_line(repo: Path, run, args: list[str], needle: str) -> None:
+    write(repo / "d" / "a", b"a")
+    run(repo, "track", "d")
     proc = run(repo, *args, ok=False)
     assert needle in proc.stderr
     lines = [x for x in proc.stderr.splitlines() if not x.startswith(("hint:", "gitstore: note:"))]
