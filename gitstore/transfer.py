@@ -740,6 +740,10 @@ def fetch(
 ) -> TransferResult:
     """Download what ``revs`` need (default: the working tree), only under ``paths`` if given."""
     bare = ctx.repo.root is None
+    if bare and paths:
+        raise PathError(
+            f"{paths[0]} is not a revision git knows, and a bare repository has no paths"
+        )
     collector = _collect(ctx, revs, paths=paths, head=bool(revs) or bare)
     unknown = collector.unmatched(ctx.repo.root)
     if unknown:

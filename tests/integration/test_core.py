@@ -616,3 +616,14 @@ def test_checkout_head_returns_after_a_path_was_untracked_in_between(repo: Path,
     run(repo, "track", "d")
     run(repo, "checkout", "HEAD")
     assert (repo / "d.gitstore").exists()
+
+
+def test_fetch_in_a_bare_clone_takes_revisions_only(repo: Path, run, tmp_path: Path) -> None:
+    write(repo / "d" / "a", b"a")
+    run(repo, "track", "d")
+    git(repo, "commit", "-qm", "d")
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(bare))
+    proc = run(bare, "fetch", "mastr", ok=False)
+    assert "mastr is not a revision git knows, and a bare repository has no paths" in proc.stderr
+    assert "fetched 0 objects" in run(bare, "fetch", "HEAD").stdout
