@@ -456,6 +456,8 @@ class GitRepo:
         return revs, args[len(revs) :]
 
     def _is_path(self, arg: str) -> bool:
+        if self.root is None:
+            return False  # a bare repository has no paths (its folder holds HEAD, refs/...)
         places = [Path(arg)]
         if self.root is not None:
             places.append(self.root / arg)
