@@ -627,3 +627,10 @@ def test_fetch_in_a_bare_clone_takes_revisions_only(repo: Path, run, tmp_path: P
     proc = run(bare, "fetch", "mastr", ok=False)
     assert "mastr is not a revision git knows, and a bare repository has no paths" in proc.stderr
     assert "fetched 0 objects" in run(bare, "fetch", "HEAD").stdout
+
+
+def test_suggested_commands_are_quoted(repo: Path, run) -> None:
+    write(repo / "my data" / "a", b"a")
+    run(repo, "track", "my data")
+    out = run(repo, "untrack", "my data").stdout
+    assert "`git add 'my data'` to keep them in git instead" in out
