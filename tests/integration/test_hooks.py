@@ -748,9 +748,8 @@ def test_chained_shell_hook_sees_its_own_name(repo: Path, tmp_path: Path) -> Non
     assert "name=pre-commit args=0" in proc.stderr
 
 
-def test_push_notes_a_remote_that_is_not_committed(tmp_path: Path) -> None:
-    """The README's team steps once skipped committing the remote: the push said nothing,
-    and a teammate's clone had no remote. Now the push says so (a clone's own remote does not)."""
+def data_then_remote(tmp_path: Path) -> Clone:
+    """alice with an origin and a commit of data, then a remote added (staged, not committed)."""
     origin = tmp_path / "origin.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
     alice = solo(tmp_path / "alice", tmp_path / "cache")
@@ -759,6 +758,13 @@ def test_push_notes_a_remote_that_is_not_committed(tmp_path: Path) -> None:
     alice.gs("track", "data")
     alice.git("commit", "-qm", "data")  # .gitstore/config.yaml not yet in it
     alice.gs("remote", "add", "team", str(tmp_path / "store"), "--default")
+    return alice
+
+
+def test_push_notes_a_remote_that_is_not_committed(tmp_path: Path) -> None:
+    """The README's team steps once skipped committing the remote: the push said nothing,
+    and a teammate's clone had no remote. Now the push says so (a clone's own remote does not)."""
+    alice = data_then_remote(tmp_path)
     push = alice.git("push", "-q", "origin", "main")
     assert "gitstore: uploaded 1 object" in push.stderr
     assert "remote 'team' is not in .gitstore/config.yaml as pushed" in push.stderr
@@ -778,14 +784,7 @@ def test_push_notes_a_remote_that_is_not_committed(tmp_path: Path) -> None:
 
 def test_push_note_looks_at_every_pushed_tip(tmp_path: Path) -> None:
     """The order refs are named in must not matter; only tips lacking the remote are named."""
-    origin = tmp_path / "origin.git"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
-    alice = solo(tmp_path / "alice", tmp_path / "cache")
-    alice.git("remote", "add", "origin", str(origin))
-    alice.write("data/a.bin", b"alpha")
-    alice.gs("track", "data")
-    alice.git("commit", "-qm", "data")
-    alice.gs("remote", "add", "team", str(tmp_path / "store"), "--default")
+    alice = data_then_remote(tmp_path)
     alice.git("commit", "-qm", "data remote")
     alice.git("branch", "nocfg", "HEAD~1")
     alice.write("data/b.bin", b"bravo")
