@@ -31,8 +31,10 @@ BLOCK = 8 << 20  # read size for big files
 THREADED_MIN = 32 << 20  # files above this use blake3's thread pool
 WRITEBACK_EVERY = 64 << 20  # copy_and_hash starts the disk's writeback this often
 HOLE = 4096  # the smallest all-zero piece a sparse copy leaves unwritten: a filesystem block
-_ZERO_BLOCK = bytes(BLOCK)
 _ZERO_HOLE = bytes(HOLE)
+_zero_block: bytes | None = (
+    None  # BLOCK zeros, made on the first sparse copy (8 MiB: not at start-up)
+)
 
 
 class Hasher(Protocol):
@@ -133,8 +135,12 @@ def write_sparse(fd: int, buf: bytearray, n: int, offset: int) -> None:
     The file must be extended to its full size afterwards (``os.ftruncate``):
     a trailing hole, a last partial piece of zeros included, is never written.
     """
-    if n == len(buf) == BLOCK and buf == _ZERO_BLOCK:
-        return
+    global _zero_block
+    if n == len(buf) == BLOCK:
+        if _zero_block is None:
+            _zero_block = bytes(BLOCK)
+        if buf == _zero_block:
+            return
     view = memoryview(buf)
     start = -1  # the first byte of the run of data being gathered
     for i in range(0, n, HOLE):
