@@ -140,8 +140,9 @@ def verify(state: State, remote: str | None, repair: bool, complete: bool, as_js
     if as_json:
         echo_json(report.to_json())
     else:
-        noun = "object" if report.checked == 1 else "objects"
-        click.echo(f"checked {report.checked} {noun} in the {report.where}")
+        from .progress import objects
+
+        click.echo(f"checked {objects(report.checked)} in the {report.where}")
         for oid in report.corrupt:
             named = f" ({report.paths[oid]})" if oid in report.paths else ""
             click.echo(f"gitstore: corrupt in the {report.where}: {oid}{named}", err=True)

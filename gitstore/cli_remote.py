@@ -48,14 +48,10 @@ def _layer_options(fn: Any) -> Any:
     return click.option("--local", is_flag=True, help="This clone's file (.git/gitstore).")(fn)
 
 
-def _objects(n: int) -> str:
-    return f"{n} object" if n == 1 else f"{n} objects"
-
-
 def _report(result: Any, verb: str, where: str, as_json: bool) -> None:
     """Render a TransferResult; failures become one error line and exit 3."""
     from .errors import TransferError
-    from .progress import human_bytes
+    from .progress import human_bytes, objects
 
     for line in result.warnings:
         click.echo(f"gitstore: warning: {line}", err=True)
@@ -63,7 +59,7 @@ def _report(result: Any, verb: str, where: str, as_json: bool) -> None:
         _echo_json(result.to_json())
     elif result.planned:
         click.echo(
-            f"would {verb} {_objects(len(result.planned))} ({human_bytes(result.bytes)}) {where}"
+            f"would {verb} {objects(len(result.planned))} ({human_bytes(result.bytes)}) {where}"
         )
     else:
         indexed = result.present_indexed
@@ -73,7 +69,7 @@ def _report(result: Any, verb: str, where: str, as_json: bool) -> None:
             else ""
         )
         click.echo(
-            f"{verb}ed {_objects(result.transferred)} ({human_bytes(result.bytes)}) {where};"
+            f"{verb}ed {objects(result.transferred)} ({human_bytes(result.bytes)}) {where};"
             f" {result.present} already there{by_index}"
         )
     if result.failed:

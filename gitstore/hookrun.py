@@ -467,9 +467,10 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
     lines = []
     if result.transferred:
         from .progress import human_bytes
+        from .progress import objects as counted
 
         lines.append(
-            f"gitstore: uploaded {_objects(result.transferred)} ({human_bytes(result.bytes)})"
+            f"gitstore: uploaded {counted(result.transferred)} ({human_bytes(result.bytes)})"
             f" to gitstore remote '{store}'"
         )
     lacking = [local for local, _ in updates if _uncommitted_remote(ctx, store, local)]
@@ -508,10 +509,6 @@ def _uncommitted_remote(ctx: Context, store: str, commit: str) -> bool:
         return False  # the committed file's own problem, reported where it is read
     remotes = committed.get("remotes") if isinstance(committed, dict) else None
     return not isinstance(remotes, dict) or store not in remotes
-
-
-def _objects(n: int) -> str:
-    return f"{n} object" if n == 1 else f"{n} objects"
 
 
 # -- post-checkout / post-merge / post-rewrite -----------------------------------

@@ -40,6 +40,11 @@ class NullProgress:
         pass
 
 
+def objects(n: int) -> str:
+    """ "1 object", "2 objects"."""
+    return f"{n} object" if n == 1 else f"{n} objects"
+
+
 def human_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
