@@ -29,6 +29,7 @@ from .errors import (
     RevisionError,
 )
 from .gitrepo import GitRepo
+from .progress import count
 from .workspace import PathStatus, TrackResult, Workspace
 
 
@@ -238,14 +239,14 @@ def raise_for_checkout(result: CheckoutResult) -> None:
     if result.changed and len(result.changed) == len(result.conflicts):
         shown = ", ".join(result.changed[:5]) + (" ..." if len(result.changed) > 5 else "")
         raise CheckoutConflictError(
-            f"left {len(result.changed)} file(s) alone that were saved while checkout ran: {shown}",
+            f"left {count(len(result.changed), 'file')} alone that {'was' if len(result.changed) == 1 else 'were'} saved while checkout ran: {shown}",
             paths=result.changed,
             hint="look at them, then run the checkout again (`--force` overwrites them)",
         )
     if result.conflicts:
         shown = ", ".join(result.conflicts[:5]) + (" ..." if len(result.conflicts) > 5 else "")
         raise CheckoutConflictError(
-            f"left {len(result.conflicts)} file(s) alone whose content is not in the cache: {shown}",
+            f"left {count(len(result.conflicts), 'file')} alone whose content is not in the cache: {shown}",
             paths=result.conflicts,
             hint="track them first, or run `gitstore checkout --force` to overwrite",
         )
@@ -254,7 +255,7 @@ def raise_for_checkout(result: CheckoutResult) -> None:
 
         oid, paths = next(iter(result.missing.items()))
         raise TransferError(
-            f"{len(result.missing)} object(s) are not in the cache, e.g. {oid} for {paths[0]}",
+            f"{count(len(result.missing), 'object', 'is')} not in the cache, e.g. {oid} for {paths[0]}",
             failed=list(result.missing),
             hint="run `gitstore fetch` (or `gitstore pull`) to download them",
         )

@@ -16,6 +16,7 @@ import click
 
 from . import __version__
 from .errors import GitstoreError
+from .progress import count
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -206,7 +207,9 @@ def status(state: State, paths: tuple[str, ...], as_json: bool) -> None:
     if invalid:  # the other paths are reported above; the exit status says not all were
         from .errors import ManifestError
 
-        more = f" (and {len(invalid) - 1} more invalid manifest(s))" if len(invalid) > 1 else ""
+        more = (
+            f" (and {count(len(invalid) - 1, 'more invalid manifest')})" if len(invalid) > 1 else ""
+        )
         raise ManifestError(f"{invalid[0].error}{more}")
 
 

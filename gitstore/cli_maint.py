@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from .cli import State, echo_json, pass_state
+from .progress import count
 
 
 def _human(n: int) -> str:
@@ -82,10 +83,12 @@ def gc(
     for view in result.views_deleted:
         click.echo(f"{verb} view {view} (unused for longer than {grace})")
     if result.tmp_deleted:
-        click.echo(f"{verb} {len(result.tmp_deleted)} temporary file(s) left by interrupted writes")
+        click.echo(
+            f"{verb} {count(len(result.tmp_deleted), 'temporary file')} left by interrupted writes"
+        )
     where = f"remote '{result.remote}'" if result.remote else "cache"
     click.echo(
-        f"{verb} {len(result.deleted)} object(s) from the {where}, {_human(result.freed)}"
+        f"{verb} {count(len(result.deleted), 'object')} from the {where}, {_human(result.freed)}"
         f" {'would be ' if dry_run else ''}freed; kept {result.kept_needed} needed"
         f" and {result.kept_young} newer than {grace}"
     )

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from .cli import State, echo_json, pass_state, warn
+from .progress import count
 
 
 def register(main: click.Group) -> None:
@@ -96,7 +97,7 @@ def publish_cmd(
     _report_missing(result)
     if result.missing:
         raise PartialError(
-            f"{len(result.missing)} object(s) are in no store; their commits are published as incomplete",
+            f"{count(len(result.missing), 'object', 'is')} in no store; their commits are published as incomplete",
             hint="push them from a clone that has them, then `gitstore publish --retry-incomplete`",
         )
 
@@ -189,7 +190,7 @@ def get_published_cmd(
     elif not state.quiet:
         where = result.files[0][1] if result.kind == "file" else output or Path(path).name
         click.echo(
-            f"wrote {len(result.files)} file(s), {result.nbytes} bytes of {result.path}"
+            f"wrote {count(len(result.files), 'file')}, {count(result.nbytes, 'byte')} of {result.path}"
             f" as of {result.commit[:12]} ({result.date}) to {where}",
             err=True,
         )

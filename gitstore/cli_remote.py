@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from .cli import RevPathCommand
+from .progress import count
 
 
 def _state() -> Any:
@@ -77,7 +78,7 @@ def _report(result: Any, verb: str, where: str, as_json: bool) -> None:
         for reason in reasons[1:20]:
             click.echo(f"  missing: {reason}", err=True)
         raise TransferError(
-            f"{len(result.failed)} object(s) could not be {verb}ed: {reasons[0]}",
+            f"{count(len(result.failed), 'object')} could not be {verb}ed: {reasons[0]}",
             failed=list(result.failed),
         )
 
@@ -208,7 +209,7 @@ def remote_status(name: str | None, as_json: bool) -> None:
         f"remote '{status.remote}' ({status.url}): {status.on_remote} of {status.needed} objects present"
     )
     if status.not_pushed:
-        click.echo(f"{len(status.not_pushed)} object(s) not pushed yet; run `gitstore push`")
+        click.echo(f"{count(len(status.not_pushed), 'object')} not pushed yet; run `gitstore push`")
     for oid, paths in list(status.missing.items())[:20]:
         click.echo(f"missing everywhere: {oid} ({paths[0] if paths else '?'})")
 
@@ -352,7 +353,7 @@ def pull(args: tuple[str, ...], remote_name: str | None, jobs: int | None, force
         for reason in reasons[1:20]:
             click.echo(f"  missing: {reason}", err=True)
         raise TransferError(
-            f"checked out what could be; {len(fetched.failed)} object(s) are missing: {reasons[0]}",
+            f"checked out what could be; {count(len(fetched.failed), 'object', 'is')} missing: {reasons[0]}",
             failed=list(fetched.failed),
         )
     api.raise_for_checkout(result)

@@ -33,6 +33,7 @@ import yaml
 
 from .errors import GitstoreError, ReadOnlyStoreError, UnsupportedError, UsageError
 from .gc import DEFAULT_GRACE, GcResult, oids_in_manifest, repository_needs
+from .progress import count
 
 if TYPE_CHECKING:
     from .api import Context
@@ -220,7 +221,7 @@ def collect_remote(
     if unheard:
         when = datetime.fromtimestamp(heard or 0, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         result.notes.append(
-            f"kept {unheard} object(s) pushed after, or less than an hour before, this clone"
+            f"kept {count(unheard, 'object')} pushed after, or less than an hour before, this clone"
             f" last fetched ({when if heard else 'never'}): other clones' commits may name them;"
             " run `git fetch --all` first to have them judged"
         )

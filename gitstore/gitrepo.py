@@ -437,7 +437,9 @@ class GitRepo:
             cut = args.index("--")
             revs, paths = args[:cut], args[cut + 1 :]
             if max_revs is not None and len(revs) > max_revs:
-                raise UsageError(f"at most {max_revs} revision(s) may be given, got {len(revs)}")
+                raise UsageError(
+                    f"at most {max_revs} {'revision' if max_revs == 1 else 'revisions'} may be given, got {len(revs)}"
+                )
             for rev in revs:
                 self.resolve(rev)
             return revs, paths

@@ -31,6 +31,7 @@ from . import pending as marks_file
 from .cleanrecord import CleanRecord, TrackChanges
 from .errors import GitstoreError, ManifestError, TransferError
 from .gitrepo import blob_id_of
+from .progress import count as counted
 
 if TYPE_CHECKING:
     from . import hookdelta
@@ -389,7 +390,7 @@ def _check_staged(
             ws.statcache.forget(path)
         ws.statcache.save()
         report.lines.append(
-            f"gitstore: {len(missing)} object(s) named by staged manifests are not in the cache: {_shown(paths)}; commit refused"
+            f"gitstore: {counted(len(missing), 'object')} named by staged manifests {'is' if len(missing) == 1 else 'are'} not in the cache: {_shown(paths)}; commit refused"
         )
         report.lines.append(
             "hint: run `gitstore fetch` to download them, or `gitstore track PATH` to record what is on disk"
@@ -448,7 +449,7 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
     target = f"git remote '{remote}'" if remote else "the git remote"
     if store is None:
         raise GitstoreError(
-            f"push to {target} refused: its commits name {len(objects)} object(s) and no gitstore remote is configured to upload them to",
+            f"push to {target} refused: its commits name {counted(len(objects), 'object')} and no gitstore remote is configured to upload them to",
             hint="run `gitstore remote add NAME URL --default`",
         )
     try:
@@ -460,17 +461,16 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
     if result.failed:
         oid, why = next(iter(result.failed.items()))
         raise TransferError(
-            f"push to {target} refused: {len(result.failed)} object(s) could not be uploaded to gitstore remote '{store}': {why}",
+            f"push to {target} refused: {counted(len(result.failed), 'object')} could not be uploaded to gitstore remote '{store}': {why}",
             failed=list(result.failed),
             hint="fix the remote and push again; nothing was pushed to git",
         )
     lines = []
     if result.transferred:
         from .progress import human_bytes
-        from .progress import objects as counted
 
         lines.append(
-            f"gitstore: uploaded {counted(result.transferred)} ({human_bytes(result.bytes)})"
+            f"gitstore: uploaded {counted(result.transferred, 'object')} ({human_bytes(result.bytes)})"
             f" to gitstore remote '{store}'"
         )
     lacking = [local for local, _ in updates if _uncommitted_remote(ctx, store, local)]
@@ -668,7 +668,7 @@ def materialise_changes(
         why = next((reasons[o] for o in oids if o in reasons), "")
         if not why and down is not None:
             report.lines.append(
-                f"gitstore: left {rel} unmaterialised: {len(set(oids))} object(s) not in the cache (the fetch failed, see above); run `gitstore pull` later"
+                f"gitstore: left {rel} unmaterialised: {counted(len(set(oids)), 'object')} not in the cache (the fetch failed, see above); run `gitstore pull` later"
             )
             pending[rel] = f"the fetch failed: {down}"
             continue
@@ -676,7 +676,7 @@ def materialise_changes(
             "hooks.fetch is false" if not ctx.config.hooks_fetch else "no gitstore remote has them"
         )
         report.lines.append(
-            f"gitstore: left {rel} unmaterialised: {len(set(oids))} object(s) not in the cache ({why}); run `gitstore pull` later"
+            f"gitstore: left {rel} unmaterialised: {counted(len(set(oids)), 'object')} not in the cache ({why}); run `gitstore pull` later"
         )
         pending[rel] = why
     conflicts: dict[str, int] = {}
@@ -687,7 +687,7 @@ def materialise_changes(
         conflicts[rel] = conflicts.get(rel, 0) + 1
     for rel, count in sorted(conflicts.items()):
         report.lines.append(
-            f"gitstore: left {count} file(s) of {rel} alone: their content is not in the cache"
+            f"gitstore: left {counted(count, 'file')} of {rel} alone: their content is not in the cache"
             f" (run `gitstore track {rel}` to keep it, or `gitstore checkout --force {rel}`)"
         )
     save_pending(ctx, pending)

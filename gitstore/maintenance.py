@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import GitstoreError, IntegrityError, StoreError
 from .hashing import copy_and_hash, hash_file, new_hasher
-from .progress import NullProgress, Progress
+from .progress import NullProgress, Progress, count
 
 if TYPE_CHECKING:
     from .api import Context
@@ -319,14 +319,14 @@ def raise_for_verify(report: VerifyReport) -> None:
     if corrupt:
         tried = report.repaired or report.unrepaired or report.moved_aside
         raise IntegrityError(
-            f"{len(corrupt)} object(s) in the {report.where} do not match their names, e.g. {corrupt[0]}",
+            f"{count(len(corrupt), 'object')} in the {report.where} {'does' if len(corrupt) == 1 else 'do'} not match {'its name' if len(corrupt) == 1 else 'their names'}, e.g. {corrupt[0]}",
             hint=None
             if tried
             else "run the same `gitstore verify` with `--repair`: it keeps the bad bytes aside and"
             " puts a good copy back from the cache or a remote",
         )
     raise IntegrityError(
-        f"{len(errors)} object(s) needed by the working tree are missing from or unreadable in the"
+        f"{count(len(errors), 'object')} needed by the working tree {'is' if len(errors) == 1 else 'are'} missing from or unreadable in the"
         f" {report.where}, e.g. {errors[0]}",
         hint="run `gitstore fetch`, or `gitstore verify --repair`",
     )

@@ -40,9 +40,17 @@ class NullProgress:
         pass
 
 
+def count(n: int, noun: str, verb: str = "") -> str:
+    """ "1 file", "2 files"; with ``verb`` "is" or "was", "1 file is", "2 files are"."""
+    text = f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    if verb:
+        text += f" {verb}" if n == 1 else " are" if verb == "is" else " were"
+    return text
+
+
 def objects(n: int) -> str:
     """ "1 object", "2 objects"."""
-    return f"{n} object" if n == 1 else f"{n} objects"
+    return count(n, "object")
 
 
 def human_bytes(n: float) -> str:

@@ -38,6 +38,7 @@ from .errors import (
     RevisionError,
     StoreError,
 )
+from .progress import count
 
 if TYPE_CHECKING:
     from .manifest import Entry, Manifest
@@ -419,7 +420,7 @@ def get_published(
     lacking = sorted({e.oid for e, _ in chosen} & set(entry.missing))
     if lacking:
         raise PartialError(
-            f"{path} at {published.commit[:12]} is incomplete: {len(lacking)} object(s) were"
+            f"{path} at {published.commit[:12]} is incomplete: {count(len(lacking), 'object', 'was')}"
             f" never published, e.g. {lacking[0]}",
             hint="run `gitstore publish --retry-incomplete` where the objects are available",
         )

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from . import manifest as mf
 from .cache import check_size
 from .errors import ObjectNotFoundError, PathError, TransferError
+from .progress import count
 
 if TYPE_CHECKING:
     from .api import Context, TrackedFile
@@ -243,7 +244,7 @@ class Repo:
                 hint="check `gitstore remote list` and that the data was pushed",
             )
         raise TransferError(
-            f"{len(still)} object(s) could not be fetched, e.g. {still[0]}: {reason}",
+            f"{count(len(still), 'object')} could not be fetched, e.g. {still[0]}: {reason}",
             failed=still,
             hint="check `gitstore remote list` and that the data was pushed",
         )

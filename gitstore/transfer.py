@@ -47,7 +47,7 @@ from .errors import (
     StoreAuthError,
     StoreError,
 )
-from .progress import NullProgress, Progress
+from .progress import NullProgress, Progress, count
 from .remotes import NO_REMOTE_HINT, check_trust, fetch_order, open_remote, remote_config
 from .stores.base import Store
 
@@ -568,7 +568,7 @@ def _fetch_objects(
     if not names:
         first = remaining[0]
         paths = wanted.get(first) or ()
-        what = f"{len(remaining)} object(s) are not in the cache, e.g. {first}" + (
+        what = f"{count(len(remaining), 'object', 'is')} not in the cache, e.g. {first}" + (
             f" ({paths[0]})" if paths else ""
         )
         if ctx.config.remotes:

@@ -222,7 +222,7 @@ def test_remote_status_corrects_the_index_so_push_resends(team) -> None:
     victim.chmod(0o644)
     victim.unlink()  # lost by the remote behind this clone's back
     status = alice.gs("remote", "status")
-    assert "1 object(s) not pushed yet" in status.stdout, status.stdout
+    assert "1 object not pushed yet" in status.stdout, status.stdout
     alice.gs("push")
     assert victim.name in objects_in(store)
 

@@ -136,7 +136,7 @@ def test_a_new_file_saved_by_the_user_meanwhile_is_kept(repo: Clone) -> None:
     out = repo.gs("checkout", "HEAD", ok=False)
     del repo.env["GITSTORE_FAULT"]
     assert out.returncode == 3
-    assert "left 1 file(s) alone that were saved while checkout ran: data/new/n1.bin" in out.stderr
+    assert "left 1 file alone that was saved while checkout ran: data/new/n1.bin" in out.stderr
     assert (repo.path / "data/new/n1.bin").read_bytes() == b"saved by the user\n"
     assert (repo.path / "data/new/n0.bin").read_bytes() == b"new 0\n"
     assert (repo.path / "data/new/n2.bin").read_bytes() == b"new 2\n"

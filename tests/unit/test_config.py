@@ -161,3 +161,13 @@ def test_parsed_memo_answers_for_unchanged_bytes_only(layers: tuple[Path, Path])
     put(root, common, "committed", "remotes: [\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         cfg.load(root, common, env={})
+
+
+def test_counted_nouns_agree_with_their_number() -> None:
+    from gitstore.progress import count, objects
+
+    assert objects(1) == "1 object" and objects(0) == "0 objects"
+    assert count(1, "file", "is") == "1 file is"
+    assert count(3, "file", "is") == "3 files are"
+    assert count(1, "object", "was") == "1 object was"
+    assert count(2, "object", "was") == "2 objects were"
