@@ -119,8 +119,15 @@ def manifests_at(ctx: Context, rev: str | None) -> dict[str, bytes]:
             except FileNotFoundError:
                 continue
         return out
+    return {m: data for m, (data, _blob) in manifests_with_blobs_at(ctx, rev).items()}
+
+
+def manifests_with_blobs_at(ctx: Context, rev: str) -> dict[str, tuple[bytes, str]]:
+    """{manifest path: (bytes, git blob id)} at a revision."""
     commit = ctx.repo.resolve(rev)
-    return {m: ctx.repo.read_blob(blob) for m, blob in ctx.repo.list_manifests(commit).items()}
+    return {
+        m: (ctx.repo.read_blob(blob), blob) for m, blob in ctx.repo.list_manifests(commit).items()
+    }
 
 
 def parsed_manifests_at(ctx: Context, rev: str | None) -> dict[str, mf.Manifest]:
@@ -144,7 +151,13 @@ def checkout(
 ) -> CheckoutResult:
     ws = ctx.workspace
     only = [_tracked_rel(ws, p, ctx.cwd) for p in paths]
-    manifests = manifests_at(ctx, rev)
+    blobs: dict[str, str] = {}
+    if rev is None:
+        manifests = manifests_at(ctx, None)
+    else:
+        at = manifests_with_blobs_at(ctx, rev)
+        manifests = {m: data for m, (data, _blob) in at.items()}
+        blobs = {m: blob for m, (_data, blob) in at.items()}
     if only:
         unknown = [
             o for o in only if not any(mf.overlaps(mf.tracked_path(m), o) for m in manifests)
@@ -155,7 +168,7 @@ def checkout(
             _require_entry(ctx, o, manifests, rev)
     link = cfg.parse_link(link) if link is not None else None
     return Checkout(ws, force=force, link=link).run(
-        manifests, write_manifests=rev is not None, only=only
+        manifests, write_manifests=rev is not None, only=only, blobs=blobs
     )
 
 

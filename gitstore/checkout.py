@@ -20,14 +20,17 @@ import stat as statmod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from . import faults, gitignore
 from . import manifest as mf
 from .cache import DestinationChanged, tmp_name
 from .errors import GitstoreError, ObjectNotFoundError, PathError
 from .pending import Marks
-from .workspace import ScannedFile, Workspace, is_exec, map_in_batches
+from .workspace import ScannedFile, Walked, Workspace, is_exec, map_in_batches
+
+if TYPE_CHECKING:
+    from .hookdelta import Delta
 
 # Hard links are one system call a file: threads only fight over the GIL
 # (on W2, 8 threads cost more CPU time than 2, and 2 more than 1). Where
@@ -36,6 +39,17 @@ from .workspace import ScannedFile, Workspace, is_exec, map_in_batches
 LINK_JOBS = 1
 LAZY_STATS_BELOW = 1 << 20
 STAGING = "checkout-staging"  # in the clone's state folder: see Checkout._staging  # with lazy_stats, files this small are not recorded
+
+
+_DIR = mf.Manifest("dir", ())  # what _write_manifest needs of a manifest: its kind
+
+
+def _files_stated(data: bytes) -> int:
+    """The ``files:`` count in a manifest's header (the quick path checked it is there)."""
+    for line in data[:4096].split(b"\n", 6)[:6]:
+        if line.startswith(b"files: ") and line[7:].isdigit():
+            return int(line[7:])
+    return 0
 
 
 @dataclass
@@ -135,27 +149,44 @@ class Checkout:
         self.lazy_stats = lazy_stats
         # paths part-way through are marked, so that pre-commit never records them
         self.marks = Marks(ws.repo.state_dir)
+        self._walked: dict[str, Walked] = {}  # the walks the quick path made and declined
 
     def run(
-        self, manifests: dict[str, bytes], write_manifests: bool, only: Sequence[str] = ()
+        self,
+        manifests: dict[str, bytes],
+        write_manifests: bool,
+        only: Sequence[str] = (),
+        blobs: dict[str, str] | None = None,
     ) -> CheckoutResult:
-        """``manifests`` maps manifest paths to their bytes (already chosen by revision)."""
-        parsed = {
-            m: mf.parse(data, m) for m, data in manifests.items()
-        }  # validate everything first
+        """``manifests`` maps manifest paths to their bytes (already chosen by revision).
+
+        ``blobs``: their git blob ids, when known (a revision's manifests).
+        """
         result = CheckoutResult()
         with self.ws.lock(), self.ws.cache_lock():
+            # everything is validated (or vouched for) before anything is written
+            quick = self._quick(manifests, only, blobs or {})
+            parsed = {m: mf.parse(data, m) for m, data in manifests.items() if m not in quick}
             _remove_leftover(f"{self.ws.repo.state_dir}/{STAGING}")  # a killed checkout's
             brought = BroughtManifests(self.ws) if write_manifests else None
             if brought is not None:
                 brought.remove_absent(manifests, only, result)
-            # objects written now are seen in the cache at this gc generation
-            self.ws.statcache.use_generation(self.ws.cache.generation())
-            for mpath, manifest in sorted(parsed.items()):
+            if parsed:
+                # objects written now are seen in the cache at this gc generation
+                self.ws.statcache.use_generation(self.ws.cache.generation())
+            else:  # only small deltas: as the post-checkout hook, leave the stat cache alone
+                self.lazy_stats = True
+            for mpath in sorted(manifests):
                 rel = mf.tracked_path(mpath)
                 sub = [o for o in only if mf.overlaps(o, rel)]
                 if only and not sub:
                     continue
+                if mpath in quick:
+                    if brought is not None:
+                        self._write_manifest(mpath, manifests[mpath], _DIR, result, brought)
+                    self._apply_quick(rel, quick[mpath], _files_stated(manifests[mpath]), result)
+                    continue
+                manifest = parsed[mpath]
                 restrict = [o for o in sub if o.startswith(rel + "/")]
                 if brought is not None and not restrict:
                     self._write_manifest(mpath, manifests[mpath], manifest, result, brought)
@@ -165,11 +196,53 @@ class Checkout:
                 self._apply(plan, result)
                 if manifest.kind == "dir" and not manifest.entries and not restrict:
                     safe_parent(self.ws, rel + "/-", create=True)  # an empty folder is data too
-            self.ws.statcache.save()
+            if self.ws.statcache_loaded:
+                self.ws.statcache.save()
             if brought is not None:
                 brought.save()
             self.marks.finish()
         return result
+
+    def _quick(
+        self, manifests: dict[str, bytes], only: Sequence[str], blobs: dict[str, str]
+    ) -> dict[str, Delta]:
+        """The manifests whose change can be applied as a delta (:func:`hookdelta.clean_delta`).
+
+        Only whole tracked folders, without ``--link`` (which may have to turn
+        every file into another kind), and not part-way through an earlier
+        checkout or hook. The walks made on the way are kept for the plans of
+        the others.
+        """
+        from . import hookdelta
+        from . import pending as marks_file
+        from .cleanrecord import CleanRecord
+
+        if self.link is not None:
+            return {}
+        clean = CleanRecord.load(self.ws.repo.state_dir)
+        marked = marks_file.load(self.ws.repo.state_dir) if clean.entries else {}
+        quick: dict[str, Delta] = {}
+        for mpath, data in manifests.items():
+            rel = mf.tracked_path(mpath)
+            if mpath not in clean.entries or rel in marked:
+                continue
+            if any(o.startswith(rel + "/") for o in only):
+                continue  # part of the folder: the plan restricts it
+            if only and not any(mf.overlaps(o, rel) for o in only):
+                continue
+            delta, walked = hookdelta.clean_delta(self.ws, mpath, data, blobs.get(mpath), clean)
+            if delta is not None:
+                quick[mpath] = delta
+            elif walked is not None and walked.base == f"{self.ws.root / rel}/":
+                self._walked[rel] = walked
+        return quick
+
+    def _apply_quick(self, rel: str, delta: Delta, files: int, result: CheckoutResult) -> None:
+        from . import hookdelta
+
+        done = hookdelta.apply_locked(self, {mf.manifest_path(rel): delta})
+        done.unchanged += max(0, files - len(delta[0]))  # the lines both manifests share
+        result.merge(done)
 
     def _write_manifest(
         self,
@@ -207,7 +280,13 @@ class Checkout:
         if manifest.kind == "dir":
             safe_parent(ws, rel + "/x", create=False)  # rel itself: no symlink followed
         current: dict[str, ScannedFile] = {}
-        for f in ws.current_files(rel, manifest.kind):
+        walked = self._walked.pop(rel, None)
+        found = (
+            walked.files()
+            if walked is not None and manifest.kind == "dir"
+            else ws.current_files(rel, manifest.kind)
+        )
+        for f in found:
             key = rel + "/" + f.relpath if manifest.kind == "dir" and f.relpath else rel
             current[key] = f
         if manifest.kind == "dir":

@@ -33,14 +33,17 @@ from .errors import GitstoreError
 from .gitrepo import blob_id_of
 
 if TYPE_CHECKING:
-    from .checkout import CheckoutResult
+    from .checkout import Checkout, CheckoutResult
+    from .cleanrecord import CleanRecord
     from .gitrepo import GitRepo
-    from .workspace import Workspace
+    from .workspace import Walked, Workspace
 
 __all__ = [
     "Change",
     "Delta",
     "apply_deltas",
+    "apply_locked",
+    "clean_delta",
     "looks_materialised",
     "patch_delta",
     "read_changes",
@@ -191,6 +194,53 @@ def patch_delta(change: Change, data: bytes) -> Delta | None:
     return write, [e.path for e in lost if e.path not in paths], [e.path for e in kept]
 
 
+def clean_delta(
+    ws: Workspace, mpath: str, data: bytes, blob: str | None, clean: CleanRecord
+) -> tuple[Delta | None, Walked | None]:
+    """The delta from the work tree's manifest to ``data`` (``checkout REV``), when it is safe.
+
+    Safe means the clean record vouches that the tracked path lstats exactly
+    as when it last matched the manifest now in the work tree (so the files
+    of the lines both manifests share are right, and nothing else is there),
+    and git's diff of the two blobs is readable line by line
+    (:func:`patch_delta`). Also returns the walk made for the record (or
+    None), so that a caller falling back to the full checkout need not walk
+    the folder again. ``blob``: git's id of ``data``, when known.
+    """
+    from .hashing import hash_bytes
+
+    recorded = clean.entries.get(mpath)
+    try:
+        current = (ws.root / mpath).read_bytes()
+    except OSError:
+        return None, None
+    if recorded is None or recorded[0] != hash_bytes(current):
+        return None, None  # known before any walk: nothing vouches for this manifest
+    sig, found, _ = clean.look(ws, mpath)
+    if not clean.matches(mpath, sig):
+        return None, found
+    if current == data:
+        return ([], [], []), found
+    old = blob_id_of(current)
+    new = blob or blob_id_of(data)
+    proc = ws.repo.git(
+        "diff",
+        "-U1",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--no-color",
+        "--full-index",
+        old,
+        new,
+        check=False,
+    )
+    if proc.returncode != 0:  # the work tree's manifest was never given to git: no blob
+        return None, found
+    change = Change(mpath, old, new)
+    _read_patch(change, proc.stdout)
+    return patch_delta(change, data), found
+
+
 def looks_materialised(ws: Workspace, rel: str, kept: Sequence[str]) -> bool:
     """Whether the tracked folder was materialised: it is there, and so are the kept entries seen.
 
@@ -213,12 +263,25 @@ def looks_materialised(ws: Workspace, rel: str, kept: Sequence[str]) -> bool:
 
 def apply_deltas(ws: Workspace, deltas: Mapping[str, Delta], force: bool = False) -> CheckoutResult:
     """Write and delete the files of each tracked path's delta, as Checkout would decide."""
-    from .checkout import Checkout, CheckoutResult, _Plan, safe_parent
+    from .checkout import Checkout
+
+    checkout = Checkout(ws, force=force, lazy_stats=True)
+    with ws.lock(), ws.cache_lock():
+        result = apply_locked(checkout, deltas)
+        if ws.statcache_loaded:
+            ws.statcache.save()
+        checkout.marks.finish()
+    return result
+
+
+def apply_locked(checkout: Checkout, deltas: Mapping[str, Delta]) -> CheckoutResult:
+    """:func:`apply_deltas` for a caller that holds the workspace's and the cache's locks."""
+    from .checkout import CheckoutResult, _Plan, safe_parent
     from .hashing import hash_file
     from .workspace import ScannedFile, is_exec
 
+    ws, force = checkout.ws, checkout.force
     result = CheckoutResult()
-    checkout = Checkout(ws, force=force, lazy_stats=True)
     stub = mf.Manifest("dir", ())
     root = str(ws.root)
 
@@ -255,41 +318,37 @@ def apply_deltas(ws: Workspace, deltas: Mapping[str, Delta], force: bool = False
         oid = oid_of(key, f)
         return oid is not None and ws.cache.has(oid)
 
-    with ws.lock(), ws.cache_lock():
-        for mpath, (write, delete, _kept) in sorted(deltas.items()):
-            rel = mf.tracked_path(mpath)
-            plan = _Plan(rel, stub)
-            have = ws.cache.exists({e.oid for e in write})
-            for entry in write:
-                key = f"{rel}/{entry.path}"
-                f = current(key)
-                if f is not None and not statmod.S_ISLNK(f.st.st_mode):
-                    if oid_of(key, f) == entry.oid:
-                        if is_exec(f.st) == entry.exec:
-                            result.unchanged += 1
-                        else:
-                            plan.chmod.append((key, entry))
-                        continue
-                if entry.oid not in have:
-                    result.missing.setdefault(entry.oid, []).append(key)
+    for mpath, (write, delete, _kept) in sorted(deltas.items()):
+        rel = mf.tracked_path(mpath)
+        plan = _Plan(rel, stub)
+        have = ws.cache.exists({e.oid for e in write})
+        for entry in write:
+            key = f"{rel}/{entry.path}"
+            f = current(key)
+            if f is not None and not statmod.S_ISLNK(f.st.st_mode):
+                if oid_of(key, f) == entry.oid:
+                    if is_exec(f.st) == entry.exec:
+                        result.unchanged += 1
+                    else:
+                        plan.chmod.append((key, entry))
                     continue
-                if f is not None and not replaceable(key, f):
-                    result.conflicts.append(key)
-                    continue
-                if f is not None and not statmod.S_ISLNK(f.st.st_mode):
-                    plan.expect[key] = f.st
-                plan.write.append((key, entry))
-            for path in delete:
-                key = f"{rel}/{path}"
-                f = current(key)
-                if f is None:
-                    continue
-                if replaceable(key, f):
-                    plan.delete.append(key)
-                else:
-                    result.conflicts.append(key)
-            checkout._apply(plan, result)
-        if ws.statcache_loaded:
-            ws.statcache.save()
-        checkout.marks.finish()
+            if entry.oid not in have:
+                result.missing.setdefault(entry.oid, []).append(key)
+                continue
+            if f is not None and not replaceable(key, f):
+                result.conflicts.append(key)
+                continue
+            if f is not None and not statmod.S_ISLNK(f.st.st_mode):
+                plan.expect[key] = f.st
+            plan.write.append((key, entry))
+        for path in delete:
+            key = f"{rel}/{path}"
+            f = current(key)
+            if f is None:
+                continue
+            if replaceable(key, f):
+                plan.delete.append(key)
+            else:
+                result.conflicts.append(key)
+        checkout._apply(plan, result)
     return result

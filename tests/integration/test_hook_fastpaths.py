@@ -5,10 +5,14 @@
   new or removed file, or a new manifest brings the full comparison back.
 - post-checkout's delta: only changed entries are written; a path never
   materialised, a non-canonical manifest, or a big change take the full checkout.
+- ``gitstore checkout REV``'s delta: taken only where the clean record vouches
+  for the whole folder; any edit there brings the full checkout (and its
+  refusal to overwrite what the cache lacks) back.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +21,7 @@ from pathlib import Path
 from gitstore import hookdelta, hookrun
 from gitstore import manifest as mf
 from gitstore.api import Context
+from gitstore.cleanrecord import CleanRecord
 from tests.conftest import git, write
 
 
@@ -254,3 +259,85 @@ def test_start_up_leaves_out_what_the_everyday_commands_never_use(repo: Path, ru
         imported = _imported(repo, *args)
         assert "gitstore.manifest" in imported, args  # the probe sees gitstore's own imports
         assert not imported & (never | extra), (args, imported & (never | extra))
+
+
+def _two_versions(repo: Path, run) -> dict[str, dict[str, bytes]]:  # type: ignore[no-untyped-def]
+    """data at two commits (HEAD~1, HEAD): two files changed, one removed, one added."""
+    _tracked(repo, run)
+    v1 = {str(p.relative_to(repo)): p.read_bytes() for p in (repo / "data").rglob("*.bin")}
+    write(repo / "data" / "d0" / "f000.bin", "changed in v2")
+    write(repo / "data" / "d1" / "f004.bin", "changed in v2 too")
+    (repo / "data" / "d2" / "f002.bin").unlink()
+    write(repo / "data" / "d2" / "new.bin", "new in v2")
+    run(repo, "track", "data")
+    git(repo, "commit", "-q", "-m", "v2")
+    v2 = {str(p.relative_to(repo)): p.read_bytes() for p in (repo / "data").rglob("*.bin")}
+    return {"HEAD~1": v1, "HEAD": v2}
+
+
+def _on_disk(repo: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(repo)): p.read_bytes() for p in (repo / "data").rglob("*.bin")}
+
+
+def test_checkout_rev_takes_the_delta_when_the_folder_is_vouched_for(repo: Path, run) -> None:  # type: ignore[no-untyped-def]
+    versions = _two_versions(repo, run)
+    _age(repo / "data")
+    run(repo, "status")  # records the folder as clean
+    old = git(repo, "show", "HEAD~1:data.gitstore").stdout.encode()
+    cwd = os.getcwd()
+    os.chdir(repo)
+    try:
+        ws = Context(".").workspace
+        delta, walked = hookdelta.clean_delta(
+            ws, "data.gitstore", old, None, CleanRecord.load(ws.repo.state_dir)
+        )
+    finally:
+        os.chdir(cwd)
+    assert delta is not None and walked is not None
+    write_, delete, _kept = delta
+    assert sorted(e.path for e in write_) == ["d0/f000.bin", "d1/f004.bin", "d2/f002.bin"]
+    assert delete == ["d2/new.bin"]
+    out = run(repo, "checkout", "HEAD~1")
+    assert "3 written, 1 deleted, 27 unchanged" in out.stdout, out.stdout
+    assert _on_disk(repo) == versions["HEAD~1"]
+    assert "unchanged" in run(repo, "status").stdout
+    _age(repo / "data")
+    run(repo, "status")
+    out = run(repo, "checkout", "HEAD")
+    assert "3 written, 1 deleted, 27 unchanged" in out.stdout, out.stdout
+    assert _on_disk(repo) == versions["HEAD"]
+    assert git(repo, "status", "--porcelain").stdout.strip() == ""
+
+
+def test_checkout_rev_delta_never_hides_an_edit_outside_it(repo: Path, run) -> None:  # type: ignore[no-untyped-def]
+    versions = _two_versions(repo, run)
+    _age(repo / "data")
+    run(repo, "status")
+    # an edit the cache has never seen, to a file both versions share
+    victim = repo / "data" / "d1" / "f007.bin"
+    victim.write_bytes(victim.read_bytes().replace(b"file", b"EDIT"))  # same size
+    out = run(repo, "checkout", "HEAD~1", ok=None)
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert "data/d1/f007.bin" in out.stderr
+    assert b"EDIT" in victim.read_bytes()  # left alone, as the full checkout does
+    rest = {k: v for k, v in _on_disk(repo).items() if k != "data/d1/f007.bin"}
+    assert rest == {k: v for k, v in versions["HEAD~1"].items() if k != "data/d1/f007.bin"}
+
+
+def test_checkout_rev_delta_reports_a_missing_object(repo: Path, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _two_versions(repo, run)
+    _age(repo / "data")
+    run(repo, "status")
+    old = mf.parse(git(repo, "show", "HEAD~1:data.gitstore").stdout.encode(), "data.gitstore")
+    oid = next(e.oid for e in old.entries if e.path == "d2/f002.bin")
+    cache = Path(os.environ["GITSTORE_CACHE_DIR"]) if "GITSTORE_CACHE_DIR" in os.environ else None
+    if cache is None:
+        cache = Path(os.environ["XDG_CACHE_HOME"]) / "gitstore"
+    obj = cache / "objects" / oid[:2] / oid[2:4] / oid
+    os.chmod(obj.parent, 0o755)
+    obj.unlink()
+    out = run(repo, "checkout", "HEAD~1", ok=None)
+    assert out.returncode == 3 and oid in out.stderr, out.stderr
+    assert not (repo / "data" / "d2" / "f002.bin").exists()
+    (status,) = json.loads(run(repo, "status", "--json").stdout)
+    assert status["state"] == "modified" and status["removed"] == ["data/d2/f002.bin"]
