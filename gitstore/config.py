@@ -38,6 +38,9 @@ class RemoteConfig:
     anonymous: bool = False
     read_only: bool = False
     layer: str = "committed"  # which file it came from
+    # what a relative folder URL is relative to: the repository's top for the
+    # committed and local files, the user config file's folder for that one
+    base: Path | None = None
 
     def trust_key(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in TRUSTED_REMOTE_KEYS}
@@ -155,6 +158,32 @@ def read_layer(path: Path | None, memo: ParsedMemo | None = None) -> dict[str, A
     return data
 
 
+def _left_out_by_sparse_checkout(root: Path, common_dir: Path) -> dict[str, Any]:
+    """The committed file from git's index, when a sparse checkout left it out of the work tree.
+
+    Its remotes are the team's: a clone that checks out only some folders
+    must still push to and pull from them.
+    """
+    path = committed_config_path(root)
+    if path.exists() or not (common_dir / "info" / "sparse-checkout").exists():
+        return {}
+    import subprocess
+
+    try:
+        proc = subprocess.run(
+            ["git", "show", ":.gitstore/config.yaml"], cwd=root, capture_output=True, check=False
+        )
+    except OSError:
+        return {}
+    if proc.returncode != 0 or not proc.stdout:
+        return {}
+    data = _parse_yaml(path, proc.stdout)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} (in git's index) must hold a mapping of settings")
+    _refuse_secrets(data, path)
+    return data
+
+
 def _parse_yaml(path: Path, text: bytes) -> Any:
     import yaml  # only when a config file is new or changed: keeps start-up light
 
@@ -176,7 +205,9 @@ def _refuse_secrets(data: Any, path: Path, trail: str = "") -> None:
             _refuse_secrets(value, path, name)
 
 
-def _remote_from(name: str, raw: Any, layer: str, path: Path | None) -> RemoteConfig:
+def _remote_from(
+    name: str, raw: Any, layer: str, path: Path | None, base: Path | None = None
+) -> RemoteConfig:
     if isinstance(raw, str):
         raw = {"url": raw}
     if not isinstance(raw, dict) or not isinstance(raw.get("url"), str) or not raw["url"]:
@@ -193,6 +224,7 @@ def _remote_from(name: str, raw: Any, layer: str, path: Path | None) -> RemoteCo
         anonymous=bool(raw.get("anonymous", False)),
         read_only=bool(raw.get("read_only", False)),
         layer=layer,
+        base=base,
     )
 
 
@@ -218,6 +250,8 @@ def load(
     }
     memo = ParsedMemo(common_dir / "gitstore" / ParsedMemo.FILE if common_dir else None)
     layers = {name: read_layer(p, memo) for name, p in paths.items()}
+    if not layers["committed"] and root is not None and common_dir is not None:
+        layers["committed"] = _left_out_by_sparse_checkout(root, common_dir)
     memo.save()
     notes: list[str] = []
     committed = layers["committed"]
@@ -237,7 +271,9 @@ def load(
     for name in LAYERS:  # lowest first
         layer = layers[name]
         for rname, raw in (layer.get("remotes") or {}).items():
-            remotes[str(rname)] = _remote_from(str(rname), raw, name, paths[name])
+            where = paths[name]
+            base = where.parent if name == "user" and where is not None else root
+            remotes[str(rname)] = _remote_from(str(rname), raw, name, where, base)
         for gname, store in (layer.get("remote") or {}).items():
             remote_map[str(gname)] = str(store)
         for section in ("hooks", "transfer", "cache"):

@@ -154,8 +154,15 @@ class GitRepo:
 
     @classmethod
     def discover(cls, start: Path | str = ".") -> GitRepo:
-        """The repository containing ``start``, walking up; bare repositories too."""
+        """The repository containing ``start``, walking up; bare repositories too.
+
+        From the current folder, ``GIT_DIR`` and ``GIT_WORK_TREE`` are
+        honoured as git honours them (git itself is asked): a dotfiles
+        repository, or a hook git runs with them set.
+        """
         here = Path(start).resolve()
+        if _GIT_ENV.intersection(os.environ) and here == Path.cwd().resolve():
+            return cls._from_git_env(here)
         for folder in (here, *here.parents):
             dotgit = folder / ".git"
             if dotgit.is_dir() and (dotgit / "HEAD").is_file():
@@ -168,6 +175,27 @@ class GitRepo:
         raise NotARepositoryError(
             f"{Path(start).absolute()} is not inside a git repository", hint="run `git init` first"
         )
+
+    @classmethod
+    def _from_git_env(cls, here: Path) -> GitRepo:
+        def ask(*args: str) -> str | None:
+            try:
+                proc = subprocess.run(
+                    ["git", "rev-parse", *args], cwd=here, capture_output=True, check=False
+                )
+            except FileNotFoundError as exc:
+                raise GitstoreError("git is not installed or not on PATH") from exc
+            return os.fsdecode(proc.stdout).strip() if proc.returncode == 0 else None
+
+        git_dir = ask("--absolute-git-dir")
+        if not git_dir:
+            named = ", ".join(f"{k}={os.environ[k]}" for k in sorted(_GIT_ENV) if k in os.environ)
+            raise NotARepositoryError(
+                f"{here} is not inside a git repository ({named} is set)",
+                hint="check those variables, or unset them",
+            )
+        top = None if ask("--is-bare-repository") == "true" else ask("--show-toplevel")
+        return cls(Path(git_dir), Path(top) if top else None)
 
     def require_worktree(self) -> Path:
         if self.root is None:
@@ -690,9 +718,15 @@ class GitRepo:
     ) -> subprocess.CompletedProcess[bytes]:
         """Run ``git ARGS`` in the work tree (the git dir when bare)."""
         cwd = self.root if self.root is not None else self.git_dir
+        env = None
+        if _GIT_ENV.intersection(os.environ):  # git must work on this repository, not theirs
+            env = {k: v for k, v in os.environ.items() if k not in _GIT_ENV}
+            env["GIT_DIR"] = str(self.git_dir)
+            if self.root is not None:
+                env["GIT_WORK_TREE"] = str(self.root)
         try:
             proc = subprocess.run(
-                ["git", *args], cwd=cwd, input=input, capture_output=True, check=False
+                ["git", *args], cwd=cwd, input=input, capture_output=True, check=False, env=env
             )
         except FileNotFoundError as exc:
             raise GitstoreError("git is not installed or not on PATH") from exc
@@ -796,6 +830,14 @@ class GitRepo:
     def is_rebase_in_progress(self) -> bool:
         return (self.git_dir / "rebase-merge").is_dir() or (self.git_dir / "rebase-apply").is_dir()
 
+    def rebase_orig_head(self) -> str | None:
+        """The tip a rebase in progress started from (the data the work tree still holds)."""
+        for folder in ("rebase-merge", "rebase-apply"):
+            found = _shas_in_file(self.git_dir / folder / "orig-head", first_column_only=True)
+            if found:
+                return next(iter(found))
+        return None
+
 
 _KIND_NAMES = {_COMMIT: "commit", _TREE: "tree", _BLOB: "blob", _TAG: "tag"}
 
@@ -814,6 +856,9 @@ def _subcommand(args: Sequence[str]) -> str:
 
 def _pick(entry: tuple[int, str] | None, test: Any) -> str | None:
     return entry[1] if entry is not None and test(entry[0]) else None
+
+
+_GIT_ENV = frozenset({"GIT_DIR", "GIT_WORK_TREE"})
 
 
 def _read_gitfile(path: Path) -> Path:

@@ -136,11 +136,18 @@ def pre_commit(ctx: Context) -> HookReport:
     undoing = _undoing(ctx, [s for s in statuses if s.path in modified]) if modified else {}
     if undoing:
         rel, keys = sorted(undoing.items())[0]
+        if ctx.repo.is_rebase_in_progress():
+            where = "HEAD, its parent or the tip the rebase started from"
+            how = "a rebase stop: the hooks bring no data until the rebase ends"
+        else:
+            where = "HEAD (or its parent)"
+            how = (
+                "a revert, cherry-pick, merge, stash pop, rebase --autostash, checkout REV -- PATH"
+            )
         report.lines.append(
-            f"gitstore: {_shown(sorted(keys))} on disk is as at HEAD (or its parent) while"
+            f"gitstore: {_shown(sorted(keys))} on disk is as at {where} while"
             f" {mf.manifest_path(rel)} names another: git changed the manifest without its files"
-            " (a revert, cherry-pick, merge, stash pop, rebase --autostash, checkout REV -- PATH);"
-            " commit refused, so that a refresh does not undo that change"
+            f" ({how}); commit refused, so that a refresh does not undo that change"
         )
         report.lines.append(
             f"hint: run `gitstore checkout {rel}` to bring the files to the manifest,"
@@ -187,10 +194,12 @@ def _undoing(ctx: Context, statuses: Sequence[PathStatus]) -> dict[str, list[str
     A refresh sets each entry to what is on disk. When the manifest file is
     not the one ``track`` left (git wrote it: a stash pop, an autostash after
     a rebase's checkout, git checkout REV -- X.gitstore, a revert, a
-    cherry-pick, a merge), a file on disk that holds the version of HEAD or
-    of one of HEAD's parents (or, like them, is absent) while the manifest
-    names another is a file the manifest's change never reached: the
-    manifest is the newer side, and a refresh would silently drop its change.
+    cherry-pick, a merge, a rebase's ``edit`` stop), a file on disk that
+    holds the version of HEAD or of one of HEAD's parents, or during a rebase
+    that of the tip it started from (the hooks materialise nothing until it
+    ends), or like them is absent, while the manifest names another is a file
+    the manifest's change never reached: the manifest is the newer side, and
+    a refresh would silently drop its change.
     After the user's own ``track``, the files are the newer side (a file put
     back by hand is recorded as it is).
     """
@@ -209,7 +218,8 @@ def _undoing(ctx: Context, statuses: Sequence[PathStatus]) -> dict[str, list[str
                 continue
             now = ws.read_manifest(s.manifest)
             earlier = []
-            for commit in (head, *repo.commit_info(head).parents):
+            started = repo.rebase_orig_head() if repo.is_rebase_in_progress() else None
+            for commit in (head, *repo.commit_info(head).parents, *([started] if started else [])):
                 data = repo.read_path(commit, s.manifest)
                 if data is not None and not mf.has_conflict_markers(data):
                     earlier.append(mf.parse_cached(data, "blake3:" + hash_bytes(data), s.manifest))
@@ -564,14 +574,31 @@ def _between(ctx: Context, old: str, new: str) -> HookReport:
         return rev if _HEX40.fullmatch(rev) else repo.try_resolve(rev)
 
     old_commit = commit(old) if old and old != ZERO else None
+    if new == ZERO:  # git switch --orphan: no commit, no manifests (git removed them)
+        if old_commit is None:
+            return HookReport()
+        gone = [(m, blob, None) for m, blob in repo.list_manifests(old_commit).items()]
+        return materialise_changes(ctx, gone)
     new_commit = commit(new)
-    if new_commit is None or old_commit == new_commit:
+    if new_commit is None:
         return HookReport()
+    if old_commit == new_commit:  # a checkout of HEAD itself (after clone --no-checkout, say)
+        return materialise_changes(ctx, _absent(ctx, new_commit))
     if old_commit is None:
         return materialise_changes(ctx, repo.changed_manifests(old_commit, new_commit))
     from .hookdelta import read_changes
 
     return materialise_changes(ctx, read_changes(repo, old_commit, new_commit))
+
+
+def _absent(ctx: Context, commit: str) -> list[tuple[str, str | None, str | None]]:
+    """The manifests at ``commit`` (in the work tree too) whose tracked path is not there at all."""
+    root = ctx.workspace.root
+    return [
+        (m, None, blob)
+        for m, blob in ctx.repo.list_manifests(commit).items()
+        if (root / m).is_file() and not os.path.lexists(root / mf.tracked_path(m))
+    ]
 
 
 def materialise_changes(

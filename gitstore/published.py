@@ -525,9 +525,14 @@ def open_published_store(
         except GitstoreError:
             conf = None
         if conf is not None and spec in conf.remotes:
+            from .stores.registry import is_relative_folder
+
             remote = conf.remotes[spec]
+            url = remote.url
+            if remote.base is not None and is_relative_folder(url):
+                url = os.path.join(remote.base, url)
             return open_store(
-                remote.url,
+                url,
                 endpoint_url=remote.endpoint_url,
                 region=remote.region,
                 profile=remote.profile,

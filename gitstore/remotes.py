@@ -102,11 +102,14 @@ def _env_number(key: str, default: float) -> float:
 
 def store_for(rc: cfg.RemoteConfig, jobs: int = 8) -> Store:
     """The store a RemoteConfig names; network stores retry within bounds."""
-    from .stores.registry import open_store
+    from .stores.registry import is_relative_folder, open_store
     from .stores.retry import RetryingStore, Throttle
 
+    url = rc.url
+    if rc.base is not None and is_relative_folder(url):
+        url = os.path.join(rc.base, url)  # not the current folder's: the same from anywhere
     store = open_store(
-        rc.url,
+        url,
         endpoint_url=rc.endpoint_url,
         region=rc.region,
         profile=rc.profile,
@@ -274,11 +277,21 @@ def remote_add(
     profile: str | None = None,
     anonymous: bool = False,
 ) -> Path:
-    """Add a remote to one config file; the URL is checked, nothing is contacted."""
-    from .stores.registry import open_store
+    """Add a remote to one config file; the URL is checked, nothing is contacted.
+
+    A relative folder is taken from the current folder, as typed, and written
+    relative to the repository's top (absolute in the user's own file), which
+    is what it is read against (:func:`store_for`).
+    """
+    from .stores.registry import is_relative_folder, open_store
 
     _check_name(name)
-    store = open_store(url, endpoint_url=endpoint_url, region=region, profile=profile,
+    where = url
+    if is_relative_folder(url):
+        where = os.path.normpath(os.path.join(ctx.cwd, url))
+        root = ctx.repo.root
+        url = os.path.relpath(where, root) if layer != "user" and root is not None else where
+    store = open_store(where, endpoint_url=endpoint_url, region=region, profile=profile,
                        anonymous=anonymous, read_only=read_only, retry=False)  # fmt: skip
     make_folder(store)
     path = layer_path(ctx, layer)

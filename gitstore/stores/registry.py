@@ -17,6 +17,7 @@ is made on first use.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from pathlib import Path
@@ -108,6 +109,15 @@ def open_store(
 
         return RetryingStore(store)
     return store
+
+
+def is_relative_folder(url: str) -> bool:
+    """A folder URL given relative to some folder (not absolute, no scheme, no ``~``)."""
+    return (
+        _SCHEME.match(url) is None
+        and not url.startswith(("/", "~", "\\"))
+        and not os.path.isabs(url)
+    )
 
 
 def _local_store(path: Path, url: str, read_only: bool) -> Store:
