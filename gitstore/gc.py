@@ -3,7 +3,9 @@
 An object is *needed* (kept) when any of these names it:
 
 - a manifest in the working tree or the index of any registered repository
-  (and of each of its linked worktrees);
+  (and of each of its linked worktrees); the work tree is found as git finds
+  it (``core.worktree``, else the folder of a ``.git`` dir), and each index is
+  read even when its work tree is not found (see :func:`main_work_trees`);
 - a manifest in any commit reachable from any branch, tag, remote-tracking ref,
   stash, worktree HEAD or reflog entry of any registered repository — every
   ancestor, not only first parents;
@@ -34,6 +36,7 @@ import os
 import re
 import shutil
 import stat as statmod
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import manifest as mf
 from .errors import GitstoreError, ManifestError, UsageError
-from .gitrepo import GitRepo
+from .gitrepo import MANIFEST_SUFFIX, GitRepo
 from .layout import is_oid
 
 if TYPE_CHECKING:
@@ -111,28 +114,138 @@ def oids_in_manifest(data: bytes, source: str, blob_id: str | None = None) -> se
     return {m.decode("ascii") for m in _OID_BYTES.findall(data)}
 
 
-def worktrees(repo: GitRepo) -> list[GitRepo]:
-    """The repository's main worktree (when known) and every linked worktree."""
-    out: dict[Path, GitRepo] = {}
-    if repo.root is not None:
-        out[repo.root.resolve()] = GitRepo(repo.git_dir, repo.root, repo.common_dir)
-    common = repo.common_dir
-    main = common.parent.resolve()
-    # a git dir named .git sits in its work tree (an index may be missing: a
-    # work tree without one still holds manifests that need their objects)
-    if common.name == ".git" and main not in out:
-        out[main] = GitRepo(common, common.parent, common)
+def _git(
+    git_dir: Path, work_tree: Path | None, *args: str, check: bool = True
+) -> subprocess.CompletedProcess[bytes]:
+    """``git ARGS`` on exactly this git dir and work tree, never on one found from a folder.
+
+    Without a work tree the git dir stands in for one (reading an index or a config
+    file needs none), so a ``core.worktree`` that is not there does not stop git.
+    """
+    tree = work_tree if work_tree is not None else git_dir
+    options = (f"--git-dir={git_dir}", f"--work-tree={tree}")
+    return GitRepo(git_dir, work_tree).git(*options, *args, check=check)
+
+
+def _core_config(git_dir: Path, want_bare: bool) -> dict[str, str]:
+    """``core.worktree`` and ``core.bare`` from the git dir's own config file, read as git
+    reads them to set a repository up (no includes, no user config; the last value wins)."""
+    config = git_dir / "config"
+    try:
+        text = config.read_bytes().lower()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return {}
+    if b"worktree" not in text and not (want_bare and b"bare" in text):
+        return {}  # a plain clone's .git costs no git process
+    regexp = r"^core\.(worktree|bare)$"
+    proc = _git(
+        git_dir, None, "config", "--file", str(config), "-z", "--get-regexp", regexp, check=False
+    )
+    if proc.returncode == 1:
+        return {}
+    if proc.returncode != 0:
+        lines = os.fsdecode(proc.stderr).strip().splitlines()
+        raise GitstoreError(f"git cannot read {config}: {lines[0] if lines else 'no message'}")
+    out: dict[str, str] = {}
+    for record in os.fsdecode(proc.stdout).split("\0"):
+        key, newline, value = record.partition("\n")
+        if key:
+            out[key.lower()] = value if newline else "true"
+    return out
+
+
+def main_work_trees(common: Path) -> tuple[list[Path], str | None]:
+    """The work tree of the git dir ``common`` (the folders that exist), and why it was
+    not found (None when it was, or when the repository is bare).
+
+    As git finds it: ``core.worktree`` (relative to the git dir) when set; the folder
+    holding a git dir named ``.git`` is kept too. Any other git dir without
+    ``core.worktree`` (``--separate-git-dir``, a ``GIT_DIR`` one) does not say where its
+    work tree is.
+    """
+    core = _core_config(common, want_bare=common.name != ".git")
+    found: list[Path] = []
+    why: str | None = None
+    if core.get("core.worktree"):
+        configured = Path(os.path.realpath(common / core["core.worktree"]))
+        if configured.is_dir():
+            found.append(configured)
+        else:
+            why = f"its work tree {configured} (core.worktree) is not there"
+    if common.name == ".git" and common.parent.is_dir():
+        found.append(common.parent)
+    bare = core.get("core.bare", "false").lower() in ("true", "yes", "on", "1")
+    if why is None and not found and not bare:
+        why = (
+            "its work tree is unknown (a separate git dir?"
+            f" `git --git-dir={common} config core.worktree PATH` names it)"
+        )
+    return found, why
+
+
+def _linked_admin_dirs(common: Path) -> list[Path]:
     listed = common / "worktrees"
-    if listed.is_dir():
-        for admin in sorted(listed.iterdir()):
-            try:
-                dotgit = Path(admin.joinpath("gitdir").read_text("utf-8").strip())
-            except OSError:
-                continue
-            root = dotgit.parent
-            if root.is_dir() and root.resolve() not in out:
-                out[root.resolve()] = GitRepo(admin, root, common)
-    return list(out.values())
+    return sorted(d for d in listed.iterdir() if d.is_dir()) if listed.is_dir() else []
+
+
+def _linked_root(admin: Path) -> Path | None:
+    """The folder of a linked worktree, from its ``gitdir`` file (relative to ``admin``)."""
+    try:
+        text = admin.joinpath("gitdir").read_text("utf-8").strip()
+    except OSError:
+        return None
+    return Path(os.path.realpath(admin / text)).parent if text else None
+
+
+def _find_worktrees(repo: GitRepo) -> tuple[list[GitRepo], list[str]]:
+    """The work trees that exist, and one line for each git dir whose work tree was not found."""
+    out: dict[Path, GitRepo] = {}
+    missing: list[str] = []
+    common = repo.common_dir
+    if repo.root is not None:
+        out[repo.root.resolve()] = GitRepo(repo.git_dir, repo.root, common)
+    # a work tree may have no index: it still holds manifests that need their objects
+    mains, why = main_work_trees(common)
+    for main in mains:
+        out.setdefault(main.resolve(), GitRepo(common, main, common))
+    if why is not None and not (repo.root is not None and repo.git_dir == common):
+        missing.append(f"{common}: {why}")
+    for admin in _linked_admin_dirs(common):
+        linked = _linked_root(admin)
+        if linked is not None and linked.is_dir():
+            out.setdefault(linked.resolve(), GitRepo(admin, linked, common))
+        elif linked is not None and (admin / "index").is_file():
+            missing.append(f"{admin}: its work tree {linked} is not there")
+    return list(out.values()), missing
+
+
+def worktrees(repo: GitRepo) -> list[GitRepo]:
+    """The repository's main work tree (when found) and every linked worktree that exists."""
+    return _find_worktrees(repo)[0]
+
+
+def index_blobs(git_dir: Path) -> set[str]:
+    """Blob ids of every manifest in the index of ``git_dir``, conflicted stages too.
+
+    The index lives in the git dir, so it is read whether or not its work tree is found.
+    """
+    if not (git_dir / "index").is_file():
+        return set()
+    out = _git(git_dir, None, "ls-files", "-s", "-z", "--", "*" + MANIFEST_SUFFIX).stdout
+    blobs = set()
+    for record in out.split(b"\0"):
+        meta, tab, path = record.partition(b"\t")
+        if tab and path.endswith(MANIFEST_SUFFIX.encode()):
+            blobs.add(meta.split(b" ")[1].decode("ascii"))
+    return blobs
+
+
+def work_tree_manifests(wt: GitRepo) -> list[str]:
+    """Every ``*.gitstore`` in ``wt``'s work tree, staged or not (ignored ones excepted)."""
+    root = wt.require_worktree()
+    args = ("ls-files", "-z", "-c", "-o", "--exclude-standard", "--", "*" + MANIFEST_SUFFIX)
+    found = _git(wt.git_dir, root, *args).stdout.split(b"\0")
+    return sorted({os.fsdecode(p) for p in found if p.endswith(MANIFEST_SUFFIX.encode())})
 
 
 def history_blobs(repo: GitRepo) -> set[str]:
@@ -166,21 +279,28 @@ def history_blobs(repo: GitRepo) -> set[str]:
 
 
 def repository_needs(repo: GitRepo, notes: list[str] | None = None) -> set[str]:
-    """Every oid one repository still needs (working trees, indexes, history)."""
+    """Every oid one repository still needs (work trees, indexes, history).
+
+    Every index is read, that of a git dir whose work tree is not found too; what
+    is only on disk in such a work tree is unknown, and a note says so.
+    """
     needed: set[str] = set()
     blobs = history_blobs(repo)
-    for wt in worktrees(repo):
+    common = repo.common_dir
+    trees, missing = _find_worktrees(repo)
+    for wt in trees:
         root = wt.require_worktree()
-        blobs |= set(wt.index_manifests().values())
-        for mpath in wt.worktree_manifests():
+        for mpath in work_tree_manifests(wt):
             try:
                 data = (root / mpath).read_bytes()
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 continue
             needed |= oids_in_manifest(data, mpath)
-    if not worktrees(repo) and notes is not None:
-        notes.append(
-            f"{repo.common_dir}: no work tree found; only its refs and history protect objects"
+    for git_dir in dict.fromkeys([common, repo.git_dir, *_linked_admin_dirs(common)]):
+        blobs |= index_blobs(git_dir)
+    if notes is not None:
+        notes.extend(
+            f"{where}; only its index, refs and history protect objects" for where in missing
         )
     for blob in sorted(blobs):
         needed |= oids_in_manifest(repo.read_blob(blob), f"blob {blob}", blob)
