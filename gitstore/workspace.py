@@ -506,7 +506,24 @@ class Workspace:
         if rel == ".git" or rel.startswith(".git/"):
             raise PathError(f"{user_path} is inside .git")
         self._refuse_symlinked_parent(user_path, parent, root)
+        self._refuse_nested_repository(user_path, rel)
         return rel
+
+    def _refuse_nested_repository(self, user_path: str, rel: str) -> None:
+        """PathError when a folder on the way to ``rel`` (or ``rel``) is another git work tree.
+
+        A submodule's files are its own repository's: git refuses to stage
+        them here ("is in submodule"), which would come after the manifest and
+        ``.gitignore`` were written.
+        """
+        parts = rel.split("/")
+        for depth in range(1, len(parts) + 1):
+            folder = "/".join(parts[:depth])
+            if os.path.lexists(self.root / folder / ".git"):
+                raise PathError(
+                    f"{user_path} is inside {folder}, a submodule or another git repository",
+                    hint=f"run gitstore there: `cd {shlex.quote(folder)}` (from the repository's top)",
+                )
 
     def _refuse_symlinked_parent(self, user_path: str, parent: str, root: str) -> None:
         """PathError when a folder of the repository on the way to a named path is a symlink.

@@ -144,3 +144,21 @@ def test_a_sparse_checkout_without_the_config_folder_keeps_the_teams_remote(team
         e["oid"] for e in json.loads(alice.gs("ls", "--json").stdout) if e["path"] == "data/c.bin"
     )
     assert (store / "objects" / oid[:2] / oid[2:4] / oid).is_file()
+
+
+def test_tracking_inside_a_submodule_from_the_parent_is_refused_before_writing(
+    tmp_path: Path,
+) -> None:
+    inner = solo(tmp_path / "inner", tmp_path / "cache")
+    inner.write("code.txt", "c\n")
+    inner.git("add", "code.txt")
+    inner.git("commit", "-qm", "inner")
+    parent = solo(tmp_path / "parent", tmp_path / "cache")
+    parent.git("-c", "protocol.file.allow=always", "submodule", "add", "-q", str(inner.path), "sub")
+    parent.write("sub/data/a.bin", b"alpha")
+    refused = parent.gs("track", "sub/data", ok=False)
+    assert "sub/data is inside sub, a submodule or another git repository" in refused.stderr
+    assert "cd sub" in refused.stderr
+    assert not (parent.path / "sub" / "data.gitstore").exists()
+    ignore = parent.path / ".gitignore"
+    assert not ignore.exists() or "/sub/data/" not in ignore.read_text()
