@@ -150,6 +150,7 @@ class Checkout:
         # paths part-way through are marked, so that pre-commit never records them
         self.marks = Marks(ws.repo.state_dir)
         self._walked: dict[str, Walked] = {}  # the walks the quick path made and declined
+        self._vouched: dict[str, Walked] = {}  # the walks the quick path made and took
 
     def run(
         self,
@@ -163,6 +164,7 @@ class Checkout:
         ``blobs``: their git blob ids, when known (a revision's manifests).
         """
         result = CheckoutResult()
+        settled: dict[str, Delta] = {}
         with self.ws.lock(), self.ws.cache_lock():
             # everything is validated (or vouched for) before anything is written
             quick = self._quick(manifests, only, blobs or {})
@@ -184,7 +186,10 @@ class Checkout:
                 if mpath in quick:
                     if brought is not None:
                         self._write_manifest(mpath, manifests[mpath], _DIR, result, brought)
-                    self._apply_quick(rel, quick[mpath], _files_stated(manifests[mpath]), result)
+                    done = self._apply_quick(rel, quick[mpath], _files_stated(manifests[mpath]))
+                    if not (done.conflicts or done.missing or done.changed):
+                        settled[mpath] = quick[mpath]
+                    result.merge(done)
                     continue
                 manifest = parsed[mpath]
                 restrict = [o for o in sub if o.startswith(rel + "/")]
@@ -201,7 +206,49 @@ class Checkout:
             if brought is not None:
                 brought.save()
             self.marks.finish()
+            if settled:
+                self._vouch(settled, manifests)
         return result
+
+    def _vouch(self, settled: dict[str, Delta], manifests: dict[str, bytes]) -> None:
+        """Record the folders a delta brought exactly to their new manifest as clean.
+
+        The record of the old manifest vouched for every file the delta left;
+        the written ones are looked at again once the racy window has passed
+        (a write in the same clock tick as the look could hide behind it), so
+        the next status, commit or checkout need not compare them all. Files
+        are listed in the old walk's order, the new ones last: where a later
+        walk lists them otherwise, the signatures differ and the full
+        comparison runs, as without a record.
+        """
+        import time
+
+        from .cleanrecord import RACY_NS, CleanRecord, signature_of_stats
+
+        time.sleep(RACY_NS / 1e9)
+        clean = CleanRecord.load(self.ws.repo.state_dir)  # its clock starts after the writes
+        record = dict(clean.entries)
+        for mpath, (write, delete, _kept) in settled.items():
+            walked = self._vouched.get(mpath)
+            if walked is None or walked.targets:
+                continue
+            base = walked.base
+            fresh = {e.path for e in write}
+            gone = set(delete) - fresh
+            try:
+                now = {path: os.lstat(base + path) for path in fresh}
+            except OSError:
+                continue
+            rels, sts = [], []
+            for r, st in zip(walked.rels, walked.sts, strict=True):
+                if r in gone:
+                    continue
+                rels.append(r)
+                sts.append(now.pop(r, st))  # a replaced file keeps its place in the folder
+            rels += list(now)  # new names: last (a later walk may list them elsewhere)
+            sts += list(now.values())
+            record[mpath] = signature_of_stats(manifests[mpath], rels, sts)
+        clean.save(record)
 
     def _quick(
         self, manifests: dict[str, bytes], only: Sequence[str], blobs: dict[str, str]
@@ -233,16 +280,18 @@ class Checkout:
             delta, walked = hookdelta.clean_delta(self.ws, mpath, data, blobs.get(mpath), clean)
             if delta is not None:
                 quick[mpath] = delta
+                if walked is not None and walked.base == f"{self.ws.root / rel}/":
+                    self._vouched[mpath] = walked
             elif walked is not None and walked.base == f"{self.ws.root / rel}/":
                 self._walked[rel] = walked
         return quick
 
-    def _apply_quick(self, rel: str, delta: Delta, files: int, result: CheckoutResult) -> None:
+    def _apply_quick(self, rel: str, delta: Delta, files: int) -> CheckoutResult:
         from . import hookdelta
 
         done = hookdelta.apply_locked(self, {mf.manifest_path(rel): delta})
         done.unchanged += max(0, files - len(delta[0]))  # the lines both manifests share
-        result.merge(done)
+        return done
 
     def _write_manifest(
         self,

@@ -341,3 +341,36 @@ def test_checkout_rev_delta_reports_a_missing_object(repo: Path, run, tmp_path: 
     assert not (repo / "data" / "d2" / "f002.bin").exists()
     (status,) = json.loads(run(repo, "status", "--json").stdout)
     assert status["state"] == "modified" and status["removed"] == ["data/d2/f002.bin"]
+
+
+def test_checkout_rev_delta_leaves_a_record_that_never_hides_a_later_edit(repo: Path, run) -> None:  # type: ignore[no-untyped-def]
+    _tracked(repo, run)
+    v1 = _on_disk(repo)
+    write(repo / "data" / "d0" / "f000.bin", "changed in v2")  # changes only: no new names,
+    write(repo / "data" / "d1" / "f004.bin", "changed in v2 too")  # which a walk may list anywhere
+    run(repo, "track", "data")
+    git(repo, "commit", "-q", "-m", "v2")
+    versions = {"HEAD~1": v1, "HEAD": _on_disk(repo)}
+    _age(repo / "data")
+    run(repo, "status")
+    run(repo, "checkout", "HEAD~1")
+    assert _on_disk(repo) == versions["HEAD~1"]
+    ws_state = repo / ".git" / "gitstore"
+    cwd = os.getcwd()
+    os.chdir(repo)
+    try:
+        ws = Context(".").workspace
+        clean = CleanRecord.load(ws_state)
+        sig, _found, _data = clean.look(ws, "data.gitstore")
+        assert clean.matches("data.gitstore", sig)  # vouched for by the checkout itself
+    finally:
+        os.chdir(cwd)
+    run(repo, "checkout", "HEAD")  # from that record: the delta again
+    assert _on_disk(repo) == versions["HEAD"]
+    for victim in ("data/d0/f000.bin", "data/d1/f007.bin"):  # one written, one left
+        path = repo / victim
+        path.write_bytes(path.read_bytes()[:-1] + b"!")
+        (state,) = json.loads(run(repo, "status", "--json").stdout)
+        assert state["modified"] == [victim], state
+        run(repo, "track", "data")
+        git(repo, "commit", "-qm", f"edit {victim}")
