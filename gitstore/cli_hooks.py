@@ -6,8 +6,12 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from .hooks import GlobalInstall, GlobalUninstall, InstallResult
 
 __all__ = ["register"]
 
@@ -38,11 +42,7 @@ def install(force: bool, global_: bool, server: bool) -> None:
     from . import hooks
 
     if global_:
-        template, result = hooks.install_global(force=force)
-        _echo_install(result)
-        click.echo(
-            f"new clones get gitstore's hooks from {template} (git config --global init.templateDir)"
-        )
+        _echo_global_install(hooks.install_global(force=force))
         return
     ctx = _context()
     if server:
@@ -60,6 +60,21 @@ def install(force: bool, global_: bool, server: bool) -> None:
     result = hooks.install(ctx.repo, force=force)  # type: ignore[attr-defined]
     _echo_install(result)
     click.echo("registered the *.gitstore merge and diff drivers in .git/config")
+
+
+def _echo_global_install(done: GlobalInstall) -> None:
+    _echo_install(done.result)
+    template = done.template
+    if done.own:
+        click.echo(
+            f"new clones get gitstore's hooks from {template} (git config --global init.templateDir)"
+        )
+    else:
+        click.echo(
+            f"your init.templateDir is {template}: gitstore's hooks went into its hooks/ folder,"
+            " after the hooks you had there, and the setting is unchanged"
+        )
+    click.echo("registered the *.gitstore merge and diff drivers in the global git config")
 
 
 def _echo_install(result: object) -> None:
@@ -83,17 +98,36 @@ def uninstall(global_: bool) -> None:
     from . import hooks
 
     if global_:
-        from .config import xdg_config_home
-
-        result = hooks.uninstall_from(xdg_config_home() / "gitstore" / "template" / "hooks")
+        _echo_global_uninstall(hooks.uninstall_global())
     else:
-        result = hooks.uninstall(_context().repo)  # type: ignore[attr-defined]
+        _echo_uninstall(hooks.uninstall(_context().repo))  # type: ignore[attr-defined]
+
+
+def _echo_global_uninstall(done: GlobalUninstall) -> None:
+    for result in done.results:
+        _echo_uninstall(result)
+    if done.unset_template is not None:
+        click.echo(f"unset init.templateDir (it named gitstore's template {done.unset_template})")
+    if done.removed_keys:
+        click.echo(f"removed {', '.join(done.removed_keys)} from the global git config")
+
+
+def _echo_uninstall(result: InstallResult) -> None:
+    where = result.hooks_dir
     for name in result.removed:
-        click.echo(f"removed {name}")
+        click.echo(f"removed {name} from {where}")
     for name in result.restored:
         click.echo(f"restored your {name} hook")
+    for name in result.orphans:
+        click.echo(f"restored your {name} hook from {name}.gitstore-chained (gitstore's was gone)")
+    for name in result.legacy:
+        click.echo(
+            f"removed {name}.legacy: gitstore's hook, moved there by the pre-commit framework"
+        )
+    for name in result.legacy_restored:
+        click.echo(f"restored your {name} hook as {name}.legacy (the pre-commit framework runs it)")
     for name in result.foreign:
-        click.echo(f"left {name}: it is not gitstore's", err=True)
+        click.echo(f"left {name} in {where}: it is not gitstore's", err=True)
 
 
 @click.command(

@@ -9,13 +9,19 @@ and :func:`run_chained` runs it first, with what git wrote on stdin captured
 once and handed to both; if it fails, gitstore's part does not run and git sees
 its exit code. ``uninstall`` renames it back, so its bytes and mode are exactly
 what they were. ``install`` also registers the ``*.gitstore`` merge and diff
-drivers in the clone's git config. What each hook does is in ``hookrun.py``.
+drivers in the clone's git config and marks manifests in ``.gitattributes``
+(on bytes: the file's own line ending, nothing else touched). Everything is
+checked and read before anything is written; a hooks folder that git tracks
+(husky v4 to v8) is refused, since its scripts are shared. ``install_global``
+does the same for ``init.templateDir`` (the user's own template folder, or
+gitstore's copy of git's). What each hook does is in ``hookrun.py``.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -28,6 +34,8 @@ from .gitrepo import GitRepo
 __all__ = [
     "CHAINED_SUFFIX",
     "HOOKS",
+    "GlobalInstall",
+    "GlobalUninstall",
     "InstallResult",
     "gitstore_command",
     "hooks_installed",
@@ -38,6 +46,7 @@ __all__ = [
     "render_hook",
     "run_chained",
     "uninstall",
+    "uninstall_global",
 ]
 
 HOOKS = ("pre-commit", "pre-push", "post-checkout", "post-merge", "post-rewrite")
@@ -47,6 +56,13 @@ MARKER = b"# gitstore-hook: "
 FORMAT = b"(format 1)"
 ATTRIBUTES_LINE = "*.gitstore -text merge=gitstore diff=gitstore"
 NOTE_FILE = "hooks-note-shown"
+LEGACY_SUFFIX = ".legacy"  # where the pre-commit framework's migration mode moves a hook
+PYTHON_SLOT = b"@GITSTORE_PYTHON@"
+# the "gitstore not found" line of format-1 scripts before it was reworded
+FORMER_MISSING_LINE = (
+    b'echo "gitstore: the NAME hook needs gitstore, which is not on PATH;'
+    b' install it (pip install gitstore) or remove $0" >&2'
+)
 
 
 @dataclass
@@ -59,6 +75,24 @@ class InstallResult:
     restored: list[str] = field(default_factory=list)  # uninstall: the user's hook put back
     removed: list[str] = field(default_factory=list)  # uninstall: ours deleted
     foreign: list[str] = field(default_factory=list)  # uninstall: not ours, left alone
+    orphans: list[str] = field(default_factory=list)  # uninstall: NAME.gitstore-chained put back
+    legacy: list[str] = field(default_factory=list)  # uninstall: ours, renamed NAME.legacy, deleted
+    legacy_restored: list[str] = field(default_factory=list)  # ... and the user's hook put there
+    attributes: bool = False  # install: .gitattributes gained the manifests' line
+
+
+@dataclass
+class GlobalInstall:
+    template: Path  # the folder set as init.templateDir
+    own: bool  # gitstore's own template (False: the user's, left set as it was)
+    result: InstallResult
+
+
+@dataclass
+class GlobalUninstall:
+    results: list[InstallResult]
+    unset_template: Path | None  # gitstore's template, no longer init.templateDir
+    removed_keys: list[str]  # the global merge.gitstore.* / diff.gitstore.* keys removed
 
 
 def gitstore_command() -> str:
@@ -66,25 +100,87 @@ def gitstore_command() -> str:
     return f"{shlex.quote(sys.executable)} -m gitstore"
 
 
-def render_hook(name: str) -> bytes:
-    """The script for hook ``name``, with this Python recorded as the fallback."""
+def _template(name: str) -> bytes:
     from importlib import resources  # install only: its import costs ~20 ms per hook run
 
-    template = resources.files("gitstore.hookscripts").joinpath(name).read_bytes()
-    return template.replace(b"@GITSTORE_PYTHON@", shlex.quote(sys.executable).encode())
+    return resources.files("gitstore.hookscripts").joinpath(name).read_bytes()
+
+
+def render_hook(name: str) -> bytes:
+    """The script for hook ``name``, with this Python recorded as the fallback."""
+    return _template(name).replace(PYTHON_SLOT, shlex.quote(sys.executable).encode())
+
+
+def _marker(data: bytes) -> bytes | None:
+    """Our hook's format marker line when ``data`` is a gitstore hook, else None."""
+    for line in data[:512].splitlines():
+        if line.startswith(MARKER):
+            return line
+    return None
 
 
 def _ours(path: Path) -> bytes | None:
     """Our hook's format marker line when ``path`` is a gitstore hook, else None."""
     try:
         with open(path, "rb") as f:
-            head = f.read(512)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return _marker(f.read(512))
+    except OSError:
         return None
-    for line in head.splitlines():
-        if line.startswith(MARKER):
-            return line
-    return None
+
+
+def _is_gitstore_script(path: Path, name: str) -> bool:
+    """True when ``path`` holds exactly a script gitstore renders for ``name`` (any Python)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    template = _template(name)
+    missing = next((x for x in template.splitlines() if x.startswith(b'echo "gitstore:')), b"")
+    former = FORMER_MISSING_LINE.replace(b"NAME", name.encode())
+    for candidate in (template, template.replace(missing, former) if missing else template):
+        head, _, tail = candidate.partition(PYTHON_SLOT)
+        middle = data[len(head) : len(data) - len(tail)]
+        if len(data) >= len(head) + len(tail) and data.startswith(head) and data.endswith(tail):
+            if b"\n" not in middle:
+                return True
+    return False
+
+
+def _read(path: Path) -> bytes | None:
+    """The bytes at ``path``; None when nothing is there (or a symlink to nothing)."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise GitstoreError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _same_hook(a: Path, b: Path) -> bool:
+    """``a`` and ``b`` are the same hook: equal bytes, or symlinks to the same place."""
+    if a.is_symlink() or b.is_symlink():
+        return a.is_symlink() and b.is_symlink() and os.readlink(a) == os.readlink(b)
+    return _read(a) == _read(b)
+
+
+def _check_folder(folder: Path, what: str) -> None:
+    """Refuse, before anything is written, a folder that is no folder or cannot be made."""
+    probe = folder
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        if probe == folder:
+            raise GitstoreError(f"{what} {folder} is not a folder")
+        raise GitstoreError(f"cannot create {what} {folder}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise GitstoreError(f"cannot write {what} {folder}: {probe} is not writable")
+
+
+def _make_folder(folder: Path, what: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GitstoreError(f"cannot create {what} {folder}: {exc.strerror}") from exc
 
 
 def _write_hook(path: Path, data: bytes) -> None:
@@ -94,74 +190,193 @@ def _write_hook(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def install_into(hooks_dir: Path, *, force: bool = False) -> InstallResult:
-    """Write gitstore's hooks into ``hooks_dir``, chaining whatever is there."""
-    hooks_dir.mkdir(parents=True, exist_ok=True)
-    result = InstallResult(hooks_dir)
+def _plan(hooks_dir: Path, force: bool) -> list[tuple[str, str]]:
+    """(hook, step) for each hook: unchanged, skip, write, chain or rewrap. Reads only."""
+    _check_folder(hooks_dir, "the hooks folder")
+    steps = []
     for name in HOOKS:
         path = hooks_dir / name
-        data = render_hook(name)
-        marker = _ours(path)
+        current = _read(path)
+        marker = _marker(current) if current is not None else None
         if marker is not None:
-            if path.read_bytes() == data and not path.is_symlink():
-                result.unchanged.append(name)
-                continue
-            if not marker.endswith(FORMAT) and not force:
-                result.skipped.append(name)
-                continue
-            _write_hook(path, data)
-            result.installed.append(name)
+            if current == render_hook(name) and not path.is_symlink():
+                steps.append((name, "unchanged"))
+            elif not marker.endswith(FORMAT) and not force:
+                steps.append((name, "skip"))
+            else:
+                steps.append((name, "write"))
             continue
-        if os.path.lexists(path):
-            chained = hooks_dir / (name + CHAINED_SUFFIX)
-            if os.path.lexists(chained):
-                raise GitstoreError(
-                    f"{path} is not gitstore's, and {chained.name} is already kept beside it",
-                    hint="merge the two by hand, then run `gitstore install` again",
-                )
-            os.rename(path, chained)
-            result.chained.append(name)
-        _write_hook(path, data)
-        result.installed.append(name)
+        chained = hooks_dir / (name + CHAINED_SUFFIX)
+        if not os.path.lexists(path):
+            steps.append((name, "write"))
+        elif not os.path.lexists(chained):
+            steps.append((name, "chain"))
+        elif _same_hook(path, chained):  # a hook manager wrote its hook again: wrap it again
+            steps.append((name, "rewrap"))
+        else:
+            raise GitstoreError(
+                f"{path} is not gitstore's (a hook manager may have rewritten it) and differs"
+                f" from {chained}, the hook gitstore kept there before",
+                hint=f"delete {chained} if {path} replaces it, or merge it into {path} and"
+                " delete it; then run `gitstore install` again",
+            )
+    return steps
+
+
+def _apply(hooks_dir: Path, steps: list[tuple[str, str]]) -> InstallResult:
+    _make_folder(hooks_dir, "the hooks folder")
+    result = InstallResult(hooks_dir)
+    try:
+        for name, step in steps:
+            path = hooks_dir / name
+            if step in ("unchanged", "skip"):
+                (result.unchanged if step == "unchanged" else result.skipped).append(name)
+                continue
+            if step in ("chain", "rewrap"):
+                os.replace(path, hooks_dir / (name + CHAINED_SUFFIX))
+                result.chained.append(name)
+            _write_hook(path, render_hook(name))
+            result.installed.append(name)
+    except OSError as exc:
+        raise GitstoreError(f"cannot write {exc.filename or hooks_dir}: {exc.strerror}") from exc
     return result
 
 
+def install_into(hooks_dir: Path, *, force: bool = False) -> InstallResult:
+    """Write gitstore's hooks into ``hooks_dir``, chaining whatever is there."""
+    return _apply(hooks_dir, _plan(hooks_dir, force))
+
+
 def uninstall_from(hooks_dir: Path) -> InstallResult:
-    """Remove gitstore's hooks and rename the chained ones back, bytes and mode intact."""
+    """Remove gitstore's hooks and rename the chained ones back, bytes and mode intact.
+
+    Also put back a ``NAME.gitstore-chained`` left without our ``NAME``, and
+    delete our script where the pre-commit framework renamed it ``NAME.legacy``
+    (the user's hook kept beside it takes its place, so pre-commit runs it).
+    """
     result = InstallResult(hooks_dir)
-    for name in HOOKS:
-        path = hooks_dir / name
-        chained = hooks_dir / (name + CHAINED_SUFFIX)
-        if _ours(path) is None:
-            if os.path.lexists(path):
-                result.foreign.append(name)
-            continue
+    try:
+        for name in HOOKS:
+            _uninstall_hook(hooks_dir, name, result)
+    except OSError as exc:
+        raise GitstoreError(f"cannot change {exc.filename or hooks_dir}: {exc.strerror}") from exc
+    return result
+
+
+def _uninstall_hook(hooks_dir: Path, name: str, result: InstallResult) -> None:
+    path = hooks_dir / name
+    chained = hooks_dir / (name + CHAINED_SUFFIX)
+    legacy = hooks_dir / (name + LEGACY_SUFFIX)
+    if _ours(path) is not None:
         path.unlink()
         result.removed.append(name)
         if os.path.lexists(chained):
             os.rename(chained, path)
             result.restored.append(name)
-    return result
+    elif os.path.lexists(path):
+        result.foreign.append(name)
+    elif os.path.lexists(chained):
+        os.rename(chained, path)
+        result.orphans.append(name)
+    if _is_gitstore_script(legacy, name):
+        legacy.unlink()
+        result.legacy.append(name)
+        if os.path.lexists(chained):
+            os.rename(chained, legacy)
+            result.legacy_restored.append(name)
 
 
 def install(repo: GitRepo, *, force: bool = False) -> InstallResult:
-    """Install the hooks (honouring ``core.hooksPath``) and register the drivers."""
-    result = install_into(repo.hooks_dir(), force=force)
+    """Install the hooks (honouring ``core.hooksPath``) and register the drivers.
+
+    Everything is checked and read before anything is written.
+    """
+    hooks_dir = repo.hooks_dir()
+    steps = None if _calls_gitstore_already(repo, hooks_dir) else _plan(hooks_dir, force)
+    attributes = _attributes_update(repo)
+    if steps is None:
+        result = InstallResult(hooks_dir, unchanged=list(HOOKS))
+    else:
+        result = _apply(hooks_dir, steps)
     register_drivers(repo)
-    ensure_attributes(repo)
+    if attributes is not None:
+        _write_attributes(repo, attributes)
+        result.attributes = True
     return result
 
 
-def ensure_attributes(repo: GitRepo) -> bool:
-    """Mark manifests in ``.gitattributes`` (and stage it); True when it was changed."""
+def _calls_gitstore_already(repo: GitRepo, hooks_dir: Path) -> bool:
+    """True when ``hooks_dir`` is a folder git tracks whose hooks call gitstore.
+
+    Refuses such a folder whose hooks do not (husky v4 to v8): its files are
+    shared, and gitstore's scripts record this machine's Python.
+    """
     if repo.root is None:
         return False
-    attributes = repo.root / ".gitattributes"
-    existing = attributes.read_text().splitlines() if attributes.exists() else []
-    if ATTRIBUTES_LINE in existing:
+    try:
+        rel = Path(os.path.realpath(hooks_dir)).relative_to(os.path.realpath(repo.root))
+    except ValueError:
         return False
-    attributes.write_text("".join(x + "\n" for x in existing + [ATTRIBUTES_LINE]))
+    shown = rel.as_posix()
+    if not repo.ls_files([f":(literal){shown}"]):
+        return False
+    missing = [
+        n for n in HOOKS if b"gitstore hook " + n.encode() not in (_read_quiet(hooks_dir / n))
+    ]
+    if not missing:
+        return True
+    lines = "; ".join(f'`gitstore hook {n} "$@"` in {shown}/{n}' for n in missing)
+    raise GitstoreError(
+        f"core.hooksPath is {shown}/, a folder git tracks in this work tree:"
+        " gitstore will not rewrite its shared hook scripts",
+        hint=f"call gitstore from your own hook scripts instead, a line each: {lines}",
+    )
+
+
+def _read_quiet(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def _attributes_update(repo: GitRepo) -> bytes | None:
+    """``.gitattributes`` with the manifests' line added, or None when it has it. Reads only.
+
+    None too in a clone not checked out yet (``git clone --no-checkout``):
+    its ``.gitattributes`` is in HEAD, not on disk, and staging a new one
+    would make an index of that one file, every other one staged as deleted.
+    """
+    if repo.root is None or repo.not_checked_out():
+        return None
+    path = repo.root / ".gitattributes"
+    data = _read(path) or b""
+    line = ATTRIBUTES_LINE.encode()
+    if any(x.strip() == line for x in data.split(b"\n")):
+        return None
+    first = data.find(b"\n")
+    eol = b"\r\n" if first > 0 and data[first - 1 : first] == b"\r" else b"\n"
+    return data + (eol if data and not data.endswith(b"\n") else b"") + line + eol
+
+
+def _write_attributes(repo: GitRepo, data: bytes) -> None:
+    path = repo.require_worktree() / ".gitattributes"
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise GitstoreError(f"cannot write {path}: {exc.strerror}") from exc
     repo.stage([".gitattributes"])
+
+
+def ensure_attributes(repo: GitRepo) -> bool:
+    """Mark manifests in ``.gitattributes`` (and stage it); True when it was changed.
+
+    The line is appended with the file's own line ending; every other byte stays.
+    """
+    data = _attributes_update(repo)
+    if data is None:
+        return False
+    _write_attributes(repo, data)
     return True
 
 
@@ -172,9 +387,9 @@ def uninstall(repo: GitRepo) -> InstallResult:
     return result
 
 
-def driver_settings() -> dict[str, str]:
+def driver_settings(command: str | None = None) -> dict[str, str]:
     """git config for the ``*.gitstore`` merge driver and diff textconv."""
-    command = gitstore_command()
+    command = gitstore_command() if command is None else command
     return {
         "merge.gitstore.name": "gitstore manifest merge (entry by entry)",
         "merge.gitstore.driver": f"{command} merge-driver %O %A %B %P",
@@ -189,26 +404,133 @@ def register_drivers(repo: GitRepo) -> None:
             repo.config_set(key, value)
 
 
-def install_global(force: bool = False) -> tuple[Path, InstallResult]:
-    """Hooks for every new clone: a template folder set as ``init.templateDir``."""
+# -- every new clone (init.templateDir) ------------------------------------------
+def _own_template() -> Path:
     from .config import xdg_config_home
 
-    template = xdg_config_home() / "gitstore" / "template"
-    result = install_into(template / "hooks", force=force)
+    return xdg_config_home() / "gitstore" / "template"
+
+
+def _git_config(*args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    try:
+        proc = subprocess.run(["git", "config", *args], capture_output=True, check=False)
+    except FileNotFoundError as exc:
+        raise GitstoreError("git is not installed or not on PATH") from exc
+    if check and proc.returncode != 0:
+        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitstoreError(f"git config failed: {message[0] if message else 'no message'}")
+    return proc
+
+
+def _config_get(scope: str, key: str, *, path: bool = False) -> str | None:
+    proc = _git_config(scope, *(["--path"] if path else []), "--get", key, check=False)
+    if proc.returncode == 1:
+        return None
+    if proc.returncode != 0:
+        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitstoreError(f"git config failed: {message[0] if message else 'no message'}")
+    return proc.stdout.decode("utf-8", "replace").rstrip("\n") or None
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _refuse_global_hooks_path() -> None:
+    for scope in ("--system", "--global"):
+        value = _config_get(scope, "core.hooksPath", path=True)
+        if value:
+            raise GitstoreError(
+                f"core.hooksPath is set ({scope[2:]} git config) to {value}: git never runs"
+                " init.templateDir's hooks, so new clones would push data-less commits",
+                hint=f"`gitstore install` inside a repository installs into {value}, which"
+                " then affects every repository (or unset core.hooksPath first)",
+            )
+
+
+def _default_template() -> Path | None:
+    """git's own template folder (``description``, ``info/exclude``), if it can be found."""
+    candidates = []
+    try:
+        proc = subprocess.run(["git", "--exec-path"], capture_output=True, check=False)
+        if proc.returncode == 0:
+            exec_path = Path(os.fsdecode(proc.stdout.strip()))
+            candidates.append(exec_path / ".." / ".." / "share" / "git-core" / "templates")
+    except OSError:
+        pass
+    candidates.append(Path("/usr/share/git-core/templates"))
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+def _copy_missing(source: Path, target: Path) -> None:
+    """Copy the files of ``source`` that ``target`` lacks; never overwrite."""
+    try:
+        for folder, _dirs, files in os.walk(source):
+            here = target / Path(folder).relative_to(source)
+            here.mkdir(exist_ok=True)
+            for name in files:
+                if not os.path.lexists(here / name):
+                    shutil.copy2(Path(folder) / name, here / name)
+    except OSError as exc:
+        raise GitstoreError(
+            f"cannot copy git's template {source} into {target}: {exc.strerror}"
+        ) from exc
+
+
+def install_global(force: bool = False) -> GlobalInstall:
+    """Hooks for every new clone, in the folder ``init.templateDir`` names.
+
+    A template folder of the user's own gets gitstore's hooks chained with
+    its own, and the setting stays; otherwise gitstore's template (a copy of
+    git's default one) is set. The drivers are set globally too.
+    """
+    _refuse_global_hooks_path()
+    own = _own_template()
+    current = _config_get("--global", "init.templateDir", path=True)
+    template = Path(current) if current and not _same_path(Path(current), own) else own
+    _check_folder(template, "the template folder")
+    steps = _plan(template / "hooks", force)
+    if template == own:
+        _make_folder(own, "the template folder")
+        source = _default_template()
+        if source is not None:
+            _copy_missing(source, own)
+    result = _apply(template / "hooks", steps)
     # the drivers too, as `git lfs install` sets its filter: a clone made from
     # the template has the hooks but no local config, and without the merge
     # driver git merges manifests as text (false conflicts)
-    settings = {"init.templateDir": str(template), **driver_settings()}
+    settings = driver_settings()
+    if template == own and not current:
+        settings["init.templateDir"] = str(own)
     for key, value in settings.items():
-        proc = subprocess.run(
-            ["git", "config", "--global", key, value], capture_output=True, check=False
-        )
-        if proc.returncode != 0:
-            message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise GitstoreError(
-                f"git config --global failed: {message[0] if message else 'no message'}"
-            )
-    return template, result
+        if _config_get("--global", key) != value:
+            _git_config("--global", key, value)
+    return GlobalInstall(template, template == own, result)
+
+
+def uninstall_global() -> GlobalUninstall:
+    """Undo :func:`install_global`: hooks out of the template, gitstore's global keys unset."""
+    own = _own_template()
+    current = _config_get("--global", "init.templateDir", path=True)
+    folders = [own / "hooks"]
+    if current and not _same_path(Path(current), own):
+        folders.insert(0, Path(current) / "hooks")
+    results = [uninstall_from(folder) for folder in folders if folder.is_dir()]
+    unset = None
+    if current and _same_path(Path(current), own):
+        _git_config("--global", "--unset-all", "init.templateDir")
+        unset = own
+    removed = []
+    for key, value in driver_settings("-m gitstore").items():
+        found = _config_get("--global", key)
+        if found is not None and found.endswith(value):
+            _git_config("--global", "--unset-all", key)
+            removed.append(key)
+    for section in ("merge.gitstore", "diff.gitstore"):
+        left = _git_config("--global", "--get-regexp", f"^{section}\\.", check=False)
+        if removed and left.returncode == 1:
+            _git_config("--global", "--remove-section", section, check=False)
+    return GlobalUninstall(results, unset, removed)
 
 
 # -- chaining ------------------------------------------------------------------
@@ -271,6 +593,12 @@ def hooks_installed(repo: GitRepo) -> bool:
     """True when gitstore's hooks run in this clone, directly or via pre-commit."""
     hooks_dir = repo.hooks_dir()
     if any(_ours(hooks_dir / name) is not None for name in ("pre-commit", "pre-push")):
+        return True
+    # a shared (tracked) hooks folder whose own scripts call `gitstore hook NAME`
+    if all(
+        f"gitstore hook {n}".encode() in _read_quiet(hooks_dir / n)
+        for n in ("pre-commit", "pre-push")
+    ):
         return True
     if repo.root is not None:
         try:
