@@ -58,22 +58,17 @@ def init(ctx: Context) -> list[str]:
     root = ctx.repo.require_worktree()
     done = []
     committed = cfg.committed_config_path(root)
-    if not committed.exists():
+    if not committed.exists() and not ctx.repo.not_checked_out():  # else it is in HEAD
         committed.parent.mkdir(parents=True, exist_ok=True)
         committed.write_text("gitstore: 1\n")
         ctx.repo.stage([committed.relative_to(root).as_posix()])
         done.append(f"wrote {committed.relative_to(root).as_posix()}")
     ctx.repo.state_dir.mkdir(parents=True, exist_ok=True)
-    attributes = root / ".gitattributes"
-    line = "*.gitstore -text merge=gitstore diff=gitstore"
-    existing = attributes.read_text().splitlines() if attributes.exists() else []
-    if line not in existing:
-        attributes.write_text("".join(x + "\n" for x in existing + [line]))
-        ctx.repo.stage([".gitattributes"])
-        done.append("marked *.gitstore in .gitattributes")
     from .hooks import install
 
-    installed = install(ctx.repo)
+    installed = install(ctx.repo)  # also marks *.gitstore in .gitattributes, on bytes
+    if installed.attributes:
+        done.append("marked *.gitstore in .gitattributes")
     if installed.installed:
         done.append(f"installed git hooks in {installed.hooks_dir}")
     return done

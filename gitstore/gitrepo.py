@@ -827,6 +827,10 @@ class GitRepo:
         base = self.root if self.root is not None else self.git_dir
         return base / value
 
+    def not_checked_out(self) -> bool:
+        """A clone made with ``--no-checkout``: HEAD has a commit but there is no index yet."""
+        return not (self.git_dir / "index").exists() and self.head() is not None
+
     def is_rebase_in_progress(self) -> bool:
         return (self.git_dir / "rebase-merge").is_dir() or (self.git_dir / "rebase-apply").is_dir()
 

@@ -162,3 +162,21 @@ def test_tracking_inside_a_submodule_from_the_parent_is_refused_before_writing(
     assert not (parent.path / "sub" / "data.gitstore").exists()
     ignore = parent.path / ".gitignore"
     assert not ignore.exists() or "/sub/data/" not in ignore.read_text()
+
+
+def test_init_in_a_clone_not_checked_out_yet_stages_nothing(team) -> None:
+    """install staged a new .gitattributes into a missing index: every other file 'deleted'."""
+    alice, bob, origin, _store = team
+    late = Clone(bob.path.parent / "late", bob.path.parent / "late-cache")
+    subprocess.run(
+        ["git", "clone", "-q", "--no-checkout", str(origin), str(late.path)],
+        check=True,
+        capture_output=True,
+    )
+    late.gs("init")
+    assert not (late.path / ".gitattributes").exists()  # HEAD's comes with the checkout
+    assert not (late.path / ".git" / "index").exists()
+    late.git("checkout", "-q")
+    assert late.git("status", "--porcelain").stdout.strip() == ""
+    assert late.read(".gitstore/config.yaml") == alice.read(".gitstore/config.yaml")
+    assert late.read("data/a.bin") == b"alpha v1"  # init installed the hooks; checkout ran them
