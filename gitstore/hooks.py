@@ -387,9 +387,23 @@ def uninstall(repo: GitRepo) -> InstallResult:
     return result
 
 
+def driver_command() -> str:
+    """The shell words git runs for the drivers: this gitstore, or the one on PATH once it is gone.
+
+    As the hook scripts (which try PATH first, then the recorded Python): a
+    gitstore reinstalled elsewhere must not turn every manifest merge into a
+    conflict ("not found") until someone runs ``gitstore install`` again.
+    """
+    script = (
+        f"p={shlex.quote(sys.executable)}; "
+        'if [ -x "$p" ]; then exec "$p" -m gitstore "$@"; fi; exec gitstore "$@"'
+    )
+    return f"sh -c {shlex.quote(script)} gitstore"
+
+
 def driver_settings(command: str | None = None) -> dict[str, str]:
     """git config for the ``*.gitstore`` merge driver and diff textconv."""
-    command = gitstore_command() if command is None else command
+    command = driver_command() if command is None else command
     return {
         "merge.gitstore.name": "gitstore manifest merge (entry by entry)",
         "merge.gitstore.driver": f"{command} merge-driver %O %A %B %P",
@@ -521,7 +535,7 @@ def uninstall_global() -> GlobalUninstall:
         _git_config("--global", "--unset-all", "init.templateDir")
         unset = own
     removed = []
-    for key, value in driver_settings("-m gitstore").items():
+    for key, value in driver_settings("gitstore").items():  # ours, whichever gitstore wrote it
         found = _config_get("--global", key)
         if found is not None and found.endswith(value):
             _git_config("--global", "--unset-all", key)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,22 @@ def test_init_in_a_clone_not_checked_out_yet_stages_nothing(team) -> None:
     assert late.git("status", "--porcelain").stdout.strip() == ""
     assert late.read(".gitstore/config.yaml") == alice.read(".gitstore/config.yaml")
     assert late.read("data/a.bin") == b"alpha v1"  # init installed the hooks; checkout ran them
+
+
+def test_the_merge_driver_still_runs_once_the_recorded_python_is_gone(tmp_path: Path) -> None:
+    """gitstore reinstalled elsewhere: the drivers fall back to the gitstore on PATH."""
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    repo.write("data/a.bin", b"a0")
+    repo.write("data/b.bin", b"b0")
+    repo.commit_data("base")
+    driver = repo.git("config", "merge.gitstore.driver").stdout.strip()
+    assert driver.startswith("sh -c ")
+    repo.git("config", "merge.gitstore.driver", driver.replace(sys.executable, "/gone/bin/python"))
+    repo.git("checkout", "-q", "-b", "side")
+    repo.write("data/b.bin", b"b1")
+    repo.commit_data("b on side")
+    repo.git("checkout", "-q", "main")
+    repo.write("data/a.bin", b"a1")
+    repo.commit_data("a on main")
+    repo.git("merge", "-q", "--no-edit", "side")  # entry by entry: no conflict
+    assert repo.read("data/a.bin") == b"a1" and repo.read("data/b.bin") == b"b1"
