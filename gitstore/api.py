@@ -69,6 +69,10 @@ def init(ctx: Context) -> list[str]:
     installed = install(ctx.repo)  # also marks *.gitstore in .gitattributes, on bytes
     if installed.attributes:
         done.append("marked *.gitstore in .gitattributes")
+    if installed.framework:
+        done.append(
+            "the pre-commit framework runs gitstore's hooks here: installed none of its own"
+        )
     if installed.installed:
         done.append(f"installed git hooks in {installed.hooks_dir}")
     return done

@@ -33,7 +33,13 @@ def _context() -> object:
 @click.option(
     "--server", is_flag=True, help="Install the server-side hook of a bare repository (publish)."
 )
-def install(force: bool, global_: bool, server: bool) -> None:
+@click.option(
+    "--no-hooks",
+    "no_hooks",
+    is_flag=True,
+    help="Only the merge and diff drivers and .gitattributes (hooks run by another manager).",
+)
+def install(force: bool, global_: bool, server: bool, no_hooks: bool) -> None:
     """Install gitstore's git hooks and its merge and diff drivers in this clone.
 
     A hook that is already there is kept and runs first; `gitstore uninstall`
@@ -57,7 +63,12 @@ def install(force: bool, global_: bool, server: bool) -> None:
         path = publish.install_server_hook(ctx.repo)  # type: ignore[attr-defined]
         click.echo(f"installed the server-side hook {path}")
         return
-    result = hooks.install(ctx.repo, force=force)  # type: ignore[attr-defined]
+    result = hooks.install(ctx.repo, force=force, hooks=not no_hooks)  # type: ignore[attr-defined]
+    if result.framework:
+        click.echo(
+            "the pre-commit framework runs gitstore's hooks here (.pre-commit-config.yaml):"
+            " installed no hooks of its own"
+        )
     _echo_install(result)
     click.echo("registered the *.gitstore merge and diff drivers in .git/config")
 

@@ -79,6 +79,7 @@ class InstallResult:
     legacy: list[str] = field(default_factory=list)  # uninstall: ours, renamed NAME.legacy, deleted
     legacy_restored: list[str] = field(default_factory=list)  # ... and the user's hook put there
     attributes: bool = False  # install: .gitattributes gained the manifests' line
+    framework: bool = False  # install: the pre-commit framework runs the hooks; drivers only
 
 
 @dataclass
@@ -286,16 +287,23 @@ def _uninstall_hook(hooks_dir: Path, name: str, result: InstallResult) -> None:
             result.legacy_restored.append(name)
 
 
-def install(repo: GitRepo, *, force: bool = False) -> InstallResult:
+def install(repo: GitRepo, *, force: bool = False, hooks: bool = True) -> InstallResult:
     """Install the hooks (honouring ``core.hooksPath``) and register the drivers.
 
-    Everything is checked and read before anything is written.
+    Everything is checked and read before anything is written. ``hooks``
+    False, or a ``.pre-commit-config.yaml`` that runs gitstore's hooks
+    already (the pre-commit framework): the drivers and ``.gitattributes``
+    only, so that no hook runs twice.
     """
     hooks_dir = repo.hooks_dir()
-    steps = None if _calls_gitstore_already(repo, hooks_dir) else _plan(hooks_dir, force)
+    framework = hooks and _framework_runs_hooks(repo)
+    steps = None
+    if hooks and not framework and not _calls_gitstore_already(repo, hooks_dir):
+        steps = _plan(hooks_dir, force)
     attributes = _attributes_update(repo)
     if steps is None:
-        result = InstallResult(hooks_dir, unchanged=list(HOOKS))
+        result = InstallResult(hooks_dir, unchanged=list(HOOKS) if hooks and not framework else [])
+        result.framework = framework
     else:
         result = _apply(hooks_dir, steps)
     register_drivers(repo)
@@ -614,12 +622,15 @@ def hooks_installed(repo: GitRepo) -> bool:
         for n in ("pre-commit", "pre-push")
     ):
         return True
-    if repo.root is not None:
-        try:
-            return b"gitstore hook" in (repo.root / ".pre-commit-config.yaml").read_bytes()
-        except OSError:
-            return False
-    return False
+    return _framework_runs_hooks(repo)
+
+
+def _framework_runs_hooks(repo: GitRepo) -> bool:
+    """Whether ``.pre-commit-config.yaml`` runs gitstore's hooks (by id, or as a local entry)."""
+    if repo.root is None:
+        return False
+    data = _read_quiet(repo.root / ".pre-commit-config.yaml")
+    return b"gitstore hook" in data or b"gitstore-pre-commit" in data
 
 
 def note_missing_hooks(repo: GitRepo) -> str | None:

@@ -597,6 +597,11 @@ def test_pre_commit_framework_for_real(team) -> None:
     alice._run(
         [*env_py, "install", "--hook-type", "pre-commit", "--hook-type", "pre-push"], True, None
     )
+    framework_hook = (alice.path / ".git" / "hooks" / "pre-commit").read_bytes()
+    said = alice.gs("install")  # would chain pre-commit's script and run every hook twice
+    assert "the pre-commit framework runs gitstore's hooks here" in said.stdout
+    assert (alice.path / ".git" / "hooks" / "pre-commit").read_bytes() == framework_hook
+    assert alice.git("config", "merge.gitstore.driver").stdout.strip()  # the drivers are there
     alice.write("data/b.bin", b"bravo via pre-commit")
     alice.write("code.py", "print('fw')\n")
     alice.git("commit", "-qam", "through the framework")
