@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from .hooks import GlobalInstall, GlobalUninstall, InstallResult
+    from .hooks import InstallResult
+    from .hooks_global import GlobalInstall, GlobalUninstall
 
 __all__ = ["register"]
 
@@ -48,7 +49,9 @@ def install(force: bool, global_: bool, server: bool, no_hooks: bool) -> None:
     from . import hooks
 
     if global_:
-        _echo_global_install(hooks.install_global(force=force))
+        from .hooks_global import install_global
+
+        _echo_global_install(install_global(force=force))
         return
     ctx = _context()
     if server:
@@ -109,7 +112,9 @@ def uninstall(global_: bool) -> None:
     from . import hooks
 
     if global_:
-        _echo_global_uninstall(hooks.uninstall_global())
+        from .hooks_global import uninstall_global
+
+        _echo_global_uninstall(uninstall_global())
     else:
         _echo_uninstall(hooks.uninstall(_context().repo))  # type: ignore[attr-defined]
 

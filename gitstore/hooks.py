@@ -12,16 +12,15 @@ what they were. ``install`` also registers the ``*.gitstore`` merge and diff
 drivers in the clone's git config and marks manifests in ``.gitattributes``
 (on bytes: the file's own line ending, nothing else touched). Everything is
 checked and read before anything is written; a hooks folder that git tracks
-(husky v4 to v8) is refused, since its scripts are shared. ``install_global``
-does the same for ``init.templateDir`` (the user's own template folder, or
-gitstore's copy of git's). What each hook does is in ``hookrun.py``.
+(husky v4 to v8) is refused, since its scripts are shared. ``hooks_global``
+does the same for ``init.templateDir``. What each hook does is in
+``hookrun.py``.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -34,19 +33,15 @@ from .gitrepo import GitRepo
 __all__ = [
     "CHAINED_SUFFIX",
     "HOOKS",
-    "GlobalInstall",
-    "GlobalUninstall",
     "InstallResult",
     "gitstore_command",
     "hooks_installed",
     "install",
-    "install_global",
     "note_missing_hooks",
     "register_drivers",
     "render_hook",
     "run_chained",
     "uninstall",
-    "uninstall_global",
 ]
 
 HOOKS = ("pre-commit", "pre-push", "post-checkout", "post-merge", "post-rewrite")
@@ -80,20 +75,6 @@ class InstallResult:
     legacy_restored: list[str] = field(default_factory=list)  # ... and the user's hook put there
     attributes: bool = False  # install: .gitattributes gained the manifests' line
     framework: bool = False  # install: the pre-commit framework runs the hooks; drivers only
-
-
-@dataclass
-class GlobalInstall:
-    template: Path  # the folder set as init.templateDir
-    own: bool  # gitstore's own template (False: the user's, left set as it was)
-    result: InstallResult
-
-
-@dataclass
-class GlobalUninstall:
-    results: list[InstallResult]
-    unset_template: Path | None  # gitstore's template, no longer init.templateDir
-    removed_keys: list[str]  # the global merge.gitstore.* / diff.gitstore.* keys removed
 
 
 def gitstore_command() -> str:
@@ -164,7 +145,7 @@ def _same_hook(a: Path, b: Path) -> bool:
     return _read(a) == _read(b)
 
 
-def _check_folder(folder: Path, what: str) -> None:
+def check_folder(folder: Path, what: str) -> None:
     """Refuse, before anything is written, a folder that is no folder or cannot be made."""
     probe = folder
     while not probe.exists() and probe.parent != probe:
@@ -177,7 +158,7 @@ def _check_folder(folder: Path, what: str) -> None:
         raise GitstoreError(f"cannot write {what} {folder}: {probe} is not writable")
 
 
-def _make_folder(folder: Path, what: str) -> None:
+def make_folder(folder: Path, what: str) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -191,9 +172,9 @@ def _write_hook(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _plan(hooks_dir: Path, force: bool) -> list[tuple[str, str]]:
+def plan_hooks(hooks_dir: Path, force: bool) -> list[tuple[str, str]]:
     """(hook, step) for each hook: unchanged, skip, write, chain or rewrap. Reads only."""
-    _check_folder(hooks_dir, "the hooks folder")
+    check_folder(hooks_dir, "the hooks folder")
     steps = []
     for name in HOOKS:
         path = hooks_dir / name
@@ -224,8 +205,8 @@ def _plan(hooks_dir: Path, force: bool) -> list[tuple[str, str]]:
     return steps
 
 
-def _apply(hooks_dir: Path, steps: list[tuple[str, str]]) -> InstallResult:
-    _make_folder(hooks_dir, "the hooks folder")
+def apply_hooks(hooks_dir: Path, steps: list[tuple[str, str]]) -> InstallResult:
+    make_folder(hooks_dir, "the hooks folder")
     result = InstallResult(hooks_dir)
     try:
         for name, step in steps:
@@ -245,7 +226,7 @@ def _apply(hooks_dir: Path, steps: list[tuple[str, str]]) -> InstallResult:
 
 def install_into(hooks_dir: Path, *, force: bool = False) -> InstallResult:
     """Write gitstore's hooks into ``hooks_dir``, chaining whatever is there."""
-    return _apply(hooks_dir, _plan(hooks_dir, force))
+    return apply_hooks(hooks_dir, plan_hooks(hooks_dir, force))
 
 
 def uninstall_from(hooks_dir: Path) -> InstallResult:
@@ -299,13 +280,13 @@ def install(repo: GitRepo, *, force: bool = False, hooks: bool = True) -> Instal
     framework = hooks and _framework_runs_hooks(repo)
     steps = None
     if hooks and not framework and not _calls_gitstore_already(repo, hooks_dir):
-        steps = _plan(hooks_dir, force)
+        steps = plan_hooks(hooks_dir, force)
     attributes = _attributes_update(repo)
     if steps is None:
         result = InstallResult(hooks_dir, unchanged=list(HOOKS) if hooks and not framework else [])
         result.framework = framework
     else:
-        result = _apply(hooks_dir, steps)
+        result = apply_hooks(hooks_dir, steps)
     register_drivers(repo)
     if attributes is not None:
         _write_attributes(repo, attributes)
@@ -424,135 +405,6 @@ def register_drivers(repo: GitRepo) -> None:
     for key, value in driver_settings().items():
         if repo.config_get(key) != value:
             repo.config_set(key, value)
-
-
-# -- every new clone (init.templateDir) ------------------------------------------
-def _own_template() -> Path:
-    from .config import xdg_config_home
-
-    return xdg_config_home() / "gitstore" / "template"
-
-
-def _git_config(*args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-    try:
-        proc = subprocess.run(["git", "config", *args], capture_output=True, check=False)
-    except FileNotFoundError as exc:
-        raise GitstoreError("git is not installed or not on PATH") from exc
-    if check and proc.returncode != 0:
-        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise GitstoreError(f"git config failed: {message[0] if message else 'no message'}")
-    return proc
-
-
-def _config_get(scope: str, key: str, *, path: bool = False) -> str | None:
-    proc = _git_config(scope, *(["--path"] if path else []), "--get", key, check=False)
-    if proc.returncode == 1:
-        return None
-    if proc.returncode != 0:
-        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise GitstoreError(f"git config failed: {message[0] if message else 'no message'}")
-    return proc.stdout.decode("utf-8", "replace").rstrip("\n") or None
-
-
-def _same_path(a: Path, b: Path) -> bool:
-    return os.path.realpath(a) == os.path.realpath(b)
-
-
-def _refuse_global_hooks_path() -> None:
-    for scope in ("--system", "--global"):
-        value = _config_get(scope, "core.hooksPath", path=True)
-        if value:
-            raise GitstoreError(
-                f"core.hooksPath is set ({scope[2:]} git config) to {value}: git never runs"
-                " init.templateDir's hooks, so new clones would push data-less commits",
-                hint=f"`gitstore install` inside a repository installs into {value}, which"
-                " then affects every repository (or unset core.hooksPath first)",
-            )
-
-
-def _default_template() -> Path | None:
-    """git's own template folder (``description``, ``info/exclude``), if it can be found."""
-    candidates = []
-    try:
-        proc = subprocess.run(["git", "--exec-path"], capture_output=True, check=False)
-        if proc.returncode == 0:
-            exec_path = Path(os.fsdecode(proc.stdout.strip()))
-            candidates.append(exec_path / ".." / ".." / "share" / "git-core" / "templates")
-    except OSError:
-        pass
-    candidates.append(Path("/usr/share/git-core/templates"))
-    return next((c for c in candidates if c.is_dir()), None)
-
-
-def _copy_missing(source: Path, target: Path) -> None:
-    """Copy the files of ``source`` that ``target`` lacks; never overwrite."""
-    try:
-        for folder, _dirs, files in os.walk(source):
-            here = target / Path(folder).relative_to(source)
-            here.mkdir(exist_ok=True)
-            for name in files:
-                if not os.path.lexists(here / name):
-                    shutil.copy2(Path(folder) / name, here / name)
-    except OSError as exc:
-        raise GitstoreError(
-            f"cannot copy git's template {source} into {target}: {exc.strerror}"
-        ) from exc
-
-
-def install_global(force: bool = False) -> GlobalInstall:
-    """Hooks for every new clone, in the folder ``init.templateDir`` names.
-
-    A template folder of the user's own gets gitstore's hooks chained with
-    its own, and the setting stays; otherwise gitstore's template (a copy of
-    git's default one) is set. The drivers are set globally too.
-    """
-    _refuse_global_hooks_path()
-    own = _own_template()
-    current = _config_get("--global", "init.templateDir", path=True)
-    template = Path(current) if current and not _same_path(Path(current), own) else own
-    _check_folder(template, "the template folder")
-    steps = _plan(template / "hooks", force)
-    if template == own:
-        _make_folder(own, "the template folder")
-        source = _default_template()
-        if source is not None:
-            _copy_missing(source, own)
-    result = _apply(template / "hooks", steps)
-    # the drivers too, as `git lfs install` sets its filter: a clone made from
-    # the template has the hooks but no local config, and without the merge
-    # driver git merges manifests as text (false conflicts)
-    settings = driver_settings()
-    if template == own and not current:
-        settings["init.templateDir"] = str(own)
-    for key, value in settings.items():
-        if _config_get("--global", key) != value:
-            _git_config("--global", key, value)
-    return GlobalInstall(template, template == own, result)
-
-
-def uninstall_global() -> GlobalUninstall:
-    """Undo :func:`install_global`: hooks out of the template, gitstore's global keys unset."""
-    own = _own_template()
-    current = _config_get("--global", "init.templateDir", path=True)
-    folders = [own / "hooks"]
-    if current and not _same_path(Path(current), own):
-        folders.insert(0, Path(current) / "hooks")
-    results = [uninstall_from(folder) for folder in folders if folder.is_dir()]
-    unset = None
-    if current and _same_path(Path(current), own):
-        _git_config("--global", "--unset-all", "init.templateDir")
-        unset = own
-    removed = []
-    for key, value in driver_settings("gitstore").items():  # ours, whichever gitstore wrote it
-        found = _config_get("--global", key)
-        if found is not None and found.endswith(value):
-            _git_config("--global", "--unset-all", key)
-            removed.append(key)
-    for section in ("merge.gitstore", "diff.gitstore"):
-        left = _git_config("--global", "--get-regexp", f"^{section}\\.", check=False)
-        if removed and left.returncode == 1:
-            _git_config("--global", "--remove-section", section, check=False)
-    return GlobalUninstall(results, unset, removed)
 
 
 # -- chaining ------------------------------------------------------------------
