@@ -44,6 +44,20 @@ STAGING = "checkout-staging"  # in the clone's state folder: see Checkout._stagi
 _DIR = mf.Manifest("dir", ())  # what _write_manifest needs of a manifest: its kind
 
 
+def _unchanged(then: os.stat_result | None, now: os.stat_result) -> bool:
+    """Whether ``now`` is the file ``then`` was: inode, size and mtime (the stat cache's rule).
+
+    ``then`` is the lstat a write (or chmod) left, taken of the file written,
+    never of a later edit; or, for a file the delta found already right, the
+    lstat of the walk the old record vouched for.
+    """
+    return then is not None and (then.st_ino, then.st_size, then.st_mtime_ns) == (
+        now.st_ino,
+        now.st_size,
+        now.st_mtime_ns,
+    )
+
+
 def _files_stated(data: bytes) -> int:
     """The ``files:`` count in a manifest's header (the quick path checked it is there)."""
     for line in data[:4096].split(b"\n", 6)[:6]:
@@ -151,6 +165,8 @@ class Checkout:
         self.marks = Marks(ws.repo.state_dir)
         self._walked: dict[str, Walked] = {}  # the walks the quick path made and declined
         self._vouched: dict[str, Walked] = {}  # the walks the quick path made and took
+        # the lstat each write left (taken of the file written, never of a later edit)
+        self._wrote: dict[str, os.stat_result | None] = {}
 
     def run(
         self,
@@ -233,12 +249,19 @@ class Checkout:
             if walked is None or walked.targets:
                 continue
             base = walked.base
+            rel = mf.tracked_path(mpath)
             fresh = {e.path for e in write}
             gone = set(delete) - fresh
             try:
                 now = {path: os.lstat(base + path) for path in fresh}
             except OSError:
                 continue
+            before = dict(zip(walked.rels, walked.sts, strict=True))
+            if not all(
+                _unchanged(self._wrote.get(f"{rel}/{p}", before.get(p)), st)
+                for p, st in now.items()
+            ):
+                continue  # edited since it was written (or looked at): the next comparison sees it
             rels, sts = [], []
             for r, st in zip(walked.rels, walked.sts, strict=True):
                 if r in gone:
@@ -555,6 +578,7 @@ class Checkout:
             done.append(key)
         chmodded = [(key, _lstat(f"{root_s}/{key}")) for key, _entry in plan.chmod]
         result.written += done
+        self._wrote.update(written + chmodded)
         if not stats:
             return
         regular = statmod.S_ISREG

@@ -61,6 +61,33 @@ def test_an_edit_saved_right_after_checkout_is_seen_and_tracked(repo: Clone) -> 
     assert repo.gs("cat", "data/f.bin", "--rev", "HEAD").stdout.encode() == edited
 
 
+def _settled(repo: Clone) -> None:
+    """Files older than the racy window, then a status: the clean record vouches for data/."""
+    past = os.stat(repo.path).st_mtime - 10
+    for name in os.listdir(repo.path / "data"):
+        os.utime(repo.path / "data" / name, (past, past))
+    repo.gs("status")
+
+
+@pytest.mark.parametrize("fault", ["edit-before:1", "edit-after:1"])
+def test_an_edit_around_a_delta_checkout_is_never_vouched_for(repo: Clone, fault: str) -> None:
+    """checkout REV's delta records the folder as clean: never with a user's edit in it."""
+    _settled(repo)  # so that the checkout takes the delta and leaves a record
+    repo.env["GITSTORE_FAULT"] = fault
+    repo.gs("checkout", "v1", ok=None)
+    del repo.env["GITSTORE_FAULT"]
+    assert repo.read("data/f.bin").endswith(SAVED)
+    (status,) = json.loads(repo.gs("status", "--json").stdout)
+    assert status["modified"] == ["data/f.bin"], status
+    # without a fault, the same delta leaves a record the next status answers from
+    repo.gs("checkout", "--force", "v1")
+    _settled(repo)
+    repo.gs("checkout", "HEAD")
+    record = (repo.path / ".git" / "gitstore" / "precommit-clean").read_bytes()
+    repo.gs("status")
+    assert (repo.path / ".git" / "gitstore" / "precommit-clean").read_bytes() == record
+
+
 def test_checkout_refuses_an_object_of_the_wrong_size(repo: Clone) -> None:
     """A hard-linked file edited in place edits the cache object: checkout says so, not copies it."""
     repo.gs("checkout", "v1", "--link", "hardlink")
