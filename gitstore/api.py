@@ -260,7 +260,8 @@ def raise_for_checkout(result: CheckoutResult) -> None:
         raise CheckoutConflictError(
             f"left {count(len(result.conflicts), 'file')} alone whose content is not in the cache: {shown}",
             paths=result.conflicts,
-            hint="track them first, or run `gitstore checkout --force` to overwrite",
+            hint=f"track {'it' if len(result.conflicts) == 1 else 'them'} first, or run"
+            " `gitstore checkout --force` to overwrite",
         )
     if result.missing:
         from .errors import TransferError

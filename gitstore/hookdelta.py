@@ -338,7 +338,9 @@ def apply_locked(checkout: Checkout, deltas: Mapping[str, Delta]) -> CheckoutRes
             if f is not None and not replaceable(key, f):
                 result.conflicts.append(key)
                 continue
-            if f is not None and not statmod.S_ISLNK(f.st.st_mode):
+            if f is None:  # linked into place only where nothing appeared meanwhile
+                plan.fresh.add(key)  # type: ignore[union-attr]
+            elif not statmod.S_ISLNK(f.st.st_mode):
                 plan.expect[key] = f.st
             plan.write.append((key, entry))
         for path in delete:

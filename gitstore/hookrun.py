@@ -706,15 +706,16 @@ def materialise_changes(
             f"gitstore: left {rel} unmaterialised: {counted(len(set(oids)), 'object')} not in the cache ({why}); run `gitstore pull` later"
         )
         pending[rel] = why
-    conflicts: dict[str, int] = {}
+    conflicts: dict[str, list[str]] = {}
     for key in result.conflicts:
         rel = next(
             (mf.tracked_path(m) for m in handled if key.startswith(mf.tracked_path(m) + "/")), key
         )
-        conflicts[rel] = conflicts.get(rel, 0) + 1
-    for rel, count in sorted(conflicts.items()):
+        conflicts.setdefault(rel, []).append(key)
+    for rel, keys in sorted(conflicts.items()):
+        its = "its content is" if len(keys) == 1 else "their content is"
         report.lines.append(
-            f"gitstore: left {counted(count, 'file')} of {rel} alone: their content is not in the cache"
+            f"gitstore: left {_shown(sorted(keys))} alone: {its} not in the cache"
             f" (run `gitstore track {rel}` to keep it, or `gitstore checkout --force {rel}`)"
         )
     save_pending(ctx, pending)

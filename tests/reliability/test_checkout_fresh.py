@@ -141,3 +141,21 @@ def test_a_new_file_saved_by_the_user_meanwhile_is_kept(repo: Clone) -> None:
     assert (repo.path / "data/new/n0.bin").read_bytes() == b"new 0\n"
     assert (repo.path / "data/new/n2.bin").read_bytes() == b"new 2\n"
     assert not [p for p in (repo.path / "data/new").iterdir() if p.name.endswith("-tmp")]
+
+
+def test_a_new_file_saved_meanwhile_is_kept_by_a_branch_switch_too(repo: Clone) -> None:
+    """post-checkout's delta (only the changed lines) links new files into place the same way."""
+    repo.gs("install")
+    repo.git("checkout", "-q", "-b", "more")
+    for i in range(3):
+        repo.write(f"data/new/n{i}.bin", f"new {i}\n".encode())
+    repo.gs("track", "data")
+    repo.git("commit", "-qm", "more")
+    repo.git("checkout", "-q", "-")
+    assert not (repo.path / "data/new").exists()
+    repo.env["GITSTORE_FAULT"] = "create-before:2"
+    out = repo.git("checkout", "-q", "more")
+    del repo.env["GITSTORE_FAULT"]
+    assert "data/new/n1.bin" in out.stderr, out.stderr
+    assert (repo.path / "data/new/n1.bin").read_bytes() == b"saved by the user\n"
+    assert (repo.path / "data/new/n0.bin").read_bytes() == b"new 0\n"
