@@ -37,25 +37,41 @@ if TYPE_CHECKING:
 # links cannot work (the cache on another filesystem) files are copied, on
 # the usual threads.
 LINK_JOBS = 1
-LAZY_STATS_BELOW = 1 << 20
-STAGING = "checkout-staging"  # in the clone's state folder: see Checkout._staging  # with lazy_stats, files this small are not recorded
+LAZY_STATS_BELOW = 1 << 20  # with lazy_stats, files this small are not recorded
+# a delta checkout re-reads what it wrote before recording the folder clean,
+# only when every file it wrote is smaller than this
+VOUCH_HASH_BELOW = 1 << 20
+STAGING = "checkout-staging"  # in the clone's state folder: see Checkout._staging
 
 
 _DIR = mf.Manifest("dir", ())  # what _write_manifest needs of a manifest: its kind
 
 
 def _unchanged(then: os.stat_result | None, now: os.stat_result) -> bool:
-    """Whether ``now`` is the file ``then`` was: inode, size and mtime (the stat cache's rule).
+    """Whether ``now`` is the file ``then`` was: inode, size, mtime and ctime.
 
     ``then`` is the lstat a write (or chmod) left, taken of the file written,
     never of a later edit; or, for a file the delta found already right, the
-    lstat of the walk the old record vouched for.
+    lstat of the walk the old record vouched for. The ctime catches an edit
+    that put the mtime back (``cp -p``, ``rsync -t``, ``touch -r``).
     """
-    return then is not None and (then.st_ino, then.st_size, then.st_mtime_ns) == (
-        now.st_ino,
-        now.st_size,
-        now.st_mtime_ns,
-    )
+    return then is not None and (
+        then.st_ino,
+        then.st_size,
+        then.st_mtime_ns,
+        then.st_ctime_ns,
+    ) == (now.st_ino, now.st_size, now.st_mtime_ns, now.st_ctime_ns)
+
+
+def _holds(path: str, oid: str, st: os.stat_result) -> bool:
+    """Whether the file at ``path``, which lstats as ``st``, holds ``oid`` (and still lstats so)."""
+    from .hashing import hash_file
+
+    try:
+        got = hash_file(path)[0]
+        return got == oid and _unchanged(st, os.lstat(path))
+    except OSError:
+        return False
 
 
 def _files_stated(data: bytes) -> int:
@@ -250,6 +266,8 @@ class Checkout:
                 continue
             base = walked.base
             rel = mf.tracked_path(mpath)
+            if any(e.size >= VOUCH_HASH_BELOW for e in write):
+                continue  # too big to read again: the next comparison goes through the stat cache
             fresh = {e.path for e in write}
             gone = set(delete) - fresh
             try:
@@ -262,6 +280,10 @@ class Checkout:
                 for p, st in now.items()
             ):
                 continue  # edited since it was written (or looked at): the next comparison sees it
+            # an edit in the same clock tick as the write leaves the same lstat:
+            # what was written is read once more (small files only, see above)
+            if not all(_holds(base + e.path, e.oid, now[e.path]) for e in write):
+                continue
             rels, sts = [], []
             for r, st in zip(walked.rels, walked.sts, strict=True):
                 if r in gone:
@@ -758,8 +780,9 @@ def _lstat(path: str) -> os.stat_result | None:
 
 def _prune_empty(top: Path, folders: set[str]) -> None:
     """Remove folders left empty by deletions, bottom up, never above ``top``."""
+    top = Path(os.path.normpath(top))
     for folder in sorted(folders, key=len, reverse=True):
-        current = Path(folder)
+        current = Path(os.path.normpath(folder))  # "a/../../b" must not pass for inside ``top``
         while True:
             if current != top and top not in current.parents:
                 break

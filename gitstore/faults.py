@@ -15,7 +15,10 @@ interrupted at a known point, as ``kill -9`` or a crash would leave it.
 ``GITSTORE_FAULT=edit-before:N`` (``edit-after:N``) appends a line to the
 N-th file that a checkout replaces in the work tree just before (just after)
 it renames the new version into place: a user saving the file at the worst
-moment. ``GITSTORE_FAULT=create-before:N`` has the user save a new file at
+moment. ``GITSTORE_FAULT=edit-same:N`` edits that file just after the
+rename without changing its size or mtime (the first byte changes and the
+mtime is put back, as ``cp -p`` or ``rsync -t`` would leave it), within the
+clock tick of the rename. ``GITSTORE_FAULT=create-before:N`` has the user save a new file at
 the N-th place where a checkout writes a file into a folder that has nothing
 there, just before the checkout's file appears.
 
@@ -87,15 +90,24 @@ def user_edit(path: str, when: str) -> None:
     if not spec or not spec.startswith("edit-"):
         return
     kind, _, number = spec.partition(":")
-    if kind != f"edit-{when}":
+    if kind != f"edit-{when}" and not (kind == "edit-same" and when == "after"):
         return
     global _replaces
     with _lock:
         _replaces += 1
         count = _replaces
-    if count == int(number or "1"):
-        with open(path, "ab") as f:
-            f.write(b"saved by the user\n")
+    if count != int(number or "1"):
+        return
+    if kind == "edit-same":
+        st = os.lstat(path)
+        with open(path, "r+b") as f:
+            first = f.read(1)
+            f.seek(0)
+            f.write(b"!" if first != b"!" else b"?")
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        return
+    with open(path, "ab") as f:
+        f.write(b"saved by the user\n")
 
 
 _creates = 0

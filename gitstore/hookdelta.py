@@ -72,6 +72,9 @@ class Change:
     removed: list[bytes] = field(default_factory=list)  # changed lines, without the diff's prefix
     added: list[bytes] = field(default_factory=list)
     context: list[bytes] = field(default_factory=list)
+    # the header's count lines that changed (b"size: 12"), as the old and the new side have them
+    counts_removed: list[bytes] = field(default_factory=list)
+    counts_added: list[bytes] = field(default_factory=list)
     readable: bool = False  # the lines above are the whole difference, all of them entry lines
 
     def as_tuple(self) -> tuple[str, str | None, str | None]:
@@ -146,12 +149,10 @@ def _read_patch(change: Change, patch: bytes) -> None:
                 change.context.append(text)
             old_no += 1
         elif tag == b"-":
-            if is_entry:
-                change.removed.append(text)
+            (change.removed if is_entry else change.counts_removed).append(text)
             old_no += 1
         elif tag == b"+":
-            if is_entry:
-                change.added.append(text)
+            (change.added if is_entry else change.counts_added).append(text)
         else:
             return
     change.readable = True
@@ -177,9 +178,9 @@ def patch_delta(change: Change, data: bytes) -> Delta | None:
     head = data[:4096].split(b"\n", HEADER)
     if len(head) <= HEADER or head[1] != b"gitstore: 1" or head[2] != b"kind: dir":
         return None
-    if not head[4].startswith(b"files: ") or not head[4][7:].isdigit():
+    size, files = _count(head[3], b"size: "), _count(head[4], b"files: ")
+    if size is None or files is None:
         return None
-    files = int(head[4][7:])
     if len(change.added) + len(change.removed) > min(MAX_CHANGED, max(256, files // 4)):
         return None  # a large change: the full checkout is as cheap
     write, lost, kept = _entries(change.added), _entries(change.removed), _entries(change.context)
@@ -188,10 +189,56 @@ def patch_delta(change: Change, data: bytes) -> Delta | None:
     for entry in write:
         if mf.validate_entry_path(entry.path) is not None or mf._entry_problem(entry) is not None:
             return None  # the full parse names the problem
+    # the old side's lines are looked at and deleted too: they come from a
+    # manifest no one may have parsed (a commit made with --no-verify)
+    if mf.first_invalid_path([e.path for e in lost] + [e.path for e in kept]) is not None:
+        return None
     paths = {e.path for e in write}
     if len(paths) != len(write):
         return None
-    return write, [e.path for e in lost if e.path not in paths], [e.path for e in kept]
+    gone = {e.path for e in lost}
+    if any(a in gone for p in paths for a in _ancestors(p)) or any(
+        a in paths for p in gone for a in _ancestors(p)
+    ):
+        return None  # a file becomes a folder or the reverse: the full checkout orders it
+    old = _old_counts(change, size, files)
+    if old is None or (
+        sum(e.size for e in write) - sum(e.size for e in lost) != size - old[0]
+        or len(write) - len(lost) != files - old[1]
+    ):
+        return None  # totals that the entries do not add up to: the full parse says so
+    return write, [p for p in gone if p not in paths], [e.path for e in kept]
+
+
+def _count(line: bytes, key: bytes) -> int | None:
+    """The number of a header line ``key`` + digits, else None."""
+    if not line.startswith(key) or not line[len(key) :].isdigit():
+        return None
+    return int(line[len(key) :])
+
+
+def _old_counts(change: Change, size: int, files: int) -> tuple[int, int] | None:
+    """(size, files) of the old manifest: the new one's but for the count lines the diff changed."""
+    new = {b"size: ": size, b"files: ": files}
+    old = dict(new)
+    for lines, side in ((change.counts_removed, old), (change.counts_added, None)):
+        for line in lines:
+            key = b"size: " if line.startswith(b"size: ") else b"files: "
+            value = _count(line, key)
+            if value is None or (side is None and value != new[key]):
+                return None  # an added count line is the new header's, or the diff is odd
+            if side is not None:
+                side[key] = value
+    return old[b"size: "], old[b"files: "]
+
+
+def _ancestors(path: str) -> list[str]:
+    """The folders above ``path``, inside the tracked folder: ``a/b/c`` -> ``a``, ``a/b``."""
+    out, at = [], path.find("/")
+    while at != -1:
+        out.append(path[:at])
+        at = path.find("/", at + 1)
+    return out
 
 
 def clean_delta(

@@ -115,9 +115,10 @@ def pre_commit(ctx: Context) -> HookReport:
             save_pending(ctx, kept)
         if stale:
             report.lines.append(
-                f"gitstore: {_shown(stale)} was left unmaterialised by the last checkout or merge"
-                f" ({pending[stale[0]]}) and differs from its manifest; commit refused so that"
-                " stale files are not recorded"
+                f"gitstore: {_shown(stale)} {'was' if len(stale) == 1 else 'were'} left"
+                f" unmaterialised by the last checkout or merge ({pending[stale[0]]}) and"
+                f" {'differs from its manifest' if len(stale) == 1 else 'differ from their manifests'};"
+                " commit refused so that stale files are not recorded"
             )
             report.lines.append(
                 "hint: run `gitstore pull` (or `gitstore checkout PATH`) to finish it,"
@@ -656,9 +657,19 @@ def materialise_changes(
         handled.append(mpath)
     needed.update(e.oid for write, _, _ in deltas.values() for e in write)
     reasons, down = _fetch_missing(ctx, needed)
-    result = Checkout(ws).run(present, write_manifests=False) if present else CheckoutResult()
-    if deltas:
-        result.merge(hookdelta.apply_deltas(ws, deltas))
+    try:
+        result = Checkout(ws).run(present, write_manifests=False) if present else CheckoutResult()
+        if deltas:
+            result.merge(hookdelta.apply_deltas(ws, deltas))
+    except GitstoreError as exc:
+        # stopped part-way (a folder where a file should be, a full disk): every
+        # path it had to bring in line is marked, so that status says so and
+        # no commit records what is left of the old version as new
+        del exc  # the hook prints it
+        for mpath in handled:  # as an interrupted checkout's: the next checkout clears them
+            pending[mf.tracked_path(mpath)] = marks_file.INTERRUPTED
+        save_pending(ctx, pending)
+        raise
     in_git = _tracked_by_git(ws, [mf.tracked_path(m) for m in gone])
     for mpath in gone:
         if mf.tracked_path(mpath) in in_git:

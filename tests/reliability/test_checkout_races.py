@@ -88,6 +88,24 @@ def test_an_edit_around_a_delta_checkout_is_never_vouched_for(repo: Clone, fault
     assert (repo.path / ".git" / "gitstore" / "precommit-clean").read_bytes() == record
 
 
+def test_an_edit_that_keeps_size_and_mtime_is_never_vouched_for(repo: Clone) -> None:
+    """Fifth QA pass: an edit right after the rename, size kept and mtime put back (``cp -p``).
+
+    The delta's record then said unchanged; ``checkout --force`` did nothing.
+    The clean record takes a written file only once it reads as written.
+    """
+    _settled(repo)
+    repo.env["GITSTORE_FAULT"] = "edit-same:1"
+    repo.gs("checkout", "v1", ok=None)
+    del repo.env["GITSTORE_FAULT"]
+    edited = repo.read("data/f.bin")
+    assert len(edited) == 10000 and edited != b"version 1\n" * 1000
+    (status,) = json.loads(repo.gs("status", "--json").stdout)
+    assert status["modified"] == ["data/f.bin"], status
+    repo.gs("checkout", "--force", "v1")
+    assert repo.read("data/f.bin") == b"version 1\n" * 1000
+
+
 def test_checkout_refuses_an_object_of_the_wrong_size(repo: Clone) -> None:
     """A hard-linked file edited in place edits the cache object: checkout says so, not copies it."""
     repo.gs("checkout", "v1", "--link", "hardlink")
