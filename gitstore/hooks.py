@@ -59,6 +59,15 @@ FORMER_MISSING_LINE = (
     b' install it (pip install gitstore) or remove $0" >&2'
 )
 
+# the run step of format-1 scripts before a gitstore that cannot run (exit
+# 126/127) fell back to the recorded Python; and that comment's old words
+FORMER_RUN = b'    exec gitstore hook NAME "$@"\n'
+FORMER_RUN_FROM = (b"    gitstore hook ", b"fi\nfallback=")
+FORMER_COMMENT = (
+    b"else (not there, or it\n# cannot run) the one that installed this script.",
+    b"else the one that\n# installed this script.",
+)
+
 
 @dataclass
 class InstallResult:
@@ -119,7 +128,13 @@ def _is_gitstore_script(path: Path, name: str) -> bool:
     template = _template(name)
     missing = next((x for x in template.splitlines() if x.startswith(b'echo "gitstore:')), b"")
     former = FORMER_MISSING_LINE.replace(b"NAME", name.encode())
-    for candidate in (template, template.replace(missing, former) if missing else template):
+    candidates = [template, template.replace(missing, former) if missing else template]
+    start, end = template.find(FORMER_RUN_FROM[0]), template.find(FORMER_RUN_FROM[1])
+    if 0 <= start < end:  # before 126/127 fell back: `exec gitstore hook NAME "$@"`
+        run = FORMER_RUN.replace(b"NAME", name.encode())
+        candidates += [c[:start] + run + c[end:] for c in candidates]
+        candidates += [c.replace(FORMER_COMMENT[0], FORMER_COMMENT[1]) for c in candidates]
+    for candidate in candidates:
         head, _, tail = candidate.partition(PYTHON_SLOT)
         middle = data[len(head) : len(data) - len(tail)]
         if len(data) >= len(head) + len(tail) and data.startswith(head) and data.endswith(tail):

@@ -179,6 +179,50 @@ def test_missing_gitstore_line_keeps_the_chained_hook_findable(
     assert not (hooks / "pre-commit.gitstore-chained").exists()
 
 
+# -- 4b. a gitstore on PATH that cannot run (a version manager's shim) ---------------------
+def test_a_gitstore_on_path_that_cannot_run_falls_back_to_the_recorded_python(
+    run: Run, repo: Path, tmp_path: Path
+) -> None:
+    """pyenv's shim for a version without gitstore exits 127: the hook used to fail with it."""
+    run(repo, "init")
+    write(repo / "data" / "a.bin", "v1")
+    run(repo, "track", "data")
+    git(repo, "commit", "-qm", "v1")
+    git(repo, "switch", "-qc", "other")
+    write(repo / "data" / "a.bin", "v2 on other")
+    run(repo, "track", "data")
+    git(repo, "commit", "-qm", "v2")
+    shims = tmp_path / "shims"
+    write(
+        shims / "gitstore", "#!/bin/sh\necho 'pyenv: gitstore: command not found' >&2\nexit 127\n"
+    )
+    os.chmod(shims / "gitstore", 0o755)
+    env = dict(os.environ, PATH=f"{shims}:/usr/bin:/bin")
+    proc = subprocess.run(
+        ["git", "switch", "-q", "main"], cwd=repo, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (repo / "data" / "a.bin").read_text() == "v1"  # the hook ran, through the fallback
+    assert "cannot run gitstore" not in proc.stderr
+
+
+def test_a_script_from_before_the_fallback_still_counts_as_ours(repo: Path) -> None:
+    from gitstore.hooks import _is_gitstore_script
+
+    for name in HOOKS:
+        new = render_hook(name)
+        at, end = new.index(b"    gitstore hook "), new.index(b"fi\nfallback=")
+        old = new[:at] + b"    exec gitstore hook " + name.encode() + b' "$@"\n' + new[end:]
+        old = old.replace(
+            b"else (not there, or it\n# cannot run) the one that installed this script.",
+            b"else the one that\n# installed this script.",
+        )
+        write(repo / "old", old)
+        assert _is_gitstore_script(repo / "old", name), name
+        write(repo / "old", old + b"echo mine\n")
+        assert not _is_gitstore_script(repo / "old", name), name
+
+
 # -- 5. the pre-commit framework's migration mode (NAME.legacy) --------------------------
 def test_uninstall_removes_our_hook_that_pre_commit_moved_to_legacy(run: Run, repo: Path) -> None:
     hooks = repo / ".git" / "hooks"
