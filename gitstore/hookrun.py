@@ -266,12 +266,18 @@ def _amending() -> bool:
     and staged here goes into it: no second run is needed. Where the parent
     cannot be read (not Linux, another hook runner), the answer is no.
     """
-    try:
-        with open(f"/proc/{os.getppid()}/cmdline", "rb") as f:
-            args = f.read().split(b"\0")
-    except OSError:
-        return False
-    return b"commit" in args and b"--amend" in args
+    pid = os.getppid()
+    for _ in range(2):  # git, or the hook script's shell and then git
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+            if b"commit" in args:
+                return b"--amend" in args
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                pid = int(f.read().rpartition(b")")[2].split()[1])  # the field after the state
+        except (OSError, ValueError, IndexError):
+            return False
+    return False
 
 
 def _partial_commit() -> bool:
