@@ -752,11 +752,19 @@ class Cache:
         """
         path = str(common_dir.resolve())
         marker = self.root / "repos" / hash_bytes(path.encode())[:32]
-        if marker.exists():
-            return
         try:
             st = os.stat(path)
             identity = f"{st.st_dev}:{st.st_ino}"
+            if marker.exists():
+                recorded = _recorded_identity(marker)
+                if not recorded or same_inode(recorded, identity):
+                    return
+                # another repository was registered at this path and has gone
+                # (``mv a a-old; git init a``): its registration is kept under a
+                # name of its own, so that gc stops until it is found or forgotten
+                aside = marker.with_name(f"{marker.name}-{hash_bytes(recorded.encode())[:16]}")
+                if not aside.exists():
+                    os.replace(marker, aside)
             marker.parent.mkdir(parents=True, exist_ok=True)
             fsync_write(marker, f"{path}\n{identity}\n".encode())
             _drop_old_marker(marker.parent, path)
@@ -774,6 +782,10 @@ class Cache:
         """(marker file, repository git dir) for every repository using this cache."""
         return [(marker, path) for marker, path, _identity in self._markers()]
 
+    def registered_identities(self) -> list[tuple[Path, Path, str]]:
+        """(marker, git dir, ``device:inode`` recorded, "" for none) for every registration."""
+        return self._markers()
+
     def _markers(self) -> list[tuple[Path, Path, str]]:
         folder = self.root / "repos"
         out = []
@@ -786,6 +798,24 @@ class Cache:
                 if lines and lines[0].strip():
                     out.append((marker, Path(lines[0].strip()), lines[1] if len(lines) > 1 else ""))
         return out
+
+
+def same_inode(a: str, b: str) -> bool:
+    """Whether two ``device:inode`` identities name one folder: by inode only.
+
+    A device number can change across a remount (network and volume-managed
+    filesystems); an inode cannot while the folder lives, and a folder moved
+    away keeps its own, so a new folder at the old path has another.
+    """
+    return a.rpartition(":")[2] == b.rpartition(":")[2]
+
+
+def _recorded_identity(marker: Path) -> str:
+    try:
+        lines = marker.read_text().splitlines()
+    except OSError:
+        return ""
+    return lines[1].strip() if len(lines) > 1 else ""
 
 
 def _same_dir(path: Path, identity: str) -> bool:

@@ -197,10 +197,12 @@ def _linked_root(admin: Path) -> Path | None:
     return Path(os.path.realpath(admin / text)).parent if text else None
 
 
-def _find_worktrees(repo: GitRepo) -> tuple[list[GitRepo], list[str]]:
-    """The work trees that exist, and one line for each git dir whose work tree was not found."""
+def _find_worktrees(repo: GitRepo) -> tuple[list[GitRepo], list[str], list[Path]]:
+    """The work trees that exist, one line for each git dir whose work tree was not found,
+    and the linked worktrees (``git worktree add``) among those."""
     out: dict[Path, GitRepo] = {}
     missing: list[str] = []
+    lost: list[Path] = []
     common = repo.common_dir
     if repo.root is not None:
         out[repo.root.resolve()] = GitRepo(repo.git_dir, repo.root, common)
@@ -216,7 +218,8 @@ def _find_worktrees(repo: GitRepo) -> tuple[list[GitRepo], list[str]]:
             out.setdefault(linked.resolve(), GitRepo(admin, linked, common))
         elif linked is not None and (admin / "index").is_file():
             missing.append(f"{admin}: its work tree {linked} is not there")
-    return list(out.values()), missing
+            lost.append(linked)
+    return list(out.values()), missing, lost
 
 
 def worktrees(repo: GitRepo) -> list[GitRepo]:
@@ -278,16 +281,35 @@ def history_blobs(repo: GitRepo) -> set[str]:
     return blobs
 
 
-def repository_needs(repo: GitRepo, notes: list[str] | None = None) -> set[str]:
+class WorktreeMissing(GitstoreError):
+    """A linked worktree is not where git says: gc deletes nothing."""
+
+
+def repository_needs(
+    repo: GitRepo, notes: list[str] | None = None, forget_missing: bool = False
+) -> set[str]:
     """Every oid one repository still needs (work trees, indexes, history).
 
     Every index is read, that of a git dir whose work tree is not found too; what
-    is only on disk in such a work tree is unknown, and a note says so.
+    is only on disk in such a work tree is unknown, and a note says so. A linked
+    worktree (``git worktree add``) that is not where git says stops everything,
+    as a registered repository that is not there does (moved by hand, on a disk
+    not mounted: its manifests that are on disk only would lose their objects),
+    unless ``forget_missing``.
     """
     needed: set[str] = set()
-    blobs = history_blobs(repo)
     common = repo.common_dir
-    trees, missing = _find_worktrees(repo)
+    trees, missing, lost = _find_worktrees(repo)
+    if lost and not forget_missing:
+        more = f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
+        raise WorktreeMissing(
+            f"the linked worktree {lost[0]}{more} of {common} is not there (moved,"
+            " on a disk not mounted, or deleted?); nothing was deleted",
+            hint="if it was deleted, `git worktree prune`; if it moved, `git worktree repair"
+            " PATH` with its new place; if it is only away, wait, or `gitstore gc"
+            " --forget-missing` to protect only its index, refs and history",
+        )
+    blobs = history_blobs(repo)
     for wt in trees:
         root = wt.require_worktree()
         for mpath in work_tree_manifests(wt):
@@ -383,26 +405,49 @@ def registered_repositories(
     its uncommitted and unpushed objects are only in this cache, so nothing
     is deleted until it is back or ``forget_missing`` says it is gone for good.
     """
+    from .cache import same_inode
+
     repos = [ctx.repo]
     mine = ctx.repo.common_dir.resolve()
-    missing = []
-    for marker, common in ctx.cache.registered_repos():
-        if common.resolve() == mine:
+    missing: list[tuple[Path, bool]] = []  # (git dir, another repository is there)
+    seen: set[Path] = set()
+    for marker, common, identity in ctx.cache.registered_identities():
+        gone = not (common / "HEAD").exists() or not (common / "objects").is_dir()
+        if not gone and identity:
+            try:
+                st = os.stat(common)
+                # another repository at its path (``mv a a-old; git init a``)
+                gone = not same_inode(identity, f"{st.st_dev}:{st.st_ino}")
+            except OSError:
+                gone = True
+        if not gone and common.resolve() == mine:
             continue
-        if not (common / "HEAD").exists() or not (common / "objects").is_dir():
+        if gone:
             if not forget_missing:
-                missing.append(common)
+                missing.append((common, (common / "HEAD").exists()))
                 continue
-            result.notes.append(f"dropped {common}: the repository no longer exists")
+            why = (
+                "another repository is there now"
+                if (common / "HEAD").exists()
+                else "the repository no longer exists"
+            )
+            result.notes.append(f"dropped {common}: {why}")
             if not result.dry_run:
                 marker.unlink(missing_ok=True)
             continue
-        repos.append(GitRepo(common, None, common))
+        if common.resolve() not in seen:
+            seen.add(common.resolve())
+            repos.append(GitRepo(common, None, common))
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise GitstoreError(
-            f"the repository {missing[0]}{more}, which uses this cache, is not there"
-            " (moved, on a disk not mounted, or deleted?); nothing was deleted",
+            f"the repository {missing[0][0]}{more}, which uses this cache, is not there"
+            + (
+                " (another repository is there now: it was moved or deleted?)"
+                if missing[0][1]
+                else " (moved, on a disk not mounted, or deleted?)"
+            )
+            + "; nothing was deleted",
             hint="if it moved, run any gitstore command in its new place; if it is gone"
             " for good, `gitstore gc --forget-missing`",
         )
@@ -414,7 +459,9 @@ def needed_by_all(ctx: Context, result: GcResult, forget_missing: bool = False) 
     for repo in registered_repositories(ctx, result, forget_missing):
         result.repos.append(str(repo.common_dir))
         try:
-            needed |= repository_needs(repo, result.notes)
+            needed |= repository_needs(repo, result.notes, forget_missing)
+        except WorktreeMissing:
+            raise
         except Exception as exc:  # whatever git or dulwich make of it: delete nothing
             why = exc.message if isinstance(exc, GitstoreError) else f"{type(exc).__name__}: {exc}"
             raise GitstoreError(

@@ -40,6 +40,7 @@ MANIFEST_SUFFIX = ".gitstore"
 _COMMIT, _TREE, _BLOB, _TAG = 1, 2, 3, 4
 _ZERO = "0" * 40
 _HEX40 = re.compile(r"[0-9a-f]{40}")
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's empty tree, never on disk
 _SHORT = re.compile(r"[0-9a-fA-F]{4,39}")
 _SUFFIX = re.compile(r"~(\d*)|\^\{(\w*)\}|\^(\d*)")
 _SELECTOR = re.compile(r"(?P<name>.*)@\{(?P<sel>[^{}]*)\}")
@@ -49,6 +50,9 @@ _WHEN = re.compile(
 )
 _PER_WORKTREE = ("refs/bisect/", "refs/worktree/", "refs/rewritten/")
 _SPECIAL_HEADS = ("HEAD", "ORIG_HEAD", "MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD")
+# the stash commits of `git merge --autostash` and `git rebase --autostash`, held
+# in these files (not in refs/stash) until the merge or rebase ends
+_AUTOSTASHES = ("MERGE_AUTOSTASH", "rebase-merge/autostash", "rebase-apply/autostash")
 
 
 @dataclass(frozen=True)
@@ -250,6 +254,10 @@ class GitRepo:
         try:
             return self._store()[sha.encode("ascii")]  # type: ignore[index]
         except KeyError:
+            if sha == EMPTY_TREE:  # built into git, which never writes it (an empty commit)
+                from dulwich.objects import Tree
+
+                return Tree()
             raise RevisionError(f"object {sha} is not in the repository") from None
 
     def _commit(self, sha: str) -> Commit:
@@ -685,7 +693,7 @@ class GitRepo:
     # ---- garbage-collection roots ------------------------------------------
 
     def all_ref_commits(self) -> set[str]:
-        """Every commit a ref, a worktree's HEAD, the stash or any reflog entry names."""
+        """Every commit a ref, a worktree's HEAD, the stash (an autostash too) or a reflog entry names."""
         candidates: set[str] = set()
         for target in self._repo().refs.as_dict().values():
             candidates.add(target.decode("ascii"))
@@ -694,7 +702,7 @@ class GitRepo:
         if worktrees.is_dir():
             git_dirs += [d for d in worktrees.iterdir() if d.is_dir()]
         for git_dir in dict.fromkeys(git_dirs):
-            for name in (*_SPECIAL_HEADS, "FETCH_HEAD"):
+            for name in (*_SPECIAL_HEADS, "FETCH_HEAD", *_AUTOSTASHES):
                 candidates |= _shas_in_file(git_dir / name, first_column_only=True)
             candidates |= _shas_in_file(git_dir / "logs" / "HEAD")
         logs = self.common_dir / "logs" / "refs"
@@ -719,11 +727,15 @@ class GitRepo:
         """Run ``git ARGS`` in the work tree (the git dir when bare)."""
         cwd = self.root if self.root is not None else self.git_dir
         env = None
-        if _GIT_ENV.intersection(os.environ):  # git must work on this repository, not theirs
-            env = {k: v for k, v in os.environ.items() if k not in _GIT_ENV}
-            env["GIT_DIR"] = str(self.git_dir)
-            if self.root is not None:
-                env["GIT_WORK_TREE"] = str(self.root)
+        if _SCRUBBED.intersection(os.environ):
+            env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+            if _GIT_ENV.intersection(os.environ):  # git must work on this repository, not theirs
+                env["GIT_DIR"] = str(self.git_dir)
+                if self.root is not None:
+                    env["GIT_WORK_TREE"] = str(self.root)
+            index = os.environ.get("GIT_INDEX_FILE")
+            if index is not None and self._owns(Path(cwd, index)):
+                env["GIT_INDEX_FILE"] = index  # a hook's (git commit -a stages into index.lock)
         try:
             proc = subprocess.run(
                 ["git", *args], cwd=cwd, input=input, capture_output=True, check=False, env=env
@@ -733,6 +745,15 @@ class GitRepo:
         if check and proc.returncode != 0:
             raise GitstoreError(f"git {_subcommand(args)} failed: {_first_error_line(proc.stderr)}")
         return proc
+
+    def _owns(self, path: Path) -> bool:
+        """Whether ``path`` lies in this repository's git dir (or its common dir)."""
+        real = os.path.realpath(path)
+        for top in {self.git_dir, self.common_dir}:
+            base = os.path.realpath(top)
+            if real == base or real.startswith(base + os.sep):
+                return True
+        return False
 
     def stage(self, paths: Sequence[str]) -> None:
         """``git add`` these paths; ignored files among them are added with ``-f``."""
@@ -863,6 +884,19 @@ def _pick(entry: tuple[int, str] | None, test: Any) -> str | None:
 
 
 _GIT_ENV = frozenset({"GIT_DIR", "GIT_WORK_TREE"})
+# never passed on to gitstore's own git calls: gitstore's pathspecs mean what
+# they say (GIT_LITERAL_PATHSPECS=1 made `*.gitstore` match nothing, and gc
+# then protected no staged manifest), and another repository's index is not
+# this one's (GIT_INDEX_FILE is kept only when it lies in this git dir)
+_SCRUBBED = _GIT_ENV | frozenset(
+    {
+        "GIT_LITERAL_PATHSPECS",
+        "GIT_GLOB_PATHSPECS",
+        "GIT_NOGLOB_PATHSPECS",
+        "GIT_ICASE_PATHSPECS",
+        "GIT_INDEX_FILE",
+    }
+)
 
 
 def _read_gitfile(path: Path) -> Path:

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import GitstoreError, IntegrityError, StoreError
+from .errors import GitstoreError, IntegrityError, ObjectNotFoundError, StoreError
 from .hashing import copy_and_hash, hash_file, new_hasher
 from .progress import NullProgress, Progress, count
 
@@ -127,6 +127,8 @@ def verify(
         def check_remote(oid: str) -> tuple[str | None, str | None]:
             try:
                 return stream_hash(store, oid), None
+            except ObjectNotFoundError:
+                return None, None  # deleted since it was listed (a gc): not an error
             except GitstoreError as exc:
                 return None, exc.message
 
@@ -141,6 +143,8 @@ def verify(
             try:
                 return hash_file(cache.path(oid))[0], None
             except GitstoreError as exc:
+                if not os.path.lexists(cache.path(oid)):
+                    return None, None  # deleted since it was listed (a gc): not an error
                 return None, exc.message
 
         results = _check_all(
@@ -148,6 +152,7 @@ def verify(
         )
         needed = _needed_by_worktree(ctx)
         have = cache.exists(needed)
+    results = [r for r in results if r[1] is not None or r[2] is not None]  # not vanished
     report.checked = len(results)
     for oid, actual, error in results:
         if error is not None:
@@ -324,6 +329,14 @@ def raise_for_verify(report: VerifyReport) -> None:
             if tried
             else "run the same `gitstore verify` with `--repair`: it keeps the bad bytes aside and"
             " puts a good copy back from the cache or a remote",
+        )
+    missing = [o for o in errors if o in report.missing]
+    if not missing:
+        raise IntegrityError(
+            f"{count(len(errors), 'object')} in the {report.where}"
+            f" {'is' if len(errors) == 1 else 'are'} unreadable, e.g. {errors[0]}:"
+            f" {report.unreadable[errors[0]]}",
+            hint="run `gitstore verify --repair`",
         )
     raise IntegrityError(
         f"{count(len(errors), 'object')} needed by the working tree {'is' if len(errors) == 1 else 'are'} missing from or unreadable in the"

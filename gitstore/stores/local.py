@@ -274,14 +274,12 @@ class LocalStore(Store):
             for d1 in level1:
                 if len(d1.name) != 2 or not d1.is_dir():
                     continue
-                with os.scandir(d1.path) as level2:
-                    for d2 in level2:
-                        if len(d2.name) != 2 or not d2.is_dir():
-                            continue
-                        with os.scandir(d2.path) as files:
-                            for f in files:
-                                if layout.is_oid(f.name) and f.name.startswith(d1.name + d2.name):
-                                    yield f.name
+                for d2 in _entries(d1.path):  # a gc may remove an emptied folder meanwhile
+                    if len(d2.name) != 2 or not d2.is_dir():
+                        continue
+                    for f in _entries(d2.path):
+                        if layout.is_oid(f.name) and f.name.startswith(d1.name + d2.name):
+                            yield f.name
 
     def delete(self, oid: str) -> None:
         self._refuse_write()
@@ -376,3 +374,12 @@ class LocalStore(Store):
                     continue
                 full = Path(dirpath, name)
                 yield full.relative_to(self.root).as_posix()
+
+
+def _entries(folder: str) -> list[os.DirEntry[str]]:
+    """The entries of ``folder``; none when it is gone (removed while a listing ran)."""
+    try:
+        with os.scandir(folder) as it:
+            return list(it)
+    except (FileNotFoundError, NotADirectoryError):
+        return []

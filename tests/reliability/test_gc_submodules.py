@@ -137,7 +137,13 @@ def test_a_git_dir_whose_work_tree_is_gone_keeps_its_index_objects(
     shutil.rmtree(tmp_path / "linked")
     age_everything(cache)
 
-    out = gs(a, "gc", "--grace", "0")
+    # a linked worktree that is not there may only be away (moved by hand, on a
+    # disk not mounted): its manifests on disk are unknown, so gc stops (sixth pass)
+    refused = gs(a, "gc", "--grace", "0", check=False)
+    assert refused.returncode != 0
+    assert "the linked worktree" in refused.stderr and "git worktree prune" in refused.stderr
+    assert "nothing was deleted" in refused.stderr
+    out = gs(a, "gc", "--grace", "0", "--forget-missing")
     assert out.stdout.startswith("deleted 0 objects"), out.stdout
     assert "sub (core.worktree) is not there" in out.stderr
     assert "linked is not there" in out.stderr
