@@ -234,6 +234,20 @@ def _bool(value: Any, what: str, path: Path | None) -> bool:
     raise ConfigError(f"{path}: {what} must be true or false")
 
 
+def folder_anchor(root: Path | None, common_dir: Path | None) -> Path | None:
+    """What a relative folder remote is read against: the repository's top.
+
+    In a linked worktree (``git worktree add``), the main work tree's top, so
+    that ``../store`` is one folder from every worktree of the repository.
+    """
+    if root is None or common_dir is None or common_dir.name != ".git":
+        return root
+    main = common_dir.parent
+    if main != root and (main / ".git").is_dir():
+        return main
+    return root
+
+
 def load(
     root: Path | None,
     common_dir: Path | None,
@@ -268,11 +282,12 @@ def load(
     merged: dict[str, Any] = {}
     remotes: dict[str, RemoteConfig] = {}
     remote_map: dict[str, str] = {}
+    anchor = folder_anchor(root, common_dir)
     for name in LAYERS:  # lowest first
         layer = layers[name]
         for rname, raw in (layer.get("remotes") or {}).items():
             where = paths[name]
-            base = where.parent if name == "user" and where is not None else root
+            base = where.parent if name == "user" and where is not None else anchor
             remotes[str(rname)] = _remote_from(str(rname), raw, name, where, base)
         for gname, store in (layer.get("remote") or {}).items():
             remote_map[str(gname)] = str(store)

@@ -289,7 +289,7 @@ def remote_add(
     where = url
     if is_relative_folder(url):
         where = os.path.normpath(os.path.join(ctx.cwd, url))
-        root = ctx.repo.root
+        root = cfg.folder_anchor(ctx.repo.root, ctx.repo.common_dir)
         url = os.path.relpath(where, root) if layer != "user" and root is not None else where
     store = open_store(where, endpoint_url=endpoint_url, region=region, profile=profile,
                        anonymous=anonymous, read_only=read_only, retry=False)  # fmt: skip

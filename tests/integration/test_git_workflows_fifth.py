@@ -132,6 +132,30 @@ def test_a_relative_folder_remote_is_the_same_folder_from_anywhere(tmp_path: Pat
     assert "url: ../far-store" in repo.read(".gitstore/config.yaml").decode()
 
 
+def test_a_relative_folder_remote_is_the_same_folder_from_a_linked_worktree(
+    tmp_path: Path,
+) -> None:
+    """Sixth pass: from `.worktrees/feat`, `../store` was read against the worktree's top."""
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    repo.write("data/a.bin", b"alpha")
+    repo.gs("track", "data")
+    repo.gs("remote", "add", "near", "../near-store", "--default")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "data")
+    repo.git("worktree", "add", "-q", "-b", "feat", ".worktrees/feat")
+    linked = Clone(repo.path / ".worktrees" / "feat", tmp_path / "cache")
+    linked.gs("checkout")
+    linked.write("data/b.bin", b"bravo")
+    linked.gs("track", "data")
+    linked.gs("push")
+    assert not (repo.path / ".worktrees" / "near-store").exists()
+    assert "2 of 2 objects present" in linked.gs("remote", "status").stdout
+    assert (tmp_path / "near-store" / "objects").is_dir()
+    # typed in the linked worktree, written relative to the main work tree's top
+    linked.gs("remote", "add", "far", "../../../far-store")
+    assert "url: ../far-store" in linked.read(".gitstore/config.yaml").decode()
+
+
 def test_a_sparse_checkout_without_the_config_folder_keeps_the_teams_remote(team) -> None:
     alice, _bob, _origin, store = team
     alice.git("sparse-checkout", "set", "code")  # cone mode: .gitstore/ is left out
