@@ -44,7 +44,8 @@ class Context:
     @cached_property
     def cache(self) -> Cache:
         cache = Cache(self.config.cache_dir, self.config.link)
-        cache.register_repo(self.repo.common_dir)
+        repo = self.repo
+        cache.register_repo(repo.common_dir, repo.root if repo.git_dir == repo.common_dir else None)
         return cache
 
     @cached_property

@@ -742,31 +742,42 @@ class Cache:
             timeout=lock_timeout(),
         )
 
-    def register_repo(self, common_dir: Path) -> None:
+    def register_repo(self, common_dir: Path, work_tree: Path | None = None) -> None:
         """Record that the repository at ``common_dir`` uses this cache (for gc).
 
         The marker holds the git dir's path and its identity (device and
         inode, which ``mv`` keeps): a repository registered at a new path
         removes the markers of its old one, so a moved repository does not
         stay behind as a missing one, which gc refuses to forget by itself.
+        ``work_tree``: the work tree in use, recorded when git could not find
+        it from the git dir alone (``GIT_WORK_TREE`` with a bare git dir, a
+        dotfiles repository), so that gc reads its manifests too.
         """
         path = str(common_dir.resolve())
         marker = self.root / "repos" / hash_bytes(path.encode())[:32]
+        extra = ""
+        if work_tree is not None:
+            tree = work_tree.resolve()
+            if not (common_dir.name == ".git" and tree == Path(path).parent):
+                extra = str(tree)
         try:
             st = os.stat(path)
             identity = f"{st.st_dev}:{st.st_ino}"
             if marker.exists():
                 recorded = _recorded_identity(marker)
                 if not recorded or same_inode(recorded, identity):
-                    return
+                    if not extra or registered_work_tree(marker) == Path(extra):
+                        return
+                    recorded = ""  # the same repository: rewritten with its work tree
                 # another repository was registered at this path and has gone
                 # (``mv a a-old; git init a``): its registration is kept under a
                 # name of its own, so that gc stops until it is found or forgotten
-                aside = marker.with_name(f"{marker.name}-{hash_bytes(recorded.encode())[:16]}")
-                if not aside.exists():
-                    os.replace(marker, aside)
+                if recorded:
+                    aside = marker.with_name(f"{marker.name}-{hash_bytes(recorded.encode())[:16]}")
+                    if not aside.exists():
+                        os.replace(marker, aside)
             marker.parent.mkdir(parents=True, exist_ok=True)
-            fsync_write(marker, f"{path}\n{identity}\n".encode())
+            fsync_write(marker, f"{path}\n{identity}\n{extra + chr(10) if extra else ''}".encode())
             _drop_old_marker(marker.parent, path)
             for other, other_path, other_identity in self._markers():
                 if (
@@ -808,6 +819,15 @@ def same_inode(a: str, b: str) -> bool:
     away keeps its own, so a new folder at the old path has another.
     """
     return a.rpartition(":")[2] == b.rpartition(":")[2]
+
+
+def registered_work_tree(marker: Path) -> Path | None:
+    """The work tree a registration recorded (see ``Cache.register_repo``), if any."""
+    try:
+        lines = marker.read_text().splitlines()
+    except OSError:
+        return None
+    return Path(lines[2].strip()) if len(lines) > 2 and lines[2].strip() else None
 
 
 def _recorded_identity(marker: Path) -> str:

@@ -405,7 +405,7 @@ def registered_repositories(
     its uncommitted and unpushed objects are only in this cache, so nothing
     is deleted until it is back or ``forget_missing`` says it is gone for good.
     """
-    from .cache import same_inode
+    from .cache import registered_work_tree, same_inode
 
     repos = [ctx.repo]
     mine = ctx.repo.common_dir.resolve()
@@ -437,7 +437,8 @@ def registered_repositories(
             continue
         if common.resolve() not in seen:
             seen.add(common.resolve())
-            repos.append(GitRepo(common, None, common))
+            tree = registered_work_tree(marker)  # GIT_WORK_TREE with a bare git dir
+            repos.append(GitRepo(common, tree if tree and tree.is_dir() else None, common))
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise GitstoreError(

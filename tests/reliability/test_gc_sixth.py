@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,23 @@ def test_a_folder_emptied_while_the_cache_is_listed_is_skipped(tmp_path: Path) -
             shutil.rmtree(d1)
     rest = list(listing)  # no FileNotFoundError
     assert set([first, *rest]) <= set(oids)
+
+
+def test_a_bare_git_dir_used_with_git_work_tree_keeps_its_work_trees_manifests(
+    tmp_path: Path, cache: Path
+) -> None:
+    """A dotfiles repository: gc from elsewhere could not know its work tree, and said nothing."""
+    dots, home = tmp_path / "dots.git", tmp_path / "home"
+    home.mkdir()
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(dots))
+    env = dict(os.environ, GIT_DIR=str(dots), GIT_WORK_TREE=str(home))
+    write(home / "big.bin", b"d1\n")
+    gs(home, "track", "big.bin", env=env)
+    subprocess.run(["git", "commit", "-qm", "d1"], cwd=home, env=env, check=True)
+    write(home / "big.bin", b"d2, tracked, not staged\n")
+    gs(home, "track", "big.bin", env=env)
+    subprocess.run(["git", "reset", "-q"], cwd=home, env=env, check=True)
+    other = new_repo(tmp_path / "other")
+    age_everything(cache)
+    gs(other, "gc", "--grace", "0")
+    assert oid(b"d2, tracked, not staged\n") in objects_in(cache)
