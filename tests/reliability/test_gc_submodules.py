@@ -99,12 +99,20 @@ def test_a_separate_git_dir_protects_its_index_and_its_work_tree_once_named(
     write(w / "loose.bin", b"only in the separate work tree")
     gs(w, "track", "loose.bin")
     git(w, "reset", "-q", "--", "loose.bin.gitstore")
-    # registered by its git dir, which does not say where its work tree is
+    # registered by its git dir, which does not say where its work tree is: the
+    # registration records it (sixth pass), so gc from elsewhere reads it too
     assert str(store.resolve()) in registered(cache)
     assert str((w / ".git").resolve()) not in registered(cache)
     a = new_repo(tmp_path / "a")
     age_everything(cache)
+    dry = json.loads(gs(a, "gc", "--grace", "0", "--dry-run", "--json").stdout)
+    assert dry["deleted"] == [] and dry["notes"] == []
 
+    # a registration without it (an older gitstore's): only the index protects
+    for marker in (cache / "repos").iterdir():
+        lines = marker.read_text().splitlines()
+        if lines[0] == str(store.resolve()):
+            marker.write_text("\n".join(lines[:2]) + "\n")
     dry = json.loads(gs(a, "gc", "--grace", "0", "--dry-run", "--json").stdout)
     # the index protects what is staged; what is only on disk there cannot be seen
     assert [d["oid"] for d in dry["deleted"]] == [oid(b"only in the separate work tree")]
