@@ -3,7 +3,12 @@
 ``gc --remote NAME`` deletes an object only when all of these hold:
 
 - no manifest of this repository names it (working tree, index, and every
-  commit reachable from any ref, stash or reflog — as for the cache);
+  commit reachable from any ref, stash or reflog — as for the cache), nor any
+  commit that a ref of a git remote points at and this clone has, reachable
+  from its refs or not (a branch deleted and restored on the server);
+- every ref of every git remote (``git ls-remote``: branches, tags, and
+  ``refs/changes/*``, ``refs/pull/*``, ``refs/merge-requests/*`` and the like)
+  is at a commit this clone has; else nothing is deleted;
 - no published entry (``commits/...`` documents written by ``publish``) names it;
 - it is older than the grace period by the store's own clock (``stat`` mtime;
   an object whose age the store cannot tell is kept), and older than the last
@@ -13,9 +18,9 @@
 - a ``--dry-run`` listed it first: the dry run saves its list in the clone's
   state (``.git/gitstore/gc/remote-NAME.json``) and ``--yes`` deletes only what
   that list named and is still a candidate now;
-- the remote is used by this repository alone: every collection records
-  ``users/<repository id>.yaml`` in the remote (the id hashes the first commit
-  and the ``origin`` URL), and a remote that names other repositories is
+- the remote is used by this repository alone: every collection, and every
+  push that uploads something, records ``users/<repository id>.yaml`` in the remote (see
+  :func:`repository_id`), and a remote that names other repositories is
   refused unless ``--shared-ok``.
 """
 
@@ -24,10 +29,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
+import os
+import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -37,45 +45,162 @@ from .progress import count
 
 if TYPE_CHECKING:
     from .api import Context
+    from .gitrepo import GitRepo
     from .stores.base import Store
+
+log = logging.getLogger(__name__)
 
 PLAN_MAX_AGE = 24 * 3600.0
 USERS = "users/"
 CLOCK_SLACK = 3600.0  # the store's clock against this machine's
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://(.*)", re.DOTALL)
+_SCP = re.compile(r"(?:[^@/]*@)?([^/:]+):(.*)", re.DOTALL)  # [user@]host:path, as git reads it
+
+
+# -- which repository -----------------------------------------------------------
+def normalise_url(url: str, base: Path) -> str:
+    """One spelling of a git remote URL, so that every clone of a repository names it alike.
+
+    A network URL becomes ``host/path``: scheme, user, password and port
+    dropped, the host lower-cased (``https://Host/org/repo``,
+    ``git@host:org/repo.git`` and ``ssh://git@host/org/repo/`` are one). A
+    local one (a path, relative to ``base``, or ``file://``) becomes its real
+    absolute path. A trailing ``/`` and ``.git`` go in both cases.
+    """
+    url = url.strip()
+    scheme = _SCHEME.fullmatch(url)
+    scp = None if scheme or os.path.isabs(url) else _SCP.fullmatch(url)
+    if scp and (os.name == "nt" and len(scp.group(1)) == 1):
+        scp = None  # C:\path on Windows
+    if scheme and scheme.group(1).lower() != "file":
+        netloc, _, path = scheme.group(2).partition("/")
+        host = netloc.rpartition("@")[2]
+        host = host[: host.find("]") + 1] if host.startswith("[") else host.partition(":")[0]
+        return _strip_git(f"{host.lower()}/{path.lstrip('/')}")
+    if scp:
+        return _strip_git(f"{scp.group(1).lower()}/{scp.group(2).lstrip('/')}")
+    if not url:
+        return ""
+    path = scheme.group(2) if scheme else url
+    return _strip_git(os.path.realpath(base / path))
+
+
+def _strip_git(text: str) -> str:
+    return text.rstrip("/").removesuffix(".git").rstrip("/") or text
+
+
+def _url_base(repo: GitRepo) -> Path:
+    """Where a relative ``origin`` path is read from: the main work tree, the same for every worktree."""
+    common = repo.common_dir
+    if common.name == ".git":
+        return common.parent
+    if repo.root is not None and repo.git_dir == common:
+        return repo.root
+    return common
+
+
+def _first_commit(repo: GitRepo) -> str:
+    """The root of the default branch's first-parent history ("" in a repository without commits).
+
+    The default branch is the one ``origin/HEAD`` names, else ``init.defaultBranch``,
+    ``main`` or ``master`` (origin's or local), else HEAD, else the oldest root of
+    any branch: an orphan branch (``gh-pages``) or an unborn HEAD does not change it.
+    """
+    names = dict.fromkeys(n for n in (repo.config_get("init.defaultBranch"), "main", "master") if n)
+    candidates = ["refs/remotes/origin/HEAD", *(f"refs/remotes/origin/{n}" for n in names)]
+    candidates += [*(f"refs/heads/{n}" for n in names), "HEAD"]
+    for rev in candidates:
+        with contextlib.suppress(GitstoreError):
+            sha = repo.try_resolve(rev)
+            if sha is not None:
+                out = repo.git("rev-list", "--first-parent", "--max-parents=0", sha, "--")
+                return out.stdout.decode("ascii").split()[-1]
+    roots = repo.git("rev-list", "--max-parents=0", "--branches", "--", check=False).stdout.split()
+    return roots[-1].decode("ascii") if roots else ""
 
 
 def repository_id(ctx: Context) -> tuple[str, str, str]:
-    """(id, first commit, origin URL): the id names this repository in a remote's ``users/``."""
-    first = ""
-    head = ctx.repo.head()
-    if head is not None:
-        for info in ctx.repo.walk(head, first_parent=True):
-            first = info.sha
-    origin = ctx.repo.config_get("remote.origin.url") or ""
+    """(id, first commit, origin URL): the id names this repository in a remote's ``users/``.
+
+    It hashes the root commit of the default branch (:func:`_first_commit`)
+    and the ``origin`` URL (after ``insteadOf``) in one spelling
+    (:func:`normalise_url`): clones of one repository share it, however their
+    ``origin`` was spelled and whichever branch they are on. A record written
+    before ids were normalised is recognised by its ``first_commit`` and
+    ``origin`` (:func:`other_users`).
+    """
+    repo = ctx.repo
+    proc = repo.git("remote", "get-url", "origin", check=False)
+    raw = proc.stdout.decode("utf-8", "replace").strip() if proc.returncode == 0 else ""
+    origin = normalise_url(raw or repo.config_get("remote.origin.url") or "", _url_base(repo))
+    first = _first_commit(repo)
     digest = hashlib.sha256(f"{first}\n{origin}".encode()).hexdigest()[:24]
     return digest, first, origin
 
 
-def other_users(store: Store, mine: str) -> list[str]:
+def other_users(store: Store, mine: str, first: str = "", origin: str = "") -> list[str]:
+    """Ids of the other repositories ``users/`` names; an older record of this one is not "other"."""
     try:
         keys = list(store.list_documents(USERS))
     except UnsupportedError:
         return []
     ids = {k[len(USERS) :].removesuffix(".yaml") for k in keys if k.endswith(".yaml")}
-    return sorted(ids - {mine})
+    return sorted(rid for rid in ids - {mine} if not _same_repository(store, rid, first, origin))
 
 
-def record_user(ctx: Context, store: Store) -> None:
-    """Write ``users/<id>.yaml`` naming this repository (push may call this too)."""
-    rid, first, origin = repository_id(ctx)
-    doc = {
+def _same_repository(store: Store, rid: str, first: str, origin: str) -> bool:
+    """Whether ``users/<rid>.yaml`` names this repository under another id.
+
+    A record written with the older, literal-URL id; or one a shallow clone
+    (CI) wrote when it pushed, whose first commit is where its history was cut:
+    a clone of the same ``origin`` is this repository, and the refs of that
+    origin are heeded anyway.
+    """
+    if not first:
+        return False
+    try:
+        doc = store.read_document(f"{USERS}{rid}.yaml")
+        data: Any = yaml.safe_load(doc.data) if doc is not None else None
+    except (GitstoreError, yaml.YAMLError):
+        return False
+    if not isinstance(data, dict):
+        return False
+    theirs = normalise_url(str(data.get("origin") or ""), Path(str(data.get("path") or "/")))
+    if data.get("shallow") is True:  # its first commit is where its history was cut
+        return bool(origin) and theirs == origin
+    return data.get("first_commit") == first and theirs == origin
+
+
+def record_user(ctx: Context, store: Store, ident: tuple[str, str, str] | None = None) -> None:
+    """Write ``users/<id>.yaml`` naming this repository (``ident``: its :func:`repository_id`)."""
+    rid, first, origin = ident or repository_id(ctx)
+    doc: dict[str, str | bool] = {
         "repository": rid,
         "first_commit": first,
         "origin": origin,
         "path": str(ctx.repo.root or ctx.repo.common_dir),
         "seen": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if ctx.repo.shallow():
+        doc["shallow"] = True
     store.put_document(f"{USERS}{rid}.yaml", yaml.safe_dump(doc, sort_keys=False).encode())
+
+
+def note_user(ctx: Context, store: Store) -> None:
+    """Record this repository in the remote's ``users/`` unless it is there already.
+
+    Push calls this when it has objects to upload, before uploading them; a
+    push with nothing to send writes nothing.
+
+    Never fails: a store that holds no documents, is read-only or cannot be
+    reached goes unrecorded, with a debug line.
+    """
+    try:
+        ident = repository_id(ctx)
+        if store.read_document(f"{USERS}{ident[0]}.yaml") is None:
+            record_user(ctx, store, ident)
+    except Exception as exc:  # a push never fails for this
+        log.debug("gitstore: this repository is not recorded in %s/users/: %s", store.url, exc)
 
 
 def published_needs(store: Store) -> set[str]:
@@ -92,39 +217,86 @@ def published_needs(store: Store) -> set[str]:
     return out
 
 
-def refs_not_fetched(ctx: Context) -> list[tuple[str, str]]:
-    """(git remote, ref) of every branch and tag a git remote has at a commit this clone lacks.
-
-    Asked of the git remotes themselves (``git ls-remote``): a clone that
-    fetched one branch, or only pushed, knows nothing of the others, whose
-    commits may name objects in the store. A git remote that cannot be listed
-    stops the collection.
-    """
+# -- what the git remotes have ---------------------------------------------------
+def _ls_remotes(ctx: Context) -> list[tuple[str, str, str]]:
+    """(sha, git remote, ref) of every ref of every git remote, peeled tags (``ref^{}``) too."""
     repo = ctx.repo
-    wanted: list[tuple[str, str, str]] = []
+    listed: list[tuple[str, str, str]] = []
     for remote in repo.git("remote").stdout.decode().split():
-        proc = repo.git("ls-remote", "--heads", "--tags", remote, check=False)
+        proc = repo.git("ls-remote", remote, check=False)
         if proc.returncode != 0:
             why = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["failed"])[-1]
             raise GitstoreError(
                 f"cannot list the git remote '{remote}' ({why}): gc --remote must know every"
-                " branch that may name the store's objects; nothing was deleted",
+                " ref that may name the store's objects; nothing was deleted",
                 hint="run it again when the git remote can be reached",
             )
         for line in proc.stdout.decode("utf-8", "replace").splitlines():
             sha, _, ref = line.partition("\t")
-            if ref.endswith("^{}"):
-                continue  # the peeled commit of a tag: the tag object is listed too
-            wanted.append((sha, remote, ref))
-    if not wanted:
-        return []
-    check = repo.git(
-        "cat-file", "--batch-check", input="".join(f"{sha}\n" for sha, _, _ in wanted).encode()
+            if ref:
+                listed.append((sha.strip(), remote, ref))
+    return listed
+
+
+def remote_tips(ctx: Context) -> tuple[list[tuple[str, str]], set[str]]:
+    """(git remote, ref) of every ref at an object this clone lacks, and the commits it has.
+
+    Asked of the git remotes themselves (``git ls-remote``, every ref, not only
+    branches and tags): a clone that fetched one branch, or only pushed, knows
+    nothing of the others, nor of review refs (``refs/changes/*``,
+    ``refs/pull/*``), whose commits may name objects in the store. The commits
+    it has are roots of the history walk whether a local ref reaches them or
+    not. A git remote that cannot be listed stops the collection.
+    """
+    listed = _ls_remotes(ctx)
+    if not listed:
+        return [], set()
+    shas = sorted({sha for sha, _, _ in listed})
+    check = ctx.repo.git(
+        "cat-file", "--batch-check", input="".join(f"{s}\n" for s in shas).encode()
     )
-    missing = {
-        line.split()[0] for line in check.stdout.decode().splitlines() if line.endswith(" missing")
-    }
-    return [(remote, ref) for sha, remote, ref in wanted if sha in missing]
+    kinds = dict(line.split()[:2] for line in check.stdout.decode().splitlines() if line.strip())
+    lacking = [
+        (remote, ref)
+        for sha, remote, ref in listed
+        if kinds.get(sha, "missing") == "missing" and not ref.endswith("^{}")
+    ]
+    lacking.sort(key=lambda item: item[1] == "HEAD")  # the branch it names says more
+    return lacking, {sha for sha, kind in kinds.items() if kind == "commit"}
+
+
+def _fetch_hint(lacking: list[tuple[str, str]]) -> str:
+    remotes = dict.fromkeys(remote for remote, _ in lacking)
+    every = " and ".join(f"`git fetch {r} '+refs/*:refs/remotes-all/{r}/*'`" for r in remotes)
+    if all(ref == "HEAD" or ref.startswith(("refs/heads/", "refs/tags/")) for _, ref in lacking):
+        return f"run `git fetch --all --tags` first (or {every}, which fetches every ref)"
+    return f"run {every} first: it fetches every ref of the git remote, review refs too"
+
+
+def tip_needs(repo: GitRepo, tips: set[str]) -> set[str]:
+    """Every oid the history of ``tips`` names beyond what this clone's refs and reflogs reach.
+
+    ``repository_needs`` walks from the clone's refs; a commit a git remote's
+    ref points at may be reachable from none of them (a branch deleted on the
+    server and pruned here, then restored; a clone using alternates). Those
+    commits and their ancestors the refs do not reach are read here.
+    """
+    roots = repo.all_ref_commits()
+    extra = sorted(tips - roots)
+    if not extra:
+        return set()
+    feed = "".join(f"{sha}\n" for sha in extra) + "".join(f"^{sha}\n" for sha in sorted(roots))
+    out = repo.git("rev-list", "--parents", "--stdin", input=feed.encode()).stdout.decode("ascii")
+    blobs: set[str] = set()
+    for line in out.splitlines():
+        sha, *parents = line.split()
+        for _path, _old, new in repo.changed_manifests(parents[0] if parents else None, sha):
+            if new is not None:
+                blobs.add(new)
+    needed: set[str] = set()
+    for blob in sorted(blobs):
+        needed |= oids_in_manifest(repo.read_blob(blob), f"blob {blob}", blob)
+    return needed
 
 
 def last_heard(ctx: Context) -> float | None:
@@ -174,32 +346,33 @@ def collect_remote(
             f" remote '{name}' older commits need; nothing was deleted",
             hint="run `git fetch --unshallow` first, or collect the remote from a full clone",
         )
-    unfetched = refs_not_fetched(ctx)
+    unfetched, tips = remote_tips(ctx)
     if unfetched:
         remote, ref = unfetched[0]
         more = f" (and {len(unfetched) - 1} more)" if len(unfetched) > 1 else ""
         raise GitstoreError(
             f"the git remote '{remote}' has {ref} at a commit this clone has not fetched{more}:"
             f" its data may be in remote '{name}'; nothing was deleted",
-            hint="run `git fetch --all --tags` first",
+            hint=_fetch_hint(unfetched),
         )
     name, store = open_remote(ctx, name, for_write=not dry_run)
     result = GcResult(dry_run=dry_run, grace=grace, remote=name)
-    rid, _, _ = repository_id(ctx)
+    rid, first, origin = ident = repository_id(ctx)
     try:
-        record_user(ctx, store)
+        record_user(ctx, store, ident)
     except (ReadOnlyStoreError, UnsupportedError):
         if not dry_run:
             raise
         result.notes.append(f"remote '{name}' does not hold documents; its users are not recorded")
-    others = other_users(store, rid)
+    others = other_users(store, rid, first, origin)
     if others and not shared_ok:
         raise GitstoreError(
             f"remote '{name}' is also used by {len(others)} other repositor"
             f"{'y' if len(others) == 1 else 'ies'} ({', '.join(others[:3])}); refusing to collect it",
             hint="run with --shared-ok only if every repository using it has pushed and published",
         )
-    needed = repository_needs(ctx.repo, result.notes) | published_needs(store)
+    needed = repository_needs(ctx.repo, result.notes) | tip_needs(ctx.repo, tips)
+    needed |= published_needs(store)
     result.repos.append(str(ctx.repo.common_dir))
     now = time.time()
     # an object pushed after this clone last heard from its git remotes may

@@ -433,6 +433,9 @@ def push_objects(
         result.bytes = sum(sizes.values())
         return result
     if send:
+        from .gc_remote import note_user
+
+        note_user(ctx, store)  # first, so that another repository's `gc --remote` sees this one
         queue.record(set(send) | (queue.pending() - indexed))
     _upload(ctx, name, store, send, sizes, wanted, index, jobs, progress, result)
     if not result.failed:
