@@ -763,12 +763,23 @@ class Cache:
         try:
             st = os.stat(path)
             identity = f"{st.st_dev}:{st.st_ino}"
+            rid = repository_token(Path(path), create=True)
             if marker.exists():
                 recorded = _recorded_identity(marker)
-                if not recorded or same_inode(recorded, identity):
-                    if not extra or registered_work_tree(marker) == Path(extra):
+                token = _marker_line(marker, 3)
+                extra = extra or _marker_line(marker, 2)
+                if token:  # the repository's own token: a copy restored in place is the same
+                    same = token == rid
+                else:  # an older registration: by inode
+                    same = not recorded or same_inode(recorded, identity)
+                if same:
+                    if (
+                        token == rid
+                        and same_inode(recorded, identity)
+                        and registered_work_tree(marker) == (Path(extra) if extra else None)
+                    ):
                         return
-                    recorded = ""  # the same repository: rewritten with its work tree
+                    recorded = ""  # the same repository: rewritten (inode, work tree, token)
                 # another repository was registered at this path and has gone
                 # (``mv a a-old; git init a``): its registration is kept under a
                 # name of its own, so that gc stops until it is found or forgotten
@@ -777,7 +788,7 @@ class Cache:
                     if not aside.exists():
                         os.replace(marker, aside)
             marker.parent.mkdir(parents=True, exist_ok=True)
-            fsync_write(marker, f"{path}\n{identity}\n{extra + chr(10) if extra else ''}".encode())
+            fsync_write(marker, f"{path}\n{identity}\n{extra}\n{rid}\n".encode())
             _drop_old_marker(marker.parent, path)
             for other, other_path, other_identity in self._markers():
                 if (
@@ -819,6 +830,44 @@ def same_inode(a: str, b: str) -> bool:
     away keeps its own, so a new folder at the old path has another.
     """
     return a.rpartition(":")[2] == b.rpartition(":")[2]
+
+
+TOKEN = "repository-token"  # in the git dir's gitstore/ folder
+
+
+def repository_token(common_dir: Path, create: bool = False) -> str:
+    """A random id kept in the repository itself: it moves, and is copied, with it.
+
+    It tells a repository copied back to its own path (a restore from a
+    backup: a new inode) from another repository made there; "" when there
+    is none (and not ``create``).
+    """
+    path = common_dir / "gitstore" / TOKEN
+    try:
+        return path.read_text().strip()
+    except OSError:
+        if not create:
+            return ""
+    token = os.urandom(16).hex()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fsync_write(path, f"{token}\n".encode())
+    except OSError:
+        return ""  # a git dir this user cannot write: registered by inode only
+    return token
+
+
+def _marker_line(marker: Path, n: int) -> str:
+    try:
+        lines = marker.read_text().splitlines()
+    except OSError:
+        return ""
+    return lines[n].strip() if len(lines) > n else ""
+
+
+def registered_token(marker: Path) -> str:
+    """The repository token a registration recorded ("" for none)."""
+    return _marker_line(marker, 3)
 
 
 def registered_work_tree(marker: Path) -> Path | None:

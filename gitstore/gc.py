@@ -302,10 +302,19 @@ def repository_needs(
     trees, missing, lost = _find_worktrees(repo)
     if lost and not forget_missing:
         more = f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
+        locked = [
+            a for a in _linked_admin_dirs(common) if (a / "locked").exists()
+        ]  # `git worktree lock`: prune leaves it; unlock first if it is gone for good
         raise WorktreeMissing(
             f"the linked worktree {lost[0]}{more} of {common} is not there (moved,"
             " on a disk not mounted, or deleted?); nothing was deleted",
-            hint="if it was deleted, `git worktree prune`; if it moved, `git worktree repair"
+            hint=(
+                "it is locked (`git worktree lock`): if it is gone for good, `git worktree"
+                " unlock` it first; "
+                if locked
+                else ""
+            )
+            + "if it was deleted, `git worktree prune`; if it moved, `git worktree repair"
             " PATH` with its new place; if it is only away, wait, or `gitstore gc"
             " --forget-missing` to protect only its index, refs and history",
         )
@@ -405,7 +414,7 @@ def registered_repositories(
     its uncommitted and unpushed objects are only in this cache, so nothing
     is deleted until it is back or ``forget_missing`` says it is gone for good.
     """
-    from .cache import registered_work_tree, same_inode
+    from .cache import registered_token, registered_work_tree, repository_token, same_inode
 
     repos = [ctx.repo]
     mine = ctx.repo.common_dir.resolve()
@@ -416,8 +425,12 @@ def registered_repositories(
         if not gone and identity:
             try:
                 st = os.stat(common)
-                # another repository at its path (``mv a a-old; git init a``)
+                # another repository at its path (``mv a a-old; git init a``), unless
+                # the same one came back (a copy restored in place: its token)
                 gone = not same_inode(identity, f"{st.st_dev}:{st.st_ino}")
+                token = registered_token(marker)
+                if gone and token and token == repository_token(common):
+                    gone = False
             except OSError:
                 gone = True
         if not gone and common.resolve() == mine:
@@ -431,7 +444,8 @@ def registered_repositories(
                 if (common / "HEAD").exists()
                 else "the repository no longer exists"
             )
-            result.notes.append(f"dropped {common}: {why}")
+            verb = "would drop" if result.dry_run else "dropped"
+            result.notes.append(f"{verb} {common}: {why}")
             if not result.dry_run:
                 marker.unlink(missing_ok=True)
             continue

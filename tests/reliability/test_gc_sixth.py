@@ -187,3 +187,27 @@ def test_a_bare_git_dir_used_with_git_work_tree_keeps_its_work_trees_manifests(
     age_everything(cache)
     gs(other, "gc", "--grace", "0")
     assert oid(b"d2, tracked, not staged\n") in objects_in(cache)
+
+
+def test_a_repository_copied_back_to_its_own_path_is_the_same_repository(
+    tmp_path: Path, cache: Path
+) -> None:
+    """A restore from a backup gives the git dir a new inode: not another repository.
+
+    Re-verification of this pass: gc stopped for every repository on the cache,
+    for good, with a hint to run a command that could not settle it.
+    """
+    a = new_repo(tmp_path / "a")
+    v1, v2 = _two_versions(a)
+    other = new_repo(tmp_path / "other")
+    gs(other, "status")
+    shutil.copytree(a, tmp_path / "a-copy", symlinks=True)
+    shutil.rmtree(a)
+    os.rename(tmp_path / "a-copy", a)
+    age_everything(cache)
+    gs(other, "gc", "--grace", "0")  # recognised by its token, before it runs anything
+    assert {v1, v2} <= objects_in(cache)
+    gs(a, "status")
+    assert len(list((cache / "repos").iterdir())) == 2  # no registration set aside
+    gs(other, "gc", "--grace", "0")
+    assert {v1, v2} <= objects_in(cache)
