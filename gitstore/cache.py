@@ -764,20 +764,19 @@ class Cache:
             st = os.stat(path)
             identity = f"{st.st_dev}:{st.st_ino}"
             rid = repository_token(Path(path), create=True)
-            if marker.exists():
-                recorded = _recorded_identity(marker)
-                token = _marker_line(marker, 3)
-                extra = extra or _marker_line(marker, 2)
+            try:
+                lines = [x.strip() for x in marker.read_text().splitlines()]  # one read
+            except FileNotFoundError:
+                lines = []
+            if lines:
+                recorded, held, token = (lines[1:] + ["", "", ""])[:3]
+                extra = extra or held
                 if token:  # the repository's own token: a copy restored in place is the same
                     same = token == rid
                 else:  # an older registration: by inode
                     same = not recorded or same_inode(recorded, identity)
                 if same:
-                    if (
-                        token == rid
-                        and same_inode(recorded, identity)
-                        and registered_work_tree(marker) == (Path(extra) if extra else None)
-                    ):
+                    if token == rid and same_inode(recorded, identity) and held == extra:
                         return
                     recorded = ""  # the same repository: rewritten (inode, work tree, token)
                 # another repository was registered at this path and has gone
@@ -877,14 +876,6 @@ def registered_work_tree(marker: Path) -> Path | None:
     except OSError:
         return None
     return Path(lines[2].strip()) if len(lines) > 2 and lines[2].strip() else None
-
-
-def _recorded_identity(marker: Path) -> str:
-    try:
-        lines = marker.read_text().splitlines()
-    except OSError:
-        return ""
-    return lines[1].strip() if len(lines) > 1 else ""
 
 
 def _same_dir(path: Path, identity: str) -> bool:
