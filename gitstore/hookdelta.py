@@ -59,6 +59,8 @@ ZERO = "0" * 40
 HASH_BELOW = 1 << 20  # a file this small is hashed rather than looked up in the stat cache
 # (and, written, is not recorded there: see Checkout's lazy_stats)
 MAX_CHANGED = 50_000  # entry lines; more and the full checkout is as cheap
+# the patch :func:`_read_patch` reads: one line of context, no driver, full ids
+PATCH_OPTIONS = ("-U1", "--no-ext-diff", "--no-textconv", "--no-color", "--full-index")
 _HUNK_RE = re.compile(rb"@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 
 
@@ -89,13 +91,9 @@ def read_changes(repo: GitRepo, old: str, new: str) -> list[Change]:
         "-z",
         "--raw",
         "-p",
-        "-U1",
         "--no-renames",
         "--no-commit-id",
-        "--no-ext-diff",
-        "--no-textconv",
-        "--no-color",
-        "--full-index",
+        *PATCH_OPTIONS,
         old,
         new,
         "--",
@@ -270,17 +268,7 @@ def clean_delta(
         return ([], [], []), found
     old = blob_id_of(current)
     new = blob or blob_id_of(data)
-    proc = ws.repo.git(
-        "diff",
-        "-U1",
-        "--no-ext-diff",
-        "--no-textconv",
-        "--no-color",
-        "--full-index",
-        old,
-        new,
-        check=False,
-    )
+    proc = ws.repo.git("diff", *PATCH_OPTIONS, old, new, check=False)
     if proc.returncode != 0:  # the work tree's manifest was never given to git: no blob
         return None, found
     change = Change(mpath, old, new)
