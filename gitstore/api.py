@@ -74,6 +74,10 @@ def init(ctx: Context) -> list[str]:
         done.append(
             "the pre-commit framework runs gitstore's hooks here: installed none of its own"
         )
+    for name in installed.chained:
+        done.append(f"kept your {name} hook: it runs first (saved as {name}.gitstore-chained)")
+    for name in installed.calls:
+        done.append(f"left your {name} hook as it is: it runs `gitstore hook {name}` itself")
     if installed.installed:
         done.append(f"installed git hooks in {installed.hooks_dir}")
     return done

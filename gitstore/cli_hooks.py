@@ -97,6 +97,8 @@ def _echo_install(result: object) -> None:
         click.echo(f"kept your {name} hook: it runs first (saved as {name}.gitstore-chained)")
     if result.installed:  # type: ignore[attr-defined]
         click.echo(f"installed {', '.join(result.installed)} in {where}")  # type: ignore[attr-defined]
+    for name in result.calls:  # type: ignore[attr-defined]
+        click.echo(f"left your {name} hook as it is: it runs `gitstore hook {name}` itself")
     if result.unchanged and not result.installed:  # type: ignore[attr-defined]
         click.echo(f"hooks already installed in {where}")
     for name in result.skipped:  # type: ignore[attr-defined]

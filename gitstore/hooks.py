@@ -20,6 +20,7 @@ does the same for ``init.templateDir``. What each hook does is in
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -76,6 +77,7 @@ class InstallResult:
     unchanged: list[str] = field(default_factory=list)
     chained: list[str] = field(default_factory=list)  # a user's hook kept and run first
     skipped: list[str] = field(default_factory=list)  # an older gitstore's hook, without --force
+    calls: list[str] = field(default_factory=list)  # a user's hook that runs `gitstore hook NAME`
     restored: list[str] = field(default_factory=list)  # uninstall: the user's hook put back
     removed: list[str] = field(default_factory=list)  # uninstall: ours deleted
     foreign: list[str] = field(default_factory=list)  # uninstall: not ours, left alone
@@ -143,6 +145,22 @@ def _is_gitstore_script(path: Path, name: str) -> bool:
     return False
 
 
+def calls_gitstore_hook(data: bytes, name: str) -> bool:
+    """True when a shell script runs ``gitstore hook NAME`` on a line that is not a comment.
+
+    The line docs/hooks.md gives users of husky and of their own scripts; such
+    a hook is left as it is, since chaining it would run gitstore's part twice.
+    """
+    call = re.compile(
+        rb"(?:^|[\s;&|('\"/])gitstore\s+hook\s+['\"]?" + re.escape(name.encode()) + rb"\b"
+    )
+    return any(
+        call.search(line) is not None
+        for line in data.splitlines()
+        if not line.lstrip().startswith(b"#")
+    )
+
+
 def _read(path: Path) -> bytes | None:
     """The bytes at ``path``; None when nothing is there (or a symlink to nothing)."""
     try:
@@ -188,7 +206,7 @@ def _write_hook(path: Path, data: bytes) -> None:
 
 
 def plan_hooks(hooks_dir: Path, force: bool) -> list[tuple[str, str]]:
-    """(hook, step) for each hook: unchanged, skip, write, chain or rewrap. Reads only."""
+    """(hook, step) for each hook: unchanged, skip, calls, write, chain or rewrap. Reads only."""
     check_folder(hooks_dir, "the hooks folder")
     steps = []
     for name in HOOKS:
@@ -206,6 +224,8 @@ def plan_hooks(hooks_dir: Path, force: bool) -> list[tuple[str, str]]:
         chained = hooks_dir / (name + CHAINED_SUFFIX)
         if not os.path.lexists(path):
             steps.append((name, "write"))
+        elif calls_gitstore_hook(current or b"", name):  # chaining it would run gitstore twice
+            steps.append((name, "calls"))
         elif not os.path.lexists(chained):
             steps.append((name, "chain"))
         elif _same_hook(path, chained):  # a hook manager wrote its hook again: wrap it again
@@ -226,8 +246,10 @@ def apply_hooks(hooks_dir: Path, steps: list[tuple[str, str]]) -> InstallResult:
     try:
         for name, step in steps:
             path = hooks_dir / name
-            if step in ("unchanged", "skip"):
-                (result.unchanged if step == "unchanged" else result.skipped).append(name)
+            if step in ("unchanged", "skip", "calls"):
+                {"unchanged": result.unchanged, "skip": result.skipped, "calls": result.calls}[
+                    step
+                ].append(name)
                 continue
             if step in ("chain", "rewrap"):
                 os.replace(path, hooks_dir / (name + CHAINED_SUFFIX))

@@ -223,6 +223,45 @@ def test_a_script_from_before_the_fallback_still_counts_as_ours(repo: Path) -> N
         assert not _is_gitstore_script(repo / "old", name), name
 
 
+def test_a_users_hook_that_runs_gitstore_itself_is_left_alone_and_gitstore_runs_once(
+    run: Run, repo: Path, tmp_path: Path
+) -> None:
+    """The line docs/hooks.md gives husky users: chaining such a hook ran gitstore twice."""
+    bin_dir = tmp_path / "bin"
+    write(
+        bin_dir / "gitstore",
+        f'#!/bin/sh\necho "$*" >> {tmp_path / "calls"}\nexec {sys.executable} -m gitstore "$@"\n',
+        0o755,
+    )
+    hooks = repo / ".git" / "hooks"
+    mine = b'#!/bin/sh\necho mine >&2\nexec gitstore hook pre-commit "$@"\n'
+    commented = b"#!/bin/sh\n# gitstore hook post-checkout is added by install\nexit 0\n"
+    write(hooks / "pre-commit", mine, 0o755)
+    write(hooks / "post-checkout", commented, 0o755)
+    out = run(repo, "init").stdout
+    assert "left your pre-commit hook as it is" in out
+    assert (hooks / "pre-commit").read_bytes() == mine
+    assert not (hooks / "pre-commit.gitstore-chained").exists()
+    assert (hooks / "post-checkout.gitstore-chained").read_bytes() == commented  # a comment only
+    assert "left your pre-commit hook as it is" in run(repo, "install").stdout  # and again
+    assert not (hooks / "pre-commit.gitstore-chained").exists()
+
+    write(repo / "data" / "a.bin", "v1")
+    run(repo, "track", "data")
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    proc = subprocess.run(
+        ["git", "commit", "-qm", "v1"], cwd=repo, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "mine" in proc.stderr
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls.count("hook pre-commit") == 1, calls
+
+    run(repo, "uninstall")
+    assert (hooks / "pre-commit").read_bytes() == mine
+    assert (hooks / "post-checkout").read_bytes() == commented
+
+
 # -- 5. the pre-commit framework's migration mode (NAME.legacy) --------------------------
 def test_uninstall_removes_our_hook_that_pre_commit_moved_to_legacy(run: Run, repo: Path) -> None:
     hooks = repo / ".git" / "hooks"
