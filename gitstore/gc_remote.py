@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 PLAN_MAX_AGE = 24 * 3600.0
 USERS = "users/"
+RECORDED = "recorded-users"  # in the state folder: "<id> <store url>" a line
 CLOCK_SLACK = 3600.0  # the store's clock against this machine's
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://(.*)", re.DOTALL)
 _SCP = re.compile(r"(?:[^@/]*@)?([^/:]+):(.*)", re.DOTALL)  # [user@]host:path, as git reads it
@@ -189,18 +190,35 @@ def record_user(ctx: Context, store: Store, ident: tuple[str, str, str] | None =
 def note_user(ctx: Context, store: Store) -> None:
     """Record this repository in the remote's ``users/`` unless it is there already.
 
-    Push calls this when it has objects to upload, before uploading them; a
-    push with nothing to send writes nothing.
+    Push calls this whenever its commits name objects, before uploading any:
+    also when the store has them all already (another repository that shares
+    the store uploaded them), since that repository's ``gc --remote`` must
+    know this one needs them. The clone remembers which stores hold its record
+    (``.git/gitstore/recorded-users``), so later pushes ask the store nothing.
 
     Never fails: a store that holds no documents, is read-only or cannot be
     reached goes unrecorded, with a debug line.
     """
     try:
         ident = repository_id(ctx)
+        mark = f"{ident[0]} {store.url}"
+        marks = ctx.repo.common_state_dir / RECORDED
+        if mark in _lines(marks):
+            return
         if store.read_document(f"{USERS}{ident[0]}.yaml") is None:
             record_user(ctx, store, ident)
+        marks.parent.mkdir(parents=True, exist_ok=True)
+        with open(marks, "a", encoding="utf-8") as f:
+            f.write(mark + "\n")
     except Exception as exc:  # a push never fails for this
         log.debug("gitstore: this repository is not recorded in %s/users/: %s", store.url, exc)
+
+
+def _lines(path: Path) -> set[str]:
+    try:
+        return set(path.read_text(encoding="utf-8").splitlines())
+    except (OSError, UnicodeDecodeError):
+        return set()
 
 
 def published_needs(store: Store) -> set[str]:

@@ -432,10 +432,11 @@ def push_objects(
         result.planned = send
         result.bytes = sum(sizes.values())
         return result
-    if send:
+    if wanted:  # first, so that another repository's `gc --remote` sees this one
         from .gc_remote import note_user
 
-        note_user(ctx, store)  # first, so that another repository's `gc --remote` sees this one
+        note_user(ctx, store)
+    if send:
         queue.record(set(send) | (queue.pending() - indexed))
     _upload(ctx, name, store, send, sizes, wanted, index, jobs, progress, result)
     if not result.failed:

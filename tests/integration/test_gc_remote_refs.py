@@ -127,6 +127,32 @@ def test_a_repository_that_only_pushes_is_known_to_anothers_gc(tmp_path: Path) -
     assert len(objects_in(other)) == 1
 
 
+def test_a_repository_whose_objects_another_uploaded_is_known_to_its_gc(tmp_path: Path) -> None:
+    """Left by the sixth pass: a repository whose every object another repository had uploaded
+    first went unrecorded (push recorded it only with something to send), so the other's
+    ``gc --remote`` could delete what the first one's commits name."""
+    store = tmp_path / "store"
+    repos = {}
+    for name in ("a", "b"):
+        repo = repos[name] = solo(tmp_path / name, tmp_path / "shared-cache")
+        repo.gs("remote", "add", "shared", str(store), "--default")
+        repo.write("f.bin", "the same dataset in both")
+        repo.gs("track", "f.bin")
+        repo.git("add", "-A")
+        repo.git("commit", "-qm", name)
+    repos["a"].gs("push")
+    assert "pushed 0 objects (0 B) to 'shared'; 1 already there" in repos["b"].gs("push").stdout
+    assert len(list((store / "users").glob("*.yaml"))) == 2
+    _age(store)
+    refused = repos["a"].gs("gc", "--remote", "shared", "--dry-run", "--grace", "0", ok=False)
+    assert "also used by 1 other repository" in refused.stderr
+    # the record is remembered: a later push asks the store nothing about it
+    for record in (store / "users").glob("*.yaml"):
+        record.unlink()
+    repos["b"].gs("push")
+    assert not list((store / "users").glob("*.yaml"))
+
+
 def test_a_shallow_clone_that_pushes_is_no_other_repository(team, tmp_path: Path) -> None:
     """A CI job's shallow clone records itself when it pushes; its first commit is where its
     history was cut, yet its origin makes it this repository, not one that stops every gc."""
