@@ -172,6 +172,11 @@ def verify(state: State, remote: str | None, repair: bool, complete: bool, as_js
             )
         for rel in report.links_kept:
             click.echo(f"{rel}: its link into the cache is now a file holding the same bytes")
+        for view in report.views_dropped:
+            click.echo(
+                f"deleted the Python API's view {view}: it linked a corrupt object"
+                " (the next gitstore.get builds it again)"
+            )
     raise_for_verify(report)
 
 

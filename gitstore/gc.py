@@ -31,6 +31,7 @@ On a remote, see :mod:`gitstore.gc_remote`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -38,7 +39,7 @@ import shutil
 import stat as statmod
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -380,6 +381,45 @@ def _rmtree(path: Path) -> None:
         func(target)
 
     shutil.rmtree(path, onerror=unprotect)  # noqa: B028 - onexc is 3.12+
+
+
+def drop_views_linking(
+    cache: Cache, inodes: set[tuple[int, int]]
+) -> tuple[list[str], dict[str, str]]:
+    """Delete every view holding a file that is one of ``inodes``: (deleted, {view: why not}).
+
+    ``verify --repair`` calls this for the corrupt objects it moved aside: a
+    view is hard links to objects, so it still held their bad bytes, and the
+    next ``get`` would have handed them out. A dropped view is built again,
+    from the repaired objects, at its next use. Each is renamed away first,
+    so that a concurrent ``get`` sees it whole or not at all.
+    """
+    folder = cache.root / "views"
+    dropped: list[str] = []
+    failed: dict[str, str] = {}
+    if not folder.is_dir():
+        return dropped, failed
+    for view in sorted(folder.iterdir()):
+        if view.name.startswith(".") or not view.is_dir() or view.is_symlink():
+            continue
+        if not any((st.st_dev, st.st_ino) in inodes for st in _lstats(view)):
+            continue
+        doomed = folder / f".tmp-drop-{os.urandom(8).hex()}"
+        try:
+            os.rename(view, doomed)
+            _rmtree(doomed)
+        except OSError as exc:
+            failed[str(view)] = f"cannot delete this view of the corrupt bytes: {exc.strerror}"
+            continue
+        dropped.append(view.name)
+    return dropped, failed
+
+
+def _lstats(top: Path) -> Iterator[os.stat_result]:
+    for folder, _dirs, files in os.walk(top):
+        for name in files:
+            with contextlib.suppress(OSError):
+                yield os.lstat(os.path.join(folder, name))
 
 
 def sweep_views(cache: Cache, grace: float, now: float, result: GcResult) -> set[str]:

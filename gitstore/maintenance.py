@@ -40,6 +40,7 @@ class VerifyReport:
     unrepaired: dict[str, str] = field(default_factory=dict)  # oid -> why not
     moved_aside: dict[str, str] = field(default_factory=dict)  # oid -> where its bad bytes went
     links_kept: list[str] = field(default_factory=list)  # links to them made files of their bytes
+    views_dropped: list[str] = field(default_factory=list)  # API views that linked them
     complete: bool = False
     paths: dict[str, str] = field(default_factory=dict)  # oid -> a working-tree path naming it
 
@@ -61,6 +62,7 @@ class VerifyReport:
             "unrepaired": self.unrepaired,
             "moved_aside": self.moved_aside,
             "links_kept": self.links_kept,
+            "views_dropped": self.views_dropped,
             "errors": self.errors(),
         }
 
@@ -180,8 +182,17 @@ def _repair_cache(ctx: Context, report: VerifyReport, needed: dict[str, list[str
         # a corrupt object's bytes are never thrown away: they may be an edit
         # made through a symlink checkout's link, which status shows
         execs = _execs(ctx) if report.corrupt else {}
+        inodes = set()
         for oid in report.corrupt:
+            inode = _inode(cache.path(oid))
             _move_aside(ctx, report, oid, needed.get(oid, []), execs)
+            if oid in report.moved_aside and inode is not None:
+                inodes.add(inode)
+        if inodes:  # the Python API's views hard-link objects: they hold the bad bytes too
+            from .gc import drop_views_linking
+
+            report.views_dropped, left = drop_views_linking(cache, inodes)
+            report.unrepaired.update(left)
         todo = [o for o in todo if o not in report.unrepaired]
         for oid in todo:
             where = _repair_from_workspace(ctx, oid, needed.get(oid, []))
@@ -213,6 +224,14 @@ def _repair_cache(ctx: Context, report: VerifyReport, needed: dict[str, list[str
                     "no work tree file has its content and no remote is configured"
                 )
         cache.sync()
+
+
+def _inode(path: os.PathLike[str]) -> tuple[int, int] | None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _execs(ctx: Context) -> dict[str, bool]:

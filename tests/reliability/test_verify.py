@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -162,3 +164,38 @@ def test_repair_from_a_remote_keeps_an_edit_made_through_a_link(
     assert not store_problems(cache)
     status = json.loads(gs(repo, "status", "--json").stdout)
     assert status[0]["modified"] == [victim["path"]]
+
+
+def test_repair_drops_the_api_views_that_linked_a_corrupt_object(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA pass 7: a view of gitstore.get() is hard links to objects; after --repair it still
+    held the bad bytes, verify said the cache was clean, and get() went on handing them out."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("GITSTORE_CACHE_DIR", str(cache))
+    repo = new_repo(tmp_path / "repo")
+    make_tree(repo / "data", files=3, size=3000, seed=7)
+    gs(repo, "track", "data")
+    git(repo, "commit", "-qm", "data")
+    listed = json.loads(gs(repo, "ls", "--json").stdout)
+    good = {f["path"]: (repo / f["path"]).read_bytes() for f in listed}
+    get = [sys.executable, "-c", "import gitstore; print(gitstore.get('data'))"]
+
+    def view_bytes() -> dict[str, bytes]:
+        view = Path(
+            subprocess.run(get, cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+        )
+        return {
+            f"data/{p.relative_to(view).as_posix()}": p.read_bytes()
+            for p in view.rglob("*")
+            if p.is_file()
+        }
+
+    assert view_bytes() == good
+    corrupt(cache, listed[0]["oid"])
+    assert view_bytes() != good  # the view is the object
+    out = gs(repo, "verify", "--repair").stdout
+    assert "deleted the Python API's view" in out
+    assert gs(repo, "verify").returncode == 0
+    assert view_bytes() == good
+    assert not list((cache / "views").glob(".tmp-*"))
