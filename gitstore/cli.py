@@ -164,6 +164,7 @@ def untrack(state: State, paths: tuple[str, ...]) -> None:
 def status(state: State, paths: tuple[str, ...], as_json: bool) -> None:
     """Compare every tracked path with its manifest."""
     from . import api
+    from . import manifest as mf
 
     ctx = state.context()
     result = api.status(ctx, paths)
@@ -173,14 +174,14 @@ def status(state: State, paths: tuple[str, ...], as_json: bool) -> None:
         if not result:
             click.echo("no tracked paths")
         for s in result:
-            click.echo(f"{s.state:17} {s.path}")
+            click.echo(f"{s.state:17} {mf.one_line(s.path)}")
             for word, items in (
                 ("added", s.added),
                 ("modified", s.modified),
                 ("removed", s.removed),
             ):
                 for item in items[:50]:
-                    click.echo(f"    {word}: {item}")
+                    click.echo(f"    {word}: {mf.one_line(item)}")
                 if len(items) > 50:
                     click.echo(f"    ... and {len(items) - 50} more {word}")
     from .pending import load as load_marks
@@ -263,13 +264,14 @@ def checkout(state: State, args: tuple[str, ...], force: bool, link: str | None)
 def ls_cmd(state: State, rev: str | None, as_json: bool) -> None:
     """List every tracked file at a revision (default: the working tree)."""
     from . import api
+    from . import manifest as mf
 
     files = api.ls(state.context(), rev)
     if as_json:
         echo_json([f.to_json() for f in files])
         return
     for f in files:
-        click.echo(f"{f.oid[:12]} {f.size:>12} {f.path}")
+        click.echo(f"{f.oid[:12]} {f.size:>12} {mf.one_line(f.path)}")
 
 
 @main.command()

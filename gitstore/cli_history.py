@@ -74,6 +74,7 @@ def log(
     paths it changed.
     """
     from . import history
+    from . import manifest as mf
 
     ctx = state.context()
     if path is None:
@@ -82,7 +83,7 @@ def log(
             echo_json([c.to_json() for c in changes])
             return
         for c in changes:
-            shown = ", ".join(c.paths[:5]) + (
+            shown = ", ".join(map(mf.one_line, c.paths[:5])) + (
                 f" and {len(c.paths) - 5} more" if len(c.paths) > 5 else ""
             )
             click.echo(f"{c.commit[:12]} {c.date} {shown}  {c.message}  ({c.author})")

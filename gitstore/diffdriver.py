@@ -37,7 +37,16 @@ def render(data: bytes, source: str = "manifest") -> bytes:
     lines = [
         f"gitstore {manifest.kind}: {manifest.files} {files}, {human_size(manifest.size)} ({manifest.size} bytes)"
     ]
+    lines += [f"{key}: {_value(value)}" for key, value in manifest.extra]
     for e in manifest.entries:
         flag = "  executable" if e.exec else ""
-        lines.append(f"{e.path}  {human_size(e.size)}  {e.oid[:12]}{flag}")
+        extra = "".join(f"  {key}: {_value(value)}" for key, value in e.extra)
+        lines.append(f"{mf.one_line(e.path)}  {human_size(e.size)}  {e.oid[:12]}{flag}{extra}")
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _value(value: object) -> str:
+    """An unknown key's value on one line (the keys are kept by every writer, DESIGN.md)."""
+    import json
+
+    return mf.one_line(value if isinstance(value, str) else json.dumps(value, default=str))

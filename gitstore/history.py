@@ -625,7 +625,7 @@ def _counts(p: PathChanges) -> tuple[int, int, int, int]:
 
 def format_text(d: Diff) -> str:
     lines = [
-        f"{word:<9} {' -> '.join(paths)}" + (f" ({detail})" if detail else "")
+        f"{word:<9} {' -> '.join(map(mf.one_line, paths))}" + (f" ({detail})" if detail else "")
         for word, paths, detail in change_lines(d)
     ]
     return "\n".join(lines) + "\n" if lines else ""
@@ -635,7 +635,7 @@ def format_stat(d: Diff) -> str:
     """One line per tracked path, then a summary, like ``git diff --stat``."""
     if not d.paths:
         return ""
-    width = max(len(p.path) for p in d.paths)
+    width = max(len(mf.one_line(p.path)) for p in d.paths)
     lines = []
     totals = [0, 0, 0, 0]
     delta = 0
@@ -645,7 +645,7 @@ def format_stat(d: Diff) -> str:
         delta += p.byte_delta
         note = f" ({p.state})" if p.state != "modified" else ""
         lines.append(
-            f" {p.path:<{width}} | {sum(counts):>6} "
+            f" {mf.one_line(p.path):<{width}} | {sum(counts):>6} "
             f"+{counts[0]} -{counts[1]} ~{counts[2]} >{counts[3]} "
             f"{human_size(p.byte_delta, signed=True)}{note}"
         )

@@ -142,6 +142,22 @@ _GIT_SLASHED_RE = _LazyPattern(r"/(?:\.git[. ]*|git~1)/", re.IGNORECASE)
 _DRIVE_JOINED_RE = _LazyPattern(r"(?:^|\x00)[A-Za-z]:")
 
 
+def one_line(path: str) -> str:
+    """``path`` as text output prints it: as it is, or quoted with escapes (``"a\\nb"``), as
+    git quotes a name with a control character, so that no name can forge a line of output."""
+    if path.isprintable():
+        return path
+    inner = "".join(
+        c
+        if c.isprintable() and c not in '"\\'
+        else c.encode("unicode_escape").decode()
+        if c not in '"\\'
+        else "\\" + c
+        for c in path
+    )
+    return f'"{inner}"'
+
+
 def validate_entry_path(path: str) -> str | None:
     """None when ``path`` may appear in a manifest, else why not (``"contains '..'"``)."""
     if not isinstance(path, str):

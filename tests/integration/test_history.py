@@ -294,3 +294,22 @@ def test_log_without_a_path_lists_every_data_commit(tagged: Path, run) -> None:
     text = run(tagged, "log", "-n", "1").stdout.splitlines()
     assert len(text) == 1 and " model.pt  v3  (" in text[0]
     assert run(tagged, "log", "--rev", "v2", "--json").stdout.count('"commit"') == 2
+
+
+def test_a_name_with_a_line_break_prints_on_one_line(repo: Path, run) -> None:
+    """QA pass 7: ls, status and the text diff printed the raw line break, so a name could
+    forge a line of output (``b`` looked unchanged and ``README.txt`` added)."""
+    write(repo / "data" / "a", b"a")
+    run(repo, "track", "data")
+    git(repo, "commit", "-qm", "v1")
+    write(repo / "data" / "b\nREADME.txt", b"b")
+    assert '    added: "data/b\\nREADME.txt"' in run(repo, "status").stdout.splitlines()
+    run(repo, "track", "data")
+    git(repo, "commit", "-qm", "v2")
+    listed = run(repo, "ls").stdout.splitlines()
+    assert len(listed) == 2 and listed[1].endswith(' "data/b\\nREADME.txt"')
+    diff = run(repo, "diff", "HEAD~1", "HEAD").stdout.splitlines()
+    assert diff == ['added     "data/b\\nREADME.txt" (1 B)']
+    assert len(run(repo, "diff", "HEAD~1", "HEAD", "--stat").stdout.splitlines()) == 2
+    logged = run(repo, "log", "data/b\nREADME.txt").stdout.splitlines()
+    assert len(logged) == 1

@@ -126,3 +126,17 @@ def test_diff_rendering_names_files_and_sizes() -> None:
     assert f"cats/1.jpg  4.0 KiB  {oid(1)[:12]}" in text
     assert "run.sh  3 B" in text and "executable" in text
     assert render(b"<<<<<<< ours\n") == b"<<<<<<< ours\n"
+
+
+def test_diff_rendering_cannot_be_forged_by_a_name_and_shows_unknown_keys() -> None:
+    """QA pass 7: a name with a line break printed a forged line that a reviewer took for an
+    unchanged file and an added one; a change of an unknown entry key rendered no change."""
+    forged = f"b  3 B  {oid(2)[:12]}\nREADME.txt"
+    lines = render(dump(entry("a", 1), entry(forged, 2))).decode().splitlines()
+    assert len(lines) == 3 and f'"b  3 B  {oid(2)[:12]}\\nREADME.txt"  10 B' in lines[2]
+    labelled = mf.build("dir", [mf.Entry("a", oid(1), 10, False, (("label", "cat"),))])
+    relabelled = mf.build("dir", [mf.Entry("a", oid(1), 10, False, (("label", "dog"),))])
+    assert render(mf.dump(labelled)) != render(mf.dump(relabelled))
+    assert "label: dog" in render(mf.dump(relabelled)).decode()
+    assert mf.one_line("plain name") == "plain name"
+    assert mf.one_line('a\tb"c') == '"a\\tb\\"c"'
