@@ -406,9 +406,7 @@ def _check_known(
             continue
         if new is not None and _tracked_at(repo, new, path):
             continue
-        if worktree and any(
-            _relation(mf.tracked_path(m), path) for m in ctx.workspace.manifest_paths()
-        ):
+        if worktree and any(_in_worktree(ctx, m, path) for m in ctx.workspace.manifest_paths()):
             continue
         if "/" not in path and repo.try_resolve(path) is None:
             raise PathError(
@@ -419,9 +417,39 @@ def _check_known(
 
 
 def _tracked_at(repo: GitRepo, commit: str, path: str) -> bool:
-    if _covering(repo, commit, path) is not None:
+    """Whether ``path`` is a tracked path at ``commit``, holds one, or names files inside one."""
+    covering = _covering(repo, commit, path)
+    if covering is None:
+        return bool(repo.list_manifests(commit, under=[path]))
+    mpath, blob = covering
+    try:
+        data = repo.read_blob(blob)
+        return _names(mf.parse_cached(data, blob, mpath), mf.tracked_path(mpath), path)
+    except ManifestError:
+        return True  # the diff itself names the manifest and what is wrong with it
+
+
+def _in_worktree(ctx: Context, manifest: str, path: str) -> bool:
+    """Whether ``path`` is, holds or is inside the tracked path of the working tree's ``manifest``:
+    inside, a file or folder on disk, or an entry of the manifest."""
+    tracked = mf.tracked_path(manifest)
+    relation = _relation(tracked, path)
+    if relation != "inside":
+        return relation is not None
+    root = ctx.repo.require_worktree()
+    if os.path.lexists(root / path):
         return True
-    return bool(repo.list_manifests(commit, under=[path]))
+    try:
+        return _names(mf.parse((root / manifest).read_bytes(), manifest), tracked, path)
+    except (OSError, ManifestError):
+        return True  # the diff itself says what is wrong
+
+
+def _names(manifest: mf.Manifest, tracked: str, path: str) -> bool:
+    """Whether ``manifest`` (of ``tracked``) lists ``path``, or files under it."""
+    if path == tracked:
+        return True
+    return manifest.kind == "dir" and _find(manifest.entries, path[len(tracked) + 1 :]) is not None
 
 
 def _covering(repo: GitRepo, commit: str, path: str) -> tuple[str, str] | None:

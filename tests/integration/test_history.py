@@ -101,6 +101,12 @@ def test_diff_restricted_to_paths(tagged: Path, run) -> None:
     # from a subfolder, paths are relative to it
     sub = json.loads(run(tagged / "data", "diff", "v1", "v2", "run.sh", "--json").stdout)
     assert [m["path"] for m in sub["modified"]] == ["data/run.sh"] and not sub["added"]
+    # QA pass 7: a name inside a tracked folder that no side has was "no change", exit 0
+    for args in (("v1", "v2", "data/cats/A"), ("v2", "--", "data/nosuch"), ("--", "data/x/y")):
+        refused = run(tagged, "diff", *args, ok=False)
+        assert "is not a tracked path on either side of the diff" in refused.stderr, args
+    (tagged / "data" / "new").write_bytes(b"on disk only")
+    assert run(tagged, "diff", "--", "data/new").stdout.startswith("added")
 
 
 def test_diff_tag_against_working_tree(tagged: Path, run) -> None:
