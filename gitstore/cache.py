@@ -78,6 +78,16 @@ class Cache:
     def exists(self, oids: Iterable[str]) -> set[str]:
         return {oid for oid in oids if os.path.exists(self._obj(oid))}
 
+    def sizes(self, oids: Iterable[str]) -> dict[str, int]:
+        """The size of each of ``oids`` that is in the cache."""
+        out = {}
+        for oid in oids:
+            try:
+                out[oid] = os.stat(self._obj(oid)).st_size
+            except OSError:
+                continue
+        return out
+
     def _obj(self, oid: str) -> str:
         """The object's path as a string (the same place as ``path(oid)``).
 
@@ -939,9 +949,10 @@ def check_size(oid: str, actual: int, size: int) -> None:
     symlinked checkout edited in place changes the object itself)."""
     if actual != size:
         raise IntegrityError(
-            f"object {oid} in the cache holds {actual} bytes where its manifest says {size}"
-            " (a hard-linked or symlinked copy edited in place?)",
-            hint="run `gitstore verify --repair`",
+            f"object {oid} in the cache holds {actual} bytes where its manifest says {size}:"
+            " the manifest's size was edited, or a hard-linked or symlinked copy was edited in place",
+            hint="`gitstore verify` says whether the object is damaged (then `--repair` mends it);"
+            " if it is sound, the manifest is wrong: `gitstore track PATH` on a good copy rewrites it",
         )
 
 

@@ -374,6 +374,7 @@ def _check_staged(
     if not staged:
         return report
     needed: dict[str, str] = {}
+    said: dict[str, int] = {}  # oid -> the size a manifest read here gives it
     changes = TrackChanges.load(repo.state_dir)
     for mpath, head_blob, blob in staged:
         brought = changes.introduced(mpath, blob, head_blob)
@@ -398,7 +399,21 @@ def _check_staged(
             manifest = mf.parse_cached(data, blob, mpath)
         for e in manifest.entries:
             needed.setdefault(e.oid, f"{rel}/{e.path}" if manifest.kind == "dir" else rel)
-    missing = sorted(set(needed) - ctx.cache.exists(needed))
+            said.setdefault(e.oid, e.size)
+    sizes = ctx.cache.sizes(needed)
+    wrong = sorted(needed[o] for o, size in said.items() if sizes.get(o, size) != size)
+    if wrong:  # a manifest edited by hand (or a damaged cache object): checkouts would fail
+        report.lines.append(
+            f"gitstore: staged manifests give {_shown(wrong)} a size that is not its object's;"
+            " commit refused"
+        )
+        report.lines.append(
+            "hint: run `gitstore track PATH` to write the manifest from the files on disk;"
+            " `gitstore verify` says whether the cache is damaged"
+        )
+        report.exit_code = 1
+        return report
+    missing = sorted(set(needed) - sizes.keys())
     if missing:
         paths = sorted(needed[o] for o in missing)
         # the stat cache remembers these objects as cached: forget the files,

@@ -1012,7 +1012,11 @@ class Workspace:
                 continue
             seen.add(name)
             linked = statmod.S_ISLNK(scanned.st.st_mode)  # no executable bit of its own
-            if oid != entry.oid or not linked and is_exec(scanned.st) != entry.exec:
+            if (
+                oid != entry.oid
+                or not linked
+                and (is_exec(scanned.st) != entry.exec or scanned.st.st_size != entry.size)
+            ):  # a size the manifest got wrong (edited by hand): `track` writes the right one
                 result.modified.append(shown)
         for name in want:
             if name not in seen:

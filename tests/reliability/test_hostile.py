@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 import unicodedata
 from pathlib import Path
 
@@ -230,3 +231,35 @@ def test_hostile_branch_cannot_touch_git(arena: tuple[Path, list[str]]) -> None:
     gs(repo, "checkout", "--force", check=False)
     assert (repo / ".git" / "config").read_bytes() == before
     git(repo, "status")
+
+
+def test_a_size_edited_by_hand_is_caught_before_it_is_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA pass 7: status said unchanged and pre-commit accepted it; every checkout of that
+    commit then failed, blaming the cache, with a `verify --repair` hint that mended nothing."""
+    monkeypatch.setenv("GITSTORE_CACHE_DIR", str(tmp_path / "cache"))
+    repo = new_repo(tmp_path / "repo")
+    gs(repo, "init")
+    write(repo / "data" / "a", b"a1\n")
+    write(repo / "data" / "b", b"b1\n")
+    gs(repo, "track", "data")
+    git(repo, "commit", "-qm", "data")
+    manifest = repo / "data.gitstore"
+    text = manifest.read_text()
+    edited = text.replace("size: 6\n", "size: 7\n").replace(", size: 3}", ", size: 4}", 1)
+    assert edited.count("size: 4}") == 1
+    manifest.write_text(edited)
+    status = gs(repo, "status").stdout
+    assert "modified          data" in status and "modified: data/a" in status
+    git(repo, "add", "data.gitstore")
+    refused = subprocess.run(
+        ["git", "commit", "-qm", "x"], cwd=repo, capture_output=True, text=True
+    )
+    assert refused.returncode != 0
+    assert "give data/a a size that is not its object's; commit refused" in refused.stderr
+    (repo / "data" / "a").unlink()
+    wrong = gs(repo, "checkout", "data", check=False)
+    assert (
+        "the manifest's size was edited" in wrong.stderr and "`gitstore track PATH`" in wrong.stderr
+    )
