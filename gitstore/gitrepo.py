@@ -82,7 +82,12 @@ def parse_when(text: str) -> int:
     tz = timezone.utc
     if offset and offset != "Z":
         digits = offset[1:].replace(":", "")
-        delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        hours, minutes = int(digits[:2]), int(digits[2:])
+        if hours > 23 or minutes > 59:
+            raise RevisionError(
+                f"invalid date '{text}': the offset {offset} is not between -23:59 and +23:59"
+            )
+        delta = timedelta(hours=hours, minutes=minutes)
         tz = timezone(-delta if offset[0] == "-" else delta)
     try:
         if hour is None:

@@ -267,7 +267,10 @@ def test_parse_when() -> None:
     assert parse_when("2026-01-31T13:00:00+01:00") == 1769860800
     assert parse_when("2026-01-31T11:00:00-0100") == 1769860800
     assert parse_when("2026-01-31 12:00:30") == 1769860830
-    for bad in ("yesterday", "2026-13-01", "2026-01-31T25:00", "31/01/2026", ""):
+    assert parse_when("2026-01-31T23:59:00+23:59") == parse_when("2026-01-31T00:00:00Z")
+    bad_offsets = ("2026-01-31T07:00+25:00", "2026-01-31T07:00+23:60", "2026-01-31T07:00-24:00")
+    bad_offsets += ("2026-01-31T07:00+05:99",)  # QA pass 7: a traceback, or taken as +06:39
+    for bad in ("yesterday", "2026-13-01", "2026-01-31T25:00", "31/01/2026", "", *bad_offsets):
         with pytest.raises(RevisionError, match="invalid date"):
             parse_when(bad)
 
