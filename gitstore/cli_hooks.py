@@ -167,23 +167,26 @@ def hook(click_ctx: click.Context, name: str, args: tuple[str, ...]) -> None:
 
 @click.command()
 @click.argument("path")
-@click.option("--ours", "side", flag_value="ours", help="Take our side of each conflicting entry.")
-@click.option(
-    "--theirs", "side", flag_value="theirs", help="Take their side of each conflicting entry."
-)
+@click.option("--ours", is_flag=True, help="Take our side of each conflicting entry.")
+@click.option("--theirs", is_flag=True, help="Take their side of each conflicting entry.")
 @click.option(
     "--union",
-    "side",
-    flag_value="union",
+    is_flag=True,
     help="Keep both where paths differ; refuse where one path has two contents.",
 )
-def resolve(path: str, side: str | None) -> None:
+def resolve(path: str, ours: bool, theirs: bool, union: bool) -> None:
     """Settle a conflicted manifest (PATH or PATH.gitstore), stage it and materialise it."""
     from . import mergedriver
     from .errors import UsageError
 
-    if side is None:
+    sides = [
+        name for name, given in (("ours", ours), ("theirs", theirs), ("union", union)) if given
+    ]
+    if not sides:
         raise UsageError("say which side to keep: --ours, --theirs or --union")
+    if len(sides) > 1:
+        raise UsageError(f"--{' and --'.join(sides)} cannot be combined: give one of them")
+    (side,) = sides
     mpath, lines = mergedriver.resolve_path(_context(), path, side)  # type: ignore[arg-type]
     click.echo(f"resolved {mpath} ({side}) and staged it")
     for line in lines:

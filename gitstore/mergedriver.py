@@ -245,7 +245,10 @@ def resolve_path(ctx: Context, user_path: str, side: str) -> tuple[str, list[str
         data = full.read_bytes()
     except FileNotFoundError:
         data = b""
-    if mpath in ctx.repo.index_conflicts():
+    conflicts = ctx.repo.index_conflicts()
+    if mpath not in conflicts and not os.path.lexists(full):
+        raise PathError(f"{rel} is not a tracked path ({mpath} is neither on disk nor in conflict)")
+    if mpath in conflicts:
         # from the three sides git kept, entry by entry: git's own text merge
         # (no merge driver configured) puts neighbouring lines changed on
         # different sides in one conflict block, and taking a side of it

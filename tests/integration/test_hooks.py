@@ -434,6 +434,10 @@ def test_conflicting_merge_then_resolve(team) -> None:
     assert "data.gitstore still has merge conflict markers" in blocked.stderr
     union = alice.gs("resolve", "data", "--union", ok=False)
     assert "data.gitstore" in union.stderr and "a.bin" in union.stderr
+    both = alice.gs("resolve", "data", "--theirs", "--ours", ok=False)  # QA pass 7: last one won
+    assert both.returncode == 2 and "--ours and --theirs cannot be combined" in both.stderr
+    nosuch = alice.gs("resolve", "nosuch", "--ours", ok=False).stderr
+    assert "nosuch is not a tracked path" in nosuch
     alice.gs("resolve", "data", "--theirs")
     assert alice.read("data/a.bin") == b"alpha left"
     assert alice.read("data/left.bin") == b"only left"
