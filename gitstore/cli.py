@@ -8,6 +8,7 @@ with ``--debug``.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -86,6 +87,42 @@ class GitstoreGroup(click.Group):
             ctx.exit(130)
         except BrokenPipeError:
             ctx.exit(1)
+        except OSError as exc:
+            if not _writing_stdout(exc):
+                raise
+            click.echo(
+                f"gitstore: error: cannot write to standard output: {exc.strerror}", err=True
+            )
+            ctx.exit(1)
+
+
+def _writing_stdout(exc: OSError) -> bool:
+    """Whether ``exc`` came from writing standard output (``> /dev/full``, a full disk).
+
+    The innermost Python frame is the one that called ``write`` or ``flush``
+    (``click.echo``, ``cat``): it holds the stream, whose descriptor is 1.
+    Standard output then goes to /dev/null, so that nothing fails again at exit.
+    """
+    tb = exc.__traceback__
+    if tb is None or exc.filename is not None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    for value in tb.tb_frame.f_locals.values():
+        try:
+            if value.fileno() == 1:
+                break
+        except Exception:
+            continue
+    else:
+        return False
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    except OSError:
+        pass
+    return True
 
 
 @click.group(cls=GitstoreGroup, context_settings={"help_option_names": ["-h", "--help"]})

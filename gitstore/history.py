@@ -195,7 +195,8 @@ class _CommitSide:
 
     def read(self, mpath: str, blob: str) -> tuple[mf.Manifest, bytes]:
         data = self.repo.read_blob(blob)
-        return mf.parse_cached(data, blob, mpath), data
+        where = f"{mpath} at {self.commit[:12]}" if self.commit else mpath
+        return mf.parse_cached(data, blob, where), data
 
     def keyed(self, mpath: str, blob: str | None) -> Keyed | None:
         if blob is None:
@@ -482,17 +483,18 @@ class _Logger:
         if state is None:
             return None
         if state not in self.values:
-            self.values[state] = self._value(*state)
+            self.values[state] = self._value(*state, commit)
         return self.values[state]
 
-    def _value(self, mpath: str, blob: str) -> tuple[Any, str | None, int] | None:
+    def _value(self, mpath: str, blob: str, commit: str) -> tuple[Any, str | None, int] | None:
         data = self.repo.read_blob(blob)
         rel = mf.tracked_path(mpath)
+        where = f"{mpath} at {commit[:12]}"  # an error names the commit: history may hold bad ones
         if rel == self.path and (b"\nkind: dir\n" in data[:400]):
             match = _SIZE_RE.search(data, 0, 400)
-            size = int(match.group(1)) if match else mf.parse_cached(data, blob, mpath).size
+            size = int(match.group(1)) if match else mf.parse_cached(data, blob, where).size
             return ("dir", blob), None, size
-        manifest = mf.parse_cached(data, blob, mpath)
+        manifest = mf.parse_cached(data, blob, where)
         if rel == self.path:
             if manifest.kind == "dir":
                 return ("dir", blob), None, manifest.size

@@ -319,3 +319,35 @@ def test_a_name_with_a_line_break_prints_on_one_line(repo: Path, run) -> None:
     assert len(run(repo, "diff", "HEAD~1", "HEAD", "--stat").stdout.splitlines()) == 2
     logged = run(repo, "log", "data/b\nREADME.txt").stdout.splitlines()
     assert len(logged) == 1
+
+
+def test_a_full_disk_under_standard_output_is_one_line(tagged: Path) -> None:
+    """QA pass 7: `gitstore cat X > out` on a full disk printed a traceback."""
+    from tests.conftest import GITSTORE
+
+    for args in (("cat", "--rev", "v1", "model.pt"), ("ls",), ("log", "data"), ("status",)):
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run(
+                [*GITSTORE, *args], cwd=tagged, stdout=full, stderr=subprocess.PIPE, text=True
+            )
+        assert proc.returncode == 1, (args, proc.stderr)
+        assert proc.stderr == (
+            "gitstore: error: cannot write to standard output: No space left on device\n"
+        ), args
+
+
+def test_a_bad_manifest_in_history_is_named_with_its_commit(repo: Path, run) -> None:
+    """QA pass 7: log and diff said "data.gitstore line 8: ..." without saying which commit."""
+    write(repo / "data" / "a", b"a")
+    write(repo / "data" / "b", b"b")
+    run(repo, "track", "data")
+    git(repo, "commit", "-qm", "good")
+    text = (repo / "data.gitstore").read_text()
+    lines = text.splitlines(keepends=True)
+    (repo / "data.gitstore").write_text(text + lines[-2])  # entry a listed twice
+    git(repo, "add", "data.gitstore")
+    git(repo, "commit", "-qm", "bad", "--no-verify")
+    bad = git(repo, "rev-parse", "HEAD").stdout.strip()[:12]
+    for args in (("log", "data/a"), ("diff", "HEAD~1", "HEAD")):
+        refused = run(repo, *args, ok=False)
+        assert f"data.gitstore at {bad} line" in refused.stderr, (args, refused.stderr)
