@@ -16,6 +16,7 @@ import errno
 import fcntl
 import itertools
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -35,7 +36,7 @@ from .hashing import (
     write_sparse,
 )
 from .locks import FileLock, lock_timeout
-from .stores.local import READ_ONLY_MODE, LocalStore, fsync_write
+from .stores.local import READ_ONLY_MODE, LocalStore, fsync_write, open_object
 
 FICLONE = 0x40049409
 GENERATION_FILE = "gc-generation"
@@ -433,6 +434,7 @@ class Cache:
                         break
                 if mode == "symlink":
                     try:  # a link to nothing, or to an object edited in place, is no checkout
+                        os.close(open_object(src, oid, "the cache"))  # not itself a symlink
                         have = os.stat(src).st_size
                     except FileNotFoundError:
                         raise ObjectNotFoundError(
@@ -564,7 +566,7 @@ class Cache:
             return False
         src = self._obj(oid)
         try:
-            sfd = os.open(src, os.O_RDONLY)
+            sfd = open_object(src, oid, "the cache")
         except FileNotFoundError as exc:
             raise ObjectNotFoundError(f"object {oid} is not in the cache", oid=oid) from exc
         try:
@@ -665,7 +667,7 @@ class Cache:
         return False
 
     def _reflink(self, src: str, tmp: str, executable: bool) -> bool:
-        sfd = os.open(src, os.O_RDONLY)
+        sfd = open_object(src, os.path.basename(src), "the cache")
         try:
             dfd = _create(tmp, executable)
             try:
@@ -686,7 +688,10 @@ class Cache:
 
     def _hardlink(self, src: str, tmp: str, executable: bool, dest: str) -> str | None:
         """Link ``dest`` (when free: "dest") or else ``tmp`` ("tmp"); None when not possible."""
-        if executable != bool(os.stat(src).st_mode & 0o111):
+        st = os.lstat(src)
+        if not stat.S_ISREG(st.st_mode):  # a link to a link or a folder would pass that on
+            os.close(open_object(src, os.path.basename(src), "the cache"))  # raises
+        if executable != bool(st.st_mode & 0o111):
             return None
         try:
             try:
@@ -712,7 +717,7 @@ class Cache:
         create: Callable[[str, bool], int] | None = None,
     ) -> os.stat_result:
         """Copy the object at ``src`` to the new file ``tmp``: its fstat once written."""
-        sfd = os.open(src, os.O_RDONLY)
+        sfd = open_object(src, oid or os.path.basename(src), "the cache")
         try:
             sst = os.fstat(sfd)
             size = sst.st_size

@@ -14,6 +14,7 @@ Repairs hold the cache lock shared, like every other writer of the cache.
 from __future__ import annotations
 
 import os
+import stat as statmod
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -143,6 +144,8 @@ def verify(
 
         def check_cache(oid: str) -> tuple[str | None, str | None]:
             try:
+                if not statmod.S_ISREG(os.lstat(cache.path(oid)).st_mode):
+                    return "", None  # a symlink or a folder in its place: corrupt, moved aside
                 return hash_file(cache.path(oid))[0], None
             except GitstoreError as exc:
                 if not os.path.lexists(cache.path(oid)):

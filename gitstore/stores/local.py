@@ -13,6 +13,7 @@ NFS clients map it to a POSIX lock on the server).
 from __future__ import annotations
 
 import builtins
+import errno
 import os
 import stat as statmod
 from collections.abc import Iterable, Iterator, Sequence
@@ -130,6 +131,29 @@ def sync_filesystem(path: Path) -> None:
     os.sync()
 
 
+def open_object(path: str, oid: str, where: str) -> int:
+    """A read-only descriptor of the object file at ``path``, never through a symlink.
+
+    An object is a regular file: a symlink or a folder in its place (a damaged
+    store) raises IntegrityError rather than handing out the bytes it leads to.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise IntegrityError(
+                f"object {oid} in {where} is a symlink, not an object file",
+                hint="run `gitstore verify --repair`",
+            ) from exc
+        raise
+    if not statmod.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise IntegrityError(
+            f"object {oid} in {where} is not a regular file", hint="run `gitstore verify --repair`"
+        )
+    return fd
+
+
 class LocalStore(Store):
     """Objects and documents in a folder; see the module docstring."""
 
@@ -226,11 +250,12 @@ class LocalStore(Store):
     def open(self, oid: str) -> BinaryIO:
         self._require_root()
         try:
-            return open(self.object_path(oid), "rb")
+            fd = open_object(str(self.object_path(oid)), oid, self.url)
         except FileNotFoundError as exc:
             raise ObjectNotFoundError(f"object {oid} is not in {self.url}", oid=oid) from exc
         except OSError as exc:
             raise StoreError(f"cannot read object {oid} in {self.url}: {exc.strerror}") from exc
+        return os.fdopen(fd, "rb")
 
     def get(self, oid: str, dest: Path) -> None:
         super().get(oid, dest)

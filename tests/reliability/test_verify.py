@@ -199,3 +199,40 @@ def test_repair_drops_the_api_views_that_linked_a_corrupt_object(
     assert gs(repo, "verify").returncode == 0
     assert view_bytes() == good
     assert not list((cache / "views").glob(".tmp-*"))
+
+
+def test_an_object_replaced_by_a_symlink_or_a_folder_is_refused_and_repaired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA pass 7: cat and checkout followed a symlinked object out of the cache (exit 0, foreign
+    bytes); an object replaced by a folder was "changed while being read" and never repaired."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("GITSTORE_CACHE_DIR", str(cache))
+    repo = new_repo(tmp_path / "repo")
+    make_tree(repo / "data", files=2, size=3000, seed=9)
+    gs(repo, "track", "data")
+    listed = json.loads(gs(repo, "ls", "--json").stdout)
+    (linked, foldered) = listed
+    foreign = tmp_path / "foreign"
+    foreign.write_bytes(b"x" * linked["size"])
+    for f, make in ((linked, lambda p: p.symlink_to(foreign)), (foldered, lambda p: p.mkdir())):
+        obj = next(cache.glob(f"objects/*/*/{f['oid']}"))
+        obj.chmod(0o644)
+        obj.unlink()
+        make(obj)
+    refused = gs(repo, "cat", linked["path"], check=False)
+    assert refused.returncode == 1 and not refused.stdout
+    assert "is a symlink, not an object file" in refused.stderr
+    good = (repo / linked["path"]).read_bytes()
+    (repo / linked["path"]).unlink()
+    assert gs(repo, "checkout", check=False).returncode != 0
+    assert not (repo / linked["path"]).exists()
+    (repo / linked["path"]).write_bytes(good)  # the work tree's copy mends it below
+    proc = gs(repo, "verify", check=False)
+    assert proc.returncode == 1 and proc.stderr.count("corrupt in the cache") == 2
+    gs(repo, "verify", "--repair")
+    assert gs(repo, "verify").returncode == 0
+    import gitstore
+
+    assert gitstore.read(linked["path"], repo=repo) == good
+    assert not store_problems(cache)
