@@ -342,6 +342,8 @@ def open_object(ctx: Context, oid: str) -> BinaryIO:
 def cat(ctx: Context, path: str, rev: str | None = None) -> Iterator[bytes]:
     ws = ctx.workspace
     rel = ws.relpath(path, ctx.cwd)
+    if rel.endswith(mf.SUFFIX) and rel != mf.SUFFIX:  # X.gitstore means X, as in the Python API
+        rel = mf.tracked_path(rel)
     tracked = find_file(ctx, rel, rev)
     with open_object(ctx, tracked.oid) as f:
         with contextlib.suppress(AttributeError, OSError):  # a store's stream has no size

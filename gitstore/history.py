@@ -590,8 +590,9 @@ def data_log(
         return []  # no commits yet
     start = ctx.repo.resolve(rev or "HEAD")
     args = ["log", "-z", "--format=%H%x00%cI%x00%an <%ae>%x00%s", "--name-only", "--no-renames"]
-    if not all_parents:
-        args.append("--first-parent")
+    # a merge lists what it changed against its first parent (with every
+    # parent walked, git would otherwise list no file for it)
+    args.append("--first-parent" if not all_parents else "--diff-merges=first-parent")
     if n is not None:
         args.append(f"--max-count={n}")
     tokens = ctx.repo.git(*args, start, "--", "*" + mf.SUFFIX).stdout.split(b"\0")
@@ -605,7 +606,7 @@ def data_log(
         while i < len(tokens) and tokens[i].lstrip(b"\n").endswith(mf.SUFFIX.encode()):
             paths.append(mf.tracked_path(os.fsdecode(tokens[i].lstrip(b"\n"))))
             i += 1
-        if _HEX40.fullmatch(sha):
+        if _HEX40.fullmatch(sha) and paths:
             out.append(DataLogEntry(sha, date, author, subject, sorted(set(paths))))
     return out
 

@@ -351,3 +351,30 @@ def test_a_bad_manifest_in_history_is_named_with_its_commit(repo: Path, run) -> 
     for args in (("log", "data/a"), ("diff", "HEAD~1", "HEAD")):
         refused = run(repo, *args, ok=False)
         assert f"data.gitstore at {bad} line" in refused.stderr, (args, refused.stderr)
+
+
+def test_log_of_every_parent_lists_a_merge_with_its_paths_and_cat_takes_a_manifest_name(
+    repo: Path, run
+) -> None:
+    """QA pass 7: `log --all` listed a merge with no path; `cat X.gitstore` was refused."""
+    write(repo / "data" / "a", b"a1")
+    write(repo / "model.bin", b"m1")
+    run(repo, "track", "data", "model.bin")
+    git(repo, "commit", "-qm", "base")
+    git(repo, "switch", "-qc", "side")
+    write(repo / "data" / "a", b"a on side")
+    run(repo, "track", "data")
+    git(repo, "commit", "-qm", "side")
+    git(repo, "switch", "-q", "-")
+    write(repo / "model.bin", b"m2")
+    run(repo, "track", "model.bin")
+    git(repo, "commit", "-qm", "main")
+    git(repo, "merge", "-q", "--no-edit", "side")
+    logged = json.loads(run(repo, "log", "--all", "--json").stdout)
+    assert [(e["message"][:5], e["paths"]) for e in logged] == [
+        ("Merge", ["data"]),
+        ("main", ["model.bin"]),
+        ("side", ["data"]),
+        ("base", ["data", "model.bin"]),
+    ]
+    assert run(repo, "cat", "model.bin.gitstore").stdout == "m2"
