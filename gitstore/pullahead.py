@@ -35,9 +35,10 @@ from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
+from . import faults, writeback
 from . import manifest as mf
-from . import writeback
 from .errors import GitstoreError
+from .pending import Marks
 
 if TYPE_CHECKING:
     from .api import Context
@@ -60,8 +61,8 @@ class CheckoutAhead:
         self.root = str(self.ws.root)
         self.result: CheckoutResult = CheckoutResult()
         self.error: BaseException | None = None
-        #: oid -> (repository path, entry) of each file it makes
-        self.files: dict[str, list[tuple[str, mf.Entry]]] = {}
+        #: oid -> (repository path, entry, tracked path) of each file it makes
+        self.files: dict[str, list[tuple[str, mf.Entry, str]]] = {}
         for mpath, manifest in sorted(manifests.items()):
             rel = mf.tracked_path(mpath)
             for entry in manifest.entries:
@@ -69,9 +70,13 @@ class CheckoutAhead:
                 if only and not any(key == p or key.startswith(p + "/") for p in only):
                     continue
                 if oids is None or entry.oid in oids:
-                    self.files.setdefault(entry.oid, []).append((key, entry))
+                    self.files.setdefault(entry.oid, []).append((key, entry, rel))
         self._lock = threading.Lock()
         self._folders: set[str] = set()
+        # a tracked path is marked unfinished before its first file is written,
+        # as checkout marks it: a pull killed during the download must not have
+        # the next commit record the files not yet written as removed
+        self._marks = Marks(ctx.workspace.repo.state_dir)
         self._locks = ExitStack()
         self._active = False
 
@@ -117,7 +122,7 @@ class CheckoutAhead:
         """
         if not self._active:
             return
-        for key, entry in self.files.get(oid, ()):
+        for key, entry, rel in self.files.get(oid, ()):
             dest = f"{self.root}/{key}"
             try:
                 try:
@@ -129,6 +134,8 @@ class CheckoutAhead:
                 with self._lock:
                     if not self._active:
                         return
+                    self._marks.changing(rel)
+                faults.workspace_write()
                 cache = self.ws.cache
                 if data is None or not cache.materialise_bytes(data, dest, entry.exec):
                     cache.materialise(entry.oid, dest, entry.exec)

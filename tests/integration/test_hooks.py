@@ -311,6 +311,35 @@ def test_a_killed_post_checkout_is_never_committed_as_a_new_version(team) -> Non
     assert "left part-way" not in alice.gs("status").stderr
 
 
+def test_a_pull_killed_during_its_download_is_never_committed(team) -> None:
+    """QA pass 7: pull writes files while it downloads, before its checkout marked the path;
+    killed there, the next commit recorded the files not yet written as removed."""
+    alice, bob = team[0], team[1]
+    for i in range(8):
+        alice.write(f"data/f{i}.bin", f"file {i}".encode())
+    alice.commit_data("more data")
+    alice.git("push", "-q", "origin", "main")
+    bob.git("pull", "-q")
+    bob.gs("install")
+    env = dict(bob.env, GITSTORE_FAULT="kill:4")
+    proc = subprocess.run(
+        [*GITSTORE, "pull", "-j", "1"], cwd=bob.path, env=env, capture_output=True
+    )
+    assert proc.returncode == -9
+    assert 0 < len(list((bob.path / "data").iterdir())) < 10  # part-way indeed
+    bob.write("notes.txt", "hi\n")
+    bob.git("add", "notes.txt")
+    refused = bob.git("commit", "-qm", "notes", ok=False)
+    assert "a checkout did not finish" in refused.stderr
+    bob.gs("pull")
+    assert not (bob.path / ".git" / "gitstore" / "unmaterialised.json").exists()
+    bob.git("commit", "-qm", "notes")
+    assert (
+        bob.git("show", "HEAD:data.gitstore").stdout
+        == alice.git("show", "HEAD:data.gitstore").stdout
+    )
+
+
 def test_a_killed_checkout_of_a_revision_is_never_committed(team) -> None:
     alice = team[0]
     for name in "abcdef":
