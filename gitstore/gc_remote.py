@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 PLAN_MAX_AGE = 24 * 3600.0
 USERS = "users/"
+RECHECK_EVERY = 2.0  # seconds between two asks of the git remotes while deleting
 RECORDED = "recorded-users"  # in the state folder: "<id> <store url>" a line
 CLOCK_SLACK = 3600.0  # the store's clock against this machine's
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://(.*)", re.DOTALL)
@@ -256,7 +257,9 @@ def _ls_remotes(ctx: Context) -> list[tuple[str, str, str]]:
     return listed
 
 
-def remote_tips(ctx: Context) -> tuple[list[tuple[str, str]], set[str]]:
+def remote_tips(
+    ctx: Context, listed: list[tuple[str, str, str]] | None = None
+) -> tuple[list[tuple[str, str]], set[str]]:
     """(git remote, ref) of every ref at an object this clone lacks, and the commits it has.
 
     Asked of the git remotes themselves (``git ls-remote``, every ref, not only
@@ -264,9 +267,10 @@ def remote_tips(ctx: Context) -> tuple[list[tuple[str, str]], set[str]]:
     nothing of the others, nor of review refs (``refs/changes/*``,
     ``refs/pull/*``), whose commits may name objects in the store. The commits
     it has are roots of the history walk whether a local ref reaches them or
-    not. A git remote that cannot be listed stops the collection.
+    not. A git remote that cannot be listed stops the collection. ``listed``:
+    what :func:`_ls_remotes` gave, when the caller asked already.
     """
-    listed = _ls_remotes(ctx)
+    listed = _ls_remotes(ctx) if listed is None else listed
     if not listed:
         return [], set()
     shas = sorted({sha for sha, _, _ in listed})
@@ -364,7 +368,8 @@ def collect_remote(
             f" remote '{name}' older commits need; nothing was deleted",
             hint="run `git fetch --unshallow` first, or collect the remote from a full clone",
         )
-    unfetched, tips = remote_tips(ctx)
+    refs_before = _ls_remotes(ctx)
+    unfetched, tips = remote_tips(ctx, refs_before)
     if unfetched:
         remote, ref = unfetched[0]
         more = f" (and {len(unfetched) - 1} more)" if len(unfetched) > 1 else ""
@@ -427,14 +432,39 @@ def collect_remote(
         result.deleted = sorted(candidates.items())
         return result
     shown = _read_plan(plan, name, store.url, now)
+    # listing and judging a store takes a while: a teammate's push in between
+    # may have named an object that was already there (nothing was uploaded,
+    # so its age does not protect it); the git remotes are asked again
+    # (and again every few seconds while deleting)
+    _stop_if_moved(ctx, refs_before, name, result)
+    asked = time.monotonic()
     for oid, size in sorted(candidates.items()):
         if oid not in shown:
             result.notes.append(f"kept {oid}: not listed by the last --dry-run")
             continue
+        if time.monotonic() - asked > RECHECK_EVERY:
+            _stop_if_moved(ctx, refs_before, name, result)
+            asked = time.monotonic()
         store.delete(oid)
         result.deleted.append((oid, size))
     plan.unlink(missing_ok=True)
     return result
+
+
+def _stop_if_moved(
+    ctx: Context, before: list[tuple[str, str, str]], name: str, result: GcResult
+) -> None:
+    """GitstoreError when a git remote's refs are not what they were when the collection began."""
+    moved = sorted(set(_ls_remotes(ctx)) ^ set(before))
+    if not moved:
+        return
+    _sha, remote, ref = moved[0]
+    done = f"deleted {count(len(result.deleted), 'object')} before that" if result.deleted else ""
+    raise GitstoreError(
+        f"the git remote '{remote}' changed ({ref}) while remote '{name}' was being collected:"
+        f" a new commit may name its objects; {done or 'nothing was deleted'}, and stopped",
+        hint=f"run `git fetch --all --tags`, then `gitstore gc --remote {name} --dry-run` again",
+    )
 
 
 def _read_plan(plan: Path, name: str, url: str, now: float) -> set[str]:

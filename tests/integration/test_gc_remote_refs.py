@@ -252,3 +252,38 @@ def test_one_spelling_of_a_git_remote_url(a: str, b: str) -> None:
 
     assert normalise_url(a, Path("/work/me")) == normalise_url(b, Path("/work/me"))
     assert "token" not in normalise_url(a, Path("/work/me"))
+
+
+def test_a_push_to_the_git_remote_during_the_collection_stops_it(team, tmp_path: Path) -> None:
+    """QA pass 7: ls-remote was asked once, at the start; a teammate's commit pushed while the
+    store was listed could name an object already there (so young in no way) and lose it."""
+    alice, bob, origin, store = team
+    bob.gs("install")
+    bob.gs("pull")
+    bob.write("data/old.bin", b"an object nobody will name")
+    bob.commit_data("soon orphaned")
+    bob.git("push", "-q", "origin", "main")
+    bob.git("reset", "-q", "--hard", "HEAD~1")
+    bob.git("push", "-q", "--force", "origin", "main")
+    _age(store)
+    alice.git("fetch", "-q")
+    alice.gs("gc", "--remote", "team", "--dry-run", "--grace", "0")
+    before = objects_in(store)
+    # the git remote moves between the collection's first ls-remote and its deletions
+    calls, wrapper = tmp_path / "calls", tmp_path / "upload-pack"
+    head = subprocess.run(
+        ["git", "-C", str(origin), "rev-parse", "main"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f"echo x >> {calls}\n"
+        f'if [ "$(wc -l < {calls})" -ge 2 ]; then'
+        f" git -C {origin} update-ref refs/heads/teammate {head}; fi\n"
+        'exec git-upload-pack "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    alice.git("config", "remote.origin.uploadpack", str(wrapper))
+    refused = alice.gs("gc", "--remote", "team", "--grace", "0", "--yes", ok=False)
+    assert "the git remote 'origin' changed (refs/heads/teammate)" in refused.stderr
+    assert "nothing was deleted" in refused.stderr
+    assert objects_in(store) == before
