@@ -102,9 +102,10 @@ def _env_number(key: str, default: float) -> float:
 
 def store_for(rc: cfg.RemoteConfig, jobs: int = 8) -> Store:
     """The store a RemoteConfig names; network stores retry within bounds."""
-    from .stores.registry import is_relative_folder, open_store
+    from .stores.registry import check_remote_url, is_relative_folder, open_store
     from .stores.retry import RetryingStore, Throttle
 
+    check_remote_url(rc.url)
     url = rc.url
     if rc.base is not None and is_relative_folder(url):
         url = os.path.join(rc.base, url)  # not the current folder's: the same from anywhere
@@ -283,14 +284,17 @@ def remote_add(
     relative to the repository's top (absolute in the user's own file), which
     is what it is read against (:func:`store_for`).
     """
-    from .stores.registry import is_relative_folder, open_store
+    from .stores.registry import check_remote_url, is_relative_folder, open_store
 
     _check_name(name)
+    check_remote_url(url)
     where = url
     if is_relative_folder(url):
         where = os.path.normpath(os.path.join(ctx.cwd, url))
         root = cfg.folder_anchor(ctx.repo.root, ctx.repo.common_dir)
         url = os.path.relpath(where, root) if layer != "user" and root is not None else where
+        if ":" in url.split("/", 1)[0]:  # `store:v1` would read as a URL scheme
+            url = "./" + url
     store = open_store(where, endpoint_url=endpoint_url, region=region, profile=profile,
                        anonymous=anonymous, read_only=read_only, retry=False)  # fmt: skip
     make_folder(store)
@@ -377,8 +381,9 @@ def _typed(key: str, parts: list[str], value: str) -> Any:
     if key == "cache.link":
         return list(cfg.parse_link(value))
     if parts[-1] == "url":
-        from .stores.registry import open_store
+        from .stores.registry import check_remote_url, open_store
 
+        check_remote_url(value)
         open_store(value, retry=False)
     return value
 

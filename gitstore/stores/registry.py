@@ -27,7 +27,7 @@ from ..errors import ConfigError
 from .base import Store
 from .memory import MemoryStore
 
-ACCEPTED = "a folder path, file:///path, s3://bucket/prefix, http(s)://host/path or memory://name"
+ACCEPTED = "a folder path, file:///path, s3://bucket/prefix or http(s)://host/path"
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,253}[a-z0-9]$")
 
@@ -38,6 +38,20 @@ _memory_lock = threading.Lock()
 def _malformed(url: str, why: str = "") -> ConfigError:
     reason = f" ({why})" if why else ""
     return ConfigError(f"malformed remote URL '{url}'{reason}", hint=f"use {ACCEPTED}")
+
+
+def check_remote_url(url: str) -> None:
+    """ConfigError for a URL that :func:`open_store` takes but no remote may have.
+
+    ``memory://`` stores live inside one process (the test suite's): as a
+    remote, a push would "upload" into the pushing process's memory and
+    succeed with the data nowhere.
+    """
+    if isinstance(url, str) and url[:7].lower() == "memory:":
+        raise ConfigError(
+            f"'{url}' names a store inside one process (for tests); a remote cannot be one",
+            hint=f"use {ACCEPTED}",
+        )
 
 
 def memory_store(name: str) -> MemoryStore:

@@ -256,6 +256,20 @@ def test_remote_errors_are_one_clear_line(origin: Clone, tmp_path: Path) -> None
     assert "read-only" in one_error(origin.gs("push", "--remote", "ro", ok=False))
     assert "unknown remote 'nope'" in one_error(origin.gs("fetch", "--remote", "nope", ok=False))
     assert "already exists" in one_error(origin.gs("remote", "add", "ro", "/x", ok=False))
+    # QA pass 7: memory:// was taken, and a push "uploaded" into the pushing process's memory
+    assert "a remote cannot be one" in one_error(
+        origin.gs("remote", "add", "mem", "memory://team", ok=False)
+    )
+    assert "memory://" not in out.stderr
+
+
+def test_a_folder_whose_name_holds_a_colon_stays_a_folder(origin: Clone) -> None:
+    """QA pass 7: `./store:v1` was written `store:v1`, which reads as a URL scheme."""
+    origin.gs("remote", "add", "nas", "./store:v1", "--default")
+    assert "nas\t./store:v1" in origin.gs("remote", "list").stdout
+    origin.commit("track data")
+    assert origin.json("push")["transferred"] == 4
+    assert len(remote_objects(origin.path / "store:v1")) == 4
 
 
 def test_s3_faults(
