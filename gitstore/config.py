@@ -12,6 +12,7 @@ anyone's cache); secrets are refused in every file.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from .errors import ConfigError
 LINK_MODES = ("reflink", "hardlink", "symlink", "copy")
 DEFAULT_LINK = ("reflink", "copy")
 REMOTE_KEYS = ("url", "endpoint_url", "region", "profile", "anonymous", "read_only")
+REMOTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 TRUSTED_REMOTE_KEYS = ("url", "endpoint_url", "region", "profile", "anonymous")
 SECRET_WORDS = ("secret", "password", "token", "access_key", "credential", "session_key")
 LAYERS = ("committed", "user", "local")
@@ -215,14 +217,25 @@ def _remote_from(
     unknown = set(raw) - set(REMOTE_KEYS)
     if unknown:
         raise ConfigError(f"{path}: remote '{name}' has unknown keys: {', '.join(sorted(unknown))}")
+    if not REMOTE_NAME.match(name):
+        raise ConfigError(
+            f"{path}: '{name}' is not a valid remote name",
+            hint="use letters, digits, '.', '_' and '-', starting with a letter or digit",
+        )
+    texts = {}
+    for key in ("endpoint_url", "region", "profile"):
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ConfigError(f"{path}: remote '{name}': {key} must be a string, not {value!r}")
+        texts[key] = value
     return RemoteConfig(
         name=name,
         url=raw["url"],
-        endpoint_url=raw.get("endpoint_url"),
-        region=raw.get("region"),
-        profile=raw.get("profile"),
-        anonymous=bool(raw.get("anonymous", False)),
-        read_only=bool(raw.get("read_only", False)),
+        endpoint_url=texts["endpoint_url"],
+        region=texts["region"],
+        profile=texts["profile"],
+        anonymous=_bool(raw.get("anonymous", False), f"remote '{name}': anonymous", path),
+        read_only=_bool(raw.get("read_only", False), f"remote '{name}': read_only", path),
         layer=layer,
         base=base,
     )
@@ -231,7 +244,18 @@ def _remote_from(
 def _bool(value: Any, what: str, path: Path | None) -> bool:
     if isinstance(value, bool):
         return value
-    raise ConfigError(f"{path}: {what} must be true or false")
+    where = f"{path}: " if path is not None else ""
+    raise ConfigError(f"{where}{what} must be true or false, not {value!r}")
+
+
+def _mapping(layer: Mapping[str, Any], key: str, path: Path | None) -> Mapping[str, Any]:
+    """``layer[key]`` when it is a mapping (or absent: empty); ConfigError naming the file otherwise."""
+    value = layer.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: '{key}' must be a mapping of names to settings")
+    return value
 
 
 def folder_anchor(root: Path | None, common_dir: Path | None) -> Path | None:
@@ -277,7 +301,9 @@ def load(
     for name in LAYERS:
         version = layers[name].get("gitstore", 1)
         if version != 1:
-            raise ConfigError(f"{paths[name]} uses config version {version}; upgrade gitstore")
+            if isinstance(version, int) and not isinstance(version, bool) and version > 1:
+                raise ConfigError(f"{paths[name]} uses config version {version}; upgrade gitstore")
+            raise ConfigError(f"{paths[name]}: 'gitstore' must be the number 1, not {version!r}")
 
     merged: dict[str, Any] = {}
     remotes: dict[str, RemoteConfig] = {}
@@ -285,12 +311,16 @@ def load(
     anchor = folder_anchor(root, common_dir)
     for name in LAYERS:  # lowest first
         layer = layers[name]
-        for rname, raw in (layer.get("remotes") or {}).items():
+        for rname, raw in _mapping(layer, "remotes", paths[name]).items():
             where = paths[name]
             base = where.parent if name == "user" and where is not None else anchor
             remotes[str(rname)] = _remote_from(str(rname), raw, name, where, base)
-        for gname, store in (layer.get("remote") or {}).items():
-            remote_map[str(gname)] = str(store)
+        for gname, store in _mapping(layer, "remote", paths[name]).items():
+            if not isinstance(store, str):
+                raise ConfigError(
+                    f"{paths[name]}: remote.{gname} must name a gitstore remote, not {store!r}"
+                )
+            remote_map[str(gname)] = store
         for section in ("hooks", "transfer", "cache"):
             if section == "cache" and name == "committed":
                 continue
@@ -301,6 +331,10 @@ def load(
                 raise ConfigError(f"{paths[name]}: '{section}' must be a mapping")
             merged.setdefault(section, {}).update(value)
 
+    for name in LAYERS:
+        value = layers[name].get("default_remote")
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{paths[name]}: default_remote must name a remote, not {value!r}")
     default = layers["local"].get("default_remote") or committed.get("default_remote")
     default = default or layers["user"].get("default_remote")
     default = env.get("GITSTORE_REMOTE") or default
@@ -313,8 +347,12 @@ def load(
 
     cache = merged.get("cache", {})
     cache_dir = env.get("GITSTORE_CACHE_DIR") or cache.get("dir")
+    if cache_dir is not None and not isinstance(cache_dir, str):
+        raise ConfigError(f"cache.dir must be a folder path, not {cache_dir!r}")
     cache_path = Path(os.path.expanduser(cache_dir)) if cache_dir else xdg_cache_home() / "gitstore"
     link_raw: Any = env.get("GITSTORE_LINK") or cache.get("link") or DEFAULT_LINK
+    if not isinstance(link_raw, (str, list, tuple)):
+        raise ConfigError(f"cache.link must be a list of link modes, not {link_raw!r}")
     link = parse_link(link_raw)
     hooks = merged.get("hooks", {})
     jobs_raw = env.get("GITSTORE_JOBS") or merged.get("transfer", {}).get("jobs", 8)

@@ -22,7 +22,6 @@ committed file is staged with git, to be committed with the user's next commit.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +39,7 @@ NO_REMOTE_HINT = (
     "run `gitstore remote add NAME URL --default` (a teammate's remote comes with the code"
     " once their .gitstore/config.yaml is committed and pushed)"
 )
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_NAME = cfg.REMOTE_NAME
 BOOL_KEYS = {"hooks.refresh", "hooks.fetch"}
 SIMPLE_KEYS = (
     "default_remote",

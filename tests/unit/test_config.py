@@ -171,3 +171,40 @@ def test_counted_nouns_agree_with_their_number() -> None:
     assert count(3, "file", "is") == "3 files are"
     assert count(1, "object", "was") == "1 object was"
     assert count(2, "object", "was") == "2 objects were"
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("remotes: [team]\n", "'remotes' must be a mapping"),
+        ("remote: [team]\n", "'remote' must be a mapping"),
+        ("remote: {origin: [a]}\n", "remote.origin must name a gitstore remote"),
+        ("remotes: {t: /x}\ndefault_remote: [t]\n", "default_remote must name a remote"),
+        ("remotes: {t: {url: 's3://b/x', endpoint_url: 9000}}\n", "endpoint_url must be a string"),
+        ("remotes: {t: {url: 's3://b/x', region: 5}}\n", "region must be a string"),
+        ("remotes: {t: {url: 's3://b/x', profile: [a]}}\n", "profile must be a string"),
+        ("remotes: {t: {url: /x, read_only: 'no'}}\n", "read_only must be true or false, not 'no'"),
+        ("remotes: {t: {url: /x, anonymous: 3}}\n", "anonymous must be true or false"),
+        ("remotes: {'bad name': /x}\n", "'bad name' is not a valid remote name"),
+        ("cache: {link: 5}\n", "cache.link must be a list of link modes"),
+        ("cache: {dir: 5}\n", "cache.dir must be a folder path"),
+        ("hooks: {fetch: nope}\n", "hooks.fetch must be true or false, not 'nope'"),
+    ],
+)
+def test_settings_of_the_wrong_type_are_one_error_naming_the_file(
+    layers: tuple[Path, Path], text: str, said: str
+) -> None:
+    """QA pass 7: tracebacks (from every command and hook), or 'no' taken as true."""
+    root, common = layers
+    put(root, common, "local", text)
+    with pytest.raises(ConfigError) as caught:
+        cfg.load(root, common, env={})
+    assert said in caught.value.message
+    assert "None" not in caught.value.message
+
+
+def test_a_quoted_config_version_is_not_taken_for_a_newer_one(layers: tuple[Path, Path]) -> None:
+    root, common = layers
+    write(cfg.local_config_path(common), 'gitstore: "1"\n')
+    with pytest.raises(ConfigError, match="must be the number 1"):
+        cfg.load(root, common, env={})
