@@ -52,6 +52,12 @@ SIMPLE_KEYS = (
 
 
 # -- resolving a remote -------------------------------------------------------
+PUSH_ELSEWHERE = (
+    "push to a folder or s3:// remote: `gitstore push --remote NAME`; for `git push`, make it"
+    " the default (`gitstore remote default NAME`) or map the git remote to it"
+    " (`gitstore config set remote.GIT_REMOTE NAME`)"
+)
+
 def fetch_order(ctx: Context) -> list[str]:
     """Remote names fetch tries, in order (DESIGN.md "Configuration")."""
     return list(ctx.config.remote_order)
@@ -135,13 +141,13 @@ def open_remote(
     if for_write and rc.read_only:
         raise ReadOnlyStoreError(
             f"remote '{rc.name}' ({rc.url}) is read-only",
-            hint="push to another remote with --remote NAME",
+            hint=PUSH_ELSEWHERE,
         )
     store = store_for(rc, ctx.config.jobs)
     if for_write and store.read_only:
         raise ReadOnlyStoreError(
             f"remote '{rc.name}' ({rc.url}) is read-only: HTTP remotes can only be read",
-            hint="push to a folder or s3:// remote with --remote NAME",
+            hint=PUSH_ELSEWHERE,
         )
     return rc.name, store
 

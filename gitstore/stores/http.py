@@ -219,7 +219,8 @@ class HttpStore(Store):
             pass
         response.close()
         self._release(conn, not response.will_close if conn is not None else False)
-        where = f"{self.url} ({status} {getattr(response, 'reason', '')})".rstrip()
+        reason = " ".join(str(getattr(response, "reason", "")).split())  # urllib's span lines
+        where = f"{self.url} ({status} {reason})".rstrip()
         if status in (404, 410):
             raise ObjectNotFoundError(f"cannot {what}: not in {self.url}", oid=oid)
         if status == 403 and oid is not None:

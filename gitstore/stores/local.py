@@ -182,7 +182,9 @@ class LocalStore(Store):
         except FileNotFoundError:
             raise StoreUnavailableError(
                 f"the remote folder {self.url} does not exist (not mounted, or moved?)",
-                hint=f"if it is a new remote, create it: mkdir -p {self.root}",
+                hint=None
+                if self.read_only
+                else f"if it is a new remote, create it: mkdir -p {self.root}",
             ) from None
         except OSError as exc:
             raise StoreUnavailableError(

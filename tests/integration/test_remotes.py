@@ -253,7 +253,9 @@ def test_remote_errors_are_one_clear_line(origin: Clone, tmp_path: Path) -> None
         origin.gs("remote", "add", "x", "gs:/bucket", ok=False)
     )
     origin.gs("remote", "add", "ro", str(tmp_path / "ro"), "--read-only")
-    assert "read-only" in one_error(origin.gs("push", "--remote", "ro", ok=False))
+    read_only = origin.gs("push", "--remote", "ro", ok=False)
+    assert "read-only" in one_error(read_only)
+    assert "`gitstore remote default NAME`" in read_only.stderr  # git push has no --remote
     assert "unknown remote 'nope'" in one_error(origin.gs("fetch", "--remote", "nope", ok=False))
     assert "already exists" in one_error(origin.gs("remote", "add", "ro", "/x", ok=False))
     # QA pass 7: memory:// was taken, and a push "uploaded" into the pushing process's memory
