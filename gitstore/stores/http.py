@@ -244,10 +244,13 @@ class HttpStore(Store):
     # -- objects -----------------------------------------------------------
     def _present(self, oid: str) -> bool:
         try:
-            self._head(layout.object_key(oid), f"look up object {oid}", oid)
+            response = self._head(layout.object_key(oid), f"look up object {oid}", oid)
         except ObjectNotFoundError:
             return False
-        return True
+        # a web page where the object should be: a site that answers every path
+        # with its index page (a single-page app's or a CDN's fallback)
+        kind = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
+        return kind != "text/html"
 
     def exists(self, oids: Iterable[str]) -> set[str]:
         wanted = sorted(set(oids))

@@ -176,6 +176,38 @@ def test_pull_through_read_only_http_remote(
     assert refused.returncode == 1 and "read-only" in refused.stderr
 
 
+def test_a_site_that_answers_every_path_with_a_page_holds_no_object(origin: Clone) -> None:
+    """QA pass 7: a single-page app's or a CDN's fallback (200 and its index page for any
+    path) was reported as holding every object."""
+    import http.server
+    import threading
+
+    class Fallback(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", "16")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            self.do_HEAD()
+            self.wfile.write(b"<html>app</html>")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Fallback)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        origin.gs("remote", "add", "web", f"http://127.0.0.1:{server.server_port}/", "--local")
+        origin.commit()
+        status = origin.json("remote", "status", "web")
+        assert status["on_remote"] == 0 and len(status["not_pushed"]) == 4
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 # -- remote order ---------------------------------------------------------------
 def test_missing_object_is_found_in_the_next_remote_and_a_down_one_is_skipped(
     origin: Clone, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
