@@ -956,8 +956,9 @@ def check_size(oid: str, actual: int, size: int) -> None:
         raise IntegrityError(
             f"object {oid} in the cache holds {actual} bytes where its manifest says {size}:"
             " the manifest's size was edited, or a hard-linked or symlinked copy was edited in place",
-            hint="`gitstore verify` says whether the object is damaged (then `--repair` mends it);"
-            " if it is sound, the manifest is wrong: `gitstore track PATH` on a good copy rewrites it",
+            hint="`gitstore verify` says whether the object is damaged (`gitstore verify --repair`"
+            " mends it); if it is sound, the manifest is wrong: `gitstore track PATH` on a good"
+            " copy rewrites it",
         )
 
 
