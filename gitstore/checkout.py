@@ -121,6 +121,8 @@ class _Plan:
     expect: dict[str, os.stat_result] = field(default_factory=dict)
     # the files to write where the plan saw nothing (all of them: None)
     fresh: set[str] | None = field(default_factory=set)
+    # restricted to part of the path (`checkout PATH/FILE`): the rest is unknown
+    partial: bool = False
 
 
 def entry_key(rel: str, manifest: mf.Manifest, entry: mf.Entry) -> str:
@@ -368,7 +370,7 @@ class Checkout:
     ) -> _Plan:
         ws = self.ws
         safe_parent(ws, rel, create=False)
-        plan = _Plan(rel, manifest)
+        plan = _Plan(rel, manifest, partial=bool(restrict))
         if not restrict and self._kind_changed(plan, result):
             return plan
         if manifest.kind == "dir":
@@ -482,7 +484,7 @@ class Checkout:
                 f" {shlex.quote(rel)}` (from the repository's top) finishes it",
             ) from exc
         below = rel + "/"
-        if not any(
+        if not plan.partial and not any(  # a part says nothing of the rest of the path
             k == rel or k.startswith(below) for keys in result.missing.values() for k in keys
         ):
             self.marks.done(rel)

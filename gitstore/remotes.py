@@ -58,6 +58,7 @@ PUSH_ELSEWHERE = (
     " (`gitstore config set remote.GIT_REMOTE NAME`)"
 )
 
+
 def fetch_order(ctx: Context) -> list[str]:
     """Remote names fetch tries, in order (DESIGN.md "Configuration")."""
     return list(ctx.config.remote_order)
