@@ -40,6 +40,7 @@ import stat as statmod
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -384,9 +385,13 @@ def _rmtree(path: Path) -> None:
 
 
 def drop_views_linking(
-    cache: Cache, inodes: set[tuple[int, int]]
+    cache: Cache, inodes: set[tuple[int, int]], copies: AbstractSet[tuple[str, int]] = frozenset()
 ) -> tuple[list[str], dict[str, str]]:
     """Delete every view holding a file that is one of ``inodes``: (deleted, {view: why not}).
+
+    ``copies``: (BLAKE3, size) of the bad bytes; a view's copy of an object (an
+    executable file cannot be a hard link to a read-only object) of one of
+    those sizes is hashed, and its view deleted when it holds those bytes.
 
     ``verify --repair`` calls this for the corrupt objects it moved aside: a
     view is hard links to objects, so it still held their bad bytes, and the
@@ -402,7 +407,7 @@ def drop_views_linking(
     for view in sorted(folder.iterdir()):
         if view.name.startswith(".") or not view.is_dir() or view.is_symlink():
             continue
-        if not any((st.st_dev, st.st_ino) in inodes for st in _lstats(view)):
+        if not any(_holds_bad(path, st, inodes, copies) for path, st in _lstats(view)):
             continue
         doomed = folder / f".tmp-drop-{os.urandom(8).hex()}"
         try:
@@ -415,11 +420,33 @@ def drop_views_linking(
     return dropped, failed
 
 
-def _lstats(top: Path) -> Iterator[os.stat_result]:
+def _lstats(top: Path) -> Iterator[tuple[str, os.stat_result]]:
     for folder, _dirs, files in os.walk(top):
         for name in files:
+            path = os.path.join(folder, name)
             with contextlib.suppress(OSError):
-                yield os.lstat(os.path.join(folder, name))
+                yield path, os.lstat(path)
+
+
+def _holds_bad(
+    path: str,
+    st: os.stat_result,
+    inodes: set[tuple[int, int]],
+    copies: AbstractSet[tuple[str, int]],
+) -> bool:
+    if (st.st_dev, st.st_ino) in inodes:
+        return True
+    if st.st_nlink != 1 or not statmod.S_ISREG(st.st_mode):
+        return False
+    if not any(size == st.st_size for _digest, size in copies):
+        return False
+    from .hashing import hash_file
+
+    try:
+        digest = hash_file(path)[0]
+    except GitstoreError:
+        return False
+    return (digest, st.st_size) in copies
 
 
 def sweep_views(cache: Cache, grace: float, now: float, result: GcResult) -> set[str]:

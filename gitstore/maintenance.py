@@ -13,6 +13,7 @@ Repairs hold the cache lock shared, like every other writer of the cache.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat as statmod
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +43,7 @@ class VerifyReport:
     moved_aside: dict[str, str] = field(default_factory=dict)  # oid -> where its bad bytes went
     links_kept: list[str] = field(default_factory=list)  # links to them made files of their bytes
     views_dropped: list[str] = field(default_factory=list)  # API views that linked them
+    found: dict[str, tuple[str, int]] = field(default_factory=dict)  # corrupt oid -> (hash, size)
     complete: bool = False
     paths: dict[str, str] = field(default_factory=dict)  # oid -> a working-tree path naming it
 
@@ -164,6 +166,9 @@ def verify(
             report.unreadable[oid] = error
         elif actual != oid:
             report.corrupt.append(oid)
+            if actual and remote is None:
+                with contextlib.suppress(OSError):
+                    report.found[oid] = (actual, os.lstat(cache.path(oid)).st_size)
     report.missing = {o: p for o, p in sorted(needed.items()) if o not in have}
     report.paths = {o: p[0] for o, p in needed.items() if p}
     if repair:
@@ -191,10 +196,11 @@ def _repair_cache(ctx: Context, report: VerifyReport, needed: dict[str, list[str
             _move_aside(ctx, report, oid, needed.get(oid, []), execs)
             if oid in report.moved_aside and inode is not None:
                 inodes.add(inode)
-        if inodes:  # the Python API's views hard-link objects: they hold the bad bytes too
+        if inodes:  # the Python API's views hard-link objects (or copy them): the bad bytes too
             from .gc import drop_views_linking
 
-            report.views_dropped, left = drop_views_linking(cache, inodes)
+            copies = {found for oid, found in report.found.items() if oid in report.moved_aside}
+            report.views_dropped, left = drop_views_linking(cache, inodes, copies)
             report.unrepaired.update(left)
         todo = [o for o in todo if o not in report.unrepaired]
         for oid in todo:

@@ -175,10 +175,13 @@ def test_repair_drops_the_api_views_that_linked_a_corrupt_object(
     monkeypatch.setenv("GITSTORE_CACHE_DIR", str(cache))
     repo = new_repo(tmp_path / "repo")
     make_tree(repo / "data", files=3, size=3000, seed=7)
+    (repo / "data" / "run.sh").write_bytes(b"#!/bin/sh\necho hi\n")
+    (repo / "data" / "run.sh").chmod(0o755)  # its view file is a copy: objects are read-only
     gs(repo, "track", "data")
     git(repo, "commit", "-qm", "data")
     listed = json.loads(gs(repo, "ls", "--json").stdout)
     good = {f["path"]: (repo / f["path"]).read_bytes() for f in listed}
+    script = next(f["oid"] for f in listed if f["path"] == "data/run.sh")
     get = [sys.executable, "-c", "import gitstore; print(gitstore.get('data'))"]
 
     def view_bytes() -> dict[str, bytes]:
@@ -191,8 +194,12 @@ def test_repair_drops_the_api_views_that_linked_a_corrupt_object(
             if p.is_file()
         }
 
+    corrupt(cache, script)  # before the view is built: the view copies the bad bytes
+    assert view_bytes() != good
+    gs(repo, "verify", "--repair")
     assert view_bytes() == good
-    corrupt(cache, listed[0]["oid"])
+    linked = next(f["oid"] for f in listed if f["path"] != "data/run.sh")
+    corrupt(cache, linked)
     assert view_bytes() != good  # the view is the object
     out = gs(repo, "verify", "--repair").stdout
     assert "deleted the Python API's view" in out
