@@ -225,9 +225,9 @@ def _remote_from(
     texts = {}
     for key in ("endpoint_url", "region", "profile"):
         value = raw.get(key)
-        if value is not None and (not isinstance(value, str) or not value):
+        if value is not None and not isinstance(value, str):
             raise ConfigError(f"{path}: remote '{name}': {key} must be a string, not {value!r}")
-        texts[key] = value
+        texts[key] = value or None  # '' is unset, as it always was
     return RemoteConfig(
         name=name,
         url=raw["url"],
@@ -246,6 +246,28 @@ def _bool(value: Any, what: str, path: Path | None) -> bool:
         return value
     where = f"{path}: " if path is not None else ""
     raise ConfigError(f"{where}{what} must be true or false, not {value!r}")
+
+
+def _check_section(section: str, values: Mapping[str, Any], path: Path | None) -> None:
+    """The types of one file's ``hooks``, ``transfer`` and ``cache`` settings, naming the file."""
+    for key, value in values.items():
+        what = f"{section}.{key}"
+        if section == "hooks" and key in ("refresh", "fetch"):
+            _bool(value, what, path)
+        elif what == "transfer.jobs" and not (
+            (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
+            or (isinstance(value, str) and value.isdigit() and int(value) >= 1)
+        ):
+            raise ConfigError(f"{path}: transfer.jobs must be a positive integer, not {value!r}")
+        elif what == "cache.link":
+            if not isinstance(value, (str, list)):
+                raise ConfigError(f"{path}: cache.link must be a list of link modes, not {value!r}")
+            try:
+                parse_link(value)
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: cache.link: {exc.message}") from None
+        elif what == "cache.dir" and not isinstance(value, str):
+            raise ConfigError(f"{path}: cache.dir must be a folder path, not {value!r}")
 
 
 def _mapping(layer: Mapping[str, Any], key: str, path: Path | None) -> Mapping[str, Any]:
@@ -329,6 +351,7 @@ def load(
                 continue
             if not isinstance(value, dict):
                 raise ConfigError(f"{paths[name]}: '{section}' must be a mapping")
+            _check_section(section, value, paths[name])
             merged.setdefault(section, {}).update(value)
 
     for name in LAYERS:

@@ -689,8 +689,12 @@ def format_stat(d: Diff) -> str:
 
 
 def _md_code(text: str) -> str:
-    """``text`` as an inline code span that is safe inside a table cell."""
-    text = text.replace("|", "\\|").replace("\n", " ")
+    """``text`` as an inline code span that is safe inside a table cell.
+
+    Control characters (a carriage return is a line ending to CommonMark) are
+    escaped as the text output quotes them, so no name starts a new list item.
+    """
+    text = mf.one_line(text).replace("|", "\\|")
     if "`" not in text:
         return f"`{text}`"
     return f"`` {text} ``"

@@ -309,14 +309,24 @@ def test_a_name_with_a_line_break_prints_on_one_line(repo: Path, run) -> None:
     run(repo, "track", "data")
     git(repo, "commit", "-qm", "v1")
     write(repo / "data" / "b\nREADME.txt", b"b")
+    write(repo / "data" / "c\r- removed `x`", b"c")  # CommonMark ends a line at a lone CR
     assert '    added: "data/b\\nREADME.txt"' in run(repo, "status").stdout.splitlines()
     run(repo, "track", "data")
     git(repo, "commit", "-qm", "v2")
     listed = run(repo, "ls").stdout.splitlines()
-    assert len(listed) == 2 and listed[1].endswith(' "data/b\\nREADME.txt"')
+    assert len(listed) == 3 and listed[1].endswith(' "data/b\\nREADME.txt"')
     diff = run(repo, "diff", "HEAD~1", "HEAD").stdout.splitlines()
-    assert diff == ['added     "data/b\\nREADME.txt" (1 B)']
+    assert diff == [
+        'added     "data/b\\nREADME.txt" (1 B)',
+        'added     "data/c\\r- removed `x`" (1 B)',
+    ]
     assert len(run(repo, "diff", "HEAD~1", "HEAD", "--stat").stdout.splitlines()) == 2
+    markdown = run(repo, "diff", "HEAD~1", "HEAD", "--markdown").stdout
+    assert '`"data/b\\nREADME.txt"`' in markdown and "\r" not in markdown
+    assert [x for x in markdown.splitlines() if x.startswith("- ")] == [
+        '- added `"data/b\\nREADME.txt"` (1 B)',
+        '- added `` "data/c\\r- removed `x`" `` (1 B)',
+    ]
     logged = run(repo, "log", "data/b\nREADME.txt").stdout.splitlines()
     assert len(logged) == 1
 

@@ -189,6 +189,9 @@ def test_counted_nouns_agree_with_their_number() -> None:
         ("cache: {link: 5}\n", "cache.link must be a list of link modes"),
         ("cache: {dir: 5}\n", "cache.dir must be a folder path"),
         ("hooks: {fetch: nope}\n", "hooks.fetch must be true or false, not 'nope'"),
+        ("transfer: {jobs: 2.9}\n", "transfer.jobs must be a positive integer, not 2.9"),
+        ("transfer: {jobs: true}\n", "transfer.jobs must be a positive integer, not True"),
+        ("cache: {link: [copy, nope]}\n", "unknown link mode 'nope'"),
     ],
 )
 def test_settings_of_the_wrong_type_are_one_error_naming_the_file(
@@ -200,7 +203,15 @@ def test_settings_of_the_wrong_type_are_one_error_naming_the_file(
     with pytest.raises(ConfigError) as caught:
         cfg.load(root, common, env={})
     assert said in caught.value.message
-    assert "None" not in caught.value.message
+    assert caught.value.message.startswith(f"{cfg.local_config_path(common)}: ")
+
+
+def test_empty_and_digit_string_settings_keep_their_old_meaning(layers: tuple[Path, Path]) -> None:
+    """An empty region is unset and jobs: "4" is 4, as before the type checks (QA pass 7)."""
+    root, common = layers
+    put(root, common, "local", "remotes: {t: {url: /x, region: ''}}\ntransfer: {jobs: '4'}\n")
+    loaded = cfg.load(root, common, env={})
+    assert loaded.remotes["t"].region is None and loaded.jobs == 4
 
 
 def test_a_quoted_config_version_is_not_taken_for_a_newer_one(layers: tuple[Path, Path]) -> None:
