@@ -59,6 +59,9 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+# an oid no content hashes to in practice: a server that has it answers every path
+NO_OBJECT = "0" * 64
+
 class HttpStore(Store):
     """Objects under an HTTP(S) base URL, read-only; see the module docstring."""
 
@@ -79,6 +82,7 @@ class HttpStore(Store):
         self._idle: dict[int, http.client.HTTPConnection] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._fallback_checked = False
         self._context: ssl.SSLContext | None = None
         self._proxy = self._find_proxy()
 
@@ -244,18 +248,39 @@ class HttpStore(Store):
     # -- objects -----------------------------------------------------------
     def _present(self, oid: str) -> bool:
         try:
-            response = self._head(layout.object_key(oid), f"look up object {oid}", oid)
+            self._head(layout.object_key(oid), f"look up object {oid}", oid)
         except ObjectNotFoundError:
             return False
-        # a web page where the object should be: a site that answers every path
-        # with its index page (a single-page app's or a CDN's fallback)
-        kind = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
-        return kind != "text/html"
+        return True
+
+    def _refuse_fallback(self) -> None:
+        """StoreError when the server says it holds an object that cannot exist.
+
+        A site that answers every path with its index page (a single-page
+        app's or a CDN's fallback) would otherwise be taken as holding every
+        object. Asked once per store, before the first lookup.
+        """
+        if self._fallback_checked:
+            return
+        self._fallback_checked = True
+        try:
+            self._head(layout.object_key(NO_OBJECT), "look up an object that cannot exist", None)
+        except ObjectNotFoundError:
+            return
+        except StoreError:
+            return  # not a yes: the lookups themselves say what is wrong
+        raise StoreError(
+            f"{self.url} answers for an object that cannot exist: it serves a page for every"
+            " path (a site's fallback page?), not a gitstore store",
+            hint="point the remote at the folder that holds objects/",
+        )
 
     def exists(self, oids: Iterable[str]) -> set[str]:
         wanted = sorted(set(oids))
         for oid in wanted:
             layout.object_key(oid)
+        if wanted:
+            self._refuse_fallback()
         if len(wanted) <= 1:
             return {oid for oid in wanted if self._present(oid)}
         with ThreadPoolExecutor(min(self.jobs, len(wanted))) as pool:

@@ -178,7 +178,9 @@ def test_pull_through_read_only_http_remote(
 
 def test_a_site_that_answers_every_path_with_a_page_holds_no_object(origin: Clone) -> None:
     """QA pass 7: a single-page app's or a CDN's fallback (200 and its index page for any
-    path) was reported as holding every object."""
+    path) was reported as holding every object; while a server that guesses types serves a
+    tracked HTML file as text/html, and that object is there like any other."""
+    import functools
     import http.server
     import threading
 
@@ -201,8 +203,29 @@ def test_a_site_that_answers_every_path_with_a_page_holds_no_object(origin: Clon
     try:
         origin.gs("remote", "add", "web", f"http://127.0.0.1:{server.server_port}/", "--local")
         origin.commit()
-        status = origin.json("remote", "status", "web")
-        assert status["on_remote"] == 0 and len(status["not_pushed"]) == 4
+        refused = origin.gs("remote", "status", "web", ok=False)
+        assert "serves a page for every path" in one_error(refused)
+    finally:
+        server.shutdown()
+        server.server_close()
+    store = origin.path.parent / "store"
+    origin.gs("remote", "add", "team", str(store), "--default")
+    origin.gs("push")
+
+    class AllHtml(http.server.SimpleHTTPRequestHandler):
+        def guess_type(self, path: object) -> str:
+            return "text/html"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    handler = functools.partial(AllHtml, directory=str(store))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        origin.gs("remote", "add", "html", f"http://127.0.0.1:{server.server_port}/", "--local")
+        status = origin.json("remote", "status", "html")
+        assert status["on_remote"] == 4 and not status["not_pushed"]
     finally:
         server.shutdown()
         server.server_close()
