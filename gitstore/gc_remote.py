@@ -237,8 +237,11 @@ def published_needs(store: Store) -> set[str]:
 
 
 # -- what the git remotes have ---------------------------------------------------
-def _ls_remotes(ctx: Context) -> list[tuple[str, str, str]]:
-    """(sha, git remote, ref) of every ref of every git remote, peeled tags (``ref^{}``) too."""
+def _ls_remotes(ctx: Context, done: str = "nothing was deleted") -> list[tuple[str, str, str]]:
+    """(sha, git remote, ref) of every ref of every git remote, peeled tags (``ref^{}``) too.
+
+    ``done``: what the error says was deleted so far (a re-check while deleting).
+    """
     repo = ctx.repo
     listed: list[tuple[str, str, str]] = []
     for remote in repo.git("remote").stdout.decode().split():
@@ -247,7 +250,7 @@ def _ls_remotes(ctx: Context) -> list[tuple[str, str, str]]:
             why = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["failed"])[-1]
             raise GitstoreError(
                 f"cannot list the git remote '{remote}' ({why}): gc --remote must know every"
-                " ref that may name the store's objects; nothing was deleted",
+                f" ref that may name the store's objects; {done}",
                 hint="run it again when the git remote can be reached",
             )
         for line in proc.stdout.decode("utf-8", "replace").splitlines():
@@ -455,14 +458,18 @@ def _stop_if_moved(
     ctx: Context, before: list[tuple[str, str, str]], name: str, result: GcResult
 ) -> None:
     """GitstoreError when a git remote's refs are not what they were when the collection began."""
-    moved = sorted(set(_ls_remotes(ctx)) ^ set(before))
+    done = (
+        f"deleted {count(len(result.deleted), 'object')} before that, and stopped"
+        if result.deleted
+        else "nothing was deleted"
+    )
+    moved = sorted(set(_ls_remotes(ctx, done)) ^ set(before))
     if not moved:
         return
     _sha, remote, ref = moved[0]
-    done = f"deleted {count(len(result.deleted), 'object')} before that" if result.deleted else ""
     raise GitstoreError(
         f"the git remote '{remote}' changed ({ref}) while remote '{name}' was being collected:"
-        f" a new commit may name its objects; {done or 'nothing was deleted'}, and stopped",
+        f" a new commit may name its objects; {done}",
         hint=f"run `git fetch --all --tags`, then `gitstore gc --remote {name} --dry-run` again",
     )
 
