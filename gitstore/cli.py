@@ -88,7 +88,7 @@ class GitstoreGroup(click.Group):
         except BrokenPipeError:
             ctx.exit(1)
         except OSError as exc:
-            if not _writing_stdout(exc):
+            if not writing_stdout(exc):
                 raise
             click.echo(
                 f"gitstore: error: cannot write to standard output: {exc.strerror}", err=True
@@ -96,7 +96,7 @@ class GitstoreGroup(click.Group):
             ctx.exit(1)
 
 
-def _writing_stdout(exc: OSError) -> bool:
+def writing_stdout(exc: OSError) -> bool:
     """Whether ``exc`` came from writing standard output (``> /dev/full``, a full disk).
 
     The innermost Python frame is the one that called ``write`` or ``flush``

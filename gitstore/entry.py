@@ -20,6 +20,13 @@ def main() -> None:
         from .hookmain import run_hook_cli
 
         sys.exit(run_hook_cli(argv[1], argv[2:]))
+    from .cli import writing_stdout
     from .cli import main as cli_main
 
-    cli_main()
+    try:
+        cli_main()
+    except OSError as exc:  # --version and --help print before any command's handler runs
+        if not writing_stdout(exc):
+            raise
+        sys.stderr.write(f"gitstore: error: cannot write to standard output: {exc.strerror}\n")
+        sys.exit(1)

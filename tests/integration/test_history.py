@@ -335,7 +335,14 @@ def test_a_full_disk_under_standard_output_is_one_line(tagged: Path) -> None:
     """QA pass 7: `gitstore cat X > out` on a full disk printed a traceback."""
     from tests.conftest import GITSTORE
 
-    for args in (("cat", "--rev", "v1", "model.pt"), ("ls",), ("log", "data"), ("status",)):
+    for args in (
+        ("cat", "--rev", "v1", "model.pt"),
+        ("ls",),
+        ("log", "data"),
+        ("status",),
+        ("--version",),  # printed before any command runs
+        ("--help",),
+    ):
         with open("/dev/full", "w") as full:
             proc = subprocess.run(
                 [*GITSTORE, *args], cwd=tagged, stdout=full, stderr=subprocess.PIPE, text=True
