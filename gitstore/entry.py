@@ -20,8 +20,8 @@ def main() -> None:
         from .hookmain import run_hook_cli
 
         sys.exit(run_hook_cli(argv[1], argv[2:]))
-    from .cli import writing_stdout
     from .cli import main as cli_main
+    from .cli import writing_stdout
 
     try:
         cli_main()

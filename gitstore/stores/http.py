@@ -62,6 +62,7 @@ def _is_loopback(host: str) -> bool:
 # an oid no content hashes to in practice: a server that has it answers every path
 NO_OBJECT = "0" * 64
 
+
 class HttpStore(Store):
     """Objects under an HTTP(S) base URL, read-only; see the module docstring."""
 
