@@ -78,9 +78,11 @@ class GitstoreGroup(click.Group):
             state = ctx.find_object(State)
             if state is not None and state.debug:
                 raise
-            click.echo(f"gitstore: error: {exc.message}", err=True)
+            from .manifest import printable  # a message may quote a file name
+
+            click.echo(f"gitstore: error: {printable(exc.message)}", err=True)
             if exc.hint:
-                click.echo(f"hint: {exc.hint}", err=True)
+                click.echo(f"hint: {printable(exc.hint)}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("gitstore: interrupted", err=True)

@@ -145,35 +145,33 @@ def verify(state: State, remote: str | None, repair: bool, complete: bool, as_js
     else:
         from .progress import objects
 
-        click.echo(f"checked {objects(report.checked)} in the {report.where}")
+        _say(f"checked {objects(report.checked)} in the {report.where}")
         for oid in report.corrupt:
             named = f" ({report.paths[oid]})" if oid in report.paths else ""
-            click.echo(f"gitstore: corrupt in the {report.where}: {oid}{named}", err=True)
+            _say(f"gitstore: corrupt in the {report.where}: {oid}{named}", err=True)
         for oid, why in report.unreadable.items():
-            click.echo(f"gitstore: unreadable in the {report.where}: {oid}: {why}", err=True)
+            _say(f"gitstore: unreadable in the {report.where}: {oid}: {why}", err=True)
         for oid, paths in report.missing.items():
             kind = "" if complete else "note: "
-            click.echo(
-                f"gitstore: {kind}missing from the {report.where}: {oid} ({paths[0]})", err=True
-            )
+            _say(f"gitstore: {kind}missing from the {report.where}: {oid} ({paths[0]})", err=True)
         for oid, source in report.repaired.items():
-            click.echo(f"repaired {oid} from {source}")
+            _say(f"repaired {oid} from {source}")
         for oid, why in report.unrepaired.items():
-            click.echo(f"gitstore: could not repair {oid}: {why}", err=True)
+            _say(f"gitstore: could not repair {oid}: {why}", err=True)
         for oid, where in report.moved_aside.items():
             if oid in report.repaired:
-                click.echo(f"kept the corrupt bytes of {oid} at {where}")
+                _say(f"kept the corrupt bytes of {oid} at {where}")
                 continue
             named = f" (needed by {report.paths[oid]})" if oid in report.paths else ""
-            click.echo(
+            _say(
                 f"gitstore: moved the corrupt {oid}{named} aside to {where}: the cache has no copy"
                 " until `gitstore fetch` finds a good one",
                 err=True,
             )
         for rel in report.links_kept:
-            click.echo(f"{rel}: its link into the cache is now a file holding the same bytes")
+            _say(f"{rel}: its link into the cache is now a file holding the same bytes")
         for view in report.views_dropped:
-            click.echo(
+            _say(
                 f"deleted the Python API's view {view}: it linked a corrupt object"
                 " (the next gitstore.get builds it again)"
             )
@@ -183,3 +181,10 @@ def verify(state: State, remote: str | None, repair: bool, complete: bool, as_js
 def register(main: click.Group) -> None:
     main.add_command(gc)
     main.add_command(verify)
+
+
+def _say(text: str, err: bool = False) -> None:
+    """A line of verify's report: it names files, whose names may hold control characters."""
+    from .manifest import printable
+
+    click.echo(printable(text), err=err)

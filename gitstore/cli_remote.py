@@ -200,6 +200,7 @@ def remote_trust(name: str) -> None:
 def remote_status(name: str | None, as_json: bool) -> None:
     """What the remote holds of what HEAD and the working tree need."""
     from . import transfer
+    from .manifest import one_line
 
     status = transfer.remote_status(_context(), name)
     if as_json:
@@ -211,7 +212,8 @@ def remote_status(name: str | None, as_json: bool) -> None:
     if status.not_pushed:
         click.echo(f"{count(len(status.not_pushed), 'object')} not pushed yet; run `gitstore push`")
     for oid, paths in list(status.missing.items())[:20]:
-        click.echo(f"missing everywhere: {oid} ({paths[0] if paths else '?'})")
+        shown = one_line(paths[0]) if paths else "?"
+        click.echo(f"missing everywhere: {oid} ({shown})")
 
 
 @remote.command("ls")

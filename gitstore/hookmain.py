@@ -48,7 +48,9 @@ def run_hook(name: str, args: Sequence[str]) -> int:
             raise
         report = hookrun.HookReport([f"gitstore: {name}: {exc.message}"])  # never fail a post hook
     if report.lines:
-        sys.stderr.write("".join(line + "\n" for line in report.lines))
+        from .manifest import printable
+
+        sys.stderr.write("".join(printable(line) + "\n" for line in report.lines))
         sys.stderr.flush()
     return report.exit_code
 
@@ -58,9 +60,11 @@ def run_hook_cli(name: str, args: Sequence[str]) -> int:
     try:
         return run_hook(name, args)
     except GitstoreError as exc:
-        sys.stderr.write(f"gitstore: error: {exc.message}\n")
+        from .manifest import printable
+
+        sys.stderr.write(f"gitstore: error: {printable(exc.message)}\n")
         if exc.hint:
-            sys.stderr.write(f"hint: {exc.hint}\n")
+            sys.stderr.write(f"hint: {printable(exc.hint)}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("gitstore: interrupted\n")

@@ -142,6 +142,17 @@ _GIT_SLASHED_RE = _LazyPattern(r"/(?:\.git[. ]*|git~1)/", re.IGNORECASE)
 _DRIVE_JOINED_RE = _LazyPattern(r"(?:^|\x00)[A-Za-z]:")
 
 
+def printable(text: str) -> str:
+    """A message line with its control characters escaped (``\\r``, ``\\x1b``).
+
+    Messages name files, and a file name may hold a carriage return or an
+    escape sequence that would erase or recolour the terminal's line.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def one_line(path: str) -> str:
     """``path`` as text output prints it: as it is, or quoted with escapes (``"a\\nb"``), as
     git quotes a name with a control character, so that no name can forge a line of output."""

@@ -329,6 +329,9 @@ def test_a_name_with_a_line_break_prints_on_one_line(repo: Path, run) -> None:
     ]
     logged = run(repo, "log", "data/b\nREADME.txt").stdout.splitlines()
     assert len(logged) == 1
+    # errors and hook lines too: an escape sequence and a CR would erase the terminal's line
+    refused = run(repo, "cat", "data/x\x1b[2K\rOK", ok=False).stderr
+    assert "\x1b" not in refused and "\r" not in refused and "data/x\\x1b[2K\\rOK" in refused
 
 
 def test_a_full_disk_under_standard_output_is_one_line(tagged: Path) -> None:
