@@ -79,6 +79,25 @@ class Cache:
     def exists(self, oids: Iterable[str]) -> set[str]:
         return {oid for oid in oids if os.path.exists(self._obj(oid))}
 
+    def check_object(self, oid: str) -> None:
+        """IntegrityError unless object ``oid`` is a regular file (not a symlink or a folder)."""
+        try:
+            st = os.lstat(self._obj(oid))
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"object {oid} is not in the cache", oid=oid) from None
+        if not stat.S_ISREG(st.st_mode):
+            what = (
+                "a symlink"
+                if stat.S_ISLNK(st.st_mode)
+                else "a folder"
+                if stat.S_ISDIR(st.st_mode)
+                else "a special file"
+            )
+            raise IntegrityError(
+                f"object {oid} in the cache is {what}, not an object file",
+                hint="run `gitstore verify --repair`",
+            )
+
     def sizes(self, oids: Iterable[str]) -> dict[str, int]:
         """The size of each of ``oids`` that is in the cache."""
         out = {}

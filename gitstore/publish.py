@@ -218,6 +218,7 @@ class _Publisher:
 
         def put(oid: str) -> None:
             try:
+                cache.check_object(oid)
                 self.store.put(oid, cache.path(oid))
             except IntegrityError:
                 damaged.add(oid)

@@ -477,11 +477,13 @@ def _upload(
         if stop.is_set():
             return
         try:
+            ctx.cache.check_object(oid)  # a symlink or folder is never read as one
             with throttle:
                 store.put(oid, ctx.cache.path(oid))
         except (IntegrityError, ObjectNotFoundError) as exc:
+            hint = f"; {exc.hint}" if exc.hint else ""
             with lock:
-                result.failed[oid] = f"{exc.message}{_needed_by(wanted.get(oid, []))}"
+                result.failed[oid] = f"{exc.message}{_needed_by(wanted.get(oid, []))}{hint}"
             return
         except StoreError as exc:
             with lock:

@@ -230,6 +230,11 @@ def test_an_object_replaced_by_a_symlink_or_a_folder_is_refused_and_repaired(
     refused = gs(repo, "cat", linked["path"], check=False)
     assert refused.returncode == 1 and not refused.stdout
     assert "is a symlink, not an object file" in refused.stderr
+    gs(repo, "remote", "add", "team", str(tmp_path / "store"), "--default")
+    pushed = gs(repo, "push", check=False)  # said as what it is, not as a race to run again
+    said = pushed.stdout + pushed.stderr
+    assert pushed.returncode == 3 and "is a symlink, not an object file" in said
+    assert "is a folder, not an object file" in said and "`gitstore verify --repair`" in said
     good = (repo / linked["path"]).read_bytes()
     (repo / linked["path"]).unlink()
     assert gs(repo, "checkout", check=False).returncode != 0
