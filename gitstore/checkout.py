@@ -484,10 +484,10 @@ class Checkout:
                 f" {shlex.quote(rel)}` (from the repository's top) finishes it",
             ) from exc
         below = rel + "/"
-        if not plan.partial and not any(  # a part says nothing of the rest of the path
+        if not any(
             k == rel or k.startswith(below) for keys in result.missing.values() for k in keys
-        ):
-            self.marks.done(rel)
+        ):  # a part says nothing of the rest of the path
+            (self.marks.part_done if plan.partial else self.marks.done)(rel)
 
     def _apply_plan(self, plan: _Plan, result: CheckoutResult) -> None:
         ws = self.ws

@@ -59,6 +59,7 @@ class Marks:
     def __init__(self, state_dir: Path):
         self.state_dir = state_dir
         self._marked: set[str] = set()
+        self._new: set[str] = set()  # marked by this run (not before it)
         self._done: set[str] = set()
 
     def changing(self, rel: str) -> None:
@@ -69,20 +70,28 @@ class Marks:
         if rel not in marks:
             marks[rel] = INTERRUPTED
             save(self.state_dir, marks)
+            self._new.add(rel)
         self._marked.add(rel)
 
     def done(self, rel: str) -> None:
         """``rel`` now matches its manifest (every file written or already right)."""
         self._done.add(rel)
 
+    def part_done(self, rel: str) -> None:
+        """A part of ``rel`` was checked out in full: the rest is as it was before this run.
+
+        So the mark goes only if this run set it; one set before (a killed
+        pull, a hook that could not fetch) stays until the whole path is done.
+        """
+        if rel in self._new:
+            self._done.add(rel)
+
     def finish(self) -> None:
-        """Clear the interruption marks of the paths done (other reasons are the hooks' to clear)."""
+        """Clear the marks of the paths done, whatever their reason: they match their manifests."""
         if not self._done:
             return
         marks = load(self.state_dir)
-        kept = {
-            rel: why for rel, why in marks.items() if not (rel in self._done and why == INTERRUPTED)
-        }
+        kept = {rel: why for rel, why in marks.items() if rel not in self._done}
         if kept != marks:
             save(self.state_dir, kept)
         self._done.clear()

@@ -343,6 +343,10 @@ def test_a_pull_killed_during_its_download_is_never_committed(team) -> None:
         bob.git("show", "HEAD:data.gitstore").stdout
         == alice.git("show", "HEAD:data.gitstore").stdout
     )
+    # and a checkout of one file of a complete path leaves no mark (QA pass 7, second look)
+    bob.write("data/f1.bin", b"an edit to throw away")
+    bob.gs("checkout", "--force", "data/f1.bin")
+    assert not (bob.path / ".git" / "gitstore" / "unmaterialised.json").exists()
 
 
 def test_a_killed_checkout_of_a_revision_is_never_committed(team) -> None:
@@ -534,6 +538,11 @@ def test_pull_with_remote_down_reports_and_commit_is_guarded(team) -> None:
     bob.gs("pull")
     bob.git("commit", "-qam", "code")
     assert bob.read("data/a.bin") == b"alpha v3"
+    # the pull that finished the path cleared the hook's mark, whatever its reason (QA pass 7):
+    # a later edit in the folder is committed, not refused
+    assert not (bob.path / ".git" / "gitstore" / "unmaterialised.json").exists()
+    bob.write("data/a.bin", b"alpha, bob's edit")
+    bob.commit_data("bob's edit")
 
 
 def test_a_broken_remote_is_reported_once_not_as_each_paths_reason(team) -> None:
