@@ -263,13 +263,17 @@ class HttpStore(Store):
         """
         if self._fallback_checked:
             return
-        self._fallback_checked = True
         try:
             self._head(layout.object_key(NO_OBJECT), "look up an object that cannot exist", None)
         except ObjectNotFoundError:
+            self._fallback_checked = True
             return
+        except (ThrottledError, StoreUnavailableError):
+            raise  # no answer yet: asked again (the retrying store retries the whole lookup)
         except StoreError:
-            return  # not a yes: the lookups themselves say what is wrong
+            self._fallback_checked = True
+            return  # a refusal (403 for what is not there) is not a yes
+        self._fallback_checked = True
         raise StoreError(
             f"{self.url} answers for an object that cannot exist: it serves a page for every"
             " path (a site's fallback page?), not a gitstore store",
