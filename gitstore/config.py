@@ -199,7 +199,8 @@ def _refuse_secrets(data: Any, path: Path, trail: str = "") -> None:
     if isinstance(data, dict):
         for key, value in data.items():
             name = f"{trail}.{key}" if trail else str(key)
-            if any(word in str(key).lower() for word in SECRET_WORDS):
+            named = trail in ("remotes", "remote")  # a remote's name, not a setting
+            if not named and any(word in str(key).lower() for word in SECRET_WORDS):
                 raise ConfigError(
                     f"{path}: '{name}' looks like a secret; credentials never go in gitstore config",
                     hint="use the AWS chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or ~/.aws/credentials",

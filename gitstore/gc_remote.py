@@ -247,7 +247,8 @@ def _ls_remotes(ctx: Context, done: str = "nothing was deleted") -> list[tuple[s
     for remote in repo.git("remote").stdout.decode().split():
         proc = repo.git("ls-remote", remote, check=False)
         if proc.returncode != 0:
-            why = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["failed"])[-1]
+            lines = proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["failed"]
+            why = next((x for x in lines if x.startswith("fatal:")), lines[0])
             raise GitstoreError(
                 f"cannot list the git remote '{remote}' ({why}): gc --remote must know every"
                 f" ref that may name the store's objects; {done}",

@@ -352,7 +352,11 @@ def remote_default(ctx: Context, name: str, layer: str = "committed") -> Path:
 
 
 def _split_key(key: str) -> list[str]:
-    if any(word in key.lower() for word in cfg.SECRET_WORDS):
+    parts = key.split(".")
+    # the name in remotes.NAME.KEY and remote.NAME is a remote's, not a setting
+    named = parts[1:2] if parts[0] in ("remotes", "remote") else []
+    setting = ".".join(p for i, p in enumerate(parts) if not (named and i == 1))
+    if any(word in setting.lower() for word in cfg.SECRET_WORDS):
         raise ConfigError(
             f"'{key}' looks like a secret; credentials never go in gitstore config",
             hint="use the AWS chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or ~/.aws/credentials",

@@ -79,6 +79,16 @@ def test_secrets_are_refused_in_every_file(layers: tuple[Path, Path], layer: str
     assert info.value.hint and "AWS" in info.value.hint
 
 
+def test_a_remote_named_like_a_secret_is_a_name(layers: tuple[Path, Path]) -> None:
+    """QA pass 7: `remote add tokenstore DIR` was taken, then every command refused the file."""
+    root, common = layers
+    put(root, common, "local", "remotes: {tokenstore: /x}\nremote: {origin: tokenstore}\n")
+    assert cfg.load(root, common, env={}).remotes["tokenstore"].url == "/x"
+    assert remotes._split_key("remotes.tokenstore.url") == ["remotes", "tokenstore", "url"]
+    with pytest.raises(ConfigError, match="looks like a secret"):
+        remotes._split_key("remotes.tokenstore.secret_key")
+
+
 def test_key_validation() -> None:
     assert remotes._split_key("remotes.team.endpoint_url") == ["remotes", "team", "endpoint_url"]
     assert remotes._split_key("transfer.jobs") == ["transfer", "jobs"]
