@@ -503,6 +503,10 @@ class Workspace:
         if rel.startswith(".." + os.sep) or rel == ".." or os.path.isabs(rel):
             raise PathError(f"{user_path} is outside the repository {self.root}")
         rel = rel.replace(os.sep, "/")
+        if not is_utf8(rel):  # no manifest can name it, and git's paths here are UTF-8
+            raise PathError(
+                f"{shown(user_path)}: file names that are not valid UTF-8 cannot be tracked"
+            )
         if rel == ".git" or rel.startswith(".git/"):
             raise PathError(f"{user_path} is inside .git")
         self._refuse_symlinked_parent(user_path, parent, root)

@@ -452,6 +452,9 @@ def test_track_refuses_what_gitignore_or_a_manifest_cannot_hold(repo: Path, run)
     odd = os.fsdecode(b"d\xff")
     write(repo / odd / "a", b"y")
     assert "d\\xff: file names that are not valid UTF-8" in _refused(run, repo, "track", odd)
+    for args in (("log", odd), ("diff", "HEAD", "HEAD", odd), ("checkout", odd), ("pull", odd)):
+        refused = run(repo, *args, ok=False).stderr  # QA pass 7: tracebacks
+        assert "d\\xff: file names that are not valid UTF-8" in refused, args
     os.mkfifo(repo / "pipe")  # reading it would wait forever
     assert "only regular files and folders" in _refused(run, repo, "track", "pipe")
     write(repo / ".gitignore", "*.log\n")
