@@ -34,6 +34,12 @@ def _line(published: Any) -> str:
 def _report_missing(result: Any) -> None:
     for oid, where in sorted(result.missing.items()):
         commit, path = where[0]
+        if oid in result.damaged:
+            warn(
+                f"missing: {oid} ({path} at {commit[:12]}): the cache's copy is damaged and no"
+                " remote has it; run `gitstore verify --repair`"
+            )
+            continue
         warn(f"missing: {oid} ({path} at {commit[:12]}) is in no store gitstore can read")
 
 

@@ -129,6 +129,8 @@ class PublishResult:
     objects_copied: int = 0
     # published commits no longer on the branch (its history was rewritten): dropped
     withdrawn: list[str] = field(default_factory=list)
+    # missing ones whose cache copy is damaged (not its bytes, a symlink, a folder)
+    damaged: set[str] = field(default_factory=set)
 
     @property
     def up_to_date(self) -> bool:
@@ -206,6 +208,7 @@ class _Publisher:
                 if repaired:
                     self._put_all(sorted(repaired), cache)
                 absent |= damaged - repaired
+                self.result.damaged |= damaged - repaired
                 copy = [o for o in copy if o not in absent]
             self.known.update(copy)
             self.result.objects_copied += len(copy)

@@ -235,6 +235,10 @@ def test_an_object_replaced_by_a_symlink_or_a_folder_is_refused_and_repaired(
     said = pushed.stdout + pushed.stderr
     assert pushed.returncode == 3 and "is a symlink, not an object file" in said
     assert "is a folder, not an object file" in said and "`gitstore verify --repair`" in said
+    git(repo, "commit", "-qm", "data")
+    published = gs(repo, "publish", str(tmp_path / "pub"), check=False)
+    assert published.returncode == 3
+    assert published.stderr.count("the cache's copy is damaged") == 2
     good = (repo / linked["path"]).read_bytes()
     (repo / linked["path"]).unlink()
     assert gs(repo, "checkout", check=False).returncode != 0
