@@ -453,7 +453,7 @@ class Cache:
                         break
                 if mode == "symlink":
                     try:  # a link to nothing, or to an object edited in place, is no checkout
-                        os.close(open_object(src, oid, "the cache"))  # not itself a symlink
+                        os.close(open_object(src, oid, "the cache")[0])  # not itself a symlink
                         have = os.stat(src).st_size
                     except FileNotFoundError:
                         raise ObjectNotFoundError(
@@ -585,11 +585,10 @@ class Cache:
             return False
         src = self._obj(oid)
         try:
-            sfd = open_object(src, oid, "the cache")
+            sfd, sst = open_object(src, oid, "the cache")
         except FileNotFoundError as exc:
             raise ObjectNotFoundError(f"object {oid} is not in the cache", oid=oid) from exc
         try:
-            sst = os.fstat(sfd)
             have = sst.st_size
             if size is not None:
                 check_size(oid, have, size)
@@ -686,7 +685,7 @@ class Cache:
         return False
 
     def _reflink(self, src: str, tmp: str, executable: bool) -> bool:
-        sfd = open_object(src, os.path.basename(src), "the cache")
+        sfd, _sst = open_object(src, os.path.basename(src), "the cache")
         try:
             dfd = _create(tmp, executable)
             try:
@@ -709,7 +708,7 @@ class Cache:
         """Link ``dest`` (when free: "dest") or else ``tmp`` ("tmp"); None when not possible."""
         st = os.lstat(src)
         if not stat.S_ISREG(st.st_mode):  # a link to a link or a folder would pass that on
-            os.close(open_object(src, os.path.basename(src), "the cache"))  # raises
+            os.close(open_object(src, os.path.basename(src), "the cache")[0])  # raises
         if executable != bool(st.st_mode & 0o111):
             return None
         try:
@@ -736,9 +735,8 @@ class Cache:
         create: Callable[[str, bool], int] | None = None,
     ) -> os.stat_result:
         """Copy the object at ``src`` to the new file ``tmp``: its fstat once written."""
-        sfd = open_object(src, oid or os.path.basename(src), "the cache")
+        sfd, sst = open_object(src, oid or os.path.basename(src), "the cache")
         try:
-            sst = os.fstat(sfd)
             size = sst.st_size
             if want is not None:
                 check_size(oid, size, want)

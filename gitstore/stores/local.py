@@ -131,8 +131,8 @@ def sync_filesystem(path: Path) -> None:
     os.sync()
 
 
-def open_object(path: str, oid: str, where: str) -> int:
-    """A read-only descriptor of the object file at ``path``, never through a symlink.
+def open_object(path: str, oid: str, where: str) -> tuple[int, os.stat_result]:
+    """A read-only descriptor of the object file at ``path``, never through a symlink, and its fstat.
 
     An object is a regular file: a symlink or a folder in its place (a damaged
     store) raises IntegrityError rather than handing out the bytes it leads to.
@@ -146,12 +146,13 @@ def open_object(path: str, oid: str, where: str) -> int:
                 hint="run `gitstore verify --repair`",
             ) from exc
         raise
-    if not statmod.S_ISREG(os.fstat(fd).st_mode):
+    st = os.fstat(fd)
+    if not statmod.S_ISREG(st.st_mode):
         os.close(fd)
         raise IntegrityError(
             f"object {oid} in {where} is not a regular file", hint="run `gitstore verify --repair`"
         )
-    return fd
+    return fd, st
 
 
 class LocalStore(Store):
@@ -252,7 +253,7 @@ class LocalStore(Store):
     def open(self, oid: str) -> BinaryIO:
         self._require_root()
         try:
-            fd = open_object(str(self.object_path(oid)), oid, self.url)
+            fd, _st = open_object(str(self.object_path(oid)), oid, self.url)
         except FileNotFoundError as exc:
             raise ObjectNotFoundError(f"object {oid} is not in {self.url}", oid=oid) from exc
         except OSError as exc:
