@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -152,7 +152,9 @@ def checkout(
     *,
     force: bool = False,
     link: str | Sequence[str] | None = None,
+    marked: Iterable[str] = (),
 ) -> CheckoutResult:
+    """``marked``: tracked paths this command marked unfinished already (pull's early writes)."""
     ws = ctx.workspace
     only = [_tracked_rel(ws, p, ctx.cwd) for p in paths]
     blobs: dict[str, str] = {}
@@ -171,9 +173,9 @@ def checkout(
         for o in only:
             _require_entry(ctx, o, manifests, rev)
     link = cfg.parse_link(link) if link is not None else None
-    return Checkout(ws, force=force, link=link).run(
-        manifests, write_manifests=rev is not None, only=only, blobs=blobs
-    )
+    run = Checkout(ws, force=force, link=link)
+    run.marks.adopt(marked)
+    return run.run(manifests, write_manifests=rev is not None, only=only, blobs=blobs)
 
 
 def _require_entry(ctx: Context, path: str, manifests: dict[str, bytes], rev: str | None) -> None:

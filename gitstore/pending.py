@@ -16,7 +16,7 @@ small JSON map of tracked path to reason, absent when nothing is marked.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 FILE = "unmaterialised.json"
@@ -72,6 +72,16 @@ class Marks:
             save(self.state_dir, marks)
             self._new.add(rel)
         self._marked.add(rel)
+
+    @property
+    def new(self) -> frozenset[str]:
+        """The paths this run marked (none of them was marked before it)."""
+        return frozenset(self._new)
+
+    def adopt(self, marked: Iterable[str]) -> None:
+        """Paths marked earlier in the same command (pull's early writes): as if marked here."""
+        self._marked.update(marked)
+        self._new.update(marked)
 
     def done(self, rel: str) -> None:
         """``rel`` now matches its manifest (every file written or already right)."""

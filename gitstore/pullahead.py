@@ -100,6 +100,11 @@ class CheckoutAhead:
         self._locks = stack
         self._active = True
 
+    @property
+    def marked(self) -> set[str]:
+        """The tracked paths this pull marked unfinished (its checkout clears them when done)."""
+        return set(self._marks.new)
+
     def finish(self) -> CheckoutResult:
         """Stop, record what was written in the stat cache, release the locks."""
         with self._lock:

@@ -798,7 +798,7 @@ def pull(
                                 sizes=collector.sizes, landed=ahead.landed)  # fmt: skip
     finally:
         early = ahead.finish()
-    final = api.checkout(ctx, None, paths, force=force)
+    final = api.checkout(ctx, None, paths, force=force, marked=ahead.marked)
     final.unchanged = unchanged_after(early, final)
     early.merge(final)
     return fetched, early

@@ -7,6 +7,7 @@ clone's own ``XDG_CACHE_HOME``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -346,6 +347,24 @@ def test_a_pull_killed_during_its_download_is_never_committed(team) -> None:
     # and a checkout of one file of a complete path leaves no mark (QA pass 7, second look)
     bob.write("data/f1.bin", b"an edit to throw away")
     bob.gs("checkout", "--force", "data/f1.bin")
+    assert not (bob.path / ".git" / "gitstore" / "unmaterialised.json").exists()
+
+
+def test_a_pull_of_one_file_that_writes_it_early_leaves_no_mark(team) -> None:
+    """QA pass 7: pull's early write marked the folder, and its checkout of one file, seeing
+    a mark it had not set, kept it: later commits in the folder were refused."""
+    bob = team[1]
+    bob.gs("install")
+    bob.gs("pull")
+    oid = next(
+        f["oid"] for f in json.loads(bob.gs("ls", "--json").stdout) if f["path"] == "data/a.bin"
+    )
+    (bob.path / "data" / "a.bin").unlink()
+    obj = next(bob.cache.rglob(f"objects/*/*/{oid}"))
+    obj.chmod(0o644)
+    obj.unlink()  # so that the pull fetches it, and writes the file as it lands
+    bob.gs("pull", "data/a.bin")
+    assert bob.read("data/a.bin") == b"alpha v1"
     assert not (bob.path / ".git" / "gitstore" / "unmaterialised.json").exists()
 
 
