@@ -158,15 +158,8 @@ def one_line(path: str) -> str:
     git quotes a name with a control character, so that no name can forge a line of output."""
     if path.isprintable():
         return path
-    inner = "".join(
-        c
-        if c.isprintable() and c not in '"\\'
-        else c.encode("unicode_escape").decode()
-        if c not in '"\\'
-        else "\\" + c
-        for c in path
-    )
-    return f'"{inner}"'
+    quoted = path.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{printable(quoted)}"'
 
 
 def validate_entry_path(path: str) -> str | None:
