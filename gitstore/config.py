@@ -371,12 +371,8 @@ def load(
 
     cache = merged.get("cache", {})
     cache_dir = env.get("GITSTORE_CACHE_DIR") or cache.get("dir")
-    if cache_dir is not None and not isinstance(cache_dir, str):
-        raise ConfigError(f"cache.dir must be a folder path, not {cache_dir!r}")
     cache_path = Path(os.path.expanduser(cache_dir)) if cache_dir else xdg_cache_home() / "gitstore"
     link_raw: Any = env.get("GITSTORE_LINK") or cache.get("link") or DEFAULT_LINK
-    if not isinstance(link_raw, (str, list, tuple)):
-        raise ConfigError(f"cache.link must be a list of link modes, not {link_raw!r}")
     link = parse_link(link_raw)
     hooks = merged.get("hooks", {})
     jobs_raw = env.get("GITSTORE_JOBS") or merged.get("transfer", {}).get("jobs", 8)
