@@ -845,6 +845,7 @@ class Workspace:
                 rel = mf.tracked_path(rel)
             if not (self.root / mf.manifest_path(rel)).exists():
                 raise PathError(f"{p} is not tracked by gitstore")
+            self._require_manifest(mf.manifest_path(rel))
             rels.append(rel)
         with self.lock():
             for rel in rels:
@@ -857,6 +858,25 @@ class Workspace:
                 self.repo.stage([".gitignore"])
             self.statcache.save()
         return rels
+
+    def _require_manifest(self, mpath: str) -> None:
+        """PathError unless ``mpath`` is a manifest: untrack deletes it, and a file of the
+        user's that only has the suffix (never in git, nor in the cache) would be lost."""
+        try:
+            with open(self.root / mpath, "rb") as f:
+                data = f.read(mf.MAX_MANIFEST_BYTES + 1)
+        except OSError as exc:
+            raise PathError(f"cannot read {mpath}: {exc.strerror}") from None
+        if mf.has_conflict_markers(data) or self.repo.ls_files([f":(literal){mpath}"]):
+            return  # a manifest mid-merge, or one git has (its bytes are in git)
+        try:
+            mf.parse(data, mpath)
+        except ManifestError:
+            raise PathError(
+                f"{shown(mpath)} is not a gitstore manifest: untrack deletes only manifests,"
+                " and this file is yours",
+                hint="rename it: gitstore takes every file whose name ends in .gitstore for a manifest",
+            ) from None
 
     def _unlink_from_cache(self, rel: str) -> None:
         """Replace the symlinks into the cache below ``rel`` by copies: untracked files are the user's.

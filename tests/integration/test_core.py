@@ -637,3 +637,15 @@ def test_suggested_commands_are_quoted(repo: Path, run) -> None:
     run(repo, "track", "my data")
     out = run(repo, "untrack", "my data").stdout
     assert "`git add 'my data'` to keep them in git instead" in out
+
+
+def test_untrack_never_deletes_a_file_that_is_not_a_manifest(repo: Path, run) -> None:
+    """QA pass 7: a user's own `d/inner.gitstore` beside `d/inner/` made `track d` suggest
+    `untrack d/inner`, which deleted the file (never in git, nor in the cache)."""
+    write(repo / "d" / "a", b"a")
+    write(repo / "d" / "inner" / "x", b"x")
+    write(repo / "d" / "inner.gitstore", b"some user data\n")
+    assert "untrack d/inner" in run(repo, "track", "d", ok=False).stderr
+    refused = run(repo, "untrack", "d/inner", ok=False).stderr
+    assert "d/inner.gitstore is not a gitstore manifest" in refused
+    assert (repo / "d" / "inner.gitstore").read_bytes() == b"some user data\n"
