@@ -350,33 +350,44 @@ class Cache:
             _unlink(tmp)
             raise
 
-    def materialise_bytes(self, data: bytes, dest: str, executable: bool) -> bool:
+    def materialise_bytes(
+        self, data: bytes, dest: str, executable: bool
+    ) -> tuple[bool, os.stat_result | None]:
         """Write an object's verified bytes at ``dest`` as :meth:`materialise` would copy them.
 
         Only where the configured link modes would end in a copy (no reflink,
-        hard link or symlink to try first); False, with nothing done, otherwise.
-        Written to a temporary name beside ``dest`` and renamed, as a copy is.
+        hard link or symlink to try first); (False, None), with nothing done,
+        otherwise. Written to a temporary name beside ``dest`` and renamed, as
+        a copy is. (True, its lstat) when the file at ``dest`` is certainly the
+        one written (inode, size and mtime as written), else (True, None).
         """
         head, name = os.path.split(dest)
         for mode in self.link:
             if mode == "copy":
                 break
             if mode != "reflink" or self._device(head) not in self._no_reflink:
-                return False
+                return False, None
         else:
-            return False
+            return False, None
         tmp = f"{head}/{tmp_name(name)}"
         fd = _create(tmp, executable)
         try:
             try:
                 write_all(fd, data)
+                before = os.fstat(fd)
             finally:
                 os.close(fd)
             os.replace(tmp, dest)
         except BaseException:
             _unlink(tmp)
             raise
-        return True
+        after = os.lstat(dest)
+        same = (after.st_ino, after.st_size, after.st_mtime_ns) == (
+            before.st_ino,
+            before.st_size,
+            before.st_mtime_ns,
+        )
+        return True, after if same else None
 
     def sync(self) -> None:
         """One batch sync of everything written: call before writing a manifest."""

@@ -142,18 +142,24 @@ class CheckoutAhead:
                     self._marks.changing(rel)
                 faults.workspace_write()
                 cache = self.ws.cache
-                if data is None or not cache.materialise_bytes(data, dest, entry.exec):
-                    cache.materialise(entry.oid, dest, entry.exec)
-                st = os.lstat(dest)
-                if statmod.S_ISREG(st.st_mode):  # the sync after the fetch will flush it
-                    writeback.start_path(dest, st.st_size)
+                written, st = (
+                    cache.materialise_bytes(data, dest, entry.exec)
+                    if data is not None
+                    else (False, None)
+                )
+                if not written:
+                    # its lstat when certainly the file written: a save that came in
+                    # between must not be recorded as the object (QA pass 7)
+                    st = cache.materialise(entry.oid, dest, entry.exec)
+                if st is not None and statmod.S_ISREG(st.st_mode):
+                    writeback.start_path(dest, st.st_size)  # the sync after the fetch flushes it
             except Exception as exc:  # an optimisation only: the checkout meets it and says so
                 with self._lock:
                     self._active = False
                     self.error = exc
                 return
             with self._lock:
-                if statmod.S_ISREG(st.st_mode):  # a symlink (link mode) is not recorded
+                if st is not None and statmod.S_ISREG(st.st_mode):  # a symlink is not recorded
                     self.ws.statcache.record(key, st, entry.oid)
                 self.result.written.append(key)
 

@@ -78,11 +78,13 @@ def test_receive_installs_only_verified_bytes(tmp_path: Path) -> None:
 def test_materialise_bytes_only_where_the_link_mode_copies(tmp_path: Path) -> None:
     data = b"#!/bin/sh\necho hi\n"
     dest = tmp_path / "run.sh"
-    assert not Cache(tmp_path / "c1", ("hardlink", "copy")).materialise_bytes(data, str(dest), True)
-    assert not Cache(tmp_path / "c2", ("symlink",)).materialise_bytes(data, str(dest), True)
+    hardlink = Cache(tmp_path / "c1", ("hardlink", "copy"))
+    assert hardlink.materialise_bytes(data, str(dest), True) == (False, None)
+    assert Cache(tmp_path / "c2", ("symlink",)).materialise_bytes(data, str(dest), True)[0] is False
     assert not dest.exists()
-    assert Cache(tmp_path / "c3", ("copy",)).materialise_bytes(data, str(dest), True)
-    assert dest.read_bytes() == data and os.access(dest, os.X_OK)
+    written, st = Cache(tmp_path / "c3", ("copy",)).materialise_bytes(data, str(dest), True)
+    assert written and dest.read_bytes() == data and os.access(dest, os.X_OK)
+    assert st is not None and st.st_ino == os.lstat(dest).st_ino  # the file written, for the record
     assert [p.name for p in tmp_path.iterdir() if "gitstore-tmp" in p.name] == []
 
 
