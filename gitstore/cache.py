@@ -36,7 +36,7 @@ from .hashing import (
     write_sparse,
 )
 from .locks import FileLock, lock_timeout
-from .stores.local import READ_ONLY_MODE, LocalStore, fsync_write, open_object
+from .stores.local import READ_ONLY_MODE, LocalStore, fsync_dir, fsync_write, open_object
 
 FICLONE = 0x40049409
 GENERATION_FILE = "gc-generation"
@@ -54,6 +54,8 @@ class Cache:
         self.store = LocalStore(self.root)
         self.link = tuple(link)
         self.wrote_objects = False  # whether sync() has work to do
+        # why this repository could not be registered (see register_repo), if so
+        self.unregistered: str | None = None
         # hot paths build object and temporary names as strings (pathlib costs
         # ~10 us a name, which is most of a small file's budget)
         self._root_s = str(self.root)
@@ -200,8 +202,11 @@ class Cache:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY_MODE)
         except FileNotFoundError:
-            self.store.tmp_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY_MODE)
+            try:
+                self.store.tmp_dir.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY_MODE)
+            except OSError as exc:
+                raise StoreError(f"cannot write to the cache {self.root}: {exc.strerror}") from exc
         except OSError as exc:
             raise StoreError(f"cannot write to the cache {self.root}: {exc.strerror}") from exc
         return path, fd
@@ -308,9 +313,17 @@ class Cache:
                 os.close(dfd)
         except OSError as exc:
             _unlink(tmp)
-            raise StoreError(
-                f"cannot update {path} before deleting objects: {exc.strerror}"
-            ) from exc
+            # a full disk is when gc is needed most: removing the token
+            # changes the generation too (a new one is made at next use)
+            try:
+                os.unlink(path)
+                fsync_dir(Path(folder))
+            except FileNotFoundError:
+                pass
+            except OSError:
+                raise StoreError(
+                    f"cannot update {path} before deleting objects: {exc.strerror}"
+                ) from exc
 
     def adopt_verified(self, tmp: Path, oid: str) -> None:
         """Move a temporary file already checked to hash to ``oid`` into the cache."""
@@ -702,10 +715,10 @@ class Cache:
             try:
                 fcntl.ioctl(dfd, FICLONE, sfd)
             except OSError as exc:
+                os.close(dfd)
+                dfd = -1
+                _unlink(tmp)
                 if exc.errno in _NO_REFLINK:
-                    os.close(dfd)
-                    dfd = -1
-                    os.unlink(tmp)
                     return False
                 raise
             finally:
@@ -753,13 +766,17 @@ class Cache:
                 check_size(oid, size, want)
             dfd = (create or _create)(tmp, executable)
             try:
-                if size < SMALL:
-                    write_all(dfd, os.read(sfd, size))
-                else:
-                    _copy_range(sfd, dfd, size, is_sparse(sst))
-                return os.fstat(dfd)
-            finally:
-                os.close(dfd)
+                try:
+                    if size < SMALL:
+                        write_all(dfd, os.read(sfd, size))
+                    else:
+                        _copy_range(sfd, dfd, size, is_sparse(sst))
+                    return os.fstat(dfd)
+                finally:
+                    os.close(dfd)
+            except BaseException:  # a full disk: no part-written file left behind
+                _unlink(tmp)
+                raise
         finally:
             os.close(sfd)
 
@@ -777,7 +794,19 @@ class Cache:
 
     # -- bookkeeping ---------------------------------------------------------
     def lock(self, *, exclusive: bool = False) -> FileLock:
-        """Writers hold this shared; ``gc`` holds it exclusive (see locks.py)."""
+        """Writers hold this shared; ``gc`` holds it exclusive (see locks.py).
+
+        A writer whose repository could not be registered is refused here:
+        another repository's gc would not know what it needs, and would
+        delete the objects it writes or links to.
+        """
+        if not exclusive and self.unregistered is not None:
+            raise StoreError(
+                f"cannot register this repository in the cache {self.root}: {self.unregistered}",
+                hint="gc from another repository could delete the objects this one needs:"
+                " free space there or make it writable, or use a cache of your own"
+                " (GITSTORE_CACHE_DIR or `cache.dir`), then run the command again",
+            )
         return FileLock(
             self.root / "gc.lock",
             f"cache {self.root}",
@@ -839,8 +868,14 @@ class Cache:
                     and not _same_dir(other_path, identity)
                 ):
                     other.unlink(missing_ok=True)  # this repository, before it was moved
-        except OSError:
-            pass
+        except OSError as exc:
+            # a full disk, a cache of another user's: reading goes on, but
+            # writing to the cache or linking into it is refused (see lock);
+            # a read-only filesystem cannot be collected through this mount
+            if exc.errno != errno.EROFS:
+                from .errors import environment_error_line
+
+                self.unregistered = environment_error_line(exc)
 
     def registered_repos(self) -> list[tuple[Path, Path]]:
         """(marker file, repository git dir) for every repository using this cache."""
@@ -1024,7 +1059,7 @@ def tmp_name(name: str) -> str:
 def _unlink(path: str | Path) -> None:
     try:
         os.unlink(path)
-    except FileNotFoundError:
+    except OSError:  # cleaning up: the error being handled is the one to report
         pass
 
 

@@ -27,6 +27,7 @@ from . import manifest as mf
 from .cache import DestinationChanged, tmp_name
 from .errors import GitstoreError, ObjectNotFoundError, PathError
 from .pending import Marks
+from .stores.local import replace_with
 from .workspace import ScannedFile, Walked, Workspace, is_exec, map_in_batches
 
 if TYPE_CHECKING:
@@ -357,9 +358,7 @@ class Checkout:
         except FileNotFoundError:
             existed = False
         self.marks.changing(mf.tracked_path(mpath))  # the files follow the manifest
-        tmp = full.with_name(tmp_name(full.name))
-        tmp.write_bytes(data)
-        os.replace(tmp, full)
+        replace_with(full, data, tmp=full.with_name(tmp_name(full.name)))
         ignored = gitignore.add(self.ws.root, mf.tracked_path(mpath), manifest.kind == "dir")
         if not existed:
             brought.note(mpath, data, ignored)

@@ -89,12 +89,19 @@ class GitstoreGroup(click.Group):
             ctx.exit(130)
         except BrokenPipeError:
             ctx.exit(1)
-        except OSError as exc:
-            if not writing_stdout(exc):
+        except (OSError, MemoryError) as exc:
+            if isinstance(exc, OSError) and writing_stdout(exc):
+                click.echo(
+                    f"gitstore: error: cannot write to standard output: {exc.strerror}", err=True
+                )
+                ctx.exit(1)
+            state = ctx.find_object(State)
+            if state is not None and state.debug:
                 raise
-            click.echo(
-                f"gitstore: error: cannot write to standard output: {exc.strerror}", err=True
-            )
+            from .errors import environment_error_line
+            from .manifest import printable
+
+            click.echo(f"gitstore: error: {printable(environment_error_line(exc))}", err=True)
             ctx.exit(1)
 
 

@@ -62,12 +62,19 @@ class Config:
     notes: tuple[str, ...] = ()
 
 
+def _xdg(variable: str, default: str) -> Path:
+    # the XDG spec: a relative path in these variables is invalid and ignored
+    # (else each folder a command runs from would get a cache of its own)
+    value = os.environ.get(variable)
+    return Path(value) if value and os.path.isabs(value) else Path.home() / default
+
+
 def xdg_cache_home() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return _xdg("XDG_CACHE_HOME", ".cache")
 
 
 def xdg_config_home() -> Path:
-    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return _xdg("XDG_CONFIG_HOME", ".config")
 
 
 def user_config_path() -> Path:

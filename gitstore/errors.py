@@ -157,3 +157,23 @@ class LockHeldError(ConflictError):
 
 class PreconditionFailed(ConflictError):
     """A conditional write lost: the document changed (or exists) already."""
+
+
+def environment_error_line(exc: BaseException) -> str:
+    """One line for an error the machine raised where no caller had words for it.
+
+    A full disk, a file left read-only by a ``sudo`` run, too many open files:
+    ``OSError`` with its reason and the file it names, so that the user sees
+    where, without a traceback (``--debug`` shows one).
+    """
+    import os
+
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    if not isinstance(exc, OSError):
+        return str(exc)
+    line = exc.strerror or str(exc)
+    for name in (exc.filename, exc.filename2):
+        if name is not None:
+            line += f": {os.fsdecode(name) if isinstance(name, bytes) else name}"
+    return line

@@ -488,7 +488,7 @@ def registered_repositories(
     missing: list[tuple[Path, bool]] = []  # (git dir, another repository is there)
     seen: set[Path] = set()
     for marker, common, identity in ctx.cache.registered_identities():
-        gone = not (common / "HEAD").exists() or not (common / "objects").is_dir()
+        gone = not _present(common / "HEAD") or not _present(common / "objects", folder=True)
         if not gone and identity:
             try:
                 st = os.stat(common)
@@ -504,11 +504,11 @@ def registered_repositories(
             continue
         if gone:
             if not forget_missing:
-                missing.append((common, (common / "HEAD").exists()))
+                missing.append((common, _present(common / "HEAD")))
                 continue
             why = (
                 "another repository is there now"
-                if (common / "HEAD").exists()
+                if _present(common / "HEAD")
                 else "the repository no longer exists"
             )
             verb = "would drop" if result.dry_run else "dropped"
@@ -519,7 +519,9 @@ def registered_repositories(
         if common.resolve() not in seen:
             seen.add(common.resolve())
             tree = registered_work_tree(marker)  # GIT_WORK_TREE with a bare git dir
-            repos.append(GitRepo(common, tree if tree and tree.is_dir() else None, common))
+            repos.append(
+                GitRepo(common, tree if tree and _present(tree, folder=True) else None, common)
+            )
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise GitstoreError(
@@ -534,6 +536,21 @@ def registered_repositories(
             " for good, `gitstore gc --forget-missing`",
         )
     return repos
+
+
+def _present(path: Path, folder: bool = False) -> bool:
+    """Whether ``path`` is there; one that cannot be looked at (another user's) is.
+
+    Such a repository is then read, fails, and stops the collection with a
+    line naming it: deleting what it may need is never the answer.
+    """
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True
+    return statmod.S_ISDIR(st.st_mode) if folder else True
 
 
 def needed_by_all(ctx: Context, result: GcResult, forget_missing: bool = False) -> set[str]:

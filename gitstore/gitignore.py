@@ -7,7 +7,6 @@ Each tracked path gets one anchored line: ``/data/images/`` for a folder,
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 MARK = "# gitstore"
@@ -41,9 +40,10 @@ def _lines(path: Path) -> list[str]:
 
 
 def _write(path: Path, lines: list[str]) -> None:
-    tmp = path.with_name(".gitignore.gitstore-tmp")
-    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    os.replace(tmp, path)
+    from .stores.local import replace_with
+
+    data = "".join(line + "\n" for line in lines).encode("utf-8")
+    replace_with(path, data, tmp=path.with_name(".gitignore.gitstore-tmp"))
 
 
 def add(root: Path, relpath: str, is_dir: bool) -> bool:

@@ -69,3 +69,9 @@ def run_hook_cli(name: str, args: Sequence[str]) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("gitstore: interrupted\n")
         return 130
+    except (OSError, MemoryError) as exc:  # a full disk, a state file root left read-only
+        from .errors import environment_error_line
+        from .manifest import printable
+
+        sys.stderr.write(f"gitstore: error: {printable(environment_error_line(exc))}\n")
+        return 1

@@ -30,20 +30,23 @@ class FileLock:
     def __enter__(self) -> FileLock:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            # 0o666 less the umask: a cache shared by a group (umask 002) has
+            # a lock file every member can open
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as exc:
             if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
                 raise GitstoreError(f"cannot lock {self.what}: {exc.strerror}") from exc
-            if not self.shared:  # gc: deleting needs write access anyway
-                raise GitstoreError(
-                    f"cannot write to the {self.what}: {exc.strerror}",
-                    hint="this needs write access to it",
-                ) from exc
-            # a read-only place: a shared lock works on a read-only descriptor,
-            # and where there is no lock file nobody can delete anything either
+            # flock works on a read-only descriptor, shared or exclusive: a lock
+            # file another user made (without group write) still locks
             try:
                 self._fd = os.open(self.path, os.O_RDONLY)
             except OSError:
+                if not self.shared:  # gc: deleting needs write access anyway
+                    raise GitstoreError(
+                        f"cannot write to the {self.what}: {exc.strerror} ({self.path})",
+                        hint="this needs write access to it",
+                    ) from exc
+                # a read-only place where there is no lock file: nobody can delete anything
                 return self
         op = (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
         deadline = time.monotonic() + self.timeout

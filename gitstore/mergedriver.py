@@ -276,9 +276,9 @@ def resolve_path(ctx: Context, user_path: str, side: str) -> tuple[str, list[str
         else:
             raise PathError(f"{mpath} has no merge conflict to resolve")
     clean = resolve_text(data, side, mpath)
-    tmp = full.with_name(tmp_name(full.name))
-    tmp.write_bytes(clean)
-    os.replace(tmp, full)
+    from .stores.local import replace_with
+
+    replace_with(full, clean, tmp=full.with_name(tmp_name(full.name)))
     # the other side may have untracked the path, and git merged .gitignore
     # without its line: the files must stay out of git
     manifest = mf.parse(clean, mpath)

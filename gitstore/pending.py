@@ -15,7 +15,6 @@ small JSON map of tracked path to reason, absent when nothing is marked.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -45,12 +44,11 @@ def save(state_dir: Path, marks: Mapping[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     import json
 
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(json.dumps(dict(sorted(marks.items())), indent=1))
-        f.flush()
-        os.fsync(f.fileno())  # a mark must survive what it guards against
-    os.replace(tmp, path)
+    from .stores.local import replace_with
+
+    data = json.dumps(dict(sorted(marks.items())), indent=1).encode("utf-8")
+    # synced: a mark must survive what it guards against
+    replace_with(path, data, tmp=path.with_name(path.name + ".tmp"), sync=True)
 
 
 class Marks:

@@ -390,16 +390,15 @@ def _is_local(store: Store) -> bool:
 
 def _write_unsynced(store: LocalStore, key: str, data: bytes, made: set[Path]) -> None:
     """An entry in a folder store: temporary file and rename, synced later in one batch."""
+    from .stores.local import replace_with
+
     path = Path(store.root).joinpath(*key.split("/"))
-    if path.parent not in made:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        made.add(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
     try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        if path.parent not in made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made.add(path.parent)
+        replace_with(path, data)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise StoreError(f"cannot write {key} in {store.url}: {exc.strerror}") from exc
 
 

@@ -281,8 +281,14 @@ class StatCache:
         if not self.dirty:
             return
         changed = self._changed
-        if self._full or (changed and not self._append(changed)):
-            self._rewrite()
+        try:
+            if self._full or (changed and not self._append(changed)):
+                self._rewrite()
+        except OSError:
+            # a full disk, a state folder left read-only: the file on disk is
+            # as it was (written whole or not at all), and what this run
+            # learnt is hashed again next time, as after a crash
+            return
         self.dirty = False
 
     def _append(self, changed: set[str]) -> bool:

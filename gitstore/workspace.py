@@ -24,12 +24,12 @@ from . import gitignore
 from . import manifest as mf
 from .cache import Cache, tmp_name
 from .cleanrecord import CleanRecord, Signature, TrackChanges, signature_of
-from .errors import ManifestError, PathError
+from .errors import GitstoreError, ManifestError, PathError
 from .gitrepo import GitRepo
 from .hashing import hash_bytes
 from .locks import FileLock, lock_timeout
 from .statcache import StatCache
-from .stores.local import read_tagged_map, write_tagged_map
+from .stores.local import read_tagged_map, replace_with, write_tagged_map
 
 TMP_SUFFIX = ".gitstore-tmp"
 T = TypeVar("T")
@@ -229,6 +229,9 @@ def walk(abspath: str, *, strict: bool, display: str, links_into: str | None = N
                 raise PathError(
                     f"{display}/{prefix[:-1]}: the path is longer than this system allows"
                 ) from None
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                where = f"{display}/{prefix[:-1]}" if prefix else display
+                raise PathError(f"{where}: cannot read the folder: {exc.strerror}") from None
             if exc.errno != errno.ELOOP:
                 raise
             if strict:  # a folder replaced by a symlink while the walk went on
@@ -652,8 +655,15 @@ class Workspace:
             results = [
                 self._track_one(rel, s, written) for rel, s in zip(rels, scanned, strict=True)
             ]
-            for r in results:
-                gitignore.add(self.root, r.path, r.kind == "dir")
+            try:
+                for r in results:
+                    gitignore.add(self.root, r.path, r.kind == "dir")
+            except OSError as exc:
+                raise GitstoreError(
+                    f"cannot write .gitignore: {exc.strerror}",
+                    hint="the manifests are written but .gitignore does not list every path yet:"
+                    f" run `gitstore track {' '.join(shown(r) for r in rels)}` again once it can be written",
+                ) from exc
             if adopt:
                 self.repo.rm_cached(adopt, recursive=True)
                 for r in results:
@@ -728,9 +738,13 @@ class Workspace:
         changed = data != old
         self.cache.sync()
         if changed:
-            tmp = mpath.with_name(tmp_name(mpath.name))
-            tmp.write_bytes(data)
-            os.replace(tmp, mpath)
+            try:
+                replace_with(mpath, data, tmp=mpath.with_name(tmp_name(mpath.name)))
+            except OSError as exc:
+                raise GitstoreError(
+                    f"cannot write {shown(mrel)}: {exc.strerror}",
+                    hint="nothing of it changed; run the command again once it can be written",
+                ) from exc
         if plain:  # splice() may patch only such bytes
             memo.record(mrel, data, os.lstat(mpath))
         self.track_changes.note(mrel, old, data, brought)

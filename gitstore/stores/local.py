@@ -28,7 +28,7 @@ from ..errors import (
     StoreError,
     StoreUnavailableError,
 )
-from ..hashing import copy_and_hash, hash_bytes
+from ..hashing import copy_and_hash, hash_bytes, write_all
 from ..locks import FileLock
 from .base import Document, ObjectStat, Store
 
@@ -71,11 +71,45 @@ def write_tagged_map(path: Path, magic: str, data: dict[Any, Any]) -> None:
         if not data:
             path.unlink(missing_ok=True)
             return
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(marshal.dumps((magic, data)))
-        os.replace(tmp, path)
+        replace_with(path, marshal.dumps((magic, data)), tmp=path.with_name(path.name + ".tmp"))
     except OSError:
         pass
+
+
+def replace_with(
+    path: Path, data: bytes, *, tmp: Path | None = None, sync: bool = False
+) -> os.stat_result:
+    """Write ``data`` to a temporary file beside ``path`` and rename it over ``path``.
+
+    Every byte or none: a short write is carried on (a disk filling up
+    writes part of a buffer before it fails), and on any failure the
+    temporary file is removed and ``path`` is as it was. ``tmp``: the
+    temporary name (default: a random one beside ``path``), truncated if it
+    is there. ``sync``: fsync the file before the rename and the folder
+    after it. The mode is 0o666 less the umask, as for any new file.
+    Returns the stat of the written file (a rename keeps inode and mtime).
+    """
+    if tmp is None:
+        tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        try:
+            write_all(fd, data)
+            if sync:
+                os.fsync(fd)
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    if sync:
+        fsync_dir(path.parent)
+    return st
 
 
 def fsync_write(path: Path, data: bytes) -> os.stat_result:
@@ -83,21 +117,7 @@ def fsync_write(path: Path, data: bytes) -> os.stat_result:
 
     Returns the stat of the written file (rename keeps its inode and mtime).
     """
-    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-        st = os.fstat(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-    return st
+    return replace_with(path, data, sync=True)
 
 
 def fsync_dir(path: Path) -> None:
@@ -268,7 +288,10 @@ class LocalStore(Store):
         self._require_root()
         if os.path.exists(self.object_path(oid)):
             return
-        tmp, fd = self.new_tmp()
+        try:
+            tmp, fd = self.new_tmp()
+        except OSError as exc:
+            raise StoreError(f"cannot write object {oid} to {self.url}: {exc.strerror}") from exc
         try:
             try:
                 faults.object_write(tmp)
@@ -348,28 +371,35 @@ class LocalStore(Store):
         self._require_root()
         path = self._doc_path(key)
         self._ensure_dir(path.parent)
-        if if_absent:
-            return self._put_if_absent(path, key, data)
-        if if_version is not None:
-            with self._doc_lock(path, key):
-                current = self.read_document(key)
-                if current is None or current.version != if_version:
-                    raise PreconditionFailed(f"{key} in {self.url} changed since it was read")
+        try:
+            if if_absent:
+                return self._put_if_absent(path, key, data)
+            if if_version is not None:
+                with self._doc_lock(path, key):
+                    current = self.read_document(key)
+                    if current is None or current.version != if_version:
+                        raise PreconditionFailed(f"{key} in {self.url} changed since it was read")
+                    st = fsync_write(path, data)
+            else:
                 st = fsync_write(path, data)
-        else:
-            st = fsync_write(path, data)
+        except OSError as exc:  # a full disk, a read-only mount: nothing was written
+            raise StoreError(f"cannot write {key} to {self.url}: {exc.strerror}") from exc
         # the stat of what we wrote, not of the path: another writer may follow at once
         return _version_of(st, data)
 
     def _put_if_absent(self, path: Path, key: str, data: bytes) -> str:
         tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
-            os.write(fd, data)
-            os.fsync(fd)
-            st = os.fstat(fd)  # a link keeps inode and mtime
-        finally:
-            os.close(fd)
+            try:
+                write_all(fd, data)
+                os.fsync(fd)
+                st = os.fstat(fd)  # a link keeps inode and mtime
+            finally:
+                os.close(fd)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         try:
             with self._doc_lock(path, key):
                 os.link(tmp, path)
@@ -388,7 +418,10 @@ class LocalStore(Store):
 
     def delete_document(self, key: str) -> None:
         self._refuse_write()
-        self._doc_path(key).unlink(missing_ok=True)
+        try:
+            self._doc_path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot delete {key} in {self.url}: {exc.strerror}") from exc
 
     def list_documents(self, prefix: str) -> Iterator[str]:
         base = self._doc_path(prefix.rstrip("/")) if prefix.strip("/") else self.root
