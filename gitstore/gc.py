@@ -463,10 +463,41 @@ def sweep_views(cache: Cache, grace: float, now: float, result: GcResult) -> set
         if now - used < grace:
             needed |= view_needs(view)
             continue
-        result.views_deleted.append(view.name)
-        if not result.dry_run:
-            _rmtree(view)
+        with _unless_in_use(marker) as free:
+            if not free:  # a running process got it (see pyapi._pin): still read
+                needed |= view_needs(view)
+                continue
+            result.views_deleted.append(view.name)
+            if not result.dry_run:
+                # renamed away first: a reader never sees it half deleted
+                doomed = folder / f".tmp-drop-{os.urandom(8).hex()}"
+                try:
+                    os.rename(view, doomed)
+                except OSError:
+                    doomed = view
+                _rmtree(doomed)
     return needed
+
+
+@contextlib.contextmanager
+def _unless_in_use(marker: Path) -> Iterator[bool]:
+    """Lock a view's marker exclusively while it is deleted; False when a process holds it."""
+    import fcntl
+
+    try:
+        fd = os.open(marker, os.O_RDONLY)
+    except OSError:
+        yield True  # no marker: no process can hold it
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
 
 
 # -- the cache ------------------------------------------------------------------

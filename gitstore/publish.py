@@ -421,7 +421,22 @@ def publish(
             raise UsageError("HEAD is detached: say which branch to publish", hint="give --branch")
     head = _git_line(repo, "rev-parse", "-q", "--verify", f"refs/heads/{branch}^{{commit}}")
     if head is None:
-        raise RevisionError(f"unknown branch '{branch}'", hint="give --branch BRANCH")
+        if _git_line(repo, "rev-parse", "-q", "--verify", f"refs/tags/{branch}") is not None:
+            raise RevisionError(
+                f"'{branch}' is a tag: publish publishes a branch's history",
+                hint=f"publish the branch that holds it (`git branch --contains {branch}`)",
+            )
+        remote_ref = _git_line(repo, "rev-parse", "-q", "--verify", f"refs/remotes/{branch}")
+        if remote_ref is not None and "/" in branch:
+            local = branch.split("/", 1)[1]
+            raise RevisionError(
+                f"'{branch}' is a remote-tracking branch, not a branch of this clone",
+                hint=f"make it one first: `git branch {local} {branch}`, then `--branch {local}`",
+            )
+        raise RevisionError(
+            f"unknown branch '{branch}'",
+            hint="name a local branch (`git branch --list`)",
+        )
     if store is None:
         name, store = open_target(ctx, remote)
     else:

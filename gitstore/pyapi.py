@@ -14,7 +14,8 @@ A tracked folder given to :func:`get` is materialised once, read-only, under
 the cache's ``views/<id>/<folder name>/`` where ``id`` is the BLAKE3 of the
 manifest bytes (and the sub-folder asked for). ``views/<id>/.gitstore-view``
 records the last use; its mtime is refreshed by every ``get``, and ``gc``
-keeps a view whose marker is younger than its grace period.
+keeps a view whose marker is younger than its grace period, or that a
+running process got (it holds a shared ``flock`` on the marker).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ __all__ = ["Repo", "Tracked", "get", "normalise_path", "open", "read"]
 
 VIEWS = "views"
 VIEW_MARKER = ".gitstore-view"
+FETCH_LOCK = "fetch.lock"
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,11 @@ class Repo:
 
     def __repr__(self) -> str:
         return f"gitstore.Repo({str(self.root or self._repo.git_dir)!r})"
+
+    def __reduce__(self) -> tuple[type[Repo], tuple[str]]:
+        # pickled as its folder and opened again: a DataLoader's workers
+        # under spawn (macOS, Windows, CUDA) get a Repo of their own
+        return (Repo, (str(self._path.absolute()),))
 
     # -- paths -------------------------------------------------------------
     def relpath(self, path: str | os.PathLike[str]) -> str:
@@ -216,8 +223,11 @@ class Repo:
     def _file(self, path: str | os.PathLike[str], rev: str | None) -> mf.Entry:
         tracked = self.locate(path, rev)
         if tracked.kind != "file":
+            top = mf.tracked_path(tracked.manifest)
             raise PathError(
-                f"{tracked.path} is a tracked folder, not a file",
+                f"{tracked.path} is a tracked folder, not a file"
+                if tracked.path == top
+                else f"{tracked.path} is a folder inside the tracked folder {top}, not a file",
                 hint="use gitstore.get() for a folder",
             )
         return tracked.entries[0]
@@ -228,9 +238,17 @@ class Repo:
         missing = sorted(set(oids) - cache.exists(set(oids)))
         if not missing:
             return
+        from .locks import FileLock
         from .transfer import fetch_objects
 
-        failed = dict(fetch_objects(self.context, missing).failed)
+        # one fetch at a time into this cache from the API: a DataLoader's
+        # workers on a cold cache ask for the same objects at once, and each
+        # would download them all; the next one finds them there
+        with FileLock(
+            cache.root / FETCH_LOCK, f"fetches into the cache {cache.root}", timeout=float("inf")
+        ):
+            missing = [oid for oid in missing if not cache.has(oid)]
+            failed = dict(fetch_objects(self.context, missing).failed) if missing else {}
         still = [oid for oid in missing if oid in failed or not cache.has(oid)]
         if not still:
             return
@@ -290,9 +308,12 @@ class Repo:
         view_id = hash_bytes(tracked.manifest_data + b"\0" + inner.encode())[:40]
         folder = cache.root / VIEWS / view_id
         name = tracked.path.rsplit("/", 1)[-1]
-        if (folder / VIEW_MARKER).is_file():
-            _mark(folder / VIEW_MARKER, tracked)
-            return folder / name
+        # under the cache lock: gc (exclusive) is not deleting the view meanwhile
+        with cache.lock():
+            if (folder / VIEW_MARKER).is_file():
+                _mark(folder / VIEW_MARKER, tracked)
+                _pin(folder / VIEW_MARKER)
+                return folder / name
         self.ensure_objects(sorted({e.oid for e in tracked.entries}))
         with cache.lock():
             tmp = cache.root / VIEWS / f".tmp-{os.urandom(16).hex()}"
@@ -307,6 +328,7 @@ class Repo:
             finally:
                 if tmp.exists():
                     shutil.rmtree(tmp, ignore_errors=True)
+            _pin(folder / VIEW_MARKER)
         return folder / name
 
     # -- the other verbs -----------------------------------------------------
@@ -473,6 +495,38 @@ def _build_view(cache: object, top: Path, entries: Sequence[mf.Entry]) -> None:
         st = os.lstat(dest)
         if st.st_nlink == 1:  # not a hard link into the cache: make it read-only
             os.chmod(dest, 0o555 if e.exec else 0o444)
+
+
+_pinned: dict[str, int] = {}  # view marker -> descriptor holding a shared flock on it
+
+
+def _pin(marker: Path) -> None:
+    """Hold a shared ``flock`` on a view's marker for as long as this process runs.
+
+    ``gc`` deletes an unused view only when it can lock the marker
+    exclusively: a training job that got a view days ago and still reads
+    it keeps it, whatever the grace period; the kernel drops the lock when
+    the process ends (its forked workers share it while they run).
+    """
+    import fcntl
+
+    key = str(marker)
+    with _pin_lock:
+        if key in _pinned:
+            return
+        try:
+            fd = os.open(marker, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            return  # the grace period still keeps it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return
+        _pinned[key] = fd
+
+
+_pin_lock = threading.Lock()
 
 
 def _mark(marker: Path, tracked: Tracked) -> None:

@@ -110,6 +110,10 @@ class Handler(BaseHTTPRequestHandler):
     server: StoreServer
     server_version = "gitstore"
     protocol_version = "HTTP/1.1"
+    # headers and body go out in two writes: with Nagle's algorithm the body
+    # waits for the client's delayed ACK of the headers, ~40 ms a request
+    # on a kept-alive connection
+    disable_nagle_algorithm = True
 
     # any method but GET and HEAD: 405
     def __getattr__(self, name: str) -> Callable[[], None]:
@@ -139,7 +143,7 @@ class Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         try:
             parts = urlsplit(self.path)
-            segments = self._segments(parts.path)
+            segments = self._segments(parts.path, names=parts.path.startswith("/ui/"))
             query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
             if segments and segments[0] in RAW_TOP:
                 self._raw("/".join(segments), query)
@@ -159,7 +163,9 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     @staticmethod
-    def _segments(raw_path: str) -> list[str]:
+    def _segments(raw_path: str, names: bool = False) -> list[str]:
+        """The path's segments, decoded; ``names``: a page's, where a segment
+        may be a branch name with a slash (``feature%2Fx``), never a store key."""
         if not raw_path.startswith("/"):
             raise HttpError(400, "bad request")
         raw = raw_path[1:]
@@ -173,7 +179,10 @@ class Handler(BaseHTTPRequestHandler):
                 segment = unquote(piece, errors="strict") if "%" in piece else piece
             except UnicodeDecodeError:
                 raise HttpError(400, "bad path") from None
-            if segment in ("", ".", "..") or any(c in segment for c in "/\\\x00"):
+            pieces = segment.split("/") if names else [segment]
+            if any(p in ("", ".", "..") for p in pieces) or any(c in segment for c in "\\\x00"):
+                raise HttpError(400, "bad path")
+            if "/" in segment and not names:
                 raise HttpError(400, "bad path")
             out.append(segment)
         return out

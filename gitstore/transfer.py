@@ -582,7 +582,10 @@ def _fetch_objects(
                 f"{what}, and no remote to fetch from: none is the default or named by this repository",
                 hint="use --remote NAME, or run `gitstore remote default NAME`",
             )
-        raise ConfigError(f"{what}, and no remote is configured", hint=NO_REMOTE_HINT)
+        hint = NO_REMOTE_HINT
+        if ctx.repo.root is None:  # a bare repository: no committed config is read here
+            hint = "run `gitstore remote add NAME URL --default --local` (a bare repository has no committed config)"
+        raise ConfigError(f"{what}, and no remote is configured", hint=hint)
     reasons: dict[str, list[str]] = {}
     unusable: list[GitstoreError] = []
     progress = progress or NullProgress()

@@ -197,3 +197,34 @@ def test_traversal_and_methods_refused(published, tmp_path: Path) -> None:
             status, headers, _ = request(base, method, "/branches/main.yaml")
             assert status == 405 and headers["Allow"] == "GET, HEAD", method
         assert request(base, "GET", "/branches/main.yaml")[0] == 200
+
+
+def test_a_branch_with_a_slash_has_its_page(repo: Path, run, tmp_path: Path) -> None:
+    run(repo, "init")
+    write(repo / "data" / "f.txt", b"f")
+    run(repo, "track", "data")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "data")
+    git(repo, "checkout", "-qb", "feature/x")
+    pub = tmp_path / "pub"
+    run(repo, "publish", str(pub))
+    sha = head(repo)
+    with serving(pub) as base:
+        index = request(base, "GET", "/")[2].decode()
+        assert "/ui/branch/feature%2Fx" in index  # the link the index gives...
+        status, _, body = request(base, "GET", "/ui/branch/feature%2Fx")
+        assert status == 200 and sha[:12] in body.decode()  # ...is the branch's page
+        for bad in ("/ui/branch/..%2F..%2Fsecret", "/ui/branch/a%2F%2Fb", "/branches/%2E%2E%2Fx"):
+            assert request(base, "GET", bad)[0] in (400, 404), bad
+
+
+def test_publishing_a_tag_or_a_remote_branch_says_what_to_do(repo: Path, run) -> None:
+    run(repo, "init")
+    git(repo, "tag", "v1")
+    git(repo, "update-ref", "refs/remotes/origin/main", "HEAD")
+    proc = run(repo, "publish", "--branch", "v1", "pub", ok=False)
+    assert proc.returncode == 1
+    assert "'v1' is a tag" in proc.stderr and "git branch --contains v1" in proc.stderr
+    proc = run(repo, "publish", "--branch", "origin/main", "pub", ok=False)
+    assert "'origin/main' is a remote-tracking branch" in proc.stderr
+    assert "git branch main origin/main" in proc.stderr
