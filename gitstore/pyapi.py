@@ -497,7 +497,9 @@ def _build_view(cache: object, top: Path, entries: Sequence[mf.Entry]) -> None:
             os.chmod(dest, 0o555 if e.exec else 0o444)
 
 
-_pinned: dict[str, int] = {}  # view marker -> descriptor holding a shared flock on it
+# view marker -> descriptor holding a shared flock on it, oldest first
+_pinned: collections.OrderedDict[str, int] = collections.OrderedDict()
+MAX_PINNED = 64  # descriptors are few (ulimit -n is often 1024): the oldest pins go
 
 
 def _pin(marker: Path) -> None:
@@ -506,14 +508,18 @@ def _pin(marker: Path) -> None:
     ``gc`` deletes an unused view only when it can lock the marker
     exclusively: a training job that got a view days ago and still reads
     it keeps it, whatever the grace period; the kernel drops the lock when
-    the process ends (its forked workers share it while they run).
+    the process ends (its forked workers share it while they run). The
+    last ``MAX_PINNED`` views a process got are held.
     """
     import fcntl
 
     key = str(marker)
     with _pin_lock:
         if key in _pinned:
+            _pinned.move_to_end(key)
             return
+        while len(_pinned) >= MAX_PINNED:  # its grace period still keeps it
+            os.close(_pinned.popitem(last=False)[1])
         try:
             fd = os.open(marker, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except OSError:

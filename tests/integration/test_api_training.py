@@ -87,3 +87,19 @@ def test_gc_keeps_a_view_a_running_job_holds(tagged: Path) -> None:  # noqa: F81
     assert not view.exists()  # the job ended: an unused view goes
     leftovers = [p.name for p in view.parent.parent.iterdir()]
     assert leftovers == [], leftovers  # renamed away, then deleted: nothing half left
+
+
+def test_a_process_holds_a_bounded_number_of_views(
+    tagged: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gitstore import pyapi
+
+    monkeypatch.setattr(pyapi, "MAX_PINNED", 2)
+    repo = gitstore.Repo(tagged)
+    before = len(os.listdir("/proc/self/fd"))
+    got = [repo.get(path, rev=rev) for rev in ("v1", "v2") for path in ("data", "data/cats")]
+    assert len({p.parent for p in got}) == 4  # four views
+    held = [Path(k) for k in pyapi._pinned if k.startswith(str(got[0].parent.parent))]
+    assert [h.parent for h in held] == [got[2].parent, got[3].parent]  # the last two
+    assert len(os.listdir("/proc/self/fd")) <= before + 2
