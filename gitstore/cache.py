@@ -56,6 +56,7 @@ class Cache:
         self.wrote_objects = False  # whether sync() has work to do
         # why this repository could not be registered (see register_repo), if so
         self.unregistered: str | None = None
+        self._unregistered_errno: int | None = None
         # hot paths build object and temporary names as strings (pathlib costs
         # ~10 us a name, which is most of a small file's budget)
         self._root_s = str(self.root)
@@ -793,20 +794,32 @@ class Cache:
         return dest
 
     # -- bookkeeping ---------------------------------------------------------
-    def lock(self, *, exclusive: bool = False) -> FileLock:
+    def require_registered(self) -> None:
+        """Refuse to write to the cache, or link into it, for a repository gc cannot see."""
+        if self.unregistered is None:
+            return
+        if self._unregistered_errno in (errno.ENOSPC, errno.EDQUOT):
+            what = "free space there (`gitstore gc` can, from any repository)"
+        else:
+            what = "make it writable for this user"
+        raise StoreError(
+            f"cannot register this repository in the cache {self.root}: {self.unregistered}",
+            hint="another repository's gc could delete the objects this one writes or links to:"
+            f" {what}, or use a cache of your own (GITSTORE_CACHE_DIR or `cache.dir`),"
+            " then run the command again",
+        )
+
+    def lock(self, *, exclusive: bool = False, reading: bool = False) -> FileLock:
         """Writers hold this shared; ``gc`` holds it exclusive (see locks.py).
 
         A writer whose repository could not be registered is refused here:
         another repository's gc would not know what it needs, and would
-        delete the objects it writes or links to.
+        delete the objects it writes or links to. ``reading``: the holder
+        only copies objects out (a checkout in copy or reflink mode), which
+        leaves nothing depending on the cache: allowed unregistered.
         """
-        if not exclusive and self.unregistered is not None:
-            raise StoreError(
-                f"cannot register this repository in the cache {self.root}: {self.unregistered}",
-                hint="gc from another repository could delete the objects this one needs:"
-                " free space there or make it writable, or use a cache of your own"
-                " (GITSTORE_CACHE_DIR or `cache.dir`), then run the command again",
-            )
+        if not exclusive and not reading:
+            self.require_registered()
         return FileLock(
             self.root / "gc.lock",
             f"cache {self.root}",
@@ -826,7 +839,7 @@ class Cache:
         dotfiles repository), so that gc reads its manifests too.
         """
         path = str(common_dir.resolve())
-        marker = self.root / "repos" / hash_bytes(path.encode())[:32]
+        marker = self.root / "repos" / hash_bytes(os.fsencode(path))[:32]
         extra = ""
         if work_tree is not None:
             tree = work_tree.resolve()
@@ -837,7 +850,9 @@ class Cache:
             identity = f"{st.st_dev}:{st.st_ino}"
             rid = repository_token(Path(path), create=True)
             try:
-                lines = [x.strip() for x in marker.read_text().splitlines()]  # one read
+                lines = [
+                    x.strip() for x in marker.read_text("utf-8", "surrogateescape").splitlines()
+                ]  # one read
             except FileNotFoundError:
                 lines = []
             if lines:
@@ -855,11 +870,15 @@ class Cache:
                 # (``mv a a-old; git init a``): its registration is kept under a
                 # name of its own, so that gc stops until it is found or forgotten
                 if recorded:
-                    aside = marker.with_name(f"{marker.name}-{hash_bytes(recorded.encode())[:16]}")
+                    aside = marker.with_name(
+                        f"{marker.name}-{hash_bytes(os.fsencode(recorded))[:16]}"
+                    )
                     if not aside.exists():
                         os.replace(marker, aside)
             marker.parent.mkdir(parents=True, exist_ok=True)
-            fsync_write(marker, f"{path}\n{identity}\n{extra}\n{rid}\n".encode())
+            fsync_write(
+                marker, f"{path}\n{identity}\n{extra}\n{rid}\n".encode("utf-8", "surrogateescape")
+            )
             _drop_old_marker(marker.parent, path)
             for other, other_path, other_identity in self._markers():
                 if (
@@ -873,9 +892,11 @@ class Cache:
             # writing to the cache or linking into it is refused (see lock);
             # a read-only filesystem cannot be collected through this mount
             if exc.errno != errno.EROFS:
-                from .errors import environment_error_line
-
-                self.unregistered = environment_error_line(exc)
+                where = exc.filename
+                if where is not None and os.path.basename(os.fsdecode(where)).startswith("."):
+                    where = os.path.dirname(os.fsdecode(where))  # not our temporary file's name
+                self.unregistered = f"{exc.strerror or exc}" + (f" ({where})" if where else "")
+                self._unregistered_errno = exc.errno
 
     def registered_repos(self) -> list[tuple[Path, Path]]:
         """(marker file, repository git dir) for every repository using this cache."""
@@ -891,7 +912,7 @@ class Cache:
         if folder.is_dir():
             for marker in sorted(folder.iterdir()):
                 try:
-                    lines = marker.read_text().splitlines()
+                    lines = marker.read_text("utf-8", "surrogateescape").splitlines()
                 except OSError:
                     continue
                 if lines and lines[0].strip():
@@ -921,7 +942,7 @@ def repository_token(common_dir: Path, create: bool = False) -> str:
     """
     path = common_dir / "gitstore" / TOKEN
     try:
-        return path.read_text().strip()
+        return path.read_text("utf-8", "replace").strip()
     except OSError:
         if not create:
             return ""
@@ -936,7 +957,7 @@ def repository_token(common_dir: Path, create: bool = False) -> str:
 
 def _marker_line(marker: Path, n: int) -> str:
     try:
-        lines = marker.read_text().splitlines()
+        lines = marker.read_text("utf-8", "surrogateescape").splitlines()
     except OSError:
         return ""
     return lines[n].strip() if len(lines) > n else ""
@@ -950,7 +971,7 @@ def registered_token(marker: Path) -> str:
 def registered_work_tree(marker: Path) -> Path | None:
     """The work tree a registration recorded (see ``Cache.register_repo``), if any."""
     try:
-        lines = marker.read_text().splitlines()
+        lines = marker.read_text("utf-8", "surrogateescape").splitlines()
     except OSError:
         return None
     return Path(lines[2].strip()) if len(lines) > 2 and lines[2].strip() else None

@@ -180,6 +180,8 @@ class Checkout:
         # --link without symlink over a symlink checkout: the links are made files
         self.relink = self.link is not None and "symlink" not in self.link
         self.lazy_stats = lazy_stats
+        # copies and reflinks leave nothing depending on the cache (Cache.lock)
+        self.copies_only = set(self.link or ws.cache.link) <= {"copy", "reflink"}
         # paths part-way through are marked, so that pre-commit never records them
         self.marks = Marks(ws.repo.state_dir)
         self._walked: dict[str, Walked] = {}  # the walks the quick path made and declined
@@ -200,7 +202,7 @@ class Checkout:
         """
         result = CheckoutResult()
         settled: dict[str, Delta] = {}
-        with self.ws.lock(), self.ws.cache_lock():
+        with self.ws.lock(), self.ws.cache_lock(reading=self.copies_only):
             # everything is validated (or vouched for) before anything is written
             quick = self._quick(manifests, only, blobs or {})
             parsed = {m: mf.parse(data, m) for m, data in manifests.items() if m not in quick}

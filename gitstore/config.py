@@ -379,6 +379,11 @@ def load(
     cache = merged.get("cache", {})
     cache_dir = env.get("GITSTORE_CACHE_DIR") or cache.get("dir")
     cache_path = Path(os.path.expanduser(cache_dir)) if cache_dir else xdg_cache_home() / "gitstore"
+    if not cache_path.is_absolute():
+        # relative to the repository's top, wherever the command runs from
+        # (else each folder would get a cache of its own)
+        base = root if root is not None else common_dir
+        cache_path = (base if base is not None else Path.cwd()) / cache_path
     link_raw: Any = env.get("GITSTORE_LINK") or cache.get("link") or DEFAULT_LINK
     link = parse_link(link_raw)
     hooks = merged.get("hooks", {})

@@ -39,7 +39,15 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .errors import GitstoreError, ReadOnlyStoreError, UnsupportedError, UsageError
+from .errors import (
+    GitstoreError,
+    ReadOnlyStoreError,
+    StoreAuthError,
+    StoreError,
+    StoreUnavailableError,
+    UnsupportedError,
+    UsageError,
+)
 from .gc import DEFAULT_GRACE, GcResult, oids_in_manifest, repository_needs
 from .progress import count
 
@@ -391,6 +399,12 @@ def collect_remote(
         if not dry_run:
             raise
         result.notes.append(f"remote '{name}' does not hold documents; its users are not recorded")
+    except StoreError as exc:
+        if isinstance(exc, (StoreUnavailableError, StoreAuthError)):
+            raise
+        # a remote whose disk is full is when a collection is wanted most; the
+        # record is for other clones' collections, and this one loses nothing
+        result.notes.append(f"this repository could not be recorded in users/: {exc.message}")
     others = other_users(store, rid, first, origin)
     if others and not shared_ok:
         raise GitstoreError(
@@ -478,7 +492,7 @@ def _stop_if_moved(
 def _read_plan(plan: Path, name: str, url: str, now: float) -> set[str]:
     hint = f"run `gitstore gc --remote {name} --dry-run`, check the list, then run it with --yes"
     try:
-        data = json.loads(plan.read_text())
+        data = json.loads(plan.read_text("utf-8", "replace"))
     except (OSError, ValueError):
         raise UsageError(
             f"no recent `gc --remote {name} --dry-run` on this clone; nothing deleted", hint=hint

@@ -301,7 +301,7 @@ def apply_deltas(ws: Workspace, deltas: Mapping[str, Delta], force: bool = False
     from .checkout import Checkout
 
     checkout = Checkout(ws, force=force, lazy_stats=True)
-    with ws.lock(), ws.cache_lock():
+    with ws.lock(), ws.cache_lock(reading=checkout.copies_only):
         result = apply_locked(checkout, deltas)
         if ws.statcache_loaded:
             ws.statcache.save()

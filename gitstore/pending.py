@@ -24,7 +24,7 @@ INTERRUPTED = "a checkout did not finish"
 
 def load(state_dir: Path) -> dict[str, str]:
     try:
-        text = (state_dir / FILE).read_text()
+        text = (state_dir / FILE).read_text("utf-8", "replace")
     except OSError:
         return {}  # the usual case: nothing marked, and no json import at start-up
     import json

@@ -429,9 +429,12 @@ def publish(
         remote_ref = _git_line(repo, "rev-parse", "-q", "--verify", f"refs/remotes/{branch}")
         if remote_ref is not None and "/" in branch:
             local = branch.split("/", 1)[1]
+            exists = _git_line(repo, "rev-parse", "-q", "--verify", f"refs/heads/{local}")
             raise RevisionError(
                 f"'{branch}' is a remote-tracking branch, not a branch of this clone",
-                hint=f"make it one first: `git branch {local} {branch}`, then `--branch {local}`",
+                hint=f"bring {local} up to it (`git merge --ff-only {branch}` on {local}), then `--branch {local}`"
+                if exists
+                else f"make it one first: `git branch {local} {branch}`, then `--branch {local}`",
             )
         raise RevisionError(
             f"unknown branch '{branch}'",

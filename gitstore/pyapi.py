@@ -77,7 +77,8 @@ class Repo:
         from . import config as cfg
         from .gitrepo import GitRepo
 
-        self._path = Path(_path_arg(path, "repo"))
+        # absolute: a chdir later (or a worker unpickling it elsewhere) must not move it
+        self._path = Path(_path_arg(path, "repo")).absolute()
         self._repo = GitRepo.discover(self._path)
         self._config = cfg.load(self._repo.root, self._repo.common_dir)
         self._full: Context | None = None
@@ -117,7 +118,7 @@ class Repo:
     def __reduce__(self) -> tuple[type[Repo], tuple[str]]:
         # pickled as its folder and opened again: a DataLoader's workers
         # under spawn (macOS, Windows, CUDA) get a Repo of their own
-        return (Repo, (str(self._path.absolute()),))
+        return (Repo, (str(self._path),))
 
     # -- paths -------------------------------------------------------------
     def relpath(self, path: str | os.PathLike[str]) -> str:
@@ -244,8 +245,9 @@ class Repo:
         # one fetch at a time into this cache from the API: a DataLoader's
         # workers on a cold cache ask for the same objects at once, and each
         # would download them all; the next one finds them there
+        cache.require_registered()  # before waiting on a lock it might not even open
         with FileLock(
-            cache.root / FETCH_LOCK, f"fetches into the cache {cache.root}", timeout=float("inf")
+            cache.root / FETCH_LOCK, f"cache {cache.root} (its {FETCH_LOCK})", timeout=float("inf")
         ):
             missing = [oid for oid in missing if not cache.has(oid)]
             failed = dict(fetch_objects(self.context, missing).failed) if missing else {}
@@ -544,7 +546,12 @@ def _mark(marker: Path, tracked: Tracked) -> None:
         except OSError:
             pass
     record = {"manifest": tracked.manifest, "path": tracked.path, "created": time.time()}
-    marker.write_text(json.dumps(record) + "\n")
+    try:
+        marker.write_text(json.dumps(record) + "\n")
+    except OSError:
+        if not marker.exists():
+            raise
+        # a cache on a read-only mount: nobody collects it through this mount either
 
 
 # -- module-level shortcuts ----------------------------------------------------------

@@ -28,6 +28,7 @@ the next; a remote that is down is skipped with one warning.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import threading
@@ -711,9 +712,11 @@ def _fetch_from(
             raise_fatal(oid, exc)
             return
         except OSError as exc:
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
             raise StoreError(
                 f"cannot write object {oid} into the cache {cache.root}: {exc.strerror}",
-                hint="free some space (or set cache.dir / GITSTORE_CACHE_DIR) and fetch again",
+                hint=("free some space" if full else "use a cache this user can write")
+                + " (or set cache.dir / GITSTORE_CACHE_DIR) and fetch again",
             ) from exc
         done.add(oid)
         with lock:

@@ -681,8 +681,8 @@ class Workspace:
                 staging.result()
         return results
 
-    def cache_lock(self) -> FileLock:
-        return self.cache.lock()
+    def cache_lock(self, reading: bool = False) -> FileLock:
+        return self.cache.lock(reading=reading)
 
     def _scan_for_track(self, rel: str) -> tuple[str, list[ScannedFile]]:
         """(kind, files) of a path to track; PathError for anything a manifest cannot hold."""
@@ -864,12 +864,21 @@ class Workspace:
         with self.lock():
             for rel in rels:
                 self._unlink_from_cache(rel)
+            # git first: when it cannot (an index.lock left behind), nothing has changed
+            self.repo.rm_cached([mf.manifest_path(r) for r in rels])
+            for rel in rels:
                 (self.root / mf.manifest_path(rel)).unlink()
                 gitignore.remove(self.root, rel)
                 self.statcache.forget_under(rel)
-            self.repo.rm_cached([mf.manifest_path(r) for r in rels])
             if (self.root / ".gitignore").exists():
-                self.repo.stage([".gitignore"])
+                try:
+                    self.repo.stage([".gitignore"])
+                except GitstoreError as exc:
+                    raise GitstoreError(
+                        f"untracked {', '.join(shown(r) for r in rels)}, but .gitignore could"
+                        f" not be staged: {exc.message}",
+                        hint="once that is fixed, run `git add .gitignore`",
+                    ) from exc
             self.statcache.save()
         return rels
 

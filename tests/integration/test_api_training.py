@@ -36,6 +36,21 @@ def test_a_repo_goes_to_spawned_workers(tagged: Path) -> None:  # noqa: F811
     assert got == b"one, edited"
 
 
+def test_a_repo_stays_its_repository_after_a_chdir(
+    tagged: Path,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tagged / "data")
+    repo = gitstore.Repo()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # in no repository at all
+    assert repo.read("data/cats/1", rev="v1") == b"one"
+    again = pickle.loads(pickle.dumps(repo))
+    assert again.root == tagged and again.read("model.pt", rev="v1") == b"weights v1"
+
+
 def test_a_folder_inside_a_tracked_folder_is_named_as_such(tagged: Path) -> None:  # noqa: F811
     repo = gitstore.Repo(tagged)
     with pytest.raises(PathError, match="data/cats is a folder inside the tracked folder data"):

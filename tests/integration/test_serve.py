@@ -222,9 +222,12 @@ def test_publishing_a_tag_or_a_remote_branch_says_what_to_do(repo: Path, run) ->
     run(repo, "init")
     git(repo, "tag", "v1")
     git(repo, "update-ref", "refs/remotes/origin/main", "HEAD")
+    git(repo, "update-ref", "refs/remotes/origin/release", "HEAD")
     proc = run(repo, "publish", "--branch", "v1", "pub", ok=False)
     assert proc.returncode == 1
     assert "'v1' is a tag" in proc.stderr and "git branch --contains v1" in proc.stderr
+    proc = run(repo, "publish", "--branch", "origin/release", "pub", ok=False)
+    assert "'origin/release' is a remote-tracking branch" in proc.stderr
+    assert "git branch release origin/release" in proc.stderr
     proc = run(repo, "publish", "--branch", "origin/main", "pub", ok=False)
-    assert "'origin/main' is a remote-tracking branch" in proc.stderr
-    assert "git branch main origin/main" in proc.stderr
+    assert "git merge --ff-only origin/main" in proc.stderr  # main is here already

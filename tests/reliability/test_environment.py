@@ -12,6 +12,7 @@ from __future__ import annotations
 import marshal
 import os
 import resource
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -139,12 +140,16 @@ def test_a_repository_the_cache_cannot_register_is_refused_writes(
     proc = gs(clone, "checkout", "--link", "symlink", check=False)
     assert proc.returncode == 1
     assert "cannot register this repository in the cache" in proc.stderr
-    assert "could delete the objects this one needs" in proc.stderr
+    assert "could delete the objects this one writes or links to" in proc.stderr
     assert not (clone / "data").exists()
+    assert str(cache / "repos") in proc.stderr and ".tmp" not in proc.stderr  # no temporary name
     (clone / "notes.txt").write_text("mine\n")
     assert gs(clone, "track", "notes.txt", check=False).returncode == 1
     status = gs(clone, "status")  # reading goes on
     assert "not_materialised" in status.stdout
+    gs(clone, "checkout")  # copies leave nothing depending on the cache
+    assert read_tree(clone / "data") == read_tree(repo / "data")
+    shutil.rmtree(clone / "data")
     (cache / "repos").unlink()
     (cache / "repos.aside").rename(cache / "repos")
     gs(clone, "checkout", "--link", "symlink")
@@ -185,3 +190,50 @@ def test_an_unreadable_folder_is_named_in_one_line(repo: Path) -> None:
             assert "data/locked: cannot read the folder: Permission denied" in proc.stderr
     finally:
         locked.chmod(0o755)
+
+
+def test_a_relative_cache_dir_is_taken_from_the_repository_top(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITSTORE_CACHE_DIR", "relcache")
+    (repo / "sub").mkdir()
+    (repo / "sub" / "z.txt").write_bytes(b"z\n")
+    gs(repo / "sub", "track", "z.txt")
+    assert (repo / "relcache" / "objects").is_dir() and not (repo / "sub" / "relcache").exists()
+    (repo / "sub" / "z.txt").unlink()
+    gs(repo, "checkout", "sub/z.txt")
+    assert (repo / "sub" / "z.txt").read_bytes() == b"z\n"
+
+
+def test_state_files_that_are_not_utf8_give_no_traceback(repo: Path) -> None:
+    state = repo / ".git" / "gitstore"
+    (state / "unmaterialised.json").write_bytes(b'{\n "donn\xc3')
+    (state / "repository-token").write_bytes(b"\xff\xfe\n")
+    cache = Path(os.environ["XDG_CACHE_HOME"]) / "gitstore"
+    marker = next((cache / "repos").iterdir())
+    marker.write_bytes(marker.read_bytes() + b"\xc3")
+    for args in (("status",), ("track", "data"), ("gc", "--dry-run")):
+        proc = gs(repo, *args, check=False)  # gs asserts there is no traceback
+        assert proc.returncode == 0, (args, proc.stderr)
+
+
+def test_untrack_changes_nothing_when_git_cannot_take_the_manifest_out(repo: Path) -> None:
+    gitignore = (repo / ".gitignore").read_bytes()
+    (repo / ".git" / "index.lock").write_text("")
+    proc = gs(repo, "untrack", "data", check=False)
+    assert proc.returncode == 1 and "index.lock" in proc.stderr
+    assert (repo / "data.gitstore").exists() and (repo / ".gitignore").read_bytes() == gitignore
+    (repo / ".git" / "index.lock").unlink()
+    gs(repo, "untrack", "data")
+    assert not (repo / "data.gitstore").exists()
+
+
+def test_gc_remote_runs_when_its_users_record_cannot_be_written(repo: Path, tmp_path: Path) -> None:
+    remote = tmp_path / "remote"
+    gs(repo, "remote", "add", "r", str(remote), "--default")
+    gs(repo, "push")
+    shutil.rmtree(remote / "users")
+    (remote / "users").write_text("")  # as a full disk would refuse the record
+    proc = gs(repo, "gc", "--remote", "r", "--dry-run", check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "could not be recorded in users/" in proc.stdout + proc.stderr
