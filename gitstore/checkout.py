@@ -83,6 +83,9 @@ def _files_stated(data: bytes) -> int:
     return 0
 
 
+PREMARK_ABOVE = 8  # tracked paths in one checkout: marked together (pending.Marks.premark)
+
+
 @dataclass
 class CheckoutResult:
     written: list[str] = field(default_factory=list)
@@ -215,6 +218,11 @@ class Checkout:
                 self.ws.statcache.use_generation(self.ws.cache.generation())
             else:  # only small deltas: as the post-checkout hook, leave the stat cache alone
                 self.lazy_stats = True
+            rels = [mf.tracked_path(m) for m in manifests]
+            if only:
+                rels = [r for r in rels if any(mf.overlaps(o, r) for o in only)]
+            if len(rels) > PREMARK_ABOVE:  # one durable write, not one a path
+                self.marks.premark(rels)
             for mpath in sorted(manifests):
                 rel = mf.tracked_path(mpath)
                 sub = [o for o in only if mf.overlaps(o, rel)]

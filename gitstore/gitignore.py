@@ -7,6 +7,7 @@ Each tracked path gets one anchored line: ``/data/images/`` for a folder,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 MARK = "# gitstore"
@@ -59,6 +60,31 @@ def add(root: Path, relpath: str, is_dir: bool) -> bool:
         lines.append(want)
     _write(path, lines)
     return True
+
+
+def add_many(root: Path, items: Sequence[tuple[str, bool]]) -> bool:
+    """:func:`add` for many paths, reading and writing the file once; True if it changed."""
+    path = root / ".gitignore"
+    lines = _lines(path)
+    present = set(lines)
+    drop: set[str] = set()
+    changed = False
+    for relpath, is_dir in items:
+        want, other = entry_for(relpath, is_dir), entry_for(relpath, not is_dir)
+        if other in present:
+            drop.add(other)
+            present.discard(other)
+        if want not in present:
+            lines.append(want)
+            present.add(want)
+            drop.discard(want)
+            changed = True
+    if drop:
+        lines = [line for line in lines if line not in drop]
+        changed = True
+    if changed:
+        _write(path, lines)
+    return changed
 
 
 def remove(root: Path, relpath: str) -> bool:

@@ -452,14 +452,21 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
                 updates.append((words[1], words[3]))
     commits: set[str] = set()
     parents: set[str] = set()
-    for local, remote_sha in updates:
-        rev_args = ["rev-list", "--parents", local, "--not"]
-        if remote_sha != ZERO and repo.try_resolve(remote_sha) is not None:
-            rev_args.append(remote_sha)
+    if updates:
+        # one rev-list for every ref (a push of 2,000 tags ran 2,000 of them):
+        # what any pushed ref reaches and neither the remote's refs nor any
+        # ref's old value there does (commits the remote has already)
+        spec = [local for local, _ in updates]
+        spec += [
+            "^" + remote_sha
+            for _, remote_sha in updates
+            if remote_sha != ZERO and repo.try_resolve(remote_sha) is not None
+        ]
+        rev_args = ["rev-list", "--parents", "--stdin"]
         if remote:
-            rev_args.append(f"--remotes={remote}")
-        out = repo.git(*rev_args).stdout.decode("ascii", "replace")
-        for line in out.splitlines():
+            rev_args += ["--not", f"--remotes={remote}"]
+        out = repo.git(*rev_args, input="".join(f"{x}\n" for x in spec).encode()).stdout
+        for line in out.decode("ascii", "replace").splitlines():
             commit, *above = line.split()
             commits.add(commit)
             parents.update(above)

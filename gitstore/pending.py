@@ -59,9 +59,12 @@ class Marks:
         self._marked: set[str] = set()
         self._new: set[str] = set()  # marked by this run (not before it)
         self._done: set[str] = set()
+        self._ahead: set[str] = set()  # marked by premark, not (yet) changed
+        self._touched: set[str] = set()
 
     def changing(self, rel: str) -> None:
         """``rel``'s files are about to change: mark it (durably) unless it is marked already."""
+        self._touched.add(rel)
         if rel in self._marked:
             return
         marks = load(self.state_dir)
@@ -70,6 +73,25 @@ class Marks:
             save(self.state_dir, marks)
             self._new.add(rel)
         self._marked.add(rel)
+
+    def premark(self, rels: Iterable[str]) -> None:
+        """Mark every path a run may change, in one durable write.
+
+        One write per path rewrote the whole file each time: a checkout of
+        4,000 tracked files spent 30 s there. A path marked ahead that the
+        run never changes loses its mark at :meth:`finish` (as if never
+        marked); a run that stops half-way leaves it marked, which only
+        asks for one checkout more.
+        """
+        marks = load(self.state_dir)
+        fresh = [rel for rel in rels if rel not in marks and rel not in self._marked]
+        if fresh:
+            marks.update(dict.fromkeys(fresh, INTERRUPTED))
+            save(self.state_dir, marks)
+        self._new.update(fresh)
+        self._ahead.update(fresh)
+        self._marked.update(fresh)
+        self._marked.update(rel for rel in rels if rel in marks)
 
     @property
     def new(self) -> frozenset[str]:
@@ -96,10 +118,12 @@ class Marks:
 
     def finish(self) -> None:
         """Clear the marks of the paths done, whatever their reason: they match their manifests."""
-        if not self._done:
+        clear = self._done | (self._ahead - self._touched)
+        if not clear:
             return
         marks = load(self.state_dir)
-        kept = {rel: why for rel, why in marks.items() if rel not in self._done}
+        kept = {rel: why for rel, why in marks.items() if rel not in clear}
         if kept != marks:
             save(self.state_dir, kept)
         self._done.clear()
+        self._ahead.clear()

@@ -9,6 +9,7 @@ file or folder inside the work tree; its manifest sits beside it
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import errno
 import operator
@@ -367,7 +368,13 @@ class TrackMemo:
         if self.records.get(mpath) == new:
             return
         self.records[mpath] = new
-        write_tagged_map(self.path, self.MAGIC, self.records)
+        self._dirty = True
+
+    def save(self) -> None:
+        """Write the records once, after every manifest of a ``track`` (one per path was N²)."""
+        if getattr(self, "_dirty", False):
+            write_tagged_map(self.path, self.MAGIC, self.records)
+            self._dirty = False
 
 
 def splice(old: bytes, rows: list[Row], redo: list[int] | None = None) -> bytes | None:
@@ -558,6 +565,7 @@ class Workspace:
         return [m for m in self.repo.worktree_manifests() if os.path.lexists(root / m)]
 
     def check_nesting(self, rel: str, manifests: Sequence[str]) -> None:
+        """Refuse ``rel`` inside a tracked path or around one (``manifests``: sorted)."""
         parts = rel.split("/")
         for i in range(1, len(parts)):
             ancestor = "/".join(parts[:i])
@@ -568,7 +576,10 @@ class Workspace:
                     " records every change inside it",
                 )
         below = rel + "/"
-        inner = [mf.tracked_path(m) for m in manifests if m.startswith(below)]
+        # ``manifests`` is sorted: the ones below ``rel`` are one run of it
+        start = bisect.bisect_left(manifests, below)
+        end = bisect.bisect_left(manifests, rel + "0")  # "0" follows "/"
+        inner = [mf.tracked_path(m) for m in manifests[start:end]]
         if inner:
             more = f" (and {len(inner) - 1} more)" if len(inner) > 1 else ""
             raise PathError(
@@ -578,9 +589,20 @@ class Workspace:
             )
 
     # -- track ---------------------------------------------------------------
+    def _git_tracks(self, rels: Sequence[str]) -> list[bool]:
+        """For each path, whether git's index holds it or files below it."""
+        files = sorted(self.repo.ls_files([f":(literal){rel}" for rel in rels])) if rels else []
+
+        def holds(rel: str) -> bool:
+            i = bisect.bisect_left(files, rel)
+            return i < len(files) and (files[i] == rel or files[i].startswith(rel + "/"))
+
+        return [holds(rel) for rel in rels]
+
     def track(self, user_paths: Sequence[str], cwd: Path | None = None) -> list[TrackResult]:
         """Track paths; every one is checked, folders included, before anything is written."""
         rels: list[str] = []
+        seen: set[str] = set()
         for p in user_paths:
             rel = self.relpath(p, cwd)
             named = shown(p)
@@ -625,16 +647,21 @@ class Workspace:
                     " disk would drop the changes the merge brought",
                     hint=f"settle it first: `gitstore resolve {rel} --ours|--theirs|--union`",
                 )
-            if rel not in rels:
+            if rel not in seen:
                 rels.append(rel)
-        for rel in rels:
-            for other in rels:
-                if other.startswith(rel + "/"):
-                    raise PathError(f"{other} is inside {rel}: track one or the other")
+                seen.add(rel)
+        for rel in rels:  # by its ancestors: one set lookup each, not every pair
+            parts = rel.split("/")
+            for i in range(1, len(parts)):
+                if "/".join(parts[:i]) in seen:
+                    raise PathError(
+                        f"{rel} is inside {'/'.join(parts[:i])}: track one or the other"
+                    )
         # Which paths git already tracks files under (to adopt them) is asked
-        # in the background: the git process runs while the folders are read.
-        tracked_by_git = _Background(lambda: [bool(self.repo.ls_files([rel])) for rel in rels])
-        manifests = self.manifest_paths()
+        # in the background, in one git process for every path: it runs
+        # while the folders are read.
+        tracked_by_git = _Background(lambda: self._git_tracks(rels))
+        manifests = sorted(self.manifest_paths())
         for rel in rels:
             self.check_nesting(rel, manifests)
         with self.lock(), self.cache_lock():
@@ -656,8 +683,7 @@ class Workspace:
                 self._track_one(rel, s, written) for rel, s in zip(rels, scanned, strict=True)
             ]
             try:
-                for r in results:
-                    gitignore.add(self.root, r.path, r.kind == "dir")
+                gitignore.add_many(self.root, [(r.path, r.kind == "dir") for r in results])
             except OSError as exc:
                 raise GitstoreError(
                     f"cannot write .gitignore: {exc.strerror}",
@@ -677,6 +703,7 @@ class Workspace:
                 self.statcache.save()
                 clean.save({**clean.entries, **vouched})
                 self.track_changes.save()
+                self.track_memo.save()
             finally:
                 staging.result()
         return results

@@ -1,0 +1,83 @@
+"""Many tracked paths, many refs (eighth QA pass's scale review).
+
+Teams that track files one by one (the DVC habit) have thousands of small
+manifests, and teams that push tags push hundreds of refs at once. What was
+done once per path or per ref (a durable rewrite of the marks, a git process,
+a rewrite of .gitignore) is now done once per command; these tests hold the
+results to what they were.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from blake3 import blake3
+
+from tests.conftest import git, write
+from tests.integration.test_hooks import make_team, objects_in, oid_of
+
+N = 12  # above checkout.PREMARK_ABOVE: the marks are written together
+
+
+def tracked_files(repo: Path, run) -> list[str]:
+    run(repo, "init")
+    names = [f"d/f{i:02d}.bin" for i in range(N)]
+    for i, name in enumerate(names):
+        write(repo / name, f"file {i}\n".encode())
+    run(repo, "track", *names)
+    git(repo, "commit", "-qm", "files")
+    return names
+
+
+def test_checkout_of_many_paths_marks_only_what_it_could_not_finish(repo: Path, run) -> None:
+    names = tracked_files(repo, run)
+    lost = names[:2]
+    objects = Path(os.environ["XDG_CACHE_HOME"]) / "gitstore" / "objects"
+    for name in names[:5]:
+        (repo / name).unlink()
+    for name in lost:
+        oid = blake3(f"file {names.index(name)}\n".encode()).hexdigest()
+        (objects / oid[:2] / oid[2:4] / oid).unlink()
+    proc = run(repo, "checkout", ok=None)
+    assert proc.returncode != 0
+    marks = json.loads((repo / ".git" / "gitstore" / "unmaterialised.json").read_text())
+    assert sorted(marks) == lost  # the others were written or already right: no mark
+    for name in names[2:]:
+        assert (repo / name).exists()
+
+
+def test_track_of_many_paths_adopts_only_what_git_has(repo: Path, run) -> None:
+    run(repo, "init")
+    for i in range(N):
+        write(repo / f"d/f{i:02d}.bin", f"file {i}\n".encode())
+    write(repo / "d[1]/x.bin", b"glob-like folder name\n")
+    git(repo, "add", "d/f03.bin", "d/f07.bin")
+    git(repo, "commit", "-qm", "two files in git")
+    names = [f"d/f{i:02d}.bin" for i in range(N)] + ["d[1]"]
+    out = run(repo, "track", *names).stdout + run(repo, "status").stdout
+    assert git(repo, "ls-files", "d/f03.bin", "d/f07.bin").stdout == ""  # taken out of git
+    gitignore = (repo / ".gitignore").read_text().splitlines()
+    assert len(gitignore) == N + 1 and "/d\\[1]/" in gitignore, gitignore
+    assert "unchanged" in out
+    inner = run(repo, "track", "d/f01.bin", "d/f01.bin/x", ok=None)
+    assert inner.returncode != 0
+
+
+def test_one_push_of_many_refs_uploads_what_each_brings(tmp_path: Path) -> None:
+    alice, _bob, _origin = make_team(tmp_path, str(tmp_path / "store"))
+    for i in range(3):
+        alice.git("checkout", "-q", "-b", f"b{i}", "main")
+        alice.write(f"data/only-on-b{i}.bin", f"branch {i}\n".encode())
+        alice.commit_data(f"on b{i}")
+        alice.git("tag", f"t{i}")
+    alice.git("checkout", "-q", "main")
+    shutil.rmtree(tmp_path / "store" / "objects")
+    alice.git("push", "-q", "origin", "b0", "b1", "b2", "--tags")
+    store = objects_in(tmp_path / "store")
+    for i in range(3):
+        alice.git("checkout", "-q", f"b{i}")
+        short = oid_of(alice, f"data/only-on-b{i}.bin")
+        assert any(oid.startswith(short) for oid in store), (short, store)
