@@ -134,17 +134,22 @@ def test_pages_and_json(published) -> None:
         assert request(base, "GET", "/ui/branch/nope")[0] == 404
 
 
-def test_html_is_escaped(repo: Path, run, tmp_path: Path) -> None:
+def published_branch(repo: Path, run, tmp_path: Path, folder: str, branch: str) -> tuple[Path, str]:
+    """``folder`` tracked and committed, then published from a new ``branch``: (store, sha)."""
     run(repo, "init")
-    name = "x<i>&'y"
-    write(repo / name / "f.txt", b"f")
-    run(repo, "track", name)
+    write(repo / folder / "f.txt", b"f")
+    run(repo, "track", folder)
     git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "odd names")
-    git(repo, "checkout", "-qb", "b<script>")
+    git(repo, "commit", "-qm", folder)
+    git(repo, "checkout", "-qb", branch)
     pub = tmp_path / "pub"
     run(repo, "publish", str(pub))
-    sha = head(repo)
+    return pub, head(repo)
+
+
+def test_html_is_escaped(repo: Path, run, tmp_path: Path) -> None:
+    name = "x<i>&'y"
+    pub, sha = published_branch(repo, run, tmp_path, name, "b<script>")
     with serving(pub) as base:
         index = request(base, "GET", "/")[2].decode()
         assert "b&lt;script&gt;" in index and "<script>" not in index
@@ -200,15 +205,7 @@ def test_traversal_and_methods_refused(published, tmp_path: Path) -> None:
 
 
 def test_a_branch_with_a_slash_has_its_page(repo: Path, run, tmp_path: Path) -> None:
-    run(repo, "init")
-    write(repo / "data" / "f.txt", b"f")
-    run(repo, "track", "data")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "data")
-    git(repo, "checkout", "-qb", "feature/x")
-    pub = tmp_path / "pub"
-    run(repo, "publish", str(pub))
-    sha = head(repo)
+    pub, sha = published_branch(repo, run, tmp_path, "data", "feature/x")
     with serving(pub) as base:
         index = request(base, "GET", "/")[2].decode()
         assert "/ui/branch/feature%2Fx" in index  # the link the index gives...
