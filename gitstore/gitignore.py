@@ -49,17 +49,7 @@ def _write(path: Path, lines: list[str]) -> None:
 
 def add(root: Path, relpath: str, is_dir: bool) -> bool:
     """Add the entry for ``relpath`` (replacing the other kind's); True if the file changed."""
-    path = root / ".gitignore"
-    lines = _lines(path)
-    want = entry_for(relpath, is_dir)
-    other = entry_for(relpath, not is_dir)
-    if want in lines and other not in lines:
-        return False
-    lines = [line for line in lines if line != other]
-    if want not in lines:
-        lines.append(want)
-    _write(path, lines)
-    return True
+    return add_many(root, [(relpath, is_dir)])
 
 
 def add_many(root: Path, items: Sequence[tuple[str, bool]]) -> bool:
