@@ -310,8 +310,9 @@ class Repo:
         view_id = hash_bytes(tracked.manifest_data + b"\0" + inner.encode())[:40]
         folder = cache.root / VIEWS / view_id
         name = tracked.path.rsplit("/", 1)[-1]
-        # under the cache lock: gc (exclusive) is not deleting the view meanwhile
-        with cache.lock():
+        # under the cache lock: gc (exclusive) is not deleting the view meanwhile;
+        # handing out a view that exists writes nothing, and the pin keeps it
+        with cache.lock(reading=True):
             if (folder / VIEW_MARKER).is_file():
                 _mark(folder / VIEW_MARKER, tracked)
                 _pin(folder / VIEW_MARKER)
