@@ -349,6 +349,7 @@ class TrackMemo:
         self.records: dict[str, tuple[str, tuple[int, int]]] = {
             m: r for m, r in found.items() if isinstance(r, tuple) and len(r) == 2
         }
+        self._dirty = False
 
     @staticmethod
     def digest(data: bytes) -> str:
@@ -372,7 +373,7 @@ class TrackMemo:
 
     def save(self) -> None:
         """Write the records once, after every manifest of a ``track`` (one per path was N²)."""
-        if getattr(self, "_dirty", False):
+        if self._dirty:
             write_tagged_map(self.path, self.MAGIC, self.records)
             self._dirty = False
 
@@ -592,10 +593,12 @@ class Workspace:
     def _git_tracks(self, rels: Sequence[str]) -> list[bool]:
         """For each path, whether git's index holds it or files below it."""
         files = sorted(self.repo.ls_files([f":(literal){rel}" for rel in rels])) if rels else []
+        exact = set(files)
 
         def holds(rel: str) -> bool:
-            i = bisect.bisect_left(files, rel)
-            return i < len(files) and (files[i] == rel or files[i].startswith(rel + "/"))
+            # by "rel/", not "rel": "rel-x" sorts between "rel" and "rel/a"
+            i = bisect.bisect_left(files, rel + "/")
+            return rel in exact or (i < len(files) and files[i].startswith(rel + "/"))
 
         return [holds(rel) for rel in rels]
 

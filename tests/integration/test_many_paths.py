@@ -66,6 +66,19 @@ def test_track_of_many_paths_adopts_only_what_git_has(repo: Path, run) -> None:
     assert inner.returncode != 0
 
 
+def test_track_adopts_a_folder_beside_a_name_that_sorts_between(repo: Path, run) -> None:
+    """ "x-y" sorts between "x" and "x/a": both are in git, both are adopted."""
+    run(repo, "init")
+    write(repo / "x" / "a.bin", b"a\n")
+    write(repo / "x-y", b"y\n")
+    git(repo, "add", "x", "x-y")
+    git(repo, "commit", "-qm", "in git")
+    run(repo, "track", "x", "x-y")
+    assert git(repo, "ls-files", "x", "x-y").stdout == ""  # both taken out of git's index
+    git(repo, "add", "-A")
+    assert git(repo, "ls-files", "x", "x-y").stdout == ""  # and ignored from now on
+
+
 def test_one_push_of_many_refs_uploads_what_each_brings(tmp_path: Path) -> None:
     alice, _bob, _origin = make_team(tmp_path, str(tmp_path / "store"))
     for i in range(3):
