@@ -200,14 +200,13 @@ class Cache:
     def _new_tmp(self) -> tuple[str, int]:
         # unique per process (random prefix) and per call (counter): no urandom per file
         path = f"{self._tmp_prefix}{next(self._tmp_count)}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY_MODE)
-        except FileNotFoundError:
             try:
+                fd = os.open(path, flags, READ_ONLY_MODE)
+            except FileNotFoundError:
                 self.store.tmp_dir.mkdir(parents=True, exist_ok=True)
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY_MODE)
-            except OSError as exc:
-                raise StoreError(f"cannot write to the cache {self.root}: {exc.strerror}") from exc
+                fd = os.open(path, flags, READ_ONLY_MODE)
         except OSError as exc:
             raise StoreError(f"cannot write to the cache {self.root}: {exc.strerror}") from exc
         return path, fd

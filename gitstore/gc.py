@@ -409,10 +409,8 @@ def drop_views_linking(
             continue
         if not any(_holds_bad(path, st, inodes, copies) for path, st in _lstats(view)):
             continue
-        doomed = folder / f".tmp-drop-{os.urandom(8).hex()}"
         try:
-            os.rename(view, doomed)
-            _rmtree(doomed)
+            _drop_view(view)
         except OSError as exc:
             failed[str(view)] = f"cannot delete this view of the corrupt bytes: {exc.strerror}"
             continue
@@ -469,14 +467,16 @@ def sweep_views(cache: Cache, grace: float, now: float, result: GcResult) -> set
                 continue
             result.views_deleted.append(view.name)
             if not result.dry_run:
-                # renamed away first: a reader never sees it half deleted
-                doomed = folder / f".tmp-drop-{os.urandom(8).hex()}"
-                try:
-                    os.rename(view, doomed)
-                except OSError:
-                    doomed = view
-                _rmtree(doomed)
+                with contextlib.suppress(OSError):  # what is left is swept next time
+                    _drop_view(view)
     return needed
+
+
+def _drop_view(view: Path) -> None:
+    """Rename a view away, then delete it: a reader sees it whole or not at all."""
+    doomed = view.parent / f".tmp-drop-{os.urandom(8).hex()}"
+    os.rename(view, doomed)
+    _rmtree(doomed)
 
 
 @contextlib.contextmanager

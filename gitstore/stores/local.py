@@ -91,25 +91,42 @@ def replace_with(
     """
     if tmp is None:
         tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    st = write_whole(tmp, data, sync=sync, flags=os.O_TRUNC)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+    if sync:
+        fsync_dir(path.parent)
+    return st
+
+
+def write_whole(path: Path, data: bytes, *, sync: bool, flags: int = os.O_EXCL) -> os.stat_result:
+    """Create ``path`` holding every byte of ``data`` (fsync'd if ``sync``): its fstat.
+
+    On any failure the file is removed: a disk that fills up writes part of
+    a buffer before it fails, and a part must never be taken for the whole.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | flags, 0o666)
     try:
         try:
             write_all(fd, data)
             if sync:
                 os.fsync(fd)
-            st = os.fstat(fd)
+            return os.fstat(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _remove(path)
         raise
-    if sync:
-        fsync_dir(path.parent)
-    return st
+
+
+def _remove(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:  # cleaning up: the error being handled is the one to report
+        pass
 
 
 def fsync_write(path: Path, data: bytes) -> os.stat_result:
@@ -389,17 +406,7 @@ class LocalStore(Store):
 
     def _put_if_absent(self, path: Path, key: str, data: bytes) -> str:
         tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            try:
-                write_all(fd, data)
-                os.fsync(fd)
-                st = os.fstat(fd)  # a link keeps inode and mtime
-            finally:
-                os.close(fd)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        st = write_whole(tmp, data, sync=True)  # a link keeps inode and mtime
         try:
             with self._doc_lock(path, key):
                 os.link(tmp, path)
