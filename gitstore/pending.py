@@ -61,6 +61,7 @@ class Marks:
         self._done: set[str] = set()
         self._ahead: set[str] = set()  # marked by premark, not (yet) changed
         self._touched: set[str] = set()
+        self._later: list[str] = []  # premark's paths, marked at the first change
 
     def changing(self, rel: str) -> None:
         """``rel``'s files are about to change: mark it (durably) unless it is marked already."""
@@ -68,30 +69,30 @@ class Marks:
         if rel in self._marked:
             return
         marks = load(self.state_dir)
-        if rel not in marks:
-            marks[rel] = INTERRUPTED
+        ahead = [r for r in self._later if r not in marks and r not in self._marked]
+        self._marked.update(self._later)
+        self._later = []
+        fresh = rel not in marks
+        if fresh or ahead:
+            marks[rel] = marks.get(rel, INTERRUPTED)
+            marks.update(dict.fromkeys(ahead, INTERRUPTED))
             save(self.state_dir, marks)
+        if fresh:
             self._new.add(rel)
+        self._new.update(ahead)
+        self._ahead.update(ahead)
         self._marked.add(rel)
 
     def premark(self, rels: Iterable[str]) -> None:
-        """Mark every path a run may change, in one durable write.
+        """Have the first :meth:`changing` of this run mark all of ``rels`` in one durable write.
 
         One write per path rewrote the whole file each time: a checkout of
         4,000 tracked files spent 30 s there. A path marked ahead that the
         run never changes loses its mark at :meth:`finish` (as if never
         marked); a run that stops half-way leaves it marked, which only
-        asks for one checkout more.
+        asks for one checkout more. A run that changes nothing writes nothing.
         """
-        marks = load(self.state_dir)
-        fresh = [rel for rel in rels if rel not in marks and rel not in self._marked]
-        if fresh:
-            marks.update(dict.fromkeys(fresh, INTERRUPTED))
-            save(self.state_dir, marks)
-        self._new.update(fresh)
-        self._ahead.update(fresh)
-        self._marked.update(fresh)
-        self._marked.update(rel for rel in rels if rel in marks)
+        self._later = list(rels)
 
     @property
     def new(self) -> frozenset[str]:
