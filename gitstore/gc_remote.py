@@ -48,7 +48,7 @@ from .errors import (
     UnsupportedError,
     UsageError,
 )
-from .gc import DEFAULT_GRACE, GcResult, oids_in_manifest, repository_needs
+from .gc import DEFAULT_GRACE, GcResult, OidUnion, repository_needs
 from .progress import count
 
 if TYPE_CHECKING:
@@ -232,16 +232,16 @@ def _lines(path: Path) -> set[str]:
 
 def published_needs(store: Store) -> set[str]:
     """Every oid a published entry (``commits/...``) names."""
-    out: set[str] = set()
+    out = OidUnion()  # consecutive commits' entries share most lines
     try:
         keys = list(store.list_documents("commits/"))
     except UnsupportedError:
-        return out
+        return out.oids
     for key in keys:
         doc = store.read_document(key)
         if doc is not None:
-            out |= oids_in_manifest(doc.data, key)
-    return out
+            out.add(doc.data, key)
+    return out.oids
 
 
 # -- what the git remotes have ---------------------------------------------------
@@ -327,10 +327,10 @@ def tip_needs(repo: GitRepo, tips: set[str]) -> set[str]:
         for _path, _old, new in repo.changed_manifests(parents[0] if parents else None, sha):
             if new is not None:
                 blobs.add(new)
-    needed: set[str] = set()
+    needed = OidUnion()
     for blob in sorted(blobs):
-        needed |= oids_in_manifest(repo.read_blob(blob), f"blob {blob}", blob)
-    return needed
+        needed.add(repo.read_blob(blob), f"blob {blob}", blob)
+    return needed.oids
 
 
 def last_heard(ctx: Context) -> float | None:

@@ -268,3 +268,70 @@ def test_first_invalid_path_agrees_with_validate_entry_path(paths: list[str]) ->
     )
     assert m.first_invalid_path(paths) == expected
     assert m.first_invalid_path(iter(paths)) == expected
+
+
+def _generic_forms(manifest: m.Manifest) -> list[bytes]:
+    """The manifest written by a generic YAML writer in several styles: block, flow,
+    every scalar double-quoted, and folded at a narrow width (where a long quoted
+    scalar continues on the next line after a backslash)."""
+    value = {
+        "gitstore": 1,
+        "kind": manifest.kind,
+        "size": manifest.size,
+        "files": len(manifest.entries),
+        "entries": [{"path": e.path, "blake3": e.oid, "size": e.size} for e in manifest.entries],
+    }
+    styles: list[dict[str, object]] = [
+        {},
+        {"default_flow_style": True},
+        {"default_style": '"'},
+        {"default_style": '"', "width": 20},
+        {"default_style": "'", "width": 20},
+    ]
+    forms = [yaml.safe_dump(value, allow_unicode=True, **style).encode() for style in styles]
+    # a double-quoted oid spelled with an escape, or continued on the next line
+    # after a backslash: the only ways YAML has to write one other than literally
+    block = forms[0].decode()
+    for e in manifest.entries:
+        escaped = f'"\\x{ord(e.oid[0]):02x}{e.oid[1:]}"'
+        continued = f'"{e.oid[:30]}\\\n    {e.oid[30:]}"'
+        for spelling in (escaped, continued):
+            found = re.search(f"blake3: '?{e.oid}'?", block)
+            assert found is not None
+            spelt = f"{block[: found.start()]}blake3: {spelling}{block[found.end() :]}"
+            assert spelt != block and yaml.safe_load(spelt) == yaml.safe_load(block)
+            forms.append(spelt.encode())
+    return forms
+
+
+@SETTINGS
+@given(st.lists(manifests(), min_size=1, max_size=4), st.sampled_from(MUTATIONS), st.integers())
+def test_oid_union_keeps_whatever_a_manifest_names(
+    versions: list[m.Manifest], mutation: tuple[str, str], nth: int
+) -> None:
+    """gc's line-by-line union of many manifests names every oid that reading each
+    one names: canonical, mutated (still loading or not) and generically written."""
+    from gitstore.gc import OidUnion, oids_in_manifest
+
+    blobs = []
+    for manifest in versions:
+        text = m.dump(manifest).decode()
+        old, new = mutation
+        positions = [i for i in range(len(text)) if text.startswith(old, i)]
+        if positions:
+            at = positions[nth % len(positions)]
+            blobs.append((text[:at] + new + text[at + len(old) :]).encode())
+        blobs.append(text.encode())
+        blobs.extend(_generic_forms(manifest))
+    union = OidUnion()
+    expected: set[str] = set()
+    for data in blobs:
+        alone = OidUnion()
+        alone.add(data, SOURCE)
+        named = oids_in_manifest(data, SOURCE)
+        assert named <= alone.oids, data
+        union.add(data, SOURCE)
+        expected |= named
+    assert expected <= union.oids
+    for manifest in versions:
+        assert {e.oid for e in manifest.entries} <= union.oids
