@@ -42,6 +42,7 @@ __all__ = [
     "first_invalid_path",
     "has_conflict_markers",
     "manifest_path",
+    "new_entries",
     "parse",
     "parse_cached",
     "tracked_path",
@@ -1025,6 +1026,45 @@ def parse_cached(data: bytes, blob_id: str | bytes, source: str) -> Manifest:
             _, evicted = _cache.popitem(last=False)
             total -= len(evicted.entries)
     return manifest
+
+
+def new_entries(data: bytes, seen: set[str]) -> list[Entry] | None:
+    """The entries of a folder manifest's lines that ``seen`` lacks, which then holds them;
+    None unless ``data`` is a canonical folder manifest (parse it instead).
+
+    For walks over many versions of one manifest that want what each version
+    adds to the ones before (``push --all``, the pre-push hook): versions in
+    history differ in a few lines, which are all that is read here (~3 ms for
+    20,000 entries, against ~45 ms for a parse). Each new line gets the fast
+    reader's checks (a 64-hex oid, a size, a path that reads back as itself);
+    the checks of a whole manifest (order, duplicates, totals) are left to
+    whoever reads a version to materialise it, so give the first version of
+    each manifest to :func:`parse`.
+    """
+    if len(data) > MAX_MANIFEST_BYTES:
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    head = _HEAD_RE.match(text)
+    if head is None or head.group(1) != "dir":
+        return None
+    start = head.end()
+    if head.group(4):  # "entries: []"
+        return [] if start == len(text) else None
+    last = text.rfind("\n- ", start - 1)
+    if last < 0 or not text.endswith("\n") or text.find("\n", last + 1) != len(text) - 1:
+        return None  # no entries, or unknown keys after them
+    new = [line for line in text[start:-1].split("\n") if line not in seen]
+    if not new:
+        return []
+    with _gc_paused():
+        found = _fast_entries("\n".join(new) + "\n")
+    if found is None:
+        return None
+    seen.update(new)
+    return found
 
 
 # --- merge conflicts ---------------------------------------------------------

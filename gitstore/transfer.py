@@ -107,6 +107,7 @@ class _Collector:
         self.found: dict[str, dict[str, None]] = {}
         self.sizes: dict[str, int] = {}
         self.seen: set[tuple[str, str]] = set()
+        self.lines: dict[str, set[str]] = {}  # manifest path -> the entry lines read so far
         self.worktree: dict[str, mf.Manifest] = {}  # the working tree's manifests, parsed
         self.matched: set[str] = set()  # the paths some manifest overlapped
         self.hit: set[str] = set()  # the paths some entry lies at or under
@@ -130,9 +131,12 @@ class _Collector:
         ]
 
     def add(self, mpath: str, manifest: mf.Manifest) -> None:
+        self.add_entries(mpath, manifest.kind, manifest.entries)
+
+    def add_entries(self, mpath: str, kind: str, entries: Iterable[mf.Entry]) -> None:
         rel = mf.tracked_path(mpath)
-        for e in manifest.entries:
-            full = f"{rel}/{e.path}" if manifest.kind == "dir" else rel
+        for e in entries:
+            full = f"{rel}/{e.path}" if kind == "dir" else rel
             if self.paths:
                 hits = [p for p in self.paths if _under(full, p)]
                 if not hits:
@@ -146,7 +150,21 @@ class _Collector:
             if (mpath, blob) in self.seen or not self.wants(mpath):
                 continue
             self.seen.add((mpath, blob))
-            self.add(mpath, mf.parse_cached(ctx.repo.read_blob(blob), blob, mpath))
+            self.add_version(mpath, blob, ctx.repo.read_blob(blob))
+
+    def add_version(self, mpath: str, blob: str, data: bytes) -> None:
+        """One version of a manifest in history: the first is read in full, and of each
+        later one only the lines that no earlier one had (the entries they add)."""
+        lines = self.lines.get(mpath)
+        if lines is not None and (added := mf.new_entries(data, lines)) is not None:
+            self.add_entries(mpath, "dir", added)
+            return
+        manifest = mf.parse_cached(data, blob, mpath)
+        self.add(mpath, manifest)
+        if lines is None and manifest.kind == "dir":
+            lines = set()
+            if mf.new_entries(data, lines) is not None:
+                self.lines[mpath] = lines
 
     def add_worktree(self, ctx: Context) -> None:
         root = ctx.repo.require_worktree()

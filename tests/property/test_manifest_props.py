@@ -335,3 +335,44 @@ def test_oid_union_keeps_whatever_a_manifest_names(
     assert expected <= union.oids
     for manifest in versions:
         assert {e.oid for e in manifest.entries} <= union.oids
+
+
+@SETTINGS
+@given(st.lists(manifests(), min_size=1, max_size=4))
+def test_new_entries_over_versions_give_every_entry(versions: list[m.Manifest]) -> None:
+    """Reading each version of a manifest by its new lines gathers exactly the
+    entries that parsing every version in full does (push --all's walk)."""
+    seen: set[str] = set()
+    gathered: set[str] = set()
+    expected: set[str] = set()
+    for manifest in versions:
+        added = m.new_entries(m.dump(manifest), seen)
+        if manifest.kind != "dir" or manifest.extra:  # declined: parsed in full instead
+            assert added is None
+            continue
+        assert added is not None
+        gathered.update(map(m._entry_line, added))
+        expected.update(map(m._entry_line, manifest.entries))
+    assert gathered == expected
+
+
+@SETTINGS
+@given(manifests(), st.sampled_from(MUTATIONS), st.integers(0, 50))
+def test_new_entries_declines_or_agrees_on_near_canonical_text(
+    manifest: m.Manifest, mutation: tuple[str, str], nth: int
+) -> None:
+    text = m.dump(manifest).decode()
+    old, new = mutation
+    positions = [i for i in range(len(text)) if text.startswith(old, i)]
+    assume(positions)
+    at = positions[nth % len(positions)]
+    mutated = text[:at] + new + text[at + len(old) :]
+    added = m.new_entries(mutated.encode(), set())
+    if added is None:
+        return
+    try:
+        parsed = m._parse_generic(mutated.encode(), SOURCE)
+    except ManifestError:
+        return  # a whole-manifest rule (totals, order): new_entries reads lines only
+    assert parsed.kind == "dir"
+    assert added == list(parsed.entries)
