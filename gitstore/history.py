@@ -465,12 +465,25 @@ def _covering(repo: GitRepo, commit: str, path: str) -> tuple[str, str] | None:
 
 
 # -- log ----------------------------------------------------------------------------
+def _signature(
+    found: mf.Entry | Sequence[mf.Entry] | None,
+) -> tuple[Any, str | None, int] | None:
+    """(signature, oid, size) of the entry, or entries below a folder, found for a path."""
+    if found is None:
+        return None
+    if isinstance(found, mf.Entry):
+        return ("file", found.oid, found.exec), found.oid, found.size
+    sig = tuple((e.path, e.oid, e.exec) for e in found)
+    return ("dir", sig), None, sum(e.size for e in found)
+
+
 @dataclass
 class _Logger:
     repo: GitRepo
     path: str
     states: dict[str, tuple[str, str] | None] = field(default_factory=dict)
     values: dict[tuple[str, str], tuple[Any, str | None, int] | None] = field(default_factory=dict)
+    lines: set[str] = field(default_factory=set)  # canonical entry lines met so far
 
     def state(self, commit: str) -> tuple[str, str] | None:
         if commit not in self.states:
@@ -494,6 +507,10 @@ class _Logger:
             match = _SIZE_RE.search(data, 0, 400)
             size = int(match.group(1)) if match else mf.parse_cached(data, blob, where).size
             return ("dir", blob), None, size
+        if rel != self.path:  # inside a tracked folder: its lines alone, when they settle it
+            settled, found = mf.entry_by_lines(data, self.path[len(rel) + 1 :], self.lines)
+            if settled:
+                return _signature(found)
         manifest = mf.parse_cached(data, blob, where)
         if rel == self.path:
             if manifest.kind == "dir":
@@ -502,14 +519,7 @@ class _Logger:
         else:
             if manifest.kind != "dir":
                 return None
-            inner = self.path[len(rel) + 1 :]
-            found = _find(manifest.entries, inner)
-            if found is None:
-                return None
-            if isinstance(found, tuple):
-                sig = tuple((e.path, e.oid, e.exec) for e in found)
-                return ("dir", sig), None, sum(e.size for e in found)
-            entry = found
+            return _signature(_find(manifest.entries, self.path[len(rel) + 1 :]))
         return ("file", entry.oid, entry.exec), entry.oid, entry.size
 
     def changed(self, commit: str, parent: str | None) -> bool:
