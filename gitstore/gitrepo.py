@@ -125,6 +125,15 @@ def _under(path: str, prefix: str) -> bool:
     return not prefix or path == prefix or path.startswith(prefix + "/")
 
 
+def _feed(pipe: Any, data: bytes) -> None:
+    """Write ``data`` to a child's stdin and close it; a child that has gone is no error."""
+    try:
+        pipe.write(data)
+        pipe.close()
+    except (BrokenPipeError, OSError):
+        pass
+
+
 def _first_error_line(stderr: bytes) -> str:
     lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
     for line in lines:
@@ -730,6 +739,19 @@ class GitRepo:
         self, *args: str, input: bytes | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[bytes]:
         """Run ``git ARGS`` in the work tree (the git dir when bare)."""
+        cwd, env = self._git_place()
+        try:
+            proc = subprocess.run(
+                ["git", *args], cwd=cwd, input=input, capture_output=True, check=False, env=env
+            )
+        except FileNotFoundError as exc:
+            raise GitstoreError("git is not installed or not on PATH") from exc
+        if check and proc.returncode != 0:
+            raise GitstoreError(f"git {_subcommand(args)} failed: {_first_error_line(proc.stderr)}")
+        return proc
+
+    def _git_place(self) -> tuple[Path, dict[str, str] | None]:
+        """The folder and environment (None: this process's) for a git command on this repository."""
         cwd = self.root if self.root is not None else self.git_dir
         env = None
         if _SCRUBBED.intersection(os.environ):
@@ -741,15 +763,55 @@ class GitRepo:
             index = os.environ.get("GIT_INDEX_FILE")
             if index is not None and self._owns(Path(cwd, index)):
                 env["GIT_INDEX_FILE"] = index  # a hook's (git commit -a stages into index.lock)
+        return cwd, env
+
+    def iter_blobs(self, blob_ids: Sequence[str]) -> Iterator[tuple[str, bytes]]:
+        """(id, bytes) of each blob, in order, from one ``git cat-file --batch``.
+
+        For reading many versions of a manifest (history walks): each is stored
+        as a delta of another, and git's delta-base cache reads 400 versions of
+        a 2.2 MB manifest in ~0.8 s where resolving each delta chain on its own
+        in dulwich takes ~5 s. One blob is held at a time.
+        """
+        if len(blob_ids) < 8:  # not worth a process
+            for blob in blob_ids:
+                yield blob, self.read_blob(blob)
+            return
+        cwd, env = self._git_place()
+        env = dict(os.environ if env is None else env, GIT_NO_LAZY_FETCH="1")  # never the network
+        git_dir = f"--git-dir={self.git_dir}"
         try:
-            proc = subprocess.run(
-                ["git", *args], cwd=cwd, input=input, capture_output=True, check=False, env=env
+            proc = subprocess.Popen(
+                ["git", git_dir, "cat-file", "--batch"],
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
             )
         except FileNotFoundError as exc:
             raise GitstoreError("git is not installed or not on PATH") from exc
-        if check and proc.returncode != 0:
-            raise GitstoreError(f"git {_subcommand(args)} failed: {_first_error_line(proc.stderr)}")
-        return proc
+        assert proc.stdin is not None and proc.stdout is not None
+        feed = "".join(f"{blob}\n" for blob in blob_ids).encode("ascii")
+        feeder = threading.Thread(target=_feed, args=(proc.stdin, feed), daemon=True)
+        feeder.start()
+        try:
+            for blob in blob_ids:
+                header = proc.stdout.readline().split()
+                if len(header) != 3 or header[0].decode("ascii", "replace") != blob:
+                    raise RevisionError(f"blob {blob} is not in the repository")
+                if header[1] != b"blob":
+                    raise RevisionError(f"object {blob} is not a blob")
+                size = int(header[2])
+                data = proc.stdout.read(size)
+                if len(data) != size or proc.stdout.read(1) != b"\n":
+                    raise GitstoreError(f"git cat-file stopped while reading blob {blob}")
+                yield blob, data
+        finally:
+            proc.kill()
+            proc.wait()
+            proc.stdout.close()
+            feeder.join()
 
     def _owns(self, path: Path) -> bool:
         """Whether ``path`` lies in this repository's git dir (or its common dir)."""

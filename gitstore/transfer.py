@@ -145,12 +145,18 @@ class _Collector:
             self.found.setdefault(e.oid, {})[full] = None
             self.sizes[e.oid] = e.size
 
-    def add_commit(self, ctx: Context, commit: str) -> None:
-        for mpath, blob in ctx.repo.list_manifests(commit).items():
-            if (mpath, blob) in self.seen or not self.wants(mpath):
-                continue
-            self.seen.add((mpath, blob))
-            self.add_version(mpath, blob, ctx.repo.read_blob(blob))
+    def add_commits(self, ctx: Context, commits: Iterable[str]) -> None:
+        """The manifests of each commit, each version read once, all in one batch."""
+        versions: dict[str, list[str]] = {}  # blob -> the manifest paths it is a version of
+        for commit in commits:
+            for mpath, blob in ctx.repo.list_manifests(commit).items():
+                if (mpath, blob) in self.seen or not self.wants(mpath):
+                    continue
+                self.seen.add((mpath, blob))
+                versions.setdefault(blob, []).append(mpath)
+        for blob, data in ctx.repo.iter_blobs(list(versions)):
+            for mpath in versions[blob]:
+                self.add_version(mpath, blob, data)
 
     def add_version(self, mpath: str, blob: str, data: bytes) -> None:
         """One version of a manifest in history: the first is read in full, and of each
@@ -204,8 +210,7 @@ def _collect(
     default = not revs and not all_refs
     if default and head and (sha := ctx.repo.head()) is not None:
         commits.append(sha)
-    for commit in dict.fromkeys(commits):
-        collector.add_commit(ctx, commit)
+    collector.add_commits(ctx, dict.fromkeys(commits))
     if worktree and not revs and ctx.repo.root is not None:
         collector.add_worktree(ctx)
     return collector
@@ -226,8 +231,7 @@ def needed_objects(
 def objects_of_commits(ctx: Context, commits: Iterable[str]) -> dict[str, list[str]]:
     """oid -> paths, from the manifests at each commit (each manifest blob parsed once)."""
     collector = _Collector(())
-    for commit in dict.fromkeys(commits):
-        collector.add_commit(ctx, commit)
+    collector.add_commits(ctx, dict.fromkeys(commits))
     return collector.result()
 
 
