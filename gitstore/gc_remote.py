@@ -328,8 +328,8 @@ def tip_needs(repo: GitRepo, tips: set[str]) -> set[str]:
             if new is not None:
                 blobs.add(new)
     needed = OidUnion()
-    for blob in sorted(blobs):
-        needed.add(repo.read_blob(blob), f"blob {blob}", blob)
+    for blob, data in repo.iter_blobs(sorted(blobs)):
+        needed.add(data, f"blob {blob}", blob)
     return needed.oids
 
 
