@@ -189,6 +189,8 @@ class Checkout:
         self.marks = Marks(ws.repo.state_dir)
         self._walked: dict[str, Walked] = {}  # the walks the quick path made and declined
         self._vouched: dict[str, Walked] = {}  # the walks the quick path made and took
+        self._ignored_first: set[str] = set()  # tracked paths _ignore_first listed
+        self._ignore_added: set[str] = set()  # ... and those whose .gitignore line it added
         # the lstat each write left (taken of the file written, never of a later edit)
         self._wrote: dict[str, os.stat_result | None] = {}
 
@@ -223,6 +225,8 @@ class Checkout:
                 rels = [r for r in rels if any(mf.overlaps(o, r) for o in only)]
             if len(rels) > PREMARK_ABOVE:  # one durable write, not one a path
                 self.marks.premark(rels)
+            if brought is not None:
+                self._ignore_first(manifests, only, quick, parsed)
             for mpath in sorted(manifests):
                 rel = mf.tracked_path(mpath)
                 sub = [o for o in only if mf.overlaps(o, rel)]
@@ -367,12 +371,39 @@ class Checkout:
             existed = True
         except FileNotFoundError:
             existed = False
-        self.marks.changing(mf.tracked_path(mpath))  # the files follow the manifest
+        rel = mf.tracked_path(mpath)
+        self.marks.changing(rel)  # the files follow the manifest
         replace_with(full, data, tmp=full.with_name(tmp_name(full.name)))
-        ignored = gitignore.add(self.ws.root, mf.tracked_path(mpath), manifest.kind == "dir")
+        if rel not in self._ignored_first:  # a manifest that _ignore_first found unchanged
+            self._ignore_added.update(
+                gitignore.add_many(self.ws.root, [(rel, manifest.kind == "dir")])
+            )
         if not existed:
-            brought.note(mpath, data, ignored)
+            brought.note(mpath, data, rel in self._ignore_added)
         result.manifests_written.append(mpath)
+
+    def _ignore_first(
+        self,
+        manifests: dict[str, bytes],
+        only: Sequence[str],
+        quick: dict[str, Delta],
+        parsed: dict[str, mf.Manifest],
+    ) -> None:
+        """The .gitignore lines of every manifest this checkout will write, in one write
+        of the file before any of them (one rewrite a manifest grew as N² with many)."""
+        items = []
+        for mpath, data in manifests.items():
+            rel = mf.tracked_path(mpath)
+            if only and not any(mf.overlaps(o, rel) for o in only):
+                continue
+            if mpath not in quick and any(o.startswith(rel + "/") for o in only):
+                continue  # written only in part: its manifest is left as it is
+            if not _differs(self.ws.root / mpath, data):
+                continue
+            kind = "dir" if mpath in quick else parsed[mpath].kind
+            items.append((rel, kind == "dir"))
+        self._ignored_first = {rel for rel, _ in items}
+        self._ignore_added = gitignore.add_many(self.ws.root, items) if items else set()
 
     def _plan(
         self, rel: str, manifest: mf.Manifest, restrict: list[str], result: CheckoutResult
@@ -844,27 +875,35 @@ class BroughtManifests:
 
         staged = None
         root = self.ws.root
-        for mpath, record in sorted(self.entries.items()):
-            if mpath in manifests:
-                continue
-            rel = mf.tracked_path(mpath)
-            if only and not any(mf.overlaps(o, rel) for o in only):
-                continue
-            del self.entries[mpath]
-            try:
-                data = (root / mpath).read_bytes()
-            except OSError:
-                continue
-            if not isinstance(record, tuple) or len(record) != 2 or hash_bytes(data) != record[0]:
-                continue  # changed since: the user's now
-            if staged is None:
-                staged = set(self.ws.repo.ls_files(["*" + mf.SUFFIX]))
-            if mpath in staged:
-                continue
-            (root / mpath).unlink()
-            if record[1]:
-                gitignore.remove(root, rel)
-            result.manifests_removed.append(mpath)
+        lines: list[str] = []  # the .gitignore lines to take away, in one write at the end
+        try:
+            for mpath, record in sorted(self.entries.items()):
+                if mpath in manifests:
+                    continue
+                rel = mf.tracked_path(mpath)
+                if only and not any(mf.overlaps(o, rel) for o in only):
+                    continue
+                del self.entries[mpath]
+                try:
+                    data = (root / mpath).read_bytes()
+                except OSError:
+                    continue
+                if (
+                    not isinstance(record, tuple)
+                    or len(record) != 2
+                    or hash_bytes(data) != record[0]
+                ):
+                    continue  # changed since: the user's now
+                if staged is None:
+                    staged = set(self.ws.repo.ls_files(["*" + mf.SUFFIX]))
+                if mpath in staged:
+                    continue
+                (root / mpath).unlink()
+                if record[1]:
+                    lines.append(rel)
+                result.manifests_removed.append(mpath)
+        finally:
+            gitignore.remove_many(root, lines)
 
     def save(self) -> None:
         if self.entries == self._saved:

@@ -49,16 +49,17 @@ def _write(path: Path, lines: list[str]) -> None:
 
 def add(root: Path, relpath: str, is_dir: bool) -> bool:
     """Add the entry for ``relpath`` (replacing the other kind's); True if the file changed."""
-    return add_many(root, [(relpath, is_dir)])
+    return bool(add_many(root, [(relpath, is_dir)]))
 
 
-def add_many(root: Path, items: Sequence[tuple[str, bool]]) -> bool:
-    """:func:`add` for many paths, reading and writing the file once; True if it changed."""
+def add_many(root: Path, items: Sequence[tuple[str, bool]]) -> set[str]:
+    """:func:`add` for many paths, reading and writing the file once; the paths whose
+    line it added (the file changed when there are any)."""
     path = root / ".gitignore"
     lines = _lines(path)
     present = set(lines)
     drop: set[str] = set()
-    changed = False
+    added: set[str] = set()
     for relpath, is_dir in items:
         want, other = entry_for(relpath, is_dir), entry_for(relpath, not is_dir)
         if other in present:
@@ -68,20 +69,26 @@ def add_many(root: Path, items: Sequence[tuple[str, bool]]) -> bool:
             lines.append(want)
             present.add(want)
             drop.discard(want)
-            changed = True
+            added.add(relpath)
     if drop:
         lines = [line for line in lines if line not in drop]
-        changed = True
-    if changed:
+    if added or drop:
         _write(path, lines)
-    return changed
+    return added
 
 
 def remove(root: Path, relpath: str) -> bool:
     """Remove both forms of the entry for ``relpath``; True if the file changed."""
+    return remove_many(root, [relpath])
+
+
+def remove_many(root: Path, relpaths: Sequence[str]) -> bool:
+    """:func:`remove` for many paths, reading and writing the file once."""
+    if not relpaths:
+        return False
     path = root / ".gitignore"
     lines = _lines(path)
-    drop = {entry_for(relpath, True), entry_for(relpath, False)}
+    drop = {entry_for(r, is_dir) for r in relpaths for is_dir in (True, False)}
     kept = [line for line in lines if line not in drop]
     if kept == lines:
         return False

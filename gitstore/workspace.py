@@ -882,24 +882,28 @@ class Workspace:
 
     # -- untrack -------------------------------------------------------------
     def untrack(self, user_paths: Sequence[str], cwd: Path | None = None) -> list[str]:
-        rels = []
+        named: dict[str, str] = {}  # tracked path -> as the user named it ("d" and "d.gitstore")
         for p in user_paths:
             rel = self.relpath(p, cwd)
             if rel.endswith(mf.SUFFIX):
                 rel = mf.tracked_path(rel)
             if not (self.root / mf.manifest_path(rel)).exists():
                 raise PathError(f"{p} is not tracked by gitstore")
-            self._require_manifest(mf.manifest_path(rel))
-            rels.append(rel)
+            named.setdefault(rel, p)
+        rels = list(named)
+        mpaths = [mf.manifest_path(r) for r in rels]
+        in_git = set(self.repo.ls_files([f":(literal){m}" for m in mpaths]))  # one git process
+        for mpath in mpaths:
+            self._require_manifest(mpath, mpath in in_git)
         with self.lock():
             for rel in rels:
                 self._unlink_from_cache(rel)
             # git first: when it cannot (an index.lock left behind), nothing has changed
-            self.repo.rm_cached([mf.manifest_path(r) for r in rels])
-            for rel in rels:
-                (self.root / mf.manifest_path(rel)).unlink()
-                gitignore.remove(self.root, rel)
+            self.repo.rm_cached(mpaths)
+            for rel, mpath in zip(rels, mpaths, strict=True):
+                (self.root / mpath).unlink()
                 self.statcache.forget_under(rel)
+            gitignore.remove_many(self.root, rels)
             if (self.root / ".gitignore").exists():
                 try:
                     self.repo.stage([".gitignore"])
@@ -912,16 +916,18 @@ class Workspace:
             self.statcache.save()
         return rels
 
-    def _require_manifest(self, mpath: str) -> None:
+    def _require_manifest(self, mpath: str, in_git: bool) -> None:
         """PathError unless ``mpath`` is a manifest: untrack deletes it, and a file of the
         user's that only has the suffix (never in git, nor in the cache) would be lost."""
+        if in_git:
+            return  # its bytes are in git
         try:
             with open(self.root / mpath, "rb") as f:
                 data = f.read(mf.MAX_MANIFEST_BYTES + 1)
         except OSError as exc:
             raise PathError(f"cannot read {mpath}: {exc.strerror}") from None
-        if mf.has_conflict_markers(data) or self.repo.ls_files([f":(literal){mpath}"]):
-            return  # a manifest mid-merge, or one git has (its bytes are in git)
+        if mf.has_conflict_markers(data):
+            return  # a manifest mid-merge
         try:
             mf.parse(data, mpath)
         except ManifestError:

@@ -94,3 +94,35 @@ def test_one_push_of_many_refs_uploads_what_each_brings(tmp_path: Path) -> None:
         alice.git("checkout", "-q", f"b{i}")
         short = oid_of(alice, f"data/only-on-b{i}.bin")
         assert any(oid.startswith(short) for oid in store), (short, store)
+
+
+def test_untrack_of_a_path_and_its_manifest_name_untracks_it_once(repo: Path, run) -> None:
+    """`gitstore untrack d/*` names each path and its manifest: it untracked the first,
+    then failed on the second's missing manifest, with the rest half done."""
+    names = tracked_files(repo, run)
+    every = sorted([*names, *(n + ".gitstore" for n in names)])
+    out = run(repo, "untrack", *every)
+    assert out.returncode == 0
+    assert not list((repo / "d").glob("*.gitstore"))
+    assert (repo / ".gitignore").read_text() == ""
+    staged = git(repo, "diff", "--cached", "--name-status").stdout.splitlines()
+    assert sorted(staged) == sorted([f"D\t{n}.gitstore" for n in names] + ["M\t.gitignore"]), staged
+    git(repo, "commit", "-qm", "untracked")
+    assert all((repo / n).exists() for n in names)
+
+
+def test_checkout_that_brings_many_manifests_and_returns(repo: Path, run) -> None:
+    """checkout REV writes each manifest's .gitignore line (one write for them all) and
+    the way back takes them away again."""
+    names = tracked_files(repo, run)
+    run(repo, "untrack", *names)
+    git(repo, "commit", "-qm", "untracked")
+    before = git(repo, "status", "--porcelain").stdout
+    run(repo, "checkout", "HEAD~1")
+    lines = (repo / ".gitignore").read_text().splitlines()
+    assert sorted(lines) == sorted(f"/{n}" for n in names)
+    assert all((repo / (n + ".gitstore")).exists() for n in names)
+    back = run(repo, "checkout", "HEAD")
+    assert back.stdout.count("removed ") == N
+    assert (repo / ".gitignore").read_text() == ""
+    assert git(repo, "status", "--porcelain").stdout == before
