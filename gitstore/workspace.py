@@ -606,8 +606,11 @@ class Workspace:
         """Track paths; every one is checked, folders included, before anything is written."""
         rels: list[str] = []
         seen: set[str] = set()
-        for p in user_paths:
-            rel = self.relpath(p, cwd)
+        given = [self.relpath(p, cwd) for p in user_paths]
+        asked = set(given)
+        for p, rel in zip(user_paths, given, strict=True):
+            if rel.endswith(mf.SUFFIX) and mf.tracked_path(rel) in asked:
+                continue  # `track d/*` names d/x and d/x.gitstore: both mean d/x
             named = shown(p)
             if not is_utf8(rel):
                 raise PathError(f"{named}: file names that are not valid UTF-8 cannot be tracked")

@@ -126,3 +126,14 @@ def test_checkout_that_brings_many_manifests_and_returns(repo: Path, run) -> Non
     assert back.stdout.count("removed ") == N
     assert (repo / ".gitignore").read_text() == ""
     assert git(repo, "status", "--porcelain").stdout == before
+
+
+def test_track_of_a_path_and_its_manifest_name_tracks_it_once(repo: Path, run) -> None:
+    """`gitstore track d/*` after a first track names each manifest too: it was refused."""
+    names = tracked_files(repo, run)
+    write(repo / names[0], b"changed\n")
+    every = sorted([*names, *(n + ".gitstore" for n in names)])
+    out = run(repo, "track", *every).stdout
+    assert f"tracked {names[0]} " in out and out.count("unchanged ") == N - 1
+    alone = run(repo, "track", names[1] + ".gitstore", ok=False)
+    assert "is a gitstore manifest; track the path it describes instead" in alone.stderr
