@@ -292,20 +292,21 @@ _remote = click.option(
 )
 
 
-@click.command()
-@click.argument("revs", nargs=-1)
+@click.command(cls=RevPathCommand)
+@click.argument("args", nargs=-1)
 @_remote
 @click.option("--all", "all_refs", is_flag=True, help="Every commit of every branch and tag.")
 @_jobs
 @click.option("--dry-run", is_flag=True, help="Only say what would be uploaded.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
-def push(revs: tuple[str, ...], remote_name: str | None, all_refs: bool, jobs: int | None,
+def push(args: tuple[str, ...], remote_name: str | None, all_refs: bool, jobs: int | None,
          dry_run: bool, as_json: bool) -> None:  # fmt: skip
-    """Upload the objects of REVs (default: HEAD and the working tree) the remote lacks."""
+    """Upload the objects of REVs (default: HEAD and the working tree) the remote lacks: push [REV...] [--] [PATH...]."""
     from . import transfer
 
     ctx = _context()
-    result = transfer.push(ctx, list(revs) or None, remote=remote_name, all_refs=all_refs,
+    revs, paths = ctx.repo.split_revs_and_paths(args)
+    result = transfer.push(ctx, revs or None, paths, remote=remote_name, all_refs=all_refs,
                            jobs=jobs, dry_run=dry_run, progress=_progress())  # fmt: skip
     _report(result, "push", f"to '{result.remote}'", as_json)
 

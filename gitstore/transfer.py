@@ -536,6 +536,7 @@ def _upload(
 def push(
     ctx: Context,
     revs: Sequence[str] | None = None,
+    paths: Sequence[str] = (),
     *,
     remote: str | None = None,
     all_refs: bool = False,
@@ -543,8 +544,18 @@ def push(
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> TransferResult:
-    """Upload what the manifests of ``revs`` (default: HEAD and the working tree) need."""
-    wanted = needed_objects(ctx, revs, all_refs=all_refs)
+    """Upload what the manifests of ``revs`` (default: HEAD and the working tree) need,
+    only under ``paths`` if given."""
+    if paths:
+        if ctx.repo.root is None:
+            raise PathError(
+                f"{paths[0]} is not a revision git knows, and a bare repository has no paths"
+            )
+        collector = _collect(ctx, revs, all_refs=all_refs, paths=paths)
+        _require_matched(ctx, collector, ", ".join(revs) if revs else None)
+        wanted = collector.result()
+    else:
+        wanted = needed_objects(ctx, revs, all_refs=all_refs)
     return push_objects(ctx, wanted, remote=remote, jobs=jobs, progress=progress, dry_run=dry_run)
 
 
@@ -779,18 +790,22 @@ def fetch(
             f"{paths[0]} is not a revision git knows, and a bare repository has no paths"
         )
     collector = _collect(ctx, revs, paths=paths, head=bool(revs) or bare)
+    _require_matched(ctx, collector, ", ".join(revs) if revs else "HEAD" if bare else None)
+    return fetch_objects(
+        ctx, collector.result(), remote=remote, jobs=jobs, progress=progress, sizes=collector.sizes
+    )
+
+
+def _require_matched(ctx: Context, collector: _Collector, rev: str | None) -> None:
+    """PathError naming the first path asked for that no manifest looked at has."""
     unknown = collector.unmatched(ctx.repo.root)
     if unknown:
         from .api import unknown_path
 
-        rev = ", ".join(revs) if revs else "HEAD" if bare else None
         if unknown[0] in collector.matched:  # inside a tracked folder
             where = f"at {rev}" if rev else "in the working tree"
             raise PathError(f"{unknown[0]} is not a file or folder of a tracked path {where}")
         raise unknown_path(ctx, unknown[0], rev)
-    return fetch_objects(
-        ctx, collector.result(), remote=remote, jobs=jobs, progress=progress, sizes=collector.sizes
-    )
 
 
 def pull(

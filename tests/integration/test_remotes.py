@@ -111,6 +111,20 @@ def test_dry_run_sends_nothing(origin: Clone, tmp_path: Path) -> None:
     assert remote_objects(tmp_path / "store") == {}
 
 
+def test_push_only_named_paths(origin: Clone, tmp_path: Path) -> None:
+    """As `dvc push TARGET`: push takes paths as fetch and pull do (it took revisions only,
+    and `push data/f1.txt` said "unknown revision")."""
+    store = tmp_path / "store"
+    origin.gs("remote", "add", "team", str(store), "--default")
+    origin.commit()
+    assert origin.json("push", "data/f1.txt")["transferred"] == 1
+    assert origin.json("push", "HEAD", "--", "data")["transferred"] == 2
+    refused = origin.gs("push", "data/nope.txt", ok=False)
+    assert "data/nope.txt is not a file or folder of a tracked path" in refused.stderr
+    assert len(remote_objects(store)) == 3  # model.bin not yet
+    assert origin.json("push")["transferred"] == 1
+
+
 def test_fetch_only_named_paths(origin: Clone, tmp_path: Path) -> None:
     origin.gs("remote", "add", "team", str(tmp_path / "store"), "--default")
     origin.commit()
