@@ -177,6 +177,7 @@ class _Publisher:
         self.wrote_objects = False
         self.made_dirs: set[Path] = set()
         self.jobs = int(getattr(ctx.config, "jobs", 8))
+        self.reader: Any = None  # a manifest.VersionReader, made at the first manifest
 
     # -- objects ---------------------------------------------------------------
     def ensure_objects(self, oids: set[str]) -> set[str]:
@@ -325,10 +326,12 @@ class _Publisher:
         return published
 
     def publish_manifest(self, commit: str, date: str, path: str, blob: str) -> set[str]:
-        from .manifest import parse_cached
+        from .manifest import VersionReader
 
+        if self.reader is None:  # consecutive commits' versions share most lines
+            self.reader = VersionReader()
         data = self.repo.read_blob(blob)
-        manifest = parse_cached(data, blob, f"{path} at commit {commit[:12]}")
+        manifest = self.reader.parse(data, f"{path} at commit {commit[:12]}")
         missing = self.ensure_objects({e.oid for e in manifest.entries})
         for oid in sorted(missing):
             self.result.missing.setdefault(oid, []).append((commit, path))

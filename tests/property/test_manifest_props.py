@@ -400,3 +400,36 @@ def test_entry_by_lines_agrees_with_a_parse(manifest: m.Manifest, pick: int, oth
     assert (list(found) if isinstance(found, list) else found) == (
         list(expected) if isinstance(expected, tuple) else expected
     )
+
+
+@SETTINGS
+@given(st.lists(manifests(), min_size=1, max_size=4), st.sampled_from(MUTATIONS), st.integers())
+def test_version_reader_equals_parse(
+    versions: list[m.Manifest], mutation: tuple[str, str], nth: int
+) -> None:
+    """publish's reader of many versions gives what parse gives, errors included, on
+    canonical versions and on near-canonical ones read after them."""
+    reader = m.VersionReader()
+    for manifest in versions:
+        text = m.dump(manifest).decode()
+        old, new = mutation
+        positions = [i for i in range(len(text)) if text.startswith(old, i)]
+        blobs = [text.encode()]
+        if positions:
+            at = positions[nth % len(positions)]
+            blobs.append((text[:at] + new + text[at + len(old) :]).encode())
+        entry_lines = [line for line in text.splitlines(keepends=True) if line.startswith("- {")]
+        if entry_lines:  # a line listed twice, and the lines in reverse order
+            blobs.append((text + entry_lines[nth % len(entry_lines)]).encode())
+            head = text[: text.index(entry_lines[0])]
+            blobs.append((head + "".join(reversed(entry_lines))).encode())
+        for data in blobs:
+            try:
+                expected: object = m.parse(data, SOURCE)
+            except ManifestError as exc:
+                expected = str(exc)
+            try:
+                got: object = reader.parse(data, SOURCE)
+            except ManifestError as exc:
+                got = str(exc)
+            assert got == expected
