@@ -125,6 +125,11 @@ def _under(path: str, prefix: str) -> bool:
     return not prefix or path == prefix or path.startswith(prefix + "/")
 
 
+_OBJECT_ENV = frozenset(
+    {"GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_REPLACE_REF_BASE"}
+)
+
+
 def _feed(pipe: Any, data: bytes) -> None:
     """Write ``data`` to a child's stdin and close it; a child that has gone is no error."""
     try:
@@ -778,11 +783,16 @@ class GitRepo:
                 yield blob, self.read_blob(blob)
             return
         cwd, env = self._git_place()
-        env = dict(os.environ if env is None else env, GIT_NO_LAZY_FETCH="1")  # never the network
+        # the objects dulwich reads: never the network, never a replacement (`git
+        # replace`, which clones do not get), never another object folder
+        env = {
+            k: v for k, v in (os.environ if env is None else env).items() if k not in _OBJECT_ENV
+        }
+        env["GIT_NO_LAZY_FETCH"] = "1"
         git_dir = f"--git-dir={self.git_dir}"
         try:
             proc = subprocess.Popen(
-                ["git", git_dir, "cat-file", "--batch"],
+                ["git", "--no-replace-objects", git_dir, "cat-file", "--batch"],
                 cwd=cwd,
                 env=env,
                 stdin=subprocess.PIPE,

@@ -483,7 +483,8 @@ class _Logger:
     path: str
     states: dict[str, tuple[str, str] | None] = field(default_factory=dict)
     values: dict[tuple[str, str], tuple[Any, str | None, int] | None] = field(default_factory=dict)
-    lines: set[str] = field(default_factory=set)  # canonical entry lines met so far
+    # consecutive versions share most lines: each read once, every version checked in full
+    reader: mf.VersionReader = field(default_factory=mf.VersionReader)
 
     def state(self, commit: str) -> tuple[str, str] | None:
         if commit not in self.states:
@@ -507,11 +508,7 @@ class _Logger:
             match = _SIZE_RE.search(data, 0, 400)
             size = int(match.group(1)) if match else mf.parse_cached(data, blob, where).size
             return ("dir", blob), None, size
-        if rel != self.path:  # inside a tracked folder: its lines alone, when they settle it
-            settled, found = mf.entry_by_lines(data, self.path[len(rel) + 1 :], self.lines)
-            if settled:
-                return _signature(found)
-        manifest = mf.parse_cached(data, blob, where)
+        manifest = self.reader.parse(data, where)
         if rel == self.path:
             if manifest.kind == "dir":
                 return ("dir", blob), None, manifest.size

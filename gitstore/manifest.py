@@ -40,7 +40,6 @@ __all__ = [
     "Manifest",
     "build",
     "dump",
-    "entry_by_lines",
     "first_invalid_path",
     "has_conflict_markers",
     "manifest_path",
@@ -1118,50 +1117,6 @@ class VersionReader:
             return _finish(kind, entries, numbers, (), (int(size), 4), (int(files), 5))
         except _Invalid:
             return None
-
-
-def entry_by_lines(
-    data: bytes, path: str, seen: set[str]
-) -> tuple[bool, Entry | list[Entry] | None]:
-    """(settled, found): the entry of the file ``path`` in folder manifest ``data``, or the
-    entries below the folder ``path``, read from their lines alone; ``seen`` is as for
-    :func:`new_entries`, whose checks come first.
-
-    For walks that want one path's entries in every version (``log PATH``).
-    Settled with None: the manifest is canonical and names nothing at or below
-    ``path``. Not settled (parse the manifest instead): ``data`` is not a
-    canonical folder manifest, or lists a path twice or out of order where
-    ``path`` is. As for :func:`new_entries`, the other checks of a whole
-    manifest are not made: a version broken elsewhere still gives the lines
-    found for ``path``.
-    """
-    if new_entries(data, seen) is None:
-        return False, None
-    line = f"\n- {{path: {_scalar(path)}, ".encode()
-    at = data.find(line)
-    if at >= 0:
-        end = data.find(b"\n", at + 1)
-        found = _fast_entries(data[at + 1 : end + 1].decode("utf-8"))
-        if not found or found[0].path != path or data.find(line, end) >= 0:
-            return False, None  # listed twice: the parse says so
-        return True, found[0]
-    # below a folder: sorted by path, its entries are one run of lines, written
-    # plain or quoted one by one
-    below = tuple(
-        f"- {{path: {prefix}".encode() for prefix in (path + "/", _quote(path + "/")[:-1])
-    )
-    starts = [at for prefix in below if (at := data.find(b"\n" + prefix)) >= 0]
-    if not starts:
-        return True, None
-    first = min(starts) + 1
-    stop = first
-    while stop < len(data) and data.startswith(below, stop):
-        stop = data.index(b"\n", stop) + 1
-    found = _fast_entries(data[first:stop].decode("utf-8"))
-    paths = [e.path for e in found or ()]
-    if not found or any(a >= b for a, b in zip(paths, paths[1:], strict=False)):
-        return False, None  # out of order, or listed twice: the parse says so
-    return True, found
 
 
 # --- merge conflicts ---------------------------------------------------------

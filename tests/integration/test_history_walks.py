@@ -113,3 +113,56 @@ def test_gc_remote_keeps_what_every_version_names(repo: Path, run, tmp_path: Pat
     out = json.loads(run(repo, "gc", "--remote", "store", "--grace", "0", "--yes", "--json").stdout)
     assert [d["oid"] for d in out["deleted"]] == [stray]
     assert objects_in(store) == named
+
+
+def test_a_replaced_manifest_blob_is_read_as_committed(
+    repo: Path, run, tmp_path: Path, monkeypatch
+) -> None:
+    """QA pass 9: `git cat-file --batch` follows `git replace`, which clones do not get:
+    gc deleted, and push left out, the objects of the version replaced."""
+    run(repo, "init")
+    store = tmp_path / "store"
+    run(repo, "remote", "add", "store", str(store), "--default")
+    git(repo, "commit", "-qm", "remote")
+    named = set()
+    for i in range(10):  # enough versions to be read through one git process
+        named.add(oid(write(repo / "f", f"v{i}\n").read_bytes()))
+        run(repo, "track", "f")
+        git(repo, "commit", "-qm", f"v{i}", "--no-verify")
+    first = git(repo, "rev-parse", "HEAD~9:f.gitstore").stdout.strip()
+    second = git(repo, "rev-parse", "HEAD~8:f.gitstore").stdout.strip()
+    git(repo, "replace", first, second)
+    run(repo, "push", "--all")
+    assert objects_in(store) == named
+    (tmp_path / "elsewhere").mkdir()  # gc reads objects as dulwich does: not from here
+    monkeypatch.setenv("GIT_OBJECT_DIRECTORY", str(tmp_path / "elsewhere"))
+    out = json.loads(run(repo, "gc", "--grace", "0", "--dry-run", "--json").stdout)
+    assert out["deleted"] == []
+
+
+def test_log_of_a_path_spelled_or_ordered_by_hand(repo: Path, run) -> None:
+    """QA pass 9: log PATH read a path's own lines: a path quoted where it need not be
+    read as removed, and a line appended out of order was missed. Valid manifests both."""
+    run(repo, "init")
+    write(repo / "d/x", b"one\n")
+    write(repo / "d/a/p", b"3\n")
+    write(repo / "d/b", b"4\n")
+    run(repo, "track", "d")
+    git(repo, "commit", "-qm", "c1")
+    manifest = repo / "d.gitstore"
+    text = manifest.read_text()
+    manifest.write_text(text.replace("- {path: x, ", '- {path: "x", '))
+    git(repo, "commit", "-qam", "quoted")
+    lines = manifest.read_text().splitlines(keepends=True)
+    entry = next(line for line in lines if line.startswith("- {path: a/p,"))
+    added = entry.replace("a/p", "a/q").replace("size: 2", "size: 2")
+    kept = [line for line in lines if line is not entry] + [entry]  # out of order, valid
+    body = "".join(kept).replace("files: 3", "files: 4")
+    size = int(re.search(r"size: (\d+)", body).group(1))
+    body = body.replace(f"size: {size}\n", f"size: {size + 2}\n", 1) + added
+    manifest.write_text(body)
+    git(repo, "commit", "-qam", "appended")
+    x_log = [e["message"] for e in json.loads(run(repo, "log", "d/x", "--json").stdout)]
+    assert x_log == ["c1"]
+    a_log = json.loads(run(repo, "log", "d/a", "--json").stdout)
+    assert [e["message"] for e in a_log] == ["appended", "c1"] and a_log[0]["size"] == 4

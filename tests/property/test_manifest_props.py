@@ -379,30 +379,6 @@ def test_new_entries_declines_or_agrees_on_near_canonical_text(
 
 
 @SETTINGS
-@given(manifests(), st.integers(0, 20), segments)
-def test_entry_by_lines_agrees_with_a_parse(manifest: m.Manifest, pick: int, other: str) -> None:
-    """log PATH's reading of one path's lines gives what the parsed manifest gives: the
-    file's entry, the entries below a folder, or nothing."""
-    from gitstore.pyapi import _find
-
-    candidates = [other]
-    for e in manifest.entries:
-        parts = e.path.split("/")
-        candidates += ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
-        candidates.append(e.path + "/" + other)
-    path = candidates[pick % len(candidates)]
-    settled, found = m.entry_by_lines(m.dump(manifest), path, set())
-    if manifest.kind != "dir" or manifest.extra:
-        assert not settled
-        return
-    expected = _find(manifest.entries, path)
-    assert settled
-    assert (list(found) if isinstance(found, list) else found) == (
-        list(expected) if isinstance(expected, tuple) else expected
-    )
-
-
-@SETTINGS
 @given(st.lists(manifests(), min_size=1, max_size=4), st.sampled_from(MUTATIONS), st.integers())
 def test_version_reader_equals_parse(
     versions: list[m.Manifest], mutation: tuple[str, str], nth: int
