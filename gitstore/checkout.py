@@ -127,6 +127,8 @@ class _Plan:
     fresh: set[str] | None = field(default_factory=set)
     # restricted to part of the path (`checkout PATH/FILE`): the rest is unknown
     partial: bool = False
+    # ... and some of the rest is not on disk (a `pull PATH/FILE` in a fresh clone)
+    rest_absent: bool = False
 
 
 def entry_key(rel: str, manifest: mf.Manifest, entry: mf.Entry) -> str:
@@ -435,6 +437,7 @@ class Checkout:
             def keep(k: str) -> bool:
                 return any(k == r or k.startswith(r + "/") for r in restrict)
 
+            plan.rest_absent = any(k not in current for k in wanted if not keep(k))
             wanted = {k: e for k, e in wanted.items() if keep(k)}
             current = {k: f for k, f in current.items() if keep(k)}
         if not current:  # an empty folder: everything is written, nothing to compare
@@ -528,6 +531,8 @@ class Checkout:
             k == rel or k.startswith(below) for keys in result.missing.values() for k in keys
         ):  # a part says nothing of the rest of the path
             (self.marks.part_done if plan.partial else self.marks.done)(rel)
+        if plan.rest_absent:  # not "removed": a commit must not record the rest as deleted
+            self.marks.leave_partial(rel)
 
     def _apply_plan(self, plan: _Plan, result: CheckoutResult) -> None:
         ws = self.ws

@@ -91,7 +91,18 @@ def pre_commit(ctx: Context) -> HookReport:
     behind: list[str] = []
     statuses: list[PathStatus] = []
     if todo:
-        statuses = [ws.status_of(m, _files(looked[m][1]), looked[m][2]) for m in todo]
+        statuses = []
+        for m in todo:
+            try:
+                statuses.append(ws.status_of(m, _files(looked[m][1]), looked[m][2]))
+            except ManifestError:
+                if ctx.repo.ls_files([f":(literal){m}"]):
+                    raise  # staged: the commit would carry it
+                # a file of the user's that only has the suffix, not in this commit
+                report.lines.append(
+                    f"gitstore: note: {m} is not a manifest, nor staged: left alone"
+                )
+                todo = [t for t in todo if t != m]
         ws.statcache.save()
         modified = [s.path for s in statuses if s.state == "modified"]
         unchanged = {s.manifest for s in statuses if s.state == "unchanged"}
@@ -113,6 +124,16 @@ def pre_commit(ctx: Context) -> HookReport:
         kept = {p: why for p, why in pending.items() if p in stale}
         if kept != pending:
             save_pending(ctx, kept)
+        partial = [p for p in stale if pending[p] == marks_file.PARTIAL]
+        if partial:  # checked out in part on purpose: the commit goes on without them
+            report.lines.append(
+                f"gitstore: {_shown(partial)} {'is' if len(partial) == 1 else 'are'} only"
+                f" partly checked out: not refreshed (the commit keeps {'its manifest' if len(partial) == 1 else 'their manifests'});"
+                " `gitstore pull PATH` checks out the rest, `gitstore track PATH` would"
+                " record the files not checked out as deleted"
+            )
+            stale = [p for p in stale if p not in partial]
+            modified = [p for p in modified if p not in partial]
         if stale:
             report.lines.append(
                 f"gitstore: {_shown(stale)} {'was' if len(stale) == 1 else 'were'} left"

@@ -20,6 +20,7 @@ from pathlib import Path
 
 FILE = "unmaterialised.json"
 INTERRUPTED = "a checkout did not finish"
+PARTIAL = "only part of it is checked out"
 
 
 def load(state_dir: Path) -> dict[str, str]:
@@ -116,6 +117,19 @@ class Marks:
         """
         if rel in self._new:
             self._done.add(rel)
+
+    def leave_partial(self, rel: str) -> None:
+        """A part of ``rel`` was checked out and some of the rest is not on disk: its mark
+        stays, saying so, until a checkout of the whole path (a commit in between must
+        not take the files never checked out for files deleted). A mark set for
+        another reason (a checkout that did not finish, a fetch that failed) stays as it is."""
+        marks = load(self.state_dir)
+        if (rel not in marks or rel in self._new) and marks.get(rel) != PARTIAL:
+            marks[rel] = PARTIAL  # this run's own mark, or none: what is left is a part
+            save(self.state_dir, marks)
+        self._marked.add(rel)
+        self._touched.add(rel)
+        self._done.discard(rel)
 
     def finish(self) -> None:
         """Clear the marks of the paths done, whatever their reason: they match their manifests."""

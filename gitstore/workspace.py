@@ -456,6 +456,15 @@ def _display_for(rel: str, kind: str) -> Callable[[str], str]:
     return lambda _path: rel
 
 
+def _head_of(path: Path) -> bytes:
+    """The bytes of a file, up to the manifest size limit; empty when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(mf.MAX_MANIFEST_BYTES + 1)
+    except OSError:
+        return b""
+
+
 def _parsed_or_none(data: bytes | None, source: str) -> mf.Manifest | None:
     if data is None:
         return None
@@ -628,6 +637,12 @@ class Workspace:
                     f"{named} is git's or gitstore's own configuration; it cannot be tracked"
                 )
             if rel.endswith(mf.SUFFIX):
+                if _parsed_or_none(_head_of(self.root / rel), rel) is None:
+                    raise PathError(
+                        f"{named} cannot be tracked: gitstore takes every file whose name ends"
+                        f" in {mf.SUFFIX} for a manifest",
+                        hint="rename it (or track the folder that holds it)",
+                    )
                 raise PathError(
                     f"{named} is a gitstore manifest; track the path it describes instead"
                 )

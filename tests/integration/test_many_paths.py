@@ -137,3 +137,20 @@ def test_track_of_a_path_and_its_manifest_name_tracks_it_once(repo: Path, run) -
     assert f"tracked {names[0]} " in out and out.count("unchanged ") == N - 1
     alone = run(repo, "track", names[1] + ".gitstore", ok=False)
     assert "is a gitstore manifest; track the path it describes instead" in alone.stderr
+
+
+def test_a_file_of_the_users_named_like_a_manifest_blocks_no_commit(repo: Path, run) -> None:
+    """QA pass 9: an untracked notes file `todo.gitstore` made every commit fail, and
+    `track todo.gitstore` called it a manifest."""
+    tracked_files(repo, run)
+    write(repo / "todo.gitstore", b"notes\n")
+    write(repo / "code.py", b"print(1)\n")
+    git(repo, "add", "code.py")
+    done = git(repo, "commit", "-qm", "code", check=False)
+    assert done.returncode == 0, done.stderr
+    assert "todo.gitstore is not a manifest, nor staged: left alone" in done.stderr
+    refused = run(repo, "track", "todo.gitstore", ok=False)
+    assert "todo.gitstore cannot be tracked: gitstore takes every file" in refused.stderr
+    git(repo, "add", "todo.gitstore")
+    staged = git(repo, "commit", "-qm", "notes", check=False)
+    assert staged.returncode != 0 and "todo.gitstore: is not a gitstore manifest" in staged.stderr

@@ -125,6 +125,37 @@ def test_push_only_named_paths(origin: Clone, tmp_path: Path) -> None:
     assert origin.json("push")["transferred"] == 1
 
 
+def test_a_commit_after_a_partial_pull_keeps_the_files_not_pulled(
+    origin: Clone, tmp_path: Path
+) -> None:
+    """QA pass 9: `pull data/f1.txt` in a fresh clone, then any commit: the pre-commit hook
+    refreshed data.gitstore and the commit dropped the files never pulled."""
+    origin.gs("remote", "add", "team", str(tmp_path / "store"), "--default")
+    write(origin.path / "code.py", "print(1)\n")
+    origin.commit()
+    origin.gs("push")
+    b = clone_of(origin, tmp_path)
+    b.gs("install")
+    manifest = (b.path / "data.gitstore").read_bytes()
+    b.gs("pull", "data/f1.txt")
+    assert sorted(p.name for p in (b.path / "data").iterdir()) == ["f1.txt"]
+    assert "only part of it is checked out" in b.gs("status").stderr
+    write(b.path / "code.py", "print(2)\n")
+    git(b.path, "commit", "-qam", "code only")
+    assert git(b.path, "show", "HEAD:data.gitstore").stdout.encode() == manifest
+    assert git(b.path, "show", "--name-only", "--format=", "HEAD").stdout.split() == ["code.py"]
+    b.gs("fetch", "data/f2.txt")
+    b.gs("checkout", "data/f2.txt")  # still a part
+    write(b.path / "code.py", "print(3)\n")
+    git(b.path, "commit", "-qam", "code only again")
+    assert git(b.path, "show", "HEAD:data.gitstore").stdout.encode() == manifest
+    b.gs("pull")  # the whole: the mark goes, and edits are recorded again
+    assert not (b.path / ".git" / "gitstore" / "unmaterialised.json").exists()
+    write(b.path / "data" / "f1.txt", "edited\n")
+    status = b.gs("status")
+    assert status.stdout.split()[:2] == ["modified", "data"] and "part" not in status.stderr
+
+
 def test_fetch_only_named_paths(origin: Clone, tmp_path: Path) -> None:
     origin.gs("remote", "add", "team", str(tmp_path / "store"), "--default")
     origin.commit()
