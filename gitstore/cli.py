@@ -196,7 +196,14 @@ def untrack(state: State, paths: tuple[str, ...]) -> None:
     from . import api
 
     ctx = state.context()
+    root = ctx.repo.require_worktree()
     for rel in api.untrack(ctx, paths):
+        if not os.path.lexists(root / rel):
+            click.echo(
+                f"untracked {rel} (it was not on disk: its data now lives only in history and"
+                " on the remotes; `gitstore pull` it before untracking to keep a copy)"
+            )
+            continue
         click.echo(
             f"untracked {rel} (files left in place; `git add {api.arg_for(ctx, rel)}` to keep them"
             " in git instead)"

@@ -649,7 +649,14 @@ class Workspace:
             try:
                 mode = os.lstat(self.root / rel).st_mode
             except FileNotFoundError:
-                raise PathError(f"{named} does not exist") from None
+                glob = any(c in rel for c in "*?[")
+                raise PathError(
+                    f"{named} does not exist",
+                    hint="gitstore tracks paths, not patterns: let the shell expand it"
+                    " (unquoted), or track the folder that holds the files"
+                    if glob
+                    else None,
+                ) from None
             if statmod.S_ISLNK(mode) and self.cache.oid_of_link(str(self.root / rel)) is None:
                 raise PathError(
                     f"{named} is a symlink; symlinks cannot be tracked (gitstore manifest v1)"
@@ -906,6 +913,20 @@ class Workspace:
             if rel.endswith(mf.SUFFIX):
                 rel = mf.tracked_path(rel)
             if not (self.root / mf.manifest_path(rel)).exists():
+                parts = rel.split("/")
+                above = next(
+                    (
+                        "/".join(parts[:i])
+                        for i in range(len(parts) - 1, 0, -1)
+                        if (self.root / mf.manifest_path("/".join(parts[:i]))).is_file()
+                    ),
+                    None,
+                )
+                if above is not None:
+                    raise PathError(
+                        f"{p} is inside the tracked folder {above}, which is untracked as a whole",
+                        hint=f"`gitstore untrack {shlex.quote(above)}` (from the repository's top)",
+                    )
                 raise PathError(f"{p} is not tracked by gitstore")
             named.setdefault(rel, p)
         rels = list(named)

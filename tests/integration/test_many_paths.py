@@ -154,3 +154,20 @@ def test_a_file_of_the_users_named_like_a_manifest_blocks_no_commit(repo: Path, 
     git(repo, "add", "todo.gitstore")
     staged = git(repo, "commit", "-qm", "notes", check=False)
     assert staged.returncode != 0 and "todo.gitstore: is not a gitstore manifest" in staged.stderr
+
+
+def test_untrack_and_track_say_what_the_user_meant(repo: Path, run) -> None:
+    """QA pass 9: a file inside a tracked folder was "not tracked"; a quoted pattern "did
+    not exist"; untracking a path never pulled said its files were left in place."""
+    run(repo, "init")
+    write(repo / "d/a.bin", b"a\n")
+    write(repo / "d/b.bin", b"b\n")
+    run(repo, "track", "d")
+    inside = run(repo, "untrack", "d/a.bin", ok=False)
+    assert "d/a.bin is inside the tracked folder d" in inside.stderr
+    assert "gitstore untrack d" in inside.stderr
+    pattern = run(repo, "track", "d/*.txt", ok=False)
+    assert "gitstore tracks paths, not patterns" in pattern.stderr
+    shutil.rmtree(repo / "d")  # as in a clone that never pulled it
+    out = run(repo, "untrack", "d").stdout
+    assert "it was not on disk" in out and "files left in place" not in out
