@@ -16,6 +16,7 @@ import operator
 import os
 import shlex
 import stat as statmod
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -871,9 +872,54 @@ class Workspace:
         sizes = [f.st.st_size for f in todo]
         for slot, entry in zip(slots, map_files(ingest, todo, sizes, self.jobs), strict=True):
             entries[slot] = entry
+        linked = [
+            (f, entries[slot]) for f, slot in zip(todo, slots, strict=True) if f.st.st_nlink > 1
+        ]
+        if linked and old is not None:
+            self._edited_through_links(rel, old, linked)
         rows = [e for e in entries if e is not None]
         rows.sort(key=_first)
         return rows
+
+    def _edited_through_links(
+        self, rel: str, old: bytes, linked: list[tuple[ScannedFile, Row | None]]
+    ) -> None:
+        """Take out of the cache the objects that files hard-linked to them changed in place.
+
+        A hard-link checkout (``cache.link: hardlink``) shares each file's inode
+        with its cache object; the files are read-only, but root, or a chmod,
+        can still edit one in place, and the edit changes the cached object
+        too, which then no longer holds the bytes its name says. The new bytes
+        have just been cached under their own name; the damaged object is
+        removed, so that nothing hands it out as the old version, and a fetch
+        brings the old version back from a remote that has it.
+        """
+        previous = _parsed_or_none(old, mf.manifest_path(rel))
+        if previous is None:
+            return
+        was = {e.path: e.oid for e in previous.entries}
+        for f, row in linked:
+            if row is None or was.get(row[0]) in (None, row[1]):
+                continue
+            old_oid = was[row[0]]
+            path = self.cache.path(old_oid)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) != (f.st.st_dev, f.st.st_ino):
+                continue
+            try:
+                os.unlink(path)
+            except OSError:
+                continue
+            where = f"{rel}/{f.relpath}" if f.relpath else rel
+            sys.stderr.write(
+                f"gitstore: warning: {where} was a hard link into the cache and was edited in"
+                f" place, which damaged the cached copy of its previous version ({old_oid[:12]});"
+                " that copy is removed: `gitstore fetch REV` brings it back from a remote"
+                " that has it\n"
+            )
 
     def _entries_with_links(
         self, files: list[ScannedFile], prefix: str, kind: str, rel: str, old: bytes | None

@@ -1,0 +1,45 @@
+"""Habits users bring from DVC, git-lfs and git-annex (the ninth QA pass).
+
+Each test is a finding of that pass: what the habit did to the data before,
+and what it does now.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from blake3 import blake3
+
+from tests.conftest import git, write
+
+
+def test_an_in_place_edit_of_a_hard_linked_file_takes_the_damaged_object_out(
+    repo: Path, run
+) -> None:
+    """`cache.link: hardlink` (as `dvc config cache.type hardlink`), then an edit in
+    place (root ignores the read-only bit): the edit changed the cached object too,
+    which then held v2's bytes under v1's name; later checkouts handed those out
+    as v1. The object is now taken out at the next track or commit, with a warning."""
+    run(repo, "init")
+    run(repo, "config", "set", "cache.link", "hardlink", "--local")
+    write(repo / "d" / "a.bin", b"v1\n")
+    write(repo / "d" / "b.bin", b"b\n")
+    run(repo, "track", "d")
+    git(repo, "commit", "-qm", "v1")
+    (repo / "d" / "a.bin").unlink()
+    run(repo, "checkout", "d")
+    v1 = blake3(b"v1\n").hexdigest()
+    obj = Path(os.environ["XDG_CACHE_HOME"]) / "gitstore" / "objects" / v1[:2] / v1[2:4] / v1
+    assert os.stat(obj).st_ino == os.stat(repo / "d" / "a.bin").st_ino  # linked indeed
+    path = repo / "d" / "a.bin"
+    os.chmod(path, 0o644)
+    with open(path, "ab") as f:  # in place: the inode (and the cached object) change
+        f.write(b"v2\n")
+    out = run(repo, "track", "d")
+    assert "d/a.bin was a hard link into the cache and was edited in place" in out.stderr
+    assert not obj.exists()  # never handed out again as v1
+    assert (repo / "d" / "a.bin").read_bytes() == b"v1\nv2\n"
+    git(repo, "commit", "-qm", "v2")
+    assert "is not in the cache" in run(repo, "cat", "d/a.bin", "--rev", "HEAD~1", ok=False).stderr
+    assert run(repo, "verify").returncode == 0  # what is left in the cache is whole
