@@ -523,7 +523,15 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
         raise TransferError(
             f"push to {target} refused: {counted(len(result.failed), 'object')} could not be uploaded to gitstore remote '{store}': {why}",
             failed=list(result.failed),
-            hint="fix the remote and push again; nothing was pushed to git",
+            hint=(
+                "the cache's copy is damaged: `gitstore verify --repair` mends it from the work tree"
+                " or a remote that has it"
+                if "does not hash to" in why or "damaged" in why
+                else "not in the cache: `gitstore fetch` it, or push from the clone that has it"
+                if "is not in the cache" in why
+                else "fix the remote"
+            )
+            + "; then push again (nothing was pushed to git)",
         )
     lines = []
     if result.transferred:

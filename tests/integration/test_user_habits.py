@@ -43,3 +43,24 @@ def test_an_in_place_edit_of_a_hard_linked_file_takes_the_damaged_object_out(
     git(repo, "commit", "-qm", "v2")
     assert "is not in the cache" in run(repo, "cat", "d/a.bin", "--rev", "HEAD~1", ok=False).stderr
     assert run(repo, "verify").returncode == 0  # what is left in the cache is whole
+
+
+def test_a_push_refused_for_a_damaged_cache_object_says_where_to_mend_it(
+    tmp_path: Path,
+) -> None:
+    """The pre-push hook's hint said "fix the remote" when the damage was in the cache."""
+    from tests.integration.test_hooks import make_team
+
+    alice = make_team(tmp_path, str(tmp_path / "store"))[0]
+    alice.write("data/c.bin", b"charlie v1")
+    alice.gs("track", "data")
+    alice.git("commit", "-qm", "c")
+    oid = blake3(b"charlie v1").hexdigest()
+    obj = alice.cache / "gitstore" / "objects" / oid[:2] / oid[2:4] / oid
+    os.chmod(obj, 0o644)
+    with open(obj, "r+b") as f:
+        f.write(b"X")
+    refused = alice.git("push", "-q", "origin", "HEAD", ok=False)
+    assert "gitstore verify --repair` mends it from the work tree" in refused.stderr
+    alice.gs("verify", "--repair")
+    alice.git("push", "-q", "origin", "HEAD")
