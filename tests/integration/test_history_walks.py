@@ -45,13 +45,18 @@ def history(repo: Path, run) -> set[str]:
     return named
 
 
-def test_push_all_sends_what_every_version_names(repo: Path, run, tmp_path: Path) -> None:
+def pushed_history(repo: Path, run, store: Path) -> set[str]:
+    """:func:`history`, then ``push --all`` to the folder remote ``store``."""
     named = history(repo, run)
-    store = tmp_path / "store"
     run(repo, "remote", "add", "store", str(store), "--default")
     git(repo, "commit", "-qm", "remote", "--no-verify")
     run(repo, "push", "--all")
-    assert objects_in(store) == named
+    return named
+
+
+def test_push_all_sends_what_every_version_names(repo: Path, run, tmp_path: Path) -> None:
+    named = pushed_history(repo, run, tmp_path / "store")
+    assert objects_in(tmp_path / "store") == named
 
 
 def test_gc_keeps_what_every_version_names_and_only_that(repo: Path, run) -> None:
@@ -99,11 +104,8 @@ def test_gc_keeps_an_object_only_a_hand_written_version_names(repo: Path, run) -
 
 
 def test_gc_remote_keeps_what_every_version_names(repo: Path, run, tmp_path: Path) -> None:
-    named = history(repo, run)
     store = tmp_path / "store"
-    run(repo, "remote", "add", "store", str(store), "--default")
-    git(repo, "commit", "-qm", "remote", "--no-verify")
-    run(repo, "push", "--all")
+    named = pushed_history(repo, run, store)
     stray = oid(b"pushed, then forgotten\n")
     write(repo / "stray.bin", b"pushed, then forgotten\n")
     run(repo, "track", "stray.bin")

@@ -176,17 +176,25 @@ MUTATIONS = [
 ]
 
 
+def mutate(text: str, mutation: tuple[str, str], nth: int) -> str | None:
+    """``text`` with the ``nth`` (modulo) occurrence of ``mutation[0]`` replaced; None
+    when it has none."""
+    old, new = mutation
+    positions = [i for i in range(len(text)) if text.startswith(old, i)]
+    if not positions:
+        return None
+    at = positions[nth % len(positions)]
+    return text[:at] + new + text[at + len(old) :]
+
+
 @SETTINGS
 @given(manifests(), st.sampled_from(MUTATIONS), st.integers(0, 50))
 def test_fast_reader_declines_or_agrees_on_near_canonical_text(
     manifest: m.Manifest, mutation: tuple[str, str], nth: int
 ) -> None:
-    text = m.dump(manifest).decode()
-    old, new = mutation
-    positions = [i for i in range(len(text)) if text.startswith(old, i)]
-    assume(positions)
-    at = positions[nth % len(positions)]
-    mutated = text[:at] + new + text[at + len(old) :]
+    mutated = mutate(m.dump(manifest).decode(), mutation, nth)
+    assume(mutated is not None)
+    assert mutated is not None
     try:
         expected: object = m._parse_generic(mutated.encode(), SOURCE)
     except ManifestError as exc:
@@ -316,11 +324,8 @@ def test_oid_union_keeps_whatever_a_manifest_names(
     blobs = []
     for manifest in versions:
         text = m.dump(manifest).decode()
-        old, new = mutation
-        positions = [i for i in range(len(text)) if text.startswith(old, i)]
-        if positions:
-            at = positions[nth % len(positions)]
-            blobs.append((text[:at] + new + text[at + len(old) :]).encode())
+        if (mutated := mutate(text, mutation, nth)) is not None:
+            blobs.append(mutated.encode())
         blobs.append(text.encode())
         blobs.extend(_generic_forms(manifest))
     union = OidUnion()
@@ -361,12 +366,9 @@ def test_new_entries_over_versions_give_every_entry(versions: list[m.Manifest]) 
 def test_new_entries_declines_or_agrees_on_near_canonical_text(
     manifest: m.Manifest, mutation: tuple[str, str], nth: int
 ) -> None:
-    text = m.dump(manifest).decode()
-    old, new = mutation
-    positions = [i for i in range(len(text)) if text.startswith(old, i)]
-    assume(positions)
-    at = positions[nth % len(positions)]
-    mutated = text[:at] + new + text[at + len(old) :]
+    mutated = mutate(m.dump(manifest).decode(), mutation, nth)
+    assume(mutated is not None)
+    assert mutated is not None
     added = m.new_entries(mutated.encode(), set())
     if added is None:
         return
@@ -388,12 +390,9 @@ def test_version_reader_equals_parse(
     reader = m.VersionReader()
     for manifest in versions:
         text = m.dump(manifest).decode()
-        old, new = mutation
-        positions = [i for i in range(len(text)) if text.startswith(old, i)]
         blobs = [text.encode()]
-        if positions:
-            at = positions[nth % len(positions)]
-            blobs.append((text[:at] + new + text[at + len(old) :]).encode())
+        if (mutated := mutate(text, mutation, nth)) is not None:
+            blobs.append(mutated.encode())
         entry_lines = [line for line in text.splitlines(keepends=True) if line.startswith("- {")]
         if entry_lines:  # a line listed twice, and the lines in reverse order
             blobs.append((text + entry_lines[nth % len(entry_lines)]).encode())
