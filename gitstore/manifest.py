@@ -1081,6 +1081,9 @@ class VersionReader:
 
     def __init__(self) -> None:
         self._entries: dict[str, Entry] = {}
+        # the lists of paths (in order) that passed the path checks: most versions
+        # change oids and sizes only, and need the totals checked, not the paths
+        self._checked: set[tuple[str, ...]] = set()
 
     def parse(self, data: bytes, source: str) -> Manifest:
         manifest = self._read(data) if len(data) <= MAX_MANIFEST_BYTES else None
@@ -1112,11 +1115,19 @@ class VersionReader:
                 return None
             known.update(zip(new, found, strict=True))
         entries = [known[line] for line in lines]
+        paths = tuple(map(_PATH, entries))
+        if kind == "dir" and paths in self._checked:  # valid, in order: the totals are left
+            if int(size) != sum(map(_SIZE, entries)) or int(files) != len(entries):
+                return None
+            return Manifest(kind, tuple(entries), ())
         numbers = range(_FIRST_ENTRY_LINE, _FIRST_ENTRY_LINE + len(entries))
         try:
-            return _finish(kind, entries, numbers, (), (int(size), 4), (int(files), 5))
+            manifest = _finish(kind, entries, numbers, (), (int(size), 4), (int(files), 5))
         except _Invalid:
             return None
+        if kind == "dir" and tuple(map(_PATH, manifest.entries)) == paths:
+            self._checked.add(paths)  # not sorted by _finish: the order was right
+        return manifest
 
 
 # --- merge conflicts ---------------------------------------------------------

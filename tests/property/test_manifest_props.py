@@ -393,6 +393,13 @@ def test_version_reader_equals_parse(
         blobs = [text.encode()]
         if (mutated := mutate(text, mutation, nth)) is not None:
             blobs.append(mutated.encode())
+        # the same paths again with other sizes (read by the totals alone), then
+        # with a stated total that is wrong
+        grown = [Entry(e.path, e.oid, e.size + 1, e.exec, e.extra) for e in manifest.entries]
+        again = m.dump(m.build(manifest.kind, grown, list(manifest.extra))).decode()
+        blobs.append(again.encode())
+        blobs.append(again.replace("\nsize: ", "\nsize: 1", 1).encode())
+        blobs.append(again.replace("\nfiles: ", "\nfiles: 1", 1).encode())
         entry_lines = [line for line in text.splitlines(keepends=True) if line.startswith("- {")]
         if entry_lines:  # a line listed twice, and the lines in reverse order
             blobs.append((text + entry_lines[nth % len(entry_lines)]).encode())
