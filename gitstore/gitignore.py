@@ -40,10 +40,21 @@ def _lines(path: Path) -> list[str]:
         return []
 
 
+def _newline(path: Path) -> str:
+    """The file's own line ending: a .gitignore written on Windows keeps its CRLF."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536)
+    except OSError:
+        return "\n"
+    return "\r\n" if b"\r\n" in head else "\n"
+
+
 def _write(path: Path, lines: list[str]) -> None:
     from .stores.local import replace_with
 
-    data = "".join(line + "\n" for line in lines).encode("utf-8")
+    end = _newline(path)
+    data = "".join(line + end for line in lines).encode("utf-8")
     replace_with(path, data, tmp=path.with_name(".gitignore.gitstore-tmp"))
 
 

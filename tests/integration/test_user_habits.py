@@ -64,3 +64,14 @@ def test_a_push_refused_for_a_damaged_cache_object_says_where_to_mend_it(
     assert "gitstore verify --repair` mends it from the work tree" in refused.stderr
     alice.gs("verify", "--repair")
     alice.git("push", "-q", "origin", "HEAD")
+
+
+def test_a_gitignore_with_crlf_line_endings_keeps_them(repo: Path, run) -> None:
+    """`track` rewrote a .gitignore made on Windows with LF line endings throughout."""
+    run(repo, "init")
+    (repo / ".gitignore").write_bytes(b"*.log\r\nbuild/\r\n")
+    write(repo / "d" / "a.bin", b"a\n")
+    run(repo, "track", "d")
+    assert (repo / ".gitignore").read_bytes() == b"*.log\r\nbuild/\r\n/d/\r\n"
+    run(repo, "untrack", "d")
+    assert (repo / ".gitignore").read_bytes() == b"*.log\r\nbuild/\r\n"
