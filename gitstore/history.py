@@ -410,9 +410,13 @@ def _check_known(
         if worktree and any(_in_worktree(ctx, m, path) for m in ctx.workspace.manifest_paths()):
             continue
         if "/" not in path and repo.try_resolve(path) is None:
+            shallow = repo.shallow() and any(c in path for c in "~^")
             raise PathError(
-                f"'{path}' is neither a known revision nor a tracked path",
-                hint="`git log --oneline` lists revisions, `gitstore ls` tracked files",
+                f"'{path}' is neither a known revision nor a tracked path"
+                + (" (this clone is shallow: its history stops early)" if shallow else ""),
+                hint="`git fetch --unshallow` brings the rest of the history"
+                if shallow
+                else "`git log --oneline` lists revisions, `gitstore ls` tracked files",
             )
         raise PathError(f"{path} is not a tracked path on either side of the diff")
 

@@ -75,3 +75,17 @@ def test_a_gitignore_with_crlf_line_endings_keeps_them(repo: Path, run) -> None:
     assert (repo / ".gitignore").read_bytes() == b"*.log\r\nbuild/\r\n/d/\r\n"
     run(repo, "untrack", "d")
     assert (repo / ".gitignore").read_bytes() == b"*.log\r\nbuild/\r\n"
+
+
+def test_a_revision_beyond_a_shallow_clone_says_the_clone_is_shallow(
+    repo: Path, run, tmp_path: Path
+) -> None:
+    run(repo, "init")
+    for i in range(2):
+        write(repo / "d" / "a.bin", f"v{i}\n".encode())
+        run(repo, "track", "d")
+        git(repo, "commit", "-qm", f"v{i}")
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow))
+    refused = run(shallow, "diff", "HEAD~1", ok=False)
+    assert "this clone is shallow" in refused.stderr and "git fetch --unshallow" in refused.stderr
