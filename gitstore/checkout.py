@@ -228,7 +228,7 @@ class Checkout:
             if len(rels) > PREMARK_ABOVE:  # one durable write, not one a path
                 self.marks.premark(rels)
             if brought is not None:
-                self._ignore_first(manifests, only, quick, parsed)
+                self._ignore_first(manifests, only, quick, parsed, brought)
             for mpath in sorted(manifests):
                 rel = mf.tracked_path(mpath)
                 sub = [o for o in only if mf.overlaps(o, rel)]
@@ -390,6 +390,7 @@ class Checkout:
         only: Sequence[str],
         quick: dict[str, Delta],
         parsed: dict[str, mf.Manifest],
+        brought: BroughtManifests | None = None,
     ) -> None:
         """The .gitignore lines of every manifest this checkout will write, in one write
         of the file before any of them (one rewrite a manifest grew as N² with many)."""
@@ -406,6 +407,14 @@ class Checkout:
             items.append((rel, kind == "dir"))
         self._ignored_first = {rel for rel, _ in items}
         self._ignore_added = gitignore.add_many(self.ws.root, items) if items else set()
+        if brought is not None and items:
+            # recorded before the first manifest is written: a checkout killed part-way
+            # leaves nothing that the way back cannot take away
+            for rel, _is_dir in items:
+                mpath = mf.manifest_path(rel)
+                if not os.path.lexists(self.ws.root / mpath):
+                    brought.note(mpath, manifests[mpath], rel in self._ignore_added)
+            brought.save()
 
     def _plan(
         self, rel: str, manifest: mf.Manifest, restrict: list[str], result: CheckoutResult
@@ -527,12 +536,15 @@ class Checkout:
                 f" {shlex.quote(rel)}` (from the repository's top) finishes it",
             ) from exc
         below = rel + "/"
-        if not any(
+        complete = not any(
             k == rel or k.startswith(below) for keys in result.missing.values() for k in keys
-        ):  # a part says nothing of the rest of the path
+        )
+        if complete:  # a part says nothing of the rest of the path
             (self.marks.part_done if plan.partial else self.marks.done)(rel)
         if plan.rest_absent:  # not "removed": a commit must not record the rest as deleted
             self.marks.leave_partial(rel)
+        elif plan.partial and complete:  # the last part brought: nothing of it is absent now
+            self.marks.partial_filled(rel)
 
     def _apply_plan(self, plan: _Plan, result: CheckoutResult) -> None:
         ws = self.ws
@@ -891,6 +903,10 @@ class BroughtManifests:
                 del self.entries[mpath]
                 try:
                     data = (root / mpath).read_bytes()
+                except FileNotFoundError:  # noted, never written (a checkout killed first)
+                    if isinstance(record, tuple) and len(record) == 2 and record[1]:
+                        lines.append(rel)
+                    continue
                 except OSError:
                     continue
                 if (

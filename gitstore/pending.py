@@ -131,6 +131,12 @@ class Marks:
         self._touched.add(rel)
         self._done.discard(rel)
 
+    def partial_filled(self, rel: str) -> None:
+        """A part of ``rel`` was checked out and nothing of it is absent any more: a mark
+        saying only part of it was checked out goes (one with another reason stays)."""
+        if load(self.state_dir).get(rel) == PARTIAL:
+            self._done.add(rel)
+
     def finish(self) -> None:
         """Clear the marks of the paths done, whatever their reason: they match their manifests."""
         clear = self._done | (self._ahead - self._touched)

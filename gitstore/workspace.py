@@ -915,10 +915,11 @@ class Workspace:
                 continue
             where = f"{rel}/{f.relpath}" if f.relpath else rel
             sys.stderr.write(
-                f"gitstore: warning: {where} was a hard link into the cache and was edited in"
-                f" place, which damaged the cached copy of its previous version ({old_oid[:12]});"
-                " that copy is removed: `gitstore fetch REV` brings it back from a remote"
-                " that has it\n"
+                f"gitstore: warning: {where} is a hard link into the cache that was edited in"
+                f" place (cache.link hardlink), which damaged the cached copy of its previous"
+                f" version ({old_oid[:12]}) and every file linked to it, in this and other"
+                " work trees; that copy is removed: if it was pushed, `gitstore fetch REV`"
+                " brings it back, if not, that version is lost\n"
             )
 
     def _entries_with_links(

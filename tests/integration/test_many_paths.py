@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 from blake3 import blake3
 
-from tests.conftest import git, write
+from tests.conftest import GITSTORE, git, write
 from tests.integration.test_hooks import make_team, objects_in, oid_of
 
 N = 12  # above checkout.PREMARK_ABOVE: the marks are written together
@@ -171,3 +172,24 @@ def test_untrack_and_track_say_what_the_user_meant(repo: Path, run) -> None:
     shutil.rmtree(repo / "d")  # as in a clone that never pulled it
     out = run(repo, "untrack", "d").stdout
     assert "it was not on disk" in out and "files left in place" not in out
+
+
+def test_a_checkout_killed_while_bringing_manifests_is_taken_back(repo: Path, run) -> None:
+    """QA pass 9: `checkout HEAD~1` killed part-way left its manifests and every
+    .gitignore line it had added (all of them, in one write, up front) behind
+    `checkout HEAD`: what it brings is now recorded before the first write."""
+    names = tracked_files(repo, run)
+    run(repo, "untrack", *names)
+    git(repo, "commit", "-qm", "untracked")
+    shutil.rmtree(repo / "d")  # so that the checkout writes files, and can be killed there
+    killed = subprocess.run(
+        [*GITSTORE, "checkout", "HEAD~1"],
+        cwd=repo,
+        env=dict(os.environ, GITSTORE_FAULT="kill:3"),
+        capture_output=True,
+    )
+    assert killed.returncode == -9
+    assert 0 < len(list((repo / "d").glob("*.gitstore"))) < N  # part-way indeed
+    run(repo, "checkout", "HEAD")
+    assert not list((repo / "d").glob("*.gitstore"))
+    assert (repo / ".gitignore").read_text() == ""  # the files written stay, as untrack's do

@@ -37,7 +37,7 @@ def test_an_in_place_edit_of_a_hard_linked_file_takes_the_damaged_object_out(
     with open(path, "ab") as f:  # in place: the inode (and the cached object) change
         f.write(b"v2\n")
     out = run(repo, "track", "d")
-    assert "d/a.bin was a hard link into the cache and was edited in place" in out.stderr
+    assert "d/a.bin is a hard link into the cache that was edited in place" in out.stderr
     assert not obj.exists()  # never handed out again as v1
     assert (repo / "d" / "a.bin").read_bytes() == b"v1\nv2\n"
     git(repo, "commit", "-qm", "v2")
