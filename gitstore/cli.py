@@ -218,11 +218,18 @@ def status(state: State, paths: tuple[str, ...], as_json: bool) -> None:
     """Compare every tracked path with its manifest."""
     from . import api
     from . import manifest as mf
+    from .pending import load as load_marks
 
     ctx = state.context()
     result = api.status(ctx, paths)
-    if as_json:
-        echo_json([s.to_json() for s in result])
+    marks = load_marks(ctx.repo.state_dir)
+    if as_json:  # a mark (why a path differs: a part checked out, a fetch that failed) too
+        echo_json(
+            [
+                s.to_json() | ({"unmaterialised": marks[s.path]} if s.path in marks else {})
+                for s in result
+            ]
+        )
     else:
         if not result:
             click.echo("no tracked paths")
@@ -237,9 +244,6 @@ def status(state: State, paths: tuple[str, ...], as_json: bool) -> None:
                     click.echo(f"    {word}: {mf.one_line(item)}")
                 if len(items) > 50:
                     click.echo(f"    ... and {len(items) - 50} more {word}")
-    from .pending import load as load_marks
-
-    marks = load_marks(ctx.repo.state_dir)
     for s in result:
         if s.path in marks and s.state != "unchanged":
             warn(

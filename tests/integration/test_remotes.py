@@ -140,6 +140,8 @@ def test_a_commit_after_a_partial_pull_keeps_the_files_not_pulled(
     b.gs("pull", "data/f1.txt")
     assert sorted(p.name for p in (b.path / "data").iterdir()) == ["f1.txt"]
     assert "only part of it is checked out" in b.gs("status").stderr
+    data = next(s for s in b.json("status") if s["path"] == "data")
+    assert data["unmaterialised"] == "only part of it is checked out"
     write(b.path / "code.py", "print(2)\n")
     git(b.path, "commit", "-qam", "code only")
     assert git(b.path, "show", "HEAD:data.gitstore").stdout.encode() == manifest
