@@ -526,9 +526,9 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
             hint=(
                 "the cache's copy is damaged: `gitstore verify --repair` mends it from the work tree"
                 " or a remote that has it"
-                if "does not hash to" in why or "damaged" in why
+                if oid in result.damaged
                 else "not in the cache: `gitstore fetch` it, or push from the clone that has it"
-                if "is not in the cache" in why
+                if oid in result.uncached
                 else "fix the remote"
             )
             + "; then push again (nothing was pushed to git)",

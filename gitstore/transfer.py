@@ -68,6 +68,9 @@ class TransferResult:
     present: int = 0  # already where they had to go
     present_indexed: int = 0  # of those, taken from this clone's index of the remote
     failed: dict[str, str] = field(default_factory=dict)  # oid -> reason (one line)
+    # of the failed, those this clone's cache lacks, and those it holds damaged
+    uncached: set[str] = field(default_factory=set)
+    damaged: set[str] = field(default_factory=set)
     remote: str | None = None
     warnings: list[str] = field(default_factory=list)
     planned: list[str] = field(default_factory=list)  # --dry-run: what would be sent
@@ -449,6 +452,7 @@ def push_objects(
     for oid in lacking:
         if oid not in cached:
             result.failed[oid] = f"{oid} is not in the cache{_needed_by(wanted[oid])}"
+            result.uncached.add(oid)
     send = [oid for oid in lacking if oid in cached]
     sizes = {oid: _size(ctx.cache.path(oid)) for oid in send}
     if dry_run:
@@ -507,6 +511,7 @@ def _upload(
             hint = f"; {exc.hint}" if exc.hint else ""
             with lock:
                 result.failed[oid] = f"{exc.message}{_needed_by(wanted.get(oid, []))}{hint}"
+                (result.damaged if isinstance(exc, IntegrityError) else result.uncached).add(oid)
             return
         except StoreError as exc:
             with lock:
