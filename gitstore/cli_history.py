@@ -70,26 +70,41 @@ def log(
 ) -> None:
     """List the commits where a tracked file or folder changed, newest first.
 
-    Without PATH: every commit that changed tracked data, with the tracked
-    paths it changed.
+    Without PATH, or with a folder that holds tracked paths: every commit
+    that changed tracked data (there), with the tracked paths it changed.
     """
     from . import history
     from . import manifest as mf
+    from .errors import PathError
 
     ctx = state.context()
-    if path is None:
-        changes = history.data_log(ctx, rev=rev, n=n, all_parents=all_parents)
+
+    def data_log(under: str | None) -> bool:
+        changes = history.data_log(ctx, rev=rev, n=n, all_parents=all_parents, under=under)
+        if under is not None and not changes:
+            return False
         if as_json:
             echo_json([c.to_json() for c in changes])
-            return
+            return True
         for c in changes:
             shown = ", ".join(map(mf.one_line, c.paths[:5])) + (
                 f" and {len(c.paths) - 5} more" if len(c.paths) > 5 else ""
             )
             click.echo(f"{c.commit[:12]} {c.date} {shown}  {c.message}  ({c.author})")
+        return True
+
+    if path is None:
+        data_log(None)
         return
     (rel,) = _repo_paths(ctx, [path])
-    entries = history.log(ctx, rel, rev=rev, n=n, all_parents=all_parents)
+    try:
+        entries = history.log(ctx, rel, rev=rev, n=n, all_parents=all_parents)
+    except PathError:
+        # a folder that holds tracked paths (as `git log -- FOLDER`): the commits that
+        # changed any of them, with the paths each changed
+        if data_log(rel or None):
+            return
+        raise
     if as_json:
         echo_json([e.to_json() for e in entries])
         return

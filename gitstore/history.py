@@ -589,9 +589,16 @@ def iter_log(
 
 
 def data_log(
-    ctx: Context, *, rev: str | None = None, n: int | None = None, all_parents: bool = False
+    ctx: Context,
+    *,
+    rev: str | None = None,
+    n: int | None = None,
+    all_parents: bool = False,
+    under: str | None = None,
 ) -> list[DataLogEntry]:
     """Commits that changed any manifest, newest first, as ``git log -- '*.gitstore'`` finds them.
+
+    ``under``: only the manifests in that folder (repository-relative), at any depth.
 
     First parents only by default, as :func:`log`. One git process: its
     history walk with a pathspec is far cheaper than listing every commit's
@@ -606,7 +613,10 @@ def data_log(
     args.append("--first-parent" if not all_parents else "--diff-merges=first-parent")
     if n is not None:
         args.append(f"--max-count={n}")
-    tokens = ctx.repo.git(*args, start, "--", "*" + mf.SUFFIX).stdout.split(b"\0")
+    spec = "*" + mf.SUFFIX
+    if under is not None:  # the folder's name taken literally, whatever it holds
+        spec = ":(top,glob)" + re.sub(r"([*?\[\]\\])", r"\\\1", under) + "/**/" + spec
+    tokens = ctx.repo.git(*args, start, "--", spec).stdout.split(b"\0")
     out: list[DataLogEntry] = []
     i = 0
     while i + 3 < len(tokens):

@@ -398,3 +398,29 @@ def test_log_of_every_parent_lists_a_merge_with_its_paths_and_cat_takes_a_manife
         ("base", ["data", "model.bin"]),
     ]
     assert run(repo, "cat", "model.bin.gitstore").stdout == "m2"
+
+
+def test_log_of_a_folder_that_holds_tracked_paths(repo: Path, run) -> None:
+    """QA pass 9 left: `log FOLDER` of a folder holding tracked paths (not one itself)
+    said it was not tracked; as `git log -- FOLDER`, it lists the commits that changed
+    any of them, with the paths each changed (the folder's name taken literally)."""
+    top = "da[t]a*"
+    write(repo / top / "x" / "f", b"1")
+    write(repo / top / "y" / "g", b"2")
+    write(repo / "dat" / "z" / "h", b"3")  # matched by the pattern, not by the name
+    run(repo, "track", f"{top}/x", f"{top}/y", "dat/z")
+    git(repo, "commit", "-qm", "one")
+    write(repo / top / "x" / "f", b"11")
+    run(repo, "track", f"{top}/x")
+    git(repo, "commit", "-qm", "two")
+    write(repo / "dat" / "z" / "h", b"33")
+    run(repo, "track", "dat/z")
+    git(repo, "commit", "-qm", "three")
+    rows = json.loads(run(repo, "log", top, "--json").stdout)
+    assert [(r["message"], r["paths"]) for r in rows] == [
+        ("two", [f"{top}/x"]),
+        ("one", [f"{top}/x", f"{top}/y"]),
+    ]
+    text = run(repo / top, "log", ".").stdout
+    assert " two " in text and " three " not in text
+    assert "is not tracked in the history" in run(repo, "log", "nothere", ok=False).stderr
