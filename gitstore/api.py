@@ -253,8 +253,20 @@ def unknown_path(ctx: Context, path: str, rev: str | None) -> PathError:
     return PathError(f"{path} is not a tracked path {where}")
 
 
+def invalid_manifests_error(invalid: Sequence[ManifestError]) -> ManifestError:
+    """One line for the manifests a command on every path could not read and left out."""
+    more = f" (and {count(len(invalid) - 1, 'more invalid manifest')})" if len(invalid) > 1 else ""
+    return ManifestError(
+        f"{invalid[0].message}{more}",
+        hint=invalid[0].hint
+        or "the other paths were done; mend it, or rename a file of yours that only ends in"
+        " .gitstore",
+    )
+
+
 def raise_for_checkout(result: CheckoutResult) -> None:
-    """Turn refused files and missing objects into the exit-3 error the CLI reports."""
+    """Turn refused files and missing objects into the exit-3 error the CLI reports, and
+    manifests left out as unreadable into an exit-1 one."""
     if result.changed and len(result.changed) == len(result.conflicts):
         shown = ", ".join(result.changed[:5]) + (" ..." if len(result.changed) > 5 else "")
         raise CheckoutConflictError(
@@ -279,6 +291,8 @@ def raise_for_checkout(result: CheckoutResult) -> None:
             failed=list(result.missing),
             hint="run `gitstore fetch` (or `gitstore pull`) to download them",
         )
+    if result.invalid:
+        raise invalid_manifests_error(result.invalid)
 
 
 # -- ls / cat ----------------------------------------------------------------

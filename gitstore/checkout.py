@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Literal
 from . import faults, gitignore
 from . import manifest as mf
 from .cache import DestinationChanged, tmp_name
-from .errors import GitstoreError, ObjectNotFoundError, PathError
+from .errors import GitstoreError, ManifestError, ObjectNotFoundError, PathError
 from .pending import Marks
 from .stores.local import replace_with
 from .workspace import ScannedFile, Walked, Workspace, is_exec, map_in_batches
@@ -99,6 +99,9 @@ class CheckoutResult:
     # manifests an earlier ``checkout REV`` brought in that REV does not have: removed
     manifests_removed: list[str] = field(default_factory=list)
     unchanged: int = 0
+    # checking out every path: the manifests that could not be read, each one line
+    # (skipped, so that one bad file does not stop the others)
+    invalid: list[ManifestError] = field(default_factory=list)
 
     def merge(self, other: CheckoutResult) -> None:
         self.written += other.written
@@ -111,6 +114,7 @@ class CheckoutResult:
         self.manifests_kept += other.manifests_kept
         self.manifests_removed += other.manifests_removed
         self.unchanged += other.unchanged
+        self.invalid += other.invalid
 
 
 @dataclass
@@ -163,6 +167,25 @@ def safe_parent(
             raise PathError(f"{rel} is a file where a folder is expected")
 
 
+def _admissible(
+    manifests: dict[str, bytes], only: Sequence[str], result: CheckoutResult
+) -> dict[str, bytes]:
+    """``manifests`` without those describing a path gitstore never writes (``.git``,
+    ``.gitignore``...: :func:`manifest.tracked_path_problem`), each named in
+    ``result.invalid``; an error when a path asked for lies in one."""
+    out = {}
+    for mpath, data in manifests.items():
+        rel = mf.tracked_path(mpath)
+        problem = mf.tracked_path_problem(rel)
+        if problem is None:
+            out[mpath] = data
+        elif any(mf.overlaps(o, rel) for o in only):
+            raise ManifestError(f"{mpath}: {problem}")
+        elif not only:
+            result.invalid.append(ManifestError(f"{mpath}: {problem}"))
+    return out
+
+
 class Checkout:
     def __init__(
         self,
@@ -211,18 +234,21 @@ class Checkout:
         settled: dict[str, Delta] = {}
         with self.ws.lock(), self.ws.cache_lock(reading=self.copies_only):
             # everything is validated (or vouched for) before anything is written
+            every = manifests
+            manifests = _admissible(manifests, only, result)
             quick = self._quick(manifests, only, blobs or {})
-            parsed = {m: mf.parse(data, m) for m, data in manifests.items() if m not in quick}
+            parsed = self._parse(manifests, only, quick, result)
             _remove_leftover(f"{self.ws.repo.state_dir}/{STAGING}")  # a killed checkout's
             brought = BroughtManifests(self.ws) if write_manifests else None
             if brought is not None:
-                brought.remove_absent(manifests, only, result)
+                brought.remove_absent(every, only, result)
             if parsed:
                 # objects written now are seen in the cache at this gc generation
                 self.ws.statcache.use_generation(self.ws.cache.generation())
             else:  # only small deltas: as the post-checkout hook, leave the stat cache alone
                 self.lazy_stats = True
-            rels = [mf.tracked_path(m) for m in manifests]
+            skipped = {m for m in manifests if m not in quick and m not in parsed}
+            rels = [mf.tracked_path(m) for m in manifests if m not in skipped]
             if only:
                 rels = [r for r in rels if any(mf.overlaps(o, r) for o in only)]
             if len(rels) > PREMARK_ABOVE:  # one durable write, not one a path
@@ -232,7 +258,7 @@ class Checkout:
             for mpath in sorted(manifests):
                 rel = mf.tracked_path(mpath)
                 sub = [o for o in only if mf.overlaps(o, rel)]
-                if only and not sub:
+                if only and not sub or mpath in skipped:
                     continue
                 if mpath in quick:
                     if brought is not None:
@@ -313,6 +339,34 @@ class Checkout:
             sts += list(now.values())
             record[mpath] = signature_of_stats(manifests[mpath], rels, sts)
         clean.save(record)
+
+    def _parse(
+        self,
+        manifests: dict[str, bytes],
+        only: Sequence[str],
+        quick: dict[str, Delta],
+        result: CheckoutResult,
+    ) -> dict[str, mf.Manifest]:
+        """The manifests to check out in full, parsed; all are read before anything is written.
+
+        With paths named, only the manifests holding them are read, and one that
+        cannot be is an error. Checking out every path, one that cannot be read
+        (a user's own file that only ends in ``.gitstore``, a damaged manifest)
+        is named in ``result.invalid`` and left out: the others are checked out.
+        """
+        parsed: dict[str, mf.Manifest] = {}
+        for mpath, data in manifests.items():
+            if mpath in quick:
+                continue
+            if only and not any(mf.overlaps(o, mf.tracked_path(mpath)) for o in only):
+                continue
+            try:
+                parsed[mpath] = mf.parse(data, mpath)
+            except ManifestError as exc:
+                if only:
+                    raise
+                result.invalid.append(exc)
+        return parsed
 
     def _quick(
         self, manifests: dict[str, bytes], only: Sequence[str], blobs: dict[str, str]
@@ -399,6 +453,8 @@ class Checkout:
             rel = mf.tracked_path(mpath)
             if only and not any(mf.overlaps(o, rel) for o in only):
                 continue
+            if mpath not in quick and mpath not in parsed:
+                continue  # could not be read: left as it is
             if mpath not in quick and any(o.startswith(rel + "/") for o in only):
                 continue  # written only in part: its manifest is left as it is
             if not _differs(self.ws.root / mpath, data):

@@ -311,6 +311,9 @@ def checkout(state: State, args: tuple[str, ...], force: bool, link: str | None)
     click.echo(
         f"{len(result.written)} written, {len(result.deleted)} deleted, {result.unchanged} unchanged"
     )
+    if result.invalid and (result.conflicts or result.missing):  # reported by the exit status
+        for exc in result.invalid:
+            warn(f"gitstore: error: {exc.message}")
     api.raise_for_checkout(result)
 
 

@@ -77,10 +77,21 @@ def _report(result: Any, verb: str, where: str, as_json: bool) -> None:
         reasons = sorted(result.failed.values())
         for reason in reasons[1:20]:
             click.echo(f"  missing: {reason}", err=True)
+        _warn_invalid(result.invalid)
         raise TransferError(
             f"{count(len(result.failed), 'object')} could not be {verb}ed: {reasons[0]}",
             failed=list(result.failed),
         )
+    if result.invalid:
+        from .api import invalid_manifests_error
+
+        raise invalid_manifests_error(result.invalid)
+
+
+def _warn_invalid(invalid: list[Any]) -> None:
+    """The manifests left out, when another error is the one the exit status reports."""
+    for exc in invalid:
+        click.echo(f"gitstore: error: {exc.message}", err=True)
 
 
 def register(main: click.Group) -> None:
@@ -355,8 +366,11 @@ def pull(args: tuple[str, ...], remote_name: str | None, jobs: int | None, force
         reasons = sorted(fetched.failed.values())
         for reason in reasons[1:20]:
             click.echo(f"  missing: {reason}", err=True)
+        _warn_invalid(result.invalid)
         raise TransferError(
             f"checked out what could be; {count(len(fetched.failed), 'object', 'is')} missing: {reasons[0]}",
             failed=list(fetched.failed),
         )
+    if result.conflicts or result.missing:
+        _warn_invalid(result.invalid)
     api.raise_for_checkout(result)

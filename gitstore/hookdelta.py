@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import manifest as mf
-from .errors import GitstoreError
+from .errors import GitstoreError, ManifestError
 from .gitrepo import blob_id_of
 
 if TYPE_CHECKING:
@@ -317,6 +317,10 @@ def apply_locked(checkout: Checkout, deltas: Mapping[str, Delta]) -> CheckoutRes
 
     ws, force = checkout.ws, checkout.force
     result = CheckoutResult()
+    for mpath in deltas:  # as Checkout.run refuses them: never written to, even in part
+        problem = mf.tracked_path_problem(mf.tracked_path(mpath))
+        if problem is not None:
+            raise ManifestError(f"{mpath}: {problem}")
     stub = mf.Manifest("dir", ())
     root = str(ws.root)
 

@@ -727,6 +727,9 @@ def materialise_changes(
             pending[mf.tracked_path(mpath)] = marks_file.INTERRUPTED
         save_pending(ctx, pending)
         raise
+    report.lines += [f"gitstore: {exc.message}" for exc in result.invalid]
+    # a manifest of a path gitstore never writes (.git.gitstore) was never acted on
+    gone = [m for m in gone if mf.tracked_path_problem(mf.tracked_path(m)) is None]
     in_git = _tracked_by_git(ws, [mf.tracked_path(m) for m in gone])
     for mpath in gone:
         if mf.tracked_path(mpath) in in_git:

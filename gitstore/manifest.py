@@ -194,6 +194,27 @@ def validate_entry_path(path: str) -> str | None:
     return None
 
 
+# git's and gitstore's own files at the top of a work tree: never a tracked path
+OWN_FILES = (".gitignore", ".gitattributes", ".gitmodules", ".gitstore")
+
+
+def tracked_path_problem(rel: str) -> str | None:
+    """None when a manifest may describe the tracked path ``rel``, else why not.
+
+    ``track`` refuses such paths; a manifest found in the work tree or at a
+    revision (a hostile branch, a hand-made file) is held to the same rule
+    before anything is written: ``.git.gitstore`` must never replace ``.git``.
+    """
+    problem = validate_entry_path(rel)
+    if problem is not None:
+        return f"describes the path {rel!r}, which {problem}; gitstore never writes there"
+    if rel in OWN_FILES or rel.startswith(".gitstore/"):
+        return (
+            f"describes {rel}, git's or gitstore's own configuration; gitstore never writes there"
+        )
+    return None
+
+
 # what validate_entry_path can refuse in a path made of real file names (no
 # NUL, no empty segment): keep in step with it
 _MAYBE_INVALID_RE = _LazyPattern(

@@ -43,6 +43,7 @@ from .errors import (
     ConfigError,
     GitstoreError,
     IntegrityError,
+    ManifestError,
     ObjectNotFoundError,
     PathError,
     StoreAuthError,
@@ -74,6 +75,8 @@ class TransferResult:
     remote: str | None = None
     warnings: list[str] = field(default_factory=list)
     planned: list[str] = field(default_factory=list)  # --dry-run: what would be sent
+    # every path: the working tree's manifests that could not be read, left out (one line each)
+    invalid: list[ManifestError] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -105,8 +108,12 @@ def _repo_paths(ctx: Context, paths: Sequence[str]) -> list[str]:
 class _Collector:
     """oid -> paths (and sizes) from manifests, filtered by path prefixes."""
 
-    def __init__(self, paths: Sequence[str]) -> None:
+    def __init__(self, paths: Sequence[str], *, tolerant: bool = False) -> None:
         self.paths = list(paths)
+        # a working tree's manifest that cannot be read is left out and named in
+        # ``invalid`` rather than stopping the command (push, fetch, pull of every path)
+        self.tolerant = tolerant
+        self.invalid: list[ManifestError] = []
         self.found: dict[str, dict[str, None]] = {}
         self.sizes: dict[str, int] = {}
         self.seen: set[tuple[str, str]] = set()
@@ -184,7 +191,17 @@ class _Collector:
                 data = (root / mpath).read_bytes()
             except FileNotFoundError:
                 continue
-            self.worktree[mpath] = manifest = mf.parse(data, mpath)
+            try:
+                problem = mf.tracked_path_problem(mf.tracked_path(mpath))
+                if problem is not None:  # never checked out: pull ahead must not write it
+                    raise ManifestError(f"{mpath}: {problem}")
+                manifest = mf.parse(data, mpath)
+            except ManifestError as exc:
+                if not self.tolerant:
+                    raise
+                self.invalid.append(exc)
+                continue
+            self.worktree[mpath] = manifest
             self.add(mpath, manifest)
 
     def result(self) -> dict[str, list[str]]:
@@ -205,8 +222,9 @@ def _collect(
     paths: Sequence[str] = (),
     worktree: bool = True,
     head: bool = True,
+    tolerant: bool = False,
 ) -> _Collector:
-    collector = _Collector(_repo_paths(ctx, paths) if paths else ())
+    collector = _Collector(_repo_paths(ctx, paths) if paths else (), tolerant=tolerant)
     commits = [ctx.repo.resolve(r) for r in revs or ()]
     if all_refs:
         commits += reachable_commits(ctx)
@@ -560,8 +578,11 @@ def push(
         _require_matched(ctx, collector, ", ".join(revs) if revs else None)
         wanted = collector.result()
     else:
-        wanted = needed_objects(ctx, revs, all_refs=all_refs)
-    return push_objects(ctx, wanted, remote=remote, jobs=jobs, progress=progress, dry_run=dry_run)
+        collector = _collect(ctx, revs, all_refs=all_refs, tolerant=True)
+        wanted = collector.result()
+    result = push_objects(ctx, wanted, remote=remote, jobs=jobs, progress=progress, dry_run=dry_run)
+    result.invalid = collector.invalid
+    return result
 
 
 # -- fetch -----------------------------------------------------------------------
@@ -794,11 +815,13 @@ def fetch(
         raise PathError(
             f"{paths[0]} is not a revision git knows, and a bare repository has no paths"
         )
-    collector = _collect(ctx, revs, paths=paths, head=bool(revs) or bare)
+    collector = _collect(ctx, revs, paths=paths, head=bool(revs) or bare, tolerant=not paths)
     _require_matched(ctx, collector, ", ".join(revs) if revs else "HEAD" if bare else None)
-    return fetch_objects(
+    result = fetch_objects(
         ctx, collector.result(), remote=remote, jobs=jobs, progress=progress, sizes=collector.sizes
     )
+    result.invalid = collector.invalid
+    return result
 
 
 def _require_matched(ctx: Context, collector: _Collector, rev: str | None) -> None:
@@ -837,7 +860,7 @@ def pull(
         return fetched, api.checkout(ctx, rev, paths, force=force)
     from .pullahead import CheckoutAhead, unchanged_after
 
-    collector = _collect(ctx, None, paths=paths, head=False)
+    collector = _collect(ctx, None, paths=paths, head=False, tolerant=not paths)
     wanted = collector.result()
     ahead = CheckoutAhead(ctx, collector.worktree, collector.paths, set(wanted))
     ahead.start()

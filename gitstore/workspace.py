@@ -145,7 +145,7 @@ class PathStatus:
         return out
 
 
-OWN_FILES = (".gitignore", ".gitattributes", ".gitmodules", ".gitstore")
+OWN_FILES = mf.OWN_FILES
 
 
 def shown(name: str) -> str:
@@ -1151,6 +1151,9 @@ class Workspace:
         and one read serve both the clean record and this comparison.
         """
         rel = mf.tracked_path(mpath)
+        problem = mf.tracked_path_problem(rel)
+        if problem is not None:  # never compared, so never refreshed by a commit
+            raise ManifestError(f"{mpath}: {problem}")
         manifest = self.read_manifest(mpath) if data is None else self.parse_manifest(mpath, data)
         if manifest is None:
             return PathStatus(rel, "conflicted", mpath)

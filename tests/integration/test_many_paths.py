@@ -157,6 +157,47 @@ def test_a_file_of_the_users_named_like_a_manifest_blocks_no_commit(repo: Path, 
     assert staged.returncode != 0 and "todo.gitstore: is not a gitstore manifest" in staged.stderr
 
 
+def test_a_file_that_is_not_a_manifest_stops_no_other_path(repo: Path, run, tmp_path: Path) -> None:
+    """QA pass 9 left: a notes file `todo.gitstore` (or one damaged manifest) stopped
+    `checkout`, `pull`, `push` and `fetch` of every path before they did anything, and
+    even `checkout d` of another path. Now the others are done and it is named, exit 1."""
+    run(repo, "init")
+    write(repo / "d" / "a.bin", b"a\n")
+    write(repo / "e" / "b.bin", b"b\n")
+    run(repo, "track", "d", "e")
+    git(repo, "commit", "-qm", "d e")
+    run(repo, "remote", "add", "o", str(tmp_path / "store"), "--default")
+    write(repo / "todo.gitstore", b"notes\n")
+    pushed = run(repo, "push", ok=False)
+    assert pushed.returncode == 1 and "pushed 2 objects" in pushed.stdout, pushed.stdout
+    assert "todo.gitstore: is not a gitstore manifest" in pushed.stderr
+    assert "the other paths were done" in pushed.stderr
+    shutil.rmtree(repo / "d")
+    shutil.rmtree(repo / "e")
+    checked = run(repo, "checkout", ok=False)
+    assert checked.returncode == 1 and "todo.gitstore" in checked.stderr
+    assert (repo / "d" / "a.bin").read_bytes() == b"a\n"
+    assert (repo / "e" / "b.bin").read_bytes() == b"b\n"
+    shutil.rmtree(repo / "d")
+    run(repo, "checkout", "d")  # a path named: the notes file is none of its business
+    assert (repo / "d" / "a.bin").read_bytes() == b"a\n"
+    cache = Path(os.environ["XDG_CACHE_HOME"]) / "gitstore"
+    shutil.rmtree(cache)
+    shutil.rmtree(repo / "d")
+    assert run(repo, "fetch", ok=False).returncode == 1
+    pulled = run(repo, "pull", ok=False)
+    assert pulled.returncode == 1 and "todo.gitstore" in pulled.stderr
+    assert (repo / "d" / "a.bin").read_bytes() == b"a\n"
+    # a damaged manifest is left out the same way, its files untouched
+    (repo / "e.gitstore").write_bytes(b"gitstore: 1\nkind: dir\n")
+    (repo / "todo.gitstore").unlink()
+    (repo / "d" / "a.bin").unlink()
+    checked = run(repo, "checkout", ok=False)
+    assert "e.gitstore: has no 'entries:' list" in checked.stderr
+    assert (repo / "d" / "a.bin").read_bytes() == b"a\n"
+    assert (repo / "e" / "b.bin").read_bytes() == b"b\n"
+
+
 def test_untrack_and_track_say_what_the_user_meant(repo: Path, run) -> None:
     """QA pass 9: a file inside a tracked folder was "not tracked"; a quoted pattern "did
     not exist"; untracking a path never pulled said its files were left in place."""

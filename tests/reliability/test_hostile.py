@@ -233,6 +233,63 @@ def test_hostile_branch_cannot_touch_git(arena: tuple[Path, list[str]]) -> None:
     git(repo, "status")
 
 
+def test_manifests_of_gits_own_paths_are_never_acted_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tenth pass: a branch holding `.git.gitstore` (a manifest whose tracked path is the
+    repository's .git) made `gitstore checkout --force` delete .git, and a commit's
+    pre-commit refresh try to track it; `.gitignore.gitstore` made a branch switch
+    remove .gitignore. Such manifests are now named as invalid and never acted on."""
+    repo = new_repo(tmp_path / "repo")
+    monkeypatch.setenv("GITSTORE_CACHE_DIR", str(tmp_path / "cache"))
+    env = None
+    gs(repo, "init", env=env)
+    config = (repo / ".git" / "config").read_bytes()
+    write(repo / "seed" / "config", config)  # .git/config's bytes are in the cache
+    gs(repo, "track", "seed", env=env)
+    git(repo, "commit", "-qm", "seed")
+    ignore = b"/seed/\n/seed2/\n"  # .gitignore once seed2 is tracked: in the cache too
+    write(repo / "seed2" / "i", ignore)
+    gs(repo, "track", "seed2", env=env)
+    assert (repo / ".gitignore").read_bytes() == ignore
+    git(repo, "commit", "-qm", "seed2")
+    main = git(repo, "rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
+    git(repo, "checkout", "-qb", "hostile")
+    oid = str(blake3(config).hexdigest())
+    (repo / ".git.gitstore").write_text(manifest_text("dir", [("config", oid, len(config))]))
+    ioid = str(blake3(ignore).hexdigest())
+    (repo / ".gitignore.gitstore").write_text(
+        manifest_text("file", [(".gitignore", ioid, len(ignore))])
+    )
+    write(repo / "s" / ".GIT.gitstore", manifest_text("dir", [("x", oid, len(config))]))
+    git(repo, "add", "-f", ".git.gitstore", ".gitignore.gitstore", "s/.GIT.gitstore")
+    git(repo, "commit", "-qm", "hostile", "--no-verify")
+    listing = sorted(os.listdir(repo / ".git"))
+
+    def intact() -> None:
+        assert sorted(os.listdir(repo / ".git")) == listing
+        assert (repo / ".git" / "config").read_bytes() == config
+        assert (repo / ".gitignore").read_bytes() == ignore
+        assert not (repo / "s" / ".GIT").exists()
+        git(repo, "fsck", "--no-progress")
+
+    for args in (("checkout", "--force"), ("checkout", "--force", "hostile"), ("checkout",)):
+        done = gs(repo, *args, env=env, check=False)
+        assert done.returncode == 1, done.stderr
+        assert ".git.gitstore: describes the path '.git'" in done.stderr, done.stderr
+        intact()
+    status = gs(repo, "status", env=env, check=False).stdout
+    assert "invalid           .git\n" in status and "invalid           .gitignore\n" in status
+    refused = git(repo, "commit", "--allow-empty", "-qm", "x", check=False)
+    assert refused.returncode != 0 and "never writes there" in refused.stderr
+    intact()
+    git(repo, "checkout", "-q", main)  # the hook: manifests gone between revisions
+    intact()
+    back = git(repo, "checkout", "-q", "hostile")
+    assert "gitstore never writes there" in back.stderr
+    intact()
+
+
 def test_a_size_edited_by_hand_is_caught_before_it_is_committed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
