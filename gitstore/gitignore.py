@@ -33,7 +33,7 @@ def entry_for(relpath: str, is_dir: bool) -> str:
     return "/" + escape(relpath) + ("/" if is_dir else "")
 
 
-def _lines(path: Path) -> list[str]:
+def read_lines(path: Path) -> list[str]:
     try:
         return path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
@@ -67,7 +67,7 @@ def add_many(root: Path, items: Sequence[tuple[str, bool]]) -> set[str]:
     """:func:`add` for many paths, reading and writing the file once; the paths whose
     line it added (the file changed when there are any)."""
     path = root / ".gitignore"
-    lines = _lines(path)
+    lines = read_lines(path)
     present = set(lines)
     drop: set[str] = set()
     added: set[str] = set()
@@ -98,7 +98,7 @@ def remove_many(root: Path, relpaths: Sequence[str]) -> bool:
     if not relpaths:
         return False
     path = root / ".gitignore"
-    lines = _lines(path)
+    lines = read_lines(path)
     drop = {entry_for(r, is_dir) for r in relpaths for is_dir in (True, False)}
     kept = [line for line in lines if line not in drop]
     if kept == lines:

@@ -321,30 +321,103 @@ def _nothing_staged(ctx: Context) -> bool:
     return ctx.repo.git("diff", "--cached", "--quiet", check=False).returncode == 0
 
 
-def _staged(ctx: Context) -> tuple[list[tuple[str, str, str]], list[str]]:
-    """The staged changes: manifests and the other paths added or modified.
+def _staged(ctx: Context) -> tuple[list[tuple[str, str, str]], list[str], list[str]]:
+    """The staged changes: manifests, the other paths added or modified, and the
+    manifests deleted.
 
     Manifests come as (path, HEAD's blob, staged blob), for each staged
     manifest that differs from HEAD's; HEAD's blob is all zeros for a
     manifest new in this commit. Conflicted manifests (unmerged index
     entries) are left out: git refuses to commit them.
     """
-    out = ctx.repo.git(
-        "diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames", "--diff-filter=d"
-    ).stdout
+    out = ctx.repo.git("diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames").stdout
     fields = out.split(b"\0")
     manifests = []
     others = []
+    deleted = []
     for i in range(0, len(fields) - 1, 2):
         meta = fields[i].split()
         if len(meta) != 5 or meta[4] == b"U":
             continue
         path = os.fsdecode(fields[i + 1])
-        if path.endswith(mf.SUFFIX):
+        if meta[4] == b"D":
+            if path.endswith(mf.SUFFIX):
+                deleted.append(path)
+        elif path.endswith(mf.SUFFIX):
             manifests.append((path, meta[2].decode(), meta[3].decode()))
         else:
             others.append(path)
-    return sorted(manifests), others
+    return sorted(manifests), others, sorted(deleted)
+
+
+_KIND_RE = re.compile(rb"^kind: (dir|file)$", re.M)
+
+
+def _keep_ignored(
+    ctx: Context,
+    report: HookReport,
+    staged: Sequence[tuple[str, str, str]],
+    deleted: Sequence[str],
+    worktree: Mapping[str, bytes],
+) -> None:
+    """Keep .gitignore listing the tracked paths a commit brings and drops by hand.
+
+    A manifest renamed with git (``git mv a.gitstore b.gitstore; mv a b``, as
+    a git-annex or DVC user would) left ``/a/`` in .gitignore and no ``/b/``:
+    git then offered b's files for ``git add``. Each manifest new in the
+    commit gets its line; the line of one the commit deletes goes when its
+    path is no longer on disk (a path kept on disk keeps its line: ``gitstore
+    untrack`` is the way to hand files to git). .gitignore is staged with the
+    change unless it held other unstaged changes of the user's.
+    """
+    from . import gitignore
+
+    new = [m for m, head_blob, _ in staged if head_blob == ZERO]
+    if not new and not deleted:
+        return
+    root = ctx.workspace.root
+    lines = set(gitignore.read_lines(root / ".gitignore"))
+    add: list[tuple[str, bool]] = []
+    for mpath in new:
+        data = worktree.get(mpath)
+        match = _KIND_RE.search(data, 0, 1024) if data is not None else None
+        if match is None:
+            continue  # not read here (a partial commit): nothing to go on
+        rel, is_dir = mf.tracked_path(mpath), match.group(1) == b"dir"
+        if gitignore.entry_for(rel, is_dir) not in lines:
+            add.append((rel, is_dir))
+    drop = [
+        rel
+        for rel in map(mf.tracked_path, deleted)
+        if not os.path.lexists(root / rel)
+        and not os.path.lexists(root / mf.manifest_path(rel))
+        and lines & {gitignore.entry_for(rel, True), gitignore.entry_for(rel, False)}
+    ]
+    if not add and not drop:
+        return
+    clean = ctx.repo.git("diff", "--quiet", "--", ".gitignore", check=False).returncode == 0
+    gitignore.add_many(root, add)
+    gitignore.remove_many(root, drop)
+    said = []
+    if add:
+        said.append(f"now lists {_shown([r for r, _ in add])}")
+    if drop:
+        said.append(
+            f"no longer lists {_shown(drop)} ("
+            + (
+                "its manifest is deleted and it is not on disk)"
+                if len(drop) == 1
+                else "their manifests are deleted and they are not on disk)"
+            )
+        )
+    if clean:
+        ctx.repo.stage([".gitignore"])
+        report.lines.append(f"gitstore: .gitignore {' and '.join(said)}; staged")
+    else:
+        report.lines.append(
+            f"gitstore: .gitignore {' and '.join(said)}; not staged, as it has other changes"
+            " of yours: `git add .gitignore`"
+        )
 
 
 def _inside_tracked(paths: Sequence[str], mpaths: Sequence[str]) -> dict[str, list[str]]:
@@ -378,7 +451,8 @@ def _check_staged(
     """
     repo = ctx.repo
     ws = ctx.workspace
-    staged, others = _staged(ctx)
+    staged, others, deleted = _staged(ctx)
+    _keep_ignored(ctx, report, staged, deleted, worktree)
     inside = _inside_tracked(others, mpaths) if others else {}
     if inside:
         rel, paths = sorted(inside.items())[0]

@@ -89,3 +89,39 @@ def test_a_revision_beyond_a_shallow_clone_says_the_clone_is_shallow(
     git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow))
     refused = run(shallow, "diff", "HEAD~1", ok=False)
     assert "this clone is shallow" in refused.stderr and "git fetch --unshallow" in refused.stderr
+
+
+def test_a_manifest_renamed_with_git_mv_keeps_its_path_ignored(repo: Path, run) -> None:
+    """QA pass 9 left: `git mv a.gitstore b.gitstore; mv a b` (as git-annex and DVC users
+    rename) committed with /a/ in .gitignore and no /b/, so git offered b's files to
+    `git add`. The pre-commit hook now moves the line and stages .gitignore."""
+    run(repo, "init")
+    write(repo / "a" / "f", b"1\n")
+    write(repo / "m.bin", b"2\n")
+    run(repo, "track", "a", "m.bin")
+    git(repo, "commit", "-qm", "a")
+    git(repo, "mv", "a.gitstore", "b.gitstore")
+    (repo / "a").rename(repo / "b")
+    git(repo, "mv", "m.bin.gitstore", "n.bin.gitstore")
+    (repo / "m.bin").rename(repo / "n.bin")
+    done = git(repo, "commit", "-qm", "rename")
+    assert "gitstore: .gitignore now lists b, n.bin and no longer lists a, m.bin" in done.stderr
+    assert (repo / ".gitignore").read_text() == "/b/\n/n.bin\n"
+    assert git(repo, "status", "--porcelain").stdout == ""  # committed, and b/ ignored
+    assert git(repo, "show", "HEAD:.gitignore").stdout == "/b/\n/n.bin\n"
+    # with other unstaged changes of the user's, .gitignore is fixed but left unstaged
+    with open(repo / ".gitignore", "a") as f:
+        f.write("*.log\n")
+    git(repo, "mv", "b.gitstore", "c.gitstore")
+    (repo / "b").rename(repo / "c")
+    done = git(repo, "commit", "-qm", "again")
+    assert "not staged, as it has other changes of yours" in done.stderr
+    assert (repo / ".gitignore").read_text() == "/n.bin\n*.log\n/c/\n"
+    assert "?? c/" not in git(repo, "status", "--porcelain").stdout
+    # a manifest deleted while its files stay keeps the line (untrack hands files to git)
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-qm", "ignore")
+    git(repo, "rm", "-q", "--cached", "n.bin.gitstore")
+    (repo / "n.bin.gitstore").unlink()
+    git(repo, "commit", "-qm", "drop")
+    assert "/n.bin" in (repo / ".gitignore").read_text()
