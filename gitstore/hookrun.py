@@ -805,13 +805,19 @@ def materialise_changes(
     # a manifest of a path gitstore never writes (.git.gitstore) was never acted on
     gone = [m for m in gone if mf.tracked_path_problem(mf.tracked_path(m)) is None]
     in_git = _tracked_by_git(ws, [mf.tracked_path(m) for m in gone])
+    # the tracked paths at the new HEAD: a path no longer tracked may lie inside
+    # one (d/x, now part of d) or hold some (d, now tracked as d/x): their files stay
+    tracked_now = [mf.tracked_path(m) for m in ws.manifest_paths()] if gone else []
     for mpath in gone:
-        if mf.tracked_path(mpath) in in_git:
+        rel = mf.tracked_path(mpath)
+        if rel in in_git or any(rel.startswith(t + "/") or rel == t for t in tracked_now):
             # git tracks files there at the new HEAD (a commit from before the
-            # path moved into gitstore): git has just written them; leave them
-            pending.pop(mf.tracked_path(mpath), None)
+            # path moved into gitstore): git has just written them; or a tracked
+            # path's manifest governs them now: leave them
+            pending.pop(rel, None)
             continue
-        kept = _remove_untracked(ws, mf.tracked_path(mpath))
+        inner = [t for t in tracked_now if t.startswith(rel + "/")]
+        kept = _remove_untracked(ws, rel, spare=inner)
         if kept:
             report.lines.append(
                 f"gitstore: {mf.tracked_path(mpath)} is no longer tracked here; its files were"
@@ -875,11 +881,17 @@ def _tracked_by_git(ws: Workspace, rels: Sequence[str]) -> set[str]:
     return {rel for rel in rels if any(p == rel or p.startswith(rel + "/") for p in found)}
 
 
-def _remove_untracked(ws: Workspace, rel: str) -> list[str]:
-    """Delete the files of a path no longer tracked whose content is in the cache; the others."""
+def _remove_untracked(ws: Workspace, rel: str, spare: Sequence[str] = ()) -> list[str]:
+    """Delete the files of a path no longer tracked whose content is in the cache; the others.
+
+    ``spare``: tracked paths inside ``rel`` (it was tracked as one folder, and
+    now parts of it are tracked on their own): their files are left alone.
+    """
     from .checkout import Checkout
 
     full = ws.root / rel
+    if spare and full.is_dir() and not full.is_symlink():
+        return _remove_sparing(ws, rel, spare)
     if full.is_dir() and not full.is_symlink():
         mpath = mf.manifest_path(rel)
         kept = Checkout(ws).run({mpath: EMPTY_DIR}, write_manifests=False).conflicts
@@ -899,6 +911,33 @@ def _remove_untracked(ws: Workspace, rel: str) -> list[str]:
         ws.statcache.dirty = True
         ws.statcache.save()
     return []
+
+
+def _remove_sparing(ws: Workspace, rel: str, spare: Sequence[str]) -> list[str]:
+    """:func:`_remove_untracked` of a folder, but for the files under ``spare`` (and their
+    manifests); the files whose content is not in the cache are kept and returned."""
+    kept: list[str] = []
+    keep = list(spare)
+    with ws.lock():
+        for f in ws.current_files(rel, "dir"):
+            key = f"{rel}/{f.relpath}"
+            if any(key == t or key.startswith(t + "/") or key == mf.manifest_path(t) for t in keep):
+                continue
+            oid = ws.oid_of(key, f)
+            if oid is None or not ws.cache.has(oid):
+                kept.append(key)
+                continue
+            os.unlink(ws.root / key)
+            ws.statcache.entries.pop(key, None)
+            ws.statcache.dirty = True
+        ws.statcache.save()
+    for folder, _dirs, _files in os.walk(ws.root / rel, topdown=False):
+        at = os.path.relpath(folder, ws.root).replace(os.sep, "/")
+        if any(at == t or at.startswith(t + "/") for t in keep):
+            continue  # a tracked folder stays, empty or not
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
+    return kept
 
 
 def _fetch_missing(ctx: Context, needed: set[str]) -> tuple[dict[str, str], str | None]:
