@@ -209,8 +209,10 @@ def note_user(ctx: Context, store: Store) -> None:
     reached goes unrecorded, with a debug line.
     """
     try:
+        from .transfer import store_identity
+
         ident = repository_id(ctx)
-        mark = f"{ident[0]} {store.url}"
+        mark = f"{ident[0]} {store_identity(store)}"  # another S3 service is another store
         marks = ctx.repo.common_state_dir / RECORDED
         if mark in _lines(marks):
             return
@@ -455,6 +457,8 @@ def collect_remote(
     # so its age does not protect it); the git remotes are asked again
     # (and again every few seconds while deleting)
     _stop_if_moved(ctx, refs_before, name, result)
+    if any(oid in shown for oid in candidates):
+        _mark_collected(store, result)
     asked = time.monotonic()
     for oid, size in sorted(candidates.items()):
         if oid not in shown:
@@ -467,6 +471,21 @@ def collect_remote(
         result.deleted.append((oid, size))
     plan.unlink(missing_ok=True)
     return result
+
+
+def _mark_collected(store: Store, result: GcResult) -> None:
+    """Write a new ``gc/collected`` token before the first delete (transfer.COLLECTED):
+    every other clone's next push then trusts neither its index of this remote nor its
+    remote-tracking refs, which may name what this collection removes."""
+    import uuid
+
+    from .transfer import COLLECTED
+
+    token = f"{uuid.uuid4().hex} {datetime.now(timezone.utc).isoformat(timespec='seconds')}"
+    try:
+        store.put_document(COLLECTED, token.encode("ascii") + b"\n")
+    except UnsupportedError:
+        result.notes.append("this remote holds no documents: other clones are not told of this gc")
 
 
 def _stop_if_moved(

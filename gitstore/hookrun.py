@@ -547,6 +547,20 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
                 updates.append((words[1], words[3]))
     commits: set[str] = set()
     parents: set[str] = set()
+    store = ctx.config.git_remote_map.get(remote) or ctx.config.default_remote
+    # after another clone's `gc --remote`, this clone's remote-tracking refs may
+    # name commits whose data it deleted (a force-push dropped them, a branch was
+    # deleted, and this clone has not fetched since): only the refs git has just
+    # read from the remote (stdin) are taken as what it has, and every object of
+    # the commits beyond them is asked of the store
+    collected = False
+    if updates and store is not None:
+        from . import transfer
+
+        try:
+            collected = transfer.collected_since(ctx, store)
+        except GitstoreError:
+            collected = False  # the push below says what is wrong with the remote
     if updates:
         # one rev-list for every ref (a push of 2,000 tags ran 2,000 of them):
         # what any pushed ref reaches and neither the remote's refs nor any
@@ -558,7 +572,7 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
             if remote_sha != ZERO and repo.try_resolve(remote_sha) is not None
         ]
         rev_args = ["rev-list", "--parents", "--stdin"]
-        if remote:
+        if remote and not collected:
             rev_args += ["--not", f"--remotes={remote}"]
         out = repo.git(*rev_args, input="".join(f"{x}\n" for x in spec).encode()).stdout
         for line in out.decode("ascii", "replace").splitlines():
@@ -578,8 +592,7 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
     # emptied bucket may have removed them since this clone saw them there.
     boundary = sorted(parents - commits)
     before = transfer.objects_of_commits(ctx, boundary) if boundary else {}
-    introduced = [oid for oid in objects if oid not in before]
-    store = ctx.config.git_remote_map.get(remote) or ctx.config.default_remote
+    introduced = [oid for oid in objects if oid not in before or collected]
     target = f"git remote '{remote}'" if remote else "the git remote"
     if store is None:
         raise GitstoreError(

@@ -270,13 +270,61 @@ def _needed_by(paths: Sequence[str]) -> str:
 
 
 # -- per-remote bookkeeping -------------------------------------------------------
-class RemoteIndex:
-    """Append-only set of oids known to be on one remote; reset when its URL changes."""
+def store_identity(store: Store) -> str:
+    """What tells one store from another: its URL, and the S3 service and profile it is
+    reached through (the same ``s3://bucket/prefix`` on two services is two stores)."""
+    parts = [store.url]
+    inner = getattr(store, "inner", store)  # through the retrying wrapper
+    for attr in ("endpoint_url", "profile"):
+        value = getattr(inner, attr, None)
+        if value:
+            parts.append(f"{attr}={value}")
+    return " ".join(parts)
 
-    def __init__(self, ctx: Context, name: str, url: str) -> None:
+
+# the document ``gc --remote`` writes (a new token) before it deletes anything: a clone
+# whose index of the remote predates it trusts neither that index nor its git refs
+COLLECTED = "gc/collected"
+
+
+def collected_token(store: Store) -> str | None:
+    """The token of the last ``gc --remote`` of ``store``; None if none ran (or unknown)."""
+    try:
+        doc = store.read_document(COLLECTED)
+    except GitstoreError:
+        return None
+    return None if doc is None else doc.data.decode("ascii", "replace").strip()[:64]
+
+
+class RemoteIndex:
+    """Append-only set of oids known to be on one remote; reset when its URL (or S3
+    service) changes. It also keeps the token of the last ``gc --remote`` it has seen."""
+
+    def __init__(self, ctx: Context, name: str, store: Store) -> None:
         self.path = ctx.repo.common_state_dir / "remotes" / f"{name}.index"
-        self.header = f"{INDEX_HEADER}{url}\n"
+        self.header = f"{INDEX_HEADER}{store_identity(store)}\n"
         self._lock = threading.Lock()
+
+    def collected(self) -> str | None:
+        """The ``gc --remote`` token recorded by the last push that found everything there."""
+        token = None
+        try:
+            with open(self.path, encoding="utf-8", errors="replace") as f:
+                if f.readline() != self.header:
+                    return None
+                for line in f:
+                    if line.startswith("gc "):
+                        token = line[3:].strip()
+        except FileNotFoundError:
+            return None
+        return token
+
+    def record_collected(self, token: str) -> None:
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fresh = not self._header_ok()
+            with open(self.path, "w" if fresh else "a", encoding="utf-8") as f:
+                f.write((self.header if fresh else "") + f"gc {token}\n")
 
     def load(self) -> set[str]:
         try:
@@ -294,8 +342,10 @@ class RemoteIndex:
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fresh = replace or not self._header_ok()
+            token = self.collected() if replace else None  # a rewrite keeps what it saw
+            kept = f"gc {token}\n" if token else ""
             with open(self.path, "w" if fresh else "a", encoding="utf-8") as f:
-                f.write((self.header if fresh else "") + lines)
+                f.write((self.header + kept if fresh else "") + lines)
 
     def forget(self, oids: Iterable[str]) -> None:
         """Drop oids found missing from the remote (the index only grows otherwise)."""
@@ -448,8 +498,11 @@ def push_objects(
     wanted = _as_mapping(oids)
     name, store = open_remote(ctx, remote, for_write=True)
     result = TransferResult(remote=name)
-    index, queue = RemoteIndex(ctx, name, store.url), PushQueue(ctx, name)
-    indexed = index.load()
+    index, queue = RemoteIndex(ctx, name, store), PushQueue(ctx, name)
+    # a `gc --remote` since this clone's last full push may have removed what the
+    # index says is there: it is trusted again once a push finds everything there
+    token = collected_token(store)
+    indexed = index.load() if token == index.collected() else set()
     resumed = queue.pending() - indexed
     for oid in ctx.cache.exists(resumed):
         wanted.setdefault(oid, [])
@@ -486,7 +539,16 @@ def push_objects(
     _upload(ctx, name, store, send, sizes, wanted, index, jobs, progress, result)
     if not result.failed:
         queue.clear()
+        if token is not None and token != index.collected():
+            index.record_collected(token)
     return result
+
+
+def collected_since(ctx: Context, remote: str | None) -> bool:
+    """Whether a ``gc --remote`` of this remote ran since this clone last pushed to it
+    and found everything there: what its git refs say the remote has may be gone."""
+    name, store = open_remote(ctx, remote, for_write=True)
+    return collected_token(store) != RemoteIndex(ctx, name, store).collected()
 
 
 def _size(path: Path) -> int:
@@ -697,7 +759,7 @@ def _fetch_from(
     cache = ctx.cache
     tmp_dir = cache.store.tmp_dir
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    index = RemoteIndex(ctx, name, store.url)
+    index = RemoteIndex(ctx, name, store)
     done = _Batcher(index.add)
     throttle = _throttle_of(store)
 
@@ -904,7 +966,7 @@ def remote_status(ctx: Context, remote: str | None = None) -> RemoteStatus:
         on_remote = store.exists(wanted) if wanted else set()
     except GitstoreError as exc:
         raise _remote_error(name, exc) from exc
-    index = RemoteIndex(ctx, name, store.url)
+    index = RemoteIndex(ctx, name, store)
     index.add(on_remote)
     absent = [oid for oid in wanted if oid not in on_remote]
     index.forget(absent)  # so that `gitstore push` sends what the remote lost
@@ -928,5 +990,5 @@ def remote_ls(ctx: Context, remote: str | None, jobs: int | None = None) -> list
             sizes = list(pool.map(lambda oid: store.stat(oid).size, oids))
     except GitstoreError as exc:
         raise _remote_error(name, exc) from exc
-    RemoteIndex(ctx, name, store.url).add(oids, replace=True)
+    RemoteIndex(ctx, name, store).add(oids, replace=True)
     return list(zip(oids, sizes, strict=True))

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests import servers
 from tests.conftest import git, tree_of, write
+
+moto_endpoint, s3_env = servers.moto_endpoint, servers.s3_env
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -60,3 +63,80 @@ def test_a_branch_switch_between_a_folder_and_its_parts_keeps_every_file(repo: P
     assert _files(repo / "s") == {"p/1": b"p\n", "q/2": b"q\n"}
     git(repo, "commit", "-qam", "nothing", "--allow-empty")
     assert "d/x/a" in run(repo, "ls", "HEAD").stdout
+
+
+def test_a_push_after_another_clones_gc_trusts_no_stale_ref(tmp_path: Path) -> None:
+    """main was force-pushed to drop commit P, and a fresh clone's `gc --remote` freed P's
+    data; bob, whose origin/main still named P, pushed a new branch built on P: the
+    pre-push hook took P as on origin (its remote-tracking ref said so) and its index
+    said P's object was on the remote, so nothing was uploaded and the branch named
+    data the remote no longer had. A gc now leaves a token on the remote; a clone whose
+    last push predates it asks the store about every object beyond the refs git has
+    just read from the remote."""
+    import subprocess
+
+    from tests.integration.test_gc_remote_refs import _age, _collect
+    from tests.integration.test_hooks import Clone, make_team, objects_in
+
+    store = tmp_path / "store"
+    alice, bob, origin, _ = (*make_team(tmp_path, str(store)), store)
+    alice.write("big.bin", b"P's data" * 1000)
+    alice.gs("track", "big.bin")
+    alice.git("commit", "-qm", "P")
+    alice.git("push", "-q", "origin", "main")
+    bob.gs("install")
+    bob.git("pull", "-q")  # the hook fetches big.bin into bob's cache
+    assert bob.read("big.bin") == b"P's data" * 1000
+    before = objects_in(store)
+    alice.git("reset", "-q", "--hard", "HEAD~1")
+    alice.git("push", "-q", "-f", "origin", "main")
+    _age(store)
+    carol = Clone(tmp_path / "carol", tmp_path / "carol-cache")
+    subprocess.run(["git", "clone", "-q", str(origin), str(carol.path)], check=True)
+    carol.gs("install")
+    _collect(carol)
+    freed = before - objects_in(store)
+    assert len(freed) == 1  # big.bin's object
+    bob.git("switch", "-qc", "feature")
+    bob.write("new.bin", b"new")
+    bob.gs("track", "new.bin")
+    bob.git("commit", "-qm", "feature")
+    bob.git("push", "-q", "origin", "feature")
+    assert freed <= objects_in(store), "the pushed branch names an object the remote lacks"
+    # once a push found everything there, later pushes trust the index and refs again
+    bob.write("new.bin", b"newer")
+    bob.gs("track", "new.bin")
+    bob.git("commit", "-qm", "more")
+    bob.git("push", "-q", "origin", "feature")
+    dave = Clone(tmp_path / "dave", tmp_path / "dave-cache")
+    subprocess.run(["git", "clone", "-q", "-b", "feature", str(origin), str(dave.path)], check=True)
+    dave.gs("pull")
+    assert dave.read("big.bin") == b"P's data" * 1000
+
+
+def test_an_s3_remote_moved_to_another_service_starts_a_new_index(
+    tmp_path: Path, moto_endpoint: str, s3_env: dict[str, str]
+) -> None:
+    """The index of a remote was keyed by `s3://bucket/prefix` alone: moved to another
+    S3 service (same bucket and prefix, another --endpoint-url), pushes took every
+    object as there. The index (and the users/ record) now names the service too."""
+    import boto3
+
+    from tests.integration.test_hooks import solo
+
+    servers.make_bucket(moto_endpoint, "team")
+    repo = solo(tmp_path / "r", tmp_path / "cache")
+    repo.gs("remote", "add", "team", "s3://team/p", "--endpoint-url", moto_endpoint, "--default")
+    repo.write("d/a.bin", b"a")
+    repo.gs("track", "d")
+    repo.git("commit", "-qm", "d")
+    assert "pushed 1 object" in repo.gs("push").stdout
+    # the other service has nothing: here, the bucket emptied behind the index's back
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    for item in s3.list_objects_v2(Bucket="team", Prefix="p/").get("Contents", []):
+        if "/objects/" in item["Key"]:
+            s3.delete_object(Bucket="team", Key=item["Key"])
+    other = moto_endpoint.replace("127.0.0.1", "localhost")
+    repo.gs("remote", "remove", "team")
+    repo.gs("remote", "add", "team", "s3://team/p", "--endpoint-url", other, "--default")
+    assert "pushed 1 object" in repo.gs("push").stdout
