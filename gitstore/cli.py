@@ -177,15 +177,18 @@ def track(state: State, paths: tuple[str, ...]) -> None:
     repository's root, and one path inside another.
     """
     from . import api
+    from .manifest import one_line
 
     ctx = state.context()
     for r in api.track(ctx, paths):
         verb = "tracked" if r.changed else "unchanged"
+        path = one_line(r.path)  # control characters escaped, as status shows them
         click.echo(
-            f"{verb} {r.path} ({r.files} file{'s' if r.files != 1 else ''}, {r.size} bytes) -> {r.manifest}"
+            f"{verb} {path} ({r.files} file{'s' if r.files != 1 else ''}, {r.size} bytes)"
+            f" -> {one_line(r.manifest)}"
         )
         if r.adopted:
-            click.echo(f"  {r.path} was tracked by git: removed from git's index (the files stay)")
+            click.echo(f"  {path} was tracked by git: removed from git's index (the files stay)")
 
 
 @main.command()
@@ -194,19 +197,22 @@ def track(state: State, paths: tuple[str, ...]) -> None:
 def untrack(state: State, paths: tuple[str, ...]) -> None:
     """Stop tracking paths: remove their manifests and .gitignore lines, keep the files."""
     from . import api
+    from .manifest import one_line
 
     ctx = state.context()
     root = ctx.repo.require_worktree()
     for rel in api.untrack(ctx, paths):
         if not os.path.lexists(root / rel):
             click.echo(
-                f"untracked {rel} (it was not on disk: its data now lives only in history and"
-                " on the remotes; `gitstore pull` it before untracking to keep a copy)"
+                f"untracked {one_line(rel)} (it was not on disk: its data now lives only in"
+                " history and on the remotes; `gitstore pull` it before untracking to keep a copy)"
             )
             continue
+        arg = one_line(api.arg_for(ctx, rel))
+        # `git add -- -n` (a name that starts with a dash is no option of git's)
+        add = f"git add -- {arg}" if arg.startswith("-") else f"git add {arg}"
         click.echo(
-            f"untracked {rel} (files left in place; `git add {api.arg_for(ctx, rel)}` to keep them"
-            " in git instead)"
+            f"untracked {one_line(rel)} (files left in place; `{add}` to keep them in git instead)"
         )
 
 

@@ -709,13 +709,16 @@ def format_stat(d: Diff) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _md_code(text: str) -> str:
-    """``text`` as an inline code span that is safe inside a table cell.
+def _md_code(text: str, *, cell: bool = True) -> str:
+    """``text`` as an inline code span that is safe inside a table cell (``cell``: ``|``
+    escaped, which GitHub shows as it is outside a table) or a list item.
 
     Control characters (a carriage return is a line ending to CommonMark) are
     escaped as the text output quotes them, so no name starts a new list item.
     """
-    text = mf.one_line(text).replace("|", "\\|")
+    text = mf.one_line(text)
+    if cell:
+        text = text.replace("|", "\\|")
     if "`" not in text:
         return f"`{text}`"
     return f"`` {text} ``"
@@ -750,7 +753,7 @@ def format_markdown(d: Diff, limit: int = 1000) -> str:
         if i >= limit:
             out.append(f"- … and {changed - limit:,} more\n")
             break
-        shown = " → ".join(_md_code(path) for path in paths)
+        shown = " → ".join(_md_code(path, cell=False) for path in paths)
         out.append(f"- {word} {shown}" + (f" ({detail})" if detail else "") + "\n")
     out.append("\n</details>\n")
     return "".join(out)

@@ -737,8 +737,11 @@ def _fetch_objects(
     tried = ", ".join(f"'{n}'" for n in names)
     for oid in remaining:
         extra = "; ".join(reasons.get(oid, []))
-        why = f"{oid} is in no remote ({tried}){_needed_by(wanted[oid])}"
-        result.failed[oid] = f"{why}: {extra}" if extra else why
+        if extra:  # found, but unusable (corrupt, unreadable): not "in no remote"
+            why = f"{oid} could not be fetched from {tried}{_needed_by(wanted[oid])}: {extra}"
+        else:
+            why = f"{oid} is in no remote ({tried}){_needed_by(wanted[oid])}"
+        result.failed[oid] = why
     return result
 
 

@@ -202,6 +202,22 @@ class Walked:
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
+def _lstat_of(entry: os.DirEntry[str]) -> os.stat_result | None:
+    """The entry's lstat; None when it was removed after its folder was read (an
+    editor's swap file, a job's temporary file): the walk lists what is there."""
+    try:
+        return entry.stat(follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _readlink(name: str, fd: int) -> str:
+    try:
+        return os.readlink(name, dir_fd=fd)
+    except OSError:
+        return ""  # gone or replaced since: not a link into the cache
+
+
 def walk(abspath: str, *, strict: bool, display: str, links_into: str | None = None) -> Walked:
     """Every regular file below the folder ``abspath``, depth first, without following symlinks.
 
@@ -256,7 +272,9 @@ def walk(abspath: str, *, strict: bool, display: str, links_into: str | None = N
                     if entry.is_file(follow_symlinks=False):
                         if name[0] == "." and name.endswith(TMP_SUFFIX):
                             continue
-                        st = entry.stat(follow_symlinks=False)
+                        st = _lstat_of(entry)
+                        if st is None:
+                            continue  # gone since the folder was read: not there
                         if is_reg(st.st_mode):
                             add_rel(prefix + name)
                             add_st(st)
@@ -267,20 +285,25 @@ def walk(abspath: str, *, strict: bool, display: str, links_into: str | None = N
                         continue
                     rel = prefix + name
                     if entry.is_symlink():
+                        st = _lstat_of(entry)
+                        if st is None:
+                            continue
                         if strict and not (
-                            links_into and os.readlink(name, dir_fd=fd).startswith(links_into)
+                            links_into and _readlink(name, fd).startswith(links_into)
                         ):
                             raise PathError(
                                 f"{display}/{rel}: symlinks cannot be tracked (gitstore manifest v1)"
                             )
                         add_rel(rel)
-                        add_st(entry.stat(follow_symlinks=False))
+                        add_st(st)
                         with contextlib.suppress(OSError):  # a dangling link has no target
                             targets.append((rel, os.stat(name, dir_fd=fd)))
                     elif name[0] == "." and name.endswith(TMP_SUFFIX):
                         continue
                     else:
-                        st = entry.stat(follow_symlinks=False)
+                        st = _lstat_of(entry)
+                        if st is None:
+                            continue
                         if is_reg(st.st_mode):
                             add_rel(rel)
                             add_st(st)

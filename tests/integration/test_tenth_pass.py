@@ -140,3 +140,43 @@ def test_an_s3_remote_moved_to_another_service_starts_a_new_index(
     repo.gs("remote", "remove", "team")
     repo.gs("remote", "add", "team", "s3://team/p", "--endpoint-url", other, "--default")
     assert "pushed 1 object" in repo.gs("push").stdout
+
+
+def test_track_and_untrack_print_names_as_status_does(repo: Path, run) -> None:
+    """`untrack` of a top-level `--all` suggested `git add --all` (which stages the whole
+    work tree), of `-n` `git add -n` (a dry run); `track` and `untrack` printed control
+    characters in names raw (an ESC sequence reached the terminal)."""
+    write(repo / "--all" / "a", b"1\n")
+    write(repo / "secret.env", b"key\n")
+    run(repo, "track", "--", "--all")
+    out = run(repo, "untrack", "--", "--all").stdout
+    assert "`git add -- --all`" in out, out
+    name = "data\x1b[1Ax"
+    write(repo / name / "f", b"2\n")
+    tracked = run(repo, "track", name).stdout
+    assert "\x1b" not in tracked and '"data\\x1b[1Ax"' in tracked, tracked
+    untracked = run(repo, "untrack", name).stdout
+    assert "\x1b" not in untracked and '"data\\x1b[1Ax"' in untracked, untracked
+
+
+def test_a_corrupt_object_on_a_remote_is_not_called_absent(tmp_path: Path) -> None:
+    """A corrupt object in the remote was reported as "is in no remote ('team') ...:
+    ... is corrupt", two statements that contradict each other."""
+    import shutil
+
+    from tests.integration.test_hooks import solo
+
+    repo = solo(tmp_path / "r", tmp_path / "cache")
+    store = tmp_path / "store"
+    repo.gs("remote", "add", "team", str(store), "--default")
+    repo.write("d/a.bin", b"alpha")
+    repo.gs("track", "d")
+    repo.git("commit", "-qm", "d")
+    repo.gs("push")
+    (obj,) = [p for p in (store / "objects").rglob("*") if p.is_file()]
+    obj.chmod(0o644)
+    obj.write_bytes(b"alphx")
+    shutil.rmtree(tmp_path / "cache")
+    failed = repo.gs("fetch", ok=False).stderr
+    assert f"{obj.name} could not be fetched from 'team'" in failed, failed
+    assert "is in no remote" not in failed

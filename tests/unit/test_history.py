@@ -176,6 +176,11 @@ def test_markdown_truncates_and_escapes() -> None:
     odd = md.diff_entries([], [mf.Entry("a`b", oid(b"x"), 1)], prefix="d/")
     d2 = history.Diff(None, None, "x", "y", (history.PathChanges("d", "dir", "dir", odd),))
     assert "- added `` d/a`b `` (1 B)" in history.format_markdown(d2)
+    # a pipe is escaped in a table cell only: GitHub shows the backslash in a list item
+    piped = md.diff_entries([], [mf.Entry("a|b", oid(b"x"), 1)], prefix="d/")
+    d3 = history.Diff(None, None, "x", "y", (history.PathChanges("d|e", "dir", "dir", piped),))
+    text = history.format_markdown(d3)
+    assert "- added `d/a|b` (1 B)" in text and "| `d\\|e` |" in text
     empty = history.Diff(None, None, "x", "y", ())
     assert "No changes to tracked data." in history.format_markdown(empty)
     assert history.format_stat(empty) == "" and history.format_text(empty) == ""
