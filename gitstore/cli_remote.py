@@ -188,7 +188,7 @@ def remote_remove(name: str) -> None:
 @click.argument("name")
 @_layer_options
 def remote_default(name: str, local: bool, user: bool) -> None:
-    """Make NAME the default remote."""
+    """Make NAME the default remote (committed: NAME must be a committed remote; or --local/--user)."""
     from . import remotes
 
     path = remotes.remote_default(_context(), name, _layer(local, user) or "committed")

@@ -125,10 +125,11 @@ def store_for(rc: cfg.RemoteConfig, jobs: int = 8) -> Store:
         retry=False,
     )
     if rc.url.lower().startswith(("s3:", "http:", "https:")):
-        if os.environ.get("GITSTORE_RETRY_ATTEMPTS") and hasattr(store, "botocore_attempts"):
-            store.botocore_attempts = 1  # the bound the user set is the whole bound
         attempts = int(_env_number("GITSTORE_RETRY_ATTEMPTS", 5))
         deadline = _env_number("GITSTORE_RETRY_DEADLINE", 60.0)
+        if hasattr(store, "deadline"):
+            # the store's own bounds fit within it: S3's timeouts, HTTP's time per object
+            store.deadline = deadline
         store = RetryingStore(store, attempts=attempts, deadline=deadline, throttle=Throttle(jobs))
     return store
 
@@ -138,7 +139,7 @@ def open_remote(
 ) -> tuple[str, Store]:
     """(name, store) of a remote; None is the default. Applies the trust check."""
     rc = remote_config(ctx, name)
-    check_trust(ctx, rc)
+    check_trust(ctx, rc, for_write=for_write)
     if for_write and rc.read_only:
         raise ReadOnlyStoreError(
             f"remote '{rc.name}' ({rc.url}) is read-only",
@@ -178,11 +179,24 @@ def trust_state(ctx: Context, rc: cfg.RemoteConfig) -> str:
     return "trusted" if recorded == rc.trust_key() else "changed"
 
 
-def check_trust(ctx: Context, rc: cfg.RemoteConfig) -> None:
-    """Record a committed remote on first use; refuse one a commit has changed since."""
+def check_trust(ctx: Context, rc: cfg.RemoteConfig, *, for_write: bool = False) -> None:
+    """Record a committed remote on first use; refuse one a commit has changed since.
+
+    ``for_write``: the remote is to receive data. A committed remote this clone
+    has never used, while it has used others, is then refused until trusted: a
+    branch that adds a remote and makes it the default (or maps a git remote to
+    it) would otherwise redirect everyone's pushes to it. A clone's very first
+    remote is trusted on first use, as a fresh clone must.
+    """
     state = trust_state(ctx, rc)
     if state == "new":
         remotes = _read_trust(ctx)
+        if for_write and remotes:
+            raise ConfigError(
+                f"remote '{rc.name}' ({rc.url}) was added by a commit and would receive this"
+                " push; this clone has not used it before, so it is not trusted yet",
+                hint=f"check .gitstore/config.yaml, then run `gitstore remote trust {rc.name}`",
+            )
         remotes[rc.name] = rc.trust_key()
         _write_trust(ctx, remotes)
     elif state == "changed":
@@ -344,8 +358,32 @@ def remote_remove(ctx: Context, name: str) -> Path:
     return _save_layer(ctx, rc.layer, data)
 
 
+def _require_committed_remote(ctx: Context, name: str, key: str) -> None:
+    """ConfigError unless the committed file defines remote ``name`` (for ``key`` there).
+
+    The committed file travels to every clone: a default or a git-remote
+    mapping there that names a remote only this clone (or this user) has
+    would send this clone's pushes to a private store while teammates fall
+    back to another remote and miss the data.
+    """
+    committed = cfg.read_layer(layer_path(ctx, "committed")).get("remotes")
+    if isinstance(committed, dict) and name in committed:
+        return
+    rc = ctx.config.remotes.get(name)
+    where = {"local": "only in this clone's config", "user": "only in your user config"}
+    raise ConfigError(
+        f"cannot set {key} to '{name}' in the committed .gitstore/config.yaml: remote"
+        f" '{name}' is {where.get(rc.layer if rc else '', 'not defined there')},"
+        " so teammates would not have it",
+        hint=f"add --local to keep the setting on this clone, or add remote '{name}'"
+        " without --local (`gitstore remote add NAME URL`) so that it is committed",
+    )
+
+
 def remote_default(ctx: Context, name: str, layer: str = "committed") -> Path:
     remote_config(ctx, name)  # must exist somewhere
+    if layer == "committed":
+        _require_committed_remote(ctx, name, "default_remote")
     data = cfg.read_layer(layer_path(ctx, layer))
     data["default_remote"] = name
     return _save_layer(ctx, layer, data)
@@ -406,6 +444,8 @@ def config_set(ctx: Context, key: str, value: str, layer: str = "committed") -> 
             hint=f"use `gitstore config set --local {key} ...` or --user",
         )
     typed = _typed(key, parts, value)
+    if layer == "committed" and (key == "default_remote" or parts[0] == "remote"):
+        _require_committed_remote(ctx, str(typed), key)
     data = cfg.read_layer(layer_path(ctx, layer))
     if parts[0] == "remotes" and parts[2] != "url":
         if not isinstance((data.get("remotes") or {}).get(parts[1]), dict):

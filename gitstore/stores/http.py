@@ -11,6 +11,14 @@ works through OpenSSL's defaults). Every write raises
 server has no listing we can trust). Only a 404 or 410 is "not found"; a 403
 on an object is :class:`ObjectAccessDeniedError`; 5xx, 429 and connection
 trouble are retryable :class:`StoreUnavailableError`.
+
+One object (or document) must arrive within ``deadline`` seconds (the retry
+deadline, ``GITSTORE_RETRY_DEADLINE``, set by :func:`gitstore.remotes.store_for`)
+plus one second per :data:`MIN_RATE` bytes received so far: a server that
+sends a byte now and then never trips the idle ``timeout`` of the socket, and
+would otherwise hold a download for hours. Past that bound the read fails with
+a retryable :class:`StoreUnavailableError` (which the retry deadline, passed by
+then, turns into the final error).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import ipaddress
 import os
 import ssl
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator
@@ -48,6 +57,7 @@ from .retry import ObjectAccessDeniedError, ThrottledError
 USER_AGENT = "gitstore"
 MAX_DOCUMENT = 256 << 20
 _REDIRECTS = {301, 302, 303, 307, 308}
+MIN_RATE = 64 << 10  # bytes a second a transfer must average once its deadline has passed
 
 
 def _is_loopback(host: str) -> bool:
@@ -67,6 +77,7 @@ class HttpStore(Store):
     """Objects under an HTTP(S) base URL, read-only; see the module docstring."""
 
     jobs = 16  # threads for parallel HEADs in exists()
+    deadline = 60.0  # seconds for one object, plus one per MIN_RATE bytes received
 
     def __init__(self, base_url: str, *, timeout: float = 30.0, url: str | None = None) -> None:
         parts = urlsplit(base_url)
@@ -294,9 +305,10 @@ class HttpStore(Store):
 
     def open(self, oid: str) -> BinaryIO:
         what = f"read object {oid}"
+        started = time.monotonic()
         conn, response = self._send("GET", layout.object_key(oid), what)
         self._check(conn, response, what, oid=oid)
-        return cast(BinaryIO, _ResponseStream(self, conn, response, what))
+        return cast(BinaryIO, _ResponseStream(self, conn, response, what, started))
 
     def put(self, oid: str, src: Path) -> None:
         self._refuse_write()
@@ -330,6 +342,7 @@ class HttpStore(Store):
         if not key or any(p in ("", ".", "..") for p in parts):
             raise StoreError(f"invalid document key {key!r} for {self.url}")
         what = f"read {key}"
+        started = time.monotonic()
         try:
             conn, response = self._send("GET", key, what)
             self._check(conn, response, what)
@@ -337,7 +350,7 @@ class HttpStore(Store):
             return None
         blocks: list[bytes] = []
         total = 0
-        with _ResponseStream(self, conn, response, what) as stream:
+        with _ResponseStream(self, conn, response, what, started) as stream:
             while block := stream.read(1 << 16):
                 total += len(block)
                 if total > MAX_DOCUMENT:
@@ -353,7 +366,12 @@ class HttpStore(Store):
 
 
 class _ResponseStream(io.RawIOBase):
-    """An HTTP response body as a BinaryIO; returns its connection when read to the end."""
+    """An HTTP response body as a BinaryIO; returns its connection when read to the end.
+
+    Each read waits for at most one receive (``read1``), and never past the
+    transfer's bound (see the module docstring), so that a server dripping
+    bytes is cut off on time.
+    """
 
     def __init__(
         self,
@@ -361,21 +379,57 @@ class _ResponseStream(io.RawIOBase):
         conn: http.client.HTTPConnection | None,
         response: http.client.HTTPResponse,
         what: str,
+        started: float,
     ) -> None:
         self._store = store
         self._conn = conn
         self._response = response
         self._what = what
+        self._started = started
+        self._received = 0
+        self._shortened = False  # the socket's timeout was cut to the time left
         self._eof = False
 
     def readable(self) -> bool:
         return True
 
+    def _time_left(self) -> float:
+        allowed = self._store.deadline + self._received / MIN_RATE
+        return allowed - (time.monotonic() - self._started)
+
+    def _too_slow(self) -> GitstoreError:
+        store = self._store
+        elapsed = time.monotonic() - self._started
+        return StoreUnavailableError(
+            f"{store._netloc} is too slow for {store.url}: cannot {self._what} in"
+            f" {elapsed:.0f}s ({self._received} bytes arrived; the limit is"
+            f" {store.deadline:g}s plus 1s per {MIN_RATE >> 10} KiB)",
+            hint="check the server; for a slow link raise GITSTORE_RETRY_DEADLINE",
+        )
+
+    def _wait_at_most(self, left: float) -> None:
+        sock = getattr(self._conn, "sock", None)
+        if sock is None:
+            return
+        if left < self._store.timeout:
+            sock.settimeout(left)
+            self._shortened = True
+        elif self._shortened:
+            sock.settimeout(self._store.timeout)
+            self._shortened = False
+
     def readinto(self, buffer: Any) -> int:
+        left = self._time_left()
+        if left <= 0 and len(buffer):
+            raise self._too_slow()
+        self._wait_at_most(left)
         try:
-            n = self._response.readinto(buffer)
+            data = self._response.read1(len(buffer))
         except (OSError, http.client.HTTPException) as exc:
+            if self._time_left() <= 0:
+                raise self._too_slow() from exc
             raise self._store._unavailable(self._what, exc) from exc
+        n = len(data)
         if n == 0:
             remaining = self._response.length
             if remaining and len(buffer):  # http.client ends a short body silently
@@ -383,6 +437,9 @@ class _ResponseStream(io.RawIOBase):
                     self._what, http.client.IncompleteRead(b"", remaining)
                 )
             self._eof = True
+        else:
+            memoryview(buffer).cast("B")[:n] = data
+            self._received += n
         return n
 
     def close(self) -> None:
@@ -391,6 +448,8 @@ class _ResponseStream(io.RawIOBase):
             reusable = self._eof and not self._response.will_close
             if self._conn is not None:
                 if reusable:
+                    if self._shortened and self._conn.sock is not None:
+                        self._conn.sock.settimeout(self._store.timeout)
                     self._store._release(self._conn, True)
                 else:
                     self._conn.close()

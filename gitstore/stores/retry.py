@@ -174,7 +174,7 @@ class RetryingStore(Store):
                 delay = random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
                 if attempt >= self.attempts or elapsed + delay > self.deadline:
                     raise StoreUnavailableError(
-                        f"{exc.message} (gave up after {attempt} attempts in {elapsed:.1f}s)",
+                        f"{exc.message} (gave up after {attempt} attempt{'s' if attempt != 1 else ''} in {elapsed:.1f}s)",
                         hint=exc.hint or f"check that {self.url} is reachable and try again",
                     ) from exc
                 log.debug(

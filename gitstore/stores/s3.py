@@ -3,8 +3,14 @@
 This is the only module that imports boto3 and botocore, and it does so on
 first use (boto3 costs ~150 ms of start-up), so importing it is cheap. One
 client is shared by every thread (boto3 clients are thread-safe), with a
-connection pool sized for the transfer threads and botocore's own retries kept
-small: :class:`gitstore.stores.retry.RetryingStore` does the rest.
+connection pool sized for the transfer threads and one botocore attempt per
+request: :class:`gitstore.stores.retry.RetryingStore` does the retrying, so
+that its deadline (``GITSTORE_RETRY_DEADLINE``, handed to ``deadline`` here)
+bounds the whole operation. botocore's ``max_attempts`` counts *retries*
+(3 meant 4 requests, each waiting up to the read timeout): the total is set
+with ``total_max_attempts``, and the connect and read timeouts never exceed
+the deadline, so an endpoint that accepts and never answers is given up
+after at most the deadline plus one read timeout.
 
 - ``exists`` sends parallel HEADs for a few oids and lists the ``objects/xx/``
   prefixes of the wanted oids when that costs fewer requests; the size of the
@@ -93,7 +99,10 @@ class S3Store(Store):
     multipart_chunksize = 16 << 20
     put_in_memory_max = 8 << 20  # smaller objects (below multipart too) are sent as bytes
     jobs = 16  # threads for parallel HEADs, listings and ranges
-    botocore_attempts = 3  # botocore's own retries; RetryingStore does the rest
+    botocore_attempts = 1  # botocore's tries per request, in all; RetryingStore retries
+    deadline = 60.0  # the retry deadline: no timeout is longer
+    connect_timeout = 10.0
+    read_timeout = 20.0
 
     def __init__(
         self,
@@ -142,13 +151,13 @@ class S3Store(Store):
             raise StoreError(f"{self.url} needs boto3; pip install boto3") from exc
         options: dict[str, Any] = {
             "max_pool_connections": self.jobs * 2,
-            "retries": {"max_attempts": self.botocore_attempts, "mode": "standard"},
-            # botocore tries a request up to botocore_attempts times, each
-            # waiting up to read_timeout for an answer: 3 x 20 s keeps a
-            # server that accepts and never answers within the 60 s retry
-            # deadline (with 60 s it took 4 minutes to give up)
-            "connect_timeout": 10,
-            "read_timeout": 20,
+            # total_max_attempts counts the first request too (max_attempts
+            # counts retries only: 3 was 4 requests of up to read_timeout each,
+            # 80 s whatever the retry deadline); RetryingStore checks its
+            # deadline between attempts, so one attempt is one request
+            "retries": {"total_max_attempts": self.botocore_attempts, "mode": "standard"},
+            "connect_timeout": min(self.connect_timeout, self.deadline),
+            "read_timeout": min(self.read_timeout, self.deadline),
             "user_agent_extra": "gitstore",
         }
         if self.endpoint_url:
@@ -204,8 +213,10 @@ class S3Store(Store):
         from boto3.exceptions import S3UploadFailedError
         from botocore import exceptions as bce
 
-        if isinstance(exc, S3UploadFailedError) and isinstance(exc.__context__, bce.ClientError):
-            exc = exc.__context__
+        if isinstance(exc, S3UploadFailedError) and isinstance(
+            exc.__context__, (bce.ClientError, bce.BotoCoreError)
+        ):
+            exc = exc.__context__  # a part's failure: translated as itself (retryable or not)
         if isinstance(exc, bce.ClientError):
             return self._translate_client_error(exc, what, oid=oid, object_level=object_level)
         if isinstance(exc, (bce.NoCredentialsError, bce.PartialCredentialsError)):
@@ -623,17 +634,26 @@ class S3Store(Store):
         self._call(f"delete object {oid}", self.client.delete_object, Key=key, oid=oid)
 
     def sweep_leftovers(self, older_than: float, dry_run: bool = False) -> Sequence[str]:
-        """Abort the multipart uploads under this remote's prefix begun before ``older_than``."""
+        """Abort this store's own multipart uploads begun before ``older_than``.
+
+        Only an upload to one of this store's object keys
+        (``<prefix>/objects/ab/cd/<oid>``) is ours: the same bucket may hold
+        another repository's remote (at the bucket's root, or nested under
+        this prefix) and other programs' uploads, and they are left alone.
+        """
         if not dry_run:
             self._refuse_write()
-        prefix = self._key("")
         swept: builtins.list[str] = []
-        kwargs: dict[str, Any] = {"Prefix": prefix} if prefix else {}
+        kwargs: dict[str, Any] = {"Prefix": self._key(layout.OBJECTS) + "/"}
         while True:
             page = self._call(
                 "list unfinished uploads", self.client.list_multipart_uploads, **kwargs
             )
             for upload in page.get("Uploads", []):
+                key = str(upload["Key"])
+                oid = self._oid_of(key)
+                if oid is None or key != self._key(layout.object_key(oid)):
+                    continue  # not an object key of this store
                 started = upload.get("Initiated")
                 if started is None or started.timestamp() >= older_than:
                     continue
@@ -641,10 +661,10 @@ class S3Store(Store):
                     self._call(
                         "abort an unfinished upload",
                         self.client.abort_multipart_upload,
-                        Key=upload["Key"],
+                        Key=key,
                         UploadId=upload["UploadId"],
                     )
-                swept.append(f"upload {self._relative(upload['Key'])}")
+                swept.append(f"upload {self._relative(key)}")
             if not page.get("IsTruncated"):
                 return swept
             kwargs.update(

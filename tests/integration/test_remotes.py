@@ -562,7 +562,12 @@ def test_gc_remote_sweeps_what_killed_uploads_left(
     origin.gs("remote", "add", "s3", "s3://sweep/p", "--endpoint-url", moto_endpoint)
     origin.gs("push", "--remote", "s3")
     client = boto3.client("s3", endpoint_url=moto_endpoint)
-    client.create_multipart_upload(Bucket="sweep", Key="p/objects/ab/cd/abcd")
+    from gitstore import layout
+    from gitstore.hashing import hash_bytes
+
+    # a key of the store's own layout (only those are swept: tenth QA pass)
+    own = "p/" + layout.object_key(hash_bytes(b"x"))
+    client.create_multipart_upload(Bucket="sweep", Key=own)
     client.create_multipart_upload(Bucket="sweep", Key="elsewhere/x")  # not under the prefix
     origin.gs("gc", "--remote", "s3", "--dry-run", "--grace", "0")
     origin.gs("gc", "--remote", "s3", "--yes", "--grace", "0")

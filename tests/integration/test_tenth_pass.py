@@ -180,3 +180,37 @@ def test_a_corrupt_object_on_a_remote_is_not_called_absent(tmp_path: Path) -> No
     failed = repo.gs("fetch", ok=False).stderr
     assert f"{obj.name} could not be fetched from 'team'" in failed, failed
     assert "is in no remote" not in failed
+
+
+def test_a_branch_that_adds_a_remote_as_the_default_cannot_take_pushes(tmp_path: Path) -> None:
+    """A branch that added a committed remote and made it `default_remote` (or mapped
+    `remote.origin` to it) redirected teammates' pushes there: trust on first use covered
+    only changes to remotes the clone had used. A remote a clone has never used, when it
+    has used others, must now be trusted before it receives data."""
+    import yaml
+
+    from tests.integration.test_hooks import make_team, objects_in
+
+    team, evil = tmp_path / "team", tmp_path / "evil"
+    evil.mkdir()  # a share the branch's author can read
+    _alice, bob, _, _ = (*make_team(tmp_path, str(team)), team)
+    bob.gs("install")
+    bob.gs("pull")  # bob uses 'team'
+    for key, value in (("default_remote", "evil"), ("remote", {"origin": "evil"})):
+        bob.git("checkout", "-q", "main")
+        bob.git("checkout", "-qb", f"fix-{key}")
+        path = bob.path / ".gitstore" / "config.yaml"
+        doc = yaml.safe_load(path.read_text())
+        doc["remotes"]["evil"] = {"url": str(evil)}
+        doc[key] = value
+        path.write_text(yaml.safe_dump(doc))
+        bob.git("commit", "-qam", "tidy config", "--no-verify")  # as if from someone else
+        bob.write(f"{key}.bin", b"secret")
+        bob.gs("track", f"{key}.bin")
+        bob.git("commit", "-qm", "bob's data")
+        refused = bob.git("push", "-q", "origin", f"fix-{key}", ok=False).stderr
+        assert "remote 'evil'" in refused and "gitstore remote trust evil" in refused, refused
+        assert not objects_in(evil)
+    bob.gs("remote", "trust", "evil")  # the user looked, and agrees
+    bob.git("push", "-q", "origin", "fix-remote")
+    assert objects_in(evil)
