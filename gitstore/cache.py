@@ -1054,12 +1054,16 @@ def _changed_since(path: str, expect: os.stat_result) -> bool:
         st = os.lstat(path)
     except FileNotFoundError:
         return False  # deleted meanwhile: nothing to lose
-    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != (
+    if (st.st_ino, st.st_size, st.st_mtime_ns) != (
         expect.st_ino,
         expect.st_size,
         expect.st_mtime_ns,
-        expect.st_ctime_ns,
-    )
+    ):
+        return True
+    # the ctime catches an edit that put the mtime back; but a hard link made to or
+    # taken from the same inode (this checkout linking another file to the cached
+    # object this one is) changes the ctime too, and the link count with it
+    return st.st_ctime_ns != expect.st_ctime_ns and st.st_nlink == expect.st_nlink
 
 
 def tmp_name(name: str) -> str:

@@ -214,3 +214,34 @@ def test_a_branch_that_adds_a_remote_as_the_default_cannot_take_pushes(tmp_path:
     bob.gs("remote", "trust", "evil")  # the user looked, and agrees
     bob.git("push", "-q", "origin", "fix-remote")
     assert objects_in(evil)
+
+
+def test_hard_link_checkouts_see_no_conflict_in_a_link_they_made(repo: Path, run) -> None:
+    """With `--link hardlink`, a file about to change whose object another file of the
+    same checkout was linked to (or unlinked from) had its ctime changed by that link:
+    checkout called it "saved while checkout ran", left the old content and exited 3."""
+    write(repo / "d" / "a", b"X\n")
+    write(repo / "d" / "b", b"Y\n")
+    run(repo, "track", "d")
+    git(repo, "commit", "-qm", "v1")
+    write(repo / "d" / "a", b"Y\n")  # a takes the content b holds
+    write(repo / "d" / "b", b"Z\n")
+    run(repo, "track", "d")
+    git(repo, "commit", "-qm", "v2")
+    run(repo, "checkout", "--link", "hardlink", "HEAD~1")
+    assert _files(repo / "d") == {"a": b"X\n", "b": b"Y\n"}
+    run(repo, "checkout", "--link", "hardlink", "HEAD")
+    assert _files(repo / "d") == {"a": b"Y\n", "b": b"Z\n"}
+    # duplicate (empty) files, one deleted and one changed
+    write(repo / "e" / "a", b"")
+    write(repo / "e" / "b", b"")
+    write(repo / "e" / "c", b"")
+    run(repo, "track", "e")
+    git(repo, "commit", "-qm", "e1")
+    (repo / "e" / "a").unlink()
+    write(repo / "e" / "b", b"new\n")
+    run(repo, "track", "e")
+    git(repo, "commit", "-qm", "e2")
+    run(repo, "checkout", "--link", "hardlink", "HEAD~1", "e")
+    run(repo, "checkout", "--link", "hardlink", "HEAD", "e")
+    assert _files(repo / "e") == {"b": b"new\n", "c": b""}
