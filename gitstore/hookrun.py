@@ -104,6 +104,21 @@ def pre_commit(ctx: Context) -> HookReport:
                 )
                 todo = [t for t in todo if t != m]
         ws.statcache.save()
+        emptied = [
+            s.path
+            for s in statuses
+            if s.state in ("not_materialised", "missing_objects")
+            and os.path.isdir(ws.root / s.path)
+            and not os.path.islink(ws.root / s.path)
+            and s.path not in pending
+        ]
+        if emptied:  # as a folder never checked out looks: not taken as every file deleted
+            report.lines.append(
+                f"gitstore: {_shown(emptied)} {'has' if len(emptied) == 1 else 'have'} no files"
+                " on disk: not recorded as deleted (a folder not checked out looks the same);"
+                f" `gitstore track {emptied[0]}` records it empty, `gitstore checkout"
+                f" {emptied[0]}` brings the files back"
+            )
         modified = [s.path for s in statuses if s.state == "modified"]
         unchanged = {s.manifest for s in statuses if s.state == "unchanged"}
         # files exactly as they were when they last matched their manifest,

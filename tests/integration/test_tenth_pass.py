@@ -245,3 +245,21 @@ def test_hard_link_checkouts_see_no_conflict_in_a_link_they_made(repo: Path, run
     run(repo, "checkout", "--link", "hardlink", "HEAD~1", "e")
     run(repo, "checkout", "--link", "hardlink", "HEAD", "e")
     assert _files(repo / "e") == {"b": b"new\n", "c": b""}
+
+
+def test_a_commit_says_why_an_emptied_folder_is_not_recorded(repo: Path, run) -> None:
+    """Every file of a tracked folder deleted (the folder stays): status calls it not
+    materialised, as a folder never checked out, and `git commit -a` committed nothing
+    without a word. The commit is still not taken as every file deleted (a clone that
+    never pulled looks the same), but the hook now says so and what to run."""
+    run(repo, "init")
+    write(repo / "d" / "a", b"1\n")
+    run(repo, "track", "d")
+    git(repo, "commit", "-qm", "d")
+    (repo / "d" / "a").unlink()
+    done = git(repo, "commit", "-qam", "x", check=False)
+    assert "d has no files on disk: not recorded as deleted" in done.stderr, done.stderr
+    assert "`gitstore track d` records it empty" in done.stderr
+    run(repo, "track", "d")
+    git(repo, "commit", "-qm", "emptied")
+    assert "files: 0" in git(repo, "show", "HEAD:d.gitstore").stdout
