@@ -137,7 +137,9 @@ def writing_stdout(exc: OSError) -> bool:
 @click.group(cls=GitstoreGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gitstore")
 @click.option("-v", "--verbose", count=True, help="Say more about what is done.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@click.option(
+    "-q", "--quiet", is_flag=True, help="No progress output, nor a line per manifest written."
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.pass_context
 def main(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
@@ -287,12 +289,14 @@ def status(state: State, paths: tuple[str, ...], as_json: bool) -> None:
 def checkout(state: State, args: tuple[str, ...], force: bool, link: str | None) -> None:
     """Materialise tracked paths: checkout [REV] [PATH...]."""
     from . import api
+    from . import manifest as mf
 
     ctx = state.context()
     revs, paths = api.split_args(ctx, args, max_revs=1)
     result = api.checkout(ctx, revs[0] if revs else None, paths, force=force, link=link)
-    for m in result.manifests_written:
-        click.echo(f"wrote {m}")
+    if not state.quiet:  # one line a manifest: a thousand for a thousand paths
+        for m in result.manifests_written:
+            click.echo(f"wrote {mf.one_line(m)}")
     away = api.differ_from_head(ctx, result.manifests_written) if revs else []
     if away:
         shown = ", ".join(away[:3]) + (f" and {len(away) - 3} more" if len(away) > 3 else "")

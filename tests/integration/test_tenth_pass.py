@@ -263,3 +263,20 @@ def test_a_commit_says_why_an_emptied_folder_is_not_recorded(repo: Path, run) ->
     run(repo, "track", "d")
     git(repo, "commit", "-qm", "emptied")
     assert "files: 0" in git(repo, "show", "HEAD:d.gitstore").stdout
+
+
+def test_quiet_checkout_of_a_revision_prints_no_line_a_manifest(repo: Path, run) -> None:
+    """`gitstore -q checkout REV` printed a "wrote X.gitstore" line per manifest (a
+    thousand lines for a thousand paths)."""
+    for name in ("a", "b", "c"):
+        write(repo / name / "f", name.encode())
+    run(repo, "track", "a", "b", "c")
+    git(repo, "commit", "-qm", "abc")
+    run(repo, "untrack", "a", "b", "c")
+    git(repo, "commit", "-qm", "none")
+    loud = run(repo, "checkout", "HEAD~1").stdout
+    assert loud.count("wrote ") == 3
+    run(repo, "checkout", "HEAD")
+    quiet = run(repo, "-q", "checkout", "HEAD~1").stdout
+    assert "wrote " not in quiet, quiet
+    assert (repo / "a" / "f").read_bytes() == b"a"
