@@ -22,6 +22,10 @@ clock tick of the rename. ``GITSTORE_FAULT=create-before:N`` has the user save a
 the N-th place where a checkout writes a file into a folder that has nothing
 there, just before the checkout's file appears.
 
+``GITSTORE_FAULT=pause-gc:SECONDS`` makes ``gc --remote --yes`` wait that long
+between judging the remote's objects and deleting them: a teammate's push
+can then land in the window a slow collection of a big store leaves.
+
 This is a test-only switch (tests/reliability uses it where it cannot mount a
 small tmpfs), read once when the process starts: unset, it costs a global
 lookup per write.
@@ -125,3 +129,16 @@ def user_create(path: str) -> None:
     if count == int(spec.partition(":")[2] or "1"):
         with open(path, "ab") as f:
             f.write(b"saved by the user\n")
+
+
+def gc_pause() -> None:
+    """Wait as ``pause-gc:SECONDS`` says, before a collection's first delete."""
+    spec = _SPEC
+    if not spec.startswith("pause-gc:"):
+        return
+    import time
+
+    try:
+        time.sleep(float(spec.partition(":")[2]))
+    except ValueError:
+        return

@@ -39,8 +39,10 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from . import faults
 from .errors import (
     GitstoreError,
+    ObjectNotFoundError,
     ReadOnlyStoreError,
     StoreAuthError,
     StoreError,
@@ -459,7 +461,9 @@ def collect_remote(
     _stop_if_moved(ctx, refs_before, name, result)
     if any(oid in shown for oid in candidates):
         _mark_collected(store, result)
+    faults.gc_pause()
     asked = time.monotonic()
+    renewed = 0
     for oid, size in sorted(candidates.items()):
         if oid not in shown:
             result.notes.append(f"kept {oid}: not listed by the last --dry-run")
@@ -467,8 +471,21 @@ def collect_remote(
         if time.monotonic() - asked > RECHECK_EVERY:
             _stop_if_moved(ctx, refs_before, name, result)
             asked = time.monotonic()
+        # a teammate's push that found this old object there and named it again
+        # renewed it (transfer.push_objects): its age, asked again, spares it
+        try:
+            st = store.stat(oid)
+        except ObjectNotFoundError:
+            continue
+        if st.mtime is None or st.mtime > cutoff:
+            renewed += 1
+            continue
         store.delete(oid)
         result.deleted.append((oid, size))
+    if renewed:
+        result.notes.append(
+            f"kept {count(renewed, 'object')} that a push renewed while this collection ran"
+        )
     plan.unlink(missing_ok=True)
     return result
 

@@ -607,6 +607,9 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
     # emptied bucket may have removed them since this clone saw them there.
     boundary = sorted(parents - commits)
     before = transfer.objects_of_commits(ctx, boundary) if boundary else {}
+    # what the new commits name that the commits they build on do not: asked of the
+    # store, and renewed there if it is an old object (see push_objects)
+    brought = [oid for oid in objects if oid not in before]
     introduced = [oid for oid in objects if oid not in before or collected]
     target = f"git remote '{remote}'" if remote else "the git remote"
     if store is None:
@@ -615,7 +618,9 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
             hint="run `gitstore remote add NAME URL --default`",
         )
     try:
-        result = transfer.push_objects(ctx, objects, remote=store, confirm=introduced)
+        result = transfer.push_objects(
+            ctx, objects, remote=store, confirm=introduced, renew=brought
+        )
     except GitstoreError as exc:
         exc.message = f"push to {target} refused: {exc.message}"
         exc.args = (exc.message,)

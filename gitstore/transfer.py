@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import errno
 import itertools
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -52,6 +53,8 @@ from .errors import (
 from .progress import NullProgress, Progress, count
 from .remotes import NO_REMOTE_HINT, check_trust, fetch_order, open_remote, remote_config
 from .stores.base import Store
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from .api import Context
@@ -488,12 +491,16 @@ def push_objects(
     progress: Progress | None = None,
     dry_run: bool = False,
     confirm: Iterable[str] = (),
+    renew: Iterable[str] = (),
 ) -> TransferResult:
     """Upload the objects the remote lacks; remote-level problems raise StoreError.
 
     The per-remote index answers for objects once seen on the remote, except
     those in ``confirm``, which the store itself is asked about (pre-push
-    passes the objects its new commits bring).
+    passes the objects its new commits bring). Of those, the ones in ``renew``
+    found there already are renewed (:meth:`Store.touch`): an old object that a
+    new commit names again, which a ``gc --remote`` running meanwhile would
+    otherwise judge by its old age and delete.
     """
     wanted = _as_mapping(oids)
     name, store = open_remote(ctx, remote, for_write=True)
@@ -513,6 +520,8 @@ def push_objects(
         on_remote = store.exists(candidates) if candidates else set()
     except GitstoreError as exc:
         raise _remote_error(name, exc) from exc
+    if not dry_run and renew:
+        on_remote -= _renew(store, sorted(on_remote & set(renew)), jobs or ctx.config.jobs)
     index.add(on_remote)
     lost = [oid for oid in candidates if oid in indexed and oid not in on_remote]
     if lost:
@@ -542,6 +551,24 @@ def push_objects(
         if token is not None and token != index.collected():
             index.record_collected(token)
     return result
+
+
+def _renew(store: Store, oids: list[str], jobs: int) -> set[str]:
+    """Touch each object; the ones found gone meanwhile (to be uploaded again)."""
+    gone: set[str] = set()
+
+    def one(oid: str) -> None:
+        try:
+            store.touch(oid)
+        except ObjectNotFoundError:
+            gone.add(oid)
+        except GitstoreError as exc:  # cannot renew here (read-only, no such call): as before
+            log.debug("gitstore: could not renew %s on %s: %s", oid, store.url, exc)
+
+    if oids:
+        with ThreadPoolExecutor(max_workers=min(jobs, len(oids))) as pool:
+            list(pool.map(one, oids))
+    return gone
 
 
 def collected_since(ctx: Context, remote: str | None) -> bool:

@@ -80,6 +80,11 @@ class Store(ABC):
     def delete(self, oid: str) -> None:
         """Remove the object; deleting an absent object is not an error."""
 
+    def touch(self, oid: str) -> None:
+        """Make the object's last-modified time now (``gc --remote`` spares what was
+        touched while it ran); ObjectNotFoundError if absent."""
+        raise UnsupportedError(f"{self.url} cannot renew its objects")
+
     def get(self, oid: str, dest: Path) -> None:
         """Write the object to ``dest``, verified; see the module docstring."""
         from ..hashing import new_hasher

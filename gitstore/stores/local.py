@@ -353,6 +353,13 @@ class LocalStore(Store):
         self._refuse_write()
         self.object_path(oid).unlink(missing_ok=True)
 
+    def touch(self, oid: str) -> None:
+        self._refuse_write()
+        try:
+            os.utime(self.object_path(oid))
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"object {oid} is not in {self.url}", oid=oid) from None
+
     def sync(self) -> None:
         """Make every object written so far durable (one syncfs)."""
         if self.root.exists():

@@ -103,6 +103,12 @@ class MemoryStore(Store):
         with self._contents.lock:
             self._contents.objects.pop(oid, None)
 
+    def touch(self, oid: str) -> None:
+        self._refuse_write()
+        data, _mtime = self._bytes(oid)  # ObjectNotFoundError if absent (takes the lock)
+        with self._contents.lock:
+            self._contents.objects[oid] = (data, time.time())
+
     # -- documents ---------------------------------------------------------
     def read_document(self, key: str) -> Document | None:
         with self._contents.lock:

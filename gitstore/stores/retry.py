@@ -213,6 +213,9 @@ class RetryingStore(Store):
     def delete(self, oid: str) -> None:
         self._call(f"delete {oid}", lambda: self.inner.delete(oid))
 
+    def touch(self, oid: str) -> None:
+        self._call(f"renew {oid}", lambda: self.inner.touch(oid))
+
     # -- documents ---------------------------------------------------------
     def read_document(self, key: str) -> Document | None:
         return self._call(f"read {key}", lambda: self.inner.read_document(key))

@@ -383,6 +383,21 @@ class TestStoreContract:
         with pytest.raises(ObjectNotFoundError):
             backend.store.open(gone)
 
+    def test_touch_renews_the_last_modified_time(self, backend: Backend) -> None:
+        if not backend.writable:
+            pytest.skip("read-only backend")
+        oid = backend.add(blob(9))
+        before = backend.store.stat(oid).mtime
+        time.sleep(1.1)  # S3's LastModified has whole seconds
+        backend.store.touch(oid)
+        after = backend.store.stat(oid)
+        assert before is not None and after.mtime is not None and after.mtime > before
+        assert after.size == len(blob(9)) and backend.store.exists([oid]) == {oid}
+        with pytest.raises(ObjectNotFoundError):
+            backend.store.touch(hash_bytes(b"never stored"))
+        with pytest.raises(ReadOnlyStoreError):
+            backend.read_only_twin.touch(oid)
+
     def test_read_only_refuses_every_write(self, backend: Backend) -> None:
         oid = backend.add(blob(7))
         ro = backend.read_only_twin

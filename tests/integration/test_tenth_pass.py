@@ -280,3 +280,59 @@ def test_quiet_checkout_of_a_revision_prints_no_line_a_manifest(repo: Path, run)
     quiet = run(repo, "-q", "checkout", "HEAD~1").stdout
     assert "wrote " not in quiet, quiet
     assert (repo / "a" / "f").read_bytes() == b"a"
+
+
+def test_a_push_during_a_collection_renews_the_old_objects_it_names(tmp_path: Path) -> None:
+    """A race: pre-push found an old object already on the remote (so sent nothing),
+    while another clone's `gc --remote`, which had judged it unneeded and old, deleted
+    it before the push landed. A push now renews such objects, and a collection asks
+    each object's age again right before deleting it."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from tests.integration.test_gc_remote_refs import _age
+    from tests.integration.test_hooks import Clone, make_team, objects_in
+
+    store = tmp_path / "store"
+    alice, bob, origin, _ = (*make_team(tmp_path, str(store)), store)
+    alice.write("data/c.bin", b"charlie")
+    alice.commit_data("c")
+    alice.git("push", "-q", "origin", "main")
+    bob.gs("install")
+    bob.git("pull", "-q")  # bob's cache has c.bin's bytes
+    before = objects_in(store)
+    alice.git("reset", "-q", "--hard", "HEAD~1")  # c dropped from every ref
+    alice.git("push", "-q", "-f", "origin", "main")
+    _age(store)
+    carol = Clone(tmp_path / "carol", tmp_path / "carol-cache")
+    subprocess.run(["git", "clone", "-q", str(origin), str(carol.path)], check=True)
+    carol.gs("install")
+    carol.gs("gc", "--remote", "team", "--dry-run")
+    gc = subprocess.Popen(
+        [sys.executable, "-m", "gitstore", "gc", "--remote", "team", "--yes"],
+        cwd=carol.path,
+        env={**carol.env, "GITSTORE_FAULT": "pause-gc:20"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (store / "gc" / "collected").exists():  # written just before the pause
+            assert gc.poll() is None and time.monotonic() < deadline, gc.communicate()
+            time.sleep(0.1)
+        # bob, in the window: a branch that names c.bin's content again
+        bob.git("fetch", "-q")
+        bob.git("switch", "-qc", "feature", "origin/main")
+        bob.write("data/c.bin", b"charlie")
+        bob.commit_data("charlie is back")
+        bob.git("push", "-q", "origin", "feature")
+        assert gc.poll() is None, "the collection did not wait for the push: no race shown"
+    finally:
+        out, err = gc.communicate(timeout=120)
+    assert gc.returncode == 0, err
+    assert before <= objects_in(store), "a pushed branch names an object the remote lacks"
+    assert "kept 1 object that a push renewed" in out + err, out + err
+    assert os.path.exists(store / "gc" / "collected")
