@@ -24,13 +24,14 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import manifest as mf
 from . import pending as marks_file
 from .cleanrecord import CleanRecord, TrackChanges
 from .errors import GitstoreError, ManifestError, TransferError
-from .gitrepo import blob_id_of
+from .gitrepo import GitRepo, blob_id_of
 from .progress import count as counted
 
 if TYPE_CHECKING:
@@ -542,6 +543,25 @@ def _check_staged(
 
 
 # -- pre-push ------------------------------------------------------------------
+def _refs_heard_since(repo: GitRepo, remote: str, since: float) -> list[str]:
+    """The commits of ``remote``'s remote-tracking refs last updated (fetched, or
+    pushed to) after ``since``: what the remote had after a collection seen then.
+    A ref with no reflog (packed, never updated here) is not taken."""
+    out = repo.git(
+        "for-each-ref", "--format=%(objectname) %(refname)", f"refs/remotes/{remote}/"
+    ).stdout.decode("utf-8", "replace")
+    logs = Path(repo.common_dir) / "logs"
+    found = []
+    for line in out.splitlines():
+        sha, _, ref = line.partition(" ")
+        try:
+            if (logs / ref).stat().st_mtime > since:
+                found.append(sha)
+        except OSError:
+            continue
+    return found
+
+
 def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, str]) -> HookReport:
     """``args`` are git's (remote name, url); refs come on stdin, or from pre-commit's env."""
     repo = ctx.repo
@@ -566,16 +586,16 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
     # after another clone's `gc --remote`, this clone's remote-tracking refs may
     # name commits whose data it deleted (a force-push dropped them, a branch was
     # deleted, and this clone has not fetched since): only the refs git has just
-    # read from the remote (stdin) are taken as what it has, and every object of
-    # the commits beyond them is asked of the store
-    collected = False
-    if updates and store is not None:
+    # read from the remote (stdin) and the remote-tracking refs updated since the
+    # collection was first seen here are taken as what the remote has
+    seen: float | None = None
+    if updates and store is not None and remote:
         from . import transfer
 
         try:
-            collected = transfer.collected_since(ctx, store)
+            seen = transfer.remote_gc_seen(ctx, store)
         except GitstoreError:
-            collected = False  # the push below says what is wrong with the remote
+            seen = None  # the push below says what is wrong with the remote
     if updates:
         # one rev-list for every ref (a push of 2,000 tags ran 2,000 of them):
         # what any pushed ref reaches and neither the remote's refs nor any
@@ -587,8 +607,10 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
             if remote_sha != ZERO and repo.try_resolve(remote_sha) is not None
         ]
         rev_args = ["rev-list", "--parents", "--stdin"]
-        if remote and not collected:
+        if remote and seen is None:
             rev_args += ["--not", f"--remotes={remote}"]
+        elif remote and seen is not None:
+            spec += ["^" + sha for sha in _refs_heard_since(repo, remote, seen)]
         out = repo.git(*rev_args, input="".join(f"{x}\n" for x in spec).encode()).stdout
         for line in out.decode("ascii", "replace").splitlines():
             commit, *above = line.split()
@@ -609,8 +631,7 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
     before = transfer.objects_of_commits(ctx, boundary) if boundary else {}
     # what the new commits name that the commits they build on do not: asked of the
     # store, and renewed there if it is an old object (see push_objects)
-    brought = [oid for oid in objects if oid not in before]
-    introduced = [oid for oid in objects if oid not in before or collected]
+    introduced = brought = [oid for oid in objects if oid not in before]
     target = f"git remote '{remote}'" if remote else "the git remote"
     if store is None:
         raise GitstoreError(

@@ -28,11 +28,13 @@ the next; a remote that is down is skipped with one warning.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -308,26 +310,31 @@ class RemoteIndex:
         self.header = f"{INDEX_HEADER}{store_identity(store)}\n"
         self._lock = threading.Lock()
 
-    def collected(self) -> str | None:
-        """The ``gc --remote`` token recorded by the last push that found everything there."""
-        token = None
+    def collected(self) -> tuple[str, float] | None:
+        """(token, when this clone first saw it) of the last ``gc --remote`` seen."""
+        found = None
         try:
             with open(self.path, encoding="utf-8", errors="replace") as f:
                 if f.readline() != self.header:
                     return None
                 for line in f:
                     if line.startswith("gc "):
-                        token = line[3:].strip()
+                        seen, _, token = line[3:].rstrip("\n").partition(" ")
+                        with contextlib.suppress(ValueError):
+                            found = (token, float(seen))
         except FileNotFoundError:
             return None
-        return token
+        return found
 
-    def record_collected(self, token: str) -> None:
+    def start_over(self, token: str) -> float:
+        """Forget every oid (a ``gc --remote`` may have removed any of them) and record the
+        collection's token, seen now; what is added from here on was there after it."""
+        seen = time.time()
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fresh = not self._header_ok()
-            with open(self.path, "w" if fresh else "a", encoding="utf-8") as f:
-                f.write((self.header if fresh else "") + f"gc {token}\n")
+            with open(self.path, "w", encoding="utf-8") as f:
+                f.write(f"{self.header}gc {seen:.3f} {token}\n")
+        return seen
 
     def load(self) -> set[str]:
         try:
@@ -345,8 +352,8 @@ class RemoteIndex:
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fresh = replace or not self._header_ok()
-            token = self.collected() if replace else None  # a rewrite keeps what it saw
-            kept = f"gc {token}\n" if token else ""
+            seen = self.collected() if replace else None  # a rewrite keeps what it saw
+            kept = f"gc {seen[1]:.3f} {seen[0]}\n" if seen else ""
             with open(self.path, "w" if fresh else "a", encoding="utf-8") as f:
                 f.write((self.header + kept if fresh else "") + lines)
 
@@ -508,8 +515,8 @@ def push_objects(
     index, queue = RemoteIndex(ctx, name, store), PushQueue(ctx, name)
     # a `gc --remote` since this clone's last full push may have removed what the
     # index says is there: it is trusted again once a push finds everything there
-    token = collected_token(store)
-    indexed = index.load() if token == index.collected() else set()
+    gc_seen(index, store)
+    indexed = index.load()
     resumed = queue.pending() - indexed
     for oid in ctx.cache.exists(resumed):
         wanted.setdefault(oid, [])
@@ -548,8 +555,6 @@ def push_objects(
     _upload(ctx, name, store, send, sizes, wanted, index, jobs, progress, result)
     if not result.failed:
         queue.clear()
-        if token is not None and token != index.collected():
-            index.record_collected(token)
     return result
 
 
@@ -571,11 +576,24 @@ def _renew(store: Store, oids: list[str], jobs: int) -> set[str]:
     return gone
 
 
-def collected_since(ctx: Context, remote: str | None) -> bool:
-    """Whether a ``gc --remote`` of this remote ran since this clone last pushed to it
-    and found everything there: what its git refs say the remote has may be gone."""
+def gc_seen(index: RemoteIndex, store: Store) -> float | None:
+    """When this clone first saw the remote's last ``gc --remote`` (None: none ran).
+
+    A new one empties the index first: any object it named may be gone.
+    """
+    token = collected_token(store)
+    if token is None:
+        return None
+    recorded = index.collected()
+    if recorded is not None and recorded[0] == token:
+        return recorded[1]
+    return index.start_over(token)
+
+
+def remote_gc_seen(ctx: Context, remote: str | None) -> float | None:
+    """:func:`gc_seen` of a remote by name (pre-push, before it walks the commits)."""
     name, store = open_remote(ctx, remote, for_write=True)
-    return collected_token(store) != RemoteIndex(ctx, name, store).collected()
+    return gc_seen(RemoteIndex(ctx, name, store), store)
 
 
 def _size(path: Path) -> int:

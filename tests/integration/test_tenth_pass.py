@@ -97,6 +97,14 @@ def test_a_push_after_another_clones_gc_trusts_no_stale_ref(tmp_path: Path) -> N
     _collect(carol)
     freed = before - objects_in(store)
     assert len(freed) == 1  # big.bin's object
+    # re-verification: an unrelated push first made the index (and the stale refs)
+    # trusted again; the refs are trusted only once fetched since the collection
+    bob.git("switch", "-qc", "other", "HEAD~1")
+    bob.write("other.bin", b"other")
+    bob.gs("track", "other.bin")
+    bob.git("commit", "-qm", "other")
+    bob.git("push", "-q", "origin", "other")
+    bob.git("switch", "-q", "main")
     bob.git("switch", "-qc", "feature")
     bob.write("new.bin", b"new")
     bob.gs("track", "new.bin")
