@@ -301,6 +301,16 @@ class GitRepo:
     # ---- refs and revisions ------------------------------------------------
 
     def _ref(self, name: str) -> str | None:
+        if name in _SPECIAL_HEADS and name != "HEAD":
+            # ORIG_HEAD, MERGE_HEAD...: files of the work tree's git dir, which dulwich
+            # does not read as refs (the post-merge hook read no ORIG_HEAD, so a merge
+            # that stopped tracking a path never took its files away)
+            try:
+                first = (self.git_dir / name).read_bytes().split(b"\n", 1)[0].strip()
+            except OSError:
+                return None
+            text = first.decode("ascii", "replace")
+            return text if _HEX40.fullmatch(text) else None
         try:
             _, sha = self._repo().refs.follow(name.encode())  # type: ignore[arg-type]
         except (KeyError, ValueError, OSError):

@@ -928,10 +928,15 @@ def materialise_changes(
 
 
 def _tracked_by_git(ws: Workspace, rels: Sequence[str]) -> set[str]:
-    """Those of ``rels`` that git's index holds files in (or is itself a file of)."""
+    """Those of ``rels`` that git's index holds files in (or is itself a file of); the
+    manifests of tracked paths inside them do not count (their files are spared)."""
     if not rels:
         return set()
-    found = ws.repo.ls_files([":(literal)" + rel for rel in rels])
+    found = [
+        p
+        for p in ws.repo.ls_files([":(literal)" + rel for rel in rels])
+        if not p.endswith(mf.SUFFIX)
+    ]
     return {rel for rel in rels if any(p == rel or p.startswith(rel + "/") for p in found)}
 
 

@@ -344,3 +344,33 @@ def test_a_push_during_a_collection_renews_the_old_objects_it_names(tmp_path: Pa
     assert before <= objects_in(store), "a pushed branch names an object the remote lacks"
     assert "kept 1 object that a push renewed" in out + err, out + err
     assert os.path.exists(store / "gc" / "collected")
+
+
+def test_a_merge_that_stops_tracking_a_folder_takes_its_files_away(repo: Path, run) -> None:
+    """Re-verification: after a merge that split s into s/p and s/q (or a switch to a
+    branch where only d/x/y of d is tracked), files of the old folder outside the new
+    parts stayed on disk untracked, offered to `git add -A`. The post-merge hook read no
+    ORIG_HEAD (dulwich does not take it for a ref), and a manifest of a part counted as
+    a file git tracks there."""
+    run(repo, "init")
+    main = git(repo, "rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
+    write(repo / "s" / "p" / "a", b"1\n")
+    write(repo / "s" / "q" / "b", b"2\n")
+    write(repo / "s" / "top", b"3\n")
+    write(repo / "d" / "x" / "y" / "a", b"4\n")
+    write(repo / "d" / "b", b"5\n")
+    run(repo, "track", "s", "d")
+    git(repo, "commit", "-qm", "A")
+    git(repo, "checkout", "-qb", "split")
+    run(repo, "untrack", "s", "d")
+    run(repo, "track", "s/p", "s/q", "d/x/y")  # (s/top and d/b are left out of git too)
+    git(repo, "commit", "-qm", "split")
+    git(repo, "checkout", "-q", main)
+    assert _files(repo / "d") == {"x/y/a": b"4\n", "b": b"5\n"}
+    write(repo / "code.py", b"x\n")
+    git(repo, "add", "code.py")
+    git(repo, "commit", "-qm", "code")
+    git(repo, "merge", "-q", "--no-edit", "split")
+    assert _files(repo / "s") == {"p/a": b"1\n", "q/b": b"2\n"}
+    assert _files(repo / "d") == {"x/y/a": b"4\n"}
+    assert git(repo, "status", "--porcelain").stdout == ""
