@@ -414,6 +414,21 @@ def _keep_ignored(
     clean = ctx.repo.git("diff", "--quiet", "--", ".gitignore", check=False).returncode == 0
     gitignore.add_many(root, add)
     gitignore.remove_many(root, drop)
+    if _partial_commit():
+        # git commits from a temporary index: .gitignore staged there would go into
+        # this commit and not into the real index, whose old .gitignore the next
+        # commit would then record again
+        report.lines.append(
+            f"gitstore: .gitignore must list {_shown([r for r, _ in add] or drop)} with this"
+            " change of manifests, and a partial commit (git commit -- PATHS) cannot stage"
+            " it; commit refused"
+        )
+        report.lines.append(
+            "hint: .gitignore is updated on disk: add .gitignore to the paths of the"
+            " commit, or run `git add .gitignore` and `git commit` without paths"
+        )
+        report.exit_code = 1
+        return
     said = []
     if add:
         said.append(f"now lists {_shown([r for r, _ in add])}")
@@ -469,6 +484,8 @@ def _check_staged(
     ws = ctx.workspace
     staged, others, deleted = _staged(ctx)
     _keep_ignored(ctx, report, staged, deleted, worktree)
+    if report.exit_code:
+        return report
     inside = _inside_tracked(others, mpaths) if others else {}
     if inside:
         rel, paths = sorted(inside.items())[0]

@@ -208,11 +208,20 @@ def tracked_path_problem(rel: str) -> str | None:
     problem = validate_entry_path(rel)
     if problem is not None:
         return f"describes the path {rel!r}, which {problem}; gitstore never writes there"
-    if rel in OWN_FILES or rel.startswith(".gitstore/"):
+    if is_own_file(rel):
         return (
             f"describes {rel}, git's or gitstore's own configuration; gitstore never writes there"
         )
     return None
+
+
+def is_own_file(rel: str) -> bool:
+    """Whether ``rel`` is git's or gitstore's configuration: ``.gitstore/``, ``.gitmodules``
+    at the top, and a ``.gitignore`` or ``.gitattributes`` in any folder (git reads them all)."""
+    name = rel.rsplit("/", 1)[-1]
+    return (
+        rel in OWN_FILES or rel.startswith(".gitstore/") or name in (".gitignore", ".gitattributes")
+    )
 
 
 # what validate_entry_path can refuse in a path made of real file names (no

@@ -656,7 +656,7 @@ class Workspace:
                 raise PathError(
                     f"{named}: a name with a line break cannot be tracked (.gitignore cannot list it)"
                 )
-            if rel in OWN_FILES or rel.startswith(".gitstore/"):
+            if mf.is_own_file(rel):
                 raise PathError(
                     f"{named} is git's or gitstore's own configuration; it cannot be tracked"
                 )

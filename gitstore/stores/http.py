@@ -57,7 +57,7 @@ from .retry import ObjectAccessDeniedError, ThrottledError
 USER_AGENT = "gitstore"
 MAX_DOCUMENT = 256 << 20
 _REDIRECTS = {301, 302, 303, 307, 308}
-MIN_RATE = 64 << 10  # bytes a second a transfer must average once its deadline has passed
+MIN_RATE = 8 << 10  # bytes a second a transfer must average once its deadline has passed
 
 
 def _is_loopback(host: str) -> bool:

@@ -374,3 +374,42 @@ def test_a_merge_that_stops_tracking_a_folder_takes_its_files_away(repo: Path, r
     assert _files(repo / "s") == {"p/a": b"1\n", "q/b": b"2\n"}
     assert _files(repo / "d") == {"x/y/a": b"4\n"}
     assert git(repo, "status", "--porcelain").stdout == ""
+
+
+def test_a_rename_in_a_partial_commit_is_refused_until_gitignore_goes_with_it(
+    repo: Path, run
+) -> None:
+    """Re-verification: `git mv g.gitstore h.gitstore; mv g h; git commit -- h.gitstore
+    g.gitstore` staged the .gitignore change in git's temporary index only; the next
+    commit recorded the old .gitignore again (/g, no /h)."""
+    run(repo, "init")
+    write(repo / "g", b"2\n")
+    run(repo, "track", "g")
+    git(repo, "commit", "-qm", "g")
+    git(repo, "mv", "g.gitstore", "h.gitstore")
+    (repo / "g").rename(repo / "h")
+    refused = git(repo, "commit", "-qm", "mv", "--", "h.gitstore", "g.gitstore", check=False)
+    assert refused.returncode != 0 and "a partial commit" in refused.stderr, refused.stderr
+    git(repo, "commit", "-qm", "mv", "--", "h.gitstore", "g.gitstore", ".gitignore")
+    write(repo / "code.py", b"x\n")
+    git(repo, "add", "code.py")
+    git(repo, "commit", "-qm", "unrelated")
+    assert git(repo, "show", "HEAD:.gitignore").stdout == "/h\n"
+    assert git(repo, "status", "--porcelain").stdout == ""
+
+
+def test_a_nested_gitignore_or_gitattributes_is_never_a_tracked_path(repo: Path, run) -> None:
+    """Re-verification: the rule for git's own files held at the top only, while git reads
+    a .gitignore or .gitattributes in every folder."""
+    write(repo / "sub" / ".gitattributes", b"* text\n")
+    refused = run(repo, "track", "sub/.gitattributes", ok=False).stderr
+    assert "own configuration; it cannot be tracked" in refused
+    oid = "0" * 64
+    write(
+        repo / "sub" / ".gitignore.gitstore",
+        "gitstore: 1\nkind: file\nsize: 1\nfiles: 1\nentries:\n"
+        f"- {{path: .gitignore, blake3: {oid}, size: 1}}\n",
+    )
+    status = run(repo, "status", ok=False)
+    assert "invalid           sub/.gitignore" in status.stdout
+    assert "gitstore never writes there" in status.stderr
