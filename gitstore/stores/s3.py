@@ -12,6 +12,19 @@ with ``total_max_attempts``, and the connect and read timeouts never exceed
 the deadline, so an endpoint that accepts and never answers is given up
 after at most the deadline plus one read timeout.
 
+Some requests about big objects legitimately keep the answer back for
+longer: completing a multipart upload (AWS documents that it "could take
+several minutes"; moto and some S3-compatible services send nothing
+meanwhile), a server-side copy (``touch``), and the ranged GETs of an object
+the server has just answered for (moto reads the whole object for each
+range). They go through a second client, made only when needed, whose read
+timeout is ``slow_read_timeout`` and which lets botocore retry a failed part
+or range (one lost part of a 2 GiB upload must not start it all over: the
+transfer alone outlasts the retry deadline). A multipart upload whose
+completion answer is lost is judged by a HEAD: the object is there with its
+size, or the upload failed. A server that never answers is still found out
+within the deadline: every command asks it something small first.
+
 - ``exists`` sends parallel HEADs for a few oids and lists the ``objects/xx/``
   prefixes of the wanted oids when that costs fewer requests; the size of the
   store is estimated from the first page of a listing (oids are uniform).
@@ -103,6 +116,9 @@ class S3Store(Store):
     deadline = 60.0  # the retry deadline: no timeout is longer
     connect_timeout = 10.0
     read_timeout = 20.0
+    slow_read_timeout = 300.0  # completing a multipart upload, a server-side copy
+    slow_attempts = 3  # botocore's tries per request on the slow client (parts)
+    copy_max = 5 << 30  # S3's limit for one CopyObject; bigger is copied in parts
 
     def __init__(
         self,
@@ -127,6 +143,7 @@ class S3Store(Store):
         self.read_only = read_only
         self.url = url or f"s3://{bucket}/{self.prefix}".rstrip("/")
         self._client: Any = None
+        self._slow_client: Any = None
         self._client_lock = threading.Lock()
 
     # -- the client --------------------------------------------------------
@@ -141,7 +158,18 @@ class S3Store(Store):
                 client = self._client
         return client
 
-    def _make_client(self) -> Any:
+    @property
+    def slow_client(self) -> Any:
+        """A client for requests whose answer may take minutes (see the module's doc)."""
+        client = self._slow_client
+        if client is None:
+            with self._client_lock:
+                if self._slow_client is None:
+                    self._slow_client = self._make_client(slow=True)
+                client = self._slow_client
+        return client
+
+    def _make_client(self, slow: bool = False) -> Any:
         try:
             import boto3.session  # type: ignore[import-untyped]
             from botocore import UNSIGNED  # type: ignore[import-untyped]
@@ -155,9 +183,16 @@ class S3Store(Store):
             # counts retries only: 3 was 4 requests of up to read_timeout each,
             # 80 s whatever the retry deadline); RetryingStore checks its
             # deadline between attempts, so one attempt is one request
-            "retries": {"total_max_attempts": self.botocore_attempts, "mode": "standard"},
+            "retries": {
+                "total_max_attempts": self.slow_attempts if slow else self.botocore_attempts,
+                "mode": "standard",
+            },
             "connect_timeout": min(self.connect_timeout, self.deadline),
-            "read_timeout": min(self.read_timeout, self.deadline),
+            "read_timeout": (
+                max(self.slow_read_timeout, self.read_timeout)
+                if slow
+                else min(self.read_timeout, self.deadline)
+            ),
             "user_agent_extra": "gitstore",
         }
         if self.endpoint_url:
@@ -530,7 +565,7 @@ class S3Store(Store):
             what = f"read object {oid} bytes {start}-{end}"
             response = self._call(
                 what,
-                self.client.get_object,
+                self.slow_client.get_object,  # the server may read far before it answers
                 Key=key,
                 Range=f"bytes={start}-{end}",
                 oid=oid,
@@ -598,15 +633,24 @@ class S3Store(Store):
                 max_concurrency=min(self.jobs, 8),
             )
             try:
-                self.client.upload_file(str(src), self.bucket, key, Config=config)
+                self.slow_client.upload_file(str(src), self.bucket, key, Config=config)
             except _boto_errors() as exc:
-                raise self._translate(exc, what, oid=oid) from exc
+                error = self._translate(exc, what, oid=oid)
+                if not self._landed(oid, size):
+                    raise error from exc
             return
         try:
             with open(src, "rb") as body:
                 self._call(what, self.client.put_object, Key=key, Body=body, oid=oid)
         except OSError as exc:
             raise StoreError(f"cannot read {src} to upload it: {exc.strerror}") from exc
+
+    def _landed(self, oid: str, size: int) -> bool:
+        """Whether ``oid`` is in the store with ``size`` bytes (after an upload's lost answer)."""
+        try:
+            return self.stat(oid).size == size
+        except GitstoreError:
+            return False
 
     def stat(self, oid: str) -> ObjectStat:
         response = self._call(
@@ -634,18 +678,32 @@ class S3Store(Store):
         self._call(f"delete object {oid}", self.client.delete_object, Key=key, oid=oid)
 
     def touch(self, oid: str) -> None:
-        """A copy of the object onto itself: S3 has no other way to renew LastModified."""
+        """A copy of the object onto itself: S3 has no other way to renew LastModified.
+
+        One CopyObject up to ``copy_max`` bytes (S3's limit), a multipart copy
+        (UploadPartCopy) above it; both on the slow client, since the server
+        copies the bytes before it answers.
+        """
+        from boto3.s3.transfer import TransferConfig
+
         self._refuse_write()
         key = self._key(layout.object_key(oid))
-        self._call(
-            f"renew object {oid}",
-            self.client.copy_object,
-            Key=key,
-            CopySource={"Bucket": self.bucket, "Key": key},
-            MetadataDirective="REPLACE",
-            oid=oid,
-            object_level=True,
+        what = f"renew object {oid}"
+        config = TransferConfig(
+            multipart_threshold=self.copy_max,
+            multipart_chunksize=min(self.copy_max, 1 << 30),
+            max_concurrency=min(self.jobs, 8),
         )
+        try:
+            self.slow_client.copy(
+                {"Bucket": self.bucket, "Key": key},
+                self.bucket,
+                key,
+                ExtraArgs={"MetadataDirective": "REPLACE"},
+                Config=config,
+            )
+        except _boto_errors() as exc:
+            raise self._translate(exc, what, oid=oid, object_level=True) from exc
 
     def sweep_leftovers(self, older_than: float, dry_run: bool = False) -> Sequence[str]:
         """Abort this store's own multipart uploads begun before ``older_than``.
@@ -755,9 +813,10 @@ class S3Store(Store):
         return self._list_keys(prefix)
 
     def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
+        for client in (self._client, self._slow_client):
+            if client is not None:
+                client.close()
+        self._client = self._slow_client = None
 
 
 def _invocation_id() -> Callable[..., None]:

@@ -691,9 +691,10 @@ def test_s3_large_objects_use_ranges_and_multipart(moto_s3: S3Store, tmp_path: P
     src = tmp_path / "big"
     src.write_bytes(data)
     calls: list[str] = []
-    moto_s3.client.meta.events.register(
-        "before-call.s3.*", lambda model, **kw: calls.append(model.name)
-    )
+    for client in (moto_s3.client, moto_s3.slow_client):  # multipart goes through the slow one
+        client.meta.events.register(
+            "before-call.s3.*", lambda model, **kw: calls.append(model.name)
+        )
     moto_s3.put(oid, src)
     assert "CreateMultipartUpload" in calls
     calls.clear()
