@@ -65,6 +65,11 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 INDEX_HEADER = "# gitstore remote index for "
 FLUSH_EVERY = 256
+# An object this clone wrote to a remote less than this long ago is not renewed
+# by pre-push: `gc --remote` judges only objects older than the collecting
+# clone's last fetch less gc_remote.CLOCK_SLACK (an hour), so a fresh upload is
+# safe from it for the length of any push, with room for the clocks.
+RENEW_AFTER = 600.0
 
 
 @dataclass
@@ -371,6 +376,48 @@ class RemoteIndex:
         except FileNotFoundError:
             return False
 
+    # -- what this clone wrote there lately (``<name>.sent``: "<unix time> <oid>" lines) --
+    @property
+    def _sent_path(self) -> Path:
+        return self.path.with_suffix(".sent")
+
+    def add_sent(self, oids: list[str], started: float) -> None:
+        """Record ``oids`` as on the remote, and as written there by this clone in a push
+        that began at ``started`` (the age that counts: S3 dates a multipart upload from
+        its start, and a long push's objects are renewed by the next one)."""
+        self.add(oids)
+        if not oids:
+            return
+        now = time.time()
+        lines = "".join(f"{started:.0f} {oid}\n" for oid in oids)
+        with self._lock:
+            recent = self._sent_lines(now)
+            fresh = recent is None  # another remote's, or only stale lines: start over
+            with open(self._sent_path, "w" if fresh else "a", encoding="utf-8") as f:
+                f.write((self.header if fresh else "") + lines)
+
+    def recently_sent(self, within: float = RENEW_AFTER) -> set[str]:
+        """The oids this clone wrote to the remote less than ``within`` seconds ago."""
+        lines = self._sent_lines(time.time(), within)
+        return {line[1] for line in lines or ()}
+
+    def _sent_lines(self, now: float, within: float = RENEW_AFTER) -> list[list[str]] | None:
+        """The records younger than ``within``; None when the file is absent, of another
+        remote or holds none that young (so that it is rewritten, not grown forever)."""
+        try:
+            with open(self._sent_path, encoding="utf-8", errors="replace") as f:
+                if f.readline() != self.header:
+                    return None
+                rows = [line.split() for line in f]
+        except FileNotFoundError:
+            return None
+        young = []
+        for row in rows:
+            with contextlib.suppress(ValueError, IndexError):
+                if len(row) == 2 and len(row[1]) == 64 and 0 <= now - float(row[0]) < within:
+                    young.append(row)
+        return young or None
+
 
 class PushQueue:
     """The objects an unfinished push to one remote still has to send."""
@@ -528,7 +575,10 @@ def push_objects(
     except GitstoreError as exc:
         raise _remote_error(name, exc) from exc
     if not dry_run and renew:
-        on_remote -= _renew(store, sorted(on_remote & set(renew)), jobs or ctx.config.jobs)
+        # what this clone itself wrote there minutes ago (`gitstore push`, then
+        # `git push`) is young on the remote: no collection can judge it yet
+        old = on_remote & set(renew) - index.recently_sent()
+        on_remote -= _renew(store, sorted(old), jobs or ctx.config.jobs)
     index.add(on_remote)
     lost = [oid for oid in candidates if oid in indexed and oid not in on_remote]
     if lost:
@@ -619,7 +669,8 @@ def _upload(
         return
     progress = progress or NullProgress()
     progress.start(f"push to {name}", len(send), sum(sizes.values()))
-    done = _Batcher(index.add)
+    started = time.time()
+    done = _Batcher(lambda oids: index.add_sent(oids, started))
     lock = threading.Lock()
     stop = threading.Event()
     fatal: list[GitstoreError] = []
