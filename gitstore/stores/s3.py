@@ -150,24 +150,18 @@ class S3Store(Store):
     @property
     def client(self) -> Any:
         """The boto3 S3 client, made on first use and shared by all threads."""
-        client = self._client
-        if client is None:
-            with self._client_lock:
-                if self._client is None:
-                    self._client = self._make_client()
-                client = self._client
-        return client
+        return self._client or self._made("_client")
 
     @property
     def slow_client(self) -> Any:
         """A client for requests whose answer may take minutes (see the module's doc)."""
-        client = self._slow_client
-        if client is None:
-            with self._client_lock:
-                if self._slow_client is None:
-                    self._slow_client = self._make_client(slow=True)
-                client = self._slow_client
-        return client
+        return self._slow_client or self._made("_slow_client")
+
+    def _made(self, attr: str) -> Any:
+        with self._client_lock:
+            if getattr(self, attr) is None:
+                setattr(self, attr, self._make_client(slow=attr == "_slow_client"))
+            return getattr(self, attr)
 
     def _make_client(self, slow: bool = False) -> Any:
         try:
