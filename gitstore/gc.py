@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import manifest as mf
-from .errors import GitstoreError, ManifestError, UsageError
+from .errors import GitstoreError, ManifestError, RevisionError, UsageError
 from .gitrepo import MANIFEST_SUFFIX, GitRepo
 from .layout import is_oid
 
@@ -294,25 +294,33 @@ def history_blobs(repo: GitRepo) -> dict[str, None]:
 
     def has(sha: str) -> bool:
         if sha not in present:
-            try:
-                repo.commit_info(sha)
-                present[sha] = True
-            except (GitstoreError, KeyError, ValueError):
-                present[sha] = False  # beyond a shallow clone's boundary
+            # absent: pruned by git gc with the reflog that named it, or beyond a
+            # shallow boundary. Never fetched: a partial clone has every commit.
+            present[sha] = repo.has_object(sha)
+            if present[sha]:
+                try:
+                    repo.commit_info(sha)
+                except (GitstoreError, KeyError, ValueError):
+                    present[sha] = False
         return present[sha]
 
+    commits: list[tuple[str, list[str]]] = []
     stack = sorted(repo.all_ref_commits())
     while stack:
         sha = stack.pop()
         if sha in seen:
             continue
         seen.add(sha)
-        parents = repo.commit_info(sha).parents
+        parents = list(repo.commit_info(sha).parents)
+        commits.append((sha, parents))
+        stack.extend(p for p in parents if p not in seen and has(p))
+    # a partial clone (--filter=tree:0) lacks the trees: one fetch for all of them
+    repo.prefetch_trees(sha for sha, _ in commits)
+    for sha, parents in commits:
         base = parents[0] if parents and has(parents[0]) else None
         for _path, _old, new in repo.changed_manifests(base, sha):
             if new is not None:
                 blobs[new] = None
-        stack.extend(p for p in parents if p not in seen and has(p))
     return blobs
 
 
@@ -634,7 +642,10 @@ def needed_by_all(ctx: Context, result: GcResult, forget_missing: bool = False) 
             raise GitstoreError(
                 f"cannot read the repository {repo.common_dir}, which uses this cache: {why};"
                 " nothing was deleted",
-                hint="repair it, or remove its line from <cache>/repos/ if it is gone for good",
+                # a partial clone whose git remote is away says when to run again
+                hint=exc.hint
+                if isinstance(exc, RevisionError) and exc.hint
+                else "repair it, or remove its line from <cache>/repos/ if it is gone for good",
             ) from exc
     return needed.oids
 

@@ -326,8 +326,9 @@ def tip_needs(repo: GitRepo, tips: set[str]) -> set[str]:
     feed = "".join(f"{sha}\n" for sha in extra) + "".join(f"^{sha}\n" for sha in sorted(roots))
     out = repo.git("rev-list", "--parents", "--stdin", input=feed.encode()).stdout.decode("ascii")
     blobs: set[str] = set()
-    for line in out.splitlines():
-        sha, *parents = line.split()
+    lines = [line.split() for line in out.splitlines() if line.strip()]
+    repo.prefetch_trees(sha for sha, *_ in lines)  # a partial clone: in one fetch
+    for sha, *parents in lines:
         for _path, _old, new in repo.changed_manifests(parents[0] if parents else None, sha):
             if new is not None:
                 blobs.add(new)

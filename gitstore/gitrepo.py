@@ -163,6 +163,8 @@ class GitRepo:
                 common_dir = Path(os.path.normpath(git_dir / text))
         self.common_dir = common_dir
         self._shallow: frozenset[str] | None = None
+        self._promisors: list[str] | None = None
+        self._fetch_lock = threading.Lock()
         self._local = threading.local()
         self._opened: list[Repo] = []
         self._lock = threading.Lock()
@@ -270,14 +272,17 @@ class GitRepo:
     def _object(self, sha: str) -> Any:
         if not _HEX40.fullmatch(sha):
             raise RevisionError(f"'{sha}' is not a full object id")
-        try:
-            return self._store()[sha.encode("ascii")]  # type: ignore[index]
-        except KeyError:
-            if sha == EMPTY_TREE:  # built into git, which never writes it (an empty commit)
-                from dulwich.objects import Tree
+        for attempt in range(2):
+            try:
+                return self._store()[sha.encode("ascii")]  # type: ignore[index]
+            except KeyError:
+                if sha == EMPTY_TREE:  # built into git, which never writes it (an empty commit)
+                    from dulwich.objects import Tree
 
-                return Tree()
-            raise RevisionError(f"object {sha} is not in the repository") from None
+                    return Tree()
+                if attempt or not self.fetch_missing([sha]):
+                    break
+        raise RevisionError(f"object {sha} is not in the repository")
 
     def _commit(self, sha: str) -> Commit:
         obj = self._object(sha if _HEX40.fullmatch(sha) else self.resolve(sha))
@@ -643,7 +648,9 @@ class GitRepo:
         try:
             kind, data = self._store().get_raw(blob_id.encode("ascii"))  # type: ignore[arg-type]
         except KeyError:
-            raise RevisionError(f"blob {blob_id} is not in the repository") from None
+            if not self.fetch_missing([blob_id]):
+                raise RevisionError(f"blob {blob_id} is not in the repository") from None
+            kind, data = self._store().get_raw(blob_id.encode("ascii"))  # type: ignore[arg-type]
         if kind != _BLOB:
             raise RevisionError(f"object {blob_id} is not a blob")
         return data
@@ -780,6 +787,87 @@ class GitRepo:
                 env["GIT_INDEX_FILE"] = index  # a hook's (git commit -a stages into index.lock)
         return cwd, env
 
+    # ---- partial clones (git clone --filter) ---------------------------------
+
+    def promisor_remotes(self) -> list[str]:
+        """The git remotes a partial clone fetches missing objects from, in git's order; [] otherwise.
+
+        ``remote.NAME.promisor`` remotes first, then the one ``extensions.partialClone``
+        names (``git clone --filter`` sets both), as git's own lazy fetch tries them.
+        """
+        if self._promisors is None:
+            pattern = r"^(extensions\.partialclone|remote\..+\.promisor)$"
+            proc = self.git("config", "-z", "--get-regexp", pattern, check=False)
+            found: list[str] = []
+            last: list[str] = []
+            for record in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
+                key, _, value = record.partition("\n")
+                if key.lower() == "extensions.partialclone":
+                    last = [value] if value else []
+                elif key and value.lower() in ("", "true", "yes", "on", "1"):
+                    found.append(key[len("remote.") : -len(".promisor")])
+            self._promisors = list(dict.fromkeys([*(r for r in found if r not in last), *last]))
+        return self._promisors
+
+    def fetch_missing(self, shas: Iterable[str]) -> bool:
+        """Fetch those of ``shas`` this partial clone lacks, as git's lazy fetch does.
+
+        False (nothing done) in a clone that is not partial. One ``git fetch`` of
+        the object ids for all of them (a tree comes with its subtrees, never
+        their blobs), FETCH_HEAD and every ref left alone: ``gc --remote`` dates
+        the clone's last contact with its git remotes by them. A promisor remote
+        that cannot give an object is a one-line error naming it: nothing is
+        guessed about what the object would have named.
+        """
+        if not self.promisor_remotes():
+            return False
+        with self._fetch_lock:
+            todo = sorted({s for s in shas if s != EMPTY_TREE and not self._has(s)})
+            why = ""
+            for remote in self.promisor_remotes():
+                if not todo:
+                    break
+                proc = self.git(
+                    "-c",
+                    "fetch.negotiationAlgorithm=noop",
+                    "fetch",
+                    remote,
+                    "--no-tags",
+                    "--no-write-fetch-head",
+                    "--no-auto-maintenance",
+                    "--recurse-submodules=no",
+                    "--filter=blob:none",
+                    "--stdin",
+                    input="".join(f"{sha}\n" for sha in todo).encode("ascii"),
+                    check=False,
+                )
+                if proc.returncode != 0:
+                    why = _first_error_line(proc.stderr)
+                todo = [s for s in todo if not self._has(s)]
+        if todo:
+            more = f" (and {len(todo) - 1} more)" if len(todo) > 1 else ""
+            remotes = ", ".join(f"'{r}'" for r in self.promisor_remotes())
+            raise RevisionError(
+                f"object {todo[0]}{more} is not in this partial clone (git clone --filter), and"
+                f" git could not fetch it from {remotes}" + (f": {why}" if why else ""),
+                hint="run the command again when the git remote can be reached",
+            )
+        return True
+
+    def prefetch_trees(self, commits: Iterable[str]) -> None:
+        """In a partial clone, fetch the missing root trees of ``commits`` in one go.
+
+        A clone made with ``--filter=tree:0`` has commits without trees: a walk
+        over history would otherwise fetch them one commit at a time. Each
+        tree comes with its subtrees (never their blobs).
+        """
+        if self.promisor_remotes():
+            self.fetch_missing({self._root_tree(sha) for sha in commits})
+
+    def has_object(self, sha: str) -> bool:
+        """Whether the object is in this repository now (never fetched)."""
+        return bool(_HEX40.fullmatch(sha)) and self._has(sha)
+
     def iter_blobs(self, blob_ids: Sequence[str]) -> Iterator[tuple[str, bytes]]:
         """(id, bytes) of each blob, in order, from one ``git cat-file --batch``.
 
@@ -792,6 +880,7 @@ class GitRepo:
             for blob in blob_ids:
                 yield blob, self.read_blob(blob)
             return
+        self.fetch_missing(blob_ids)  # a partial clone: in one fetch, not one per blob
         cwd, env = self._git_place()
         # the objects dulwich reads: never the network, never a replacement (`git
         # replace`, which clones do not get), never another object folder

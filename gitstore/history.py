@@ -14,6 +14,7 @@ renders these objects, ``--json`` included.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import stat as statmod
@@ -31,7 +32,7 @@ _HEX40 = re.compile(r"[0-9a-f]{40}")
 
 if TYPE_CHECKING:
     from .api import Context
-    from .gitrepo import GitRepo
+    from .gitrepo import CommitInfo, GitRepo
     from .workspace import ScannedFile, Workspace
 
 __all__ = ["Diff", "LogEntry", "PathChanges", "diff", "log", "normalise_path"]
@@ -563,7 +564,7 @@ def iter_log(
     start = repo.resolve(rev or "HEAD")
     logger = _Logger(repo, rel)
     count, seen = 0, False
-    for info in repo.walk(start, first_parent=not all_parents):
+    for info in _prefetched(logger, repo.walk(start, first_parent=not all_parents)):
         if n is not None and count >= n:
             return
         now = logger.value(info.sha)
@@ -586,6 +587,26 @@ def iter_log(
             f"{rel} is not tracked in the history of {rev or 'HEAD'}",
             hint="`gitstore ls` lists the tracked files",
         )
+
+
+def _prefetched(logger: _Logger, walk: Iterator[CommitInfo]) -> Iterator[CommitInfo]:
+    """The walk, unchanged; in a partial clone (``git clone --filter``) the trees and the
+    manifest versions of each next stretch of it are fetched in two batches first, not
+    one commit at a time (a lazy fetch per object is a round trip to the git remote)."""
+    if not logger.repo.promisor_remotes():
+        yield from walk
+        return
+    size = 16
+    while True:
+        chunk = list(itertools.islice(walk, size))
+        if not chunk:
+            return
+        commits = {info.sha for info in chunk} | {p for info in chunk for p in info.parents}
+        logger.repo.prefetch_trees(c for c in commits if logger.repo.has_object(c))
+        states = (logger.state(c) for c in commits if logger.repo.has_object(c))
+        logger.repo.fetch_missing({state[1] for state in states if state is not None})
+        yield from chunk
+        size = min(size * 4, 1024)
 
 
 def data_log(
@@ -613,6 +634,12 @@ def data_log(
     args.append("--first-parent" if not all_parents else "--diff-merges=first-parent")
     if n is not None:
         args.append(f"--max-count={n}")
+    if n is None and ctx.repo.promisor_remotes():
+        # a partial clone made with --filter=tree:0: git log would fetch each
+        # commit's trees on its own, one round trip to the git remote apiece
+        first = ["--first-parent"] if not all_parents else []
+        walked = ctx.repo.git("rev-list", *first, start).stdout.decode("ascii").split()
+        ctx.repo.prefetch_trees(walked)
     spec = "*" + mf.SUFFIX
     if under is not None:  # the folder's name taken literally, whatever it holds
         spec = ":(top,glob)" + re.sub(r"([*?\[\]\\])", r"\\\1", under) + "/**/" + spec

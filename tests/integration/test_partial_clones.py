@@ -1,0 +1,187 @@
+"""Clones that lack git objects: partial clones (``--filter=blob:none``, ``--filter=tree:0``).
+
+The eleventh QA pass. gitstore reads manifests at revisions with dulwich, which
+cannot fetch a missing object the way git does lazily from a promisor remote:
+history commands failed with "blob ... is not in the repository", a push to a
+second git remote was refused, and ``gc`` (cache and remote) could not run at
+all. Missing objects are now fetched from the promisor remote as git's own
+lazy fetch does, in batches; when that fails nothing is guessed.
+
+A bare origin served over ``file://`` (filters need it) with
+``uploadpack.allowFilter``, an author who pushed three versions and a branch,
+and a folder remote; each clone has its own cache.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_hooks import Clone, objects_in
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> tuple[Path, Path, Clone]:
+    """(bare origin, folder store, author): versions v1, v2, v3 on main, a branch ``old``."""
+    bare = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    subprocess.run(["git", "-C", str(bare), "config", "uploadpack.allowFilter", "true"], check=True)
+    store = tmp_path / "store"
+    author = Clone(tmp_path / "author", tmp_path / "author-cache")
+    subprocess.run(
+        ["git", "clone", "-q", f"file://{bare}", str(author.path)], check=True, capture_output=True
+    )
+    author.gs("init")
+    author.gs("remote", "add", "team", str(store), "--default")
+    author.write("code.txt", "code\n")
+    author.write("data/a.bin", b"alpha v1")
+    author.write("data/b.bin", b"bravo v1")
+    author.write("model.bin", b"model v1")
+    author.gs("track", "data", "model.bin")
+    author.git("add", "-A")
+    author.git("commit", "-qm", "v1")
+    author.git("tag", "v1")
+    author.write("data/a.bin", b"alpha v2")
+    author.write("model.bin", b"model v2")
+    author.gs("track", "data", "model.bin")
+    author.git("commit", "-qm", "v2")
+    author.git("switch", "-qc", "old", "v1")
+    author.write("data/b.bin", b"bravo on old")
+    author.commit_data("old")
+    author.git("switch", "-q", "main")
+    author.write("data/a.bin", b"alpha v3")
+    author.commit_data("v3")
+    author.git("push", "-q", "origin", "main", "old", "v1")
+    return bare, store, author
+
+
+def _clone(tmp_path: Path, bare: Path, name: str, *options: str) -> Clone:
+    clone = Clone(tmp_path / name, tmp_path / f"{name}-cache")
+    subprocess.run(
+        ["git", "clone", "-q", *options, f"file://{bare}", str(clone.path)],
+        check=True,
+        capture_output=True,
+    )
+    clone.gs("install")
+    return clone
+
+
+def _missing(clone: Clone) -> int:
+    """How many objects the clone's history names that are not in its object store."""
+    out = clone.git("rev-list", "--objects", "--all", "--missing=print").stdout
+    return sum(1 for line in out.splitlines() if line.startswith("?"))
+
+
+@pytest.mark.parametrize("spec", ["blob:none", "tree:0"])
+def test_history_commands_read_a_partial_clone(origin, tmp_path: Path, spec: str) -> None:
+    """ls, cat --rev, diff, log PATH and checkout REV fetch the manifests git left out."""
+    bare, _store, author = origin
+    clone = _clone(tmp_path, bare, "pc", f"--filter={spec}")
+    assert _missing(clone) > 0
+    assert clone.gs("ls", "v1").stdout == author.gs("ls", "v1").stdout
+    clone.gs("fetch", "v1")
+    assert clone.gs("cat", "data/a.bin", "--rev", "v1").stdout == "alpha v1"
+    assert clone.gs("diff", "v1", "origin/old").stdout == author.gs("diff", "v1", "old").stdout
+    assert clone.gs("log", "data/a.bin").stdout == author.gs("log", "data/a.bin").stdout
+    assert clone.gs("log", "--all", "data").stdout == author.gs("log", "--all", "data").stdout
+    assert clone.gs("log").stdout == author.gs("log").stdout
+    clone.gs("checkout", "v1")
+    assert clone.read("data/a.bin") == b"alpha v1"
+    clone.gs("pull", "HEAD")
+    assert clone.read("data/a.bin") == b"alpha v3"
+
+
+def test_a_lazy_fetch_leaves_fetch_head_alone(origin, tmp_path: Path) -> None:
+    """gc --remote dates the clone's last contact with its git remotes by FETCH_HEAD: the
+    objects gitstore fetches must not make an old clone look freshly fetched."""
+    bare, _store, _author = origin
+    clone = _clone(tmp_path, bare, "pc", "--filter=blob:none")
+    clone.gs("ls", "v1")
+    assert not (clone.path / ".git" / "FETCH_HEAD").exists()
+
+
+def test_a_push_to_another_git_remote_reads_the_old_manifests(origin, tmp_path: Path) -> None:
+    """pre-push reads every pushed commit's manifests: a mirror has none of them."""
+    bare, store, _author = origin
+    clone = _clone(tmp_path, bare, "pc", "--filter=blob:none")
+    mirror = tmp_path / "mirror.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(mirror)], check=True)
+    clone.git("remote", "add", "mirror", f"file://{mirror}")
+    clone.git("push", "-q", "mirror", "main", "v1")
+    clone.gs("push", "v1")
+    clone.gs("push", "--all")
+    assert len(objects_in(store)) == 7
+
+
+@pytest.mark.parametrize("spec", ["blob:none", "tree:0"])
+def test_gc_in_a_partial_clone_keeps_what_its_history_names(
+    origin, tmp_path: Path, spec: str
+) -> None:
+    """The cache holds every version (from an earlier clone, say); the clone has only HEAD's
+    manifests: gc read the rest from the promisor remote, and keeps all of it."""
+    bare, store, _author = origin
+    clone = _clone(tmp_path, bare, "pc", f"--filter={spec}")
+    clone.gs("pull")
+    cache = clone.cache / "gitstore"
+    shutil.copytree(store / "objects", cache / "objects", dirs_exist_ok=True)
+    held = objects_in(cache)
+    assert len(held) == 7
+    _age(cache)
+    assert _missing(clone) > 0
+    clone.gs("gc", "--grace", "0")
+    assert objects_in(cache) == held
+
+
+def _age(store: Path) -> None:
+    past = time.time() - 2 * 86400
+    for path in (store / "objects").rglob("*"):
+        if path.is_file():
+            os.utime(path, (past, past))
+
+
+@pytest.mark.parametrize("spec", ["blob:none", "tree:0"])
+def test_gc_remote_from_a_partial_clone_deletes_only_what_nothing_names(
+    origin, tmp_path: Path, spec: str
+) -> None:
+    """Every version's objects stay in the store; only one no commit names goes."""
+    bare, store, author = origin
+    named = objects_in(store)
+    author.write("stray.bin", b"uploaded, never committed")
+    author.gs("track", "stray.bin")
+    author.gs("push")
+    (stray,) = objects_in(store) - named
+    _age(store)
+    clone = _clone(tmp_path, bare, "pc", f"--filter={spec}")
+    dry = clone.gs("gc", "--remote", "team", "--dry-run", "--grace", "0")
+    assert stray[:12] in dry.stdout, dry.stdout
+    clone.gs("gc", "--remote", "team", "--grace", "0", "--yes")
+    assert objects_in(store) == named
+    fresh = _clone(tmp_path, bare, "fresh")
+    for rev in ("v1", "origin/old", "main~1", "main"):
+        fresh.gs("pull", rev)
+
+
+def test_gc_with_the_promisor_remote_away_deletes_nothing(origin, tmp_path: Path) -> None:
+    """What the clone cannot read is never taken as naming nothing: one line, and no deletion."""
+    bare, store, _author = origin
+    clone = _clone(tmp_path, bare, "pc", "--filter=blob:none")
+    clone.gs("pull")
+    cache = clone.cache / "gitstore"
+    shutil.copytree(store / "objects", cache / "objects", dirs_exist_ok=True)
+    held = objects_in(cache)
+    _age(cache)
+    bare.rename(tmp_path / "away.git")
+    refused = clone.gs("gc", "--grace", "0", ok=False)
+    assert "is not in this partial clone" in refused.stderr, refused.stderr
+    assert "nothing was deleted" in refused.stderr
+    assert "run the command again when the git remote can be reached" in refused.stderr
+    assert "remove its line" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 2  # the error and its hint
+    assert objects_in(cache) == held
+    listed = clone.gs("ls", "v1", ok=False)
+    assert "could not fetch it from 'origin'" in listed.stderr
