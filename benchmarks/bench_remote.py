@@ -116,6 +116,7 @@ from typing import Any
 
 import trash
 from benchenv import hermetic_env
+from harness import PartlyFailed
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "bench"
@@ -543,8 +544,14 @@ def run(
             lambda: huge_workload(workdir, server, (160 << 20) if quick else (2 << 30)),
         ]
         figures: dict[str, float] = {}
+        failures: list[str] = []
         for step in steps:
-            figures.update(step())
+            try:
+                figures.update(step())
+            except RuntimeError as exc:  # one workload's failure must not lose the others'
+                failures.append(str(exc))
+        if failures:
+            raise PartlyFailed(failures, figures)
         return figures
     finally:
         server.stop()
@@ -556,5 +563,9 @@ if __name__ == "__main__":
 
     n = int(sys.argv[sys.argv.index("--repeat") + 1]) if "--repeat" in sys.argv else None
     with tempfile.TemporaryDirectory() as tmp:
-        figures = run(Path(tmp), "--quick" in sys.argv, n, peers="--peers" in sys.argv)
+        try:
+            figures = run(Path(tmp), "--quick" in sys.argv, n, peers="--peers" in sys.argv)
+        except PartlyFailed as exc:
+            print(json.dumps(exc.figures, indent=2))
+            sys.exit(f"bench_remote: {exc}")
         print(json.dumps(figures, indent=2))

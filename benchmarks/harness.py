@@ -27,6 +27,14 @@ class CheckFailed(AssertionError):
     """A timed command produced a wrong result: the figure does not count."""
 
 
+class PartlyFailed(RuntimeError):
+    """Some workloads of a suite failed; ``figures`` holds what the others measured."""
+
+    def __init__(self, failures: list[str], figures: dict[str, float]) -> None:
+        super().__init__("\n".join(failures))
+        self.figures = figures
+
+
 @dataclass
 class Stats:
     runs: list[float] = field(default_factory=list)

@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE))
 
 import suites  # noqa: E402
 import trash  # noqa: E402
-from harness import CheckFailed, Env, Figure, markdown  # noqa: E402
+from harness import CheckFailed, Env, Figure, PartlyFailed, markdown  # noqa: E402
 
 ROOT = HERE.parent
 DOC = ROOT / "docs" / "performance.md"
@@ -101,10 +101,14 @@ def run_external(
     module = importlib.import_module(name)
     workdir = bench.workdir / "ext" / group
     workdir.mkdir(parents=True, exist_ok=True)
-    if peers and "peers" in inspect.signature(module.run).parameters:
-        figures = module.run(workdir, bench.quick, peers=True)  # DVC on S3 (bench_remote)
-    else:
-        figures = module.run(workdir, bench.quick)
+    try:
+        if peers and "peers" in inspect.signature(module.run).parameters:
+            figures = module.run(workdir, bench.quick, peers=True)  # DVC on S3 (bench_remote)
+        else:
+            figures = module.run(workdir, bench.quick)
+    except PartlyFailed as exc:  # keep what the other workloads measured, then fail
+        out[group] = {k: round(float(v), 4) for k, v in exc.figures.items()}
+        raise
     out[group] = {k: round(float(v), 4) for k, v in figures.items()}
 
 
