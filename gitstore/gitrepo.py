@@ -125,6 +125,7 @@ def _under(path: str, prefix: str) -> bool:
     return not prefix or path == prefix or path.startswith(prefix + "/")
 
 
+_SPARSE_REFUSAL = b"outside of your sparse-checkout definition"
 _OBJECT_ENV = frozenset(
     {"GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_REPLACE_REF_BASE"}
 )
@@ -940,6 +941,33 @@ class GitRepo:
         proc = self.git(*add, input=spec, check=False)
         if proc.returncode == 0:
             return
+        if _SPARSE_REFUSAL in proc.stderr:
+            # a manifest outside a sparse checkout's patterns: gitstore wrote all of it
+            # from the files the user named, so it is staged as git's hint says. Any
+            # other file there (.gitignore) is only gitstore's line, not the whole
+            # file: never staged so, and said in full.
+            manifests = [p for p in paths if p.endswith(MANIFEST_SUFFIX)]
+            if manifests:
+                listed = b"\0".join(os.fsencode(p) for p in manifests)
+                self.git(*add, "--sparse", input=listed)
+            paths = [p for p in paths if not p.endswith(MANIFEST_SUFFIX)]
+            if not paths:
+                return
+            spec = b"\0".join(os.fsencode(p) for p in paths)
+            proc = self.git(*add, input=spec, check=False)
+            if proc.returncode == 0:
+                return
+            if _SPARSE_REFUSAL in proc.stderr:
+                words = [
+                    ln.strip()
+                    for ln in proc.stderr.decode("utf-8", "replace").splitlines()
+                    if ln.strip() and not ln.startswith("hint:")
+                ]
+                raise GitstoreError(
+                    "git add failed: " + " ".join(words),
+                    hint="widen the sparse checkout (`git sparse-checkout add PATH`), then run"
+                    " the command again",
+                )
         if b"ignored by one of your .gitignore" not in proc.stderr:
             raise GitstoreError(f"git add failed: {_first_error_line(proc.stderr)}")
         root = self.require_worktree()

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import git, write
 from tests.integration.test_hooks import Clone, objects_in
 
 
@@ -185,3 +186,47 @@ def test_gc_with_the_promisor_remote_away_deletes_nothing(origin, tmp_path: Path
     assert objects_in(cache) == held
     listed = clone.gs("ls", "v1", ok=False)
     assert "could not fetch it from 'origin'" in listed.stderr
+
+
+# -- sparse checkouts: tracked paths whose manifests are outside the patterns ------------
+def _sparse_repo(repo: Path, run) -> None:
+    """``data`` tracked and committed on main and changed on branch ``b``; then a sparse
+    checkout (non-cone) that leaves ``data.gitstore`` out, with data's files on disk."""
+    run(repo, "init")
+    write(repo / "data" / "a.bin", b"a on main")
+    write(repo / "code.txt", "code\n")
+    run(repo, "track", "data")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "main")
+    git(repo, "switch", "-qc", "b")
+    write(repo / "data" / "a.bin", b"a on b")
+    run(repo, "track", "data")
+    git(repo, "commit", "-qm", "b")
+    git(repo, "switch", "-q", "main")
+    assert (repo / "data" / "a.bin").read_bytes() == b"a on main"
+    git(repo, "sparse-checkout", "set", "--no-cone", "/*", "!/data.gitstore")
+    assert not (repo / "data.gitstore").exists()
+
+
+def test_a_branch_switch_leaves_data_outside_the_sparse_checkout_alone(repo: Path, run) -> None:
+    _sparse_repo(repo, run)
+    git(repo, "switch", "-q", "b")
+    assert (repo / "data" / "a.bin").read_bytes() == b"a on main"  # neither deleted nor changed
+    assert not (repo / "data.gitstore").exists()
+    git(repo, "switch", "-q", "main")
+    assert (repo / "data" / "a.bin").read_bytes() == b"a on main"
+    write(repo / "code.txt", "more code\n")
+    git(repo, "commit", "-qam", "code")
+    assert git(repo, "show", "--name-only", "--format=", "HEAD").stdout.split() == ["code.txt"]
+
+
+def test_track_of_a_path_outside_the_sparse_checkout_stages_its_manifest(repo: Path, run) -> None:
+    """`git add` refused the manifest ("outside of your sparse-checkout definition"), and
+    track stopped with the first line of git's message, the manifest written but not staged."""
+    _sparse_repo(repo, run)
+    write(repo / "data" / "a.bin", b"a edited outside the cone")
+    run(repo, "track", "data")
+    staged = git(repo, "diff", "--cached", "--name-only").stdout.split()
+    assert staged == ["data.gitstore"]
+    git(repo, "commit", "-qm", "data")
+    assert run(repo, "cat", "data/a.bin", "--rev", "HEAD").stdout == "a edited outside the cone"
