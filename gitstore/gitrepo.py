@@ -848,10 +848,15 @@ class GitRepo:
         if todo:
             more = f" (and {len(todo) - 1} more)" if len(todo) > 1 else ""
             remotes = ", ".join(f"'{r}'" for r in self.promisor_remotes())
+            # reached, and refused: the server no longer has it (or serves no object by id)
+            gone = not why or "not our ref" in why
             raise RevisionError(
                 f"object {todo[0]}{more} is not in this partial clone (git clone --filter), and"
                 f" git could not fetch it from {remotes}" + (f": {why}" if why else ""),
-                hint="run the command again when the git remote can be reached",
+                hint="the git remote no longer has it (a branch deleted or rewritten there?):"
+                " `git fetch --prune` drops the remote-tracking branches of deleted ones"
+                if gone
+                else "run the command again when the git remote can be reached",
             )
         return True
 

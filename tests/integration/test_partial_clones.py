@@ -230,3 +230,26 @@ def test_track_of_a_path_outside_the_sparse_checkout_stages_its_manifest(repo: P
     assert staged == ["data.gitstore"]
     git(repo, "commit", "-qm", "data")
     assert run(repo, "cat", "data/a.bin", "--rev", "HEAD").stdout == "a edited outside the cone"
+
+
+def test_a_branch_deleted_on_the_server_stops_gc_with_the_way_out(origin, tmp_path: Path) -> None:
+    """The clone still has origin/old's commits, not their manifests, and the server no
+    longer has them: gc cannot know what they name, so it deletes nothing and says how to
+    let go of that branch (not "run again when the remote can be reached")."""
+    bare, store, _author = origin
+    clone = _clone(tmp_path, bare, "pc", "--filter=blob:none")
+    clone.gs("pull")
+    cache = clone.cache / "gitstore"
+    shutil.copytree(store / "objects", cache / "objects", dirs_exist_ok=True)
+    _age(cache)
+    held = objects_in(cache)
+    subprocess.run(["git", "-C", str(bare), "branch", "-qD", "old"], check=True)
+    expire = ["-c", "gc.reflogExpire=now", "-c", "gc.reflogExpireUnreachable=now"]
+    subprocess.run(["git", "-C", str(bare), *expire, "gc", "-q", "--prune=now"], check=True)
+    refused = clone.gs("gc", "--grace", "0", ok=False)
+    assert "nothing was deleted" in refused.stderr
+    assert "`git fetch --prune`" in refused.stderr, refused.stderr
+    assert objects_in(cache) == held
+    clone.git("fetch", "-q", "--prune")
+    clone.gs("gc", "--grace", "0")
+    assert len(held - objects_in(cache)) == 1  # old's own version of data/b.bin
