@@ -278,6 +278,18 @@ def _check_section(section: str, values: Mapping[str, Any], path: Path | None) -
             raise ConfigError(f"{path}: cache.dir must be a folder path, not {value!r}")
 
 
+def committed_remotes_in(text: bytes, where: Path, base: Path | None) -> dict[str, RemoteConfig]:
+    """The remotes a committed config file's bytes define (as of some commit: ``where``
+    names it in errors); ConfigError when they do not parse."""
+    data = _parse_yaml(where, text)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must hold a mapping of settings")
+    return {
+        str(name): _remote_from(str(name), raw, "committed", where, base)
+        for name, raw in _mapping(data, "remotes", where).items()
+    }
+
+
 def _mapping(layer: Mapping[str, Any], key: str, path: Path | None) -> Mapping[str, Any]:
     """``layer[key]`` when it is a mapping (or absent: empty); ConfigError naming the file otherwise."""
     value = layer.get(key)

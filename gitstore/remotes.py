@@ -1,4 +1,4 @@
-"""Remotes: from a name in config to a Store, trust on first use, config editing.
+"""Remotes: from a name in config to a Store, trust, config editing.
 
 :func:`open_remote` resolves a remote name (None: the default remote) through
 the merged :class:`~gitstore.config.Config` to a store from
@@ -7,12 +7,16 @@ the merged :class:`~gitstore.config.Config` to a store from
 ``GITSTORE_RETRY_DEADLINE``. :func:`fetch_order` is DESIGN.md's order: the
 default remote, then the clone's remotes, then the committed ones.
 
-Trust on first use: a remote defined in the committed ``.gitstore/config.yaml``
-comes from whoever wrote the branch. The first time this clone uses it, its
-``url``, ``endpoint_url``, ``region``, ``profile`` and ``anonymous`` are
-recorded in ``.git/gitstore/trust.yaml``; when a later commit changes any of
-them, push and fetch through it refuse until ``gitstore remote trust NAME``.
-Remotes from the clone's or the user's file are trusted as written.
+Trust: a remote defined in the committed ``.gitstore/config.yaml`` comes from
+whoever wrote the branch. Its ``url``, ``endpoint_url``, ``region``,
+``profile`` and ``anonymous`` are recorded in ``.git/gitstore/trust.yaml``
+when this clone first uses it, if the upstream's default branch
+(``refs/remotes/<git remote>/HEAD``, what ``git clone`` checks out) defines it
+the same way, or, in a clone with no such branch to ask, on first use. A
+remote that the default branch defines otherwise, or not at all, can be read
+(every object is verified) but receives no data and is not recorded, until
+``gitstore remote trust NAME``; the same holds for one a later commit
+changed. Remotes from the clone's or the user's file are trusted as written.
 
 The editing helpers (``remote add/remove/default``, ``config get/set/unset/
 list``) rewrite one layer's YAML file with fsync and rename; a change to the
@@ -28,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from . import config as cfg
-from .errors import ConfigError, ReadOnlyStoreError
+from .errors import ConfigError, GitstoreError, ReadOnlyStoreError
 from .stores.base import Store
 from .stores.local import LocalStore
 
@@ -40,6 +44,7 @@ NO_REMOTE_HINT = (
     " once their .gitstore/config.yaml is committed and pushed)"
 )
 _NAME = cfg.REMOTE_NAME
+COMMITTED_FILE = ".gitstore/config.yaml"  # in a commit's tree
 BOOL_KEYS = {"hooks.refresh", "hooks.fetch"}
 SIMPLE_KEYS = (
     "default_remote",
@@ -154,7 +159,7 @@ def open_remote(
     return rc.name, store
 
 
-# -- trust on first use -------------------------------------------------------
+# -- trust ---------------------------------------------------------------------
 def trust_path(ctx: Context) -> Path:
     return ctx.repo.common_state_dir / "trust.yaml"
 
@@ -180,27 +185,26 @@ def trust_state(ctx: Context, rc: cfg.RemoteConfig) -> str:
 
 
 def check_trust(ctx: Context, rc: cfg.RemoteConfig, *, for_write: bool = False) -> None:
-    """Record a committed remote on first use; refuse one a commit has changed since.
+    """Record a committed remote the upstream's default branch vouches for; refuse others.
 
-    ``for_write``: the remote is to receive data. A committed remote this clone
-    has never used, while it has used others, is then refused until trusted: a
-    branch that adds a remote and makes it the default (or maps a git remote to
-    it) would otherwise redirect everyone's pushes to it. A clone's very first
-    remote is trusted on first use, as a fresh clone must.
+    ``for_write``: the remote is to receive data. A branch that adds a remote
+    and makes it the default (or maps a git remote to it), or points an
+    existing one elsewhere, would otherwise redirect this clone's pushes to it
+    — a fresh clone's too, and after any read (a checkout's fetch) through it.
+    Reads are allowed (objects are verified) but record nothing.
     """
     state = trust_state(ctx, rc)
-    if state == "new":
-        remotes = _read_trust(ctx)
-        if for_write and remotes:
-            raise ConfigError(
-                f"remote '{rc.name}' ({rc.url}) was added by a commit and would receive this"
-                " push; this clone has not used it before, so it is not trusted yet",
-                hint=f"check .gitstore/config.yaml, then run `gitstore remote trust {rc.name}`",
-            )
+    if state == "trusted":
+        return
+    upstream = _upstream_keys(ctx, rc)
+    remotes = _read_trust(ctx)
+    vouched = rc.trust_key() in upstream if upstream is not None else not remotes
+    if vouched and (state == "new" or upstream is not None):
         remotes[rc.name] = rc.trust_key()
         _write_trust(ctx, remotes)
-    elif state == "changed":
-        recorded = _read_trust(ctx)[rc.name]
+        return
+    if state == "changed":
+        recorded = remotes[rc.name]
         current = rc.trust_key()
         changes = [
             f"{k} {recorded.get(k)!r} -> {current[k]!r}"
@@ -211,6 +215,45 @@ def check_trust(ctx: Context, rc: cfg.RemoteConfig, *, for_write: bool = False) 
             f"remote '{rc.name}' was changed by a commit ({'; '.join(changes)}) and is not trusted yet",
             hint=f"check .gitstore/config.yaml, then run `gitstore remote trust {rc.name}`",
         )
+    if for_write:
+        where = (
+            "the upstream's default branch defines it otherwise or not at all"
+            if upstream is not None
+            else "this clone has not used it before"
+        )
+        raise ConfigError(
+            f"remote '{rc.name}' ({rc.url}) was added by a commit and would receive this"
+            f" push; {where}, so it is not trusted yet",
+            hint=f"check .gitstore/config.yaml, then run `gitstore remote trust {rc.name}`",
+        )
+
+
+def _upstream_keys(ctx: Context, rc: cfg.RemoteConfig) -> list[dict[str, Any]] | None:
+    """How the upstreams' default branches define remote ``rc.name`` (trust keys; [] when
+    none does); None when no git remote has a default branch this clone can read."""
+    keys: list[dict[str, Any]] = []
+    asked = False
+    try:
+        names = ctx.repo.git("remote").stdout.decode("utf-8", "replace").split()
+    except GitstoreError:
+        return None
+    for name in names:
+        try:
+            commit = ctx.repo.resolve(f"refs/remotes/{name}/HEAD")
+            text = ctx.repo.read_path(commit, COMMITTED_FILE)
+        except GitstoreError:
+            continue
+        asked = True
+        if text is None:
+            continue
+        where = Path(f"{name}/HEAD:{COMMITTED_FILE}")
+        try:
+            defined = cfg.committed_remotes_in(text, where, rc.base).get(rc.name)
+        except ConfigError:
+            continue
+        if defined is not None:
+            keys.append(defined.trust_key())
+    return keys if asked else None
 
 
 def trust_remote(ctx: Context, name: str) -> cfg.RemoteConfig:
