@@ -459,6 +459,14 @@ class Cache:
         """
         src = self._obj(oid)
         dest_s = os.fspath(dest)
+        if expect is None and not os.path.lexists(dest_s):
+            # nothing there (pull's early writes): an unnamed file, named once whole, so
+            # that a process killed while copying a big object leaves no half-written
+            # ``.NAME.gitstore-tmp`` for `git status` to offer (QA pass 11)
+            self.copies_in(os.path.dirname(dest_s), link, oid)  # reflinks tried once, unseen
+            new = self.copy_new(oid, dest_s, executable, link, size)
+            if new is not False:
+                return new
         head, name = os.path.split(dest_s)
         tmp = os.path.join(head, tmp_name(name))
         before: os.stat_result | None = None  # the temporary file as written

@@ -27,8 +27,9 @@ from . import manifest as mf
 from .cache import DestinationChanged, tmp_name
 from .errors import GitstoreError, ManifestError, ObjectNotFoundError, PathError
 from .pending import Marks
+from .pending import load as load_marks
 from .stores.local import replace_with
-from .workspace import ScannedFile, Walked, Workspace, is_exec, map_in_batches
+from .workspace import TMP_SUFFIX, ScannedFile, Walked, Workspace, is_exec, map_in_batches
 
 if TYPE_CHECKING:
     from .hookdelta import Delta
@@ -218,6 +219,7 @@ class Checkout:
         self._ignore_added: set[str] = set()  # ... and those whose .gitignore line it added
         # the lstat each write left (taken of the file written, never of a later edit)
         self._wrote: dict[str, os.stat_result | None] = {}
+        self._unfinished: set[str] = set()  # marked part-way when this run began
 
     def run(
         self,
@@ -253,6 +255,8 @@ class Checkout:
                 rels = [r for r in rels if any(mf.overlaps(o, r) for o in only)]
             if len(rels) > PREMARK_ABOVE:  # one durable write, not one a path
                 self.marks.premark(rels)
+            # paths a killed run left part-way may hold its half-written temporary files
+            self._unfinished = set(load_marks(self.ws.repo.state_dir)).intersection(rels)
             if brought is not None:
                 self._ignore_first(manifests, only, quick, parsed, brought)
             for mpath in sorted(manifests):
@@ -582,6 +586,8 @@ class Checkout:
 
     def _apply(self, plan: _Plan, result: CheckoutResult) -> None:
         rel = plan.rel
+        if rel in self._unfinished:  # its folders were checked by _plan (safe_parent)
+            _remove_half_written(self.ws.root, rel)
         try:
             self._apply_plan(plan, result)
         except OSError as exc:  # a full disk, a file-size limit, a read-only work tree
@@ -875,6 +881,27 @@ def _remove_leftover(staging: str) -> None:
         shutil.rmtree(staging, ignore_errors=True)
     else:
         os.unlink(staging)
+
+
+def _remove_half_written(root: Path, rel: str) -> None:
+    """Remove the temporary files (``.NAME.gitstore-tmp``) of files of ``rel`` that a
+    checkout or pull killed while copying left: a big file's can be gigabytes, and one
+    beside a tracked file is offered by `git status` (QA pass 11). Only for paths marked
+    part-way, so the usual checkout looks for none."""
+    path = f"{root}/{rel}"
+    head, name = os.path.split(path)
+    found = [os.path.join(head, tmp_name(name))]
+    try:
+        is_folder = statmod.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        is_folder = False
+    if is_folder:
+        for folder, _dirs, files in os.walk(path):  # symlinked folders are not entered
+            found += [f"{folder}/{f}" for f in files if f[:1] == "." and f.endswith(TMP_SUFFIX)]
+    for tmp in found:
+        with contextlib.suppress(OSError):
+            if statmod.S_ISREG(os.lstat(tmp).st_mode):
+                os.unlink(tmp)
 
 
 def _prune_created(created: list[Path]) -> None:
