@@ -289,7 +289,9 @@ def remote_tips(
     listed = _ls_remotes(ctx) if listed is None else listed
     if not listed:
         return [], set()
-    shas = sorted({sha for sha, _, _ in listed})
+    # only what is here: in a partial clone git would fetch each one it lacks, with its
+    # whole history's trees, one round trip apiece (and GIT_NO_LAZY_FETCH is git 2.45's)
+    shas = sorted({sha for sha, _, _ in listed if ctx.repo.has_object(sha)})
     check = ctx.repo.git(
         "cat-file", "--batch-check", input="".join(f"{s}\n" for s in shas).encode()
     )

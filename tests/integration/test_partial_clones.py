@@ -253,3 +253,30 @@ def test_a_branch_deleted_on_the_server_stops_gc_with_the_way_out(origin, tmp_pa
     clone.git("fetch", "-q", "--prune")
     clone.gs("gc", "--grace", "0")
     assert len(held - objects_in(cache)) == 1  # old's own version of data/b.bin
+
+
+def test_gc_remote_in_a_partial_clone_asks_for_the_fetch_of_an_unknown_review_ref(
+    origin, tmp_path: Path
+) -> None:
+    """`git cat-file --batch-check` of the git remote's tips fetched each commit the clone
+    lacked, one lazy fetch apiece of its whole history's trees (a GitHub repository has a
+    refs/pull/* per pull request): the documented refusal and hint instead."""
+    bare, store, author = origin
+    clone = _clone(tmp_path, bare, "pc", "--filter=blob:none")
+    author.git("switch", "-qc", "review")
+    author.write("data/c.bin", b"under review")
+    author.commit_data("review")
+    author.git("push", "-q", "origin", "HEAD:refs/pull/1/head")
+    tip = author.git("rev-parse", "HEAD").stdout.strip()
+    refused = clone.gs("gc", "--remote", "team", "--dry-run", "--grace", "0", ok=False)
+    assert "has refs/pull/1/head at a commit this clone has not fetched" in refused.stderr
+    listed = clone.git("cat-file", "--batch-all-objects", "--batch-check=%(objectname)").stdout
+    assert tip not in listed.split()  # nothing was fetched behind the user's back
+    clone.git("fetch", "-q", "origin", "+refs/*:refs/remotes-all/origin/*")  # as the hint says
+    _age(store)
+    clone.gs("gc", "--remote", "team", "--dry-run", "--grace", "0")
+    clone.gs("gc", "--remote", "team", "--grace", "0", "--yes")
+    fresh = _clone(tmp_path, bare, "fresh")
+    fresh.git("fetch", "-q", "origin", "refs/pull/1/head:pr1")
+    fresh.gs("pull", "pr1")
+    assert fresh.read("data/c.bin") == b"under review"
