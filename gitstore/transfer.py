@@ -168,15 +168,23 @@ class _Collector:
     def add_commits(self, ctx: Context, commits: Iterable[str]) -> None:
         """The manifests of each commit, each version read once, all in one batch."""
         versions: dict[str, list[str]] = {}  # blob -> the manifest paths it is a version of
+        where: dict[str, str] = {}  # blob -> a commit it was found at, to name in errors
         for commit in commits:
             for mpath, blob in ctx.repo.list_manifests(commit).items():
                 if (mpath, blob) in self.seen or not self.wants(mpath):
                     continue
                 self.seen.add((mpath, blob))
                 versions.setdefault(blob, []).append(mpath)
+                where.setdefault(blob, commit)
         for blob, data in ctx.repo.iter_blobs(list(versions)):
             for mpath in versions[blob]:
-                self.add_version(mpath, blob, data)
+                try:
+                    self.add_version(mpath, blob, data)
+                except ManifestError as exc:  # one of history's (committed with --no-verify)
+                    raise ManifestError(
+                        f"{exc.message} (as committed in {where[blob][:12]})",
+                        hint=f"mend or drop that commit (`git rebase -i {where[blob][:12]}^`)",
+                    ) from exc
 
     def add_version(self, mpath: str, blob: str, data: bytes) -> None:
         """One version of a manifest in history: the first is read in full, and of each

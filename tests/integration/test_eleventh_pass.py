@@ -1,0 +1,33 @@
+"""Findings of the eleventh pass that are not about big files or partial clones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import git, write
+from tests.integration.test_hooks import make_team
+
+
+def test_a_push_refused_for_a_damaged_manifest_in_history_names_the_commit(
+    tmp_path: Path,
+) -> None:
+    """A commit made with --no-verify held a manifest gitstore cannot read; a later commit
+    mended it. pre-push refused, naming the file and line but not which commit to mend."""
+    alice, _bob, _origin = make_team(tmp_path, str(tmp_path / "store"))
+    manifest = alice.path / "data.gitstore"
+    good = manifest.read_text()
+    damaged = good.replace("blake3: ", "blake3: 00", 1)  # an oid of 66 digits
+    assert damaged != good
+    write(manifest, damaged)
+    alice.git("commit", "-q", "--no-verify", "-am", "damaged")
+    bad = alice.git("rev-parse", "HEAD").stdout.strip()
+    write(manifest, good)
+    alice.git("commit", "-q", "--no-verify", "-am", "mended")
+    refused = alice.git("push", "-q", "origin", "main", ok=False)
+    errors = [x for x in refused.stderr.splitlines() if x.startswith("gitstore: error:")]
+    assert len(errors) == 1, refused.stderr
+    assert "data.gitstore line" in errors[0] and f"as committed in {bad[:12]}" in errors[0]
+    assert f"git rebase -i {bad[:12]}^" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    git(alice.path, "reset", "-q", "--hard", "HEAD~2")  # the user drops both
+    alice.git("push", "-q", "origin", "main")
