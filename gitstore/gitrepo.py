@@ -307,15 +307,16 @@ class GitRepo:
     # ---- refs and revisions ------------------------------------------------
 
     def _ref(self, name: str) -> str | None:
-        if name in _SPECIAL_HEADS and name != "HEAD":
+        if name in (*_SPECIAL_HEADS, "FETCH_HEAD") and name != "HEAD":
             # ORIG_HEAD, MERGE_HEAD...: files of the work tree's git dir, which dulwich
             # does not read as refs (the post-merge hook read no ORIG_HEAD, so a merge
-            # that stopped tracking a path never took its files away)
+            # that stopped tracking a path never took its files away). FETCH_HEAD's
+            # first line is "SHA<tab>...": its first word, as git reads it.
             try:
-                first = (self.git_dir / name).read_bytes().split(b"\n", 1)[0].strip()
+                words = (self.git_dir / name).read_bytes().split(b"\n", 1)[0].split()
             except OSError:
                 return None
-            text = first.decode("ascii", "replace")
+            text = words[0].decode("ascii", "replace") if words else ""
             return text if _HEX40.fullmatch(text) else None
         try:
             _, sha = self._repo().refs.follow(name.encode())  # type: ignore[arg-type]
@@ -342,7 +343,8 @@ class GitRepo:
     def _ref_candidates(self, name: str) -> list[str]:
         if _BAD_REF.search(name):
             return []
-        out = [name] if name.startswith("refs/") or name in _SPECIAL_HEADS else []
+        special = name in _SPECIAL_HEADS or name == "FETCH_HEAD"
+        out = [name] if name.startswith("refs/") or special else []
         out += [f"refs/{name}", f"refs/tags/{name}", f"refs/heads/{name}", f"refs/remotes/{name}"]
         return [*out, f"refs/remotes/{name}/HEAD"]
 

@@ -277,6 +277,6 @@ def test_gc_remote_in_a_partial_clone_asks_for_the_fetch_of_an_unknown_review_re
     clone.gs("gc", "--remote", "team", "--dry-run", "--grace", "0")
     clone.gs("gc", "--remote", "team", "--grace", "0", "--yes")
     fresh = _clone(tmp_path, bare, "fresh")
-    fresh.git("fetch", "-q", "origin", "refs/pull/1/head:pr1")
-    fresh.gs("pull", "pr1")
+    fresh.git("fetch", "-q", "origin", "refs/pull/1/head")
+    fresh.gs("pull", "FETCH_HEAD")  # as `git checkout FETCH_HEAD` (it was "not a revision")
     assert fresh.read("data/c.bin") == b"under review"
