@@ -165,6 +165,7 @@ class GitRepo:
         self.common_dir = common_dir
         self._shallow: frozenset[str] | None = None
         self._promisors: list[str] | None = None
+        self._expected: dict[str, None] = {}  # blob ids listed, read soon: see _expect
         self._fetch_lock = threading.Lock()
         self._local = threading.local()
         self._opened: list[Repo] = []
@@ -690,6 +691,7 @@ class GitRepo:
                     and self._wanted_manifest(path, prefixes)
                 ):
                     out[path] = sha
+        self._expect(out.values())
         return dict(sorted(out.items()))
 
     @staticmethod
@@ -727,6 +729,7 @@ class GitRepo:
                     blob_old, blob_new = _pick(before, stat.S_ISREG), _pick(after, stat.S_ISREG)
                     if blob_old != blob_new:
                         out.append((path, blob_old, blob_new))
+        self._expect(blob for _path, old_blob, new_blob in out for blob in (old_blob, new_blob))
         return sorted(out)
 
     # ---- garbage-collection roots ------------------------------------------
@@ -798,6 +801,8 @@ class GitRepo:
         ``remote.NAME.promisor`` remotes first, then the one ``extensions.partialClone``
         names (``git clone --filter`` sets both), as git's own lazy fetch tries them.
         """
+        if self._promisors is None and not self._maybe_partial():
+            self._promisors = []  # no git process for every repository that is not partial
         if self._promisors is None:
             pattern = r"^(extensions\.partialclone|remote\..+\.promisor)$"
             proc = self.git("config", "-z", "--get-regexp", pattern, check=False)
@@ -812,6 +817,22 @@ class GitRepo:
             self._promisors = list(dict.fromkeys([*(r for r in found if r not in last), *last]))
         return self._promisors
 
+    def _maybe_partial(self) -> bool:
+        """Whether the repository's config names a promisor remote at all (``git clone
+        --filter`` writes ``extensions.partialClone`` and ``remote.NAME.promisor`` there)."""
+        try:
+            text = (self.common_dir / "config").read_bytes().lower()
+        except OSError:
+            return True  # let git say
+        return b"partialclone" in text or b"promisor" in text
+
+    def _expect(self, blobs: Iterable[str | None]) -> None:
+        """Blobs a caller listed and is about to read: in a partial clone the first one
+        missing is fetched with all of these (``ls REV`` of 2,000 tracked paths was
+        2,000 round trips to the git remote, one per manifest)."""
+        if self.promisor_remotes():
+            self._expected.update(dict.fromkeys(b for b in blobs if b is not None))
+
     def fetch_missing(self, shas: Iterable[str]) -> bool:
         """Fetch those of ``shas`` this partial clone lacks, as git's lazy fetch does.
 
@@ -825,27 +846,15 @@ class GitRepo:
         if not self.promisor_remotes():
             return False
         with self._fetch_lock:
-            todo = sorted({s for s in shas if s != EMPTY_TREE and not self._has(s)})
-            why = ""
-            for remote in self.promisor_remotes():
-                if not todo:
-                    break
-                proc = self.git(
-                    "-c",
-                    "fetch.negotiationAlgorithm=noop",
-                    "fetch",
-                    remote,
-                    "--no-tags",
-                    "--no-write-fetch-head",
-                    "--no-auto-maintenance",
-                    "--recurse-submodules=no",
-                    "--filter=blob:none",
-                    "--stdin",
-                    input="".join(f"{sha}\n" for sha in todo).encode("ascii"),
-                    check=False,
-                )
-                if proc.returncode != 0:
-                    why = _first_error_line(proc.stderr)
+            wanted = {s for s in shas if s != EMPTY_TREE and not self._has(s)}
+            if not wanted:
+                return True
+            extra = {s for s in self._expected if s not in wanted and not self._has(s)}
+            self._expected.clear()
+            why = self._fetch(sorted(wanted | extra))
+            todo = sorted(s for s in wanted if not self._has(s))
+            if todo and extra:  # one the server refused fails the whole batch: ours alone
+                why = self._fetch(todo)
                 todo = [s for s in todo if not self._has(s)]
         if todo:
             more = f" (and {len(todo) - 1} more)" if len(todo) > 1 else ""
@@ -861,6 +870,32 @@ class GitRepo:
                 else "run the command again when the git remote can be reached",
             )
         return True
+
+    def _fetch(self, todo: list[str]) -> str:
+        """One ``git fetch`` of these object ids from each promisor remote in turn, until
+        all are here; git's last error line, or ""."""
+        why = ""
+        for remote in self.promisor_remotes():
+            if not todo:
+                break
+            proc = self.git(
+                "-c",
+                "fetch.negotiationAlgorithm=noop",
+                "fetch",
+                remote,
+                "--no-tags",
+                "--no-write-fetch-head",
+                "--no-auto-maintenance",
+                "--recurse-submodules=no",
+                "--filter=blob:none",
+                "--stdin",
+                input="".join(f"{sha}\n" for sha in todo).encode("ascii"),
+                check=False,
+            )
+            if proc.returncode != 0:
+                why = _first_error_line(proc.stderr)
+            todo = [s for s in todo if not self._has(s)]
+        return why
 
     def prefetch_trees(self, commits: Iterable[str]) -> None:
         """In a partial clone, fetch the missing root trees of ``commits`` in one go.

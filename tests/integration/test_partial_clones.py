@@ -280,3 +280,47 @@ def test_gc_remote_in_a_partial_clone_asks_for_the_fetch_of_an_unknown_review_re
     fresh.git("fetch", "-q", "origin", "refs/pull/1/head")
     fresh.gs("pull", "FETCH_HEAD")  # as `git checkout FETCH_HEAD` (it was "not a revision")
     assert fresh.read("data/c.bin") == b"under review"
+
+
+def _fetches(clone: Clone, *args: str) -> int:
+    """How many `git fetch` processes a gitstore command started (git's own trace)."""
+    trace = clone.path.parent / f"trace-{args[0]}"
+    trace.unlink(missing_ok=True)
+    clone.env["GIT_TRACE"] = str(trace)
+    try:
+        clone.gs(*args)
+    finally:
+        del clone.env["GIT_TRACE"]
+    text = trace.read_text() if trace.exists() else ""
+    return sum(1 for line in text.splitlines() if "built-in: git fetch" in line)
+
+
+def test_the_manifests_of_a_revision_come_in_one_fetch(tmp_path: Path) -> None:
+    """`ls REV` of 2,000 tracked paths was 2,000 lazy fetches (a round trip each): the
+    manifests a command lists come in one, with the first one it reads."""
+    bare = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    subprocess.run(["git", "-C", str(bare), "config", "uploadpack.allowFilter", "true"], check=True)
+    author = Clone(tmp_path / "author", tmp_path / "author-cache")
+    subprocess.run(["git", "clone", "-q", f"file://{bare}", str(author.path)], check=True)
+    author.gs("init")
+    author.gs("remote", "add", "team", str(tmp_path / "store"), "--default")
+    paths = [f"d/p{i:02}" for i in range(12)]
+    for version in (1, 2):
+        for path in paths:
+            author.write(f"{path}/f", f"{path} v{version}")
+        author.gs("track", *paths)
+        author.git("add", "-A")
+        author.git("commit", "-qm", f"v{version}")
+        author.git("tag", f"v{version}")
+    author.git("push", "-q", "origin", "main", "v1", "v2")
+    for spec in ("blob:none", "tree:0"):
+        clone = _clone(tmp_path, bare, spec.replace(":", "-"), f"--filter={spec}")
+        assert _fetches(clone, "ls", "v1") <= 2  # tree:0: the trees, then the manifests
+        assert _fetches(clone, "diff", "v1", "v2") <= 2
+        assert (
+            clone.gs("diff", "v1", "v2", "--stat").stdout
+            == author.gs("diff", "v1", "v2", "--stat").stdout
+        )
+        assert _fetches(clone, "pull", "v1") == 0  # all here now
+        assert clone.read("d/p03/f") == b"d/p03 v1"
