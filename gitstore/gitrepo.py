@@ -849,8 +849,9 @@ class GitRepo:
             wanted = {s for s in shas if s != EMPTY_TREE and not self._has(s)}
             if not wanted:
                 return True
-            extra = {s for s in self._expected if s not in wanted and not self._has(s)}
-            self._expected.clear()
+            listed = list(self._expected)  # one C call: other threads may be adding
+            self._expected = {}
+            extra = {s for s in listed if s not in wanted and not self._has(s)}
             why = self._fetch(sorted(wanted | extra))
             todo = sorted(s for s in wanted if not self._has(s))
             if todo and extra:  # one the server refused fails the whole batch: ours alone
@@ -925,8 +926,10 @@ class GitRepo:
             return
         self.fetch_missing(blob_ids)  # a partial clone: in one fetch, not one per blob
         cwd, env = self._git_place()
-        # the objects dulwich reads: never the network, never a replacement (`git
-        # replace`, which clones do not get), never another object folder
+        # the objects dulwich reads: never the network (a partial clone's missing
+        # ones were fetched above, in one go; GIT_NO_LAZY_FETCH is git 2.45's), never
+        # a replacement (`git replace`, which clones do not get), never another
+        # object folder
         env = {
             k: v for k, v in (os.environ if env is None else env).items() if k not in _OBJECT_ENV
         }
