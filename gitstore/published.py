@@ -491,6 +491,11 @@ def _download(store: Store, targets: Iterable[tuple[Entry, Path]], jobs: int) ->
             raise StoreError(
                 f"object {entry.oid} of {target.name} is not in {store.url}", hint=exc.hint
             ) from exc
+        except OSError as exc:  # a full disk, a file-size limit: name the file, not a temporary
+            raise GitstoreError(
+                f"cannot write {target}: {exc.strerror or exc}",
+                hint="free some space (or choose another place with -o) and run it again",
+            ) from exc
         finally:
             if tmp.exists():
                 tmp.unlink()

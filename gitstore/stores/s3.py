@@ -66,7 +66,7 @@ from ..errors import (
     UnsupportedError,
 )
 from ..hashing import hash_bytes, hash_file, new_hasher, open_source, read_small, write_all
-from .base import Document, ObjectStat, Store
+from .base import Document, ObjectStat, Store, write_replacing
 from .retry import ObjectAccessDeniedError, ThrottledError
 
 T = TypeVar("T")
@@ -448,17 +448,10 @@ class S3Store(Store):
         )
 
     def get(self, oid: str, dest: Path) -> None:
-        dest = Path(dest)
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.tmp")
-        try:
-            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                self.read_into(oid, fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
+        def fill(fd: int) -> None:
+            self.read_into(oid, fd)
+
+        write_replacing(Path(dest), fill)  # unnamed while it fills: a kill leaves nothing
 
     def read_into(self, oid: str, fd: int) -> tuple[str, int, bytes | None]:
         """Write object ``oid`` to ``fd`` (a new, empty file open for reading and

@@ -15,7 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from tests import servers
 from tests.conftest import GITSTORE, git
+from tests.servers import s3_store_on
+
+moto_endpoint, s3_env = servers.moto_endpoint, servers.s3_env
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -112,3 +116,104 @@ def test_a_checkout_killed_in_a_big_copy_leaves_nothing_behind(
     porcelain = git(clone, "status", "--porcelain", "--ignored").stdout
     assert "gitstore-tmp" not in porcelain, porcelain
     run(clone, "verify")
+
+
+def _tmp_like(folder: Path) -> list[str]:
+    return [n for n in os.listdir(folder) if n.endswith(".tmp")]
+
+
+def test_get_published_killed_in_a_big_download_leaves_nothing(
+    tmp_path: Path, repo: Path, run: Run
+) -> None:
+    """`gitstore get-published ... -o out.bin` killed while downloading a 2 GiB object
+    left ``..out.bin.XXXX.part.YYYY.tmp`` (the store's temporary file, under a random
+    name) in the output folder: one more per attempt, never removed."""
+    published = tmp_path / "published"
+    run(repo, "init")
+    (repo / "big.bin").write_bytes(_big_bytes())
+    run(repo, "track", "big.bin")
+    git(repo, "commit", "-qm", "big")
+    run(repo, "publish", str(published))
+    out = tmp_path / "out"
+    out.mkdir()
+    cmd = [*GITSTORE, "get-published", str(published), "big.bin", "-b", "main"]
+    cmd += ["--date", "2100-01-01", "-o", str(out / "out.bin")]
+    proc = subprocess.Popen(cmd, cwd=out, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen: set[str] = set()
+    while proc.poll() is None:
+        seen.update(_tmp_like(out))
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.returncode == 0, err
+    assert seen == set()  # nothing a kill could leave
+    assert sorted(os.listdir(out)) == ["out.bin"]
+    assert (out / "out.bin").read_bytes() == (repo / "big.bin").read_bytes()
+
+
+def test_s3_get_of_a_ranged_object_is_whole_or_nothing(
+    tmp_path: Path, moto_endpoint: str, s3_env: dict[str, str]
+) -> None:
+    """S3Store.get fills an unnamed file (parallel ranged GETs here) and names it only once
+    verified; a corrupt object leaves nothing in the folder."""
+    from gitstore import layout
+    from gitstore.errors import IntegrityError
+    from gitstore.hashing import hash_bytes
+
+    store = next(s3_store_on(moto_endpoint, "eleventh-get"))
+    try:
+        store.ranged_get_min = 1 * MIB  # type: ignore[attr-defined]
+        store.range_size = 256 * 1024  # type: ignore[attr-defined]
+        data = os.urandom(3 * MIB + 17)
+        oid = hash_bytes(data)
+        src = tmp_path / "src"
+        src.write_bytes(data)
+        store.put(oid, src)  # type: ignore[attr-defined]
+        folder = tmp_path / "down"
+        folder.mkdir()
+        (folder / "obj").write_bytes(b"old")
+        store.get(oid, folder / "obj")  # type: ignore[attr-defined]
+        assert (folder / "obj").read_bytes() == data
+        assert os.listdir(folder) == ["obj"]
+        # a corrupt object under another name: refused, and nothing left behind
+        wrong = hash_bytes(b"something else")
+        client = store.client  # type: ignore[attr-defined]
+        key = f"p/{layout.object_key(wrong)}"
+        client.put_object(Bucket="eleventh-get", Key=key, Body=data)
+        with pytest.raises(IntegrityError):
+            store.get(wrong, folder / "bad")  # type: ignore[attr-defined]
+        assert os.listdir(folder) == ["obj"]
+    finally:
+        store.close()  # type: ignore[attr-defined]
+
+
+def _limit_file_size() -> None:
+    """In the child: files may not grow past 1 MiB (EFBIG, as a full disk's ENOSPC)."""
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (MIB, MIB))
+
+
+def test_get_published_into_a_full_disk_names_the_file(
+    tmp_path: Path, repo: Path, run: Run
+) -> None:
+    """Out of space (a 1.5 GiB tmpfs, a 2 GiB file), `get-published -o out.bin` said only
+    "gitstore: error: No space left on device": neither the file nor what to do."""
+    published = tmp_path / "published"
+    run(repo, "init")
+    (repo / "big.bin").write_bytes(os.urandom(3 * MIB))
+    run(repo, "track", "big.bin")
+    git(repo, "commit", "-qm", "big")
+    run(repo, "publish", str(published))
+    out = tmp_path / "out"
+    out.mkdir()
+    cmd = [*GITSTORE, "get-published", str(published), "big.bin", "-b", "main"]
+    cmd += ["--date", "2100-01-01", "-o", str(out / "out.bin")]
+    proc = subprocess.run(cmd, cwd=out, capture_output=True, text=True, preexec_fn=_limit_file_size)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0] == f"gitstore: error: cannot write {out / 'out.bin'}: File too large"
+    assert lines[1].startswith("hint: free some space")
+    assert os.listdir(out) == []
