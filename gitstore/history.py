@@ -14,6 +14,7 @@ renders these objects, ``--json`` included.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import manifest as mf
 from . import manifestdiff as md
-from .errors import ManifestError, PathError
+from .errors import ManifestError, PathError, RevisionError
 from .pyapi import _find, normalise_path
 
 _HEX40 = re.compile(r"[0-9a-f]{40}")
@@ -602,9 +603,10 @@ def _prefetched(logger: _Logger, walk: Iterator[CommitInfo]) -> Iterator[CommitI
         if not chunk:
             return
         commits = {info.sha for info in chunk} | {p for info in chunk for p in info.parents}
-        logger.repo.prefetch_trees(c for c in commits if logger.repo.has_object(c))
-        states = (logger.state(c) for c in commits if logger.repo.has_object(c))
-        logger.repo.fetch_missing({state[1] for state in states if state is not None})
+        with contextlib.suppress(RevisionError):  # offline: what is here still reads
+            logger.repo.prefetch_trees(c for c in commits if logger.repo.has_object(c))
+            states = (logger.state(c) for c in commits if logger.repo.has_object(c))
+            logger.repo.fetch_missing({state[1] for state in states if state is not None})
         yield from chunk
         size = min(size * 4, 1024)
 

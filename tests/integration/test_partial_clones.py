@@ -324,3 +324,18 @@ def test_the_manifests_of_a_revision_come_in_one_fetch(tmp_path: Path) -> None:
         )
         assert _fetches(clone, "pull", "v1") == 0  # all here now
         assert clone.read("d/p03/f") == b"d/p03 v1"
+
+
+def test_log_of_recent_history_works_offline_in_a_partial_clone(origin, tmp_path: Path) -> None:
+    """What a command needs is fetched; what it may need later is fetched ahead only when
+    the git remote is there: `log -n 1` reads two local versions, offline too."""
+    bare, _store, _author = origin
+    clone = _clone(tmp_path, bare, "pc", "--filter=blob:none")
+    clone.gs("pull")
+    clone.write("data/a.bin", b"alpha offline")
+    clone.commit_data("offline")
+    bare.rename(tmp_path / "away.git")
+    shown = clone.gs("log", "-n", "1", "data/a.bin").stdout
+    assert "offline" in shown and len(shown.splitlines()) == 1
+    refused = clone.gs("log", "data/a.bin", ok=False)  # older versions are on the server
+    assert "could not fetch it from 'origin'" in refused.stderr
