@@ -66,7 +66,7 @@ from ..errors import (
     UnsupportedError,
 )
 from ..hashing import hash_bytes, hash_file, new_hasher, open_source, read_small, write_all
-from .base import Document, ObjectStat, Store, write_replacing
+from .base import Document, ObjectStat, Store, require_space, write_replacing
 from .retry import ObjectAccessDeniedError, ThrottledError
 
 T = TypeVar("T")
@@ -470,6 +470,7 @@ class S3Store(Store):
         try:
             if size >= self.ranged_get_min:
                 body.close()
+                require_space(fd, size)  # a full disk said so only once the download filled it
                 self._ranged_get(oid, fd, size)
                 actual = _hash_fd(fd, size)
             else:

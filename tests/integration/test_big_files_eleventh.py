@@ -7,6 +7,7 @@ to be caught or killed in the middle).
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -217,3 +218,39 @@ def test_get_published_into_a_full_disk_names_the_file(
     assert lines[0] == f"gitstore: error: cannot write {out / 'out.bin'}: File too large"
     assert lines[1].startswith("hint: free some space")
     assert os.listdir(out) == []
+
+
+def test_s3_ranged_get_into_a_full_disk_fails_before_downloading(
+    tmp_path: Path, moto_endpoint: str, s3_env: dict[str, str]
+) -> None:
+    """A 2 GiB pull from S3 into a cache with 800 MiB free downloaded for about a minute
+    before the write that filled the disk failed; the free space is asked first now."""
+    from gitstore.hashing import hash_bytes
+
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(small)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here")
+    store = next(s3_store_on(moto_endpoint, "eleventh-full"))
+    try:
+        store.ranged_get_min = 1 * MIB  # type: ignore[attr-defined]
+        store.range_size = 256 * 1024  # type: ignore[attr-defined]
+        data = os.urandom(6 * MIB)
+        oid = hash_bytes(data)
+        src = tmp_path / "src"
+        src.write_bytes(data)
+        store.put(oid, src)  # type: ignore[attr-defined]
+        fd = os.open(small / "obj", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            with pytest.raises(OSError) as caught:
+                store.read_into(oid, fd)  # type: ignore[attr-defined]
+            assert caught.value.errno == errno.ENOSPC
+            assert os.fstat(fd).st_size == 0  # not one range was asked for
+        finally:
+            os.close(fd)
+    finally:
+        store.close()  # type: ignore[attr-defined]
+        subprocess.run(["umount", str(small)], check=False)
