@@ -111,7 +111,10 @@ def test_a_process_holds_a_bounded_number_of_views(
     from gitstore import pyapi
 
     monkeypatch.setattr(pyapi, "MAX_PINNED", 2)
+    from gitstore import cache
+
     repo = gitstore.Repo(tagged)
+    cache._proc_fd()  # the one process-wide handle that unnamed-file copies link through
     before = len(os.listdir("/proc/self/fd"))
     got = [repo.get(path, rev=rev) for rev in ("v1", "v2") for path in ("data", "data/cats")]
     assert len({p.parent for p in got}) == 4  # four views
