@@ -488,6 +488,8 @@ def publish(
         else list(repo.walk(head, first_parent=True, stop_at=[start] if start else []))
     )
     walked.reverse()
+    # a tree:0 partial clone: the commits' trees in one fetch, not one a commit
+    repo.prefetch_trees([info.sha for info in walked])
     publisher = _Publisher(ctx, name, store, result)
     dirty = rewritten
     if retry_incomplete:

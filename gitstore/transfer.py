@@ -169,6 +169,8 @@ class _Collector:
         """The manifests of each commit, each version read once, all in one batch."""
         versions: dict[str, list[str]] = {}  # blob -> the manifest paths it is a version of
         where: dict[str, str] = {}  # blob -> a commit it was found at, to name in errors
+        commits = list(commits)
+        ctx.repo.prefetch_trees(commits)  # a tree:0 partial clone: one fetch, not one a commit
         for commit in commits:
             for mpath, blob in ctx.repo.list_manifests(commit).items():
                 if (mpath, blob) in self.seen or not self.wants(mpath):
