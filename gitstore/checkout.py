@@ -220,6 +220,7 @@ class Checkout:
         # the lstat each write left (taken of the file written, never of a later edit)
         self._wrote: dict[str, os.stat_result | None] = {}
         self._unfinished: set[str] = set()  # marked part-way when this run began
+        self._excluded = False  # gitstore's temporary files are in info/exclude
 
     def run(
         self,
@@ -586,6 +587,9 @@ class Checkout:
 
     def _apply(self, plan: _Plan, result: CheckoutResult) -> None:
         rel = plan.rel
+        if plan.write and not self._excluded:
+            gitignore.exclude_temporaries(self.ws.repo.common_dir)
+            self._excluded = True
         if rel in self._unfinished:  # its folders were checked by _plan (safe_parent)
             _remove_half_written(self.ws.root, rel)
         try:

@@ -105,3 +105,32 @@ def remove_many(root: Path, relpaths: Sequence[str]) -> bool:
         return False
     _write(path, kept)
     return True
+
+
+TEMPORARIES = ".*.gitstore-tmp"  # cache.tmp_name's files, beside a tracked file being written
+
+
+def exclude_temporaries(common_dir: Path) -> None:
+    """List gitstore's temporary files in the clone's ``info/exclude`` (never committed).
+
+    A checkout killed while it replaced a tracked *file* leaves its
+    ``.NAME.gitstore-tmp`` beside it until the next checkout of that path;
+    a tracked folder's line ignores what is inside it, but nothing ignored
+    this one, so ``git add -A`` in between would have committed it. Cheap
+    when the line is there: one read of a small file.
+    """
+    path = Path(common_dir) / "info" / "exclude"
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        text = ""
+    except OSError:
+        return  # unreadable: git status shows the file, as before
+    if TEMPORARIES in text.splitlines():
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(("" if not text or text.endswith("\n") else "\n") + TEMPORARIES + "\n")
+    except OSError:
+        pass  # a read-only .git: git status shows the file, as before

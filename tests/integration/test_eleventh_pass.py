@@ -31,3 +31,26 @@ def test_a_push_refused_for_a_damaged_manifest_in_history_names_the_commit(
     assert "Traceback" not in refused.stderr
     git(alice.path, "reset", "-q", "--hard", "HEAD~2")  # the user drops both
     alice.git("push", "-q", "origin", "main")
+
+
+def test_a_temporary_file_beside_a_tracked_file_is_never_offered_to_git(repo: Path, run) -> None:
+    """A checkout killed while replacing a tracked file leaves `.NAME.gitstore-tmp` beside it
+    until the next checkout of that path; nothing ignored it, so `git add -A` committed it."""
+    exclude = repo / ".git" / "info" / "exclude"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    exclude.write_text("# the user's own\n*.swp")  # no final newline
+    write(repo / "model.bin", b"v1")
+    run(repo, "track", "model.bin")
+    git(repo, "commit", "-qm", "v1")
+    write(repo / "model.bin", b"v2")
+    run(repo, "track", "model.bin")
+    git(repo, "commit", "-qm", "v2")
+    run(repo, "checkout", "HEAD~1")  # writes model.bin
+    write(repo / ".model.bin.gitstore-tmp", b"half of v")  # what a kill -9 leaves
+    git(repo, "add", "-A")
+    assert ".gitstore-tmp" not in git(repo, "status", "--porcelain", "--ignored=no").stdout
+    assert ".gitstore-tmp" not in git(repo, "diff", "--cached", "--name-only").stdout
+    lines = exclude.read_text().splitlines()
+    assert lines == ["# the user's own", "*.swp", ".*.gitstore-tmp"]
+    run(repo, "checkout", "HEAD")
+    assert exclude.read_text().splitlines() == lines  # once
