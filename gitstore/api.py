@@ -242,6 +242,10 @@ def unknown_path(ctx: Context, path: str, rev: str | None) -> PathError:
     """
     where = f"at {rev}" if rev else "in the working tree"
     root = ctx.repo.root
+    if rev is None and ctx.repo.outside_sparse_checkout(mf.manifest_path(path.rstrip("/"))):
+        from .workspace import outside_sparse_error
+
+        return outside_sparse_error(path, path.rstrip("/"))
     if rev is None and (root is None or not (root / path).exists()):
         try:
             ctx.repo.resolve(path)

@@ -763,6 +763,15 @@ class GitRepo:
 
     # ---- writes through the git binary -------------------------------------
 
+    def outside_sparse_checkout(self, path: str) -> bool:
+        """Whether git's index holds ``path`` outside the sparse checkout's patterns
+        (skip-worktree): there in git, absent from the work tree on purpose."""
+        try:
+            listed = self.git("ls-files", "-t", "--", path, check=False).stdout
+        except GitstoreError:
+            return False
+        return listed.startswith(b"S ")
+
     def git(
         self, *args: str, input: bytes | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[bytes]:

@@ -997,6 +997,8 @@ class Workspace:
                         f"{p} is inside the tracked folder {above}, which is untracked as a whole",
                         hint=f"`gitstore untrack {shlex.quote(above)}` (from the repository's top)",
                     )
+                if self.repo.outside_sparse_checkout(mf.manifest_path(rel)):
+                    raise outside_sparse_error(p, rel)
                 raise PathError(f"{p} is not tracked by gitstore")
             named.setdefault(rel, p)
         rels = list(named)
@@ -1246,3 +1248,12 @@ class Workspace:
             oids = map_files(lambda f: self.oid_of(key(f), f), todo, sizes, self.jobs)
             out += list(zip(todo, oids, strict=True))
         return out
+
+
+def outside_sparse_error(shown: str, rel: str) -> PathError:
+    """The error for a tracked path whose manifest a sparse checkout leaves out."""
+    return PathError(
+        f"{shown} is tracked, but its manifest {mf.manifest_path(rel)} is outside the sparse checkout",
+        hint=f"`git sparse-checkout add {shlex.quote(os.path.dirname(rel) or mf.manifest_path(rel))}`,"
+        " then run this again",
+    )

@@ -54,3 +54,22 @@ def test_a_temporary_file_beside_a_tracked_file_is_never_offered_to_git(repo: Pa
     assert lines == ["# the user's own", "*.swp", ".*.gitstore-tmp"]
     run(repo, "checkout", "HEAD")
     assert exclude.read_text().splitlines() == lines  # once
+
+
+def test_a_path_outside_the_sparse_checkout_is_named_as_such(repo: Path, run) -> None:
+    """untrack, pull and checkout of a tracked path whose manifest a sparse checkout left
+    out said it was not tracked at all."""
+    write(repo / "code" / "x.py", b"x\n")
+    write(repo / "sets" / "a" / "f.bin", b"1\n")
+    run(repo, "track", "sets/a")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "one")
+    git(repo, "sparse-checkout", "set", "code")
+    assert not (repo / "sets" / "a.gitstore").exists()
+    for args in (("untrack", "sets/a"), ("pull", "sets/a"), ("checkout", "sets/a")):
+        refused = run(repo, *args, ok=False)
+        assert "outside the sparse checkout" in refused.stderr, (args, refused.stderr)
+        assert "git sparse-checkout add sets`" in refused.stderr
+    git(repo, "sparse-checkout", "add", "sets")
+    run(repo, "checkout", "sets/a")
+    assert (repo / "sets" / "a" / "f.bin").read_bytes() == b"1\n"
