@@ -229,14 +229,18 @@ def check_trust(ctx: Context, rc: cfg.RemoteConfig, *, for_write: bool = False) 
 
 
 def _upstream_keys(ctx: Context, rc: cfg.RemoteConfig) -> list[dict[str, Any]] | None:
-    """How the upstreams' default branches define remote ``rc.name`` (trust keys; [] when
-    none does); None when no git remote has a default branch this clone can read."""
+    """How the upstream's default branch defines remote ``rc.name`` (trust keys; [] when
+    it does not); None when there is no such branch this clone can read."""
     keys: list[dict[str, Any]] = []
     asked = False
     try:
         names = ctx.repo.git("remote").stdout.decode("utf-8", "replace").split()
     except GitstoreError:
         return None
+    # the clone's upstream only: `origin`, or the one git remote there is. Any remote's
+    # HEAD would do otherwise, and a contributor's fork added to fetch a branch (with
+    # `git remote set-head -a`) could vouch for its own default remote
+    names = ["origin"] if "origin" in names else names if len(names) == 1 else []
     for name in names:
         try:
             commit = ctx.repo.resolve(f"refs/remotes/{name}/HEAD")

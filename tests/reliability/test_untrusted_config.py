@@ -160,3 +160,26 @@ def test_what_the_default_branch_defines_is_trusted_when_it_changes(
     proc = _work_and_push(clone)
     assert proc.returncode == 0, proc.stderr
     assert len(objects_in(moved)) == len(objects_in(team)) + 1
+
+
+def test_only_the_upstreams_default_branch_vouches_not_a_forks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A contributor's fork, added as a git remote with its HEAD known, defines its own
+    default remote on its default branch: that must not make it trusted here."""
+    author, _team, evil, _ = _team_and_a_hostile_branch(tmp_path)
+    fork = tmp_path / "fork"
+    git(tmp_path, "clone", "-q", "-b", "hostile", str(author), str(fork))  # its HEAD: hostile
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(author), str(clone))
+    monkeypatch.setenv("GITSTORE_CACHE_DIR", str(tmp_path / "cache"))
+    gs(clone, "pull")
+    git(clone, "remote", "add", "fork", str(fork))
+    git(clone, "fetch", "-q", "fork")
+    git(clone, "remote", "set-head", "fork", "-a")
+    git(clone, "checkout", "-q", "-b", "theirs", "fork/hostile")
+    gs(clone, "pull")
+    before = objects_in(evil)
+    proc = _work_and_push(clone)
+    assert proc.returncode != 0 and "remote trust evil" in proc.stderr, proc.stderr
+    assert objects_in(evil) == before
