@@ -20,7 +20,7 @@ from blake3 import blake3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitstore import api
+from gitstore import api, gitignore
 from gitstore import manifest as m
 from gitstore.errors import GitstoreError, ManifestError
 from tests.conftest import git, write
@@ -136,6 +136,9 @@ def arena(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[s
     for i, data in enumerate(blobs):
         write(repo / "seed" / f"{i}", data)
     gs(repo, "track", "seed")
+    # the one line the first writing checkout adds to .git/info/exclude (gitstore's own
+    # temporary files), added now: any other change there is still caught below
+    gitignore.exclude_temporaries(repo / ".git")
     write(tmp_path / "outside" / "keep.txt", "precious")
     return repo, [str(blake3(d).hexdigest()) for d in blobs]
 
