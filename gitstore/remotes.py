@@ -242,12 +242,24 @@ def _upstream_keys(ctx: Context, rc: cfg.RemoteConfig) -> list[dict[str, Any]] |
     # `git remote set-head -a`) could vouch for its own default remote
     names = ["origin"] if "origin" in names else names if len(names) == 1 else []
     for name in names:
+        # that very ref: as a revision name, a missing one went on by git's rules to
+        # refs/tags/refs/remotes/origin/HEAD, a tag a fork's fetch brings along
+        ref = f"refs/remotes/{name}/HEAD"
         try:
-            commit = ctx.repo.resolve(f"refs/remotes/{name}/HEAD")
-            text = ctx.repo.read_path(commit, COMMITTED_FILE)
+            shown = ctx.repo.git("show-ref", "--verify", "--hash", ref, check=False)
         except GitstoreError:
             continue
+        sha = shown.stdout.decode("ascii", "replace").strip()
+        if shown.returncode != 0 or not sha:
+            continue
+        # there is a default branch: from here on, what cannot be read of it vouches for
+        # nothing (a partial clone lacking its config blob, offline, fell back to trust
+        # on first use, and so trusted a hostile branch's remote)
         asked = True
+        try:
+            text = ctx.repo.read_path(ctx.repo.resolve(sha), COMMITTED_FILE)
+        except GitstoreError:
+            continue
         if text is None:
             continue
         where = Path(f"{name}/HEAD:{COMMITTED_FILE}")
