@@ -399,7 +399,8 @@ class RemoteIndex:
         if not oids:
             return
         now = time.time()
-        lines = "".join(f"{started:.0f} {oid}\n" for oid in oids)
+        # whole seconds, rounded down: a record is never dated after the push began
+        lines = "".join(f"{int(started)} {oid}\n" for oid in oids)
         with self._lock:
             recent = self._sent_lines(now)
             fresh = recent is None  # another remote's, or only stale lines: start over
@@ -424,7 +425,7 @@ class RemoteIndex:
         young = []
         for row in rows:
             with contextlib.suppress(ValueError, IndexError):
-                if len(row) == 2 and len(row[1]) == 64 and 0 <= now - float(row[0]) < within:
+                if len(row) == 2 and len(row[1]) == 64 and 0 <= now - int(row[0]) < within:
                     young.append(row)
         return young or None
 
