@@ -23,7 +23,9 @@ or range (one lost part of a 2 GiB upload must not start it all over: the
 transfer alone outlasts the retry deadline). A multipart upload whose
 completion answer is lost is judged by a HEAD: the object is there with its
 size, or the upload failed. A server that never answers is still found out
-within the deadline: every command asks it something small first.
+within the deadline: every command asks it something small first. The
+transfers' other requests (``QUICK_ON_SLOW_CLIENT``) keep the ordinary read
+timeout, so a server that stops answering part-way is given up as quickly.
 
 - ``exists`` sends parallel HEADs for a few oids and lists the ``objects/xx/``
   prefixes of the wanted oids when that costs fewer requests; the size of the
@@ -91,6 +93,15 @@ _NO_CREDENTIALS = (
     "no AWS credentials found for {url}; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,"
     " AWS_PROFILE, or ~/.aws/credentials (or use --anonymous for public buckets)"
 )
+
+
+# Requests that the slow client's transfers (upload_file, copy) make but whose answer
+# comes at once: they are sent with the ordinary read timeout, so that a server that
+# stops answering holds a big push or a renewal for one short timeout a try, not for
+# 3 x slow_read_timeout (15 min; a 70 MB push to a server that answered the HEADs and
+# then nothing waited that long at CreateMultipartUpload). An UploadPart is answered
+# once its body is in, as a put_object of up to multipart_threshold bytes is.
+QUICK_ON_SLOW_CLIENT = ("CreateMultipartUpload", "UploadPart", "AbortMultipartUpload", "HeadObject")
 
 
 def _boto_errors() -> tuple[type[BaseException], ...]:
@@ -206,6 +217,8 @@ class S3Store(Store):
             session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
             client = session.client("s3", endpoint_url=self.endpoint_url, config=config)
             client.meta.events.register("before-call.s3", _invocation_id())
+            if slow:
+                self._route_quick(client)
             return client
         except ProfileNotFound as exc:
             raise StoreAuthError(
@@ -215,6 +228,25 @@ class S3Store(Store):
             ) from exc
         except (BotoCoreError, ValueError) as exc:
             raise ConfigError(f"cannot set up S3 access for {self.url}: {exc}") from exc
+
+    def _route_quick(self, client: Any) -> None:
+        """Make the slow ``client`` send ``QUICK_ON_SLOW_CLIENT``'s requests through the
+        ordinary client's connections, with its timeouts; botocore's retries (and any
+        handler that answers a request itself, as an in-process mock) apply as before."""
+        quick = threading.local()
+        session = client._endpoint.http_session
+        slow_send = session.send
+
+        def note(event_name: str, **_: Any) -> None:  # each request says which it is
+            quick.send = event_name.rpartition(".")[2] in QUICK_ON_SLOW_CLIENT
+
+        def send(request: Any) -> Any:
+            if getattr(quick, "send", False):
+                return self.client._endpoint.http_session.send(request)
+            return slow_send(request)
+
+        client.meta.events.register("before-send.s3", note)
+        session.send = send
 
     def _endpoint(self) -> str:
         if self.endpoint_url:

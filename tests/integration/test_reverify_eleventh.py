@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import git
+from tests.integration import test_s3_slow_answers as slow
 from tests.reliability.helpers import gs, objects_in
 from tests.reliability.test_untrusted_config import _team_and_a_hostile_branch, _work_and_push
 
@@ -98,3 +101,56 @@ def test_a_forks_tag_named_like_the_default_branch_does_not_vouch(
     proc = _work_and_push(clone)
     assert proc.returncode != 0 and "remote trust evil" in proc.stderr, proc.stderr
     assert objects_in(evil) == before, "a fork's tag vouched for the fork's remote"
+
+
+# -- S3: the slow client's quick requests -------------------------------------------
+moto_endpoint, s3_env, proxied = slow.moto_endpoint, slow.s3_env, slow.proxied
+HELD = 8.0  # seconds the proxy holds an answer back; the store's read timeout is 1 s
+
+
+@pytest.mark.parametrize(
+    "held",
+    [
+        pytest.param(("POST", "?uploads"), id="create-multipart-upload"),
+        pytest.param(("PUT", "partNumber="), id="upload-part"),
+    ],
+)
+def test_a_big_push_to_a_server_that_stops_answering_gives_up_in_short_timeouts(
+    proxied: Any, tmp_path: Path, held: tuple[str, str]
+) -> None:
+    """A push of an object of multipart_threshold bytes or more went wholly through the
+    slow client (300 s read timeout, 3 tries): a server that answered the push's HEADs
+    and then stopped answering held it for up to 15 minutes (a 70 MB push with
+    GITSTORE_RETRY_DEADLINE=2 was still waiting after 90 s), where one of 63 MB gave up
+    in 4 s. Only the completion may answer late; its other requests answer at once."""
+    from gitstore.errors import StoreUnavailableError
+
+    store, rules = proxied
+    src, _data, oid = slow._source(tmp_path, 6 << 20)
+    method, marker = held
+
+    def hold(m: str, path: str, headers: Any) -> float | None:
+        if m == method and marker in path and not headers.get("x-amz-copy-source"):
+            return HELD
+        return None
+
+    rules[0] = hold
+    start = time.monotonic()
+    with pytest.raises(StoreUnavailableError):
+        store.put(oid, src)
+    assert time.monotonic() - start < HELD - 2, "waited for the held answer"
+
+
+def test_a_renewal_asks_the_objects_size_in_a_short_timeout(proxied: Any, tmp_path: Path) -> None:
+    """touch (a managed copy) asks the object's size with a HEAD first: on the slow client,
+    a server that stopped answering held every renewal of a push for 3 x 300 s."""
+    from gitstore.errors import StoreUnavailableError
+
+    store, rules = proxied
+    src, _data, oid = slow._source(tmp_path, 200 << 10)
+    store.put(oid, src)
+    rules[0] = lambda m, path, headers: HELD if m == "HEAD" else None
+    start = time.monotonic()
+    with pytest.raises(StoreUnavailableError):
+        store.touch(oid)
+    assert time.monotonic() - start < HELD - 2, "waited for the held answer"
