@@ -817,6 +817,7 @@ class Workspace:
         changed = data != old
         self.cache.sync()
         if changed:
+            gitignore.exclude_temporaries(self.repo.common_dir)  # the temporary name below
             try:
                 replace_with(mpath, data, tmp=mpath.with_name(tmp_name(mpath.name)))
             except OSError as exc:

@@ -73,3 +73,13 @@ def test_a_path_outside_the_sparse_checkout_is_named_as_such(repo: Path, run) ->
     git(repo, "sparse-checkout", "add", "sets")
     run(repo, "checkout", "sets/a")
     assert (repo / "sets" / "a" / "f.bin").read_bytes() == b"1\n"
+
+
+def test_track_in_a_clone_never_checked_out_lists_the_temporaries_too(repo: Path, run) -> None:
+    """Only a checkout that wrote added the line: a track killed while writing its manifest
+    (`.data.gitstore.gitstore-tmp`, beside it) in a fresh clone left the file offered to git."""
+    write(repo / "data" / "a", b"1")
+    run(repo, "track", "data")
+    assert ".*.gitstore-tmp" in (repo / ".git" / "info" / "exclude").read_text().splitlines()
+    write(repo / ".data.gitstore.gitstore-tmp", b"half")
+    assert ".gitstore-tmp" not in git(repo, "status", "--porcelain").stdout
