@@ -81,8 +81,11 @@ def user_config_path() -> Path:
     return xdg_config_home() / "gitstore" / "config.yaml"
 
 
+COMMITTED_FILE = ".gitstore/config.yaml"  # the committed file, as a path in a commit's tree
+
+
 def committed_config_path(root: Path) -> Path:
-    return root / ".gitstore" / "config.yaml"
+    return root / COMMITTED_FILE
 
 
 def local_config_path(common_dir: Path) -> Path:

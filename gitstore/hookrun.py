@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import config as cfg
 from . import manifest as mf
 from . import pending as marks_file
 from .cleanrecord import CleanRecord, TrackChanges
@@ -709,7 +710,7 @@ def _uncommitted_remote(ctx: Context, store: str, commit: str) -> bool:
     if sha is None:
         return False
     try:
-        data = ctx.repo.read_path(sha, ".gitstore/config.yaml")
+        data = ctx.repo.read_path(sha, cfg.COMMITTED_FILE)
     except GitstoreError:
         return False  # a tag of a tree or a blob: no config to look at
     if data is None:

@@ -44,7 +44,6 @@ NO_REMOTE_HINT = (
     " once their .gitstore/config.yaml is committed and pushed)"
 )
 _NAME = cfg.REMOTE_NAME
-COMMITTED_FILE = ".gitstore/config.yaml"  # in a commit's tree
 BOOL_KEYS = {"hooks.refresh", "hooks.fetch"}
 SIMPLE_KEYS = (
     "default_remote",
@@ -229,10 +228,8 @@ def check_trust(ctx: Context, rc: cfg.RemoteConfig, *, for_write: bool = False) 
 
 
 def _upstream_keys(ctx: Context, rc: cfg.RemoteConfig) -> list[dict[str, Any]] | None:
-    """How the upstream's default branch defines remote ``rc.name`` (trust keys; [] when
-    it does not); None when there is no such branch this clone can read."""
-    keys: list[dict[str, Any]] = []
-    asked = False
+    """How the upstream's default branch defines remote ``rc.name`` (its trust key, or []
+    when it does not or cannot be read); None when this clone has no such branch."""
     try:
         names = ctx.repo.git("remote").stdout.decode("utf-8", "replace").split()
     except GitstoreError:
@@ -240,36 +237,31 @@ def _upstream_keys(ctx: Context, rc: cfg.RemoteConfig) -> list[dict[str, Any]] |
     # the clone's upstream only: `origin`, or the one git remote there is. Any remote's
     # HEAD would do otherwise, and a contributor's fork added to fetch a branch (with
     # `git remote set-head -a`) could vouch for its own default remote
-    names = ["origin"] if "origin" in names else names if len(names) == 1 else []
-    for name in names:
-        # that very ref: as a revision name, a missing one went on by git's rules to
-        # refs/tags/refs/remotes/origin/HEAD, a tag a fork's fetch brings along
-        ref = f"refs/remotes/{name}/HEAD"
-        try:
-            shown = ctx.repo.git("show-ref", "--verify", "--hash", ref, check=False)
-        except GitstoreError:
-            continue
-        sha = shown.stdout.decode("ascii", "replace").strip()
-        if shown.returncode != 0 or not sha:
-            continue
-        # there is a default branch: from here on, what cannot be read of it vouches for
-        # nothing (a partial clone lacking its config blob, offline, fell back to trust
-        # on first use, and so trusted a hostile branch's remote)
-        asked = True
-        try:
-            text = ctx.repo.read_path(ctx.repo.resolve(sha), COMMITTED_FILE)
-        except GitstoreError:
-            continue
+    name = "origin" if "origin" in names else names[0] if len(names) == 1 else None
+    if name is None:
+        return None
+    # that very ref: as a revision name, a missing one went on by git's rules to
+    # refs/tags/refs/remotes/origin/HEAD, a tag a fork's fetch brings along
+    ref = f"refs/remotes/{name}/HEAD"
+    try:
+        shown = ctx.repo.git("show-ref", "--verify", "--hash", ref, check=False)
+    except GitstoreError:
+        return None
+    sha = shown.stdout.decode("ascii", "replace").strip()
+    if shown.returncode != 0 or not sha:
+        return None
+    # there is a default branch: from here on, what cannot be read of it vouches for
+    # nothing (a partial clone lacking its config blob, offline, fell back to trust
+    # on first use, and so trusted a hostile branch's remote)
+    try:
+        text = ctx.repo.read_path(ctx.repo.resolve(sha), cfg.COMMITTED_FILE)
         if text is None:
-            continue
-        where = Path(f"{name}/HEAD:{COMMITTED_FILE}")
-        try:
-            defined = cfg.committed_remotes_in(text, where, rc.base).get(rc.name)
-        except ConfigError:
-            continue
-        if defined is not None:
-            keys.append(defined.trust_key())
-    return keys if asked else None
+            return []
+        where = Path(f"{name}/HEAD:{cfg.COMMITTED_FILE}")
+        defined = cfg.committed_remotes_in(text, where, rc.base).get(rc.name)
+    except GitstoreError:  # ConfigError included
+        return []
+    return [] if defined is None else [defined.trust_key()]
 
 
 def trust_remote(ctx: Context, name: str) -> cfg.RemoteConfig:
