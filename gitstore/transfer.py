@@ -324,6 +324,7 @@ class RemoteIndex:
         self.path = ctx.repo.common_state_dir / "remotes" / f"{name}.index"
         self.header = f"{INDEX_HEADER}{store_identity(store)}\n"
         self._lock = threading.Lock()
+        self._sent_checked = False  # whether add_sent has judged the .sent file yet
 
     def collected(self) -> tuple[str, float] | None:
         """(token, when this clone first saw it) of the last ``gc --remote`` seen."""
@@ -402,8 +403,10 @@ class RemoteIndex:
         # whole seconds, rounded down: a record is never dated after the push began
         lines = "".join(f"{int(started)} {oid}\n" for oid in oids)
         with self._lock:
-            recent = self._sent_lines(now)
-            fresh = recent is None  # another remote's, or only stale lines: start over
+            # looked at once per push, not per batch (the file grows with the push):
+            # another remote's, or only stale lines, and it starts over
+            fresh = not self._sent_checked and self._sent_lines(now) is None
+            self._sent_checked = True
             with open(self._sent_path, "w" if fresh else "a", encoding="utf-8") as f:
                 f.write((self.header if fresh else "") + lines)
 
