@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
-from . import faults, layout
+from . import faults, layout, partial
 from .errors import IntegrityError, ObjectNotFoundError, StoreError
 from .hashing import (
     SMALL,
@@ -36,6 +36,7 @@ from .hashing import (
     write_sparse,
 )
 from .locks import FileLock, lock_timeout
+from .partial import Journal
 from .stores.local import READ_ONLY_MODE, LocalStore, fsync_dir, fsync_write, open_object
 
 FICLONE = 0x40049409
@@ -331,6 +332,17 @@ class Cache:
         os.chmod(tmp, READ_ONLY_MODE)
         self._install(tmp, self.store.object_path(oid))
 
+    def _new_tmp_rw(self) -> tuple[str, int]:
+        """A new read-only temporary file, open read-write (a filler may hash it back)."""
+        tmp = f"{self._tmp_prefix}{next(self._tmp_count)}"
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL
+        try:
+            fd = os.open(tmp, flags, READ_ONLY_MODE)
+        except FileNotFoundError:
+            self.store.tmp_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, flags, READ_ONLY_MODE)
+        return tmp, fd
+
     def receive(self, oid: str, fill: Callable[[int], str]) -> None:
         """Let ``fill`` write object ``oid`` into a new temporary file; install it if it verifies.
 
@@ -343,13 +355,7 @@ class Cache:
         and never visible in the cache.
         """
         dest = self._obj(oid)
-        tmp = f"{self._tmp_prefix}{next(self._tmp_count)}"
-        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL  # readable: a filler may hash it back
-        try:
-            fd = os.open(tmp, flags, READ_ONLY_MODE)
-        except FileNotFoundError:
-            self.store.tmp_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, flags, READ_ONLY_MODE)
+        tmp, fd = self._new_tmp_rw()
         try:
             try:
                 actual = fill(fd)
@@ -362,6 +368,68 @@ class Cache:
         except BaseException:
             _unlink(tmp)
             raise
+
+    def receive_resumable(
+        self, oid: str, fill: Callable[[int, Callable[[], Journal | None]], str]
+    ) -> None:
+        """:meth:`receive`, for a filler that may switch to a resumable partial file.
+
+        ``fill(fd, resume)`` writes into ``fd`` as for :meth:`receive`; once it
+        knows the object is big enough to be worth resuming, it may call
+        ``resume()``, which gives it the :class:`~gitstore.partial.Journal` of
+        ``tmp/partial-<oid>`` (its ``fd`` is where the bytes go from then on),
+        or None when another process holds that file (the filler goes on
+        with ``fd``). A partial file is kept when the download fails for any
+        reason but a wrong hash or a full disk, for the next fetch to resume.
+        """
+        journals: list[Journal] = []
+
+        def resume() -> Journal | None:
+            if journals:  # a retry: the same file, taken up where the last try stopped
+                return journals[-1]
+            path = f"{self.store.tmp_dir}/{partial.PREFIX}{oid}"
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            journals.append(partial.Journal(f"{path}{partial.SUFFIX}", fd))
+            return journals[-1]
+
+        dest = self._obj(oid)
+        tmp, fd = self._new_tmp_rw()
+        try:
+            try:
+                actual = fill(fd, resume)
+            finally:
+                os.close(fd)
+            if actual != oid:
+                raise IntegrityError(f"object {oid} arrived corrupt: its bytes hash to {actual}")
+            if journals:
+                journal = journals[-1]
+                done = journal.path.removesuffix(partial.SUFFIX)
+                faults.object_write(done)
+                os.fchmod(journal.fd, READ_ONLY_MODE)
+                self._install(done, dest)  # still locked: no other writer is at it
+                journal.remove()
+            else:
+                faults.object_write(tmp)
+                self._install(tmp, dest)
+        except IntegrityError:
+            for journal in journals:
+                _discard(journal)
+            raise
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                for journal in journals:  # the user needs the space more than a head start
+                    _discard(journal)
+            raise
+        finally:
+            _unlink(tmp)
+            for journal in journals:
+                journal.close()
+                os.close(journal.fd)
 
     def materialise_bytes(
         self, data: bytes, dest: str, executable: bool
@@ -1086,6 +1154,12 @@ def tmp_name(name: str) -> str:
     import hashlib
 
     return f".{hashlib.sha1(os.fsencode(name)).hexdigest()}.gitstore-tmp"
+
+
+def _discard(journal: partial.Journal) -> None:
+    """Remove a partial file and its journal: what they hold is wrong or unwanted."""
+    journal.remove()
+    _unlink(journal.path.removesuffix(partial.SUFFIX))
 
 
 def _unlink(path: str | Path) -> None:

@@ -49,6 +49,18 @@ def _layer_options(fn: Any) -> Any:
     return click.option("--local", is_flag=True, help="This clone's file (.git/gitstore).")(fn)
 
 
+def _say_resumed(result: Any) -> None:
+    """One stderr line per object whose interrupted download was taken up again."""
+    from .progress import human_bytes
+
+    for oid, (found, size) in sorted(getattr(result, "resumed", {}).items()):
+        click.echo(
+            f"gitstore: resumed {oid}: {human_bytes(found)} of {human_bytes(size)}"
+            " were already downloaded",
+            err=True,
+        )
+
+
 def _report(result: Any, verb: str, where: str, as_json: bool) -> None:
     """Render a TransferResult; failures become one error line and exit 3."""
     from .errors import TransferError
@@ -56,6 +68,7 @@ def _report(result: Any, verb: str, where: str, as_json: bool) -> None:
 
     for line in result.warnings:
         click.echo(f"gitstore: warning: {line}", err=True)
+    _say_resumed(result)
     if as_json:
         _echo_json(result.to_json())
     elif result.planned:
@@ -356,6 +369,7 @@ def pull(args: tuple[str, ...], remote_name: str | None, jobs: int | None, force
                                     jobs=jobs, force=force, progress=_progress())  # fmt: skip
     for line in fetched.warnings:
         click.echo(f"gitstore: warning: {line}", err=True)
+    _say_resumed(fetched)
     click.echo(
         f"fetched {fetched.transferred} objects; {len(result.written)} written,"
         f" {len(result.deleted)} deleted, {result.unchanged} unchanged"

@@ -26,6 +26,10 @@ there, just before the checkout's file appears.
 between judging the remote's objects and deleting them: a teammate's push
 can then land in the window a slow collection of a big store leaves.
 
+``GITSTORE_FAULT=kill-range:N`` kills the process (SIGKILL) right after the
+N-th progress record of a resumable download (gitstore/partial.py): a big
+fetch interrupted part-way, with some ranges written and others not.
+
 This is a test-only switch (tests/reliability uses it where it cannot mount a
 small tmpfs), read once when the process starts: unset, it costs a global
 lookup per write.
@@ -142,3 +146,25 @@ def gc_pause() -> None:
         time.sleep(float(spec.partition(":")[2]))
     except ValueError:
         return
+
+
+_range_marks = 0
+
+
+def range_written() -> None:
+    """Count one progress record of a resumable download; ``kill-range:N`` kills at the N-th."""
+    spec = _SPEC
+    if not spec or not spec.startswith("kill-range:"):
+        return
+    try:
+        limit = int(spec[11:])
+    except ValueError:
+        return
+    global _range_marks
+    with _lock:
+        _range_marks += 1
+        count = _range_marks
+    if count == limit:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 if TYPE_CHECKING:
     from .api import Context
     from .checkout import CheckoutResult
+    from .partial import Journal
 
 T = TypeVar("T")
 INDEX_HEADER = "# gitstore remote index for "
@@ -87,6 +88,8 @@ class TransferResult:
     planned: list[str] = field(default_factory=list)  # --dry-run: what would be sent
     # every path: the working tree's manifests that could not be read, left out (one line each)
     invalid: list[ManifestError] = field(default_factory=list)
+    # fetched objects taken up where an interrupted download stopped: oid -> (bytes found, size)
+    resumed: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -98,6 +101,11 @@ class TransferResult:
             "remote": self.remote,
             "errors": dict(sorted(self.failed.items())),
             "warnings": self.warnings,
+            **(
+                {"resumed": {o: n for o, (n, _) in sorted(self.resumed.items())}}
+                if self.resumed
+                else {}
+            ),
             **({"planned": sorted(self.planned)} if self.planned else {}),
         }
 
@@ -884,6 +892,7 @@ def _fetch_from(
 
     inner = getattr(store, "inner", store)
     read_into = getattr(inner, "read_into", None)
+    resumable = bool(getattr(inner, "resumes_reads", False))
     names = itertools.count()
     tmp_prefix = f"{tmp_dir}/fetch-{os.urandom(8).hex()}-"
 
@@ -902,8 +911,32 @@ def _fetch_from(
             got.append((size, data))
             return str(actual)
 
+        def fill_resuming(fd: int, resume: Callable[[], Journal | None]) -> str:
+            journals: list[Journal] = []
+
+            def resume_noted() -> Journal | None:
+                journal = resume()
+                if journal is not None:
+                    journals.append(journal)
+                return journal
+
+            assert read_into is not None
+            call: Callable[[], tuple[str, int, bytes | None]] = lambda: read_into(  # noqa: E731
+                oid, fd, resume_noted
+            )
+            # a retry takes up where the last try stopped: read_into knows how
+            actual, size, data = _retrying(store, f"get {oid}", call, lambda: None)
+            got.append((size, data))
+            if journals and journals[-1].resumed:
+                with lock:
+                    result.resumed[oid] = (journals[-1].resumed, size)
+            return str(actual)
+
         with throttle:
-            cache.receive(oid, fill)
+            if resumable:
+                cache.receive_resumable(oid, fill_resuming)
+            else:
+                cache.receive(oid, fill)
         return got[-1]
 
     def download(oid: str) -> tuple[int, bytes | None]:

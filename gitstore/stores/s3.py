@@ -54,7 +54,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar, cast
 
-from .. import layout, writeback
+from .. import faults, layout, partial, writeback
 from ..errors import (
     ConfigError,
     GitstoreError,
@@ -68,6 +68,7 @@ from ..errors import (
     UnsupportedError,
 )
 from ..hashing import hash_bytes, hash_file, new_hasher, open_source, read_small, write_all
+from ..partial import Journal
 from .base import Document, ObjectStat, Store, require_space, write_replacing
 from .retry import ObjectAccessDeniedError, ThrottledError
 
@@ -118,6 +119,7 @@ class S3Store(Store):
     exists_head_min = 2  # this many oids or fewer: HEAD each one, no LIST first
     exists_head_max = 1000  # below this many oids, HEAD the ones a first LIST page leaves
     ranged_get_min = 64 << 20  # objects this big are fetched with parallel ranged GETs
+    resumes_reads = True  # read_into can take up an interrupted ranged fetch (gitstore/partial.py)
     range_size = 16 << 20
     multipart_threshold = 64 << 20
     multipart_chunksize = 16 << 20
@@ -485,7 +487,9 @@ class S3Store(Store):
 
         write_replacing(Path(dest), fill)  # unnamed while it fills: a kill leaves nothing
 
-    def read_into(self, oid: str, fd: int) -> tuple[str, int, bytes | None]:
+    def read_into(
+        self, oid: str, fd: int, resume: Callable[[], Journal | None] | None = None
+    ) -> tuple[str, int, bytes | None]:
         """Write object ``oid`` to ``fd`` (a new, empty file open for reading and
         writing), verified: (oid, size, the bytes when small).
 
@@ -493,6 +497,12 @@ class S3Store(Store):
         :class:`IntegrityError` (the caller discards the file). Objects that
         fit the receive buffer come back as bytes too (else None), so that a
         caller can write them elsewhere without reading the file again.
+
+        ``resume`` (see :meth:`gitstore.cache.Cache.receive_resumable`): an
+        object fetched in ranges goes into the partial file it gives, from
+        where an earlier try stopped; the bytes are then hashed whole, and a
+        resumed file that does not hash to ``oid`` is fetched again from the
+        start, once.
         """
         what = f"read object {oid}"
         response = self._get_response(oid)
@@ -502,10 +512,27 @@ class S3Store(Store):
         try:
             if size >= self.ranged_get_min:
                 body.close()
-                require_space(fd, size)  # a full disk said so only once the download filled it
-                self._ranged_get(oid, fd, size)
-                actual = _hash_fd(fd, size)
+                journal = resume() if resume is not None else None
+                step = self._range_step(size)
+                if journal is None:
+                    require_space(fd, size)  # a full disk said so only once the download filled it
+                    self._ranged_get(oid, fd, size)
+                    actual = _hash_fd(fd, size)
+                else:
+                    fd = journal.fd
+                    done = journal.begin(size, step)
+                    require_space(fd, size - journal.resumed)
+                    self._ranged_get(oid, fd, size, done, journal)
+                    actual = _hash_fd(fd, size)
+                    if actual != oid and journal.resumed:  # what the journal vouched for was lost
+                        journal.restart(size, step)
+                        require_space(fd, size)
+                        self._ranged_get(oid, fd, size, {}, journal)
+                        actual = _hash_fd(fd, size)
             else:
+                if resume is not None and os.fstat(fd).st_size:  # a retry (not truncated for us)
+                    os.ftruncate(fd, 0)
+                    os.lseek(fd, 0, os.SEEK_SET)
                 actual, size, data = self._stream_into(body, fd, size, what)
         finally:
             body.close()
@@ -574,24 +601,43 @@ class S3Store(Store):
         finish()
         return str(hasher.hexdigest()), total, data if total == filled else None
 
-    def _ranged_get(self, oid: str, fd: int, size: int) -> None:
-        key = self._key(layout.object_key(oid))
+    def _range_step(self, size: int) -> int:
         # about two ranges per thread: fewer requests for huge objects, all threads busy
-        step = max(self.range_size, -(-size // (self.jobs * 2)))
+        return max(self.range_size, -(-size // (self.jobs * 2)))
+
+    def _ranged_get(
+        self,
+        oid: str,
+        fd: int,
+        size: int,
+        done: dict[int, int] | None = None,
+        journal: Journal | None = None,
+    ) -> None:
+        """Fetch ``size`` bytes into ``fd`` with parallel ranged GETs.
+
+        ``done``: how far each range was written by an earlier try (it asks
+        only for the rest); ``journal`` records each range's progress.
+        """
+        key = self._key(layout.object_key(oid))
+        step = self._range_step(size)
+        done = done or {}
         os.ftruncate(fd, size)
 
         def fetch(start: int) -> None:
             end = min(start + step, size) - 1
-            what = f"read object {oid} bytes {start}-{end}"
+            position = done.get(start, start)
+            if position > end:
+                return
+            what = f"read object {oid} bytes {position}-{end}"
             response = self._call(
                 what,
                 self.slow_client.get_object,  # the server may read far before it answers
                 Key=key,
-                Range=f"bytes={start}-{end}",
+                Range=f"bytes={position}-{end}",
                 oid=oid,
                 object_level=True,
             )
-            position = start
+            marked = position
             body = response["Body"]
             errors: tuple[type[BaseException], ...] = (
                 *_boto_errors(),
@@ -614,11 +660,17 @@ class S3Store(Store):
                         written = os.pwrite(fd, block, position)
                         block = block[written:]
                         position += written
+                    if journal is not None and position - marked >= partial.MARK_EVERY:
+                        journal.mark(start, position)
+                        marked = position
+                        faults.range_written()
                 finish()
             finally:
                 body.close()
             if position != end + 1:
                 raise StoreUnavailableError(f"short read of object {oid} from {self.url}")
+            if journal is not None:
+                journal.mark(start, position)
 
         self._parallel(fetch, list(range(0, size, step)))
         writeback.start(fd, size)

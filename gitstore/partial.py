@@ -1,0 +1,127 @@
+"""Resumable downloads of big objects: a partial file and its journal in the cache's ``tmp/``.
+
+A big object (S3's ranged GETs, ``S3Store.ranged_get_min`` bytes or more) is
+downloaded into ``tmp/partial-<oid>`` rather than an anonymous temporary
+file, and ``tmp/partial-<oid>.ranges`` records how far each range has been
+written. A download killed part-way (``kill -9``, Ctrl-C, a laptop lid, a
+network that fails for longer than the retry deadline) is taken up where it
+stopped by the next fetch, as git-lfs does with its ``incomplete`` folder; a
+retry within the same command resumes the same way rather than starting the
+object over.
+
+The journal is text: a header ``gitstore-partial 1 <size> <step>`` and lines
+``<start> <position>``, "the range that begins at byte ``start`` is written up
+to ``position``", appended after the bytes were written and never synced.
+Nothing it says is taken on trust: the whole file is hashed before it may
+enter the cache, as every download is. A kill keeps the page cache, so what
+the journal says is there is there; after a power cut the journal may claim
+bytes the disk lost, the hash then differs, and the download starts over
+once (:meth:`Journal.restart`). A torn last line can only claim less than
+was written (a prefix of a number is smaller), so it costs a re-download of
+a few bytes, never a wrong object.
+
+Only one process writes a partial file: the downloader holds an exclusive
+``flock`` on it, and a second fetch of the same object meanwhile downloads
+into a temporary file of its own, as before. ``gc`` removes partial files
+and journals older than its grace period, as any leftover in ``tmp/``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import IO
+
+MAGIC = "gitstore-partial 1"
+PREFIX = "partial-"
+SUFFIX = ".ranges"
+MARK_EVERY = 8 << 20  # a range records its progress after about this many bytes
+_MAX_JOURNAL = 1 << 20  # a longer journal is not ours: start over
+
+
+class Journal:
+    """What has been written of one partial file (``fd``); see the module docstring."""
+
+    def __init__(self, path: str, fd: int) -> None:
+        self.path = path
+        self.fd = fd
+        self.resumed = 0  # bytes found written when the download began
+        self._out: IO[str] | None = None
+        self._lock = threading.Lock()
+
+    def begin(self, size: int, step: int) -> dict[int, int]:
+        """The position each range begun earlier has reached ({} when starting over).
+
+        Ranges start at multiples of ``step``; a journal written for another
+        size or step, or a partial file that is not ``size`` bytes long, is
+        discarded and the file emptied.
+        """
+        positions = self._read(size, step)
+        if positions and os.fstat(self.fd).st_size != size:
+            positions = {}
+        if positions:
+            self._out = open(self.path, "a", encoding="ascii")  # noqa: SIM115
+        else:
+            self._start(size, step)
+        self.resumed = sum(position - start for start, position in positions.items())
+        return positions
+
+    def restart(self, size: int, step: int) -> None:
+        """Forget everything written: the bytes did not hash to the object."""
+        self.close()
+        self._start(size, step)
+        self.resumed = 0
+
+    def mark(self, start: int, position: int) -> None:
+        """Record that the range beginning at ``start`` is written up to ``position``."""
+        with self._lock:
+            if self._out is not None:
+                self._out.write(f"{start} {position}\n")
+                self._out.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._out is not None:
+                self._out.close()
+                self._out = None
+
+    def remove(self) -> None:
+        self.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+    def _start(self, size: int, step: int) -> None:
+        os.ftruncate(self.fd, 0)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        self._out = os.fdopen(fd, "w", encoding="ascii")
+        self._out.write(f"{MAGIC} {size} {step}\n")
+        self._out.flush()
+
+    def _read(self, size: int, step: int) -> dict[int, int]:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return {}
+        try:
+            raw = os.read(fd, _MAX_JOURNAL + 1)
+        except OSError:
+            return {}
+        finally:
+            os.close(fd)
+        if len(raw) > _MAX_JOURNAL:
+            return {}
+        lines = raw.decode("ascii", "replace").split("\n")
+        if lines[0] != f"{MAGIC} {size} {step}" or step <= 0:
+            return {}
+        positions: dict[int, int] = {}
+        for line in lines[1:]:
+            start_s, _, position_s = line.partition(" ")
+            if not (start_s.isdigit() and position_s.isdigit()):
+                continue  # a torn last line
+            start, position = int(start_s), int(position_s)
+            if start % step or start >= size or not start <= position <= min(start + step, size):
+                continue
+            positions[start] = max(positions.get(start, start), position)
+        return {start: position for start, position in positions.items() if position > start}

@@ -1,0 +1,246 @@
+"""A big download from S3 that is interrupted is taken up where it stopped.
+
+A killed fetch of a multi-GB object used to start the object over (the
+eleventh pass left it in docs/reliability.md); now its ranges land in
+``tmp/partial-<oid>`` with a journal of how far each got (gitstore/partial.py),
+the next fetch asks only for the rest, and nothing it finds there is trusted
+without the object's hash.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gitstore import partial
+from gitstore.cache import Cache
+from gitstore.errors import IntegrityError, StoreUnavailableError
+from gitstore.hashing import hash_bytes
+from tests import servers
+from tests.conftest import GITSTORE
+from tests.integration.test_remotes import Clone, clone_of
+from tests.servers import make_bucket, s3_store_on
+
+moto_endpoint, s3_env = servers.moto_endpoint, servers.s3_env
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+MIB = 1 << 20
+BIG = 80 * MIB  # above S3Store.ranged_get_min (64 MiB): five ranges of 16 MiB
+
+
+def _partials(cache_root: Path) -> list[str]:
+    tmp = cache_root / "tmp"
+    return (
+        sorted(n for n in os.listdir(tmp) if n.startswith(partial.PREFIX)) if tmp.is_dir() else []
+    )
+
+
+def test_a_killed_fetch_of_a_big_object_resumes(
+    repo: Path, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    moto_endpoint: str, s3_env: dict[str, str],
+) -> None:  # fmt: skip
+    a = Clone(repo, tmp_path / "cache-a", run, monkeypatch)
+    a.gs("init")
+    data = os.urandom(MIB) * (BIG // MIB)
+    oid = hash_bytes(data)
+    (repo / "model.bin").write_bytes(data)
+    a.gs("track", "model.bin")
+    make_bucket(moto_endpoint, "resume")
+    a.gs("remote", "add", "s3", "s3://resume/r", "--default", "--endpoint-url", moto_endpoint)
+    a.commit("model")
+    a.gs("push")
+
+    b = clone_of(a, tmp_path)
+    cache_root = b.cache / "gitstore"
+    env = {**os.environ, "XDG_CACHE_HOME": str(b.cache), "GITSTORE_FAULT": "kill-range:4"}
+    killed = subprocess.run(
+        [*GITSTORE, "fetch"], cwd=b.path, env=env, capture_output=True, text=True
+    )
+    assert killed.returncode == -9, killed.stderr  # killed after four progress records
+    assert _partials(cache_root) == [
+        f"{partial.PREFIX}{oid}",
+        f"{partial.PREFIX}{oid}{partial.SUFFIX}",
+    ]
+    assert not (cache_root / "objects" / oid[:2] / oid[2:4] / oid).exists()
+
+    out = b.gs("pull")
+    line = [x for x in out.stderr.splitlines() if x.startswith("gitstore: resumed ")]
+    assert len(line) == 1, out.stderr
+    assert line[0].startswith(f"gitstore: resumed {oid}: ")
+    assert line[0].endswith(" of 80.0 MiB were already downloaded")
+    found = float(line[0].split(": ")[2].split(" MiB")[0])
+    assert found >= 32  # four records of 8 MiB at least; the rest was asked for
+    assert (b.path / "model.bin").read_bytes() == data
+    assert _partials(cache_root) == []
+    assert "unchanged" in b.gs("status").stdout
+
+
+# -- the store and the cache, in process ---------------------------------------------
+@pytest.fixture
+def s3_store(moto_endpoint: str, s3_env: dict[str, str]):  # type: ignore[no-untyped-def]
+    gen = s3_store_on(moto_endpoint, "resume-unit")
+    store = next(gen)
+    store.ranged_get_min = 1 * MIB  # type: ignore[attr-defined]
+    store.range_size = 1 * MIB  # type: ignore[attr-defined]
+    store.jobs = 2  # type: ignore[attr-defined]
+    yield store
+    next(gen, None)
+
+
+def _put(store: object, tmp_path: Path, size: int) -> tuple[bytes, str]:
+    data = os.urandom(size)
+    oid = hash_bytes(data)
+    src = tmp_path / f"src-{oid[:8]}"
+    src.write_bytes(data)
+    store.put(oid, src)  # type: ignore[attr-defined]
+    return data, oid
+
+
+def _fill(store: object, oid: str) -> Callable[[int, Callable[[], object]], str]:
+    return lambda fd, resume: str(store.read_into(oid, fd, resume)[0])  # type: ignore[attr-defined]
+
+
+def test_a_partial_file_asks_only_for_the_missing_ranges(s3_store: object, tmp_path: Path) -> None:
+    data, oid = _put(s3_store, tmp_path, 4 * MIB + 100)
+    cache = Cache(tmp_path / "cache")
+    cache.store.tmp_dir.mkdir(parents=True)
+    step = s3_store._range_step(len(data))  # type: ignore[attr-defined]
+    part = cache.store.tmp_dir / f"{partial.PREFIX}{oid}"
+    # an earlier try wrote the first range whole and the second one part-way
+    body = bytearray(len(data))
+    body[:step] = data[:step]
+    body[step : step + 1000] = data[step : step + 1000]
+    part.write_bytes(bytes(body))
+    journal = Path(f"{part}{partial.SUFFIX}")
+    journal.write_text(
+        f"{partial.MAGIC} {len(data)} {step}\n0 {step}\n{step} {step + 1000}\n{step} 12"
+    )
+    asked: list[str] = []
+    real = s3_store.slow_client.get_object  # type: ignore[attr-defined]
+
+    def counting(**kwargs: object) -> object:
+        asked.append(str(kwargs.get("Range")))
+        return real(**kwargs)
+
+    s3_store.slow_client.get_object = counting  # type: ignore[attr-defined]
+    cache.receive_resumable(oid, _fill(s3_store, oid))
+    assert cache.path(oid).read_bytes() == data
+    wanted = [(step + 1000, 2 * step - 1)]  # the rest of the second range, then the others
+    wanted += [
+        (start, min(start + step, len(data)) - 1) for start in range(2 * step, len(data), step)
+    ]
+    assert sorted(asked) == sorted(f"bytes={a}-{b}" for a, b in wanted)
+    assert not part.exists() and not journal.exists()
+
+
+def test_a_partial_file_that_lies_is_fetched_again_whole(s3_store: object, tmp_path: Path) -> None:
+    """After a power cut the journal may vouch for bytes the disk lost: the hash finds
+    it, and the object is fetched once more from the start, never cached wrong."""
+    data, oid = _put(s3_store, tmp_path, 3 * MIB)
+    cache = Cache(tmp_path / "cache")
+    cache.store.tmp_dir.mkdir(parents=True)
+    step = s3_store._range_step(len(data))  # type: ignore[attr-defined]
+    part = cache.store.tmp_dir / f"{partial.PREFIX}{oid}"
+    part.write_bytes(b"\0" * len(data))  # the journal says range 0 is written; it is zeros
+    Path(f"{part}{partial.SUFFIX}").write_text(f"{partial.MAGIC} {len(data)} {step}\n0 {step}\n")
+    cache.receive_resumable(oid, _fill(s3_store, oid))
+    assert cache.path(oid).read_bytes() == data
+    assert os.listdir(cache.store.tmp_dir) == []
+
+
+def test_a_journal_for_another_size_or_step_is_ignored(s3_store: object, tmp_path: Path) -> None:
+    data, oid = _put(s3_store, tmp_path, 3 * MIB)
+    cache = Cache(tmp_path / "cache")
+    cache.store.tmp_dir.mkdir(parents=True)
+    part = cache.store.tmp_dir / f"{partial.PREFIX}{oid}"
+    part.write_bytes(os.urandom(len(data)))
+    Path(f"{part}{partial.SUFFIX}").write_text(f"{partial.MAGIC} {len(data)} 4096\n0 4096\n")
+    cache.receive_resumable(oid, _fill(s3_store, oid))
+    assert cache.path(oid).read_bytes() == data
+    assert os.listdir(cache.store.tmp_dir) == []
+
+
+def test_a_wrong_object_leaves_no_partial_file(
+    s3_store: object, tmp_path: Path, moto_endpoint: str
+) -> None:
+    data = os.urandom(3 * MIB)
+    wrong = hash_bytes(b"another object")
+    s3_store.client.put_object(  # type: ignore[attr-defined]
+        Bucket="resume-unit", Key=f"p/objects/{wrong[:2]}/{wrong[2:4]}/{wrong}", Body=data
+    )
+    cache = Cache(tmp_path / "cache")
+    cache.store.tmp_dir.mkdir(parents=True)
+    with pytest.raises(IntegrityError):
+        cache.receive_resumable(wrong, _fill(s3_store, wrong))
+    assert os.listdir(cache.store.tmp_dir) == []
+    assert not cache.has(wrong)
+
+
+def test_a_failed_range_keeps_what_was_written_for_the_retry(
+    s3_store: object, tmp_path: Path
+) -> None:
+    """One range failing used to throw the whole object away (the retry truncated it)."""
+    data, oid = _put(s3_store, tmp_path, 4 * MIB)
+    cache = Cache(tmp_path / "cache")
+    cache.store.tmp_dir.mkdir(parents=True)
+    step = s3_store._range_step(len(data))  # type: ignore[attr-defined]
+    real = s3_store.slow_client.get_object  # type: ignore[attr-defined]
+    asked: list[str] = []
+    broken = [True]
+
+    def failing_last(**kwargs: object) -> object:
+        asked.append(str(kwargs.get("Range")))
+        if str(kwargs.get("Range")).startswith(f"bytes={len(data) - step}-") and broken[0]:
+            raise StoreUnavailableError("the connection was reset")
+        return real(**kwargs)
+
+    s3_store.slow_client.get_object = failing_last  # type: ignore[attr-defined]
+    with pytest.raises(StoreUnavailableError):
+        cache.receive_resumable(oid, _fill(s3_store, oid))
+    assert not cache.has(oid)
+    assert _partials(cache.root) == [
+        f"{partial.PREFIX}{oid}",
+        f"{partial.PREFIX}{oid}{partial.SUFFIX}",
+    ]
+    asked.clear()
+    broken[0] = False
+    cache.receive_resumable(oid, _fill(s3_store, oid))
+    assert asked == [f"bytes={len(data) - step}-{len(data) - 1}"]
+    assert cache.path(oid).read_bytes() == data
+
+
+def test_a_partial_file_held_by_another_fetch_is_left_to_it(
+    s3_store: object, tmp_path: Path
+) -> None:
+    import fcntl
+
+    data, oid = _put(s3_store, tmp_path, 3 * MIB)
+    cache = Cache(tmp_path / "cache")
+    cache.store.tmp_dir.mkdir(parents=True)
+    part = cache.store.tmp_dir / f"{partial.PREFIX}{oid}"
+    part.write_bytes(b"")
+    with open(part, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        cache.receive_resumable(oid, _fill(s3_store, oid))
+    assert cache.path(oid).read_bytes() == data
+    assert part.read_bytes() == b""  # the other fetch's file, untouched
+
+
+def test_gc_sweeps_old_partial_files(repo: Path, run: Run, monkeypatch: pytest.MonkeyPatch,
+                                     tmp_path: Path) -> None:  # fmt: skip
+    a = Clone(repo, tmp_path / "cache-a", run, monkeypatch)
+    a.gs("init")
+    tmp = tmp_path / "cache-a" / "gitstore" / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    old = tmp / f"{partial.PREFIX}{'a' * 64}"
+    old.write_bytes(b"x" * 1000)
+    Path(f"{old}{partial.SUFFIX}").write_text(f"{partial.MAGIC} 1000 1000\n0 1000\n")
+    for path in (old, Path(f"{old}{partial.SUFFIX}")):
+        os.utime(path, (1, 1))
+    a.gs("gc")
+    assert _partials(tmp_path / "cache-a" / "gitstore") == []
