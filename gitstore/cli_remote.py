@@ -49,14 +49,14 @@ def _layer_options(fn: Any) -> Any:
     return click.option("--local", is_flag=True, help="This clone's file (.git/gitstore).")(fn)
 
 
-def _say_resumed(result: Any) -> None:
-    """One stderr line per object whose interrupted download was taken up again."""
+def _say_resumed(result: Any, done: str = "downloaded") -> None:
+    """One stderr line per object whose interrupted transfer was taken up again."""
     from .progress import human_bytes
 
     for oid, (found, size) in sorted(getattr(result, "resumed", {}).items()):
         click.echo(
             f"gitstore: resumed {oid}: {human_bytes(found)} of {human_bytes(size)}"
-            " were already downloaded",
+            f" were already {done}",
             err=True,
         )
 
@@ -68,7 +68,7 @@ def _report(result: Any, verb: str, where: str, as_json: bool) -> None:
 
     for line in result.warnings:
         click.echo(f"gitstore: warning: {line}", err=True)
-    _say_resumed(result)
+    _say_resumed(result, "uploaded" if verb == "push" else "downloaded")
     if as_json:
         _echo_json(result.to_json())
     elif result.planned:

@@ -30,6 +30,10 @@ can then land in the window a slow collection of a big store leaves.
 N-th progress record of a resumable download (gitstore/partial.py): a big
 fetch interrupted part-way, with some ranges written and others not.
 
+``GITSTORE_FAULT=kill-part:N`` kills the process (SIGKILL) right after the
+N-th part of a multipart upload to S3 was sent: a big push interrupted
+part-way, with an unfinished upload left in the bucket.
+
 This is a test-only switch (tests/reliability uses it where it cannot mount a
 small tmpfs), read once when the process starts: unset, it costs a global
 lookup per write.
@@ -148,22 +152,29 @@ def gc_pause() -> None:
         return
 
 
-_range_marks = 0
-
-
 def range_written() -> None:
     """Count one progress record of a resumable download; ``kill-range:N`` kills at the N-th."""
+    _kill_at("kill-range:")
+
+
+def part_sent() -> None:
+    """Count one part of a multipart upload sent; ``kill-part:N`` kills at the N-th."""
+    _kill_at("kill-part:")
+
+
+_kill_counts: dict[str, int] = {}
+
+
+def _kill_at(kind: str) -> None:
     spec = _SPEC
-    if not spec or not spec.startswith("kill-range:"):
+    if not spec or not spec.startswith(kind):
         return
     try:
-        limit = int(spec[11:])
+        limit = int(spec[len(kind) :])
     except ValueError:
         return
-    global _range_marks
     with _lock:
-        _range_marks += 1
-        count = _range_marks
+        count = _kill_counts[kind] = _kill_counts.get(kind, 0) + 1
     if count == limit:
         import signal
 

@@ -88,7 +88,7 @@ class TransferResult:
     planned: list[str] = field(default_factory=list)  # --dry-run: what would be sent
     # every path: the working tree's manifests that could not be read, left out (one line each)
     invalid: list[ManifestError] = field(default_factory=list)
-    # fetched objects taken up where an interrupted download stopped: oid -> (bytes found, size)
+    # objects taken up where an interrupted transfer stopped: oid -> (bytes found there, size)
     resumed: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -625,6 +625,8 @@ def push_objects(
     if send:
         queue.record(set(send) | (queue.pending() - indexed))
     _upload(ctx, name, store, send, sizes, wanted, index, jobs, progress, result)
+    # big objects whose upload took up one a killed push left (S3 multipart)
+    result.resumed.update(getattr(getattr(store, "inner", store), "resumed_uploads", {}))
     if not result.failed:
         queue.clear()
     return result

@@ -32,8 +32,13 @@ timeout, so a server that stops answering part-way is given up as quickly.
   store is estimated from the first page of a listing (oids are uniform).
 - ``get`` streams and hashes; objects of ``ranged_get_min`` bytes or more are
   fetched with parallel ranged GETs into a temporary file beside ``dest``,
-  hashed, then renamed. ``put`` checks the source's hash, then uploads with
-  one PUT or, from ``multipart_threshold`` bytes, a multipart upload.
+  hashed, then renamed. ``read_into`` (fetch into the cache) can take up such
+  a download where an earlier try stopped (gitstore/partial.py). ``put``
+  checks the source's hash, then uploads with one PUT or, from
+  ``multipart_threshold`` bytes, a multipart upload, which takes up an
+  unfinished upload of the same key (a killed push) and keeps the parts
+  whose size and MD5 ETag match the file's bytes; a failed upload is left
+  for the next push to resume (``gc --remote`` aborts old ones).
 - documents use ``If-None-Match: *`` and ``If-Match: <etag>``; the ETag is the
   version. 412 and 409 ConditionalRequestConflict mean :class:`PreconditionFailed`.
 - botocore errors are translated where they are raised: only a 404 is "not
@@ -44,8 +49,10 @@ timeout, so a server that stops answering part-way is given up as quickly.
 from __future__ import annotations
 
 import builtins
+import hashlib
 import io
 import itertools
+import logging
 import os
 import threading
 import uuid
@@ -102,6 +109,10 @@ _NO_CREDENTIALS = (
 # 3 x slow_read_timeout (15 min; a 70 MB push to a server that answered the HEADs and
 # then nothing waited that long at CreateMultipartUpload). An UploadPart is answered
 # once its body is in, as a put_object of up to multipart_threshold bytes is.
+log = logging.getLogger(__name__)
+MIB = 1 << 20
+MAX_PARTS = 10_000  # S3's limit on the parts of one multipart upload
+PART_THREADS = 8  # parts sent at once (each is held in memory while it is sent)
 QUICK_ON_SLOW_CLIENT = ("CreateMultipartUpload", "UploadPart", "AbortMultipartUpload", "HeadObject")
 
 
@@ -158,6 +169,8 @@ class S3Store(Store):
         self._client: Any = None
         self._slow_client: Any = None
         self._client_lock = threading.Lock()
+        # objects whose upload took up an interrupted one: oid -> (bytes kept, size)
+        self.resumed_uploads: dict[str, tuple[int, int]] = {}
 
     # -- the client --------------------------------------------------------
     @property
@@ -345,11 +358,12 @@ class S3Store(Store):
         except _boto_errors() as exc:
             raise self._translate(exc, what, oid=oid, object_level=object_level) from exc
 
-    def _parallel(self, fn: Callable[[T], R], items: list[T]) -> list[R]:
-        """``fn`` over ``items`` on up to ``jobs`` threads; the first error cancels the rest."""
+    def _parallel(self, fn: Callable[[T], R], items: list[T], jobs: int = 0) -> list[R]:
+        """``fn`` over ``items`` on up to ``jobs`` threads (default: the store's);
+        the first error cancels the rest."""
         if len(items) <= 1:
             return [fn(item) for item in items]
-        with ThreadPoolExecutor(min(self.jobs, len(items))) as pool:
+        with ThreadPoolExecutor(min(jobs or self.jobs, len(items))) as pool:
             futures = [pool.submit(fn, item) for item in items]
             done, pending = wait(futures, return_when=FIRST_EXCEPTION)
             for future in pending:
@@ -697,25 +711,147 @@ class S3Store(Store):
             self._call(what, self.client.put_object, Key=key, Body=data, oid=oid)
             return
         if size >= self.multipart_threshold:
-            from boto3.s3.transfer import TransferConfig  # type: ignore[import-untyped]
-
-            config = TransferConfig(
-                multipart_threshold=self.multipart_threshold,
-                multipart_chunksize=self.multipart_chunksize,
-                max_concurrency=min(self.jobs, 8),
-            )
             try:
-                self.slow_client.upload_file(str(src), self.bucket, key, Config=config)
-            except _boto_errors() as exc:
-                error = self._translate(exc, what, oid=oid)
+                self._multipart_put(oid, src, size, key)
+            except GitstoreError as exc:
                 if not self._landed(oid, size):
-                    raise error from exc
+                    raise
+                log.debug("upload of %s failed (%s), but the object is there", oid, exc)
             return
         try:
             with open(src, "rb") as body:
                 self._call(what, self.client.put_object, Key=key, Body=body, oid=oid)
         except OSError as exc:
             raise StoreError(f"cannot read {src} to upload it: {exc.strerror}") from exc
+
+    def _part_size(self, size: int) -> int:
+        """The size of each part but the last: S3 allows 10,000 parts (whole MiB, so
+        that a resumed upload cuts the object exactly as the interrupted one did)."""
+        least = -(-size // MAX_PARTS)
+        return max(self.multipart_chunksize, -(-least // MIB) * MIB)
+
+    def _multipart_put(self, oid: str, src: Path, size: int, key: str) -> None:
+        """Upload ``src`` in parts, taking up an unfinished upload of ``key`` if there is one.
+
+        The parts of an earlier upload (a killed push, a failure past the
+        retry deadline) whose size and ETag (the MD5 of their bytes, for
+        uploads that are not encrypted with KMS or a customer's key) match
+        this file's are kept; the others are sent again. An upload that goes
+        away meanwhile (``gc --remote`` aborts old ones) is started afresh.
+        A failed upload is not aborted: the next push resumes it, and ``gc
+        --remote`` aborts the ones left for longer than its grace period.
+        """
+        what = f"write object {oid}"
+        part_size = self._part_size(size)
+        parts = [(n + 1, start, min(part_size, size - start))
+                 for n, start in enumerate(range(0, size, part_size))]  # fmt: skip
+        for fresh in (False, True):
+            upload_id, have = (None, {}) if fresh else self._unfinished_upload(key)
+            if upload_id is None:
+                upload_id = self._call(
+                    what, self.slow_client.create_multipart_upload, Key=key, oid=oid
+                )["UploadId"]
+            try:
+                sent, kept = self._send_parts(oid, src, key, upload_id, have, parts)
+                self._call(
+                    what,
+                    self.slow_client.complete_multipart_upload,  # may answer after minutes
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": sent},
+                    oid=oid,
+                )
+            except ObjectNotFoundError:
+                if fresh or not have:
+                    raise
+                continue  # the upload taken up was aborted meanwhile: start one afresh
+            if kept:
+                with self._client_lock:
+                    self.resumed_uploads[oid] = (kept, size)
+            return
+
+    def _send_parts(
+        self,
+        oid: str,
+        src: Path,
+        key: str,
+        upload_id: str,
+        have: dict[int, tuple[int, str]],
+        parts: list[tuple[int, int, int]],
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Send the ``parts`` (number, offset, length) of ``src`` that ``have`` (an
+        earlier try's parts: number -> (size, ETag)) lacks: (the parts for the
+        completion, bytes kept from the earlier try)."""
+        kept = [0]
+        lock = threading.Lock()
+
+        def send(part: tuple[int, int, int]) -> dict[str, Any]:
+            number, start, length = part
+            try:
+                with open(src, "rb") as f:
+                    body = os.pread(f.fileno(), length, start)
+            except OSError as exc:
+                raise StoreError(f"cannot read {src} to upload it: {exc.strerror}") from exc
+            if len(body) != length:
+                raise StoreError(f"{src} changed while it was uploaded")
+            earlier = have.get(number)
+            if earlier is not None and earlier[0] == length:
+                digest = hashlib.md5(body, usedforsecurity=False).hexdigest()
+                if earlier[1] == f'"{digest}"':
+                    with lock:
+                        kept[0] += length
+                    return {"PartNumber": number, "ETag": earlier[1]}
+            answer = self._call(
+                f"write object {oid} (part {number})",
+                self.slow_client.upload_part,  # botocore retries a part by itself
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=body,
+                oid=oid,
+                object_level=True,
+            )
+            faults.part_sent()
+            return {"PartNumber": number, "ETag": answer["ETag"]}
+
+        sent = self._parallel(send, parts, PART_THREADS)  # a part each in memory
+        return sent, kept[0]
+
+    def _unfinished_upload(self, key: str) -> tuple[str | None, dict[int, tuple[int, str]]]:
+        """The newest unfinished multipart upload of ``key`` and its parts
+        ({number: (size, ETag)}), or (None, {})."""
+        try:
+            page = self._call(
+                "list unfinished uploads",
+                self.client.list_multipart_uploads,
+                Prefix=key,
+            )
+        except GitstoreError:
+            return None, {}  # not allowed to list (a narrow policy): upload afresh
+        uploads = [u for u in page.get("Uploads", []) if u.get("Key") == key]
+        if not uploads:
+            return None, {}
+        newest = max(uploads, key=lambda u: u.get("Initiated") or 0)
+        upload_id = str(newest["UploadId"])
+        have: dict[int, tuple[int, str]] = {}
+        kwargs: dict[str, Any] = {}
+        try:
+            while True:
+                listed = self._call(
+                    "list the parts of an unfinished upload",
+                    self.client.list_parts,
+                    Key=key,
+                    UploadId=upload_id,
+                    **kwargs,
+                )
+                for part in listed.get("Parts", []):
+                    have[int(part["PartNumber"])] = (int(part["Size"]), str(part["ETag"]))
+                if not listed.get("IsTruncated"):
+                    break
+                kwargs["PartNumberMarker"] = listed["NextPartNumberMarker"]
+        except GitstoreError:
+            return None, {}  # gone meanwhile, or not ours to list: upload afresh
+        return upload_id, have
 
     def _landed(self, oid: str, size: int) -> bool:
         """Whether ``oid`` is in the store with ``size`` bytes (after an upload's lost answer)."""
@@ -756,7 +892,7 @@ class S3Store(Store):
         (UploadPartCopy) above it; both on the slow client, since the server
         copies the bytes before it answers.
         """
-        from boto3.s3.transfer import TransferConfig
+        from boto3.s3.transfer import TransferConfig  # type: ignore[import-untyped]
 
         self._refuse_write()
         key = self._key(layout.object_key(oid))
