@@ -19,6 +19,14 @@ sends a byte now and then never trips the idle ``timeout`` of the socket, and
 would otherwise hold a download for hours. Past that bound the read fails with
 a retryable :class:`StoreUnavailableError` (which the retry deadline, passed by
 then, turns into the final error).
+
+An object of :attr:`HttpStore.resume_min` bytes (64 MiB) or more whose size
+the server announces is downloaded into the cache's resumable partial file
+(gitstore/partial.py): a fetch killed part-way, or a retry after a dropped
+connection, asks for the rest with ``Range: bytes=N-`` and hashes the bytes
+already there with it, as git-lfs resumes. A server that ignores ranges (a
+200, as python's ``http.server``) or gets them wrong sends the whole object
+again, from the start; ``gitstore serve`` honours them.
 """
 
 from __future__ import annotations
@@ -27,37 +35,45 @@ import base64
 import http.client
 import io
 import ipaddress
+import logging
 import os
+import re
 import ssl
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 from urllib.parse import quote, urljoin, urlsplit
 
-from .. import layout
+from .. import faults, layout, partial, writeback
 from ..errors import (
     ConfigError,
     GitstoreError,
+    IntegrityError,
     ObjectNotFoundError,
     StoreAuthError,
     StoreError,
     StoreUnavailableError,
     UnsupportedError,
 )
-from ..hashing import hash_bytes
-from .base import Document, ObjectStat, Store
+from ..hashing import Hasher, hash_bytes, new_hasher
+from ..partial import Journal
+from .base import Document, ObjectStat, Store, require_space
 from .retry import ObjectAccessDeniedError, ThrottledError
+
+log = logging.getLogger(__name__)
 
 USER_AGENT = "gitstore"
 MAX_DOCUMENT = 256 << 20
 _REDIRECTS = {301, 302, 303, 307, 308}
 MIN_RATE = 8 << 10  # bytes a second a transfer must average once its deadline has passed
+BLOCK = 1 << 20  # bytes received, hashed and written at a time
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 
 
 def _is_loopback(host: str) -> bool:
@@ -78,6 +94,8 @@ class HttpStore(Store):
 
     jobs = 16  # threads for parallel HEADs in exists()
     deadline = 60.0  # seconds for one object, plus one per MIN_RATE bytes received
+    resume_min = 64 << 20  # objects this big go into a partial file that a later try resumes
+    resumes_reads = True  # read_into takes up an interrupted download (gitstore/partial.py)
 
     def __init__(self, base_url: str, *, timeout: float = 30.0, url: str | None = None) -> None:
         parts = urlsplit(base_url)
@@ -175,11 +193,11 @@ class HttpStore(Store):
         )
 
     def _send(
-        self, method: str, key: str, what: str
+        self, method: str, key: str, what: str, extra: Mapping[str, str] | None = None
     ) -> tuple[http.client.HTTPConnection | None, http.client.HTTPResponse]:
         path = self._base_path + quote(key, safe="/")
         target = path
-        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(extra or {})}
         if self._proxy is not None and self._scheme == "http":
             target = f"http://{self._netloc}{path}"
             headers.update(self._proxy[2])
@@ -199,12 +217,15 @@ class HttpStore(Store):
                 response.read()
                 self._release(conn, not response.will_close)
                 full = urljoin(f"{self._scheme}://{self._netloc}{path}", location)
-                return None, self._send_via_urllib(method, full, what)
+                return None, self._send_via_urllib(method, full, what, extra)
             return conn, response
         raise AssertionError("unreachable")
 
-    def _send_via_urllib(self, method: str, full: str, what: str) -> http.client.HTTPResponse:
-        request = urllib.request.Request(full, method=method, headers={"User-Agent": USER_AGENT})
+    def _send_via_urllib(
+        self, method: str, full: str, what: str, extra: Mapping[str, str] | None = None
+    ) -> http.client.HTTPResponse:
+        headers = {"User-Agent": USER_AGENT, **(extra or {})}  # urllib keeps them on redirects
+        request = urllib.request.Request(full, method=method, headers=headers)
         context = self._ssl_context() if full.startswith("https:") else None
         try:
             response: Any = urllib.request.urlopen(request, timeout=self.timeout, context=context)
@@ -226,7 +247,7 @@ class HttpStore(Store):
         oid: str | None = None,
     ) -> None:
         """Return if the answer is 2xx; otherwise drain, release and raise its error."""
-        status = int(cast(int, getattr(response, "status", None) or getattr(response, "code", 0)))
+        status = _status(response)
         if 200 <= status < 300:
             return
         try:
@@ -310,6 +331,178 @@ class HttpStore(Store):
         self._check(conn, response, what, oid=oid)
         return cast(BinaryIO, _ResponseStream(self, conn, response, what, started))
 
+    def read_into(
+        self, oid: str, fd: int, resume: Callable[[], Journal | None] | None = None
+    ) -> tuple[str, int, None]:
+        """Write object ``oid`` to ``fd`` (a new, empty file open for reading and
+        writing), verified: (oid, size, None).
+
+        The bytes are hashed as they arrive; a hash other than ``oid`` raises
+        :class:`IntegrityError` (the caller discards the file).
+
+        ``resume`` (see :meth:`gitstore.cache.Cache.receive_resumable`): an
+        object of :attr:`resume_min` bytes or more whose size the server
+        announces goes into the partial file it gives, from where an earlier
+        try stopped (``Range: bytes=N-``); a server that answers with the
+        whole object starts it over. The bytes already there are hashed with
+        the rest, and a resumed file that does not hash to ``oid`` is fetched
+        again from the start, once.
+        """
+        what = f"read object {oid}"
+        first, announced = self._get_object(oid, what)
+        try:
+            journal = None
+            if resume is not None and announced is not None and announced >= self.resume_min:
+                journal = resume() if announced else None
+            if journal is not None:
+                size = announced or 0
+                actual = self._read_resuming(oid, first, journal, size, what)
+            else:
+                if resume is not None and os.fstat(fd).st_size:  # a retry (not truncated for us)
+                    os.ftruncate(fd, 0)
+                if announced is not None and announced >= self.resume_min:
+                    require_space(fd, announced)  # else a full disk tells only once it is full
+                hasher = new_hasher(announced or 0)
+                size = self._write_body(first, fd, hasher, 0, None)
+                writeback.start(fd, size)
+                actual = str(hasher.hexdigest())
+        finally:
+            first.close()
+        if actual != oid:
+            raise IntegrityError(
+                f"object {oid} from {self.url} is corrupt: its bytes hash to {actual}"
+            )
+        return actual, size, None
+
+    def _get_object(self, oid: str, what: str) -> tuple[_ResponseStream, int | None]:
+        """GET an object: its body and announced size; an answer other than 2xx raises."""
+        started = time.monotonic()
+        conn, response = self._send("GET", layout.object_key(oid), what)
+        self._check(conn, response, what, oid=oid)
+        length = response.getheader("Content-Length")
+        size = int(length) if length is not None and length.isdigit() else None
+        return _ResponseStream(self, conn, response, what, started), size
+
+    def _get_whole(self, oid: str, what: str, size: int) -> _ResponseStream:
+        """The object from its first byte; it must be ``size`` bytes, as announced before."""
+        stream, length = self._get_object(oid, what)
+        if length != size:
+            stream.close()
+            raise StoreUnavailableError(
+                f"cannot {what} in {self.url}: it announced {size} bytes, then {length}"
+            )
+        return stream
+
+    def _read_resuming(
+        self, oid: str, first: _ResponseStream, journal: Journal, size: int, what: str
+    ) -> str:
+        """Fill the partial file of ``journal`` from where it stopped; the hash of it all."""
+        fd = journal.fd
+        journal.close()  # a retry within the command: begin() opens it again
+        position = journal.begin(size, size).get(0, 0)  # one range: the whole object
+        os.ftruncate(fd, size)  # begin() takes up only a file of the object's size
+        hasher = new_hasher(size)
+        stream: _ResponseStream | None = first
+        if position:
+            first.close()  # closes the connection: the rest of its body is not drained
+            _hash_written(fd, position, hasher)
+            stream = None
+            if position < size:
+                stream, position = self._get_rest(oid, journal, size, position, what)
+                if not position:  # the whole object came back: it starts over
+                    hasher = new_hasher(size)
+        actual = self._finish(stream, journal, hasher, position, size, what)
+        if actual != oid and journal.resumed:  # what the journal vouched for was lost
+            log.warning("partial download of %s did not verify; fetching it again", oid)
+            journal.restart(size, size)
+            os.ftruncate(fd, size)
+            stream = self._get_whole(oid, what, size)
+            actual = self._finish(stream, journal, new_hasher(size), 0, size, what)
+        return actual
+
+    def _get_rest(
+        self, oid: str, journal: Journal, size: int, position: int, what: str
+    ) -> tuple[_ResponseStream, int]:
+        """The object from ``position`` on (a 206), or whole (a 200): (body, where it starts).
+
+        A server that ignores ranges answers 200; one that gets the range
+        wrong (another start or size, 416 for a byte it announced) is not
+        asked again: either way the partial file starts over, so that it can
+        never hold a download back.
+        """
+        wanted = f"bytes={position}-"
+        started = time.monotonic()
+        conn, response = self._send("GET", layout.object_key(oid), what, {"Range": wanted})
+        status = _status(response)
+        if status == 206:
+            match = _CONTENT_RANGE.fullmatch((response.getheader("Content-Range") or "").strip())
+            first, last, total = (int(g) for g in match.groups()) if match else (-1, -1, -1)
+            if first == position and total == size and position <= last < size:
+                return _ResponseStream(self, conn, response, what, started), position
+        elif status != 416 and not 200 <= status < 300:
+            self._check(conn, response, what, oid=oid)  # raises its error
+        stream = _ResponseStream(self, conn, response, what, started)
+        if status != 200 or response.getheader("Content-Length") != str(size):
+            stream.close()
+            log.warning(
+                "%s answered %s to %s for %s: fetching it whole", self._netloc, status, wanted, oid
+            )
+            journal.restart(size, size)
+            os.ftruncate(journal.fd, size)
+            return self._get_whole(oid, what, size), 0
+        journal.restart(size, size)  # it ignores ranges: this is the whole object
+        os.ftruncate(journal.fd, size)
+        return stream, 0
+
+    def _finish(
+        self,
+        stream: _ResponseStream | None,
+        journal: Journal,
+        hasher: Hasher,
+        position: int,
+        size: int,
+        what: str,
+    ) -> str:
+        """Write the rest of the object from ``stream`` into the partial file; its hash."""
+        if stream is not None:
+            with stream:
+                require_space(journal.fd, size - position)
+                position = self._write_body(stream, journal.fd, hasher, position, journal)
+        if position != size:  # a range shorter than asked for: the next try takes it up
+            raise StoreUnavailableError(
+                f"cannot {what} in {self.url}: {self._netloc} sent it up to byte {position}"
+                f" of {size}"
+            )
+        journal.mark(0, size)
+        writeback.start(journal.fd, size)
+        return str(hasher.hexdigest())
+
+    def _write_body(
+        self,
+        stream: _ResponseStream,
+        fd: int,
+        hasher: Hasher,
+        position: int,
+        journal: Journal | None,
+    ) -> int:
+        """Hash and write a body at ``position`` on; where it ended. Each
+        :data:`partial.MARK_EVERY` bytes are recorded in ``journal``."""
+        buf = _buffer()
+        view = memoryview(buf)
+        marked = position
+        while n := stream.readinto(buf):
+            block = view[:n]
+            hasher.update(block)
+            while block:
+                written = os.pwrite(fd, block, position)
+                block = block[written:]
+                position += written
+            if journal is not None and position - marked >= partial.MARK_EVERY:
+                journal.mark(0, position)
+                marked = position
+                faults.range_written()
+        return position
+
     def put(self, oid: str, src: Path) -> None:
         self._refuse_write()
 
@@ -363,6 +556,35 @@ class HttpStore(Store):
             or "blake3:" + hash_bytes(data)
         )
         return Document(data=data, version=version)
+
+
+def _status(response: Any) -> int:
+    """The status of an http.client response or of urllib's HTTPError."""
+    return int(cast(int, getattr(response, "status", None) or getattr(response, "code", 0)))
+
+
+_buffers = threading.local()
+
+
+def _buffer() -> bytearray:
+    """This thread's receive buffer: not a new megabyte for each small object."""
+    buf: bytearray | None = getattr(_buffers, "buf", None)
+    if buf is None:
+        buf = _buffers.buf = bytearray(BLOCK)
+    return buf
+
+
+def _hash_written(fd: int, length: int, hasher: Hasher) -> None:
+    """Hash the first ``length`` bytes of the file at ``fd`` (those an earlier try wrote)."""
+    buf = bytearray(BLOCK)
+    view = memoryview(buf)
+    position = 0
+    while position < length:
+        n = os.preadv(fd, [view[: min(BLOCK, length - position)]], position)
+        if not n:
+            break  # shorter than that: the hash will tell
+        hasher.update(view[:n])
+        position += n
 
 
 class _ResponseStream(io.RawIOBase):
