@@ -36,7 +36,7 @@ MAGIC = "gitstore-partial 1"
 PREFIX = "partial-"
 SUFFIX = ".ranges"
 MARK_EVERY = 8 << 20  # a range records its progress after about this many bytes
-_MAX_JOURNAL = 1 << 20  # a longer journal is not ours: start over
+_MAX_JOURNAL = 16 << 20  # a longer journal is not ours: start over (~24 bytes a line: 5 TB)
 
 
 class Journal:
@@ -56,6 +56,7 @@ class Journal:
         size or step, or a partial file that is not ``size`` bytes long, is
         discarded and the file emptied.
         """
+        self.close()  # a retry within the same command begins again
         positions = self._read(size, step)
         if positions and os.fstat(self.fd).st_size != size:
             positions = {}

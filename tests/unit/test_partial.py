@@ -1,0 +1,82 @@
+"""The journal of a resumable download (gitstore/partial.py): what it may be believed about."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from gitstore import partial
+
+
+def _journal(tmp_path: Path, size: int, text: str | None) -> partial.Journal:
+    data = tmp_path / "partial-x"
+    data.write_bytes(b"\0" * size)
+    if text is not None:
+        Path(f"{data}{partial.SUFFIX}").write_text(text)
+    fd = os.open(data, os.O_RDWR)
+    return partial.Journal(f"{data}{partial.SUFFIX}", fd)
+
+
+def test_positions_are_the_furthest_each_range_got(tmp_path: Path) -> None:
+    text = f"{partial.MAGIC} 300 100\n0 50\n0 100\n100 120\n200 200\n"
+    journal = _journal(tmp_path, 300, text)
+    try:
+        assert journal.begin(300, 100) == {0: 100, 100: 120}
+        assert journal.resumed == 120
+    finally:
+        journal.close()
+        os.close(journal.fd)
+
+
+def test_lines_that_cannot_be_true_are_ignored(tmp_path: Path) -> None:
+    # a torn last line ("100 1"), a range that does not start on a step, one past the
+    # end of its range, one past the object, garbage
+    text = f"{partial.MAGIC} 300 100\n0 100\n50 80\n100 250\n300 310\nxx yy\n100 1"
+    journal = _journal(tmp_path, 300, text)
+    try:
+        assert journal.begin(300, 100) == {0: 100}
+    finally:
+        journal.close()
+        os.close(journal.fd)
+
+
+def test_a_journal_for_another_object_shape_starts_over(tmp_path: Path) -> None:
+    for header in (
+        f"{partial.MAGIC} 300 50",
+        f"{partial.MAGIC} 301 100",
+        "gitstore-partial 2 300 100",
+    ):
+        journal = _journal(tmp_path, 300, f"{header}\n0 50\n")
+        try:
+            assert journal.begin(300, 100) == {}
+            assert os.fstat(journal.fd).st_size == 0  # the file is emptied, not trusted
+            assert Path(journal.path).read_text() == f"{partial.MAGIC} 300 100\n"
+        finally:
+            journal.close()
+            os.close(journal.fd)
+
+
+def test_a_partial_file_of_the_wrong_length_starts_over(tmp_path: Path) -> None:
+    journal = _journal(tmp_path, 200, f"{partial.MAGIC} 300 100\n0 100\n")
+    try:
+        assert journal.begin(300, 100) == {}
+    finally:
+        journal.close()
+        os.close(journal.fd)
+
+
+def test_marks_are_read_back_and_a_second_begin_opens_no_second_file(tmp_path: Path) -> None:
+    journal = _journal(tmp_path, 300, None)
+    try:
+        assert journal.begin(300, 100) == {}
+        os.ftruncate(journal.fd, 300)
+        journal.mark(0, 60)
+        journal.mark(200, 300)
+        before = len(os.listdir("/proc/self/fd"))
+        assert journal.begin(300, 100) == {0: 60, 200: 300}  # a retry in the same command
+        assert len(os.listdir("/proc/self/fd")) == before
+        journal.restart(300, 100)
+        assert journal.begin(300, 100) == {}
+    finally:
+        journal.close()
+        os.close(journal.fd)
