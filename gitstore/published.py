@@ -19,9 +19,11 @@ before C (or D) that touched PATH's manifest. Used by ``get-published`` and by
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +33,7 @@ from urllib.parse import quote
 from . import layout
 from .errors import (
     GitstoreError,
+    IntegrityError,
     ManifestError,
     ObjectNotFoundError,
     PartialError,
@@ -59,6 +62,8 @@ __all__ = [
 ]
 
 DOC_VERSION = 1
+RESUME_MIN = 64 << 20  # objects this big are downloaded so that a later run can resume them
+PARTIALS_SUFFIX = ".gitstore-partial"  # .NAME.gitstore-partial/<oid>: beside what is written
 MANIFEST_SUFFIX = ".gitstore"
 STATUSES = ("ok", "incomplete", "removed")
 
@@ -364,6 +369,8 @@ class GetResult:
     kind: str  # "file" (one file written) or "dir"
     files: list[tuple[str, Path]]  # (repository path, where it was written)
     nbytes: int
+    # objects taken up where an earlier run stopped: oid -> (bytes found, size)
+    resumed: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def select_entries(
@@ -432,7 +439,7 @@ def get_published(
         dest = Path(path.rstrip("/").rsplit("/", 1)[-1])
     if kind == "file":
         target = dest / chosen[0][1] if dest.is_dir() else dest
-        _download(store, [(chosen[0][0], target)], jobs)
+        _download(store, [(chosen[0][0], target)], jobs, _partials_of(target), result.resumed)
         result.files = [(path, target)]
         return result, None
     # a folder is written whole or not at all: into a fresh folder beside it,
@@ -447,7 +454,7 @@ def get_published(
     staging.mkdir()
     try:
         targets = [(e, _inside(staging, rel)) for e, rel in chosen]
-        _download(store, targets, jobs)
+        _download(store, targets, jobs, _partials_of(dest), result.resumed)
         os.replace(staging, dest)  # dest is absent or an empty folder
     finally:
         if staging.exists():
@@ -473,10 +480,79 @@ def _inside(root: Path, rel: str) -> Path:
     return target
 
 
-def _download(store: Store, targets: Iterable[tuple[Entry, Path]], jobs: int) -> None:
-    from concurrent.futures import ThreadPoolExecutor
+def _partials_of(dest: Path) -> Path:
+    """Where big objects for ``dest`` are downloaded, for a later run to resume them."""
+    return dest.with_name(f".{dest.name}{PARTIALS_SUFFIX}")
 
+
+def _download(
+    store: Store,
+    targets: Iterable[tuple[Entry, Path]],
+    jobs: int,
+    partials: Path,
+    resumed: dict[str, tuple[int, int]],
+) -> None:
+    """Write each entry's object at its target, verified; big ones through ``partials``."""
     todo = list(targets)
+    try:
+        _download_all(store, todo, jobs, partials, resumed)
+    except GitstoreError as exc:
+        if _kept(partials):
+            kept = f"what arrived is kept in {partials}: run the same command again to resume"
+            exc.hint = f"{exc.hint}; {kept}" if exc.hint else kept
+        raise
+    _clear_partials(partials)  # every object arrived: nothing to resume
+
+
+def _clear_partials(partials: Path) -> None:
+    """Remove what earlier runs left in ``partials`` (other versions' objects), except
+    files another run is writing now, then the folder if that empties it."""
+    from .partial import SUFFIX
+
+    try:
+        names = os.listdir(partials)
+    except OSError:
+        return
+    for name in names:
+        if name.endswith(SUFFIX):
+            continue
+        path = partials / name
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            Path(f"{path}{SUFFIX}").unlink(missing_ok=True)
+            os.unlink(path)
+        except OSError:
+            pass  # another run holds it
+        finally:
+            os.close(fd)
+    try:
+        for name in os.listdir(partials):  # journals whose file is gone
+            if name.endswith(SUFFIX) and not os.path.lexists(partials / name.removesuffix(SUFFIX)):
+                (partials / name).unlink(missing_ok=True)
+        partials.rmdir()
+    except OSError:
+        pass
+
+
+def _kept(partials: Path) -> bool:
+    try:
+        return any(partials.iterdir())
+    except OSError:
+        return False
+
+
+def _download_all(
+    store: Store,
+    todo: list[tuple[Entry, Path]],
+    jobs: int,
+    partials: Path,
+    resumed: dict[str, tuple[int, int]],
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
 
     def one(item: tuple[Entry, Path]) -> None:
         entry, target = item
@@ -484,7 +560,11 @@ def _download(store: Store, targets: Iterable[tuple[Entry, Path]], jobs: int) ->
         _inside(target.parent, target.name)  # a symlinked folder must not lead elsewhere
         tmp = target.with_name(f".{target.name}.{os.urandom(4).hex()}.part")
         try:
-            store.get(entry.oid, tmp)
+            found = _get_resumable(store, entry, tmp, partials)
+            if found is None:
+                store.get(entry.oid, tmp)
+            elif found:
+                resumed[entry.oid] = (found, entry.size)
             os.chmod(tmp, 0o755 if entry.exec else 0o644)
             os.replace(tmp, target)
         except ObjectNotFoundError as exc:
@@ -507,6 +587,61 @@ def _download(store: Store, targets: Iterable[tuple[Entry, Path]], jobs: int) ->
     with ThreadPoolExecutor(min(jobs, len(todo))) as pool:
         for future in [pool.submit(one, item) for item in todo]:
             future.result()
+
+
+def _get_resumable(store: Store, entry: Entry, tmp: Path, partials: Path) -> int | None:
+    """Download a big object into ``partials/<oid>`` (resuming what an earlier run left
+    there), verified, then rename it to ``tmp``: the bytes found there already (0 for a
+    fresh start), or None when the store cannot resume (the caller uses ``get``)."""
+    from .partial import SUFFIX, Journal
+    from .transfer import _retrying
+
+    inner = getattr(store, "inner", store)
+    read_into = getattr(inner, "read_into", None)
+    if read_into is None or not getattr(inner, "resumes_reads", False):
+        return None
+    if entry.size < RESUME_MIN:
+        return None
+    try:
+        partials.mkdir(mode=0o700)
+    except FileExistsError:
+        if partials.is_symlink() or not partials.is_dir():
+            return None  # not ours: no resume, nothing written there
+    path = partials / entry.oid
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:  # another run is at it: download on our own
+        os.close(fd)
+        return None
+    journal = Journal(f"{path}{SUFFIX}", fd)
+    discard = False
+    try:
+        call: Callable[[], tuple[str, int, Any]] = lambda: read_into(  # noqa: E731
+            entry.oid, fd, lambda: journal
+        )
+        actual = _retrying(store, f"get {entry.oid}", call, lambda: None)[0]
+        if actual != entry.oid:
+            raise IntegrityError(
+                f"object {entry.oid} from {store.url} is corrupt: its bytes hash to {actual}"
+            )
+        found = journal.resumed
+        os.rename(path, tmp)  # still locked: no other run writes it
+        journal.remove()
+        return found
+    except IntegrityError:
+        discard = True
+        raise
+    except OSError as exc:
+        # the user needs the space more than a head start
+        discard = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        raise
+    finally:
+        if discard:  # before the lock goes: no other run's file is removed
+            journal.remove()
+            path.unlink(missing_ok=True)
+        journal.close()
+        os.close(fd)
 
 
 def open_published_store(
