@@ -23,7 +23,7 @@ from gitstore.errors import StoreUnavailableError
 from gitstore.hashing import hash_bytes
 from gitstore.stores.retry import RetryingStore
 from tests import servers
-from tests.conftest import GITSTORE
+from tests.conftest import GITSTORE, git
 from tests.integration.test_remotes import Clone
 from tests.servers import make_bucket, s3_store_on
 
@@ -78,6 +78,38 @@ def test_a_killed_push_of_a_big_object_resumes(
     assert float(line[0].split(": ")[2].split(" MiB")[0]) >= 32  # two parts at least
     assert _stored(client, "up-resume", key) == data
     assert _uploads(client, "up-resume") == []
+
+
+def test_git_push_takes_up_what_a_killed_push_left(
+    repo: Path, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    moto_endpoint: str, s3_env: dict[str, str],
+) -> None:  # fmt: skip
+    """The pre-push hook resumes the upload too, and says so."""
+    import boto3
+
+    a = Clone(repo, tmp_path / "cache-a", run, monkeypatch)
+    a.gs("init")
+    data = os.urandom(MIB) * 80
+    oid = hash_bytes(data)
+    (repo / "model.bin").write_bytes(data)
+    a.gs("track", "model.bin")
+    make_bucket(moto_endpoint, "up-hook")
+    a.gs("remote", "add", "s3", "s3://up-hook/r", "--default", "--endpoint-url", moto_endpoint)
+    a.commit("model")
+    git(tmp_path, "init", "-q", "--bare", "origin.git")
+    git(repo, "remote", "add", "origin", str(tmp_path / "origin.git"))
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(a.cache), "GITSTORE_FAULT": "kill-part:2"}
+    killed = subprocess.run([*GITSTORE, "push"], cwd=repo, env=env, capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr
+    env = {**os.environ, "XDG_CACHE_HOME": str(a.cache)}
+    pushed = subprocess.run(["git", "push", "-q", "origin", "HEAD"], cwd=repo, env=env,
+                            capture_output=True, text=True)  # fmt: skip
+    assert pushed.returncode == 0, pushed.stderr
+    assert f"gitstore: resumed {oid}: " in pushed.stderr
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    assert _stored(client, "up-hook", f"r/{layout.object_key(oid)}") == data
+    assert _uploads(client, "up-hook") == []
 
 
 # -- the store, in process -------------------------------------------------------------
