@@ -16,11 +16,11 @@ import builtins
 import errno
 import os
 import stat as statmod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .. import faults, layout
+from .. import faults, layout, partial
 from ..errors import (
     IntegrityError,
     ObjectNotFoundError,
@@ -28,11 +28,26 @@ from ..errors import (
     StoreError,
     StoreUnavailableError,
 )
-from ..hashing import copy_and_hash, hash_bytes, write_all
+from ..hashing import Hasher, copy_and_hash, hash_bytes, new_hasher, write_all
 from ..locks import FileLock
+from ..partial import Journal
 from .base import Document, ObjectStat, Store
 
 READ_ONLY_MODE = 0o444
+COPY_BLOCK = 1 << 20  # bytes read, hashed and written at a time by read_into
+
+
+def _hash_written(fd: int, length: int, hasher: Hasher) -> None:
+    """Hash the first ``length`` bytes of the file at ``fd`` (those an earlier try wrote)."""
+    buf = bytearray(COPY_BLOCK)
+    view = memoryview(buf)
+    position = 0
+    while position < length:
+        n = os.preadv(fd, [view[: min(COPY_BLOCK, length - position)]], position)
+        if not n:
+            break  # shorter than that: the hash will tell
+        hasher.update(view[:n])
+        position += n
 
 
 def _version_of(st: os.stat_result, data: bytes) -> str:
@@ -195,6 +210,9 @@ def open_object(path: str, oid: str, where: str) -> tuple[int, os.stat_result]:
 class LocalStore(Store):
     """Objects and documents in a folder; see the module docstring."""
 
+    resumes_reads = True  # read_into takes up an interrupted copy (gitstore/partial.py)
+    resume_min = 64 << 20  # objects this big are copied into a partial file a later try resumes
+
     def __init__(
         self,
         root: Path | str,
@@ -299,6 +317,103 @@ class LocalStore(Store):
 
     def get(self, oid: str, dest: Path) -> None:
         super().get(oid, dest)
+
+    def read_into(
+        self, oid: str, fd: int, resume: Callable[[], Journal | None] | None = None
+    ) -> tuple[str, int, None]:
+        """Copy object ``oid`` into ``fd`` (a new, empty file open for reading and
+        writing), hashing it: (oid, size, None); a hash other than ``oid`` raises
+        :class:`IntegrityError`.
+
+        ``resume`` (see :meth:`gitstore.cache.Cache.receive_resumable`): an
+        object of :attr:`resume_min` bytes or more goes into the partial file it
+        gives, from where an earlier try stopped (a folder on a slow network
+        mount: a killed fetch of a big object copies only the rest); the bytes
+        already there are hashed with the rest, and a resumed file that does not
+        hash to ``oid`` is copied again whole, once.
+        """
+        self._require_root()
+        try:
+            src, st = open_object(str(self.object_path(oid)), oid, self.url)
+        except FileNotFoundError as exc:
+            raise ObjectNotFoundError(f"object {oid} is not in {self.url}", oid=oid) from exc
+        except OSError as exc:
+            raise StoreError(f"cannot read object {oid} in {self.url}: {exc.strerror}") from exc
+        try:
+            size = st.st_size
+            journal = resume() if resume is not None and size >= self.resume_min else None
+            if journal is None:
+                if resume is not None and os.fstat(fd).st_size:  # a retry (not truncated for us)
+                    os.ftruncate(fd, 0)
+                hasher = new_hasher(size)
+                end = self._copy(oid, src, fd, 0, hasher, None)
+                actual = str(hasher.hexdigest())
+            else:
+                actual, end = self._copy_resuming(oid, src, journal, size)
+        except OSError as exc:
+            if exc.filename is None and exc.errno in (errno.EIO, errno.ESTALE):
+                raise StoreUnavailableError(
+                    f"cannot read object {oid} in {self.url}: {exc.strerror}"
+                ) from exc
+            raise
+        finally:
+            os.close(src)
+        if end != size:
+            raise StoreUnavailableError(
+                f"object {oid} in {self.url} changed size while it was read ({end} of {size} bytes)"
+            )
+        if actual != oid:
+            raise IntegrityError(
+                f"object {oid} from {self.url} is corrupt: its bytes hash to {actual}"
+            )
+        return actual, size, None
+
+    def _copy_resuming(self, oid: str, src: int, journal: Journal, size: int) -> tuple[str, int]:
+        """Fill the partial file of ``journal`` from where it stopped: (hash of it all, end)."""
+        fd = journal.fd
+        position = journal.begin(size, size).get(0, 0)  # one range: the whole object
+        os.ftruncate(fd, size)  # begin() takes up only a file of the object's size
+        hasher = new_hasher(size)
+        if position:
+            _hash_written(fd, position, hasher)
+        end = self._copy(oid, src, fd, position, hasher, journal)
+        actual = str(hasher.hexdigest())
+        if actual != oid and journal.resumed:  # what the journal vouched for was lost
+            journal.restart(size, size)
+            os.ftruncate(fd, size)
+            hasher = new_hasher(size)
+            end = self._copy(oid, src, fd, 0, hasher, journal)
+            actual = str(hasher.hexdigest())
+        return actual, end
+
+    @staticmethod
+    def _copy(
+        oid: str, src: int, fd: int, position: int, hasher: Hasher, journal: Journal | None
+    ) -> int:
+        """Copy ``src`` from ``position`` to its end into ``fd`` at the same offsets,
+        hashing it; each :data:`partial.MARK_EVERY` bytes are recorded in ``journal``.
+        Where it ended."""
+        buf = bytearray(COPY_BLOCK)
+        view = memoryview(buf)
+        marked = start = position
+        while n := os.preadv(src, [buf], position):
+            block = view[:n]
+            hasher.update(block)
+            while block:
+                written = os.pwrite(fd, block, position)
+                block = block[written:]
+                position += written
+            if journal is not None and position - marked >= partial.MARK_EVERY:
+                journal.mark(0, position)
+                marked = position
+                faults.range_written()
+        if journal is not None:
+            journal.mark(0, position)
+        if position > start:
+            from .. import writeback  # its ctypes import costs every command's start-up
+
+            writeback.start(fd, position - start)
+        return position
 
     def put(self, oid: str, src: Path) -> None:
         self._refuse_write()

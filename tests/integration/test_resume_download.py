@@ -244,3 +244,81 @@ def test_gc_sweeps_old_partial_files(repo: Path, run: Run, monkeypatch: pytest.M
         os.utime(path, (1, 1))
     a.gs("gc")
     assert _partials(tmp_path / "cache-a" / "gitstore") == []
+
+
+# -- folder remotes (a NAS, a network mount) ------------------------------------------
+def test_a_killed_fetch_from_a_folder_remote_resumes(
+    repo: Path, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    a = Clone(repo, tmp_path / "cache-a", run, monkeypatch)
+    a.gs("init")
+    data = os.urandom(MIB) * (BIG // MIB)
+    oid = hash_bytes(data)
+    (repo / "model.bin").write_bytes(data)
+    a.gs("track", "model.bin")
+    a.gs("remote", "add", "nas", str(tmp_path / "nas"), "--default")
+    a.commit("model")
+    a.gs("push")
+
+    b = clone_of(a, tmp_path)
+    cache_root = b.cache / "gitstore"
+    env = {**os.environ, "XDG_CACHE_HOME": str(b.cache), "GITSTORE_FAULT": "kill-range:3"}
+    killed = subprocess.run(
+        [*GITSTORE, "fetch"], cwd=b.path, env=env, capture_output=True, text=True
+    )
+    assert killed.returncode == -9, killed.stderr
+    assert _partials(cache_root) == [
+        f"{partial.PREFIX}{oid}",
+        f"{partial.PREFIX}{oid}{partial.SUFFIX}",
+    ]
+
+    out = b.gs("pull")
+    line = [x for x in out.stderr.splitlines() if x.startswith("gitstore: resumed ")]
+    assert len(line) == 1, out.stderr
+    assert float(line[0].split(": ")[2].split(" MiB")[0]) >= 24  # three records of 8 MiB
+    assert (b.path / "model.bin").read_bytes() == data
+    assert _partials(cache_root) == []
+
+
+def test_a_folder_remote_partial_file_that_lies_is_copied_again(tmp_path: Path) -> None:
+    from gitstore.stores.local import LocalStore
+
+    data = os.urandom(3 * MIB)
+    oid = hash_bytes(data)
+    src = tmp_path / "src"
+    src.write_bytes(data)
+    store = LocalStore(tmp_path / "nas")
+    store.put(oid, src)
+    store.resume_min = 1 * MIB  # type: ignore[misc]
+    cache = Cache(tmp_path / "cache")
+    cache.store.tmp_dir.mkdir(parents=True)
+    part = cache.store.tmp_dir / f"{partial.PREFIX}{oid}"
+    part.write_bytes(b"\0" * len(data))  # the journal vouches for 2 MiB of zeros
+    Path(f"{part}{partial.SUFFIX}").write_text(
+        f"{partial.MAGIC} {len(data)} {len(data)}\n0 {2 * MIB}\n"
+    )
+    cache.receive_resumable(oid, lambda fd, resume: store.read_into(oid, fd, resume)[0])
+    assert cache.path(oid).read_bytes() == data
+    assert os.listdir(cache.store.tmp_dir) == []
+    # and a true one is taken up: only the rest is copied (the start is left as it was)
+    other = os.urandom(3 * MIB)
+    other_oid = hash_bytes(other)
+    src.write_bytes(other)
+    store.put(other_oid, src)
+    part = cache.store.tmp_dir / f"{partial.PREFIX}{other_oid}"
+    part.write_bytes(other[: 2 * MIB] + b"\0" * MIB)
+    Path(f"{part}{partial.SUFFIX}").write_text(
+        f"{partial.MAGIC} {len(other)} {len(other)}\n0 {2 * MIB}\n"
+    )
+    journals: list[object] = []
+
+    def fill(fd: int, resume: Callable[[], object]) -> str:
+        def noted() -> object:
+            journals.append(resume())
+            return journals[-1]
+
+        return str(store.read_into(other_oid, fd, noted)[0])  # type: ignore[arg-type]
+
+    cache.receive_resumable(other_oid, fill)
+    assert cache.path(other_oid).read_bytes() == other
+    assert journals[-1].resumed == 2 * MIB  # type: ignore[attr-defined]
