@@ -305,15 +305,17 @@ class LocalStore(Store):
         self._require_root()
         return {oid for oid in oids if os.path.exists(self.object_path(oid))}
 
-    def open(self, oid: str) -> BinaryIO:
+    def _open_object(self, oid: str) -> tuple[int, os.stat_result]:
         self._require_root()
         try:
-            fd, _st = open_object(str(self.object_path(oid)), oid, self.url)
+            return open_object(str(self.object_path(oid)), oid, self.url)
         except FileNotFoundError as exc:
             raise ObjectNotFoundError(f"object {oid} is not in {self.url}", oid=oid) from exc
         except OSError as exc:
             raise StoreError(f"cannot read object {oid} in {self.url}: {exc.strerror}") from exc
-        return os.fdopen(fd, "rb")
+
+    def open(self, oid: str) -> BinaryIO:
+        return os.fdopen(self._open_object(oid)[0], "rb")
 
     def get(self, oid: str, dest: Path) -> None:
         super().get(oid, dest)
@@ -332,13 +334,7 @@ class LocalStore(Store):
         already there are hashed with the rest, and a resumed file that does not
         hash to ``oid`` is copied again whole, once.
         """
-        self._require_root()
-        try:
-            src, st = open_object(str(self.object_path(oid)), oid, self.url)
-        except FileNotFoundError as exc:
-            raise ObjectNotFoundError(f"object {oid} is not in {self.url}", oid=oid) from exc
-        except OSError as exc:
-            raise StoreError(f"cannot read object {oid} in {self.url}: {exc.strerror}") from exc
+        src, st = self._open_object(oid)
         try:
             size = st.st_size
             journal = resume() if resume is not None and size >= self.resume_min else None
