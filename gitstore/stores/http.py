@@ -490,17 +490,24 @@ class HttpStore(Store):
         buf = _buffer()
         view = memoryview(buf)
         marked = position
-        while n := stream.readinto(buf):
-            block = view[:n]
-            hasher.update(block)
-            while block:
-                written = os.pwrite(fd, block, position)
-                block = block[written:]
-                position += written
-            if journal is not None and position - marked >= partial.MARK_EVERY:
+        try:
+            while n := stream.readinto(buf):
+                block = view[:n]
+                hasher.update(block)
+                while block:
+                    written = os.pwrite(fd, block, position)
+                    block = block[written:]
+                    position += written
+                if journal is not None and position - marked >= partial.MARK_EVERY:
+                    journal.mark(0, position)
+                    marked = position
+                    faults.range_written()
+        finally:
+            # a dropped connection or a short answer keeps what it wrote for the
+            # next try: a link that drops more often than every MARK_EVERY bytes
+            # must still make progress
+            if journal is not None and position > marked:
                 journal.mark(0, position)
-                marked = position
-                faults.range_written()
         return position
 
     def put(self, oid: str, src: Path) -> None:

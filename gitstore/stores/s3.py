@@ -679,6 +679,12 @@ class S3Store(Store):
                         marked = position
                         faults.range_written()
                 finish()
+            except BaseException:
+                # what was written is kept for the retry: a link that drops more
+                # often than every MARK_EVERY bytes must still make progress
+                if journal is not None and position > marked:
+                    journal.mark(start, position)
+                raise
             finally:
                 body.close()
             if position != end + 1:
