@@ -659,7 +659,9 @@ def _sweep_tmp(cache: Cache, grace: float, now: float, result: GcResult) -> None
             st = entry.stat(follow_symlinks=False)
         except FileNotFoundError:
             continue
-        if statmod.S_ISREG(st.st_mode) and now - st.st_mtime >= grace:
+        # anything but a folder: a symlink or a FIFO planted at a partial file's
+        # name is never used (gitstore/partial.py), and never removed otherwise
+        if not statmod.S_ISDIR(st.st_mode) and now - st.st_mtime >= grace:
             result.tmp_deleted.append(entry.name)
             if not result.dry_run:
                 os.unlink(entry.path)

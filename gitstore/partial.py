@@ -29,6 +29,7 @@ and journals older than its grace period, as any leftover in ``tmp/``.
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from typing import IO
 
@@ -36,6 +37,7 @@ MAGIC = "gitstore-partial 1"
 PREFIX = "partial-"
 SUFFIX = ".ranges"
 MARK_EVERY = 8 << 20  # a range records its progress after about this many bytes
+_NOFOLLOW_NONBLOCK = os.O_NOFOLLOW | os.O_NONBLOCK  # never a symlink; a FIFO never blocks
 _MAX_JOURNAL = 16 << 20  # a longer journal is not ours: start over (~24 bytes a line: 5 TB)
 
 
@@ -61,8 +63,12 @@ class Journal:
         if positions and os.fstat(self.fd).st_size != size:
             positions = {}
         if positions:
-            self._out = open(self.path, "a", encoding="ascii")  # noqa: SIM115
-        else:
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | _NOFOLLOW_NONBLOCK)
+                self._out = os.fdopen(fd, "a", encoding="ascii")
+            except OSError:
+                positions = {}
+        if not positions:
             self._start(size, step)
         self.resumed = sum(position - start for start, position in positions.items())
         return positions
@@ -90,22 +96,43 @@ class Journal:
         self.close()
         try:
             os.unlink(self.path)
-        except FileNotFoundError:
+        except OSError:  # gone, or not a file (a folder planted there): not ours to remove
             pass
 
     def _start(self, size: int, step: int) -> None:
+        """Empty the partial file and begin a new journal."""
         os.ftruncate(self.fd, 0)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        self._out = os.fdopen(fd, "w", encoding="ascii")
-        self._out.write(f"{MAGIC} {size} {step}\n")
-        self._out.flush()
+        self._write_journal(size, step, {})
+
+    def _write_journal(self, size: int, step: int, positions: dict[int, int]) -> None:
+        """Write the journal anew: its header and ``positions``.
+
+        A journal that cannot be written (a symlink, a folder or a FIFO in its
+        place, a full disk) costs only the resumption: the download goes on
+        without one, as a plain temporary file would, rather than failing.
+        """
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW_NONBLOCK
+        lines = "".join(f"{start} {position}\n" for start, position in sorted(positions.items()))
+        try:
+            self._out = os.fdopen(os.open(self.path, flags, 0o600), "w", encoding="ascii")
+            self._out.write(f"{MAGIC} {size} {step}\n{lines}")
+            self._out.flush()
+        except OSError:
+            if self._out is not None:
+                try:
+                    self._out.close()
+                except OSError:
+                    pass
+            self._out = None
 
     def _read(self, size: int, step: int) -> dict[int, int]:
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = os.open(self.path, os.O_RDONLY | _NOFOLLOW_NONBLOCK)
         except OSError:
             return {}
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return {}
             raw = os.read(fd, _MAX_JOURNAL + 1)
         except OSError:
             return {}
