@@ -388,35 +388,12 @@ class Cache:
             if journals:  # a retry: the same file, taken up where the last try stopped
                 return journals[-1]
             path = f"{self.store.tmp_dir}/{partial.PREFIX}{oid}"
-            for _ in range(3):
-                flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
-                try:
-                    fd = os.open(path, flags, 0o600)
-                except OSError:  # a symlink, a folder, another user's file: not ours to use
-                    return None
-                try:
-                    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO, a device
-                        os.close(fd)
-                        return None
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    os.close(fd)
-                    return None
-                # the fetch that held it may have finished between our open and our
-                # lock, renaming this very file into objects/: never write to that
-                held = os.fstat(fd)
-                try:
-                    there = os.lstat(path)
-                except OSError:
-                    there = None
-                if there is not None and (there.st_ino, there.st_dev) == (
-                    held.st_ino,
-                    held.st_dev,
-                ):
-                    journals.append(partial.Journal(f"{path}{partial.SUFFIX}", fd))
-                    return journals[-1]
-                os.close(fd)
-            return None
+            part = partial.open_locked(path)
+            if part is None:
+                return None
+            journals.append(partial.Journal(f"{path}{partial.SUFFIX}", part))
+            _unlink(tmp)  # unused from now on: a kill leaves only the partial file
+            return journals[-1]
 
         dest = self._obj(oid)
         tmp, fd = self._new_tmp_rw()

@@ -28,10 +28,14 @@ and journals older than its grace period, as any leftover in ``tmp/``.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 import threading
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .hashing import Hasher
 
 MAGIC = "gitstore-partial 1"
 PREFIX = "partial-"
@@ -153,3 +157,54 @@ class Journal:
                 continue
             positions[start] = max(positions.get(start, start), position)
         return {start: position for start, position in positions.items() if position > start}
+
+
+def open_locked(path: str) -> int | None:
+    """The partial file at ``path`` (made if absent), open read-write and locked
+    (``flock``) by this process; None when it cannot be used for resuming.
+
+    None when another process holds it (that one is downloading it now), or
+    when what is there is not a regular file of ours (a symlink, a folder, a
+    FIFO: never followed, never blocked on). After the lock, the file must
+    still be the one at ``path``: the download that held it may have finished
+    between our open and our lock and renamed this very file into its place
+    (an object in the cache, a file of the user's), which must never be
+    written again.
+    """
+    for _ in range(3):
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+        try:
+            fd = os.open(path, flags, 0o600)
+        except OSError:
+            return None
+        try:
+            held = os.fstat(fd)
+            if not stat.S_ISREG(held.st_mode):
+                os.close(fd)
+                return None
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            there = os.lstat(path)
+        except OSError:
+            there = None
+        if there is not None and (there.st_ino, there.st_dev) == (held.st_ino, held.st_dev):
+            return fd
+        os.close(fd)  # renamed away meanwhile: try the name again
+    return None
+
+
+def hash_written(fd: int, length: int, hasher: Hasher) -> None:
+    """Hash the first ``length`` bytes of the partial file at ``fd`` (what an earlier
+    try wrote) into ``hasher``, before the rest is downloaded into it."""
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    position = 0
+    while position < length:
+        n = os.preadv(fd, [view[: min(len(buf), length - position)]], position)
+        if not n:
+            break  # shorter than that: the hash will tell
+        hasher.update(view[:n])
+        position += n

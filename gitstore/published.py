@@ -593,7 +593,7 @@ def _get_resumable(store: Store, entry: Entry, tmp: Path, partials: Path) -> int
     """Download a big object into ``partials/<oid>`` (resuming what an earlier run left
     there), verified, then rename it to ``tmp``: the bytes found there already (0 for a
     fresh start), or None when the store cannot resume (the caller uses ``get``)."""
-    from .partial import SUFFIX, Journal
+    from .partial import SUFFIX, Journal, open_locked
     from .transfer import _retrying
 
     inner = getattr(store, "inner", store)
@@ -608,12 +608,10 @@ def _get_resumable(store: Store, entry: Entry, tmp: Path, partials: Path) -> int
         if partials.is_symlink() or not partials.is_dir():
             return None  # not ours: no resume, nothing written there
     path = partials / entry.oid
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:  # another run is at it: download on our own
-        os.close(fd)
+    locked = open_locked(str(path))  # None: another run is at it, or junk is there
+    if locked is None:
         return None
+    fd = locked
     journal = Journal(f"{path}{SUFFIX}", fd)
     discard = False
     try:

@@ -405,7 +405,7 @@ class HttpStore(Store):
         stream: _ResponseStream | None = first
         if position:
             first.close()  # closes the connection: the rest of its body is not drained
-            _hash_written(fd, position, hasher)
+            partial.hash_written(fd, position, hasher)
             stream = None
             if position < size:
                 stream, position = self._get_rest(oid, journal, size, position, what)
@@ -579,19 +579,6 @@ def _buffer() -> bytearray:
     if buf is None:
         buf = _buffers.buf = bytearray(BLOCK)
     return buf
-
-
-def _hash_written(fd: int, length: int, hasher: Hasher) -> None:
-    """Hash the first ``length`` bytes of the file at ``fd`` (those an earlier try wrote)."""
-    buf = bytearray(BLOCK)
-    view = memoryview(buf)
-    position = 0
-    while position < length:
-        n = os.preadv(fd, [view[: min(BLOCK, length - position)]], position)
-        if not n:
-            break  # shorter than that: the hash will tell
-        hasher.update(view[:n])
-        position += n
 
 
 class _ResponseStream(io.RawIOBase):

@@ -37,19 +37,6 @@ READ_ONLY_MODE = 0o444
 COPY_BLOCK = 1 << 20  # bytes read, hashed and written at a time by read_into
 
 
-def _hash_written(fd: int, length: int, hasher: Hasher) -> None:
-    """Hash the first ``length`` bytes of the file at ``fd`` (those an earlier try wrote)."""
-    buf = bytearray(COPY_BLOCK)
-    view = memoryview(buf)
-    position = 0
-    while position < length:
-        n = os.preadv(fd, [view[: min(COPY_BLOCK, length - position)]], position)
-        if not n:
-            break  # shorter than that: the hash will tell
-        hasher.update(view[:n])
-        position += n
-
-
 def _version_of(st: os.stat_result, data: bytes) -> str:
     # inode and mtime alone can repeat (a freed inode reused within one clock tick);
     # the content digest makes a repeat harmless: same version, same bytes
@@ -371,7 +358,7 @@ class LocalStore(Store):
         os.ftruncate(fd, size)  # begin() takes up only a file of the object's size
         hasher = new_hasher(size)
         if position:
-            _hash_written(fd, position, hasher)
+            partial.hash_written(fd, position, hasher)
         end = self._copy(oid, src, fd, position, hasher, journal)
         actual = str(hasher.hexdigest())
         if actual != oid and journal.resumed:  # what the journal vouched for was lost

@@ -66,6 +66,8 @@ def test_a_killed_fetch_of_a_big_object_resumes(
         f"{partial.PREFIX}{oid}",
         f"{partial.PREFIX}{oid}{partial.SUFFIX}",
     ]
+    # nothing else: the temporary file it began with is gone once the partial file is used
+    assert len(os.listdir(cache_root / "tmp")) == 2
     assert not (cache_root / "objects" / oid[:2] / oid[2:4] / oid).exists()
 
     out = b.gs("pull")
