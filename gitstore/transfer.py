@@ -626,7 +626,8 @@ def push_objects(
         queue.record(set(send) | (queue.pending() - indexed))
     _upload(ctx, name, store, send, sizes, wanted, index, jobs, progress, result)
     # big objects whose upload took up one a killed push left (S3 multipart)
-    result.resumed.update(getattr(getattr(store, "inner", store), "resumed_uploads", {}))
+    taken_up = getattr(getattr(store, "inner", store), "resumed_uploads", {})
+    result.resumed.update({oid: taken_up[oid] for oid in send if oid in taken_up})
     if not result.failed:
         queue.clear()
     return result
