@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -145,12 +146,23 @@ def test_a_failed_part_leaves_the_upload_for_the_next_try(s3_store: Any, tmp_pat
     key = s3_store._key(layout.object_key(oid))
     sent = _count_parts(s3_store)
     broken = [True]
+    landed: list[int] = []
+    others = threading.Event()
+
+    def note_landed(http_response: Any, parsed: Any, model: Any, **_: Any) -> None:
+        landed.append(1)
+        if len(landed) == 3:
+            others.set()
 
     def fail_part_3(params: dict[str, Any], **_: Any) -> None:
         if params["PartNumber"] == 3 and broken[0]:
+            # the others land first (on a busy machine a part not begun yet when one
+            # fails is cancelled, and rightly sent by the next try too)
+            assert others.wait(60)
             raise StoreUnavailableError("the connection was reset")
 
     s3_store.slow_client.meta.events.register("provide-client-params.s3.UploadPart", fail_part_3)
+    s3_store.slow_client.meta.events.register("after-call.s3.UploadPart", note_landed)
     with pytest.raises(StoreUnavailableError):
         s3_store.put(oid, src)
     assert [u["Key"] for u in _uploads(s3_store.client, "up-unit")] == [key]
