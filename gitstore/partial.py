@@ -52,21 +52,27 @@ class Journal:
         self.path = path
         self.fd = fd
         self.resumed = 0  # bytes found written when the download began
+        self._converted = False  # the journal was written with another step
         self._out: IO[str] | None = None
         self._lock = threading.Lock()
 
     def begin(self, size: int, step: int) -> dict[int, int]:
         """The position each range begun earlier has reached ({} when starting over).
 
-        Ranges start at multiples of ``step``; a journal written for another
-        size or step, or a partial file that is not ``size`` bytes long, is
-        discarded and the file emptied.
+        Ranges start at multiples of ``step``. A journal written with another
+        step (by another kind of remote) is read in this download's ranges: a
+        range starting inside bytes written earlier goes on where they end. A
+        journal for another size, or a partial file that is not ``size`` bytes
+        long, is discarded and the file emptied.
         """
         self.close()  # a retry within the same command begins again
+        self._converted = False
         positions = self._read(size, step)
         if positions and os.fstat(self.fd).st_size != size:
             positions = {}
-        if positions:
+        if positions and self._converted:  # recorded anew in this download's ranges
+            self._write_journal(size, step, positions)
+        elif positions:
             try:
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | _NOFOLLOW_NONBLOCK)
                 self._out = os.fdopen(fd, "a", encoding="ascii")
@@ -145,7 +151,11 @@ class Journal:
         if len(raw) > _MAX_JOURNAL:
             return {}
         lines = raw.decode("ascii", "replace").split("\n")
-        if lines[0] != f"{MAGIC} {size} {step}" or step <= 0:
+        magic, _, shape = lines[0].rpartition(" ")  # "<MAGIC> <size>" and "<step>"
+        if magic != f"{MAGIC} {size}" or not shape.isdigit() or step <= 0:
+            return {}
+        written = int(shape)  # the step of the download that wrote the journal
+        if written <= 0:
             return {}
         positions: dict[int, int] = {}
         for line in lines[1:]:
@@ -153,10 +163,32 @@ class Journal:
             if not (start_s.isdigit() and position_s.isdigit()):
                 continue  # a torn last line
             start, position = int(start_s), int(position_s)
-            if start % step or start >= size or not start <= position <= min(start + step, size):
+            if start % written or start >= size:
+                continue
+            if not start <= position <= min(start + written, size):
                 continue
             positions[start] = max(positions.get(start, start), position)
-        return {start: position for start, position in positions.items() if position > start}
+        positions = {start: end for start, end in positions.items() if end > start}
+        if written != step:  # another kind of remote wrote it (S3 ranges, one HTTP stream)
+            self._converted = True
+            return _in_ranges(positions, size, step)
+        return positions
+
+
+def _in_ranges(positions: dict[int, int], size: int, step: int) -> dict[int, int]:
+    """Written spans (range start -> end written) seen in ranges of ``step`` bytes."""
+    spans: list[list[int]] = []
+    for start, end in sorted(positions.items()):
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)  # adjacent: one span
+        else:
+            spans.append([start, end])
+    out: dict[int, int] = {}
+    for begin, end in spans:
+        first = -(-begin // step) * step  # the first range starting inside the span
+        for start in range(first, min(end, size), step):
+            out[start] = min(end, start + step, size)
+    return out
 
 
 def open_locked(path: str) -> int | None:

@@ -42,9 +42,10 @@ def test_lines_that_cannot_be_true_are_ignored(tmp_path: Path) -> None:
 
 def test_a_journal_for_another_object_shape_starts_over(tmp_path: Path) -> None:
     for header in (
-        f"{partial.MAGIC} 300 50",
-        f"{partial.MAGIC} 301 100",
-        "gitstore-partial 2 300 100",
+        f"{partial.MAGIC} 301 100",  # another size: another object
+        "gitstore-partial 2 300 100",  # a journal of a later gitstore
+        f"{partial.MAGIC} 300 x",
+        f"{partial.MAGIC} 300 0",
     ):
         journal = _journal(tmp_path, 300, f"{header}\n0 50\n")
         try:
@@ -77,6 +78,31 @@ def test_marks_are_read_back_and_a_second_begin_opens_no_second_file(tmp_path: P
         assert len(os.listdir("/proc/self/fd")) == before
         journal.restart(300, 100)
         assert journal.begin(300, 100) == {}
+    finally:
+        journal.close()
+        os.close(journal.fd)
+
+
+def test_a_journal_of_another_step_is_read_in_this_downloads_ranges(tmp_path: Path) -> None:
+    """An S3 fetch (ranges of 100 here) killed, then a fetch from an HTTP or folder remote
+    (one range, the whole object), and back: what was written is taken up each way."""
+    text = f"{partial.MAGIC} 1000 100\n0 100\n100 200\n200 250\n400 500\n500 530\n"
+    journal = _journal(tmp_path, 1000, text)
+    try:
+        # one range: only the bytes from 0 on, without a gap, count
+        assert journal.begin(1000, 1000) == {0: 250}
+        assert journal.resumed == 250
+        assert os.fstat(journal.fd).st_size == 1000  # kept, not emptied
+        assert Path(journal.path).read_text() == f"{partial.MAGIC} 1000 1000\n0 250\n"
+        journal.mark(0, 700)
+        # and back to ranges of 300: 0-300 whole, 300-600 whole, 600-700 begun
+        assert journal.begin(1000, 300) == {0: 300, 300: 600, 600: 700}
+        # ranges of 40 inside the old spans: those that start inside one
+        journal.restart(1000, 100)
+        os.ftruncate(journal.fd, 1000)
+        journal.mark(0, 100)
+        journal.mark(300, 330)
+        assert journal.begin(1000, 40) == {0: 40, 40: 80, 80: 100, 320: 330}
     finally:
         journal.close()
         os.close(journal.fd)
