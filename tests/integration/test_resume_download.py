@@ -324,3 +324,37 @@ def test_a_folder_remote_partial_file_that_lies_is_copied_again(tmp_path: Path) 
     cache.receive_resumable(other_oid, fill)
     assert cache.path(other_oid).read_bytes() == other
     assert journals[-1].resumed == 2 * MIB  # type: ignore[attr-defined]
+
+
+def test_a_fetch_from_s3_killed_is_taken_up_from_a_folder_remote(
+    repo: Path, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    moto_endpoint: str, s3_env: dict[str, str],
+) -> None:  # fmt: skip
+    """S3 fetches in ranges, a folder remote in one stream: the journal is read in the
+    second's ranges, so the bytes the first wrote still count."""
+    a = Clone(repo, tmp_path / "cache-a", run, monkeypatch)
+    a.gs("init")
+    data = os.urandom(MIB) * (BIG // MIB)
+    oid = hash_bytes(data)
+    (repo / "model.bin").write_bytes(data)
+    a.gs("track", "model.bin")
+    make_bucket(moto_endpoint, "resume-mixed")
+    a.gs("remote", "add", "s3", "s3://resume-mixed/r", "--default", "--endpoint-url", moto_endpoint)
+    a.gs("remote", "add", "nas", str(tmp_path / "nas"))
+    a.commit("model")
+    a.gs("push")
+    a.gs("push", "--remote", "nas")
+
+    b = clone_of(a, tmp_path)
+    env = {**os.environ, "XDG_CACHE_HOME": str(b.cache), "GITSTORE_FAULT": "kill-range:9"}
+    killed = subprocess.run(
+        [*GITSTORE, "fetch"], cwd=b.path, env=env, capture_output=True, text=True
+    )
+    assert killed.returncode == -9, killed.stderr
+    out = b.gs("pull", "--remote", "nas")
+    line = [x for x in out.stderr.splitlines() if x.startswith("gitstore: resumed ")]
+    # nine of the ten progress records of five ranges: range 0 has at least one
+    assert len(line) == 1, out.stderr
+    assert line[0].startswith(f"gitstore: resumed {oid}: ")
+    assert (b.path / "model.bin").read_bytes() == data
+    assert _partials(b.cache / "gitstore") == []
