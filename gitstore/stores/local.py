@@ -175,9 +175,11 @@ def open_object(path: str, oid: str, where: str) -> tuple[int, os.stat_result]:
 
     An object is a regular file: a symlink or a folder in its place (a damaged
     store) raises IntegrityError rather than handing out the bytes it leads to.
+    A FIFO is opened without blocking (an open of a FIFO waits for a writer:
+    forever) and refused as well.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise IntegrityError(
@@ -191,6 +193,7 @@ def open_object(path: str, oid: str, where: str) -> tuple[int, os.stat_result]:
         raise IntegrityError(
             f"object {oid} in {where} is not a regular file", hint="run `gitstore verify --repair`"
         )
+    os.set_blocking(fd, True)
     return fd, st
 
 
