@@ -506,41 +506,79 @@ def _download(
 
 def _clear_partials(partials: Path) -> None:
     """Remove what earlier runs left in ``partials`` (other versions' objects), except
-    files another run is writing now, then the folder if that empties it."""
+    files another run is writing now, then the folder if that empties it.
+
+    Only what a download leaves there is touched: regular files named by an oid
+    and their journals (``<oid>.ranges``). A symlink at ``partials`` is never
+    followed and nothing else in the folder is removed: it may be a folder of
+    the user's that happens to have that name. A FIFO is never opened.
+    """
     from .partial import SUFFIX
 
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        names = os.listdir(partials)
+        dir_fd = os.open(partials, flags)
+    except OSError:  # absent, a symlink, not a folder
+        return
+    try:
+        names = os.listdir(dir_fd)
+        for name in names:
+            if layout.is_oid(name):
+                _clear_partial(dir_fd, name, SUFFIX)
+        for name in os.listdir(dir_fd):  # journals whose file is gone
+            oid = name.removesuffix(SUFFIX)
+            if oid != name and layout.is_oid(oid) and not _lexists(oid, dir_fd):
+                _unlink_at(name, dir_fd)
     except OSError:
         return
-    for name in names:
-        if name.endswith(SUFFIX):
-            continue
-        path = partials / name
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            Path(f"{path}{SUFFIX}").unlink(missing_ok=True)
-            os.unlink(path)
-        except OSError:
-            pass  # another run holds it
-        finally:
-            os.close(fd)
+    finally:
+        os.close(dir_fd)
     try:
-        for name in os.listdir(partials):  # journals whose file is gone
-            if name.endswith(SUFFIX) and not os.path.lexists(partials / name.removesuffix(SUFFIX)):
-                (partials / name).unlink(missing_ok=True)
-        partials.rmdir()
+        partials.rmdir()  # only when empty; a symlink put there meanwhile is not removed
     except OSError:
         pass
 
 
-def _kept(partials: Path) -> bool:
+def _clear_partial(dir_fd: int, name: str, suffix: str) -> None:
+    """Remove the partial file ``name`` and its journal unless another run holds it."""
+    import stat
+
     try:
-        return any(partials.iterdir())
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError:
+        return
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _unlink_at(f"{name}{suffix}", dir_fd)
+        _unlink_at(name, dir_fd)
+    except OSError:
+        pass  # another run holds it
+    finally:
+        os.close(fd)
+
+
+def _lexists(name: str, dir_fd: int) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return False
+    return True
+
+
+def _unlink_at(name: str, dir_fd: int) -> None:
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
+
+
+def _kept(partials: Path) -> bool:
+    if partials.is_symlink():
+        return False
+    try:
+        return any(layout.is_oid(p.name) for p in partials.iterdir())
     except OSError:
         return False
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gitstore import published
+from gitstore import partial, published
 from gitstore.hashing import hash_bytes
 from gitstore.stores.local import LocalStore
 from gitstore.stores.registry import open_store
@@ -92,3 +92,73 @@ def test_a_fifo_for_an_object_in_a_folder_remote_fails_instead_of_hanging(
     assert "Traceback" not in pulled.stderr, pulled.stderr
     assert small in pulled.stderr, pulled.stderr
     assert hash_bytes((clone / "models" / "big.bin").read_bytes()) == oid
+
+
+def test_a_symlink_at_the_partial_folder_never_removes_what_it_leads_to(
+    tmp_path: Path, repo: Path, run: Run, small_big: None
+) -> None:
+    """``.big.bin.gitstore-partial`` a symlink to a folder of the user's: get-published
+    did not download into it, but the clean-up after a successful run listed the folder
+    it leads to and deleted every file in it."""
+    store, data, _oid = _publish(tmp_path, repo, run)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "precious.txt").write_text("mine\n")
+    (elsewhere / ("ab" * 32)).write_text("mine too\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    os.symlink(elsewhere, out / ".big.bin.gitstore-partial")
+
+    _get(store, "models/big.bin", out / "big.bin")
+
+    assert (out / "big.bin").read_bytes() == data
+    assert sorted(os.listdir(elsewhere)) == ["ab" * 32, "precious.txt"]
+    assert os.path.islink(out / ".big.bin.gitstore-partial")
+
+
+def test_a_users_own_folder_named_like_the_partial_folder_keeps_its_files(
+    tmp_path: Path, repo: Path, run: Run, small_big: None
+) -> None:
+    """A folder of the user's that happens to be called ``.NAME.gitstore-partial``:
+    every get-published of NAME, even of a small file, deleted every file in it (and
+    the folder, once empty). Only what a download leaves there (``<oid>``,
+    ``<oid>.ranges``) is gitstore's to remove."""
+    store, data, _oid = _publish(tmp_path, repo, run)
+    out = tmp_path / "out"
+    own = out / ".small.txt.gitstore-partial"
+    own.mkdir(parents=True)
+    (own / "notes.txt").write_text("mine\n")
+    (own / "old.ranges").write_text("mine too\n")
+
+    _get(store, "models/small.txt", out / "small.txt")
+    assert (out / "small.txt").read_text() == "hello\n"
+    assert sorted(os.listdir(own)) == ["notes.txt", "old.ranges"]
+
+    own_big = out / ".big.bin.gitstore-partial"
+    own_big.mkdir()
+    (own_big / "notes.txt").write_text("mine\n")
+    stale = "ef" * 32  # what an earlier run left for another version: removed
+    (own_big / stale).write_bytes(b"x" * 10)
+    (own_big / f"{stale}{partial.SUFFIX}").write_text(f"{partial.MAGIC} 10 10\n0 10\n")
+    _get(store, "models/big.bin", out / "big.bin")
+    assert (out / "big.bin").read_bytes() == data
+    assert sorted(os.listdir(own_big)) == ["notes.txt"]
+
+
+def test_a_fifo_in_the_partial_folder_does_not_hang_get_published(
+    tmp_path: Path, repo: Path, run: Run
+) -> None:
+    """A FIFO at ``.NAME.gitstore-partial/<oid>``: the clean-up after a successful run
+    opened it to lock it, and an open of a FIFO waits for a writer: forever."""
+    store, _data, _oid = _publish(tmp_path, repo, run)
+    out = tmp_path / "out"
+    (out / ".small.txt.gitstore-partial").mkdir(parents=True)
+    os.mkfifo(out / ".small.txt.gitstore-partial" / ("cd" * 32))
+    cmd = [*GITSTORE, "get-published", str(store), "models/small.txt", "-b", "main"]
+    cmd += ["--date", "2100-01-01", "-o", str(out / "small.txt")]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail("get-published hung on a FIFO in its partial folder")
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "small.txt").read_text() == "hello\n"
