@@ -444,6 +444,11 @@ def get_published(
         return result, None
     # a folder is written whole or not at all: into a fresh folder beside it,
     # renamed into place once every object has arrived and matched its name
+    if dest.name in ("", ".."):
+        raise PathError(
+            f"cannot write {path} into {dest}: a folder is written whole, under a name of its own",
+            hint=f"give a new folder with -o, e.g. -o {dest / Path(path.rstrip('/')).name}",
+        )
     if dest.exists() and (not dest.is_dir() or dest.is_symlink() or any(dest.iterdir())):
         raise PathError(
             f"{dest} already exists and is not an empty folder; get-published writes {path} whole",
@@ -482,6 +487,8 @@ def _inside(root: Path, rel: str) -> Path:
 
 def _partials_of(dest: Path) -> Path:
     """Where big objects for ``dest`` are downloaded, for a later run to resume them."""
+    if dest.name in ("", ".."):  # "-o .", "-o ..": named by the folder itself
+        dest = Path(os.path.abspath(dest))
     return dest.with_name(f".{dest.name}{PARTIALS_SUFFIX}")
 
 

@@ -162,3 +162,22 @@ def test_a_fifo_in_the_partial_folder_does_not_hang_get_published(
         pytest.fail("get-published hung on a FIFO in its partial folder")
     assert proc.returncode == 0, proc.stderr
     assert (out / "small.txt").read_text() == "hello\n"
+
+
+def test_output_dot_for_a_folder_is_an_error_not_a_traceback(
+    tmp_path: Path, repo: Path, run: Run
+) -> None:
+    """``-o .`` for a folder, in an empty folder: the partial folder's name was made
+    from the output's name, which ``.`` has none of (ValueError: a traceback)."""
+    store, _data, _oid = _publish(tmp_path, repo, run)
+    here = tmp_path / "here"
+    here.mkdir()
+    proc = run(
+        here,
+        *("get-published", str(store), "models", "-b", "main", "--date", "2100-01-01"),
+        *("-o", "."),
+        ok=None,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("gitstore: error: ") or proc.returncode == 0, proc.stderr
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(published.PARTIALS_SUFFIX)]
