@@ -652,6 +652,8 @@ def _get_resumable(store: Store, entry: Entry, tmp: Path, partials: Path) -> int
     except FileExistsError:
         if partials.is_symlink() or not partials.is_dir():
             return None  # not ours: no resume, nothing written there
+    except OSError:  # a name too long to add the suffix to: downloaded whole, as before
+        return None
     path = partials / entry.oid
     locked = open_locked(str(path))  # None: another run is at it, or junk is there
     if locked is None:

@@ -181,3 +181,18 @@ def test_output_dot_for_a_folder_is_an_error_not_a_traceback(
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.startswith("gitstore: error: ") or proc.returncode == 0, proc.stderr
     assert not [n for n in os.listdir(tmp_path) if n.endswith(published.PARTIALS_SUFFIX)]
+
+
+def test_a_big_file_with_a_long_name_is_still_written(
+    tmp_path: Path, repo: Path, run: Run, small_big: None
+) -> None:
+    """A name a few bytes short of the 255-byte limit: its partial folder's name
+    (``.NAME.gitstore-partial``) is too long to make, and get-published failed
+    ("File name too long") rather than download it without a partial folder."""
+    store, data, _oid = _publish(tmp_path, repo, run)
+    out = tmp_path / "out"
+    out.mkdir()
+    name = "m" * 236 + ".bin"  # .NAME.<8 hex>.part fits; .NAME.gitstore-partial does not
+    _get(store, "models/big.bin", out / name)
+    assert (out / name).read_bytes() == data
+    assert os.listdir(out) == [name]
