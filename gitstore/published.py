@@ -439,6 +439,11 @@ def get_published(
         dest = Path(path.rstrip("/").rsplit("/", 1)[-1])
     if kind == "file":
         target = dest / chosen[0][1] if dest.is_dir() else dest
+        if target.is_dir() and not target.is_symlink():  # known before a byte is downloaded
+            raise PathError(
+                f"{target} is a folder; get-published writes the file {path} there",
+                hint="give the file's own name with -o, or remove the folder first",
+            )
         _download(store, [(chosen[0][0], target)], jobs, _partials_of(target), result.resumed)
         result.files = [(path, target)]
         return result, None
@@ -617,9 +622,12 @@ def _download_all(
                 f"object {entry.oid} of {target.name} is not in {store.url}", hint=exc.hint
             ) from exc
         except OSError as exc:  # a full disk, a file-size limit: name the file, not a temporary
+            space = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
             raise GitstoreError(
                 f"cannot write {target}: {exc.strerror or exc}",
-                hint="free some space (or choose another place with -o) and run it again",
+                hint="free some space (or choose another place with -o) and run it again"
+                if space
+                else "choose another place with -o",
             ) from exc
         finally:
             if tmp.exists():

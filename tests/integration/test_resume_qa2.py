@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from gitstore import partial, published
+from gitstore.errors import GitstoreError
 from gitstore.hashing import hash_bytes
 from gitstore.stores.local import LocalStore
 from gitstore.stores.registry import open_store
@@ -196,3 +197,21 @@ def test_a_big_file_with_a_long_name_is_still_written(
     _get(store, "models/big.bin", out / name)
     assert (out / name).read_bytes() == data
     assert os.listdir(out) == [name]
+
+
+def test_a_folder_in_the_way_of_a_big_file_is_named_before_the_download(
+    tmp_path: Path, repo: Path, run: Run, small_big: None
+) -> None:
+    """``-o out`` where ``out/big.bin`` is a folder: the big object was downloaded whole,
+    then the rename onto the folder failed and threw the download away (no partial
+    file left to resume), saying "Is a directory" with the hint "free some space"."""
+    store, _data, oid = _publish(tmp_path, repo, run)
+    out = tmp_path / "out"
+    (out / "big.bin" / "inner").mkdir(parents=True)
+    with pytest.raises(GitstoreError) as caught:
+        _get(store, "models/big.bin", out)
+    assert "free some space" not in (caught.value.hint or "")
+    assert "is a folder" in caught.value.message
+    assert sorted(os.listdir(out)) == ["big.bin"]
+    assert os.listdir(out / "big.bin") == ["inner"]
+    assert not any(oid in n for n in os.listdir(tmp_path))
