@@ -32,6 +32,7 @@ import fcntl
 import os
 import stat
 import threading
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -240,3 +241,44 @@ def hash_written(fd: int, length: int, hasher: Hasher) -> None:
             break  # shorter than that: the hash will tell
         hasher.update(view[:n])
         position += n
+
+
+def write_blocks(
+    read: Callable[[bytearray], int],
+    fd: int,
+    position: int,
+    *,
+    hasher: Hasher | None = None,
+    journal: Journal | None = None,
+    start: int = 0,
+    buf: bytearray | None = None,
+) -> int:
+    """Write what ``read(buf)`` puts in ``buf`` (0 at the end) into ``fd`` from
+    ``position`` on, hashed into ``hasher`` when given: where it ended.
+
+    ``journal`` records how far the range beginning at ``start`` got, every
+    :data:`MARK_EVERY` bytes and on the way out, an error's too: a link that
+    drops more often than every MARK_EVERY bytes must still make progress.
+    """
+    from . import faults
+
+    buf = buf if buf is not None else bytearray(1 << 20)
+    view = memoryview(buf)
+    marked = position
+    try:
+        while n := read(buf):
+            block = view[:n]
+            if hasher is not None:
+                hasher.update(block)
+            while block:  # a full disk raises OSError here, as it is
+                written = os.pwrite(fd, block, position)
+                block = block[written:]
+                position += written
+            if journal is not None and position - marked >= MARK_EVERY:
+                journal.mark(start, position)
+                marked = position
+                faults.range_written()
+    finally:
+        if journal is not None and position > marked:
+            journal.mark(start, position)
+    return position

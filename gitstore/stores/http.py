@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 from urllib.parse import quote, urljoin, urlsplit
 
-from .. import faults, layout, partial, writeback
+from .. import layout, partial, writeback
 from ..errors import (
     ConfigError,
     GitstoreError,
@@ -486,29 +486,11 @@ class HttpStore(Store):
         journal: Journal | None,
     ) -> int:
         """Hash and write a body at ``position`` on; where it ended. Each
-        :data:`partial.MARK_EVERY` bytes are recorded in ``journal``."""
-        buf = _buffer()
-        view = memoryview(buf)
-        marked = position
-        try:
-            while n := stream.readinto(buf):
-                block = view[:n]
-                hasher.update(block)
-                while block:
-                    written = os.pwrite(fd, block, position)
-                    block = block[written:]
-                    position += written
-                if journal is not None and position - marked >= partial.MARK_EVERY:
-                    journal.mark(0, position)
-                    marked = position
-                    faults.range_written()
-        finally:
-            # a dropped connection or a short answer keeps what it wrote for the
-            # next try: a link that drops more often than every MARK_EVERY bytes
-            # must still make progress
-            if journal is not None and position > marked:
-                journal.mark(0, position)
-        return position
+        :data:`partial.MARK_EVERY` bytes are recorded in ``journal``, and what
+        was written when the connection drops."""
+        return partial.write_blocks(
+            stream.readinto, fd, position, hasher=hasher, journal=journal, buf=_buffer()
+        )
 
     def put(self, oid: str, src: Path) -> None:
         self._refuse_write()

@@ -35,6 +35,8 @@ from .base import Document, ObjectStat, Store
 
 READ_ONLY_MODE = 0o444
 COPY_BLOCK = 1 << 20  # bytes read, hashed and written at a time by read_into
+# a folder remote on a network mount that went away: worth another try
+_GONE = (errno.EIO, errno.ESTALE, errno.ETIMEDOUT, errno.ENOTCONN, errno.EHOSTDOWN)
 
 
 def _version_of(st: os.stat_result, data: bytes) -> str:
@@ -336,12 +338,6 @@ class LocalStore(Store):
                 actual = str(hasher.hexdigest())
             else:
                 actual, end = self._copy_resuming(oid, src, journal, size)
-        except OSError as exc:
-            if exc.filename is None and exc.errno in (errno.EIO, errno.ESTALE):
-                raise StoreUnavailableError(
-                    f"cannot read object {oid} in {self.url}: {exc.strerror}"
-                ) from exc
-            raise
         finally:
             os.close(src)
         if end != size:
@@ -372,29 +368,25 @@ class LocalStore(Store):
             actual = str(hasher.hexdigest())
         return actual, end
 
-    @staticmethod
     def _copy(
-        oid: str, src: int, fd: int, position: int, hasher: Hasher, journal: Journal | None
+        self, oid: str, src: int, fd: int, position: int, hasher: Hasher, journal: Journal | None
     ) -> int:
         """Copy ``src`` from ``position`` to its end into ``fd`` at the same offsets,
         hashing it; each :data:`partial.MARK_EVERY` bytes are recorded in ``journal``.
         Where it ended."""
-        buf = bytearray(COPY_BLOCK)
-        view = memoryview(buf)
-        marked = start = position
-        while n := os.preadv(src, [buf], position):
-            block = view[:n]
-            hasher.update(block)
-            while block:
-                written = os.pwrite(fd, block, position)
-                block = block[written:]
-                position += written
-            if journal is not None and position - marked >= partial.MARK_EVERY:
-                journal.mark(0, position)
-                marked = position
-                faults.range_written()
-        if journal is not None:
-            journal.mark(0, position)
+        os.lseek(src, position, os.SEEK_SET)
+
+        def read(buf: bytearray) -> int:
+            try:
+                return os.readv(src, [buf])
+            except OSError as exc:  # the remote's side (a network mount), not the cache's
+                error = StoreUnavailableError if exc.errno in _GONE else StoreError
+                raise error(f"cannot read object {oid} in {self.url}: {exc.strerror}") from exc
+
+        start = position
+        position = partial.write_blocks(
+            read, fd, position, hasher=hasher, journal=journal, buf=bytearray(COPY_BLOCK)
+        )
         if position > start:
             from .. import writeback  # its ctypes import costs every command's start-up
 

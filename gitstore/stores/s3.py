@@ -651,7 +651,6 @@ class S3Store(Store):
                 oid=oid,
                 object_level=True,
             )
-            marked = position
             body = response["Body"]
             errors: tuple[type[BaseException], ...] = (
                 *_boto_errors(),
@@ -660,37 +659,21 @@ class S3Store(Store):
             )
             try:
                 readinto, finish = _reader(body)
-                buf = _buffer()
-                view = memoryview(buf)
-                while True:
+
+                def read(buf: bytearray) -> int:
                     try:
-                        n = readinto(buf)
+                        return int(readinto(buf))
                     except errors as exc:
                         raise self._translate(exc, what) from exc
-                    if not n:
-                        break
-                    block = view[:n]
-                    while block:  # a full disk raises OSError here, as it is
-                        written = os.pwrite(fd, block, position)
-                        block = block[written:]
-                        position += written
-                    if journal is not None and position - marked >= partial.MARK_EVERY:
-                        journal.mark(start, position)
-                        marked = position
-                        faults.range_written()
+
+                position = partial.write_blocks(
+                    read, fd, position, journal=journal, start=start, buf=_buffer()
+                )
                 finish()
-            except BaseException:
-                # what was written is kept for the retry: a link that drops more
-                # often than every MARK_EVERY bytes must still make progress
-                if journal is not None and position > marked:
-                    journal.mark(start, position)
-                raise
             finally:
                 body.close()
             if position != end + 1:
                 raise StoreUnavailableError(f"short read of object {oid} from {self.url}")
-            if journal is not None:
-                journal.mark(start, position)
 
         self._parallel(fetch, list(range(0, size, step)))
         writeback.start(fd, size)
