@@ -22,6 +22,7 @@ from gitstore.errors import IntegrityError, StoreUnavailableError
 from gitstore.hashing import hash_bytes
 from tests import servers
 from tests.conftest import GITSTORE
+from tests.integration.resume_helpers import resumed_mib
 from tests.integration.test_remotes import Clone, clone_of
 from tests.servers import make_bucket, s3_store_on
 
@@ -71,12 +72,7 @@ def test_a_killed_fetch_of_a_big_object_resumes(
     assert not (cache_root / "objects" / oid[:2] / oid[2:4] / oid).exists()
 
     out = b.gs("pull")
-    line = [x for x in out.stderr.splitlines() if x.startswith("gitstore: resumed ")]
-    assert len(line) == 1, out.stderr
-    assert line[0].startswith(f"gitstore: resumed {oid}: ")
-    assert line[0].endswith(" of 80.0 MiB were already downloaded")
-    found = float(line[0].split(": ")[2].split(" MiB")[0])
-    assert found >= 32  # four records of 8 MiB at least; the rest was asked for
+    assert resumed_mib(out.stderr, oid) >= 32  # four records of 8 MiB at least
     assert (b.path / "model.bin").read_bytes() == data
     assert _partials(cache_root) == []
     assert "unchanged" in b.gs("status").stdout
@@ -275,9 +271,7 @@ def test_a_killed_fetch_from_a_folder_remote_resumes(
     ]
 
     out = b.gs("pull")
-    line = [x for x in out.stderr.splitlines() if x.startswith("gitstore: resumed ")]
-    assert len(line) == 1, out.stderr
-    assert float(line[0].split(": ")[2].split(" MiB")[0]) >= 24  # three records of 8 MiB
+    assert resumed_mib(out.stderr, oid) >= 24  # three records of 8 MiB
     assert (b.path / "model.bin").read_bytes() == data
     assert _partials(cache_root) == []
 
@@ -352,9 +346,7 @@ def test_a_fetch_from_s3_killed_is_taken_up_from_a_folder_remote(
     )
     assert killed.returncode == -9, killed.stderr
     out = b.gs("pull", "--remote", "nas")
-    line = [x for x in out.stderr.splitlines() if x.startswith("gitstore: resumed ")]
     # nine of the ten progress records of five ranges: range 0 has at least one
-    assert len(line) == 1, out.stderr
-    assert line[0].startswith(f"gitstore: resumed {oid}: ")
+    assert resumed_mib(out.stderr, oid) >= 8
     assert (b.path / "model.bin").read_bytes() == data
     assert _partials(b.cache / "gitstore") == []

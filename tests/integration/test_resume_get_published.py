@@ -19,6 +19,7 @@ from gitstore import partial
 from gitstore.hashing import hash_bytes
 from tests.conftest import GITSTORE, git
 from tests.integration.publish_helpers import serve_process
+from tests.integration.resume_helpers import resumed_mib
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -55,11 +56,7 @@ def test_a_killed_get_published_resumes(tmp_path: Path, repo: Path, run: Run) ->
 
         again = subprocess.run(cmd, cwd=out, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
-    lines = [x for x in again.stderr.splitlines() if x.startswith("gitstore: resumed ")]
-    assert len(lines) == 1, again.stderr
-    assert lines[0].startswith(f"gitstore: resumed {oid}: ")
-    assert lines[0].endswith(" of 80.0 MiB were already downloaded")
-    assert float(lines[0].split(": ")[2].split(" MiB")[0]) >= 32
+    assert resumed_mib(again.stderr, oid) >= 32
     assert (out / "big.bin").read_bytes() == data
     assert os.listdir(out) == ["big.bin"]  # the partial folder is gone
 

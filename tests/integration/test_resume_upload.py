@@ -25,6 +25,7 @@ from gitstore.hashing import hash_bytes
 from gitstore.stores.retry import RetryingStore
 from tests import servers
 from tests.conftest import GITSTORE, git
+from tests.integration.resume_helpers import resumed_mib
 from tests.integration.test_remotes import Clone
 from tests.servers import make_bucket, s3_store_on
 
@@ -72,11 +73,7 @@ def test_a_killed_push_of_a_big_object_resumes(
     assert [u["Key"] for u in left] == [key]
 
     out = a.gs("push")
-    line = [x for x in out.stderr.splitlines() if x.startswith("gitstore: resumed ")]
-    assert len(line) == 1, out.stderr
-    assert line[0].startswith(f"gitstore: resumed {oid}: ")
-    assert line[0].endswith(" of 80.0 MiB were already uploaded")
-    assert float(line[0].split(": ")[2].split(" MiB")[0]) >= 32  # two parts at least
+    assert resumed_mib(out.stderr, oid, done="uploaded") >= 32  # two parts at least
     assert _stored(client, "up-resume", key) == data
     assert _uploads(client, "up-resume") == []
 
