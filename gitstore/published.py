@@ -460,8 +460,10 @@ def get_published(
             hint="give a new folder with -o, or remove it first",
         )
     dest.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_stagings(dest)
     staging = dest.parent / f".{dest.name}.{os.urandom(4).hex()}.part"
     staging.mkdir()
+    held = _hold(staging)  # a later run's sweep leaves a folder being filled alone
     try:
         targets = [(e, _inside(staging, rel)) for e, rel in chosen]
         _download(store, targets, jobs, _partials_of(dest), result.resumed)
@@ -469,10 +471,51 @@ def get_published(
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+        if held is not None:
+            os.close(held)
     result.files = [
         (full_path(tracked, manifest, e), dest / t.relative_to(staging)) for e, t in targets
     ]
     return result, None
+
+
+def _hold(folder: Path) -> int | None:
+    """An open, flock'ed descriptor of ``folder`` (the lock lives as long as this process
+    keeps it), or None where folders cannot be locked."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _sweep_stagings(dest: Path) -> None:
+    """Remove the staging folders (``.NAME.<8 hex>.part``) that killed runs for ``dest``
+    left; one that a live run holds (its flock) is left to it."""
+    prefix, suffix = f".{dest.name}.", ".part"
+    try:
+        names = os.listdir(dest.parent)
+    except OSError:
+        return
+    for name in names:
+        middle = name[len(prefix) : -len(suffix)]
+        if not (name.startswith(prefix) and name.endswith(suffix)):
+            continue
+        if len(middle) != 8 or middle.strip("0123456789abcdef"):
+            continue
+        folder = dest.parent / name
+        held = _hold(folder)  # None: a symlink, a file, or a live run's
+        if held is None:
+            continue
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(held)
 
 
 def _inside(root: Path, rel: str) -> Path:

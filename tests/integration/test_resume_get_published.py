@@ -85,14 +85,26 @@ def test_a_folder_resumes_and_old_partials_are_cleared(
         assert killed.returncode == -9, killed.stderr
         assert not (out / "models").exists()  # whole or not at all
         assert oid in os.listdir(partials)
+        left = [n for n in os.listdir(out) if n.startswith(".models.") and n.endswith(".part")]
+        assert len(left) == 1  # the killed run's staging folder
+        live = out / ".models.0123abcd.part"  # another run's, filling right now
+        live.mkdir()
+        (live / "x").write_text("x")
         with open(partials / busy, "rb") as held:
             fcntl.flock(held, fcntl.LOCK_EX)
-            again = subprocess.run(cmd, cwd=out, capture_output=True, text=True)
+            folder = os.open(live, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                fcntl.flock(folder, fcntl.LOCK_EX)
+                again = subprocess.run(cmd, cwd=out, capture_output=True, text=True)
+            finally:
+                os.close(folder)
     assert again.returncode == 0, again.stderr
     assert "gitstore: resumed " in again.stderr
     assert (out / "models" / "big.bin").read_bytes() == data
     assert (out / "models" / "small.txt").read_text() == "hello\n"
     assert os.listdir(partials) == [busy]  # another run's file is left to it
+    # the killed run's staging folder is gone; the live one is left to its run
+    assert sorted(n for n in os.listdir(out) if n.endswith(".part")) == [live.name]
 
 
 def test_a_failed_run_says_what_is_kept(tmp_path: Path, repo: Path, run: Run) -> None:
