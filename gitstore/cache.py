@@ -354,27 +354,15 @@ class Cache:
         it renamed into ``objects/``; otherwise, or on any error, it is removed
         and never visible in the cache.
         """
-        dest = self._obj(oid)
-        tmp, fd = self._new_tmp_rw()
-        try:
-            try:
-                actual = fill(fd)
-            finally:
-                os.close(fd)
-            if actual != oid:
-                raise IntegrityError(f"object {oid} arrived corrupt: its bytes hash to {actual}")
-            faults.object_write(tmp)
-            self._install(tmp, dest)
-        except BaseException:
-            _unlink(tmp)
-            raise
+        self.receive_resumable(oid, lambda fd, _resume: fill(fd))
 
     def receive_resumable(
         self, oid: str, fill: Callable[[int, Callable[[], Journal | None]], str]
     ) -> None:
         """:meth:`receive`, for a filler that may switch to a resumable partial file.
 
-        ``fill(fd, resume)`` writes into ``fd`` as for :meth:`receive`; once it
+        ``fill(fd, resume)`` writes into ``fd`` as ``fill(fd)`` does for
+        :meth:`receive`; once it
         knows the object is big enough to be worth resuming, it may call
         ``resume()``, which gives it the :class:`~gitstore.partial.Journal` of
         ``tmp/partial-<oid>`` (its ``fd`` is where the bytes go from then on),
@@ -397,6 +385,7 @@ class Cache:
 
         dest = self._obj(oid)
         tmp, fd = self._new_tmp_rw()
+        installed = False
         try:
             try:
                 actual = fill(fd, resume)
@@ -414,6 +403,7 @@ class Cache:
             else:
                 faults.object_write(tmp)
                 self._install(tmp, dest)
+                installed = True
         except IntegrityError:
             for journal in journals:
                 _discard(journal)
@@ -424,7 +414,8 @@ class Cache:
                     _discard(journal)
             raise
         finally:
-            _unlink(tmp)
+            if not installed and not journals:  # (a partial file's took its place)
+                _unlink(tmp)
             for journal in journals:
                 journal.close()
                 os.close(journal.fd)
