@@ -160,7 +160,7 @@ def get_published_cmd(
 ) -> None:
     """Write PATH as published at --commit or --date, from REMOTE alone (no git needed)."""
     from .errors import UsageError
-    from .progress import human_bytes
+    from .progress import resumed_lines
     from .published import get_published, open_published_store
 
     if (commit is None) == (date is None):
@@ -169,12 +169,8 @@ def get_published_cmd(
     result, single = get_published(
         store, branch or _default_branch(), path, output, commit=commit, date=date
     )
-    for oid, (found, size) in sorted(result.resumed.items()):
-        click.echo(
-            f"gitstore: resumed {oid}: {human_bytes(found)} of {human_bytes(size)}"
-            " were already downloaded",
-            err=True,
-        )
+    for line in resumed_lines(result.resumed, "downloaded"):
+        click.echo(line, err=True)
     if single is not None:
         # fetched whole and checked (store.get) before a byte reaches stdout:
         # a reader of the pipe must never see bytes that do not match their name

@@ -51,14 +51,10 @@ def _layer_options(fn: Any) -> Any:
 
 def _say_resumed(result: Any, done: str = "downloaded") -> None:
     """One stderr line per object whose interrupted transfer was taken up again."""
-    from .progress import human_bytes
+    from .progress import resumed_lines
 
-    for oid, (found, size) in sorted(getattr(result, "resumed", {}).items()):
-        click.echo(
-            f"gitstore: resumed {oid}: {human_bytes(found)} of {human_bytes(size)}"
-            f" were already {done}",
-            err=True,
-        )
+    for line in resumed_lines(result.resumed, done):
+        click.echo(line, err=True)
 
 
 def _report(result: Any, verb: str, where: str, as_json: bool) -> None:

@@ -681,17 +681,13 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
         )
     lines = []
     if result.transferred:
-        from .progress import human_bytes
+        from .progress import human_bytes, resumed_lines
 
         lines.append(
             f"gitstore: uploaded {counted(result.transferred, 'object')} ({human_bytes(result.bytes)})"
             f" to gitstore remote '{store}'"
         )
-        for oid, (found, size) in sorted(result.resumed.items()):
-            lines.append(
-                f"gitstore: resumed {oid}: {human_bytes(found)} of {human_bytes(size)}"
-                " were already uploaded"
-            )
+        lines += resumed_lines(result.resumed, "uploaded")
     lacking = [local for local, _ in updates if _uncommitted_remote(ctx, store, local)]
     if lacking:
         shown = ", ".join(_short_ref(r) for r in lacking[:3])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from typing import Protocol, TextIO
 
 
@@ -51,6 +52,16 @@ def count(n: int, noun: str, verb: str = "") -> str:
 def objects(n: int) -> str:
     """ "1 object", "2 objects"."""
     return count(n, "object")
+
+
+def resumed_lines(resumed: Mapping[str, tuple[int, int]], done: str) -> list[str]:
+    """One line per object whose interrupted transfer was taken up again:
+    ``resumed`` maps oid -> (bytes already there, size); ``done``: "downloaded"
+    or "uploaded"."""
+    return [
+        f"gitstore: resumed {oid}: {human_bytes(found)} of {human_bytes(size)} were already {done}"
+        for oid, (found, size) in sorted(resumed.items())
+    ]
 
 
 def human_bytes(n: float) -> str:
