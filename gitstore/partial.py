@@ -229,10 +229,10 @@ def open_locked(path: str) -> int | None:
     return None
 
 
-def hash_written(fd: int, length: int, hasher: Hasher) -> None:
-    """Hash the first ``length`` bytes of the partial file at ``fd`` (what an earlier
-    try wrote) into ``hasher``, before the rest is downloaded into it."""
-    buf = bytearray(1 << 20)
+def hash_written(fd: int, length: int, hasher: Hasher, block: int = 1 << 20) -> None:
+    """Hash the first ``length`` bytes of the file at ``fd`` (a partial file: what an
+    earlier try wrote, before the rest is downloaded into it) into ``hasher``."""
+    buf = bytearray(block)
     view = memoryview(buf)
     position = 0
     while position < length:
