@@ -21,8 +21,7 @@ from gitstore.cache import Cache
 from gitstore.errors import IntegrityError, StoreUnavailableError
 from gitstore.hashing import hash_bytes
 from tests import servers
-from tests.conftest import GITSTORE
-from tests.integration.resume_helpers import resumed_mib
+from tests.integration.resume_helpers import killed, resumed_mib, track_model
 from tests.integration.test_remotes import Clone, clone_of
 from tests.servers import make_bucket, s3_store_on
 
@@ -46,11 +45,7 @@ def test_a_killed_fetch_of_a_big_object_resumes(
     moto_endpoint: str, s3_env: dict[str, str],
 ) -> None:  # fmt: skip
     a = Clone(repo, tmp_path / "cache-a", run, monkeypatch)
-    a.gs("init")
-    data = os.urandom(MIB) * (BIG // MIB)
-    oid = hash_bytes(data)
-    (repo / "model.bin").write_bytes(data)
-    a.gs("track", "model.bin")
+    data, oid = track_model(a)
     make_bucket(moto_endpoint, "resume")
     a.gs("remote", "add", "s3", "s3://resume/r", "--default", "--endpoint-url", moto_endpoint)
     a.commit("model")
@@ -58,11 +53,7 @@ def test_a_killed_fetch_of_a_big_object_resumes(
 
     b = clone_of(a, tmp_path)
     cache_root = b.cache / "gitstore"
-    env = {**os.environ, "XDG_CACHE_HOME": str(b.cache), "GITSTORE_FAULT": "kill-range:4"}
-    killed = subprocess.run(
-        [*GITSTORE, "fetch"], cwd=b.path, env=env, capture_output=True, text=True
-    )
-    assert killed.returncode == -9, killed.stderr  # killed after four progress records
+    killed(b, "kill-range:4", "fetch")  # after four progress records
     assert _partials(cache_root) == [
         f"{partial.PREFIX}{oid}",
         f"{partial.PREFIX}{oid}{partial.SUFFIX}",
@@ -249,22 +240,14 @@ def test_a_killed_fetch_from_a_folder_remote_resumes(
     repo: Path, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     a = Clone(repo, tmp_path / "cache-a", run, monkeypatch)
-    a.gs("init")
-    data = os.urandom(MIB) * (BIG // MIB)
-    oid = hash_bytes(data)
-    (repo / "model.bin").write_bytes(data)
-    a.gs("track", "model.bin")
+    data, oid = track_model(a)
     a.gs("remote", "add", "nas", str(tmp_path / "nas"), "--default")
     a.commit("model")
     a.gs("push")
 
     b = clone_of(a, tmp_path)
     cache_root = b.cache / "gitstore"
-    env = {**os.environ, "XDG_CACHE_HOME": str(b.cache), "GITSTORE_FAULT": "kill-range:3"}
-    killed = subprocess.run(
-        [*GITSTORE, "fetch"], cwd=b.path, env=env, capture_output=True, text=True
-    )
-    assert killed.returncode == -9, killed.stderr
+    killed(b, "kill-range:3", "fetch")
     assert _partials(cache_root) == [
         f"{partial.PREFIX}{oid}",
         f"{partial.PREFIX}{oid}{partial.SUFFIX}",
@@ -327,11 +310,7 @@ def test_a_fetch_from_s3_killed_is_taken_up_from_a_folder_remote(
     """S3 fetches in ranges, a folder remote in one stream: the journal is read in the
     second's ranges, so the bytes the first wrote still count."""
     a = Clone(repo, tmp_path / "cache-a", run, monkeypatch)
-    a.gs("init")
-    data = os.urandom(MIB) * (BIG // MIB)
-    oid = hash_bytes(data)
-    (repo / "model.bin").write_bytes(data)
-    a.gs("track", "model.bin")
+    data, oid = track_model(a)
     make_bucket(moto_endpoint, "resume-mixed")
     a.gs("remote", "add", "s3", "s3://resume-mixed/r", "--default", "--endpoint-url", moto_endpoint)
     a.gs("remote", "add", "nas", str(tmp_path / "nas"))
@@ -340,11 +319,7 @@ def test_a_fetch_from_s3_killed_is_taken_up_from_a_folder_remote(
     a.gs("push", "--remote", "nas")
 
     b = clone_of(a, tmp_path)
-    env = {**os.environ, "XDG_CACHE_HOME": str(b.cache), "GITSTORE_FAULT": "kill-range:9"}
-    killed = subprocess.run(
-        [*GITSTORE, "fetch"], cwd=b.path, env=env, capture_output=True, text=True
-    )
-    assert killed.returncode == -9, killed.stderr
+    killed(b, "kill-range:9", "fetch")
     out = b.gs("pull", "--remote", "nas")
     # nine of the ten progress records of five ranges: range 0 has at least one
     assert resumed_mib(out.stderr, oid) >= 8

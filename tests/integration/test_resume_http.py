@@ -32,9 +32,8 @@ from gitstore.stores.http import HttpStore
 from gitstore.stores.retry import RetryingStore
 from gitstore.transfer import _retrying
 from tests import servers
-from tests.conftest import GITSTORE
 from tests.integration.publish_helpers import serve_process, serving
-from tests.integration.resume_helpers import resumed_mib
+from tests.integration.resume_helpers import killed, resumed_mib, track_model
 from tests.integration.test_remotes import Clone, clone_of
 
 static_http = servers.static_http
@@ -440,11 +439,7 @@ def test_a_killed_fetch_over_http_resumes(
     repo: Path, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     a = Clone(repo, tmp_path / "cache-a", run, monkeypatch)
-    a.gs("init")
-    data = os.urandom(MIB) * (BIG // MIB)
-    oid = hash_bytes(data)
-    (repo / "model.bin").write_bytes(data)
-    a.gs("track", "model.bin")
+    data, oid = track_model(a)
     folder = tmp_path / "published"
     a.gs("remote", "add", "team", str(folder), "--default")
     a.commit("model")
@@ -454,11 +449,7 @@ def test_a_killed_fetch_over_http_resumes(
     with serve_process(tmp_path, str(folder)) as base:
         b.gs("remote", "add", "web", f"{base}/", "--local", "--default")
         cache_root = b.cache / "gitstore"
-        env = {**os.environ, "XDG_CACHE_HOME": str(b.cache), "GITSTORE_FAULT": "kill-range:4"}
-        killed = subprocess.run(
-            [*GITSTORE, "fetch"], cwd=b.path, env=env, capture_output=True, text=True
-        )
-        assert killed.returncode == -9, killed.stderr  # killed after four progress records
+        killed(b, "kill-range:4", "fetch")  # after four progress records
         assert _partials(cache_root) == [
             f"{partial.PREFIX}{oid}",
             f"{partial.PREFIX}{oid}{partial.SUFFIX}",

@@ -24,8 +24,8 @@ from gitstore.errors import StoreUnavailableError
 from gitstore.hashing import hash_bytes
 from gitstore.stores.retry import RetryingStore
 from tests import servers
-from tests.conftest import GITSTORE, git
-from tests.integration.resume_helpers import resumed_mib
+from tests.conftest import git
+from tests.integration.resume_helpers import killed, resumed_mib, track_model
 from tests.integration.test_remotes import Clone
 from tests.servers import make_bucket, s3_store_on
 
@@ -55,18 +55,12 @@ def test_a_killed_push_of_a_big_object_resumes(
     import boto3
 
     a = Clone(repo, tmp_path / "cache-a", run, monkeypatch)
-    a.gs("init")
-    data = os.urandom(MIB) * 80  # above multipart_threshold (64 MiB): five parts of 16 MiB
-    oid = hash_bytes(data)
-    (repo / "model.bin").write_bytes(data)
-    a.gs("track", "model.bin")
+    data, oid = track_model(a)  # above multipart_threshold (64 MiB): five parts of 16 MiB
     make_bucket(moto_endpoint, "up-resume")
     a.gs("remote", "add", "s3", "s3://up-resume/r", "--default", "--endpoint-url", moto_endpoint)
     a.commit("model")
 
-    env = {**os.environ, "XDG_CACHE_HOME": str(a.cache), "GITSTORE_FAULT": "kill-part:2"}
-    killed = subprocess.run([*GITSTORE, "push"], cwd=repo, env=env, capture_output=True, text=True)
-    assert killed.returncode == -9, killed.stderr
+    killed(a, "kill-part:2", "push")
     client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
     key = f"r/{layout.object_key(oid)}"
     left = _uploads(client, "up-resume")
@@ -86,20 +80,14 @@ def test_git_push_takes_up_what_a_killed_push_left(
     import boto3
 
     a = Clone(repo, tmp_path / "cache-a", run, monkeypatch)
-    a.gs("init")
-    data = os.urandom(MIB) * 80
-    oid = hash_bytes(data)
-    (repo / "model.bin").write_bytes(data)
-    a.gs("track", "model.bin")
+    data, oid = track_model(a)
     make_bucket(moto_endpoint, "up-hook")
     a.gs("remote", "add", "s3", "s3://up-hook/r", "--default", "--endpoint-url", moto_endpoint)
     a.commit("model")
     git(tmp_path, "init", "-q", "--bare", "origin.git")
     git(repo, "remote", "add", "origin", str(tmp_path / "origin.git"))
 
-    env = {**os.environ, "XDG_CACHE_HOME": str(a.cache), "GITSTORE_FAULT": "kill-part:2"}
-    killed = subprocess.run([*GITSTORE, "push"], cwd=repo, env=env, capture_output=True, text=True)
-    assert killed.returncode == -9, killed.stderr
+    killed(a, "kill-part:2", "push")
     env = {**os.environ, "XDG_CACHE_HOME": str(a.cache)}
     pushed = subprocess.run(["git", "push", "-q", "origin", "HEAD"], cwd=repo, env=env,
                             capture_output=True, text=True)  # fmt: skip
