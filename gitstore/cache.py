@@ -37,6 +37,7 @@ from .hashing import (
 )
 from .locks import FileLock, lock_timeout
 from .partial import Journal
+from .stores import sharing
 from .stores.local import READ_ONLY_MODE, LocalStore, fsync_dir, fsync_write, open_object
 
 FICLONE = 0x40049409
@@ -72,6 +73,7 @@ class Cache:
         # objects and the folders whose entries changed (None: too many, syncfs)
         self._unsynced: list[str] | None = []
         self._unsynced_dirs: set[str] = set()
+        self._unreadable: bool | None = None  # whether new objects need a chmod (shared cache)
 
     # -- queries -------------------------------------------------------------
     def path(self, oid: str) -> Path:
@@ -158,6 +160,8 @@ class Cache:
             _unlink(tmp)
             raise StoreError(
                 f"cannot write object {oid} to the cache {self.root}: {exc.strerror}"
+                f"{sharing.refused(exc)}",
+                hint=sharing.team_hint(self.root) if isinstance(exc, PermissionError) else None,
             ) from exc
 
     def _ingest_large(self, src: str | Path) -> tuple[str, int, os.stat_result]:
@@ -206,11 +210,20 @@ class Cache:
             try:
                 fd = os.open(path, flags, READ_ONLY_MODE)
             except FileNotFoundError:
-                self.store.tmp_dir.mkdir(parents=True, exist_ok=True)
+                sharing.make_dirs(self.store.tmp_dir, self.store.shared)
                 fd = os.open(path, flags, READ_ONLY_MODE)
         except OSError as exc:
             raise StoreError(f"cannot write to the cache {self.root}: {exc.strerror}") from exc
+        if self._unreadable is not False:
+            self._readable(fd)
         return path, fd
+
+    def _readable(self, fd: int) -> None:
+        """Let every user of a shared cache read a new object (a restrictive umask would not)."""
+        if self._unreadable is None:
+            self._unreadable = sharing.needs_chmod(self.store.shared, READ_ONLY_MODE)
+        if self._unreadable:
+            os.fchmod(fd, sharing.file_mode(self.store.shared, READ_ONLY_MODE & ~sharing.umask()))
 
     def _make_folder(self, folder: str) -> bool:
         """Make sure an object folder exists; True when this call made it."""
@@ -221,11 +234,13 @@ class Cache:
         made = True
         try:
             os.mkdir(folder)
+            if self.store.shared:
+                sharing.make_folder(folder, self.store.shared)
             self._unsynced_dirs.add(os.path.dirname(folder))
         except FileExistsError:
             made = False
         except FileNotFoundError:
-            os.makedirs(folder, exist_ok=True)
+            sharing.make_dirs(folder, self.store.shared)
             self._unsynced_dirs.add(os.path.dirname(folder))
             self._unsynced_dirs.add(os.path.dirname(os.path.dirname(folder)))
         self._folders.add(folder)
@@ -237,7 +252,7 @@ class Cache:
         try:
             os.rename(tmp, dest)
         except FileNotFoundError:  # the folder went away meanwhile (gc)
-            os.makedirs(folder, exist_ok=True)
+            sharing.make_dirs(folder, self.store.shared)
             self._unsynced = None
             os.rename(tmp, dest)
         self.wrote_objects = True
@@ -283,7 +298,7 @@ class Cache:
                 write_all(fd, os.urandom(16).hex().encode())
             finally:
                 os.close(fd)
-            os.makedirs(f"{self._root_s}/{layout.OBJECTS}", exist_ok=True)
+            sharing.make_dirs(f"{self._root_s}/{layout.OBJECTS}", self.store.shared)
             try:
                 os.link(tmp, path)  # create if absent: another writer may win the race
             except FileExistsError:
@@ -302,6 +317,8 @@ class Cache:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
+                if sharing.needs_chmod(self.store.shared, 0o644):
+                    os.fchmod(fd, sharing.file_mode(self.store.shared, 0o644 & ~sharing.umask()))
                 write_all(fd, os.urandom(16).hex().encode())
                 os.fsync(fd)
             finally:
@@ -339,8 +356,10 @@ class Cache:
         try:
             fd = os.open(tmp, flags, READ_ONLY_MODE)
         except FileNotFoundError:
-            self.store.tmp_dir.mkdir(parents=True, exist_ok=True)
+            sharing.make_dirs(self.store.tmp_dir, self.store.shared)
             fd = os.open(tmp, flags, READ_ONLY_MODE)
+        if self._unreadable is not False:
+            self._readable(fd)
         return tmp, fd
 
     def receive(self, oid: str, fill: Callable[[int], str]) -> None:
@@ -848,7 +867,7 @@ class Cache:
     def move_aside(self, oid: str) -> Path:
         """Rename object ``oid`` out of ``objects/`` into ``bad/`` (never swept by gc): its new path."""
         bad = self.root / BAD
-        bad.mkdir(exist_ok=True)
+        sharing.make_dirs(bad, self.store.shared)
         dest = bad / oid
         n = 0
         while dest.exists():  # an earlier bad copy of the same object: keep both
@@ -864,6 +883,8 @@ class Cache:
             return
         if self._unregistered_errno in (errno.ENOSPC, errno.EDQUOT):
             what = "free space there (`gitstore gc` can, from any repository)"
+        elif self._unregistered_errno in (errno.EACCES, errno.EPERM):
+            what = f"make it writable for this user ({sharing.team_hint(self.root)})"
         else:
             what = "make it writable for this user"
         raise StoreError(
@@ -939,9 +960,11 @@ class Cache:
                     )
                     if not aside.exists():
                         os.replace(marker, aside)
-            marker.parent.mkdir(parents=True, exist_ok=True)
+            sharing.make_dirs(marker.parent, self.store.shared)
             fsync_write(
-                marker, f"{path}\n{identity}\n{extra}\n{rid}\n".encode("utf-8", "surrogateescape")
+                marker,
+                f"{path}\n{identity}\n{extra}\n{rid}\n".encode("utf-8", "surrogateescape"),
+                self.store.shared,
             )
             _drop_old_marker(marker.parent, path)
             for other, other_path, other_identity in self._markers():

@@ -267,15 +267,21 @@ class _Publisher:
         """Hard-link a cached object into a folder remote on the same filesystem, as
         ``git clone --local`` does: both copies are read-only and verified on the way
         into the cache. False when linking is not possible (then the bytes are copied)."""
-        dest = self.local.object_path(oid)  # type: ignore[attr-defined]
+        from .stores import sharing
+
+        local = self.local
+        dest = local.object_path(oid)  # type: ignore[attr-defined]
         if dest.parent not in self.made_dirs:
             try:
-                dest.parent.mkdir(parents=True, exist_ok=True)
+                sharing.make_dirs(dest.parent, local.shared)  # type: ignore[attr-defined]
             except OSError:
                 return False
             self.made_dirs.add(dest.parent)
         source = cache.path(oid)
         try:
+            mode = os.stat(source).st_mode & 0o777
+            if sharing.file_mode(local.shared, mode) != mode:  # type: ignore[attr-defined]
+                return False  # a teammate could not read it (the cache's user has umask 077)
             if hash_file(source)[0] != oid:  # a link would publish damaged bytes
                 return False  # put() checks again and reports it
             os.link(source, dest)
@@ -393,14 +399,15 @@ def _is_local(store: Store) -> bool:
 
 def _write_unsynced(store: LocalStore, key: str, data: bytes, made: set[Path]) -> None:
     """An entry in a folder store: temporary file and rename, synced later in one batch."""
+    from .stores import sharing
     from .stores.local import replace_with
 
     path = Path(store.root).joinpath(*key.split("/"))
     try:
         if path.parent not in made:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            sharing.make_dirs(path.parent, store.shared)
             made.add(path.parent)
-        replace_with(path, data)
+        replace_with(path, data, shared=store.shared)
     except OSError as exc:
         raise StoreError(f"cannot write {key} in {store.url}: {exc.strerror}") from exc
 

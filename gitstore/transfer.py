@@ -54,6 +54,7 @@ from .errors import (
 )
 from .progress import NullProgress, Progress, count
 from .remotes import NO_REMOTE_HINT, check_trust, fetch_order, open_remote, remote_config
+from .stores import sharing
 from .stores.base import Store
 
 log = logging.getLogger(__name__)
@@ -882,7 +883,7 @@ def _fetch_from(
     stop = threading.Event()
     cache = ctx.cache
     tmp_dir = cache.store.tmp_dir
-    tmp_dir.mkdir(parents=True, exist_ok=True)
+    sharing.make_dirs(tmp_dir, cache.store.shared)
     index = RemoteIndex(ctx, name, store)
     done = _Batcher(index.add)
     throttle = _throttle_of(store)
@@ -983,10 +984,14 @@ def _fetch_from(
             return
         except OSError as exc:
             full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+            if isinstance(exc, PermissionError):
+                hint = f"{sharing.team_hint(cache.root)}; or use a cache this user can write"
+            else:
+                hint = "free some space" if full else "use a cache this user can write"
             raise StoreError(
-                f"cannot write object {oid} into the cache {cache.root}: {exc.strerror}",
-                hint=("free some space" if full else "use a cache this user can write")
-                + " (or set cache.dir / GITSTORE_CACHE_DIR) and fetch again",
+                f"cannot write object {oid} into the cache {cache.root}: {exc.strerror}"
+                f"{sharing.refused(exc)}",
+                hint=hint + " (or set cache.dir / GITSTORE_CACHE_DIR) and fetch again",
             ) from exc
         done.add(oid)
         with lock:

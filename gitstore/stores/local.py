@@ -31,6 +31,7 @@ from ..errors import (
 from ..hashing import Hasher, copy_and_hash, hash_bytes, new_hasher, write_all
 from ..locks import FileLock
 from ..partial import Journal
+from . import sharing
 from .base import Document, ObjectStat, Store
 
 READ_ONLY_MODE = 0o444
@@ -81,7 +82,7 @@ def write_tagged_map(path: Path, magic: str, data: dict[Any, Any]) -> None:
 
 
 def replace_with(
-    path: Path, data: bytes, *, tmp: Path | None = None, sync: bool = False
+    path: Path, data: bytes, *, tmp: Path | None = None, sync: bool = False, shared: int = 0
 ) -> os.stat_result:
     """Write ``data`` to a temporary file beside ``path`` and rename it over ``path``.
 
@@ -90,12 +91,13 @@ def replace_with(
     temporary file is removed and ``path`` is as it was. ``tmp``: the
     temporary name (default: a random one beside ``path``), truncated if it
     is there. ``sync``: fsync the file before the rename and the folder
-    after it. The mode is 0o666 less the umask, as for any new file.
+    after it. The mode is 0o666 less the umask, as for any new file, and
+    readable as widely as ``shared`` says (see :mod:`gitstore.stores.sharing`).
     Returns the stat of the written file (a rename keeps inode and mtime).
     """
     if tmp is None:
         tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
-    st = write_whole(tmp, data, sync=sync, flags=os.O_TRUNC)
+    st = write_whole(tmp, data, sync=sync, flags=os.O_TRUNC, shared=shared)
     try:
         os.replace(tmp, path)
     except BaseException:
@@ -106,8 +108,13 @@ def replace_with(
     return st
 
 
-def write_whole(path: Path, data: bytes, *, sync: bool, flags: int = os.O_EXCL) -> os.stat_result:
+def write_whole(
+    path: Path, data: bytes, *, sync: bool, flags: int = os.O_EXCL, shared: int = 0
+) -> os.stat_result:
     """Create ``path`` holding every byte of ``data`` (fsync'd if ``sync``): its fstat.
+
+    ``shared``: the store's shared folder mode (:func:`sharing.shared_bits`);
+    the file is made readable by whoever that lets into the folder.
 
     On any failure the file is removed: a disk that fills up writes part of
     a buffer before it fails, and a part must never be taken for the whole.
@@ -115,6 +122,8 @@ def write_whole(path: Path, data: bytes, *, sync: bool, flags: int = os.O_EXCL) 
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | flags, 0o666)
     try:
         try:
+            if sharing.needs_chmod(shared, 0o666):
+                os.fchmod(fd, sharing.file_mode(shared, 0o666 & ~sharing.umask()))
             write_all(fd, data)
             if sync:
                 os.fsync(fd)
@@ -133,12 +142,13 @@ def _remove(path: Path) -> None:
         pass
 
 
-def fsync_write(path: Path, data: bytes) -> os.stat_result:
+def fsync_write(path: Path, data: bytes, shared: int = 0) -> os.stat_result:
     """Write ``data`` to ``path`` durably: temporary file, fsync, rename, fsync dir.
 
     Returns the stat of the written file (rename keeps its inode and mtime).
+    ``shared``: as for :func:`replace_with`.
     """
-    return replace_with(path, data, sync=True)
+    return replace_with(path, data, sync=True, shared=shared)
 
 
 def fsync_dir(path: Path) -> None:
@@ -217,6 +227,7 @@ class LocalStore(Store):
         self.read_only = read_only
         self.url = url or str(self.root)
         self._made_dirs: set[str] = set()
+        self._shared: int | None = None
         # a remote's folder must exist: a missing one is a share that is not
         # mounted (or moved), and reads as "no object is there" otherwise,
         # while a write would quietly make a new folder nobody else sees
@@ -241,6 +252,28 @@ class LocalStore(Store):
         if not statmod.S_ISDIR(st.st_mode):
             raise StoreUnavailableError(f"the remote folder {self.url} is not a folder")
         self._root_checked = True
+
+    @property
+    def shared(self) -> int:
+        """The mode of the folders made inside this store when its own folder is shared
+        by a group (:func:`sharing.shared_bits`), else 0; read once."""
+        bits = self._shared
+        if bits is None:
+            try:
+                bits = sharing.shared_bits(os.stat(self.root).st_mode)
+            except OSError:
+                bits = 0  # not there yet: the folder gitstore makes for it is not shared
+            self._shared = bits
+        return bits
+
+    def _write_error(self, what: str, exc: OSError) -> StoreError:
+        """``what`` failed with ``exc``: the error to raise, with the folder that refused
+        and how a team shares one when it was a permission."""
+        if isinstance(exc, PermissionError):
+            return StoreError(
+                f"{what}: {exc.strerror}{sharing.refused(exc)}", hint=sharing.team_hint(self.root)
+            )
+        return StoreError(f"{what}: {exc.strerror}")
 
     # -- paths -------------------------------------------------------------
     def object_path(self, oid: str) -> Path:
@@ -273,9 +306,9 @@ class LocalStore(Store):
         if key in self._made_dirs:
             return
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            sharing.make_dirs(path, self.shared)
         except OSError as exc:
-            raise StoreError(f"cannot create {path} in store {self.url}: {exc.strerror}") from exc
+            raise self._write_error(f"cannot create {path} in store {self.url}", exc) from exc
         self._made_dirs.add(key)
 
     def new_tmp(self) -> tuple[Path, int]:
@@ -401,7 +434,7 @@ class LocalStore(Store):
         try:
             tmp, fd = self.new_tmp()
         except OSError as exc:
-            raise StoreError(f"cannot write object {oid} to {self.url}: {exc.strerror}") from exc
+            raise self._write_error(f"cannot write object {oid} to {self.url}", exc) from exc
         try:
             try:
                 faults.object_write(tmp)
@@ -412,7 +445,7 @@ class LocalStore(Store):
                 raise IntegrityError(f"{src} does not hash to {oid} (got {actual}); not stored")
             self.install(tmp, oid)
         except OSError as exc:
-            raise StoreError(f"cannot write object {oid} to {self.url}: {exc.strerror}") from exc
+            raise self._write_error(f"cannot write object {oid} to {self.url}", exc) from exc
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -496,17 +529,17 @@ class LocalStore(Store):
                     current = self.read_document(key)
                     if current is None or current.version != if_version:
                         raise PreconditionFailed(f"{key} in {self.url} changed since it was read")
-                    st = fsync_write(path, data)
+                    st = fsync_write(path, data, self.shared)
             else:
-                st = fsync_write(path, data)
+                st = fsync_write(path, data, self.shared)
         except OSError as exc:  # a full disk, a read-only mount: nothing was written
-            raise StoreError(f"cannot write {key} to {self.url}: {exc.strerror}") from exc
+            raise self._write_error(f"cannot write {key} to {self.url}", exc) from exc
         # the stat of what we wrote, not of the path: another writer may follow at once
         return _version_of(st, data)
 
     def _put_if_absent(self, path: Path, key: str, data: bytes) -> str:
         tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
-        st = write_whole(tmp, data, sync=True)  # a link keeps inode and mtime
+        st = write_whole(tmp, data, sync=True, shared=self.shared)  # a link keeps inode and mtime
         try:
             with self._doc_lock(path, key):
                 os.link(tmp, path)
