@@ -63,6 +63,16 @@ def _origin(base: Path) -> Path:
     return origin
 
 
+def _share(user: User, repo: Path, name: str, data: bytes) -> str:
+    """Add data/NAME, track, commit, push the object and the commit: gitstore push's output."""
+    _write(user, repo / "data" / name, data)
+    user.gitstore(repo, "track", "data")
+    user.git(repo, *NO_HOOKS, "commit", "-qm", name)
+    pushed = user.gitstore(repo, "push").out
+    user.git(repo, *NO_HOOKS, "push", "-q", "origin", "main")
+    return pushed
+
+
 def test_a_team_pushes_to_one_folder_remote_whatever_their_umask() -> None:
     with team_base() as base:
         remote = shared_folder(base / "nas")
@@ -76,33 +86,21 @@ def test_a_team_pushes_to_one_folder_remote_whatever_their_umask() -> None:
         alice.git(base, "clone", "-q", str(origin), str(a))
         alice.gitstore(a, "init")
         alice.gitstore(a, "remote", "add", "nas", str(remote), "--default")
-        _write(alice, a / "data" / "one.bin", one)
-        alice.gitstore(a, "track", "data")
-        alice.git(a, *NO_HOOKS, "commit", "-qm", "one")
-        alice.gitstore(a, "push")
-        alice.git(a, *NO_HOOKS, "push", "-q", "origin", "main")
+        _share(alice, a, "one.bin", one)
 
         b = base / "b"
         bob.git(base, "clone", "-q", str(origin), str(b))
         bob.gitstore(b, "pull")
         assert (b / "data" / "one.bin").read_bytes() == one
-        _write(bob, b / "data" / "two.bin", two)
-        bob.gitstore(b, "track", "data")
-        bob.git(b, *NO_HOOKS, "commit", "-qm", "two")
         # into tmp/ and objects/ab/cd/, both made by alice
-        pushed = bob.gitstore(b, "push")
-        assert "pushed 1 object" in pushed.out, pushed
-        bob.git(b, *NO_HOOKS, "push", "-q", "origin", "main")
+        pushed = _share(bob, b, "two.bin", two)
+        assert "pushed 1 object" in pushed, pushed
 
         c = base / "c"
         carol.git(base, "clone", "-q", str(origin), str(c))
         carol.gitstore(c, "pull")
         assert (c / "data" / "two.bin").read_bytes() == two
-        _write(carol, c / "data" / "three.bin", three)
-        carol.gitstore(c, "track", "data")
-        carol.git(c, *NO_HOOKS, "commit", "-qm", "three")
-        carol.gitstore(c, "push")
-        carol.git(c, *NO_HOOKS, "push", "-q", "origin", "main")
+        _share(carol, c, "three.bin", three)
 
         # alice reads what carol's umask 077 would have kept to herself
         alice.git(a, *NO_HOOKS, "pull", "-q", "--ff-only")
@@ -113,10 +111,7 @@ def test_a_team_pushes_to_one_folder_remote_whatever_their_umask() -> None:
         # both publish the branch's history there (branches/, commits/...)
         alice.gitstore(a, "publish", "nas")
         bob.git(b, *NO_HOOKS, "pull", "-q", "--ff-only")
-        _write(bob, b / "data" / "four.bin", b"bob again\n")
-        bob.gitstore(b, "track", "data")
-        bob.git(b, *NO_HOOKS, "commit", "-qm", "four")
-        bob.gitstore(b, "push")
+        _share(bob, b, "four.bin", b"bob again\n")
         bob.gitstore(b, "publish", "nas")
         head = bob.git(b, "rev-parse", "HEAD").out.strip()
         got = carol.gitstore(

@@ -47,25 +47,35 @@ def test_the_umask_is_read_without_being_changed() -> None:
         os.umask(old)
 
 
+def _folder(path: Path, mode: int) -> Path:
+    path.mkdir()
+    os.chmod(path, mode)
+    return path
+
+
+def _ingest_under_umask_077(root: Path, tmp_path: Path, data: bytes) -> tuple[Cache, str]:
+    source = tmp_path / "f.bin"
+    source.write_bytes(data)
+    old = os.umask(0o077)
+    try:
+        cache = Cache(root)
+        return cache, cache.ingest(source)[0]
+    finally:
+        os.umask(old)
+
+
 def test_a_shared_cache_and_folder_store_make_group_folders_and_readable_files(
     tmp_path: Path,
 ) -> None:
     """What each user's writes leave (the two-user tests run as root only:
     tests/integration/test_shared_folders.py)."""
-    root = tmp_path / "cache"
-    root.mkdir()
-    os.chmod(root, 0o2770)
-    remote = tmp_path / "nas"
-    remote.mkdir()
-    os.chmod(remote, 0o2775)
-    source = tmp_path / "f.bin"
-    source.write_bytes(b"shared bytes")
+    cache, oid = _ingest_under_umask_077(_folder(tmp_path / "cache", 0o2770), tmp_path, b"shared")
+    root = cache.root
+    remote = _folder(tmp_path / "nas", 0o2775)
     old = os.umask(0o077)
     try:
-        cache = Cache(root)
-        oid, _size, _st = cache.ingest(source)
         store = LocalStore(remote, remote=True)
-        store.put(oid, source)
+        store.put(oid, cache.path(oid))
         store.put_document("users/someone.yaml", b"x: 1\n")
     finally:
         os.umask(old)
@@ -79,16 +89,6 @@ def test_a_shared_cache_and_folder_store_make_group_folders_and_readable_files(
 
 
 def test_a_store_nobody_shares_is_left_to_the_umask(tmp_path: Path) -> None:
-    root = tmp_path / "cache"
-    root.mkdir()
-    os.chmod(root, 0o755)
-    source = tmp_path / "f.bin"
-    source.write_bytes(b"mine")
-    old = os.umask(0o077)
-    try:
-        cache = Cache(root)
-        oid = cache.ingest(source)[0]
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE((root / "objects" / oid[:2]).stat().st_mode) == 0o700
+    cache, oid = _ingest_under_umask_077(_folder(tmp_path / "cache", 0o755), tmp_path, b"mine")
+    assert stat.S_IMODE((cache.root / "objects" / oid[:2]).stat().st_mode) == 0o700
     assert stat.S_IMODE(cache.path(oid).stat().st_mode) == 0o400
