@@ -228,6 +228,8 @@ class LocalStore(Store):
         self.url = url or str(self.root)
         self._made_dirs: set[str] = set()
         self._shared: int | None = None
+        # objects whose put took up a killed one's partial file: oid -> (bytes kept, size)
+        self.resumed_uploads: dict[str, tuple[int, int]] = {}
         # a remote's folder must exist: a missing one is a share that is not
         # mounted (or moved), and reads as "no object is there" otherwise,
         # while a write would quietly make a new folder nobody else sees
@@ -383,7 +385,9 @@ class LocalStore(Store):
             )
         return actual, size, None
 
-    def _copy_resuming(self, oid: str, src: int, journal: Journal, size: int) -> tuple[str, int]:
+    def _copy_resuming(
+        self, oid: str, src: int, journal: Journal, size: int, source: str | None = None
+    ) -> tuple[str, int]:
         """Fill the partial file of ``journal`` from where it stopped: (hash of it all, end)."""
         fd = journal.fd
         position = journal.begin(size, size).get(0, 0)  # one range: the whole object
@@ -391,28 +395,39 @@ class LocalStore(Store):
         hasher = new_hasher(size)
         if position:
             partial.hash_written(fd, position, hasher)
-        end = self._copy(oid, src, fd, position, hasher, journal)
+        end = self._copy(oid, src, fd, position, hasher, journal, source)
         actual = str(hasher.hexdigest())
         if actual != oid and journal.resumed:  # what the journal vouched for was lost
             journal.restart(size, size)
             os.ftruncate(fd, size)
             hasher = new_hasher(size)
-            end = self._copy(oid, src, fd, 0, hasher, journal)
+            end = self._copy(oid, src, fd, 0, hasher, journal, source)
             actual = str(hasher.hexdigest())
         return actual, end
 
     def _copy(
-        self, oid: str, src: int, fd: int, position: int, hasher: Hasher, journal: Journal | None
+        self,
+        oid: str,
+        src: int,
+        fd: int,
+        position: int,
+        hasher: Hasher,
+        journal: Journal | None,
+        source: str | None = None,
     ) -> int:
         """Copy ``src`` from ``position`` to its end into ``fd`` at the same offsets,
         hashing it; each :data:`partial.MARK_EVERY` bytes are recorded in ``journal``.
-        Where it ended."""
+        Where it ended. ``source``: the file ``src`` is, when it is not this
+        store's object (a push reads the cache's)."""
         os.lseek(src, position, os.SEEK_SET)
 
         def read(buf: bytearray) -> int:
             try:
                 return os.readv(src, [buf])
-            except OSError as exc:  # the remote's side (a network mount), not the cache's
+            except OSError as exc:
+                if source is not None:
+                    raise StoreError(f"cannot read {source}: {exc.strerror}") from exc
+                # the remote's side (a network mount), not the cache's
                 error = StoreUnavailableError if exc.errno in _GONE else StoreError
                 raise error(f"cannot read object {oid} in {self.url}: {exc.strerror}") from exc
 
@@ -427,9 +442,18 @@ class LocalStore(Store):
         return position
 
     def put(self, oid: str, src: Path) -> None:
+        """Copy ``src`` in as object ``oid``, hashed on the way; an object of
+        :attr:`resume_min` bytes or more goes through ``tmp/partial-<oid>``, so that a
+        push killed part-way (a NAS that went away) copies only the rest next time."""
         self._refuse_write()
         self._require_root()
         if os.path.exists(self.object_path(oid)):
+            return
+        try:
+            size = os.stat(src).st_size
+        except OSError as exc:
+            raise StoreError(f"cannot read {src}: {exc.strerror}") from exc
+        if size >= self.resume_min and self._put_resuming(oid, src, size):
             return
         try:
             tmp, fd = self.new_tmp()
@@ -448,6 +472,58 @@ class LocalStore(Store):
             raise self._write_error(f"cannot write object {oid} to {self.url}", exc) from exc
         finally:
             tmp.unlink(missing_ok=True)
+
+    def _put_resuming(self, oid: str, src: Path, size: int) -> bool:
+        """:meth:`put` through the partial file a killed push left (made if absent);
+        False when another process holds it (then a temporary file of our own is used).
+
+        As for a download (gitstore/partial.py): the journal beside it says how
+        far the copy got; the bytes found there are hashed with the rest, and a
+        file that does not hash to ``oid`` is copied again whole, once; after
+        that the cache's copy is what is wrong, and the partial file is removed.
+        """
+        what = f"cannot write object {oid} to {self.url}"
+        path = f"{self.tmp_dir}/{partial.PREFIX}{oid}"
+        try:
+            self._ensure_dir(self.tmp_dir)
+            fd = partial.open_locked(path)
+        except OSError as exc:
+            raise self._write_error(what, exc) from exc
+        if fd is None:  # another push is at it, or another user's (0600): not ours
+            return False
+        journal = Journal(f"{path}{partial.SUFFIX}", fd)
+        done = False
+        try:
+            try:
+                sfd = os.open(src, os.O_RDONLY)
+            except OSError as exc:
+                raise StoreError(f"cannot read {src}: {exc.strerror}") from exc
+            try:
+                actual, end = self._copy_resuming(oid, sfd, journal, size, source=str(src))
+            finally:
+                os.close(sfd)
+            if end != size or actual != oid:
+                journal.remove()
+                _remove(Path(path))
+                raise IntegrityError(f"{src} does not hash to {oid} (got {actual}); not stored")
+            if journal.resumed:
+                self.resumed_uploads[oid] = (journal.resumed, size)
+            faults.object_write(path)
+            self.install(Path(path), oid)
+            done = True
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                journal.remove()  # the share needs the space more than a head start
+                _remove(Path(path))
+            if exc.errno in _GONE:  # a mount that went away: worth another try, which resumes
+                raise StoreUnavailableError(f"{what}: {exc.strerror}") from exc
+            raise self._write_error(what, exc) from exc
+        finally:
+            if done:
+                journal.remove()
+            journal.close()
+            os.close(fd)
+        return True
 
     def stat(self, oid: str) -> ObjectStat:
         self._require_root()
