@@ -417,8 +417,11 @@ class Cache:
                 done = journal.path.removesuffix(partial.SUFFIX)
                 faults.object_write(done)
                 os.fchmod(journal.fd, READ_ONLY_MODE)
-                self._install(done, dest)  # still locked: no other writer is at it
+                # the journal goes first, while the lock keeps every other fetch
+                # off it: once the file is renamed, a new fetch of the object may
+                # make a partial file and journal of its own at the same names
                 journal.remove()
+                self._install(done, dest)  # still locked: no other writer is at it
             else:
                 faults.object_write(tmp)
                 self._install(tmp, dest)

@@ -492,7 +492,6 @@ class LocalStore(Store):
         if fd is None:  # another push is at it, or another user's (0600): not ours
             return False
         journal = Journal(f"{path}{partial.SUFFIX}", fd)
-        done = False
         try:
             try:
                 sfd = os.open(src, os.O_RDONLY)
@@ -509,8 +508,8 @@ class LocalStore(Store):
             if journal.resumed:
                 self.resumed_uploads[oid] = (journal.resumed, size)
             faults.object_write(path)
+            journal.remove()  # before the rename, as the cache does (Cache.receive_resumable)
             self.install(Path(path), oid)
-            done = True
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
                 journal.remove()  # the share needs the space more than a head start
@@ -519,8 +518,6 @@ class LocalStore(Store):
                 raise StoreUnavailableError(f"{what}: {exc.strerror}") from exc
             raise self._write_error(what, exc) from exc
         finally:
-            if done:
-                journal.remove()
             journal.close()
             os.close(fd)
         return True

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from gitstore import partial
 
@@ -106,3 +110,58 @@ def test_a_journal_of_another_step_is_read_in_this_downloads_ranges(tmp_path: Pa
     finally:
         journal.close()
         os.close(journal.fd)
+
+
+def _new_fetch_at_rename(monkeypatch: pytest.MonkeyPatch, name: str, journals: list[str]) -> None:
+    """Another fetch of the same object, starting the instant the partial file ``name``
+    is renamed into place: it makes a partial file and a journal of its own there."""
+    rename, replace = os.rename, os.replace
+
+    def then_another(move: Callable[..., None]) -> Callable[..., None]:
+        def moved(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+            move(src, dst, *args, **kwargs)
+            if os.path.basename(os.fspath(src)) == name and not journals:
+                fd = partial.open_locked(os.fspath(src))
+                assert fd is not None
+                journal = f"{os.fspath(src)}{partial.SUFFIX}"
+                Path(journal).write_text(f"{partial.MAGIC} 10 10\n")
+                journals.append(journal)
+                os.close(fd)
+
+        return moved
+
+    monkeypatch.setattr(os, "rename", then_another(rename))
+    monkeypatch.setattr(os, "replace", then_another(replace))
+
+
+def test_a_fetch_that_begins_as_another_installs_keeps_its_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The finishing download removed the journal after renaming its file into place,
+    and with it the journal a new fetch of the same object had just begun there."""
+    from gitstore.cache import Cache
+    from gitstore.hashing import hash_bytes
+    from gitstore.stores.local import LocalStore
+
+    data = os.urandom(3 << 20)
+    oid = hash_bytes(data)
+    (tmp_path / "src").write_bytes(data)
+    remote = LocalStore(tmp_path / "nas")
+    remote.put(oid, tmp_path / "src")
+    remote.resume_min = 1 << 20  # type: ignore[misc]
+    cache = Cache(tmp_path / "cache")
+    journals: list[str] = []
+    _new_fetch_at_rename(monkeypatch, f"{partial.PREFIX}{oid}", journals)
+    cache.receive_resumable(oid, lambda fd, resume: remote.read_into(oid, fd, resume)[0])
+    assert cache.path(oid).read_bytes() == data
+    assert journals and os.path.exists(journals[0])
+
+    # the same for a push to a folder remote
+    other = os.urandom(3 << 20)
+    other_oid = hash_bytes(other)
+    (tmp_path / "src").write_bytes(other)
+    journals.clear()
+    _new_fetch_at_rename(monkeypatch, f"{partial.PREFIX}{other_oid}", journals)
+    remote.put(other_oid, tmp_path / "src")
+    assert remote.object_path(other_oid).read_bytes() == other
+    assert journals and os.path.exists(journals[0])
