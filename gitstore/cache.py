@@ -145,8 +145,8 @@ class Cache:
             if not self._make_folder(os.path.dirname(dest)) and self._touch_if_present(dest):
                 return
         except OSError as exc:
-            raise StoreError(
-                f"cannot write object {oid} to the cache {self.root}: {exc.strerror}"
+            raise self.store.write_error(
+                f"cannot write object {oid} to the cache {self.root}", exc
             ) from exc
         tmp, fd = self._new_tmp()
         try:
@@ -158,10 +158,8 @@ class Cache:
             self._install(tmp, dest)
         except OSError as exc:
             _unlink(tmp)
-            raise StoreError(
-                f"cannot write object {oid} to the cache {self.root}: {exc.strerror}"
-                f"{sharing.refused(exc)}",
-                hint=sharing.team_hint(self.root) if isinstance(exc, PermissionError) else None,
+            raise self.store.write_error(
+                f"cannot write object {oid} to the cache {self.root}", exc
             ) from exc
 
     def _ingest_large(self, src: str | Path) -> tuple[str, int, os.stat_result]:
@@ -210,10 +208,10 @@ class Cache:
             try:
                 fd = os.open(path, flags, READ_ONLY_MODE)
             except FileNotFoundError:
-                sharing.make_dirs(self.store.tmp_dir, self.store.shared)
+                self.store.make_dirs(self.store.tmp_dir)
                 fd = os.open(path, flags, READ_ONLY_MODE)
         except OSError as exc:
-            raise StoreError(f"cannot write to the cache {self.root}: {exc.strerror}") from exc
+            raise self.store.write_error(f"cannot write to the cache {self.root}", exc) from exc
         if self._unreadable is not False:
             self._readable(fd)
         return path, fd
@@ -233,14 +231,16 @@ class Cache:
         # rather than a rename that fails, a stat and a mkdir
         made = True
         try:
-            os.mkdir(folder)
-            if self.store.shared:
-                sharing.make_folder(folder, self.store.shared)
+            if self.store.shared:  # made whole before it appears (stores/sharing.py)
+                made = self.store.make_dirs(folder)
+                self._unsynced_dirs.add(os.path.dirname(os.path.dirname(folder)))
+            else:
+                os.mkdir(folder)
             self._unsynced_dirs.add(os.path.dirname(folder))
         except FileExistsError:
             made = False
         except FileNotFoundError:
-            sharing.make_dirs(folder, self.store.shared)
+            self.store.make_dirs(folder)
             self._unsynced_dirs.add(os.path.dirname(folder))
             self._unsynced_dirs.add(os.path.dirname(os.path.dirname(folder)))
         self._folders.add(folder)
@@ -252,7 +252,7 @@ class Cache:
         try:
             os.rename(tmp, dest)
         except FileNotFoundError:  # the folder went away meanwhile (gc)
-            sharing.make_dirs(folder, self.store.shared)
+            self.store.make_dirs(folder)
             self._unsynced = None
             os.rename(tmp, dest)
         self.wrote_objects = True
@@ -298,7 +298,7 @@ class Cache:
                 write_all(fd, os.urandom(16).hex().encode())
             finally:
                 os.close(fd)
-            sharing.make_dirs(f"{self._root_s}/{layout.OBJECTS}", self.store.shared)
+            self.store.make_dirs(f"{self._root_s}/{layout.OBJECTS}")
             try:
                 os.link(tmp, path)  # create if absent: another writer may win the race
             except FileExistsError:
@@ -317,8 +317,7 @@ class Cache:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
-                if sharing.needs_chmod(self.store.shared, 0o644):
-                    os.fchmod(fd, sharing.file_mode(self.store.shared, 0o644 & ~sharing.umask()))
+                self.store.adopt(fd)
                 write_all(fd, os.urandom(16).hex().encode())
                 os.fsync(fd)
             finally:
@@ -356,7 +355,7 @@ class Cache:
         try:
             fd = os.open(tmp, flags, READ_ONLY_MODE)
         except FileNotFoundError:
-            sharing.make_dirs(self.store.tmp_dir, self.store.shared)
+            self.store.make_dirs(self.store.tmp_dir)
             fd = os.open(tmp, flags, READ_ONLY_MODE)
         if self._unreadable is not False:
             self._readable(fd)
@@ -870,7 +869,7 @@ class Cache:
     def move_aside(self, oid: str) -> Path:
         """Rename object ``oid`` out of ``objects/`` into ``bad/`` (never swept by gc): its new path."""
         bad = self.root / BAD
-        sharing.make_dirs(bad, self.store.shared)
+        self.store.make_dirs(bad)
         dest = bad / oid
         n = 0
         while dest.exists():  # an earlier bad copy of the same object: keep both
@@ -913,6 +912,7 @@ class Cache:
             f"cache {self.root}",
             shared=not exclusive,
             timeout=lock_timeout(),
+            store=self.store,
         )
 
     def register_repo(self, common_dir: Path, work_tree: Path | None = None) -> None:
@@ -963,7 +963,7 @@ class Cache:
                     )
                     if not aside.exists():
                         os.replace(marker, aside)
-            sharing.make_dirs(marker.parent, self.store.shared)
+            self.store.make_dirs(marker.parent)
             fsync_write(
                 marker,
                 f"{path}\n{identity}\n{extra}\n{rid}\n".encode("utf-8", "surrogateescape"),

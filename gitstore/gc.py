@@ -53,6 +53,7 @@ from .layout import is_oid
 if TYPE_CHECKING:
     from .api import Context
     from .cache import Cache
+    from .stores.local import LocalStore
 
 DEFAULT_GRACE = 24 * 3600.0
 VIEW_MARKER = ".gitstore-view"
@@ -574,6 +575,8 @@ def registered_repositories(
                 token = registered_token(marker)
                 if gone and token and token == repository_token(common):
                     gone = False
+            except PermissionError:
+                pass  # another user's, private to them: read, it stops the collection
             except OSError:
                 gone = True
         if not gone and common.resolve() == mine:
@@ -702,12 +705,25 @@ def collect(
                     # before the first deletion: stat caches stop vouching for objects
                     cache.new_generation()
                     bumped = True
-                path.unlink(missing_ok=True)
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError as exc:
+                    raise _stopped(cache.store, oid, exc, len(result.deleted) - 1) from exc
                 _prune(path.parent, cache.root)
             if on_delete is not None:
                 on_delete(oid, st.st_size)
         _sweep_tmp(cache, grace, now, result)
     return result
+
+
+def _stopped(store: LocalStore, oid: str, exc: OSError, before: int) -> GitstoreError:
+    """The error of a collection that could not delete ``oid``, ``before`` objects in."""
+    from .progress import count
+
+    error = store.write_error(f"cannot delete object {oid} from {store.url}", exc)
+    done = f"{count(before, 'object')} deleted before it" if before else "nothing deleted"
+    error.message += f" ({done}; what is left is collected by the next gc)"
+    return error
 
 
 def _prune(folder: Path, root: Path) -> None:

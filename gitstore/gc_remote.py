@@ -483,7 +483,13 @@ def collect_remote(
         if st.mtime is None or st.mtime > cutoff:
             renewed += 1
             continue
-        store.delete(oid)
+        try:
+            store.delete(oid)
+        except GitstoreError as exc:
+            before = len(result.deleted)
+            done = f"{count(before, 'object')} deleted before it" if before else "nothing deleted"
+            exc.message += f" ({done}; what is left is collected by the next gc --remote)"
+            raise
         result.deleted.append((oid, size))
     if renewed:
         result.notes.append(

@@ -15,24 +15,46 @@ import os
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from .errors import GitstoreError, LockHeldError
 
+if TYPE_CHECKING:
+    from .stores.local import LocalStore
+
 
 class FileLock:
-    def __init__(self, path: Path, what: str, *, shared: bool = False, timeout: float = 60.0):
+    """An ``flock`` on ``path``; ``store``: the store (cache, folder remote) it is in,
+    whose sharing by a group the lock file follows (stores/sharing.py)."""
+
+    def __init__(
+        self,
+        path: Path,
+        what: str,
+        *,
+        shared: bool = False,
+        timeout: float = 60.0,
+        store: LocalStore | None = None,
+    ):
         self.path = path
         self.what = what
         self.shared = shared
         self.timeout = timeout
+        self.store = store
         self._fd = -1
 
     def __enter__(self) -> FileLock:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.store is not None:
+                self.store.make_dirs(self.path.parent)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             # 0o666 less the umask: a cache shared by a group (umask 002) has
-            # a lock file every member can open
+            # a lock file every member can open; in a store its group shares,
+            # readable by the group whatever the umask (an flock needs no more)
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            if self.store is not None:
+                self.store.adopt(self._fd)
         except OSError as exc:
             if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
                 raise GitstoreError(f"cannot lock {self.what}: {exc.strerror}") from exc

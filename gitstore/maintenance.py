@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from .errors import GitstoreError, IntegrityError, ObjectNotFoundError, StoreError
 from .hashing import copy_and_hash, hash_file, new_hasher
 from .progress import NullProgress, Progress, count
-from .stores import sharing
 
 if TYPE_CHECKING:
     from .api import Context
@@ -315,7 +314,7 @@ def _repair_from_workspace(ctx: Context, oid: str, paths: list[str]) -> str | No
 
 def _fetch_verified(cache: Any, store: Store, oid: str) -> None:
     """Download ``oid`` into the cache's tmp folder (hashed on the way), then put it in place."""
-    sharing.make_dirs(cache.store.tmp_dir, cache.store.shared)
+    cache.store.make_dirs(cache.store.tmp_dir)
     tmp = cache.store.tmp_dir / f"repair-{os.urandom(16).hex()}"
     try:
         store.get(oid, tmp)  # raises IntegrityError, naming the store, on a bad copy

@@ -273,7 +273,7 @@ class _Publisher:
         dest = local.object_path(oid)  # type: ignore[attr-defined]
         if dest.parent not in self.made_dirs:
             try:
-                sharing.make_dirs(dest.parent, local.shared)  # type: ignore[attr-defined]
+                local.make_dirs(dest.parent)  # type: ignore[attr-defined]
             except OSError:
                 return False
             self.made_dirs.add(dest.parent)
@@ -399,17 +399,16 @@ def _is_local(store: Store) -> bool:
 
 def _write_unsynced(store: LocalStore, key: str, data: bytes, made: set[Path]) -> None:
     """An entry in a folder store: temporary file and rename, synced later in one batch."""
-    from .stores import sharing
     from .stores.local import replace_with
 
     path = Path(store.root).joinpath(*key.split("/"))
     try:
         if path.parent not in made:
-            sharing.make_dirs(path.parent, store.shared)
+            store.make_dirs(path.parent)
             made.add(path.parent)
         replace_with(path, data, shared=store.shared)
     except OSError as exc:
-        raise StoreError(f"cannot write {key} in {store.url}: {exc.strerror}") from exc
+        raise store.write_error(f"cannot write {key} in {store.url}", exc) from exc
 
 
 def publish(

@@ -247,7 +247,10 @@ class Repo:
         # would download them all; the next one finds them there
         cache.require_registered()  # before waiting on a lock it might not even open
         with FileLock(
-            cache.root / FETCH_LOCK, f"cache {cache.root} (its {FETCH_LOCK})", timeout=float("inf")
+            cache.root / FETCH_LOCK,
+            f"cache {cache.root} (its {FETCH_LOCK})",
+            timeout=float("inf"),
+            store=cache.store,
         ):
             missing = [oid for oid in missing if not cache.has(oid)]
             failed = dict(fetch_objects(self.context, missing).failed) if missing else {}
@@ -314,15 +317,16 @@ class Repo:
         # handing out a view that exists writes nothing, and the pin keeps it
         with cache.lock(reading=True):
             if (folder / VIEW_MARKER).is_file():
-                _mark(folder / VIEW_MARKER, tracked)
+                _mark(folder / VIEW_MARKER, tracked, cache)
                 _pin(folder / VIEW_MARKER)
                 return folder / name
         self.ensure_objects(sorted({e.oid for e in tracked.entries}))
         with cache.lock():
+            cache.store.make_dirs(cache.root / VIEWS)  # a group's, in a cache it shares
             tmp = cache.root / VIEWS / f".tmp-{os.urandom(16).hex()}"
             try:
                 _build_view(cache, tmp / name, tracked.entries)
-                _mark(tmp / VIEW_MARKER, tracked)
+                _mark(tmp / VIEW_MARKER, tracked, cache)
                 try:
                     os.rename(tmp, folder)
                 except OSError:  # another process made the same view first
@@ -492,7 +496,7 @@ def _build_view(cache: object, top: Path, entries: Sequence[mf.Entry]) -> None:
     for e in entries:
         dest = top / e.path
         if dest.parent not in made:
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            cache.store.make_dirs(dest.parent)
             made.add(dest.parent)
         cache.materialise(e.oid, dest, e.exec, ("hardlink", "reflink", "copy"))
         st = os.lstat(dest)
@@ -538,8 +542,9 @@ def _pin(marker: Path) -> None:
 _pin_lock = threading.Lock()
 
 
-def _mark(marker: Path, tracked: Tracked) -> None:
-    """Write (or refresh) the view's marker: its mtime is the last use."""
+def _mark(marker: Path, tracked: Tracked, cache: Cache) -> None:
+    """Write (or refresh) the view's marker: its mtime is the last use. In a cache a
+    group shares, it is readable by the group, whose gc locks it to see it unused."""
     if marker.exists():
         try:
             os.utime(marker)
@@ -549,6 +554,12 @@ def _mark(marker: Path, tracked: Tracked) -> None:
     record = {"manifest": tracked.manifest, "path": tracked.path, "created": time.time()}
     try:
         marker.write_text(json.dumps(record) + "\n")
+        if cache.store.shared:
+            fd = os.open(marker, os.O_RDONLY)
+            try:
+                cache.store.adopt(fd)
+            finally:
+                os.close(fd)
     except OSError:
         if not marker.exists():
             raise

@@ -883,7 +883,7 @@ def _fetch_from(
     stop = threading.Event()
     cache = ctx.cache
     tmp_dir = cache.store.tmp_dir
-    sharing.make_dirs(tmp_dir, cache.store.shared)
+    cache.store.make_dirs(tmp_dir)
     index = RemoteIndex(ctx, name, store)
     done = _Batcher(index.add)
     throttle = _throttle_of(store)

@@ -228,6 +228,7 @@ class LocalStore(Store):
         self.url = url or str(self.root)
         self._made_dirs: set[str] = set()
         self._shared: int | None = None
+        self._shared_gid = -1
         # objects whose put took up a killed one's partial file: oid -> (bytes kept, size)
         self.resumed_uploads: dict[str, tuple[int, int]] = {}
         # a remote's folder must exist: a missing one is a share that is not
@@ -259,16 +260,38 @@ class LocalStore(Store):
     def shared(self) -> int:
         """The mode of the folders made inside this store when its own folder is shared
         by a group (:func:`sharing.shared_bits`), else 0; read once."""
-        bits = self._shared
-        if bits is None:
-            try:
-                bits = sharing.shared_bits(os.stat(self.root).st_mode)
-            except OSError:
-                bits = 0  # not there yet: the folder gitstore makes for it is not shared
-            self._shared = bits
-        return bits
+        if self._shared is None:
+            self._read_sharing()
+        return self._shared  # type: ignore[return-value]
 
-    def _write_error(self, what: str, exc: OSError) -> StoreError:
+    @property
+    def shared_gid(self) -> int:
+        """The group what is made inside must get when the store's folder is shared but
+        lacks the setgid bit that would give it (else -1: nothing to change)."""
+        if self._shared is None:
+            self._read_sharing()
+        return self._shared_gid
+
+    def _read_sharing(self) -> None:
+        try:
+            st = os.stat(self.root)
+        except OSError:  # not there yet: the folder gitstore makes for it is not shared
+            self._shared, self._shared_gid = 0, -1
+            return
+        self._shared = sharing.shared_bits(st.st_mode)
+        setgid = st.st_mode & statmod.S_ISGID
+        self._shared_gid = st.st_gid if self._shared and not setgid else -1
+
+    def make_dirs(self, path: str | os.PathLike[str]) -> bool:
+        """``os.makedirs(path, exist_ok=True)`` inside this store, shared as it is:
+        whether this call made ``path``."""
+        return sharing.make_dirs(path, self.shared, self.shared_gid)
+
+    def adopt(self, fd: int) -> None:
+        """A file just made inside this store: readable and grouped as the store is shared."""
+        sharing.adopt(fd, self.shared, self.shared_gid)
+
+    def write_error(self, what: str, exc: OSError) -> StoreError:
         """``what`` failed with ``exc``: the error to raise, with the folder that refused
         and how a team shares one when it was a permission."""
         if isinstance(exc, PermissionError):
@@ -308,9 +331,9 @@ class LocalStore(Store):
         if key in self._made_dirs:
             return
         try:
-            sharing.make_dirs(path, self.shared)
+            self.make_dirs(path)
         except OSError as exc:
-            raise self._write_error(f"cannot create {path} in store {self.url}", exc) from exc
+            raise self.write_error(f"cannot create {path} in store {self.url}", exc) from exc
         self._made_dirs.add(key)
 
     def new_tmp(self) -> tuple[Path, int]:
@@ -458,7 +481,7 @@ class LocalStore(Store):
         try:
             tmp, fd = self.new_tmp()
         except OSError as exc:
-            raise self._write_error(f"cannot write object {oid} to {self.url}", exc) from exc
+            raise self.write_error(f"cannot write object {oid} to {self.url}", exc) from exc
         try:
             try:
                 faults.object_write(tmp)
@@ -469,7 +492,7 @@ class LocalStore(Store):
                 raise IntegrityError(f"{src} does not hash to {oid} (got {actual}); not stored")
             self.install(tmp, oid)
         except OSError as exc:
-            raise self._write_error(f"cannot write object {oid} to {self.url}", exc) from exc
+            raise self.write_error(f"cannot write object {oid} to {self.url}", exc) from exc
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -488,7 +511,7 @@ class LocalStore(Store):
             self._ensure_dir(self.tmp_dir)
             fd = partial.open_locked(path)
         except OSError as exc:
-            raise self._write_error(what, exc) from exc
+            raise self.write_error(what, exc) from exc
         if fd is None:  # another push is at it, or another user's (0600): not ours
             return False
         journal = Journal(f"{path}{partial.SUFFIX}", fd)
@@ -516,7 +539,7 @@ class LocalStore(Store):
                 _remove(Path(path))
             if exc.errno in _GONE:  # a mount that went away: worth another try, which resumes
                 raise StoreUnavailableError(f"{what}: {exc.strerror}") from exc
-            raise self._write_error(what, exc) from exc
+            raise self.write_error(what, exc) from exc
         finally:
             journal.close()
             os.close(fd)
@@ -550,7 +573,10 @@ class LocalStore(Store):
 
     def delete(self, oid: str) -> None:
         self._refuse_write()
-        self.object_path(oid).unlink(missing_ok=True)
+        try:
+            self.object_path(oid).unlink(missing_ok=True)
+        except OSError as exc:
+            raise self.write_error(f"cannot delete object {oid} from {self.url}", exc) from exc
 
     def touch(self, oid: str) -> None:
         self._refuse_write()
@@ -606,7 +632,7 @@ class LocalStore(Store):
             else:
                 st = fsync_write(path, data, self.shared)
         except OSError as exc:  # a full disk, a read-only mount: nothing was written
-            raise self._write_error(f"cannot write {key} to {self.url}", exc) from exc
+            raise self.write_error(f"cannot write {key} to {self.url}", exc) from exc
         # the stat of what we wrote, not of the path: another writer may follow at once
         return _version_of(st, data)
 
@@ -627,7 +653,9 @@ class LocalStore(Store):
     def _doc_lock(self, path: Path, key: str) -> FileLock:
         # flock, not an O_EXCL file: the kernel releases it when a writer dies,
         # so a killed publisher never leaves a lock that blocks the next one
-        return FileLock(path.with_name(path.name + ".lock"), f"{key} in {self.url}", timeout=10.0)
+        return FileLock(
+            path.with_name(path.name + ".lock"), f"{key} in {self.url}", timeout=10.0, store=self
+        )
 
     def delete_document(self, key: str) -> None:
         self._refuse_write()

@@ -17,19 +17,22 @@ before: one user's cache, a remote only its owner writes to.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+from typing import Any
 
 _SHARED = 0o022  # group or other may write: the folder is meant to be shared
 
 
 def shared_bits(mode: int) -> int:
     """The mode of every folder made inside a store whose own folder has ``mode``:
-    its group and other bits and its setgid bit, with all rights for the owner;
-    0 when that folder is not shared (then the umask decides, as for any folder)."""
+    its group and other bits with all rights for the owner, and the setgid bit
+    (as git's ``core.sharedRepository`` sets it), so that what is made inside
+    keeps the group; 0 when that folder is not shared (then the umask decides)."""
     if not mode & _SHARED:
         return 0
-    return 0o700 | (mode & (0o077 | stat.S_ISGID))
+    return 0o700 | (mode & 0o077) | stat.S_ISGID
 
 
 def file_mode(bits: int, base: int) -> int:
@@ -63,25 +66,40 @@ def needs_chmod(bits: int, mode: int) -> bool:
     return file_mode(bits, made) != made
 
 
-def make_folder(path: str, bits: int) -> None:
-    """Give a folder this process has just made the shared mode ``bits`` (if any).
+def make_folder(path: str, bits: int, gid: int = -1) -> None:
+    """Give a folder this process has just made the shared mode ``bits`` (if any)
+    and the store's group ``gid`` (when the store's folder lacks the setgid bit,
+    a new folder gets its maker's own group).
 
     Best effort: a filesystem that refuses (some network mounts) leaves the
     folder as the umask made it, and a teammate's write there then fails
     with the permission error, naming the folder.
     """
     if bits:
+        if gid >= 0:
+            try:
+                os.chown(path, -1, gid)
+            except OSError:
+                pass
         try:
             os.chmod(path, bits)
         except OSError:
             pass
 
 
-def make_dirs(path: str | os.PathLike[str], bits: int) -> None:
-    """``os.makedirs(path, exist_ok=True)``, each folder made getting ``bits`` (if any)."""
+def make_dirs(path: str | os.PathLike[str], bits: int, gid: int = -1) -> bool:
+    """``os.makedirs(path, exist_ok=True)``, each folder made getting ``bits`` and
+    ``gid`` (if any) before it appears at its name: a teammate writing into it at
+    the same moment never finds it with the umask's mode. Whether this call made
+    ``path`` itself."""
     if not bits:
-        os.makedirs(path, exist_ok=True)
-        return
+        try:
+            os.makedirs(path)
+            return True
+        except FileExistsError:
+            if os.path.isdir(path):
+                return False
+            raise
     missing = []
     here = os.fspath(path)
     while not os.path.isdir(here):
@@ -90,14 +108,100 @@ def make_dirs(path: str | os.PathLike[str], bits: int) -> None:
         if parent == here:
             break
         here = parent
+    made = False
     for folder in reversed(missing):
+        made = _make_one(folder, bits, gid)
+    return made
+
+
+def _make_one(folder: str, bits: int, gid: int) -> bool:
+    """Make ``folder`` under a hidden name beside it, give it its mode, move it in
+    unless another process made it meanwhile: whether it is ours."""
+    head, name = os.path.split(folder)
+    tmp = os.path.join(head, f".{name}.{os.urandom(4).hex()}.tmp")
+    os.mkdir(tmp)
+    try:
+        make_folder(tmp, bits, gid)
+        moved = _rename_noreplace(tmp, folder)
+    except BaseException:
+        _rmdir(tmp)
+        raise
+    if moved:
+        return True
+    _rmdir(tmp)
+    if moved is False:
+        return False  # another process made it, whole
+    # no rename without replacing here (NFS, older kernels): make it in place,
+    # and a teammate's write in the instant before the chmod may be refused
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        if os.path.isdir(folder):
+            return False
+        raise
+    make_folder(folder, bits, gid)
+    return True
+
+
+def _rmdir(path: str) -> None:
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+_RENAME_NOREPLACE = 1
+_renameat2: Any = None
+
+
+def _rename_noreplace(src: str, dst: str) -> bool | None:
+    """``renameat2(src, dst, RENAME_NOREPLACE)``: True when moved, False when ``dst``
+    exists, None when the system or filesystem cannot (then nothing was moved).
+    A plain rename would replace an empty folder another process has just made
+    and is about to write into (its write then finds a deleted folder)."""
+    global _renameat2
+    if _renameat2 is None:
+        import ctypes
+
         try:
-            os.mkdir(folder)
-        except FileExistsError:
-            if os.path.isdir(folder):
-                continue  # another process made it (and gave it the mode)
-            raise
-        make_folder(folder, bits)
+            func = ctypes.CDLL(None, use_errno=True).renameat2
+            func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+            func.argtypes += [ctypes.c_uint]
+            func.restype = ctypes.c_int
+            _renameat2 = func
+        except (AttributeError, OSError):  # a libc without it (older glibc, musl, macOS)
+            _renameat2 = False
+    if not _renameat2:
+        return None
+    import ctypes
+
+    fdcwd = -100  # AT_FDCWD
+    if _renameat2(fdcwd, os.fsencode(src), fdcwd, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err == errno.EEXIST or err == errno.ENOTEMPTY:
+        return False
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return None
+    raise OSError(err, os.strerror(err), src, None, dst)
+
+
+def adopt(fd: int, bits: int, gid: int = -1) -> None:
+    """A file this process just made in a shared store (see :func:`shared_bits`):
+    readable by whoever the store lets in, and in the store's group ``gid``."""
+    if not bits:
+        return
+    st = os.fstat(fd)
+    if st.st_uid != os.geteuid():
+        return  # another user's: theirs to set (and ours cannot be changed)
+    mode = stat.S_IMODE(st.st_mode)
+    try:
+        if gid >= 0 and st.st_gid != gid:
+            os.fchown(fd, -1, gid)
+        if file_mode(bits, mode) != mode:
+            os.fchmod(fd, file_mode(bits, mode))
+    except OSError:
+        pass
 
 
 def refused(exc: OSError) -> str:

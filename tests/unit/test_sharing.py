@@ -16,10 +16,11 @@ def test_the_mode_of_new_folders_follows_a_shared_root() -> None:
     assert sharing.shared_bits(stat.S_IFDIR | 0o700) == 0
     assert sharing.shared_bits(stat.S_IFDIR | 0o2775) == 0o2775
     assert sharing.shared_bits(stat.S_IFDIR | 0o2770) == 0o2770
-    assert sharing.shared_bits(stat.S_IFDIR | 0o775) == 0o775
+    # setgid always, as git's core.sharedRepository: what is made inside keeps the group
+    assert sharing.shared_bits(stat.S_IFDIR | 0o775) == 0o2775
     # a world-writable root like /tmp: not its sticky bit, which would stop
     # gc (any user's) from deleting another user's objects
-    assert sharing.shared_bits(stat.S_IFDIR | 0o1777) == 0o777
+    assert sharing.shared_bits(stat.S_IFDIR | 0o1777) == 0o2777
     assert sharing.file_mode(0o2775, 0o600) == 0o644
     assert sharing.file_mode(0o2770, 0o400) == 0o440
     assert sharing.file_mode(0, 0o600) == 0o600
