@@ -528,11 +528,11 @@ class LocalStore(Store):
                 journal.remove()
                 _remove(Path(path))
                 raise IntegrityError(f"{src} does not hash to {oid} (got {actual}); not stored")
-            if journal.resumed:
-                self.resumed_uploads[oid] = (journal.resumed, size)
             faults.object_write(path)
             journal.remove()  # before the rename, as the cache does (Cache.receive_resumable)
             self.install(Path(path), oid)
+            if journal.resumed:
+                self.resumed_uploads[oid] = (journal.resumed, size)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
                 journal.remove()  # the share needs the space more than a head start
