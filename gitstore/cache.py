@@ -229,17 +229,13 @@ class Cache:
             return False
         # a fresh cache makes a folder for most new objects: mkdir first
         # rather than a rename that fails, a stat and a mkdir
-        made = True
         try:
-            if self.store.shared:  # made whole before it appears (stores/sharing.py)
-                made = self.store.make_dirs(folder)
-                self._unsynced_dirs.add(os.path.dirname(os.path.dirname(folder)))
-            else:
-                os.mkdir(folder)
-            self._unsynced_dirs.add(os.path.dirname(folder))
-        except FileExistsError:
-            made = False
+            # in a shared cache, made whole before it appears (stores/sharing.py)
+            made = self.store.make_dir(folder)
+            if made:
+                self._unsynced_dirs.add(os.path.dirname(folder))
         except FileNotFoundError:
+            made = True
             self.store.make_dirs(folder)
             self._unsynced_dirs.add(os.path.dirname(folder))
             self._unsynced_dirs.add(os.path.dirname(os.path.dirname(folder)))

@@ -229,6 +229,7 @@ class LocalStore(Store):
         self._made_dirs: set[str] = set()
         self._shared: int | None = None
         self._shared_gid = -1
+        self._plain_mkdir = False  # a shared store whose folders a plain mkdir makes right
         # objects whose put took up a killed one's partial file: oid -> (bytes kept, size)
         self.resumed_uploads: dict[str, tuple[int, int]] = {}
         # a remote's folder must exist: a missing one is a share that is not
@@ -281,6 +282,20 @@ class LocalStore(Store):
         self._shared = sharing.shared_bits(st.st_mode)
         setgid = st.st_mode & statmod.S_ISGID
         self._shared_gid = st.st_gid if self._shared and not setgid else -1
+        self._plain_mkdir = bool(self._shared) and sharing.plain_mkdir(
+            self._shared, self._shared_gid
+        )
+
+    def make_dir(self, path: str) -> bool:
+        """``os.mkdir(path)`` inside this store (its parent exists, else
+        FileNotFoundError), shared as it is: whether this call made it."""
+        if self.shared and not self._plain_mkdir:
+            return sharing.make_one(path, self.shared, self.shared_gid)
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            return False
+        return True
 
     def make_dirs(self, path: str | os.PathLike[str]) -> bool:
         """``os.makedirs(path, exist_ok=True)`` inside this store, shared as it is:

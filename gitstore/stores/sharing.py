@@ -110,13 +110,20 @@ def make_dirs(path: str | os.PathLike[str], bits: int, gid: int = -1) -> bool:
         here = parent
     made = False
     for folder in reversed(missing):
-        made = _make_one(folder, bits, gid)
+        made = make_one(folder, bits, gid)
     return made
 
 
-def _make_one(folder: str, bits: int, gid: int) -> bool:
-    """Make ``folder`` under a hidden name beside it, give it its mode, move it in
-    unless another process made it meanwhile: whether it is ours."""
+def plain_mkdir(bits: int, gid: int) -> bool:
+    """Whether a plain ``mkdir`` already makes what :func:`make_one` would: the umask
+    leaves the group the rights ``bits`` give it (umask 002) and the setgid bit of
+    the store's folder hands down its group and setgid (``gid`` is -1)."""
+    return gid < 0 and bits == (0o777 & ~umask()) | stat.S_ISGID
+
+
+def make_one(folder: str, bits: int, gid: int) -> bool:
+    """Make ``folder`` (its parent exists) under a hidden name beside it, give it its
+    mode, move it in unless another process made it meanwhile: whether it is ours."""
     head, name = os.path.split(folder)
     tmp = os.path.join(head, f".{name}.{os.urandom(4).hex()}.tmp")
     os.mkdir(tmp)
