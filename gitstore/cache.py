@@ -921,6 +921,13 @@ class Cache:
         ``work_tree``: the work tree in use, recorded when git could not find
         it from the git dir alone (``GIT_WORK_TREE`` with a bare git dir, a
         dotfiles repository), so that gc reads its manifests too.
+
+        Beside it stays the marker gitstore wrote before (named by SHA-256,
+        the path alone): gitstores of before 2026-12-04 read each file in
+        ``repos/`` as one path, took this marker for a repository that is
+        gone, and deleted its objects; they read the older one right. The
+        fifth line says it was written (so that its hashlib import is paid
+        once per repository, not per command).
         """
         path = str(common_dir.resolve())
         marker = self.root / "repos" / hash_bytes(os.fsencode(path))[:32]
@@ -940,14 +947,15 @@ class Cache:
             except FileNotFoundError:
                 lines = []
             if lines:
-                recorded, held, token = (lines[1:] + ["", "", ""])[:3]
+                recorded, held, token, older = (lines[1:] + ["", "", "", ""])[:4]
                 extra = extra or held
                 if token:  # the repository's own token: a copy restored in place is the same
                     same = token == rid
                 else:  # an older registration: by inode
                     same = not recorded or same_inode(recorded, identity)
                 if same:
-                    if token == rid and same_inode(recorded, identity) and held == extra:
+                    fresh = token == rid and same_inode(recorded, identity) and held == extra
+                    if fresh and older == _OLDER_KEPT:
                         return
                     recorded = ""  # the same repository: rewritten (inode, work tree, token)
                 # another repository was registered at this path and has gone
@@ -960,12 +968,14 @@ class Cache:
                     if not aside.exists():
                         os.replace(marker, aside)
             self.store.make_dirs(marker.parent)
+            _keep_older_marker(marker.parent, path, self.store.shared)
             fsync_write(
                 marker,
-                f"{path}\n{identity}\n{extra}\n{rid}\n".encode("utf-8", "surrogateescape"),
+                f"{path}\n{identity}\n{extra}\n{rid}\n{_OLDER_KEPT}\n".encode(
+                    "utf-8", "surrogateescape"
+                ),
                 self.store.shared,
             )
-            _drop_old_marker(marker.parent, path)
             for other, other_path, other_identity in self._markers():
                 if (
                     other != marker
@@ -973,6 +983,7 @@ class Cache:
                     and not _same_dir(other_path, identity)
                 ):
                     other.unlink(missing_ok=True)  # this repository, before it was moved
+                    _older_marker(marker.parent, str(other_path)).unlink(missing_ok=True)
         except OSError as exc:
             # a full disk, a cache of another user's: reading goes on, but
             # writing to the cache or linking into it is refused (see lock);
@@ -1003,7 +1014,9 @@ class Cache:
                     continue
                 if lines and lines[0].strip():
                     out.append((marker, Path(lines[0].strip()), lines[1] if len(lines) > 1 else ""))
-        return out
+        # the markers that say more first: gc reads each repository once, with
+        # its recorded work tree, not as the path-only marker kept beside them
+        return sorted(out, key=lambda found: not found[2])
 
 
 def same_inode(a: str, b: str) -> bool:
@@ -1072,11 +1085,26 @@ def _same_dir(path: Path, identity: str) -> bool:
     return f"{st.st_dev}:{st.st_ino}" == identity
 
 
-def _drop_old_marker(folder: Path, path: str) -> None:
-    """Remove the marker an older gitstore named by SHA-256 (the new one is written)."""
+_OLDER_KEPT = "older-marker-kept"  # the fifth line of a registration (see register_repo)
+
+
+def _older_marker(folder: Path, path: str) -> Path:
+    """The marker gitstores before 2026-12-04 read: named by SHA-256 of the path."""
     import hashlib  # only once per repository: its OpenSSL import costs every start-up ~4 ms
 
-    (folder / hashlib.sha256(path.encode()).hexdigest()[:32]).unlink(missing_ok=True)
+    return folder / hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+def _keep_older_marker(folder: Path, path: str, shared: int) -> None:
+    """Write the older marker (the git dir's path alone) unless it says so already."""
+    older = _older_marker(folder, path)
+    data = f"{path}\n".encode("utf-8", "surrogateescape")
+    try:
+        if older.read_bytes() == data:
+            return
+    except FileNotFoundError:
+        pass
+    fsync_write(older, data, shared)
 
 
 def _copy_range(sfd: int, dfd: int, size: int, sparse: bool = False) -> None:

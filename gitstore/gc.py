@@ -583,7 +583,8 @@ def registered_repositories(
             continue
         if gone:
             if not forget_missing:
-                missing.append((common, _present(common / "HEAD")))
+                if all(common != path for path, _there in missing):  # (its older marker too)
+                    missing.append((common, _present(common / "HEAD")))
                 continue
             why = (
                 "another repository is there now"

@@ -80,6 +80,16 @@ def objects_in(root: Path) -> set[str]:
     return out
 
 
+def registrations(cache: Path) -> list[Path]:
+    """The cache's registrations of repositories, one a repository: not the path-only
+    markers kept beside them for gitstores of before 2026-12-04 (Cache.register_repo)."""
+    return sorted(
+        marker
+        for marker in (cache / "repos").iterdir()
+        if len(marker.read_bytes().splitlines()) > 1
+    )
+
+
 def tmp_leftovers(root: Path) -> int:
     tmp = root / "tmp"
     return len(list(tmp.iterdir())) if tmp.is_dir() else 0

@@ -21,7 +21,14 @@ import pytest
 
 from gitstore.cache import Cache
 from tests.conftest import GITSTORE, git
-from tests.reliability.helpers import gs, make_tree, new_repo, objects_in, read_tree
+from tests.reliability.helpers import (
+    gs,
+    make_tree,
+    new_repo,
+    objects_in,
+    read_tree,
+    registrations,
+)
 
 
 def limited(cwd: Path, limit: int, *args: str) -> subprocess.CompletedProcess[str]:
@@ -153,7 +160,7 @@ def test_a_repository_the_cache_cannot_register_is_refused_writes(
     (cache / "repos").unlink()
     (cache / "repos.aside").rename(cache / "repos")
     gs(clone, "checkout", "--link", "symlink")
-    assert len(list((cache / "repos").iterdir())) == 2
+    assert len(registrations(cache)) == 2
 
 
 def test_the_gc_lock_follows_the_umask_of_a_group_shared_cache(tmp_path: Path) -> None:
@@ -210,7 +217,7 @@ def test_state_files_that_are_not_utf8_give_no_traceback(repo: Path) -> None:
     (state / "unmaterialised.json").write_bytes(b'{\n "donn\xc3')
     (state / "repository-token").write_bytes(b"\xff\xfe\n")
     cache = Path(os.environ["XDG_CACHE_HOME"]) / "gitstore"
-    marker = next((cache / "repos").iterdir())
+    marker = registrations(cache)[0]
     marker.write_bytes(marker.read_bytes() + b"\xc3")
     for args in (("status",), ("track", "data"), ("gc", "--dry-run")):
         proc = gs(repo, *args, check=False)  # gs asserts there is no traceback

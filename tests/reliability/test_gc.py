@@ -13,7 +13,7 @@ import pytest
 from blake3 import blake3
 
 from tests.conftest import git, write
-from tests.reliability.helpers import gs, new_repo, objects_in, record
+from tests.reliability.helpers import gs, new_repo, objects_in, record, registrations
 
 OLD = time.time() - 3 * 86400
 
@@ -123,20 +123,25 @@ def test_gc_keeps_everything_anyone_needs(tmp_path: Path, cache: Path) -> None:
     record("gc", "keeps", scenarios=8, orphans_deleted=2, wrongly_deleted=0)
 
 
-def test_a_repository_registered_by_an_older_gitstore_keeps_one_marker(
+def test_a_repository_registered_by_an_older_gitstore_keeps_the_older_marker_too(
     tmp_path: Path, cache: Path
 ) -> None:
+    """The older marker (named by SHA-256, the path alone) is what gitstores of before
+    2026-12-04 read: it stays beside the new one (tests/integration/test_upgrades_qa.py)."""
     b = new_repo(tmp_path / "b")
     write(b / "o.bin", b"other bytes")
     gs(b, "track", "o.bin")
-    (marker,) = (cache / "repos").iterdir()
+    (marker,) = registrations(cache)
     path = marker.read_text().splitlines()[0]
     assert path == str((b / ".git").resolve())
-    # the name gitstore gave the marker before it stopped importing hashlib at start-up
     older = cache / "repos" / hashlib.sha256(path.encode()).hexdigest()[:32]
-    marker.rename(older)
+    assert older.read_text() == path + "\n"
+    # registered by an older gitstore only: the next command writes the new one beside it
+    marker.unlink()
     gs(b, "status")
-    assert [m.name for m in (cache / "repos").iterdir()] == [marker.name]
+    assert registrations(cache) == [marker]
+    assert sorted(p.name for p in (cache / "repos").iterdir()) == sorted([marker.name, older.name])
+    assert older.read_text() == path + "\n"
     a = new_repo(tmp_path / "a")
     age_everything(cache)
     gs(a, "gc", "--grace", "1h")
