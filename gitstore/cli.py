@@ -35,11 +35,12 @@ class State:
         for note in ctx.config.notes:
             warn(f"gitstore: note: {note}")
         if hooks_note and ctx.repo.root is not None:
-            from .hooks import note_missing_hooks
+            from .hooks import note_missing_hooks, refresh_older_drivers
 
             missing = note_missing_hooks(ctx.repo)
             if missing:
                 warn(missing)
+            refresh_older_drivers(ctx.repo)
         return ctx
 
 

@@ -33,6 +33,7 @@ def run_hook(name: str, args: Sequence[str]) -> int:
     env = dict(os.environ)
     try:
         ctx = Context(".")
+        hooks.refresh_older_drivers(ctx.repo)
         if name == "pre-commit":
             report = hookrun.pre_commit(ctx)
         elif name == "pre-push":

@@ -444,6 +444,24 @@ def register_drivers(repo: GitRepo) -> None:
             repo.config_set(key, value)
 
 
+# the drivers as gitstores of before 2026-12-04 registered them: that version's
+# interpreter alone, so that once its virtualenv is gone every manifest diff fails
+# and every manifest merge is a conflict, while the older hook scripts go on
+# running the new gitstore from PATH and nothing asks for `gitstore install`
+_OLDER_DRIVERS = (b"-m gitstore merge-driver", b"-m gitstore diff-driver")
+
+
+def refresh_older_drivers(repo: GitRepo) -> None:
+    """Register the drivers anew where an older gitstore's form is in the clone's config
+    (one read of that file each command or hook; git config runs only to mend it)."""
+    try:
+        data = (repo.common_dir / "config").read_bytes()
+        if any(form in data for form in _OLDER_DRIVERS):
+            register_drivers(repo)
+    except (OSError, GitstoreError):  # nothing to mend here, or git cannot: as before
+        pass
+
+
 # -- chaining ------------------------------------------------------------------
 def read_hook_stdin(name: str) -> bytes:
     """What git wrote on stdin for hooks that get any; b'' at a terminal."""

@@ -163,23 +163,48 @@ def trust_path(ctx: Context) -> Path:
     return ctx.repo.common_state_dir / "trust.yaml"
 
 
+# trust.yaml written before 2026-12-04 ("gitstore: 1") recorded a remote on its first
+# read (a checkout's fetch through a hostile branch's remote included): its records
+# are kept as "unchecked", each trusted again only once the upstream's default branch
+# vouches for it (or the clone has no such branch to ask), as a new record would be
+TRUST_FORMAT = 2
+
+
 def _read_trust(ctx: Context) -> dict[str, Any]:
+    return _read_trust_file(ctx)[0]
+
+
+def _read_trust_file(ctx: Context) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(remotes trusted, older records not checked yet) of this clone's trust.yaml."""
     data = cfg.read_layer(trust_path(ctx))
     remotes = data.get("remotes")
-    return remotes if isinstance(remotes, dict) else {}
+    remotes = remotes if isinstance(remotes, dict) else {}
+    if data.get("gitstore") != TRUST_FORMAT:
+        return {}, remotes
+    unchecked = data.get("unchecked")
+    return remotes, unchecked if isinstance(unchecked, dict) else {}
 
 
-def _write_trust(ctx: Context, remotes: dict[str, Any]) -> None:
-    write_yaml(trust_path(ctx), {"gitstore": 1, "remotes": remotes})
+def _write_trust(
+    ctx: Context, remotes: dict[str, Any], unchecked: dict[str, Any] | None = None
+) -> None:
+    if unchecked is None:
+        unchecked = {k: v for k, v in _read_trust_file(ctx)[1].items() if k not in remotes}
+    data: dict[str, Any] = {"gitstore": TRUST_FORMAT, "remotes": remotes}
+    if unchecked:
+        data["unchecked"] = unchecked
+    write_yaml(trust_path(ctx), data)
 
 
 def trust_state(ctx: Context, rc: cfg.RemoteConfig) -> str:
-    """'trusted' (clone's or user's file, or as recorded), 'new' or 'changed'."""
+    """'trusted' (clone's or user's file, or as recorded), 'new', 'changed' or
+    'unchecked' (recorded by a gitstore of before 2026-12-04, see TRUST_FORMAT)."""
     if rc.layer != "committed":
         return "trusted"
-    recorded = _read_trust(ctx).get(rc.name)
+    remotes, unchecked = _read_trust_file(ctx)
+    recorded = remotes.get(rc.name)
     if recorded is None:
-        return "new"
+        return "unchecked" if rc.name in unchecked else "new"
     return "trusted" if recorded == rc.trust_key() else "changed"
 
 
@@ -196,14 +221,24 @@ def check_trust(ctx: Context, rc: cfg.RemoteConfig, *, for_write: bool = False) 
     if state == "trusted":
         return
     upstream = _upstream_keys(ctx, rc)
-    remotes = _read_trust(ctx)
+    remotes, unchecked = _read_trust_file(ctx)
+    if state == "unchecked":
+        if unchecked[rc.name] != rc.trust_key():
+            state = "changed"  # since the older gitstore recorded it
+        elif upstream is None:  # nothing to ask: trusted as it was
+            remotes[rc.name] = unchecked.pop(rc.name)
+            _write_trust(ctx, remotes, unchecked)
+            return
+        else:  # the upstream's default branch decides, as for a remote never seen
+            unchecked.pop(rc.name)
+            state = "new"
     vouched = rc.trust_key() in upstream if upstream is not None else not remotes
     if vouched and (state == "new" or upstream is not None):
         remotes[rc.name] = rc.trust_key()
-        _write_trust(ctx, remotes)
+        _write_trust(ctx, remotes, unchecked)
         return
     if state == "changed":
-        recorded = remotes[rc.name]
+        recorded = remotes.get(rc.name) or unchecked[rc.name]
         current = rc.trust_key()
         changes = [
             f"{k} {recorded.get(k)!r} -> {current[k]!r}"
