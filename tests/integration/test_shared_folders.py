@@ -13,59 +13,30 @@ import stat
 import subprocess
 from pathlib import Path
 
-import blake3
-
-from .users import NEEDS_ROOT, TEAM_GID, User, shared_folder, team_base
+from .users import (
+    NEEDS_ROOT,
+    NO_HOOKS,
+    TEAM_GID,
+    User,
+    make_users,
+    oid_of,
+    same_folder_as,
+    shared_folder,
+    team_base,
+    team_origin,
+    write_as,
+)
 
 pytestmark = NEEDS_ROOT
-
-NO_HOOKS = ("-c", "core.hooksPath=/dev/null")  # the users cannot run /root's interpreter
-
-
-def _oid(data: bytes) -> str:
-    return blake3.blake3(data).hexdigest()
-
-
-def _sharing_folder_with(oid: str, tag: bytes) -> bytes:
-    """Content whose object lands in the same ``objects/ab/cd/`` folder as ``oid``'s."""
-    n = 0
-    while True:
-        data = tag + str(n).encode()
-        if _oid(data)[:4] == oid[:4]:
-            return data
-        n += 1
-
-
-def _users(base: Path, *specs: tuple[str, int]) -> list[User]:
-    users = []
-    for i, (name, umask) in enumerate(specs):
-        user = User(name, 61001 + i, base, umask=umask)
-        user.setup()
-        users.append(user)
-    return users
-
-
-def _write(user: User, path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    for p in (path.parent, path):
-        os.chown(p, user.uid, user.gid)
 
 
 def _folders(root: Path) -> list[Path]:
     return [Path(d) for d, _, _ in os.walk(root) if Path(d) != root]
 
 
-def _origin(base: Path) -> Path:
-    origin = base / "origin.git"
-    subprocess.run(["git", "init", "-q", "--bare", "--shared=group", str(origin)], check=True)
-    subprocess.run(["chown", "-R", f"0:{TEAM_GID}", str(origin)], check=True)
-    return origin
-
-
 def _share(user: User, repo: Path, name: str, data: bytes) -> str:
     """Add data/NAME, track, commit, push the object and the commit: gitstore push's output."""
-    _write(user, repo / "data" / name, data)
+    write_as(user, repo / "data" / name, data)
     user.gitstore(repo, "track", "data")
     user.git(repo, *NO_HOOKS, "commit", "-qm", name)
     pushed = user.gitstore(repo, "push").out
@@ -76,10 +47,10 @@ def _share(user: User, repo: Path, name: str, data: bytes) -> str:
 def test_a_team_pushes_to_one_folder_remote_whatever_their_umask() -> None:
     with team_base() as base:
         remote = shared_folder(base / "nas")
-        origin = _origin(base)
-        alice, bob, carol = _users(base, ("alice", 0o022), ("bob", 0o022), ("carol", 0o077))
+        origin = team_origin(base)
+        alice, bob, carol = make_users(base, ("alice", 0o022), ("bob", 0o022), ("carol", 0o077))
         one = b"alice's first file\n" * 100
-        two = _sharing_folder_with(_oid(one), b"bob ")
+        two = same_folder_as(oid_of(one), b"bob ")
         three = b"carol's file, written with umask 077\n"
 
         a = base / "a"
@@ -132,7 +103,7 @@ def test_a_team_pushes_to_one_folder_remote_whatever_their_umask() -> None:
 
 def test_a_folder_remote_nobody_shares_keeps_the_umask() -> None:
     with team_base() as base:
-        (alice,) = _users(base, ("alice", 0o022))
+        (alice,) = make_users(base, ("alice", 0o022))
         remote = base / "mine"
         remote.mkdir()
         os.chown(remote, alice.uid, alice.gid)
@@ -141,7 +112,7 @@ def test_a_folder_remote_nobody_shares_keeps_the_umask() -> None:
         alice.git(base, "init", "-q", str(a))
         alice.gitstore(a, "init")
         alice.gitstore(a, "remote", "add", "mine", str(remote), "--default")
-        _write(alice, a / "data" / "x.bin", b"x" * 1000)
+        write_as(alice, a / "data" / "x.bin", b"x" * 1000)
         alice.gitstore(a, "track", "data")
         alice.gitstore(a, "push", "--all")
         for folder in _folders(remote):
@@ -151,19 +122,19 @@ def test_a_folder_remote_nobody_shares_keeps_the_umask() -> None:
 def test_a_cache_shared_by_a_group_on_one_machine() -> None:
     with team_base() as base:
         cache = shared_folder(base / "cache")
-        alice, bob = _users(base, ("alice", 0o022), ("bob", 0o077))
+        alice, bob = make_users(base, ("alice", 0o022), ("bob", 0o077))
         x = b"alice's dataset file\n" * 50
-        y = _sharing_folder_with(_oid(x), b"bob ")
+        y = same_folder_as(oid_of(x), b"bob ")
         env = {"GITSTORE_CACHE_DIR": str(cache)}
 
         a, b = base / "a", base / "b"
         alice.git(base, "init", "-q", str(a))
-        _write(alice, a / "data" / "x.bin", x)
+        write_as(alice, a / "data" / "x.bin", x)
         alice.gitstore(a, "track", "data", **env)
 
         bob.git(base, "init", "-q", str(b))
-        _write(bob, b / "data" / "y.bin", y)
-        _write(bob, b / "data" / "copy-of-x.bin", x)
+        write_as(bob, b / "data" / "y.bin", y)
+        write_as(bob, b / "data" / "copy-of-x.bin", x)
         # y goes into objects/ab/cd/, made by alice; x is there already
         bob.gitstore(b, "track", "data", **env)
         os.unlink(b / "data" / "copy-of-x.bin")
@@ -171,7 +142,7 @@ def test_a_cache_shared_by_a_group_on_one_machine() -> None:
         assert (b / "data" / "copy-of-x.bin").read_bytes() == x
 
         # alice reads the object bob wrote with umask 077
-        _write(alice, a / "data" / "copy-of-y.bin", y)
+        write_as(alice, a / "data" / "copy-of-y.bin", y)
         alice.gitstore(a, "track", "data", **env)
         os.unlink(a / "data" / "copy-of-y.bin")
         alice.gitstore(a, "checkout", **env)
@@ -183,7 +154,7 @@ def test_a_cache_shared_by_a_group_on_one_machine() -> None:
         collected = bob.gitstore(b, "gc", **env)
         assert collected.code == 0, collected
         for data in (x, y):
-            oid = _oid(data)
+            oid = oid_of(data)
             assert (cache / "objects" / oid[:2] / oid[2:4] / oid).is_file()
 
 
@@ -192,13 +163,13 @@ def test_a_remote_shared_before_gitstore_kept_its_folders_so_says_how_to_mend_it
     push names the folder that refused and says what the owner runs; after that it works."""
     with team_base() as base:
         remote = shared_folder(base / "nas")
-        alice, bob = _users(base, ("alice", 0o022), ("bob", 0o022))
+        alice, bob = make_users(base, ("alice", 0o022), ("bob", 0o022))
         one = b"made before the team came\n"
-        two = _sharing_folder_with(_oid(one), b"bob ")
+        two = same_folder_as(oid_of(one), b"bob ")
         a, b = base / "a", base / "b"
         alice.git(base, "init", "-q", str(a))
         alice.gitstore(a, "remote", "add", "nas", str(remote), "--default", "--local")
-        _write(alice, a / "data" / "one.bin", one)
+        write_as(alice, a / "data" / "one.bin", one)
         alice.gitstore(a, "track", "data")
         alice.gitstore(a, "push", "--all")
         for folder in _folders(remote):
@@ -206,7 +177,7 @@ def test_a_remote_shared_before_gitstore_kept_its_folders_so_says_how_to_mend_it
 
         bob.git(base, "init", "-q", str(b))
         bob.gitstore(b, "remote", "add", "nas", str(remote), "--default", "--local")
-        _write(bob, b / "data" / "two.bin", two)
+        write_as(bob, b / "data" / "two.bin", two)
         bob.gitstore(b, "track", "data")
         refused = bob.gitstore(b, "push", "--all", ok=False)
         assert refused.code != 0
@@ -223,5 +194,5 @@ def test_a_remote_shared_before_gitstore_kept_its_folders_so_says_how_to_mend_it
             ["find", str(remote), "-type", "d", "-exec", "chmod", "g+ws", "{}", "+"], check=True
         )
         bob.gitstore(b, "push", "--all")
-        oid = _oid(two)
+        oid = oid_of(two)
         assert (remote / "objects" / oid[:2] / oid[2:4] / oid).read_bytes() == two

@@ -9,68 +9,33 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
-import subprocess
 import threading
 from pathlib import Path
 
-import blake3
-
-from .users import NEEDS_ROOT, TEAM_GID, Result, User, shared_folder, team_base
+from .users import (
+    NEEDS_ROOT,
+    NO_HOOKS,
+    TEAM_GID,
+    Result,
+    User,
+    make_users,
+    object_in,
+    oid_of,
+    same_folder_as,
+    shared_folder,
+    team_base,
+    team_origin,
+    write_as,
+)
 
 pytestmark = NEEDS_ROOT
-
-NO_HOOKS = ("-c", "core.hooksPath=/dev/null")  # the users cannot run /root's interpreter
-
-
-def _oid(data: bytes) -> str:
-    return blake3.blake3(data).hexdigest()
-
-
-def _object(root: Path, data: bytes) -> Path:
-    oid = _oid(data)
-    return root / "objects" / oid[:2] / oid[2:4] / oid
-
-
-def _sharing_folder_with(oid: str, tag: bytes) -> bytes:
-    """Content whose object lands in the same ``objects/ab/cd/`` folder as ``oid``'s."""
-    n = 0
-    while True:
-        data = tag + str(n).encode()
-        if _oid(data)[:4] == oid[:4]:
-            return data
-        n += 1
-
-
-def _users(base: Path, *specs: tuple[str, int]) -> list[User]:
-    users = []
-    for i, (name, umask) in enumerate(specs):
-        user = User(name, 61001 + i, base, umask=umask)
-        user.setup()
-        users.append(user)
-    return users
-
-
-def _write(user: User, path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    for p in (path.parent, path):
-        os.chown(p, user.uid, user.gid)
-
-
-def _origin(base: Path) -> Path:
-    origin = base / "origin.git"
-    subprocess.run(
-        ["git", "init", "-q", "--bare", "--shared=group", "-b", "main", str(origin)], check=True
-    )
-    subprocess.run(["chown", "-R", f"0:{TEAM_GID}", str(origin)], check=True)
-    return origin
 
 
 def _repo(user: User, base: Path, data: bytes, env: dict[str, str], commit: bool = True) -> Path:
     """A repository of ``user``'s own with ``data/f.bin`` tracked (and committed)."""
     repo = base / user.name
     user.git(base, "init", "-q", str(repo))
-    _write(user, repo / "data" / "f.bin", data)
+    write_as(user, repo / "data" / "f.bin", data)
     user.gitstore(repo, "track", "data", **env)
     if commit:
         user.git(repo, "add", "-A")
@@ -111,7 +76,7 @@ def test_gc_of_a_shared_cache_calls_a_private_repository_unreadable_not_gone() -
     with team_base() as base:
         cache = shared_folder(base / "cache")
         env = {"GITSTORE_CACHE_DIR": str(cache)}
-        alice, carol = _users(base, ("alice", 0o022), ("carol", 0o077))
+        alice, carol = make_users(base, ("alice", 0o022), ("carol", 0o077))
         a = _repo(alice, base, b"alice's data\n" * 50, env)
         c = _repo(carol, base, b"carol's data\n" * 50, env)
 
@@ -130,14 +95,16 @@ def test_gc_forget_missing_never_drops_a_repository_it_merely_cannot_read() -> N
     with team_base() as base:
         cache = shared_folder(base / "cache")
         env = {"GITSTORE_CACHE_DIR": str(cache)}
-        alice, carol = _users(base, ("alice", 0o022), ("carol", 0o077))
+        alice, carol = make_users(base, ("alice", 0o022), ("carol", 0o077))
         a = _repo(alice, base, b"alice's data\n" * 50, env)
         carols = b"carol's only copy\n" * 50
         c = _repo(carol, base, carols, env)
         markers = sorted(p.name for p in (cache / "repos").iterdir())
 
         alice.gitstore(a, "gc", "--forget-missing", "--grace", "0", ok=False, **env)
-        assert _object(cache, carols).is_file(), "alice's gc deleted what carol's repository needs"
+        assert object_in(cache, carols).is_file(), (
+            "alice's gc deleted what carol's repository needs"
+        )
         assert sorted(p.name for p in (cache / "repos").iterdir()) == markers
         os.unlink(c / "data" / "f.bin")
         carol.gitstore(c, "checkout", **env)
@@ -151,7 +118,7 @@ def test_gc_of_a_shared_cache_after_a_umask_077_user_made_its_lock_file() -> Non
     with team_base() as base:
         cache = shared_folder(base / "cache")
         env = {"GITSTORE_CACHE_DIR": str(cache)}
-        alice, carol = _users(base, ("alice", 0o022), ("carol", 0o077))
+        alice, carol = make_users(base, ("alice", 0o022), ("carol", 0o077))
         _repo(carol, base, b"carol's data\n" * 50, env)
         for p in [base / "carol", *(base / "carol").rglob("*")]:  # readable by alice:
             os.chmod(p, os.stat(p).st_mode | (0o055 if p.is_dir() else 0o044))  # only the lock
@@ -168,13 +135,13 @@ def test_publish_a_branch_a_umask_077_teammate_published_before() -> None:
     stop her: the folder is the team's."""
     with team_base() as base:
         remote = shared_folder(base / "nas")
-        origin = _origin(base)
-        alice, carol = _users(base, ("alice", 0o022), ("carol", 0o077))
+        origin = team_origin(base)
+        alice, carol = make_users(base, ("alice", 0o022), ("carol", 0o077))
         c = base / "c"
         carol.git(base, "clone", "-q", str(origin), str(c))
         carol.gitstore(c, "init")
         carol.gitstore(c, "remote", "add", "nas", str(remote), "--default")
-        _write(carol, c / "data" / "one.bin", b"carol's file\n" * 20)
+        write_as(carol, c / "data" / "one.bin", b"carol's file\n" * 20)
         carol.gitstore(c, "track", "data")
         carol.git(c, "add", "-A")
         carol.git(c, *NO_HOOKS, "commit", "-qm", "one")
@@ -185,7 +152,7 @@ def test_publish_a_branch_a_umask_077_teammate_published_before() -> None:
         a = base / "a"
         alice.git(base, "clone", "-q", str(origin), str(a))
         alice.gitstore(a, "pull")
-        _write(alice, a / "data" / "two.bin", b"alice's file\n" * 20)
+        write_as(alice, a / "data" / "two.bin", b"alice's file\n" * 20)
         alice.gitstore(a, "track", "data")
         alice.git(a, *NO_HOOKS, "commit", "-qam", "two")
         alice.gitstore(a, "push")
@@ -198,13 +165,13 @@ def test_publish_into_folders_made_before_names_the_folder_and_how_to_mend_it() 
     and the commands its owner runs."""
     with team_base() as base:
         remote = shared_folder(base / "nas")
-        origin = _origin(base)
-        alice, bob = _users(base, ("alice", 0o022), ("bob", 0o022))
+        origin = team_origin(base)
+        alice, bob = make_users(base, ("alice", 0o022), ("bob", 0o022))
         a = base / "a"
         alice.git(base, "clone", "-q", str(origin), str(a))
         alice.gitstore(a, "init")
         alice.gitstore(a, "remote", "add", "nas", str(remote), "--default")
-        _write(alice, a / "data" / "one.bin", b"alice's file\n" * 20)
+        write_as(alice, a / "data" / "one.bin", b"alice's file\n" * 20)
         alice.gitstore(a, "track", "data")
         alice.git(a, "add", "-A")
         alice.git(a, *NO_HOOKS, "commit", "-qm", "one")
@@ -216,7 +183,7 @@ def test_publish_into_folders_made_before_names_the_folder_and_how_to_mend_it() 
         b = base / "b"
         bob.git(base, "clone", "-q", str(origin), str(b))
         bob.gitstore(b, "pull")
-        _write(bob, b / "data" / "two.bin", b"bob's file\n" * 20)
+        write_as(bob, b / "data" / "two.bin", b"bob's file\n" * 20)
         bob.gitstore(b, "track", "data")
         bob.git(b, *NO_HOOKS, "commit", "-qam", "two")
         bob.gitstore(b, "push")  # the objects go in: only the published entries are refused
@@ -229,9 +196,9 @@ def test_gc_of_a_cache_in_folders_made_before_names_the_folder_and_how_to_mend_i
     with team_base() as base:
         cache = shared_folder(base / "cache")
         env = {"GITSTORE_CACHE_DIR": str(cache)}
-        alice, bob = _users(base, ("alice", 0o022), ("bob", 0o002))
+        alice, bob = make_users(base, ("alice", 0o022), ("bob", 0o002))
         a = _repo(alice, base, b"a first version\n" * 50, env, commit=False)
-        _write(alice, a / "data" / "f.bin", b"the second version\n" * 50)
+        write_as(alice, a / "data" / "f.bin", b"the second version\n" * 50)
         alice.gitstore(a, "track", "data", **env)  # the first one is garbage now
         alice.git(a, "add", "-A")
         alice.git(a, *NO_HOOKS, "commit", "-qm", "data")
@@ -245,7 +212,7 @@ def test_gc_of_a_cache_in_folders_made_before_names_the_folder_and_how_to_mend_i
 def test_gc_of_a_remote_in_folders_made_before_names_the_folder_and_how_to_mend_it() -> None:
     with team_base() as base:
         remote = shared_folder(base / "nas")
-        alice, bob = _users(base, ("alice", 0o022), ("bob", 0o002))
+        alice, bob = make_users(base, ("alice", 0o022), ("bob", 0o002))
         a = _repo(alice, base, b"alice's old data\n" * 50, {})
         alice.gitstore(a, "remote", "add", "nas", str(remote), "--default", "--local")
         alice.gitstore(a, "push", "--all")
@@ -265,13 +232,13 @@ def test_track_into_a_cache_in_folders_made_before_names_the_folder_and_how_to_m
     with team_base() as base:
         cache = shared_folder(base / "cache")
         env = {"GITSTORE_CACHE_DIR": str(cache)}
-        alice, bob = _users(base, ("alice", 0o022), ("bob", 0o002))
+        alice, bob = make_users(base, ("alice", 0o022), ("bob", 0o002))
         _repo(alice, base, b"alice's data\n" * 50, env)
         _made_before(cache)
         os.chmod(cache / "repos", 0o2775)  # bob can register: objects/, tmp/ are in the way
         b = base / "b"
         bob.git(base, "init", "-q", str(b))
-        _write(bob, b / "data" / "f.bin", b"bob's data\n" * 50)
+        write_as(bob, b / "data" / "f.bin", b"bob's data\n" * 50)
         refused = bob.gitstore(b, "track", "data", ok=False, **env)
         _says_how_to_mend(refused, cache)
 
@@ -295,7 +262,7 @@ def test_python_api_views_of_folders_in_a_shared_cache() -> None:
     with team_base() as base:
         cache = shared_folder(base / "cache")
         env = {"GITSTORE_CACHE_DIR": str(cache)}
-        alice, bob = _users(base, ("alice", 0o022), ("bob", 0o002))
+        alice, bob = make_users(base, ("alice", 0o022), ("bob", 0o002))
         a = _repo(alice, base, b"alice's dataset\n" * 50, env)
         b = _repo(bob, base, b"bob's dataset\n" * 50, env)
 
@@ -314,13 +281,13 @@ def test_two_users_pushing_at_once_to_a_new_shared_remote() -> None:
     folder is made (with the umask) and then given the team's mode: in between, the other
     user must not be refused (the folders all end 2775, so the hint to chmod is wrong)."""
     with team_base() as base:
-        alice, bob = _users(base, ("alice", 0o022), ("bob", 0o002))
+        alice, bob = make_users(base, ("alice", 0o022), ("bob", 0o002))
         files = {f"f{i}.bin": os.urandom(64) for i in range(300)}
         for user in (alice, bob):
             repo = base / user.name
             user.git(base, "init", "-q", str(repo))
             for name, data in files.items():
-                _write(user, repo / "data" / name, data)
+                write_as(user, repo / "data" / name, data)
             user.gitstore(repo, "track", "data")
         for round_ in range(2):
             remote = shared_folder(base / f"nas{round_}")
@@ -343,7 +310,7 @@ def test_two_users_pushing_at_once_to_a_new_shared_remote() -> None:
             for name, result in results.items():
                 assert result.code == 0, (round_, name, result)
             for oid_data in files.values():
-                assert _object(remote, oid_data).is_file()
+                assert object_in(remote, oid_data).is_file()
 
 
 # -- a group-writable root without the setgid bit ----------------------------------------
@@ -373,13 +340,13 @@ def test_a_group_writable_root_without_setgid_still_gives_its_folders_setgid() -
         alice = _Member("alice", 61001, base, 0o002, primary=61011)
         bob = _Member("bob", 61002, base, 0o002, primary=61012)
         one = b"alice's file\n"
-        two = _sharing_folder_with(_oid(one), b"bob ")
+        two = same_folder_as(oid_of(one), b"bob ")
         for user, data in ((alice, one), (bob, two)):
             user.setup()
             repo = base / user.name
             user.git(base, "init", "-q", str(repo))
             user.gitstore(repo, "remote", "add", "nas", str(remote), "--default", "--local")
-            _write(user, repo / "data" / "f.bin", data)
+            write_as(user, repo / "data" / "f.bin", data)
             user.gitstore(repo, "track", "data")
             pushed = user.gitstore(repo, "push", "--all", ok=False)
             assert pushed.code == 0, (user.name, pushed)

@@ -204,3 +204,57 @@ def shared_folder(path: Path, mode: int = 0o2775) -> Path:
     os.chown(path, 0, TEAM_GID)
     os.chmod(path, mode)
     return path
+
+
+# -- what the team tests share ---------------------------------------------------------
+NO_HOOKS = ("-c", "core.hooksPath=/dev/null")  # the users cannot run /root's interpreter
+
+
+def oid_of(data: bytes) -> str:
+    import blake3
+
+    return str(blake3.blake3(data).hexdigest())
+
+
+def object_in(root: Path, data: bytes) -> Path:
+    """Where the object of ``data`` lies in the store at ``root``."""
+    oid = oid_of(data)
+    return root / "objects" / oid[:2] / oid[2:4] / oid
+
+
+def same_folder_as(oid: str, tag: bytes) -> bytes:
+    """Content whose object lands in the same ``objects/ab/cd/`` folder as ``oid``'s."""
+    n = 0
+    while True:
+        data = tag + str(n).encode()
+        if oid_of(data)[:4] == oid[:4]:
+            return data
+        n += 1
+
+
+def make_users(base: Path, *specs: tuple[str, int]) -> list[User]:
+    """Users (name, umask) of the team group, uids from 61001, set up under ``base``."""
+    users = []
+    for i, (name, umask) in enumerate(specs):
+        user = User(name, 61001 + i, base, umask=umask)
+        user.setup()
+        users.append(user)
+    return users
+
+
+def write_as(user: User, path: Path, data: bytes) -> None:
+    """``path`` (and its folder) holding ``data``, owned by ``user``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    for p in (path.parent, path):
+        os.chown(p, user.uid, user.gid)
+
+
+def team_origin(base: Path) -> Path:
+    """The team's bare git repository, writable by the group."""
+    origin = base / "origin.git"
+    subprocess.run(
+        ["git", "init", "-q", "--bare", "--shared=group", "-b", "main", str(origin)], check=True
+    )
+    subprocess.run(["chown", "-R", f"0:{TEAM_GID}", str(origin)], check=True)
+    return origin
