@@ -983,7 +983,10 @@ class Cache:
                     and not _same_dir(other_path, identity)
                 ):
                     other.unlink(missing_ok=True)  # this repository, before it was moved
-                    _older_marker(marker.parent, str(other_path)).unlink(missing_ok=True)
+                    if other.name == hash_bytes(os.fsencode(str(other_path)))[:32]:
+                        # its path-only marker too, unless another repository now there
+                        # registered under that name (this one's was set aside): theirs
+                        _older_marker(marker.parent, str(other_path)).unlink(missing_ok=True)
         except OSError as exc:
             # a full disk, a cache of another user's: reading goes on, but
             # writing to the cache or linking into it is refused (see lock);

@@ -267,3 +267,24 @@ def test_an_older_trust_record_is_kept_where_nothing_can_check_it_and_names_a_ch
     assert refused.returncode != 0
     assert "remote 'team' was changed by a commit" in refused.stderr, refused.stderr
     assert f"{moved!s}" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_a_repository_moved_away_leaves_the_older_marker_of_the_one_now_at_its_path(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A moved repository removes its own path-only marker, never the one that the
+    repository made at its old path since then needs for an older gc."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("GITSTORE_CACHE_DIR", str(cache))
+    first, moved = tmp_path / "p", tmp_path / "q"
+    git(tmp_path, "init", "-q", str(first))
+    write(first / "a.bin", b"first")
+    run(first, "track", "a.bin")
+    first.rename(moved)
+    git(tmp_path, "init", "-q", str(first))  # another repository at the old path
+    write(first / "b.bin", b"second")
+    run(first, "track", "b.bin")
+    run(moved, "status")  # the moved one registers at its new path
+    older = registered_for_an_older_gc(cache)
+    assert (first / ".git").resolve() in older and (moved / ".git").resolve() in older
+    run(moved, "gc", "--grace", "0")  # and this version's gc is not stopped by either
