@@ -234,6 +234,13 @@ def remote_status(name: str | None, as_json: bool) -> None:
     for oid, paths in list(status.missing.items())[:20]:
         shown = one_line(paths[0]) if paths else "?"
         click.echo(f"missing everywhere: {oid} ({shown})")
+    if status.unshared:
+        from .stores.sharing import team_hint
+
+        click.echo(
+            f"folders its group cannot write to, so teammates' pushes there fail:"
+            f" {', '.join(status.unshared)}; {team_hint(status.root)}"
+        )
 
 
 @remote.command("ls")

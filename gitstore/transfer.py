@@ -1100,6 +1100,9 @@ class RemoteStatus:
     on_remote: int
     not_pushed: list[str]  # in the cache, not on the remote
     missing: dict[str, list[str]]  # neither on the remote nor in the cache
+    # a folder remote its group shares: folders inside the group cannot write to
+    unshared: list[str] = field(default_factory=list)
+    root: str = ""  # that remote's folder
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -1109,6 +1112,7 @@ class RemoteStatus:
             "on_remote": self.on_remote,
             "not_pushed": sorted(self.not_pushed),
             "missing": dict(sorted(self.missing.items())),
+            "unshared_folders": self.unshared,
         }
 
 
@@ -1125,6 +1129,11 @@ def remote_status(ctx: Context, remote: str | None = None) -> RemoteStatus:
     absent = [oid for oid in wanted if oid not in on_remote]
     index.forget(absent)  # so that `gitstore push` sends what the remote lost
     cached = ctx.cache.exists(absent)
+    from .stores.local import LocalStore
+
+    local = getattr(store, "inner", store)
+    local = local if isinstance(local, LocalStore) else None
+    bits = local.shared if local is not None else 0
     return RemoteStatus(
         remote=name,
         url=store.url,
@@ -1132,6 +1141,8 @@ def remote_status(ctx: Context, remote: str | None = None) -> RemoteStatus:
         on_remote=len(on_remote),
         not_pushed=[oid for oid in absent if oid in cached],
         missing={oid: wanted[oid] for oid in absent if oid not in cached},
+        unshared=sharing.unshared_folders(local.root, bits) if local and bits else [],
+        root=str(local.root) if local and bits else "",
     )
 
 

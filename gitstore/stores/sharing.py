@@ -232,3 +232,32 @@ def team_hint(root: str | os.PathLike[str]) -> str:
         f" rights (chgrp -R GROUP {root}; find {root} -type d -exec chmod g+ws {{}} +):"
         " gitstore then makes every folder inside it alike"
     )
+
+
+def unshared_folders(root: str | os.PathLike[str], bits: int, limit: int = 3) -> list[str]:
+    """Folders inside the shared store at ``root`` (object folders two levels deep,
+    and every other folder) whose group may not do what ``bits`` let it: made
+    before the store was shared, or by hand. At most ``limit``, with a count of
+    the rest as a last item ("and N more")."""
+    want = bits & 0o070
+    found: list[str] = []
+    more = 0
+    for folder, subfolders, _files in os.walk(root):
+        for name in subfolders:
+            path = os.path.join(folder, name)
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:
+                continue
+            if name.startswith(".") or not stat.S_ISDIR(mode) or mode & want == want:
+                continue
+            if len(found) < limit:
+                found.append(path)
+            else:
+                more += 1
+        parts = os.path.relpath(folder, root).split(os.sep)
+        if parts[0] == "objects" and len(parts) == 2:
+            subfolders[:] = []  # objects/ab/: its cd folders hold only objects
+    if more:
+        found.append(f"and {more} more")
+    return found

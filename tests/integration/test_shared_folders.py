@@ -196,3 +196,28 @@ def test_a_remote_shared_before_gitstore_kept_its_folders_so_says_how_to_mend_it
         bob.gitstore(b, "push", "--all")
         oid = oid_of(two)
         assert (remote / "objects" / oid[:2] / oid[2:4] / oid).read_bytes() == two
+
+
+def test_remote_status_names_the_folders_a_shared_remote_keeps_from_its_group() -> None:
+    with team_base() as base:
+        remote = shared_folder(base / "nas")
+        (alice,) = make_users(base, ("alice", 0o022))
+        a = base / "a"
+        alice.git(base, "init", "-q", str(a))
+        alice.gitstore(a, "remote", "add", "nas", str(remote), "--default", "--local")
+        write_as(alice, a / "data" / "one.bin", b"one\n")
+        alice.gitstore(a, "track", "data")
+        alice.gitstore(a, "push", "--all")
+        clean = alice.gitstore(a, "remote", "status")
+        assert "cannot write" not in clean.out, clean.out
+        oid = oid_of(b"one\n")
+        made_before = remote / "objects" / oid[:2] / oid[2:4]
+        os.chmod(made_before, 0o2755)
+        said = alice.gitstore(a, "remote", "status")
+        assert (
+            f"folders its group cannot write to, so teammates' pushes there fail: {made_before};"
+            in said.out
+        ), said.out
+        assert f"find {remote} -type d -exec chmod g+ws" in said.out
+        as_json = alice.gitstore(a, "remote", "status", "--json")
+        assert str(made_before) in as_json.out
