@@ -313,6 +313,12 @@ class LocalStore(Store):
             return StoreError(
                 f"{what}: {exc.strerror}{sharing.refused(exc)}", hint=sharing.team_hint(self.root)
             )
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return StoreError(
+                f"{what}: {exc.strerror}",
+                hint=f"free some space in {self.root} (`gitstore gc --remote NAME` deletes what"
+                " no branch needs there), then run the command again",
+            )
         return StoreError(f"{what}: {exc.strerror}")
 
     # -- paths -------------------------------------------------------------
