@@ -76,6 +76,9 @@ class Journal:
         elif positions:
             try:
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | _NOFOLLOW_NONBLOCK)
+                if not _ours(os.fstat(fd)):
+                    os.close(fd)
+                    raise IsADirectoryError  # (any OSError) not ours: begin anew
                 self._out = os.fdopen(fd, "a", encoding="ascii")
             except OSError:
                 positions = {}
@@ -83,6 +86,12 @@ class Journal:
             self._start(size, step)
         self.resumed = sum(position - start for start, position in positions.items())
         return positions
+
+    def complete(self, size: int) -> None:
+        """Record the whole file as written (it hashed to its object, but could not be
+        moved into place): the next try takes it up as it is."""
+        self.close()
+        self._write_journal(size, size, {0: size} if size else {})
 
     def restart(self, size: int, step: int) -> None:
         """Forget everything written: the bytes did not hash to the object."""
@@ -122,10 +131,19 @@ class Journal:
         place, a full disk) costs only the resumption: the download goes on
         without one, as a plain temporary file would, rather than failing.
         """
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW_NONBLOCK
+        flags = os.O_WRONLY | os.O_CREAT | _NOFOLLOW_NONBLOCK  # truncated once known ours
         lines = "".join(f"{start} {position}\n" for start, position in sorted(positions.items()))
         try:
-            self._out = os.fdopen(os.open(self.path, flags, 0o600), "w", encoding="ascii")
+            fd = os.open(self.path, flags, 0o600)
+            try:
+                if not _ours(os.fstat(fd)):
+                    os.close(fd)
+                    return  # a hard link or another user's file: never written through
+                os.ftruncate(fd, 0)
+            except OSError:
+                os.close(fd)
+                raise
+            self._out = os.fdopen(fd, "w", encoding="ascii")
             self._out.write(f"{MAGIC} {size} {step}\n{lines}")
             self._out.flush()
         except OSError:
@@ -142,7 +160,7 @@ class Journal:
         except OSError:
             return {}
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            if not _ours(os.fstat(fd)):
                 return {}
             raw = os.read(fd, _MAX_JOURNAL + 1)
         except OSError:
@@ -198,7 +216,9 @@ def open_locked(path: str) -> int | None:
 
     None when another process holds it (that one is downloading it now), or
     when what is there is not a regular file of ours (a symlink, a folder, a
-    FIFO: never followed, never blocked on). After the lock, the file must
+    FIFO: never followed, never blocked on; a hard link to a file elsewhere,
+    which would be written through; another user's file, which we could not
+    make read-only before moving it into place). After the lock, the file must
     still be the one at ``path``: the download that held it may have finished
     between our open and our lock and renamed this very file into its place
     (an object in the cache, a file of the user's), which must never be
@@ -212,7 +232,7 @@ def open_locked(path: str) -> int | None:
             return None
         try:
             held = os.fstat(fd)
-            if not stat.S_ISREG(held.st_mode):
+            if not _ours(held):
                 os.close(fd)
                 return None
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -227,6 +247,32 @@ def open_locked(path: str) -> int | None:
             return fd
         os.close(fd)  # renamed away meanwhile: try the name again
     return None
+
+
+def _ours(st: os.stat_result) -> bool:
+    """Whether a partial file or journal found open may be written: a regular file of
+    this user's with no other name (a hard link planted there would be written through)."""
+    return stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_uid == os.geteuid()
+
+
+def held(path: str) -> bool:
+    """Whether a process holds the partial file at ``path`` (an ``flock``: it is copying
+    it now); False for anything else, or a file that cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def hash_written(fd: int, length: int, hasher: Hasher, block: int = 1 << 20) -> None:

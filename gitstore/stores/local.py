@@ -13,6 +13,7 @@ NFS clients map it to a POSIX lock on the server).
 from __future__ import annotations
 
 import builtins
+import contextlib
 import errno
 import os
 import stat as statmod
@@ -227,6 +228,7 @@ class LocalStore(Store):
         self.read_only = read_only
         self.url = url or str(self.root)
         self._made_dirs: set[str] = set()
+        self._remote = remote  # its folder is never made here (see _require_root)
         self._shared: int | None = None
         self._shared_gid = -1
         self._plain_mkdir = False  # a shared store whose folders a plain mkdir makes right
@@ -299,8 +301,11 @@ class LocalStore(Store):
 
     def make_dirs(self, path: str | os.PathLike[str]) -> bool:
         """``os.makedirs(path, exist_ok=True)`` inside this store, shared as it is:
-        whether this call made ``path``."""
-        return sharing.make_dirs(path, self.shared, self.shared_gid)
+        whether this call made ``path``. A remote's own folder is never made: one
+        that went away (a share unmounted mid-push) raises FileNotFoundError, where
+        making it again would put the objects on the local disk under the mount point."""
+        top = self.root if self._remote else None
+        return sharing.make_dirs(path, self.shared, self.shared_gid, top=top)
 
     def adopt(self, fd: int) -> None:
         """A file just made inside this store: readable and grouped as the store is shared."""
@@ -313,7 +318,11 @@ class LocalStore(Store):
             return StoreError(
                 f"{what}: {exc.strerror}{sharing.refused(exc)}", hint=sharing.team_hint(self.root)
             )
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if isinstance(exc, FileNotFoundError) and self._remote and not self.root.is_dir():
+            return StoreUnavailableError(
+                f"{what}: the remote folder {self.url} does not exist (not mounted, or moved?)"
+            )
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT) and self._remote:
             return StoreError(
                 f"{what}: {exc.strerror}",
                 hint=f"free some space in {self.root} (`gitstore gc --remote NAME` deletes what"
@@ -334,7 +343,14 @@ class LocalStore(Store):
         for entry in entries:
             try:
                 st = entry.stat(follow_symlinks=False)
-                if not statmod.S_ISREG(st.st_mode) or st.st_mtime >= older_than:
+                # anything but a folder: a symlink or a FIFO planted at a partial
+                # file's name is never used (gitstore/partial.py), and never
+                # removed otherwise; but never what a push is copying now (it
+                # holds the partial file's lock), nor that file's journal
+                if statmod.S_ISDIR(st.st_mode) or st.st_mtime >= older_than:
+                    continue
+                name = entry.path.removesuffix(partial.SUFFIX)
+                if entry.name.startswith(partial.PREFIX) and partial.held(name):
                     continue
                 if not dry_run:
                     os.unlink(entry.path)
@@ -550,8 +566,16 @@ class LocalStore(Store):
                 _remove(Path(path))
                 raise IntegrityError(f"{src} does not hash to {oid} (got {actual}); not stored")
             faults.object_write(path)
+            if not _same_file(path, fd):  # removed under us, and another file made there
+                return False  # (then copied through a temporary file of our own)
             journal.remove()  # before the rename, as the cache does (Cache.receive_resumable)
-            self.install(Path(path), oid)
+            try:
+                self.install(Path(path), oid)
+            except (OSError, StoreError):
+                with contextlib.suppress(OSError):  # the next push takes it up as it is
+                    os.fchmod(fd, 0o600)
+                    journal.complete(size)
+                raise
             if journal.resumed:
                 self.resumed_uploads[oid] = (journal.resumed, size)
         except OSError as exc:
@@ -697,6 +721,15 @@ class LocalStore(Store):
                     continue
                 full = Path(dirpath, name)
                 yield full.relative_to(self.root).as_posix()
+
+
+def _same_file(path: str, fd: int) -> bool:
+    """Whether ``path`` still names the file open at ``fd``."""
+    try:
+        there, held = os.lstat(path), os.fstat(fd)
+    except OSError:
+        return False
+    return (there.st_ino, there.st_dev) == (held.st_ino, held.st_dev)
 
 
 def _entries(folder: str) -> list[os.DirEntry[str]]:

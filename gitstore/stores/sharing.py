@@ -87,12 +87,18 @@ def make_folder(path: str, bits: int, gid: int = -1) -> None:
             pass
 
 
-def make_dirs(path: str | os.PathLike[str], bits: int, gid: int = -1) -> bool:
+def make_dirs(
+    path: str | os.PathLike[str],
+    bits: int,
+    gid: int = -1,
+    top: str | os.PathLike[str] | None = None,
+) -> bool:
     """``os.makedirs(path, exist_ok=True)``, each folder made getting ``bits`` and
     ``gid`` (if any) before it appears at its name: a teammate writing into it at
-    the same moment never finds it with the umask's mode. Whether this call made
-    ``path`` itself."""
-    if not bits:
+    the same moment never finds it with the umask's mode. ``top``: a folder that
+    is never made (FileNotFoundError when it is not there), nor any above it.
+    Whether this call made ``path`` itself."""
+    if not bits and top is None:
         try:
             os.makedirs(path)
             return True
@@ -100,9 +106,12 @@ def make_dirs(path: str | os.PathLike[str], bits: int, gid: int = -1) -> bool:
             if os.path.isdir(path):
                 return False
             raise
+    stop = os.fspath(top) if top is not None else None
     missing = []
     here = os.fspath(path)
     while not os.path.isdir(here):
+        if here == stop:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), here)
         missing.append(here)
         parent = os.path.dirname(here)
         if parent == here:
@@ -110,8 +119,18 @@ def make_dirs(path: str | os.PathLike[str], bits: int, gid: int = -1) -> bool:
         here = parent
     made = False
     for folder in reversed(missing):
-        made = make_one(folder, bits, gid)
+        made = make_one(folder, bits, gid) if bits else _mkdir(folder)
     return made
+
+
+def _mkdir(folder: str) -> bool:
+    try:
+        os.mkdir(folder)
+        return True
+    except FileExistsError:
+        if os.path.isdir(folder):
+            return False
+        raise
 
 
 def plain_mkdir(bits: int, gid: int) -> bool:
