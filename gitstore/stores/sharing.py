@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 from typing import Any
 
 _SHARED = 0o022  # group or other may write: the folder is meant to be shared
@@ -99,13 +100,7 @@ def make_dirs(
     is never made (FileNotFoundError when it is not there), nor any above it.
     Whether this call made ``path`` itself."""
     if not bits and top is None:
-        try:
-            os.makedirs(path)
-            return True
-        except FileExistsError:
-            if os.path.isdir(path):
-                return False
-            raise
+        return _made(os.makedirs, os.fspath(path))
     stop = os.fspath(top) if top is not None else None
     missing = []
     here = os.fspath(path)
@@ -119,13 +114,14 @@ def make_dirs(
         here = parent
     made = False
     for folder in reversed(missing):
-        made = make_one(folder, bits, gid) if bits else _mkdir(folder)
+        made = make_one(folder, bits, gid) if bits else _made(os.mkdir, folder)
     return made
 
 
-def _mkdir(folder: str) -> bool:
+def _made(mkdir: Callable[[str], None], folder: str) -> bool:
+    """``mkdir(folder)``: whether it made it (False: a folder was there already)."""
     try:
-        os.mkdir(folder)
+        mkdir(folder)
         return True
     except FileExistsError:
         if os.path.isdir(folder):
