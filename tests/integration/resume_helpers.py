@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 from gitstore.hashing import hash_bytes
 from tests.conftest import GITSTORE
@@ -31,6 +32,15 @@ def track_model(a: Clone, mib: int = 80) -> tuple[bytes, str]:
     (a.path / "model.bin").write_bytes(data)
     a.gs("track", "model.bin")
     return data, hash_bytes(data)
+
+
+def model_on_folder(a: Clone, nas: Path) -> tuple[bytes, str]:
+    """:func:`track_model` in ``a``, with the folder ``nas`` as its default remote,
+    committed (not pushed): (the bytes, their oid)."""
+    data, oid = track_model(a)
+    a.gs("remote", "add", "nas", str(nas), "--default")
+    a.commit("model")
+    return data, oid
 
 
 def killed(a: Clone, fault: str, *args: str) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from gitstore import layout, partial
-from tests.integration.resume_helpers import killed, track_model
+from tests.integration.resume_helpers import killed, model_on_folder
 from tests.integration.test_remotes import Clone, clone_of
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -72,9 +72,7 @@ def test_a_resumed_fetch_into_a_full_cache_gives_the_space_back(
     repo: Path, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     a = Clone(repo, tmp_path / "cache-a", run, monkeypatch)
-    data, oid = track_model(a)
-    a.gs("remote", "add", "nas", str(tmp_path / "nas"), "--default")
-    a.commit("model")
+    data, oid = model_on_folder(a, tmp_path / "nas")
     a.gs("push")
     b = clone_of(a, tmp_path)
     with small_disk(b.cache, 110) as disk:
@@ -103,10 +101,8 @@ def test_a_push_to_a_full_folder_remote_leaves_nothing_there_and_goes_through_la
     repo: Path, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     a = Clone(repo, tmp_path / "cache-a", run, monkeypatch)
-    data, oid = track_model(a)
     with small_disk(tmp_path / "nas", 110) as nas:
-        a.gs("remote", "add", "nas", str(nas), "--default")
-        a.commit("model")
+        data, oid = model_on_folder(a, nas)
         killed(a, "kill-range:2", "push")  # 16 MiB or more in the remote's partial file
         assert _partials(nas / "tmp") == [
             f"{partial.PREFIX}{oid}",

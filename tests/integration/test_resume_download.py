@@ -21,7 +21,7 @@ from gitstore.cache import Cache
 from gitstore.errors import IntegrityError, StoreUnavailableError
 from gitstore.hashing import hash_bytes
 from tests import servers
-from tests.integration.resume_helpers import killed, resumed_mib, track_model
+from tests.integration.resume_helpers import killed, model_on_folder, resumed_mib, track_model
 from tests.integration.test_remotes import Clone, clone_of
 from tests.servers import make_bucket, s3_store_on
 
@@ -240,9 +240,7 @@ def test_a_killed_fetch_from_a_folder_remote_resumes(
     repo: Path, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     a = Clone(repo, tmp_path / "cache-a", run, monkeypatch)
-    data, oid = track_model(a)
-    a.gs("remote", "add", "nas", str(tmp_path / "nas"), "--default")
-    a.commit("model")
+    data, oid = model_on_folder(a, tmp_path / "nas")
     a.gs("push")
 
     b = clone_of(a, tmp_path)

@@ -20,7 +20,7 @@ from gitstore.errors import IntegrityError
 from gitstore.hashing import hash_bytes
 from gitstore.stores.local import LocalStore
 from tests.conftest import git
-from tests.integration.resume_helpers import killed, resumed_mib, track_model
+from tests.integration.resume_helpers import killed, model_on_folder, resumed_mib
 from tests.integration.test_remotes import Clone
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -36,10 +36,8 @@ def test_a_killed_push_to_a_folder_remote_resumes(
     repo: Path, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     a = Clone(repo, tmp_path / "cache-a", run, monkeypatch)
-    data, oid = track_model(a)
     nas = tmp_path / "nas"
-    a.gs("remote", "add", "nas", str(nas), "--default")
-    a.commit("model")
+    data, oid = model_on_folder(a, nas)
 
     killed(a, "kill-range:3", "push")
     assert _left(nas) == [f"{partial.PREFIX}{oid}", f"{partial.PREFIX}{oid}{partial.SUFFIX}"]
@@ -55,10 +53,8 @@ def test_git_push_resumes_a_killed_push_to_a_folder_remote(
     repo: Path, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     a = Clone(repo, tmp_path / "cache-a", run, monkeypatch)
-    data, oid = track_model(a)
     nas = tmp_path / "nas"
-    a.gs("remote", "add", "nas", str(nas), "--default")
-    a.commit("model")
+    data, oid = model_on_folder(a, nas)
     git(tmp_path, "init", "-q", "--bare", "origin.git")
     git(repo, "remote", "add", "origin", str(tmp_path / "origin.git"))
 
