@@ -374,3 +374,20 @@ def test_checkout_rev_delta_leaves_a_record_that_never_hides_a_later_edit(repo: 
         assert state["modified"] == [victim], state
         run(repo, "track", "data")
         git(repo, "commit", "-qm", f"edit {victim}")
+
+
+def test_a_new_branch_at_the_same_commit_brings_back_only_what_is_absent(repo: Path, run) -> None:  # type: ignore[no-untyped-def]
+    """`git switch -c` runs post-checkout with the same commit on both sides: a tracked
+    path that is not there at all is materialised; present ones are left as they are."""
+    _tracked(repo, run)
+    write(repo / "model.bin", b"weights v1")
+    run(repo, "track", "model.bin")
+    git(repo, "commit", "-q", "-m", "model")
+    run(repo, "install")
+    (repo / "data" / "d1" / "f001.bin").write_text("edited, not tracked yet")
+    git(repo, "switch", "-q", "-c", "first")  # everything in place: nothing is touched
+    assert (repo / "data" / "d1" / "f001.bin").read_text() == "edited, not tracked yet"
+    (repo / "model.bin").unlink()
+    git(repo, "switch", "-q", "-c", "second")  # the model is absent: it comes back
+    assert (repo / "model.bin").read_bytes() == b"weights v1"
+    assert (repo / "data" / "d1" / "f001.bin").read_text() == "edited, not tracked yet"
