@@ -800,12 +800,15 @@ def _absent(ctx: Context, commit: str) -> list[tuple[str, str | None, str | None
     """The manifests at ``commit`` (in the work tree too) whose tracked path is not there at all.
 
     git calls this after every ``git switch -c``/``git checkout -b`` (the same
-    commit on both sides), where every tracked path is normally in place: the
-    work tree's manifests, which git lists from its index, answer that without
-    reading the commit's trees (nor importing dulwich, ~30 ms).
+    commit on both sides), where every tracked path is normally in place. The
+    manifests in git's index (the commit's, unless some were staged since)
+    answer that first: listing the commit's trees costs dulwich's import and a
+    read of every tree (~30 ms on W2, 0.2 s in a code base of 100,000 files);
+    the index, one ``git ls-files`` (15 ms there).
     """
     root = ctx.workspace.root
-    if all(os.path.lexists(root / mf.tracked_path(m)) for m in ctx.repo.worktree_manifests()):
+    staged = ctx.repo.ls_files(["*" + mf.SUFFIX])
+    if all(os.path.lexists(root / mf.tracked_path(m)) for m in staged if m.endswith(mf.SUFFIX)):
         return []
     return [
         (m, None, blob)
