@@ -31,6 +31,14 @@ the same run, interleaved.
   ``post_checkout_ratio_python`` with ``python -c pass``;
   ``checkout_added_ratio`` the ``--version`` one for ``checkout_added``.
 - ``startup_python``, ``startup_gitstore`` (``gitstore --version``).
+- ``codebase_*``: what the hooks add in a large code base, where most commits
+  and switches touch no data: a second repository with 100,000 small files
+  committed to git (1,000 folders of 100; 2,000 with ``quick``) and one
+  tracked folder of 100 files of 1 KiB. ``codebase_commit_added``: ``git
+  commit -a`` of one changed code file, with the hooks minus without;
+  ``codebase_switch_added``: ``git switch`` between two branches that differ in
+  one code file; ``codebase_new_branch_added``: ``git switch -c`` (git runs
+  post-checkout with the same commit on both sides).
 
 Every timed run is checked: after a switch, the changed files hold the
 branch's bytes and ``gitstore status`` says ``unchanged``; ``git status`` is
@@ -237,6 +245,72 @@ def run(workdir: Path, quick: bool) -> dict[str, float]:
     if branch != "main":
         s.git("checkout", "-q", "main")
         s.check("main")
+    out.update(codebase(workdir, quick, repeat))
+    return out
+
+
+def codebase(workdir: Path, quick: bool, repeat: int) -> dict[str, float]:
+    """What the hooks add to commits and switches that touch no data, in a large code base."""
+    env, cache, repo = Env(workdir), workdir / "codebase-cache", workdir / "codebase"
+    rmtree(repo)
+    rmtree(cache)
+    repo.mkdir(parents=True)
+    folders = 20 if quick else 1_000
+    for d in range(folders):
+        folder = repo / "src" / f"m{d:04d}"
+        folder.mkdir(parents=True)
+        for f in range(100):
+            (folder / f"f{f:03d}.py").write_text(f"x = {d * 100 + f}\n")
+    for i in range(100):
+        path = repo / "data" / f"d{i % 10}" / f"f{i:03d}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(workloads.stream(1, f"codebase:{i}", 1024))
+
+    def git(*args: str) -> float:
+        return env.git(repo, *args, cache=cache).seconds
+
+    def bare(*args: str) -> float:
+        return git("-c", "core.hooksPath=/dev/null", *args)
+
+    env.new_repo(repo, keep=("src", "data"))
+    env.gs(repo, "init", cache=cache)
+    env.gs(repo, "track", "data", cache=cache)
+    git("add", "-A")
+    git("commit", "-q", "-m", "code and data")
+    git("gc", "-q")  # a code base as clones have it: packed
+    git("branch", "side")
+    git("switch", "-q", "side")
+    (repo / "src" / "m0000" / "f000.py").write_text("x = 'side'\n")
+    git("commit", "-q", "-a", "-m", "side")
+    git("switch", "-q", "main")
+
+    def clean() -> None:
+        if env.git(repo, "status", "--porcelain").out.strip():
+            raise CheckFailed("codebase: git status not clean")
+        if env.gs(repo, "status", cache=cache).out.split() != ["unchanged", "data"]:
+            raise CheckFailed("codebase: gitstore status is not 'unchanged data'")
+
+    times: dict[str, list[float]] = {k: [] for k in ("commit", "switch", "new_branch")}
+    plain: dict[str, list[float]] = {k: [] for k in times}
+    for i in range(max(repeat, 3)):
+        for timed, run, label in ((times, git, "hooks"), (plain, bare, "bare")):
+            (repo / "src" / "m0001" / "f001.py").write_text(f"x = '{label} {i}'\n")
+            timed["commit"].append(run("commit", "-q", "-a", "-m", f"code {label} {i}"))
+            # both branches hold the same data: side differs in code only
+            timed["switch"].append(run("switch", "-q", "side"))
+            timed["switch"].append(run("switch", "-q", "main"))
+            timed["new_branch"].append(run("switch", "-q", "-c", f"{label}-{i}"))
+            git("switch", "-q", "main")
+        clean()
+    out = {}
+    for key in times:
+        out[f"codebase_{key}_with_hooks"] = statistics.median(times[key])
+        out[f"codebase_{key}_without_hooks"] = statistics.median(plain[key])
+        out[f"codebase_{key}_added"] = max(
+            0.0, out[f"codebase_{key}_with_hooks"] - out[f"codebase_{key}_without_hooks"]
+        )
+    rmtree(repo)
+    rmtree(cache)
     return out
 
 
