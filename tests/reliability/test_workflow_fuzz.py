@@ -1,0 +1,949 @@
+"""A model-based workflow fuzzer: two clones do random team work through real git.
+
+Alice and Bob each have a clone of a bare origin, their own cache, gitstore's
+hooks, and a folder remote shared through the committed config. A seeded
+random sequence of what a team does (edit and commit data, branch, switch,
+merge with and without conflicts, rebase, cherry-pick, revert, stash, reset,
+look at an old revision, push, pull, gc, gitstore push/pull/fetch) runs
+against them, and after every step the clones are checked against an oracle
+that knows, for every commit, which bytes each tracked file has:
+
+- no command or hook prints a traceback, whatever it returns;
+- every commit records what the model predicts: a commit of edited files
+  records them; a merge, rebase, cherry-pick or revert records the three-way
+  merge of the file contents (entry by entry, as the merge driver does), with
+  a conflict exactly where the model sees one;
+- once a step is done (a hook ran, or `gitstore checkout` where docs/hooks.md
+  says no hook runs), the tracked files on disk are HEAD's, byte for byte and
+  executable bit, and `git status` is clean;
+- `gitstore checkout REV` gives REV's files exactly, `gitstore checkout HEAD`
+  comes back;
+- every object a commit reachable in a clone needs is in its cache or on the
+  remote; after `gitstore gc --grace 0` every one that was in the cache still is;
+- after a push, every commit on origin has all its objects on the remote, and
+  a fresh clone with an empty cache gets every branch tip's bytes;
+- `gitstore verify` (caches and remote) finds nothing wrong.
+
+A failure prints the seed and the action log. Replay one seed with
+``GITSTORE_FUZZ_SEED=N [GITSTORE_FUZZ_STEPS=M] pytest tests/reliability/test_workflow_fuzz.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import pytest
+from blake3 import blake3
+
+from tests.conftest import gitstore_bin_dir
+from tests.reliability.helpers import objects_in, record, store_problems
+
+# read at import: the hermetic fixture clears GITSTORE_* before a test runs
+REPLAY_SEED = os.environ.get("GITSTORE_FUZZ_SEED")
+REPLAY_STEPS = os.environ.get("GITSTORE_FUZZ_STEPS")
+
+GITSTORE = [sys.executable, "-m", "gitstore"]
+MANIFESTS = ("data.gitstore", "model.bin.gitstore")
+NAMES = ("a.bin", "b.bin", "s1/c.bin", "s1/d.bin", "s2/e.bin", "s2/deep/f.bin", "g.bin")
+SHARED = (b"", b"x", b"shared one\n", b"shared two\n" * 40)
+ENTRY = re.compile(
+    r"^- \{path: (?P<path>[^,]+), blake3: (?P<oid>[0-9a-f]{64}), size: (?P<size>\d+)"
+    r"(?P<exec>, exec: true)?\}$"
+)
+
+FALSE_REFUSAL = "git changed the manifest without its files"
+
+Entry = tuple[str, bool]  # (oid, executable)
+Content = dict[str, Entry]  # tracked file ("data/s1/c.bin", "model.bin") -> entry
+
+
+class Finding(AssertionError):
+    """An invariant that does not hold."""
+
+
+def oid_of(data: bytes) -> str:
+    return str(blake3(data).hexdigest())
+
+
+def merge3(
+    base: Content, ours: Content, theirs: Content, prefer: str | None
+) -> tuple[Content, set[str]]:
+    """Entry-by-entry three-way merge; returns (result, tracked paths with a conflict)."""
+    out: Content = {}
+    conflicts: set[str] = set()
+    for path in sorted(set(base) | set(ours) | set(theirs)):
+        b, o, t = base.get(path), ours.get(path), theirs.get(path)
+        if o == t or t == b:
+            v = o
+        elif o == b:
+            v = t
+        else:
+            conflicts.add("model.bin" if path == "model.bin" else "data")
+            v = t if prefer == "theirs" else o
+        if v is not None:
+            out[path] = v
+    return out, conflicts
+
+
+def describe(content: Content) -> str:
+    return (
+        "{"
+        + ", ".join(f"{p}: {o[:8]}{'+x' if x else ''}" for p, (o, x) in sorted(content.items()))
+        + "}"
+    )
+
+
+def difference(want: Content, got: Content) -> str:
+    lines = []
+    for path in sorted(set(want) | set(got)):
+        if want.get(path) != got.get(path):
+            w, g = want.get(path), got.get(path)
+            lines.append(
+                f"  {path}: want {w[0][:8] + ('+x' if w[1] else '') if w else 'absent'},"
+                f" got {g[0][:8] + ('+x' if g[1] else '') if g else 'absent'}"
+            )
+    return "\n".join(lines)
+
+
+class Clone:
+    def __init__(self, fuzz: Fuzz, name: str, path: Path, cache: Path) -> None:
+        self.fuzz = fuzz
+        self.name = name
+        self.path = path
+        self.cache = cache / "gitstore"
+        self.env = dict(os.environ, XDG_CACHE_HOME=str(cache), GIT_EDITOR="true")
+        bins = [os.path.dirname(sys.executable), gitstore_bin_dir(), os.environ.get("PATH", "")]
+        self.env["PATH"] = os.pathsep.join(bins)
+
+    def run(self, argv: list[str], ok: bool | None) -> subprocess.CompletedProcess[str]:
+        shown = " ".join(argv[2:] if argv[0] == sys.executable else argv)
+        proc = subprocess.run(argv, cwd=self.path, env=self.env, capture_output=True, text=True)
+        self.fuzz.log(f"{self.name}$ {shown} -> {proc.returncode}")
+        for stream in (proc.stdout, proc.stderr):
+            if "Traceback (most recent call last)" in stream:
+                raise Finding(f"traceback from `{shown}`:\n{proc.stderr}")
+        if ok is True and proc.returncode != 0:
+            raise Finding(f"`{shown}` failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        if ok is False and proc.returncode == 0:
+            raise Finding(f"`{shown}` succeeded but should not:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def git(self, *args: str, ok: bool | None = True) -> subprocess.CompletedProcess[str]:
+        return self.run(["git", *args], ok)
+
+    def gs(self, *args: str, ok: bool | None = True) -> subprocess.CompletedProcess[str]:
+        return self.run([*GITSTORE, *args], ok)
+
+    def quiet_git(self, *args: str) -> str:
+        """A read-only git query, not logged."""
+        proc = subprocess.run(
+            ["git", *args], cwd=self.path, env=self.env, capture_output=True, text=True
+        )
+        return proc.stdout
+
+    def head(self) -> str:
+        return self.quiet_git("rev-parse", "HEAD").strip()
+
+    def branch(self) -> str:
+        return self.quiet_git("symbolic-ref", "-q", "--short", "HEAD").strip()
+
+    def rev(self, name: str) -> str:
+        return self.quiet_git("rev-parse", "-q", "--verify", name + "^{commit}").strip()
+
+    def branches(self) -> list[str]:
+        return self.quiet_git("for-each-ref", "--format=%(refname:short)", "refs/heads").split()
+
+    def remote_branches(self) -> list[str]:
+        out = self.quiet_git("for-each-ref", "--format=%(refname:short)", "refs/remotes/origin")
+        return [b for b in out.split() if b not in ("origin", "origin/HEAD")]
+
+    def reachable(self, *extra: str) -> list[str]:
+        return self.quiet_git("rev-list", "--all", "--reflog", *extra).split()
+
+    def in_progress(self) -> list[str]:
+        gitdir = self.path / ".git"
+        marks = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
+        return [m for m in marks if (gitdir / m).exists()]
+
+    def unmerged(self) -> list[str]:
+        return sorted(set(self.quiet_git("diff", "--name-only", "--diff-filter=U").split()))
+
+    def disk(self) -> Content:
+        out: Content = {}
+        data = self.path / "data"
+        if data.is_dir():
+            for folder, _dirs, files in os.walk(data):
+                for name in files:
+                    full = Path(folder, name)
+                    out[full.relative_to(self.path).as_posix()] = self._entry(full)
+        model = self.path / "model.bin"
+        if model.is_file():
+            out["model.bin"] = self._entry(model)
+        return out
+
+    def _entry(self, path: Path) -> Entry:
+        data = path.read_bytes()
+        self.fuzz.blobs.setdefault(oid_of(data), data)
+        return oid_of(data), bool(path.stat().st_mode & stat.S_IXUSR)
+
+    def write(self, rel: str, data: bytes, executable: bool) -> None:
+        path = self.path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            path.chmod(0o644)
+        path.write_bytes(data)
+        path.chmod(0o755 if executable else 0o644)
+        self.fuzz.blobs[oid_of(data)] = data
+
+
+class Fuzz:
+    def __init__(self, root: Path, seed: int, steps: int) -> None:
+        self.root = root
+        self.seed = seed
+        self.steps = steps
+        self.rng = random.Random(seed)
+        self.lines: list[str] = []
+        self.oracle: dict[str, Content] = {}
+        self.derived: set[str] = set()  # commits whose content was read, not predicted
+        self.blobs: dict[str, bytes] = {}
+        self.counter = 0
+        self.store = root / "store"
+        self.origin = root / "origin.git"
+        self.verifiers = 0
+        self.stats: dict[str, int] = {}
+
+    # ---- bookkeeping -------------------------------------------------------------
+
+    def log(self, line: str) -> None:
+        self.lines.append(line)
+
+    def note(self, what: str) -> None:
+        self.stats[what] = self.stats.get(what, 0) + 1
+
+    def tag(self, who: Clone, what: str) -> str:
+        self.counter += 1
+        return f"{who.name} c{self.counter}: {what}"
+
+    def committed(self, clone: Clone, commit: str) -> Content:
+        """What ``commit``'s manifests record, read with git alone and parsed here."""
+        query = "".join(f"{commit}:{m}\n" for m in MANIFESTS)
+        out = subprocess.run(
+            ["git", "cat-file", "--batch"],
+            cwd=clone.path,
+            input=query.encode(),
+            capture_output=True,
+            check=True,
+        ).stdout
+        content: Content = {}
+        pos = 0
+        for manifest in MANIFESTS:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].decode().split()
+            pos = end + 1
+            if header[-1] == "missing":
+                raise Finding(f"{commit[:10]} has no {manifest}")
+            size = int(header[2])
+            text = out[pos : pos + size].decode()
+            pos += size + 1
+            tracked = manifest[: -len(".gitstore")]
+            kind = re.search(r"^kind: (\w+)$", text, re.M)
+            total = re.search(r"^size: (\d+)$", text, re.M)
+            files = re.search(r"^files: (\d+)$", text, re.M)
+            if not (kind and total and files):
+                raise Finding(f"{commit[:10]}:{manifest} is not a manifest:\n{text}")
+            entries = [m for m in map(ENTRY.match, text.splitlines()) if m]
+            lines = [line for line in text.splitlines() if line.startswith("- ")]
+            if len(entries) != len(lines):
+                raise Finding(f"{commit[:10]}:{manifest} has lines that are not entries:\n{text}")
+            if int(files[1]) != len(entries) or int(total[1]) != sum(
+                int(m["size"]) for m in entries
+            ):
+                raise Finding(f"{commit[:10]}:{manifest} states wrong totals:\n{text}")
+            for m in entries:
+                key = tracked if kind[1] == "file" else f"{tracked}/{m['path']}"
+                content[key] = (m["oid"], bool(m["exec"]))
+                if m["oid"] not in self.blobs:
+                    raise Finding(f"{commit[:10]}:{manifest} names {m['oid']}, bytes nobody wrote")
+                if len(self.blobs[m["oid"]]) != int(m["size"]):
+                    raise Finding(f"{commit[:10]}:{manifest} gives {m['path']} a wrong size")
+        return content
+
+    def learn(
+        self,
+        clone: Clone,
+        direct: dict[str, Content] | None = None,
+        picks: Mapping[str, tuple[str, str] | None] | None = None,
+        prefer: str | None = None,
+        expect_conflict: bool = False,
+    ) -> None:
+        """Record every commit reachable from HEAD that the oracle does not know.
+
+        direct: message -> the content the commit of that message must record;
+        picks: message -> (base commit, their commit) for a commit made by applying
+        a change (rebase, cherry-pick, revert; None when ambiguous); merges are
+        predicted from their merge base. ``prefer`` is the side conflicts took.
+        """
+        out = clone.quiet_git("rev-list", "--topo-order", "--reverse", "--parents", "HEAD")
+        new = [line.split() for line in out.splitlines() if line.split()[0] not in self.oracle]
+        for commit, *parents in new:
+            message = clone.quiet_git("log", "-1", "--format=%B", commit).strip()
+            actual = self.committed(clone, commit)
+            predicted: Content | None = None
+            conflicts: set[str] = set()
+            subject = message.splitlines()[0] if message else ""
+            if direct and subject in direct:
+                predicted = direct[subject]
+            elif len(parents) == 2:
+                bases = clone.quiet_git("merge-base", "--all", *parents).split()
+                if len(bases) == 1 and bases[0] in self.oracle:
+                    base = self.oracle[bases[0]]
+                    predicted, conflicts = merge3(
+                        base, self.oracle[parents[0]], self.oracle[parents[1]], prefer
+                    )
+                else:
+                    self.note("criss-cross merge (content read)")
+            elif picks is not None and message in picks:
+                pick = picks[message]
+                if pick is not None:
+                    base_c, theirs_c = pick
+                    predicted, conflicts = merge3(
+                        self.oracle[base_c], self.oracle[parents[0]], self.oracle[theirs_c], prefer
+                    )
+            if predicted is None:
+                self.derived.add(commit)
+                self.oracle[commit] = actual
+                self.log(f"   learned {commit[:10]} (read) {describe(actual)}")
+                continue
+            if conflicts and prefer is None and not expect_conflict:
+                raise Finding(
+                    f"{commit[:10]} ({subject}) was made without a conflict, but the model sees"
+                    f" one in {sorted(conflicts)}"
+                )
+            if actual != predicted:
+                raise Finding(
+                    f"{commit[:10]} ({subject}) records other data than the model predicts:\n"
+                    + difference(predicted, actual)
+                )
+            self.oracle[commit] = actual
+            self.log(f"   learned {commit[:10]} {describe(actual)}")
+
+    # ---- invariants --------------------------------------------------------------
+
+    def check_disk(self, clone: Clone, commit: str, when: str) -> None:
+        want = self.oracle[commit]
+        got = clone.disk()
+        if got != want:
+            raise Finding(
+                f"{clone.name}: after {when}, the tracked files are not {commit[:10]}'s:\n"
+                + difference(want, got)
+            )
+
+    def settled(self, clone: Clone, when: str) -> None:
+        """The state every step must leave a clone in."""
+        busy = clone.in_progress()
+        if busy:
+            raise Finding(f"{clone.name}: {busy} left after {when}")
+        head = clone.head()
+        if head not in self.oracle:
+            raise Finding(f"{clone.name}: HEAD {head[:10]} unknown to the oracle after {when}")
+        status = clone.quiet_git("status", "--porcelain")
+        if status:
+            raise Finding(f"{clone.name}: git status not clean after {when}:\n{status}")
+        self.check_disk(clone, head, when)
+        self.check_objects_kept(clone, when)
+
+    def check_objects_kept(self, clone: Clone, when: str) -> None:
+        have = objects_in(clone.cache) | objects_in(self.store)
+        for commit in clone.reachable():
+            for path, (oid, _x) in self.oracle.get(commit, {}).items():
+                if oid not in have:
+                    raise Finding(
+                        f"{clone.name}: after {when}, {commit[:10]} needs {oid[:10]} ({path}),"
+                        " in neither its cache nor the remote"
+                    )
+
+    def check_origin_on_remote(self, when: str) -> None:
+        have = objects_in(self.store)
+        out = subprocess.run(
+            ["git", "rev-list", "--all"],
+            cwd=self.origin,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for commit in out.split():
+            if commit not in self.oracle:
+                raise Finding(f"origin has {commit[:10]}, which no clone made")
+            for path, (oid, _x) in self.oracle[commit].items():
+                if oid not in have:
+                    raise Finding(
+                        f"after {when}: pushed commit {commit[:10]} names {oid[:10]} ({path}),"
+                        " which the remote lacks"
+                    )
+
+    def check_fresh_clone(self) -> None:
+        """A new teammate, empty cache: every branch tip on origin gives its bytes."""
+        self.verifiers += 1
+        name = f"verifier{self.verifiers}"
+        path = self.root / name
+        subprocess.run(
+            ["git", "clone", "-q", "--no-checkout", str(self.origin), str(path)],
+            check=True,
+            capture_output=True,
+        )
+        fresh = Clone(self, name, path, self.root / f"{name}-cache")
+        fresh.gs("install")
+        tips = fresh.remote_branches()
+        for tip in tips:
+            fresh.git("checkout", "-q", "-B", tip.split("/", 1)[1], tip)
+            self.check_disk(fresh, fresh.head(), f"a fresh clone's checkout of {tip}")
+        fresh.gs("pull")
+        self.check_disk(fresh, fresh.head(), "a fresh clone's gitstore pull")
+        shutil.rmtree(path)
+        shutil.rmtree(self.root / f"{name}-cache", ignore_errors=True)
+
+    def check_verify(self, clone: Clone) -> None:
+        clone.gs("verify")
+        problems = store_problems(clone.cache)
+        if problems:
+            raise Finding(f"{clone.name}'s cache: {problems}")
+
+    def check_remote(self, clone: Clone) -> None:
+        clone.gs("verify", "--remote", "team")
+        problems = store_problems(self.store)
+        if problems:
+            raise Finding(f"the remote: {problems}")
+
+    # ---- set-up ------------------------------------------------------------------
+
+    def setup(self) -> tuple[Clone, Clone]:
+        subprocess.run(["git", "init", "-q", "--bare", str(self.origin)], check=True)
+        alice = Clone(self, "alice", self.root / "alice", self.root / "alice-cache")
+        bob = Clone(self, "bob", self.root / "bob", self.root / "bob-cache")
+        subprocess.run(
+            ["git", "clone", "-q", str(self.origin), str(alice.path)],
+            check=True,
+            capture_output=True,
+        )
+        alice.gs("init")
+        alice.gs("remote", "add", "team", str(self.store), "--default")
+        for name in NAMES[:3]:
+            alice.write(f"data/{name}", self.payload(), False)
+        alice.write("model.bin", self.payload(), False)
+        alice.gs("track", "data", "model.bin")
+        message = self.tag(alice, "set up")
+        alice.git("commit", "-qm", message)
+        self.learn(alice, direct={message: alice.disk()})
+        alice.git("push", "-q", "-u", "origin", "main")
+        subprocess.run(
+            ["git", "clone", "-q", str(self.origin), str(bob.path)], check=True, capture_output=True
+        )
+        bob.gs("install")
+        bob.gs("pull")
+        for clone in (alice, bob):
+            self.settled(clone, "set-up")
+        return alice, bob
+
+    # ---- random data -------------------------------------------------------------
+
+    def payload(self) -> bytes:
+        r = self.rng.random()
+        if r < 0.25:
+            return self.rng.choice(SHARED)
+        size = self.rng.choice((1, 7, 64, 700, 3000))
+        return self.rng.randbytes(size)
+
+    def mutate(self, clone: Clone) -> str:
+        """Random edits of the tracked files; returns what they were."""
+        did = []
+        for _ in range(self.rng.randint(1, 3)):
+            present = sorted(p for p in clone.disk() if p.startswith("data/"))
+            r = self.rng.random()
+            if r < 0.35 and present:
+                rel = self.rng.choice(present)
+                clone.write(rel, self.payload(), self.rng.random() < 0.1)
+                did.append(f"edit {rel}")
+            elif r < 0.6 and len(present) > 1:
+                rel = self.rng.choice(present)
+                (clone.path / rel).unlink()
+                did.append(f"delete {rel}")
+            elif r < 0.7 and present:
+                rel = self.rng.choice(present)
+                path = clone.path / rel
+                path.chmod(path.stat().st_mode ^ 0o111)
+                did.append(f"chmod {rel}")
+            elif r < 0.85:
+                rel = "model.bin"
+                clone.write(rel, self.payload(), False)
+                did.append("edit model.bin")
+            else:
+                rel = "data/" + self.rng.choice(NAMES)
+                clone.write(rel, self.payload(), False)
+                did.append(f"write {rel}")
+        if not any(p.startswith("data/") for p in clone.disk()):
+            clone.write("data/" + self.rng.choice(NAMES), self.payload(), False)
+            did.append("refill data")
+        return ", ".join(did)
+
+    def note_file(self, clone: Clone) -> None:
+        """A code change that never conflicts: a new file of its own."""
+        rel = f"notes/{clone.name}-{self.counter}-{self.rng.randrange(1 << 30):x}.txt"
+        path = clone.path / rel
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(self.rng.randbytes(24).hex() + "\n")
+        clone.git("add", rel)
+
+    def some_commit(self, clone: Clone, *rev_list: str) -> str | None:
+        """A random commit the oracle knows among ``git rev-list ARGS``."""
+        known = [c for c in clone.quiet_git("rev-list", *rev_list).split() if c in self.oracle]
+        return self.rng.choice(known) if known else None
+
+    def other_branch(self, clone: Clone) -> str | None:
+        here = clone.branch()
+        names = [b for b in clone.branches() if b != here]
+        names += [b for b in clone.remote_branches() if b != f"origin/{here}"]
+        return self.rng.choice(sorted(names)) if names else None
+
+    # ---- actions -----------------------------------------------------------------
+
+    def act_commit(self, clone: Clone) -> None:
+        what = self.mutate(clone)
+        message = self.tag(clone, what)
+        code = self.rng.random() < 0.4 or clone.disk() == self.oracle[clone.head()]
+        if code:
+            self.note_file(clone)
+        how = self.rng.random()
+        if how < 0.5:
+            changed = [p for p in ("data", "model.bin") if self.rng.random() < 0.8] or ["data"]
+            clone.gs("track", *changed)
+            self.commit_edits(clone, message, two_step=not code)
+        else:
+            self.commit_edits(clone, message, two_step=not code)
+        self.learn(clone, direct={message: clone.disk()})
+
+    def commit_edits(self, clone: Clone, message: str, two_step: bool, *extra: str) -> None:
+        """git commit -a of the user's own edits, made on a settled clone."""
+        for _ in range(3):
+            done = clone.git("commit", "-qa", *extra, "-m", message, ok=None)
+            if done.returncode == 0:
+                return
+            if two_step and "again to commit it" in done.stderr:
+                self.note("two-step commit")
+                two_step = False
+            elif FALSE_REFUSAL in done.stderr:
+                # see test_deleting_a_file_after_a_branch_switch_is_not_refused
+                self.note("KNOWN: edit refused as 'git changed the manifest'")
+                clone.gs("track", "data", "model.bin")
+            else:
+                raise Finding(f"git commit -a refused:\n{done.stdout}\n{done.stderr}")
+        raise Finding("git commit -a never committed")
+
+    def act_amend(self, clone: Clone) -> None:
+        if len(clone.quiet_git("rev-list", "--parents", "-1", "HEAD").split()) != 2:
+            return  # a merge, or the root
+        what = self.mutate(clone)
+        message = self.tag(clone, "amended: " + what)
+        self.commit_edits(clone, message, False, "--amend")
+        self.learn(clone, direct={message: clone.disk()})
+
+    def act_branch(self, clone: Clone) -> None:
+        name = f"t{self.rng.randrange(4)}"
+        if name in clone.branches():
+            clone.git("switch", "-q", name)
+        else:
+            start = (
+                self.some_commit(clone, "--all", "-n", "30") if self.rng.random() < 0.3 else None
+            )
+            clone.git("switch", "-qc", name, *([start] if start else []))
+
+    def act_switch(self, clone: Clone) -> None:
+        target = self.other_branch(clone)
+        if target is None:
+            return
+        if target.startswith("origin/"):
+            local = target.split("/", 1)[1]
+            if local in clone.branches():
+                clone.git("switch", "-q", local)
+            else:
+                clone.git("switch", "-q", local)  # git's DWIM: a tracking branch
+        else:
+            clone.git("checkout" if self.rng.random() < 0.5 else "switch", "-q", target)
+
+    def resolve(self, clone: Clone, prefer: str) -> bool:
+        """Settle conflicted manifests; False when something else conflicts."""
+        conflicted = clone.unmerged()
+        if not conflicted or any(p not in MANIFESTS for p in conflicted):
+            return False
+        for manifest in conflicted:
+            path = manifest[: -len(".gitstore")]
+            clone.gs("resolve", path if self.rng.random() < 0.7 else manifest, f"--{prefer}")
+        return True
+
+    def commit_after_conflict(self, clone: Clone, command: list[str]) -> bool:
+        """git commit / cherry-pick --continue after resolve (False: nothing left to commit);
+        a refusal must say what to do."""
+        done = clone.git(*command, ok=None)
+        if done.returncode != 0:
+            if "now empty" in done.stderr or "nothing to commit" in done.stdout:
+                self.note("empty after resolve")
+                clone.git(
+                    command[0], "--abort" if command[0] == "cherry-pick" else "--quit", ok=None
+                )
+                return False
+            if clone.unmerged():
+                raise Finding(f"`git {' '.join(command)}` left unmerged paths:\n{done.stderr}")
+            if "gitstore checkout" not in done.stderr:
+                raise Finding(f"`git {' '.join(command)}` failed:\n{done.stdout}\n{done.stderr}")
+            self.note(f"{command[0]} refused after resolve, checkout asked for")
+            clone.gs("checkout")
+            clone.git(*command)
+        return True
+
+    def act_merge(self, clone: Clone, target: str | None = None, pull: str | None = None) -> None:
+        target = target or self.other_branch(clone)
+        if target is None:
+            return
+        head, theirs = clone.head(), clone.rev(target)
+        base = clone.quiet_git("merge-base", "--all", head, theirs).split()
+        expected: set[str] = set()
+        if len(base) == 1:
+            _m, expected = merge3(
+                self.oracle[base[0]], self.oracle[head], self.oracle[theirs], None
+            )
+        if pull:
+            done = clone.git("pull", "-q", "--no-rebase", "--no-edit", "origin", pull, ok=None)
+        else:
+            done = clone.git("merge", "-q", "--no-edit", target, ok=None)
+        if done.returncode == 0:
+            if expected:
+                raise Finding(f"the merge of {target} gave no conflict, the model sees {expected}")
+            self.learn(clone)
+            return
+        conflicted = {m[: -len(".gitstore")] for m in clone.unmerged()}
+        if not conflicted:
+            raise Finding(
+                f"merge of {target} failed without a conflict:\n{done.stdout}\n{done.stderr}"
+            )
+        if len(base) == 1 and conflicted != expected:
+            raise Finding(
+                f"the merge of {target} conflicts in {conflicted}, the model in {expected}"
+            )
+        self.note("merge conflict")
+        if self.rng.random() < 0.3:
+            clone.git("merge", "--abort")
+            return
+        prefer = self.rng.choice(("ours", "theirs"))
+        if not self.resolve(clone, prefer):
+            clone.git("merge", "--abort")
+            return
+        if not self.commit_after_conflict(clone, ["commit", "-q", "--no-edit"]):
+            raise Finding("a merge with resolved conflicts had nothing to commit")
+        self.learn(clone, prefer=prefer, expect_conflict=True)
+        if clone.disk() != self.oracle[clone.head()]:
+            # no hook runs at the commit that concludes a merge: say so, and settle
+            self.note("conflicted merge commit left files to check out")
+            clone.gs("checkout")
+
+    def pick_map(self, clone: Clone, upstream: str) -> dict[str, tuple[str, str] | None]:
+        out = clone.quiet_git("rev-list", "--no-merges", "--parents", f"{upstream}..HEAD")
+        picks: dict[str, tuple[str, str] | None] = {}
+        for line in out.splitlines():
+            commit, parent = line.split()
+            message = clone.quiet_git("log", "-1", "--format=%B", commit).strip()
+            picks[message] = None if message in picks else (parent, commit)
+        return picks
+
+    def act_rebase(self, clone: Clone, pull: str | None = None) -> None:
+        target = f"origin/{pull}" if pull else self.other_branch(clone)
+        if target is None:
+            return
+        if pull:
+            clone.git("fetch", "-q", "origin")
+        picks = self.pick_map(clone, target)
+        if pull:
+            done = clone.git("pull", "-q", "--rebase", "origin", pull, ok=None)
+        else:
+            done = clone.git("rebase", "-q", target, ok=None)
+        prefer: str | None = None
+        if done.returncode != 0:
+            if not clone.in_progress():
+                raise Finding(f"rebase onto {target} failed:\n{done.stdout}\n{done.stderr}")
+            self.note("rebase conflict")
+            if self.rng.random() < 0.4:
+                clone.git("rebase", "--abort")
+                return
+            prefer = self.rng.choice(("ours", "theirs"))
+            for _ in range(50):
+                if not clone.in_progress():
+                    break
+                if clone.unmerged():
+                    if not self.resolve(clone, prefer):
+                        clone.git("rebase", "--abort")
+                        return
+                cont = clone.git("rebase", "--continue", ok=None)
+                if cont.returncode != 0 and not clone.unmerged() and clone.in_progress():
+                    if "gitstore checkout" in cont.stderr:
+                        self.note("rebase --continue refused, checkout asked for")
+                        clone.gs("checkout")
+                    elif "nothing to commit" in cont.stdout + cont.stderr:
+                        clone.git("rebase", "--skip", ok=None)
+                    else:
+                        raise Finding(f"rebase --continue failed:\n{cont.stdout}\n{cont.stderr}")
+        self.learn(clone, picks=picks, prefer=prefer, expect_conflict=prefer is not None)
+
+    def act_cherry_pick(self, clone: Clone) -> None:
+        commit = self.some_commit(clone, "--all", "--no-merges", "--not", "HEAD")
+        if (
+            commit is None
+            or len(clone.quiet_git("rev-list", "--parents", "-1", commit).split()) != 2
+        ):
+            return
+        parent = clone.rev(commit + "^")
+        if parent not in self.oracle:
+            return
+        done = clone.git("cherry-pick", "-x", commit, ok=None)
+        message = clone.quiet_git("log", "-1", "--format=%B", "HEAD").strip()
+        picks = {message: (parent, commit)}
+        prefer: str | None = None
+        if done.returncode != 0:
+            if not clone.unmerged():  # empty: the change is there already
+                clone.git("cherry-pick", "--abort", ok=None)
+                return
+            self.note("cherry-pick conflict")
+            prefer = self.rng.choice(("ours", "theirs"))
+            if self.rng.random() < 0.4 or not self.resolve(clone, prefer):
+                clone.git("cherry-pick", "--abort")
+                return
+            if not self.commit_after_conflict(clone, ["cherry-pick", "--continue"]):
+                clone.gs("checkout")
+                return
+            message = clone.quiet_git("log", "-1", "--format=%B", "HEAD").strip()
+            picks = {message: (parent, commit)}
+        self.learn(clone, picks=picks, prefer=prefer, expect_conflict=prefer is not None)
+        self.after_hookless(clone, "cherry-pick")
+
+    def act_revert(self, clone: Clone) -> None:
+        commit = self.some_commit(clone, "--no-merges", "HEAD", "-n", "12")
+        if (
+            commit is None
+            or len(clone.quiet_git("rev-list", "--parents", "-1", commit).split()) != 2
+        ):
+            return
+        parent = clone.rev(commit + "^")
+        if parent not in self.oracle:
+            return
+        message = self.tag(clone, f"revert {commit[:10]}")
+        done = clone.git("revert", "--no-commit", commit, ok=None)
+        if done.returncode != 0:
+            self.note("revert conflict")
+            clone.git("revert", "--abort", ok=None)
+            clone.gs("checkout")
+            return
+        if not clone.quiet_git("diff", "--cached", "--name-only"):
+            clone.git("revert", "--abort", ok=None)
+            return
+        if self.rng.random() < 0.5:
+            # the documented order: revert -n runs no hook, so check out first
+            clone.gs("checkout")
+            clone.git("commit", "-qm", message)
+        else:
+            # commit first: pre-commit must refuse (files at HEAD's version) or keep the manifest
+            first = clone.git("commit", "-qm", message, ok=None)
+            if first.returncode != 0:
+                self.note("revert -n commit refused before checkout")
+                clone.gs("checkout")
+                clone.git("commit", "-qm", message)
+        self.learn(clone, picks={message: (commit, parent)})
+        self.after_hookless(clone, "revert")
+
+    def after_hookless(self, clone: Clone, what: str) -> None:
+        """Where no hook runs, docs/hooks.md says to run gitstore checkout; sometimes a
+        code commit comes first, which must keep the manifest (never record stale files)."""
+        if self.rng.random() < 0.3:
+            self.note(f"code commit after {what}, before checkout")
+            self.note_file(clone)
+            message = self.tag(clone, f"code after {what}")
+            want = self.oracle[clone.head()]
+            first = clone.git("commit", "-qm", message, ok=None)
+            if first.returncode == 0:
+                self.learn(clone, direct={message: want})
+            elif "gitstore checkout" not in first.stderr:
+                raise Finding(f"commit after {what} refused:\n{first.stderr}")
+            else:
+                clone.gs("checkout")
+                clone.git("commit", "-qm", message)
+                self.learn(clone, direct={message: want})
+        clone.gs("checkout")
+
+    def act_stash(self, clone: Clone) -> None:
+        self.mutate(clone)
+        clone.gs("track", "data", "model.bin")
+        self.note_file(clone)
+        stashed = clone.disk()
+        clone.git("stash", "-q")
+        clone.gs("checkout")  # no hook runs at a stash
+        self.settled(clone, "git stash + gitstore checkout")
+        clone.git("stash", "pop", "-q", *(["--index"] if self.rng.random() < 0.5 else []))
+        message = self.tag(clone, "stashed work")
+        if self.rng.random() < 0.5:
+            clone.gs("checkout")
+            clone.git("commit", "-qam", message)
+        else:
+            first = clone.git("commit", "-qam", message, ok=None)
+            if first.returncode != 0:
+                self.note("commit after stash pop refused before checkout")
+                if "gitstore checkout" not in first.stderr:
+                    raise Finding(f"commit after stash pop refused:\n{first.stderr}")
+                clone.gs("checkout")
+                clone.git("commit", "-qam", message)
+        self.learn(clone, direct={message: stashed})
+        clone.gs("checkout")
+
+    def act_reset(self, clone: Clone) -> None:
+        target = self.some_commit(clone, "--all", "-n", "20")
+        if target is None:
+            return
+        clone.git("reset", "-q", "--hard", target)
+        clone.gs("checkout")  # no hook runs at a reset
+
+    def act_peek(self, clone: Clone) -> None:
+        commit = self.some_commit(clone, "--all", "--reflog")
+        if commit is None:
+            return
+        if self.rng.random() < 0.5:
+            clone.gs("pull", commit)
+        else:
+            clone.gs("fetch", commit)
+            clone.gs("checkout", commit)
+        self.check_disk(clone, commit, f"gitstore checkout {commit[:10]}")
+        clone.gs("checkout", "HEAD")
+
+    def act_push(self, clone: Clone) -> None:
+        branch = clone.branch()
+        done = clone.git("push", "-q", "-u", "origin", branch, ok=None)
+        if done.returncode == 0:
+            self.check_origin_on_remote(f"{clone.name} pushed {branch}")
+        elif "rejected" not in done.stderr:
+            raise Finding(f"git push failed:\n{done.stderr}")
+
+    def act_pull(self, clone: Clone) -> None:
+        branch = clone.branch()
+        clone.git("fetch", "-q", "origin")
+        if f"origin/{branch}" not in clone.remote_branches():
+            return
+        if self.rng.random() < 0.35:
+            self.act_rebase(clone, pull=branch)
+        else:
+            self.act_merge(clone, target=f"origin/{branch}", pull=branch)
+
+    def act_gc(self, clone: Clone) -> None:
+        needed = {o for c in clone.reachable() for o, _x in self.oracle.get(c, {}).values()}
+        before = objects_in(clone.cache) & needed
+        clone.gs("gc", "--grace", "0")
+        lost = before - objects_in(clone.cache)
+        if lost:
+            raise Finding(f"gc deleted objects reachable commits need: {sorted(lost)[:3]}")
+
+    def act_gs_transfer(self, clone: Clone) -> None:
+        r = self.rng.random()
+        if r < 0.35:
+            clone.gs("push", *(["--all"] if self.rng.random() < 0.5 else []))
+            have = objects_in(self.store)
+            for path, (oid, _x) in self.oracle[clone.head()].items():
+                if oid not in have:
+                    raise Finding(f"gitstore push left {path} ({oid[:10]}) off the remote")
+        elif r < 0.7:
+            clone.gs("pull")
+        else:
+            clone.gs("fetch")
+
+    ACTIONS = (
+        ("commit", 8),
+        ("amend", 1),
+        ("branch", 2),
+        ("switch", 3),
+        ("merge", 3),
+        ("rebase", 2),
+        ("cherry_pick", 2),
+        ("revert", 1),
+        ("stash", 1),
+        ("reset", 1),
+        ("peek", 2),
+        ("push", 5),
+        ("pull", 4),
+        ("gc", 1),
+        ("gs_transfer", 2),
+    )
+
+    def run(self) -> None:
+        clones = self.setup()
+        names = [n for n, _w in self.ACTIONS]
+        weights = [w for _n, w in self.ACTIONS]
+        for step in range(self.steps):
+            clone = self.rng.choice(clones)
+            action = self.rng.choices(names, weights)[0]
+            self.log(f"-- step {step}: {clone.name} {action} (on {clone.branch()})")
+            self.note(action)
+            getattr(self, f"act_{action}")(clone)
+            self.settled(clone, action)
+        for clone in clones:  # push everything, then the whole team's view
+            for branch in clone.branches():
+                clone.git("push", "-q", "origin", branch, ok=None)
+            self.check_verify(clone)
+        self.check_origin_on_remote("the last pushes")
+        self.check_remote(clones[0])
+        self.check_fresh_clone()
+        for clone in clones:
+            for commit in set(clone.reachable()) & set(self.oracle):
+                if self.rng.random() < 0.15:
+                    self.act_peek_at(clone, commit)
+            self.settled(clone, "the last checks")
+
+    def act_peek_at(self, clone: Clone, commit: str) -> None:
+        clone.gs("pull", commit)
+        self.check_disk(clone, commit, f"gitstore pull {commit[:10]}")
+        clone.gs("checkout", "HEAD")
+
+
+def fuzz(root: Path, seed: int, steps: int) -> Fuzz:
+    run = Fuzz(root, seed, steps)
+    started = time.monotonic()
+    try:
+        run.run()
+    except AssertionError as exc:
+        log = "\n".join(run.lines[-150:])
+        raise AssertionError(
+            f"workflow fuzz, seed {seed}, {steps} steps: {exc}\n"
+            f"replay: GITSTORE_FUZZ_SEED={seed} GITSTORE_FUZZ_STEPS={steps} python -m pytest -q"
+            f" tests/reliability/test_workflow_fuzz.py -k default\n--- action log (last 150) ---\n{log}"
+        ) from None
+    run.log(f"done in {time.monotonic() - started:.1f}s")
+    return run
+
+
+def seeds(default: Iterable[int]) -> list[int]:
+    return [int(REPLAY_SEED)] if REPLAY_SEED else list(default)
+
+
+@pytest.mark.parametrize("seed", seeds((11, 22, 33)))
+def test_workflow_fuzz_default(tmp_path: Path, seed: int) -> None:
+    steps = int(REPLAY_STEPS or 40)
+    run = fuzz(tmp_path, seed, steps)
+    record("workflow-fuzz", f"seed-{seed}", steps=steps, commits=len(run.oracle))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", seeds(range(1000, 1040)))
+def test_workflow_fuzz_heavy(tmp_path: Path, seed: int) -> None:
+    steps = int(REPLAY_STEPS or 150)
+    run = fuzz(tmp_path, seed, steps)
+    record("workflow-fuzz-heavy", f"seed-{seed}", steps=steps, commits=len(run.oracle))
