@@ -255,9 +255,10 @@ def status(state: State, paths: tuple[str, ...], as_json: bool) -> None:
                     click.echo(f"    ... and {len(items) - 50} more {word}")
     for s in result:
         if s.path in marks and s.state != "unchanged":
+            # pull, not checkout: the rest's objects may never have been fetched
             warn(
                 f"gitstore: note: {s.path} was left part-way ({marks[s.path]});"
-                f" `gitstore checkout {s.path}` finishes it"
+                f" `gitstore pull {api.arg_for(ctx, s.path)}` finishes it"
             )
         elif s.state == "conflicted":
             warn(

@@ -233,7 +233,12 @@ def remote_status(name: str | None, as_json: bool) -> None:
         click.echo(f"{count(len(status.not_pushed), 'object')} not pushed yet; run `gitstore push`")
     for oid, paths in list(status.missing.items())[:20]:
         shown = one_line(paths[0]) if paths else "?"
-        click.echo(f"missing everywhere: {oid} ({shown})")
+        click.echo(f"not here nor in the cache: {oid} ({shown})")
+    if status.missing:  # another remote may well have them: only this one was asked
+        click.echo(
+            f"{count(len(status.missing), 'object')} not in the cache; `gitstore fetch`"
+            " brings them from another remote, if one has them, for `gitstore push`"
+        )
     if status.unshared:
         from .stores.sharing import team_hint
 
