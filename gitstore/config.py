@@ -399,16 +399,21 @@ def load(
         # (else each folder would get a cache of its own)
         base = root if root is not None else common_dir
         cache_path = (base if base is not None else Path.cwd()) / cache_path
-    link_raw: Any = env.get("GITSTORE_LINK") or cache.get("link") or DEFAULT_LINK
-    link = parse_link(link_raw)
+    link_env = env.get("GITSTORE_LINK")
+    try:
+        link = parse_link(link_env or cache.get("link") or DEFAULT_LINK)
+    except ConfigError as exc:  # the files' values were checked as they were read
+        raise ConfigError(f"GITSTORE_LINK={link_env!r}: {exc}") from None
     hooks = merged.get("hooks", {})
-    jobs_raw = env.get("GITSTORE_JOBS") or merged.get("transfer", {}).get("jobs", 8)
+    jobs_env = env.get("GITSTORE_JOBS")
+    jobs_raw = jobs_env or merged.get("transfer", {}).get("jobs", 8)
     try:
         jobs = int(jobs_raw)
         if jobs < 1:
             raise ValueError
     except (TypeError, ValueError):
-        raise ConfigError(f"transfer.jobs must be a positive integer, not {jobs_raw!r}") from None
+        key = "GITSTORE_JOBS" if jobs_env else "transfer.jobs"
+        raise ConfigError(f"{key} must be a positive integer, not {jobs_raw!r}") from None
     config = Config(
         cache_dir=cache_path,
         link=link,

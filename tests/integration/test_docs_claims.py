@@ -85,3 +85,25 @@ def test_remote_status_does_not_call_an_object_on_another_remote_missing_everywh
     b.gs("fetch")
     b.gs("push", "--remote", "second")
     assert "3 of 3 objects present" in b.gs("remote", "status", "second").stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("GITSTORE_JOBS", "0"),
+        ("GITSTORE_JOBS", "many"),
+        ("GITSTORE_LINK", "hardlinks"),
+        ("GITSTORE_LINK", ","),
+    ],
+)
+def test_a_bad_environment_variable_is_named_in_its_error(
+    repo: Path, run: Run, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    """config.md: a wrong value is one line naming where it came from. From the
+    environment it named the config key (`transfer.jobs`), which no file holds."""
+    run(repo, "init")
+    monkeypatch.setenv(variable, value)
+    out = run(repo, "status", ok=False)
+    assert out.returncode == 1
+    (line,) = out.stderr.splitlines()
+    assert line.startswith("gitstore: error: ") and variable in line and repr(value) in line
