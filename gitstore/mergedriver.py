@@ -284,4 +284,26 @@ def resolve_path(ctx: Context, user_path: str, side: str) -> tuple[str, list[str
     manifest = mf.parse(clean, mpath)
     listed = gitignore.add(ws.root, mf.tracked_path(mpath), manifest.kind == "dir")
     ctx.repo.stage([mpath, ".gitignore"] if listed else [mpath])
-    return mpath, materialise_changes(ctx, [(mpath, None, "resolved")]).lines
+    notes = materialise_changes(ctx, [(mpath, None, "resolved")]).lines
+    _record_clean(ctx, mf.tracked_path(mpath))
+    return mpath, notes
+
+
+def _record_clean(ctx: Context, rel: str) -> None:
+    """Record ``rel`` as matching the resolved manifest (the clean record), as status would.
+
+    A `git merge --abort` (or a cherry-pick's, a rebase's) runs no hook: it puts
+    the earlier manifest back and leaves the files resolve wrote. With this
+    record, the next commit and status see files exactly as when they matched a
+    manifest that has changed since, so they keep the manifest and say to run
+    `gitstore checkout`; without it, a commit took those files for an edit and
+    recorded the other side's data. The full checkout that materialised them
+    records nothing, and files written this moment are not vouched for (the
+    racy rule), hence the wait.
+    """
+    import time
+
+    from .cleanrecord import RACY_NS
+
+    time.sleep(RACY_NS / 1e9)
+    ctx.workspace.status(only=[rel])
