@@ -40,6 +40,7 @@ class Context:
         self.repo = GitRepo.discover(path)
         self.cwd = Path(path).absolute() if path != "." else Path.cwd()
         self.config = cfg.load(self.repo.root, self.repo.common_dir, overrides=overrides)
+        self.upstream_asked = False  # remotes.use_upstream: at most once
 
     @cached_property
     def cache(self) -> Cache:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -293,6 +293,39 @@ def committed_remotes_in(text: bytes, where: Path, base: Path | None) -> dict[st
     }
 
 
+def with_upstream(config: Config, text: bytes, where: Path, base: Path | None) -> Config:
+    """``config``, which names no remote, with the remotes of the committed file ``text``.
+
+    That file is the upstream's default branch's (``where`` names it): its
+    remotes come in as layer ``upstream``, its ``default_remote`` and its
+    git-remote mapping with them, unless this clone's or the user's own
+    settings (or ``GITSTORE_REMOTE``) say otherwise. ConfigError when the
+    file does not parse.
+    """
+    data = _parse_yaml(where, text)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must hold a mapping of settings")
+    remotes = {
+        str(name): _remote_from(str(name), raw, "upstream", where, base)
+        for name, raw in _mapping(data, "remotes", where).items()
+    }
+    if not remotes:
+        return config
+    default = config.default_remote or data.get("default_remote")
+    if not isinstance(default, str) or default not in remotes:
+        default = config.default_remote
+    order = [default] if default in remotes else []
+    order += [n for n in remotes if n not in order]
+    mapping = {str(k): v for k, v in _mapping(data, "remote", where).items() if isinstance(v, str)}
+    return replace(
+        config,
+        remotes=remotes,
+        remote_order=tuple(order),
+        default_remote=default,
+        git_remote_map={**mapping, **config.git_remote_map},
+    )
+
+
 def _mapping(layer: Mapping[str, Any], key: str, path: Path | None) -> Mapping[str, Any]:
     """``layer[key]`` when it is a mapping (or absent: empty); ConfigError naming the file otherwise."""
     value = layer.get(key)
@@ -427,8 +460,6 @@ def load(
         notes=tuple(notes),
     )
     if overrides:
-        from dataclasses import replace
-
         config = replace(config, **overrides)
     return config
 

@@ -787,6 +787,34 @@ class GitRepo:
             raise GitstoreError(f"git {_subcommand(args)} failed: {_first_error_line(proc.stderr)}")
         return proc
 
+    def upstream_head(self) -> tuple[str, str] | None:
+        """(git remote, commit) of the upstream's default branch, None when there is none.
+
+        ``refs/remotes/NAME/HEAD`` (what ``git clone`` checked out) of ``origin``,
+        or of the only git remote when none is called so: never any remote's, as
+        a contributor's fork added to fetch a branch (with ``git remote set-head
+        -a``) would then speak for the team. None without such a remote or ref
+        (a clone made with ``--single-branch`` of another branch).
+        """
+        try:
+            names = self.git("remote").stdout.decode("utf-8", "replace").split()
+        except GitstoreError:
+            return None
+        name = "origin" if "origin" in names else names[0] if len(names) == 1 else None
+        if name is None:
+            return None
+        # that very ref: as a revision name, a missing one went on by git's rules to
+        # refs/tags/refs/remotes/origin/HEAD, a tag a fork's fetch brings along
+        ref = f"refs/remotes/{name}/HEAD"
+        try:
+            shown = self.git("show-ref", "--verify", "--hash", ref, check=False)
+        except GitstoreError:
+            return None
+        sha = shown.stdout.decode("ascii", "replace").strip()
+        if shown.returncode != 0 or not sha:
+            return None
+        return name, sha
+
     def _git_place(self) -> tuple[Path, dict[str, str] | None]:
         """The folder and environment (None: this process's) for a git command on this repository."""
         cwd = self.root if self.root is not None else self.git_dir

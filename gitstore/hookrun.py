@@ -600,6 +600,10 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
                 updates.append((words[1], words[3]))
     commits: set[str] = set()
     parents: set[str] = set()
+    if not ctx.config.remotes:
+        from .remotes import use_upstream
+
+        use_upstream(ctx)  # a branch made from a commit older than the team's remote
     store = ctx.config.git_remote_map.get(remote) or ctx.config.default_remote
     # after another clone's `gc --remote`, this clone's remote-tracking refs may
     # name commits whose data it deleted (a force-push dropped them, a branch was
@@ -935,7 +939,11 @@ def materialise_changes(
             pending[rel] = f"the fetch failed: {down}"
             continue
         why = why or (
-            "hooks.fetch is false" if not ctx.config.hooks_fetch else "no gitstore remote has them"
+            "hooks.fetch is false"
+            if not ctx.config.hooks_fetch
+            else "no gitstore remote has them"
+            if ctx.config.remotes
+            else "no gitstore remote is configured"
         )
         report.lines.append(
             f"gitstore: left {rel} unmaterialised: {counted(len(set(oids)), 'object')} not in the cache ({why}); run `gitstore pull` later"
@@ -1036,7 +1044,11 @@ def _fetch_missing(ctx: Context, needed: set[str]) -> tuple[dict[str, str], str 
     path's reason: its message names whichever object was asked first.
     """
     missing = needed - ctx.cache.exists(needed)
-    if not missing or not ctx.config.hooks_fetch or not ctx.config.remote_order:
+    if not missing or not ctx.config.hooks_fetch:
+        return {}, None
+    from .remotes import fetch_order
+
+    if not fetch_order(ctx):
         return {}, None
     try:
         from . import transfer

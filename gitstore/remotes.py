@@ -65,11 +65,39 @@ PUSH_ELSEWHERE = (
 
 def fetch_order(ctx: Context) -> list[str]:
     """Remote names fetch tries, in order (DESIGN.md "Configuration")."""
+    use_upstream(ctx)
     return list(ctx.config.remote_order)
+
+
+def use_upstream(ctx: Context) -> None:
+    """When no file names a remote, take those of the upstream's default branch (once).
+
+    A commit from before the team committed its remote (last March's data,
+    checked out with git) has none in its ``.gitstore/config.yaml``, and its
+    data could not be fetched, nor a branch made from it pushed. The default
+    branch's remotes are the team's decision (see Trust above): they are used
+    as defined there, as layer ``upstream``. Asked only where a remote is
+    needed, so that no other command pays for reading the default branch.
+    """
+    if ctx.config.remotes or ctx.upstream_asked or ctx.repo.root is None:
+        return
+    ctx.upstream_asked = True
+    head = ctx.repo.upstream_head()
+    if head is None:
+        return
+    where = Path(f"{head[0]}/HEAD:{cfg.COMMITTED_FILE}")
+    base = cfg.folder_anchor(ctx.repo.root, ctx.repo.common_dir)
+    try:
+        text = ctx.repo.read_path(ctx.repo.resolve(head[1]), cfg.COMMITTED_FILE)
+        if text is not None:
+            ctx.config = cfg.with_upstream(ctx.config, text, where, base)
+    except GitstoreError:  # unreadable (a partial clone offline) or invalid: none, as before
+        return
 
 
 def remote_config(ctx: Context, name: str | None) -> cfg.RemoteConfig:
     """The RemoteConfig called ``name`` (None: the default); ConfigError if there is none."""
+    use_upstream(ctx)
     remotes = ctx.config.remotes
     if name is None:
         name = ctx.config.default_remote
@@ -265,34 +293,17 @@ def check_trust(ctx: Context, rc: cfg.RemoteConfig, *, for_write: bool = False) 
 def _upstream_keys(ctx: Context, rc: cfg.RemoteConfig) -> list[dict[str, Any]] | None:
     """How the upstream's default branch defines remote ``rc.name`` (its trust key, or []
     when it does not or cannot be read); None when this clone has no such branch."""
-    try:
-        names = ctx.repo.git("remote").stdout.decode("utf-8", "replace").split()
-    except GitstoreError:
-        return None
-    # the clone's upstream only: `origin`, or the one git remote there is. Any remote's
-    # HEAD would do otherwise, and a contributor's fork added to fetch a branch (with
-    # `git remote set-head -a`) could vouch for its own default remote
-    name = "origin" if "origin" in names else names[0] if len(names) == 1 else None
-    if name is None:
-        return None
-    # that very ref: as a revision name, a missing one went on by git's rules to
-    # refs/tags/refs/remotes/origin/HEAD, a tag a fork's fetch brings along
-    ref = f"refs/remotes/{name}/HEAD"
-    try:
-        shown = ctx.repo.git("show-ref", "--verify", "--hash", ref, check=False)
-    except GitstoreError:
-        return None
-    sha = shown.stdout.decode("ascii", "replace").strip()
-    if shown.returncode != 0 or not sha:
+    head = ctx.repo.upstream_head()
+    if head is None:
         return None
     # there is a default branch: from here on, what cannot be read of it vouches for
     # nothing (a partial clone lacking its config blob, offline, fell back to trust
     # on first use, and so trusted a hostile branch's remote)
     try:
-        text = ctx.repo.read_path(ctx.repo.resolve(sha), cfg.COMMITTED_FILE)
+        text = ctx.repo.read_path(ctx.repo.resolve(head[1]), cfg.COMMITTED_FILE)
         if text is None:
             return []
-        where = Path(f"{name}/HEAD:{cfg.COMMITTED_FILE}")
+        where = Path(f"{head[0]}/HEAD:{cfg.COMMITTED_FILE}")
         defined = cfg.committed_remotes_in(text, where, rc.base).get(rc.name)
     except GitstoreError:  # ConfigError included
         return []
@@ -437,6 +448,12 @@ def remote_add(
 def remote_remove(ctx: Context, name: str) -> Path:
     """Remove the remote from the file its effective definition comes from."""
     rc = remote_config(ctx, name)
+    if rc.layer == "upstream":
+        raise ConfigError(
+            f"remote '{name}' is not in this commit's config: it is the upstream's default"
+            " branch's, used because no file here names a remote",
+            hint="remove it on the default branch, or check that branch out",
+        )
     data = cfg.read_layer(layer_path(ctx, rc.layer))
     (data.get("remotes") or {}).pop(name, None)
     if data.get("default_remote") == name:
