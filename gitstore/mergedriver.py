@@ -195,7 +195,22 @@ def split_sides(data: bytes) -> tuple[bytes, bytes]:
             ours.append(line)
         if where in ("both", "theirs"):
             theirs.append(line)
-    return "".join(ours).encode("utf-8"), "".join(theirs).encode("utf-8")
+    return _listed(ours), _listed(theirs)
+
+
+def _listed(lines: list[str]) -> bytes:
+    """A side's text, its ``entries:`` line made an empty list when no entry follows it.
+
+    A conflict block whose side is empty (that side deleted the file) can leave
+    a side with no entry at all, and a bare ``entries:`` is YAML's null.
+    """
+    for i, line in enumerate(lines):
+        if line.rstrip("\r\n") == "entries:" and not (
+            i + 1 < len(lines) and lines[i + 1].startswith("- ")
+        ):
+            lines = [*lines[:i], "entries: []\n", *lines[i + 1 :]]
+            break
+    return "".join(lines).encode("utf-8")
 
 
 def resolve_text(data: bytes, side: str, source: str) -> bytes:
