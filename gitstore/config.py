@@ -199,10 +199,14 @@ def _left_out_by_sparse_checkout(root: Path, common_dir: Path) -> dict[str, Any]
 def _parse_yaml(path: Path, text: bytes) -> Any:
     import yaml  # only when a config file is new or changed: keeps start-up light
 
+    from .manifest import strict_yaml
+
     try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return strict_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+    except ValueError as exc:  # a key twice: the generic loader kept the last, silently
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def _refuse_secrets(data: Any, path: Path, trail: str = "") -> None:

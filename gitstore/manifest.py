@@ -623,6 +623,20 @@ def _loader_class() -> Any:
     return _loader
 
 
+def strict_yaml(text: bytes | str) -> Any:
+    """YAML by the safe loader of :func:`_loader_class`: duplicate and merge keys refused.
+
+    For the files people edit by hand (config): a key written twice, where
+    the generic loader keeps the last silently, is a ValueError naming its line.
+    """
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_loader_class())
+    except _Invalid as exc:
+        raise ValueError(f"line {exc.line} {exc.message}") from None
+
+
 def _check_events(text: str) -> None:
     """Refuse anchors, aliases, explicit tags, several documents and deep nesting."""
     import yaml

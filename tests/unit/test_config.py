@@ -229,3 +229,16 @@ def test_a_quoted_config_version_is_not_taken_for_a_newer_one(layers: tuple[Path
     write(cfg.local_config_path(common), 'gitstore: "1"\n')
     with pytest.raises(ConfigError, match="must be the number 1"):
         cfg.load(root, common, env={})
+
+
+@pytest.mark.parametrize("layer", ["committed", "local", "user"])
+def test_a_key_written_twice_is_an_error_naming_the_file_and_line(
+    layers: tuple[Path, Path], layer: str
+) -> None:
+    """A hand edit that repeats a key: YAML's loader kept the last one silently."""
+    root, common = layers
+    put(root, common, layer, "remotes:\n  team:\n    url: /a\n    url: /b\n")
+    with pytest.raises(ConfigError) as caught:
+        cfg.load(root, common, env={})
+    assert caught.value.message.endswith("line 5 has the key 'url' twice in one mapping")
+    assert "config.yaml" in caught.value.message
