@@ -111,6 +111,11 @@ def remote_config(ctx: Context, name: str | None) -> cfg.RemoteConfig:
                 hint="use --remote NAME, or run `gitstore remote default NAME`",
             )
         if name not in remotes:
+            if os.environ.get("GITSTORE_REMOTE") == name:  # it overrides every file
+                raise ConfigError(
+                    f"GITSTORE_REMOTE={name!r} names no configured remote",
+                    hint="run `gitstore remote list`, then set GITSTORE_REMOTE to one of them or unset it",
+                )
             raise ConfigError(
                 f"the default remote '{name}' is not configured",
                 hint="run `gitstore remote list`, then `gitstore remote default NAME`",

@@ -107,3 +107,16 @@ def test_a_bad_environment_variable_is_named_in_its_error(
     assert out.returncode == 1
     (line,) = out.stderr.splitlines()
     assert line.startswith("gitstore: error: ") and variable in line and repr(value) in line
+
+
+def test_gitstore_remote_naming_no_remote_is_named_in_its_error(
+    pushed: Clone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """config.md: GITSTORE_REMOTE overrides every file, so the old hint (`gitstore remote
+    default NAME`) could not help: the error names the variable."""
+    monkeypatch.setenv("GITSTORE_REMOTE", "nope")
+    out = pushed.gs("push", ok=False)
+    assert out.stderr.splitlines() == [
+        "gitstore: error: GITSTORE_REMOTE='nope' names no configured remote",
+        "hint: run `gitstore remote list`, then set GITSTORE_REMOTE to one of them or unset it",
+    ]
