@@ -30,6 +30,7 @@ A failure prints the seed and the action log. Replay one seed with
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -370,6 +371,16 @@ class Fuzz:
         self.check_disk(clone, head, when)
         self.check_objects_kept(clone, when)
 
+    def check_status(self, clone: Clone, when: str) -> None:
+        """gitstore status agrees that a settled clone is unchanged."""
+        found = json.loads(clone.gs("status", "--json").stdout)
+        states = {s["path"]: s["state"] for s in found}
+        empty = not any(p.startswith("data/") for p in self.oracle[clone.head()])
+        ok = {"data": ("unchanged", "not_materialised") if empty else ("unchanged",)}
+        for path, state in states.items():
+            if state not in ok.get(path, ("unchanged",)):
+                raise Finding(f"{clone.name}: after {when}, gitstore status says {path} {state}")
+
     def check_objects_kept(self, clone: Clone, when: str) -> None:
         have = objects_in(clone.cache) | objects_in(self.store)
         for commit in clone.reachable():
@@ -654,6 +665,10 @@ class Fuzz:
         if not self.resolve(clone, prefer):
             clone.git("merge", "--abort")
             return
+        if self.rng.random() < 0.15:  # no hook runs: resolve's files stay
+            clone.git("merge", "--abort")
+            self.after_hookless(clone, "merge --abort after resolve", always=True)
+            return
         if not self.commit_after_conflict(clone, ["commit", "-q", "--no-edit"]):
             raise Finding("a merge with resolved conflicts had nothing to commit")
         self.learn(clone, prefer=prefer, expect_conflict=True)
@@ -697,6 +712,10 @@ class Fuzz:
                 if clone.unmerged():
                     if not self.resolve(clone, prefer):
                         clone.git("rebase", "--abort")
+                        return
+                    if self.rng.random() < 0.1:
+                        clone.git("rebase", "--abort")
+                        self.after_hookless(clone, "rebase --abort after resolve", always=True)
                         return
                 cont = clone.git("rebase", "--continue", ok=None)
                 if cont.returncode != 0 and not clone.unmerged() and clone.in_progress():
@@ -742,6 +761,10 @@ class Fuzz:
             prefer = self.rng.choice(("ours", "theirs"))
             if self.rng.random() < 0.4 or not self.resolve(clone, prefer):
                 clone.git("cherry-pick", "--abort")
+                return
+            if self.rng.random() < 0.15:
+                clone.git("cherry-pick", "--abort")
+                self.after_hookless(clone, "cherry-pick --abort after resolve", always=True)
                 return
             if not self.commit_after_conflict(clone, ["cherry-pick", "--continue"]):
                 self.bring(clone)
@@ -796,10 +819,10 @@ class Fuzz:
             self.note("checkout needed a pull")
             clone.gs("pull")
 
-    def after_hookless(self, clone: Clone, what: str) -> None:
+    def after_hookless(self, clone: Clone, what: str, always: bool = False) -> None:
         """Where no hook runs, docs/hooks.md says to run gitstore checkout; sometimes a
         code commit comes first, which must keep the manifest (never record stale files)."""
-        if self.rng.random() < 0.3:
+        if self.rng.random() < (0.5 if always else 0.3):
             self.note(f"code commit after {what}, before checkout")
             self.note_file(clone)
             message = self.tag(clone, f"code after {what}")
@@ -929,6 +952,8 @@ class Fuzz:
             self.note(action)
             getattr(self, f"act_{action}")(clone)
             self.settled(clone, action)
+            if self.rng.random() < 0.15:
+                self.check_status(clone, action)
         for clone in clones:  # push everything, then the whole team's view
             for branch in clone.branches():
                 clone.git("push", "-q", "origin", branch, ok=None)
