@@ -176,7 +176,12 @@ def checkout(
     link = cfg.parse_link(link) if link is not None else None
     run = Checkout(ws, force=force, link=link)
     run.marks.adopt(marked)
-    return run.run(manifests, write_manifests=rev is not None, only=only, blobs=blobs)
+    result = run.run(manifests, write_manifests=rev is not None, only=only, blobs=blobs)
+    from .cleanrecord import Reached
+
+    whole = [m for m in manifests if not only or mf.tracked_path(m) in only]
+    Reached.note(ws, [m for m in whole if m not in result.manifests_kept], result)
+    return result
 
 
 def _require_entry(ctx: Context, path: str, manifests: dict[str, bytes], rev: str | None) -> None:

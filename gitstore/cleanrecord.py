@@ -25,6 +25,7 @@ from .hashing import hash_bytes
 from .stores.local import read_tagged_map, write_tagged_map
 
 if TYPE_CHECKING:
+    from .checkout import CheckoutResult
     from .workspace import ScannedFile, Walked, Workspace
 
 # the manifest's bytes (digest), the file count, the files' lstat rows (digest),
@@ -261,3 +262,66 @@ def _well_formed(record: object) -> bool:
         isinstance(b, tuple) and len(b) == 2 and isinstance(b[0], str) and isinstance(b[1], dict)
         for b in bases
     )
+
+
+class Reached:
+    """Manifest files whose tracked path a checkout brought whole in line after git wrote them.
+
+    git rewrites a manifest without its files (a stash pop, ``git checkout
+    REV -- X.gitstore``, a revert, a switch with the hooks off); pre-commit
+    then refuses a commit whose refresh would undo that change
+    (``hookrun._undoing``), unless the files are known to have reached that
+    very file since: ``track`` wrote it (``TrackMemo.left``), or a checkout
+    (a hook's, ``gitstore checkout``, ``pull``, ``resolve``) materialised the
+    whole path under it (this record). Without it, a file the user deleted
+    after a switch was taken for one the manifest's change never reached,
+    and the commit refused. Keyed by the manifest file's (inode, mtime_ns):
+    one git writes again is a new file. Only a cache: a missing or corrupt
+    file means nothing is vouched for.
+    """
+
+    FILE = "reached"
+    MAGIC = "gitstore-reached-1"
+
+    def __init__(self, path: Path):
+        self.path = path
+        found = read_tagged_map(path, self.MAGIC) or {}
+        self.records: dict[str, tuple[int, int]] = {
+            m: r
+            for m, r in found.items()
+            if isinstance(r, tuple) and len(r) == 2 and all(isinstance(n, int) for n in r)
+        }
+
+    @classmethod
+    def load(cls, state_dir: Path) -> Reached:
+        return cls(state_dir / cls.FILE)
+
+    def left(self, mpath: str, st: os.stat_result) -> bool:
+        """Whether the manifest file is still one whose whole path a checkout brought in line."""
+        return self.records.get(mpath) == (st.st_ino, st.st_mtime_ns)
+
+    @classmethod
+    def note(cls, ws: Workspace, mpaths: Sequence[str], result: CheckoutResult) -> None:
+        """Record those of ``mpaths`` whose tracked path ``result`` left whole, as its manifest says.
+
+        A path with an object missing, a file left alone (its content not in
+        the cache), or an invalid manifest is not recorded.
+        """
+        left_out = [k for keys in result.missing.values() for k in keys]
+        left_out += list(result.conflicts)
+        invalid = {e.message.split(":", 1)[0] for e in result.invalid}
+        record = cls.load(ws.repo.state_dir)
+        before = dict(record.records)
+        for mpath in mpaths:
+            rel = mf.tracked_path(mpath)
+            if mpath in invalid or any(k == rel or k.startswith(rel + "/") for k in left_out):
+                record.records.pop(mpath, None)
+                continue
+            try:
+                st = os.lstat(ws.root / mpath)
+            except OSError:
+                continue
+            if statmod.S_ISREG(st.st_mode):
+                record.records[mpath] = (st.st_ino, st.st_mtime_ns)
+        if record.records != before:
+            write_tagged_map(record.path, cls.MAGIC, record.records)

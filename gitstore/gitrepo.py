@@ -1141,6 +1141,21 @@ class GitRepo:
     def is_rebase_in_progress(self) -> bool:
         return (self.git_dir / "rebase-merge").is_dir() or (self.git_dir / "rebase-apply").is_dir()
 
+    def rebase_picks_nothing(self) -> bool:
+        """Whether a rebase in progress has nothing left to pick (its todo list is empty).
+
+        git's fast-forward rebase (a branch with no commits of its own) checks
+        out the new base, finds nothing to do and ends: it rewrites no commit,
+        so no post-rewrite follows the post-checkout. False when unknown (no
+        todo list, as the apply backend keeps none).
+        """
+        try:
+            text = (self.git_dir / "rebase-merge" / "git-rebase-todo").read_text("utf-8", "replace")
+        except OSError:
+            return False
+        lines = (line.strip() for line in text.splitlines())
+        return all(not line or line.startswith("#") or line == "noop" for line in lines)
+
     def rebase_orig_head(self) -> str | None:
         """The tip a rebase in progress started from (the data the work tree still holds)."""
         for folder in ("rebase-merge", "rebase-apply"):

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from . import config as cfg
 from . import manifest as mf
 from . import pending as marks_file
-from .cleanrecord import CleanRecord, TrackChanges
+from .cleanrecord import CleanRecord, Reached, TrackChanges
 from .errors import GitstoreError, ManifestError, TransferError
 from .gitrepo import GitRepo, blob_id_of
 from .progress import count as counted
@@ -250,11 +250,13 @@ def _undoing(ctx: Context, statuses: Sequence[PathStatus]) -> dict[str, list[str
         return {}
     ws = ctx.workspace
     repo = ctx.repo
+    reached = Reached.load(repo.state_dir)
     out: dict[str, list[str]] = {}
     for s in statuses:
         try:
-            if ws.track_memo.left(s.manifest, os.lstat(ws.root / s.manifest)):
-                continue
+            st = os.lstat(ws.root / s.manifest)
+            if ws.track_memo.left(s.manifest, st) or reached.left(s.manifest, st):
+                continue  # the files reached this very manifest file: what differs is an edit
             now = ws.read_manifest(s.manifest)
             earlier = []
             started = repo.rebase_orig_head() if repo.is_rebase_in_progress() else None
@@ -735,7 +737,11 @@ def post_checkout(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> 
     old = args[0] if len(args) > 0 else env.get("PRE_COMMIT_FROM_REF", "")
     new = args[1] if len(args) > 1 else env.get("PRE_COMMIT_TO_REF", "")
     flag = args[2] if len(args) > 2 else env.get("PRE_COMMIT_CHECKOUT_TYPE", "1")
-    if flag != "1" or not new or ctx.repo.is_rebase_in_progress():
+    if flag != "1" or not new:
+        return HookReport()
+    # a rebase's checkout of its new base: the end of the rebase (post-rewrite) brings
+    # the data, unless there is nothing to pick, when no post-rewrite comes
+    if ctx.repo.is_rebase_in_progress() and not ctx.repo.rebase_picks_nothing():
         return HookReport()
     return _between(ctx, old, new)
 
@@ -962,6 +968,7 @@ def materialise_changes(
             f" (run `gitstore track {rel}` to keep it, or `gitstore checkout --force {rel}`)"
         )
     save_pending(ctx, pending)
+    Reached.note(ws, handled, result)
     return report
 
 
