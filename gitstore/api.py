@@ -177,10 +177,11 @@ def checkout(
     run = Checkout(ws, force=force, link=link)
     run.marks.adopt(marked)
     result = run.run(manifests, write_manifests=rev is not None, only=only, blobs=blobs)
-    from .cleanrecord import Reached
+    from .cleanrecord import Reached, RebaseTouched
 
     whole = [m for m in manifests if not only or mf.tracked_path(m) in only]
     Reached.note(ws, [m for m in whole if m not in result.manifests_kept], result)
+    RebaseTouched.note(ctx.repo, list(manifests))  # at a rebase's stop, or its exec line
     return result
 
 

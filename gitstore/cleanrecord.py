@@ -26,6 +26,7 @@ from .stores.local import read_tagged_map, write_tagged_map
 
 if TYPE_CHECKING:
     from .checkout import CheckoutResult
+    from .gitrepo import GitRepo
     from .workspace import ScannedFile, Walked, Workspace
 
 # the manifest's bytes (digest), the file count, the files' lstat rows (digest),
@@ -325,3 +326,34 @@ class Reached:
                 record.records[mpath] = (st.st_ino, st.st_mtime_ns)
         if record.records != before:
             write_tagged_map(record.path, cls.MAGIC, record.records)
+
+
+class RebaseTouched:
+    """Manifests whose paths a checkout materialised while a rebase was in progress.
+
+    The hooks bring nothing during a rebase: its post-rewrite moves the work
+    tree from the tip it started from to the new one, writing only the entries
+    that differ between the two. A checkout at a stop (``gitstore resolve``,
+    ``gitstore checkout`` in an ``exec`` line) leaves that stop's data
+    instead, which that delta never looks at: post-rewrite brings each path
+    noted here whole to the new tip, and forgets the list.
+    """
+
+    FILE = "rebase-touched"
+    MAGIC = "gitstore-rebase-touched-1"
+
+    @classmethod
+    def note(cls, repo: GitRepo, mpaths: Sequence[str]) -> None:
+        if not mpaths or not repo.is_rebase_in_progress() or repo.rebase_picks_nothing():
+            return  # (nothing to pick: no post-rewrite will come)
+        path = repo.state_dir / cls.FILE
+        found = read_tagged_map(path, cls.MAGIC) or {}
+        if any(m not in found for m in mpaths):
+            write_tagged_map(path, cls.MAGIC, {**found, **dict.fromkeys(mpaths, True)})
+
+    @classmethod
+    def take(cls, state_dir: Path) -> list[str]:
+        path = state_dir / cls.FILE
+        found = read_tagged_map(path, cls.MAGIC) or {}
+        path.unlink(missing_ok=True)
+        return sorted(m for m in found if isinstance(m, str))

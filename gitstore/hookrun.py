@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from . import config as cfg
 from . import manifest as mf
 from . import pending as marks_file
-from .cleanrecord import CleanRecord, Reached, TrackChanges
+from .cleanrecord import CleanRecord, Reached, RebaseTouched, TrackChanges
 from .errors import GitstoreError, ManifestError, TransferError
 from .gitrepo import GitRepo, blob_id_of
 from .progress import count as counted
@@ -771,7 +771,16 @@ def post_rewrite(
     if head is None:
         return HookReport()
     if command == "rebase":  # the end of a rebase: from the tip before it to the new one
-        return _between(ctx, repo.try_resolve("ORIG_HEAD") or "", head)
+        touched = RebaseTouched.take(repo.state_dir)
+        report = _between(ctx, repo.try_resolve("ORIG_HEAD") or "", head)
+        # paths `gitstore resolve` materialised at a stop hold that stop's data, not
+        # the old tip's the delta starts from: each is brought whole to the new tip
+        root = ctx.workspace.root
+        again = [(m, None, "touched") for m in touched if (root / m).is_file()]
+        if again:
+            report.lines += materialise_changes(ctx, again).lines
+        RebaseTouched.take(repo.state_dir)  # git removes the rebase's folder after this hook
+        return report
     if repo.is_rebase_in_progress():
         return HookReport()
     pairs = [
@@ -969,6 +978,7 @@ def materialise_changes(
         )
     save_pending(ctx, pending)
     Reached.note(ws, handled, result)
+    RebaseTouched.note(ctx.repo, handled)
     return report
 
 
