@@ -243,7 +243,7 @@ def _undoing(ctx: Context, statuses: Sequence[PathStatus]) -> dict[str, list[str
     back by hand is recorded as it is).
     """
     from .hashing import hash_bytes
-    from .workspace import ScannedFile
+    from .workspace import ScannedFile, is_exec
 
     head = ctx.repo.head()
     if head is None or not statuses:
@@ -275,18 +275,26 @@ def _undoing(ctx: Context, statuses: Sequence[PathStatus]) -> dict[str, list[str
         for key in (*s.added, *s.modified, *s.removed):
             name = key[len(s.path) + 1 :] if now.kind == "dir" else now.entries[0].path
             full = ws.root / key
+            # content and executable bit: git brings a mode change without its file too
             try:
-                disk = ws.oid_of(key, ScannedFile("", str(full), os.lstat(full)))
+                st = os.lstat(full)
+                disk: tuple[str | None, bool] | None = (
+                    ws.oid_of(key, ScannedFile("", str(full), st)),
+                    is_exec(st),
+                )
             except FileNotFoundError:
                 disk = None
             except OSError:
                 continue
-            m_oid = m[name].oid if name in m else None
-            if disk != m_oid and any(
-                disk == (v[name].oid if name in v else None) for v in versions
-            ):
+            if disk != _as_file(m, name) and any(disk == _as_file(v, name) for v in versions):
                 out.setdefault(s.path, []).append(key)
     return out
+
+
+def _as_file(entries: Mapping[str, mf.Entry], name: str) -> tuple[str | None, bool] | None:
+    """(oid, executable) of ``name`` in a manifest's entries, None when it has no such file."""
+    entry = entries.get(name)
+    return None if entry is None else (entry.oid, entry.exec)
 
 
 def _this_commit() -> str:
