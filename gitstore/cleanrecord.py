@@ -276,30 +276,30 @@ class Reached:
     (a hook's, ``gitstore checkout``, ``pull``, ``resolve``) materialised the
     whole path under it (this record). Without it, a file the user deleted
     after a switch was taken for one the manifest's change never reached,
-    and the commit refused. Keyed by the manifest file's (inode, mtime_ns):
-    one git writes again is a new file. Only a cache: a missing or corrupt
-    file means nothing is vouched for.
+    and the commit refused. Keyed by the manifest file's (inode, mtime_ns)
+    and its bytes: one git writes again is a new file (and, should it reuse
+    the inode within a clock tick, other bytes). Only a cache: a missing or
+    corrupt file means nothing is vouched for.
     """
 
     FILE = "reached"
-    MAGIC = "gitstore-reached-1"
+    MAGIC = "gitstore-reached-2"  # -1 had no digest of the bytes
 
     def __init__(self, path: Path):
         self.path = path
         found = read_tagged_map(path, self.MAGIC) or {}
-        self.records: dict[str, tuple[int, int]] = {
-            m: r
-            for m, r in found.items()
-            if isinstance(r, tuple) and len(r) == 2 and all(isinstance(n, int) for n in r)
+        self.records: dict[str, tuple[int, int, str]] = {
+            m: r for m, r in found.items() if isinstance(r, tuple) and len(r) == 3
         }
 
     @classmethod
     def load(cls, state_dir: Path) -> Reached:
         return cls(state_dir / cls.FILE)
 
-    def left(self, mpath: str, st: os.stat_result) -> bool:
-        """Whether the manifest file is still one whose whole path a checkout brought in line."""
-        return self.records.get(mpath) == (st.st_ino, st.st_mtime_ns)
+    def left(self, mpath: str, st: os.stat_result, data: bytes) -> bool:
+        """Whether the manifest file (``st``, holding ``data``) is still one whose whole
+        path a checkout brought in line."""
+        return self.records.get(mpath) == (st.st_ino, st.st_mtime_ns, hash_bytes(data))
 
     @classmethod
     def note(cls, ws: Workspace, mpaths: Sequence[str], result: CheckoutResult) -> None:
@@ -319,11 +319,13 @@ class Reached:
                 record.records.pop(mpath, None)
                 continue
             try:
-                st = os.lstat(ws.root / mpath)
+                with open(ws.root / mpath, "rb") as f:
+                    st = os.fstat(f.fileno())
+                    data = f.read()
             except OSError:
                 continue
             if statmod.S_ISREG(st.st_mode):
-                record.records[mpath] = (st.st_ino, st.st_mtime_ns)
+                record.records[mpath] = (st.st_ino, st.st_mtime_ns, hash_bytes(data))
         if record.records != before:
             write_tagged_map(record.path, cls.MAGIC, record.records)
 

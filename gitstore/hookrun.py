@@ -255,7 +255,9 @@ def _undoing(ctx: Context, statuses: Sequence[PathStatus]) -> dict[str, list[str
     for s in statuses:
         try:
             st = os.lstat(ws.root / s.manifest)
-            if ws.track_memo.left(s.manifest, st) or reached.left(s.manifest, st):
+            if ws.track_memo.left(s.manifest, st):
+                continue  # track wrote it: the files are the newer side
+            if reached.left(s.manifest, st, (ws.root / s.manifest).read_bytes()):
                 continue  # the files reached this very manifest file: what differs is an edit
             now = ws.read_manifest(s.manifest)
             earlier = []
