@@ -939,7 +939,60 @@ class Fuzz:
             clone.gs("fetch", commit)
             clone.gs("checkout", commit)
         self.check_disk(clone, commit, f"gitstore checkout {commit[:10]}")
+        if self.rng.random() < 0.25 and commit != clone.head():
+            # "commit to keep REV's data" (the note checkout REV prints)
+            self.note_file(clone)
+            message = self.tag(clone, f"keep {commit[:10]}'s data")
+            clone.git("commit", "-qam", message)
+            self.learn(clone, direct={message: self.oracle[commit]})
+            return
         clone.gs("checkout", "HEAD")
+
+    def act_dirty_switch(self, clone: Clone) -> None:
+        """Switch with edits never tracked: the hook may not clobber them (their bytes are
+        in no cache); then keep them (track + commit) or drop them (checkout --force)."""
+        target = self.other_branch(clone)
+        if target is None:
+            return
+        before = clone.disk()
+        edits: dict[str, bytes] = {}
+        for _ in range(self.rng.randint(1, 3)):
+            rel = "data/" + self.rng.choice(NAMES) if self.rng.random() < 0.8 else "model.bin"
+            data = b"unsaved " + self.rng.randbytes(16) + b" " + rel.encode()
+            clone.write(rel, data, (clone.path / rel).exists() and before.get(rel, ("", False))[1])
+            edits[rel] = data
+        local = target.split("/", 1)[1] if target.startswith("origin/") else target
+        clone.git("switch", "-q", local)
+        for rel, data in edits.items():
+            path = clone.path / rel
+            if not path.is_file() or path.read_bytes() != data:
+                raise Finding(
+                    f"{clone.name}: git switch {local} clobbered the unsaved edit of {rel}"
+                )
+        want = {r: e for r, e in self.oracle[clone.head()].items() if r not in edits}
+        got = {r: e for r, e in clone.disk().items() if r not in edits}
+        if got != want:
+            raise Finding(
+                f"{clone.name}: after a switch with unsaved edits, the other files are not"
+                " HEAD's:\n" + difference(want, got)
+            )
+        if self.rng.random() < 0.5:
+            clone.gs("checkout", "--force")
+            return
+        clone.gs("track", "data", "model.bin")
+        message = self.tag(clone, "keep the unsaved edits")
+        clone.git("commit", "-qm", message)
+        self.learn(clone, direct={message: clone.disk()})
+
+    def act_gc_remote(self, clone: Clone) -> None:
+        """Collect the remote: it may delete only what no commit anywhere needs."""
+        clone.git("fetch", "-q", "--all", "--tags")
+        dry = clone.gs("gc", "--remote", "team", "--grace", "0", "--dry-run", ok=None)
+        if dry.returncode != 0:
+            self.note("gc --remote refused")
+            return
+        clone.gs("gc", "--remote", "team", "--grace", "0", "--yes", ok=None)
+        self.check_origin_on_remote(f"{clone.name}'s gc --remote")
 
     def act_push(self, clone: Clone) -> None:
         branch = clone.branch()
@@ -997,6 +1050,8 @@ class Fuzz:
         ("push", 5),
         ("pull", 4),
         ("gc", 1),
+        ("gc_remote", 1),
+        ("dirty_switch", 2),
         ("gs_transfer", 2),
     )
 
