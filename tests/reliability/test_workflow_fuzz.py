@@ -984,6 +984,53 @@ class Fuzz:
         clone.git("commit", "-qm", message)
         self.learn(clone, direct={message: clone.disk()})
 
+    def act_autostash_pull(self, clone: Clone) -> None:
+        """`git pull --rebase --autostash` over tracked, uncommitted data: the staged
+        manifests are stashed, the rebase moves HEAD, the stash comes back (no hook)."""
+        branch = clone.branch()
+        clone.git("fetch", "-q", "origin")
+        if f"origin/{branch}" not in clone.remote_branches():
+            return
+        old = clone.head()
+        self.mutate(clone)
+        clone.gs("track", "data", "model.bin")
+        stashed = clone.disk()
+        picks = self.pick_map(clone, f"origin/{branch}")
+        done = clone.git("pull", "-q", "--rebase", "--autostash", "origin", branch, ok=None)
+        if done.returncode != 0 or clone.unmerged():
+            self.note("autostash pull conflict")
+            if "rebase-merge" in clone.in_progress() or "rebase-apply" in clone.in_progress():
+                clone.git("rebase", "--abort", ok=None)
+            clone.git("reset", "-q", "--hard")
+            self.learn(clone, picks=picks)
+            self.bring(clone)
+            return
+        self.learn(clone, picks=picks)
+        new = clone.head()
+        want, conflicts = merge3(self.oracle[old], self.oracle[new], stashed, None)
+        if conflicts:
+            raise Finding(
+                f"the autostash came back cleanly; the model sees conflicts in {conflicts}"
+            )
+        if not clone.quiet_git("status", "--porcelain", "--untracked-files=no"):
+            return  # the stash held nothing git sees (the data was as at HEAD)
+        message = self.tag(clone, "after an autostash pull")
+        self.note_file(clone)
+        if self.rng.random() < 0.5:
+            self.bring(clone)
+            clone.git("commit", "-qam", message)
+            self.learn(clone, direct={message: want})
+        else:
+            first = clone.git("commit", "-qam", message, ok=None)
+            if first.returncode != 0:
+                if "gitstore checkout" not in first.stderr:
+                    raise Finding(f"commit after an autostash pull refused:\n{first.stderr}")
+                self.note("commit after autostash refused before checkout")
+                self.bring(clone)
+                clone.git("commit", "-qam", message)
+            self.learn(clone, direct={message: want}, exec_lost=True)
+            self.bring(clone)
+
     def act_gc_remote(self, clone: Clone) -> None:
         """Collect the remote: it may delete only what no commit anywhere needs."""
         clone.git("fetch", "-q", "--all", "--tags")
@@ -1052,6 +1099,7 @@ class Fuzz:
         ("gc", 1),
         ("gc_remote", 1),
         ("dirty_switch", 2),
+        ("autostash_pull", 1),
         ("gs_transfer", 2),
     )
 
