@@ -176,8 +176,17 @@ class Clone:
     def reachable(self, *extra: str) -> list[str]:
         return self.quiet_git("rev-list", "--all", "--reflog", *extra).split()
 
+    def busy_branches(self) -> set[str]:
+        """Branches checked out in another worktree (git refuses to switch to them)."""
+        here = self.branch()
+        out = self.quiet_git("worktree", "list", "--porcelain")
+        names = {
+            ln.split("refs/heads/", 1)[1] for ln in out.splitlines() if ln.startswith("branch ")
+        }
+        return names - {here}
+
     def in_progress(self) -> list[str]:
-        gitdir = self.path / ".git"
+        gitdir = Path(self.quiet_git("rev-parse", "--absolute-git-dir").strip())
         marks = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
         return [m for m in marks if (gitdir / m).exists()]
 
@@ -447,7 +456,7 @@ class Fuzz:
 
     # ---- set-up ------------------------------------------------------------------
 
-    def setup(self) -> tuple[Clone, Clone]:
+    def setup(self) -> list[Clone]:
         subprocess.run(["git", "init", "-q", "--bare", str(self.origin)], check=True)
         alice = Clone(self, "alice", self.root / "alice", self.root / "alice-cache")
         bob = Clone(self, "bob", self.root / "bob", self.root / "bob-cache")
@@ -471,9 +480,15 @@ class Fuzz:
         )
         bob.gs("install")
         bob.gs("pull")
-        for clone in (alice, bob):
+        clones = [alice, bob]
+        if self.rng.random() < 0.5:  # a linked worktree of alice's, on her cache
+            wt = Clone(self, "alice-wt", self.root / "alice-wt", self.root / "alice-cache")
+            alice.git("worktree", "add", "-q", "-b", "wt", str(wt.path))
+            clones.append(wt)
+            self.note("with a linked worktree")
+        for clone in clones:
             self.settled(clone, "set-up")
-        return alice, bob
+        return clones
 
     # ---- random data -------------------------------------------------------------
 
@@ -531,8 +546,13 @@ class Fuzz:
 
     def other_branch(self, clone: Clone) -> str | None:
         here = clone.branch()
-        names = [b for b in clone.branches() if b != here]
-        names += [b for b in clone.remote_branches() if b != f"origin/{here}"]
+        busy = clone.busy_branches()
+        names = [b for b in clone.branches() if b != here and b not in busy]
+        names += [
+            b
+            for b in clone.remote_branches()
+            if b != f"origin/{here}" and b.split("/", 1)[1] not in busy
+        ]
         return self.rng.choice(sorted(names)) if names else None
 
     # ---- actions -----------------------------------------------------------------
@@ -552,12 +572,17 @@ class Fuzz:
             self.commit_edits(clone, message, two_step=not code)
         self.learn(clone, direct={message: clone.disk()})
 
-    def commit_edits(self, clone: Clone, message: str, two_step: bool, *extra: str) -> None:
-        """git commit -a of the user's own edits, made on a settled clone."""
+    def commit_edits(self, clone: Clone, message: str, two_step: bool, *extra: str) -> bool:
+        """git commit -a of the user's own edits, made on a settled clone (False: an
+        amend whose edits undid the commit's own change, which git refuses as empty)."""
         for _ in range(3):
             done = clone.git("commit", "-qa", *extra, "-m", message, ok=None)
             if done.returncode == 0:
-                return
+                return True
+            if "--amend" in extra and "would make\nit empty" in done.stderr:
+                clone.git("reset", "-q", "--hard")
+                self.bring(clone)
+                return False
             if two_step and "again to commit it" in done.stderr:
                 self.note("two-step commit")
                 two_step = False
@@ -570,11 +595,13 @@ class Fuzz:
             return  # a merge, or the root
         what = self.mutate(clone)
         message = self.tag(clone, "amended: " + what)
-        self.commit_edits(clone, message, False, "--amend")
-        self.learn(clone, direct={message: clone.disk()})
+        if self.commit_edits(clone, message, False, "--amend"):
+            self.learn(clone, direct={message: clone.disk()})
 
     def act_branch(self, clone: Clone) -> None:
         name = f"t{self.rng.randrange(4)}"
+        if name in clone.busy_branches():
+            return
         if name in clone.branches():
             clone.git("switch", "-q", name)
         else:
