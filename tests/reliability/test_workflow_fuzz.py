@@ -586,6 +586,10 @@ class Fuzz:
             if two_step and "again to commit it" in done.stderr:
                 self.note("two-step commit")
                 two_step = False
+            elif "git changed the manifest without its files" in done.stderr:
+                # see test_deleting_a_file_after_an_aborted_merge_is_not_refused
+                self.note("KNOWN: edit refused as 'git changed the manifest'")
+                clone.gs("track", "data", "model.bin")
             else:
                 raise Finding(f"git commit -a refused:\n{done.stdout}\n{done.stderr}")
         raise Finding("git commit -a never committed")
@@ -1430,3 +1434,42 @@ def test_an_executable_bit_merged_in_beside_a_conflict_is_kept(tmp_path: Path) -
         assert "gitstore checkout data" in done.stderr
     else:
         assert "exec: true" in repo.git("show", "HEAD:data.gitstore").stdout, done.stderr
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="cleanrecord.Reached knows the manifest file by inode and mtime: git's rewrite of"
+    " the same bytes (a merge --abort) forgets that the files reached it (fix proposed, not"
+    " made: cleanrecord.py and hookrun.py are being edited elsewhere)",
+)
+def test_deleting_a_file_after_an_aborted_merge_is_not_refused(tmp_path: Path) -> None:
+    """Seeds 2018, 2022, 2027, 2029, after 130832d: the hooks brought the files in line
+    with HEAD's manifest; a merge that conflicted was aborted, which made git write
+    that manifest again, byte for byte. Deleting a file the last commit added was then
+    refused again as 'git changed the manifest without its files'."""
+    from tests.integration.test_hooks import solo
+
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    repo.write("data/a.bin", b"alpha")
+    repo.gs("track", "data")
+    repo.git("commit", "-qm", "one")
+    repo.git("switch", "-qc", "topic")
+    repo.write("data/a.bin", b"alpha topic")
+    repo.gs("track", "data")
+    repo.git("commit", "-qm", "topic")
+    repo.git("switch", "-q", "main")
+    repo.write("data/a.bin", b"alpha main")
+    repo.write("data/b.bin", b"bravo")
+    repo.gs("track", "data")
+    repo.git("commit", "-qm", "main adds b")
+    repo.git("switch", "-q", "topic")
+    repo.git("switch", "-q", "main")  # the hooks bring the files in line
+    repo.git("merge", "topic", ok=False)  # a.bin conflicts
+    repo.git("merge", "--abort")  # git writes HEAD's data.gitstore again
+
+    (repo.path / "data" / "b.bin").unlink()
+    repo.write("code.py", "print(1)\n")
+    repo.git("add", "code.py")
+    done = repo.git("commit", "-qm", "drop b, add code", ok=None)
+    assert done.returncode == 0, done.stderr
+    assert "b.bin" not in repo.git("show", "HEAD:data.gitstore").stdout
