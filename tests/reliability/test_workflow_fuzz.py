@@ -97,10 +97,6 @@ def tracked_of(path: str) -> str:
     return "model.bin" if path == "model.bin" else "data"
 
 
-def strip_exec(content: Content) -> dict[str, str]:
-    return {path: oid for path, (oid, _x) in content.items()}
-
-
 def describe(content: Content) -> str:
     return (
         "{"
@@ -300,7 +296,6 @@ class Fuzz:
         picks: Mapping[str, tuple[str, str] | None] | None = None,
         prefer: str | None = None,
         expect_conflict: bool = False,
-        exec_lost: bool = False,
     ) -> None:
         """Record every commit reachable from HEAD that the oracle does not know.
 
@@ -345,10 +340,6 @@ class Fuzz:
                     f"{commit[:10]} ({subject}) was made without a conflict, but the model sees"
                     f" one in {sorted(conflicts)}"
                 )
-            if actual != predicted and exec_lost and strip_exec(actual) == strip_exec(predicted):
-                # see test_an_executable_bit_brought_by_stash_pop_is_not_refreshed_away
-                self.note("KNOWN: an executable bit git brought was refreshed away")
-                predicted = actual
             if actual != predicted:
                 raise Finding(
                     f"{commit[:10]} ({subject}) records other data than the model predicts:\n"
@@ -700,8 +691,7 @@ class Fuzz:
             return
         if not self.commit_after_conflict(clone, ["commit", "-q", "--no-edit"]):
             raise Finding("a merge with resolved conflicts had nothing to commit")
-        # exec_lost: see test_an_executable_bit_merged_in_beside_a_conflict_is_kept
-        self.learn(clone, prefer=prefer, expect_conflict=True, exec_lost=True)
+        self.learn(clone, prefer=prefer, expect_conflict=True)
         if clone.disk() != self.oracle[clone.head()]:
             # no hook runs at the commit that concludes a merge: say so, and settle
             self.note("conflicted merge commit left files to check out")
@@ -757,13 +747,6 @@ class Fuzz:
                     else:
                         raise Finding(f"rebase --continue failed:\n{cont.stdout}\n{cont.stderr}")
         self.learn(clone, picks=picks, prefer=prefer, expect_conflict=prefer is not None)
-        if clone.disk() != self.oracle[clone.head()]:
-            if prefer is not None:
-                # see test_a_rebase_after_a_resolve_at_a_stop_brings_the_data
-                self.note("KNOWN: a rebase with a resolve left the files")
-            else:
-                self.check_disk(clone, clone.head(), "rebase")
-            self.bring(clone)
 
     def act_cherry_pick(self, clone: Clone) -> None:
         commit = self.some_commit(clone, "--all", "--no-merges", "--not", "HEAD")
@@ -832,7 +815,7 @@ class Fuzz:
                 self.note("revert -n commit refused before checkout")
                 self.bring(clone)
                 clone.git("commit", "-qm", message)
-        self.learn(clone, picks={message: (commit, parent)}, exec_lost=first_commit)
+        self.learn(clone, picks={message: (commit, parent)})
         self.after_hookless(clone, "revert")
 
     def bring(self, clone: Clone) -> None:
@@ -855,7 +838,7 @@ class Fuzz:
             want = self.oracle[clone.head()]
             first = clone.git("commit", "-qm", message, ok=None)
             if first.returncode == 0:
-                self.learn(clone, direct={message: want}, exec_lost=True)
+                self.learn(clone, direct={message: want})
             elif "gitstore checkout" not in first.stderr:
                 raise Finding(f"commit after {what} refused:\n{first.stderr}")
             else:
@@ -874,7 +857,6 @@ class Fuzz:
         self.settled(clone, "git stash + gitstore checkout")
         clone.git("stash", "pop", "-q", *(["--index"] if self.rng.random() < 0.5 else []))
         message = self.tag(clone, "stashed work")
-        exec_lost = False
         if self.rng.random() < 0.5:
             self.bring(clone)
             clone.git("commit", "-qam", message)
@@ -886,9 +868,7 @@ class Fuzz:
                     raise Finding(f"commit after stash pop refused:\n{first.stderr}")
                 self.bring(clone)
                 clone.git("commit", "-qam", message)
-            else:
-                exec_lost = True
-        self.learn(clone, direct={message: stashed}, exec_lost=exec_lost)
+        self.learn(clone, direct={message: stashed})
         self.bring(clone)
 
     def act_rollback(self, clone: Clone) -> None:
@@ -916,7 +896,7 @@ class Fuzz:
                 self.note("rollback commit refused before checkout")
                 self.bring(clone)
                 clone.git("commit", "-qm", message)
-            self.learn(clone, direct={message: want}, exec_lost=True)
+            self.learn(clone, direct={message: want})
             self.bring(clone)
 
     def act_squash(self, clone: Clone) -> None:
@@ -1059,7 +1039,7 @@ class Fuzz:
                 self.note("commit after autostash refused before checkout")
                 self.bring(clone)
                 clone.git("commit", "-qam", message)
-            self.learn(clone, direct={message: want}, exec_lost=True)
+            self.learn(clone, direct={message: want})
             self.bring(clone)
 
     def act_gc_remote(self, clone: Clone) -> None:
@@ -1256,12 +1236,6 @@ def test_a_rebase_that_only_fast_forwards_brings_the_data(tmp_path: Path) -> Non
     assert repo.read("data/a.bin") == b"alpha v2"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gitstore/hookrun.py post_rewrite: at the end of a rebase it brings the files from"
-    " the tip the rebase started from, but `gitstore resolve` at a stop wrote others (fix"
-    " proposed, not made: hookrun.py is another engineer's file)",
-)
 def test_a_rebase_after_a_resolve_at_a_stop_brings_the_data(tmp_path: Path) -> None:
     """Seeds 1002, 1004, 1005: a conflict at the first of two picks, settled with
     `gitstore resolve` (which materialises that stop's data); the second pick changes
@@ -1363,12 +1337,6 @@ def test_resolving_to_a_side_with_no_entries(tmp_path: Path) -> None:
     assert not [p for p in (repo.path / "data").rglob("*") if p.is_file()]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gitstore/hookrun.py _undoing compares contents only: a change of the executable"
-    " bit that git brought without its files is refreshed away (fix proposed, not made:"
-    " hookrun.py is another engineer's file)",
-)
 def test_an_executable_bit_brought_by_stash_pop_is_not_refreshed_away(tmp_path: Path) -> None:
     """Seed 1004: `chmod +x` and track, stash, `gitstore checkout` (the bit goes), stash
     pop: the manifest says exec again, the file is as at HEAD. A commit before
@@ -1399,10 +1367,6 @@ def test_an_executable_bit_brought_by_stash_pop_is_not_refreshed_away(tmp_path: 
         assert "exec: true" in repo.git("show", "HEAD:data.gitstore").stdout, done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gitstore/hookrun.py _undoing compares contents only (as for stash pop above)",
-)
 def test_an_executable_bit_merged_in_beside_a_conflict_is_kept(tmp_path: Path) -> None:
     """Seed 2005: theirs made data/run.sh executable; model.bin conflicted. After
     `gitstore resolve model.bin`, the merge commit's pre-commit refreshed data from
