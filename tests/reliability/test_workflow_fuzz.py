@@ -1042,6 +1042,29 @@ class Fuzz:
             self.learn(clone, direct={message: want})
             self.bring(clone)
 
+    def act_peek_part(self, clone: Clone) -> None:
+        """`gitstore checkout REV SUB`: SUB as at REV, the rest as at HEAD; then back."""
+        commit = self.some_commit(clone, "--all", "-n", "30")
+        if commit is None:
+            return
+        sub = self.rng.choice(("data/s1", "data/s2", "data/a.bin", "model.bin"))
+        clone.gs("fetch", commit)
+        clone.gs("checkout", commit, sub, ok=None if sub != "model.bin" else True)
+
+        def under(path: str) -> bool:
+            return path == sub or path.startswith(sub + "/")
+
+        head = self.oracle[clone.head()]
+        want = {p: e for p, e in head.items() if not under(p)}
+        want |= {p: e for p, e in self.oracle[commit].items() if under(p)}
+        got = clone.disk()
+        if got != want:
+            raise Finding(
+                f"{clone.name}: after gitstore checkout {commit[:10]} {sub}, the files are not"
+                f" {sub} as at {commit[:10]} and the rest as at HEAD:\n" + difference(want, got)
+            )
+        clone.gs("checkout", "HEAD")
+
     def act_gc_remote(self, clone: Clone) -> None:
         """Collect the remote: it may delete only what no commit anywhere needs."""
         clone.git("fetch", "-q", "--all", "--tags")
@@ -1111,6 +1134,7 @@ class Fuzz:
         ("gc_remote", 1),
         ("dirty_switch", 2),
         ("autostash_pull", 1),
+        ("peek_part", 1),
         ("gs_transfer", 2),
     )
 
