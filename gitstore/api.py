@@ -180,7 +180,15 @@ def checkout(
     from .cleanrecord import Reached, RebaseTouched
 
     whole = [m for m in manifests if not only or mf.tracked_path(m) in only]
-    Reached.note(ws, [m for m in whole if m not in result.manifests_kept], result)
+    whole = [m for m in whole if m not in result.manifests_kept]
+    # a part brought to another manifest: the path is in line with no manifest's bytes now
+    parts = [
+        m
+        for m in manifests
+        if m not in whole and any(mf.overlaps(mf.tracked_path(m), o) for o in only)
+    ]
+    Reached.mark(ws.repo.state_dir, dict.fromkeys(parts))
+    Reached.note(ws, whole, result)
     RebaseTouched.note(ctx.repo, list(manifests))  # at a rebase's stop, or its exec line
     return result
 

@@ -266,68 +266,74 @@ def _well_formed(record: object) -> bool:
 
 
 class Reached:
-    """Manifest files whose tracked path a checkout brought whole in line after git wrote them.
+    """The manifest each tracked path was last brought whole in line with, by its bytes.
 
     git rewrites a manifest without its files (a stash pop, ``git checkout
-    REV -- X.gitstore``, a revert, a switch with the hooks off); pre-commit
-    then refuses a commit whose refresh would undo that change
-    (``hookrun._undoing``), unless the files are known to have reached that
-    very file since: ``track`` wrote it (``TrackMemo.left``), or a checkout
-    (a hook's, ``gitstore checkout``, ``pull``, ``resolve``) materialised the
-    whole path under it (this record). Without it, a file the user deleted
-    after a switch was taken for one the manifest's change never reached,
-    and the commit refused. Keyed by the manifest file's (inode, mtime_ns)
-    and its bytes: one git writes again is a new file (and, should it reuse
-    the inode within a clock tick, other bytes). Only a cache: a missing or
-    corrupt file means nothing is vouched for.
+    REV -- X.gitstore``, a revert, a merge and its ``--abort``, a switch with
+    the hooks off); pre-commit then refuses a commit whose refresh would undo
+    that change (``hookrun._undoing``), unless the files are known to have
+    reached these very bytes since: git never writes payload files, so when
+    the manifest holds the bytes that ``track`` last wrote for the path or a
+    checkout (a hook's, ``gitstore checkout``, ``pull``, ``resolve``) last
+    materialised it whole to, whatever differs on disk is the user's edit.
+    Without it, a file the user deleted after a switch (or after a merge
+    aborted, which made git write the same manifest again) was taken for one
+    the manifest's change never reached, and the commit refused. Only a
+    cache: a missing or corrupt file means nothing is vouched for.
     """
 
     FILE = "reached"
-    MAGIC = "gitstore-reached-2"  # -1 had no digest of the bytes
+    MAGIC = "gitstore-reached-3"  # -2 and -1 knew the manifest file by inode and mtime
 
     def __init__(self, path: Path):
         self.path = path
         found = read_tagged_map(path, self.MAGIC) or {}
-        self.records: dict[str, tuple[int, int, str]] = {
-            m: r for m, r in found.items() if isinstance(r, tuple) and len(r) == 3
-        }
+        self.records: dict[str, str] = {m: r for m, r in found.items() if isinstance(r, str)}
 
     @classmethod
     def load(cls, state_dir: Path) -> Reached:
         return cls(state_dir / cls.FILE)
 
-    def left(self, mpath: str, st: os.stat_result, data: bytes) -> bool:
-        """Whether the manifest file (``st``, holding ``data``) is still one whose whole
-        path a checkout brought in line."""
-        return self.records.get(mpath) == (st.st_ino, st.st_mtime_ns, hash_bytes(data))
+    def left(self, mpath: str, data: bytes) -> bool:
+        """Whether ``data`` are the bytes the tracked path of ``mpath`` was last brought in line with."""
+        return self.records.get(mpath) == hash_bytes(data)
+
+    @classmethod
+    def mark(cls, state_dir: Path, manifests: Mapping[str, bytes | None]) -> None:
+        """Record each manifest's bytes as its path's (None: the path was not brought whole)."""
+        if not manifests:
+            return
+        record = cls.load(state_dir)
+        before = dict(record.records)
+        for mpath, data in manifests.items():
+            if data is None:
+                record.records.pop(mpath, None)
+            else:
+                record.records[mpath] = hash_bytes(data)
+        if record.records != before:
+            write_tagged_map(record.path, cls.MAGIC, record.records)
 
     @classmethod
     def note(cls, ws: Workspace, mpaths: Sequence[str], result: CheckoutResult) -> None:
-        """Record those of ``mpaths`` whose tracked path ``result`` left whole, as its manifest says.
+        """:meth:`mark` those of ``mpaths`` whose tracked path ``result`` left whole.
 
         A path with an object missing, a file left alone (its content not in
-        the cache), or an invalid manifest is not recorded.
+        the cache), or an invalid manifest is not brought whole.
         """
         left_out = [k for keys in result.missing.values() for k in keys]
         left_out += list(result.conflicts)
         invalid = {e.message.split(":", 1)[0] for e in result.invalid}
-        record = cls.load(ws.repo.state_dir)
-        before = dict(record.records)
+        found: dict[str, bytes | None] = {}
         for mpath in mpaths:
             rel = mf.tracked_path(mpath)
             if mpath in invalid or any(k == rel or k.startswith(rel + "/") for k in left_out):
-                record.records.pop(mpath, None)
+                found[mpath] = None
                 continue
             try:
-                with open(ws.root / mpath, "rb") as f:
-                    st = os.fstat(f.fileno())
-                    data = f.read()
+                found[mpath] = (ws.root / mpath).read_bytes()
             except OSError:
                 continue
-            if statmod.S_ISREG(st.st_mode):
-                record.records[mpath] = (st.st_ino, st.st_mtime_ns, hash_bytes(data))
-        if record.records != before:
-            write_tagged_map(record.path, cls.MAGIC, record.records)
+        cls.mark(ws.repo.state_dir, found)
 
 
 class RebaseTouched:

@@ -254,11 +254,10 @@ def _undoing(ctx: Context, statuses: Sequence[PathStatus]) -> dict[str, list[str
     out: dict[str, list[str]] = {}
     for s in statuses:
         try:
-            st = os.lstat(ws.root / s.manifest)
-            if ws.track_memo.left(s.manifest, st):
+            if ws.track_memo.left(s.manifest, os.lstat(ws.root / s.manifest)):
                 continue  # track wrote it: the files are the newer side
-            if reached.left(s.manifest, st, (ws.root / s.manifest).read_bytes()):
-                continue  # the files reached this very manifest file: what differs is an edit
+            if reached.left(s.manifest, (ws.root / s.manifest).read_bytes()):
+                continue  # the files reached these very bytes: what differs is an edit
             now = ws.read_manifest(s.manifest)
             earlier = []
             started = repo.rebase_orig_head() if repo.is_rebase_in_progress() else None

@@ -25,7 +25,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from . import gitignore
 from . import manifest as mf
 from .cache import Cache, tmp_name
-from .cleanrecord import CleanRecord, Signature, TrackChanges, signature_of
+from .cleanrecord import CleanRecord, Reached, Signature, TrackChanges, signature_of
 from .errors import GitstoreError, ManifestError, PathError
 from .gitrepo import GitRepo
 from .hashing import hash_bytes
@@ -756,6 +756,7 @@ class Workspace:
                 clean.save({**clean.entries, **vouched})
                 self.track_changes.save()
                 self.track_memo.save()
+                Reached.mark(self.repo.state_dir, {m: data for m, (data, _f) in written.items()})
             finally:
                 staging.result()
         return results
