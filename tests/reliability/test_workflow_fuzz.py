@@ -577,10 +577,6 @@ class Fuzz:
             if two_step and "again to commit it" in done.stderr:
                 self.note("two-step commit")
                 two_step = False
-            elif "git changed the manifest without its files" in done.stderr:
-                # see test_deleting_a_file_after_an_aborted_merge_is_not_refused
-                self.note("KNOWN: edit refused as 'git changed the manifest'")
-                clone.gs("track", "data", "model.bin")
             else:
                 raise Finding(f"git commit -a refused:\n{done.stdout}\n{done.stderr}")
         raise Finding("git commit -a never committed")
@@ -1424,14 +1420,8 @@ def test_an_executable_bit_merged_in_beside_a_conflict_is_kept(tmp_path: Path) -
         assert "exec: true" in repo.git("show", "HEAD:data.gitstore").stdout, done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cleanrecord.Reached knows the manifest file by inode and mtime: git's rewrite of"
-    " the same bytes (a merge --abort) forgets that the files reached it (fix proposed, not"
-    " made: cleanrecord.py and hookrun.py are being edited elsewhere)",
-)
 def test_deleting_a_file_after_an_aborted_merge_is_not_refused(tmp_path: Path) -> None:
-    """Seeds 2018, 2022, 2027, 2029, after 130832d: the hooks brought the files in line
+    """Seeds 2018, 2022, 2027, 2029, after 130832d (fixed in c24dd9b): the hooks brought the files in line
     with HEAD's manifest; a merge that conflicted was aborted, which made git write
     that manifest again, byte for byte. Deleting a file the last commit added was then
     refused again as 'git changed the manifest without its files'."""
