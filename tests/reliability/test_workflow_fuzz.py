@@ -1370,9 +1370,7 @@ def test_an_executable_bit_brought_by_stash_pop_is_not_refreshed_away(tmp_path: 
     repo.git("commit", "-qm", "v1")
     (repo.path / "data" / "run.sh").chmod(0o755)
     repo.gs("track", "data")
-    # a person's pace: git's rewrite of the manifest within the same clock tick, on
-    # the inode track's file just freed, would look like track's own (TrackMemo.left)
-    time.sleep(0.1)
+    time.sleep(0.1)  # a person's pace between commands
     repo.write("code.py", "print(1)\n")
     repo.git("add", "code.py")
     repo.git("stash", "-q")
