@@ -790,17 +790,22 @@ class Fuzz:
         self.after_hookless(clone, "cherry-pick")
 
     def act_revert(self, clone: Clone) -> None:
-        commit = self.some_commit(clone, "--no-merges", "HEAD", "-n", "12")
-        if (
-            commit is None
-            or len(clone.quiet_git("rev-list", "--parents", "-1", commit).split()) != 2
-        ):
+        """git revert -n C (a merge too, with -m 1: "revert the bad merge"), then commit."""
+        merges = self.rng.random() < 0.3
+        commit = self.some_commit(
+            clone, "--merges" if merges else "--no-merges", "HEAD", "-n", "12"
+        )
+        if commit is None or len(
+            clone.quiet_git("rev-list", "--parents", "-1", commit).split()
+        ) != (3 if merges else 2):
             return
         parent = clone.rev(commit + "^")
         if parent not in self.oracle:
             return
         message = self.tag(clone, f"revert {commit[:10]}")
-        done = clone.git("revert", "--no-commit", commit, ok=None)
+        if merges:
+            self.note("revert of a merge")
+        done = clone.git("revert", "--no-commit", *(["-m", "1"] if merges else []), commit, ok=None)
         if done.returncode != 0:
             self.note("revert conflict")
             clone.git("revert", "--abort", ok=None)
