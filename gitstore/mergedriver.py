@@ -300,12 +300,42 @@ def resolve_path(ctx: Context, user_path: str, side: str) -> tuple[str, list[str
     listed = gitignore.add(ws.root, mf.tracked_path(mpath), manifest.kind == "dir")
     ctx.repo.stage([mpath, ".gitignore"] if listed else [mpath])
     notes = materialise_changes(ctx, [(mpath, None, "resolved")]).lines
-    _record_clean(ctx, mf.tracked_path(mpath))
+    rest = _merged_cleanly(ctx, mpath)
+    if rest:
+        notes += materialise_changes(ctx, rest).lines
+    brought = [mf.tracked_path(m) for m, _old, new in rest if new is not None]  # not removed
+    _record_clean(ctx, [mf.tracked_path(mpath), *brought])
     return mpath, notes
 
 
-def _record_clean(ctx: Context, rel: str) -> None:
-    """Record ``rel`` as matching the resolved manifest (the clean record), as status would.
+def _merged_cleanly(ctx: Context, settled: str) -> list[tuple[str, str | None, str | None]]:
+    """The manifests a stopped merge, cherry-pick or revert changed without a conflict.
+
+    git runs no hook when any path conflicts: those it merged cleanly still
+    hold our side's files, and the commit that ends the merge would be
+    refused (or keep the manifest with a note) until ``gitstore checkout``.
+    The first ``resolve`` brings them too: (path, HEAD's blob, staged blob).
+    """
+    repo = ctx.repo
+    if not any(
+        (repo.git_dir / n).exists() for n in ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD")
+    ):
+        return []
+    head = repo.head()
+    if head is None:
+        return []
+    at_head = repo.list_manifests(head)
+    staged = repo.index_manifests()
+    conflicted = set(repo.index_conflicts())
+    return [
+        (m, at_head.get(m), staged.get(m))
+        for m in sorted(set(at_head) | set(staged))
+        if m != settled and m not in conflicted and at_head.get(m) != staged.get(m)
+    ]
+
+
+def _record_clean(ctx: Context, rels: list[str]) -> None:
+    """Record ``rels`` as matching their manifests (the clean record), as status would.
 
     A `git merge --abort` (or a cherry-pick's, a rebase's) runs no hook: it puts
     the earlier manifest back and leaves the files resolve wrote. With this
@@ -321,4 +351,4 @@ def _record_clean(ctx: Context, rel: str) -> None:
     from .cleanrecord import RACY_NS
 
     time.sleep(RACY_NS / 1e9)
-    ctx.workspace.status(only=[rel])
+    ctx.workspace.status(only=rels)
