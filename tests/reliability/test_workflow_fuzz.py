@@ -814,18 +814,7 @@ class Fuzz:
         if not clone.quiet_git("diff", "--cached", "--name-only"):
             clone.git("revert", "--abort", ok=None)
             return
-        first_commit = self.rng.random() < 0.5
-        if not first_commit:
-            # the documented order: revert -n runs no hook, so check out first
-            self.bring(clone)
-            clone.git("commit", "-qm", message)
-        else:
-            # commit first: pre-commit must refuse (files at HEAD's version) or keep the manifest
-            first = clone.git("commit", "-qm", message, ok=None)
-            if first.returncode != 0:
-                self.note("revert -n commit refused before checkout")
-                self.bring(clone)
-                clone.git("commit", "-qm", message)
+        self.commit_git_wrote(clone, "revert -n", "-qm", message)  # revert -n runs no hook
         self.learn(clone, picks={message: (commit, parent)})
         self.after_hookless(clone, "revert")
 
@@ -838,6 +827,24 @@ class Fuzz:
                 raise Finding(f"gitstore checkout failed:\n{done.stdout}\n{done.stderr}")
             self.note("checkout needed a pull")
             clone.gs("pull")
+
+    def commit_git_wrote(self, clone: Clone, what: str, *args: str) -> None:
+        """`git commit ARGS` of what git wrote without its files (docs/hooks.md): half the
+        time after `gitstore checkout`, the documented order; else first, when pre-commit
+        must keep the manifest or refuse naming `gitstore checkout`, then check out and
+        commit again."""
+        if self.rng.random() < 0.5:
+            self.bring(clone)
+            clone.git("commit", *args)
+            return
+        first = clone.git("commit", *args, ok=None)
+        if first.returncode == 0:
+            return
+        if "gitstore checkout" not in first.stderr:
+            raise Finding(f"commit after {what} refused:\n{first.stderr}")
+        self.note(f"commit after {what} refused before checkout")
+        self.bring(clone)
+        clone.git("commit", *args)
 
     def after_hookless(self, clone: Clone, what: str, always: bool = False) -> None:
         """Where no hook runs, docs/hooks.md says to run gitstore checkout; sometimes a
@@ -868,17 +875,7 @@ class Fuzz:
         self.settled(clone, "git stash + gitstore checkout")
         clone.git("stash", "pop", "-q", *(["--index"] if self.rng.random() < 0.5 else []))
         message = self.tag(clone, "stashed work")
-        if self.rng.random() < 0.5:
-            self.bring(clone)
-            clone.git("commit", "-qam", message)
-        else:
-            first = clone.git("commit", "-qam", message, ok=None)
-            if first.returncode != 0:
-                self.note("commit after stash pop refused before checkout")
-                if "gitstore checkout" not in first.stderr:
-                    raise Finding(f"commit after stash pop refused:\n{first.stderr}")
-                self.bring(clone)
-                clone.git("commit", "-qam", message)
+        self.commit_git_wrote(clone, "stash pop", "-qam", message)
         self.learn(clone, direct={message: stashed})
         self.bring(clone)
 
@@ -895,20 +892,9 @@ class Fuzz:
         want = {p: e for p, e in self.oracle[clone.head()].items() if tracked_of(p) not in rolled}
         want |= {p: e for p, e in self.oracle[rev].items() if tracked_of(p) in rolled}
         message = self.tag(clone, f"roll {' '.join(which)} back to {rev[:10]}")
-        if self.rng.random() < 0.5:
-            self.bring(clone)
-            clone.git("commit", "-qm", message)
-            self.learn(clone, direct={message: want})
-        else:  # docs/hooks.md: the commit keeps the manifest and says to check out
-            first = clone.git("commit", "-qm", message, ok=None)
-            if first.returncode != 0:
-                if "gitstore checkout" not in first.stderr:
-                    raise Finding(f"commit of a rollback refused:\n{first.stderr}")
-                self.note("rollback commit refused before checkout")
-                self.bring(clone)
-                clone.git("commit", "-qm", message)
-            self.learn(clone, direct={message: want})
-            self.bring(clone)
+        self.commit_git_wrote(clone, "a rollback", "-qm", message)
+        self.learn(clone, direct={message: want})
+        self.bring(clone)
 
     def act_squash(self, clone: Clone) -> None:
         """`git merge --squash B` (post-merge brings HEAD to the index), then commit."""
@@ -1038,20 +1024,9 @@ class Fuzz:
             return  # the stash held nothing git sees (the data was as at HEAD)
         message = self.tag(clone, "after an autostash pull")
         self.note_file(clone)
-        if self.rng.random() < 0.5:
-            self.bring(clone)
-            clone.git("commit", "-qam", message)
-            self.learn(clone, direct={message: want})
-        else:
-            first = clone.git("commit", "-qam", message, ok=None)
-            if first.returncode != 0:
-                if "gitstore checkout" not in first.stderr:
-                    raise Finding(f"commit after an autostash pull refused:\n{first.stderr}")
-                self.note("commit after autostash refused before checkout")
-                self.bring(clone)
-                clone.git("commit", "-qam", message)
-            self.learn(clone, direct={message: want})
-            self.bring(clone)
+        self.commit_git_wrote(clone, "an autostash pull", "-qam", message)
+        self.learn(clone, direct={message: want})
+        self.bring(clone)
 
     def act_peek_part(self, clone: Clone) -> None:
         """`gitstore checkout REV SUB`: SUB as at REV, the rest as at HEAD; then back."""
