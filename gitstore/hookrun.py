@@ -239,8 +239,10 @@ def _undoing(ctx: Context, statuses: Sequence[PathStatus]) -> dict[str, list[str
     ends), or like them is absent, while the manifest names another is a file
     the manifest's change never reached: the manifest is the newer side, and
     a refresh would silently drop its change.
-    After the user's own ``track``, the files are the newer side (a file put
-    back by hand is recorded as it is).
+    After the user's own ``track``, or when the manifest holds the bytes the
+    path was last brought whole in line with (:class:`Reached`), the files are
+    the newer side (a file put back, or deleted, by hand is recorded as it is).
+    Files are compared by content and executable bit.
     """
     from .hashing import hash_bytes
     from .workspace import ScannedFile, is_exec
@@ -788,7 +790,7 @@ def post_rewrite(
         again = [(m, None, "touched") for m in touched if (root / m).is_file()]
         if again:
             report.lines += materialise_changes(ctx, again).lines
-        RebaseTouched.take(repo.state_dir)  # git removes the rebase's folder after this hook
+        RebaseTouched.take(repo.state_dir)  # what this very hook's checkouts noted
         return report
     if repo.is_rebase_in_progress():
         return HookReport()
