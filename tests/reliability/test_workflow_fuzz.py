@@ -828,23 +828,28 @@ class Fuzz:
             self.note("checkout needed a pull")
             clone.gs("pull")
 
-    def commit_git_wrote(self, clone: Clone, what: str, *args: str) -> None:
+    def commit_git_wrote(
+        self, clone: Clone, what: str, *args: str, want: Content | None = None
+    ) -> None:
         """`git commit ARGS` of what git wrote without its files (docs/hooks.md): half the
         time after `gitstore checkout`, the documented order; else first, when pre-commit
         must keep the manifest or refuse naming `gitstore checkout`, then check out and
-        commit again."""
+        commit again. ``want``: the files the commit must record (the message is the last
+        of ``args``); the clone is then checked out."""
         if self.rng.random() < 0.5:
             self.bring(clone)
             clone.git("commit", *args)
-            return
-        first = clone.git("commit", *args, ok=None)
-        if first.returncode == 0:
-            return
-        if "gitstore checkout" not in first.stderr:
-            raise Finding(f"commit after {what} refused:\n{first.stderr}")
-        self.note(f"commit after {what} refused before checkout")
-        self.bring(clone)
-        clone.git("commit", *args)
+        else:
+            first = clone.git("commit", *args, ok=None)
+            if first.returncode != 0:
+                if "gitstore checkout" not in first.stderr:
+                    raise Finding(f"commit after {what} refused:\n{first.stderr}")
+                self.note(f"commit after {what} refused before checkout")
+                self.bring(clone)
+                clone.git("commit", *args)
+        if want is not None:
+            self.learn(clone, direct={args[-1]: want})
+            self.bring(clone)
 
     def after_hookless(self, clone: Clone, what: str, always: bool = False) -> None:
         """Where no hook runs, docs/hooks.md says to run gitstore checkout; sometimes a
@@ -875,9 +880,7 @@ class Fuzz:
         self.settled(clone, "git stash + gitstore checkout")
         clone.git("stash", "pop", "-q", *(["--index"] if self.rng.random() < 0.5 else []))
         message = self.tag(clone, "stashed work")
-        self.commit_git_wrote(clone, "stash pop", "-qam", message)
-        self.learn(clone, direct={message: stashed})
-        self.bring(clone)
+        self.commit_git_wrote(clone, "stash pop", "-qam", message, want=stashed)
 
     def act_rollback(self, clone: Clone) -> None:
         """`git checkout REV -- X.gitstore` (rolling data back, the DVC habit), then commit."""
@@ -892,9 +895,7 @@ class Fuzz:
         want = {p: e for p, e in self.oracle[clone.head()].items() if tracked_of(p) not in rolled}
         want |= {p: e for p, e in self.oracle[rev].items() if tracked_of(p) in rolled}
         message = self.tag(clone, f"roll {' '.join(which)} back to {rev[:10]}")
-        self.commit_git_wrote(clone, "a rollback", "-qm", message)
-        self.learn(clone, direct={message: want})
-        self.bring(clone)
+        self.commit_git_wrote(clone, "a rollback", "-qm", message, want=want)
 
     def act_squash(self, clone: Clone) -> None:
         """`git merge --squash B` (post-merge brings HEAD to the index), then commit."""
@@ -1024,9 +1025,7 @@ class Fuzz:
             return  # the stash held nothing git sees (the data was as at HEAD)
         message = self.tag(clone, "after an autostash pull")
         self.note_file(clone)
-        self.commit_git_wrote(clone, "an autostash pull", "-qam", message)
-        self.learn(clone, direct={message: want})
-        self.bring(clone)
+        self.commit_git_wrote(clone, "an autostash pull", "-qam", message, want=want)
 
     def act_peek_part(self, clone: Clone) -> None:
         """`gitstore checkout REV SUB`: SUB as at REV, the rest as at HEAD; then back."""
