@@ -245,13 +245,15 @@ def clean_delta(
     """The delta from the work tree's manifest to ``data`` (``checkout REV``), when it is safe.
 
     Safe means the clean record vouches that the tracked path lstats exactly
-    as when it last matched the manifest now in the work tree (so the files
+    as when it last matched the manifest now in the work tree, or a stamp
+    that nothing under it changed since it did (:class:`Stamps`) (so the files
     of the lines both manifests share are right, and nothing else is there),
     and git's diff of the two blobs is readable line by line
     (:func:`patch_delta`). Also returns the walk made for the record (or
     None), so that a caller falling back to the full checkout need not walk
     the folder again. ``blob``: git's id of ``data``, when known.
     """
+    from .cleanrecord import Stamps
     from .hashing import hash_bytes
 
     recorded = clean.entries.get(mpath)
@@ -259,10 +261,16 @@ def clean_delta(
         current = (ws.root / mpath).read_bytes()
     except OSError:
         return None, None
-    if recorded is None or recorded[0] != hash_bytes(current):
+    stamps = Stamps.load(ws.repo.state_dir)
+    stamped = stamps.records(mpath, current)
+    if not stamped and (recorded is None or recorded[0] != hash_bytes(current)):
         return None, None  # known before any walk: nothing vouches for this manifest
-    sig, found, _ = clean.look(ws, mpath)
-    if not clean.matches(mpath, sig):
+    sig, found, _ = clean.look(ws, mpath, current)
+    # a stamp (track's, which records no signature) vouches as well; its find
+    # comes after the walk, so that no change made between the two is in it
+    if not clean.matches(mpath, sig) and not (
+        stamped and found is not None and stamps.still(ws.root, {mpath: current})
+    ):
         return None, found
     if current == data:
         return ([], [], []), found

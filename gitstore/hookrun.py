@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from . import config as cfg
 from . import manifest as mf
 from . import pending as marks_file
-from .cleanrecord import CleanRecord, Reached, RebaseTouched, TrackChanges
+from .cleanrecord import CleanRecord, Reached, RebaseTouched, Stamps, TrackChanges, manifest_bytes
 from .errors import GitstoreError, ManifestError, TransferError
 from .gitrepo import GitRepo, blob_id_of
 from .progress import count as counted
@@ -78,17 +78,36 @@ def save_pending(ctx: Context, marks: Mapping[str, str]) -> None:
 
 # -- pre-commit: the clean record ----------------------------------------------
 # -- pre-commit ----------------------------------------------------------------
+def _vouch(stamps: Stamps, mpath: str, looked: tuple[object, Walked | None, bytes | None]) -> None:
+    """Stamp a path that a walk begun after ``stamps.start()`` found in line with its manifest."""
+    _sig, walked, data = looked
+    if walked is None or data is None:
+        stamps.forget(mpath)
+    else:
+        stamps.vouch(mpath, data, walked.sts)
+
+
 def pre_commit(ctx: Context) -> HookReport:
     report = HookReport()
     ws = ctx.workspace
     pending = load_pending(ctx)
     mpaths = ws.manifest_paths()
     clean = CleanRecord.load(ctx.repo.state_dir)
-    looked = {m: clean.look(ws, m) for m in mpaths}
+    stamps = Stamps.load(ctx.repo.state_dir)
+    stamps.start()  # before any walk: what the walks find is vouched for as of now
+    read = {m: manifest_bytes(ws.root, m) for m in mpaths}
+    still = stamps.still(ws.root, {m: d for m, d in read.items() if d is not None})
+    looked = {
+        m: (clean.entries.get(m), None, read[m]) if m in still else clean.look(ws, m, read[m])
+        for m in mpaths
+    }
     seen = {m: sig for m, (sig, _files, _data) in looked.items()}
     # the working tree's manifests as read now: usually the staged ones too
     worktree = {m: data for m, (_sig, _files, data) in looked.items() if data is not None}
-    todo = [m for m in mpaths if not clean.matches(m, seen[m])]
+    todo = [m for m in mpaths if m not in still and not clean.matches(m, seen[m])]
+    for m in mpaths:
+        if m not in still and m not in todo:
+            _vouch(stamps, m, looked[m])
     modified = []
     behind: list[str] = []
     statuses: list[PathStatus] = []
@@ -136,6 +155,12 @@ def pre_commit(ctx: Context) -> HookReport:
             {m: sig for m, sig in seen.items() if m in unchanged or m not in todo}
             | {mf.manifest_path(p): clean.entries[mf.manifest_path(p)] for p in behind}
         )
+        for m in todo:
+            if m in unchanged:
+                _vouch(stamps, m, looked[m])
+            else:
+                stamps.forget(m)
+    stamps.save()  # before a refresh below, which records its own
     if pending:
         stale = [p for p in modified if p in pending]
         kept = {p: why for p, why in pending.items() if p in stale}

@@ -841,6 +841,20 @@ def _unquote(body: str) -> str | None:
     return None if _SURROGATE_RE.search(value) else value
 
 
+_QUOTED_PATH_RE = _LazyPattern(_QUOTED + ", blake3: ")
+
+
+def line_path(line: str) -> str | None:
+    """The path of an entry line as :func:`dump` writes it, plain or quoted; None for anything else."""
+    if not line.startswith("- {path: "):
+        return None
+    if line[9:10] != '"':
+        path, sep, _rest = line[9:].partition(", blake3: ")
+        return path if sep and "," not in path else None
+    m = _QUOTED_PATH_RE.match(line, 9)
+    return None if m is None else _unquote(m.group(1))
+
+
 def _parse_fast(text: str) -> Manifest | None:
     """The manifest of canonical ``text``; None (decline) when it is not canonical.
 

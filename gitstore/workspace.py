@@ -25,7 +25,15 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from . import gitignore
 from . import manifest as mf
 from .cache import Cache, tmp_name
-from .cleanrecord import CleanRecord, Reached, Signature, TrackChanges, signature_of
+from .cleanrecord import (
+    CleanRecord,
+    Reached,
+    Signature,
+    Stamps,
+    TrackChanges,
+    manifest_bytes,
+    signature_of,
+)
 from .errors import GitstoreError, ManifestError, PathError
 from .gitrepo import GitRepo
 from .hashing import hash_bytes
@@ -349,6 +357,20 @@ class _Background(Generic[R]):
 Row = tuple[str, str, int, bool]  # a manifest entry's path, oid, size, exec
 _first = operator.itemgetter(0)
 _HEAD_LINES = 6  # HEADER, gitstore, kind, size, files, "entries:"
+
+
+_QUICK_MAX = 2_000  # changed files or folders beyond which a re-track reads everything
+
+
+class _Quick(NamedTuple):
+    """What :meth:`Workspace._quick_scan` found: the old manifest, by line, and the files to read."""
+
+    old: bytes
+    head: list[str]  # the header lines
+    body: list[str]  # one line an entry
+    paths: list[str]  # each entry line's path
+    drop: set[int]  # the entries under a changed file or folder
+    files: list[ScannedFile]  # the files under them now
 
 
 class TrackMemo:
@@ -721,7 +743,10 @@ class Workspace:
             self._generation = self.cache.generation()
             self.statcache.use_generation(self._generation)
             clean = CleanRecord.load(self.repo.state_dir)  # before the scans (racy rule)
-            scanned = [self._scan_for_track(rel) for rel in rels]  # any refusal comes here
+            stamps = Stamps.load(self.repo.state_dir)
+            stamps.start()  # before the scans: they vouch as of now
+            # any refusal comes here; a folder with a stamp is read from what changed since
+            scanned = [self._quick_scan(rel, stamps) or self._scan_for_track(rel) for rel in rels]
             git_tracks = tracked_by_git.result()
             adopt = [rel for rel, yes in zip(rels, git_tracks, strict=True) if yes]
             refusal = self.repo.rm_cached_refusal(adopt, recursive=True)
@@ -751,9 +776,22 @@ class Workspace:
             # it) runs while the records are computed and saved
             staging = _Background(lambda: self.repo.stage(stage))
             try:
-                vouched = {m: signature_of(data, files) for m, (data, files) in written.items()}
+                quick = {
+                    r.manifest
+                    for r, q in zip(results, scanned, strict=True)
+                    if isinstance(q, _Quick)
+                }
+                vouched = {
+                    m: signature_of(data, files)
+                    for m, (data, files) in written.items()
+                    if m not in quick  # the files of what changed only
+                }
                 self.statcache.save()
-                clean.save({**clean.entries, **vouched})
+                clean.save({m: sig for m, sig in clean.entries.items() if m not in quick} | vouched)
+                for m, (data, files) in written.items():
+                    # a quick one: the files not read again are as the old stamp vouched
+                    stamps.vouch(m, data, [f.st for f in files])
+                stamps.save()
                 self.track_changes.save()
                 self.track_memo.save()
                 Reached.mark(self.repo.state_dir, {m: data for m, (data, _f) in written.items()})
@@ -779,13 +817,132 @@ class Workspace:
             raise PathError(f"{rel}/{shown(bad[0])}: the path {bad[1]}; it cannot be tracked")
         return "dir", files
 
+    def _quick_scan(self, rel: str, stamps: Stamps) -> _Quick | None:
+        """A folder's re-track from its manifest and what changed under it since its stamp.
+
+        Only for a manifest that ``track`` wrote itself (canonical, one plain
+        line an entry) and that a stamp vouches for (:class:`Stamps`): the
+        files under no changed folder are then exactly its entries, and only
+        the changed files and folders are read again. None for anything else:
+        the full scan decides, and says what is wrong.
+        """
+        mrel = mf.manifest_path(rel)
+        old = manifest_bytes(self.root, mrel)
+        if old is None or not self.track_memo.wrote(mrel, old):
+            return None
+        changed = stamps.changed_under(self.root, mrel, old)
+        if changed is None or "" in changed or len(changed) > _QUICK_MAX:
+            return None
+        try:
+            lines = old.decode("utf-8").split("\n")
+        except UnicodeDecodeError:
+            return None
+        if len(lines) < _HEAD_LINES + 2 or lines[2] != "kind: dir" or lines[-1] != "":
+            return None
+        body = lines[_HEAD_LINES:-1]
+        if lines[4] != f"files: {len(body)}" or not lines[3].startswith("size: "):
+            return None
+        paths = [line[9:].partition(", blake3: ")[0] for line in body]
+        for i, p in enumerate(paths):
+            if p[:1] == '"' or "," in p:  # a quoted path: its text is not the path
+                found_path = mf.line_path(body[i])
+                if found_path is None:
+                    return None
+                paths[i] = found_path
+        drop: set[int] = set()
+        files: list[ScannedFile] = []
+        base = f"{self.root / rel}/"
+        for c in changed:
+            if not c.isascii() and not is_utf8(c):
+                return None
+            i = bisect.bisect_left(paths, c)
+            if i < len(paths) and paths[i] == c:
+                drop.add(i)
+            i = bisect.bisect_left(paths, c + "/")
+            while i < len(paths) and paths[i].startswith(c + "/"):
+                drop.add(i)
+                i += 1
+            try:
+                st = os.lstat(base + c)
+            except FileNotFoundError:
+                continue  # gone: its entries are dropped
+            except OSError:
+                return None
+            if statmod.S_ISDIR(st.st_mode):
+                try:
+                    found = walk(
+                        base + c,
+                        strict=True,
+                        display=f"{rel}/{c}",
+                        links_into=self.cache.links_prefix,
+                    )
+                except PathError:
+                    return None  # the full scan says what is wrong
+                files += [
+                    ScannedFile(f"{c}/{r}", found.base + r, fst)
+                    for r, fst in zip(found.rels, found.sts, strict=True)
+                ]
+            elif statmod.S_ISREG(st.st_mode):
+                name = c.rpartition("/")[2]
+                if not (name[0] == "." and name.endswith(TMP_SUFFIX)):
+                    files.append(ScannedFile(c, base + c, st))
+            else:
+                return None  # a symlink or a special file: the full scan says what
+        if any(statmod.S_ISLNK(f.st.st_mode) for f in files):
+            return None
+        if mf.first_invalid_path(f.relpath for f in files) is not None:
+            return None
+        return _Quick(old, lines[:_HEAD_LINES], body, paths, drop, files)
+
+    def _track_quick(
+        self, rel: str, q: _Quick, written: dict[str, tuple[bytes, list[ScannedFile]]]
+    ) -> TrackResult:
+        """:meth:`_track_one` for a :meth:`_quick_scan`: the changed lines patched into the old ones."""
+        import heapq
+
+        rows = self._entries_for(q.files, rel + "/", "dir", rel, q.old)
+        shown_as = _display_for(rel, "dir")
+        kept = [i for i in range(len(q.body)) if i not in q.drop] if q.drop else range(len(q.body))
+        gone = {}
+        removed = 0
+        for i in q.drop:
+            line = q.body[i]
+            oid = line.rpartition(", blake3: ")[2].partition(", size: ")[0].strip('"')
+            gone[q.paths[i]] = oid
+            removed += int(line.rpartition(", size: ")[2].partition(",")[0].rstrip("}"))
+        fresh: list[str] = []
+        if rows:
+            dumped = mf.dump(mf.build("dir", [mf.Entry(*row) for row in rows])).decode("utf-8")
+            fresh = dumped.split("\n")[_HEAD_LINES:-1]
+            if len(fresh) != len(rows):  # not one line an entry: the full way
+                return self._track_one(rel, self._scan_for_track(rel), written)
+        merged = list(
+            heapq.merge(
+                ((q.paths[i], q.body[i]) for i in kept),
+                ((row[0], line) for row, line in zip(rows, fresh, strict=True)),
+            )
+        )
+        count = len(merged)
+        if not count or any(a[0] == b[0] for a, b in zip(merged, merged[1:], strict=False)):
+            # nothing left (written "entries: []"), or not as expected: the full way
+            return self._track_one(rel, self._scan_for_track(rel), written)
+        size = int(q.head[3][6:]) - removed + sum(row[2] for row in rows)
+        head = [*q.head[:3], f"size: {size}", f"files: {count}", *q.head[5:]]
+        data = "\n".join([*head, *(line for _p, line in merged), ""]).encode("utf-8")
+        brought = {row[1]: shown_as(row[0]) for row in rows if gone.get(row[0]) != row[1]}
+        return self._write_tracked(
+            rel, "dir", q.old, data, True, brought, q.files, written, count, size
+        )
+
     def _track_one(
         self,
         rel: str,
-        scanned: tuple[str, list[ScannedFile]],
+        scanned: tuple[str, list[ScannedFile]] | _Quick,
         written: dict[str, tuple[bytes, list[ScannedFile]]],
     ) -> TrackResult:
         """Track one path; ``written`` gets its manifest's bytes and the files just hashed."""
+        if isinstance(scanned, _Quick):
+            return self._track_quick(rel, scanned, written)
         kind, files = scanned
         prefix = rel + "/" if kind == "dir" else rel
         mrel = mf.manifest_path(rel)
@@ -815,6 +972,28 @@ class Workspace:
             else:
                 had = {(e.path, e.oid) for e in before.entries}
                 brought = {r[1]: shown_as(r[0]) for r in rows if (r[0], r[1]) not in had}
+        size = sum(row[2] for row in rows)
+        return self._write_tracked(
+            rel, kind, old, data, plain, brought, files, written, len(rows), size
+        )
+
+    def _write_tracked(
+        self,
+        rel: str,
+        kind: str,
+        old: bytes | None,
+        data: bytes,
+        plain: bool,
+        brought: dict[str, str] | None,
+        files: list[ScannedFile],
+        written: dict[str, tuple[bytes, list[ScannedFile]]],
+        count: int,
+        size: int,
+    ) -> TrackResult:
+        """Write a tracked path's new manifest (once its objects are synced) and the records of it."""
+        mrel = mf.manifest_path(rel)
+        mpath = self.root / mrel
+        memo = self.track_memo
         changed = data != old
         self.cache.sync()
         if changed:
@@ -830,8 +1009,7 @@ class Workspace:
             memo.record(mrel, data, os.lstat(mpath))
         self.track_changes.note(mrel, old, data, brought)
         written[mrel] = (data, files)
-        size = sum(row[2] for row in rows)
-        return TrackResult(rel, mrel, kind, len(rows), size, changed)
+        return TrackResult(rel, mrel, kind, count, size, changed)
 
     @property
     def track_changes(self) -> TrackChanges:
@@ -1142,14 +1320,26 @@ class Workspace:
     def status(self, only: Sequence[str] = ()) -> list[PathStatus]:
         clean = CleanRecord.load(self.repo.state_dir)
         record: dict[str, Signature | None] = dict(clean.entries)
+        stamps = Stamps.load(self.repo.state_dir)
+        stamps.start()  # before any walk
+        mpaths = [
+            m
+            for m in self.manifest_paths()
+            if not only or any(mf.overlaps(mf.tracked_path(m), o) for o in only)
+        ]
+        read = {m: manifest_bytes(self.root, m) for m in mpaths}
+        still = stamps.still(self.root, {m: d for m, d in read.items() if d is not None})
         out = []
-        for mpath in self.manifest_paths():
+        for mpath in mpaths:
             rel = mf.tracked_path(mpath)
-            if only and not any(mf.overlaps(rel, o) for o in only):
+            if mpath in still:
+                out.append(PathStatus(rel, "unchanged", mpath))
                 continue
-            sig, found, data = clean.look(self, mpath)
+            sig, found, data = clean.look(self, mpath, read[mpath])
             if clean.matches(mpath, sig):
                 out.append(PathStatus(rel, "unchanged", mpath))
+                if found is not None and data is not None:
+                    stamps.vouch(mpath, data, found.sts)
                 continue
             try:
                 result = self.status_of(mpath, None if found is None else found.files(), data)
@@ -1160,9 +1350,14 @@ class Workspace:
             if result.behind:  # keep what they matched: the next commit must see it too
                 continue
             record[mpath] = sig if result.state == "unchanged" else None
+            if result.state == "unchanged" and found is not None and data is not None:
+                stamps.vouch(mpath, data, found.sts)
+            else:
+                stamps.forget(mpath)
         if self._statcache is not None:
             self.statcache.save()
         clean.save(record)
+        stamps.save()
         for o in only:
             if not any(mf.overlaps(s.path, o) for s in out):
                 raise PathError(f"{o} is not a tracked path (nor inside or above one)")

@@ -1,0 +1,224 @@
+"""Stamps: "nothing under this tracked folder changed since it matched its manifest", by ctime.
+
+status and the pre-commit hook ask ``find`` instead of lstat-ing every file
+from Python, and a re-track reads only what changed since its stamp. These
+tests hold both to the full comparison: the same answers, the same manifest
+bytes, whatever was changed and however (same size, mtime set back, a file
+replaced by a folder, names that the manifest quotes), and no trust in a
+stamp once the clock was set back, on another boot, or without GNU find.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gitstore.api import Context
+from gitstore.cleanrecord import Stamps
+from gitstore.hashing import hash_bytes
+from tests.conftest import git, write
+
+NAMES = ["plain.bin", "sp ace#1.bin", "a, b.bin", "ünï.bin", "true", "-dash.bin"]
+
+
+def _seed(repo: Path) -> None:
+    for i in range(40):
+        write(repo / "data" / f"d{i % 4}" / f"f{i:03}.bin", f"file {i}\n" * (i + 1))
+    for i, name in enumerate(NAMES):
+        write(repo / "data" / "odd" / name, f"odd {i}\n")
+    write(repo / "data" / "d1" / "deep" / "x.bin", "deep\n")
+
+
+def _status(repo: Path, run) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    out = json.loads(run(repo, "status", "--json").stdout)
+    return {s["path"]: s["state"] for s in out}
+
+
+def _quick_possible(repo: Path) -> bool:
+    """Whether a re-track of data now would read only what changed (the stamp vouches)."""
+    ws = Context(repo).workspace
+    stamps = Stamps.load(ws.repo.state_dir)
+    stamps.start()
+    return ws._quick_scan("data", stamps) is not None
+
+
+def _full_track_bytes(repo: Path, run) -> bytes:  # type: ignore[no-untyped-def]
+    """The manifest a full re-track writes (no stamp to go by), leaving the stamps as they were."""
+    stamps = repo / ".git" / "gitstore" / Stamps.FILE
+    saved = stamps.read_bytes() if stamps.exists() else None
+    stamps.unlink(missing_ok=True)
+    run(repo, "track", "data")
+    data = (repo / "data.gitstore").read_bytes()
+    if saved is not None:
+        stamps.write_bytes(saved)
+    return data
+
+
+def _change(repo: Path, rnd: random.Random, step: int) -> str:
+    data = repo / "data"
+    files = sorted(p for p in data.rglob("*") if p.is_file())
+    dirs = sorted(p for p in data.rglob("*") if p.is_dir())
+    what = rnd.choice(
+        [
+            "edit",
+            "same-size",
+            "add",
+            "newdir",
+            "remove",
+            "rename",
+            "chmod",
+            "editor",
+            "swap",
+            "rmdir",
+        ]
+    )
+    f = rnd.choice(files)
+    if what == "edit":
+        with open(f, "ab") as out:
+            out.write(b"more\n")
+    elif what == "same-size":  # same size, mtime put back: only the ctime tells
+        st = f.stat()
+        data_now = f.read_bytes()
+        f.write_bytes(bytes([data_now[0] ^ 1]) + data_now[1:])
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    elif what == "add":
+        write(rnd.choice(dirs) / f"new{step}, {rnd.choice(NAMES)}", f"new {step}\n")
+    elif what == "newdir":
+        write(rnd.choice(dirs) / f"sub{step}" / "inner" / "n.bin", f"n {step}\n")
+    elif what == "remove":
+        f.unlink()
+    elif what == "rename":
+        f.rename(f.with_name(f"renamed{step}-{f.name}"))
+    elif what == "chmod":
+        f.chmod(f.stat().st_mode ^ 0o111)
+    elif what == "editor":  # write aside, rename over
+        tmp = f.with_name(f".{f.name}.swp")
+        tmp.write_bytes(f.read_bytes() + b"saved\n")
+        tmp.rename(f)
+    elif what == "swap":  # a file becomes a folder of the same name
+        f.unlink()
+        write(f / "inside.bin", f"was a file {step}\n")
+    elif what == "rmdir" and len(dirs) > 2:
+        shutil.rmtree(rnd.choice([d for d in dirs if d != data]))
+    return what
+
+
+def test_quick_retrack_writes_what_a_full_track_writes(repo: Path, run) -> None:  # type: ignore[no-untyped-def]
+    _seed(repo)
+    run(repo, "init")
+    run(repo, "track", "data")
+    rnd = random.Random(11)
+    quick = 0
+    for step in range(30):
+        for _ in range(rnd.randrange(1, 3)):
+            _change(repo, rnd, step)
+        if not any(p.is_file() for p in (repo / "data").rglob("*")):
+            write(repo / "data" / "refill.bin", "refill\n")
+        quick += _quick_possible(repo)
+        run(repo, "track", "data")
+        got = (repo / "data.gitstore").read_bytes()
+        assert _full_track_bytes(repo, run) == got, f"step {step}"
+        assert _status(repo, run) == {"data": "unchanged"}
+    assert quick >= 15  # most steps changed nothing at the folder's top
+
+
+def test_a_stamp_never_hides_a_change(repo: Path, run) -> None:  # type: ignore[no-untyped-def]
+    _seed(repo)
+    run(repo, "init")
+    run(repo, "track", "data")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "track")
+    assert _status(repo, run) == {"data": "unchanged"}
+    assert _quick_possible(repo)
+    # the same size, the mtime put back: an lstat signature of mtime alone would miss it
+    f = repo / "data" / "d2" / "f002.bin"
+    st = f.stat()
+    f.write_bytes(f.read_bytes().replace(b"file 2", b"file X"))
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert f.stat().st_size == st.st_size
+    assert _status(repo, run) == {"data": "modified"}
+    # right after track, in the same clock tick as its stamp
+    run(repo, "track", "data")
+    write(repo / "data" / "d0" / "f000.bin", "changed at once\n")
+    assert _status(repo, run) == {"data": "modified"}
+    # the pre-commit hook sees it too: the commit refreshes the manifest
+    run(repo, "install")
+    run(repo, "track", "data")
+    git(repo, "commit", "-qm", "tracked")
+    write(repo / "data" / "odd" / "true", "edited after track\n")
+    git(repo, "commit", "-qm", "again", check=False)
+    staged = git(repo, "diff", "--cached", "--name-only").stdout.split()
+    assert staged == ["data.gitstore"]
+    assert hash_bytes(b"edited after track\n") in git(repo, "show", ":data.gitstore").stdout
+    assert _status(repo, run) == {"data": "unchanged"}
+
+
+def test_no_stamp_is_trusted_after_the_clock_was_set_back_or_a_reboot(repo: Path, run) -> None:  # type: ignore[no-untyped-def]
+    _seed(repo)
+    run(repo, "init")
+    run(repo, "track", "data")
+    state = repo / ".git" / "gitstore"
+    data = (repo / "data.gitstore").read_bytes()
+    stamps = Stamps.load(state)
+    assert stamps.still(repo, {"data.gitstore": data}) == {"data.gitstore"}
+    digest, t, dev, (boot, wall, since_boot) = stamps.entries["data.gitstore"]
+    # the wall clock read a second later than the time since boot allows: set back since
+    stamps.entries["data.gitstore"] = (digest, t, dev, (boot, wall + 1_000_000_000, since_boot))
+    assert stamps.still(repo, {"data.gitstore": data}) == set()
+    stamps.entries["data.gitstore"] = (digest, t, dev, ("another-boot", wall, since_boot))
+    assert stamps.still(repo, {"data.gitstore": data}) == set()
+    # other manifest bytes: not the ones the stamp vouched for
+    stamps.entries["data.gitstore"] = (digest, t, dev, (boot, wall, since_boot))
+    assert stamps.still(repo, {"data.gitstore": data + b"# x\n"}) == set()
+    assert stamps.still(repo, {"data.gitstore": data}) == {"data.gitstore"}
+
+
+def test_without_find_status_and_track_take_the_full_way(
+    repo: Path, run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    _seed(repo)
+    run(repo, "init")
+    run(repo, "track", "data")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    git_path = shutil.which("git")
+    assert git_path is not None
+    (bin_dir / "git").symlink_to(git_path)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert shutil.which("find") is None
+    data = (repo / "data.gitstore").read_bytes()
+    state = repo / ".git" / "gitstore"
+    assert Stamps.load(state).still(repo, {"data.gitstore": data}) == set()
+    assert not _quick_possible(repo)
+    assert _status(repo, run) == {"data": "unchanged"}
+    write(repo / "data" / "d3" / "f003.bin", "edited\n")
+    assert _status(repo, run) == {"data": "modified"}
+    run(repo, "track", "data")
+    assert _status(repo, run) == {"data": "unchanged"}
+
+
+def test_branch_switches_after_quick_tracks_bring_each_side(repo: Path, run) -> None:  # type: ignore[no-untyped-def]
+    _seed(repo)
+    run(repo, "init")
+    run(repo, "track", "data")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "track")
+    before = {p: p.read_bytes() for p in (repo / "data").rglob("*") if p.is_file()}
+    git(repo, "switch", "-q", "-c", "other")
+    write(repo / "data" / "d0" / "f000.bin", "other side\n")
+    write(repo / "data" / "d1" / "new.bin", "new on other\n")
+    assert _quick_possible(repo)
+    run(repo, "track", "data")
+    git(repo, "commit", "-qm", "other")
+    git(repo, "switch", "-q", "main")
+    after = {p: p.read_bytes() for p in (repo / "data").rglob("*") if p.is_file()}
+    assert after == before
+    git(repo, "switch", "-q", "other")
+    assert (repo / "data" / "d0" / "f000.bin").read_text() == "other side\n"
+    assert (repo / "data" / "d1" / "new.bin").read_text() == "new on other\n"
+    assert _status(repo, run) == {"data": "unchanged"}
