@@ -375,6 +375,11 @@ class RebaseTouched:
         return sorted(m for m in found if isinstance(m, str))
 
 
+# a stamp: (BLAKE3 of the manifest's bytes, T, st_dev, (boot id, wall clock,
+# time since boot) then, the cache's gc generation when track made it or "")
+_StampRecord = tuple[str, int, int, tuple[str, int, int], str]
+
+
 class Stamps:
     """Tracked paths known to match a manifest as of a time: nothing under them changed since.
 
@@ -407,8 +412,9 @@ class Stamps:
         self.path = state_dir / self.FILE
         self.state_dir = state_dir
         found = read_tagged_map(self.path, self.MAGIC) or {}
-        # mpath -> (BLAKE3 of the manifest's bytes, T in ns, st_dev, the machine's clocks then)
-        self.entries: dict[str, tuple[str, int, int, tuple[str, int, int]]] = {
+        # mpath -> (BLAKE3 of the manifest's bytes, T in ns, st_dev, the machine's clocks
+        # then, and the cache's gc generation when track wrote it, else "")
+        self.entries: dict[str, _StampRecord] = {
             m: r for m, r in found.items() if _well_formed_stamp(r)
         }
         self.clock: tuple[int, int, tuple[str, int, int]] | None = None
@@ -441,7 +447,9 @@ class Stamps:
         t = min(st.st_mtime_ns, st.st_ctime_ns) - self.MARGIN_NS
         self.clock = (t, st.st_dev, clocks)
 
-    def vouch(self, mpath: str, data: bytes, sts: Sequence[os.stat_result]) -> None:
+    def vouch(
+        self, mpath: str, data: bytes, sts: Sequence[os.stat_result], generation: str | None = None
+    ) -> None:
         """A walk begun after :meth:`start` found ``mpath``'s path, lstat as ``sts``, in line with ``data``."""
         if self.clock is None:
             return
@@ -449,7 +457,7 @@ class Stamps:
         if any(st.st_dev != dev or statmod.S_ISLNK(st.st_mode) for st in sts):
             self.forget(mpath)
             return
-        new = (hash_bytes(data), t, dev, clocks)
+        new = (hash_bytes(data), t, dev, clocks, generation or "")
         if self.entries.get(mpath) != new:
             self.entries[mpath] = new
             self._dirty = True
@@ -480,16 +488,23 @@ class Stamps:
                 out |= _untouched_since(root, mpaths[i : i + self.BATCH], t, self.entries)
         return out
 
-    def changed_under(self, root: Path, mpath: str, data: bytes) -> list[str] | None:
-        """What changed under ``mpath``'s tracked folder since its stamp, relative to it.
+    def changed_under(
+        self, root: Path, mpath: str, data: bytes, generation: str | None
+    ) -> list[str] | None:
+        """What changed under ``mpath``'s tracked folder since track's stamp, relative to it.
 
         A changed folder stands for everything in it; "" is the folder itself.
-        None when the stamp cannot tell: no record for these manifest bytes,
-        another filesystem than :meth:`start`'s clock, or ``find`` failing.
+        None when the stamp cannot tell: no record for these manifest bytes
+        made by ``track`` at the cache's gc ``generation`` (so that every
+        object the manifest names is still in the cache: only gc deletes
+        objects), another filesystem than :meth:`start`'s clock, or ``find``
+        failing.
         """
         record = self.entries.get(mpath)
         if (
             record is None
+            or not generation
+            or record[4] != generation
             or self.clock is None
             or record[2] != self.clock[1]
             or record[0] != hash_bytes(data)
@@ -517,7 +532,8 @@ class Stamps:
 def _well_formed_stamp(r: object) -> bool:
     return (
         isinstance(r, tuple)
-        and len(r) == 4
+        and len(r) == 5
+        and isinstance(r[4], str)
         and isinstance(r[0], str)
         and isinstance(r[1], int)
         and isinstance(r[2], int)
@@ -559,7 +575,7 @@ def _untouched_since(
     root: Path,
     mpaths: Sequence[str],
     t: int,
-    entries: Mapping[str, tuple[str, int, int, tuple[str, int, int]]],
+    entries: Mapping[str, _StampRecord],
 ) -> set[str]:
     """Those of ``mpaths`` whose tracked path (there, on its recorded filesystem) has no ctime at or after ``t``."""
     rels: dict[str, str] = {}

@@ -790,7 +790,7 @@ class Workspace:
                 clean.save({m: sig for m, sig in clean.entries.items() if m not in quick} | vouched)
                 for m, (data, files) in written.items():
                     # a quick one: the files not read again are as the old stamp vouched
-                    stamps.vouch(m, data, [f.st for f in files])
+                    stamps.vouch(m, data, [f.st for f in files], self._generation)
                 stamps.save()
                 self.track_changes.save()
                 self.track_memo.save()
@@ -830,7 +830,7 @@ class Workspace:
         old = manifest_bytes(self.root, mrel)
         if old is None or not self.track_memo.wrote(mrel, old):
             return None
-        changed = stamps.changed_under(self.root, mrel, old)
+        changed = stamps.changed_under(self.root, mrel, old, self._generation)
         if changed is None or "" in changed or len(changed) > _QUICK_MAX:
             return None
         try:

@@ -42,6 +42,7 @@ def _status(repo: Path, run) -> dict[str, str]:  # type: ignore[no-untyped-def]
 def _quick_possible(repo: Path) -> bool:
     """Whether a re-track of data now would read only what changed (the stamp vouches)."""
     ws = Context(repo).workspace
+    ws._generation = ws.cache.generation()  # as track reads it, under the cache's lock
     stamps = Stamps.load(ws.repo.state_dir)
     stamps.start()
     return ws._quick_scan("data", stamps) is not None
@@ -166,16 +167,44 @@ def test_no_stamp_is_trusted_after_the_clock_was_set_back_or_a_reboot(repo: Path
     data = (repo / "data.gitstore").read_bytes()
     stamps = Stamps.load(state)
     assert stamps.still(repo, {"data.gitstore": data}) == {"data.gitstore"}
-    digest, t, dev, (boot, wall, since_boot) = stamps.entries["data.gitstore"]
+    digest, t, dev, (boot, wall, since_boot), gen = stamps.entries["data.gitstore"]
     # the wall clock read a second later than the time since boot allows: set back since
-    stamps.entries["data.gitstore"] = (digest, t, dev, (boot, wall + 1_000_000_000, since_boot))
+    stamps.entries["data.gitstore"] = (
+        digest,
+        t,
+        dev,
+        (boot, wall + 1_000_000_000, since_boot),
+        gen,
+    )
     assert stamps.still(repo, {"data.gitstore": data}) == set()
-    stamps.entries["data.gitstore"] = (digest, t, dev, ("another-boot", wall, since_boot))
+    stamps.entries["data.gitstore"] = (digest, t, dev, ("another-boot", wall, since_boot), gen)
     assert stamps.still(repo, {"data.gitstore": data}) == set()
     # other manifest bytes: not the ones the stamp vouched for
-    stamps.entries["data.gitstore"] = (digest, t, dev, (boot, wall, since_boot))
+    stamps.entries["data.gitstore"] = (digest, t, dev, (boot, wall, since_boot), gen)
     assert stamps.still(repo, {"data.gitstore": data + b"# x\n"}) == set()
     assert stamps.still(repo, {"data.gitstore": data}) == {"data.gitstore"}
+
+
+def test_after_a_gc_track_reads_every_file_again(repo: Path, run) -> None:  # type: ignore[no-untyped-def]
+    """Only gc deletes objects: a stamp made before one cannot vouch that the cache still has them."""
+    _seed(repo)
+    run(repo, "init")
+    run(repo, "track", "data")
+    write(repo / "data" / "d1" / "f001.bin", "second version\n")
+    run(repo, "track", "data")
+    assert _quick_possible(repo)
+    # the first version's object, which nothing names now, is deleted, and
+    # the cache's generation changes: the next track checks every object again
+    run(repo, "gc", "--grace", "0")
+    assert not Context(repo).cache.path(hash_bytes(b"file 1\n" * 2)).exists()
+    assert not _quick_possible(repo)
+    # and puts back an object that went missing while its file stayed
+    oid = hash_bytes(b"file 0\n")
+    cache = Context(repo).cache
+    cache.path(oid).unlink()
+    run(repo, "track", "data")
+    assert cache.path(oid).exists()
+    assert _quick_possible(repo)
 
 
 def test_without_find_status_and_track_take_the_full_way(
