@@ -471,13 +471,24 @@ class Stamps:
         if self.entries.pop(mpath, None) is not None:
             self._dirty = True
 
-    def still(self, root: Path, manifests: Mapping[str, bytes]) -> set[str]:
-        """Those of ``manifests`` (path -> bytes now) whose tracked path nothing changed under since its stamp."""
+    def still(
+        self, root: Path, manifests: Mapping[str, bytes], *, behind: bool = False
+    ) -> set[str]:
+        """Those of ``manifests`` (path -> bytes now) whose tracked path nothing changed under since its stamp.
+
+        ``behind``: those whose stamp is for other bytes than these instead:
+        the files are still exactly those of an earlier manifest, which git
+        changed since without them (``CleanRecord.files_unchanged``).
+        """
         groups: dict[int, list[str]] = {}
         now = _machine_clocks()
         for mpath, data in manifests.items():
             record = self.entries.get(mpath)
-            if record is None or record[0] != hash_bytes(data) or not _steady_since(record[3], now):
+            if (
+                record is None
+                or (record[0] == hash_bytes(data)) == behind
+                or not _steady_since(record[3], now)
+            ):
                 continue
             groups.setdefault(record[1], []).append(mpath)
         if not groups or not _FIND_USABLE:

@@ -146,19 +146,29 @@ def pre_commit(ctx: Context) -> HookReport:
         # under a manifest that changed since (git checkout REV -- X.gitstore,
         # revert, cherry-pick, reset): a refresh would record the old files
         # over the new manifest; there is nothing new on disk to record
+        differ = {s.manifest for s in statuses if s.state == "modified"}
+        stamped_behind = (
+            stamps.still(ws.root, {m: worktree[m] for m in differ if m in worktree}, behind=True)
+            if differ
+            else set()
+        )
         behind = [
             s.path
             for s in statuses
-            if s.state == "modified" and clean.files_unchanged(s.manifest, seen[s.manifest])
+            if s.manifest in differ
+            and (
+                s.manifest in stamped_behind or clean.files_unchanged(s.manifest, seen[s.manifest])
+            )
         ]
+        kept_behind = {mf.manifest_path(p) for p in behind}
         clean.save(
             {m: sig for m, sig in seen.items() if m in unchanged or m not in todo}
-            | {mf.manifest_path(p): clean.entries[mf.manifest_path(p)] for p in behind}
+            | {m: clean.entries[m] for m in kept_behind if m in clean.entries}
         )
         for m in todo:
             if m in unchanged:
                 _vouch(stamps, m, looked[m])
-            else:
+            elif m not in kept_behind:  # what they matched: the next commit must see it too
                 stamps.forget(m)
     stamps.save()  # before a refresh below, which records its own
     if pending:
@@ -588,6 +598,10 @@ def _check_staged(
         for path in paths:
             ws.statcache.forget(path)
         ws.statcache.save()
+        stamps = Stamps.load(repo.state_dir)  # nor may a stamp let track keep their entries
+        for mpath, _head_blob, _blob in staged:
+            stamps.forget(mpath)
+        stamps.save()
         report.lines.append(
             f"gitstore: {counted(len(missing), 'object')} named by staged manifests {'is' if len(missing) == 1 else 'are'} not in the cache: {_shown(paths)}; commit refused"
         )

@@ -1345,7 +1345,13 @@ class Workspace:
                 result = self.status_of(mpath, None if found is None else found.files(), data)
             except ManifestError as exc:  # one bad file must not hide every other path
                 result = PathStatus(rel, "invalid", mpath, error=exc.message)
-            result.behind = result.state == "modified" and clean.files_unchanged(mpath, sig)
+            result.behind = result.state == "modified" and (
+                clean.files_unchanged(mpath, sig)
+                or (
+                    data is not None
+                    and mpath in stamps.still(self.root, {mpath: data}, behind=True)
+                )
+            )
             out.append(result)
             if result.behind:  # keep what they matched: the next commit must see it too
                 continue
