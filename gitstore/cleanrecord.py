@@ -496,7 +496,9 @@ class Stamps:
         out: set[str] = set()
         for t, mpaths in groups.items():
             for i in range(0, len(mpaths), self.BATCH):
-                out |= _untouched_since(root, mpaths[i : i + self.BATCH], t, self.entries)
+                out |= _untouched_since(
+                    root, mpaths[i : i + self.BATCH], t, self.entries, self.state_dir
+                )
         return out
 
     def changed_under(
@@ -587,6 +589,7 @@ def _untouched_since(
     mpaths: Sequence[str],
     t: int,
     entries: Mapping[str, _StampRecord],
+    state_dir: Path | None = None,
 ) -> set[str]:
     """Those of ``mpaths`` whose tracked path (there, on its recorded filesystem) has no ctime at or after ``t``."""
     rels: dict[str, str] = {}
@@ -601,7 +604,13 @@ def _untouched_since(
         rels[rel] = mpath
     if not rels:
         return set()
-    changed = _find_changed(root, list(rels), t)
+    changed = None
+    if state_dir is not None:  # the hook started it already (gitstore.prefind)
+        from . import prefind
+
+        changed = prefind.result(str(state_dir), t, list(rels))
+    if changed is None:
+        changed = _find_changed(root, list(rels), t)
     if changed is None:
         return set()
     clean = dict(rels)
@@ -621,14 +630,12 @@ def _find_changed(root: Path, rels: Sequence[str], t: int) -> list[str] | None:
     """
     import subprocess
 
-    stamp = f"@{t // 1_000_000_000}.{t % 1_000_000_000:09d}"
-    # ctime, which nobody can set; and mtime, for a filesystem that does not keep ctime
-    test = ["(", "-newerct", stamp, "-o", "-newermt", stamp, ")"]
-    argv = ["find", "-P", *("./" + r for r in rels), *test, "-print0", "-prune"]
+    from .prefind import find_argv, parse
+
     try:
-        done = subprocess.run(argv, cwd=root, capture_output=True, check=False)
+        done = subprocess.run(find_argv(rels, t), cwd=root, capture_output=True, check=False)
     except OSError:
         return None
     if done.returncode != 0 or done.stderr:
         return None
-    return [os.fsdecode(p)[2:] for p in done.stdout.split(b"\0") if p]
+    return parse(done.stdout)

@@ -23,13 +23,21 @@ def run_hook(name: str, args: Sequence[str]) -> int:
 
     A :class:`GitstoreError` of a pre-* hook propagates (the caller renders it).
     """
-    from . import hookrun, hooks
-    from .api import Context
+    from . import hooks
 
     stdin = hooks.read_hook_stdin(name)
     code = hooks.run_chained(name, args, stdin)
     if code != 0:
         return code
+    if name == "pre-commit":  # after the user's hook, which may change files: while we import
+        from . import prefind
+
+        state_dir = prefind.from_git_dir_of(os.getcwd())
+        if state_dir is not None:
+            prefind.start(state_dir, os.getcwd())
+    from . import hookrun
+    from .api import Context
+
     env = dict(os.environ)
     try:
         ctx = Context(".")

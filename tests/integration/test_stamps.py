@@ -251,3 +251,23 @@ def test_branch_switches_after_quick_tracks_bring_each_side(repo: Path, run) -> 
     assert (repo / "data" / "d0" / "f000.bin").read_text() == "other side\n"
     assert (repo / "data" / "d1" / "new.bin").read_text() == "new on other\n"
     assert _status(repo, run) == {"data": "unchanged"}
+
+
+def test_a_file_the_users_own_pre_commit_hook_changes_is_committed(repo: Path, run) -> None:  # type: ignore[no-untyped-def]
+    """The hook's find starts early, but after the user's hook (chained first) has run."""
+    _seed(repo)
+    hook = "#!/bin/sh\nprintf 'stamped by the user hook\\n' >> data/d3/f003.bin\n"
+    write(repo / ".git" / "hooks" / "pre-commit", hook, 0o755)
+    run(repo, "init")
+    run(repo, "track", "data")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "track")  # the user's hook changed the file after track
+    assert _status(repo, run) == {"data": "unchanged"}
+    assert _quick_possible(repo)
+    write(repo / "code.py", "print(1)\n")
+    git(repo, "add", "code.py")
+    git(repo, "commit", "-qm", "code")
+    content = (repo / "data" / "d3" / "f003.bin").read_bytes()
+    assert content.endswith(b"stamped by the user hook\nstamped by the user hook\n")
+    assert hash_bytes(content) in git(repo, "show", "HEAD:data.gitstore").stdout
+    assert _status(repo, run) == {"data": "unchanged"}
