@@ -371,6 +371,7 @@ class _Quick(NamedTuple):
     paths: list[str]  # each entry line's path
     drop: set[int]  # the entries under a changed file or folder
     files: list[ScannedFile]  # the files under them now
+    walked: bool  # a changed folder was read: not every file in ``files`` changed
 
 
 class TrackMemo:
@@ -542,7 +543,10 @@ class Workspace:
     @property
     def statcache(self) -> StatCache:
         if self._statcache is None:
-            self._statcache = StatCache(self.repo.state_dir / "statcache")
+            loaded = StatCache(self.repo.state_dir / "statcache")
+            if self._generation is not None:  # track's, read under the cache lock
+                loaded.use_generation(self._generation)
+            self._statcache = loaded
         return self._statcache
 
     def lock(self) -> FileLock:
@@ -741,7 +745,8 @@ class Workspace:
         with self.lock(), self.cache_lock():
             # read under the cache lock: gc cannot delete objects while it is held
             self._generation = self.cache.generation()
-            self.statcache.use_generation(self._generation)
+            if self._statcache is not None:  # else when first used (a quick re-track may not)
+                self._statcache.use_generation(self._generation)
             clean = CleanRecord.load(self.repo.state_dir)  # before the scans (racy rule)
             stamps = Stamps.load(self.repo.state_dir)
             stamps.start()  # before the scans: they vouch as of now
@@ -786,7 +791,8 @@ class Workspace:
                     for m, (data, files) in written.items()
                     if m not in quick  # the files of what changed only
                 }
-                self.statcache.save()
+                if self._statcache is not None:
+                    self._statcache.save()
                 clean.save({m: sig for m, sig in clean.entries.items() if m not in quick} | vouched)
                 for m, (data, files) in written.items():
                     # a quick one: the files not read again are as the old stamp vouched
@@ -851,6 +857,7 @@ class Workspace:
                 paths[i] = found_path
         drop: set[int] = set()
         files: list[ScannedFile] = []
+        walked = False
         base = f"{self.root / rel}/"
         for c in changed:
             if not c.isascii() and not is_utf8(c):
@@ -869,6 +876,7 @@ class Workspace:
             except OSError:
                 return None
             if statmod.S_ISDIR(st.st_mode):
+                walked = True
                 try:
                     found = walk(
                         base + c,
@@ -892,7 +900,7 @@ class Workspace:
             return None
         if mf.first_invalid_path(f.relpath for f in files) is not None:
             return None
-        return _Quick(old, lines[:_HEAD_LINES], body, paths, drop, files)
+        return _Quick(old, lines[:_HEAD_LINES], body, paths, drop, files, walked)
 
     def _track_quick(
         self, rel: str, q: _Quick, written: dict[str, tuple[bytes, list[ScannedFile]]]
@@ -900,7 +908,10 @@ class Workspace:
         """:meth:`_track_one` for a :meth:`_quick_scan`: the changed lines patched into the old ones."""
         import heapq
 
-        rows = self._entries_for(q.files, rel + "/", "dir", rel, q.old)
+        if q.walked:  # a changed folder's other files: the stat cache knows them
+            rows = self._entries_for(q.files, rel + "/", "dir", rel, q.old)
+        else:
+            rows = self._ingest_all(q.files, rel, q.old)
         shown_as = _display_for(rel, "dir")
         kept = [i for i in range(len(q.body)) if i not in q.drop] if q.drop else range(len(q.body))
         gone = {}
@@ -1081,6 +1092,27 @@ class Workspace:
         if linked and old is not None:
             self._edited_through_links(rel, old, linked)
         rows = [e for e in entries if e is not None]
+        rows.sort(key=_first)
+        return rows
+
+    def _ingest_all(self, files: list[ScannedFile], rel: str, old: bytes) -> list[Row]:
+        """:meth:`_entries_for` of files changed since anything hashed them, without the stat cache.
+
+        A quick re-track's files changed since its stamp (their ctime says
+        so), so the stat cache, keyed on the ctime too, cannot know them:
+        loading it (~15 ms for 20,000 entries) would buy nothing. They are
+        hashed and stored; the next full comparison hashes them once more.
+        """
+        cache = self.cache
+
+        def ingest(f: ScannedFile) -> Row:
+            oid, size, st = cache.ingest(f.abspath)
+            return (f.relpath, oid, size, is_exec(st))
+
+        rows = map_files(ingest, files, [f.st.st_size for f in files], self.jobs)
+        linked = [(f, row) for f, row in zip(files, rows, strict=True) if f.st.st_nlink > 1]
+        if linked:
+            self._edited_through_links(rel, old, list(linked))
         rows.sort(key=_first)
         return rows
 
