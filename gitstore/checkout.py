@@ -385,16 +385,18 @@ class Checkout:
         """
         from . import hookdelta
         from . import pending as marks_file
-        from .cleanrecord import CleanRecord
+        from .cleanrecord import CleanRecord, Stamps
 
         if self.link is not None:
             return {}
         clean = CleanRecord.load(self.ws.repo.state_dir)
-        marked = marks_file.load(self.ws.repo.state_dir) if clean.entries else {}
+        stamped = Stamps.load(self.ws.repo.state_dir).entries  # a quick re-track's: no signature
+        vouched = clean.entries.keys() | stamped.keys()
+        marked = marks_file.load(self.ws.repo.state_dir) if vouched else {}
         quick: dict[str, Delta] = {}
         for mpath, data in manifests.items():
             rel = mf.tracked_path(mpath)
-            if mpath not in clean.entries or rel in marked:
+            if mpath not in vouched or rel in marked:
                 continue
             if any(o.startswith(rel + "/") for o in only):
                 continue  # part of the folder: the plan restricts it

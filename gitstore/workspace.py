@@ -843,7 +843,12 @@ class Workspace:
             lines = old.decode("utf-8").split("\n")
         except UnicodeDecodeError:
             return None
-        if len(lines) < _HEAD_LINES + 2 or lines[2] != "kind: dir" or lines[-1] != "":
+        if (
+            len(lines) < _HEAD_LINES + 2
+            or lines[2] != "kind: dir"
+            or lines[_HEAD_LINES - 1] != "entries:"  # not "entries: []"
+            or lines[-1] != ""
+        ):
             return None
         body = lines[_HEAD_LINES:-1]
         if lines[4] != f"files: {len(body)}" or not lines[3].startswith("size: "):

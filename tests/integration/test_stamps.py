@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from gitstore.api import Context
-from gitstore.cleanrecord import Stamps
+from gitstore.cleanrecord import CleanRecord, Stamps
 from gitstore.hashing import hash_bytes
 from tests.conftest import git, write
 
@@ -231,7 +231,7 @@ def test_without_find_status_and_track_take_the_full_way(
     assert _status(repo, run) == {"data": "unchanged"}
 
 
-def test_branch_switches_after_quick_tracks_bring_each_side(repo: Path, run) -> None:  # type: ignore[no-untyped-def]
+def test_checkouts_after_quick_tracks_bring_each_side(repo: Path, run) -> None:  # type: ignore[no-untyped-def]
     _seed(repo)
     run(repo, "init")
     run(repo, "track", "data")
@@ -244,12 +244,20 @@ def test_branch_switches_after_quick_tracks_bring_each_side(repo: Path, run) -> 
     assert _quick_possible(repo)
     run(repo, "track", "data")
     git(repo, "commit", "-qm", "other")
-    git(repo, "switch", "-q", "main")
-    after = {p: p.read_bytes() for p in (repo / "data").rglob("*") if p.is_file()}
-    assert after == before
+    other = {p: p.read_bytes() for p in (repo / "data").rglob("*") if p.is_file()}
+    state = repo / ".git" / "gitstore"
+    assert "data.gitstore" not in CleanRecord.load(state).entries  # a quick track records none
+    # gitstore checkout REV: the stamp vouches for the folder, so only the delta is
+    # written, and the folder's signature recorded as a delta's checkout does
+    run(repo, "checkout", "main")
+    assert {p: p.read_bytes() for p in (repo / "data").rglob("*") if p.is_file()} == before
+    assert "data.gitstore" in CleanRecord.load(state).entries
+    run(repo, "checkout", "HEAD")
+    assert {p: p.read_bytes() for p in (repo / "data").rglob("*") if p.is_file()} == other
+    git(repo, "switch", "-q", "main")  # the hook
+    assert {p: p.read_bytes() for p in (repo / "data").rglob("*") if p.is_file()} == before
     git(repo, "switch", "-q", "other")
-    assert (repo / "data" / "d0" / "f000.bin").read_text() == "other side\n"
-    assert (repo / "data" / "d1" / "new.bin").read_text() == "new on other\n"
+    assert {p: p.read_bytes() for p in (repo / "data").rglob("*") if p.is_file()} == other
     assert _status(repo, run) == {"data": "unchanged"}
 
 
@@ -271,3 +279,20 @@ def test_a_file_the_users_own_pre_commit_hook_changes_is_committed(repo: Path, r
     assert content.endswith(b"stamped by the user hook\nstamped by the user hook\n")
     assert hash_bytes(content) in git(repo, "show", "HEAD:data.gitstore").stdout
     assert _status(repo, run) == {"data": "unchanged"}
+
+
+def test_a_folder_tracked_empty_then_filled(repo: Path, run) -> None:  # type: ignore[no-untyped-def]
+    """An empty folder's manifest says ``entries: []``: its lines cannot be patched."""
+    (repo / "data" / "sub").mkdir(parents=True)  # a folder in it: the top does not change below
+    run(repo, "init")
+    run(repo, "track", "data")
+    assert b"entries: []" in (repo / "data.gitstore").read_bytes()
+    write(repo / "data" / "sub" / "first.bin", "first\n")
+    run(repo, "track", "data")
+    got = (repo / "data.gitstore").read_bytes()
+    assert got == _full_track_bytes(repo, run)
+    assert b"first.bin" in got and b"entries: []" not in got
+    (repo / "data" / "sub" / "first.bin").unlink()
+    run(repo, "track", "data")
+    assert (repo / "data.gitstore").read_bytes() == _full_track_bytes(repo, run)
+    assert b"entries: []" in (repo / "data.gitstore").read_bytes()
