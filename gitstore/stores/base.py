@@ -149,6 +149,10 @@ class Store(ABC):
             )
         finally:
             self.delete_document(key)
+            self._forget_probe(key)
+
+    def _forget_probe(self, key: str) -> None:  # noqa: B027 - backends with leftovers override it
+        """Remove what else a probe of ``key`` left (a folder store's lock file); nothing here."""
 
     # -- helpers -----------------------------------------------------------
     def _refuse_write(self) -> None:

@@ -702,6 +702,13 @@ class LocalStore(Store):
             path.with_name(path.name + ".lock"), f"{key} in {self.url}", timeout=10.0, store=self
         )
 
+    def _forget_probe(self, key: str) -> None:
+        # a probe's key is random and this writer's alone: no one else can
+        # hold or wait on its lock file (which a shared key's must keep)
+        path = self._doc_path(key)
+        with contextlib.suppress(OSError):
+            path.with_name(path.name + ".lock").unlink()
+
     def delete_document(self, key: str) -> None:
         self._refuse_write()
         try:
