@@ -34,6 +34,19 @@ def _seed(repo: Path) -> None:
     write(repo / "data" / "d1" / "deep" / "x.bin", "deep\n")
 
 
+def _committed(repo: Path, run) -> None:  # type: ignore[no-untyped-def]
+    """The seeded folder tracked and committed."""
+    _seed(repo)
+    run(repo, "init")
+    run(repo, "track", "data")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "track")
+
+
+def _files_of(repo: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in (repo / "data").rglob("*") if p.is_file()}
+
+
 def _status(repo: Path, run) -> dict[str, str]:  # type: ignore[no-untyped-def]
     out = json.loads(run(repo, "status", "--json").stdout)
     return {s["path"]: s["state"] for s in out}
@@ -129,11 +142,7 @@ def test_quick_retrack_writes_what_a_full_track_writes(repo: Path, run) -> None:
 
 
 def test_a_stamp_never_hides_a_change(repo: Path, run) -> None:  # type: ignore[no-untyped-def]
-    _seed(repo)
-    run(repo, "init")
-    run(repo, "track", "data")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "track")
+    _committed(repo, run)
     assert _status(repo, run) == {"data": "unchanged"}
     assert _quick_possible(repo)
     # the same size, the mtime put back: an lstat signature of mtime alone would miss it
@@ -232,32 +241,28 @@ def test_without_find_status_and_track_take_the_full_way(
 
 
 def test_checkouts_after_quick_tracks_bring_each_side(repo: Path, run) -> None:  # type: ignore[no-untyped-def]
-    _seed(repo)
-    run(repo, "init")
-    run(repo, "track", "data")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "track")
-    before = {p: p.read_bytes() for p in (repo / "data").rglob("*") if p.is_file()}
+    _committed(repo, run)
+    before = _files_of(repo)
     git(repo, "switch", "-q", "-c", "other")
     write(repo / "data" / "d0" / "f000.bin", "other side\n")
     write(repo / "data" / "d1" / "new.bin", "new on other\n")
     assert _quick_possible(repo)
     run(repo, "track", "data")
     git(repo, "commit", "-qm", "other")
-    other = {p: p.read_bytes() for p in (repo / "data").rglob("*") if p.is_file()}
+    other = _files_of(repo)
     state = repo / ".git" / "gitstore"
     assert "data.gitstore" not in CleanRecord.load(state).entries  # a quick track records none
     # gitstore checkout REV: the stamp vouches for the folder, so only the delta is
     # written, and the folder's signature recorded as a delta's checkout does
     run(repo, "checkout", "main")
-    assert {p: p.read_bytes() for p in (repo / "data").rglob("*") if p.is_file()} == before
+    assert _files_of(repo) == before
     assert "data.gitstore" in CleanRecord.load(state).entries
     run(repo, "checkout", "HEAD")
-    assert {p: p.read_bytes() for p in (repo / "data").rglob("*") if p.is_file()} == other
+    assert _files_of(repo) == other
     git(repo, "switch", "-q", "main")  # the hook
-    assert {p: p.read_bytes() for p in (repo / "data").rglob("*") if p.is_file()} == before
+    assert _files_of(repo) == before
     git(repo, "switch", "-q", "other")
-    assert {p: p.read_bytes() for p in (repo / "data").rglob("*") if p.is_file()} == other
+    assert _files_of(repo) == other
     assert _status(repo, run) == {"data": "unchanged"}
 
 
