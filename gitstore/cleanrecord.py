@@ -393,9 +393,10 @@ class Stamps:
     (GNU findutils) over the paths, which does the same lstats in C in about
     half the time.
 
-    T is read off the filesystem's own clock (the mtime of a file in the
-    state folder, set to now by the kernel), so that a file server's clock
-    is compared with itself; a record is kept only for paths whose files all
+    T is read off the filesystem's own clock (the time a write to a file in
+    the state folder was given), so that a file server's clock is compared
+    with itself; ``find`` also lists mtimes at or after T, for a filesystem
+    that keeps no ctime. A record is kept only for paths whose files all
     sit on that same filesystem, with no symlink among them (a write through
     a link changes its target, not the link). Only a cache: anything missing,
     corrupt, on another system than Linux, or any error from ``find`` means
@@ -610,7 +611,8 @@ def _untouched_since(
 
         changed = prefind.result(str(state_dir), t, list(rels))
     if changed is None:
-        changed = _find_changed(root, list(rels), t)
+        # one path: its first change answers (a folder just edited is not walked twice)
+        changed = _find_changed(root, list(rels), t, first=len(rels) == 1)
     if changed is None:
         return set()
     clean = dict(rels)
@@ -622,18 +624,23 @@ def _untouched_since(
     return set(clean.values())
 
 
-def _find_changed(root: Path, rels: Sequence[str], t: int) -> list[str] | None:
+def _find_changed(
+    root: Path, rels: Sequence[str], t: int, *, first: bool = False
+) -> list[str] | None:
     """Every file or folder under ``rels`` (relative to ``root``) whose ctime is at or after ``t``.
 
-    A changed folder is listed, not what is in it. None when ``find`` fails
-    (a path gone, a folder that cannot be read, no GNU find).
+    A changed folder is listed, not what is in it; ``first``: only the first
+    change found. None when ``find`` fails (a path gone, a folder that cannot
+    be read, no GNU find).
     """
     import subprocess
 
     from .prefind import find_argv, parse
 
     try:
-        done = subprocess.run(find_argv(rels, t), cwd=root, capture_output=True, check=False)
+        done = subprocess.run(
+            find_argv(rels, t, first=first), cwd=root, capture_output=True, check=False
+        )
     except OSError:
         return None
     if done.returncode != 0 or done.stderr:

@@ -20,6 +20,14 @@ def main() -> None:
         from .hookmain import run_hook_cli
 
         sys.exit(run_hook_cli(argv[1], argv[2:]))
+    if argv[:1] == ["status"]:  # run at the top of the work tree: its find runs while we import
+        import os
+
+        from . import prefind
+
+        state_dir = prefind.from_git_dir_of(os.getcwd())
+        if state_dir is not None:
+            prefind.start(state_dir, os.getcwd())
     from .cli import main as cli_main
     from .cli import writing_stdout
 

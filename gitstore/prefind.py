@@ -18,13 +18,17 @@ from collections.abc import Sequence
 _RUNNING: dict[tuple[str, int], tuple[frozenset[str], subprocess.Popen[bytes]]] = {}
 
 
-def find_argv(rels: Sequence[str], t: int) -> list[str]:
-    """``find`` listing what under ``rels`` has a ctime or mtime at or after ``t`` (ns)."""
+def find_argv(rels: Sequence[str], t: int, *, first: bool = False) -> list[str]:
+    """``find`` listing what under ``rels`` has a ctime or mtime at or after ``t`` (ns).
+
+    ``first``: stop at the first one (enough to know that one path changed).
+    """
     stamp = f"@{t // 1_000_000_000}.{t % 1_000_000_000:09d}"
     # ctime, which nobody can set; and mtime, for a filesystem that does not keep ctime
     test = ["(", "-newerct", stamp, "-o", "-newermt", stamp, ")"]
     # -prune: a changed folder stands for what is in it
-    return ["find", "-P", *("./" + r for r in rels), *test, "-print0", "-prune"]
+    then = ["-print0", "-quit"] if first else ["-print0", "-prune"]
+    return ["find", "-P", *("./" + r for r in rels), *test, *then]
 
 
 def parse(out: bytes) -> list[str]:
