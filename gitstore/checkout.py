@@ -390,8 +390,8 @@ class Checkout:
         if self.link is not None:
             return {}
         clean = CleanRecord.load(self.ws.repo.state_dir)
-        stamped = Stamps.load(self.ws.repo.state_dir).entries  # a quick re-track's: no signature
-        vouched = clean.entries.keys() | stamped.keys()
+        stamps = Stamps.load(self.ws.repo.state_dir)  # a quick re-track's: no signature
+        vouched = clean.entries.keys() | stamps.entries.keys()
         marked = marks_file.load(self.ws.repo.state_dir) if vouched else {}
         quick: dict[str, Delta] = {}
         for mpath, data in manifests.items():
@@ -402,7 +402,9 @@ class Checkout:
                 continue  # part of the folder: the plan restricts it
             if only and not any(mf.overlaps(o, rel) for o in only):
                 continue
-            delta, walked = hookdelta.clean_delta(self.ws, mpath, data, blobs.get(mpath), clean)
+            delta, walked = hookdelta.clean_delta(
+                self.ws, mpath, data, blobs.get(mpath), clean, stamps
+            )
             if delta is not None:
                 quick[mpath] = delta
                 if walked is not None and walked.base == f"{self.ws.root / rel}/":

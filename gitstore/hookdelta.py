@@ -34,7 +34,7 @@ from .gitrepo import blob_id_of
 
 if TYPE_CHECKING:
     from .checkout import Checkout, CheckoutResult
-    from .cleanrecord import CleanRecord
+    from .cleanrecord import CleanRecord, Stamps
     from .gitrepo import GitRepo
     from .workspace import Walked, Workspace
 
@@ -240,7 +240,12 @@ def _ancestors(path: str) -> list[str]:
 
 
 def clean_delta(
-    ws: Workspace, mpath: str, data: bytes, blob: str | None, clean: CleanRecord
+    ws: Workspace,
+    mpath: str,
+    data: bytes,
+    blob: str | None,
+    clean: CleanRecord,
+    stamps: Stamps | None = None,
 ) -> tuple[Delta | None, Walked | None]:
     """The delta from the work tree's manifest to ``data`` (``checkout REV``), when it is safe.
 
@@ -251,7 +256,8 @@ def clean_delta(
     and git's diff of the two blobs is readable line by line
     (:func:`patch_delta`). Also returns the walk made for the record (or
     None), so that a caller falling back to the full checkout need not walk
-    the folder again. ``blob``: git's id of ``data``, when known.
+    the folder again. ``blob``: git's id of ``data``, when known; ``stamps``:
+    the stamps, when the caller has loaded them for every manifest.
     """
     from .cleanrecord import Stamps
     from .hashing import hash_bytes
@@ -261,7 +267,8 @@ def clean_delta(
         current = (ws.root / mpath).read_bytes()
     except OSError:
         return None, None
-    stamps = Stamps.load(ws.repo.state_dir)
+    if stamps is None:
+        stamps = Stamps.load(ws.repo.state_dir)
     stamped = stamps.records(mpath, current)
     if not stamped and (recorded is None or recorded[0] != hash_bytes(current)):
         return None, None  # known before any walk: nothing vouches for this manifest
