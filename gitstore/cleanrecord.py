@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import manifest as mf
+from . import prefind
 from .hashing import hash_bytes
 from .stores.local import read_tagged_map, write_tagged_map
 
@@ -405,8 +406,6 @@ class Stamps:
 
     FILE = "clean-stamps"
     MAGIC = "gitstore-clean-stamps-1"
-    CLOCK = "clock"
-    MARGIN_NS = 5_000_000  # below T: a change in the clock tick that read T counts as after
     BATCH = 400  # paths per find
 
     def __init__(self, state_dir: Path):
@@ -428,25 +427,11 @@ class Stamps:
     def start(self) -> None:
         """Read T off the filesystem's clock: call it before the walks that :meth:`vouch` for.
 
-        The clock is a write to a file, so that its time comes from where the
-        times of the files' own changes come from (a file server, for one).
+        ``gitstore track`` read it already, before its ``find`` (prefind).
         """
         if not _FIND_USABLE:
             return
-        clocks = _machine_clocks()
-        if clocks is None:
-            return
-        try:
-            fd = os.open(self.state_dir / self.CLOCK, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                os.write(fd, b"0")
-                st = os.fstat(fd)
-            finally:
-                os.close(fd)
-        except OSError:
-            return
-        t = min(st.st_mtime_ns, st.st_ctime_ns) - self.MARGIN_NS
-        self.clock = (t, st.st_dev, clocks)
+        self.clock = prefind.clock(str(self.state_dir)) or prefind.read_clock(str(self.state_dir))
 
     def vouch(
         self, mpath: str, data: bytes, sts: Sequence[os.stat_result], generation: str | None = None
@@ -482,7 +467,7 @@ class Stamps:
         changed since without them (``CleanRecord.files_unchanged``).
         """
         groups: dict[int, list[str]] = {}
-        now = _machine_clocks()
+        now = prefind.machine_clocks()
         for mpath, data in manifests.items():
             record = self.entries.get(mpath)
             if (
@@ -522,7 +507,7 @@ class Stamps:
             or self.clock is None
             or record[2] != self.clock[1]
             or record[0] != hash_bytes(data)
-            or not _steady_since(record[3], _machine_clocks())
+            or not _steady_since(record[3], prefind.machine_clocks())
         ):
             return None
         rel = mf.tracked_path(mpath)
@@ -532,7 +517,9 @@ class Stamps:
             return None
         if st.st_dev != record[2] or not statmod.S_ISDIR(st.st_mode):
             return None
-        found = _find_changed(root, [rel], record[1])
+        found = prefind.take(str(self.state_dir), record[1], rel)  # track's, begun early
+        if found is None:
+            found = _find_changed(root, [rel], record[1])
         if found is None:
             return None
         return [p[len(rel) + 1 :] for p in found]
@@ -557,16 +544,6 @@ def _well_formed_stamp(r: object) -> bool:
         and isinstance(r[3][1], int)
         and isinstance(r[3][2], int)
     )
-
-
-def _machine_clocks() -> tuple[str, int, int] | None:
-    """(boot id, wall clock, time since boot): what tells a clock set back since."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id", "rb") as f:
-            boot = f.read().strip().decode("ascii")
-        return boot, time.time_ns(), time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-    except (OSError, AttributeError, UnicodeDecodeError):
-        return None
 
 
 def _steady_since(then: tuple[str, int, int], now: tuple[str, int, int] | None) -> bool:
@@ -607,8 +584,6 @@ def _untouched_since(
         return set()
     changed = None
     if state_dir is not None:  # the hook started it already (gitstore.prefind)
-        from . import prefind
-
         changed = prefind.result(str(state_dir), t, list(rels))
     if changed is None:
         # one path: its first change answers (a folder just edited is not walked twice)
@@ -635,14 +610,12 @@ def _find_changed(
     """
     import subprocess
 
-    from .prefind import find_argv, parse
-
     try:
         done = subprocess.run(
-            find_argv(rels, t, first=first), cwd=root, capture_output=True, check=False
+            prefind.find_argv(rels, t, first=first), cwd=root, capture_output=True, check=False
         )
     except OSError:
         return None
     if done.returncode != 0 or done.stderr:
         return None
-    return parse(done.stdout)
+    return prefind.parse(done.stdout)

@@ -20,14 +20,17 @@ def main() -> None:
         from .hookmain import run_hook_cli
 
         sys.exit(run_hook_cli(argv[1], argv[2:]))
-    if argv[:1] == ["status"]:  # run at the top of the work tree: its find runs while we import
+    if argv[:1] in (["status"], ["track"]):  # at the top of the work tree: find runs as we import
         import os
 
         from . import prefind
 
         state_dir = prefind.from_git_dir_of(os.getcwd())
-        if state_dir is not None:
+        if state_dir is not None and argv[0] == "status":
             prefind.start(state_dir, os.getcwd())
+        elif state_dir is not None:  # the folders named, as they are written from the top
+            named = [os.path.normpath(a) for a in argv[1:] if not a.startswith("-")]
+            prefind.start(state_dir, os.getcwd(), named, lock=True)
     from .cli import main as cli_main
     from .cli import writing_stdout
 

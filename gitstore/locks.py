@@ -13,6 +13,7 @@ import errno
 import fcntl
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -35,15 +36,24 @@ class FileLock:
         shared: bool = False,
         timeout: float = 60.0,
         store: LocalStore | None = None,
+        held: int | None = None,
+        on_release: Callable[[], None] | None = None,
     ):
+        """``held``: an fd already holding this lock (``gitstore.prefind``), taken over;
+        ``on_release``: called once the lock is let go."""
         self.path = path
         self.what = what
         self.shared = shared
         self.timeout = timeout
         self.store = store
         self._fd = -1
+        self._held = held
+        self._on_release = on_release
 
     def __enter__(self) -> FileLock:
+        if self._held is not None:
+            self._fd, self._held = self._held, None
+            return self
         try:
             if self.store is not None:
                 self.store.make_dirs(self.path.parent)
@@ -98,6 +108,8 @@ class FileLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = -1
+        if self._on_release is not None:
+            self._on_release()
 
 
 def lock_timeout() -> float:

@@ -7,15 +7,30 @@ nothing but the standard library and starts one ``find`` per stamp time;
 :func:`result` hands its answer to ``Stamps.still`` when it covers the paths
 asked. Whatever it cannot do here (no stamps, an unusual ``.git``), it
 leaves to ``Stamps.still``, which runs its own ``find``: only a head start.
+
+``gitstore track`` starts one too, for the folders it is given (a re-track
+reads only what ``find`` lists). A re-track stamps the folder anew, so the
+time it stamps must come before that ``find`` began, and no other gitstore
+process may write the workspace in between: ``start(..., lock=True)`` takes
+the workspace lock first (only if it is free), reads the clock under it,
+and hands both to the track (:func:`held_lock`, :func:`clock`).
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Sequence
 
 _RUNNING: dict[tuple[str, int], tuple[frozenset[str], subprocess.Popen[bytes]]] = {}
+# track's: (state dir, T) -> [the paths not taken yet, the find, its answer once read]
+_FOR_TRACK: dict[tuple[str, int], list] = {}  # type: ignore[type-arg]
+_LOCK: dict[tuple[int, int], int] = {}  # the workspace lock file's (st_dev, st_ino) -> our fd
+_CLOCK: dict[str, tuple[int, int, tuple[str, int, int]]] = {}  # state dir -> clock read
+_LOCK_FILE = "workspace.lock"
+CLOCK_FILE = "clock"
+MARGIN_NS = 5_000_000  # below T: a change in the clock tick that read T counts as after
 
 
 def find_argv(rels: Sequence[str], t: int, *, first: bool = False) -> list[str]:
@@ -35,8 +50,13 @@ def parse(out: bytes) -> list[str]:
     return [os.fsdecode(p)[2:] for p in out.split(b"\0") if p]
 
 
-def start(state_dir: str, root: str) -> None:
-    """Start ``find`` for every stamped path of the work tree at ``root`` (cwd-relative is fine)."""
+def start(
+    state_dir: str, root: str, only: Sequence[str] | None = None, *, lock: bool = False
+) -> None:
+    """Start ``find`` for every stamped path of the work tree at ``root`` (cwd-relative is fine).
+
+    ``only``: for those paths alone; ``lock``: for ``track`` (module docstring).
+    """
     import marshal
 
     try:
@@ -46,9 +66,21 @@ def start(state_dir: str, root: str) -> None:
         groups: dict[int, list[str]] = {}
         for mpath, record in entries.items():
             rel = mpath[: -len(".gitstore")]
+            if only is not None and rel not in only:
+                continue
             st = os.lstat(os.path.join(root, rel))
             if st.st_dev == record[2] and not os.path.islink(os.path.join(root, rel)):
                 groups.setdefault(record[1], []).append(rel)
+        if not groups:
+            return
+        key_dir = os.path.realpath(state_dir)
+        if lock:
+            if not _take_lock(key_dir):
+                return  # another gitstore process is at work here: track runs its own find
+            read = read_clock(key_dir)
+            if read is None:
+                return
+            _CLOCK[key_dir] = read
         for t, rels in groups.items():
             proc = subprocess.Popen(
                 find_argv(rels, t),
@@ -57,9 +89,109 @@ def start(state_dir: str, root: str) -> None:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
             )
-            _RUNNING[(os.path.realpath(state_dir), t)] = (frozenset(rels), proc)
+            if lock:
+                _FOR_TRACK[(key_dir, t)] = [set(rels), proc, None]
+            else:
+                _RUNNING[(key_dir, t)] = (frozenset(rels), proc)
     except Exception:  # only a head start: anything odd is left to Stamps.still
         return
+
+
+def _take_lock(key_dir: str) -> bool:
+    """The workspace lock, if no one holds it (``gitstore.locks.FileLock``'s file and mode)."""
+    import fcntl
+
+    fd = os.open(os.path.join(key_dir, _LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        st = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        return False
+    _LOCK[(st.st_dev, st.st_ino)] = fd
+    return True
+
+
+def held_lock(path: str) -> int | None:
+    """The fd that holds the workspace lock at ``path`` since :func:`start`, handed over once.
+
+    From then on the caller holds the lock; while it does, :func:`take`
+    answers from the ``find`` begun under it.
+    """
+    if not _LOCK:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return _LOCK.pop((st.st_dev, st.st_ino), None)
+
+
+def clock(state_dir: str) -> tuple[int, int, tuple[str, int, int]] | None:
+    """The clock :func:`start` read before its ``find`` (for ``Stamps.start``), once."""
+    return _CLOCK.pop(os.path.realpath(state_dir), None)
+
+
+def take(state_dir: str, t: int, rel: str) -> list[str] | None:
+    """What changed under ``rel`` since ``t``, from track's ``find``; None: run one.
+
+    Only while the lock :func:`start` took is still held, by the caller
+    that :func:`held_lock` gave it to: the answer is as of a time no other
+    gitstore process could have written in between.
+    """
+    if _LOCK:
+        return None  # never handed over: not under the lock that started it
+    entry = _FOR_TRACK.get((os.path.realpath(state_dir), t))
+    if entry is None or rel not in entry[0]:
+        return None
+    entry[0].discard(rel)
+    if entry[2] is None:
+        proc = entry[1]
+        out, err = proc.communicate()
+        entry[2] = parse(out) if proc.returncode == 0 and not err else []
+        entry.append(proc.returncode == 0 and not err)
+    if not entry[3]:
+        return None
+    prefix = rel + "/"
+    return [p for p in entry[2] if p == rel or p.startswith(prefix)]
+
+
+def released() -> None:
+    """The lock :func:`held_lock` handed over is let go: no answer of track's ``find`` holds now."""
+    _FOR_TRACK.clear()
+
+
+def machine_clocks() -> tuple[str, int, int] | None:
+    """(boot id, wall clock, time since boot): what tells a clock set back since."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", "rb") as f:
+            boot = f.read().strip().decode("ascii")
+        return boot, time.time_ns(), time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+    except (OSError, AttributeError, UnicodeDecodeError):
+        return None
+
+
+def read_clock(state_dir: str) -> tuple[int, int, tuple[str, int, int]] | None:
+    """(T, st_dev, the machine's clocks): T off the filesystem's clock, less :data:`MARGIN_NS`.
+
+    The clock is a write to a file, so that its time comes from where the
+    times of the files' own changes come from (a file server, for one).
+    """
+    clocks = machine_clocks()
+    if clocks is None:
+        return None
+    try:
+        fd = os.open(
+            os.path.join(state_dir, CLOCK_FILE), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644
+        )
+        try:
+            os.write(fd, b"0")
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        return None
+    return min(st.st_mtime_ns, st.st_ctime_ns) - MARGIN_NS, st.st_dev, clocks
 
 
 def result(state_dir: str, t: int, rels: Sequence[str]) -> list[str] | None:

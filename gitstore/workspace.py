@@ -550,10 +550,16 @@ class Workspace:
         return self._statcache
 
     def lock(self) -> FileLock:
+        from . import prefind
+
+        path = self.repo.state_dir / "workspace.lock"
+        held = prefind.held_lock(str(path))  # `gitstore track` took it before its imports
         return FileLock(
-            self.repo.state_dir / "workspace.lock",
+            path,
             f"repository {self.root}",
             timeout=lock_timeout(),
+            held=held,
+            on_release=prefind.released if held is not None else None,
         )
 
     # -- paths ---------------------------------------------------------------

@@ -301,3 +301,61 @@ def test_a_folder_tracked_empty_then_filled(repo: Path, run) -> None:  # type: i
     run(repo, "track", "data")
     assert (repo / "data.gitstore").read_bytes() == _full_track_bytes(repo, run)
     assert b"entries: []" in (repo / "data.gitstore").read_bytes()
+
+
+def test_a_track_waiting_on_the_workspace_lock_sees_what_its_holder_wrote(repo: Path, run) -> None:  # type: ignore[no-untyped-def]
+    """track starts its find before its imports, under the workspace lock: never before a writer is done."""
+    import fcntl
+    import subprocess
+    import time
+
+    from tests.conftest import GITSTORE
+
+    _committed(repo, run)
+    write(repo / "data" / "d0" / "f000.bin", "edited before\n")
+    fd = os.open(repo / ".git" / "gitstore" / "workspace.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another gitstore process at work in the repository
+        proc = subprocess.Popen(
+            [*GITSTORE, "track", "data"], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        time.sleep(1.5)  # started, imported, waiting for the lock
+        assert proc.poll() is None
+        write(repo / "data" / "d2" / "f002.bin", "written by the lock's holder\n")
+        (repo / "data" / "d3" / "f003.bin").unlink()
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert (repo / "data.gitstore").read_bytes() == _full_track_bytes(repo, run)
+    assert _status(repo, run) == {"data": "unchanged"}
+
+
+def test_an_edit_right_after_tracks_find_is_not_vouched_for(
+    repo: Path, run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The stamp a re-track leaves is as of before its find began, not as of when it stamps."""
+    _committed(repo, run)
+    write(repo / "data" / "d0" / "f000.bin", "edited before\n")
+    real_find = shutil.which("find")
+    assert real_find is not None
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    late = repo / "data" / "d1" / "f001.bin"
+    marker = tmp_path / "edited"
+    (bin_dir / "find").write_text(  # the real find, then (once) an edit it did not see
+        "#!/bin/sh\n"
+        f'"{real_find}" "$@"; status=$?\n'
+        f'if [ ! -e "{marker}" ]; then : > "{marker}"; echo late >> "{late}"; fi\n'
+        'exit "$status"\n'
+    )
+    (bin_dir / "find").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    run(repo, "track", "data")
+    assert marker.exists()
+    assert late.read_bytes().endswith(b"late\n")
+    assert _status(repo, run) == {"data": "modified"}
+    run(repo, "track", "data")
+    assert (repo / "data.gitstore").read_bytes() == _full_track_bytes(repo, run)
+    assert _status(repo, run) == {"data": "unchanged"}
