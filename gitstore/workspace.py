@@ -362,13 +362,29 @@ _HEAD_LINES = 6  # HEADER, gitstore, kind, size, files, "entries:"
 _QUICK_MAX = 2_000  # changed files or folders beyond which a re-track reads everything
 
 
+class _LinePaths(Sequence[str]):
+    """The paths of a manifest's entry lines, each read off its line when asked (bisect)."""
+
+    def __init__(self, body: list[str], quoted: dict[int, str]):
+        self._body = body
+        self._quoted = quoted  # the paths of the lines that quote them
+
+    def __len__(self) -> int:
+        return len(self._body)
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def]
+        if i in self._quoted:
+            return self._quoted[i]
+        return self._body[i][9:].partition(", blake3: ")[0]  # "- {path: " is 9
+
+
 class _Quick(NamedTuple):
     """What :meth:`Workspace._quick_scan` found: the old manifest, by line, and the files to read."""
 
     old: bytes
     head: list[str]  # the header lines
     body: list[str]  # one line an entry
-    paths: list[str]  # each entry line's path
+    paths: _LinePaths  # each entry line's path
     drop: set[int]  # the entries under a changed file or folder
     files: list[ScannedFile]  # the files under them now
     walked: bool  # a changed folder was read: not every file in ``files`` changed
@@ -859,13 +875,15 @@ class Workspace:
         body = lines[_HEAD_LINES:-1]
         if lines[4] != f"files: {len(body)}" or not lines[3].startswith("size: "):
             return None
-        paths = [line[9:].partition(", blake3: ")[0] for line in body]
-        for i, p in enumerate(paths):
-            if p[:1] == '"' or "," in p:  # a quoted path: its text is not the path
-                found_path = mf.line_path(body[i])
-                if found_path is None:
-                    return None
-                paths[i] = found_path
+        quoted: dict[int, str] = {}  # a quoted path's text is not the path
+        if b'- {path: "' in old:
+            for i, line in enumerate(body):
+                if line[9:10] == '"':
+                    found_path = mf.line_path(line)
+                    if found_path is None:
+                        return None
+                    quoted[i] = found_path
+        paths = _LinePaths(body, quoted)
         drop: set[int] = set()
         files: list[ScannedFile] = []
         walked = False
@@ -917,14 +935,11 @@ class Workspace:
         self, rel: str, q: _Quick, written: dict[str, tuple[bytes, list[ScannedFile]]]
     ) -> TrackResult:
         """:meth:`_track_one` for a :meth:`_quick_scan`: the changed lines patched into the old ones."""
-        import heapq
-
         if q.walked:  # a changed folder's other files: the stat cache knows them
             rows = self._entries_for(q.files, rel + "/", "dir", rel, q.old)
         else:
             rows = self._ingest_all(q.files, rel, q.old)
         shown_as = _display_for(rel, "dir")
-        kept = [i for i in range(len(q.body)) if i not in q.drop] if q.drop else range(len(q.body))
         gone = {}
         removed = 0
         for i in q.drop:
@@ -938,19 +953,28 @@ class Workspace:
             fresh = dumped.split("\n")[_HEAD_LINES:-1]
             if len(fresh) != len(rows):  # not one line an entry: the full way
                 return self._track_one(rel, self._scan_for_track(rel), written)
-        merged = list(
-            heapq.merge(
-                ((q.paths[i], q.body[i]) for i in kept),
-                ((row[0], line) for row, line in zip(rows, fresh, strict=True)),
-            )
-        )
-        count = len(merged)
-        if not count or any(a[0] == b[0] for a, b in zip(merged, merged[1:], strict=False)):
-            # nothing left (written "entries: []"), or not as expected: the full way
+        # each new line goes before the first old one whose path sorts at or after it
+        body, paths, drop = q.body, q.paths, q.drop
+        before: dict[int, list[str]] = {}
+        for row, line in zip(rows, fresh, strict=True):
+            at = bisect.bisect_left(paths, row[0])
+            if at < len(paths) and at not in drop and paths[at] == row[0]:
+                # an entry for that path kept: not as expected, the full way
+                return self._track_one(rel, self._scan_for_track(rel), written)
+            before.setdefault(at, []).append(line)
+        lines: list[str] = []
+        start = 0
+        for at in sorted(drop.union(before)):
+            lines += body[start:at]
+            lines += before.get(at, ())
+            start = at + 1 if at in drop else at
+        lines += body[start:]
+        count = len(lines)
+        if not count:  # nothing left (written "entries: []"): the full way
             return self._track_one(rel, self._scan_for_track(rel), written)
         size = int(q.head[3][6:]) - removed + sum(row[2] for row in rows)
         head = [*q.head[:3], f"size: {size}", f"files: {count}", *q.head[5:]]
-        data = "\n".join([*head, *(line for _p, line in merged), ""]).encode("utf-8")
+        data = "\n".join([*head, *lines, ""]).encode("utf-8")
         brought = {row[1]: shown_as(row[0]) for row in rows if gone.get(row[0]) != row[1]}
         return self._write_tracked(
             rel, "dir", q.old, data, True, brought, q.files, written, count, size
