@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
+from .cli_core import echo_json, warn
 from .errors import GitstoreError
-from .progress import count
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,19 +29,9 @@ class State:
         self.quiet = False
 
     def context(self, *, hooks_note: bool = True) -> Any:
-        from .api import Context
+        from .cli_core import context
 
-        ctx = Context(".")
-        for note in ctx.config.notes:
-            warn(f"gitstore: note: {note}")
-        if hooks_note and ctx.repo.root is not None:
-            from .hooks import note_missing_hooks, refresh_older_drivers
-
-            missing = note_missing_hooks(ctx.repo)
-            if missing:
-                warn(missing)
-            refresh_older_drivers(ctx.repo)
-        return ctx
+        return context(hooks_note=hooks_note)
 
 
 pass_state = click.make_pass_decorator(State, ensure=True)
@@ -61,78 +51,18 @@ class RevPathCommand(click.Command):
         return super().parse_args(ctx, args)
 
 
-def echo_json(value: Any) -> None:
-    import json
-
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
-
-
-def warn(message: str) -> None:
-    click.echo(message, err=True)
-
-
 class GitstoreGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except GitstoreError as exc:
+        except (GitstoreError, KeyboardInterrupt, OSError, MemoryError) as exc:
+            from .cli_core import error_exit
+
             state = ctx.find_object(State)
-            if state is not None and state.debug:
+            code = error_exit(exc, debug=state is not None and state.debug)
+            if code is None:
                 raise
-            from .manifest import printable  # a message may quote a file name
-
-            click.echo(f"gitstore: error: {printable(exc.message)}", err=True)
-            if exc.hint:
-                click.echo(f"hint: {printable(exc.hint)}", err=True)
-            ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("gitstore: interrupted", err=True)
-            ctx.exit(130)
-        except BrokenPipeError:
-            ctx.exit(1)
-        except (OSError, MemoryError) as exc:
-            if isinstance(exc, OSError) and writing_stdout(exc):
-                click.echo(
-                    f"gitstore: error: cannot write to standard output: {exc.strerror}", err=True
-                )
-                ctx.exit(1)
-            state = ctx.find_object(State)
-            if state is not None and state.debug:
-                raise
-            from .errors import environment_error_line
-            from .manifest import printable
-
-            click.echo(f"gitstore: error: {printable(environment_error_line(exc))}", err=True)
-            ctx.exit(1)
-
-
-def writing_stdout(exc: OSError) -> bool:
-    """Whether ``exc`` came from writing standard output (``> /dev/full``, a full disk).
-
-    The innermost Python frame is the one that called ``write`` or ``flush``
-    (``click.echo``, ``cat``): it holds the stream, whose descriptor is 1.
-    Standard output then goes to /dev/null, so that nothing fails again at exit.
-    """
-    tb = exc.__traceback__
-    if tb is None or exc.filename is not None:
-        return False
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    for value in tb.tb_frame.f_locals.values():
-        try:
-            if value.fileno() == 1:
-                break
-        except Exception:
-            continue
-    else:
-        return False
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.close(devnull)
-    except OSError:
-        pass
-    return True
+            ctx.exit(code)
 
 
 @click.group(cls=GitstoreGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -179,19 +109,9 @@ def track(state: State, paths: tuple[str, ...]) -> None:
     segment, .gitignore, .gitattributes, .gitmodules and .gitstore/, the
     repository's root, and one path inside another.
     """
-    from . import api
-    from .manifest import one_line
+    from . import cli_core
 
-    ctx = state.context()
-    for r in api.track(ctx, paths):
-        verb = "tracked" if r.changed else "unchanged"
-        path = one_line(r.path)  # control characters escaped, as status shows them
-        click.echo(
-            f"{verb} {path} ({r.files} file{'s' if r.files != 1 else ''}, {r.size} bytes)"
-            f" -> {one_line(r.manifest)}"
-        )
-        if r.adopted:
-            click.echo(f"  {path} was tracked by git: removed from git's index (the files stay)")
+    cli_core.track(state.context(), paths)
 
 
 @main.command()
@@ -225,60 +145,9 @@ def untrack(state: State, paths: tuple[str, ...]) -> None:
 @pass_state
 def status(state: State, paths: tuple[str, ...], as_json: bool) -> None:
     """Compare every tracked path with its manifest."""
-    from . import api
-    from . import manifest as mf
-    from .pending import load as load_marks
+    from . import cli_core
 
-    ctx = state.context()
-    result = api.status(ctx, paths)
-    marks = load_marks(ctx.repo.state_dir)
-    if as_json:  # a mark (why a path differs: a part checked out, a fetch that failed) too
-        echo_json(
-            [
-                s.to_json() | ({"unmaterialised": marks[s.path]} if s.path in marks else {})
-                for s in result
-            ]
-        )
-    else:
-        if not result:
-            click.echo("no tracked paths")
-        for s in result:
-            click.echo(f"{s.state:17} {mf.one_line(s.path)}")
-            for word, items in (
-                ("added", s.added),
-                ("modified", s.modified),
-                ("removed", s.removed),
-            ):
-                for item in items[:50]:
-                    click.echo(f"    {word}: {mf.one_line(item)}")
-                if len(items) > 50:
-                    click.echo(f"    ... and {len(items) - 50} more {word}")
-    for s in result:
-        if s.path in marks and s.state != "unchanged":
-            # pull, not checkout: the rest's objects may never have been fetched
-            warn(
-                f"gitstore: note: {s.path} was left part-way ({marks[s.path]});"
-                f" `gitstore pull {api.arg_for(ctx, s.path)}` finishes it"
-            )
-        elif s.state == "conflicted":
-            warn(
-                f"gitstore: note: {s.manifest} has merge conflict markers; settle it with"
-                f" `gitstore resolve {api.arg_for(ctx, s.path)} --ours|--theirs|--union`"
-            )
-        elif s.behind:
-            warn(
-                f"gitstore: note: {s.path} holds the files of an earlier {s.manifest} (the manifest"
-                f" changed since: git checkout, revert, reset); `gitstore checkout {s.path}` brings"
-                f" them in line, `gitstore track {s.path}` would record them instead"
-            )
-    invalid = [s for s in result if s.error is not None]
-    if invalid:  # the other paths are reported above; the exit status says not all were
-        from .errors import ManifestError
-
-        more = (
-            f" (and {count(len(invalid) - 1, 'more invalid manifest')})" if len(invalid) > 1 else ""
-        )
-        raise ManifestError(f"{invalid[0].error}{more}")
+    cli_core.status(state.context(), paths, as_json)
 
 
 @main.command(cls=RevPathCommand)

@@ -6,7 +6,8 @@ from typing import Any
 
 import click
 
-from .cli import RevPathCommand, State, echo_json, pass_state
+from .cli import RevPathCommand, State, pass_state
+from .cli_core import echo_json
 
 
 def _repo_paths(ctx: Any, paths: tuple[str, ...] | list[str]) -> list[str]:

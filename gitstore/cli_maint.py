@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from .cli import State, echo_json, pass_state
+from .cli import State, pass_state
+from .cli_core import echo_json
 from .progress import count
 
 

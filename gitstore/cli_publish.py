@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from .cli import State, echo_json, pass_state, warn
+from .cli import State, pass_state
+from .cli_core import echo_json, warn
 from .progress import count
 
 

@@ -31,7 +31,7 @@ def _progress() -> Any:
 
 
 def _echo_json(value: Any) -> None:
-    from .cli import echo_json
+    from .cli_core import echo_json
 
     echo_json(value)
 

@@ -22,7 +22,7 @@ from gitstore import hookdelta, hookrun
 from gitstore import manifest as mf
 from gitstore.api import Context
 from gitstore.cleanrecord import CleanRecord
-from tests.conftest import git, write
+from tests.conftest import GITSTORE, git, write
 
 
 def _files(root: Path, n: int = 30) -> None:
@@ -253,12 +253,68 @@ def test_start_up_leaves_out_what_the_everyday_commands_never_use(repo: Path, ru
     never = {"hashlib", "json", "gitstore.manifestdiff", "dulwich", "yaml", "boto3"}
     for args, extra in (
         (("hook", "pre-commit"), {"click", "uuid", "datetime"}),
-        (("status",), set()),
+        (("status",), {"click"}),  # a plain status or track: cli_core, without click
+        (("status", "data"), {"click"}),
+        (("track", "data"), {"click"}),
         (("checkout",), set()),
     ):
         imported = _imported(repo, *args)
         assert "gitstore.manifest" in imported, args  # the probe sees gitstore's own imports
         assert not imported & (never | extra), (args, imported & (never | extra))
+
+
+def test_plain_track_and_status_print_what_the_click_command_line_prints(repo: Path, run) -> None:  # type: ignore[no-untyped-def]
+    """``track X`` and ``status`` skip click; with ``--`` they go through it: the same output."""
+    _tracked(repo, run)
+    write(repo / "data" / "d0" / "f000.bin", "changed")
+    (repo / "data" / "d1" / "f001.bin").unlink()
+    write(repo / "data" / "d2" / "added.bin", "added")
+    write(repo / "bad" / "x.bin", "x")
+    (repo / "bad.gitstore").write_text("not a manifest\n")
+
+    def both(
+        plain: tuple[str, ...], routed: tuple[str, ...], stdout: object = None
+    ) -> tuple[int, str, str]:
+        got = []
+        for args in (plain, routed):
+            proc = subprocess.run(
+                [*GITSTORE, *args],
+                cwd=repo,
+                capture_output=stdout is None,
+                stdout=stdout,  # type: ignore[arg-type]
+                stderr=subprocess.PIPE if stdout is not None else None,
+                text=True,
+            )
+            got.append((proc.returncode, proc.stdout, proc.stderr))
+        assert got[0] == got[1], args
+        return got[0]
+
+    both(("status",), ("status", "--"))
+    both(("status", "--json"), ("status", "--json", "--"))
+    both(("status", "data"), ("status", "--", "data"))
+    with open(os.devnull, "w") as devnull:
+        both(("status",), ("status", "--"), stdout=devnull)
+    if os.path.exists("/dev/full"):
+        with open("/dev/full", "w") as full:
+            code, _out, err = both(("status",), ("status", "--"), stdout=full)
+            assert (code, err) == (
+                1,
+                "gitstore: error: cannot write to standard output: No space left on device\n",
+            )
+    both(("track", "nowhere"), ("track", "--", "nowhere"))
+    both(("track", "bad.gitstore"), ("track", "--", "bad.gitstore"))
+    (repo / "bad.gitstore").unlink()
+    plain = subprocess.run([*GITSTORE, "track", "data"], cwd=repo, capture_output=True, text=True)
+    git(repo, "checkout", "-q", "HEAD", "--", "data.gitstore")  # as before the plain track
+    routed = subprocess.run(
+        [*GITSTORE, "track", "--", "data"], cwd=repo, capture_output=True, text=True
+    )
+    assert (plain.returncode, plain.stdout, plain.stderr) == (
+        routed.returncode,
+        routed.stdout,
+        routed.stderr,
+    )
+    assert plain.returncode == 0 and plain.stdout.startswith("tracked data (")
 
 
 def _two_versions(repo: Path, run) -> dict[str, dict[str, bytes]]:  # type: ignore[no-untyped-def]

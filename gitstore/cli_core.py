@@ -1,0 +1,225 @@
+"""What the command line does for ``track`` and ``status``, and how it reports an error: no click.
+
+``gitstore track`` and ``gitstore status`` run many times a day, often with
+nothing to do; importing click is ~16 ms of their start-up. A plain
+``gitstore track PATH...`` or ``gitstore status [--json] [PATH...]`` (no
+other option) is therefore run from :func:`run_plain`, without click; every
+other command line goes through :mod:`gitstore.cli`, whose ``track`` and
+``status`` call the same functions here, so the two ways print alike.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .errors import GitstoreError
+
+if TYPE_CHECKING:
+    from .api import Context
+
+
+def echo(line: str = "") -> None:
+    """A line on stdout, flushed (as ``click.echo`` does)."""
+    out = sys.stdout  # a local: writing_stdout finds it in this frame
+    out.write(line + "\n")
+    out.flush()
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def echo_json(value: Any) -> None:
+    import json
+
+    echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def context(*, hooks_note: bool = True) -> Context:
+    """The repository the command runs in, its config's notes and a missing-hooks note on stderr."""
+    from .api import Context
+
+    ctx = Context(".")
+    for note in ctx.config.notes:
+        warn(f"gitstore: note: {note}")
+    if hooks_note and ctx.repo.root is not None:
+        from .hooks import note_missing_hooks, refresh_older_drivers
+
+        missing = note_missing_hooks(ctx.repo)
+        if missing:
+            warn(missing)
+        refresh_older_drivers(ctx.repo)
+    return ctx
+
+
+def error_exit(exc: BaseException, debug: bool = False) -> int | None:
+    """Report ``exc`` as the command line does (one line, a hint); its exit code.
+
+    None: not one to report (``debug`` shows a traceback for gitstore's and
+    the system's errors): the caller re-raises it.
+    """
+    from .manifest import printable  # a message may quote a file name
+
+    if isinstance(exc, GitstoreError):
+        if debug:
+            return None
+        warn(f"gitstore: error: {printable(exc.message)}")
+        if exc.hint:
+            warn(f"hint: {printable(exc.hint)}")
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        warn("gitstore: interrupted")
+        return 130
+    if isinstance(exc, BrokenPipeError):
+        _stdout_to_devnull()  # a reader that went away: nothing more to say, nor at exit
+        return 1
+    if isinstance(exc, OSError) and writing_stdout(exc):
+        warn(f"gitstore: error: cannot write to standard output: {exc.strerror}")
+        return 1
+    if isinstance(exc, (OSError, MemoryError)) and not debug:
+        from .errors import environment_error_line
+
+        warn(f"gitstore: error: {printable(environment_error_line(exc))}")
+        return 1
+    return None
+
+
+def writing_stdout(exc: OSError) -> bool:
+    """Whether ``exc`` came from writing standard output (``> /dev/full``, a full disk).
+
+    The innermost Python frame is the one that called ``write`` or ``flush``
+    (``click.echo``, ``cat``): it holds the stream, whose descriptor is 1.
+    Standard output then goes to /dev/null, so that nothing fails again at exit.
+    """
+    tb = exc.__traceback__
+    if tb is None or exc.filename is not None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    for value in tb.tb_frame.f_locals.values():
+        try:
+            if value.fileno() == 1:
+                break
+        except Exception:
+            continue
+    else:
+        return False
+    _stdout_to_devnull()
+    return True
+
+
+def _stdout_to_devnull() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    except OSError:
+        pass
+
+
+# -- the commands -------------------------------------------------------------
+def track(ctx: Context, paths: Sequence[str]) -> None:
+    from . import api
+    from .manifest import one_line
+
+    for r in api.track(ctx, paths):
+        verb = "tracked" if r.changed else "unchanged"
+        path = one_line(r.path)  # control characters escaped, as status shows them
+        echo(
+            f"{verb} {path} ({r.files} file{'s' if r.files != 1 else ''}, {r.size} bytes)"
+            f" -> {one_line(r.manifest)}"
+        )
+        if r.adopted:
+            echo(f"  {path} was tracked by git: removed from git's index (the files stay)")
+
+
+def status(ctx: Context, paths: Sequence[str], as_json: bool) -> None:
+    from . import api
+    from . import manifest as mf
+    from .pending import load as load_marks
+
+    result = api.status(ctx, paths)
+    marks = load_marks(ctx.repo.state_dir)
+    if as_json:  # a mark (why a path differs: a part checked out, a fetch that failed) too
+        echo_json(
+            [
+                s.to_json() | ({"unmaterialised": marks[s.path]} if s.path in marks else {})
+                for s in result
+            ]
+        )
+    else:
+        if not result:
+            echo("no tracked paths")
+        for s in result:
+            echo(f"{s.state:17} {mf.one_line(s.path)}")
+            for word, items in (
+                ("added", s.added),
+                ("modified", s.modified),
+                ("removed", s.removed),
+            ):
+                for item in items[:50]:
+                    echo(f"    {word}: {mf.one_line(item)}")
+                if len(items) > 50:
+                    echo(f"    ... and {len(items) - 50} more {word}")
+    for s in result:
+        if s.path in marks and s.state != "unchanged":
+            # pull, not checkout: the rest's objects may never have been fetched
+            warn(
+                f"gitstore: note: {s.path} was left part-way ({marks[s.path]});"
+                f" `gitstore pull {api.arg_for(ctx, s.path)}` finishes it"
+            )
+        elif s.state == "conflicted":
+            warn(
+                f"gitstore: note: {s.manifest} has merge conflict markers; settle it with"
+                f" `gitstore resolve {api.arg_for(ctx, s.path)} --ours|--theirs|--union`"
+            )
+        elif s.behind:
+            warn(
+                f"gitstore: note: {s.path} holds the files of an earlier {s.manifest} (the manifest"
+                f" changed since: git checkout, revert, reset); `gitstore checkout {s.path}` brings"
+                f" them in line, `gitstore track {s.path}` would record them instead"
+            )
+    invalid = [s for s in result if s.error is not None]
+    if invalid:  # the other paths are reported above; the exit status says not all were
+        from .errors import ManifestError
+        from .progress import count
+
+        more = (
+            f" (and {count(len(invalid) - 1, 'more invalid manifest')})" if len(invalid) > 1 else ""
+        )
+        raise ManifestError(f"{invalid[0].error}{more}")
+
+
+def plain(argv: Sequence[str]) -> bool:
+    """Whether :func:`run_plain` runs ``argv`` (the rest: :mod:`gitstore.cli`).
+
+    ``track`` with at least one path, ``status`` with paths and ``--json``;
+    anything else that starts with a dash (``--help``, ``--``, a name like
+    ``-x``) goes to click, which knows what it means.
+    """
+    if not argv or argv[0] not in ("track", "status"):
+        return False
+    rest = [a for a in argv[1:] if not (argv[0] == "status" and a == "--json")]
+    if any(a.startswith("-") for a in rest):
+        return False
+    return argv[0] == "status" or bool(rest)
+
+
+def run_plain(argv: Sequence[str]) -> int:
+    """Run a :func:`plain` command line; its exit code."""
+    try:
+        ctx = context()
+        if argv[0] == "track":
+            track(ctx, argv[1:])
+        else:
+            status(ctx, [a for a in argv[1:] if a != "--json"], "--json" in argv[1:])
+        return 0
+    except (GitstoreError, KeyboardInterrupt, OSError, MemoryError) as exc:
+        code = error_exit(exc)
+        if code is None:
+            raise
+        return code
