@@ -13,12 +13,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import config as cfg
 from . import manifest as mf
 from .cache import Cache, check_size
-from .checkout import Checkout, CheckoutResult
 from .errors import (
     CheckoutConflictError,
     GitstoreError,
@@ -31,6 +30,18 @@ from .errors import (
 from .gitrepo import GitRepo
 from .progress import count
 from .workspace import PathStatus, TrackResult, Workspace
+
+if TYPE_CHECKING:
+    from .checkout import CheckoutResult
+
+
+def __getattr__(name: str) -> Any:
+    """``CheckoutResult`` (exported) on first use: track and status never load the checkout module."""
+    if name == "CheckoutResult":
+        from .checkout import CheckoutResult
+
+        return CheckoutResult
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Context:
@@ -173,6 +184,8 @@ def checkout(
             raise unknown_path(ctx, unknown[0], rev)
         for o in only:
             _require_entry(ctx, o, manifests, rev)
+    from .checkout import Checkout
+
     link = cfg.parse_link(link) if link is not None else None
     run = Checkout(ws, force=force, link=link)
     run.marks.adopt(marked)
