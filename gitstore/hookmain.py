@@ -16,6 +16,21 @@ from collections.abc import Sequence
 from .errors import GitstoreError
 
 POST_HOOKS = ("post-checkout", "post-merge", "post-rewrite")
+CHAINED_SUFFIX = ".gitstore-chained"  # the user's hook, kept beside ours (gitstore.hooks)
+
+
+def _chained_hook(hook_path: str) -> bool:
+    """Whether a hook of the user's may run before ours (``hooks.run_chained`` decides which)."""
+    return not hook_path or os.path.lexists(hook_path + CHAINED_SUFFIX)
+
+
+def _start_find() -> None:
+    """The stamps' ``find`` for the pre-commit hook (gitstore.prefind), begun before the imports."""
+    from . import prefind
+
+    state_dir = prefind.from_git_dir_of(os.getcwd())
+    if state_dir is not None:
+        prefind.start(state_dir, os.getcwd())
 
 
 def run_hook(name: str, args: Sequence[str]) -> int:
@@ -23,18 +38,17 @@ def run_hook(name: str, args: Sequence[str]) -> int:
 
     A :class:`GitstoreError` of a pre-* hook propagates (the caller renders it).
     """
+    early = name == "pre-commit" and not _chained_hook(os.environ.get("GITSTORE_HOOK_PATH", ""))
+    if early:  # no hook of the user's to run first: the find runs from now, while we import
+        _start_find()
     from . import hooks
 
     stdin = hooks.read_hook_stdin(name)
     code = hooks.run_chained(name, args, stdin)
     if code != 0:
         return code
-    if name == "pre-commit":  # after the user's hook, which may change files: while we import
-        from . import prefind
-
-        state_dir = prefind.from_git_dir_of(os.getcwd())
-        if state_dir is not None:
-            prefind.start(state_dir, os.getcwd())
+    if name == "pre-commit" and not early:  # after the user's hook, which may change files
+        _start_find()
     from . import hookrun
     from .api import Context
 

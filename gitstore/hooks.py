@@ -30,6 +30,7 @@ from pathlib import Path
 
 from .errors import GitstoreError
 from .gitrepo import GitRepo
+from .hookmain import CHAINED_SUFFIX
 
 __all__ = [
     "CHAINED_SUFFIX",
@@ -47,7 +48,6 @@ __all__ = [
 
 HOOKS = ("pre-commit", "pre-push", "post-checkout", "post-merge", "post-rewrite")
 STDIN_HOOKS = ("pre-push", "post-rewrite")
-CHAINED_SUFFIX = ".gitstore-chained"
 MARKER = b"# gitstore-hook: "
 FORMAT = b"(format 1)"
 ATTRIBUTES_LINE = "*.gitstore -text merge=gitstore diff=gitstore"
