@@ -88,8 +88,12 @@ def _vouch(stamps: Stamps, mpath: str, looked: tuple[object, Walked | None, byte
 
 
 def pre_commit(ctx: Context) -> HookReport:
+    from .workspace import _Background
+
     report = HookReport()
     ws = ctx.workspace
+    # what is staged, asked while the walks run; a refresh below re-stages and asks again
+    staged_early: _Background[_Staged] | None = _Background(lambda: _staged(ctx))
     pending = load_pending(ctx)
     mpaths = ws.manifest_paths()
     clean = CleanRecord.load(ctx.repo.state_dir)
@@ -247,6 +251,9 @@ def pre_commit(ctx: Context) -> HookReport:
             report.exit_code = 1
             return report
         nothing_staged = _nothing_staged(ctx)
+        if staged_early is not None:
+            staged_early.result()  # its git is done before the index changes
+        staged_early = None
         refreshed = ws.track(modified, ws.root)
         changed = [r.manifest for r in refreshed if r.changed]
         for r in refreshed:
@@ -259,7 +266,9 @@ def pre_commit(ctx: Context) -> HookReport:
             report.exit_code = 1
             return report
         report.lines += [f"gitstore: refreshed and staged {m}" for m in changed]
-    return _check_staged(ctx, report, worktree, mpaths)
+    return _check_staged(
+        ctx, report, worktree, mpaths, staged_early.result() if staged_early else None
+    )
 
 
 def _undoing(ctx: Context, statuses: Sequence[PathStatus]) -> dict[str, list[str]]:
@@ -386,7 +395,10 @@ def _nothing_staged(ctx: Context) -> bool:
     return ctx.repo.git("diff", "--cached", "--quiet", check=False).returncode == 0
 
 
-def _staged(ctx: Context) -> tuple[list[tuple[str, str, str]], list[str], list[str]]:
+_Staged = tuple[list[tuple[str, str, str]], list[str], list[str]]
+
+
+def _staged(ctx: Context) -> _Staged:
     """The staged changes: manifests, the other paths added or modified, and the
     manifests deleted.
 
@@ -515,7 +527,11 @@ def _inside_tracked(paths: Sequence[str], mpaths: Sequence[str]) -> dict[str, li
 
 
 def _check_staged(
-    ctx: Context, report: HookReport, worktree: Mapping[str, bytes], mpaths: Sequence[str]
+    ctx: Context,
+    report: HookReport,
+    worktree: Mapping[str, bytes],
+    mpaths: Sequence[str],
+    staged_now: _Staged | None = None,
 ) -> HookReport:
     """Every object a staged manifest brings must be in the cache; no payload file is staged in git.
 
@@ -531,7 +547,7 @@ def _check_staged(
     """
     repo = ctx.repo
     ws = ctx.workspace
-    staged, others, deleted = _staged(ctx)
+    staged, others, deleted = staged_now if staged_now is not None else _staged(ctx)
     _keep_ignored(ctx, report, staged, deleted, worktree)
     if report.exit_code:
         return report

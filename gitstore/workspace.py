@@ -551,6 +551,8 @@ class Workspace:
         self._generation: str | None = None  # the cache's gc generation, read under its lock
         self._memo: TrackMemo | None = None
         self._changes: TrackChanges | None = None
+        # track's rewrites, for TrackChanges.note: (manifest, old bytes, new bytes, objects brought)
+        self._notes: list[tuple[str, bytes | None, bytes, dict[str, str] | None]] = []
 
     @property
     def statcache_loaded(self) -> bool:
@@ -735,12 +737,13 @@ class Workspace:
                 )
             if not (statmod.S_ISDIR(mode) or statmod.S_ISREG(mode)):
                 raise PathError(f"{named}: only regular files and folders can be tracked")
+            mrel = mf.manifest_path(rel)
             try:
-                conflicted = mf.has_conflict_markers(
-                    (self.root / mf.manifest_path(rel)).read_bytes()
-                )
+                now = (self.root / mrel).read_bytes()
             except OSError:
-                conflicted = False
+                now = b""
+            # bytes that track wrote hold no conflict markers (no entry line starts with one)
+            conflicted = not self.track_memo.wrote(mrel, now) and mf.has_conflict_markers(now)
             if conflicted:  # the files on disk hold neither side's whole change
                 raise PathError(
                     f"{mf.manifest_path(rel)} has merge conflict markers: tracking the files on"
@@ -813,6 +816,9 @@ class Workspace:
                     for m, (data, files) in written.items()
                     if m not in quick  # the files of what changed only
                 }
+                for note in self._notes:
+                    self.track_changes.note(*note)
+                self._notes.clear()
                 if self._statcache is not None:
                     self._statcache.save()
                 clean.save({m: sig for m, sig in clean.entries.items() if m not in quick} | vouched)
@@ -1053,7 +1059,8 @@ class Workspace:
                 ) from exc
         if plain:  # splice() may patch only such bytes
             memo.record(mrel, data, os.lstat(mpath))
-        self.track_changes.note(mrel, old, data, brought)
+        # for the record of what it brought: noted (two SHA-1s of it) while git stages it
+        self._notes.append((mrel, old, data, brought))
         written[mrel] = (data, files)
         return TrackResult(rel, mrel, kind, count, size, changed)
 
