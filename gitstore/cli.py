@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
-from .cli_core import echo_json, warn
+from .cli_core import echo_json
 from .errors import GitstoreError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -159,43 +159,9 @@ def status(state: State, paths: tuple[str, ...], as_json: bool) -> None:
 @pass_state
 def checkout(state: State, args: tuple[str, ...], force: bool, link: str | None) -> None:
     """Materialise tracked paths: checkout [REV] [PATH...]."""
-    from . import api
-    from . import manifest as mf
+    from . import cli_core
 
-    ctx = state.context()
-    revs, paths = api.split_args(ctx, args, max_revs=1)
-    result = api.checkout(ctx, revs[0] if revs else None, paths, force=force, link=link)
-    if not state.quiet:  # one line a manifest: a thousand for a thousand paths
-        for m in result.manifests_written:
-            click.echo(f"wrote {mf.one_line(m)}")
-    away = api.differ_from_head(ctx, result.manifests_written) if revs else []
-    if away:
-        shown = ", ".join(away[:3]) + (f" and {len(away) - 3} more" if len(away) > 3 else "")
-        warn(
-            f"gitstore: note: {shown} now differ{'s' if len(away) == 1 else ''} from HEAD (as"
-            f" `git status` shows): commit to keep {revs[0]}'s data, or `gitstore checkout HEAD`"
-            " to return"
-        )
-    for m in result.manifests_removed:
-        click.echo(f"removed {m} (not tracked at {revs[0]}; brought by an earlier checkout)")
-    touched = result.written + result.deleted
-    for m in result.manifests_kept:
-        from .manifest import tracked_path
-
-        rel = tracked_path(m)
-        if not any(k == rel or k.startswith(rel + "/") for k in touched):
-            continue  # nothing there changed: it still matches its manifest
-        warn(
-            f"gitstore: note: only part of {rel} is now as at {revs[0] if revs else 'REV'}; {m} was left as it was,"
-            f" so `gitstore status` shows {rel} modified (`gitstore checkout {api.arg_for(ctx, rel)}` returns it)"
-        )
-    click.echo(
-        f"{len(result.written)} written, {len(result.deleted)} deleted, {result.unchanged} unchanged"
-    )
-    if result.invalid and (result.conflicts or result.missing):  # reported by the exit status
-        for exc in result.invalid:
-            warn(f"gitstore: error: {exc.message}")
-    api.raise_for_checkout(result)
+    cli_core.checkout(state.context(), args, force=force, link=link, quiet=state.quiet)
 
 
 @main.command(name="ls")

@@ -1,11 +1,12 @@
-"""What the command line does for ``track`` and ``status``, and how it reports an error: no click.
+"""What the command line does for ``track``, ``status`` and ``checkout``, and how it reports an error: no click.
 
-``gitstore track`` and ``gitstore status`` run many times a day, often with
-nothing to do; importing click is ~16 ms of their start-up. A plain
-``gitstore track PATH...`` or ``gitstore status [--json] [PATH...]`` (no
-other option) is therefore run from :func:`run_plain`, without click; every
-other command line goes through :mod:`gitstore.cli`, whose ``track`` and
-``status`` call the same functions here, so the two ways print alike.
+``gitstore track``, ``status`` and ``checkout`` run many times a day, often
+with little to do; importing click is ~16 ms of their start-up. A plain
+``gitstore track PATH...``, ``gitstore status [--json] [PATH...]`` or
+``gitstore checkout [REV] [PATH...]`` (no other option) is therefore run
+from :func:`run_plain`, without click; every other command line goes
+through :mod:`gitstore.cli`, whose commands of the same names call the same
+functions here, so the two ways print alike.
 """
 
 from __future__ import annotations
@@ -194,19 +195,64 @@ def status(ctx: Context, paths: Sequence[str], as_json: bool) -> None:
         raise ManifestError(f"{invalid[0].error}{more}")
 
 
+def checkout(
+    ctx: Context,
+    args: Sequence[str],
+    *,
+    force: bool = False,
+    link: str | None = None,
+    quiet: bool = False,
+) -> None:
+    from . import api
+    from . import manifest as mf
+
+    revs, paths = api.split_args(ctx, args, max_revs=1)
+    result = api.checkout(ctx, revs[0] if revs else None, paths, force=force, link=link)
+    if not quiet:  # one line a manifest: a thousand for a thousand paths
+        for m in result.manifests_written:
+            echo(f"wrote {mf.one_line(m)}")
+    away = api.differ_from_head(ctx, result.manifests_written) if revs else []
+    if away:
+        shown = ", ".join(away[:3]) + (f" and {len(away) - 3} more" if len(away) > 3 else "")
+        warn(
+            f"gitstore: note: {shown} now differ{'s' if len(away) == 1 else ''} from HEAD (as"
+            f" `git status` shows): commit to keep {revs[0]}'s data, or `gitstore checkout HEAD`"
+            " to return"
+        )
+    for m in result.manifests_removed:
+        echo(f"removed {m} (not tracked at {revs[0]}; brought by an earlier checkout)")
+    touched = result.written + result.deleted
+    for m in result.manifests_kept:
+        rel = mf.tracked_path(m)
+        if not any(k == rel or k.startswith(rel + "/") for k in touched):
+            continue  # nothing there changed: it still matches its manifest
+        warn(
+            f"gitstore: note: only part of {rel} is now as at {revs[0] if revs else 'REV'}; {m} was left as it was,"
+            f" so `gitstore status` shows {rel} modified (`gitstore checkout {api.arg_for(ctx, rel)}` returns it)"
+        )
+    echo(
+        f"{len(result.written)} written, {len(result.deleted)} deleted, {result.unchanged} unchanged"
+    )
+    if result.invalid and (result.conflicts or result.missing):  # reported by the exit status
+        for exc in result.invalid:
+            warn(f"gitstore: error: {exc.message}")
+    api.raise_for_checkout(result)
+
+
 def plain(argv: Sequence[str]) -> bool:
     """Whether :func:`run_plain` runs ``argv`` (the rest: :mod:`gitstore.cli`).
 
-    ``track`` with at least one path, ``status`` with paths and ``--json``;
-    anything else that starts with a dash (``--help``, ``--``, a name like
-    ``-x``) goes to click, which knows what it means.
+    ``track`` with at least one path, ``status`` with paths and ``--json``,
+    ``checkout`` with revisions and paths; anything else that starts with a
+    dash (``--help``, ``--``, ``--force``, a name like ``-x``) goes to click,
+    which knows what it means.
     """
-    if not argv or argv[0] not in ("track", "status"):
+    if not argv or argv[0] not in ("track", "status", "checkout"):
         return False
     rest = [a for a in argv[1:] if not (argv[0] == "status" and a == "--json")]
     if any(a.startswith("-") for a in rest):
         return False
-    return argv[0] == "status" or bool(rest)
+    return argv[0] != "track" or bool(rest)
 
 
 def run_plain(argv: Sequence[str]) -> int:
@@ -215,6 +261,8 @@ def run_plain(argv: Sequence[str]) -> int:
         ctx = context()
         if argv[0] == "track":
             track(ctx, argv[1:])
+        elif argv[0] == "checkout":
+            checkout(ctx, argv[1:])
         else:
             status(ctx, [a for a in argv[1:] if a != "--json"], "--json" in argv[1:])
         return 0

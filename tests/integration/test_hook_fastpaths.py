@@ -256,7 +256,7 @@ def test_start_up_leaves_out_what_the_everyday_commands_never_use(repo: Path, ru
         (("status",), {"click"}),  # a plain status or track: cli_core, without click
         (("status", "data"), {"click"}),
         (("track", "data"), {"click"}),
-        (("checkout",), set()),
+        (("checkout",), {"click"}),
     ):
         imported = _imported(repo, *args)
         assert "gitstore.manifest" in imported, args  # the probe sees gitstore's own imports
@@ -301,6 +301,7 @@ def test_plain_track_and_status_print_what_the_click_command_line_prints(repo: P
                 1,
                 "gitstore: error: cannot write to standard output: No space left on device\n",
             )
+    both(("checkout", "nowhere"), ("checkout", "--", "nowhere"))
     both(("track", "nowhere"), ("track", "--", "nowhere"))
     both(("track", "bad.gitstore"), ("track", "--", "bad.gitstore"))
     (repo / "bad.gitstore").unlink()
@@ -315,6 +316,8 @@ def test_plain_track_and_status_print_what_the_click_command_line_prints(repo: P
         routed.stderr,
     )
     assert plain.returncode == 0 and plain.stdout.startswith("tracked data (")
+    both(("checkout",), ("checkout", "--"))  # nothing to do: "0 written, ..."
+    both(("checkout", "data"), ("checkout", "--", "data"))
 
 
 def _two_versions(repo: Path, run) -> dict[str, dict[str, bytes]]:  # type: ignore[no-untyped-def]
