@@ -307,7 +307,11 @@ class Checkout:
 
         from .cleanrecord import RACY_NS, CleanRecord, signature_of_stats
 
-        time.sleep(RACY_NS / 1e9)
+        # the written files are looked at once the racy window has passed; with nothing
+        # written or deleted (a checkout with nothing to do) there is nothing to wait out,
+        # and the record's own rule still drops files changed this close to its clock
+        if any(write or delete for write, delete, _kept in settled.values()):
+            time.sleep(RACY_NS / 1e9)
         clean = CleanRecord.load(self.ws.repo.state_dir)  # its clock starts after the writes
         record = dict(clean.entries)
         for mpath, (write, delete, _kept) in settled.items():
