@@ -349,6 +349,32 @@ class GitRepo:
         out += [f"refs/{name}", f"refs/tags/{name}", f"refs/heads/{name}", f"refs/remotes/{name}"]
         return [*out, f"refs/remotes/{name}/HEAD"]
 
+    def _may_be_ref(self, candidates: Sequence[str]) -> bool:
+        """False only when none of ``candidates`` can be a ref: no file, no packed-refs line.
+
+        Refs stored as files (git's default backend); with any other (reftable),
+        or a packed-refs file that cannot be read, True: dulwich decides.
+        """
+        if not candidates:
+            return False
+        if os.path.lexists(self.common_dir / "reftable"):
+            return True
+        for candidate in candidates:
+            if os.path.lexists(self.git_dir / candidate) or os.path.lexists(
+                self.common_dir / candidate
+            ):
+                return True
+        try:
+            packed = (self.common_dir / "packed-refs").read_bytes()
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True
+        return any(
+            b" " + c.encode() + b"\n" in packed or packed.endswith(b" " + c.encode())
+            for c in candidates
+        )
+
     def _full_ref(self, name: str) -> str | None:
         for candidate in self._ref_candidates(name):
             if self._ref(candidate) is not None:
@@ -374,7 +400,10 @@ class GitRepo:
             name = "HEAD"
         if _HEX40.fullmatch(name) and self._has(name):
             return name
-        for candidate in self._ref_candidates(name):
+        candidates = self._ref_candidates(name)
+        if not self._may_be_ref(candidates):
+            candidates = []  # a path, most likely: dulwich (~35 ms to load) is not needed
+        for candidate in candidates:
             sha = self._ref(candidate)
             if sha is not None:
                 return sha

@@ -631,6 +631,41 @@ def test_packed_objects_and_refs(history: History) -> None:
     assert repo.read_path("main", "other/x.gitstore") == b"x"
 
 
+def test_packed_refs_of_every_kind_resolve_and_a_path_needs_no_dulwich(
+    history: History, tmp_path: Path
+) -> None:
+    """Refs found by their files or packed-refs lines; a name with neither is told without dulwich."""
+    import sys
+
+    root = history.root
+    run_git(root, "tag", "light", history.c1)
+    run_git(root, "tag", "-a", "-m", "annotated", "v1", history.c2)
+    run_git(root, "update-ref", "refs/remotes/origin/main", history.c3)
+    run_git(root, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main")
+    run_git(root, "pack-refs", "--all")
+    wt = tmp_path / "wt"
+    run_git(root, "worktree", "add", "-q", "-b", "side", str(wt), history.c2)
+    for repo in (GitRepo.discover(root), GitRepo.discover(wt)):
+        assert repo.resolve("feature") == history.f2
+        assert repo.resolve("heads/feature") == history.f2
+        assert repo.resolve("light") == history.c1
+        assert repo.resolve("v1") == history.c2
+        assert repo.resolve("origin/main") == history.c3
+        assert repo.resolve("origin") == history.c3  # refs/remotes/origin/HEAD
+        assert repo.resolve("side") == history.c2  # a loose ref, made after the packing
+        assert repo.try_resolve("data") is None
+    (root / "data").mkdir(exist_ok=True)
+    probe = (
+        "import sys; from gitstore.gitrepo import GitRepo;"
+        f" r = GitRepo.discover({str(wt)!r});"
+        " print(r.split_revs_and_paths(['data', 'README']), 'dulwich' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "([], ['data', 'README']) False"
+
+
 @pytest.mark.parametrize("count", [3, 40])
 def test_iter_blobs_gives_each_blob_in_order_and_names_a_missing_one(
     tmp_path: Path, count: int
