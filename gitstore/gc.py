@@ -655,6 +655,7 @@ def needed_by_all(ctx: Context, result: GcResult, forget_missing: bool = False) 
 
 
 def _sweep_tmp(cache: Cache, grace: float, now: float, result: GcResult) -> None:
+    result.tmp_deleted += cache.store.sweep_hidden_folders(now - grace, result.dry_run)
     tmp_dir = cache.store.tmp_dir
     if not tmp_dir.is_dir():
         return

@@ -357,6 +357,37 @@ class LocalStore(Store):
             except OSError:
                 continue
             swept.append(f"tmp/{entry.name}")
+        return swept + self.sweep_hidden_folders(older_than, dry_run)
+
+    def sweep_hidden_folders(self, older_than: float, dry_run: bool = False) -> builtins.list[str]:
+        """Remove the empty ``.NAME.XXXXXXXX.tmp`` folders older than ``older_than``.
+
+        A folder of a shared store is made under such a hidden name and moved
+        in (``sharing.make_one``); a process killed in between leaves it there,
+        empty, never read as an object folder. Looked for where object folders
+        are made: the store's top, ``objects/`` and ``objects/<ab>/``.
+        """
+        base = str(self.root / layout.OBJECTS)
+        found = [e for e in _entries(str(self.root)) if _hidden_tmp(e.name)]
+        for d1 in _entries(base):
+            if _hidden_tmp(d1.name):
+                found.append(d1)
+            elif len(d1.name) == 2 and d1.is_dir(follow_symlinks=False):
+                found += [d2 for d2 in _entries(d1.path) if _hidden_tmp(d2.name)]
+        swept: builtins.list[str] = []
+        for entry in found:
+            try:
+                st = entry.stat(follow_symlinks=False)
+                if not statmod.S_ISDIR(st.st_mode) or st.st_mtime >= older_than:
+                    continue
+                with os.scandir(entry.path) as inside:
+                    if next(inside, None) is not None:
+                        continue  # not what a killed mkdir leaves: left alone
+                if not dry_run:
+                    os.rmdir(entry.path)
+            except OSError:
+                continue
+            swept.append(os.path.relpath(entry.path, self.root).replace(os.sep, "/"))
         return swept
 
     @property
@@ -737,6 +768,11 @@ def _same_file(path: str, fd: int) -> bool:
     except OSError:
         return False
     return (there.st_ino, there.st_dev) == (held.st_ino, held.st_dev)
+
+
+def _hidden_tmp(name: str) -> bool:
+    """A name ``sharing.make_one`` gives a folder before moving it in."""
+    return name.startswith(".") and name.endswith(".tmp")
 
 
 def _entries(folder: str) -> list[os.DirEntry[str]]:

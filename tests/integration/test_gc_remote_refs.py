@@ -287,3 +287,41 @@ def test_a_push_to_the_git_remote_during_the_collection_stops_it(team, tmp_path:
     assert "the git remote 'origin' changed (refs/heads/teammate)" in refused.stderr
     assert "nothing was deleted" in refused.stderr
     assert objects_in(store) == before
+
+
+def _hidden_folders(store: Path) -> dict[str, Path]:
+    """Folders as a process killed between making and moving them in leaves them (sharing.make_one)."""
+    first = sorted(p for p in (store / "objects").iterdir() if len(p.name) == 2)[0]
+    made = {
+        "root": store / ".objects.0badf00d.tmp",
+        "level1": store / "objects" / ".ab.deadbeef.tmp",
+        "level2": first / ".cd.cafebabe.tmp",
+        "young": store / "objects" / ".ef.12345678.tmp",
+        "not empty": store / "objects" / ".aa.87654321.tmp",
+    }
+    for path in made.values():
+        path.mkdir()
+    (made["not empty"] / "x").write_bytes(b"not a killed mkdir's")
+    past = time.time() - 3 * 86400
+    for name, path in made.items():
+        if name != "young":
+            os.utime(path, (past, past))
+    return made
+
+
+@pytest.mark.parametrize("where", ["cache", "remote"])
+def test_gc_sweeps_the_empty_hidden_folders_a_killed_process_left(team, where: str) -> None:
+    """An old, empty ``.NAME.XXXXXXXX.tmp`` folder is removed by gc; a young or full one stays."""
+    alice, _bob, _origin, store = team
+    place = alice.cache / "gitstore" if where == "cache" else store
+    made = _hidden_folders(place)
+    before = objects_in(place)
+    remote = ("--remote", "team") if where == "remote" else ()
+    listed = alice.gs("gc", *remote, "--dry-run", "--json").stdout
+    assert all(path.exists() for path in made.values())  # a dry run removes nothing
+    assert ".ab.deadbeef.tmp" in listed and ".ef.12345678.tmp" not in listed
+    out = alice.gs("gc", *remote, *(("--yes",) if remote else ()), "--json").stdout
+    left = {name for name, path in made.items() if path.exists()}
+    assert left == {"young", "not empty"}, out
+    assert objects_in(place) == before
+    assert ".ab.deadbeef.tmp" in out
