@@ -3,8 +3,8 @@
 Git runs a hook on every commit, checkout and push, so its start-up is paid
 many times a day: ``gitstore hook NAME ...`` (what the installed scripts
 call) is dispatched here without importing click or the command modules.
-A plain ``track`` or ``status`` goes to :mod:`gitstore.cli_core`, also
-without click. Every other command line, including ``gitstore hook --help``
+A plain ``track``, ``status`` or ``checkout`` goes to :mod:`gitstore.cli_core`,
+also without click. Every other command line, including ``gitstore hook --help``
 and anything with a global option first, goes to :func:`gitstore.cli.main`.
 """
 

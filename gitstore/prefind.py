@@ -24,8 +24,30 @@ import time
 from collections.abc import Sequence
 
 _RUNNING: dict[tuple[str, int], tuple[frozenset[str], subprocess.Popen[bytes]]] = {}
-# track's: (state dir, T) -> [the paths not taken yet, the find, its answer once read]
-_FOR_TRACK: dict[tuple[str, int], list] = {}  # type: ignore[type-arg]
+
+
+class _TrackFind:
+    """track's ``find`` for one stamp time: the paths not taken yet, and its answer once read."""
+
+    def __init__(self, rels: Sequence[str], proc: subprocess.Popen[bytes]):
+        self.rels = set(rels)
+        self.proc = proc
+        self.answer: list[str] | None = None  # None: not read yet, or find failed (once read)
+        self.read = False
+
+    def take(self, rel: str) -> list[str] | None:
+        self.rels.discard(rel)
+        if not self.read:
+            out, err = self.proc.communicate()
+            self.read = True
+            self.answer = parse(out) if self.proc.returncode == 0 and not err else None
+        if self.answer is None:
+            return None
+        prefix = rel + "/"
+        return [p for p in self.answer if p == rel or p.startswith(prefix)]
+
+
+_FOR_TRACK: dict[tuple[str, int], _TrackFind] = {}  # (state dir, T) -> track's find
 _LOCK: dict[tuple[int, int], int] = {}  # the workspace lock file's (st_dev, st_ino) -> our fd
 _CLOCK: dict[str, tuple[int, int, tuple[str, int, int]]] = {}  # state dir -> clock read
 _LOCK_FILE = "workspace.lock"
@@ -90,7 +112,7 @@ def start(
                 stderr=subprocess.PIPE,
             )
             if lock:
-                _FOR_TRACK[(key_dir, t)] = [set(rels), proc, None]
+                _FOR_TRACK[(key_dir, t)] = _TrackFind(rels, proc)
             else:
                 _RUNNING[(key_dir, t)] = (frozenset(rels), proc)
     except Exception:  # only a head start: anything odd is left to Stamps.still
@@ -141,19 +163,10 @@ def take(state_dir: str, t: int, rel: str) -> list[str] | None:
     """
     if _LOCK:
         return None  # never handed over: not under the lock that started it
-    entry = _FOR_TRACK.get((os.path.realpath(state_dir), t))
-    if entry is None or rel not in entry[0]:
+    found = _FOR_TRACK.get((os.path.realpath(state_dir), t))
+    if found is None or rel not in found.rels:
         return None
-    entry[0].discard(rel)
-    if entry[2] is None:
-        proc = entry[1]
-        out, err = proc.communicate()
-        entry[2] = parse(out) if proc.returncode == 0 and not err else []
-        entry.append(proc.returncode == 0 and not err)
-    if not entry[3]:
-        return None
-    prefix = rel + "/"
-    return [p for p in entry[2] if p == rel or p.startswith(prefix)]
+    return found.take(rel)
 
 
 def released() -> None:
