@@ -253,9 +253,10 @@ def test_start_up_leaves_out_what_the_everyday_commands_never_use(repo: Path, ru
     never = {"hashlib", "json", "gitstore.manifestdiff", "dulwich", "yaml", "boto3"}
     for args, extra in (
         (("hook", "pre-commit"), {"click", "uuid", "datetime"}),
-        (("status",), {"click"}),  # a plain status or track: cli_core, without click
-        (("status", "data"), {"click"}),
-        (("track", "data"), {"click"}),
+        # a plain status or track: cli_core, without click, and no checkout module
+        (("status",), {"click", "gitstore.checkout"}),
+        (("status", "data"), {"click", "gitstore.checkout"}),
+        (("track", "data"), {"click", "gitstore.checkout"}),
         (("checkout",), {"click"}),
     ):
         imported = _imported(repo, *args)
