@@ -243,16 +243,50 @@ def plain(argv: Sequence[str]) -> bool:
     """Whether :func:`run_plain` runs ``argv`` (the rest: :mod:`gitstore.cli`).
 
     ``track`` with at least one path, ``status`` with paths and ``--json``,
-    ``checkout`` with revisions and paths; anything else that starts with a
-    dash (``--help``, ``--``, ``--force``, a name like ``-x``) goes to click,
-    which knows what it means.
+    ``checkout`` with revisions, paths, ``--force`` and one ``--link MODES``;
+    anything else that starts with a dash (``--help``, ``--``, ``-q``, a
+    name like ``-x``) goes to click, which knows what it means.
     """
     if not argv or argv[0] not in ("track", "status", "checkout"):
         return False
+    if argv[0] == "checkout":
+        return _checkout_options(argv[1:]) is not None
     rest = [a for a in argv[1:] if not (argv[0] == "status" and a == "--json")]
     if any(a.startswith("-") for a in rest):
         return False
     return argv[0] != "track" or bool(rest)
+
+
+def _checkout_options(
+    argv: Sequence[str],
+) -> tuple[list[str], bool, str | None] | None:
+    """(revisions and paths, --force, --link) of a plain checkout; None: click's to parse."""
+    args: list[str] = []
+    force = False
+    link: str | None = None
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("-f", "--force"):
+            force = True
+        elif a == "--link" or a.startswith("--link="):
+            if link is not None:
+                return None  # given twice: click says which one counts
+            if a == "--link":
+                i += 1
+                if i == len(argv):
+                    return None  # click's "requires an argument"
+                link = argv[i]
+            else:
+                link = a[len("--link=") :]
+            if link.startswith("-"):
+                return None
+        elif a.startswith("-"):
+            return None
+        else:
+            args.append(a)
+        i += 1
+    return args, force, link
 
 
 def run_plain(argv: Sequence[str]) -> int:
@@ -262,7 +296,10 @@ def run_plain(argv: Sequence[str]) -> int:
         if argv[0] == "track":
             track(ctx, argv[1:])
         elif argv[0] == "checkout":
-            checkout(ctx, argv[1:])
+            parsed = _checkout_options(argv[1:])
+            assert parsed is not None  # plain() said so
+            args, force, link = parsed
+            checkout(ctx, args, force=force, link=link)
         else:
             status(ctx, [a for a in argv[1:] if a != "--json"], "--json" in argv[1:])
         return 0

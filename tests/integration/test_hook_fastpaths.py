@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -108,8 +109,6 @@ def test_post_checkout_of_a_path_never_materialised_writes_everything(repo: Path
     git(repo, "commit", "-q", "-am", "other")
     git(repo, "checkout", "-q", "main")
     run(repo, "checkout")
-    import shutil
-
     shutil.rmtree(repo / "data")
     (repo / ".git" / "gitstore" / "statcache").unlink()
     run(repo, "install")
@@ -258,6 +257,8 @@ def test_start_up_leaves_out_what_the_everyday_commands_never_use(repo: Path, ru
         (("status", "data"), {"click", "gitstore.checkout"}),
         (("track", "data"), {"click", "gitstore.checkout"}),
         (("checkout",), {"click"}),
+        (("checkout", "--link", "copy", "-f", "data"), {"click"}),
+        (("checkout", "--force", "--link=hardlink,copy"), {"click"}),
     ):
         imported = _imported(repo, *args)
         assert "gitstore.manifest" in imported, args  # the probe sees gitstore's own imports
@@ -319,6 +320,17 @@ def test_plain_track_and_status_print_what_the_click_command_line_prints(repo: P
     assert plain.returncode == 0 and plain.stdout.startswith("tracked data (")
     both(("checkout",), ("checkout", "--"))  # nothing to do: "0 written, ..."
     both(("checkout", "data"), ("checkout", "--", "data"))
+    # --force and --link: parsed without click as click parses them
+    for opts in (("--link", "copy"), ("--link=hardlink,copy", "-f"), ("--force",)):
+        got = []
+        for args in (("checkout", *opts, "data"), ("checkout", *opts, "--", "data")):
+            shutil.rmtree(repo / "data" / "d0")
+            proc = subprocess.run([*GITSTORE, *args], cwd=repo, capture_output=True, text=True)
+            got.append((proc.returncode, proc.stdout, proc.stderr))
+            assert (repo / "data" / "d0" / "f000.bin").exists(), args
+        assert got[0] == got[1] and got[0][1].startswith("10 written"), (opts, got)
+    both(("checkout", "--link", "bogus"), ("checkout", "--link", "bogus", "--"))
+    both(("checkout", "--link=", "data"), ("checkout", "--link=", "--", "data"))
 
 
 def _two_versions(repo: Path, run) -> dict[str, dict[str, bytes]]:  # type: ignore[no-untyped-def]
