@@ -105,7 +105,9 @@ def test_a_partial_file_is_taken_up_and_one_that_lies_is_copied_again(tmp_path: 
 
 def test_a_damaged_source_leaves_nothing_in_the_remote(tmp_path: Path) -> None:
     store, src, data, oid = _store(tmp_path, 3 * MIB)
-    src.write_bytes(b"x" + data[1:])  # the cache's copy went bad
+    src.write_bytes(
+        bytes([data[0] ^ 0xFF]) + data[1:]
+    )  # the cache's copy went bad (1 byte flipped)
     with pytest.raises(IntegrityError, match=str(src)):
         store.put(oid, src)
     assert not store.object_path(oid).exists()
