@@ -10,10 +10,9 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from . import config as cfg
 from . import manifest as mf
@@ -328,8 +327,9 @@ def raise_for_checkout(result: CheckoutResult) -> None:
 
 
 # -- ls / cat ----------------------------------------------------------------
-@dataclass(frozen=True)
-class TrackedFile:
+class TrackedFile(NamedTuple):
+    """One file ``ls`` lists (a named tuple: see :class:`gitstore.manifest.Entry`)."""
+
     path: str
     oid: str
     size: int

@@ -18,7 +18,6 @@ import os
 import shlex
 import stat as statmod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -28,6 +27,7 @@ from .cache import DestinationChanged, tmp_name
 from .errors import GitstoreError, ManifestError, ObjectNotFoundError, PathError
 from .pending import Marks
 from .pending import load as load_marks
+from .records import Record
 from .stores.local import replace_with
 from .workspace import TMP_SUFFIX, ScannedFile, Walked, Workspace, is_exec, map_in_batches
 
@@ -87,22 +87,37 @@ def _files_stated(data: bytes) -> int:
 PREMARK_ABOVE = 8  # tracked paths in one checkout: marked together (pending.Marks.premark)
 
 
-@dataclass
-class CheckoutResult:
-    written: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    conflicts: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)  # of the conflicts: saved while it ran
-    missing: dict[str, list[str]] = field(default_factory=dict)  # oid -> paths needing it
-    manifests_written: list[str] = field(default_factory=list)
-    # manifests left as they were: only part of their tracked path was checked out at REV
-    manifests_kept: list[str] = field(default_factory=list)
-    # manifests an earlier ``checkout REV`` brought in that REV does not have: removed
-    manifests_removed: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    # checking out every path: the manifests that could not be read, each one line
-    # (skipped, so that one bad file does not stop the others)
-    invalid: list[ManifestError] = field(default_factory=list)
+class CheckoutResult(Record):
+    """What a checkout did; every list starts empty."""
+
+    __slots__ = (
+        "written",
+        "deleted",
+        "conflicts",
+        "changed",
+        "missing",
+        "manifests_written",
+        "manifests_kept",
+        "manifests_removed",
+        "unchanged",
+        "invalid",
+    )
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+        self.deleted: list[str] = []
+        self.conflicts: list[str] = []
+        self.changed: list[str] = []  # of the conflicts: saved while it ran
+        self.missing: dict[str, list[str]] = {}  # oid -> paths needing it
+        self.manifests_written: list[str] = []
+        # manifests left as they were: only part of their tracked path was checked out at REV
+        self.manifests_kept: list[str] = []
+        # manifests an earlier ``checkout REV`` brought in that REV does not have: removed
+        self.manifests_removed: list[str] = []
+        self.unchanged = 0
+        # checking out every path: the manifests that could not be read, each one line
+        # (skipped, so that one bad file does not stop the others)
+        self.invalid: list[ManifestError] = []
 
     def merge(self, other: CheckoutResult) -> None:
         self.written += other.written
@@ -118,22 +133,35 @@ class CheckoutResult:
         self.invalid += other.invalid
 
 
-@dataclass
-class _Plan:
-    rel: str
-    manifest: mf.Manifest
-    write: list[tuple[str, mf.Entry]] = field(default_factory=list)  # (repo path, entry)
-    chmod: list[tuple[str, mf.Entry]] = field(default_factory=list)
-    delete: list[str] = field(default_factory=list)
-    replaces_kind: bool = False  # a folder for a file, or a file for a folder
-    # the lstat of each file to be replaced, as seen when the plan was made
-    expect: dict[str, os.stat_result] = field(default_factory=dict)
-    # the files to write where the plan saw nothing (all of them: None)
-    fresh: set[str] | None = field(default_factory=set)
-    # restricted to part of the path (`checkout PATH/FILE`): the rest is unknown
-    partial: bool = False
-    # ... and some of the rest is not on disk (a `pull PATH/FILE` in a fresh clone)
-    rest_absent: bool = False
+class _Plan(Record):
+    __slots__ = (
+        "rel",
+        "manifest",
+        "write",
+        "chmod",
+        "delete",
+        "replaces_kind",
+        "expect",
+        "fresh",
+        "partial",
+        "rest_absent",
+    )
+
+    def __init__(self, rel: str, manifest: mf.Manifest, *, partial: bool = False) -> None:
+        self.rel = rel
+        self.manifest = manifest
+        self.write: list[tuple[str, mf.Entry]] = []  # (repo path, entry)
+        self.chmod: list[tuple[str, mf.Entry]] = []
+        self.delete: list[str] = []
+        self.replaces_kind = False  # a folder for a file, or a file for a folder
+        # the lstat of each file to be replaced, as seen when the plan was made
+        self.expect: dict[str, os.stat_result] = {}
+        # the files to write where the plan saw nothing (all of them: None)
+        self.fresh: set[str] | None = set()
+        # restricted to part of the path (`checkout PATH/FILE`): the rest is unknown
+        self.partial = partial
+        # ... and some of the rest is not on disk (a `pull PATH/FILE` in a fresh clone)
+        self.rest_absent = False
 
 
 def entry_key(rel: str, manifest: mf.Manifest, entry: mf.Entry) -> str:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from .errors import ConfigError
 
@@ -30,8 +30,9 @@ LAYERS = ("committed", "user", "local")
 COMMITTED_ALLOWED = ("gitstore", "default_remote", "remotes", "hooks", "transfer", "remote")
 
 
-@dataclass(frozen=True)
-class RemoteConfig:
+class RemoteConfig(NamedTuple):
+    """A remote as configured (named tuples, not dataclasses: see :class:`gitstore.manifest.Entry`)."""
+
     name: str
     url: str
     endpoint_url: str | None = None
@@ -48,17 +49,18 @@ class RemoteConfig:
         return {k: getattr(self, k) for k in TRUSTED_REMOTE_KEYS}
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
+    """The merged configuration, frozen (its mappings are read-only views)."""
+
     cache_dir: Path
     link: tuple[str, ...] = DEFAULT_LINK
-    remotes: Mapping[str, RemoteConfig] = field(default_factory=dict)
+    remotes: Mapping[str, RemoteConfig] = MappingProxyType({})
     remote_order: tuple[str, ...] = ()  # fetch order: default, clone's, committed
     default_remote: str | None = None
     hooks_refresh: bool = True
     hooks_fetch: bool = True
     jobs: int = 8
-    git_remote_map: Mapping[str, str] = field(default_factory=dict)
+    git_remote_map: Mapping[str, str] = MappingProxyType({})
     notes: tuple[str, ...] = ()
 
 
@@ -321,8 +323,7 @@ def with_upstream(config: Config, text: bytes, where: Path, base: Path | None) -
     order = [default] if default in remotes else []
     order += [n for n in remotes if n not in order]
     mapping = {str(k): v for k, v in _mapping(data, "remote", where).items() if isinstance(v, str)}
-    return replace(
-        config,
+    return config._replace(
         remotes=remotes,
         remote_order=tuple(order),
         default_remote=default,
@@ -464,7 +465,7 @@ def load(
         notes=tuple(notes),
     )
     if overrides:
-        config = replace(config, **overrides)
+        config = config._replace(**overrides)
     return config
 
 

@@ -23,9 +23,8 @@ import subprocess
 import threading
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from .errors import GitstoreError, NotARepositoryError, RevisionError, UsageError
 
@@ -55,8 +54,9 @@ _SPECIAL_HEADS = ("HEAD", "ORIG_HEAD", "MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT
 _AUTOSTASHES = ("MERGE_AUTOSTASH", "rebase-merge/autostash", "rebase-apply/autostash")
 
 
-@dataclass(frozen=True)
-class CommitInfo:
+class CommitInfo(NamedTuple):
+    """A commit as ``log`` shows it (a named tuple: see :class:`gitstore.manifest.Entry`)."""
+
     sha: str
     parents: tuple[str, ...]
     author: str  # "Name <email>"

@@ -25,12 +25,12 @@ import os
 import re
 import stat as statmod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import manifest as mf
 from .errors import GitstoreError, ManifestError
 from .gitrepo import blob_id_of
+from .records import Record
 
 if TYPE_CHECKING:
     from .checkout import Checkout, CheckoutResult
@@ -64,20 +64,32 @@ PATCH_OPTIONS = ("-U1", "--no-ext-diff", "--no-textconv", "--no-color", "--full-
 _HUNK_RE = re.compile(rb"@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 
 
-@dataclass
-class Change:
+class Change(Record):
     """A manifest that differs between two commits, with its changed lines when git gave them."""
 
-    path: str
-    old: str | None  # blob ids; None when absent (or not a regular file) on that side
-    new: str | None
-    removed: list[bytes] = field(default_factory=list)  # changed lines, without the diff's prefix
-    added: list[bytes] = field(default_factory=list)
-    context: list[bytes] = field(default_factory=list)
-    # the header's count lines that changed (b"size: 12"), as the old and the new side have them
-    counts_removed: list[bytes] = field(default_factory=list)
-    counts_added: list[bytes] = field(default_factory=list)
-    readable: bool = False  # the lines above are the whole difference, all of them entry lines
+    __slots__ = (
+        "path",
+        "old",
+        "new",
+        "removed",
+        "added",
+        "context",
+        "counts_removed",
+        "counts_added",
+        "readable",
+    )
+
+    def __init__(self, path: str, old: str | None, new: str | None) -> None:
+        self.path = path
+        self.old = old  # blob ids; None when absent (or not a regular file) on that side
+        self.new = new
+        self.removed: list[bytes] = []  # changed lines, without the diff's prefix
+        self.added: list[bytes] = []
+        self.context: list[bytes] = []
+        # the header's count lines that changed (b"size: 12"), as the old and the new side have them
+        self.counts_removed: list[bytes] = []
+        self.counts_added: list[bytes] = []
+        self.readable = False  # the lines above are the whole difference, all of them entry lines
 
     def as_tuple(self) -> tuple[str, str | None, str | None]:
         return self.path, self.old, self.new

@@ -23,7 +23,6 @@ import contextlib
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +33,7 @@ from .cleanrecord import CleanRecord, Reached, RebaseTouched, Stamps, TrackChang
 from .errors import GitstoreError, ManifestError, TransferError
 from .gitrepo import GitRepo, blob_id_of
 from .progress import count as counted
+from .records import Record
 
 if TYPE_CHECKING:
     from . import hookdelta
@@ -55,10 +55,12 @@ _HEX40 = re.compile(r"[0-9a-f]{40}")
 EMPTY_DIR = mf.dump(mf.build("dir", []))
 
 
-@dataclass
-class HookReport:
-    lines: list[str] = field(default_factory=list)
-    exit_code: int = 0
+class HookReport(Record):
+    __slots__ = ("lines", "exit_code")
+
+    def __init__(self, lines: list[str] | None = None, exit_code: int = 0) -> None:
+        self.lines: list[str] = [] if lines is None else lines
+        self.exit_code = exit_code
 
 
 def _shown(items: Sequence[str], limit: int = 5) -> str:

@@ -25,12 +25,12 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import GitstoreError
 from .gitrepo import GitRepo
 from .hookmain import CHAINED_SUFFIX
+from .records import Record
 
 __all__ = [
     "CHAINED_SUFFIX",
@@ -70,22 +70,39 @@ FORMER_COMMENT = (
 )
 
 
-@dataclass
-class InstallResult:
-    hooks_dir: Path
-    installed: list[str] = field(default_factory=list)  # written or rewritten
-    unchanged: list[str] = field(default_factory=list)
-    chained: list[str] = field(default_factory=list)  # a user's hook kept and run first
-    skipped: list[str] = field(default_factory=list)  # an older gitstore's hook, without --force
-    calls: list[str] = field(default_factory=list)  # a user's hook that runs `gitstore hook NAME`
-    restored: list[str] = field(default_factory=list)  # uninstall: the user's hook put back
-    removed: list[str] = field(default_factory=list)  # uninstall: ours deleted
-    foreign: list[str] = field(default_factory=list)  # uninstall: not ours, left alone
-    orphans: list[str] = field(default_factory=list)  # uninstall: NAME.gitstore-chained put back
-    legacy: list[str] = field(default_factory=list)  # uninstall: ours, renamed NAME.legacy, deleted
-    legacy_restored: list[str] = field(default_factory=list)  # ... and the user's hook put there
-    attributes: bool = False  # install: .gitattributes gained the manifests' line
-    framework: bool = False  # install: the pre-commit framework runs the hooks; drivers only
+class InstallResult(Record):
+    __slots__ = (
+        "hooks_dir",
+        "installed",
+        "unchanged",
+        "chained",
+        "skipped",
+        "calls",
+        "restored",
+        "removed",
+        "foreign",
+        "orphans",
+        "legacy",
+        "legacy_restored",
+        "attributes",
+        "framework",
+    )
+
+    def __init__(self, hooks_dir: Path, unchanged: list[str] | None = None) -> None:
+        self.hooks_dir = hooks_dir
+        self.installed: list[str] = []  # written or rewritten
+        self.unchanged: list[str] = [] if unchanged is None else unchanged
+        self.chained: list[str] = []  # a user's hook kept and run first
+        self.skipped: list[str] = []  # an older gitstore's hook, without --force
+        self.calls: list[str] = []  # a user's hook that runs `gitstore hook NAME`
+        self.restored: list[str] = []  # uninstall: the user's hook put back
+        self.removed: list[str] = []  # uninstall: ours deleted
+        self.foreign: list[str] = []  # uninstall: not ours, left alone
+        self.orphans: list[str] = []  # uninstall: NAME.gitstore-chained put back
+        self.legacy: list[str] = []  # uninstall: ours, renamed NAME.legacy, deleted
+        self.legacy_restored: list[str] = []  # ... and the user's hook put there
+        self.attributes = False  # install: .gitattributes gained the manifests' line
+        self.framework = False  # install: the pre-commit framework runs the hooks; drivers only
 
 
 def gitstore_command() -> str:

@@ -22,8 +22,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gitstore.errors import ManifestError
 from gitstore.layout import is_oid
@@ -66,9 +65,13 @@ _HEAD_OF = operator.itemgetter(0)
 _FIRST_ENTRY_LINE = 7  # canonical: header, gitstore, kind, size, files, entries, then entries
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One file below a tracked path; ``extra`` holds unknown keys, sorted by key."""
+class Entry(NamedTuple):
+    """One file below a tracked path; ``extra`` holds unknown keys, sorted by key.
+
+    A named tuple, not a dataclass: the ``dataclasses`` module and the
+    classes it builds cost ~10 ms of every command's start-up (see
+    docs/performance.md, item 42); a tuple is as immutable and is made in C.
+    """
 
     path: str
     oid: str
@@ -77,13 +80,45 @@ class Entry:
     extra: tuple[tuple[str, Any], ...] = ()
 
 
-@dataclass(frozen=True)
 class Manifest:
-    """A parsed manifest: ``entries`` sorted by path, unknown top-level keys in ``extra``."""
+    """A parsed manifest: ``entries`` sorted by path, unknown top-level keys in ``extra``.
 
+    Immutable, compared and hashed by its fields, as a frozen dataclass would
+    be (a plain class: :class:`Entry` says why); weakly referable, for
+    ``_read_by_lines``.
+    """
+
+    __slots__ = ("kind", "entries", "extra", "__weakref__")
     kind: str
     entries: tuple[Entry, ...]
-    extra: tuple[tuple[str, Any], ...] = ()
+    extra: tuple[tuple[str, Any], ...]
+
+    def __init__(
+        self, kind: str, entries: tuple[Entry, ...], extra: tuple[tuple[str, Any], ...] = ()
+    ) -> None:
+        _set_kind(self, kind)
+        _set_entries(self, entries)
+        _set_extra(self, extra)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: a Manifest is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: a Manifest is immutable")
+
+    def _fields(self) -> tuple[str, tuple[Entry, ...], tuple[tuple[str, Any], ...]]:
+        return self.kind, self.entries, self.extra
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Manifest:
+            return NotImplemented
+        return self._fields() == other._fields()  # type: ignore[attr-defined,unused-ignore]
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return f"Manifest(kind={self.kind!r}, entries={self.entries!r}, extra={self.extra!r})"
 
     @property
     def size(self) -> int:
@@ -95,6 +130,12 @@ class Manifest:
 
     def by_path(self) -> dict[str, Entry]:
         return {entry.path: entry for entry in self.entries}
+
+
+_MANIFEST_SLOTS: dict[str, Any] = dict(Manifest.__dict__)  # the slots' descriptors set them
+_set_kind = _MANIFEST_SLOTS["kind"].__set__
+_set_entries = _MANIFEST_SLOTS["entries"].__set__
+_set_extra = _MANIFEST_SLOTS["extra"].__set__
 
 
 def manifest_path(tracked: str) -> str:
@@ -940,32 +981,18 @@ def _risky_plain_oid(block: str) -> bool:
     return any(_RISKY_OID_RE.fullmatch(c[8:72]) for c in candidates)
 
 
-_new_object = object.__new__
-_ENTRY_SLOTS = tuple(
-    getattr(Entry, name).__set__ for name in ("path", "oid", "size", "exec", "extra")
-)
+_new_entry = tuple.__new__
 
 
 def _make_entries(
     paths: Sequence[str], oids: Sequence[str], sizes: Sequence[str], execs: Sequence[str]
 ) -> list[Entry]:
-    """``Entry(path, oid, int(size), bool(exec))`` for each row, column by column.
-
-    Sets the slots directly: the frozen dataclass's ``__init__`` costs five
-    ``object.__setattr__`` calls per entry, twice the time of this.
-    """
+    """``Entry(path, oid, int(size), bool(exec))`` for each row, column by column (in C)."""
     count = len(paths)
-    entries = list(map(_new_object, itertools.repeat(Entry, count)))
-    columns: tuple[Iterable[Any], ...] = (
-        paths,
-        oids,
-        map(int, sizes),
-        map(bool, execs),
-        itertools.repeat((), count),
+    rows = zip(
+        paths, oids, map(int, sizes), map(bool, execs), itertools.repeat((), count), strict=True
     )
-    for setter, values in zip(_ENTRY_SLOTS, columns, strict=True):
-        any(map(setter, entries, values))  # each returns None: this runs them all
-    return entries
+    return list(map(_new_entry, itertools.repeat(Entry, count), rows))
 
 
 @contextlib.contextmanager

@@ -18,7 +18,6 @@ import shlex
 import stat as statmod
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -38,6 +37,7 @@ from .errors import GitstoreError, ManifestError, PathError
 from .gitrepo import GitRepo
 from .hashing import hash_bytes
 from .locks import FileLock, lock_timeout
+from .records import Record
 from .statcache import StatCache
 from .stores.local import read_tagged_map, replace_with, write_tagged_map
 
@@ -116,29 +116,50 @@ class ScannedFile(NamedTuple):
     st: os.stat_result
 
 
-@dataclass
-class TrackResult:
-    path: str
-    manifest: str
-    kind: str
-    files: int
-    size: int
-    changed: bool
-    adopted: bool = False
+class TrackResult(Record):
+    __slots__ = ("path", "manifest", "kind", "files", "size", "changed", "adopted")
+
+    def __init__(
+        self,
+        path: str,
+        manifest: str,
+        kind: str,
+        files: int,
+        size: int,
+        changed: bool,
+        adopted: bool = False,
+    ) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.kind = kind
+        self.files = files
+        self.size = size
+        self.changed = changed
+        self.adopted = adopted
 
 
-@dataclass
-class PathStatus:
-    path: str
-    # unchanged | modified | not_materialised | missing_objects | conflicted | invalid
-    state: str
-    manifest: str
-    added: list[str] = field(default_factory=list)
-    modified: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    error: str | None = None  # why an invalid manifest could not be read
-    # modified only because the manifest changed: the files are as when they last matched it
-    behind: bool = False
+class PathStatus(Record):
+    __slots__ = ("path", "state", "manifest", "added", "modified", "removed", "error", "behind")
+
+    def __init__(
+        self,
+        path: str,
+        state: str,
+        manifest: str,
+        *,
+        modified: list[str] | None = None,
+        error: str | None = None,
+    ) -> None:
+        self.path = path
+        # unchanged | modified | not_materialised | missing_objects | conflicted | invalid
+        self.state = state
+        self.manifest = manifest
+        self.added: list[str] = []
+        self.modified: list[str] = [] if modified is None else modified
+        self.removed: list[str] = []
+        self.error = error  # why an invalid manifest could not be read
+        # modified only because the manifest changed: the files are as when they last matched it
+        self.behind = False
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {

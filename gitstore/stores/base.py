@@ -25,23 +25,20 @@ import errno
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from ..errors import IntegrityError, ReadOnlyStoreError, UnsupportedError
 
 CHUNK = 1 << 20
 
 
-@dataclass(frozen=True)
-class ObjectStat:
+class ObjectStat(NamedTuple):
     size: int
     mtime: float | None  # seconds since the epoch, when the backend knows it
 
 
-@dataclass(frozen=True)
-class Document:
+class Document(NamedTuple):
     data: bytes
     version: str  # an opaque token for put_document(if_version=...)
 

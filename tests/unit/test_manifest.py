@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import re
 import time
@@ -692,7 +691,7 @@ def test_diff_of_100000_entries_with_1000_changed() -> None:
     old = {f"d/{i:06d}": entry(f"d/{i:06d}", oid(i), i) for i in range(100_000)}
     new = dict(old)
     for i in range(0, 100_000, 100):
-        new[f"d/{i:06d}"] = dataclasses.replace(old[f"d/{i:06d}"], oid=oid(i + 10**6))
+        new[f"d/{i:06d}"] = old[f"d/{i:06d}"]._replace(oid=oid(i + 10**6))
     changes = md.diff_entries(old, new, prefix="data/")
     assert len(changes.modified) == 1000
     assert changes.modified[0] == md.Modified(
