@@ -15,7 +15,6 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from .errors import ConfigError
@@ -50,17 +49,17 @@ class RemoteConfig(NamedTuple):
 
 
 class Config(NamedTuple):
-    """The merged configuration, frozen (its mappings are read-only views)."""
+    """The merged configuration, frozen; its mappings are never changed (the empty defaults are shared)."""
 
     cache_dir: Path
     link: tuple[str, ...] = DEFAULT_LINK
-    remotes: Mapping[str, RemoteConfig] = MappingProxyType({})
+    remotes: Mapping[str, RemoteConfig] = {}
     remote_order: tuple[str, ...] = ()  # fetch order: default, clone's, committed
     default_remote: str | None = None
     hooks_refresh: bool = True
     hooks_fetch: bool = True
     jobs: int = 8
-    git_remote_map: Mapping[str, str] = MappingProxyType({})
+    git_remote_map: Mapping[str, str] = {}
     notes: tuple[str, ...] = ()
 
 

@@ -106,6 +106,10 @@ class Manifest:
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"cannot delete field {name!r}: a Manifest is immutable")
 
+    def __reduce__(self) -> tuple[type[Manifest], tuple[Any, ...]]:
+        # pickle and copy through __init__: their default sets the slots by assignment
+        return Manifest, self._fields()
+
     def _fields(self) -> tuple[str, tuple[Entry, ...], tuple[tuple[str, Any], ...]]:
         return self.kind, self.entries, self.extra
 
