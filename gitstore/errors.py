@@ -32,7 +32,9 @@ are raised, with ``raise ... from exc``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+TYPE_CHECKING = False  # typing's import (with re) would come before the hooks' early find
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "CheckoutConflictError",

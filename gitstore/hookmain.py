@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
 
 from .errors import GitstoreError
+
+TYPE_CHECKING = False  # typing's import (with re) would come before the early find
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 POST_HOOKS = ("post-checkout", "post-merge", "post-rewrite")
 CHAINED_SUFFIX = ".gitstore-chained"  # the user's hook, kept beside ours (gitstore.hooks)

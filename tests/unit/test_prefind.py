@@ -1,0 +1,59 @@
+"""The early ``find`` (gitstore.prefind): started before the heavy imports, read as Popen reads."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from gitstore import prefind
+
+EARLY = "import gitstore.entry, gitstore.errors, gitstore.hookmain, gitstore.prefind"
+PROBE = "import sys; {}; print(' '.join(sorted(sys.modules)))"
+
+
+def _loaded(code: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(code)], capture_output=True, text=True, check=True
+    ).stdout
+    return set(out.split())
+
+
+def test_what_runs_before_the_early_find_imports_neither_typing_nor_subprocess() -> None:
+    """The find starts once these are imported: typing and subprocess (~8 ms) come after it."""
+    before = _loaded("pass")  # whatever this interpreter's site imports anyway
+    new = _loaded(EARLY) - before
+    assert "gitstore.prefind" in new  # the probe sees the imports
+    assert not new & {"typing", "subprocess", "re", "collections", "signal", "threading"}, new
+
+
+def test_a_spawned_find_gives_both_streams_in_full_and_its_exit_status() -> None:
+    """More than a pipe's worth on both streams at once must not deadlock."""
+    script = (
+        "head -c 300000 /dev/zero | tr '\\0' o; head -c 200000 /dev/zero | tr '\\0' e >&2; exit 3"
+    )
+    proc = prefind._Find(["sh", "-c", script])
+    out, err = proc.communicate()
+    assert (len(out), set(out), len(err), set(err)) == (300000, {ord("o")}, 200000, {ord("e")})
+    assert proc.returncode == 3
+
+
+def test_a_killed_find_is_reaped_and_its_descriptors_closed() -> None:
+    before = set(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else set()
+    proc = prefind._Find(["sleep", "30"])
+    proc.kill()
+    assert proc.returncode is not None and proc.returncode < 0  # killed by a signal
+    if before:
+        assert set(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_find_that_is_not_there_raises_oserror_and_leaks_nothing() -> None:
+    before = set(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else set()
+    try:
+        prefind._Find(["gitstore-no-such-program"])
+    except OSError:
+        pass
+    else:
+        raise AssertionError("spawned a program that does not exist")
+    if before:
+        assert set(os.listdir("/proc/self/fd")) == before
