@@ -90,12 +90,12 @@ def _vouch(stamps: Stamps, mpath: str, looked: tuple[object, Walked | None, byte
 
 
 def pre_commit(ctx: Context) -> HookReport:
-    from .workspace import _Background
+    from .workspace import Background
 
     report = HookReport()
     ws = ctx.workspace
     # what is staged, asked while the walks run; a refresh below re-stages and asks again
-    staged_early: _Background[_Staged] | None = _Background(lambda: _staged(ctx))
+    staged_early: Background[_Staged] | None = Background(lambda: _staged(ctx))
     pending = load_pending(ctx)
     mpaths = ws.manifest_paths()
     clean = CleanRecord.load(ctx.repo.state_dir)

@@ -350,7 +350,7 @@ def scan(
     return walk(abspath, strict=strict, display=display, links_into=links_into).files()
 
 
-class _Background(Generic[R]):
+class Background(Generic[R]):
     """``fn()`` on a thread of its own; :meth:`result` waits for it (and re-raises)."""
 
     def __init__(self, fn: Callable[[], R]):
@@ -784,7 +784,7 @@ class Workspace:
         # Which paths git already tracks files under (to adopt them) is asked
         # in the background, in one git process for every path: it runs
         # while the folders are read.
-        tracked_by_git = _Background(lambda: self._git_tracks(rels))
+        tracked_by_git = Background(lambda: self._git_tracks(rels))
         manifests = sorted(self.manifest_paths())
         for rel in rels:
             self.check_nesting(rel, manifests)
@@ -825,7 +825,7 @@ class Workspace:
             stage = [r.manifest for r in results] + [".gitignore"]
             # git add (~45 ms for a 20,000-entry manifest, mostly git deflating
             # it) runs while the records are computed and saved
-            staging = _Background(lambda: self.repo.stage(stage))
+            staging = Background(lambda: self.repo.stage(stage))
             try:
                 quick = {
                     r.manifest
