@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from . import manifest as mf
+from . import prefind
 from .errors import GitstoreError, ManifestError
 from .gitrepo import blob_id_of
 from .records import Record
@@ -60,7 +61,7 @@ HASH_BELOW = 1 << 20  # a file this small is hashed rather than looked up in the
 # (and, written, is not recorded there: see Checkout's lazy_stats)
 MAX_CHANGED = 50_000  # entry lines; more and the full checkout is as cheap
 # the patch :func:`_read_patch` reads: one line of context, no driver, full ids
-PATCH_OPTIONS = ("-U1", "--no-ext-diff", "--no-textconv", "--no-color", "--full-index")
+PATCH_OPTIONS = prefind.PATCH_OPTIONS
 _HUNK_RE = re.compile(rb"@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 
 
@@ -97,20 +98,9 @@ class Change(Record):
 
 def read_changes(repo: GitRepo, old: str, new: str) -> list[Change]:
     """Each manifest that differs between two commits, with its changed lines: one git call."""
-    out = repo.git(
-        "diff-tree",
-        "-r",
-        "-z",
-        "--raw",
-        "-p",
-        "--no-renames",
-        "--no-commit-id",
-        *PATCH_OPTIONS,
-        old,
-        new,
-        "--",
-        "*" + mf.SUFFIX,
-    ).stdout
+    out = prefind.diff_result(old, new)  # the hook started it before its imports
+    if out is None:
+        out = repo.git(*prefind.diff_tree_args(old, new)).stdout
     changes: list[Change] = []
     pos = 0
     while out.startswith(b":", pos):

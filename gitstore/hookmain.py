@@ -41,6 +41,10 @@ def run_hook(name: str, args: Sequence[str]) -> int:
 
     A :class:`GitstoreError` of a pre-* hook propagates (the caller renders it).
     """
+    if name == "post-checkout" and len(args) >= 3 and args[2] == "1":  # a branch switch
+        from . import prefind
+
+        prefind.start_diff(args[0], args[1])  # two commits' diff: runs while we import
     early = name == "pre-commit" and not _chained_hook(os.environ.get("GITSTORE_HOOK_PATH", ""))
     if early:  # no hook of the user's to run first: the find runs from now, while we import
         _start_find()

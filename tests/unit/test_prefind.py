@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from gitstore import prefind
 
@@ -57,3 +60,55 @@ def test_a_find_that_is_not_there_raises_oserror_and_leaks_nothing() -> None:
         raise AssertionError("spawned a program that does not exist")
     if before:
         assert set(os.listdir("/proc/self/fd")) == before
+
+
+def _two_commits(repo: Path) -> tuple[str, str]:
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    for key, value in (("user.email", "t@example.com"), ("user.name", "t")):
+        subprocess.run(["git", "-C", str(repo), "config", key, value], check=True)
+    shas = []
+    for text in ("one\n", "one\ntwo\n"):
+        (repo / "d.gitstore").write_text(text)
+        (repo / "other.txt").write_text(text)
+        subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+        subprocess.run(["git", "-C", str(repo), "commit", "-q", "-m", text], check=True)
+        out = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        shas.append(out.stdout.strip())
+    return shas[0], shas[1]
+
+
+def test_post_checkouts_early_diff_gives_what_git_gives_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old, new = _two_commits(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    for name in prefind._GIT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    expected = subprocess.run(
+        ["git", *prefind.diff_tree_args(old, new)], capture_output=True, check=True
+    ).stdout
+    assert b"+two" in expected and b"other.txt" not in expected  # manifests only
+    prefind.start_diff(old, new)
+    assert prefind.diff_result(old, new) == expected
+    assert prefind.diff_result(old, new) is None  # taken once: the next asks git itself
+    prefind.start_diff(old, old)  # the same commit: nothing to start
+    assert prefind.diff_result(old, old) is None
+
+
+def test_no_early_diff_where_gitstore_would_run_git_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old, new = _two_commits(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_LITERAL_PATHSPECS", "1")  # gitstore's git calls drop it
+    prefind.start_diff(old, new)
+    assert prefind.diff_result(old, new) is None
+    monkeypatch.delenv("GIT_LITERAL_PATHSPECS")
+    monkeypatch.chdir(tmp_path / ".git")  # not the top of a work tree
+    prefind.start_diff(old, new)
+    assert prefind.diff_result(old, new) is None
