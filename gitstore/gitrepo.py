@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from .errors import GitstoreError, NotARepositoryError, RevisionError, UsageError
+from .prefind import GIT_VARIABLES
 
 if TYPE_CHECKING:
     from dulwich.object_store import PackBasedObjectStore
@@ -1227,15 +1228,9 @@ _GIT_ENV = frozenset({"GIT_DIR", "GIT_WORK_TREE"})
 # they say (GIT_LITERAL_PATHSPECS=1 made `*.gitstore` match nothing, and gc
 # then protected no staged manifest), and another repository's index is not
 # this one's (GIT_INDEX_FILE is kept only when it lies in this git dir)
-_SCRUBBED = _GIT_ENV | frozenset(
-    {
-        "GIT_LITERAL_PATHSPECS",
-        "GIT_GLOB_PATHSPECS",
-        "GIT_NOGLOB_PATHSPECS",
-        "GIT_ICASE_PATHSPECS",
-        "GIT_INDEX_FILE",
-    }
-)
+# (the list lives in prefind, whose early git calls are made only with none set)
+_SCRUBBED = frozenset(GIT_VARIABLES)
+assert _GIT_ENV <= _SCRUBBED
 
 
 def _read_gitfile(path: Path) -> Path:

@@ -26,12 +26,15 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 
-class _Find:
-    """A running ``find``, started with ``os.posix_spawnp``: as ``subprocess.Popen`` (~5 ms
-    of imports, with ``locale``, ``signal``, ``threading`` and ``selectors``) would start it,
-    from the imports this module does without, so that the find starts that much sooner.
+class Spawned:
+    """A program (``find``, ``git diff-tree``) started with ``os.posix_spawnp`` in this folder.
 
-    Its output is read by :meth:`communicate`, as ``Popen.communicate`` reads it.
+    As ``subprocess.Popen`` would start it (stdin from ``/dev/null``, stdout
+    and stderr into pipes, every other descriptor close-on-exec as Python
+    makes them), without ``subprocess``'s imports (~5 ms, with ``locale``,
+    ``signal``, ``threading`` and ``selectors``), so that it starts that
+    much sooner. Its output is read by :meth:`communicate`, as
+    ``Popen.communicate`` reads it.
     """
 
     def __init__(self, argv: list[str]):
@@ -104,13 +107,13 @@ class _Find:
             self.returncode = os.waitstatus_to_exitcode(status)
 
 
-_RUNNING: dict[tuple[str, int], tuple[frozenset[str], _Find]] = {}
+_RUNNING: dict[tuple[str, int], tuple[frozenset[str], Spawned]] = {}
 
 
 class _TrackFind:
     """track's ``find`` for one stamp time: the paths not taken yet, and its answer once read."""
 
-    def __init__(self, rels: Sequence[str], proc: _Find):
+    def __init__(self, rels: Sequence[str], proc: Spawned):
         self.rels = set(rels)
         self.proc = proc
         self.answer: list[str] | None = None  # None: not read yet, or find failed (once read)
@@ -174,8 +177,8 @@ def start(
             st = os.lstat(os.path.join(root, rel))
             if st.st_dev == record[2] and not os.path.islink(os.path.join(root, rel)):
                 groups.setdefault(record[1], []).append(rel)
-        if not groups:
-            return
+        if not groups or os.path.realpath(root) != os.path.realpath("."):
+            return  # (find runs where we are: posix_spawn cannot change folder)
         key_dir = os.path.realpath(state_dir)
         if lock:
             if not _take_lock(key_dir):
@@ -184,10 +187,8 @@ def start(
             if read is None:
                 return
             _CLOCK[key_dir] = read
-        if os.path.realpath(root) != os.path.realpath("."):
-            return  # find runs where we are (posix_spawn cannot change folder): the top
         for t, rels in groups.items():
-            proc = _Find(find_argv(rels, t))
+            proc = Spawned(find_argv(rels, t))
             if lock:
                 _FOR_TRACK[(key_dir, t)] = _TrackFind(rels, proc)
             else:
@@ -302,10 +303,10 @@ def result(state_dir: str, t: int, rels: Sequence[str]) -> list[str] | None:
 # -- post-checkout's diff of the two commits -----------------------------------
 # the patch hookdelta reads: one line of context, no driver, full ids
 PATCH_OPTIONS = ("-U1", "--no-ext-diff", "--no-textconv", "--no-color", "--full-index")
-_DIFFS: dict[tuple[str, str], _Find] = {}
-# git's variables that gitrepo.GitRepo.git() changes for its own calls: with any
-# of them set, the diff is left to it (gitrepo._SCRUBBED)
-_GIT_VARIABLES = (
+_DIFFS: dict[tuple[str, str], Spawned] = {}
+# git's variables that gitrepo.GitRepo.git() drops or sets for its own calls
+# (gitrepo._SCRUBBED is made of these): with any of them set, the diff is left to it
+GIT_VARIABLES = (
     "GIT_DIR",
     "GIT_WORK_TREE",
     "GIT_LITERAL_PATHSPECS",
@@ -347,11 +348,11 @@ def start_diff(old: str, new: str) -> None:
             or old == new
             or old == "0" * 40
             or new == "0" * 40
-            or any(v in os.environ for v in _GIT_VARIABLES)
+            or any(v in os.environ for v in GIT_VARIABLES)
             or from_git_dir_of(".") is None
         ):
             return
-        _DIFFS[(old, new)] = _Find(["git", *diff_tree_args(old, new)])
+        _DIFFS[(old, new)] = Spawned(["git", *diff_tree_args(old, new)])
     except Exception:  # only a head start
         return
 

@@ -35,7 +35,7 @@ def test_a_spawned_find_gives_both_streams_in_full_and_its_exit_status() -> None
     script = (
         "head -c 300000 /dev/zero | tr '\\0' o; head -c 200000 /dev/zero | tr '\\0' e >&2; exit 3"
     )
-    proc = prefind._Find(["sh", "-c", script])
+    proc = prefind.Spawned(["sh", "-c", script])
     out, err = proc.communicate()
     assert (len(out), set(out), len(err), set(err)) == (300000, {ord("o")}, 200000, {ord("e")})
     assert proc.returncode == 3
@@ -43,7 +43,7 @@ def test_a_spawned_find_gives_both_streams_in_full_and_its_exit_status() -> None
 
 def test_a_killed_find_is_reaped_and_its_descriptors_closed() -> None:
     before = set(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else set()
-    proc = prefind._Find(["sleep", "30"])
+    proc = prefind.Spawned(["sleep", "30"])
     proc.kill()
     assert proc.returncode is not None and proc.returncode < 0  # killed by a signal
     if before:
@@ -53,7 +53,7 @@ def test_a_killed_find_is_reaped_and_its_descriptors_closed() -> None:
 def test_a_find_that_is_not_there_raises_oserror_and_leaks_nothing() -> None:
     before = set(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else set()
     try:
-        prefind._Find(["gitstore-no-such-program"])
+        prefind.Spawned(["gitstore-no-such-program"])
     except OSError:
         pass
     else:
@@ -87,7 +87,7 @@ def test_post_checkouts_early_diff_gives_what_git_gives_once(
 ) -> None:
     old, new = _two_commits(tmp_path)
     monkeypatch.chdir(tmp_path)
-    for name in prefind._GIT_VARIABLES:
+    for name in prefind.GIT_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     expected = subprocess.run(
         ["git", *prefind.diff_tree_args(old, new)], capture_output=True, check=True
