@@ -26,12 +26,25 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 
+def _restored_signals() -> tuple[int, ...]:
+    # _signal is built in and already loaded (signal.py would import enum)
+    import _signal  # type: ignore[import-not-found]
+
+    return tuple(
+        getattr(_signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(_signal, name)
+    )
+
+
+_RESTORED_SIGNALS = _restored_signals()
+
+
 class Spawned:
     """A program (``find``, ``git diff-tree``) started with ``os.posix_spawnp`` in this folder.
 
     As ``subprocess.Popen`` would start it (stdin from ``/dev/null``, stdout
     and stderr into pipes, every other descriptor close-on-exec as Python
-    makes them), without ``subprocess``'s imports (~5 ms, with ``locale``,
+    makes them, and the signals Python ignores for itself, SIGPIPE and
+    SIGXFSZ, back to their defaults in the child), without ``subprocess``'s imports (~5 ms, with ``locale``,
     ``signal``, ``threading`` and ``selectors``), so that it starts that
     much sooner. Its output is read by :meth:`communicate`, as
     ``Popen.communicate`` reads it.
@@ -51,6 +64,7 @@ class Spawned:
                     (os.POSIX_SPAWN_DUP2, out_w, 1),
                     (os.POSIX_SPAWN_DUP2, err_w, 2),
                 ],
+                setsigdef=_RESTORED_SIGNALS,
             )
         except BaseException:
             for fd in (out_r, out_w, err_r, err_w):

@@ -41,6 +41,16 @@ def test_a_spawned_find_gives_both_streams_in_full_and_its_exit_status() -> None
     assert proc.returncode == 3
 
 
+def test_a_spawned_program_gets_sigpipe_back_as_popen_gives_it() -> None:
+    """Python ignores SIGPIPE; a child must not inherit that (a find whose reader went away)."""
+    proc = prefind.Spawned(["cat", "/proc/self/status"])
+    out, _err = proc.communicate()
+    ignored = next(
+        int(line.split()[1], 16) for line in out.decode().splitlines() if line.startswith("SigIgn:")
+    )
+    assert not ignored & (1 << (13 - 1)), f"SIGPIPE ignored in the child: {ignored:#x}"
+
+
 def test_a_killed_find_is_reaped_and_its_descriptors_closed() -> None:
     before = set(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else set()
     proc = prefind.Spawned(["sleep", "30"])
