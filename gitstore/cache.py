@@ -382,7 +382,8 @@ class Cache:
         ``tmp/partial-<oid>`` (its ``fd`` is where the bytes go from then on),
         or None when another process holds that file (the filler goes on
         with ``fd``). A partial file is kept when the download fails for any
-        reason but a wrong hash or a full disk, for the next fetch to resume.
+        reason but a wrong hash, a full disk or an I/O error of the cache's
+        disk, for the next fetch to resume.
         """
         journals: list[Journal] = []
 
@@ -426,8 +427,11 @@ class Cache:
                 _discard(journal)
             raise
         except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-                for journal in journals:  # the user needs the space more than a head start
+            # a full disk: the user needs the space more than a head start; an
+            # I/O error: what the disk holds of the file cannot be read back
+            # (each resume would fail on it again), so the next fetch starts over
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+                for journal in journals:
                     _discard(journal)
             raise
         finally:

@@ -30,6 +30,12 @@ can then land in the window a slow collection of a big store leaves.
 N-th progress record of a resumable download (gitstore/partial.py): a big
 fetch interrupted part-way, with some ranges written and others not.
 
+``GITSTORE_FAULT=eio-write:N`` makes the N-th block that a resumable
+download writes into its partial file fail with ``OSError(EIO)`` (and every
+later one: a failing disk), and ``eio-read:N`` the N-th block read back from
+a partial file when a download resumes: a disk that reports an I/O error
+under a partial file.
+
 ``GITSTORE_FAULT=kill-part:N`` kills the process (SIGKILL) right after the
 N-th part of a multipart upload to S3 was sent: a big push interrupted
 part-way, with an unfinished upload left in the bucket.
@@ -155,6 +161,30 @@ def gc_pause() -> None:
 def range_written() -> None:
     """Count one progress record of a resumable download; ``kill-range:N`` kills at the N-th."""
     _kill_at("kill-range:")
+
+
+def partial_write() -> None:
+    """Count one block written into a partial file; ``eio-write:N`` fails from the N-th on."""
+    _eio_from("eio-write:")
+
+
+def partial_read() -> None:
+    """Count one block of a partial file read back; ``eio-read:N`` fails from the N-th on."""
+    _eio_from("eio-read:")
+
+
+def _eio_from(kind: str) -> None:
+    spec = _SPEC
+    if not spec or not spec.startswith(kind):
+        return
+    try:
+        limit = int(spec[len(kind) :])
+    except ValueError:
+        return
+    with _lock:
+        count = _kill_counts[kind] = _kill_counts.get(kind, 0) + 1
+    if count >= limit:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
 
 
 def part_sent() -> None:

@@ -278,10 +278,13 @@ def held(path: str) -> bool:
 def hash_written(fd: int, length: int, hasher: Hasher, block: int = 1 << 20) -> None:
     """Hash the first ``length`` bytes of the file at ``fd`` (a partial file: what an
     earlier try wrote, before the rest is downloaded into it) into ``hasher``."""
+    from . import faults
+
     buf = bytearray(block)
     view = memoryview(buf)
     position = 0
     while position < length:
+        faults.partial_read()
         n = os.preadv(fd, [view[: min(len(buf), length - position)]], position)
         if not n:
             break  # shorter than that: the hash will tell
@@ -316,6 +319,8 @@ def write_blocks(
             block = view[:n]
             if hasher is not None:
                 hasher.update(block)
+            if journal is not None:
+                faults.partial_write()
             while block:  # a full disk raises OSError here, as it is
                 written = os.pwrite(fd, block, position)
                 block = block[written:]

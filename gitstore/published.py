@@ -555,6 +555,11 @@ def _download(
         if _kept(partials):
             kept = f"what arrived is kept in {partials}: run the same command again to resume"
             exc.hint = f"{exc.hint}; {kept}" if exc.hint else kept
+        else:  # nothing to resume (a full or failing disk discards it): no empty folder left
+            try:
+                partials.rmdir()  # only when empty; never through a symlink
+            except OSError:
+                pass
         raise
     _clear_partials(partials)  # every object arrived: nothing to resume
 
@@ -729,8 +734,9 @@ def _get_resumable(store: Store, entry: Entry, tmp: Path, partials: Path) -> int
         discard = True
         raise
     except OSError as exc:
-        # the user needs the space more than a head start
-        discard = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        # the user needs the space more than a head start; a disk that
+        # reported an I/O error under the file cannot be trusted to read it back
+        discard = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
         raise
     finally:
         if discard:  # before the lock goes: no other run's file is removed

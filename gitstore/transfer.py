@@ -986,6 +986,10 @@ def _fetch_from(
             full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
             if isinstance(exc, PermissionError):
                 hint = f"{sharing.team_hint(cache.root)}; or use a cache this user can write"
+            elif exc.errno == errno.EIO:
+                hint = (
+                    "the cache's disk reported an I/O error: check it (dmesg), or use another cache"
+                )
             else:
                 hint = "free some space" if full else "use a cache this user can write"
             raise StoreError(

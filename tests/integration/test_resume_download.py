@@ -21,6 +21,7 @@ from gitstore.cache import Cache
 from gitstore.errors import IntegrityError, StoreUnavailableError
 from gitstore.hashing import hash_bytes
 from tests import servers
+from tests.conftest import GITSTORE
 from tests.integration.resume_helpers import killed, model_on_folder, resumed_mib, track_model
 from tests.integration.test_remotes import Clone, clone_of
 from tests.servers import make_bucket, s3_store_on
@@ -323,3 +324,72 @@ def test_a_fetch_from_s3_killed_is_taken_up_from_a_folder_remote(
     assert resumed_mib(out.stderr, oid) >= 8
     assert (b.path / "model.bin").read_bytes() == data
     assert _partials(b.cache / "gitstore") == []
+
+
+# -- a disk that reports an I/O error under the partial file ---------------------------
+def _s3_model(
+    repo: Path, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, endpoint: str
+) -> tuple[Clone, bytes, str]:
+    """Alice's model pushed to S3, and bob's clone that has not fetched it: (bob, bytes, oid)."""
+    a = Clone(repo, tmp_path / "cache-a", run, monkeypatch)
+    data, oid = track_model(a)
+    make_bucket(endpoint, "eio")
+    a.gs("remote", "add", "s3", "s3://eio/r", "--default", "--endpoint-url", endpoint)
+    a.commit("model")
+    a.gs("push")
+    return clone_of(a, tmp_path), data, oid
+
+
+def _failing(b: Clone, fault: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "XDG_CACHE_HOME": str(b.cache), "GITSTORE_FAULT": fault}
+    proc = subprocess.run([*GITSTORE, *args], cwd=b.path, env=env, capture_output=True, text=True)
+    assert proc.returncode != 0 and proc.returncode != -9, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def _error(proc: subprocess.CompletedProcess[str]) -> str:
+    """The one error line (a clone without hooks also gets a note)."""
+    errors = [x for x in proc.stderr.splitlines() if x.startswith("gitstore: error: ")]
+    assert len(errors) == 1, proc.stderr
+    return errors[0]
+
+
+def test_an_io_error_writing_a_partial_file_fails_in_one_line_and_the_next_fetch_starts_over(
+    repo: Path, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    moto_endpoint: str, s3_env: dict[str, str],
+) -> None:  # fmt: skip
+    b, data, oid = _s3_model(repo, run, monkeypatch, tmp_path, moto_endpoint)
+    cache_root = b.cache / "gitstore"
+    failed = _failing(b, "eio-write:20", "fetch")  # some blocks written, then the disk fails
+    first = _error(failed)
+    assert first.startswith(f"gitstore: error: cannot write object {oid} into the cache "), first
+    assert first.endswith(os.strerror(5)), first  # EIO's own words
+    assert "I/O error: check it" in failed.stderr  # the hint names the disk, not permissions
+    # what the disk holds of it cannot be trusted to read back: nothing is kept
+    assert _partials(cache_root) == []
+    assert not (cache_root / "objects" / oid[:2] / oid[2:4] / oid).exists()
+
+    out = b.gs("pull")
+    assert "gitstore: resumed" not in out.stderr
+    assert (b.path / "model.bin").read_bytes() == data
+
+
+def test_an_io_error_reading_a_partial_file_back_is_not_met_again(
+    repo: Path, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    moto_endpoint: str, s3_env: dict[str, str],
+) -> None:  # fmt: skip
+    """A partial file the disk cannot read back used to fail every resume until gc (24 h)."""
+    b, data, oid = _s3_model(repo, run, monkeypatch, tmp_path, moto_endpoint)
+    cache_root = b.cache / "gitstore"
+    killed(b, "kill-range:4", "fetch")
+    assert len(_partials(cache_root)) == 2
+    failed = _failing(b, "eio-read:2", "pull")
+    assert _error(failed).startswith(f"gitstore: error: cannot write object {oid}")
+    assert _partials(cache_root) == []
+    assert not (b.path / "model.bin").exists()
+
+    out = b.gs("pull")
+    assert "gitstore: resumed" not in out.stderr
+    assert (b.path / "model.bin").read_bytes() == data
+    assert "unchanged" in b.gs("status").stdout

@@ -126,3 +126,28 @@ def test_a_failed_run_says_what_is_kept(tmp_path: Path, repo: Path, run: Run) ->
     assert f"what arrived is kept in {partials}: run the same command again" in failed.stderr
     assert oid in os.listdir(partials)
     assert not (out / "big.bin").exists()
+
+
+def test_an_io_error_under_the_partial_file_keeps_nothing(
+    tmp_path: Path, repo: Path, run: Run
+) -> None:
+    """A disk that failed a write may not give the bytes back: the next run starts over."""
+    published, data, oid = _published_model(tmp_path, repo, run)
+    out = tmp_path / "out"
+    out.mkdir()
+    with serve_process(tmp_path, str(published)) as base:
+        cmd = [*GITSTORE, "get-published", f"{base}/", "models/big.bin", "-b", "main"]
+        cmd += ["--date", "2100-01-01", "-o", str(out / "big.bin")]
+        env = {**os.environ, "GITSTORE_FAULT": "eio-write:20"}
+        failed = subprocess.run(cmd, cwd=out, env=env, capture_output=True, text=True)
+        assert failed.returncode != 0
+        assert "Traceback" not in failed.stderr
+        assert failed.stderr.startswith(f"gitstore: error: cannot write {out / 'big.bin'}: ")
+        assert os.strerror(5) in failed.stderr.splitlines()[0]
+        assert "kept" not in failed.stderr
+        assert os.listdir(out) == []
+
+        again = subprocess.run(cmd, cwd=out, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "gitstore: resumed" not in again.stderr
+    assert (out / "big.bin").read_bytes() == data
