@@ -44,9 +44,9 @@ class Spawned:
     As ``subprocess.Popen`` would start it (stdin from ``/dev/null``, stdout
     and stderr into pipes, every other descriptor close-on-exec as Python
     makes them, and the signals Python ignores for itself, SIGPIPE and
-    SIGXFSZ, back to their defaults in the child), without ``subprocess``'s imports (~5 ms, with ``locale``,
-    ``signal``, ``threading`` and ``selectors``), so that it starts that
-    much sooner. Its output is read by :meth:`communicate`, as
+    SIGXFSZ, back to their defaults in the child), without ``subprocess``'s
+    imports (~5 ms, with ``locale``, ``signal``, ``threading`` and
+    ``selectors``), so that it starts that much sooner. Its output is read by :meth:`communicate`, as
     ``Popen.communicate`` reads it.
     """
 
