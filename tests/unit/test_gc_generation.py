@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from gitstore.cache import Cache
 from gitstore.hashing import hash_bytes
 from tests.conftest import git, write
+from tests.reliability.helpers import PERMISSIONS_APPLY, UNPRIVILEGED
 
 
 def _age_tree(folder: Path, seconds: int = 100) -> None:
@@ -82,8 +85,20 @@ def test_read_only_cache_has_no_generation(tmp_path: Path) -> None:
     root.mkdir()
     root.chmod(0o555)
     try:
-        if os.access(root, os.W_OK):
+        if not PERMISSIONS_APPLY:
             pytest.skip("permissions do not apply to root")
-        assert Cache(root).generation() is None
+        # in a process of its own: as root, one without the capabilities that
+        # override permissions (tests/reliability/helpers.py)
+        probe = (
+            "import sys; from gitstore.cache import Cache; print(Cache(sys.argv[1]).generation())"
+        )
+        out = subprocess.run(
+            [*UNPRIVILEGED, sys.executable, "-c", probe, str(root)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert out == "None\n"
+        assert not (root / "objects").exists()
     finally:
         root.chmod(0o755)
