@@ -69,6 +69,28 @@ def git(
 GITSTORE = [sys.executable, "-m", "gitstore"]
 
 
+_NO_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
+_unprivileged: list[list[str] | None] = []
+
+
+def unprivileged() -> list[str] | None:
+    """A prefix under which a command meets file permissions as a plain user does.
+
+    ``[]`` when not root; as root, util-linux's ``setpriv`` without the
+    capabilities that read and write past permissions (CI runs as root, and
+    the tests of "permission denied" must run there too); None where root
+    cannot drop them (no setpriv, or a container without CAP_SETPCAP).
+    """
+    if not _unprivileged:
+        if os.geteuid() != 0:
+            _unprivileged.append([])
+        elif shutil.which("setpriv") and not subprocess.run([*_NO_DAC, "true"]).returncode:
+            _unprivileged.append(_NO_DAC)
+        else:
+            _unprivileged.append(None)
+    return _unprivileged[0]
+
+
 def gitstore_bin_dir() -> str:
     found = shutil.which("gitstore")
     return os.path.dirname(found) if found else os.path.dirname(sys.executable)

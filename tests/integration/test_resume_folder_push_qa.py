@@ -10,7 +10,6 @@ tests/unit/test_partial.py, or needed no test.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import subprocess
 import time
@@ -23,15 +22,12 @@ from gitstore import faults, layout, partial
 from gitstore.errors import GitstoreError
 from gitstore.hashing import hash_bytes
 from gitstore.stores.local import LocalStore
-from tests.conftest import GITSTORE
+from tests.conftest import GITSTORE, unprivileged
 from tests.integration.resume_helpers import killed, resumed_mib, track_model
 from tests.integration.test_remotes import Clone
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 MIB = 1 << 20
-# a process that is root but without the rights that let root past file modes:
-# what a plain user meets on a NAS (tmp/ read-only, another user's file)
-NO_DAC = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner"]
 
 
 def _left(nas: Path) -> list[str]:
@@ -51,11 +47,9 @@ def _remote(a: Clone, tmp_path: Path) -> tuple[bytes, str, Path]:
 def _as_plain_user(a: Clone, *args: str, fault: str = "") -> subprocess.CompletedProcess[str]:
     """``gitstore ARGS`` in ``a`` as a user that file modes apply to (root without
     CAP_DAC_OVERRIDE and CAP_FOWNER; anyone else as is)."""
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        if not shutil.which("setpriv") or subprocess.run([*NO_DAC, "true"]).returncode:
-            pytest.skip("root, and cannot drop CAP_DAC_OVERRIDE here")
-        prefix = NO_DAC
+    prefix = unprivileged()  # what a plain user meets on a NAS (tmp/ read-only, another's file)
+    if prefix is None:
+        pytest.skip("root, and cannot drop CAP_DAC_OVERRIDE here")
     env = {**os.environ, "XDG_CACHE_HOME": str(a.cache)}
     if fault:
         env["GITSTORE_FAULT"] = fault

@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,22 +18,11 @@ from typing import Any
 
 from blake3 import blake3
 
-from tests.conftest import git
+from tests.conftest import git, unprivileged
 
 RESULTS = Path(__file__).with_name(".results.json")
 GITSTORE = [sys.executable, "-m", "gitstore"]
 HEX = set("0123456789abcdef")
-
-# Root reads and writes past file permissions through two capabilities; a
-# command run without them meets permissions as any user does, so the tests of
-# "permission denied" run under CI's root too. Empty: not root (nothing to drop),
-# or no setpriv (util-linux) to drop them with.
-UNPRIVILEGED: list[str] = (
-    ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
-    if os.geteuid() == 0 and shutil.which("setpriv")
-    else []
-)
-PERMISSIONS_APPLY = os.geteuid() != 0 or bool(UNPRIVILEGED)
 
 
 def record(section: str, key: str, **values: Any) -> None:
@@ -168,10 +156,12 @@ def gs(
     *args: str,
     env: dict[str, str] | None = None,
     check: bool = True,
-    unprivileged: bool = False,
+    plain_user: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """``gitstore ARGS`` in ``cwd``; ``unprivileged``: file permissions apply even to root."""
-    argv = [*(UNPRIVILEGED if unprivileged else []), *GITSTORE, *args]
+    """``gitstore ARGS`` in ``cwd``; ``plain_user``: file permissions apply even to root
+    (skip first where ``tests.conftest.unprivileged()`` is None)."""
+    prefix = (unprivileged() or []) if plain_user else []
+    argv = [*prefix, *GITSTORE, *args]
     proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env=env)
     assert "Traceback" not in proc.stderr, proc.stderr
     if check and proc.returncode != 0:

@@ -20,9 +20,8 @@ from pathlib import Path
 import pytest
 
 from gitstore.cache import Cache
-from tests.conftest import GITSTORE, git
+from tests.conftest import GITSTORE, git, unprivileged
 from tests.reliability.helpers import (
-    PERMISSIONS_APPLY,
     gs,
     make_tree,
     new_repo,
@@ -185,7 +184,7 @@ def test_a_relative_xdg_cache_home_is_ignored(repo: Path, monkeypatch: pytest.Mo
 
 
 def test_an_unreadable_folder_is_named_in_one_line(repo: Path) -> None:
-    if not PERMISSIONS_APPLY:
+    if unprivileged() is None:
         pytest.skip("permissions do not apply to root")
     locked = repo / "data" / "locked"
     locked.mkdir()
@@ -193,7 +192,7 @@ def test_an_unreadable_folder_is_named_in_one_line(repo: Path) -> None:
     locked.chmod(0)
     try:
         for args in (("track", "data"), ("status",)):
-            proc = gs(repo, *args, check=False, unprivileged=True)
+            proc = gs(repo, *args, check=False, plain_user=True)
             assert proc.returncode == 1
             assert "data/locked: cannot read the folder: Permission denied" in proc.stderr
     finally:

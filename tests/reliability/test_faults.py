@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
+from tests.conftest import git, unprivileged
 from tests.reliability.helpers import (
-    PERMISSIONS_APPLY,
     gs,
     make_tree,
     new_repo,
@@ -253,7 +252,7 @@ def test_full_disk_during_fetch(tmp_path: Path, published) -> None:  # type: ign
 
 
 def test_read_only_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    if not PERMISSIONS_APPLY:
+    if unprivileged() is None:
         pytest.skip("permissions do not apply to root")
     repo = new_repo(tmp_path / "repo")
     make_tree(repo / "data", files=3, size=100, seed=5)
@@ -264,7 +263,7 @@ def test_read_only_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     for folder in (cache, cache / "objects", cache / "tmp"):
         folder.chmod(0o555)
     try:
-        proc = gs(repo, "track", "data", check=False, unprivileged=True)
+        proc = gs(repo, "track", "data", check=False, plain_user=True)
     finally:
         for folder in (cache, cache / "objects", cache / "tmp"):
             folder.chmod(0o755)

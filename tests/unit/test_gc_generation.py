@@ -12,8 +12,7 @@ import pytest
 
 from gitstore.cache import Cache
 from gitstore.hashing import hash_bytes
-from tests.conftest import git, write
-from tests.reliability.helpers import PERMISSIONS_APPLY, UNPRIVILEGED
+from tests.conftest import git, unprivileged, write
 
 
 def _age_tree(folder: Path, seconds: int = 100) -> None:
@@ -85,15 +84,16 @@ def test_read_only_cache_has_no_generation(tmp_path: Path) -> None:
     root.mkdir()
     root.chmod(0o555)
     try:
-        if not PERMISSIONS_APPLY:
+        prefix = unprivileged()
+        if prefix is None:
             pytest.skip("permissions do not apply to root")
         # in a process of its own: as root, one without the capabilities that
-        # override permissions (tests/reliability/helpers.py)
+        # override permissions (tests.conftest.unprivileged)
         probe = (
             "import sys; from gitstore.cache import Cache; print(Cache(sys.argv[1]).generation())"
         )
         out = subprocess.run(
-            [*UNPRIVILEGED, sys.executable, "-c", probe, str(root)],
+            [*prefix, sys.executable, "-c", probe, str(root)],
             capture_output=True,
             text=True,
             check=True,
