@@ -174,16 +174,8 @@ def partial_read() -> None:
 
 
 def _eio_from(kind: str) -> None:
-    spec = _SPEC
-    if not spec or not spec.startswith(kind):
-        return
-    try:
-        limit = int(spec[len(kind) :])
-    except ValueError:
-        return
-    with _lock:
-        count = _kill_counts[kind] = _kill_counts.get(kind, 0) + 1
-    if count >= limit:
+    turn = _turn(kind)
+    if turn is not None and turn[0] >= turn[1]:
         raise OSError(errno.EIO, os.strerror(errno.EIO))
 
 
@@ -192,20 +184,26 @@ def part_sent() -> None:
     _kill_at("kill-part:")
 
 
-_kill_counts: dict[str, int] = {}
+_counts: dict[str, int] = {}
 
 
-def _kill_at(kind: str) -> None:
+def _turn(kind: str) -> tuple[int, int] | None:
+    """With ``GITSTORE_FAULT=<kind>N``: count one more of ``kind``, (the count, N); else None."""
     spec = _SPEC
     if not spec or not spec.startswith(kind):
-        return
+        return None
     try:
         limit = int(spec[len(kind) :])
     except ValueError:
-        return
+        return None
     with _lock:
-        count = _kill_counts[kind] = _kill_counts.get(kind, 0) + 1
-    if count == limit:
+        count = _counts[kind] = _counts.get(kind, 0) + 1
+    return count, limit
+
+
+def _kill_at(kind: str) -> None:
+    turn = _turn(kind)
+    if turn is not None and turn[0] == turn[1]:
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)

@@ -41,18 +41,25 @@ def _partials(cache_root: Path) -> list[str]:
     )
 
 
+def _s3_model(
+    repo: Path, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, endpoint: str
+) -> tuple[Clone, bytes, str]:
+    """Alice's model pushed to S3, and bob's clone that has not fetched it: (bob, bytes, oid)."""
+    a = Clone(repo, tmp_path / "cache-a", run, monkeypatch)
+    data, oid = track_model(a)
+    make_bucket(endpoint, "resume")
+    url = f"s3://resume/{tmp_path.name}"  # a prefix of its own: the server serves the module
+    a.gs("remote", "add", "s3", url, "--default", "--endpoint-url", endpoint)
+    a.commit("model")
+    a.gs("push")
+    return clone_of(a, tmp_path), data, oid
+
+
 def test_a_killed_fetch_of_a_big_object_resumes(
     repo: Path, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     moto_endpoint: str, s3_env: dict[str, str],
 ) -> None:  # fmt: skip
-    a = Clone(repo, tmp_path / "cache-a", run, monkeypatch)
-    data, oid = track_model(a)
-    make_bucket(moto_endpoint, "resume")
-    a.gs("remote", "add", "s3", "s3://resume/r", "--default", "--endpoint-url", moto_endpoint)
-    a.commit("model")
-    a.gs("push")
-
-    b = clone_of(a, tmp_path)
+    b, data, oid = _s3_model(repo, run, monkeypatch, tmp_path, moto_endpoint)
     cache_root = b.cache / "gitstore"
     killed(b, "kill-range:4", "fetch")  # after four progress records
     assert _partials(cache_root) == [
@@ -327,19 +334,6 @@ def test_a_fetch_from_s3_killed_is_taken_up_from_a_folder_remote(
 
 
 # -- a disk that reports an I/O error under the partial file ---------------------------
-def _s3_model(
-    repo: Path, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, endpoint: str
-) -> tuple[Clone, bytes, str]:
-    """Alice's model pushed to S3, and bob's clone that has not fetched it: (bob, bytes, oid)."""
-    a = Clone(repo, tmp_path / "cache-a", run, monkeypatch)
-    data, oid = track_model(a)
-    make_bucket(endpoint, "eio")
-    a.gs("remote", "add", "s3", "s3://eio/r", "--default", "--endpoint-url", endpoint)
-    a.commit("model")
-    a.gs("push")
-    return clone_of(a, tmp_path), data, oid
-
-
 def _failing(b: Clone, fault: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "XDG_CACHE_HOME": str(b.cache), "GITSTORE_FAULT": fault}
     proc = subprocess.run([*GITSTORE, *args], cwd=b.path, env=env, capture_output=True, text=True)
