@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -70,9 +71,9 @@ GITSTORE = [sys.executable, "-m", "gitstore"]
 
 
 _NO_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
-_unprivileged: list[list[str] | None] = []
 
 
+@functools.cache
 def unprivileged() -> list[str] | None:
     """A prefix under which a command meets file permissions as a plain user does.
 
@@ -81,14 +82,11 @@ def unprivileged() -> list[str] | None:
     the tests of "permission denied" must run there too); None where root
     cannot drop them (no setpriv, or a container without CAP_SETPCAP).
     """
-    if not _unprivileged:
-        if os.geteuid() != 0:
-            _unprivileged.append([])
-        elif shutil.which("setpriv") and not subprocess.run([*_NO_DAC, "true"]).returncode:
-            _unprivileged.append(_NO_DAC)
-        else:
-            _unprivileged.append(None)
-    return _unprivileged[0]
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") and not subprocess.run([*_NO_DAC, "true"]).returncode:
+        return _NO_DAC
+    return None
 
 
 def gitstore_bin_dir() -> str:
