@@ -40,14 +40,19 @@ def _published_model(tmp_path: Path, repo: Path, run: Run) -> tuple[Path, bytes,
     return published, data, hash_bytes(data)
 
 
+def _get_model(base: str, out: Path) -> list[str]:
+    """``get-published`` of the model as published on main, into ``out/big.bin``."""
+    return [*GITSTORE, "get-published", f"{base}/", "models/big.bin", "-b", "main",
+            "--date", "2100-01-01", "-o", str(out / "big.bin")]  # fmt: skip
+
+
 def test_a_killed_get_published_resumes(tmp_path: Path, repo: Path, run: Run) -> None:
     published, data, oid = _published_model(tmp_path, repo, run)
     out = tmp_path / "out"
     out.mkdir()
     partials = out / ".big.bin.gitstore-partial"
     with serve_process(tmp_path, str(published)) as base:
-        cmd = [*GITSTORE, "get-published", f"{base}/", "models/big.bin", "-b", "main"]
-        cmd += ["--date", "2100-01-01", "-o", str(out / "big.bin")]
+        cmd = _get_model(base, out)
         env = {**os.environ, "GITSTORE_FAULT": "kill-range:4"}
         killed = subprocess.run(cmd, cwd=out, env=env, capture_output=True, text=True)
         assert killed.returncode == -9, killed.stderr
@@ -112,8 +117,7 @@ def test_a_failed_run_says_what_is_kept(tmp_path: Path, repo: Path, run: Run) ->
     out = tmp_path / "out"
     out.mkdir()
     with serve_process(tmp_path, str(published)) as base:
-        cmd = [*GITSTORE, "get-published", f"{base}/", "models/big.bin", "-b", "main"]
-        cmd += ["--date", "2100-01-01", "-o", str(out / "big.bin")]
+        cmd = _get_model(base, out)
         env = {**os.environ, "GITSTORE_FAULT": "kill-range:2"}
         subprocess.run(cmd, cwd=out, env=env, capture_output=True, text=True)
         # the object goes away on the server before the next run can take it up
@@ -136,8 +140,7 @@ def test_an_io_error_under_the_partial_file_keeps_nothing(
     out = tmp_path / "out"
     out.mkdir()
     with serve_process(tmp_path, str(published)) as base:
-        cmd = [*GITSTORE, "get-published", f"{base}/", "models/big.bin", "-b", "main"]
-        cmd += ["--date", "2100-01-01", "-o", str(out / "big.bin")]
+        cmd = _get_model(base, out)
         env = {**os.environ, "GITSTORE_FAULT": "eio-write:20"}
         failed = subprocess.run(cmd, cwd=out, env=env, capture_output=True, text=True)
         assert failed.returncode != 0
