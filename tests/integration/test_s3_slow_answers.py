@@ -63,16 +63,21 @@ class _Proxy(http.server.BaseHTTPRequestHandler):
             return
         if isinstance(action, float):
             time.sleep(action)
-        self.send_response(answer.status)
-        for name, value in answer.getheaders():
-            if name.lower() not in ("transfer-encoding", "connection", "content-length"):
-                self.send_header(name, value)
-        # a HEAD's length is the object's, as upstream said; a body's is what was read
-        length = answer.getheader("Content-Length", "0") if self.command == "HEAD" else len(data)
-        self.send_header("Content-Length", str(length))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        try:
+            self.send_response(answer.status)
+            for name, value in answer.getheaders():
+                if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    self.send_header(name, value)
+            # a HEAD's length is the object's, as upstream said; a body's is what was read
+            length = (
+                answer.getheader("Content-Length", "0") if self.command == "HEAD" else len(data)
+            )
+            self.send_header("Content-Length", str(length))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up on a held answer
+            self.close_connection = True
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
 
