@@ -12,7 +12,14 @@ from __future__ import annotations
 
 import sys
 
-HOOK_NAMES = ("pre-commit", "pre-push", "post-checkout", "post-merge", "post-rewrite")
+HOOK_NAMES = (
+    "pre-commit",
+    "pre-push",
+    "post-checkout",
+    "post-merge",
+    "post-rewrite",
+    "post-index-change",
+)
 
 
 def main() -> None:

@@ -1149,6 +1149,10 @@ class GitRepo:
         """Staged manifests, {path: blob id}; conflicted ones are left out."""
         return {path: sha for path, sha, stage_no in self._index_entries() if stage_no == 0}
 
+    def ls_unmerged(self) -> bool:
+        """Whether git's index holds any path with a conflict (stage 1 to 3), manifest or not."""
+        return bool(self.git("ls-files", "-u", "-z").stdout)
+
     def index_conflicts(self) -> list[str]:
         """Manifests with unresolved merge conflicts in the index."""
         return sorted({path for path, _, stage_no in self._index_entries() if stage_no > 0})

@@ -18,8 +18,17 @@ TYPE_CHECKING = False  # typing's import (with re) would come before the early f
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-POST_HOOKS = ("post-checkout", "post-merge", "post-rewrite")
+POST_HOOKS = ("post-checkout", "post-merge", "post-rewrite", "post-index-change")
 CHAINED_SUFFIX = ".gitstore-chained"  # the user's hook, kept beside ours (gitstore.hooks)
+# git commands whose own hook brings the data (post-checkout, post-rewrite): their
+# post-index-change leaves it to that hook. A rebase's picks wait for its end. A merge
+# is decided later (hookrun.post_index_change): one that stops at a conflict, and
+# `git merge --abort`, run no post-merge.
+COVERED = frozenset({"checkout", "switch", "pull", "rebase", "clone", "commit"})
+# git's global options that take their value as the next word
+_GIT_VALUED = frozenset(
+    {"-c", "-C", "--git-dir", "--work-tree", "--namespace", "--config-env", "--super-prefix"}
+)
 
 
 def _chained_hook(hook_path: str) -> bool:
@@ -36,11 +45,62 @@ def _start_find() -> None:
         prefind.start(state_dir, os.getcwd())
 
 
+def git_argv(levels: int = 3) -> list[str] | None:
+    """The command line of the git that runs this hook, read from /proc.
+
+    Walks up from this process's parent (git, or the hook script's shell and
+    then git) to the first ``git`` process. None where it cannot be read
+    (not Linux, another hook runner).
+    """
+    pid = os.getppid()
+    for _ in range(levels):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                words = [os.fsdecode(w) for w in f.read().split(b"\0")[:-1]]
+            if words and os.path.basename(words[0]).split("-", 1)[0] == "git":
+                return words
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                pid = int(f.read().rpartition(b")")[2].split()[1])  # the field after the state
+        except (OSError, ValueError, IndexError):
+            return None
+    return None
+
+
+def git_command(words: Sequence[str] | None) -> str | None:
+    """The subcommand of git command line ``words`` (``reset``); None if it has none."""
+    if not words:
+        return None
+    program = os.path.basename(words[0])
+    if program.startswith("git-"):  # git-core's dashed form
+        return program[4:]
+    rest = iter(words[1:])
+    for word in rest:
+        if word in _GIT_VALUED:
+            next(rest, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def _index_change_is_ours(args: Sequence[str]) -> bool:
+    """Whether a post-index-change is one gitstore may act on: git updated the work tree
+    (the first argument is 1: a reset, revert, cherry-pick, stash...) in a command
+    no other hook of gitstore's follows. Checked before any import: git writes the
+    index on every ``git add`` and ``git commit``."""
+    return bool(args) and args[0] == "1" and git_command(git_argv()) not in COVERED
+
+
 def run_hook(name: str, args: Sequence[str]) -> int:
     """Run hook ``name``; print its report lines on stderr; its exit code.
 
     A :class:`GitstoreError` of a pre-* hook propagates (the caller renders it).
     """
+    if name == "post-index-change" and not _index_change_is_ours(args):
+        if not _chained_hook(os.environ.get("GITSTORE_HOOK_PATH", "")):
+            return 0  # nothing to run: no import at all
+        from . import hooks
+
+        return hooks.run_chained(name, args, b"")
     if name == "post-checkout" and len(args) >= 3 and args[2] == "1":  # a branch switch
         from . import prefind
 
@@ -50,6 +110,9 @@ def run_hook(name: str, args: Sequence[str]) -> int:
         _start_find()
     from . import hooks
 
+    hook_path = os.environ.get("GITSTORE_HOOK_PATH", "")
+    if hook_path and name != "post-index-change":
+        hooks.add_later_hooks(hook_path)
     stdin = hooks.read_hook_stdin(name)
     code = hooks.run_chained(name, args, stdin)
     if code != 0:
@@ -71,6 +134,8 @@ def run_hook(name: str, args: Sequence[str]) -> int:
             report = hookrun.post_checkout(ctx, args, env)
         elif name == "post-merge":
             report = hookrun.post_merge(ctx, args, env)
+        elif name == "post-index-change":
+            report = hookrun.post_index_change(ctx, git_argv())
         else:
             report = hookrun.post_rewrite(ctx, args, stdin, env)
     except GitstoreError as exc:

@@ -363,18 +363,10 @@ def _amending() -> bool:
     and staged here goes into it: no second run is needed. Where the parent
     cannot be read (not Linux, another hook runner), the answer is no.
     """
-    pid = os.getppid()
-    for _ in range(2):  # git, or the hook script's shell and then git
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                args = f.read().split(b"\0")
-            if b"commit" in args:
-                return b"--amend" in args
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                pid = int(f.read().rpartition(b")")[2].split()[1])  # the field after the state
-        except (OSError, ValueError, IndexError):
-            return False
-    return False
+    from .hookmain import git_argv, git_command
+
+    words = git_argv()
+    return git_command(words) == "commit" and "--amend" in (words or ())
 
 
 def _partial_commit() -> bool:
@@ -840,7 +832,10 @@ def post_rewrite(
         return HookReport()
     if command == "rebase":  # the end of a rebase: from the tip before it to the new one
         touched = RebaseTouched.take(repo.state_dir)
-        report = _between(ctx, repo.try_resolve("ORIG_HEAD") or "", head)
+        # the tip it started from: git still has it in its rebase folder here, where
+        # ORIG_HEAD may be a later reset's (an `exec git reset ...` line sets it)
+        started = repo.rebase_orig_head() or repo.try_resolve("ORIG_HEAD") or ""
+        report = _between(ctx, started, head)
         # paths `gitstore resolve` materialised at a stop hold that stop's data, not
         # the old tip's the delta starts from: each is brought whole to the new tip
         root = ctx.workspace.root
@@ -857,6 +852,51 @@ def post_rewrite(
         if len(line.split()) >= 2
     ]
     return _between(ctx, pairs[-1][0], head) if pairs else HookReport()
+
+
+def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookReport:
+    """After git rewrote manifests in the work tree with no other hook to follow (a reset,
+    revert, cherry-pick, stash, am): bring their tracked paths in line.
+
+    git runs this hook as soon as it has written the index, before it moves
+    HEAD (a reset, each pick of a cherry-pick or revert): the manifests that
+    differ between HEAD and the index are the ones the command changed. A
+    stash, and a stash pop without ``--index``, change the work tree's
+    manifest and not the index: a manifest that differs from the bytes its
+    path was last brought whole in line with (:class:`Reached`) is brought
+    too. A path already in line with its manifest (the user's own ``track``)
+    is left alone; a conflicted manifest waits for ``gitstore resolve``;
+    nothing runs during a rebase (its end brings the data), nor in a merge
+    that post-merge will follow (one that stopped at a conflict, or an abort,
+    is brought here). Checkout's rule holds: a file whose content is not in
+    the cache is never replaced.
+    """
+    from .hookmain import git_command
+
+    repo = ctx.repo
+    if repo.is_rebase_in_progress():
+        return HookReport()
+    if git_command(git_argv) == "merge" and "--abort" not in (git_argv or ()):
+        if not repo.ls_unmerged():
+            return HookReport()  # a clean merge: post-merge brings its data
+    head = repo.head()
+    at_head = repo.list_manifests(head) if head is not None else {}
+    staged = repo.index_manifests()
+    conflicted = set(repo.index_conflicts())
+    reached = Reached.load(repo.state_dir)
+    root = ctx.workspace.root
+    changes: list[tuple[str, str | None, str | None]] = []
+    for mpath in sorted((at_head.keys() | staged.keys()) - conflicted):
+        old, new = at_head.get(mpath), staged.get(mpath)
+        try:
+            data: bytes | None = (root / mpath).read_bytes()
+        except OSError:
+            data = None
+        if data is not None and reached.left(mpath, data):
+            continue  # its files were brought to these very bytes: nothing to do
+        if old != new or (data is not None and mpath in reached.records):
+            changes.append((mpath, old, new))
+    return materialise_changes(ctx, changes)
 
 
 def _between(ctx: Context, old: str, new: str) -> HookReport:

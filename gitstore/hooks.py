@@ -46,7 +46,16 @@ __all__ = [
     "uninstall",
 ]
 
-HOOKS = ("pre-commit", "pre-push", "post-checkout", "post-merge", "post-rewrite")
+HOOKS = (
+    "pre-commit",
+    "pre-push",
+    "post-checkout",
+    "post-merge",
+    "post-rewrite",
+    "post-index-change",
+)
+# what a shared (tracked) hooks folder must call: post-index-change, added later, is optional
+SHARED_HOOKS = HOOKS[:5]
 STDIN_HOOKS = ("pre-push", "post-rewrite")
 MARKER = b"# gitstore-hook: "
 FORMAT = b"(format 1)"
@@ -364,7 +373,9 @@ def _calls_gitstore_already(repo: GitRepo, hooks_dir: Path) -> bool:
     if not repo.ls_files([f":(literal){shown}"]):
         return False
     missing = [
-        n for n in HOOKS if b"gitstore hook " + n.encode() not in (_read_quiet(hooks_dir / n))
+        n
+        for n in SHARED_HOOKS
+        if b"gitstore hook " + n.encode() not in (_read_quiet(hooks_dir / n))
     ]
     if not missing:
         return True
@@ -477,6 +488,27 @@ def refresh_older_drivers(repo: GitRepo) -> None:
             register_drivers(repo)
     except (OSError, GitstoreError):  # nothing to mend here, or git cannot: as before
         pass
+
+
+def add_later_hooks(hook_path: str) -> None:
+    """Add the hooks an older gitstore did not install beside ``hook_path``, one of ours.
+
+    A clone set up before post-index-change existed runs the new gitstore
+    from its older scripts: the first of them to run writes the new hook
+    where no file of that name is (one ``lstat`` each run). A hook of the
+    user's there is left alone: ``gitstore install`` chains it.
+    """
+    folder = os.path.dirname(hook_path)
+    for name in HOOKS[len(SHARED_HOOKS) :]:
+        path = Path(folder, name)
+        if os.path.lexists(path):
+            continue
+        if _ours(Path(hook_path)) is None:
+            return  # not run from a script of ours
+        try:
+            _write_hook(path, render_hook(name))
+        except OSError:  # a hooks folder this user cannot write: `gitstore install` says so
+            return
 
 
 # -- chaining ------------------------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_hooks import Clone, make_team, objects_in, oid_of, solo
+from tests.integration.users import NO_HOOKS  # a git client that runs no hooks
 
 
 @pytest.fixture
@@ -301,14 +302,16 @@ def test_a_manifest_back_from_an_autostash_is_not_undone_by_the_next_commit(team
 
 
 def test_a_stashed_data_change_popped_after_a_checkout_is_kept(team) -> None:
+    """The pop runs no hook here (post-index-change brings the files where it runs:
+    test_index_change_hook.py); the commit must still keep the popped manifest."""
     alice, _bob, _origin, _store = team
     alice.write("data/a.bin", b"alpha, stashed")
     alice.gs("track", "data")
-    alice.git("stash", "-q")
+    alice.git(*NO_HOOKS, "stash", "-q")
     alice.gs("checkout", "data")  # the files follow the manifest git restored
     alice.write("code.py", "print(6)\n")
     alice.git("commit", "-qam", "hotfix")
-    alice.git("stash", "pop", "-q")
+    alice.git(*NO_HOOKS, "stash", "pop", "-q")
     # the files are exactly as when they matched the manifest before the pop:
     # the commit keeps the popped manifest, and says how to bring the files in line
     done = alice.git("commit", "-qam", "the stashed data")
@@ -396,12 +399,12 @@ def test_an_amend_of_a_data_only_change_takes_one_run(team) -> None:
 
 
 def test_a_revert_survives_a_later_edit_in_the_same_folder(team) -> None:
-    """After git revert the files stay as they were; editing another file of the folder must
-    not let the next commit re-record the reverted file."""
+    """After a git revert that ran no hook the files stay as they were; editing another
+    file of the folder must not let the next commit re-record the reverted file."""
     alice, _bob, _origin, _store = team
     alice.write("data/a.bin", b"bad data")
     alice.commit_data("bad data")
-    alice.git("revert", "--no-edit", "HEAD")
+    alice.git(*NO_HOOKS, "revert", "--no-edit", "HEAD")
     alice.write("data/b.bin", b"bravo v2")
     refused = alice.git("commit", "-qam", "b v2", ok=False)
     assert "data/a.bin on disk is as at HEAD (or its parent)" in refused.stderr

@@ -1,9 +1,12 @@
 """`gitstore resolve` in a stopped merge also brings the paths the merge changed cleanly.
 
-git runs no hook when any path conflicts, so a tracked path it merged without
-a conflict kept our side's files under the merged manifest; the merge commit
-was then refused (or kept the manifest with a note) until `gitstore checkout`.
-The workflow fuzzer met it 78 times in 17,600 steps.
+git runs no post-merge when any path conflicts, so a tracked path it merged
+without a conflict kept our side's files under the merged manifest; the merge
+commit was then refused (or kept the manifest with a note) until `gitstore
+checkout`. The workflow fuzzer met it 78 times in 17,600 steps. gitstore's
+post-index-change hook now brings those paths at the stop; these tests run the
+merge and its abort with no hooks, as a git client that runs none (or the
+pre-commit framework, which has no post-index-change) does.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import os
 from pathlib import Path
 
 from tests.integration.test_hooks import Clone, solo
+from tests.integration.users import NO_HOOKS
 
 
 def _stopped_merge(tmp_path: Path) -> Clone:
@@ -33,7 +37,7 @@ def _stopped_merge(tmp_path: Path) -> Clone:
     repo.write("model.bin", b"model main")
     repo.gs("track", "model.bin")
     repo.git("commit", "-qm", "main")
-    repo.git("merge", "topic", ok=False)  # model.bin conflicts; data.gitstore merges cleanly
+    repo.git(*NO_HOOKS, "merge", "topic", ok=False)  # model.bin conflicts; data merges cleanly
     assert repo.read("data/a.bin") == b"alpha v1"  # no hook ran
     return repo
 
@@ -58,7 +62,7 @@ def test_an_abort_after_resolve_keeps_the_other_sides_data_out_of_the_next_commi
 ) -> None:
     repo = _stopped_merge(tmp_path)
     repo.gs("resolve", "model.bin", "--theirs")
-    repo.git("merge", "--abort")  # no hook: HEAD's manifests are back, topic's files stay
+    repo.git(*NO_HOOKS, "merge", "--abort")  # HEAD's manifests are back, topic's files stay
     repo.write("code.py", "print(1)\n")
     repo.git("add", "code.py")
     repo.git("commit", "-qm", "code only", ok=None)

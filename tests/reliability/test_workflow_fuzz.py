@@ -1279,12 +1279,14 @@ def test_a_rebase_after_a_resolve_at_a_stop_brings_the_data(tmp_path: Path) -> N
 
 
 def test_a_merge_aborted_after_resolve_does_not_leak_into_the_next_commit(tmp_path: Path) -> None:
-    """`gitstore resolve` materialises the merged data; `git merge --abort` (no hook runs)
-    puts HEAD's manifest back and leaves those files. The next commit of unrelated code
-    refreshed the manifest from them: the other branch's data went into a plain commit,
-    silently. resolve now records the files as matching the resolved manifest, so the
-    commit knows they are behind the manifest git restored, and keeps it."""
+    """`gitstore resolve` materialises the merged data; `git merge --abort` run with no
+    hooks (post-index-change brings the files back where it runs) puts HEAD's manifest
+    back and leaves those files. The next commit of unrelated code refreshed the manifest
+    from them: the other branch's data went into a plain commit, silently. resolve now
+    records the files as matching the resolved manifest, so the commit knows they are
+    behind the manifest git restored, and keeps it."""
     from tests.integration.test_hooks import solo
+    from tests.integration.users import NO_HOOKS
 
     repo = solo(tmp_path / "repo", tmp_path / "cache")
     repo.write("data/a.bin", b"alpha v1")
@@ -1305,7 +1307,7 @@ def test_a_merge_aborted_after_resolve_does_not_leak_into_the_next_commit(tmp_pa
     repo.git("merge", "topic", ok=False)
     repo.gs("resolve", "data", "--theirs")
     assert repo.read("data/b.bin") == b"bravo topic"
-    repo.git("merge", "--abort")
+    repo.git(*NO_HOOKS, "merge", "--abort")
     assert repo.read("data.gitstore") == main
 
     repo.write("code.py", "print(1)\n")

@@ -1,0 +1,234 @@
+"""The post-index-change hook: git commands that move manifests with no other hook to follow.
+
+`git reset`, `git revert`, `git cherry-pick` and `git stash` rewrite a
+manifest and run none of post-checkout, post-merge or post-rewrite; before
+this hook the files on disk kept the other version until `gitstore checkout`.
+Real git, gitstore's installed hooks, a folder remote.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gitstore.hookmain import COVERED
+from tests.integration.test_hooks import Clone, make_team, solo
+
+
+@pytest.fixture
+def alice(tmp_path: Path) -> Clone:
+    """alice's clone: data v1 pushed, then data v2 committed on top."""
+    alice, _bob, _origin = make_team(tmp_path, str(tmp_path / "store"))
+    alice.write("data/a.bin", b"alpha v2")
+    alice.commit_data("data v2")
+    return alice
+
+
+def _unchanged(clone: Clone) -> None:
+    status = clone.gs("status")
+    assert status.stdout.split() == ["unchanged", "data"], status.stdout + status.stderr
+
+
+def test_reset_hard_brings_the_data_of_the_commit(alice: Clone) -> None:
+    alice.git("reset", "-q", "--hard", "HEAD~1")
+    assert alice.read("data/a.bin") == b"alpha v1"
+    _unchanged(alice)
+    alice.git("reset", "-q", "--hard", "HEAD@{1}")  # and forward again
+    assert alice.read("data/a.bin") == b"alpha v2"
+    _unchanged(alice)
+    # --keep and --merge update the work tree too; -c before the subcommand is skipped
+    alice.git("-c", "core.quotepath=off", "reset", "-q", "--keep", "HEAD~1")
+    assert alice.read("data/a.bin") == b"alpha v1"
+
+
+def test_revert_and_cherry_pick_bring_the_data(alice: Clone) -> None:
+    alice.git("revert", "--no-edit", "HEAD")
+    assert alice.read("data/a.bin") == b"alpha v1"
+    _unchanged(alice)
+    alice.write("data/b.bin", b"bravo v2")  # an edit after it is recorded as an edit
+    alice.commit_data("b v2")
+    assert alice.gs("cat", "data/a.bin", "--rev", "HEAD").stdout == "alpha v1"
+    assert alice.gs("cat", "data/b.bin", "--rev", "HEAD").stdout == "bravo v2"
+
+    alice.git("cherry-pick", "HEAD~2")  # "data v2" again
+    assert alice.read("data/a.bin") == b"alpha v2"
+    assert alice.read("data/b.bin") == b"bravo v2"
+    _unchanged(alice)
+
+
+def test_a_reset_to_before_the_path_was_tracked_removes_its_cached_files(
+    tmp_path: Path,
+) -> None:
+    """As a branch switch to such a commit does: only files whose content is in the cache."""
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    repo.write("code.py", "print(1)\n")
+    repo.git("add", "code.py")
+    repo.git("commit", "-qm", "code")
+    repo.write("data/a.bin", b"alpha")
+    repo.gs("track", "data")
+    repo.git("commit", "-qm", "data")
+    repo.write("data/new.bin", b"never tracked")
+    repo.git("reset", "-q", "--hard", "HEAD~1")
+    assert not (repo.path / "data" / "a.bin").exists()
+    assert repo.read("data/new.bin") == b"never tracked"
+
+
+def test_stash_and_pop_bring_the_data_each_way(alice: Clone) -> None:
+    alice.write("data/a.bin", b"alpha, stashed")
+    alice.gs("track", "data")
+    alice.git("stash", "-q")
+    assert alice.read("data/a.bin") == b"alpha v2"
+    _unchanged(alice)
+    alice.git("stash", "pop", "-q")  # without --index: only the work tree's manifest moves
+    assert alice.read("data/a.bin") == b"alpha, stashed"
+    _unchanged(alice)
+    alice.git("commit", "-qam", "the stashed data")
+    assert alice.gs("cat", "data/a.bin", "--rev", "HEAD").stdout == "alpha, stashed"
+
+
+def test_an_edit_not_in_the_cache_is_never_replaced(alice: Clone) -> None:
+    """git reset --hard discards git's changes; a payload file gitstore has not stored stays,
+    named, as at a branch switch."""
+    alice.write("data/a.bin", b"edited, never tracked")
+    done = alice.git("reset", "-q", "--hard", "HEAD~1")
+    assert alice.read("data/a.bin") == b"edited, never tracked"
+    assert "data/a.bin" in done.stderr and "not in the cache" in done.stderr, done.stderr
+    assert alice.read("data/b.bin") == b"bravo v1"
+
+
+def test_a_conflicted_cherry_pick_waits_for_resolve(alice: Clone) -> None:
+    alice.git("switch", "-qc", "side", "HEAD~1")
+    alice.write("data/a.bin", b"alpha on side")
+    alice.commit_data("side's a")
+    picked = alice.git("cherry-pick", "main", ok=False)
+    assert picked.returncode != 0
+    assert alice.read("data/a.bin") == b"alpha on side"  # untouched until it is resolved
+    assert "Traceback" not in picked.stderr
+    alice.git("cherry-pick", "--abort")
+    assert alice.read("data/a.bin") == b"alpha on side"
+    _unchanged(alice)
+
+
+def test_a_merge_stopped_at_a_conflict_brings_what_merged_cleanly_and_its_abort_undoes_it(
+    alice: Clone,
+) -> None:
+    """No post-merge runs for either: the files of the cleanly merged manifest used to keep
+    our side's version until `gitstore resolve`, and after an abort the other side's."""
+    alice.write("model.bin", b"model v1")
+    alice.gs("track", "model.bin")
+    alice.git("commit", "-qm", "model v1")
+    alice.git("switch", "-qc", "theirs")
+    alice.write("data/a.bin", b"alpha, theirs")
+    alice.write("model.bin", b"model, theirs")
+    alice.gs("track", "data", "model.bin")
+    alice.git("commit", "-qm", "theirs")
+    alice.git("switch", "-q", "main")
+    alice.write("data/a.bin", b"alpha, ours")
+    alice.commit_data("ours")
+    stopped = alice.git("merge", "-q", "theirs", ok=False)
+    assert "CONFLICT" in stopped.stdout + stopped.stderr
+    assert alice.read("model.bin") == b"model, theirs"  # merged cleanly: brought
+    assert alice.read("data/a.bin") == b"alpha, ours"  # conflicted: waits for resolve
+    alice.git("merge", "--abort")
+    assert alice.read("model.bin") == b"model v1"
+    assert alice.read("data/a.bin") == b"alpha, ours"
+    assert alice.gs("status").stdout.split() == ["unchanged", "data", "unchanged", "model.bin"]
+
+
+def test_nothing_runs_during_a_rebase_and_its_end_brings_the_data(alice: Clone) -> None:
+    """docs/hooks.md: the hooks bring no data while a rebase runs; its end does, from the tip
+    it started from (ORIG_HEAD is not that tip once an ``exec`` line ran a reset: the end
+    of such a rebase used to leave the old files in place)."""
+    alice.git("switch", "-qc", "three")
+    alice.write("data/a.bin", b"alpha v3")
+    alice.commit_data("data v3")
+    alice.git("switch", "-qc", "side", "main~1")
+    alice.write("code.py", "print('side')\n")
+    alice.git("commit", "-qam", "side code")
+    stopped = alice.git("rebase", "-q", "--exec", "exit 1", "main", ok=False)
+    assert "exit 1" in stopped.stderr
+    assert alice.read("data/a.bin") == b"alpha v1"  # the rebase runs: the old files stay
+    alice.git("cherry-pick", "three")  # at the stop: its index change brings nothing either
+    assert alice.read("data/a.bin") == b"alpha v1"
+    alice.git("reset", "-q", "--hard", "HEAD")  # nor a reset's, which sets ORIG_HEAD
+    assert alice.read("data/a.bin") == b"alpha v1"
+    alice.git("rebase", "--continue")
+    assert alice.read("data/a.bin") == b"alpha v3"
+    _unchanged(alice)
+
+
+def test_git_add_and_commit_start_no_gitstore(tmp_path: Path, alice: Clone) -> None:
+    """git runs post-index-change at every index write: the script answers those in sh, and
+    the commands another hook follows (a branch switch) too."""
+    log = tmp_path / "ran"
+    shim = tmp_path / "bin" / "gitstore"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\n[ "$2" != post-index-change ] || echo "$*" >> {log}\n')
+    shim.chmod(0o755)
+    hook = alice.path / ".git" / "hooks" / "post-index-change"
+    env = dict(os.environ, PATH=f"{shim.parent}:{os.environ['PATH']}")
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=alice.path, env=env, check=True, capture_output=True)
+
+    alice.write("code.py", "print(2)\n")
+    git("add", "code.py")
+    git("commit", "-qm", "code")
+    git("switch", "-q", "-c", "other", "HEAD~1")
+    git("checkout", "-q", "main")
+    git("-c", "core.quotepath=off", "checkout", "-q", "other")
+    assert not log.exists(), log.read_text()
+    git("reset", "-q", "--hard", "main")
+    assert log.read_text() == "hook post-index-change 1 0\n"
+    assert b"checkout | switch | pull | rebase | clone | commit)" in hook.read_bytes()
+    assert COVERED == {"checkout", "switch", "pull", "rebase", "clone", "commit"}
+
+
+def test_a_users_own_post_index_change_hook_still_runs(tmp_path: Path) -> None:
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    hooks = repo.path / ".git" / "hooks"
+    mine = b'#!/bin/sh\necho "mine $*" >> ran\n'
+    repo.gs("uninstall")
+    (hooks / "post-index-change").write_bytes(mine)
+    (hooks / "post-index-change").chmod(0o755)
+    repo.gs("install")
+    repo.write("code.py", "print(1)\n")
+    repo.git("add", "code.py")  # 0: gitstore's part does nothing, the user's hook runs
+    repo.git("commit", "-qm", "code")
+    repo.git("reset", "-q", "--hard")  # 1: both run, the user's first
+    assert repo.read("ran").decode().splitlines() == ["mine 0 0", "mine 0 0", "mine 1 0"]
+    repo.gs("uninstall")
+    assert (hooks / "post-index-change").read_bytes() == mine
+
+
+def test_a_clone_set_up_by_an_older_gitstore_gets_the_hook_at_its_first_hook_run(
+    alice: Clone,
+) -> None:
+    """Its five scripts run the new gitstore from PATH; the sixth was never installed."""
+    hooks = alice.path / ".git" / "hooks"
+    (hooks / "post-index-change").unlink()
+    alice.git("reset", "-q", "--hard", "HEAD~1")  # no hook yet: the files stay
+    assert alice.read("data/a.bin") == b"alpha v2"
+    alice.gs("checkout", "data")
+    assert alice.read("data/a.bin") == b"alpha v1"
+    alice.git("switch", "-qc", "other")  # post-checkout: one of ours runs
+    added = hooks / "post-index-change"
+    assert added.read_bytes().startswith(b"#!/bin/sh\n# gitstore-hook: post-index-change ")
+    assert os.access(added, os.X_OK)
+    alice.git("reset", "-q", "--hard", "main@{1}")
+    assert alice.read("data/a.bin") == b"alpha v2"
+
+
+def test_a_users_hook_in_the_place_of_the_new_one_is_left_to_install(tmp_path: Path) -> None:
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    hooks = repo.path / ".git" / "hooks"
+    mine = b"#!/bin/sh\nexit 0\n"
+    (hooks / "post-index-change").write_bytes(mine)
+    repo.write("code.py", "print(1)\n")
+    repo.git("add", "code.py")
+    repo.git("commit", "-qm", "code")  # pre-commit, one of ours, runs
+    assert (hooks / "post-index-change").read_bytes() == mine
+    assert "kept your post-index-change hook" in repo.gs("install").stdout
