@@ -935,8 +935,13 @@ class Fuzz:
         target = self.some_commit(clone, "--all", "-n", "20")
         if target is None:
             return
-        clone.git("reset", "-q", "--hard", target)
-        self.bring(clone)  # no hook runs at a reset
+        done = clone.git("reset", "-q", "--hard", target)
+        # post-index-change brings the data, unless objects were out of reach (it says so)
+        if "unmaterialised" not in done.stderr:
+            self.check_disk(clone, clone.head(), f"git reset --hard {target[:10]}")
+        else:
+            self.note("reset left data unmaterialised")
+        self.bring(clone)
 
     def act_peek(self, clone: Clone) -> None:
         commit = self.some_commit(clone, "--all", "--reflog")
