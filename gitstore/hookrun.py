@@ -879,24 +879,19 @@ def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookRepor
     if git_command(git_argv) == "merge" and "--abort" not in (git_argv or ()):
         if not repo.ls_unmerged():
             return HookReport()  # a clean merge: post-merge brings its data
-    head = repo.head()
-    at_head = repo.list_manifests(head) if head is not None else {}
-    staged = repo.index_manifests()
-    conflicted = set(repo.index_conflicts())
+    staged, _others, deleted = _staged(ctx)  # HEAD against the index; conflicts left out
     reached = Reached.load(repo.state_dir)
     root = ctx.workspace.root
-    changes: list[tuple[str, str | None, str | None]] = []
-    for mpath in sorted((at_head.keys() | staged.keys()) - conflicted):
-        old, new = at_head.get(mpath), staged.get(mpath)
+    changes: list[tuple[str, str | None, str | None]] = [(m, None, None) for m in deleted]
+    for mpath in sorted({m for m, _old, _new in staged} | reached.records.keys()):
         try:
-            data: bytes | None = (root / mpath).read_bytes()
+            data = (root / mpath).read_bytes()
         except OSError:
-            data = None
-        if data is not None and reached.left(mpath, data):
-            continue  # its files were brought to these very bytes: nothing to do
-        if old != new or (data is not None and mpath in reached.records):
-            changes.append((mpath, old, new))
-    return materialise_changes(ctx, changes)
+            continue
+        if reached.left(mpath, data) or mf.has_conflict_markers(data):
+            continue  # its files were brought to these very bytes; or one for resolve
+        changes.append((mpath, None, ""))  # "": there, never taken for a manifest gone
+    return materialise_changes(ctx, sorted(changes))
 
 
 def _between(ctx: Context, old: str, new: str) -> HookReport:
