@@ -53,5 +53,9 @@ say gitstore install
 say gitstore pull
 say ls data/images
 say gitstore status
+# plain git moves the data with the manifests: a revert brings the first version back
+say git revert --no-edit HEAD
+say ls data/images
+say gitstore status
 echo
 echo "demo finished in $work (remove it when done)"
