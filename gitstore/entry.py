@@ -12,22 +12,14 @@ from __future__ import annotations
 
 import sys
 
-HOOK_NAMES = (
-    "pre-commit",
-    "pre-push",
-    "post-checkout",
-    "post-merge",
-    "post-rewrite",
-    "post-index-change",
-)
-
 
 def main() -> None:
     argv = sys.argv[1:]
-    if len(argv) >= 2 and argv[0] == "hook" and argv[1] in HOOK_NAMES:
-        from .hookmain import run_hook_cli
+    if len(argv) >= 2 and argv[0] == "hook":
+        from .hookmain import HOOKS, run_hook_cli
 
-        sys.exit(run_hook_cli(argv[1], argv[2:]))
+        if argv[1] in HOOKS:
+            sys.exit(run_hook_cli(argv[1], argv[2:]))
     if argv[:1] in (["status"], ["track"]):  # at the top of the work tree: find runs as we import
         import os
 

@@ -18,7 +18,15 @@ TYPE_CHECKING = False  # typing's import (with re) would come before the early f
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-POST_HOOKS = ("post-checkout", "post-merge", "post-rewrite", "post-index-change")
+HOOKS = (
+    "pre-commit",
+    "pre-push",
+    "post-checkout",
+    "post-merge",
+    "post-rewrite",
+    "post-index-change",
+)
+POST_HOOKS = HOOKS[2:]
 CHAINED_SUFFIX = ".gitstore-chained"  # the user's hook, kept beside ours (gitstore.hooks)
 # git commands whose own hook brings the data (post-checkout, post-rewrite): their
 # post-index-change leaves it to that hook. A rebase's picks wait for its end. A merge

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .errors import GitstoreError
 from .gitrepo import GitRepo
-from .hookmain import CHAINED_SUFFIX
+from .hookmain import CHAINED_SUFFIX, HOOKS
 from .records import Record
 
 __all__ = [
@@ -46,14 +46,6 @@ __all__ = [
     "uninstall",
 ]
 
-HOOKS = (
-    "pre-commit",
-    "pre-push",
-    "post-checkout",
-    "post-merge",
-    "post-rewrite",
-    "post-index-change",
-)
 # what a shared (tracked) hooks folder must call: post-index-change, added later, is optional
 SHARED_HOOKS = HOOKS[:5]
 STDIN_HOOKS = ("pre-push", "post-rewrite")
