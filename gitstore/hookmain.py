@@ -95,7 +95,11 @@ def _index_change_is_ours(args: Sequence[str]) -> bool:
     (the first argument is 1: a reset, revert, cherry-pick, stash...) in a command
     no other hook of gitstore's follows. Checked before any import: git writes the
     index on every ``git add`` and ``git commit``."""
-    return bool(args) and args[0] == "1" and git_command(git_argv()) not in COVERED
+    if not args or args[0] != "1":
+        return False
+    words = git_argv()
+    command = git_command(words)
+    return command not in COVERED or (command == "rebase" and "--abort" in (words or ()))
 
 
 def run_hook(name: str, args: Sequence[str]) -> int:

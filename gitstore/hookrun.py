@@ -856,7 +856,7 @@ def post_rewrite(
 
 def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookReport:
     """After git rewrote manifests in the work tree with no other hook to follow (a reset,
-    revert, cherry-pick, stash, am): bring their tracked paths in line.
+    revert, cherry-pick, stash): bring their tracked paths in line.
 
     git runs this hook as soon as it has written the index, before it moves
     HEAD (a reset, each pick of a cherry-pick or revert): the manifests that
@@ -864,26 +864,37 @@ def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookRepor
     stash, and a stash pop without ``--index``, change the work tree's
     manifest and not the index: a manifest that differs from the bytes its
     path was last brought whole in line with (:class:`Reached`) is brought
-    too. A path already in line with its manifest (the user's own ``track``)
-    is left alone; a conflicted manifest waits for ``gitstore resolve``;
-    nothing runs during a rebase (its end brings the data), nor in a merge
-    that post-merge will follow (one that stopped at a conflict, or an abort,
-    is brought here). Checkout's rule holds: a file whose content is not in
-    the cache is never replaced.
+    too (a path removed is forgotten there, so that a reset away and back
+    brings it). A path already in line with its manifest (the user's own
+    ``track``) is left alone, and so is one brought to these bytes whose
+    files are absent: ``git stash -a`` took them into the stash, and its
+    pop puts them back (files in the way would fail the pop). A
+    conflicted manifest waits for ``gitstore resolve``; nothing runs during a
+    rebase (its end brings the data) but at ``git rebase --abort``, nor in a
+    merge that post-merge will follow (a clean merge that commits), nor for a
+    temporary index of git's (a stash's untracked files are read into one).
+    Checkout's rule holds: a file whose content is not in the cache is never
+    replaced.
     """
     from .hookmain import git_command
 
+    index_file = os.environ.get("GIT_INDEX_FILE", "")
+    if index_file and os.path.basename(index_file) != "index":
+        return HookReport()  # not the work tree's index: git's own scratch
+    command, words = git_command(git_argv), git_argv or ()
     repo = ctx.repo
-    if repo.is_rebase_in_progress():
+    aborting = command == "rebase" and "--abort" in words
+    if repo.is_rebase_in_progress() and not aborting:
         return HookReport()
-    if git_command(git_argv) == "merge" and "--abort" not in (git_argv or ()):
+    if command == "merge" and not {"--abort", "--no-commit"} & set(words):
         if not repo.ls_unmerged():
             return HookReport()  # a clean merge: post-merge brings its data
     staged, _others, deleted = _staged(ctx)  # HEAD against the index; conflicts left out
     reached = Reached.load(repo.state_dir)
     root = ctx.workspace.root
+    candidates = {m for m, _old, _new in staged} | reached.records.keys()
     changes: list[tuple[str, str | None, str | None]] = [(m, None, None) for m in deleted]
-    for mpath in sorted({m for m, _old, _new in staged} | reached.records.keys()):
+    for mpath in sorted(candidates):
         try:
             data = (root / mpath).read_bytes()
         except OSError:
@@ -891,7 +902,10 @@ def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookRepor
         if reached.left(mpath, data) or mf.has_conflict_markers(data):
             continue  # its files were brought to these very bytes; or one for resolve
         changes.append((mpath, None, ""))  # "": there, never taken for a manifest gone
-    return materialise_changes(ctx, sorted(changes))
+    report = materialise_changes(ctx, sorted(changes))
+    if aborting:  # what `gitstore resolve` brought at the rebase's stops is undone now
+        RebaseTouched.take(repo.state_dir)
+    return report
 
 
 def _between(ctx: Context, old: str, new: str) -> HookReport:
@@ -1030,6 +1044,8 @@ def materialise_changes(
                 f" removed but for {len(kept)} whose content is not in the cache: {_shown(kept)}"
             )
         pending.pop(mf.tracked_path(mpath), None)
+    # a manifest that comes back later is brought again, not taken for one in place
+    Reached.mark(ws.repo.state_dir, dict.fromkeys(gone))
     by_path: dict[str, list[str]] = {}
     for oid, keys in result.missing.items():
         for key in keys:

@@ -183,7 +183,8 @@ def test_git_add_and_commit_start_no_gitstore(tmp_path: Path, alice: Clone) -> N
     assert not log.exists(), log.read_text()
     git("reset", "-q", "--hard", "main")
     assert log.read_text() == "hook post-index-change 1 0\n"
-    assert b"checkout | switch | pull | rebase | clone | commit)" in hook.read_bytes()
+    script = hook.read_bytes()  # the sh filter and hookmain.COVERED say the same
+    assert b"checkout | switch | pull | clone | commit)" in script and b"rebase)" in script
     assert COVERED == {"checkout", "switch", "pull", "rebase", "clone", "commit"}
 
 
@@ -232,3 +233,64 @@ def test_a_users_hook_in_the_place_of_the_new_one_is_left_to_install(tmp_path: P
     repo.git("commit", "-qm", "code")  # pre-commit, one of ours, runs
     assert (hooks / "post-index-change").read_bytes() == mine
     assert "kept your post-index-change hook" in repo.gs("install").stdout
+
+
+# -- found by a QA pass of the hook ------------------------------------------------------
+def test_a_path_reset_away_and_back_is_brought_back(tmp_path: Path) -> None:
+    """The record of what a path was last brought to outlived its removal: when the same
+    manifest came back, the path was taken for one in place and stayed absent."""
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    repo.write("code.py", "print(1)\n")
+    repo.git("add", "code.py")
+    repo.git("commit", "-qm", "code")
+    repo.write("data/a.bin", b"alpha")
+    repo.gs("track", "data")
+    repo.git("commit", "-qm", "data")
+    repo.git("reset", "-q", "--hard", "HEAD~1")
+    assert not (repo.path / "data").exists()
+    repo.git("reset", "-q", "--hard", "HEAD@{1}")
+    assert repo.read("data/a.bin") == b"alpha"
+    repo.git("switch", "-qc", "none", "HEAD~1")  # post-checkout removes it, the same way
+    repo.git("cherry-pick", "main")
+    assert repo.read("data/a.bin") == b"alpha"
+
+
+def test_a_stash_of_ignored_files_pops_back(alice: Clone) -> None:
+    """git stash -a takes the payload (ignored files) into the stash; its pop failed with
+    "already exists" once the hook had put the files back, or acted on git's temporary
+    index of the stash's untracked files."""
+    alice.write("data/a.bin", b"an edit gitstore never stored")
+    alice.write("code.py", "print(2)\n")
+    alice.git("stash", "-a", "-q")
+    alice.git("stash", "pop", "-q")
+    assert alice.read("data/a.bin") == b"an edit gitstore never stored"
+    assert alice.read("data/b.bin") == b"bravo v1"
+    alice.write("u.txt", "untracked\n")  # -u: git reads the untracked files into a scratch index
+    alice.git("stash", "-u", "-q")
+    alice.git("stash", "pop", "-q")
+    assert alice.read("u.txt") == b"untracked\n"
+
+
+def test_a_clean_merge_without_a_commit_brings_the_data(alice: Clone) -> None:
+    """git merge --no-commit runs no post-merge."""
+    alice.git("switch", "-qc", "side", "HEAD~1")
+    alice.write("code.py", "print('side')\n")
+    alice.git("commit", "-qam", "side code")
+    alice.git("merge", "-q", "--no-commit", "main")
+    assert alice.read("data/a.bin") == b"alpha v2"
+    alice.git("commit", "-qm", "merged")
+    _unchanged(alice)
+
+
+def test_a_rebase_abort_undoes_what_resolve_brought_at_its_stop(alice: Clone) -> None:
+    """No post-rewrite follows an abort: the resolved data stayed under the old manifest."""
+    alice.git("switch", "-qc", "side", "HEAD~1")
+    alice.write("data/a.bin", b"alpha on side")
+    alice.commit_data("side's a")
+    stopped = alice.git("rebase", "-q", "main", ok=False)
+    assert "CONFLICT" in stopped.stdout + stopped.stderr
+    alice.gs("resolve", "data", "--ours")  # in a rebase, ours is main's
+    assert alice.read("data/a.bin") == b"alpha v2"
+    alice.git("rebase", "--abort")
+    assert alice.read("data/a.bin") == b"alpha on side"
+    _unchanged(alice)
