@@ -27,6 +27,18 @@ def alice(tmp_path: Path) -> Clone:
     return alice
 
 
+def _code_then_data(tmp_path: Path) -> Clone:
+    """A repository whose first commit has code only and whose second tracks data/a.bin."""
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    repo.write("code.py", "print(1)\n")
+    repo.git("add", "code.py")
+    repo.git("commit", "-qm", "code")
+    repo.write("data/a.bin", b"alpha")
+    repo.gs("track", "data")
+    repo.git("commit", "-qm", "data")
+    return repo
+
+
 def _unchanged(clone: Clone) -> None:
     status = clone.gs("status")
     assert status.stdout.split() == ["unchanged", "data"], status.stdout + status.stderr
@@ -63,13 +75,7 @@ def test_a_reset_to_before_the_path_was_tracked_removes_its_cached_files(
     tmp_path: Path,
 ) -> None:
     """As a branch switch to such a commit does: only files whose content is in the cache."""
-    repo = solo(tmp_path / "repo", tmp_path / "cache")
-    repo.write("code.py", "print(1)\n")
-    repo.git("add", "code.py")
-    repo.git("commit", "-qm", "code")
-    repo.write("data/a.bin", b"alpha")
-    repo.gs("track", "data")
-    repo.git("commit", "-qm", "data")
+    repo = _code_then_data(tmp_path)
     repo.write("data/new.bin", b"never tracked")
     repo.git("reset", "-q", "--hard", "HEAD~1")
     assert not (repo.path / "data" / "a.bin").exists()
@@ -239,13 +245,7 @@ def test_a_users_hook_in_the_place_of_the_new_one_is_left_to_install(tmp_path: P
 def test_a_path_reset_away_and_back_is_brought_back(tmp_path: Path) -> None:
     """The record of what a path was last brought to outlived its removal: when the same
     manifest came back, the path was taken for one in place and stayed absent."""
-    repo = solo(tmp_path / "repo", tmp_path / "cache")
-    repo.write("code.py", "print(1)\n")
-    repo.git("add", "code.py")
-    repo.git("commit", "-qm", "code")
-    repo.write("data/a.bin", b"alpha")
-    repo.gs("track", "data")
-    repo.git("commit", "-qm", "data")
+    repo = _code_then_data(tmp_path)
     repo.git("reset", "-q", "--hard", "HEAD~1")
     assert not (repo.path / "data").exists()
     repo.git("reset", "-q", "--hard", "HEAD@{1}")
