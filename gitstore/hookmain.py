@@ -90,14 +90,13 @@ def git_command(words: Sequence[str] | None) -> str | None:
     return None
 
 
-def _index_change_is_ours(args: Sequence[str]) -> bool:
+def _index_change_is_ours(args: Sequence[str], words: Sequence[str] | None) -> bool:
     """Whether a post-index-change is one gitstore may act on: git updated the work tree
     (the first argument is 1: a reset, revert, cherry-pick, stash...) in a command
-    no other hook of gitstore's follows. Checked before any import: git writes the
-    index on every ``git add`` and ``git commit``."""
+    (git's command line ``words``) that no other hook of gitstore's follows. Checked
+    before any import: git writes the index on every ``git add`` and ``git commit``."""
     if not args or args[0] != "1":
         return False
-    words = git_argv()
     command = git_command(words)
     return command not in COVERED or (command == "rebase" and "--abort" in (words or ()))
 
@@ -107,7 +106,8 @@ def run_hook(name: str, args: Sequence[str]) -> int:
 
     A :class:`GitstoreError` of a pre-* hook propagates (the caller renders it).
     """
-    if name == "post-index-change" and not _index_change_is_ours(args):
+    words = git_argv() if name == "post-index-change" and args and args[0] == "1" else None
+    if name == "post-index-change" and not _index_change_is_ours(args, words):
         if not _chained_hook(os.environ.get("GITSTORE_HOOK_PATH", "")):
             return 0  # nothing to run: no import at all
         from . import hooks
@@ -147,7 +147,7 @@ def run_hook(name: str, args: Sequence[str]) -> int:
         elif name == "post-merge":
             report = hookrun.post_merge(ctx, args, env)
         elif name == "post-index-change":
-            report = hookrun.post_index_change(ctx, git_argv())
+            report = hookrun.post_index_change(ctx, words)
         else:
             report = hookrun.post_rewrite(ctx, args, stdin, env)
     except GitstoreError as exc:

@@ -48,6 +48,7 @@ __all__ = [
 
 # what a shared (tracked) hooks folder must call: post-index-change, added later, is optional
 SHARED_HOOKS = HOOKS[:5]
+ADDED_FILE = ".gitstore-added"  # in the hooks folder: the later hooks add_later_hooks wrote
 STDIN_HOOKS = ("pre-push", "post-rewrite")
 MARKER = b"# gitstore-hook: "
 FORMAT = b"(format 1)"
@@ -295,6 +296,7 @@ def uninstall_from(hooks_dir: Path) -> InstallResult:
     try:
         for name in HOOKS:
             _uninstall_hook(hooks_dir, name, result)
+        (hooks_dir / ADDED_FILE).unlink(missing_ok=True)
     except OSError as exc:
         raise GitstoreError(f"cannot change {exc.filename or hooks_dir}: {exc.strerror}") from exc
     return result
@@ -487,18 +489,25 @@ def add_later_hooks(hook_path: str) -> None:
 
     A clone set up before post-index-change existed runs the new gitstore
     from its older scripts: the first of them to run writes the new hook
-    where no file of that name is (one ``lstat`` each run). A hook of the
-    user's there is left alone: ``gitstore install`` chains it.
+    where no file of that name is (one ``lstat`` each run), once: the name
+    goes into ``.gitstore-added`` beside it, so a hook the user deletes
+    afterwards stays deleted. A hook of the user's there is left alone:
+    ``gitstore install`` chains it.
     """
     folder = os.path.dirname(hook_path)
     for name in HOOKS[len(SHARED_HOOKS) :]:
         path = Path(folder, name)
         if os.path.lexists(path):
             continue
+        added = Path(folder, ADDED_FILE)
+        if name in _read_quiet(added).decode("utf-8", "replace").split():
+            continue  # added once, and deleted since
         if _ours(Path(hook_path)) is None:
             return  # not run from a script of ours
         try:
             _write_hook(path, render_hook(name))
+            with open(added, "a", encoding="utf-8") as f:
+                f.write(name + "\n")
         except OSError:  # a hooks folder this user cannot write: `gitstore install` says so
             return
 

@@ -294,3 +294,17 @@ def test_a_rebase_abort_undoes_what_resolve_brought_at_its_stop(alice: Clone) ->
     alice.git("rebase", "--abort")
     assert alice.read("data/a.bin") == b"alpha on side"
     _unchanged(alice)
+
+
+def test_the_hook_added_to_an_older_clone_stays_deleted_once_deleted(alice: Clone) -> None:
+    hooks = alice.path / ".git" / "hooks"
+    (hooks / "post-index-change").unlink()
+    alice.git("switch", "-qc", "other")  # one of ours runs: it adds the new hook
+    assert (hooks / "post-index-change").exists()
+    (hooks / "post-index-change").unlink()  # the user does not want it
+    alice.git("switch", "-q", "main")
+    assert not (hooks / "post-index-change").exists()
+    alice.gs("install")  # installing is asking for every hook again
+    assert (hooks / "post-index-change").exists()
+    alice.gs("uninstall")
+    assert not [p.name for p in hooks.iterdir() if "gitstore" in p.name]
