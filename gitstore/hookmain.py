@@ -74,6 +74,12 @@ def git_argv(levels: int = 3) -> list[str] | None:
     return None
 
 
+def has_option(words: Sequence[str] | None, option: str) -> bool:
+    """Whether git command line ``words`` gives long ``option`` (``--abort``), or a prefix
+    of it git would take (``--abo``: git refuses one that is ambiguous before any hook)."""
+    return any(len(w) > 3 and w.startswith("--") and option.startswith(w) for w in words or ())
+
+
 def git_command(words: Sequence[str] | None) -> str | None:
     """The subcommand of git command line ``words`` (``reset``); None if it has none."""
     if not words:
@@ -98,7 +104,7 @@ def _index_change_is_ours(args: Sequence[str], words: Sequence[str] | None) -> b
     if not args or args[0] != "1":
         return False
     command = git_command(words)
-    return command not in COVERED or (command == "rebase" and "--abort" in (words or ()))
+    return command not in COVERED or (command == "rebase" and has_option(words, "--abort"))
 
 
 def run_hook(name: str, args: Sequence[str]) -> int:

@@ -876,36 +876,56 @@ def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookRepor
     Checkout's rule holds: a file whose content is not in the cache is never
     replaced.
     """
-    from .hookmain import git_command
+    from .hookmain import git_command, has_option
 
     index_file = os.environ.get("GIT_INDEX_FILE", "")
     if index_file and os.path.basename(index_file) != "index":
         return HookReport()  # not the work tree's index: git's own scratch
-    command, words = git_command(git_argv), git_argv or ()
+    command = git_command(git_argv)
     repo = ctx.repo
-    aborting = command == "rebase" and "--abort" in words
+    aborting = command == "rebase" and has_option(git_argv, "--abort")
     if repo.is_rebase_in_progress() and not aborting:
         return HookReport()
-    if command == "merge" and not {"--abort", "--no-commit"} & set(words):
+    if command == "stash" and _stash_action(git_argv) not in ("pop", "apply", "branch"):
+        # a stash being made writes git's scratch indexes in-process (what the hook
+        # then reads is the user's index, staged removals and all); its work tree is
+        # reset by a `git reset --hard` of its own, whose hook does the work
+        return HookReport()
+    if command == "merge" and not (
+        has_option(git_argv, "--abort") or has_option(git_argv, "--no-commit")
+    ):
         if not repo.ls_unmerged():
             return HookReport()  # a clean merge: post-merge brings its data
     staged, _others, deleted = _staged(ctx)  # HEAD against the index; conflicts left out
     reached = Reached.load(repo.state_dir)
     root = ctx.workspace.root
-    candidates = {m for m, _old, _new in staged} | reached.records.keys()
-    changes: list[tuple[str, str | None, str | None]] = [(m, None, None) for m in deleted]
-    for mpath in sorted(candidates):
+    moved = {m for m, _old, _new in staged}
+    # a manifest gone from the index is the command's doing only where gitstore brought
+    # its path (untrack forgets it: its files are the user's, as `git rm` leaves them)
+    changes: list[tuple[str, str | None, str | None]] = [
+        (m, None, None) for m in deleted if m in reached.records
+    ]
+    for mpath in sorted(moved | reached.records.keys()):
         try:
             data = (root / mpath).read_bytes()
         except OSError:
             continue
         if reached.left(mpath, data) or mf.has_conflict_markers(data):
             continue  # its files were brought to these very bytes; or one for resolve
+        if mpath not in moved and not os.path.lexists(root / mf.tracked_path(mpath)):
+            continue  # `git stash -a` took its files: its pop puts them back
         changes.append((mpath, None, ""))  # "": there, never taken for a manifest gone
     report = materialise_changes(ctx, sorted(changes))
     if aborting:  # what `gitstore resolve` brought at the rebase's stops is undone now
         RebaseTouched.take(repo.state_dir)
     return report
+
+
+def _stash_action(words: Sequence[str] | None) -> str:
+    """What ``git stash ...`` does (``push`` when no action is named)."""
+    rest = list(words or ())
+    rest = rest[rest.index("stash") + 1 :] if "stash" in rest else []
+    return next((w for w in rest if not w.startswith("-")), "push")
 
 
 def _between(ctx: Context, old: str, new: str) -> HookReport:

@@ -1290,6 +1290,11 @@ class Workspace:
                 (self.root / mpath).unlink()
                 self.statcache.forget_under(rel)
             gitignore.remove_many(self.root, rels)
+            from .cleanrecord import Reached
+
+            # no longer gitstore's: a hook must neither take them for a path in
+            # place nor remove their files as a manifest gone (docs/hooks.md)
+            Reached.mark(self.repo.state_dir, dict.fromkeys(mpaths))
             if (self.root / ".gitignore").exists():
                 try:
                     self.repo.stage([".gitignore"])

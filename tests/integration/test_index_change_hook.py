@@ -308,3 +308,40 @@ def test_the_hook_added_to_an_older_clone_stays_deleted_once_deleted(alice: Clon
     assert (hooks / "post-index-change").exists()
     alice.gs("uninstall")
     assert not [p.name for p in hooks.iterdir() if "gitstore" in p.name]
+
+
+# -- found by a second QA pass -------------------------------------------------------------
+def test_untracked_files_stay_through_a_stash_and_come_back_with_a_revert(alice: Clone) -> None:
+    """git stash made the hook read the user's index, where untrack's removal of the
+    manifest looked like the command's: the files untrack keeps were deleted."""
+    alice.gs("untrack", "data")
+    alice.git("stash", "-q")  # the untrack is stashed: the manifest is back, and its files
+    assert alice.read("data/a.bin") == b"alpha v2"
+    alice.git("stash", "pop", "-q")
+    assert alice.read("data/a.bin") == b"alpha v2"
+    alice.git("commit", "-qam", "untrack data")
+    (alice.path / "data" / "b.bin").unlink()
+    alice.git("revert", "--no-edit", "HEAD")  # tracked again: its files come back
+    assert alice.read("data/b.bin") == b"bravo v1"
+    _unchanged(alice)
+
+
+def test_a_stash_of_ignored_files_over_an_uncommitted_track_pops_back(alice: Clone) -> None:
+    alice.write("data/a.bin", b"alpha v3, tracked, not committed")
+    alice.gs("track", "data")
+    alice.git("stash", "-a", "-q")
+    alice.git("stash", "pop", "-q")
+    assert alice.read("data/a.bin") == b"alpha v3, tracked, not committed"
+    _unchanged(alice)
+
+
+def test_abbreviated_options_are_git_s_options(alice: Clone) -> None:
+    """git takes --abo for --abort and --no-comm for --no-commit."""
+    alice.git("switch", "-qc", "side", "HEAD~1")
+    alice.write("code.py", "print('side')\n")
+    alice.git("commit", "-qam", "side code")
+    alice.git("merge", "-q", "--no-comm", "main")
+    assert alice.read("data/a.bin") == b"alpha v2"
+    alice.git("merge", "--abo")
+    assert alice.read("data/a.bin") == b"alpha v1"
+    _unchanged(alice)
