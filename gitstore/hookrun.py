@@ -901,19 +901,29 @@ def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookRepor
     root = ctx.workspace.root
     moved = {m for m, _old, _new in staged}
     # a manifest gone from the index is the command's doing only where gitstore brought
-    # its path (untrack forgets it: its files are the user's, as `git rm` leaves them)
+    # its path (untrack forgets it: its files are the user's, as `git rm` leaves them),
+    # and never in a stash's pop: it replays the work tree's state, an untrack's too
     changes: list[tuple[str, str | None, str | None]] = [
-        (m, None, None) for m in deleted if m in reached.records
+        (m, None, None) for m in deleted if m in reached.records and command != "stash"
     ]
-    for mpath in sorted(moved | reached.records.keys()):
+    if command == "stash" and deleted:  # as the untrack it replays: the files are the user's
+        Reached.mark(repo.state_dir, dict.fromkeys(deleted))
+    # and every manifest whose path holds files it was not brought whole to: a path
+    # with a file left alone (content not in the cache) has no record, yet its other
+    # files follow the manifest; one checked out in part on purpose stays so
+    partly = {r for r, why in load_pending(ctx).items() if why == marks_file.PARTIAL}
+    for mpath in sorted(moved | reached.records.keys() | repo.index_manifests().keys()):
+        rel = mf.tracked_path(mpath)
         try:
             data = (root / mpath).read_bytes()
         except OSError:
             continue
-        if reached.left(mpath, data) or mf.has_conflict_markers(data):
+        if reached.left(mpath, data) or mf.has_conflict_markers(data) or rel in partly:
             continue  # its files were brought to these very bytes; or one for resolve
-        if mpath not in moved and not os.path.lexists(root / mf.tracked_path(mpath)):
-            continue  # `git stash -a` took its files: its pop puts them back
+        if not os.path.lexists(root / rel) and (mpath not in moved or command == "stash"):
+            # not there: never checked out here, or `git stash -a` took its files
+            # (the pop puts them back, and would fail on files in its way)
+            continue
         changes.append((mpath, None, ""))  # "": there, never taken for a manifest gone
     report = materialise_changes(ctx, sorted(changes))
     if aborting:  # what `gitstore resolve` brought at the rebase's stops is undone now

@@ -345,3 +345,35 @@ def test_abbreviated_options_are_git_s_options(alice: Clone) -> None:
     alice.git("merge", "--abo")
     assert alice.read("data/a.bin") == b"alpha v1"
     _unchanged(alice)
+
+
+# -- found by a third QA pass ------------------------------------------------------------
+def test_a_path_with_a_file_left_alone_still_follows_a_reset(alice: Clone) -> None:
+    """A file left alone (its content not in the cache) made the path lose its record of
+    what it was brought to; a reset back then brought nothing, and the next commit -a
+    recorded the other branch's file."""
+    alice.git("switch", "-qc", "side")
+    alice.write("data/b.bin", b"bravo on side")
+    alice.write("side.txt", "side\n")
+    alice.git("add", "side.txt")
+    alice.commit_data("side's b")
+    alice.git("switch", "-q", "main")
+    alice.write("data/a.bin", b"an edit gitstore never stored")
+    squashed = alice.git("merge", "-q", "--squash", "side")
+    assert "left data/a.bin alone" in squashed.stderr
+    assert alice.read("data/b.bin") == b"bravo on side"
+    alice.git("reset", "-q", "--hard")
+    assert alice.read("data/b.bin") == b"bravo v1"
+    assert alice.read("data/a.bin") == b"an edit gitstore never stored"
+
+
+def test_a_stash_of_ignored_files_pops_back_over_a_file_left_alone(alice: Clone) -> None:
+    alice.write("data/a.bin", b"alpha v3")
+    alice.gs("track", "data")
+    alice.write("data/a.bin", b"alpha v4, never stored")
+    alice.git("stash", "-q")
+    alice.git("stash", "pop", "-q")  # its hook leaves data/a.bin alone
+    assert alice.read("data/a.bin") == b"alpha v4, never stored"
+    alice.git("stash", "-a", "-q")
+    alice.git("stash", "pop", "-q")
+    assert alice.read("data/a.bin") == b"alpha v4, never stored"
