@@ -39,6 +39,13 @@ def _code_then_data(tmp_path: Path) -> Clone:
     return repo
 
 
+def _side_with_code(alice: Clone) -> None:
+    """Branch side from HEAD~1 (data v1), one commit of code on it, checked out."""
+    alice.git("switch", "-qc", "side", "HEAD~1")
+    alice.write("code.py", "print('side')\n")
+    alice.git("commit", "-qam", "side code")
+
+
 def _unchanged(clone: Clone) -> None:
     status = clone.gs("status")
     assert status.stdout.split() == ["unchanged", "data"], status.stdout + status.stderr
@@ -273,9 +280,7 @@ def test_a_stash_of_ignored_files_pops_back(alice: Clone) -> None:
 
 def test_a_clean_merge_without_a_commit_brings_the_data(alice: Clone) -> None:
     """git merge --no-commit runs no post-merge."""
-    alice.git("switch", "-qc", "side", "HEAD~1")
-    alice.write("code.py", "print('side')\n")
-    alice.git("commit", "-qam", "side code")
+    _side_with_code(alice)
     alice.git("merge", "-q", "--no-commit", "main")
     assert alice.read("data/a.bin") == b"alpha v2"
     alice.git("commit", "-qm", "merged")
@@ -337,9 +342,7 @@ def test_a_stash_of_ignored_files_over_an_uncommitted_track_pops_back(alice: Clo
 
 def test_abbreviated_options_are_git_s_options(alice: Clone) -> None:
     """git takes --abo for --abort and --no-comm for --no-commit."""
-    alice.git("switch", "-qc", "side", "HEAD~1")
-    alice.write("code.py", "print('side')\n")
-    alice.git("commit", "-qam", "side code")
+    _side_with_code(alice)
     alice.git("merge", "-q", "--no-comm", "main")
     assert alice.read("data/a.bin") == b"alpha v2"
     alice.git("merge", "--abo")
