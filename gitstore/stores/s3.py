@@ -169,6 +169,8 @@ class S3Store(Store):
         self._client: Any = None
         self._slow_client: Any = None
         self._client_lock = threading.Lock()
+        self._session: Any = None
+        self._direct: Any = None  # s3direct.DirectPut, False where it does not apply
         # objects whose upload took up an interrupted one: oid -> (bytes kept, size)
         self.resumed_uploads: dict[str, tuple[int, int]] = {}
 
@@ -231,6 +233,7 @@ class S3Store(Store):
         try:
             session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
             client = session.client("s3", endpoint_url=self.endpoint_url, config=config)
+            self._session = session
             client.meta.events.register("before-call.s3", _invocation_id())
             if slow:
                 self._route_quick(client)
@@ -262,6 +265,17 @@ class S3Store(Store):
 
         client.meta.events.register("before-send.s3", note)
         session.send = send
+
+    def _direct_put(self) -> Any:
+        """The shortcut for small PUTs (gitstore/stores/s3direct.py), or None."""
+        if self._direct is None:
+            client = self.client
+            with self._client_lock:
+                if self._direct is None:
+                    from .s3direct import DirectPut
+
+                    self._direct = DirectPut.for_store(self, self._session, client) or False
+        return self._direct or None
 
     def _endpoint(self) -> str:
         if self.endpoint_url:
@@ -695,6 +709,9 @@ class S3Store(Store):
         key = self._key(layout.object_key(oid))
         what = f"write object {oid}"
         if data is not None:
+            direct = self._direct_put()
+            if direct is not None and direct.put(key, data, what):
+                return
             # bytes, not a file: botocore sends a file with "Expect: 100-continue"
             # and waits for the interim answer, a round trip more per object
             self._call(what, self.client.put_object, Key=key, Body=data, oid=oid)
@@ -1013,7 +1030,9 @@ class S3Store(Store):
         for client in (self._client, self._slow_client):
             if client is not None:
                 client.close()
-        self._client = self._slow_client = None
+        if self._direct:
+            self._direct.close()
+        self._client = self._slow_client = self._direct = None
 
 
 def _invocation_id() -> Callable[..., None]:
