@@ -315,17 +315,31 @@ def first_invalid_path(paths: Iterable[str]) -> tuple[str, str] | None:
 _TOTALS_HINT = "if a merge left it so, `gitstore resolve PATH --ours` recomputes the totals"
 
 
+class NewerVersionError(ManifestError):
+    """A manifest of a version this gitstore does not know: read by none, rewritten by none.
+
+    ``track`` rewrites a manifest it cannot read (a mangled one is mended
+    from the files on disk), but not this one: a newer gitstore wrote it, and
+    a version-1 rewrite would drop whatever that version records.
+    """
+
+
 class _Invalid(Exception):
     """A validation failure at ``line`` (1-based, or None), before the source is known."""
 
-    def __init__(self, line: int | None, message: str, hint: str | None = None) -> None:
+    def __init__(
+        self, line: int | None, message: str, hint: str | None = None, *, newer: bool = False
+    ) -> None:
         super().__init__(message)
         self.line = line
         self.message = message
         self.hint = hint
+        self.newer = newer
 
     def to_error(self, source: str) -> ManifestError:
         where = source if self.line is None else f"{source} line {self.line}"
+        if self.newer:
+            return NewerVersionError(f"{where}: {self.message}", hint=self.hint)
         if self.hint is _TOTALS_HINT:  # said in the message: hooks and status show only that
             path = source.split(" ")[0]
             path = tracked_path(path) if path.endswith(SUFFIX) else "PATH"
@@ -794,6 +808,7 @@ def _from_yaml(value: Any, node: yaml.Node | None) -> Manifest:
             line("gitstore"),
             f"uses manifest version {version}; upgrade gitstore to read it",
             hint="pip install --upgrade gitstore",
+            newer=True,
         )
     kind = value.get("kind")
     if kind not in KINDS:

@@ -549,6 +549,21 @@ def _head_of(path: Path) -> bytes:
         return b""
 
 
+def _refuse_newer_version(data: bytes, source: str) -> None:
+    """NewerVersionError when ``data`` is a manifest of a version this gitstore does not know.
+
+    Any other unreadable manifest is rewritten by ``track`` from the files
+    (its unknown keys are lost with it); a newer version's is refused, before
+    anything is written, as every reader refuses it.
+    """
+    try:
+        mf.parse_cached(data, "blake3:" + hash_bytes(data), source)  # _track_one reads it again
+    except mf.NewerVersionError:
+        raise
+    except ManifestError:
+        pass
+
+
 def _parsed_or_none(data: bytes | None, source: str) -> mf.Manifest | None:
     if data is None:
         return None
@@ -764,7 +779,10 @@ class Workspace:
             except OSError:
                 now = b""
             # bytes that track wrote hold no conflict markers (no entry line starts with one)
-            conflicted = not self.track_memo.wrote(mrel, now) and mf.has_conflict_markers(now)
+            ours = self.track_memo.wrote(mrel, now)
+            if now and not ours:
+                _refuse_newer_version(now, mrel)
+            conflicted = not ours and mf.has_conflict_markers(now)
             if conflicted:  # the files on disk hold neither side's whole change
                 raise PathError(
                     f"{mf.manifest_path(rel)} has merge conflict markers: tracking the files on"
