@@ -94,6 +94,7 @@ _AUTH_CODES = {
     "403",
     "Forbidden",
 }
+_BUCKET_LOOKUP = "look up the bucket"  # a 404 to this (no body, no code) is NoSuchBucket
 _OBJECT_DENIED_CODES = {"AccessDenied", "403", "Forbidden"}
 _THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "503"}
 _TRANSIENT_CODES = {"InternalError", "RequestTimeout", "ServiceUnavailable", "OperationAborted"}
@@ -170,6 +171,7 @@ class S3Store(Store):
         self._slow_client: Any = None
         self._client_lock = threading.Lock()
         self._session: Any = None
+        self._bucket_seen = False  # a HEAD of the bucket answered (see _require_bucket)
         self._direct: Any = None  # s3direct.DirectPut, False where it does not apply
         # objects whose upload took up an interrupted one: oid -> (bytes kept, size)
         self.resumed_uploads: dict[str, tuple[int, int]] = {}
@@ -334,7 +336,7 @@ class S3Store(Store):
         code = str(error.get("Code", ""))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         detail = f"{code}: {error.get('Message', '')}".rstrip(": ")
-        if code == "NoSuchBucket":
+        if code == "NoSuchBucket" or (what == _BUCKET_LOOKUP and status == 404):
             return StoreError(
                 f"bucket '{self.bucket}' does not exist ({self.url} at {self._endpoint()})",
                 hint="check the remote's URL and endpoint, or create the bucket",
@@ -415,7 +417,21 @@ class S3Store(Store):
     def _exists_by_head(self, wanted: set[str]) -> set[str]:
         ordered = sorted(wanted)
         found = self._parallel(self._head, ordered)
+        if not all(found):
+            self._require_bucket()
         return {oid for oid, present in zip(ordered, found, strict=True) if present}
+
+    def _require_bucket(self) -> None:
+        """Raise unless the bucket exists (asked once per store).
+
+        A HEAD has no body, so the 404 of an object in a bucket that is not
+        there (a typo, a deleted bucket) reads as "no such object": an empty
+        store. One HEAD of the bucket tells the two apart.
+        """
+        if self._bucket_seen:
+            return
+        self._call(_BUCKET_LOOKUP, self.client.head_bucket)
+        self._bucket_seen = True
 
     def _exists_by_listing(self, wanted: set[str]) -> set[str]:
         """One LIST page first: on a small or fresh remote it is the whole answer."""

@@ -186,6 +186,20 @@ def test_s3_round_trip_through_moto_server(
     assert len(b.gs("remote", "ls", "s3").stdout.split()) == 8
 
 
+def test_a_bucket_that_is_not_there_is_named_not_read_as_empty(
+    origin: Clone, moto_endpoint: str, s3_env: dict[str, str]
+) -> None:
+    # QA pass 12: a HEAD has no body, so its 404 for an object in a missing bucket
+    # read as "no such object": `remote status` said 0 of 4 present, exit 0
+    origin.gs("remote", "add", "typo", "s3://no-such-bucket/proj", "--default",
+              "--endpoint-url", moto_endpoint)  # fmt: skip
+    origin.gs("untrack", "data")  # one object left: asked with a HEAD, not listed
+    origin.commit()
+    for command in (("remote", "status"), ("remote", "status", "typo"), ("push",)):
+        out = origin.gs(*command, ok=False)
+        assert "bucket 'no-such-bucket' does not exist" in one_error(out), command
+
+
 def test_a_cache_object_damaged_by_hand_never_reaches_s3_as_good(
     origin: Clone, moto_endpoint: str, s3_env: dict[str, str]
 ) -> None:
