@@ -256,6 +256,8 @@ def resolve_path(ctx: Context, user_path: str, side: str) -> tuple[str, list[str
     rel = ws.relpath(user_path, ctx.cwd)
     mpath = rel if rel.endswith(mf.SUFFIX) else mf.manifest_path(rel)
     full = ws.root / mpath
+    if full.is_dir():  # not a manifest: "Is a directory" would not say which path, nor why
+        raise PathError(f"{mpath} is a folder, not the manifest of a tracked path")
     try:
         data = full.read_bytes()
     except FileNotFoundError:

@@ -639,6 +639,10 @@ class Workspace:
             )
         if rel == ".git" or rel.startswith(".git/"):
             raise PathError(f"{user_path} is inside .git")
+        if rel == mf.SUFFIX:  # a manifest's name with nothing before it: no path's manifest
+            raise PathError(
+                f"{shown(user_path)} is gitstore's own configuration folder, never a tracked path"
+            )
         self._refuse_symlinked_parent(user_path, parent, root)
         self._refuse_nested_repository(user_path, rel)
         return rel

@@ -48,3 +48,39 @@ def test_track_refuses_a_newer_manifest_version(repo: Path, run, pre: tuple[str,
     assert manifest.read_bytes() == newer
     assert (repo / ".gitignore").read_bytes() == gitignore
     assert git(repo, "status", "--porcelain", "--", "data.gitstore").stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("track", ".gitstore"),
+        ("track", "./.gitstore/"),
+        ("untrack", ".gitstore"),
+        ("status", ".gitstore"),
+        ("checkout", ".gitstore"),
+        ("checkout", "HEAD", ".gitstore"),
+        ("-v", "track", ".gitstore"),
+        ("-v", "status", ".gitstore"),
+        ("-v", "checkout", "HEAD", "./.gitstore"),
+        ("push", ".gitstore"),
+        ("fetch", ".gitstore"),
+        ("pull", ".gitstore"),
+        ("resolve", ".gitstore", "--ours"),
+    ],
+)
+def test_the_config_folder_as_a_path_is_one_error_line(
+    repo: Path, run, args: tuple[str, ...]
+) -> None:
+    """`.gitstore` (the config folder) as a PATH crashed with `ValueError: not a manifest
+    path` (a traceback); `resolve .gitstore` said only "Is a directory"."""
+    run(repo, "init")
+    write(repo / "data" / "a.txt", b"a\n")
+    run(repo, "track", "data")
+    run(repo, "remote", "add", "team", str(repo.parent / "remote"), "--default")
+    git(repo, "commit", "-qm", "t")
+    before = git(repo, "status", "--porcelain").stdout
+    proc = run(repo, *args, ok=False)
+    assert proc.returncode == 1
+    _one_error(proc, next(a for a in args if ".gitstore" in a), "configuration")
+    assert git(repo, "status", "--porcelain").stdout == before
+
