@@ -106,7 +106,27 @@ def untrack(ctx: Context, paths: Sequence[str]) -> list[str]:
 def status(ctx: Context, paths: Sequence[str] = ()) -> list[PathStatus]:
     ws = ctx.workspace
     only = [_tracked_rel(ws, p, ctx.cwd) for p in paths]
+    for o in only:  # a mistyped name inside a tracked folder: refused, as checkout refuses it
+        around = _manifests_around(ws, o)
+        if around:
+            try:
+                _require_entry(ctx, o, around, None)
+            except ManifestError:
+                pass  # an unreadable manifest: status reports it as invalid
     return ws.status(only)
+
+
+def _manifests_around(ws: Workspace, rel: str) -> dict[str, bytes]:
+    """{manifest: bytes} of the work tree's manifests of the folders above ``rel``."""
+    parts = rel.split("/")
+    out = {}
+    for i in range(1, len(parts)):
+        mpath = mf.manifest_path("/".join(parts[:i]))
+        try:
+            out[mpath] = (ws.root / mpath).read_bytes()
+        except OSError:
+            continue
+    return out
 
 
 def _tracked_rel(ws: Workspace, user_path: str, cwd: Path) -> str:
@@ -220,8 +240,12 @@ def _require_entry(ctx: Context, path: str, manifests: dict[str, bytes], rev: st
         if root is not None and os.path.lexists(root / path):
             return
         sub = path[len(rel) + 1 :]
-        if b"{path: " + sub.encode() in data:  # the canonical line; else parse to be sure
-            return
+        line = b"\n- {path: " + sub.encode()  # the canonical line of it or of a file below it
+        at = data.find(line)
+        while at >= 0:  # whole names only: data/a is neither data/a.txt nor data/ab/
+            if data[at + len(line) : at + len(line) + 1] in (b",", b"/"):
+                return
+            at = data.find(line, at + 1)
         if mf.has_conflict_markers(data):
             return  # the checkout names the conflict
         manifest = mf.parse(data, mpath)

@@ -84,3 +84,36 @@ def test_the_config_folder_as_a_path_is_one_error_line(
     _one_error(proc, next(a for a in args if ".gitstore" in a), "configuration")
     assert git(repo, "status", "--porcelain").stdout == before
 
+
+@BOTH
+def test_a_prefix_of_an_entry_is_not_a_path_inside_a_tracked_folder(
+    repo: Path, run, pre: tuple[str, ...]
+) -> None:
+    """`checkout HEAD~1 data/a` (a prefix of data/a.txt) and `data/su` (of data/sub/)
+    wrote nothing and exited 0: the entry was looked up as a substring of the manifest.
+    `status data/nonexistent` answered for the whole of data."""
+    write(repo / "data" / "a.txt", b"a\n")
+    write(repo / "data" / "sub" / "b.txt", b"b\n")
+    run(repo, "track", "data")
+    git(repo, "commit", "-qm", "v1")
+    write(repo / "data" / "a.txt", b"a2\n")
+    write(repo / "data" / "sub" / "b.txt", b"b2\n")
+    run(repo, "track", "data")
+    git(repo, "commit", "-qm", "v2")
+    for path in ("data/a", "data/su", "data/sub/b", "data/zzz"):
+        proc = run(repo, *pre, "checkout", "HEAD~1", path, ok=False)
+        assert proc.returncode == 1
+        _one_error(proc, path, "not a file or folder of the tracked path data")
+    for path in ("data/nonexistent", "data/a", "data/su"):
+        proc = run(repo, *pre, "status", path, ok=False)
+        assert proc.returncode == 1
+        _one_error(proc, path, "not a file or folder of the tracked path data")
+    assert (repo / "data" / "a.txt").read_bytes() == b"a2\n"
+    # whole names still work: a file, a folder, a file on disk only
+    assert "1 written" in run(repo, *pre, "checkout", "HEAD~1", "data/a.txt").stdout
+    assert "1 written" in run(repo, *pre, "checkout", "HEAD~1", "data/sub").stdout
+    assert (repo / "data" / "a.txt").read_bytes() == b"a\n"
+    assert (repo / "data" / "sub" / "b.txt").read_bytes() == b"b\n"
+    write(repo / "data" / "new.txt", b"n\n")
+    assert "added: data/new.txt" in run(repo, *pre, "status", "data/new.txt").stdout
+    assert "modified" in run(repo, *pre, "status", "data/sub").stdout
