@@ -7,7 +7,8 @@ An object is *needed* (kept) when any of these names it:
   it (``core.worktree``, else the folder of a ``.git`` dir), and each index is
   read even when its work tree is not found (see :func:`main_work_trees`);
 - a manifest in any commit reachable from any branch, tag, remote-tracking ref,
-  stash, worktree HEAD or reflog entry of any registered repository — every
+  stash, worktree HEAD, per-worktree ref (``refs/worktree/*``, ``refs/bisect/*``
+  of any linked worktree) or reflog entry of any registered repository — every
   ancestor, not only first parents;
 - a view the Python API handed out under ``<cache>/views/<id>/`` that was used
   within the grace period (views older than that are deleted);

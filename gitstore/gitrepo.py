@@ -777,11 +777,13 @@ class GitRepo:
             for name in (*_SPECIAL_HEADS, "FETCH_HEAD", *_AUTOSTASHES):
                 candidates |= _shas_in_file(git_dir / name, first_column_only=True)
             candidates |= _shas_in_file(git_dir / "logs" / "HEAD")
-        logs = self.common_dir / "logs" / "refs"
-        if logs.is_dir():
-            for folder, _, files in os.walk(logs):
-                for name in files:
-                    candidates |= _shas_in_file(Path(folder) / name)
+            if git_dir != self.common_dir:
+                # a linked worktree's own refs (refs/worktree/*, refs/bisect/*,
+                # refs/rewritten/*) and their reflogs live in its admin folder,
+                # never in the common dir's refs that dulwich lists; git gc keeps them
+                candidates |= _shas_in_tree(git_dir / "refs", first_column_only=True)
+                candidates |= _shas_in_tree(git_dir / "logs" / "refs")
+        candidates |= _shas_in_tree(self.common_dir / "logs" / "refs")
         candidates.discard(_ZERO)
         out: set[str] = set()
         for sha in candidates:
@@ -1243,6 +1245,16 @@ def _read_gitfile(path: Path) -> Path:
         raise NotARepositoryError(f"{path} is not a valid .git file")
     target = Path(text[len("gitdir:") :].strip())
     return Path(os.path.normpath(path.parent / target))
+
+
+def _shas_in_tree(folder: Path, first_column_only: bool = False) -> set[str]:
+    """:func:`_shas_in_file` of every file below ``folder`` (loose refs, or reflogs)."""
+    out: set[str] = set()
+    if folder.is_dir():
+        for parent, _, files in os.walk(folder):
+            for name in files:
+                out |= _shas_in_file(Path(parent) / name, first_column_only)
+    return out
 
 
 def _shas_in_file(path: Path, first_column_only: bool = False) -> set[str]:

@@ -1,0 +1,122 @@
+"""Data-safety findings of the twelfth QA pass, all around garbage collection.
+
+1. Per-worktree refs of a linked worktree (``refs/worktree/*``, ``refs/bisect/*``,
+   kept in ``.git/worktrees/NAME/refs/``) and their reflogs protected nothing:
+   ``gitstore gc`` and ``gc --remote`` run from the main worktree deleted what
+   only such a ref held, though git itself keeps the commit.
+2. ``gc --remote`` deleted the data of a branch pushed to another git remote
+   (a fork) that maps to the same store: the push registered the repository
+   under ``origin``'s id.
+3. ``gc --remote`` running while a teammate's ``git push`` was in its pre-push
+   hook deleted an object the hook had taken as present; the push then landed
+   naming data no store had.
+
+Real git, real files, a bare origin and a folder remote.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from tests.integration.test_hooks import Clone, make_team, objects_in, oid_of, solo
+
+
+def _age(store: Path, days: float = 3) -> None:
+    past = time.time() - days * 86400
+    for path in (store / "objects").rglob("*"):
+        if path.is_file():
+            os.utime(path, (past, past))
+
+
+def _full_oid(clone: Clone, rel: str, rev: str = "HEAD") -> str:
+    short = oid_of(clone, rel)
+    data = clone.git("show", f"{rev}:{rel}.gitstore").stdout
+    (found,) = [w.strip("{},") for w in data.split() if w.strip("{},").startswith(short)]
+    return found
+
+
+def _worktree_only_commit(
+    repo: Clone, tmp_path: Path, ref: str, reflog_only: bool = False
+) -> tuple[Clone, str]:
+    """A linked worktree whose only hold on a commit with model.bin is the per-worktree
+    ``ref`` (with ``reflog_only``: that ref's reflog, the ref having moved on)."""
+    repo.write("README", "x\n")
+    repo.git("add", "README")
+    repo.git("commit", "-qm", "init")
+    repo.git("worktree", "add", "-q", str(tmp_path / "wt"), "-b", "wtb")
+    wt = Clone(tmp_path / "wt", repo.cache)
+    wt.git("switch", "-qc", "experiment")
+    wt.write("model.bin", os.urandom(1500).hex())
+    wt.gs("track", "model.bin")
+    wt.git("add", "-A")
+    wt.git("commit", "-qm", "model v1")
+    oid = _full_oid(wt, "model.bin")
+    wt.git("update-ref", "--create-reflog", ref, "HEAD")
+    wt.git("switch", "-q", "wtb")
+    wt.git("branch", "-qD", "experiment")
+    if reflog_only:
+        wt.git("update-ref", ref, "wtb")  # the ref moves on: its reflog names the commit
+        wt.git("reflog", "expire", "--expire=now", "HEAD")
+        assert wt.git("rev-parse", f"{ref}@{{1}}").stdout.strip()
+    else:
+        wt.git("reflog", "expire", "--expire=now", "--all")
+        wt.git("gc", "-q", "--prune=now")
+        assert wt.git("cat-file", "-t", ref).stdout.strip() == "commit"  # git keeps it
+    return wt, oid
+
+
+def test_cache_gc_keeps_what_a_linked_worktrees_own_ref_holds(tmp_path: Path) -> None:
+    """Finding 1 (cache): refs/worktree/* of a linked worktree; gc run from the main worktree."""
+    repo = solo(tmp_path / "p", tmp_path / "cache")
+    wt, oid = _worktree_only_commit(repo, tmp_path, "refs/worktree/keep")
+    repo.gs("gc", "--grace", "0")
+    assert oid in objects_in(tmp_path / "cache" / "gitstore")
+    assert wt.gs("cat", "--rev", "refs/worktree/keep", "model.bin").stdout
+
+
+def test_cache_gc_keeps_a_bisect_ref_from_another_repository_sharing_the_cache(
+    tmp_path: Path,
+) -> None:
+    """Finding 1 (cache): refs/bisect/* of a linked worktree, gc run from another repository."""
+    repo = solo(tmp_path / "p", tmp_path / "cache")
+    _wt, oid = _worktree_only_commit(repo, tmp_path, "refs/bisect/bad")
+    other = solo(tmp_path / "q", tmp_path / "cache")
+    other.gs("gc", "--grace", "0")
+    assert oid in objects_in(tmp_path / "cache" / "gitstore")
+
+
+def test_cache_gc_keeps_what_only_a_linked_worktrees_ref_reflog_names(tmp_path: Path) -> None:
+    """Finding 1 (reflogs): a per-worktree ref moved on; only its reflog names the commit."""
+    repo = solo(tmp_path / "p", tmp_path / "cache")
+    _wt, oid = _worktree_only_commit(repo, tmp_path, "refs/worktree/keep", reflog_only=True)
+    repo.gs("gc", "--grace", "0")
+    assert oid in objects_in(tmp_path / "cache" / "gitstore")
+
+
+def test_gc_remote_keeps_what_a_linked_worktrees_own_ref_holds(tmp_path: Path) -> None:
+    """Finding 1 (remote): the same per-worktree ref, its data pushed then its branch deleted."""
+    alice, _bob, _origin = make_team(tmp_path, str(tmp_path / "store"))
+    store = tmp_path / "store"
+    alice.gs("install")
+    alice.git("worktree", "add", "-q", str(tmp_path / "wt"), "-b", "wtb")
+    wt = Clone(tmp_path / "wt", alice.cache)
+    wt.git("switch", "-qc", "experiment")
+    wt.write("model.bin", os.urandom(1500).hex())
+    wt.gs("track", "model.bin")
+    wt.git("add", "-A")
+    wt.git("commit", "-qm", "model v1")
+    oid = _full_oid(wt, "model.bin")
+    wt.git("push", "-q", "origin", "experiment")  # pre-push uploads model.bin
+    assert oid in objects_in(store)
+    wt.git("update-ref", "refs/worktree/keep", "HEAD")
+    wt.git("push", "-q", "origin", "--delete", "experiment")
+    wt.git("switch", "-q", "wtb")
+    wt.git("branch", "-qD", "experiment")
+    wt.git("reflog", "expire", "--expire=now", "--all")
+    alice.git("fetch", "-q", "--prune")
+    _age(store)
+    alice.gs("gc", "--remote", "team", "--dry-run", "--grace", "0")
+    alice.gs("gc", "--remote", "team", "--grace", "0", "--yes")
+    assert oid in objects_in(store)
