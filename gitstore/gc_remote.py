@@ -131,7 +131,7 @@ def _first_commit(repo: GitRepo) -> str:
     return roots[-1].decode("ascii") if roots else ""
 
 
-def repository_id(ctx: Context) -> tuple[str, str, str]:
+def repository_id(ctx: Context, pushed_to: str | None = None) -> tuple[str, str, str]:
     """(id, first commit, origin URL): the id names this repository in a remote's ``users/``.
 
     It hashes the root commit of the default branch (:func:`_first_commit`)
@@ -140,24 +140,62 @@ def repository_id(ctx: Context) -> tuple[str, str, str]:
     ``origin`` was spelled and whichever branch they are on. A record written
     before ids were normalised is recognised by its ``first_commit`` and
     ``origin`` (:func:`other_users`).
+
+    ``pushed_to``: the URL of the git remote a push goes to, when it is not
+    ``origin`` (a fork): the commits land there, so that repository is the
+    one whose branches need the objects, and it is recorded in place of
+    ``origin``. The collections of clones that do not list it as a git remote
+    then see another repository, and refuse.
     """
     repo = ctx.repo
-    proc = repo.git("remote", "get-url", "origin", check=False)
-    raw = proc.stdout.decode("utf-8", "replace").strip() if proc.returncode == 0 else ""
-    origin = normalise_url(raw or repo.config_get("remote.origin.url") or "", _url_base(repo))
+    if pushed_to:
+        raw = pushed_to
+    else:
+        proc = repo.git("remote", "get-url", "origin", check=False)
+        raw = proc.stdout.decode("utf-8", "replace").strip() if proc.returncode == 0 else ""
+        raw = raw or repo.config_get("remote.origin.url") or ""
+    origin = normalise_url(raw, _url_base(repo))
     first = _first_commit(repo)
     digest = hashlib.sha256(f"{first}\n{origin}".encode()).hexdigest()[:24]
     return digest, first, origin
 
 
-def other_users(store: Store, mine: str, first: str = "", origin: str = "") -> list[str]:
-    """Ids of the other repositories ``users/`` names; an older record of this one is not "other"."""
+def other_users(
+    store: Store,
+    mine: str,
+    first: str = "",
+    origin: str = "",
+    also: set[str] | frozenset[str] = frozenset(),
+) -> list[str]:
+    """Ids of the other repositories ``users/`` names; an older record of this one is not
+    "other", nor one in ``also`` (see :func:`git_remote_ids`)."""
     try:
         keys = list(store.list_documents(USERS))
     except UnsupportedError:
         return []
     ids = {k[len(USERS) :].removesuffix(".yaml") for k in keys if k.endswith(".yaml")}
-    return sorted(rid for rid in ids - {mine} if not _same_repository(store, rid, first, origin))
+    ids -= {mine, *also}
+    return sorted(rid for rid in ids if not _same_repository(store, rid, first, origin))
+
+
+def git_remote_ids(ctx: Context, first: str) -> set[str]:
+    """The ids a push from this clone to any of its git remotes records (fetch and push URLs).
+
+    A collection lists every ref of every git remote of this clone and keeps
+    what they name: a record of pushes to one of them is this collection's
+    business, not another repository's.
+    """
+    repo = ctx.repo
+    out: set[str] = set()
+    base = _url_base(repo)
+    for remote in repo.git("remote").stdout.decode("utf-8", "replace").split():
+        for extra in ((), ("--push",)):
+            proc = repo.git("remote", "get-url", *extra, "--all", remote, check=False)
+            for raw in proc.stdout.decode("utf-8", "replace").splitlines():
+                if raw.strip():
+                    url = normalise_url(raw, base)
+                    out.add(hashlib.sha256(f"{first}\n{url}".encode()).hexdigest()[:24])
+    return out
 
 
 def _same_repository(store: Store, rid: str, first: str, origin: str) -> bool:
@@ -198,7 +236,7 @@ def record_user(ctx: Context, store: Store, ident: tuple[str, str, str] | None =
     store.put_document(f"{USERS}{rid}.yaml", yaml.safe_dump(doc, sort_keys=False).encode())
 
 
-def note_user(ctx: Context, store: Store) -> None:
+def note_user(ctx: Context, store: Store, pushed_to: str | None = None) -> None:
     """Record this repository in the remote's ``users/`` unless it is there already.
 
     Push calls this whenever its commits name objects, before uploading any:
@@ -207,13 +245,16 @@ def note_user(ctx: Context, store: Store) -> None:
     know this one needs them. The clone remembers which stores hold its record
     (``.git/gitstore/recorded-users``), so later pushes ask the store nothing.
 
+    ``pushed_to``: the URL of the git remote pushed to, when not ``origin``
+    (:func:`repository_id`).
+
     Never fails: a store that holds no documents, is read-only or cannot be
     reached goes unrecorded, with a debug line.
     """
     try:
         from .transfer import store_identity
 
-        ident = repository_id(ctx)
+        ident = repository_id(ctx, pushed_to)
         mark = f"{ident[0]} {store_identity(store)}"  # another S3 service is another store
         marks = ctx.repo.common_state_dir / RECORDED
         if mark in _lines(marks):
@@ -412,7 +453,7 @@ def collect_remote(
         # a remote whose disk is full is when a collection is wanted most; the
         # record is for other clones' collections, and this one loses nothing
         result.notes.append(f"this repository could not be recorded in users/: {exc.message}")
-    others = other_users(store, rid, first, origin)
+    others = other_users(store, rid, first, origin, git_remote_ids(ctx, first))
     if others and not shared_ok:
         raise GitstoreError(
             f"remote '{name}' is also used by {len(others)} other repositor"

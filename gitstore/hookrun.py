@@ -723,8 +723,16 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
             hint="run `gitstore remote add NAME URL --default`",
         )
     try:
+        # a push to another git remote than origin (a fork) is recorded as that
+        # repository in the store's users/: its branches need these objects
+        pushed_to = None if remote == "origin" else _pushed_url(repo, remote, args, env)
         result = transfer.push_objects(
-            ctx, objects, remote=store, confirm=introduced, renew=brought
+            ctx,
+            objects,
+            remote=store,
+            confirm=introduced,
+            renew=brought,
+            pushed_to=pushed_to,
         )
     except GitstoreError as exc:
         exc.message = f"push to {target} refused: {exc.message}"
@@ -762,6 +770,18 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
             " a teammate's clone will not know where the data is until it is committed and pushed"
         )
     return HookReport(lines)
+
+
+def _pushed_url(
+    repo: GitRepo, remote: str, args: Sequence[str], env: Mapping[str, str]
+) -> str | None:
+    """The URL a push goes to: git's second argument (pre-commit's env), else the
+    push URL of the named git remote; None when it cannot be told."""
+    url = env.get("PRE_COMMIT_REMOTE_URL") or (args[1] if len(args) > 1 else "")
+    if not url and remote:
+        proc = repo.git("remote", "get-url", "--push", remote, check=False)
+        url = proc.stdout.decode("utf-8", "replace").strip() if proc.returncode == 0 else ""
+    return url or None
 
 
 def _short_ref(ref: str) -> str:

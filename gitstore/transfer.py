@@ -569,8 +569,13 @@ def push_objects(
     dry_run: bool = False,
     confirm: Iterable[str] = (),
     renew: Iterable[str] = (),
+    pushed_to: str | None = None,
 ) -> TransferResult:
     """Upload the objects the remote lacks; remote-level problems raise StoreError.
+
+    ``pushed_to``: the URL of the git remote a ``git push`` goes to, when it is
+    not ``origin``; the remote's ``users/`` record names that repository
+    (:func:`gitstore.gc_remote.note_user`).
 
     The per-remote index answers for objects once seen on the remote, except
     those in ``confirm``, which the store itself is asked about (pre-push
@@ -622,7 +627,7 @@ def push_objects(
     if wanted:  # first, so that another repository's `gc --remote` sees this one
         from .gc_remote import note_user
 
-        note_user(ctx, store)
+        note_user(ctx, store, pushed_to)
     if send:
         queue.record(set(send) | (queue.pending() - indexed))
     _upload(ctx, name, store, send, sizes, wanted, index, jobs, progress, result)

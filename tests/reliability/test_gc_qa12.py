@@ -17,6 +17,7 @@ Real git, real files, a bare origin and a folder remote.
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -120,3 +121,68 @@ def test_gc_remote_keeps_what_a_linked_worktrees_own_ref_holds(tmp_path: Path) -
     alice.gs("gc", "--remote", "team", "--dry-run", "--grace", "0")
     alice.gs("gc", "--remote", "team", "--grace", "0", "--yes")
     assert oid in objects_in(store)
+
+
+def _clone(tmp_path: Path, origin: Path, name: str) -> Clone:
+    clone = Clone(tmp_path / name, tmp_path / f"{name}-cache")
+    subprocess.run(
+        ["git", "clone", "-q", str(origin), str(clone.path)], check=True, capture_output=True
+    )
+    clone.gs("init")
+    return clone
+
+
+def test_gc_remote_refuses_a_store_a_fork_push_needs(tmp_path: Path) -> None:
+    """Finding 2: alice pushes a branch to her fork (same store, from the committed config);
+    the maintainer's gc --remote took it for its own repository and deleted the branch's data."""
+    alice, _bob, origin = make_team(tmp_path, str(tmp_path / "store"))
+    store = tmp_path / "store"
+    alice.gs("install")
+    fork = tmp_path / "alice-fork.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(origin), str(fork)], check=True)
+    alice.git("remote", "add", "fork", str(fork))
+    alice.git("switch", "-qc", "feat")
+    alice.write("model.bin", os.urandom(2000).hex())
+    alice.gs("track", "model.bin")
+    alice.git("add", "-A")
+    alice.git("commit", "-qm", "model")
+    oid = _full_oid(alice, "model.bin")
+    alice.git("push", "-q", "fork", "feat")
+    assert oid in objects_in(store)
+    _age(store)
+
+    maintainer = _clone(tmp_path, origin, "c")
+    refused = maintainer.gs("gc", "--remote", "team", "--dry-run", "--grace", "0", ok=False)
+    assert "is also used by 1 other repository" in refused.stderr
+    assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 2
+    assert oid in objects_in(store)
+
+    # alice herself lists her fork as a git remote: its refs are heeded, the record is hers
+    alice.gs("gc", "--remote", "team", "--dry-run", "--grace", "0")
+    alice.gs("gc", "--remote", "team", "--grace", "0", "--yes")
+    assert oid in objects_in(store)
+
+    reviewer = _clone(tmp_path, origin, "r")
+    reviewer.gs("install")
+    reviewer.git("remote", "add", "alice", str(fork))
+    reviewer.git("fetch", "-q", "alice")
+    reviewer.git("switch", "-qc", "feat", "alice/feat")
+    reviewer.gs("pull")
+    assert reviewer.read("model.bin") == alice.read("model.bin")
+
+
+def test_pushes_to_origin_still_record_one_repository(tmp_path: Path) -> None:
+    """Finding 2, the ordinary case: clones that push to origin are one repository."""
+    alice, bob, _origin = make_team(tmp_path, str(tmp_path / "store"))
+    store = tmp_path / "store"
+    bob.gs("install")
+    bob.gs("pull")
+    bob.git("switch", "-qc", "side")
+    bob.write("data/c.bin", b"charlie")
+    bob.commit_data("bob's data")
+    bob.git("push", "-q", "origin", "side")
+    assert len(list((store / "users").iterdir())) == 1
+    alice.git("fetch", "-q")
+    _age(store)
+    alice.gs("gc", "--remote", "team", "--dry-run", "--grace", "0")
+    alice.gs("gc", "--remote", "team", "--grace", "0", "--yes")
