@@ -68,6 +68,8 @@ def error_exit(exc: BaseException, debug: bool = False) -> int | None:
     if isinstance(exc, GitstoreError):
         if debug:
             return None
+        for note in getattr(exc, "notes", ()):  # what it did, said before why it stopped short
+            warn(printable(note))
         warn(f"gitstore: error: {printable(exc.message)}")
         if exc.hint:
             warn(f"hint: {printable(exc.hint)}")

@@ -23,14 +23,27 @@ from typing import TYPE_CHECKING
 from . import gitignore
 from . import manifest as mf
 from .cache import tmp_name
-from .errors import ConflictError, ManifestError
+from .errors import ConflictError, ManifestError, PartialError
 
 if TYPE_CHECKING:
     from .api import Context
+    from .workspace import PathStatus
 
 __all__ = ["MergeResult", "merge3", "merge_bytes", "resolve_path", "resolve_text", "split_sides"]
 
 OURS, SEP, THEIRS = "<<<<<<< ours", "=======", ">>>>>>> theirs"
+
+
+class ResolvedPartlyError(PartialError):
+    """``resolve`` settled and staged the manifest but left its files out of line (exit 3).
+
+    ``notes``: the lines that say which files and why (refused, not in the
+    cache); the command line shows them before the error, as checkout's.
+    """
+
+    def __init__(self, message: str, notes: list[str], hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.notes = notes
 
 
 @dataclass(frozen=True)
@@ -306,7 +319,18 @@ def resolve_path(ctx: Context, user_path: str, side: str) -> tuple[str, list[str
     if rest:
         notes += materialise_changes(ctx, rest).lines
     brought = [mf.tracked_path(m) for m, _old, new in rest if new is not None]  # not removed
-    _record_clean(ctx, [mf.tracked_path(mpath), *brought])
+    behind = [
+        s for s in _record_clean(ctx, [mf.tracked_path(mpath), *brought]) if s.state != "unchanged"
+    ]
+    if behind:  # files refused or objects missing: partial, as checkout's exit 3
+        raise ResolvedPartlyError(
+            f"resolved {mpath} ({side}) and staged it, but the files of "
+            + ", ".join(f"{s.path} ({s.state.replace('_', ' ')})" for s in behind[:3])
+            + (f" and {len(behind) - 3} more" if len(behind) > 3 else "")
+            + " do not match it yet",
+            notes=notes,
+            hint=None if notes else "`gitstore status` shows what differs",
+        )
     return mpath, notes
 
 
@@ -336,7 +360,7 @@ def _merged_cleanly(ctx: Context, settled: str) -> list[tuple[str, str | None, s
     ]
 
 
-def _record_clean(ctx: Context, rels: list[str]) -> None:
+def _record_clean(ctx: Context, rels: list[str]) -> list[PathStatus]:
     """Record ``rels`` as matching their manifests (the clean record), as status would.
 
     A `git merge --abort` (or a cherry-pick's, a rebase's) runs no hook: it puts
@@ -353,4 +377,4 @@ def _record_clean(ctx: Context, rels: list[str]) -> None:
     from .cleanrecord import RACY_NS
 
     time.sleep(RACY_NS / 1e9)
-    ctx.workspace.status(only=rels)
+    return ctx.workspace.status(only=rels)

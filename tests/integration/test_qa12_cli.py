@@ -8,6 +8,7 @@ click command (a global option first, as ``gitstore -v track``).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,59 @@ def test_a_prefix_of_an_entry_is_not_a_path_inside_a_tracked_folder(
     write(repo / "data" / "new.txt", b"n\n")
     assert "added: data/new.txt" in run(repo, *pre, "status", "data/new.txt").stdout
     assert "modified" in run(repo, *pre, "status", "data/sub").stdout
+
+
+def _conflicted_merge(repo: Path, run) -> None:  # type: ignore[no-untyped-def]
+    """data/1.txt changed on main and on `other`: `git merge other` stops on data.gitstore."""
+    run(repo, "init")
+    write(repo / "data" / "1.txt", b"1\n")
+    write(repo / "data" / "2.txt", b"2\n")
+    run(repo, "track", "data")
+    git(repo, "commit", "-qm", "base")
+    git(repo, "checkout", "-qb", "other")
+    write(repo / "data" / "1.txt", b"other\n")
+    run(repo, "track", "data")
+    git(repo, "commit", "-qm", "other")
+    git(repo, "checkout", "-q", "main")
+    write(repo / "data" / "1.txt", b"mine\n")
+    run(repo, "track", "data")
+    git(repo, "commit", "-qm", "mine")
+    assert git(repo, "merge", "-q", "other", check=False).returncode != 0
+
+
+def test_resolve_that_leaves_files_out_of_line_exits_3(repo: Path, run) -> None:
+    """`resolve --theirs` left an uncached edit alone, or a path unmaterialised for a
+    missing object, and exited 0: docs/cli.md says 3 (partial), as checkout does."""
+    _conflicted_merge(repo, run)
+    write(repo / "data" / "2.txt", b"UNSAVED EDIT\n")
+    proc = run(repo, "resolve", "data", "--theirs", ok=False)
+    assert proc.returncode == 3, proc.stderr
+    assert "left data/2.txt alone" in proc.stderr
+    _one_error(proc, "resolved data.gitstore (theirs) and staged it", "data (modified)")
+    assert (repo / "data" / "2.txt").read_bytes() == b"UNSAVED EDIT\n"
+    assert git(repo, "diff", "--name-only", "--diff-filter=U").stdout == ""  # staged
+    git(repo, "merge", "--abort")
+    run(repo, "checkout", "--force")
+    # their object missing from the cache (no remote to fetch it from)
+    assert git(repo, "merge", "-q", "other", check=False).returncode != 0
+    oid = next(
+        f.split("blake3: ")[1].split(",")[0]
+        for f in git(repo, "show", "other:data.gitstore").stdout.splitlines()
+        if f.startswith("- {path: 1.txt")
+    )
+    obj = Path(os.environ["XDG_CACHE_HOME"]) / "gitstore" / "objects" / oid[:2] / oid[2:4] / oid
+    saved = obj.read_bytes()
+    obj.unlink()
+    proc = run(repo, "resolve", "data", "--theirs", ok=False)
+    assert proc.returncode == 3, proc.stderr
+    assert "left data unmaterialised" in proc.stderr
+    _one_error(proc, "resolved data.gitstore (theirs) and staged it", "data (")
+    # everything in line: exit 0, as before
+    git(repo, "merge", "--abort")
+    run(repo, "checkout", "--force")
+    write(obj, saved)
+    assert git(repo, "merge", "-q", "other", check=False).returncode != 0
+    proc = run(repo, "resolve", "data", "--theirs")
+    assert "resolved data.gitstore (theirs) and staged it" in proc.stdout
+    assert (repo / "data" / "1.txt").read_bytes() == b"other\n"
+
