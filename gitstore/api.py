@@ -105,7 +105,7 @@ def untrack(ctx: Context, paths: Sequence[str]) -> list[str]:
 
 def status(ctx: Context, paths: Sequence[str] = ()) -> list[PathStatus]:
     ws = ctx.workspace
-    only = [_tracked_rel(ws, p, ctx.cwd) for p in paths]
+    only = tracked_rels(ws, paths, ctx.cwd)
     for o in only:  # a mistyped name inside a tracked folder: refused, as checkout refuses it
         around = _manifests_around(ws, o)
         if around:
@@ -129,8 +129,15 @@ def _manifests_around(ws: Workspace, rel: str) -> dict[str, bytes]:
     return out
 
 
+def tracked_rels(ws: Workspace, user_paths: Sequence[str], cwd: Path) -> list[str]:
+    """The repository-relative paths of PATH arguments; none (every tracked path) when one of
+    them is the repository's root (``.`` at the top, as git's pathspec)."""
+    rels = [_tracked_rel(ws, p, cwd) for p in user_paths]
+    return [] if "" in rels else rels
+
+
 def _tracked_rel(ws: Workspace, user_path: str, cwd: Path) -> str:
-    rel = ws.relpath(user_path, cwd)
+    rel = ws.relpath(user_path, cwd, whole=True)
     return mf.tracked_path(rel) if rel.endswith(mf.SUFFIX) else rel
 
 
@@ -187,7 +194,7 @@ def checkout(
 ) -> CheckoutResult:
     """``marked``: tracked paths this command marked unfinished already (pull's early writes)."""
     ws = ctx.workspace
-    only = [_tracked_rel(ws, p, ctx.cwd) for p in paths]
+    only = tracked_rels(ws, paths, ctx.cwd)
     blobs: dict[str, str] = {}
     if rev is None:
         manifests = manifests_at(ctx, None)

@@ -11,10 +11,15 @@ from .cli_core import echo_json
 
 
 def _repo_paths(ctx: Any, paths: tuple[str, ...] | list[str]) -> list[str]:
-    """Paths typed by the user (relative to the current folder) -> repository-relative."""
+    """Paths typed by the user (relative to the current folder) -> repository-relative.
+
+    The repository's root (``.`` at the top) is every tracked path, as git's
+    pathspec ``.``: no path at all.
+    """
     if ctx.repo.root is None:
         return list(paths)
-    return [ctx.workspace.relpath(p, ctx.cwd) for p in paths]
+    rels = [ctx.workspace.relpath(p, ctx.cwd, whole=True) for p in paths]
+    return [] if "" in rels else rels
 
 
 @click.command(cls=RevPathCommand)
@@ -97,7 +102,11 @@ def log(
     if path is None:
         data_log(None)
         return
-    (rel,) = _repo_paths(ctx, [path])
+    rels = _repo_paths(ctx, [path])
+    if not rels:  # the repository's root: every tracked path
+        data_log(None)
+        return
+    (rel,) = rels
     try:
         entries = history.log(ctx, rel, rev=rev, n=n, all_parents=all_parents)
     except PathError:

@@ -617,8 +617,13 @@ class Workspace:
         )
 
     # -- paths ---------------------------------------------------------------
-    def relpath(self, user_path: str, cwd: Path | None = None) -> str:
-        """A repository-relative '/' path for a path the user typed; PathError if outside."""
+    def relpath(self, user_path: str, cwd: Path | None = None, *, whole: bool = False) -> str:
+        """A repository-relative '/' path for a path the user typed; PathError if outside.
+
+        ``whole``: the repository's root (``.`` at the top) is ``""``, for the
+        commands that read or materialise (as git's pathspec ``.``, every
+        tracked path); else it is refused, as ``track .`` is.
+        """
         base = Path(cwd or os.getcwd())
         full = os.path.abspath(base / user_path)
         parent, name = os.path.split(full)
@@ -626,6 +631,8 @@ class Workspace:
         root = os.path.realpath(self.root)
         joined = os.path.join(real_parent, name) if name else real_parent
         rel = os.path.relpath(joined, root)
+        if rel == "." and whole:
+            return ""
         if rel == ".":
             raise PathError(
                 f"{shown(user_path)} is the repository's root {self.root}; name the files or folders in it"

@@ -174,3 +174,35 @@ def test_resolve_that_leaves_files_out_of_line_exits_3(repo: Path, run) -> None:
     assert "resolved data.gitstore (theirs) and staged it" in proc.stdout
     assert (repo / "data" / "1.txt").read_bytes() == b"other\n"
 
+
+@BOTH
+def test_dot_at_the_top_means_every_tracked_path(repo: Path, run, pre: tuple[str, ...]) -> None:
+    """`status .`, `checkout .`, `log .`, `diff HEAD -- .` at the repository's top were
+    refused ("is the repository's root"), while from a folder `.` worked; as git's
+    pathspec, `.` at the top is every tracked path. `track .` stays refused."""
+    write(repo / "proj" / "data" / "a.txt", b"a\n")
+    write(repo / "model.bin", b"m\n")
+    run(repo, "track", "proj/data", "model.bin")
+    git(repo, "commit", "-qm", "v1")
+    write(repo / "proj" / "data" / "a.txt", b"a2\n")
+    run(repo, "track", "proj/data")
+    git(repo, "commit", "-qm", "v2")
+    assert run(repo, *pre, "status", ".").stdout.split() == [
+        "unchanged",
+        "model.bin",
+        "unchanged",
+        "proj/data",
+    ]
+    assert run(repo, *pre, "status", "./").stdout == run(repo, *pre, "status").stdout
+    proc = run(repo, *pre, "checkout", "HEAD~1", ".")
+    assert "wrote proj/data.gitstore" in proc.stdout
+    assert (repo / "proj" / "data" / "a.txt").read_bytes() == b"a\n"
+    changed = run(repo, *pre, "diff", "HEAD", "--", ".").stdout
+    assert "proj/data/a.txt" in changed
+    assert changed == run(repo, *pre, "diff", "HEAD").stdout
+    run(repo, *pre, "checkout", "HEAD", ".")
+    assert (repo / "proj" / "data" / "a.txt").read_bytes() == b"a2\n"
+    assert run(repo, *pre, "log", ".").stdout == run(repo, *pre, "log").stdout
+    assert len(run(repo, *pre, "log", ".").stdout.splitlines()) == 2
+    proc = run(repo, *pre, "track", ".", ok=False)
+    _one_error(proc, "repository's root")
