@@ -293,11 +293,43 @@ def config_set(key: str, value: str, local: bool, user: bool) -> None:
 @click.argument("key")
 @_layer_options
 def config_unset(key: str, local: bool, user: bool) -> None:
-    """Remove a setting from the committed file (or --local/--user)."""
-    from . import remotes
+    """Remove a setting from the committed file (or --local/--user).
 
-    if not remotes.config_unset(_context(), key, _layer(local, user) or "committed"):
-        raise SystemExit(1)
+    Exit 1, naming the file, when the setting is not set in it.
+    """
+    from . import remotes
+    from .errors import ConfigError, GitstoreError
+
+    ctx = _context()
+    layer = _layer(local, user) or "committed"
+    if remotes.config_unset(ctx, key, layer):
+        return
+    # one line naming the file, as `config set` names the file it wrote (git's is a silent exit 5)
+    hint = None
+    for other, flag in (("local", "--local "), ("user", "--user "), ("committed", "")):
+        try:
+            found = other != layer and remotes.config_get(ctx, key, other) is not None
+            shown = _shown_path(ctx, remotes.layer_path(ctx, other)) if found else ""
+        except GitstoreError:  # no such file here (a bare repository has no committed one)
+            continue
+        if found:
+            hint = f"it is set in {shown}: `gitstore config unset {flag}{key}` removes it there"
+            break
+    raise ConfigError(
+        f"{key} is not set in {_shown_path(ctx, remotes.layer_path(ctx, layer))}", hint=hint
+    )
+
+
+def _shown_path(ctx: Any, path: Any) -> str:
+    """A config file's path as the user would type it: from the repository's top if inside it."""
+    import os
+
+    root = ctx.repo.root
+    if root is not None:
+        rel = os.path.relpath(path, root)
+        if not rel.startswith(".."):
+            return rel
+    return str(path)
 
 
 @config.command("list")

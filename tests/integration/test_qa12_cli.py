@@ -206,3 +206,25 @@ def test_dot_at_the_top_means_every_tracked_path(repo: Path, run, pre: tuple[str
     assert len(run(repo, *pre, "log", ".").stdout.splitlines()) == 2
     proc = run(repo, *pre, "track", ".", ok=False)
     _one_error(proc, "repository's root")
+
+
+def test_config_unset_of_a_setting_not_set_names_the_file(repo: Path, run) -> None:
+    """`config unset KEY` of a key not set in the file exited 1 with nothing on stderr."""
+    run(repo, "init")
+    for args, where in (
+        (("transfer.jobs",), ".gitstore/config.yaml"),
+        (("--local", "hooks.fetch"), ".git/gitstore/config.yaml"),
+        (("remotes.nosuch.url",), ".gitstore/config.yaml"),
+    ):
+        proc = run(repo, "config", "unset", *args, ok=False)
+        assert proc.returncode == 1
+        _one_error(proc, args[-1], f"is not set in {where}")
+    # set in another file: the hint names it and the command that removes it there
+    run(repo, "config", "set", "--local", "transfer.jobs", "3")
+    proc = run(repo, "config", "unset", "transfer.jobs", ok=False)
+    _one_error(proc, "transfer.jobs is not set in .gitstore/config.yaml")
+    assert "hint: it is set in .git/gitstore/config.yaml: `gitstore config unset --local" in (
+        proc.stderr
+    )
+    run(repo, "config", "unset", "--local", "transfer.jobs")
+    assert run(repo, "config", "get", "--local", "transfer.jobs", ok=None).returncode == 1
