@@ -20,6 +20,7 @@ from .errors import GitstoreError
 
 if TYPE_CHECKING:
     from .api import Context
+    from .checkout import CheckoutResult
 
 
 def echo(line: str = "") -> None:
@@ -206,32 +207,10 @@ def checkout(
     quiet: bool = False,
 ) -> None:
     from . import api
-    from . import manifest as mf
 
     revs, paths = api.split_args(ctx, args, max_revs=1)
     result = api.checkout(ctx, revs[0] if revs else None, paths, force=force, link=link)
-    if not quiet:  # one line a manifest: a thousand for a thousand paths
-        for m in result.manifests_written:
-            echo(f"wrote {mf.one_line(m)}")
-    away = api.differ_from_head(ctx, result.manifests_written) if revs else []
-    if away:
-        shown = ", ".join(away[:3]) + (f" and {len(away) - 3} more" if len(away) > 3 else "")
-        warn(
-            f"gitstore: note: {shown} now differ{'s' if len(away) == 1 else ''} from HEAD (as"
-            f" `git status` shows): commit to keep {revs[0]}'s data, or `gitstore checkout HEAD`"
-            " to return"
-        )
-    for m in result.manifests_removed:
-        echo(f"removed {m} (not tracked at {revs[0]}; brought by an earlier checkout)")
-    touched = result.written + result.deleted
-    for m in result.manifests_kept:
-        rel = mf.tracked_path(m)
-        if not any(k == rel or k.startswith(rel + "/") for k in touched):
-            continue  # nothing there changed: it still matches its manifest
-        warn(
-            f"gitstore: note: only part of {rel} is now as at {revs[0] if revs else 'REV'}; {m} was left as it was,"
-            f" so `gitstore status` shows {rel} modified (`gitstore checkout {api.arg_for(ctx, rel)}` returns it)"
-        )
+    say_manifests(ctx, result, revs[0] if revs else None, quiet=quiet)
     echo(
         f"{len(result.written)} written, {len(result.deleted)} deleted, {result.unchanged} unchanged"
     )
@@ -239,6 +218,36 @@ def checkout(
         for exc in result.invalid:
             warn(f"gitstore: error: {exc.message}")
     api.raise_for_checkout(result)
+
+
+def say_manifests(ctx: Context, result: CheckoutResult, rev: str | None, *, quiet: bool) -> None:
+    """What a checkout at ``rev`` (checkout REV, pull REV) did to the manifests: the ones
+    it wrote, that they now differ from HEAD, the ones it removed or left as they were."""
+    from . import api
+    from . import manifest as mf
+
+    if not quiet:  # one line a manifest: a thousand for a thousand paths
+        for m in result.manifests_written:
+            echo(f"wrote {mf.one_line(m)}")
+    away = api.differ_from_head(ctx, result.manifests_written) if rev is not None else []
+    if away:
+        shown = ", ".join(away[:3]) + (f" and {len(away) - 3} more" if len(away) > 3 else "")
+        warn(
+            f"gitstore: note: {shown} now differ{'s' if len(away) == 1 else ''} from HEAD (as"
+            f" `git status` shows): commit to keep {rev}'s data, or `gitstore checkout HEAD`"
+            " to return"
+        )
+    for m in result.manifests_removed:
+        echo(f"removed {m} (not tracked at {rev}; brought by an earlier checkout)")
+    touched = result.written + result.deleted
+    for m in result.manifests_kept:
+        rel = mf.tracked_path(m)
+        if not any(k == rel or k.startswith(rel + "/") for k in touched):
+            continue  # nothing there changed: it still matches its manifest
+        warn(
+            f"gitstore: note: only part of {rel} is now as at {rev or 'REV'}; {m} was left as it was,"
+            f" so `gitstore status` shows {rel} modified (`gitstore checkout {api.arg_for(ctx, rel)}` returns it)"
+        )
 
 
 def plain(argv: Sequence[str]) -> bool:

@@ -326,7 +326,7 @@ def _shown_path(ctx: Any, path: Any) -> str:
 
     root = ctx.repo.root
     if root is not None:
-        rel = os.path.relpath(path, root)
+        rel: str = os.path.relpath(path, root)
         if not rel.startswith(".."):
             return rel
     return str(path)
@@ -410,6 +410,9 @@ def pull(args: tuple[str, ...], remote_name: str | None, jobs: int | None, force
     for line in fetched.warnings:
         click.echo(f"gitstore: warning: {line}", err=True)
     _say_resumed(fetched)
+    from .cli_core import say_manifests
+
+    say_manifests(ctx, result, revs[0] if revs else None, quiet=_state().quiet)  # as checkout's
     click.echo(
         f"fetched {fetched.transferred} objects; {len(result.written)} written,"
         f" {len(result.deleted)} deleted, {result.unchanged} unchanged"

@@ -228,3 +228,29 @@ def test_config_unset_of_a_setting_not_set_names_the_file(repo: Path, run) -> No
     )
     run(repo, "config", "unset", "--local", "transfer.jobs")
     assert run(repo, "config", "get", "--local", "transfer.jobs", ok=None).returncode == 1
+
+
+def test_pull_rev_says_which_manifests_it_rewrote(repo: Path, run) -> None:
+    """`pull REV` rewrote the working tree's manifest as `checkout REV` does, but printed
+    neither "wrote X.gitstore" nor the note that it now differs from HEAD."""
+    run(repo, "init")
+    write(repo / "data" / "a.txt", b"a\n")
+    run(repo, "track", "data")
+    run(repo, "remote", "add", "team", str(repo.parent / "remote"), "--default")
+    git(repo, "commit", "-qm", "v1")
+    write(repo / "data" / "a.txt", b"a2\n")
+    run(repo, "track", "data")
+    git(repo, "commit", "-qm", "v2")
+    run(repo, "push", "--all")
+    pulled = run(repo, "pull", "HEAD~1")
+    assert (repo / "data" / "a.txt").read_bytes() == b"a\n"
+    assert "wrote data.gitstore" in pulled.stdout.splitlines()
+    assert "gitstore: note: data.gitstore now differs from HEAD" in pulled.stderr
+    assert "`gitstore checkout HEAD` to return" in pulled.stderr
+    run(repo, "checkout", "HEAD")
+    checked = run(repo, "checkout", "HEAD~1")
+    assert checked.stderr == pulled.stderr
+    run(repo, "checkout", "HEAD")
+    quiet = run(repo, "-q", "pull", "HEAD~1")
+    assert "wrote" not in quiet.stdout
+    assert "now differs from HEAD" in quiet.stderr
