@@ -7,7 +7,8 @@ object the working tree's manifests need that the store lacks (a note, an
 error with ``complete``). With ``repair``, a bad or missing cache object is
 replaced from the first remote (in fetch order) that has a good copy — the
 bytes are hashed on the way in, as for fetch, so a bad remote copy is refused
-— and a bad object in a remote is replaced from a good copy in the cache.
+— and a bad object in a remote is replaced from a good copy in the cache
+(a bad or missing cache copy is repaired first, as above).
 Repairs hold the cache lock shared, like every other writer of the cache.
 """
 
@@ -175,7 +176,7 @@ def verify(
         if remote is None:
             _repair_cache(ctx, report, needed)
         else:
-            _repair_remote(ctx, store, report)
+            _repair_remote(ctx, store, report, needed)
     return report
 
 
@@ -325,22 +326,48 @@ def _fetch_verified(cache: Any, store: Store, oid: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _repair_remote(ctx: Context, store: Store, report: VerifyReport) -> None:
+def _repair_remote(
+    ctx: Context, store: Store, report: VerifyReport, needed: dict[str, list[str]]
+) -> None:
+    """Put the cache's good copy of every bad object of the remote back in the remote.
+
+    Where the cache's copy is missing or corrupt too, the cache is repaired
+    first, as `gitstore verify --repair` does (from a work tree file with the
+    same bytes, else another remote's good copy): without that, the hint to
+    run `--repair` again went round in a loop.
+    """
     cache = ctx.cache
-    for oid in report.corrupt + sorted(report.unreadable) + list(report.missing):
+    todo = report.corrupt + sorted(report.unreadable) + list(report.missing)
+    fix = VerifyReport("cache")
+    for oid in todo:
         if not cache.has(oid):
-            report.unrepaired[oid] = "the cache has no copy"
+            fix.missing[oid] = needed.get(oid, [])
             continue
-        if hash_file(cache.path(oid))[0] != oid:
-            report.unrepaired[oid] = "the cache's copy is corrupt too"
-            continue
+        actual = hash_file(cache.path(oid))[0]
+        if actual != oid:
+            fix.corrupt.append(oid)
+            with contextlib.suppress(OSError):
+                fix.found[oid] = (actual, os.lstat(cache.path(oid)).st_size)
+    if (fix.corrupt or fix.missing) and ctx.repo.root is not None:  # (its lock: a work tree's)
+        _repair_cache(ctx, fix, needed)
+        report.moved_aside.update(fix.moved_aside)
+        report.links_kept += fix.links_kept
+        report.views_dropped += fix.views_dropped
+    for oid in todo:
+        if oid in fix.corrupt or oid in fix.missing:
+            if oid not in fix.repaired:
+                had = "is corrupt too" if oid in fix.corrupt else "has no copy"
+                why = fix.unrepaired.get(oid) or fix.unrepaired.get("*")
+                report.unrepaired[oid] = f"the cache's copy {had}" + (f", and {why}" if why else "")
+                continue
         try:
             store.delete(oid)
             store.put(oid, cache.path(oid))
         except GitstoreError as exc:
             report.unrepaired[oid] = exc.message
             continue
-        report.repaired[oid] = "the cache"
+        came = fix.repaired.get(oid)
+        report.repaired[oid] = f"the cache (put back there from {came})" if came else "the cache"
 
 
 def raise_for_verify(report: VerifyReport) -> None:

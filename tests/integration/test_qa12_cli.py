@@ -8,6 +8,7 @@ click command (a global option first, as ``gitstore -v track``).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -254,3 +255,38 @@ def test_pull_rev_says_which_manifests_it_rewrote(repo: Path, run) -> None:
     quiet = run(repo, "-q", "pull", "HEAD~1")
     assert "wrote" not in quiet.stdout
     assert "now differs from HEAD" in quiet.stderr
+
+
+def _object(store: Path, oid: str) -> Path:
+    return store / "objects" / oid[:2] / oid[2:4] / oid
+
+
+def test_verify_remote_repair_mends_the_cache_from_the_work_tree_first(repo: Path, run) -> None:
+    """With both the remote's and the cache's copies corrupt (the work tree still good),
+    `verify --remote NAME --repair` said "the cache's copy is corrupt too", and its hint
+    said to run `--repair` again: a loop. Now the cache is repaired first, as a plain
+    `verify --repair` does, then the remote from it."""
+    run(repo, "init")
+    remote = repo.parent / "remote"
+    run(repo, "remote", "add", "team", str(remote), "--default")
+    write(repo / "f3.bin", b"good bytes of f3\n")
+    run(repo, "track", "f3.bin")
+    git(repo, "commit", "-qm", "c1")
+    run(repo, "push")
+    (oid,) = [f["oid"] for f in json.loads(run(repo, "ls", "--json").stdout)]
+    cache = Path(os.environ["XDG_CACHE_HOME"]) / "gitstore"
+    for store in (remote, cache):
+        obj = _object(store, oid)
+        obj.chmod(0o644)
+        obj.write_bytes(b"bad" + obj.read_bytes()[3:])
+    proc = run(repo, "verify", "--remote", "team", "--repair")
+    assert f"repaired {oid} from the cache (put back there from the work tree's f3.bin)" in (
+        proc.stdout
+    )
+    assert f"kept the corrupt bytes of {oid} at " in proc.stdout
+    assert "--repair" not in proc.stderr
+    for store in (remote, cache):
+        assert _object(store, oid).read_bytes() == b"good bytes of f3\n"
+    assert list((cache / "bad").iterdir())  # the cache's bad bytes kept aside
+    run(repo, "verify", "--remote", "team")
+    run(repo, "verify")
