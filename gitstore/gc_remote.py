@@ -20,8 +20,15 @@
   that list named and is still a candidate now;
 - the remote is used by this repository alone: every collection, and every
   push that uploads something, records ``users/<repository id>.yaml`` in the remote (see
-  :func:`repository_id`), and a remote that names other repositories is
-  refused unless ``--shared-ok``.
+  :func:`repository_id`: a push to a git remote other than ``origin`` names
+  that one), and a remote that names other repositories is refused unless
+  ``--shared-ok``.
+
+Before its first delete a collection announces itself in ``gc/collected``
+(:class:`_Announced`: running, with a heartbeat, then done); a push that
+overlaps it waits for it and asks the store about everything it needs before
+git sends its refs (``transfer._after_collection``; docs/remotes.md lists the
+interleavings this closes and the one it does not).
 """
 
 from __future__ import annotations
@@ -503,9 +510,36 @@ def collect_remote(
     # so its age does not protect it); the git remotes are asked again
     # (and again every few seconds while deleting)
     _stop_if_moved(ctx, refs_before, name, result)
-    if any(oid in shown for oid in candidates):
-        _mark_collected(store, result)
-    faults.gc_pause()
+    marked = _Announced(store, result) if any(oid in shown for oid in candidates) else None
+    try:
+        if marked is not None:
+            # a push whose refs landed while the collection was announced is seen now
+            _stop_if_moved(ctx, refs_before, name, result)
+        faults.gc_pause()
+        renewed = _delete(ctx, store, name, candidates, shown, cutoff, refs_before, result, marked)
+    finally:
+        if marked is not None:
+            marked.done()
+    if renewed:
+        result.notes.append(
+            f"kept {count(renewed, 'object')} that a push renewed while this collection ran"
+        )
+    plan.unlink(missing_ok=True)
+    return result
+
+
+def _delete(
+    ctx: Context,
+    store: Store,
+    name: str,
+    candidates: dict[str, int],
+    shown: set[str],
+    cutoff: float,
+    refs_before: list[tuple[str, str, str]],
+    result: GcResult,
+    marked: _Announced | None,
+) -> int:
+    """Delete the candidates the dry run listed that are still old; how many were renewed."""
     asked = time.monotonic()
     renewed = 0
     for oid, size in sorted(candidates.items()):
@@ -514,6 +548,8 @@ def collect_remote(
             continue
         if time.monotonic() - asked > RECHECK_EVERY:
             _stop_if_moved(ctx, refs_before, name, result)
+            if marked is not None:
+                marked.beat()
             asked = time.monotonic()
         # a teammate's push that found this old object there and named it again
         # renewed it (transfer.push_objects): its age, asked again, spares it
@@ -532,27 +568,52 @@ def collect_remote(
             exc.message += f" ({done}; what is left is collected by the next gc --remote)"
             raise
         result.deleted.append((oid, size))
-    if renewed:
-        result.notes.append(
-            f"kept {count(renewed, 'object')} that a push renewed while this collection ran"
-        )
-    plan.unlink(missing_ok=True)
-    return result
+    return renewed
 
 
-def _mark_collected(store: Store, result: GcResult) -> None:
-    """Write a new ``gc/collected`` token before the first delete (transfer.COLLECTED):
+class _Announced:
+    """``gc/collected`` while this collection deletes (transfer.COLLECTED, transfer.gc_state).
+
+    A new token is written before the first delete, ``<uuid> <start> running <heartbeat>``:
     every other clone's next push then trusts neither its index of this remote nor its
-    remote-tracking refs, which may name what this collection removes."""
-    import uuid
+    remote-tracking refs, which may name what this collection removes, and a push that
+    ends meanwhile waits for it and then asks the store about all it needs. The
+    heartbeat is rewritten every RECHECK_EVERY seconds (a push takes a collection
+    whose heartbeat stopped for transfer.GC_STALL as killed), and ``done`` at the end.
+    """
 
-    from .transfer import COLLECTED
+    def __init__(self, store: Store, result: GcResult) -> None:
+        import uuid
 
-    token = f"{uuid.uuid4().hex} {datetime.now(timezone.utc).isoformat(timespec='seconds')}"
-    try:
-        store.put_document(COLLECTED, token.encode("ascii") + b"\n")
-    except UnsupportedError:
-        result.notes.append("this remote holds no documents: other clones are not told of this gc")
+        self.store = store
+        self.result = result
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.token = f"{uuid.uuid4().hex} {now}"
+        self.ok = self._write("running")
+
+    def _write(self, state: str) -> bool:
+        from .transfer import COLLECTED
+
+        text = f"{self.token} {state}"
+        if state == "running":
+            text += " " + datetime.now(timezone.utc).isoformat(timespec="seconds")
+        try:
+            self.store.put_document(COLLECTED, text.encode("ascii") + b"\n")
+        except UnsupportedError:
+            self.result.notes.append(
+                "this remote holds no documents: other clones are not told of this gc"
+            )
+            return False
+        return True
+
+    def beat(self) -> None:
+        if self.ok:
+            self._write("running")
+
+    def done(self) -> None:
+        if self.ok:
+            with contextlib.suppress(GitstoreError):  # a push then waits GC_STALL at most
+                self._write("done")
 
 
 def _stop_if_moved(

@@ -38,8 +38,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from . import manifest as mf
 from .errors import (
@@ -316,13 +317,44 @@ def store_identity(store: Store) -> str:
 COLLECTED = "gc/collected"
 
 
-def collected_token(store: Store) -> str | None:
-    """The token of the last ``gc --remote`` of ``store``; None if none ran (or unknown)."""
+# a push that finds a collection announced as still deleting waits for it, at most this
+# long; a collection whose heartbeat (its document rewritten every RECHECK_EVERY seconds
+# while it deletes) stopped for GC_STALL seconds, or is older than an hour, was killed
+GC_WAIT = 120.0
+GC_STALL = 30.0
+GC_DEAD = 3600.0
+
+
+class GcState(NamedTuple):
+    """What ``gc/collected`` says: the last collection's token (its uuid and start; None
+    if none ran), whether it announced itself as still deleting, and the document's version."""
+
+    token: str | None
+    running: bool
+    version: str | None
+
+
+def gc_state(store: Store) -> GcState:
+    """The remote's ``gc/collected`` (written by :func:`gitstore.gc_remote.collect_remote`:
+    ``<uuid> <start> running <heartbeat>`` while it deletes, ``<uuid> <start> done`` after)."""
     try:
         doc = store.read_document(COLLECTED)
     except GitstoreError:
-        return None
-    return None if doc is None else doc.data.decode("ascii", "replace").strip()[:64]
+        return GcState(None, False, None)
+    if doc is None:
+        return GcState(None, False, None)
+    words = doc.data.decode("ascii", "replace").split()
+    running = len(words) > 2 and words[2] == "running"
+    if running and len(words) > 3:
+        with contextlib.suppress(ValueError):  # killed long ago: nobody is deleting
+            beat = datetime.fromisoformat(words[3]).timestamp()
+            running = time.time() - beat < GC_DEAD
+    return GcState(" ".join(words[:2])[:64] or None, running, doc.version)
+
+
+def collected_token(store: Store) -> str | None:
+    """The token of the last ``gc --remote`` of ``store``; None if none ran (or unknown)."""
+    return gc_state(store).token
 
 
 class RemoteIndex:
@@ -590,7 +622,8 @@ def push_objects(
     index, queue = RemoteIndex(ctx, name, store), PushQueue(ctx, name)
     # a `gc --remote` since this clone's last full push may have removed what the
     # index says is there: it is trusted again once a push finds everything there
-    gc_seen(index, store)
+    looked = gc_state(store)
+    gc_seen(index, store, looked.token)
     indexed = index.load()
     resumed = queue.pending() - indexed
     for oid in ctx.cache.exists(resumed):
@@ -631,6 +664,8 @@ def push_objects(
     if send:
         queue.record(set(send) | (queue.pending() - indexed))
     _upload(ctx, name, store, send, sizes, wanted, index, jobs, progress, result)
+    if not result.failed:
+        _after_collection(ctx, name, store, index, wanted, looked, jobs, progress, result)
     # big objects whose upload took up one a killed push left (S3 multipart)
     taken_up = getattr(getattr(store, "inner", store), "resumed_uploads", {})
     result.resumed.update({oid: taken_up[oid] for oid in send if oid in taken_up})
@@ -657,12 +692,86 @@ def _renew(store: Store, oids: list[str], jobs: int) -> set[str]:
     return gone
 
 
-def gc_seen(index: RemoteIndex, store: Store) -> float | None:
+def _after_collection(
+    ctx: Context,
+    name: str,
+    store: Store,
+    index: RemoteIndex,
+    wanted: dict[str, list[str]],
+    looked: GcState,
+    jobs: int | None,
+    progress: Progress | None,
+    result: TransferResult,
+) -> None:
+    """Once the uploads are done: a ``gc --remote`` that began since this push read
+    ``gc/collected``, or that is still deleting, may have removed (or may yet remove)
+    objects this push took as there (its index, the commits the remote-tracking refs
+    reach, an answer of the store given before the collection judged them). Wait for a
+    collection begun since and still deleting (at most GC_WAIT), then ask the store about every object
+    the push needs, renew the old ones (the collection spares what was renewed while it
+    ran) and upload what is gone, before the hook lets git send the refs."""
+    for _ in range(3):
+        now = gc_state(store)
+        if now.token != looked.token:  # begun during this push: let it finish first
+            now = _wait_for_collection(store, now)
+        if now.token == looked.token and not now.running and not looked.running:
+            return
+        if now.token is not None:
+            index.start_over(now.token)  # whatever the index held may be gone
+        oids = sorted(wanted)
+        try:
+            on_remote = store.exists(oids)
+        except GitstoreError as exc:
+            raise _remote_error(name, exc) from exc
+        mine = index.recently_sent()  # young there: no collection judges them
+        on_remote -= _renew(store, sorted(on_remote - mine), jobs or ctx.config.jobs)
+        index.add(on_remote)
+        lacking = [oid for oid in oids if oid not in on_remote]
+        cached = ctx.cache.exists(lacking)
+        for oid in lacking:
+            if oid not in cached:
+                reason = f"{oid} was removed by a gc --remote while this push ran"
+                result.failed[oid] = f"{reason} and is not in the cache{_needed_by(wanted[oid])}"
+                result.uncached.add(oid)
+        send = [oid for oid in lacking if oid in cached]
+        sizes = {oid: _size(ctx.cache.path(oid)) for oid in send}
+        _upload(ctx, name, store, send, sizes, wanted, index, jobs, progress, result)
+        if result.failed:
+            return
+        if now.running:  # waited GC_WAIT: renewed and re-sent, but it deletes on
+            result.warnings.append(
+                f"a gc --remote of '{name}' was still deleting when this push ended: the"
+                " objects it needs were renewed; run `gitstore verify --remote"
+                f" {name}` once it has ended"
+            )
+            return
+        looked = now
+    result.warnings.append(f"the remote '{name}' was collected again and again during this push")
+
+
+def _wait_for_collection(store: Store, state: GcState) -> GcState:
+    """``state`` once its collection has ended, or GC_WAIT has passed (then still running),
+    or its heartbeat stopped for GC_STALL (killed: then taken as ended)."""
+    deadline = time.monotonic() + GC_WAIT
+    changed = time.monotonic()
+    while state.running and time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = gc_state(store)
+        if now.version != state.version or now.token != state.token:
+            changed = time.monotonic()
+        elif time.monotonic() - changed > GC_STALL:
+            return now._replace(running=False)
+        state = now
+    return state
+
+
+def gc_seen(index: RemoteIndex, store: Store, token: str | None = None) -> float | None:
     """When this clone first saw the remote's last ``gc --remote`` (None: none ran).
 
     A new one empties the index first: any object it named may be gone.
+    ``token``: what ``gc/collected`` says, when the caller read it already.
     """
-    token = collected_token(store)
+    token = token if token is not None else collected_token(store)
     if token is None:
         return None
     recorded = index.collected()

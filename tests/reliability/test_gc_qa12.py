@@ -17,6 +17,7 @@ Real git, real files, a bare origin and a folder remote.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -186,3 +187,70 @@ def test_pushes_to_origin_still_record_one_repository(tmp_path: Path) -> None:
     _age(store)
     alice.gs("gc", "--remote", "team", "--dry-run", "--grace", "0")
     alice.gs("gc", "--remote", "team", "--grace", "0", "--yes")
+
+
+def _descendants(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    kids = [int(k) for k in out.split()]
+    return kids + [d for k in kids for d in _descendants(k)]
+
+
+def test_gc_remote_during_a_push_leaves_the_pushed_commit_its_data(tmp_path: Path) -> None:
+    """Finding 3: b's pre-push took X as on the store (its remote-tracking ref of a branch
+    deleted on origin); c's gc --remote, run while b's push was uploading, deleted X; the
+    push landed naming X. Now the hook reads gc/collected again after its uploads and
+    uploads (or renews) what the collection removed before git sends the refs."""
+    alice, bob, origin = make_team(tmp_path, str(tmp_path / "store"))
+    store = tmp_path / "store"
+    alice.git("switch", "-qc", "exp")
+    alice.write("x.bin", os.urandom(2500).hex())
+    alice.gs("track", "x.bin")
+    alice.git("add", "-A")
+    alice.git("commit", "-qm", "x")
+    alice.git("push", "-q", "origin", "exp")
+    x = _full_oid(alice, "x.bin")
+    bob.gs("install")
+    bob.git("fetch", "-q")
+    bob.git("switch", "-q", "exp")
+    assert bob.read("x.bin") == alice.read("x.bin")
+    alice.git("push", "-q", "origin", "--delete", "exp")
+    _age(store)
+    collector = _clone(tmp_path, origin, "c")
+
+    bob.git("switch", "-qc", "revive")
+    bob.write("y.bin", os.urandom(50_000_000))  # under the 64 MiB of resumable copies
+    bob.gs("track", "y.bin")
+    bob.git("add", "-A")
+    bob.git("commit", "-qm", "revive")
+    queue = bob.path / ".git" / "gitstore" / "queue" / "push-team"
+    push = subprocess.Popen(
+        ["git", "push", "-q", "origin", "revive"],
+        cwd=bob.path,
+        env=bob.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not queue.exists() and push.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        frozen = _descendants(push.pid)
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        assert queue.exists(), "the push was not caught uploading"
+        # judged with an hour's grace: the push's own fresh temporary file is not swept
+        collector.gs("gc", "--remote", "team", "--dry-run", "--grace", "1h")
+        done = collector.gs("gc", "--remote", "team", "--grace", "1h", "--yes")
+        assert "deleted 1 object" in done.stdout  # X went, as before
+    finally:
+        for pid in _descendants(push.pid) or frozen:
+            os.kill(pid, signal.SIGCONT)
+        _out, err = push.communicate(timeout=300)
+    assert push.returncode == 0, err
+    assert x in objects_in(store)
+    fresh = _clone(tmp_path, origin, "d")
+    fresh.gs("install")
+    fresh.git("switch", "-q", "revive")
+    fresh.gs("pull")
+    assert fresh.read("x.bin") == alice.read("x.bin")
