@@ -202,6 +202,9 @@ def checkout(
         at = manifests_with_blobs_at(ctx, rev)
         manifests = {m: data for m, (data, _blob) in at.items()}
         blobs = {m: blob for m, (_data, blob) in at.items()}
+    nested = mf.nesting_error(manifests)  # before anything is written: neither is whole
+    if nested is not None:
+        raise nested
     if only:
         unknown = [
             o for o in only if not any(mf.overlaps(mf.tracked_path(m), o) for m in manifests)
@@ -373,7 +376,11 @@ class TrackedFile(NamedTuple):
 
 def ls(ctx: Context, rev: str | None = None) -> list[TrackedFile]:
     out = []
-    for mpath, manifest in sorted(parsed_manifests_at(ctx, rev).items()):
+    manifests = parsed_manifests_at(ctx, rev)
+    nested = mf.nesting_error(manifests)  # else the files inside both are listed twice
+    if nested is not None:
+        raise nested
+    for mpath, manifest in sorted(manifests.items()):
         rel = mf.tracked_path(mpath)
         for e in manifest.entries:
             path = rel + "/" + e.path if manifest.kind == "dir" else rel

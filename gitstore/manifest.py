@@ -152,6 +152,29 @@ def overlaps(a: str, b: str) -> bool:
     return a == b or a.startswith(b + "/") or b.startswith(a + "/")
 
 
+def nesting_error(mpaths: Iterable[str]) -> ManifestError | None:
+    """The error for manifests of which one tracks a path inside another's, else None.
+
+    ``track`` refuses to make such a pair, but a merge (or a commit made
+    without the hooks) of a branch that tracked ``d/x`` with one that tracked
+    the whole of ``d`` brings both: the files of ``d/x`` would be two
+    manifests' at once, and a checkout of ``d`` would delete ``d/x.gitstore``.
+    """
+    tracked = {tracked_path(m) for m in mpaths if m.endswith(SUFFIX) and m != SUFFIX}
+    for rel in sorted(tracked):
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            outer = "/".join(parts[:i])
+            if outer in tracked:
+                return ManifestError(
+                    f"{manifest_path(rel)} tracks {rel}, which is inside {outer}, tracked by"
+                    f" {manifest_path(outer)} (a merge brought both)",
+                    hint=f"keep one: `gitstore untrack {rel}` (then `gitstore track {outer}`),"
+                    f" or `gitstore untrack {outer}`, and commit",
+                )
+    return None
+
+
 def tracked_path(manifest_path: str) -> str:
     """``data/images.gitstore`` -> ``data/images``; ValueError without the suffix."""
     if not manifest_path.endswith(SUFFIX) or len(manifest_path) == len(SUFFIX):

@@ -549,6 +549,24 @@ def _head_of(path: Path) -> bytes:
         return b""
 
 
+def _nested(mpaths: Sequence[str]) -> dict[str, str]:
+    """{manifest: error} for each of ``mpaths`` that tracks a path inside another's, or
+    holds another's (a merge can bring both: :func:`gitstore.manifest.nesting_error`)."""
+    tracked = {mf.tracked_path(m) for m in mpaths}
+    out: dict[str, str] = {}
+    for m in mpaths:
+        parts = mf.tracked_path(m).split("/")
+        for i in range(1, len(parts)):
+            outer = mf.manifest_path("/".join(parts[:i]))
+            if outer[: -len(mf.SUFFIX)] in tracked:
+                error = mf.nesting_error([m, outer])
+                assert error is not None
+                line = f"{error.message}; {error.hint}"
+                out.setdefault(m, line)
+                out.setdefault(outer, line)
+    return out
+
+
 def _refuse_newer_version(data: bytes, source: str) -> None:
     """NewerVersionError when ``data`` is a manifest of a version this gitstore does not know.
 
@@ -1456,11 +1474,16 @@ class Workspace:
             for m in self.manifest_paths()
             if not only or any(mf.overlaps(mf.tracked_path(m), o) for o in only)
         ]
-        read = {m: manifest_bytes(self.root, m) for m in mpaths}
+        clash = _nested(mpaths)
+        read = {m: manifest_bytes(self.root, m) for m in mpaths if m not in clash}
         still = stamps.still(self.root, {m: d for m, d in read.items() if d is not None})
         out = []
         for mpath in mpaths:
             rel = mf.tracked_path(mpath)
+            if mpath in clash:  # neither can say what the files inside both should be
+                out.append(PathStatus(rel, "invalid", mpath, error=clash[mpath]))
+                record[mpath] = None
+                continue
             if mpath in still:
                 out.append(PathStatus(rel, "unchanged", mpath))
                 continue

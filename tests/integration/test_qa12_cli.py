@@ -290,3 +290,44 @@ def test_verify_remote_repair_mends_the_cache_from_the_work_tree_first(repo: Pat
     assert list((cache / "bad").iterdir())  # the cache's bad bytes kept aside
     run(repo, "verify", "--remote", "team")
     run(repo, "verify")
+
+
+def test_a_merge_that_brings_one_tracked_path_inside_another_is_reported(repo: Path, run) -> None:
+    """Branch A tracks data/x, branch B the whole of data; a merge without hooks brought
+    both manifests. status said "modified" twice, ls listed data/x twice, and
+    `checkout --force` deleted the committed data/x.gitstore."""
+    run(repo, "init")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "setup")
+    git(repo, "checkout", "-qb", "A")
+    write(repo / "data" / "x", b"A-version\n")
+    run(repo, "track", "data/x")
+    git(repo, "commit", "-qm", "A tracks data/x")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "checkout", "-qb", "B")
+    write(repo / "data" / "x", b"B-version\n")
+    write(repo / "data" / "y", b"y\n")
+    run(repo, "track", "data")
+    git(repo, "commit", "-qm", "B tracks data")
+    git(repo, "-c", "core.hooksPath=/dev/null", "merge", "-q", "A", "-m", "merge", check=False)
+    (repo / ".gitignore").write_text("/data/x\n/data/\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "-c", "core.hooksPath=/dev/null", "commit", "-qm", "merged")
+    assert {"data.gitstore", "data/x.gitstore"} <= set(git(repo, "ls-files").stdout.split())
+    both = ("data/x.gitstore", "data.gitstore", "gitstore untrack data/x")
+    for pre in ((), ("-v",)):
+        proc = run(repo, *pre, "status", ok=False)
+        assert proc.stdout.split() == ["invalid", "data", "invalid", "data/x"]
+        _one_error(proc, *both)
+    proc = run(repo, "ls", ok=False)
+    _one_error(proc, *both[:2])
+    assert proc.stdout == ""
+    for args in (("checkout",), ("checkout", "--force"), ("-v", "checkout", "--force", "HEAD")):
+        proc = run(repo, *args, ok=False)
+        _one_error(proc, *both[:2])
+    assert (repo / "data" / "x.gitstore").is_file()
+    assert git(repo, "status", "--porcelain").stdout == ""
+    # what the message says to do
+    run(repo, "untrack", "data/x")
+    run(repo, "track", "data")
+    assert run(repo, "status").stdout.split() == ["unchanged", "data"]
