@@ -117,6 +117,10 @@ class StoreAuthError(StoreError):
     pass
 
 
+class StoreMissingError(StoreError):
+    """The store itself is not there (an S3 bucket that does not exist)."""
+
+
 class StoreUnavailableError(StoreError):
     """Retryable: the store is down, throttling, or the connection dropped."""
 

@@ -52,6 +52,7 @@ from .errors import (
     PathError,
     StoreAuthError,
     StoreError,
+    StoreMissingError,
 )
 from .progress import NullProgress, Progress, count
 from .remotes import NO_REMOTE_HINT, check_trust, fetch_order, open_remote, remote_config
@@ -339,6 +340,8 @@ def gc_state(store: Store) -> GcState:
     ``<uuid> <start> running <heartbeat>`` while it deletes, ``<uuid> <start> done`` after)."""
     try:
         doc = store.read_document(COLLECTED)
+    except StoreMissingError:
+        raise  # a push trusting its index would say all is there
     except GitstoreError:
         return GcState(None, False, None)
     if doc is None:

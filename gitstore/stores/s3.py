@@ -71,6 +71,7 @@ from ..errors import (
     PreconditionFailed,
     StoreAuthError,
     StoreError,
+    StoreMissingError,
     StoreUnavailableError,
     UnsupportedError,
 )
@@ -337,7 +338,7 @@ class S3Store(Store):
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         detail = f"{code}: {error.get('Message', '')}".rstrip(": ")
         if code == "NoSuchBucket" or (what == _BUCKET_LOOKUP and status == 404):
-            return StoreError(
+            return StoreMissingError(
                 f"bucket '{self.bucket}' does not exist ({self.url} at {self._endpoint()})",
                 hint="check the remote's URL and endpoint, or create the bucket",
             )

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import boto3
 import pytest
 import yaml
 
@@ -198,6 +199,17 @@ def test_a_bucket_that_is_not_there_is_named_not_read_as_empty(
     for command in (("remote", "status"), ("remote", "status", "typo"), ("push",)):
         out = origin.gs(*command, ok=False)
         assert "bucket 'no-such-bucket' does not exist" in one_error(out), command
+    # a bucket deleted after a push: the next push trusts its index for every
+    # object, and said "1 already there" with exit 0
+    make_bucket(moto_endpoint, "gone-later")
+    origin.gs("remote", "add", "later", "s3://gone-later/proj", "--default",
+              "--endpoint-url", moto_endpoint)  # fmt: skip
+    origin.gs("push")
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint)
+    for item in s3.list_objects_v2(Bucket="gone-later")["Contents"]:
+        s3.delete_object(Bucket="gone-later", Key=item["Key"])
+    s3.delete_bucket(Bucket="gone-later")
+    assert "bucket 'gone-later' does not exist" in one_error(origin.gs("push", ok=False))
 
 
 def test_a_cache_object_damaged_by_hand_never_reaches_s3_as_good(
