@@ -118,14 +118,6 @@ def _under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
 
 
-def _repo_paths(ctx: Context, paths: Sequence[str]) -> list[str]:
-    out = []
-    for p in paths:
-        rel = ctx.workspace.relpath(p, ctx.cwd)
-        out.append(mf.tracked_path(rel) if rel.endswith(mf.SUFFIX) else rel)
-    return out
-
-
 class _Collector:
     """oid -> paths (and sizes) from manifests, filtered by path prefixes."""
 
@@ -255,7 +247,11 @@ def _collect(
     head: bool = True,
     tolerant: bool = False,
 ) -> _Collector:
-    collector = _Collector(_repo_paths(ctx, paths) if paths else (), tolerant=tolerant)
+    from .api import tracked_rels  # '.' at the top: every tracked path
+
+    collector = _Collector(
+        tracked_rels(ctx.workspace, paths, ctx.cwd) if paths else (), tolerant=tolerant
+    )
     commits = [ctx.repo.resolve(r) for r in revs or ()]
     if all_refs:
         commits += reachable_commits(ctx)

@@ -207,6 +207,11 @@ def test_dot_at_the_top_means_every_tracked_path(repo: Path, run, pre: tuple[str
     assert len(run(repo, *pre, "log", ".").stdout.splitlines()) == 2
     proc = run(repo, *pre, "track", ".", ok=False)
     _one_error(proc, "repository's root")
+    # push, fetch and pull too
+    run(repo, "remote", "add", "team", str(repo.parent / "team-remote"), "--default")
+    assert "pushed 3 objects" in run(repo, *pre, "push", "--all", ".").stdout
+    assert "2 already there" in run(repo, *pre, "fetch", ".").stdout
+    assert "2 unchanged" in run(repo, *pre, "pull", ".").stdout
 
 
 def test_config_unset_of_a_setting_not_set_names_the_file(repo: Path, run) -> None:
@@ -327,6 +332,10 @@ def test_a_merge_that_brings_one_tracked_path_inside_another_is_reported(repo: P
         _one_error(proc, *both[:2])
     assert (repo / "data" / "x.gitstore").is_file()
     assert git(repo, "status", "--porcelain").stdout == ""
+    # track (what the pre-commit hook's refresh runs) names the command that settles it
+    proc = run(repo, "track", "data", "data/x", ok=False)
+    assert "data/x is inside data" in proc.stderr
+    assert "hint: `gitstore untrack data/x` keeps its files" in proc.stderr
     # what the message says to do
     run(repo, "untrack", "data/x")
     run(repo, "track", "data")
