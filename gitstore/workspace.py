@@ -824,9 +824,14 @@ class Workspace:
         for rel in rels:  # by its ancestors: one set lookup each, not every pair
             parts = rel.split("/")
             for i in range(1, len(parts)):
-                if "/".join(parts[:i]) in seen:
+                if (outer := "/".join(parts[:i])) in seen:
+                    tracked = (self.root / mf.manifest_path(rel)).exists()
                     raise PathError(
-                        f"{rel} is inside {'/'.join(parts[:i])}: track one or the other"
+                        f"{rel} is inside {outer}: track one or the other",
+                        hint=f"`gitstore untrack {rel}` keeps its files, then"
+                        f" `gitstore track {outer}` takes them in"
+                        if tracked
+                        else f"name {outer} alone: its files include {rel}'s",
                     )
         # Which paths git already tracks files under (to adopt them) is asked
         # in the background, in one git process for every path: it runs

@@ -15,7 +15,7 @@ Generated from each command's `--help` by `python scripts/gen_cli_docs.py`.
 
 Exit codes (every command): 0 success; 1 error; 2 usage; 3 partial — the
 command did what it could but some objects are missing or some files were
-refused (pull, checkout, publish's `incomplete`); 4 conflict — a lock is held,
+refused (pull, checkout, resolve, publish's `incomplete`); 4 conflict — a lock is held,
 a conditional write lost, a merge conflicts. Errors are one line on stderr
 (`gitstore: error: ...`), plus at most a `hint:` line naming the command to run;
 `--debug` shows a traceback instead. Output into a pipe that closes early (`gitstore ls | head`)
