@@ -831,7 +831,7 @@ class Workspace:
                         hint=f"`gitstore untrack {rel}` keeps its files, then"
                         f" `gitstore track {outer}` takes them in"
                         if tracked
-                        else f"name {outer} alone: its files include {rel}'s",
+                        else f"`gitstore track {outer}` alone takes in {rel} too",
                     )
         # Which paths git already tracks files under (to adopt them) is asked
         # in the background, in one git process for every path: it runs

@@ -441,6 +441,8 @@ def _refused(run, repo: Path, *args: str) -> str:
     before = sorted(p.name for p in repo.iterdir())
     proc = run(repo, *args, ok=False)
     lines = [line for line in proc.stderr.splitlines() if not line.startswith("gitstore: note:")]
+    if len(lines) == 2 and lines[1].startswith("hint: `gitstore "):  # the rule: plus at most a hint
+        lines.pop()  # naming the command to run
     assert len(lines) == 1 and lines[0].startswith("gitstore: error: "), proc.stderr
     assert sorted(p.name for p in repo.iterdir()) == before, "a refused track wrote something"
     return lines[0]
