@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
@@ -27,6 +26,7 @@ from .errors import (
     RevisionError,
 )
 from .gitrepo import GitRepo
+from .once import once
 from .progress import count
 from .workspace import PathStatus, TrackResult, Workspace
 
@@ -52,14 +52,14 @@ class Context:
         self.config = cfg.load(self.repo.root, self.repo.common_dir, overrides=overrides)
         self.upstream_asked = False  # remotes.use_upstream: at most once
 
-    @cached_property
+    @once
     def cache(self) -> Cache:
         cache = Cache(self.config.cache_dir, self.config.link)
         repo = self.repo
         cache.register_repo(repo.common_dir, repo.root if repo.git_dir == repo.common_dir else None)
         return cache
 
-    @cached_property
+    @once
     def workspace(self) -> Workspace:
         return Workspace(self.repo, self.cache, jobs=self.config.jobs)
 

@@ -32,7 +32,6 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +46,7 @@ from .errors import (
 )
 from .gitrepo import GitRepo
 from .hashing import hash_file
+from .once import once
 from .published import (
     BranchDocument,
     PublishedCommit,
@@ -84,7 +84,7 @@ class PublishContext:
         self.cwd = Path(path).absolute()
         self.config = cfg.load(self.repo.root, self.repo.common_dir)
 
-    @cached_property
+    @once
     def cache(self) -> Cache:
         from .cache import Cache
 
