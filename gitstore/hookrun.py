@@ -30,7 +30,7 @@ from . import config as cfg
 from . import manifest as mf
 from . import pending as marks_file
 from .cleanrecord import CleanRecord, Reached, RebaseTouched, Stamps, TrackChanges, manifest_bytes
-from .errors import GitstoreError, ManifestError, TransferError
+from .errors import GitstoreError, ManifestError, StoreUnavailableError, TransferError
 from .gitrepo import GitRepo, blob_id_of
 from .progress import count as counted
 from .records import Record
@@ -678,6 +678,11 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
 
         try:
             seen = transfer.remote_gc_seen(ctx, store)
+        except StoreUnavailableError as exc:  # asking again below would wait out another deadline
+            error = transfer._remote_error(store, exc)
+            error.message = f"push to git remote '{remote}' refused: {error.message}"
+            error.args = (error.message,)
+            raise error from exc
         except GitstoreError:
             seen = None  # the push below says what is wrong with the remote
     if updates:
@@ -762,6 +767,7 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
             f" to gitstore remote '{store}'"
         )
         lines += resumed_lines(result.resumed, "uploaded")
+    lines += [f"gitstore: warning: {line}" for line in result.warnings]
     lacking = [local for local, _ in updates if _uncommitted_remote(ctx, store, local)]
     if lacking:
         shown = ", ".join(_short_ref(r) for r in lacking[:3])

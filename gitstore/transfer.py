@@ -52,7 +52,7 @@ from .errors import (
     PathError,
     StoreAuthError,
     StoreError,
-    StoreMissingError,
+    UnsupportedError,
 )
 from .progress import NullProgress, Progress, count
 from .remotes import NO_REMOTE_HINT, check_trust, fetch_order, open_remote, remote_config
@@ -316,10 +316,11 @@ COLLECTED = "gc/collected"
 
 # a push that finds a collection announced as still deleting waits for it, at most this
 # long; a collection whose heartbeat (its document rewritten every RECHECK_EVERY seconds
-# while it deletes) stopped for GC_STALL seconds, or is older than an hour, was killed
+# while it deletes) stopped for GC_STALL seconds, or is more than GC_DEAD seconds off the
+# clock here (five minutes: skew between machines, never a live collection), was killed
 GC_WAIT = 120.0
 GC_STALL = 30.0
-GC_DEAD = 3600.0
+GC_DEAD = 300.0
 
 
 class GcState(NamedTuple):
@@ -336,10 +337,10 @@ def gc_state(store: Store) -> GcState:
     ``<uuid> <start> running <heartbeat>`` while it deletes, ``<uuid> <start> done`` after)."""
     try:
         doc = store.read_document(COLLECTED)
-    except StoreMissingError:
-        raise  # a push trusting its index would say all is there
-    except GitstoreError:
+    except UnsupportedError:  # a store without documents: no collection ever ran there
         return GcState(None, False, None)
+    # any other error propagates: a store that is missing, down or refusing would
+    # otherwise read as "never collected", and a push trusting its index as complete
     if doc is None:
         return GcState(None, False, None)
     words = doc.data.decode("ascii", "replace").split()
@@ -347,7 +348,7 @@ def gc_state(store: Store) -> GcState:
     if running and len(words) > 3:
         with contextlib.suppress(ValueError):  # killed long ago: nobody is deleting
             beat = datetime.fromisoformat(words[3]).timestamp()
-            running = time.time() - beat < GC_DEAD
+            running = abs(time.time() - beat) < GC_DEAD  # in the future: not a clock we trust
     return GcState(" ".join(words[:2])[:64] or None, running, doc.version)
 
 

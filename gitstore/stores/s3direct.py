@@ -51,7 +51,8 @@ _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 
 def enabled_by_env() -> bool:
-    return os.environ.get("GITSTORE_S3_DIRECT", "1").strip().lower() not in ("0", "no", "false")
+    value = os.environ.get("GITSTORE_S3_DIRECT", "1").strip().lower()
+    return value not in ("0", "no", "false", "off", "disable", "disabled")
 
 
 def _proxied() -> bool:
