@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -34,6 +35,16 @@ SERVER = (
 )
 
 
+def _client(service: str, endpoint: str, creds: dict[str, str]) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
 @pytest.fixture(scope="module")
 def signed_endpoint() -> Iterator[tuple[str, dict[str, str]]]:
     """A moto server that checks signatures; (its URL, the credentials of a user it knows)."""
@@ -48,13 +59,7 @@ def signed_endpoint() -> Iterator[tuple[str, dict[str, str]]]:
     try:
         assert proc.stdout is not None
         endpoint = f"http://127.0.0.1:{int(proc.stdout.readline())}"
-        iam = boto3.client(
-            "iam",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        iam = _client("iam", endpoint, servers.DUMMY_AWS)
         iam.create_user(UserName="pusher")  # the three actions allowed without a signature check
         policy = {
             "Version": "2012-10-17",
@@ -66,13 +71,7 @@ def signed_endpoint() -> Iterator[tuple[str, dict[str, str]]]:
             "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
             "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
         }
-        boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
-        ).create_bucket(Bucket="signed")
+        _client("s3", endpoint, creds).create_bucket(Bucket="signed")
         yield endpoint, creds
     finally:
         proc.kill()
@@ -94,13 +93,7 @@ def _objects(tmp_path: Path, count: int, size: int = 100) -> list[tuple[str, Pat
 
 
 def _get(endpoint: str, creds: dict[str, str], store: S3Store, oid: str) -> bytes:
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
-    )
+    client = _client("s3", endpoint, creds)
     key = f"{store.prefix}/objects/{oid[:2]}/{oid[2:4]}/{oid}"
     return bytes(client.get_object(Bucket="signed", Key=key)["Body"].read())
 
