@@ -39,6 +39,19 @@ def _full_oid(clone: Clone, rel: str, rev: str = "HEAD") -> str:
     return found
 
 
+def _model_on_a_worktree_branch(repo: Clone, tmp_path: Path) -> tuple[Clone, str]:
+    """A linked worktree ``wt`` (branch wtb) on branch experiment, with model.bin tracked
+    and committed there: (the worktree, model.bin's oid)."""
+    repo.git("worktree", "add", "-q", str(tmp_path / "wt"), "-b", "wtb")
+    wt = Clone(tmp_path / "wt", repo.cache)
+    wt.git("switch", "-qc", "experiment")
+    wt.write("model.bin", os.urandom(1500).hex())
+    wt.gs("track", "model.bin")
+    wt.git("add", "-A")
+    wt.git("commit", "-qm", "model v1")
+    return wt, _full_oid(wt, "model.bin")
+
+
 def _worktree_only_commit(
     repo: Clone, tmp_path: Path, ref: str, reflog_only: bool = False
 ) -> tuple[Clone, str]:
@@ -47,14 +60,7 @@ def _worktree_only_commit(
     repo.write("README", "x\n")
     repo.git("add", "README")
     repo.git("commit", "-qm", "init")
-    repo.git("worktree", "add", "-q", str(tmp_path / "wt"), "-b", "wtb")
-    wt = Clone(tmp_path / "wt", repo.cache)
-    wt.git("switch", "-qc", "experiment")
-    wt.write("model.bin", os.urandom(1500).hex())
-    wt.gs("track", "model.bin")
-    wt.git("add", "-A")
-    wt.git("commit", "-qm", "model v1")
-    oid = _full_oid(wt, "model.bin")
+    wt, oid = _model_on_a_worktree_branch(repo, tmp_path)
     wt.git("update-ref", "--create-reflog", ref, "HEAD")
     wt.git("switch", "-q", "wtb")
     wt.git("branch", "-qD", "experiment")
@@ -102,14 +108,7 @@ def test_gc_remote_keeps_what_a_linked_worktrees_own_ref_holds(tmp_path: Path) -
     alice, _bob, _origin = make_team(tmp_path, str(tmp_path / "store"))
     store = tmp_path / "store"
     alice.gs("install")
-    alice.git("worktree", "add", "-q", str(tmp_path / "wt"), "-b", "wtb")
-    wt = Clone(tmp_path / "wt", alice.cache)
-    wt.git("switch", "-qc", "experiment")
-    wt.write("model.bin", os.urandom(1500).hex())
-    wt.gs("track", "model.bin")
-    wt.git("add", "-A")
-    wt.git("commit", "-qm", "model v1")
-    oid = _full_oid(wt, "model.bin")
+    wt, oid = _model_on_a_worktree_branch(alice, tmp_path)
     wt.git("push", "-q", "origin", "experiment")  # pre-push uploads model.bin
     assert oid in objects_in(store)
     wt.git("update-ref", "refs/worktree/keep", "HEAD")
