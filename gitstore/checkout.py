@@ -985,8 +985,11 @@ class BroughtManifests:
     then take those away again, or the return leaves an untracked manifest
     (and a .gitignore line) behind. A manifest is removed only while it is
     exactly the bytes checkout wrote and git's index does not hold it (the
-    user has not adopted it with ``git add``); the files of its path stay,
-    as ``untrack`` leaves them. Kept in the clone's state folder.
+    user has not adopted it with ``git add``). The files of its path go with
+    it when the checkout brought them too (the path held none before), they
+    are still exactly what it lists and the cache holds them (as git removes a
+    commit's files when it leaves it); otherwise they stay, as ``untrack``
+    leaves them. Kept in the clone's state folder.
     """
 
     FILE = "checkout-brought"
@@ -997,13 +1000,24 @@ class BroughtManifests:
 
         self.ws = ws
         self.path = ws.repo.state_dir / self.FILE
-        self.entries: dict[str, tuple[str, bool]] = read_tagged_map(self.path, self.MAGIC) or {}
+        self.entries: dict[str, tuple[str, bool] | tuple[str, bool, bool]] = (
+            read_tagged_map(self.path, self.MAGIC) or {}
+        )
         self._saved = dict(self.entries)
 
     def note(self, mpath: str, data: bytes, ignore_line_added: bool) -> None:
+        """Record a manifest this checkout creates (before it writes its files)."""
         from .hashing import hash_bytes
 
-        self.entries[mpath] = (hash_bytes(data), ignore_line_added)
+        known = self.entries.get(mpath)
+        # whether the path held no files when the manifest was brought: only then are
+        # its files the checkout's own, to take away with it
+        empty = (
+            known[2]
+            if isinstance(known, tuple) and len(known) == 3 and known[0] == hash_bytes(data)
+            else not os.path.lexists(self.ws.root / mf.tracked_path(mpath))
+        )
+        self.entries[mpath] = (hash_bytes(data), ignore_line_added, empty)
 
     def remove_absent(
         self, manifests: dict[str, bytes], only: Sequence[str], result: CheckoutResult
@@ -1027,14 +1041,14 @@ class BroughtManifests:
                 try:
                     data = (root / mpath).read_bytes()
                 except FileNotFoundError:  # noted, never written (a checkout killed first)
-                    if isinstance(record, tuple) and len(record) == 2 and record[1]:
+                    if isinstance(record, tuple) and len(record) in (2, 3) and record[1]:
                         lines.append(rel)
                     continue
                 except OSError:
                     continue
                 if (
                     not isinstance(record, tuple)
-                    or len(record) != 2
+                    or len(record) not in (2, 3)
                     or hash_bytes(data) != record[0]
                 ):
                     continue  # changed since: the user's now
@@ -1042,12 +1056,43 @@ class BroughtManifests:
                     staged = set(self.ws.repo.ls_files(["*" + mf.SUFFIX]))
                 if mpath in staged:
                     continue
+                if len(record) == 3 and record[2]:  # the files are the checkout's own
+                    result.deleted += self._remove_payload(mpath, data)
                 (root / mpath).unlink()
                 if record[1]:
                     lines.append(rel)
                 result.manifests_removed.append(mpath)
         finally:
             gitignore.remove_many(root, lines)
+
+    def _remove_payload(self, mpath: str, data: bytes) -> list[str]:
+        """The files a checkout brought with a manifest (the path held none before),
+        removed with it if they are still exactly what it lists and the cache holds every
+        one of them (as git removes the files of a commit it leaves); else left, as
+        ``untrack`` leaves them. Without this, the return left them untracked beside a
+        ``.gitignore`` that no longer names them, one ``git add -A`` away from git."""
+        try:
+            status = self.ws.status_of(mpath, data=data)
+            manifest = self.ws.parse_manifest(mpath, data)
+        except GitstoreError:
+            return []
+        if status.state != "unchanged" or manifest is None:
+            return []
+        oids = {e.oid for e in manifest.entries}
+        if oids - self.ws.cache.exists(oids):
+            return []
+        rel = mf.tracked_path(mpath)
+        target = self.ws.root / rel
+        if manifest.kind == "dir":
+            import shutil
+
+            files = [f"{rel}/{e.path}" for e in manifest.entries]
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            files = [rel]
+            with contextlib.suppress(FileNotFoundError):
+                target.unlink()
+        return files
 
     def save(self) -> None:
         if self.entries == self._saved:

@@ -623,6 +623,35 @@ def test_checkout_head_returns_after_a_path_was_untracked_in_between(repo: Path,
     assert (repo / "d.gitstore").exists()
 
 
+def test_checkout_head_takes_away_the_files_a_checkout_of_an_old_revision_brought(
+    repo: Path, run
+) -> None:
+    """QA pass 14: untrack d and delete its files, commit; `checkout HEAD~1` brought d's
+    manifest and files, and `checkout HEAD` took the manifest and its .gitignore line
+    away but left the files, untracked: one `git add -A` from going into git."""
+    write(repo / "d" / "a", b"a")
+    write(repo / "e.bin", b"e")
+    run(repo, "track", "d", "e.bin")
+    git(repo, "commit", "-qm", "track d, e.bin")
+    run(repo, "untrack", "d", "e.bin")
+    shutil.rmtree(repo / "d")
+    (repo / "e.bin").unlink()
+    git(repo, "commit", "-qm", "untrack and delete d, e.bin")
+    clean = git(repo, "status", "--porcelain", "--untracked-files=all").stdout
+    run(repo, "checkout", "HEAD~1")
+    assert (repo / "d" / "a").read_bytes() == b"a" and (repo / "e.bin").read_bytes() == b"e"
+    back = run(repo, "checkout", "HEAD")
+    assert "2 deleted" in back.stdout
+    assert not (repo / "d").exists() and not (repo / "e.bin").exists()
+    assert git(repo, "status", "--porcelain", "--untracked-files=all").stdout == clean
+    # an edit made meanwhile is the user's: the files stay (the manifest goes)
+    run(repo, "checkout", "HEAD~1")
+    write(repo / "d" / "a", b"edited")
+    run(repo, "checkout", "HEAD")
+    assert (repo / "d" / "a").read_bytes() == b"edited"
+    assert not (repo / "e.bin").exists()
+
+
 def test_fetch_in_a_bare_clone_takes_revisions_only(repo: Path, run, tmp_path: Path) -> None:
     write(repo / "d" / "a", b"a")
     run(repo, "track", "d")
