@@ -99,6 +99,7 @@ class CheckoutResult(Record):
         "manifests_written",
         "manifests_kept",
         "manifests_removed",
+        "manifests_not_at_rev",
         "unchanged",
         "invalid",
     )
@@ -114,6 +115,9 @@ class CheckoutResult(Record):
         self.manifests_kept: list[str] = []
         # manifests an earlier ``checkout REV`` brought in that REV does not have: removed
         self.manifests_removed: list[str] = []
+        # manifests in the work tree that REV does not have (nor brought): left as they are,
+        # as `git checkout REV -- .` leaves the files REV lacks
+        self.manifests_not_at_rev: list[str] = []
         self.unchanged = 0
         # checking out every path: the manifests that could not be read, each one line
         # (skipped, so that one bad file does not stop the others)
@@ -129,6 +133,7 @@ class CheckoutResult(Record):
         self.manifests_written += other.manifests_written
         self.manifests_kept += other.manifests_kept
         self.manifests_removed += other.manifests_removed
+        self.manifests_not_at_rev += other.manifests_not_at_rev
         self.unchanged += other.unchanged
         self.invalid += other.invalid
 
@@ -273,6 +278,14 @@ class Checkout:
             brought = BroughtManifests(self.ws) if write_manifests else None
             if brought is not None:
                 brought.remove_absent(every, only, result)
+                gone = set(result.manifests_removed)
+                result.manifests_not_at_rev = [
+                    m
+                    for m in self.ws.manifest_paths()
+                    if m not in every
+                    and m not in gone
+                    and (not only or any(mf.overlaps(o, mf.tracked_path(m)) for o in only))
+                ]
             if parsed:
                 # objects written now are seen in the cache at this gc generation
                 self.ws.statcache.use_generation(self.ws.cache.generation())

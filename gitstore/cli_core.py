@@ -239,6 +239,14 @@ def say_manifests(ctx: Context, result: CheckoutResult, rev: str | None, *, quie
         )
     for m in result.manifests_removed:
         echo(f"removed {m} (not tracked at {rev}; brought by an earlier checkout)")
+    if result.manifests_not_at_rev:
+        kept = [mf.tracked_path(m) for m in result.manifests_not_at_rev]
+        shown = ", ".join(kept[:3]) + (f" and {len(kept) - 3} more" if len(kept) > 3 else "")
+        warn(
+            f"gitstore: note: {shown} {'is' if len(kept) == 1 else 'are'} tracked here but not at"
+            f" {rev}: left as {'it is' if len(kept) == 1 else 'they are'}, as `git checkout {rev}"
+            " -- .` leaves files the revision lacks (`gitstore checkout HEAD` returns)"
+        )
     touched = result.written + result.deleted
     for m in result.manifests_kept:
         rel = mf.tracked_path(m)

@@ -652,6 +652,25 @@ def test_checkout_head_takes_away_the_files_a_checkout_of_an_old_revision_brough
     assert not (repo / "e.bin").exists()
 
 
+@pytest.mark.parametrize("pre", [(), ("-v",)])
+def test_checkout_rev_names_the_paths_it_leaves_that_rev_lacks(
+    repo: Path, run, pre: tuple[str, ...]
+) -> None:
+    """QA pass 14: `checkout HEAD~1` left new.bin (tracked only since HEAD) without a word,
+    and `status` called it unchanged: "the data as it was one commit ago" plus new.bin."""
+    write(repo / "keep.bin", b"a")
+    run(repo, "track", "keep.bin")
+    git(repo, "commit", "-qm", "keep")
+    write(repo / "new.bin", b"new")
+    run(repo, "track", "new.bin")
+    git(repo, "commit", "-qm", "new")
+    out = run(repo, *pre, "checkout", "HEAD~1")
+    assert "new.bin is tracked here but not at HEAD~1: left as it is" in out.stderr
+    assert (repo / "new.bin").read_bytes() == b"new"  # as git checkout REV -- . leaves it
+    assert "new.bin" not in run(repo, *pre, "checkout", "HEAD~1", "keep.bin").stderr
+    assert "not at" not in run(repo, *pre, "checkout", "HEAD").stderr
+
+
 def test_fetch_in_a_bare_clone_takes_revisions_only(repo: Path, run, tmp_path: Path) -> None:
     write(repo / "d" / "a", b"a")
     run(repo, "track", "d")
