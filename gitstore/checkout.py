@@ -1022,15 +1022,16 @@ class BroughtManifests:
         """Record a manifest this checkout creates (before it writes its files)."""
         from .hashing import hash_bytes
 
+        digest = hash_bytes(data)
         known = self.entries.get(mpath)
         # whether the path held no files when the manifest was brought: only then are
         # its files the checkout's own, to take away with it
         empty = (
             known[2]
-            if isinstance(known, tuple) and len(known) == 3 and known[0] == hash_bytes(data)
+            if isinstance(known, tuple) and len(known) == 3 and known[0] == digest
             else not os.path.lexists(self.ws.root / mf.tracked_path(mpath))
         )
-        self.entries[mpath] = (hash_bytes(data), ignore_line_added, empty)
+        self.entries[mpath] = (digest, ignore_line_added, empty)
 
     def remove_absent(
         self, manifests: dict[str, bytes], only: Sequence[str], result: CheckoutResult
