@@ -679,7 +679,7 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
         try:
             seen = transfer.remote_gc_seen(ctx, store)
         except StoreUnavailableError as exc:  # asking again below would wait out another deadline
-            error = transfer._remote_error(store, exc)
+            error = transfer.remote_error(store, exc)
             error.message = f"push to git remote '{remote}' refused: {error.message}"
             error.args = (error.message,)
             raise error from exc

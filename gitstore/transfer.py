@@ -519,7 +519,7 @@ class _Batcher:
         self.flush_fn(items)
 
 
-def _remote_error(name: str, exc: GitstoreError) -> GitstoreError:
+def remote_error(name: str, exc: GitstoreError) -> GitstoreError:
     """The same error with the remote's name in front."""
     if f"'{name}'" in exc.message:
         return exc
@@ -634,7 +634,7 @@ def push_objects(
     try:
         on_remote = store.exists(candidates) if candidates else set()
     except GitstoreError as exc:
-        raise _remote_error(name, exc) from exc
+        raise remote_error(name, exc) from exc
     if not dry_run and renew:
         # what this clone itself wrote there minutes ago (`gitstore push`, then
         # `git push`) is young on the remote: no collection can judge it yet
@@ -722,7 +722,7 @@ def _after_collection(
         try:
             on_remote = store.exists(oids)
         except GitstoreError as exc:
-            raise _remote_error(name, exc) from exc
+            raise remote_error(name, exc) from exc
         mine = index.recently_sent()  # young there: no collection judges them
         on_remote -= _renew(store, sorted(on_remote - mine), jobs or ctx.config.jobs)
         index.add(on_remote)
@@ -851,7 +851,7 @@ def _upload(
     if fatal:
         for oid in send:
             result.failed.setdefault(oid, "not sent")
-        raise _remote_error(name, fatal[0])
+        raise remote_error(name, fatal[0])
 
 
 def push(
@@ -1088,7 +1088,7 @@ def _fetch_from(
             miss(oid, f"access denied on remote '{name}'")
             return
         except IntegrityError as exc:
-            message = _remote_error(name, exc).message
+            message = remote_error(name, exc).message
             with lock:
                 result.warnings.append(message)
             miss(oid, message)
@@ -1123,7 +1123,7 @@ def _fetch_from(
     def raise_fatal(oid: str, exc: GitstoreError) -> None:
         with lock:
             if out.fatal is None:
-                out.fatal = _remote_error(name, exc)
+                out.fatal = remote_error(name, exc)
         stop.set()
         miss(oid)
 
@@ -1241,7 +1241,7 @@ def remote_status(ctx: Context, remote: str | None = None) -> RemoteStatus:
     try:
         on_remote = store.exists(wanted) if wanted else set()
     except GitstoreError as exc:
-        raise _remote_error(name, exc) from exc
+        raise remote_error(name, exc) from exc
     index = RemoteIndex(ctx, name, store)
     index.add(on_remote)
     absent = [oid for oid in wanted if oid not in on_remote]
@@ -1272,6 +1272,6 @@ def remote_ls(ctx: Context, remote: str | None, jobs: int | None = None) -> list
         with ThreadPoolExecutor(max_workers=jobs or ctx.config.jobs) as pool:
             sizes = list(pool.map(lambda oid: store.stat(oid).size, oids))
     except GitstoreError as exc:
-        raise _remote_error(name, exc) from exc
+        raise remote_error(name, exc) from exc
     RemoteIndex(ctx, name, store).add(oids, replace=True)
     return list(zip(oids, sizes, strict=True))
