@@ -73,7 +73,7 @@ def install(force: bool, global_: bool, server: bool, no_hooks: bool) -> None:
             " installed no hooks of its own"
         )
     _echo_install(result)
-    click.echo("registered the *.gitstore merge and diff drivers in .git/config")
+    click.echo("registered the *.gitstore merge and diff drivers in this clone's git config")
 
 
 def _echo_global_install(done: GlobalInstall) -> None:
@@ -219,7 +219,7 @@ def merge_driver(base: str, ours: str, theirs: str, path: str) -> None:
         click.echo(f"gitstore: conflict in {path}: {shown}", err=True)
         click.echo(
             f"hint: settle it with `gitstore resolve {shlex.quote(path)} --ours|--theirs|--union`"
-            " (or edit the entries between the markers), then `git add` it",
+            " (it stages the result), or edit the entries between the markers and `git add` it",
             err=True,
         )
         sys.exit(1)

@@ -57,7 +57,7 @@ def _say_resumed(result: Any, done: str = "downloaded") -> None:
         click.echo(line, err=True)
 
 
-def _report(result: Any, verb: str, where: str, as_json: bool) -> None:
+def _report(result: Any, verb: str, where: str, as_json: bool, dry_run: bool = False) -> None:
     """Render a TransferResult; failures become one error line and exit 3."""
     from .errors import TransferError
     from .progress import human_bytes, objects
@@ -67,9 +67,10 @@ def _report(result: Any, verb: str, where: str, as_json: bool) -> None:
     _say_resumed(result, "uploaded" if verb == "push" else "downloaded")
     if as_json:
         _echo_json(result.to_json())
-    elif result.planned:
+    elif result.planned or dry_run:
         click.echo(
-            f"would {verb} {objects(len(result.planned))} ({human_bytes(result.bytes)}) {where}"
+            f"would {verb} {objects(len(result.planned))} ({human_bytes(result.bytes)}) {where};"
+            f" {result.present} already there"
         )
     else:
         indexed = result.present_indexed
@@ -372,7 +373,7 @@ def push(args: tuple[str, ...], remote_name: str | None, all_refs: bool, jobs: i
     revs, paths = ctx.repo.split_revs_and_paths(args)
     result = transfer.push(ctx, revs or None, paths, remote=remote_name, all_refs=all_refs,
                            jobs=jobs, dry_run=dry_run, progress=_progress())  # fmt: skip
-    _report(result, "push", f"to '{result.remote}'", as_json)
+    _report(result, "push", f"to '{result.remote}'", as_json, dry_run)
 
 
 @click.command(cls=RevPathCommand)

@@ -22,7 +22,7 @@ import stat
 import subprocess
 import threading
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
@@ -805,16 +805,36 @@ class GitRepo:
         return listed.startswith(b"S ")
 
     def git(
-        self, *args: str, input: bytes | None = None, check: bool = True
+        self,
+        *args: str,
+        input: bytes | None = None,
+        check: bool = True,
+        timeout: float | None = None,
+        extra_env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
-        """Run ``git ARGS`` in the work tree (the git dir when bare)."""
+        """Run ``git ARGS`` in the work tree (the git dir when bare).
+
+        ``timeout``: seconds before it is stopped and reported as failed.
+        """
         cwd, env = self._git_place()
+        if extra_env:
+            env = {**(os.environ if env is None else env), **extra_env}
         try:
             proc = subprocess.run(
-                ["git", *args], cwd=cwd, input=input, capture_output=True, check=False, env=env
+                ["git", *args],
+                cwd=cwd,
+                input=input,
+                capture_output=True,
+                check=False,
+                env=env,
+                timeout=timeout,
+                # nothing to wait on from the terminal when a deadline is set
+                stdin=subprocess.DEVNULL if input is None and timeout is not None else None,
             )
         except FileNotFoundError as exc:
             raise GitstoreError("git is not installed or not on PATH") from exc
+        except subprocess.TimeoutExpired as exc:
+            raise GitstoreError(f"git {_subcommand(args)} gave no answer in {timeout:g} s") from exc
         if check and proc.returncode != 0:
             raise GitstoreError(f"git {_subcommand(args)} failed: {_first_error_line(proc.stderr)}")
         return proc

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from . import manifest as mf
 from . import prefind
-from .errors import GitstoreError, ManifestError
+from .errors import ManifestError
 from .gitrepo import blob_id_of
 from .records import Record
 
@@ -352,9 +352,14 @@ def apply_locked(checkout: Checkout, deltas: Mapping[str, Delta]) -> CheckoutRes
             st = os.lstat(f"{root}/{key}")
         except (FileNotFoundError, NotADirectoryError):
             return None
-        if statmod.S_ISDIR(st.st_mode):
-            raise GitstoreError(f"{key} is a folder where a manifest has a file")
         return ScannedFile("", f"{root}/{key}", st)
+
+    def in_the_way(key: str, f: ScannedFile | None) -> bool:
+        """A folder where the manifest has a file: named, left alone, the rest goes on."""
+        if f is None or not statmod.S_ISDIR(f.st.st_mode):
+            return False
+        result.conflicts.append(key)
+        return True
 
     known: dict[str, str | None] = {}
 
@@ -381,6 +386,8 @@ def apply_locked(checkout: Checkout, deltas: Mapping[str, Delta]) -> CheckoutRes
         for entry in write:
             key = f"{rel}/{entry.path}"
             f = current(key)
+            if in_the_way(key, f):
+                continue
             if f is not None and not statmod.S_ISLNK(f.st.st_mode):
                 if oid_of(key, f) == entry.oid:
                     if is_exec(f.st) == entry.exec:
@@ -402,7 +409,7 @@ def apply_locked(checkout: Checkout, deltas: Mapping[str, Delta]) -> CheckoutRes
         for path in delete:
             key = f"{rel}/{path}"
             f = current(key)
-            if f is None:
+            if f is None or in_the_way(key, f):
                 continue
             if replaceable(key, f):
                 plan.delete.append(key)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -327,13 +328,16 @@ def _undoing(ctx: Context, statuses: Sequence[PathStatus]) -> dict[str, list[str
             # content and executable bit: git brings a mode change without its file too
             try:
                 st = os.lstat(full)
+                # a folder (or anything else but a file or symlink) in a
+                # file's place holds no version of it
                 disk: tuple[str | None, bool] | None = (
-                    ws.oid_of(key, ScannedFile("", str(full), st)),
-                    is_exec(st),
+                    (ws.oid_of(key, ScannedFile("", str(full), st)), is_exec(st))
+                    if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)
+                    else None
                 )
             except FileNotFoundError:
                 disk = None
-            except OSError:
+            except (OSError, GitstoreError):  # it changed while read: the next commit sees it
                 continue
             if disk != _as_file(m, name) and any(disk == _as_file(v, name) for v in versions):
                 out.setdefault(s.path, []).append(key)
@@ -673,16 +677,26 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
     # read from the remote (stdin) and the remote-tracking refs updated since the
     # collection was first seen here are taken as what the remote has
     seen: float | None = None
+    unreachable: GitstoreError | None = None
+    heads: list[str] | None = None
     if updates and store is not None and remote:
         from . import transfer
 
         try:
             seen = transfer.remote_gc_seen(ctx, store)
         except StoreUnavailableError as exc:  # asking again below would wait out another deadline
-            error = transfer.remote_error(store, exc)
-            error.message = f"push to git remote '{remote}' refused: {error.message}"
-            error.args = (error.message,)
-            raise error from exc
+            unreachable = transfer.remote_error(store, exc)
+            unreachable.message = f"push to git remote '{remote}' refused: {unreachable.message}"
+            unreachable.args = (unreachable.message,)
+            # Without the store, its collections cannot be known, nor so whether
+            # the remote-tracking refs still stand for data it keeps: only the
+            # git remote's own refs, asked now, tell the commits it has (whose
+            # data no collection deletes). A push that brings none (a tag or a
+            # new branch name on pushed commits) or whose new commits name no
+            # object needs nothing of the store.
+            heads = _git_remote_heads(repo, remote, args, env)
+            if heads is None:
+                raise unreachable from exc
         except GitstoreError:
             seen = None  # the push below says what is wrong with the remote
     if updates:
@@ -696,7 +710,10 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
             if remote_sha != ZERO and repo.try_resolve(remote_sha) is not None
         ]
         rev_args = ["rev-list", "--parents", "--stdin"]
-        if remote and seen is None:
+        if heads is not None:  # the remote's refs it has here: absent ones are not ours
+            spec += ["^" + sha for sha in heads]
+            rev_args.append("--ignore-missing")
+        elif remote and seen is None:
             rev_args += ["--not", f"--remotes={remote}"]
         elif remote and seen is not None:
             spec += ["^" + sha for sha in _refs_heard_since(repo, remote, seen)]
@@ -709,7 +726,13 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
         return HookReport()
     from . import transfer
 
-    objects = transfer.objects_of_commits(ctx, sorted(commits))
+    target = f"git remote '{remote}'" if remote else "the git remote"
+    try:
+        objects = transfer.objects_of_commits(ctx, sorted(commits))
+    except GitstoreError as exc:  # a manifest committed with conflict markers, say
+        exc.message = f"push to {target} refused: {exc.message}"
+        exc.args = (exc.message,)
+        raise
     if not objects:
         return HookReport()
     # Objects the new commits bring (named by none of the commits they build
@@ -721,7 +744,17 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
     # what the new commits name that the commits they build on do not: asked of the
     # store, and renewed there if it is an old object (see push_objects)
     introduced = brought = [oid for oid in objects if oid not in before]
-    target = f"git remote '{remote}'" if remote else "the git remote"
+    if unreachable is not None:
+        if introduced:
+            raise unreachable
+        # every object is named by a commit the git remote has (a code-only
+        # commit): pushed with it, and kept for it by any collection
+        return HookReport(
+            [
+                f"gitstore: note: gitstore remote '{store}' could not be reached; the pushed"
+                f" commits name only data that commits on git remote '{remote}' already name"
+            ]
+        )
     if store is None:
         raise GitstoreError(
             f"push to {target} refused: its commits name {counted(len(objects), 'object')} and no gitstore remote is configured to upload them to",
@@ -776,6 +809,29 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
             " a teammate's clone will not know where the data is until it is committed and pushed"
         )
     return HookReport(lines)
+
+
+def _git_remote_heads(
+    repo: GitRepo, remote: str, args: Sequence[str], env: Mapping[str, str]
+) -> list[str] | None:
+    """The commits the git remote's refs name now (``git ls-remote``: the remote
+    git has just reached), None when it cannot be asked (no prompt is shown)."""
+    where = env.get("PRE_COMMIT_REMOTE_URL") or (args[1] if len(args) > 1 else "") or remote
+    try:
+        proc = repo.git(
+            "ls-remote",
+            "--",
+            where,
+            check=False,
+            timeout=60,
+            extra_env={"GIT_TERMINAL_PROMPT": "0"},
+        )
+    except GitstoreError:
+        return None
+    if proc.returncode != 0:
+        return None
+    lines = proc.stdout.decode("ascii", "replace").splitlines()
+    return sorted({line.split()[0] for line in lines if _HEX40.match(line)})
 
 
 def _pushed_url(
@@ -1146,6 +1202,17 @@ def materialise_changes(
         )
         conflicts.setdefault(rel, []).append(key)
     for rel, keys in sorted(conflicts.items()):
+        folders = [
+            k for k in keys if os.path.isdir(ws.root / k) and not os.path.islink(ws.root / k)
+        ]
+        if folders:  # the user's folder where the manifest has a file
+            report.lines.append(
+                f"gitstore: left {_shown(sorted(folders))} alone: a folder where the manifest"
+                f" has a file (move it away, then run `gitstore checkout {rel}`)"
+            )
+            keys = [k for k in keys if k not in folders]
+            if not keys:
+                continue
         its = "its content is" if len(keys) == 1 else "their content is"
         report.lines.append(
             f"gitstore: left {_shown(sorted(keys))} alone: {its} not in the cache"

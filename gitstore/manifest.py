@@ -247,7 +247,7 @@ def validate_entry_path(path: str) -> str | None:
     if path.startswith("/"):
         return "is absolute"
     if _DRIVE_RE.match(path):
-        return "starts with a drive prefix"
+        return f"starts with a drive prefix ('{path[:2]}', as Windows names a drive)"
     if path.endswith("/"):
         return "ends with '/'"
     for segment in path.split("/"):

@@ -625,6 +625,10 @@ def push_objects(
     looked = gc_state(store)
     gc_seen(index, store, looked.token)
     indexed = index.load()
+    never_written = getattr(getattr(store, "inner", store), "never_written", None)
+    if indexed and callable(never_written) and never_written():
+        index.add((), replace=True)  # a new, empty folder at its path: nothing is there
+        indexed = set()
     resumed = queue.pending() - indexed
     for oid in ctx.cache.exists(resumed):
         wanted.setdefault(oid, [])

@@ -249,7 +249,7 @@ class LocalStore(Store):
                 f"the remote folder {self.url} does not exist (not mounted, or moved?)",
                 hint=None
                 if self.read_only
-                else f"if it is a new remote, create it: mkdir -p {self.root}",
+                else f"mount the share or restore the folder; only for a new remote, create it: mkdir -p {self.root}",
             ) from None
         except OSError as exc:
             raise StoreUnavailableError(
@@ -258,6 +258,12 @@ class LocalStore(Store):
         if not statmod.S_ISDIR(st.st_mode):
             raise StoreUnavailableError(f"the remote folder {self.url} is not a folder")
         self._root_checked = True
+
+    def never_written(self) -> bool:
+        """Whether no object was ever put here (no ``objects/`` folder): a folder
+        made anew where a clone's index remembers objects (see transfer.push_objects)."""
+        self._require_root()
+        return not os.path.isdir(self.root / "objects")
 
     @property
     def shared(self) -> int:

@@ -1,0 +1,110 @@
+"""Hooks at their edges (fifteenth QA pass, docs/reliability.md): each test is a finding.
+
+Run through the real git binary with gitstore's hooks installed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_hooks import Clone, make_team, objects_in
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> tuple[Clone, Clone, Path, Path]:
+    """(alice, bob, origin, store): alice has pushed data/ to a folder remote ``store``."""
+    store = tmp_path / "store"
+    return (*make_team(tmp_path, str(store)), store)
+
+
+def _states(repo: Clone) -> dict[str, str]:
+    return {s["path"]: s["state"] for s in json.loads(repo.gs("status", "--json").stdout)}
+
+
+def test_a_folder_where_the_other_branch_has_a_file(team) -> None:
+    """The switch brings the path's other files and names the folder; the commit is
+    refused with the ways out, never with "changed while being read"."""
+    alice, _bob, _origin, _store = team
+    alice.git("switch", "-qc", "feat")
+    alice.write("data/f9", b"feat f9")
+    alice.write("data/sub/x", b"feat x")
+    alice.gs("track", "data")
+    alice.git("commit", "-qm", "feat: data/f9 and data/sub/x")
+    alice.git("switch", "-q", "main")
+    alice.write("data/f9/inner", b"my own file")  # a folder of the user's own
+    switched = alice.git("switch", "feat")
+    assert "data/f9" in switched.stderr, switched.stderr
+    assert alice.read("data/sub/x") == b"feat x"  # the rest of the path was brought
+    assert alice.read("data/f9/inner") == b"my own file"
+    alice.write("code.py", "print(2)\n")
+    refused = alice.git("commit", "-qam", "code only", ok=False)
+    assert "data/f9" in refused.stderr and "gitstore checkout data" in refused.stderr
+    assert "changed while being read" not in refused.stderr, refused.stderr
+    shutil.move(alice.path / "data" / "f9", alice.path / "mine")
+    alice.gs("checkout", "data")
+    assert alice.read("data/f9") == b"feat f9"
+    alice.git("commit", "-qam", "code only")
+    assert _states(alice) == {"data": "unchanged"}
+
+
+def _unmount(store: Path) -> Path:
+    away = store.with_name("store-away")
+    store.rename(away)
+    return away
+
+
+def test_a_push_that_brings_no_data_needs_no_gitstore_remote(team) -> None:
+    """A tag, a new branch name on pushed commits, a code-only commit: through while
+    the store is unreachable; a commit that brings data is still refused."""
+    alice, _bob, origin, store = team
+    away = _unmount(store)
+    alice.git("tag", "v1.0")
+    alice.git("push", "-q", "origin", "v1.0")
+    alice.git("push", "-q", "origin", "main:refs/heads/release")
+    alice.write("code.py", "print(2)\n")
+    alice.git("commit", "-qam", "code only")
+    pushed = alice.git("push", "origin", "main")
+    assert "could not be reached" in pushed.stderr, pushed.stderr
+    alice.write("data/c.bin", b"charlie")
+    alice.commit_data("new data")
+    refused = alice.git("push", "origin", "main", ok=False)
+    assert "push to git remote 'origin' refused" in refused.stderr
+    assert "mount the share" in refused.stderr, refused.stderr
+    head = alice.git("rev-parse", "HEAD").stdout.strip()
+    assert head not in alice.git("ls-remote", str(origin)).stdout
+    away.rename(store)
+    alice.git("push", "-q", "origin", "main")
+    assert head in alice.git("ls-remote", str(origin)).stdout
+
+
+def test_a_new_empty_folder_where_the_store_was_gets_every_object_pushed(team) -> None:
+    """The clone's index remembers objects there; a folder made anew at its path holds
+    none, so a push sends all its commits' objects rather than only the new one."""
+    alice, _bob, _origin, store = team
+    _unmount(store)
+    store.mkdir()
+    alice.write("data/c.bin", b"charlie")
+    alice.commit_data("new data")
+    alice.git("push", "-q", "origin", "main")
+    needed = {row["oid"] for row in json.loads(alice.gs("ls", "--json").stdout)}
+    assert len(needed) == 3 and needed <= objects_in(store)
+
+
+def test_push_dry_run_with_nothing_to_send_says_would(team) -> None:
+    alice, _bob, _origin, _store = team
+    out = alice.gs("push", "--dry-run").stdout
+    assert out.startswith("would push 0 objects"), out
+
+
+def test_a_pushed_manifest_with_conflict_markers_names_the_git_remote(team) -> None:
+    alice, _bob, _origin, _store = team
+    manifest = alice.path / "data.gitstore"
+    manifest.write_text(manifest.read_text() + "<<<<<<< ours\n=======\n>>>>>>> theirs\n")
+    alice.git("commit", "-qam", "broken", "--no-verify")
+    refused = alice.git("push", "origin", "main", ok=False)
+    assert "push to git remote 'origin' refused" in refused.stderr, refused.stderr
+    assert "conflict markers" in refused.stderr
