@@ -152,9 +152,17 @@ def verify(state: State, remote: str | None, repair: bool, complete: bool, as_js
             _say(f"gitstore: corrupt in the {report.where}: {oid}{named}", err=True)
         for oid, why in report.unreadable.items():
             _say(f"gitstore: unreadable in the {report.where}: {oid}: {why}", err=True)
-        for oid, paths in report.missing.items():
-            kind = "" if complete else "note: "
+        kind = "" if complete else "note: "
+        shown = MISSING_SHOWN if complete else MISSING_NOTED
+        for oid, paths in list(report.missing.items())[:shown]:
             _say(f"gitstore: {kind}missing from the {report.where}: {oid} ({paths[0]})", err=True)
+        if len(report.missing) > shown:
+            more = len(report.missing) - shown
+            _say(
+                f"gitstore: {kind}and {more} more missing from the {report.where}"
+                " (`gitstore verify --json` lists them all)",
+                err=True,
+            )
         for oid, source in report.repaired.items():
             _say(f"repaired {oid} from {source}")
         for oid, why in report.unrepaired.items():
@@ -177,6 +185,10 @@ def verify(state: State, remote: str | None, repair: bool, complete: bool, as_js
                 " (the next gitstore.get builds it again)"
             )
     raise_for_verify(report)
+
+
+MISSING_NOTED = 10  # missing objects named one a line: as a note (verify without --complete)
+MISSING_SHOWN = 50  # and as errors (--complete)
 
 
 def register(main: click.Group) -> None:

@@ -252,3 +252,20 @@ def test_an_object_replaced_by_a_symlink_or_a_folder_is_refused_and_repaired(
 
     assert gitstore.read(linked["path"], repo=repo) == good
     assert not store_problems(cache)
+
+
+def test_many_missing_objects_are_counted_not_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """262 missing objects gave 262 note lines (fifteenth QA pass): ten, then a count."""
+    monkeypatch.setenv("GITSTORE_CACHE_DIR", str(tmp_path / "cache"))
+    repo = new_repo(tmp_path / "repo")
+    make_tree(repo / "data", files=14, size=100, seed=15)
+    gs(repo, "track", "data")
+    shutil.rmtree(tmp_path / "cache" / "objects")
+    out = gs(repo, "verify")
+    notes = [line for line in out.stderr.splitlines() if line.startswith("gitstore: note: missing")]
+    assert len(notes) == 10, out.stderr
+    assert "gitstore: note: and 4 more missing from the cache" in out.stderr
+    listed = json.loads(gs(repo, "verify", "--json").stdout)
+    assert len(listed["missing"]) == 14
