@@ -90,14 +90,14 @@ def replace_with(
     Every byte or none: a short write is carried on (a disk filling up
     writes part of a buffer before it fails), and on any failure the
     temporary file is removed and ``path`` is as it was. ``tmp``: the
-    temporary name (default: a random one beside ``path``), truncated if it
-    is there. ``sync``: fsync the file before the rename and the folder
-    after it. The mode is 0o666 less the umask, as for any new file, and
-    readable as widely as ``shared`` says (see :mod:`gitstore.stores.sharing`).
+    temporary name (default: :func:`tmp_beside`), truncated if it is there.
+    ``sync``: fsync the file before the rename and the folder after it. The
+    mode is 0o666 less the umask, as for any new file, and readable as widely
+    as ``shared`` says (see :mod:`gitstore.stores.sharing`).
     Returns the stat of the written file (a rename keeps inode and mtime).
     """
     if tmp is None:
-        tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
+        tmp = tmp_beside(path)
     st = write_whole(tmp, data, sync=sync, flags=os.O_TRUNC, shared=shared)
     try:
         os.replace(tmp, path)
@@ -107,6 +107,18 @@ def replace_with(
     if sync:
         fsync_dir(path.parent)
     return st
+
+
+def tmp_beside(path: Path) -> Path:
+    """A fresh temporary name in ``path``'s folder (a rename from it is atomic):
+    ``.gitstore-<24 hex>.tmp``, 38 bytes whatever ``path``'s name is.
+
+    Not derived from the name: ``.NAME.<hex>.tmp`` passed the 255-byte limit for
+    names of 229 to 246 bytes, legal in a work tree (QA pass 15), and publish
+    could not write their manifests. A hidden name ending in ``.tmp``, as before:
+    :meth:`LocalStore.list_documents` skips it.
+    """
+    return path.with_name(f".gitstore-{os.urandom(12).hex()}.tmp")
 
 
 def write_whole(
@@ -366,7 +378,8 @@ class LocalStore(Store):
         return swept + self.sweep_hidden_folders(older_than, dry_run)
 
     def sweep_hidden_folders(self, older_than: float, dry_run: bool = False) -> builtins.list[str]:
-        """Remove the empty ``.NAME.XXXXXXXX.tmp`` folders older than ``older_than``.
+        """Remove the empty ``.gitstore-<hex>.tmp`` folders older than ``older_than``
+        (and ``.NAME.XXXXXXXX.tmp``, what earlier versions named them).
 
         A folder of a shared store is made under such a hidden name and moved
         in (``sharing.make_one``); a process killed in between leaves it there,
@@ -719,7 +732,7 @@ class LocalStore(Store):
         return _version_of(st, data)
 
     def _put_if_absent(self, path: Path, key: str, data: bytes) -> str:
-        tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
+        tmp = tmp_beside(path)
         st = write_whole(tmp, data, sync=True, shared=self.shared)  # a link keeps inode and mtime
         try:
             with self._doc_lock(path, key):

@@ -138,9 +138,14 @@ def plain_mkdir(bits: int, gid: int) -> bool:
 
 def make_one(folder: str, bits: int, gid: int) -> bool:
     """Make ``folder`` (its parent exists) under a hidden name beside it, give it its
-    mode, move it in unless another process made it meanwhile: whether it is ours."""
-    head, name = os.path.split(folder)
-    tmp = os.path.join(head, f".{name}.{os.urandom(4).hex()}.tmp")
+    mode, move it in unless another process made it meanwhile: whether it is ours.
+
+    The hidden name (``.gitstore-<24 hex>.tmp``) is as long whatever ``folder``'s
+    name is: one derived from it passed the 255-byte limit for names near it (QA
+    pass 15); the sweep of killed mkdirs (``LocalStore.sweep_hidden_folders``)
+    knows it by its leading dot and ``.tmp``."""
+    head = os.path.dirname(folder)
+    tmp = os.path.join(head, f".gitstore-{os.urandom(12).hex()}.tmp")
     os.mkdir(tmp)
     try:
         make_folder(tmp, bits, gid)
