@@ -19,8 +19,10 @@ before C (or D) that touched PATH's manifest. Used by ``get-published`` and by
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
+import hashlib
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -64,6 +66,7 @@ __all__ = [
 DOC_VERSION = 1
 RESUME_MIN = 64 << 20  # objects this big are downloaded so that a later run can resume them
 PARTIALS_SUFFIX = ".gitstore-partial"  # .NAME.gitstore-partial/<oid>: beside what is written
+NAME_MAX = 255  # bytes in one name, on every filesystem gitstore runs on
 MANIFEST_SUFFIX = ".gitstore"
 STATUSES = ("ok", "incomplete", "removed")
 
@@ -438,45 +441,116 @@ def get_published(
     if dest is None:
         dest = Path(path.rstrip("/").rsplit("/", 1)[-1])
     if kind == "file":
-        target = dest / chosen[0][1] if dest.is_dir() else dest
-        if target.is_dir() and not target.is_symlink():  # known before a byte is downloaded
-            raise PathError(
-                f"{target} is a folder; get-published writes the file {path} there",
-                hint="give the file's own name with -o, or remove the folder first",
-            )
-        _download(store, [(chosen[0][0], target)], jobs, _partials_of(target), result.resumed)
-        result.files = [(path, target)]
-        return result, None
-    # a folder is written whole or not at all: into a fresh folder beside it,
-    # renamed into place once every object has arrived and matched its name
+        _write_file(store, path, dest, chosen[0], jobs, result)
+    else:
+        _write_folder(store, path, dest, chosen, jobs, result, (tracked, manifest))
+    return result, None
+
+
+def _write_file(
+    store: Store, path: str, dest: Path, chosen: tuple[Entry, str], jobs: int, result: GetResult
+) -> None:
+    """The file PATH at ``dest`` (or in it, under its own name, when it is a folder)."""
+    entry, name = chosen
+    try:
+        target = dest / name if dest.is_dir() else dest
+        in_the_way = target.is_dir() and not target.is_symlink()
+    except OSError as exc:  # a name too long, a folder that cannot be read
+        raise _cannot_write(path, dest, exc) from exc
+    if in_the_way:  # known before a byte is downloaded
+        raise PathError(
+            f"{target} is a folder; get-published writes the file {path} there",
+            hint="give the file's own name with -o, or remove the folder first",
+        )
+    _download(store, [(entry, target)], jobs, _partials_of(target), result.resumed)
+    result.files = [(path, target)]
+
+
+def _write_folder(
+    store: Store,
+    path: str,
+    dest: Path,
+    chosen: list[tuple[Entry, str]],
+    jobs: int,
+    result: GetResult,
+    source: tuple[str, Manifest],
+) -> None:
+    """The folder PATH at ``dest``, whole or not at all: written into a fresh folder
+    beside it, renamed into place once every object has arrived and matched its name.
+    ``source``: the tracked path and the manifest the entries are from."""
     if dest.name in ("", ".."):
         raise PathError(
             f"cannot write {path} into {dest}: a folder is written whole, under a name of its own",
             hint=f"give a new folder with -o, e.g. -o {dest / Path(path.rstrip('/')).name}",
         )
-    if dest.exists() and (not dest.is_dir() or dest.is_symlink() or any(dest.iterdir())):
+    try:
+        taken = dest.exists() and (not dest.is_dir() or dest.is_symlink() or any(dest.iterdir()))
+    except OSError as exc:
+        raise _cannot_write(path, dest, exc) from exc
+    if taken:
         raise PathError(
             f"{dest} already exists and is not an empty folder; get-published writes {path} whole",
             hint="give a new folder with -o, or remove it first",
         )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    _sweep_stagings(dest)
-    staging = dest.parent / f".{dest.name}.{os.urandom(4).hex()}.part"
-    staging.mkdir()
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        _sweep_stagings(dest)
+        staging = dest.parent / f"{_staging_prefix(dest.name)}{os.urandom(4).hex()}.part"
+        staging.mkdir()
+    except OSError as exc:
+        raise _cannot_write(path, dest, exc) from exc
     held = _hold(staging)  # a later run's sweep leaves a folder being filled alone
     try:
         targets = [(e, _inside(staging, rel)) for e, rel in chosen]
-        _download(store, targets, jobs, _partials_of(dest), result.resumed)
-        os.replace(staging, dest)  # dest is absent or an empty folder
+        _download(
+            store,
+            targets,
+            jobs,
+            _partials_of(dest),
+            result.resumed,
+            final=lambda t: dest / t.relative_to(staging),
+        )
+        try:
+            os.replace(staging, dest)  # dest is absent or an empty folder
+        except OSError as exc:
+            raise _cannot_write(path, dest, exc) from exc
     finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)  # what is left of it: a failed run's
         if held is not None:
             os.close(held)
+    tracked, manifest = source
     result.files = [
         (full_path(tracked, manifest, e), dest / t.relative_to(staging)) for e, t in targets
     ]
-    return result, None
+
+
+def _cannot_write(path: str, dest: Path, exc: OSError) -> GitstoreError:
+    return GitstoreError(
+        f"cannot write {path} to {dest}: {exc.strerror or exc}",
+        hint="choose another place with -o",
+    )
+
+
+def _stem(name: str, tag: str) -> str:
+    """``name``, or a digest of it (40 hex digits) where ``.NAME.TAG`` would pass the
+    255-byte limit of one name: the same for the same name, so a later run finds what
+    a killed one left, and short whatever the name (QA pass 15: names of 241 to 255
+    bytes, legal in any work tree, could not be written by get-published)."""
+    raw = os.fsencode(name)
+    if len(raw) + len(os.fsencode(tag)) + 2 <= NAME_MAX:
+        return name
+    return hashlib.sha1(raw).hexdigest()
+
+
+def _hidden_beside(name: str, tag: str) -> str:
+    """``.NAME.TAG``, a hidden name beside ``name`` saying whose it is; see :func:`_stem`."""
+    return f".{_stem(name, tag)}.{tag}"
+
+
+def _staging_prefix(name: str) -> str:
+    """What the names of the staging folders for ``name`` start with: each is that,
+    8 hex digits and ``.part`` (``.NAME.<8 hex>.part``; see :func:`_stem`)."""
+    return f".{_stem(name, '01234567.part')}."
 
 
 def _hold(folder: Path) -> int | None:
@@ -497,7 +571,7 @@ def _hold(folder: Path) -> int | None:
 def _sweep_stagings(dest: Path) -> None:
     """Remove the staging folders (``.NAME.<8 hex>.part``) that killed runs for ``dest``
     left; one that a live run holds (its flock) is left to it."""
-    prefix, suffix = f".{dest.name}.", ".part"
+    prefix, suffix = _staging_prefix(dest.name), ".part"
     try:
         names = os.listdir(dest.parent)
     except OSError:
@@ -537,7 +611,7 @@ def _partials_of(dest: Path) -> Path:
     """Where big objects for ``dest`` are downloaded, for a later run to resume them."""
     if dest.name in ("", ".."):  # "-o .", "-o ..": named by the folder itself
         dest = Path(os.path.abspath(dest))
-    return dest.with_name(f".{dest.name}{PARTIALS_SUFFIX}")
+    return dest.with_name(_hidden_beside(dest.name, PARTIALS_SUFFIX[1:]))
 
 
 def _download(
@@ -546,11 +620,14 @@ def _download(
     jobs: int,
     partials: Path,
     resumed: dict[str, tuple[int, int]],
+    final: Callable[[Path], Path] = lambda target: target,
 ) -> None:
-    """Write each entry's object at its target, verified; big ones through ``partials``."""
+    """Write each entry's object at its target, verified; big ones through ``partials``.
+    ``final``: where a target ends up (a folder is written into a staging folder), which
+    an error names."""
     todo = list(targets)
     try:
-        _download_all(store, todo, jobs, partials, resumed)
+        _download_all(store, todo, jobs, partials, resumed, final)
     except GitstoreError as exc:
         if _kept(partials):
             kept = f"what arrived is kept in {partials}: run the same command again to resume"
@@ -649,15 +726,16 @@ def _download_all(
     jobs: int,
     partials: Path,
     resumed: dict[str, tuple[int, int]],
+    final: Callable[[Path], Path],
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     def one(item: tuple[Entry, Path]) -> None:
         entry, target = item
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _inside(target.parent, target.name)  # a symlinked folder must not lead elsewhere
-        tmp = target.with_name(f".{target.name}.{os.urandom(4).hex()}.part")
+        tmp = target.with_name(_hidden_beside(target.name, f"{os.urandom(4).hex()}.part"))
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _inside(target.parent, target.name)  # a symlinked folder must not lead elsewhere
             found = _get_resumable(store, entry, tmp, partials)
             if found is None:
                 store.get(entry.oid, tmp)
@@ -672,13 +750,13 @@ def _download_all(
         except OSError as exc:  # a full disk, a file-size limit: name the file, not a temporary
             space = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
             raise GitstoreError(
-                f"cannot write {target}: {exc.strerror or exc}",
+                f"cannot write {final(target)}: {exc.strerror or exc}",
                 hint="free some space (or choose another place with -o) and run it again"
                 if space
                 else "choose another place with -o",
             ) from exc
-        finally:
-            if tmp.exists():
+        finally:  # never an error of its own: the one being raised is the one to report
+            with contextlib.suppress(OSError):
                 tmp.unlink()
 
     if len(todo) <= 1 or jobs <= 1:
@@ -708,7 +786,7 @@ def _get_resumable(store: Store, entry: Entry, tmp: Path, partials: Path) -> int
     except FileExistsError:
         if partials.is_symlink() or not partials.is_dir():
             return None  # not ours: no resume, nothing written there
-    except OSError:  # a name too long to add the suffix to: downloaded whole, as before
+    except OSError:  # a folder that refuses it (read-only, full): downloaded whole, as before
         return None
     path = partials / entry.oid
     locked = open_locked(str(path))  # None: another run is at it, or junk is there

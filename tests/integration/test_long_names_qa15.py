@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, write
+from tests.conftest import GITSTORE, git, write
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -91,3 +91,104 @@ def test_a_long_folder_name_is_published_to_a_shared_folder(
     assert any(p.name == folder for p in made)
     assert all(os.stat(p).st_mode & 0o2775 == 0o2775 for p in made)  # shared as the store is
     assert not [n for n in _names_in(store) if n.endswith(".tmp")]
+
+
+# -- finding 4: get-published ---------------------------------------------------------
+
+MIB = 1 << 20
+DATE = ("-b", "main", "-d", "2100-01-01")
+
+
+def _publish_folder(tmp_path: Path, repo: Path, run: Run, files: dict[str, bytes]) -> Path:
+    """``d/`` holding ``files``, tracked, committed and published to a folder: the store."""
+    run(repo, "init")
+    for name, data in files.items():
+        write(repo / "d" / name, data)
+    run(repo, "track", "d")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "d")
+    store = tmp_path / "store"
+    run(repo, "publish", str(store))
+    return store
+
+
+def _fresh(tmp_path: Path) -> Path:
+    out = tmp_path / "fresh"
+    out.mkdir()
+    return out
+
+
+def test_a_folder_with_long_file_names_is_got(tmp_path: Path, repo: Path, run: Run) -> None:
+    """Each file was staged as ``.NAME.<8 hex>.part``, 15 bytes longer than its name:
+    a folder holding a name of 241 to 255 bytes could not be got at all."""
+    files = {"short.txt": b"a\n", "n" * 241: b"b\n", "m" * 255: b"c\n"}
+    store = _publish_folder(tmp_path, repo, run, files)
+    here = _fresh(tmp_path)
+    run(here, "get-published", str(store), "d", *DATE, "-o", "out")
+    run(here, "get-published", str(store), "d", *DATE)  # under its own name
+    for got in (here / "out", here / "d"):
+        assert {p.name: p.read_bytes() for p in got.iterdir()} == files
+    assert sorted(os.listdir(here)) == ["d", "out"]  # no staging folder left
+
+
+def test_a_file_is_got_under_a_long_name(tmp_path: Path, repo: Path, run: Run) -> None:
+    """``-o`` naming a file of 241 to 255 bytes: its temporary name did not fit."""
+    store = _publish_folder(tmp_path, repo, run, {"x.bin": b"payload\n"})
+    here = _fresh(tmp_path)
+    for length in (241, 255):
+        run(here, "get-published", str(store), "d/x.bin", *DATE, "-o", "o" * length)
+        assert (here / ("o" * length)).read_bytes() == b"payload\n"
+    long_dir = here / ("p" * 255)
+    long_dir.mkdir()  # -o FOLDER: the file goes in under its own name
+    run(here, "get-published", str(store), "d/x.bin", *DATE, "-o", long_dir.name)
+    assert os.listdir(long_dir) == ["x.bin"]
+    assert sorted(os.listdir(here)) == sorted(["o" * 241, "o" * 255, long_dir.name])
+
+
+def test_a_folder_is_got_under_a_long_name(tmp_path: Path, repo: Path, run: Run) -> None:
+    """``-o`` naming a folder of 241 to 255 bytes: its staging folder's name did not fit."""
+    store = _publish_folder(tmp_path, repo, run, {"x.bin": b"payload\n"})
+    here = _fresh(tmp_path)
+    name = "q" * 250
+    run(here, "get-published", str(store), "d", *DATE, "-o", name)
+    assert (here / name / "x.bin").read_bytes() == b"payload\n"
+    assert os.listdir(here) == [name]
+
+
+def test_a_name_past_the_limit_says_what_could_not_be_written(
+    tmp_path: Path, repo: Path, run: Run
+) -> None:
+    """A name the system cannot hold (256 bytes) is the user's to change: the error said
+    only "File name too long: NAME", not that get-published was writing it."""
+    store = _publish_folder(tmp_path, repo, run, {"x.bin": b"payload\n"})
+    here = _fresh(tmp_path)
+    for path in ("d/x.bin", "d"):
+        failed = run(here, "get-published", str(store), path, *DATE, "-o", "r" * 256, ok=False)
+        first = failed.stderr.splitlines()[0]
+        assert first.startswith(f"gitstore: error: cannot write {path} to rrr"), first
+        assert first.endswith(": File name too long"), first
+        assert "hint: choose another place with -o" in failed.stderr
+    assert os.listdir(here) == []
+
+
+def test_a_big_file_with_a_long_name_resumes(tmp_path: Path, repo: Path, run: Run) -> None:
+    """A big object goes through ``.NAME.gitstore-partial/<oid>`` so that a killed run
+    resumes; for a name of 238 bytes or more that folder's name did not fit and the
+    object was downloaded whole each time. A digest of the name now stands in for it:
+    the next run of the same command finds what the killed one left."""
+    data = os.urandom(MIB) * 72  # past the 64 MiB from which downloads resume
+    store = _publish_folder(tmp_path, repo, run, {"big.bin": data})
+    here = _fresh(tmp_path)
+    name = "b" * 250
+    cmd = [*GITSTORE, "get-published", str(store), "d/big.bin", *DATE, "-o", name]
+    env = {**os.environ, "GITSTORE_FAULT": "kill-range:3"}
+    killed = subprocess.run(cmd, cwd=here, env=env, capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr
+    (partials,) = os.listdir(here)  # the partial folder, and nothing at the name
+    assert partials.endswith(".gitstore-partial") and len(partials) < 100, partials
+
+    again = subprocess.run(cmd, cwd=here, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "gitstore: resumed " in again.stderr
+    assert (here / name).read_bytes() == data
+    assert os.listdir(here) == [name]  # the partial folder is gone
