@@ -53,6 +53,7 @@ __all__ = [
     "BranchDocument",
     "PublishedCommit",
     "PublishedEntry",
+    "GUESSED_BRANCHES",
     "branch_key",
     "entry_key",
     "find_commit",
@@ -201,8 +202,13 @@ def read_branch(store: Store, branch: str) -> BranchDocument:
     return BranchDocument.parse(doc.data, doc.version, f"{key} in {store.url}")
 
 
-def list_branches(store: Store) -> list[str]:
-    """Branch names with a document in ``store`` (empty where the store cannot list)."""
+GUESSED_BRANCHES = ("main", "master")  # tried where a store cannot list its branches
+
+
+def list_branches(store: Store) -> list[str] | None:
+    """Branch names with a document in ``store``; None where the store cannot list
+    them (an http(s) store: a static server gives no folder listing), which says
+    nothing about what is published there."""
     from urllib.parse import unquote
 
     from .errors import UnsupportedError
@@ -210,7 +216,7 @@ def list_branches(store: Store) -> list[str]:
     try:
         keys = list(store.list_documents("branches/"))
     except UnsupportedError:
-        return []
+        return None
     names = []
     for key in keys:
         name = key.rsplit("/", 1)[-1]

@@ -38,6 +38,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from . import layout
 from .errors import GitstoreError, ObjectNotFoundError, PathError, RevisionError
 from .published import (
+    GUESSED_BRANCHES,
     BranchDocument,
     PublishedCommit,
     find_commit,
@@ -313,7 +314,7 @@ class Handler(BaseHTTPRequestHandler):
     def _doc_for(self, commit: str, branch: str | None) -> BranchDocument:
         store = self.server.store
         names = [branch] if branch else list_branches(store)
-        for name in names:
+        for name in GUESSED_BRANCHES if names is None else names:
             doc = read_branch(store, name)
             if any(c.commit.startswith(commit.lower()) for c in doc.commits):
                 return doc
@@ -323,34 +324,37 @@ class Handler(BaseHTTPRequestHandler):
 
     def _index(self) -> None:
         store = self.server.store
-        rows: list[dict[str, Any]] = []
-        for name in list_branches(store):
-            doc = read_branch(store, name)
-            last = doc.commits[-1] if doc.commits else None
-            rows.append(
-                {
-                    "branch": name,
-                    "watermark": doc.watermark,
-                    "commits": len(doc.commits),
-                    "latest": last.date if last else None,
-                    "url": _url("ui", "branch", name),
-                }
-            )
+        listed, rows = _branch_rows(store)
         if self._wants_json():
-            return self._send_json({"store": store.url, "branches": rows})
+            shape: dict[str, Any] = {"store": store.url, "listed": listed, "branches": rows}
+            if not listed:
+                shape["tried"] = list(GUESSED_BRANCHES)
+            return self._send_json(shape)
         body = "".join(
             f'<tr><td><a href="{_esc(r["url"])}">{_esc(r["branch"])}</a></td>'
             f"<td>{r['commits']}</td><td>{_esc(r['latest'] or '')}</td>"
             f"<td><code>{_esc((r['watermark'] or '')[:12])}</code></td></tr>"
             for r in rows
         )
-        self._send_html(
-            "Published branches",
+        table = (
             "<table><tr><th>branch</th><th>commits</th><th>latest</th><th>watermark</th></tr>"
             f"{body}</table>"
-            if rows
-            else "<p>Nothing is published here yet.</p>",
         )
+        if listed:
+            page = table if rows else "<p>Nothing is published here yet.</p>"
+        else:  # what was tried is not all there may be: never "nothing is published"
+            page = (
+                f"<p>The list of branches cannot be read from {_esc(store.url)}: a store"
+                " read over HTTP gives no folder listing. Open a branch at"
+                " <code>/ui/branch/&lt;name&gt;</code> (a slash in the name as"
+                " <code>%2F</code>: <code>/ui/branch/feature%2Fx</code>).</p>"
+            )
+            if rows:
+                tried = " and ".join(GUESSED_BRANCHES)
+                page += f"<p>Of the branches tried ({_esc(tried)}), published here:</p>{table}"
+            else:
+                page += f"<p>Neither {_esc(' nor '.join(GUESSED_BRANCHES))} is published here.</p>"
+        self._send_html("Published branches", page)
 
     def _branch_page(self, branch: str) -> None:
         doc = read_branch(self.server.store, branch)
@@ -590,6 +594,29 @@ class Handler(BaseHTTPRequestHandler):
             "text/html; charset=utf-8",
             {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"},
         )
+
+
+def _branch_rows(store: Store) -> tuple[bool, list[dict[str, Any]]]:
+    """(whether the store listed its branches, a row for each published one). Where it
+    cannot list them (an http(s) store), the rows are those of :data:`GUESSED_BRANCHES`
+    that are published."""
+    names = list_branches(store)
+    rows: list[dict[str, Any]] = []
+    for name in GUESSED_BRANCHES if names is None else names:
+        doc = read_branch(store, name)
+        if doc.version is None and names is None:
+            continue  # a guess that is not published here
+        last = doc.commits[-1] if doc.commits else None
+        rows.append(
+            {
+                "branch": name,
+                "watermark": doc.watermark,
+                "commits": len(doc.commits),
+                "latest": last.date if last else None,
+                "url": _url("ui", "branch", name),
+            }
+        )
+    return names is not None, rows
 
 
 def _by_full_path(tracked: str, manifest: Manifest | None) -> dict[str, Entry]:

@@ -1,13 +1,16 @@
-"""Names near the 255-byte limit in published stores (QA pass 15, findings 3 and 4).
+"""Names near the 255-byte limit in published stores, and serve of an http(s) store
+(QA pass 15, findings 3, 4 and 9).
 
 Every name here is legal in a work tree, and track, commit, push and checkout
 handle it; the temporary and staging names that publish and get-published
 derived from it by adding bytes did not fit, and the command failed with
-"File name too long".
+"File name too long". Serve's front page of a store read over HTTP said that
+nothing was published there.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -192,3 +195,83 @@ def test_a_big_file_with_a_long_name_resumes(tmp_path: Path, repo: Path, run: Ru
     assert "gitstore: resumed " in again.stderr
     assert (here / name).read_bytes() == data
     assert os.listdir(here) == [name]  # the partial folder is gone
+
+
+# -- finding 9: serve of an http(s) store ---------------------------------------------
+
+
+def _get_page(base: str, path: str, json_too: bool = False) -> tuple[int, str]:
+    import urllib.error
+    import urllib.request
+
+    headers = {"Accept": "application/json"} if json_too else {}
+    request = urllib.request.Request(base + path, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def _publish_branches(tmp_path: Path, repo: Path, run: Run, branches: list[str]) -> Path:
+    """One commit of tracked data on each branch, each published to one folder store."""
+    run(repo, "init")
+    store = tmp_path / "store"
+    for branch in branches:
+        git(repo, "checkout", "-qB", branch)
+        write(repo / f"{branch}.bin", branch.encode())
+        run(repo, "track", f"{branch}.bin")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", branch)
+        run(repo, "publish", str(store), "-b", branch)
+    return store
+
+
+def test_serve_of_an_http_store_says_it_cannot_list_branches(
+    tmp_path: Path, repo: Path, run: Run
+) -> None:
+    """A static web server gives no listing of ``branches/``: the front page said
+    "Nothing is published here yet." (JSON: ``"branches": []``) although every
+    branch's page worked. It now says the list cannot be read, how to open a branch,
+    and lists those of main and master that are published."""
+    from tests.integration.publish_helpers import serve_process
+    from tests.servers import StaticServer
+
+    store = _publish_branches(tmp_path, repo, run, ["main", "feature"])
+    with StaticServer(store) as static, serve_process(tmp_path, static.url) as base:
+        status, page = _get_page(base, "/")
+        assert status == 200
+        assert "Nothing is published" not in page
+        assert "cannot be read from" in page and "/ui/branch/&lt;name&gt;" in page
+        assert 'href="/ui/branch/main"' in page
+        assert 'href="/ui/branch/feature"' not in page  # not guessed: opened by its name
+        assert _get_page(base, "/ui/branch/feature")[0] == 200
+
+        status, body = _get_page(base, "/", json_too=True)
+        index = json.loads(body)
+        assert index["listed"] is False and index["tried"] == ["main", "master"]
+        assert [b["branch"] for b in index["branches"]] == ["main"]
+        assert index["branches"][0]["commits"] == 1
+
+    # the same store served from its folder lists every branch, and says it did
+    from tests.integration.publish_helpers import serving
+
+    with serving(store) as base:
+        index = json.loads(_get_page(base, "/", json_too=True)[1])
+        assert index["listed"] is True and "tried" not in index
+        assert [b["branch"] for b in index["branches"]] == ["feature", "main"]
+
+
+def test_serve_of_an_http_store_with_neither_main_nor_master(
+    tmp_path: Path, repo: Path, run: Run
+) -> None:
+    from tests.integration.publish_helpers import serve_process
+    from tests.servers import StaticServer
+
+    store = _publish_branches(tmp_path, repo, run, ["trunk"])
+    with StaticServer(store) as static, serve_process(tmp_path, static.url) as base:
+        page = _get_page(base, "/")[1]
+        assert "Neither main nor master is published here." in page
+        assert "/ui/branch/&lt;name&gt;" in page and "Nothing is published" not in page
+        assert json.loads(_get_page(base, "/", json_too=True)[1])["branches"] == []
+        assert _get_page(base, "/ui/branch/trunk")[0] == 200
