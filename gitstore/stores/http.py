@@ -10,7 +10,16 @@ works through OpenSSL's defaults). Every write raises
 :class:`ReadOnlyStoreError`; listing raises :class:`UnsupportedError` (a web
 server has no listing we can trust). Only a 404 or 410 is "not found"; a 403
 on an object is :class:`ObjectAccessDeniedError`; 5xx, 429 and connection
-trouble are retryable :class:`StoreUnavailableError`.
+trouble are retryable :class:`StoreUnavailableError`; so is a body that ends
+before the bytes its answer announced ("the answer ... ended after X bytes of
+the Y it announced"). The base URL's path goes out percent-encoded (non-ASCII
+as UTF-8, spaces; ``%XX`` kept), a non-ASCII host as IDNA.
+
+A server that says it holds an object that cannot exist (:data:`NO_OBJECT`)
+serves a page for every path: it is "not a gitstore store", asked before the
+first lookup and whenever an object's bytes do not hash to its name, which is
+also "not a gitstore store" when the answer was a web page (see
+:meth:`HttpStore._refuse_page`), and otherwise :class:`IntegrityError`.
 
 One object (or document) must arrive within ``deadline`` seconds (the retry
 deadline, ``GITSTORE_RETRY_DEADLINE``, set by :func:`gitstore.remotes.store_for`)
@@ -48,7 +57,7 @@ from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, BinaryIO, cast
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from .. import layout, partial, writeback
 from ..errors import (
@@ -74,6 +83,36 @@ _REDIRECTS = {301, 302, 303, 307, 308}
 MIN_RATE = 8 << 10  # bytes a second a transfer must average once its deadline has passed
 BLOCK = 1 << 20  # bytes received, hashed and written at a time
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_PATH_SAFE = "/%!$&'()*+,;=:@-._~"  # RFC 3986 pchar and "/", and the % of escapes
+
+
+def encoded_path(path: str) -> str:
+    """``path`` as it may go on a request line: non-ASCII characters (as UTF-8),
+    spaces and other characters a URL may not hold percent-encoded, ``%XX``
+    escapes already there kept as they are (as browsers and curl turn an IRI
+    into a URI): ``/café/`` and ``/caf%C3%A9/`` name the same folder."""
+    return quote(_LONE_PERCENT.sub("%25", path), safe=_PATH_SAFE)
+
+
+def _encoded_url(url: str) -> str:
+    """A full URL (a redirect's target) with its path and query encoded as above."""
+    parts = urlsplit(url)
+    query = quote(_LONE_PERCENT.sub("%25", parts.query), safe=_PATH_SAFE + "?")
+    return urlunsplit(parts._replace(path=encoded_path(parts.path), query=query))
+
+
+def _ascii_host(url: str, host: str) -> str:
+    """``host`` as DNS and the Host header take it: a non-ASCII name in IDNA (``xn--``)."""
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ConfigError(
+            f"malformed remote URL '{url}' ('{host}' is not a host name)",
+            hint="use https://host/path/",
+        ) from None
 
 
 def _is_loopback(host: str) -> bool:
@@ -87,6 +126,9 @@ def _is_loopback(host: str) -> bool:
 
 # an oid no content hashes to in practice: a server that has it answers every path
 NO_OBJECT = "0" * 64
+NOT_A_STORE_HINT = (
+    "point the remote at the folder that holds objects/ (`gitstore remote list` shows its URL)"
+)
 
 
 class HttpStore(Store):
@@ -105,14 +147,18 @@ class HttpStore(Store):
         self.read_only = True
         self.timeout = timeout
         self._scheme = parts.scheme
-        self._host = parts.hostname
+        self._host = _ascii_host(base_url, parts.hostname)
         self._port = parts.port
         self._netloc = parts.netloc.rpartition("@")[2]
-        self._base_path = parts.path if parts.path.endswith("/") else parts.path + "/"
+        if not self._netloc.isascii():
+            self._netloc = self._host + (f":{self._port}" if self._port is not None else "")
+        # what the request line carries: http.client sends ASCII only (QA pass 15, finding 1)
+        self._base_path = encoded_path(parts.path if parts.path.endswith("/") else parts.path + "/")
         self._idle: dict[int, http.client.HTTPConnection] = {}
         self._lock = threading.Lock()
         self._closed = False
         self._fallback_checked = False
+        self._fallback: StoreError | None = None  # the answer of that check, when it refused
         self._context: ssl.SSLContext | None = None
         self._proxy = self._find_proxy()
 
@@ -216,7 +262,7 @@ class HttpStore(Store):
                 location = response.getheader("Location") or ""
                 response.read()
                 self._release(conn, not response.will_close)
-                full = urljoin(f"{self._scheme}://{self._netloc}{path}", location)
+                full = _encoded_url(urljoin(f"{self._scheme}://{self._netloc}{path}", location))
                 return None, self._send_via_urllib(method, full, what, extra)
             return conn, response
         raise AssertionError("unreachable")
@@ -294,6 +340,8 @@ class HttpStore(Store):
         object. Asked once per store, before the first lookup.
         """
         if self._fallback_checked:
+            if self._fallback is not None:
+                raise self._fallback
             return
         try:
             self._head(layout.object_key(NO_OBJECT), "look up an object that cannot exist", None)
@@ -305,12 +353,45 @@ class HttpStore(Store):
         except StoreError:
             self._fallback_checked = True
             return  # a refusal (403 for what is not there) is not a yes
-        self._fallback_checked = True
-        raise StoreError(
-            f"{self.url} answers for an object that cannot exist: it serves a page for every"
-            " path (a site's fallback page?), not a gitstore store",
-            hint="point the remote at the folder that holds objects/",
+        self._fallback = StoreError(
+            f"{self.url} is not a gitstore store: it answers for an object that cannot exist,"
+            " so it serves a page for every path (a site's fallback page?)",
+            hint=NOT_A_STORE_HINT,
         )
+        self._fallback_checked = True
+        raise self._fallback
+
+    def _refuse_page(self, oid: str, response: http.client.HTTPResponse, fd: int) -> None:
+        """StoreError "not a gitstore store" for an object that came wrong as a site's page.
+
+        Called when the bytes of ``oid`` do not hash to it: a site that serves
+        one page for every path (its fallback, a login or error page) would
+        otherwise have each object reported as corrupt on the remote, which
+        sends people looking for damaged data (QA pass 15, finding 7). It is
+        such a site when it says it holds an object that cannot exist (the
+        lookups' check, asked now, since fetch does not look objects up
+        first), or when the answer was a web page: ``text/html``, or a body
+        opening with ``<!doctype`` or ``<html`` that the server did not label
+        as the bytes of a file (``application/octet-stream``, as a store's
+        objects are served), so a real store's corrupt copy of a tracked HTML
+        file is still reported as corrupt. Either way nothing enters the cache.
+        """
+        try:
+            self._refuse_fallback()
+        except StoreUnavailableError:
+            pass  # no answer to that question now: the answer itself decides
+        kind = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
+        try:
+            head = os.pread(fd, 64, 0).lstrip().lower()
+        except OSError:  # a file open for writing only: the content type alone decides
+            head = b""
+        opens_as_page = head.startswith((b"<!doctype html", b"<html"))
+        if kind == "text/html" or (opens_as_page and not kind.endswith("octet-stream")):
+            raise StoreError(
+                f"{self.url} is not a gitstore store: it answered for object {oid} with a web"
+                f" page ({kind or 'no content type'}), not the object's bytes",
+                hint=NOT_A_STORE_HINT,
+            )
 
     def exists(self, oids: Iterable[str]) -> set[str]:
         wanted = sorted(set(oids))
@@ -350,8 +431,8 @@ class HttpStore(Store):
         """
         what = f"read object {oid}"
         first, announced = self._get_object(oid, what)
+        journal = None
         try:
-            journal = None
             if resume is not None and announced is not None and announced >= self.resume_min:
                 journal = resume() if announced else None
             if journal is not None:
@@ -369,6 +450,7 @@ class HttpStore(Store):
         finally:
             first.close()
         if actual != oid:
+            self._refuse_page(oid, first.response, journal.fd if journal is not None else fd)
             raise IntegrityError(
                 f"object {oid} from {self.url} is corrupt: its bytes hash to {actual}"
             )
@@ -588,6 +670,11 @@ class _ResponseStream(io.RawIOBase):
         self._shortened = False  # the socket's timeout was cut to the time left
         self._eof = False
 
+    @property
+    def response(self) -> http.client.HTTPResponse:
+        """The answer this body is of (its headers stay readable once it is closed)."""
+        return self._response
+
     def readable(self) -> bool:
         return True
 
@@ -603,6 +690,19 @@ class _ResponseStream(io.RawIOBase):
             f" {elapsed:.0f}s ({self._received} bytes arrived; the limit is"
             f" {store.deadline:g}s plus 1s per {MIN_RATE >> 10} KiB)",
             hint="check the server; for a slow link raise GITSTORE_RETRY_DEADLINE",
+        )
+
+    def _cut_short(self, missing: int | None) -> GitstoreError:
+        """The body ended before the bytes its answer announced: the server was
+        reached and answered (not "cannot reach"), and a retry may get it all."""
+        store = self._store
+        subject = self._what.removeprefix("read ")
+        announced = "" if missing is None else f" of the {self._received + missing} it announced"
+        return StoreUnavailableError(
+            f"the answer for {subject} from {store.url} ended after {self._received}"
+            f" bytes{announced}",
+            hint=f"{store._netloc} answered, then closed the connection early: try again,"
+            " or check that server (or a proxy in front of it)",
         )
 
     def _wait_at_most(self, left: float) -> None:
@@ -626,14 +726,14 @@ class _ResponseStream(io.RawIOBase):
         except (OSError, http.client.HTTPException) as exc:
             if self._time_left() <= 0:
                 raise self._too_slow() from exc
+            if isinstance(exc, http.client.IncompleteRead):  # a chunked body cut short
+                raise self._cut_short(exc.expected) from exc
             raise self._store._unavailable(self._what, exc) from exc
         n = len(data)
         if n == 0:
             remaining = self._response.length
             if remaining and len(buffer):  # http.client ends a short body silently
-                raise self._store._unavailable(
-                    self._what, http.client.IncompleteRead(b"", remaining)
-                )
+                raise self._cut_short(remaining)
             self._eof = True
         else:
             memoryview(buffer).cast("B")[:n] = data
