@@ -220,18 +220,22 @@ def remote_trust(name: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def remote_status(name: str | None, as_json: bool) -> None:
     """What the remote holds of what HEAD and the working tree need."""
-    from . import transfer
+    from . import remotes, transfer
     from .manifest import one_line
 
-    status = transfer.remote_status(_context(), name)
+    ctx = _context()
+    status = transfer.remote_status(ctx, name)
     if as_json:
-        _echo_json(status.to_json())
+        read_only = remotes.is_read_only(remotes.remote_config(ctx, status.remote))
+        data = status.to_json()
+        _echo_json({"remote": data.pop("remote"), "url": data.pop("url"),
+                    "read_only": read_only, **data})  # fmt: skip
         return
     click.echo(
         f"remote '{status.remote}' ({status.url}): {status.on_remote} of {status.needed} objects present"
     )
     if status.not_pushed:
-        click.echo(f"{count(len(status.not_pushed), 'object')} not pushed yet; run `gitstore push`")
+        click.echo(remotes.not_pushed_advice(ctx, status.remote, len(status.not_pushed)))
     for oid, paths in list(status.missing.items())[:20]:
         shown = one_line(paths[0]) if paths else "?"
         click.echo(f"not here nor in the cache: {oid} ({shown})")

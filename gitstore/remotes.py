@@ -191,6 +191,54 @@ def open_remote(
     return rc.name, store
 
 
+def is_read_only(rc: cfg.RemoteConfig) -> bool:
+    """A remote that refuses pushes: marked ``read_only``, or an http(s):// one."""
+    return rc.read_only or rc.url.lower().startswith(("http:", "https:"))
+
+
+def writable_remote(ctx: Context, besides: str) -> str | None:
+    """The remote to push to instead of read-only ``besides``: the default if it takes
+    pushes, else the first that does in fetch order (then the user's file's), or None."""
+    use_upstream(ctx)
+    remotes = ctx.config.remotes
+    order = [ctx.config.default_remote or "", *ctx.config.remote_order, *sorted(remotes)]
+    for name in order:
+        rc = remotes.get(name)
+        if rc is not None and name != besides and not is_read_only(rc):
+            return name
+    return None
+
+
+def not_pushed_advice(ctx: Context, name: str, n: int) -> str:
+    """What `remote status NAME` says of the ``n`` objects the cache has and NAME lacks.
+
+    A read-only remote refuses the push that "run `gitstore push`" suggests
+    (QA pass 15, finding 5): name a writable remote instead, or how to add one.
+    """
+    from .progress import count
+
+    objects = count(n, "object")
+    rc = remote_config(ctx, name)
+    if is_read_only(rc):
+        where = writable_remote(ctx, rc.name)
+        if where is None:
+            return (
+                f"{objects} not on this read-only remote, which refuses pushes, and no remote"
+                " here takes them: add one with `gitstore remote add NAME URL`, then"
+                " `gitstore push --remote NAME`"
+            )
+        return (
+            f"{objects} not on this read-only remote, which refuses pushes: push"
+            f" {'it' if n == 1 else 'them'} to the writable remote '{where}' with `gitstore push --remote {where}`"
+        )
+    try:
+        default = remote_config(ctx, None).name
+    except ConfigError:
+        default = None
+    command = "gitstore push" if default == rc.name else f"gitstore push --remote {rc.name}"
+    return f"{objects} not pushed yet; run `{command}`"
+
+
 # -- trust ---------------------------------------------------------------------
 def trust_path(ctx: Context) -> Path:
     return ctx.repo.common_state_dir / "trust.yaml"

@@ -3,6 +3,8 @@
 - an http(s) remote whose path holds a raw non-ASCII character (``/café/``), a
   space or a lone ``%`` is read by fetch, get-published and serve, as its
   percent-encoded form is;
+- ``remote status`` of a read-only remote names a remote that takes pushes,
+  not ``gitstore push``, which it refuses;
 - a body shorter than its Content-Length is "the answer ... ended after X of
   Y bytes", not "cannot reach" with a Python repr;
 - a site that serves one page for every path (or answers objects with a web
@@ -162,6 +164,43 @@ def test_a_non_ascii_host_goes_out_in_its_ascii_form(
 
     refused = run(repo, "remote", "add", "bad", f"http://{'é' * 70}.test/", "--local", ok=False)
     assert "is not a host name" in _one_error_line(refused.stderr)
+
+
+# -- 5. remote status of a read-only remote ----------------------------------------------
+def test_remote_status_of_a_read_only_remote_names_one_that_takes_pushes(
+    repo: Path, run: Run, tmp_path: Path
+) -> None:
+    """QA 15 #5: "1 object not pushed yet; run `gitstore push`", and that push was refused."""
+    _project(repo, run, {"f.bin": b"status\n"})
+    (tmp_path / "www").mkdir()
+    (tmp_path / "ro").mkdir()  # `remote add --read-only` does not make it
+    with StaticServer(tmp_path / "www") as server:
+        run(repo, "remote", "add", "web", server.url, "--local")
+        run(repo, "remote", "add", "ro", str(tmp_path / "ro"), "--read-only", "--local")
+        for name in ("web", "ro"):
+            said = run(repo, "remote", "status", name).stdout
+            assert "gitstore push`" not in said and "not pushed yet" not in said, said
+            assert "1 object not on this read-only remote" in said, said
+            assert "`gitstore remote add NAME URL`" in said, said
+            assert json.loads(run(repo, "remote", "status", name, "--json").stdout)["read_only"]
+
+        run(repo, "remote", "add", "team", str(tmp_path / "team"), "--local")
+        for name in ("web", "ro"):
+            said = run(repo, "remote", "status", name).stdout
+            assert "the writable remote 'team' with `gitstore push --remote team`" in said, said
+        run(repo, "push", "--remote", "team")  # what it says works
+
+        # a writable remote that is not the default: `gitstore push` alone would go elsewhere
+        write(repo / "g.bin", b"more\n")
+        run(repo, "track", "g.bin")
+        run(repo, "remote", "add", "other", str(tmp_path / "other"), "--local")
+        run(repo, "remote", "default", "team", "--local")
+        said = run(repo, "remote", "status", "other").stdout
+        assert "2 objects not pushed yet; run `gitstore push --remote other`" in said, said
+        said = run(repo, "remote", "status", "team").stdout
+        assert "1 object not pushed yet; run `gitstore push`" in said, said
+        status = json.loads(run(repo, "remote", "status", "team", "--json").stdout)
+        assert status["read_only"] is False and len(status["not_pushed"]) == 1
 
 
 # -- 6. a body cut short -----------------------------------------------------------------
