@@ -454,9 +454,10 @@ def remote_add(
     relative to the repository's top (absolute in the user's own file), which
     is what it is read against (:func:`store_for`).
     """
-    from .stores.registry import check_remote_url, is_relative_folder, open_store
+    from .stores.registry import check_remote_url, check_typed_url, is_relative_folder, open_store
 
     _check_name(name)
+    check_typed_url(url)
     check_remote_url(url)
     where = url
     if is_relative_folder(url):
@@ -585,8 +586,9 @@ def _typed(key: str, parts: list[str], value: str) -> Any:
     if key == "cache.link":
         return list(cfg.parse_link(value))
     if parts[-1] == "url":
-        from .stores.registry import check_remote_url, open_store
+        from .stores.registry import check_remote_url, check_typed_url, open_store
 
+        check_typed_url(value)
         check_remote_url(value)
         open_store(value, retry=False)
     return value

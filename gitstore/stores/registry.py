@@ -8,9 +8,11 @@ Accepted forms::
     http://host/path/, https://host/path/               a read-only web server
     memory://name                                       a process-global MemoryStore (tests)
 
-Anything else with a ``scheme:`` is refused with :class:`ConfigError`, so a
-typo never silently becomes a folder called ``gs:``; a relative folder whose
-name holds a colon is written ``./name:with:colon``. Network stores are
+Schemes are case-insensitive (``S3://``, ``HTTP://``). Anything else with a
+``scheme:`` is refused with :class:`ConfigError`, so a typo never silently
+becomes a folder called ``gs:``; a relative folder whose name holds a colon is
+written ``./name:with:colon``. :func:`check_typed_url` refuses what ``remote
+add`` should not write (control characters, surrounding whitespace). Network stores are
 wrapped in :class:`RetryingStore`. Nothing here imports boto3: the S3 client
 is made on first use.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import unicodedata
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -51,6 +54,50 @@ def check_remote_url(url: str) -> None:
         raise ConfigError(
             f"'{url}' names a store inside one process (for tests); a remote cannot be one",
             hint=f"use {ACCEPTED}",
+        )
+
+
+def _shown(text: str) -> str:
+    """``text`` on one line: each control or line-break character as an escape (``\\n``)."""
+    return "".join(_escaped(c) for c in text)
+
+
+def _escaped(char: str) -> str:
+    if not _is_control(char):
+        return char
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char)
+    if named:
+        return named
+    return f"\\x{ord(char):02x}" if ord(char) < 256 else f"\\u{ord(char):04x}"
+
+
+def _is_control(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp")  # C0, DEL, C1, U+2028, U+2029
+
+
+def check_typed_url(url: str) -> None:
+    """ConfigError for a URL as typed into ``remote add`` or ``config set`` that
+    holds a control character (a line break, a tab) or begins or ends with
+    whitespace: a copy-paste slip, not a place (QA pass 15, finding 8).
+
+    A stray leading space made ``" /mnt/store"`` a relative folder, created
+    inside the work tree, and a line break split ``remote list``'s line. The
+    URL is refused, not stripped: a folder whose name really begins or ends
+    with a space is written as a file URL, ``file:///mnt/store%20``, which
+    says so on purpose.
+    """
+    bad = next((c for c in url if _is_control(c)), None)
+    if bad is not None:
+        raise ConfigError(
+            f"remote URL '{_shown(url)}' holds a control character ({_shown(bad)}):"
+            " a URL is one line of printable characters",
+            hint="type the URL again without it (a copy-paste may have brought it)",
+        )
+    if url != url.strip():
+        raise ConfigError(
+            f"remote URL '{url}' begins or ends with whitespace",
+            hint="remove it; a folder whose name really begins or ends with a space is"
+            " written as a file URL with %20 there (file:///path/name%20)",
         )
 
 
@@ -159,7 +206,7 @@ def _s3_store(
 ) -> Store:
     from .s3 import S3Store
 
-    if not url.startswith("s3://"):
+    if url[:5].lower() != "s3://":  # a scheme is case-insensitive: S3:// too, as HTTP://
         raise _malformed(url, "an S3 remote is s3://bucket/prefix")
     parts = urlsplit(url)
     bucket = parts.netloc

@@ -9,7 +9,10 @@
   Y bytes", not "cannot reach" with a Python repr;
 - a site that serves one page for every path (or answers objects with a web
   page) is "not a gitstore store", said once, not each object "corrupt"; a
-  real store's corrupt object is still corrupt, and never enters the cache.
+  real store's corrupt object is still corrupt, and never enters the cache;
+- ``remote add`` and ``config set remotes.X.url`` refuse control characters
+  and leading or trailing whitespace;
+- ``S3://`` is an S3 URL, as ``HTTP://`` is an HTTP one.
 """
 
 from __future__ import annotations
@@ -26,12 +29,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from gitstore import layout
 from gitstore.hashing import hash_bytes
+from tests import servers
 from tests.conftest import git, write
 from tests.integration.publish_helpers import serve_process
-from tests.servers import StaticServer
+from tests.servers import StaticServer, make_bucket
+
+moto_endpoint, s3_env = servers.moto_endpoint, servers.s3_env
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -360,3 +367,72 @@ def test_objects_answered_with_a_web_page_are_not_a_store_but_a_corrupt_object_i
     assert json.loads(run(repo, "fetch", "--remote", "html", "--json").stdout)["transferred"] == 1
     assert [p.read_bytes() for p in _objects_in(cache)] == [html]
     assert layout.object_key(oid).endswith(oid)
+
+
+# -- 8. whitespace and control characters in a remote URL --------------------------------
+def test_remote_add_refuses_control_characters_and_surrounding_whitespace(
+    repo: Path, run: Run, tmp_path: Path
+) -> None:
+    """QA 15 #8: " /abs/store" (a copy-paste's stray space) was a relative folder, made and
+    pushed into inside the work tree; a line break split `remote list`'s line."""
+    _project(repo, run, {"f.bin": b"x\n"})
+    config = repo / ".gitstore" / "config.yaml"
+    before = config.read_bytes()
+    store = tmp_path / "store"
+    for url, said in (
+        (f" {store}", "begins or ends with whitespace"),
+        (f"{store} ", "begins or ends with whitespace"),
+        (f"{store}\u00a0", "begins or ends with whitespace"),
+        (f"{tmp_path}/a\nb", "holds a control character (\\n)"),
+        (f"{tmp_path}/a\tb", "holds a control character (\\t)"),
+        (f"{tmp_path}/a\x1b[2Kb", "holds a control character (\\x1b)"),
+        ("http://127.0.0.1:9/a\u2028b/", "holds a control character (\\u2028)"),
+    ):
+        refused = run(repo, "remote", "add", "team", url, "--default", ok=False)
+        line = _one_error_line(refused.stderr)
+        assert said in line, line
+        assert "\n" not in line and "\x1b" not in line
+    assert config.read_bytes() == before
+    assert not store.exists() and not (repo / " ").exists()
+    assert git(repo, "status", "--porcelain").stdout == ""
+    assert run(repo, "remote", "list").stdout.startswith("no remotes")
+
+    run(repo, "remote", "add", "team", str(store), "--default")
+    refused = run(repo, "config", "set", "remotes.team.url", f"{store}\n", ok=False)
+    assert "control character" in _one_error_line(refused.stderr)
+    refused = run(repo, "config", "set", "remotes.team.url", f" {store}", ok=False)
+    assert "whitespace" in _one_error_line(refused.stderr)
+    assert yaml.safe_load(config.read_text())["remotes"]["team"] == {"url": str(store)}
+
+    # a folder whose name really ends with a space: a file URL says so on purpose
+    spaced = tmp_path / "spaced "
+    run(repo, "remote", "add", "sp", f"file://{tmp_path}/spaced%20", "--local")
+    assert spaced.is_dir()
+    run(repo, "push", "--remote", "sp")
+    assert len([p for p in (spaced / "objects").rglob("*") if p.is_file()]) == 1
+
+
+def test_the_whitespace_refusal_hint_names_the_file_url_form(repo: Path, run: Run) -> None:
+    _project(repo, run, {"f.bin": b"x\n"})
+    refused = run(repo, "remote", "add", "team", "/srv/store ", ok=False)
+    assert "hint:" in refused.stderr and "file:///path/name%20" in refused.stderr
+
+
+# -- smaller: S3:// ------------------------------------------------------------------------
+def test_an_s3_scheme_in_capitals_is_an_s3_url(
+    repo: Path, run: Run, moto_endpoint: str, s3_env: dict[str, str]
+) -> None:
+    """`remote add x S3://bucket/p` was refused while HTTP:// and FILE:// were taken."""
+    import boto3
+
+    make_bucket(moto_endpoint, "qa15-caps")
+    _project(repo, run, {"f.bin": b"capitals\n"})
+    run(repo, "remote", "add", "x", "S3://qa15-caps/p", "--endpoint-url", moto_endpoint,
+        "--default")  # fmt: skip
+    pushed = run(repo, "push", "--json")
+    assert json.loads(pushed.stdout)["transferred"] == 1
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket="qa15-caps")["Contents"]]
+    oid = hash_bytes(b"capitals\n")
+    assert f"p/{layout.object_key(oid)}" in keys
+    assert json.loads(run(repo, "remote", "status", "--json").stdout)["on_remote"] == 1
