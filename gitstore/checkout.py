@@ -202,7 +202,7 @@ def safe_parent(
 
 
 def _admissible(
-    manifests: dict[str, bytes], only: Sequence[str], result: CheckoutResult
+    ws: Workspace, manifests: dict[str, bytes], only: Sequence[str], result: CheckoutResult
 ) -> dict[str, bytes]:
     """``manifests`` without those describing a path gitstore never writes (``.git``,
     ``.gitignore``...: :func:`manifest.tracked_path_problem`), each named in
@@ -210,7 +210,7 @@ def _admissible(
     out = {}
     for mpath, data in manifests.items():
         rel = mf.tracked_path(mpath)
-        problem = mf.tracked_path_problem(rel)
+        problem = mf.tracked_path_problem(rel) or ws.store_problem(rel)
         if problem is None:
             out[mpath] = data
         elif any(mf.overlaps(o, rel) for o in only):
@@ -271,7 +271,7 @@ class Checkout:
         with self.ws.lock(), self.ws.cache_lock(reading=self.copies_only):
             # everything is validated (or vouched for) before anything is written
             every = manifests
-            manifests = _admissible(manifests, only, result)
+            manifests = _admissible(self.ws, manifests, only, result)
             quick = self._quick(manifests, only, blobs or {})
             parsed = self._parse(manifests, only, quick, result)
             _remove_leftover(f"{self.ws.repo.state_dir}/{STAGING}")  # a killed checkout's

@@ -119,6 +119,11 @@ def exclude_temporaries(common_dir: Path) -> None:
     this one, so ``git add -A`` in between would have committed it. Cheap
     when the line is there: one read of a small file.
     """
+    exclude(common_dir, TEMPORARIES)
+
+
+def exclude(common_dir: Path, line: str) -> None:
+    """Add ``line`` to the clone's ``info/exclude`` unless it is there already."""
     path = Path(common_dir) / "info" / "exclude"
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -126,11 +131,11 @@ def exclude_temporaries(common_dir: Path) -> None:
         text = ""
     except OSError:
         return  # unreadable: git status shows the file, as before
-    if TEMPORARIES in text.splitlines():
+    if line in text.splitlines():
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a", encoding="utf-8") as f:
-            f.write(("" if not text or text.endswith("\n") else "\n") + TEMPORARIES + "\n")
+            f.write(("" if not text or text.endswith("\n") else "\n") + line + "\n")
     except OSError:
         pass  # a read-only .git: git status shows the file, as before

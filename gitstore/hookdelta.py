@@ -335,7 +335,9 @@ def apply_locked(checkout: Checkout, deltas: Mapping[str, Delta]) -> CheckoutRes
     ws, force = checkout.ws, checkout.force
     result = CheckoutResult()
     for mpath in deltas:  # as Checkout.run refuses them: never written to, even in part
-        problem = mf.tracked_path_problem(mf.tracked_path(mpath))
+        problem = mf.tracked_path_problem(mf.tracked_path(mpath)) or ws.store_problem(
+            mf.tracked_path(mpath)
+        )
         if problem is not None:
             raise ManifestError(f"{mpath}: {problem}")
     stub = mf.Manifest("dir", ())

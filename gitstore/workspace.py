@@ -37,6 +37,7 @@ from .errors import GitstoreError, ManifestError, PathError
 from .gitrepo import GitRepo
 from .hashing import hash_bytes
 from .locks import FileLock, lock_timeout
+from .once import once
 from .records import Record
 from .statcache import StatCache
 from .stores.local import read_tagged_map, replace_with, write_tagged_map
@@ -608,6 +609,30 @@ class Workspace:
         # track's rewrites, for TrackChanges.note: (manifest, old bytes, new bytes, objects brought)
         self._notes: list[tuple[str, bytes | None, bytes, dict[str, str] | None]] = []
 
+    @once
+    def cache_inside(self) -> str | None:
+        """The cache's folder relative to the work tree when it lies inside it (a
+        relative ``cache.dir``), else None."""
+        root = os.path.realpath(self.root)
+        cache = os.path.realpath(self.cache.root)
+        if cache != root and not cache.startswith(root.rstrip("/") + "/"):
+            return None
+        rel = os.path.relpath(cache, root).replace(os.sep, "/")
+        if rel != "." and not rel.startswith(".git/"):  # else `git add -A` commits the cache
+            gitignore.exclude(self.repo.common_dir, gitignore.entry_for(rel, True))
+        return rel
+
+    def store_problem(self, rel: str) -> str | None:
+        """Why gitstore never tracks, checks out or deletes within ``rel``: the cache is
+        inside it (its objects would be taken for data, and deleted as such)."""
+        inside = self.cache_inside
+        if inside is None or not (inside == "." or mf.overlaps(inside, rel)):
+            return None
+        return (
+            f"the cache ({self.cache.root}) is inside {rel}: set cache.dir to a folder"
+            " outside every tracked path"
+        )
+
     @property
     def statcache_loaded(self) -> bool:
         return self._statcache is not None
@@ -796,6 +821,9 @@ class Workspace:
                     if glob
                     else None,
                 ) from None
+            problem = self.store_problem(rel)
+            if problem is not None:
+                raise PathError(f"{named}: {problem}")
             if statmod.S_ISLNK(mode) and self.cache.oid_of_link(str(self.root / rel)) is None:
                 raise PathError(
                     f"{named} is a symlink; symlinks cannot be tracked (gitstore manifest v1)"
@@ -1536,7 +1564,7 @@ class Workspace:
         and one read serve both the clean record and this comparison.
         """
         rel = mf.tracked_path(mpath)
-        problem = mf.tracked_path_problem(rel)
+        problem = mf.tracked_path_problem(rel) or self.store_problem(rel)
         if problem is not None:  # never compared, so never refreshed by a commit
             raise ManifestError(f"{mpath}: {problem}")
         manifest = self.read_manifest(mpath) if data is None else self.parse_manifest(mpath, data)
