@@ -26,6 +26,9 @@ there, just before the checkout's file appears.
 between judging the remote's objects and deleting them: a teammate's push
 can then land in the window a slow collection of a big store leaves.
 
+``GITSTORE_FAULT=pause-verify:SECONDS`` makes ``verify`` wait that long between
+listing the cache's objects and reading them: a ``gc`` deleting meanwhile.
+
 ``GITSTORE_FAULT=kill-range:N`` kills the process (SIGKILL) right after the
 N-th progress record of a resumable download (gitstore/partial.py): a big
 fetch interrupted part-way, with some ranges written and others not.
@@ -149,6 +152,20 @@ def gc_pause() -> None:
     """Wait as ``pause-gc:SECONDS`` says, before a collection's first delete."""
     spec = _SPEC
     if not spec.startswith("pause-gc:"):
+        return
+    import time
+
+    try:
+        time.sleep(float(spec.partition(":")[2]))
+    except ValueError:
+        return
+
+
+def verify_pause() -> None:
+    """Wait as ``pause-verify:SECONDS`` says, between listing the cache and reading its
+    objects: a ``gc`` of the same cache can delete some of those meanwhile."""
+    spec = _SPEC
+    if not spec.startswith("pause-verify:"):
         return
     import time
 

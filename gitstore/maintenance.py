@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import faults
 from .errors import GitstoreError, IntegrityError, ObjectNotFoundError, StoreError
 from .hashing import copy_and_hash, hash_file, new_hasher
 from .progress import NullProgress, Progress, count
@@ -150,14 +151,16 @@ def verify(
                 if not statmod.S_ISREG(os.lstat(cache.path(oid)).st_mode):
                     return "", None  # a symlink or a folder in its place: corrupt, moved aside
                 return hash_file(cache.path(oid))[0], None
-            except GitstoreError as exc:
+            except FileNotFoundError:
+                return None, None  # deleted since it was listed (a gc): not an error
+            except (GitstoreError, OSError) as exc:
                 if not os.path.lexists(cache.path(oid)):
-                    return None, None  # deleted since it was listed (a gc): not an error
-                return None, exc.message
+                    return None, None
+                return None, exc.message if isinstance(exc, GitstoreError) else str(exc)
 
-        results = _check_all(
-            sorted(cache.store.list()), check_cache, jobs, progress, "verify cache"
-        )
+        listed = sorted(cache.store.list())
+        faults.verify_pause()
+        results = _check_all(listed, check_cache, jobs, progress, "verify cache")
         needed = _needed_by_worktree(ctx)
         have = cache.exists(needed)
     results = [r for r in results if r[1] is not None or r[2] is not None]  # not vanished

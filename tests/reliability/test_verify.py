@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import git
-from tests.reliability.helpers import gs, make_tree, new_repo, objects_in, record, store_problems
+from tests.reliability.helpers import (
+    GITSTORE,
+    gs,
+    make_tree,
+    new_repo,
+    objects_in,
+    record,
+    store_problems,
+)
 
 
 def corrupt(store: Path, oid: str) -> None:
@@ -269,3 +279,26 @@ def test_many_missing_objects_are_counted_not_listed(
     assert "gitstore: note: and 4 more missing from the cache" in out.stderr
     listed = json.loads(gs(repo, "verify", "--json").stdout)
     assert len(listed["missing"]) == 14
+
+
+def test_objects_a_gc_deletes_while_verify_runs_are_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """verify failed with "No such file or directory" when a gc of the same cache deleted
+    an object between its listing and its read (fifteenth QA pass)."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("GITSTORE_CACHE_DIR", str(cache))
+    repo = new_repo(tmp_path / "repo")
+    make_tree(repo / "data", files=5, size=100, seed=16)
+    gs(repo, "track", "data")
+    env = {**os.environ, "GITSTORE_FAULT": "pause-verify:2"}
+    proc = subprocess.Popen(
+        [*GITSTORE, "verify"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    time.sleep(1)
+    gone = next((cache / "objects").glob("*/*/*"))
+    gone.chmod(0o644)
+    gone.unlink()  # as a gc would, after the listing
+    out, err = proc.communicate(timeout=60)
+    assert b"No such file" not in err, err
+    assert "checked 4 objects" in out.decode(), out
