@@ -98,6 +98,12 @@ def pre_commit(ctx: Context) -> HookReport:
     # what is staged, asked while the walks run; a refresh below re-stages and asks again
     staged_early: Background[_Staged] | None = Background(lambda: _staged(ctx))
     pending = load_pending(ctx)
+    if marks_file.INTERRUPTED in pending.values():
+        # a checkout marks its paths so while it runs: one at work now (a commit
+        # made beside it) is waited for, and its marks read again once it is done
+        with ws.lock():
+            pass
+        pending = load_pending(ctx)
     mpaths = ws.manifest_paths()
     clean = CleanRecord.load(ctx.repo.state_dir)
     stamps = Stamps.load(ctx.repo.state_dir)

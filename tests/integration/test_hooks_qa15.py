@@ -6,12 +6,13 @@ Run through the real git binary with gitstore's hooks installed.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.integration.test_hooks import Clone, make_team, objects_in
+from tests.integration.test_hooks import Clone, make_team, objects_in, solo
 
 
 @pytest.fixture
@@ -108,3 +109,41 @@ def test_a_pushed_manifest_with_conflict_markers_names_the_git_remote(team) -> N
     refused = alice.git("push", "origin", "main", ok=False)
     assert "push to git remote 'origin' refused" in refused.stderr, refused.stderr
     assert "conflict markers" in refused.stderr
+
+
+def test_a_commit_beside_a_running_checkout_waits_for_it(tmp_path: Path) -> None:
+    """pre-commit read a running checkout's marks as one that did not finish and refused,
+    telling the user to run `gitstore pull`; it now waits for the checkout's lock."""
+    import fcntl
+    import subprocess
+    import time
+
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    repo.write("data/a.bin", b"alpha v1")
+    repo.gs("track", "data")
+    repo.git("commit", "-qm", "data")
+    state = repo.path / ".git" / "gitstore"
+    # what a checkout at work leaves: its lock held, its path marked, a file half-way
+    fd = os.open(state / "workspace.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    (state / "unmaterialised.json").write_text('{"data": "a checkout did not finish"}')
+    repo.write("data/a.bin", b"half-way")
+    repo.write("notes.txt", "notes\n")
+    repo.git("add", "notes.txt")
+    commit = subprocess.Popen(
+        ["git", "commit", "-qm", "notes"],
+        cwd=repo.path,
+        env=repo.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.5)
+    assert commit.poll() is None  # waiting, not refused
+    repo.write("data/a.bin", b"alpha v1")  # the checkout finishes
+    (state / "unmaterialised.json").unlink()
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+    _out, err = commit.communicate(timeout=60)
+    assert commit.returncode == 0, err
+    assert "notes.txt" in repo.git("show", "--name-only", "HEAD").stdout
