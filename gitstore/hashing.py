@@ -93,7 +93,9 @@ def open_source(path: str | Path) -> tuple[int, os.stat_result]:
     try:
         fd = os.open(path, _SOURCE_FLAGS)
     except FileNotFoundError as exc:
-        raise HashingError(f"{path} vanished while it was being hashed") from exc
+        raise HashingError(
+            f"{path} vanished while it was being hashed; run the command again"
+        ) from exc
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise HashingError(

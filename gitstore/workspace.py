@@ -931,7 +931,15 @@ class Workspace:
                 self.track_memo.save()
                 Reached.mark(self.repo.state_dir, {m: data for m, (data, _f) in written.items()})
             finally:
-                staging.result()
+                try:
+                    staging.result()
+                except GitstoreError as exc:
+                    exc.hint = (
+                        "the manifests and .gitignore are written but not staged: run"
+                        f" `gitstore track {' '.join(shown(r) for r in rels)}` again once git can"
+                        " write its index and objects"
+                    )
+                    raise
         return results
 
     def cache_lock(self, reading: bool = False) -> FileLock:
