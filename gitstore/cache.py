@@ -12,6 +12,7 @@ renamed, so an interrupted checkout leaves no half-written file.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import itertools
@@ -64,6 +65,7 @@ class Cache:
         self._root_s = str(self.root)
         self._tmp_prefix = f"{self.store.tmp_dir}/{os.urandom(8).hex()}-"
         self._tmp_count = itertools.count()
+        self._claimed = -1  # the fork generation whose writer lock holds _tmp_prefix
         self._no_reflink: set[int] = set()  # devices where a reflink failed: copy there
         self._no_tmpfile: set[int] = set()  # devices without O_TMPFILE: temporary names there
         self._probed: set[int] = set()  # devices where a reflink was tried by copies_in
@@ -200,7 +202,26 @@ class Cache:
         except PermissionError:
             return os.path.exists(dest)
 
+    def _claim_tmp(self) -> None:
+        """Hold a writer lock on this process's temporary names (:func:`claim_writer`),
+        and remove what writers that died (kill -9, a crash) left in ``tmp/``."""
+        if self._claimed != -1:  # a forked child: its own names, not its parent's
+            self._tmp_prefix = f"{self.store.tmp_dir}/{os.urandom(8).hex()}-"
+            self._tmp_count = itertools.count()
+        self._claimed = _forks[0]
+        writers = f"{self._root_s}/{WRITERS}"
+        try:
+            self.store.make_dirs(self.store.tmp_dir)
+            self.store.make_dirs(writers)
+        except OSError:
+            return  # the write that follows reports it
+        name = self._tmp_prefix.rsplit("/", 1)[1][:-1]
+        claim_writer(self._root_s, name)
+        sweep_dead_writers(self._root_s)
+
     def _new_tmp(self) -> tuple[str, int]:
+        if self._claimed != _forks[0]:
+            self._claim_tmp()
         # unique per process (random prefix) and per call (counter): no urandom per file
         path = f"{self._tmp_prefix}{next(self._tmp_count)}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
@@ -346,6 +367,8 @@ class Cache:
 
     def _new_tmp_rw(self) -> tuple[str, int]:
         """A new read-only temporary file, open read-write (a filler may hash it back)."""
+        if self._claimed != _forks[0]:
+            self._claim_tmp()
         tmp = f"{self._tmp_prefix}{next(self._tmp_count)}"
         flags = os.O_RDWR | os.O_CREAT | os.O_EXCL
         try:
@@ -1206,6 +1229,103 @@ def _discard(journal: partial.Journal) -> None:
     """Remove a partial file and its journal: what they hold is wrong or unwanted."""
     journal.remove()
     _unlink(journal.path.removesuffix(partial.SUFFIX))
+
+
+# -- temporary names of writers that died ----------------------------------------
+# Each process that writes objects names its temporary files ``tmp/<id>-N``
+# and holds an flock on ``writers/<id>`` while it lives (a kill -9 lets go
+# of it). A writer whose lock is free is gone: its files are removed by the
+# next writer or gc at once, not after gc's grace period (a killed track of
+# a big file left a partial copy of it each time). Files of no known writer
+# (older gitstores, a lock that could not be made) keep the grace-period rule.
+WRITERS = "writers"
+_forks = [0]  # bumped in every forked child: its parent's lock is not its own
+# this process's locks, held for its life: fd -> (store root, writer name)
+_writers: dict[int, tuple[str, str]] = {}
+
+
+def _forked() -> None:
+    _forks[0] += 1
+    _writers.clear()  # inherited: the parent's (they close with the child)
+
+
+def _let_go() -> None:
+    """At exit (its threads done): what this process left in ``tmp/`` (a Ctrl-C stopped a
+    write part-way), then its writer files."""
+    for fd, (root, name) in list(_writers.items()):
+        with contextlib.suppress(OSError):
+            for left in os.listdir(f"{root}/tmp"):
+                if left.startswith(name + "-"):
+                    _unlink(f"{root}/tmp/{left}")
+        _unlink(f"{root}/{WRITERS}/{name}")
+        os.close(fd)
+    _writers.clear()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+def claim_writer(root: str, name: str) -> None:
+    """Lock the writer file ``writers/name`` of the store at ``root``: made under another
+    name and locked first, so that no sweeper ever sees it unlocked."""
+    folder = f"{root}/{WRITERS}"
+    new = f"{folder}/.{name}.claim"
+    try:
+        fd = os.open(new, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.rename(new, f"{folder}/{name}")
+    except OSError:
+        os.close(fd)
+        _unlink(new)
+        return
+    if not _writers:
+        import atexit
+
+        atexit.register(_let_go)
+    _writers[fd] = (root, name)
+
+
+def sweep_dead_writers(root: str, dry_run: bool = False) -> list[str]:
+    """Remove the temporary files of a store's writers whose lock is free; their names
+    (``tmp/...``)."""
+    folder = f"{root}/{WRITERS}"
+    try:
+        writers = [n for n in os.listdir(folder) if not n.startswith(".")]
+    except OSError:
+        return []
+    if not writers:
+        return []
+    try:
+        names = os.listdir(f"{root}/tmp")
+    except OSError:
+        names = []
+    swept: list[str] = []
+    for name in writers:
+        path = f"{folder}/{name}"
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # alive (or locks do not work here: the grace period rules)
+            os.close(fd)
+            continue
+        try:
+            start = name + "-"
+            for left in names:
+                if left.startswith(start):
+                    swept.append(f"tmp/{left}")
+                    if not dry_run:
+                        _unlink(f"{root}/tmp/{left}")
+            if not dry_run:
+                _unlink(path)  # last, and while locked: no one takes its names meanwhile
+        finally:
+            os.close(fd)
+    return swept
 
 
 def _unlink(path: str | Path) -> None:

@@ -656,6 +656,10 @@ def needed_by_all(ctx: Context, result: GcResult, forget_missing: bool = False) 
 
 
 def _sweep_tmp(cache: Cache, grace: float, now: float, result: GcResult) -> None:
+    from .cache import sweep_dead_writers
+
+    # what writers that died left, at once (their lock is free); the rest after grace
+    result.tmp_deleted += sweep_dead_writers(str(cache.root), result.dry_run)
     result.tmp_deleted += cache.store.sweep_hidden_folders(now - grace, result.dry_run)
     tmp_dir = cache.store.tmp_dir
     if not tmp_dir.is_dir():
