@@ -66,6 +66,7 @@ class Cache:
         self._tmp_prefix = f"{self.store.tmp_dir}/{os.urandom(8).hex()}-"
         self._tmp_count = itertools.count()
         self._claimed = -1  # the fork generation whose writer lock holds _tmp_prefix
+        self._prefix_pid = os.getpid()  # a forked child makes its own prefix
         self._no_reflink: set[int] = set()  # devices where a reflink failed: copy there
         self._no_tmpfile: set[int] = set()  # devices without O_TMPFILE: temporary names there
         self._probed: set[int] = set()  # devices where a reflink was tried by copies_in
@@ -205,9 +206,10 @@ class Cache:
     def _claim_tmp(self) -> None:
         """Hold a writer lock on this process's temporary names (:func:`claim_writer`),
         and remove what writers that died (kill -9, a crash) left in ``tmp/``."""
-        if self._claimed != -1:  # a forked child: its own names, not its parent's
+        if self._prefix_pid != os.getpid():  # a forked child: its own names, not its parent's
             self._tmp_prefix = f"{self.store.tmp_dir}/{os.urandom(8).hex()}-"
             self._tmp_count = itertools.count()
+            self._prefix_pid = os.getpid()
         self._claimed = _forks[0]
         writers = f"{self._root_s}/{WRITERS}"
         try:
@@ -216,7 +218,9 @@ class Cache:
         except OSError:
             return  # the write that follows reports it
         name = self._tmp_prefix.rsplit("/", 1)[1][:-1]
-        claim_writer(self._root_s, name)
+        shared = self.store.shared  # its users' sweeps must be able to read the lock
+        mode = sharing.file_mode(shared, READ_ONLY_MODE & ~sharing.umask()) if shared else None
+        claim_writer(self._root_s, name, mode)
         sweep_dead_writers(self._root_s)
 
     def _new_tmp(self) -> tuple[str, int]:
@@ -1265,9 +1269,10 @@ def _let_go() -> None:
 os.register_at_fork(after_in_child=_forked)
 
 
-def claim_writer(root: str, name: str) -> None:
+def claim_writer(root: str, name: str, mode: int | None = None) -> None:
     """Lock the writer file ``writers/name`` of the store at ``root``: made under another
-    name and locked first, so that no sweeper ever sees it unlocked."""
+    name and locked first, so that no sweeper ever sees it unlocked (``mode``: for a
+    store a group shares)."""
     folder = f"{root}/{WRITERS}"
     new = f"{folder}/.{name}.claim"
     try:
@@ -1275,12 +1280,15 @@ def claim_writer(root: str, name: str) -> None:
     except OSError:
         return
     try:
+        if mode is not None:
+            os.fchmod(fd, mode)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.rename(new, f"{folder}/{name}")
+        os.link(new, f"{folder}/{name}")  # never over another's (a rename would be)
     except OSError:
         os.close(fd)
         _unlink(new)
         return
+    _unlink(new)
     if not _writers:
         import atexit
 

@@ -78,3 +78,42 @@ def test_a_writer_stopped_part_way_leaves_nothing_when_it_exits(tmp_path: Path) 
     assert "KeyboardInterrupt" in proc.stderr
     assert list((cache / "tmp").iterdir()) == []
     assert list((cache / "writers").iterdir()) == []
+
+
+def test_forked_workers_write_under_their_own_names(tmp_path: Path) -> None:
+    """A parent that opened the cache without writing, then forked workers (a DataLoader):
+    the workers shared its temporary names and writer lock, so one's exit let a sweep
+    delete another's file mid-download (sixteenth QA pass)."""
+    cache = tmp_path / "cache"
+    script = """
+import os, sys
+from pathlib import Path
+from gitstore.cache import Cache, sweep_dead_writers
+cache = Cache(Path(sys.argv[1]))
+reads, writes = os.pipe()
+kids = []
+for _ in range(2):
+    pid = os.fork()
+    if pid == 0:
+        tmp, fd = cache._new_tmp()
+        print(tmp, flush=True)
+        if not kids:  # the first stays at work until the parent is done
+            os.read(reads, 1)
+        os._exit(0)
+    kids.append(pid)
+os.waitpid(kids[1], 0)  # the second has exited
+sweep_dead_writers(sys.argv[1])
+alive = sorted(os.listdir(Path(sys.argv[1]) / "tmp"))
+os.write(writes, b"x")
+os.waitpid(kids[0], 0)
+print("alive", " ".join(alive))
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(cache)], capture_output=True, text=True, check=True
+    )
+    lines = proc.stdout.split("\n")
+    temps = [Path(line).name for line in lines if line.startswith(str(cache))]
+    assert len(temps) == 2 and temps[0].split("-")[0] != temps[1].split("-")[0], temps
+    alive = next(line for line in lines if line.startswith("alive")).split()[1:]
+    first = next(t for t in temps if t in alive)  # the worker still at work keeps its file
+    assert first
