@@ -15,6 +15,7 @@ supported.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
 import re
@@ -814,23 +815,20 @@ class GitRepo:
     ) -> subprocess.CompletedProcess[bytes]:
         """Run ``git ARGS`` in the work tree (the git dir when bare).
 
-        ``timeout``: seconds before it is stopped and reported as failed.
+        ``timeout``: seconds before it is stopped (with what it started, such as
+        ssh) and reported as failed; it then runs without a terminal, so that
+        nothing it starts can wait on a prompt.
         """
         cwd, env = self._git_place()
         if extra_env:
             env = {**(os.environ if env is None else env), **extra_env}
         try:
-            proc = subprocess.run(
-                ["git", *args],
-                cwd=cwd,
-                input=input,
-                capture_output=True,
-                check=False,
-                env=env,
-                timeout=timeout,
-                # nothing to wait on from the terminal when a deadline is set
-                stdin=subprocess.DEVNULL if input is None and timeout is not None else None,
-            )
+            if timeout is None:
+                proc = subprocess.run(
+                    ["git", *args], cwd=cwd, input=input, capture_output=True, check=False, env=env
+                )
+            else:
+                proc = _run_detached(["git", *args], cwd, env, input, timeout)
         except FileNotFoundError as exc:
             raise GitstoreError("git is not installed or not on PATH") from exc
         except subprocess.TimeoutExpired as exc:
@@ -1239,6 +1237,36 @@ def _close_all(opened: list[Repo], lock: threading.Lock) -> None:
         opened.clear()
     for repo in repos:
         repo.close()
+
+
+def _run_detached(
+    argv: list[str],
+    cwd: Path,
+    env: Mapping[str, str] | None,
+    input: bytes | None,
+    timeout: float,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``argv`` in a session of its own (no terminal: an ssh password prompt fails at
+    once rather than waits); past ``timeout``, its whole process group is killed."""
+    import signal
+
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 def _subcommand(args: Sequence[str]) -> str:

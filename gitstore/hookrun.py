@@ -23,7 +23,7 @@ import contextlib
 import os
 import re
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -702,6 +702,11 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
             # object needs nothing of the store.
             heads = _git_remote_heads(repo, remote, args, env)
             if heads is None:
+                unreachable.message += (
+                    f" (and git remote '{remote}' could not be asked which commits it has,"
+                    " to tell whether this push brings data)"
+                )
+                unreachable.args = (unreachable.message,)
                 raise unreachable from exc
         except GitstoreError:
             seen = None  # the push below says what is wrong with the remote
@@ -751,10 +756,12 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
     # store, and renewed there if it is an old object (see push_objects)
     introduced = brought = [oid for oid in objects if oid not in before]
     if unreachable is not None:
-        if introduced:
-            raise unreachable
         # every object is named by a commit the git remote has (a code-only
-        # commit): pushed with it, and kept for it by any collection
+        # commit), and this clone has seen each on this very store (a fork
+        # mapped to its own store, or a store added since, has not had them):
+        # pushed there with them, and kept for them by any collection
+        if introduced or store is None or not _seen_on(ctx, store, objects):
+            raise unreachable
         return HookReport(
             [
                 f"gitstore: note: gitstore remote '{store}' could not be reached; the pushed"
@@ -817,6 +824,22 @@ def pre_push(ctx: Context, args: Sequence[str], stdin: bytes, env: Mapping[str, 
     return HookReport(lines)
 
 
+def _seen_on(ctx: Context, store: str, oids: Iterable[str]) -> bool:
+    """Whether this clone's index of the gitstore remote ``store`` records every oid."""
+    from . import transfer
+    from .remotes import open_remote
+
+    try:
+        name, opened = open_remote(ctx, store, for_write=True)
+    except GitstoreError:
+        return False
+    known = transfer.RemoteIndex(ctx, name, opened).load()
+    return all(oid in known for oid in oids)
+
+
+LS_REMOTE_TIMEOUT = 30.0  # seconds: the git remote answered git's push a moment ago
+
+
 def _git_remote_heads(
     repo: GitRepo, remote: str, args: Sequence[str], env: Mapping[str, str]
 ) -> list[str] | None:
@@ -829,8 +852,8 @@ def _git_remote_heads(
             "--",
             where,
             check=False,
-            timeout=60,
-            extra_env={"GIT_TERMINAL_PROMPT": "0"},
+            timeout=LS_REMOTE_TIMEOUT,
+            extra_env={"GIT_TERMINAL_PROMPT": "0", "SSH_ASKPASS_REQUIRE": "never"},
         )
     except GitstoreError:
         return None

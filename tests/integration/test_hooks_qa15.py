@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -115,7 +116,6 @@ def test_a_commit_beside_a_running_checkout_waits_for_it(tmp_path: Path) -> None
     """pre-commit read a running checkout's marks as one that did not finish and refused,
     telling the user to run `gitstore pull`; it now waits for the checkout's lock."""
     import fcntl
-    import subprocess
     import time
 
     repo = solo(tmp_path / "repo", tmp_path / "cache")
@@ -147,3 +147,45 @@ def test_a_commit_beside_a_running_checkout_waits_for_it(tmp_path: Path) -> None
     _out, err = commit.communicate(timeout=60)
     assert commit.returncode == 0, err
     assert "notes.txt" in repo.git("show", "--name-only", "HEAD").stdout
+
+
+def test_an_unreachable_store_that_never_had_the_data_refuses_a_code_only_push(team) -> None:
+    """A fork mapped to a store of its own: its commits' data is on the team's store
+    only, so a code-only push to it with that store away must not go through (sixteenth
+    QA pass: it did, with a note)."""
+    alice, _bob, origin, _store = team
+    fork = origin.with_name("fork.git")
+    subprocess.run(["git", "clone", "-q", "--bare", str(origin), str(fork)], check=True)
+    alice.git("remote", "add", "fork", str(fork))
+    forkstore = origin.with_name("forkstore")
+    alice.gs("remote", "add", "forkstore", str(forkstore), "--local")
+    alice.gs("config", "set", "remote.fork", "forkstore", "--local")
+    shutil.rmtree(forkstore)  # its share is not mounted
+    alice.write("code.py", "print(2)\n")
+    alice.git("commit", "-qam", "code only")
+    refused = alice.git("push", "fork", "main", ok=False)
+    assert "push to git remote 'fork' refused" in refused.stderr, refused.stderr
+    forkstore.mkdir()
+    alice.git("push", "-q", "fork", "main")
+    assert len(objects_in(forkstore)) == 2
+
+
+def test_a_git_remote_that_cannot_be_asked_is_named_in_the_refusal(team, tmp_path: Path) -> None:
+    """With the store away, pre-push asks the git remote which commits it has; when that
+    fails too (an ssh that needs a password, a server that stops answering) the refusal
+    says so, rather than blaming the store alone (sixteenth QA pass)."""
+    alice, _bob, origin, store = team
+    fake = tmp_path / "fakessh"  # serves pushes, fails every other request (no network)
+    fake.write_text(
+        "#!/bin/sh\n"
+        'for a in "$@"; do cmd="$a"; done\n'
+        'case "$cmd" in *git-receive-pack*) eval "exec $cmd";; *) exit 1;; esac\n'
+    )
+    fake.chmod(0o755)
+    alice.env["GIT_SSH_COMMAND"] = str(fake)
+    alice.git("remote", "add", "sshr", f"ssh://127.0.0.1{origin}")
+    alice.write("code.py", "print(2)\n")
+    alice.git("commit", "-qam", "code only")
+    _unmount(store)
+    refused = alice.git("push", "sshr", "main", ok=False)
+    assert "git remote 'sshr' could not be asked" in refused.stderr, refused.stderr
