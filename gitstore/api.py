@@ -54,6 +54,7 @@ class Context:
 
     @once
     def cache(self) -> Cache:
+        _refuse_cache_over(self.config.cache_dir, self.repo.root)
         cache = Cache(self.config.cache_dir, self.config.link)
         repo = self.repo
         cache.register_repo(repo.common_dir, repo.root if repo.git_dir == repo.common_dir else None)
@@ -61,7 +62,36 @@ class Context:
 
     @once
     def workspace(self) -> Workspace:
-        return Workspace(self.repo, self.cache, jobs=self.config.jobs)
+        ws = Workspace(self.repo, self.cache, jobs=self.config.jobs)
+        if ws.cache_inside is not None:  # a relative cache.dir: never inside a tracked path
+            for m in self.repo.worktree_manifests():
+                problem = ws.store_problem(mf.tracked_path(m))
+                if problem is not None:
+                    from .errors import UsageError
+
+                    raise UsageError(problem, hint="then run the command again")
+        return ws
+
+
+def _refuse_cache_over(root: Path, worktree: Path | None) -> None:
+    """A cache folder must be gitstore's own: never the home folder, nor one that holds
+    the work tree (``cache.dir: .`` or ``..``), whose own files its gc would judge."""
+    from .errors import UsageError
+
+    real = os.path.realpath(root)
+    why = None
+    if real == os.path.realpath(os.path.expanduser("~")) or real == "/":
+        why = "is your home folder" if real != "/" else "is the root folder"
+    elif worktree is not None:
+        top = os.path.realpath(worktree)
+        if top == real or top.startswith(real.rstrip("/") + "/"):
+            why = "holds this work tree"
+    if why is not None:
+        raise UsageError(
+            f"the cache folder {root} {why}: gitstore needs a folder of its own",
+            hint="set cache.dir (or GITSTORE_CACHE_DIR) to a new folder, such as"
+            " ~/.cache/gitstore, the default",
+        )
 
 
 # -- init --------------------------------------------------------------------

@@ -655,6 +655,13 @@ def needed_by_all(ctx: Context, result: GcResult, forget_missing: bool = False) 
     return needed.oids
 
 
+# the names gitstore gives what it writes in the cache's tmp/ (cache.py, transfer.py,
+# maintenance.py, partial.py, stores/local.py): gc removes nothing else there
+TMP_NAMES = re.compile(
+    r"(?:fetch-)?[0-9a-f]{16}-[0-9]+|(?:repair-)?[0-9a-f]{32}|partial-[0-9a-f]{64}(?:\.ranges)?"
+)
+
+
 def _sweep_tmp(cache: Cache, grace: float, now: float, result: GcResult) -> None:
     from .cache import sweep_dead_writers
 
@@ -671,6 +678,8 @@ def _sweep_tmp(cache: Cache, grace: float, now: float, result: GcResult) -> None
             continue
         # anything but a folder: a symlink or a FIFO planted at a partial file's
         # name is never used (gitstore/partial.py), and never removed otherwise
+        if not TMP_NAMES.fullmatch(entry.name):
+            continue  # not gitstore's: a cache.dir set to a folder of the user's own
         if not statmod.S_ISDIR(st.st_mode) and now - st.st_mtime >= grace:
             result.tmp_deleted.append(entry.name)
             if not result.dry_run:

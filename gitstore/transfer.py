@@ -1198,6 +1198,7 @@ def pull(
         return fetched, api.checkout(ctx, rev, paths, force=force)
     from .pullahead import CheckoutAhead, unchanged_after
 
+    ctx.workspace  # noqa: B018 (its checks, before anything is written)
     collector = _collect(ctx, None, paths=paths, head=False, tolerant=not paths)
     wanted = collector.result()
     ahead = CheckoutAhead(ctx, collector.worktree, collector.paths, set(wanted))
