@@ -96,8 +96,9 @@ def check_typed_url(url: str) -> None:
     if url != url.strip():
         raise ConfigError(
             f"remote URL '{url}' begins or ends with whitespace",
-            hint="remove it; a folder whose name really begins or ends with a space is"
-            " written as a file URL with %20 there (file:///path/name%20)",
+            hint="remove it; a folder whose name really begins or ends with one is written"
+            " as a file URL with it percent-encoded as UTF-8 (a space %20, a no-break space"
+            " %C2%A0: file:///path/name%20)",
         )
 
 
@@ -146,7 +147,13 @@ def open_store(
                 " they would be written to gitstore's config, which is committed",
                 hint="serve the store without them (HTTP remotes are read-only mirrors)",
             )
-        if not parts.hostname or parts.query or parts.fragment:
+        if parts.query or parts.fragment or url.endswith(("?", "#")):
+            raise _malformed(
+                url,
+                "an HTTP remote's path holds no query or fragment: write a '?' in a folder's"
+                " name as %3F and a '#' as %23",
+            )
+        if not parts.hostname:
             raise _malformed(url, "an HTTP remote is http(s)://host[:port]/path/")
         try:
             parts.port  # noqa: B018 - validates the port

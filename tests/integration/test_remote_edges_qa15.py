@@ -418,6 +418,20 @@ def test_the_whitespace_refusal_hint_names_the_file_url_form(repo: Path, run: Ru
     assert "hint:" in refused.stderr and "file:///path/name%20" in refused.stderr
 
 
+def test_a_no_break_space_and_a_question_mark_are_named_in_their_refusals(
+    repo: Path, run: Run
+) -> None:
+    """The hint gave %20 for a no-break space (another folder); a '?' in an HTTP path was
+    "malformed" without a word on why (sixteenth QA pass)."""
+    _project(repo, run, {"f.bin": b"x\n"})
+    refused = run(repo, "remote", "add", "team", "/srv/store\u00a0", ok=False)
+    assert "%C2%A0" in refused.stderr, refused.stderr
+    for url, char in (("http://127.0.0.1:1/a?b/", "%3F"), ("http://127.0.0.1:1/a#b/", "%23")):
+        refused = run(repo, "remote", "add", "web", url, ok=False)
+        assert char in refused.stderr and "query or fragment" in refused.stderr, refused.stderr
+    run(repo, "remote", "add", "web", "http://127.0.0.1:1/a%3Fb/")
+
+
 # -- smaller: S3:// ------------------------------------------------------------------------
 def test_an_s3_scheme_in_capitals_is_an_s3_url(
     repo: Path, run: Run, moto_endpoint: str, s3_env: dict[str, str]
