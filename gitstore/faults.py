@@ -150,22 +150,18 @@ def user_create(path: str) -> None:
 
 def gc_pause() -> None:
     """Wait as ``pause-gc:SECONDS`` says, before a collection's first delete."""
-    spec = _SPEC
-    if not spec.startswith("pause-gc:"):
-        return
-    import time
-
-    try:
-        time.sleep(float(spec.partition(":")[2]))
-    except ValueError:
-        return
+    _pause("pause-gc:")
 
 
 def verify_pause() -> None:
     """Wait as ``pause-verify:SECONDS`` says, between listing the cache and reading its
     objects: a ``gc`` of the same cache can delete some of those meanwhile."""
+    _pause("pause-verify:")
+
+
+def _pause(prefix: str) -> None:
     spec = _SPEC
-    if not spec.startswith("pause-verify:"):
+    if not spec.startswith(prefix):
         return
     import time
 

@@ -11,20 +11,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.integration.test_git_workflows_fifth import _states
+from tests.integration.test_hooks import objects_in, solo
+from tests.integration.test_hooks import team as _team
 
-from tests.integration.test_hooks import Clone, make_team, objects_in, solo
-
-
-@pytest.fixture
-def team(tmp_path: Path) -> tuple[Clone, Clone, Path, Path]:
-    """(alice, bob, origin, store): alice has pushed data/ to a folder remote ``store``."""
-    store = tmp_path / "store"
-    return (*make_team(tmp_path, str(store)), store)
-
-
-def _states(repo: Clone) -> dict[str, str]:
-    return {s["path"]: s["state"] for s in json.loads(repo.gs("status", "--json").stdout)}
+team = _team  # the fixture: alice has pushed data/ to a folder remote ``store``
 
 
 def test_a_folder_where_the_other_branch_has_a_file(team) -> None:
