@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -246,10 +247,13 @@ def silent_endpoint() -> Iterator[str]:
     stop = threading.Event()
 
     def accept() -> None:
-        while not stop.is_set():
+        while True:
             try:
                 conn, _ = listener.accept()
             except OSError:
+                return
+            if stop.is_set():  # accepted as the fixture ended: never left unclosed
+                conn.close()
                 return
             held.append(conn)
 
@@ -259,6 +263,8 @@ def silent_endpoint() -> Iterator[str]:
         yield f"http://127.0.0.1:{listener.getsockname()[1]}"
     finally:
         stop.set()
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the accept (a close alone may not)
         listener.close()
         thread.join(5)
         for conn in held:
