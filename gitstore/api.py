@@ -341,6 +341,11 @@ def unknown_path(ctx: Context, path: str, rev: str | None) -> PathError:
         try:
             ctx.repo.resolve(path)
         except GitstoreError as exc:
+            if "not a commit" in exc.message:  # a tag of a tree or a blob: git knows it
+                return PathError(
+                    f"{path} is not a tracked path {where}, and as a revision it"
+                    f" {exc.message.removeprefix(f'revision {path!r} ')}"
+                )
             hint = exc.message if "shallow" in exc.message else None  # why not, when git can say
             return PathError(
                 f"{path} is not a tracked path {where}, nor a revision git knows", hint=hint

@@ -281,6 +281,22 @@ def test_bad_input_one_line(repo: Path, run, args: list[str], needle: str) -> No
     assert len(lines) == 1, proc.stderr
 
 
+def test_a_tag_of_a_tree_is_named_as_such(repo: Path, run) -> None:
+    """A revision that names a tree (or a blob) is known to git: the error says what it
+    names, not that git does not know it (docs/hooks.md: revisions are commits)."""
+    write(repo / "d" / "a", b"a")
+    run(repo, "track", "d")
+    git(repo, "commit", "-qm", "one")
+    git(repo, "tag", "treetag", "HEAD^{tree}")
+    proc = run(repo, "checkout", "treetag", ok=False)
+    assert (
+        "treetag is not a tracked path in the working tree, and as a revision it names a tree,"
+        " not a commit" in proc.stderr
+    )
+    proc = run(repo, "ls", "treetag", ok=False)
+    assert "revision 'treetag' names a tree, not a commit" in proc.stderr
+
+
 def test_not_a_repository(tmp_path: Path, run) -> None:
     proc = run(tmp_path, "status", ok=False)
     assert f"{tmp_path} is not inside a git repository" in proc.stderr  # named, not "."
