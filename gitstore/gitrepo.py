@@ -1219,6 +1219,24 @@ class GitRepo:
         lines = (line.strip() for line in text.splitlines())
         return all(not line or line.startswith("#") or line == "noop" for line in lines)
 
+    def recent_heads(self, count: int = 10) -> list[str]:
+        """The commits HEAD was at before its last ``count`` moves (its reflog), newest
+        first, without repeats: where a work tree's files may still be from after a
+        command that moved HEAD with no hook to bring them (``git am``, ``rebase --quit``)."""
+        try:
+            with open(self.git_dir / "logs" / "HEAD", "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 512 * count))  # a reflog line is ~150 bytes
+                lines = f.read().splitlines()[-count:]
+        except OSError:
+            return []
+        out: dict[str, None] = {}
+        for line in reversed(lines):
+            old = line.split(b" ", 1)[0].decode("ascii", "replace")
+            if _HEX40.fullmatch(old) and old != _ZERO:
+                out[old] = None
+        return list(out)
+
     def rebase_orig_head(self) -> str | None:
         """The tip a rebase in progress started from (the data the work tree still holds)."""
         for folder in ("rebase-merge", "rebase-apply"):

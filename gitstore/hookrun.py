@@ -23,7 +23,7 @@ import contextlib
 import os
 import re
 import stat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -222,23 +222,27 @@ def pre_commit(ctx: Context) -> HookReport:
         modified = [p for p in modified if p not in behind]
     undoing = _undoing(ctx, [s for s in statuses if s.path in modified]) if modified else {}
     if undoing:
-        rel, keys = sorted(undoing.items())[0]
         if ctx.repo.is_rebase_in_progress():
             where = "HEAD, its parent or the tip the rebase started from"
             how = "a rebase stop: the hooks bring no data until the rebase ends"
         else:
-            where = "HEAD (or its parent)"
+            where = "HEAD, its parent or a commit HEAD was at lately"
             how = (
-                "a revert, cherry-pick, merge, stash pop, rebase --autostash, checkout REV -- PATH"
+                "a revert, cherry-pick, merge, stash pop, stash --keep-index, rebase --autostash,"
+                " rebase --quit, am, restore, checkout REV -- PATH"
             )
+        for rel, keys in sorted(undoing.items()):  # every path at once: one round trip
+            report.lines.append(
+                f"gitstore: {_shown(sorted(keys))} on disk is as at {where} while"
+                f" {mf.manifest_path(rel)} names another: git changed the manifest without its"
+                f" files ({how}); commit refused, so that a refresh does not undo that change"
+            )
+        import shlex
+
+        rels = " ".join(shlex.quote(r) for r in sorted(undoing))
         report.lines.append(
-            f"gitstore: {_shown(sorted(keys))} on disk is as at {where} while"
-            f" {mf.manifest_path(rel)} names another: git changed the manifest without its files"
-            f" ({how}); commit refused, so that a refresh does not undo that change"
-        )
-        report.lines.append(
-            f"hint: run `gitstore checkout {rel}` to bring the files to the manifest,"
-            f" or `gitstore track {rel}` to record the files as they are; then commit"
+            f"hint: run `gitstore checkout {rels}` to bring the files to the manifests,"
+            f" or `gitstore track {rels}` to record the files as they are; then commit"
         )
         report.exit_code = 1
         return report
@@ -307,6 +311,7 @@ def _undoing(ctx: Context, statuses: Sequence[PathStatus]) -> dict[str, list[str
     repo = ctx.repo
     reached = Reached.load(repo.state_dir)
     out: dict[str, list[str]] = {}
+    recent: list[str] | None = None
     for s in statuses:
         try:
             if ws.track_memo.left(s.manifest, os.lstat(ws.root / s.manifest)):
@@ -316,9 +321,24 @@ def _undoing(ctx: Context, statuses: Sequence[PathStatus]) -> dict[str, list[str
             now = ws.read_manifest(s.manifest)
             earlier = []
             started = repo.rebase_orig_head() if repo.is_rebase_in_progress() else None
-            for commit in (head, *repo.commit_info(head).parents, *([started] if started else [])):
-                data = repo.read_path(commit, s.manifest)
-                if data is not None and not mf.has_conflict_markers(data):
+            if recent is None:  # where HEAD was before its last moves: `git am`, `rebase --quit`
+                recent = [c for c in repo.recent_heads() if repo.has_object(c)]
+            blobs: dict[str, None] = {}
+            for commit in (
+                head,
+                *repo.commit_info(head).parents,
+                *([started] if started else []),
+                *recent,
+            ):
+                try:
+                    blob = repo.blob_id(commit, s.manifest)
+                except GitstoreError:  # a reflog's commit gc has pruned since
+                    continue
+                if blob is not None:
+                    blobs[blob] = None
+            for blob in blobs:
+                data = repo.read_blob(blob)
+                if not mf.has_conflict_markers(data):
                     earlier.append(mf.parse_cached(data, "blake3:" + hash_bytes(data), s.manifest))
         except (GitstoreError, OSError):
             continue
@@ -914,7 +934,72 @@ def post_checkout(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> 
     # the data, unless there is nothing to pick, when no post-rewrite comes
     if ctx.repo.is_rebase_in_progress() and not ctx.repo.rebase_picks_nothing():
         return HookReport()
-    return _between(ctx, old, new)
+    report = _between(ctx, old, new)
+    from .hookmain import git_argv
+
+    if _forced(git_argv()):
+        # `git checkout -f`, `git switch --discard-changes`: git also put back the
+        # manifests that do not differ between the two commits (a `track` not
+        # committed yet), as `git reset --hard` does: their paths follow them too
+        report.lines += materialise_changes(ctx, _unreached(ctx)).lines
+    return report
+
+
+def _forced(words: Sequence[str] | None) -> bool:
+    """Whether git command line ``words`` is a checkout or switch that discards local
+    changes (``-f``, ``--force``, ``--discard-changes``)."""
+    from .hookmain import git_command, has_option
+
+    command = git_command(words)
+    if command not in ("checkout", "switch") or words is None:
+        return False
+    rest = words[words.index(command) + 1 :]
+    if has_option(rest, "--force") or has_option(rest, "--discard-changes"):
+        return True
+    valued = iter(rest)
+    for word in valued:
+        if word == "--":
+            break
+        if word in ("-b", "-B", "-c", "-C", "--orphan"):
+            next(valued, None)  # a branch name, which may well hold an f
+        elif word.startswith("-") and not word.startswith("--"):
+            for ch in word[1:]:
+                if ch in "bBcC":
+                    break  # the rest of the word is the branch name
+                if ch == "f":
+                    return True
+    return False
+
+
+def _unreached(
+    ctx: Context, moved: Collection[str] = (), stash: bool = False
+) -> list[tuple[str, str | None, str | None]]:
+    """The work tree's manifests whose tracked path was not last brought whole to their
+    bytes (:class:`Reached`): git wrote them with no hook to follow.
+
+    A path not there at all is left out (never checked out here; or ``git
+    stash -a`` took its files, which its pop puts back), unless its manifest
+    is one of ``moved`` (the command changed it in the index) outside a stash.
+    A conflicted manifest waits for ``gitstore resolve``; a path checked out
+    in part on purpose stays so.
+    """
+    repo = ctx.repo
+    reached = Reached.load(repo.state_dir)
+    root = ctx.workspace.root
+    partly = {r for r, why in load_pending(ctx).items() if why == marks_file.PARTIAL}
+    out: list[tuple[str, str | None, str | None]] = []
+    for mpath in sorted(set(moved) | reached.records.keys() | repo.index_manifests().keys()):
+        rel = mf.tracked_path(mpath)
+        try:
+            data = (root / mpath).read_bytes()
+        except OSError:
+            continue
+        if reached.left(mpath, data) or mf.has_conflict_markers(data) or rel in partly:
+            continue  # its files were brought to these very bytes; or one for resolve
+        if not os.path.lexists(root / rel) and (mpath not in moved or stash):
+            continue
+        out.append((mpath, None, ""))  # "": there, never taken for a manifest gone
+    return out
 
 
 def post_merge(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> HookReport:
@@ -946,11 +1031,18 @@ def post_rewrite(
         # the tip it started from: git still has it in its rebase folder here, where
         # ORIG_HEAD may be a later reset's (an `exec git reset ...` line sets it)
         started = repo.rebase_orig_head() or repo.try_resolve("ORIG_HEAD") or ""
-        report = _between(ctx, started, head)
+        # each changed manifest's path is brought whole, never by the delta of its
+        # lines: the work tree need not hold the old tip's data (the apply backend
+        # checks out the new base, hooks and all, before its rebase folder exists)
+        report = _between(ctx, started, head, by_lines=False)
         # paths `gitstore resolve` materialised at a stop hold that stop's data, not
-        # the old tip's the delta starts from: each is brought whole to the new tip
+        # the old tip's; and with the apply backend, a path only the branch changed
+        # holds the new base's: each is brought whole to the new tip
         root = ctx.workspace.root
-        again = [(m, None, "touched") for m in touched if (root / m).is_file()]
+        again: list[tuple[str, str | None, str | None]] = [
+            (m, None, "touched") for m in touched if (root / m).is_file()
+        ]
+        again += [c for c in _unreached(ctx) if c[0] not in touched]
         if again:
             report.lines += materialise_changes(ctx, again).lines
         RebaseTouched.take(repo.state_dir)  # what this very hook's checkouts noted
@@ -1009,7 +1101,6 @@ def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookRepor
             return HookReport()  # a clean merge: post-merge brings its data
     staged, _others, deleted = _staged(ctx)  # HEAD against the index; conflicts left out
     reached = Reached.load(repo.state_dir)
-    root = ctx.workspace.root
     moved = {m for m, _old, _new in staged}
     # a manifest gone from the index is the command's doing only where gitstore brought
     # its path (untrack forgets it: its files are the user's, as `git rm` leaves them),
@@ -1021,21 +1112,8 @@ def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookRepor
         Reached.mark(repo.state_dir, dict.fromkeys(deleted))
     # and every manifest whose path holds files it was not brought whole to: a path
     # with a file left alone (content not in the cache) has no record, yet its other
-    # files follow the manifest; one checked out in part on purpose stays so
-    partly = {r for r, why in load_pending(ctx).items() if why == marks_file.PARTIAL}
-    for mpath in sorted(moved | reached.records.keys() | repo.index_manifests().keys()):
-        rel = mf.tracked_path(mpath)
-        try:
-            data = (root / mpath).read_bytes()
-        except OSError:
-            continue
-        if reached.left(mpath, data) or mf.has_conflict_markers(data) or rel in partly:
-            continue  # its files were brought to these very bytes; or one for resolve
-        if not os.path.lexists(root / rel) and (mpath not in moved or command == "stash"):
-            # not there: never checked out here, or `git stash -a` took its files
-            # (the pop puts them back, and would fail on files in its way)
-            continue
-        changes.append((mpath, None, ""))  # "": there, never taken for a manifest gone
+    # files follow the manifest
+    changes += _unreached(ctx, moved, stash=command == "stash")
     report = materialise_changes(ctx, sorted(changes))
     if aborting:  # what `gitstore resolve` brought at the rebase's stops is undone now
         RebaseTouched.take(repo.state_dir)
@@ -1049,7 +1127,9 @@ def _stash_action(words: Sequence[str] | None) -> str:
     return next((w for w in rest if not w.startswith("-")), "push")
 
 
-def _between(ctx: Context, old: str, new: str) -> HookReport:
+def _between(ctx: Context, old: str, new: str, by_lines: bool = True) -> HookReport:
+    """Bring the tracked paths whose manifests differ from ``old`` to ``new``; with
+    ``by_lines``, writing only the entries that changed where the path can tell."""
     repo = ctx.repo
 
     def commit(rev: str) -> str | None:  # git passes full ids: no lookup needed
@@ -1066,7 +1146,7 @@ def _between(ctx: Context, old: str, new: str) -> HookReport:
         return HookReport()
     if old_commit == new_commit:  # a checkout of HEAD itself (after clone --no-checkout, say)
         return materialise_changes(ctx, _absent(ctx, new_commit))
-    if old_commit is None:
+    if old_commit is None or not by_lines:
         return materialise_changes(ctx, repo.changed_manifests(old_commit, new_commit))
     from .hookdelta import read_changes
 

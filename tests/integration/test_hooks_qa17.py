@@ -1,0 +1,152 @@
+"""History-rewriting git workflows (seventeenth QA pass, docs/reliability.md): each test
+is a finding, run through the real git binary with gitstore's hooks installed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_git_workflows_fifth import _states
+from tests.integration.test_hooks import team as _team
+
+team = _team  # the fixture: alice has pushed data/ (a.bin, b.bin) to a folder remote
+
+
+@pytest.mark.parametrize(
+    "discard",
+    [
+        ("checkout", "-f"),
+        ("checkout", "-qf", "HEAD"),
+        ("switch", "--discard-changes", "main"),
+        ("checkout", "--force", "other"),  # a branch whose manifests are HEAD's
+    ],
+)
+def test_a_forced_checkout_discards_the_data_with_the_manifest(team, discard) -> None:
+    """As `git reset --hard` does: the files follow the manifests git put back, and a
+    later commit in the folder cannot bring the discarded version back."""
+    alice, _bob, _origin, _store = team
+    alice.git("branch", "other")
+    alice.write("data/a.bin", b"alpha v2, to be discarded")
+    alice.gs("track", "data")  # staged, not committed
+    alice.git(*discard)
+    assert alice.read("data/a.bin") == b"alpha v1"
+    assert _states(alice) == {"data": "unchanged"}
+    alice.write("data/b.bin", b"bravo v2")
+    alice.write("code.py", "print(2)\n")
+    alice.git("commit", "-qam", "b v2")  # the hook refreshes data/: b.bin only
+    assert alice.gs("cat", "data/a.bin", "--rev", "HEAD").stdout == "alpha v1"
+    assert alice.gs("cat", "data/b.bin", "--rev", "HEAD").stdout == "bravo v2"
+
+
+def test_a_forced_checkout_keeps_an_edit_not_in_the_cache(team) -> None:
+    """Checkout's rule holds: a file whose content is nowhere else is left alone, named."""
+    alice, _bob, _origin, _store = team
+    alice.write("data/a.bin", b"alpha v2")
+    alice.gs("track", "data")
+    alice.write("data/a.bin", b"alpha v3, never tracked")
+    switched = alice.git("checkout", "-f")
+    assert alice.read("data/a.bin") == b"alpha v3, never tracked"
+    assert "data/a.bin" in switched.stderr
+
+
+def test_a_branch_named_with_an_f_is_no_force(team) -> None:
+    """`git checkout -b fix`: the f of the branch name is no -f; nothing is brought."""
+    alice, _bob, _origin, _store = team
+    alice.write("data/a.bin", b"alpha v2")
+    alice.gs("track", "data")
+    alice.git("checkout", "-qbfix")
+    alice.git("checkout", "-q", "-b", "ff")
+    assert alice.read("data/a.bin") == b"alpha v2"
+    assert _states(alice) == {"data": "unchanged"}
+
+
+@pytest.mark.parametrize("backend", [("--apply",), ("--whitespace=fix",), ()])
+def test_a_rebase_of_either_backend_leaves_the_new_tips_data(team, backend) -> None:
+    """The apply backend checks out the new base (hook and all) before its rebase folder
+    exists: its end must bring the branch's own data changes, not only the delta from
+    the old tip, and an unrelated commit afterwards must not revert them."""
+    alice, _bob, _origin, _store = team
+    alice.git("switch", "-qc", "feat")
+    alice.write("data/a.bin", b"alpha feat")
+    alice.write("data/new.bin", b"new on feat")
+    alice.commit_data("feat: data")
+    alice.write("code.py", "print('feat')\n")
+    alice.git("commit", "-qam", "feat: code")
+    alice.git("switch", "-q", "main")
+    alice.write("model.bin", b"model on main")
+    alice.gs("track", "model.bin")
+    alice.git("commit", "-qm", "main: model")
+    alice.git("switch", "-q", "feat")
+    alice.git("rebase", "-q", *backend, "main")
+    assert alice.read("data/a.bin") == b"alpha feat"
+    assert alice.read("data/new.bin") == b"new on feat"
+    assert alice.read("model.bin") == b"model on main"
+    assert _states(alice) == {"data": "unchanged", "model.bin": "unchanged"}
+    alice.write("code.py", "print('after')\n")
+    alice.git("commit", "-qam", "code only")
+    assert alice.gs("cat", "data/a.bin", "--rev", "HEAD").stdout == "alpha feat"
+
+
+def test_git_am_then_an_edit_in_the_folder_is_refused(team, tmp_path: Path) -> None:
+    """`git am` runs no hook that brings data; a commit after it that would record the
+    files from before the series (HEAD's reflog knows them) is refused."""
+    alice, _bob, _origin, _store = team
+    alice.git("switch", "-qc", "feat")
+    alice.write("data/a.bin", b"alpha p1")
+    alice.write("data/new.bin", b"new in p1")
+    alice.commit_data("p1: data")
+    alice.write("code.py", "print('p2')\n")
+    alice.git("commit", "-qam", "p2: code")
+    patches = tmp_path / "patches"
+    alice.git("format-patch", "-q", "--no-textconv", "-2", "-o", str(patches))
+    alice.git("switch", "-q", "main")
+    alice.git("am", "-q", *sorted(str(p) for p in patches.iterdir()))
+    assert alice.read("data/a.bin") == b"alpha v1"  # no hook brought it (documented)
+    alice.write("data/b.bin", b"bravo edited")
+    refused = alice.git("commit", "-qam", "edit b", ok=False)
+    assert "data/a.bin" in refused.stderr and "gitstore checkout data" in refused.stderr
+    assert alice.gs("cat", "data/a.bin", "--rev", "HEAD").stdout == "alpha p1"
+    alice.gs("checkout", "data", ok=False)  # brings a.bin and new.bin; keeps the edit of b
+    assert alice.read("data/a.bin") == b"alpha p1"
+    alice.commit_data("edit b")
+    assert alice.gs("cat", "data/new.bin", "--rev", "HEAD").stdout == "new in p1"
+    assert alice.gs("cat", "data/b.bin", "--rev", "HEAD").stdout == "bravo edited"
+
+
+def test_a_refusal_names_every_path_at_once(team) -> None:
+    """Two tracked paths behind their manifests (`git stash --keep-index` keeps the staged
+    manifests and puts the files back): one refusal names both, the hint one command."""
+    alice, _bob, _origin, _store = team
+    alice.write("model.bin", b"model v1")
+    alice.gs("track", "model.bin")
+    alice.git("commit", "-qm", "model v1")
+    alice.write("data/a.bin", b"alpha v2")
+    alice.write("model.bin", b"model v2")
+    alice.gs("track", "data", "model.bin")
+    alice.write("code.py", "print(2)\n")
+    alice.git("stash", "-q", "--keep-index")
+    refused = alice.git("commit", "-qm", "v2", ok=False)
+    assert "data/a.bin on disk" in refused.stderr and "model.bin on disk" in refused.stderr
+    assert "gitstore checkout data model.bin" in refused.stderr
+    alice.gs("checkout", "data", "model.bin")
+    alice.git("commit", "-qm", "v2")
+    assert alice.gs("cat", "model.bin", "--rev", "HEAD").stdout == "model v2"
+
+
+def test_rebase_quit_then_a_commit_is_refused(team) -> None:
+    """`git rebase --quit` runs no hook: the old tip's files stay under the stop's
+    manifests, and a commit that would record them is refused (the reflog knows them)."""
+    alice, _bob, _origin, _store = team
+    alice.write("data/a.bin", b"alpha v2")
+    alice.commit_data("v2")
+    alice.write("data/a.bin", b"alpha v3")
+    alice.commit_data("v3")
+    env_editor = ("-c", "sequence.editor=sed -i 1s/^pick/edit/")
+    alice.git(*env_editor, "rebase", "-q", "-i", "HEAD~2")
+    alice.git("rebase", "--quit")
+    assert alice.read("data/a.bin") == b"alpha v3"  # as git leaves it: no hook ran
+    alice.write("data/b.bin", b"bravo edited")
+    refused = alice.git("commit", "-qam", "edit b", ok=False)
+    assert "data/a.bin" in refused.stderr, refused.stderr
