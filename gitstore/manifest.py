@@ -1122,10 +1122,18 @@ def parse(data: bytes, source: str) -> Manifest:
 
 
 def _unparsable(data: bytes, source: str, error: ManifestError) -> ManifestError:
-    """``error``, unless ``data`` failed because a merge left conflict markers in it."""
+    """``error``, unless ``data`` failed because a merge left conflict markers in it, or
+    it is the diff driver's view of a manifest (a patch made with plain ``git diff``)."""
+    name = source.split(" ", 1)[0]  # sources read "d.gitstore" or "d.gitstore at REV"
+    if _DIFF_VIEW.match(data):
+        return ManifestError(
+            f"{source} holds the readable view `git diff` shows of a manifest, not a manifest"
+            " (a patch made with `git diff` and applied?)",
+            hint=f"put it back (`git checkout -- {name}`) and make patches with"
+            " `git diff --no-textconv` or `git format-patch`",
+        )
     if not has_conflict_markers(data):
         return error
-    name = source.split(" ", 1)[0]  # sources read "d.gitstore" or "d.gitstore at REV"
     tracked = name[: -len(SUFFIX)] if name.endswith(SUFFIX) and name != SUFFIX else "PATH"
     return ManifestError(
         f"{source} has merge conflict markers",
@@ -1133,6 +1141,8 @@ def _unparsable(data: bytes, source: str, error: ManifestError) -> ManifestError
     )
 
 
+# the first line of gitstore.diffdriver.render's view of a manifest
+_DIFF_VIEW = re.compile(rb"gitstore (dir|file): \d+ files?, [^\n]* \(\d+ bytes\)\n")
 _CACHE_SIZE = 32
 _CACHE_MAX_ENTRIES = 2_000_000
 _cache: OrderedDict[str | bytes, Manifest] = OrderedDict()

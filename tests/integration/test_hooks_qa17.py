@@ -150,3 +150,26 @@ def test_rebase_quit_then_a_commit_is_refused(team) -> None:
     alice.write("data/b.bin", b"bravo edited")
     refused = alice.git("commit", "-qam", "edit b", ok=False)
     assert "data/a.bin" in refused.stderr, refused.stderr
+
+
+def test_a_patch_made_with_git_diff_names_the_diff_view(team, tmp_path: Path) -> None:
+    """git applies the diff driver's textconv to `git diff > file` too: a manifest written
+    from such a patch is named as the view it is, with the way to make patches."""
+    alice, _bob, _origin, _store = team
+    alice.git("switch", "-qc", "feat")
+    alice.write("ds/x.bin", b"x")
+    alice.gs("track", "ds")
+    alice.git("commit", "-qm", "ds")
+    patch = tmp_path / "p.diff"
+    patch.write_bytes(alice.git("diff", "main", "feat").stdout.encode())
+    alice.git("switch", "-q", "main")
+    alice.git("apply", "--index", str(patch))
+    status = alice.gs("status", ok=False)
+    assert "ds.gitstore holds the readable view `git diff` shows of a manifest" in status.stderr
+    alice.git("reset", "-q", "--hard")
+    raw = tmp_path / "raw.diff"
+    raw.write_bytes(alice.git("diff", "--no-textconv", "main", "feat").stdout.encode())
+    alice.git("apply", "--index", str(raw))  # the documented way round-trips
+    alice.gs("checkout", "ds")  # its object is in alice's cache
+    assert alice.read("ds/x.bin") == b"x"
+    assert _states(alice)["ds"] == "unchanged"
