@@ -171,6 +171,21 @@ def read_layer(path: Path | None, memo: ParsedMemo | None = None) -> dict[str, A
     return data
 
 
+def _sparse_patterns(root: Path, common_dir: Path) -> bool:
+    """Whether the work tree at ``root`` has sparse-checkout patterns: in the common git
+    dir for the main work tree, in its own git dir for a linked one (``.git`` a file)."""
+    if (common_dir / "info" / "sparse-checkout").exists():
+        return True
+    try:
+        first = (root / ".git").read_text("utf-8", "replace").splitlines()[0]
+    except (OSError, IndexError):  # a folder (the main work tree), or none
+        return False
+    if not first.startswith("gitdir: "):
+        return False
+    git_dir = Path(first[len("gitdir: ") :].strip())
+    return (root / git_dir / "info" / "sparse-checkout").exists()  # absolute, or from root
+
+
 def _left_out_by_sparse_checkout(root: Path, common_dir: Path) -> dict[str, Any]:
     """The committed file from git's index, when a sparse checkout left it out of the work tree.
 
@@ -178,7 +193,7 @@ def _left_out_by_sparse_checkout(root: Path, common_dir: Path) -> dict[str, Any]
     must still push to and pull from them.
     """
     path = committed_config_path(root)
-    if path.exists() or not (common_dir / "info" / "sparse-checkout").exists():
+    if path.exists() or not _sparse_patterns(root, common_dir):
         return {}
     import subprocess
 
