@@ -459,12 +459,17 @@ class GitRepo:
     def _at_date(self, tip: str, selector: str, rev: str) -> str:
         when = parse_when(selector)
         sha: str | None = tip
+        last = tip
         while sha is not None:
             commit = self._commit(sha)
             if commit.commit_time <= when:
                 return sha
-            sha = commit.parents[0].decode("ascii") if commit.parents else None
-        raise RevisionError(f"unknown revision '{rev}': no commit at or before {selector}")
+            last = sha
+            parents = self._parents(sha, commit)  # none past a shallow clone's boundary
+            sha = parents[0] if parents else None
+        raise RevisionError(
+            f"unknown revision '{rev}': no commit at or before {selector}{self._cut(last)}"
+        )
 
     def _to_commit(self, sha: str, rev: str) -> str:
         kind, peeled = self._peel(sha)

@@ -411,8 +411,9 @@ def _check_known(
             continue
         if worktree and any(_in_worktree(ctx, m, path) for m in ctx.workspace.manifest_paths()):
             continue
-        if "/" not in path and repo.try_resolve(path) is None:
-            shallow = repo.shallow() and any(c in path for c in "~^")
+        revision_like = "/" not in path or any(c in path for c in "~^@")  # origin/main~2
+        if revision_like and repo.try_resolve(path) is None:
+            shallow = repo.shallow() and any(c in path for c in "~^@")
             raise PathError(
                 f"'{path}' is neither a known revision nor a tracked path"
                 + (" (this clone is shallow: its history stops early)" if shallow else ""),

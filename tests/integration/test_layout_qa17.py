@@ -4,7 +4,10 @@ test is a finding, run through the real git binary with gitstore's hooks install
 
 from __future__ import annotations
 
-from tests.integration.test_hooks import Clone
+import subprocess
+from pathlib import Path
+
+from tests.integration.test_hooks import Clone, solo
 from tests.integration.test_hooks import team as _team
 
 team = _team  # the fixture: alice has pushed data/ to a folder remote ``store``
@@ -25,3 +28,26 @@ def test_a_sparse_linked_worktree_keeps_the_teams_remote(team) -> None:
     linked.git("commit", "-qm", "new data")
     linked.git("push", "-q", "origin", "wtb")
     assert len(list((store / "objects").glob("*/*/*"))) == 3
+
+
+def test_date_revisions_in_a_shallow_clone_say_it_is_shallow(tmp_path: Path) -> None:
+    """`main@{DATE}` before a shallow clone's boundary, and `origin/main~2` in a diff, name
+    the shallow clone and `git fetch --unshallow`, as `HEAD~2` does; never a raw
+    "object ... is not in the repository"."""
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    for month in (1, 2, 3, 4):
+        repo.write("model.bin", f"model {month}".encode())
+        repo.gs("track", "model.bin")
+        repo.env["GIT_COMMITTER_DATE"] = repo.env["GIT_AUTHOR_DATE"] = f"2026-0{month}-01T12:00Z"
+        repo.git("commit", "-qm", f"model {month}")
+    shallow = Clone(tmp_path / "shallow", tmp_path / "cache")
+    subprocess.run(
+        ["git", "clone", "-q", "--depth", "1", f"file://{repo.path}", str(shallow.path)],
+        check=True,
+        capture_output=True,
+    )
+    listed = shallow.gs("ls", "main@{2026-02-15}", ok=False)
+    assert "no commit at or before 2026-02-15 in this shallow clone" in listed.stderr
+    assert "is not in the repository" not in listed.stderr
+    diffed = shallow.gs("diff", "origin/main~2", "HEAD", ok=False)
+    assert "this clone is shallow" in diffed.stderr and "--unshallow" in diffed.stderr
