@@ -10,10 +10,14 @@ and anything with a global option first, goes to :func:`gitstore.cli.main`.
 
 from __future__ import annotations
 
+import os
 import sys
 
 
 def main() -> None:
+    # set by git for a submodule's hooks under `checkout --recurse-submodules`; every
+    # git command gitstore runs there (rev-parse first) would refuse to run with it
+    os.environ.pop("GIT_INTERNAL_SUPER_PREFIX", None)
     argv = sys.argv[1:]
     if len(argv) >= 2 and argv[0] == "hook":
         from .hookmain import HOOKS, run_hook_cli
@@ -21,8 +25,6 @@ def main() -> None:
         if argv[1] in HOOKS:
             sys.exit(run_hook_cli(argv[1], argv[2:]))
     if argv[:1] in (["status"], ["track"]):  # at the top of the work tree: find runs as we import
-        import os
-
         from . import prefind
 
         state_dir = prefind.from_git_dir_of(os.getcwd())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from tests.integration.test_git_workflows_fifth import _states
 from tests.integration.test_hooks import Clone, solo
 from tests.integration.test_hooks import team as _team
 
@@ -51,3 +52,39 @@ def test_date_revisions_in_a_shallow_clone_say_it_is_shallow(tmp_path: Path) -> 
     assert "is not in the repository" not in listed.stderr
     diffed = shallow.gs("diff", "origin/main~2", "HEAD", ok=False)
     assert "this clone is shallow" in diffed.stderr and "--unshallow" in diffed.stderr
+
+
+def test_a_submodule_moved_by_recurse_submodules_brings_its_data(tmp_path: Path) -> None:
+    """git runs the submodule's post-index-change with GIT_INTERNAL_SUPER_PREFIX set,
+    which every git command refuses: the hook said "not inside a git repository" and
+    left the data stale. Now the submodule's data follows its new HEAD."""
+    cache = tmp_path / "cache"
+    sub = solo(tmp_path / "sub", cache)
+    sub.write("data/img.jpg", b"image v1")
+    sub.gs("track", "data")
+    sub.gs("remote", "add", "store", str(tmp_path / "store"), "--default")
+    sub.git("add", "-A")
+    sub.git("commit", "-qm", "data v1")
+    bare = tmp_path / "sub.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    sub.git("push", "-q", str(bare), "main")
+    top = solo(tmp_path / "super", cache)
+    top.write("README", "s\n")
+    top.git("add", "README")
+    top.git("commit", "-qm", "init")
+    top.git("-c", "protocol.file.allow=always", "submodule", "add", "-q", str(bare), "libs/sub")
+    top.git("commit", "-qm", "add sub")
+    inner = Clone(top.path / "libs" / "sub", cache)
+    inner.gs("install")
+    inner.gs("pull")
+    inner.write("data/img.jpg", b"image v2")
+    inner.gs("track", "data")
+    inner.git("commit", "-qm", "data v2")
+    top.git("add", "libs/sub")
+    top.git("commit", "-qm", "bump sub")
+    moved = top.git("checkout", "-q", "--recurse-submodules", "HEAD~1")
+    assert "not inside a git repository" not in moved.stderr, moved.stderr
+    assert inner.read("data/img.jpg") == b"image v1"
+    assert _states(inner) == {"data": "unchanged"}
+    top.git("-c", "submodule.recurse=true", "switch", "-q", "-")
+    assert inner.read("data/img.jpg") == b"image v2"
