@@ -230,8 +230,11 @@ def checkout(
         manifests = manifests_at(ctx, None)
     else:
         at = manifests_with_blobs_at(ctx, rev)
-        manifests = {m: data for m, (data, _blob) in at.items()}
-        blobs = {m: blob for m, (_data, blob) in at.items()}
+        # as `gitstore checkout` without REV and the hooks: a manifest the sparse
+        # checkout leaves out is git's to leave out (named paths are the user's choice)
+        outside = set() if only else ctx.repo.skip_worktree(sorted(at))
+        manifests = {m: data for m, (data, _blob) in at.items() if m not in outside}
+        blobs = {m: blob for m, (_data, blob) in at.items() if m not in outside}
     nested = mf.nesting_error(manifests)  # before anything is written: neither is whole
     if nested is not None:
         raise nested
@@ -249,6 +252,8 @@ def checkout(
     run = Checkout(ws, force=force, link=link)
     run.marks.adopt(marked)
     result = run.run(manifests, write_manifests=rev is not None, only=only, blobs=blobs)
+    if rev is not None:
+        result.manifests_outside_sparse = sorted(outside)
     from .cleanrecord import Reached, RebaseTouched
 
     whole = [m for m in manifests if not only or mf.tracked_path(m) in only]

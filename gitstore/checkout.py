@@ -100,6 +100,7 @@ class CheckoutResult(Record):
         "manifests_kept",
         "manifests_removed",
         "manifests_not_at_rev",
+        "manifests_outside_sparse",
         "unchanged",
         "invalid",
     )
@@ -118,6 +119,8 @@ class CheckoutResult(Record):
         # manifests in the work tree that REV does not have (nor brought): left as they are,
         # as `git checkout REV -- .` leaves the files REV lacks
         self.manifests_not_at_rev: list[str] = []
+        # manifests at REV that git's index holds outside the sparse checkout's patterns
+        self.manifests_outside_sparse: list[str] = []
         self.unchanged = 0
         # checking out every path: the manifests that could not be read, each one line
         # (skipped, so that one bad file does not stop the others)
@@ -134,6 +137,7 @@ class CheckoutResult(Record):
         self.manifests_kept += other.manifests_kept
         self.manifests_removed += other.manifests_removed
         self.manifests_not_at_rev += other.manifests_not_at_rev
+        self.manifests_outside_sparse += other.manifests_outside_sparse
         self.unchanged += other.unchanged
         self.invalid += other.invalid
 

@@ -247,6 +247,13 @@ def say_manifests(ctx: Context, result: CheckoutResult, rev: str | None, *, quie
             f" {rev}: left as {'it is' if len(kept) == 1 else 'they are'}, as `git checkout {rev}"
             " -- .` leaves files the revision lacks (`gitstore checkout HEAD` returns)"
         )
+    if result.manifests_outside_sparse:
+        left = [mf.tracked_path(m) for m in result.manifests_outside_sparse]
+        shown = ", ".join(left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
+        warn(
+            f"gitstore: note: {shown} left out: outside the sparse checkout's patterns"
+            " (`git sparse-checkout add PATH`, then `gitstore checkout REV PATH`, to work on it)"
+        )
     touched = result.written + result.deleted
     for m in result.manifests_kept:
         rel = mf.tracked_path(m)

@@ -810,6 +810,19 @@ class GitRepo:
             return False
         return listed.startswith(b"S ")
 
+    def skip_worktree(self, paths: Sequence[str]) -> set[str]:
+        """Those of ``paths`` that git's index holds outside the sparse checkout's
+        patterns (one ``git ls-files -t``; none asked when no patterns exist)."""
+        if not paths or not any(
+            (d / "info" / "sparse-checkout").exists() for d in (self.git_dir, self.common_dir)
+        ):
+            return set()
+        try:
+            listed = self.git("ls-files", "-t", "-z", "--", *paths, check=False).stdout
+        except GitstoreError:
+            return set()
+        return {os.fsdecode(item[2:]) for item in listed.split(b"\0") if item.startswith(b"S ")}
+
     def git(
         self,
         *args: str,

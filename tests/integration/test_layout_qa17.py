@@ -88,3 +88,30 @@ def test_a_submodule_moved_by_recurse_submodules_brings_its_data(tmp_path: Path)
     assert _states(inner) == {"data": "unchanged"}
     top.git("-c", "submodule.recurse=true", "switch", "-q", "-")
     assert inner.read("data/img.jpg") == b"image v2"
+
+
+def test_checkout_rev_leaves_out_what_the_sparse_checkout_leaves_out(tmp_path: Path) -> None:
+    """`gitstore checkout REV` wrote manifests and data outside the sparse patterns, which
+    the next `git switch` then half removed; now it leaves them out, as the hooks do,
+    with a note, and a named path is still the user's choice."""
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    repo.write("datasets/train/t.bin", b"t1")
+    repo.write("other/x/o.bin", b"o1")
+    repo.gs("track", "datasets/train", "other/x")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "base")
+    repo.git("switch", "-qc", "feat")
+    repo.write("datasets/train/t.bin", b"t2")
+    repo.write("other/x/o.bin", b"o2")
+    repo.gs("track", "datasets/train", "other/x")
+    repo.git("commit", "-qm", "feat")
+    repo.git("switch", "-q", "main")
+    repo.git("sparse-checkout", "set", "datasets")
+    done = repo.gs("checkout", "feat")
+    assert "other/x left out: outside the sparse checkout's patterns" in done.stderr
+    assert repo.read("datasets/train/t.bin") == b"t2"
+    assert not (repo.path / "other").exists()
+    assert repo.git("ls-files", "-t", "other").stdout.startswith("S ")
+    repo.gs("checkout", "HEAD")
+    repo.git("switch", "-q", "feat")
+    assert not (repo.path / "other").exists()
