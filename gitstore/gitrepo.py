@@ -1220,7 +1220,11 @@ class GitRepo:
         return not (self.git_dir / "index").exists() and self.head() is not None
 
     def is_rebase_in_progress(self) -> bool:
-        return (self.git_dir / "rebase-merge").is_dir() or (self.git_dir / "rebase-apply").is_dir()
+        """A rebase stopped or under way (either backend); not a ``git am``, whose
+        ``rebase-apply`` folder holds ``applying`` where a rebase's holds ``rebasing``."""
+        return (self.git_dir / "rebase-merge").is_dir() or (
+            self.git_dir / "rebase-apply" / "rebasing"
+        ).exists()
 
     def rebase_picks_nothing(self) -> bool:
         """Whether a rebase in progress has nothing left to pick (its todo list is empty).

@@ -25,6 +25,7 @@ HOOKS = (
     "post-merge",
     "post-rewrite",
     "post-index-change",
+    "post-applypatch",
 )
 POST_HOOKS = HOOKS[2:]
 CHAINED_SUFFIX = ".gitstore-chained"  # the user's hook, kept beside ours (gitstore.hooks)
@@ -154,6 +155,8 @@ def run_hook(name: str, args: Sequence[str]) -> int:
             report = hookrun.post_merge(ctx, args, env)
         elif name == "post-index-change":
             report = hookrun.post_index_change(ctx, words)
+        elif name == "post-applypatch":
+            report = hookrun.post_applypatch(ctx)
         else:
             report = hookrun.post_rewrite(ctx, args, stdin, env)
     except GitstoreError as exc:

@@ -1057,6 +1057,28 @@ def post_rewrite(
     return _between(ctx, pairs[-1][0], head) if pairs else HookReport()
 
 
+def post_applypatch(ctx: Context) -> HookReport:
+    """After each patch ``git am`` commits: bring the tracked paths its manifests changed.
+
+    ``git am`` writes the patch's manifests and commits them, and no other
+    hook of gitstore's follows it. Each changed manifest's path is brought
+    whole (the work tree need not hold the parent's data: an earlier patch
+    of the series stopped at a conflict, say), then every path whose manifest
+    is not the one it was last brought to. A rebase of the apply backend
+    (``git am --rebasing``) is left to its post-rewrite.
+    """
+    repo = ctx.repo
+    if (repo.git_dir / "rebase-apply" / "rebasing").exists():
+        return HookReport()
+    head = repo.head()
+    if head is None:
+        return HookReport()
+    parents = repo.commit_info(head).parents
+    report = _between(ctx, parents[0] if parents else "", head, by_lines=False)
+    report.lines += materialise_changes(ctx, _unreached(ctx)).lines
+    return report
+
+
 def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookReport:
     """After git rewrote manifests in the work tree with no other hook to follow (a reset,
     revert, cherry-pick, stash): bring their tracked paths in line.

@@ -89,10 +89,8 @@ def test_a_rebase_of_either_backend_leaves_the_new_tips_data(team, backend) -> N
     assert alice.gs("cat", "data/a.bin", "--rev", "HEAD").stdout == "alpha feat"
 
 
-def test_git_am_then_an_edit_in_the_folder_is_refused(team, tmp_path: Path) -> None:
-    """`git am` runs no hook that brings data; a commit after it that would record the
-    files from before the series (HEAD's reflog knows them) is refused."""
-    alice, _bob, _origin, _store = team
+def _series(alice, tmp_path: Path) -> list[str]:
+    """Two patches on a branch: p1 changes data (a.bin, new.bin), p2 code; back on main."""
     alice.git("switch", "-qc", "feat")
     alice.write("data/a.bin", b"alpha p1")
     alice.write("data/new.bin", b"new in p1")
@@ -102,8 +100,29 @@ def test_git_am_then_an_edit_in_the_folder_is_refused(team, tmp_path: Path) -> N
     patches = tmp_path / "patches"
     alice.git("format-patch", "-q", "--no-textconv", "-2", "-o", str(patches))
     alice.git("switch", "-q", "main")
-    alice.git("am", "-q", *sorted(str(p) for p in patches.iterdir()))
-    assert alice.read("data/a.bin") == b"alpha v1"  # no hook brought it (documented)
+    return sorted(str(p) for p in patches.iterdir())
+
+
+def test_git_am_brings_each_patchs_data(team, tmp_path: Path) -> None:
+    """post-applypatch: after each patch git am commits, its manifests' data is brought."""
+    alice, _bob, _origin, _store = team
+    alice.git("am", "-q", *_series(alice, tmp_path))
+    assert alice.read("data/a.bin") == b"alpha p1"
+    assert alice.read("data/new.bin") == b"new in p1"
+    assert _states(alice) == {"data": "unchanged"}
+    alice.write("data/b.bin", b"bravo edited")
+    alice.write("code.py", "print('after')\n")
+    alice.git("commit", "-qam", "edit b")
+    assert alice.gs("cat", "data/a.bin", "--rev", "HEAD").stdout == "alpha p1"
+    assert alice.gs("cat", "data/b.bin", "--rev", "HEAD").stdout == "bravo edited"
+
+
+def test_git_am_without_hooks_then_an_edit_in_the_folder_is_refused(team, tmp_path: Path) -> None:
+    """With no hook to bring the series' data (a git client without hooks), a commit that
+    would record the files from before it (HEAD's reflog knows them) is refused."""
+    alice, _bob, _origin, _store = team
+    alice.git("-c", "core.hooksPath=/dev/null", "am", "-q", *_series(alice, tmp_path))
+    assert alice.read("data/a.bin") == b"alpha v1"
     alice.write("data/b.bin", b"bravo edited")
     refused = alice.git("commit", "-qam", "edit b", ok=False)
     assert "data/a.bin" in refused.stderr and "gitstore checkout data" in refused.stderr
@@ -113,6 +132,21 @@ def test_git_am_then_an_edit_in_the_folder_is_refused(team, tmp_path: Path) -> N
     alice.commit_data("edit b")
     assert alice.gs("cat", "data/new.bin", "--rev", "HEAD").stdout == "new in p1"
     assert alice.gs("cat", "data/b.bin", "--rev", "HEAD").stdout == "bravo edited"
+
+
+def test_git_am_stopped_at_a_conflict_then_continued(team, tmp_path: Path) -> None:
+    """A patch that does not apply stops the run (no hook brings anything while it waits);
+    `git am --skip` goes on, and the next patch's data is brought."""
+    alice, _bob, _origin, _store = team
+    patches = _series(alice, tmp_path)
+    alice.write("code.py", "print('conflicting')\n")
+    alice.git("commit", "-qam", "main: code")
+    stopped = alice.git("am", "-q", *patches, ok=False)
+    assert stopped.returncode != 0
+    assert alice.read("data/a.bin") == b"alpha p1"  # p1 applied and brought
+    alice.git("am", "--skip")  # p2 (code) dropped
+    assert _states(alice) == {"data": "unchanged"}
+    assert not (alice.path / ".git" / "rebase-apply").exists()
 
 
 def test_a_refusal_names_every_path_at_once(team) -> None:
