@@ -360,8 +360,13 @@ class RebaseTouched:
     MAGIC = "gitstore-rebase-touched-1"
 
     @classmethod
-    def note(cls, repo: GitRepo, mpaths: Sequence[str]) -> None:
-        if not mpaths or not repo.is_rebase_in_progress() or repo.rebase_picks_nothing():
+    def note(cls, repo: GitRepo, mpaths: Sequence[str], starting: bool = False) -> None:
+        """``starting``: the apply backend's checkout of its new base, made before its
+        rebase folder exists (if it then picks nothing, the next rebase's end brings
+        these paths whole: only some work more)."""
+        if not mpaths:
+            return
+        if not starting and (not repo.is_rebase_in_progress() or repo.rebase_picks_nothing()):
             return  # (nothing to pick: no post-rewrite will come)
         path = repo.state_dir / cls.FILE
         found = read_tagged_map(path, cls.MAGIC) or {}

@@ -817,11 +817,15 @@ class GitRepo:
             (d / "info" / "sparse-checkout").exists() for d in (self.git_dir, self.common_dir)
         ):
             return set()
+        asked = set(paths)
+        # by the manifests' pattern, not their names: 60,000 would pass the argument limit
+        pattern = "*" + MANIFEST_SUFFIX
         try:
-            listed = self.git("ls-files", "-t", "-z", "--", *paths, check=False).stdout
+            listed = self.git("ls-files", "-t", "-z", "--", pattern, check=False).stdout
         except GitstoreError:
             return set()
-        return {os.fsdecode(item[2:]) for item in listed.split(b"\0") if item.startswith(b"S ")}
+        found = {os.fsdecode(item[2:]) for item in listed.split(b"\0") if item.startswith(b"S ")}
+        return found & asked
 
     def git(
         self,
@@ -1241,22 +1245,31 @@ class GitRepo:
         lines = (line.strip() for line in text.splitlines())
         return all(not line or line.startswith("#") or line == "noop" for line in lines)
 
-    def recent_heads(self, count: int = 10) -> list[str]:
+    def recent_heads(self, count: int = 30) -> list[str]:
         """The commits HEAD was at before its last ``count`` moves (its reflog), newest
-        first, without repeats: where a work tree's files may still be from after a
-        command that moved HEAD with no hook to bring them (``git am``, ``rebase --quit``)."""
+        first, without repeats, then ``ORIG_HEAD``: where a work tree's files may still
+        be from after a command that moved HEAD with no hook to bring them (``rebase
+        --quit``, a git client without hooks)."""
+        lines: list[bytes] = []
         try:
             with open(self.git_dir / "logs" / "HEAD", "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - 512 * count))  # a reflog line is ~150 bytes
-                lines = f.read().splitlines()[-count:]
+                end = f.seek(0, os.SEEK_END)
+                data = b""
+                while end > 0 and data.count(b"\n") <= count:  # lines hold whole messages
+                    step = min(end, 64 << 10)
+                    end -= step
+                    f.seek(end)
+                    data = f.read(step) + data
+            lines = data.splitlines()[-count:] if end == 0 else data.splitlines()[1:][-count:]
         except OSError:
-            return []
+            pass
         out: dict[str, None] = {}
         for line in reversed(lines):
             old = line.split(b" ", 1)[0].decode("ascii", "replace")
             if _HEX40.fullmatch(old) and old != _ZERO:
                 out[old] = None
+        orig = _shas_in_file(self.git_dir / "ORIG_HEAD", first_column_only=True)
+        out.update(dict.fromkeys(orig))
         return list(out)
 
     def rebase_orig_head(self) -> str | None:

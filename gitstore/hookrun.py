@@ -935,14 +935,27 @@ def post_checkout(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> 
     if ctx.repo.is_rebase_in_progress() and not ctx.repo.rebase_picks_nothing():
         return HookReport()
     report = _between(ctx, old, new)
-    from .hookmain import git_argv
+    from .hookmain import git_argv, git_command
 
-    if _forced(git_argv()):
+    words = git_argv()
+    if git_command(words) == "rebase" and old and new != ZERO:
+        # the apply backend checks out its new base before its rebase folder exists:
+        # its end (post-rewrite) brings what this checkout changed whole to the new
+        # tip, the paths it took away included (the branch added them)
+        changed = ctx.repo.changed_manifests(old if old != ZERO else None, new)
+        RebaseTouched.note(ctx.repo, [m for m, _o, _n in changed], starting=True)
+    elif _forced(words):
         # `git checkout -f`, `git switch --discard-changes`: git also put back the
         # manifests that do not differ between the two commits (a `track` not
         # committed yet), as `git reset --hard` does: their paths follow them too
-        report.lines += materialise_changes(ctx, _unreached(ctx)).lines
+        _add_lines(report, materialise_changes(ctx, _unreached(ctx)))
     return report
+
+
+def _add_lines(report: HookReport, more: HookReport) -> None:
+    """``more``'s lines after ``report``'s, but those already said (a file left alone
+    that a second pass over the same path names again)."""
+    report.lines += [line for line in more.lines if line not in report.lines]
 
 
 def _forced(words: Sequence[str] | None) -> bool:
@@ -954,8 +967,8 @@ def _forced(words: Sequence[str] | None) -> bool:
     if command not in ("checkout", "switch") or words is None:
         return False
     rest = words[words.index(command) + 1 :]
-    if has_option(rest, "--force") or has_option(rest, "--discard-changes"):
-        return True
+    if "--f" in rest or has_option(rest, "--force") or has_option(rest, "--discard-changes"):
+        return True  # (git takes --f for --force: no other option begins so)
     valued = iter(rest)
     for word in valued:
         if word == "--":
@@ -1044,7 +1057,7 @@ def post_rewrite(
         ]
         again += [c for c in _unreached(ctx) if c[0] not in touched]
         if again:
-            report.lines += materialise_changes(ctx, again).lines
+            _add_lines(report, materialise_changes(ctx, again))
         RebaseTouched.take(repo.state_dir)  # what this very hook's checkouts noted
         return report
     if repo.is_rebase_in_progress():
@@ -1075,7 +1088,7 @@ def post_applypatch(ctx: Context) -> HookReport:
         return HookReport()
     parents = repo.commit_info(head).parents
     report = _between(ctx, parents[0] if parents else "", head, by_lines=False)
-    report.lines += materialise_changes(ctx, _unreached(ctx)).lines
+    _add_lines(report, materialise_changes(ctx, _unreached(ctx)))
     return report
 
 

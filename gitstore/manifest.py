@@ -1129,8 +1129,9 @@ def _unparsable(data: bytes, source: str, error: ManifestError) -> ManifestError
         return ManifestError(
             f"{source} holds the readable view `git diff` shows of a manifest, not a manifest"
             " (a patch made with `git diff` and applied?)",
-            hint=f"put it back (`git checkout -- {name}`) and make patches with"
-            " `git diff --no-textconv` or `git format-patch`",
+            hint=f"undo what wrote it (`git checkout HEAD -- {name}` if HEAD has it, else"
+            f" `git rm -f {name}`) and make patches with `git diff --no-textconv` or"
+            " `git format-patch`",
         )
     if not has_conflict_markers(data):
         return error

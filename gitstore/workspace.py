@@ -861,6 +861,14 @@ class Workspace:
                         if tracked
                         else f"`gitstore track {outer}` alone takes in {rel} too",
                     )
+        if not os.path.lexists(self.root / ".gitignore") and self.repo.outside_sparse_checkout(
+            ".gitignore"
+        ):  # a new one would lack the team's lines, and git would refuse to stage it
+            raise PathError(
+                ".gitignore is outside the sparse checkout's patterns: gitstore adds each"
+                " tracked path to it",
+                hint="`git sparse-checkout add /.gitignore`, then run the command again",
+            )
         # Which paths git already tracks files under (to adopt them) is asked
         # in the background, in one git process for every path: it runs
         # while the folders are read.

@@ -21,6 +21,7 @@ team = _team  # the fixture: alice has pushed data/ (a.bin, b.bin) to a folder r
         ("checkout", "-qf", "HEAD"),
         ("switch", "--discard-changes", "main"),
         ("checkout", "--force", "other"),  # a branch whose manifests are HEAD's
+        ("checkout", "--f"),  # git's abbreviation of --force
     ],
 )
 def test_a_forced_checkout_discards_the_data_with_the_manifest(team, discard) -> None:
@@ -68,10 +69,16 @@ def test_a_rebase_of_either_backend_leaves_the_new_tips_data(team, backend) -> N
     exists: its end must bring the branch's own data changes, not only the delta from
     the old tip, and an unrelated commit afterwards must not revert them."""
     alice, _bob, _origin, _store = team
+    alice.write("model.bin", b"model v1")
+    alice.gs("track", "model.bin")
+    alice.git("commit", "-qm", "model v1")
     alice.git("switch", "-qc", "feat")
     alice.write("data/a.bin", b"alpha feat")
     alice.write("data/new.bin", b"new on feat")
     alice.commit_data("feat: data")
+    alice.write("feats/x.bin", b"a path the branch adds")  # the new base's checkout removes it
+    alice.gs("track", "feats")
+    alice.git("commit", "-qm", "feat: feats")
     alice.write("code.py", "print('feat')\n")
     alice.git("commit", "-qam", "feat: code")
     alice.git("switch", "-q", "main")
@@ -83,7 +90,8 @@ def test_a_rebase_of_either_backend_leaves_the_new_tips_data(team, backend) -> N
     assert alice.read("data/a.bin") == b"alpha feat"
     assert alice.read("data/new.bin") == b"new on feat"
     assert alice.read("model.bin") == b"model on main"
-    assert _states(alice) == {"data": "unchanged", "model.bin": "unchanged"}
+    assert alice.read("feats/x.bin") == b"a path the branch adds"
+    assert _states(alice) == {"data": "unchanged", "feats": "unchanged", "model.bin": "unchanged"}
     alice.write("code.py", "print('after')\n")
     alice.git("commit", "-qam", "code only")
     assert alice.gs("cat", "data/a.bin", "--rev", "HEAD").stdout == "alpha feat"
@@ -207,3 +215,44 @@ def test_a_patch_made_with_git_diff_names_the_diff_view(team, tmp_path: Path) ->
     alice.gs("checkout", "ds")  # its object is in alice's cache
     assert alice.read("ds/x.bin") == b"x"
     assert _states(alice)["ds"] == "unchanged"
+
+
+def test_a_file_left_alone_at_a_rebases_end_is_named_once(team) -> None:
+    """The end of a rebase brings changed manifests, then unreached ones: a path in both
+    passes names its file left alone once."""
+    alice, _bob, _origin, _store = team
+    alice.git("switch", "-qc", "feat")
+    alice.write("code.py", "print('feat')\n")
+    alice.git("commit", "-qam", "feat: code")
+    alice.git("switch", "-q", "main")
+    alice.write("data/a.bin", b"alpha main")
+    alice.commit_data("main: data")
+    alice.git("switch", "-q", "feat")
+    alice.write("data/b.bin", b"an edit of the user's, never tracked")
+    rebased = alice.git("rebase", "main")
+    assert rebased.stderr.count("left data/b.bin alone") == 1, rebased.stderr
+    assert alice.read("data/b.bin") == b"an edit of the user's, never tracked"
+    assert alice.read("data/a.bin") == b"alpha main"
+
+
+def test_the_reflog_guard_reads_past_a_long_subject(team) -> None:
+    """A commit subject of 6,000 characters makes a reflog line of 6 KiB: the guard still
+    finds where HEAD was before it (reading the reflog from its end, line by line)."""
+    alice, _bob, _origin, _store = team
+    alice.git("switch", "-qc", "feat")
+    alice.write("f1.py", "f1\n")
+    alice.git("add", "f1.py")
+    alice.git("commit", "-qm", "x" * 6000)
+    alice.write("f2.py", "f2\n")
+    alice.git("add", "f2.py")
+    alice.git("commit", "-qm", "f2")
+    alice.git("switch", "-q", "main")
+    alice.write("data/a.bin", b"alpha main")
+    alice.commit_data("main: data")
+    alice.git("switch", "-q", "feat")
+    alice.git("-c", "sequence.editor=sed -i 2s/^pick/edit/", "rebase", "-q", "-i", "main")
+    alice.git("rebase", "--quit")
+    assert alice.read("data/a.bin") == b"alpha v1"  # the old tip's, as git leaves it
+    alice.write("data/b.bin", b"bravo edited")
+    refused = alice.git("commit", "-qam", "edit b", ok=False)
+    assert "data/a.bin" in refused.stderr, refused.stderr

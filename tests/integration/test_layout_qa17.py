@@ -115,3 +115,22 @@ def test_checkout_rev_leaves_out_what_the_sparse_checkout_leaves_out(tmp_path: P
     repo.gs("checkout", "HEAD")
     repo.git("switch", "-q", "feat")
     assert not (repo.path / "other").exists()
+
+
+def test_track_refuses_when_the_sparse_checkout_leaves_out_gitignore(tmp_path: Path) -> None:
+    """Non-cone patterns that leave out the top-level .gitignore: a new one would lack the
+    team's lines and git would refuse to stage it; refused before anything is written."""
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    repo.write("data/a.bin", b"a")
+    repo.write("src/x.py", "x\n")
+    repo.gs("track", "data")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "init")
+    repo.git("sparse-checkout", "set", "--no-cone", "src/")
+    assert not (repo.path / ".gitignore").exists()
+    repo.write("src/d/f.bin", b"f")
+    refused = repo.gs("track", "src/d", ok=False)
+    assert ".gitignore is outside the sparse checkout's patterns" in refused.stderr
+    assert "git sparse-checkout add /.gitignore" in refused.stderr
+    assert not (repo.path / ".gitignore").exists()
+    assert not (repo.path / "src" / "d.gitstore").exists()
