@@ -256,3 +256,16 @@ def test_the_reflog_guard_reads_past_a_long_subject(team) -> None:
     alice.write("data/b.bin", b"bravo edited")
     refused = alice.git("commit", "-qam", "edit b", ok=False)
     assert "data/a.bin" in refused.stderr, refused.stderr
+
+
+def test_a_clone_set_up_before_post_applypatch_gets_it(team, tmp_path: Path) -> None:
+    """As post-index-change before it: the first of the older scripts that runs the new
+    gitstore adds the hook where no file of that name is; `git am` then brings the data."""
+    alice, _bob, _origin, _store = team
+    hooks = alice.path / ".git" / "hooks"
+    (hooks / "post-applypatch").unlink()
+    patches = _series(alice, tmp_path)  # its switches run post-checkout, one of ours
+    added = hooks / "post-applypatch"
+    assert added.read_bytes().startswith(b"#!/bin/sh\n# gitstore-hook: post-applypatch ")
+    alice.git("am", "-q", *patches)
+    assert alice.read("data/a.bin") == b"alpha p1"
