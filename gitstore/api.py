@@ -232,7 +232,7 @@ def checkout(
         at = manifests_with_blobs_at(ctx, rev)
         # as `gitstore checkout` without REV and the hooks: a manifest the sparse
         # checkout leaves out is git's to leave out (named paths are the user's choice)
-        outside = set() if only else ctx.repo.skip_worktree(sorted(at))
+        outside = set() if only else ctx.repo.outside_sparse(sorted(at))
         manifests = {m: data for m, (data, _blob) in at.items() if m not in outside}
         blobs = {m: blob for m, (_data, blob) in at.items() if m not in outside}
     nested = mf.nesting_error(manifests)  # before anything is written: neither is whole

@@ -810,12 +810,21 @@ class GitRepo:
             return False
         return listed.startswith(b"S ")
 
-    def skip_worktree(self, paths: Sequence[str]) -> set[str]:
-        """Those of ``paths`` that git's index holds outside the sparse checkout's
-        patterns (one ``git ls-files -t``; none asked when no patterns exist)."""
-        if not paths or not any(
-            (d / "info" / "sparse-checkout").exists() for d in (self.git_dir, self.common_dir)
-        ):
+    def outside_sparse(self, paths: Sequence[str]) -> set[str]:
+        """Those of the manifests ``paths`` that the sparse checkout leaves out: git's
+        index holds them outside its patterns (skip-worktree), or, not in the index
+        yet, cone-mode patterns leave out their folder (non-cone patterns are not
+        judged: such a path counts as in). One ``git ls-files -t``; none asked when
+        the work tree has no patterns."""
+        patterns = next(
+            (
+                d / "info" / "sparse-checkout"
+                for d in (self.git_dir, self.common_dir)
+                if (d / "info" / "sparse-checkout").exists()
+            ),
+            None,
+        )
+        if not paths or patterns is None:
             return set()
         asked = set(paths)
         # by the manifests' pattern, not their names: 60,000 would pass the argument limit
@@ -824,8 +833,13 @@ class GitRepo:
             listed = self.git("ls-files", "-t", "-z", "--", pattern, check=False).stdout
         except GitstoreError:
             return set()
-        found = {os.fsdecode(item[2:]) for item in listed.split(b"\0") if item.startswith(b"S ")}
-        return found & asked
+        items = [item for item in listed.split(b"\0") if len(item) > 2]
+        out = {os.fsdecode(item[2:]) for item in items if item.startswith(b"S ")} & asked
+        indexed = {os.fsdecode(item[2:]) for item in items}
+        cone = _cone_folders(patterns)
+        if cone is not None:
+            out.update(p for p in asked - indexed if not _in_cone(p, *cone))
+        return out
 
     def git(
         self,
@@ -1356,6 +1370,37 @@ def _shas_in_tree(folder: Path, first_column_only: bool = False) -> set[str]:
             for name in files:
                 out |= _shas_in_file(Path(parent) / name, first_column_only)
     return out
+
+
+def _cone_folders(patterns: Path) -> tuple[set[str], set[str]] | None:
+    """(recursive folders, parent folders) of a cone-mode sparse-checkout file; None for
+    non-cone patterns (or none readable). Cone mode writes ``/*`` and ``!/*/`` first,
+    then ``/A/`` with ``!/A/*/`` for a parent folder (its own files only) and ``/A/B/``
+    alone for a folder taken whole."""
+    try:
+        lines = [x for x in patterns.read_text("utf-8").splitlines() if x and x[0] != "#"]
+    except (OSError, UnicodeDecodeError):
+        return None
+    if lines[:2] != ["/*", "!/*/"] or any("\\" in x for x in lines):
+        return None  # (an escaped name: not judged)
+    listed, parents = set(), set()
+    for line in lines[2:]:
+        if line.startswith("!/") and line.endswith("/*/"):
+            parents.add(line[2:-3])
+        elif line.startswith("/") and line.endswith("/") and "*" not in line:
+            listed.add(line[1:-1])
+        else:
+            return None  # not cone mode's shape after all: not judged
+    return listed - parents, parents
+
+
+def _in_cone(path: str, recursive: set[str], parents: set[str]) -> bool:
+    """Whether a file at ``path`` is within cone-mode patterns: a top-level file, a file
+    of a parent folder, or anything under a folder taken whole."""
+    folder = path.rpartition("/")[0]
+    if not folder or folder in parents:
+        return True
+    return any(folder == r or folder.startswith(r + "/") for r in recursive)
 
 
 def _shas_in_file(path: Path, first_column_only: bool = False) -> set[str]:

@@ -134,3 +134,24 @@ def test_track_refuses_when_the_sparse_checkout_leaves_out_gitignore(tmp_path: P
     assert "git sparse-checkout add /.gitignore" in refused.stderr
     assert not (repo.path / ".gitignore").exists()
     assert not (repo.path / "src" / "d.gitstore").exists()
+
+
+def test_checkout_rev_leaves_out_a_manifest_new_at_rev_outside_the_cone(tmp_path: Path) -> None:
+    """A manifest that is new at REV is not in git's index yet: cone-mode patterns decide
+    from its folder; one inside them is written."""
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    repo.write("src/x.py", "x\n")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "code")
+    repo.git("switch", "-qc", "feat")
+    repo.write("other/new.bin", b"outside")
+    repo.write("src/deep/s.bin", b"inside")
+    repo.gs("track", "other/new.bin", "src/deep/s.bin")
+    repo.git("commit", "-qm", "data")
+    repo.git("switch", "-q", "main")
+    repo.git("sparse-checkout", "set", "src")
+    done = repo.gs("checkout", "feat")
+    assert "other/new.bin left out" in done.stderr, done.stderr
+    assert not (repo.path / "other" / "new.bin").exists()
+    assert not (repo.path / "other" / "new.bin.gitstore").exists()
+    assert repo.read("src/deep/s.bin") == b"inside"
