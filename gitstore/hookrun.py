@@ -1145,6 +1145,8 @@ def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookRepor
     ]
     if command == "stash" and deleted:  # as the untrack it replays: the files are the user's
         Reached.mark(repo.state_dir, dict.fromkeys(deleted))
+    if command != "stash":
+        changes += _untracked_by_undo(ctx, reached, set(deleted))
     # and every manifest whose path holds files it was not brought whole to: a path
     # with a file left alone (content not in the cache) has no record, yet its other
     # files follow the manifest
@@ -1153,6 +1155,40 @@ def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookRepor
     if aborting:  # what `gitstore resolve` brought at the rebase's stops is undone now
         RebaseTouched.take(repo.state_dir)
     return report
+
+
+def _untracked_by_undo(
+    ctx: Context, reached: Reached, deleted: set[str]
+) -> list[tuple[str, str | None, str | None]]:
+    """Manifests gitstore brought that git has taken away with their ``.gitignore`` line,
+    in neither HEAD nor the index: the path a stopped merge, cherry-pick or ``git am -3``
+    added, undone by its ``--abort`` (``--skip``, ``reset --hard``). Its files, left
+    neither tracked nor ignored, would go into git with the next ``git add -A``.
+
+    A manifest the user removed with ``git rm`` keeps its ``.gitignore`` line (so its
+    files stay ignored, and stay): only git's undoing of the whole change counts.
+    """
+    from . import gitignore
+
+    root = ctx.workspace.root
+    candidates = [
+        m for m in reached.records if m not in deleted and not os.path.lexists(root / m)
+    ]
+    if not candidates:
+        return []
+    staged = ctx.repo.index_manifests()
+    head = ctx.repo.head()
+    at_head = ctx.repo.list_manifests(head) if head is not None else {}
+    ignored = set(gitignore.read_lines(root / ".gitignore"))
+    out: list[tuple[str, str | None, str | None]] = []
+    for mpath in candidates:
+        rel = mf.tracked_path(mpath)
+        if mpath in staged or mpath in at_head or not os.path.lexists(root / rel):
+            continue
+        if any(gitignore.entry_for(rel, d) in ignored for d in (True, False)):
+            continue  # still ignored: the user's `git rm` of the manifest alone
+        out.append((mpath, None, None))
+    return out
 
 
 def _stash_action(words: Sequence[str] | None) -> str:

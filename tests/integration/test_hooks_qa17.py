@@ -269,3 +269,43 @@ def test_a_clone_set_up_before_post_applypatch_gets_it(team, tmp_path: Path) -> 
     assert added.read_bytes().startswith(b"#!/bin/sh\n# gitstore-hook: post-applypatch ")
     alice.git("am", "-q", *patches)
     assert alice.read("data/a.bin") == b"alpha p1"
+
+
+@pytest.mark.parametrize("undo", [("merge", "--abort"), ("reset", "--hard"), ("am", "--skip")])
+def test_abandoning_a_stopped_change_takes_away_the_path_it_added(team, tmp_path, undo) -> None:
+    """A merge (or `git am -3`) that stops at a conflict has brought the path it adds;
+    abandoning it takes the manifest and its .gitignore line away: the files go too
+    (their content is in the cache), not left for `git add -A` to commit into git."""
+    alice, _bob, _origin, _store = team
+    alice.git("switch", "-qc", "two")
+    alice.write("data/a.bin", b"alpha two")
+    alice.write("d3/x.bin", b"a path two adds")
+    alice.gs("track", "data", "d3")
+    alice.git("commit", "-qm", "two")
+    alice.git("switch", "-q", "main")
+    alice.write("data/a.bin", b"alpha main")
+    alice.commit_data("main")
+    if undo[0] == "am":
+        patches = tmp_path / "p"
+        alice.git("format-patch", "-q", "--no-textconv", "-1", "two", "-o", str(patches))
+        alice.git("am", "-3", *map(str, patches.iterdir()), ok=False)
+    else:
+        alice.git("merge", "two", ok=False)
+    assert alice.read("d3/x.bin") == b"a path two adds"  # brought at the stop
+    alice.git(*undo)
+    assert not (alice.path / "d3").exists()
+    assert alice.git("status", "--porcelain").stdout == ""
+
+
+def test_a_manifest_removed_with_git_rm_keeps_its_files(team) -> None:
+    """`git rm` of a manifest alone (its .gitignore line stays): the files stay through
+    later resets, as the user left them."""
+    alice, _bob, _origin, _store = team
+    alice.write("d3/x.bin", b"kept")
+    alice.gs("track", "d3")
+    alice.git("commit", "-qm", "d3")
+    alice.git("rm", "-q", "d3.gitstore")
+    alice.git("commit", "-qm", "no more d3 manifest")
+    alice.write("code.py", "print(5)\n")
+    alice.git("reset", "-q", "--hard")
+    assert alice.read("d3/x.bin") == b"kept"
