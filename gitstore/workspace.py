@@ -17,6 +17,7 @@ import os
 import shlex
 import stat as statmod
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -464,6 +465,7 @@ class TrackMemo:
 
 
 RACY_BACKDATE_NS = 2_000_000_000
+_REREADS = 5  # a manifest that fails to parse and changes meanwhile: read again this often
 
 
 def _before_the_index(path: Path) -> None:
@@ -1496,6 +1498,23 @@ class Workspace:
             raise ManifestError(f"{mpath} is larger than {mf.MAX_MANIFEST_BYTES} bytes; refused")
         if mf.has_conflict_markers(data):
             return None
+        # git writes a manifest in place (a switch, a pull): read in the middle of that,
+        # it is cut short. Bytes that change while we look were git's, not the
+        # manifest's: read again (a manifest that stays invalid is reported)
+        for _ in range(_REREADS):
+            try:
+                return mf.parse_cached(data, "blake3:" + hash_bytes(data), mpath)
+            except ManifestError as exc:
+                time.sleep(0.05)
+                try:
+                    again = (self.root / mpath).read_bytes()
+                except OSError:
+                    raise exc from None
+                if again == data:
+                    raise
+                data = again
+                if mf.has_conflict_markers(data):
+                    return None
         return mf.parse_cached(data, "blake3:" + hash_bytes(data), mpath)
 
     def current_files(self, rel: str, kind: str) -> list[ScannedFile]:

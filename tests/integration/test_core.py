@@ -313,6 +313,27 @@ def test_a_tracked_manifest_is_not_racily_clean_in_gits_index(repo: Path, run) -
     assert git(repo, "status", "--porcelain", "d.gitstore").stdout == "AM d.gitstore\n"
 
 
+def test_a_manifest_read_while_git_rewrites_it_is_read_again(
+    repo: Path, run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git writes a manifest in place; a status (an IDE's poll) that reads it cut short
+    reads it again once its bytes change, rather than calling it invalid YAML."""
+    from gitstore.api import Context
+    from gitstore.errors import ManifestError
+
+    monkeypatch.setenv("GITSTORE_CACHE_DIR", str(repo.parent / "cache-reread"))
+    for i in range(50):
+        write(repo / "d" / f"f{i:02d}", f"file {i}".encode())
+    run(repo, "track", "d")
+    whole = (repo / "d.gitstore").read_bytes()
+    ws = Context(repo).workspace
+    cut = whole[: len(whole) // 2 + 7]  # what a read in the middle of git's write gets
+    assert len(ws.parse_manifest("d.gitstore", cut).entries) == 50  # the file is whole now
+    (repo / "d.gitstore").write_bytes(cut)  # a manifest that stays cut short is still named
+    with pytest.raises(ManifestError):
+        ws.parse_manifest("d.gitstore", cut)
+
+
 def test_not_a_repository(tmp_path: Path, run) -> None:
     proc = run(tmp_path, "status", ok=False)
     assert f"{tmp_path} is not inside a git repository" in proc.stderr  # named, not "."
