@@ -111,7 +111,7 @@ def track(state: State, paths: tuple[str, ...]) -> None:
     """
     from . import cli_core
 
-    cli_core.track(state.context(), paths)
+    cli_core.track(state.context(), paths, quiet=state.quiet)
 
 
 @main.command()

@@ -126,17 +126,18 @@ def _stdout_to_devnull() -> None:
 
 
 # -- the commands -------------------------------------------------------------
-def track(ctx: Context, paths: Sequence[str]) -> None:
+def track(ctx: Context, paths: Sequence[str], *, quiet: bool = False) -> None:
     from . import api
     from .manifest import one_line
 
     for r in api.track(ctx, paths):
         verb = "tracked" if r.changed else "unchanged"
         path = one_line(r.path)  # control characters escaped, as status shows them
-        echo(
-            f"{verb} {path} ({r.files} file{'s' if r.files != 1 else ''}, {r.size} bytes)"
-            f" -> {one_line(r.manifest)}"
-        )
+        if not quiet:  # -q: no line a manifest (what was adopted from git is still said)
+            echo(
+                f"{verb} {path} ({r.files} file{'s' if r.files != 1 else ''}, {r.size} bytes)"
+                f" -> {one_line(r.manifest)}"
+            )
         if r.adopted:
             echo(f"  {path} was tracked by git: removed from git's index (the files stay)")
 

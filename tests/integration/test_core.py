@@ -334,6 +334,14 @@ def test_a_manifest_read_while_git_rewrites_it_is_read_again(
         ws.parse_manifest("d.gitstore", cut)
 
 
+def test_quiet_track_prints_no_line_a_manifest(repo: Path, run) -> None:
+    """`--help` says -q drops the line per manifest written: track kept printing it."""
+    write(repo / "d" / "a", b"a")
+    write(repo / "m.bin", b"m")
+    assert run(repo, "-q", "track", "d", "m.bin").stdout == ""
+    assert (repo / "d.gitstore").is_file() and (repo / "m.bin.gitstore").is_file()
+
+
 def test_not_a_repository(tmp_path: Path, run) -> None:
     proc = run(tmp_path, "status", ok=False)
     assert f"{tmp_path} is not inside a git repository" in proc.stderr  # named, not "."
