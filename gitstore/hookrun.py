@@ -202,7 +202,7 @@ def pre_commit(ctx: Context) -> HookReport:
         if stale:
             report.lines.append(
                 f"gitstore: {_shown(stale)} {'was' if len(stale) == 1 else 'were'} left"
-                f" unmaterialised by the last checkout or merge ({pending[stale[0]]}) and"
+                f" unmaterialised by the last git command that brought data ({pending[stale[0]]}) and"
                 f" {'differs from its manifest' if len(stale) == 1 else 'differ from their manifests'};"
                 " commit refused so that stale files are not recorded"
             )
@@ -1076,8 +1076,7 @@ def post_applypatch(ctx: Context) -> HookReport:
     ``git am`` writes the patch's manifests and commits them, and no other
     hook of gitstore's follows it. Each changed manifest's path is brought
     whole (the work tree need not hold the parent's data: an earlier patch
-    of the series stopped at a conflict, say), then every path whose manifest
-    is not the one it was last brought to. A rebase of the apply backend
+    of the series stopped at a conflict, say). A rebase of the apply backend
     (``git am --rebasing``) is left to its post-rewrite.
     """
     repo = ctx.repo
@@ -1087,8 +1086,20 @@ def post_applypatch(ctx: Context) -> HookReport:
     if head is None:
         return HookReport()
     parents = repo.commit_info(head).parents
+    # the patch's own manifests only: every patch of a series would otherwise name
+    # again a file left alone, or a path a fetch could not bring, that it never touched
     report = _between(ctx, parents[0] if parents else "", head, by_lines=False)
-    _add_lines(report, materialise_changes(ctx, _unreached(ctx)))
+    # and what an earlier patch of this run said is not said again (git removes its
+    # rebase-apply folder, and this note in it, when the run ends)
+    said = repo.git_dir / "rebase-apply" / "gitstore-said"
+    try:
+        before = set(said.read_text("utf-8").splitlines())
+    except (OSError, UnicodeDecodeError):
+        before = set()
+    report.lines = [line for line in report.lines if line not in before]
+    if report.lines and said.parent.is_dir():
+        with contextlib.suppress(OSError), open(said, "a", encoding="utf-8") as f:
+            f.write("".join(line.replace("\n", " ") + "\n" for line in report.lines))
     return report
 
 

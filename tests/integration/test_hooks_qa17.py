@@ -309,3 +309,21 @@ def test_a_manifest_removed_with_git_rm_keeps_its_files(team) -> None:
     alice.write("code.py", "print(5)\n")
     alice.git("reset", "-q", "--hard")
     assert alice.read("d3/x.bin") == b"kept"
+
+
+def test_a_git_am_series_names_a_file_left_alone_once(team, tmp_path: Path) -> None:
+    """Each patch of a series that touches the folder leaves the user's edit alone: the
+    run names it once, not once a patch."""
+    alice, _bob, _origin, _store = team
+    alice.git("switch", "-qc", "s")
+    for i in range(3):
+        alice.write("data/a.bin", f"alpha p{i}".encode())
+        alice.commit_data(f"p{i}")
+    patches = tmp_path / "pp"
+    alice.git("format-patch", "-q", "--no-textconv", "-o", str(patches), "main..s")
+    alice.git("switch", "-q", "main")
+    alice.write("data/b.bin", b"an edit of the user's, never tracked")
+    applied = alice.git("am", "-q", *sorted(map(str, patches.iterdir())))
+    assert applied.stderr.count("left data/b.bin alone") == 1, applied.stderr
+    assert alice.read("data/a.bin") == b"alpha p2"
+    assert alice.read("data/b.bin") == b"an edit of the user's, never tracked"
