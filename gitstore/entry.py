@@ -13,11 +13,14 @@ from __future__ import annotations
 import os
 import sys
 
+SUBMODULE = ""  # the submodule git ran this hook for (--recurse-submodules), from its prefix
+
 
 def main() -> None:
     # set by git for a submodule's hooks under `checkout --recurse-submodules`; every
     # git command gitstore runs there (rev-parse first) would refuse to run with it
-    os.environ.pop("GIT_INTERNAL_SUPER_PREFIX", None)
+    global SUBMODULE
+    SUBMODULE = os.environ.pop("GIT_INTERNAL_SUPER_PREFIX", "").rstrip("/")
     argv = sys.argv[1:]
     if len(argv) >= 2 and argv[0] == "hook":
         from .hookmain import HOOKS, run_hook_cli

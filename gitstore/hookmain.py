@@ -164,8 +164,11 @@ def run_hook(name: str, args: Sequence[str]) -> int:
             raise
         report = hookrun.HookReport([f"gitstore: {name}: {exc.message}"])  # never fail a post hook
     if report.lines:
+        from .entry import SUBMODULE as submodule
         from .manifest import printable
 
+        if submodule:  # run for a submodule (--recurse-submodules): its paths are its own
+            report.lines.insert(0, f"gitstore: in submodule {submodule} (paths below are in it):")
         sys.stderr.write("".join(printable(line) + "\n" for line in report.lines))
         sys.stderr.flush()
     return report.exit_code

@@ -1182,9 +1182,7 @@ def _untracked_by_undo(
     from . import gitignore
 
     root = ctx.workspace.root
-    candidates = [
-        m for m in reached.records if m not in deleted and not os.path.lexists(root / m)
-    ]
+    candidates = [m for m in reached.records if m not in deleted and not os.path.lexists(root / m)]
     if not candidates:
         return []
     staged = ctx.repo.index_manifests()

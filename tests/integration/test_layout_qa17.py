@@ -82,8 +82,13 @@ def test_a_submodule_moved_by_recurse_submodules_brings_its_data(tmp_path: Path)
     inner.git("commit", "-qm", "data v2")
     top.git("add", "libs/sub")
     top.git("commit", "-qm", "bump sub")
+    inner.write("data/own.jpg", b"an edit of the user's, never tracked")
     moved = top.git("checkout", "-q", "--recurse-submodules", "HEAD~1")
     assert "not inside a git repository" not in moved.stderr, moved.stderr
+    # a line about the submodule's paths says which submodule they are in
+    assert "gitstore: in submodule libs/sub (paths below are in it):" in moved.stderr
+    assert "left data/own.jpg alone" in moved.stderr
+    (inner.path / "data" / "own.jpg").unlink()
     assert inner.read("data/img.jpg") == b"image v1"
     assert _states(inner) == {"data": "unchanged"}
     top.git("-c", "submodule.recurse=true", "switch", "-q", "-")
