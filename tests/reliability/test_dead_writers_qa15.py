@@ -96,7 +96,7 @@ for _ in range(2):
     pid = os.fork()
     if pid == 0:
         tmp, fd = cache._new_tmp()
-        os.write(1, f"{tmp}\n".encode())  # one write: the two workers' lines never interleave
+        os.write(1, f"{tmp}\\n".encode())  # one write: the two workers' lines never interleave
         if not kids:  # the first stays at work until the parent is done
             os.read(reads, 1)
         os._exit(0)
