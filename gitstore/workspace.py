@@ -464,26 +464,7 @@ class TrackMemo:
             self._dirty = False
 
 
-RACY_BACKDATE_NS = 2_000_000_000
 _REREADS = 5  # a manifest that fails to parse and changes meanwhile: read again this often
-
-
-def _before_the_index(path: Path) -> None:
-    """Date a manifest just written two seconds back, before ``git add`` stages it.
-
-    git takes an index entry whose mtime is not older than the index file
-    itself as racily clean, and re-hashes the file at each later command
-    until the index is written in a later second (Debian's git compares whole
-    seconds): the ``git commit`` that follows ``track`` re-hashed a 2.2 MB
-    manifest (~5 ms of SHA-1) for that alone. Dated back, the entry is older
-    than any index written from now on; an edit made since sets the mtime to
-    now, which git sees differ from the staged one.
-    """
-    try:
-        st = os.stat(path)
-        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - RACY_BACKDATE_NS))
-    except OSError:
-        pass  # only a saving: git re-hashes it, as before
 
 
 def splice(old: bytes, rows: list[Row], redo: list[int] | None = None) -> bytes | None:
@@ -1197,7 +1178,6 @@ class Workspace:
                     f"cannot write {shown(mrel)}: {exc.strerror}",
                     hint="nothing of it changed; run the command again once it can be written",
                 ) from exc
-            _before_the_index(mpath)
         if plain:  # splice() may patch only such bytes
             memo.record(mrel, data, os.lstat(mpath))
         # for the record of what it brought: noted (two SHA-1s of it) while git stages it
