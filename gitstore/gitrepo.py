@@ -816,15 +816,9 @@ class GitRepo:
         yet, cone-mode patterns leave out their folder (non-cone patterns are not
         judged: such a path counts as in). One ``git ls-files -t``; none asked when
         the work tree has no patterns."""
-        patterns = next(
-            (
-                d / "info" / "sparse-checkout"
-                for d in (self.git_dir, self.common_dir)
-                if (d / "info" / "sparse-checkout").exists()
-            ),
-            None,
-        )
-        if not paths or patterns is None:
+        # git keeps the patterns per work tree: a linked one's are in its own git dir
+        patterns = self.git_dir / "info" / "sparse-checkout"
+        if not paths or not patterns.exists():
             return set()
         asked = set(paths)
         # by the manifests' pattern, not their names: 60,000 would pass the argument limit
