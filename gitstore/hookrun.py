@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
 import re
 import stat
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -1443,6 +1444,7 @@ def _remove_untracked(ws: Workspace, rel: str, spare: Sequence[str] = ()) -> lis
         for folder, _dirs, _files in os.walk(full, topdown=False):  # as git leaves no empty folder
             with contextlib.suppress(OSError):
                 os.rmdir(folder)
+        _prune_parents(ws.root, rel)
         return kept
     files = ws.current_files(rel, "file")
     if not files:
@@ -1455,7 +1457,23 @@ def _remove_untracked(ws: Workspace, rel: str, spare: Sequence[str] = ()) -> lis
         ws.statcache.entries.pop(rel, None)
         ws.statcache.dirty = True
         ws.statcache.save()
+    _prune_parents(ws.root, rel)
     return []
+
+
+def _prune_parents(root: Path, rel: str) -> None:
+    """Remove the folders above ``rel`` that its removal left empty, as git does when it
+    deletes a folder's last file: git deleted the manifest while the payload still
+    filled the folder, so the folder stayed. Never the top, nor a tracked path's folder."""
+    parent = posixpath.dirname(rel)
+    while parent:
+        if os.path.lexists(root / mf.manifest_path(parent)):
+            return
+        try:
+            os.rmdir(root / parent)
+        except OSError:  # not empty, or gone
+            return
+        parent = posixpath.dirname(parent)
 
 
 def _remove_sparing(ws: Workspace, rel: str, spare: Sequence[str]) -> list[str]:

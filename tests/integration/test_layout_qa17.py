@@ -122,6 +122,50 @@ def test_checkout_rev_leaves_out_what_the_sparse_checkout_leaves_out(tmp_path: P
     assert not (repo.path / "other").exists()
 
 
+def test_a_dense_linked_worktree_is_not_judged_by_the_main_ones_patterns(
+    tmp_path: Path,
+) -> None:
+    """git keeps sparse patterns per work tree: a linked worktree made before the main
+    one went sparse has none, yet `checkout REV` there left out a manifest new at REV
+    by the main work tree's cone."""
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    repo.write("datasets/train/t.bin", b"t1")
+    repo.gs("track", "datasets/train")
+    repo.git("commit", "-qm", "base")
+    repo.git("switch", "-qc", "feat")
+    repo.write("other/x/o.bin", b"o1")
+    repo.gs("track", "other/x")
+    repo.git("commit", "-qm", "feat")
+    repo.git("switch", "-q", "main")
+    repo.git("worktree", "add", "-q", "-b", "wt", str(tmp_path / "wt"))
+    repo.git("sparse-checkout", "set", "datasets")
+    linked = Clone(tmp_path / "wt", tmp_path / "cache")
+    linked.env = repo.env
+    assert not (linked.path / "other").exists()
+    done = linked.gs("checkout", "feat")
+    assert "left out" not in done.stderr
+    assert linked.read("other/x/o.bin") == b"o1"
+    assert not (repo.path / "other").exists()  # the main one still leaves it out
+
+
+def test_a_switch_that_removes_a_nested_path_leaves_no_empty_folder(tmp_path: Path) -> None:
+    """git deletes a folder with its last file; it could not delete other/ while
+    other/x/ held the payload, and the hook then removed other/x/ alone."""
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    repo.write("keep/k.bin", b"k")
+    repo.gs("track", "keep")
+    repo.git("commit", "-qm", "base")
+    repo.git("switch", "-qc", "feat")
+    repo.write("other/deep/x/o.bin", b"o1")
+    repo.write("single/f.bin", b"f")
+    repo.gs("track", "other/deep/x", "single/f.bin")
+    repo.git("commit", "-qm", "feat")
+    repo.git("switch", "-q", "main")
+    assert not (repo.path / "other").exists() and not (repo.path / "single").exists()
+    repo.git("switch", "-q", "feat")
+    assert repo.read("other/deep/x/o.bin") == b"o1" and repo.read("single/f.bin") == b"f"
+
+
 def test_track_refuses_when_the_sparse_checkout_leaves_out_gitignore(tmp_path: Path) -> None:
     """Non-cone patterns that leave out the top-level .gitignore: a new one would lack the
     team's lines and git would refuse to stage it; refused before anything is written."""
