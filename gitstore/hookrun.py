@@ -948,8 +948,11 @@ def post_checkout(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> 
     elif _forced(words):
         # `git checkout -f`, `git switch --discard-changes`: git also put back the
         # manifests that do not differ between the two commits (a `track` not
-        # committed yet), as `git reset --hard` does: their paths follow them too
-        _add_lines(report, materialise_changes(ctx, _unreached(ctx)))
+        # committed yet), as `git reset --hard` does: their paths follow them too;
+        # and it cancels a stopped merge or cherry-pick, as `--abort` does: the path
+        # that added goes with its manifest and .gitignore line
+        undone = _untracked_by_undo(ctx, Reached.load(ctx.repo.state_dir), set())
+        _add_lines(report, materialise_changes(ctx, _unreached(ctx) + undone))
     return report
 
 
@@ -986,14 +989,17 @@ def _forced(words: Sequence[str] | None) -> bool:
 
 
 def _unreached(
-    ctx: Context, moved: Collection[str] = (), stash: bool = False
+    ctx: Context, moved: Collection[str] = (), stash: Sequence[str] | None = None
 ) -> list[tuple[str, str | None, str | None]]:
     """The work tree's manifests whose tracked path was not last brought whole to their
     bytes (:class:`Reached`): git wrote them with no hook to follow.
 
-    A path not there at all is left out (never checked out here; or ``git
-    stash -a`` took its files, which its pop puts back), unless its manifest
-    is one of ``moved`` (the command changed it in the index) outside a stash.
+    A path not there at all is left out (never checked out here), unless its
+    manifest is one of ``moved`` (the command changed it in the index). In a
+    stash's pop or apply (``stash``: git's command line), such a path is left
+    out only when the stash holds its files (``git stash -a`` took them, and
+    the pop puts them back: files in the way would fail it); a stash of a path
+    tracked since the last commit took its files away, and the pop brings them.
     A conflicted manifest waits for ``gitstore resolve``; a path checked out
     in part on purpose stays so.
     """
@@ -1002,6 +1008,7 @@ def _unreached(
     root = ctx.workspace.root
     partly = {r for r, why in load_pending(ctx).items() if why == marks_file.PARTIAL}
     out: list[tuple[str, str | None, str | None]] = []
+    absent: list[tuple[str, str]] = []  # (manifest, path) moved, whose path is not there
     for mpath in sorted(set(moved) | reached.records.keys() | repo.index_manifests().keys()):
         rel = mf.tracked_path(mpath)
         try:
@@ -1010,10 +1017,42 @@ def _unreached(
             continue
         if reached.left(mpath, data) or mf.has_conflict_markers(data) or rel in partly:
             continue  # its files were brought to these very bytes; or one for resolve
-        if not os.path.lexists(root / rel) and (mpath not in moved or stash):
-            continue
+        if not os.path.lexists(root / rel):
+            if mpath in moved and stash is not None:
+                absent.append((mpath, rel))
+            if mpath not in moved or stash is not None:
+                continue
         out.append((mpath, None, ""))  # "": there, never taken for a manifest gone
+    if absent and stash is not None:
+        held = _stash_holds(repo, stash, [rel for _m, rel in absent])
+        out += [(m, None, "") for m, rel in absent if rel not in held]
     return out
+
+
+def _stash_holds(repo: GitRepo, git_argv: Sequence[str], rels: list[str]) -> set[str]:
+    """Those of ``rels`` that the untracked files of the stash ``git stash pop|apply
+    [STASH]`` applies hold (``-u``/``-a``: its third parent); none without them."""
+    words = list(git_argv)
+    words = words[words.index("stash") + 1 :] if "stash" in words else []
+    named = [w for w in words if not w.startswith("-")][1:]  # after pop/apply/branch
+    if words and not words[0].startswith("-") and words[0] == "branch":
+        named = named[1:]  # `git stash branch NAME [STASH]`
+    stash = named[0] if named else "stash@{0}"
+    if stash.isdigit():
+        stash = f"stash@{{{stash}}}"
+    proc = repo.git(
+        "ls-tree",
+        "-z",
+        "--name-only",
+        f"{stash}^3",
+        "--",
+        *rels,
+        check=False,
+        extra_env={"GIT_LITERAL_PATHSPECS": "1"},
+    )
+    if proc.returncode != 0:
+        return set()
+    return {os.fsdecode(p) for p in proc.stdout.split(b"\0") if p}
 
 
 def post_merge(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> HookReport:
@@ -1162,7 +1201,7 @@ def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookRepor
     # and every manifest whose path holds files it was not brought whole to: a path
     # with a file left alone (content not in the cache) has no record, yet its other
     # files follow the manifest
-    changes += _unreached(ctx, moved, stash=command == "stash")
+    changes += _unreached(ctx, moved, stash=(git_argv or ()) if command == "stash" else None)
     report = materialise_changes(ctx, sorted(changes))
     if aborting:  # what `gitstore resolve` brought at the rebase's stops is undone now
         RebaseTouched.take(repo.state_dir)

@@ -271,7 +271,16 @@ def test_a_clone_set_up_before_post_applypatch_gets_it(team, tmp_path: Path) -> 
     assert alice.read("data/a.bin") == b"alpha p1"
 
 
-@pytest.mark.parametrize("undo", [("merge", "--abort"), ("reset", "--hard"), ("am", "--skip")])
+@pytest.mark.parametrize(
+    "undo",
+    [
+        ("merge", "--abort"),
+        ("reset", "--hard"),
+        ("am", "--skip"),
+        ("checkout", "-f"),  # twentieth pass: a forced checkout cancels the merge too
+        ("checkout", "-q", "--force", "-B", "other"),
+    ],
+)
 def test_abandoning_a_stopped_change_takes_away_the_path_it_added(team, tmp_path, undo) -> None:
     """A merge (or `git am -3`) that stops at a conflict has brought the path it adds;
     abandoning it takes the manifest and its .gitignore line away: the files go too

@@ -380,3 +380,24 @@ def test_a_stash_of_ignored_files_pops_back_over_a_file_left_alone(alice: Clone)
     alice.git("stash", "-a", "-q")
     alice.git("stash", "pop", "-q")
     assert alice.read("data/a.bin") == b"alpha v4, never stored"
+
+
+# -- found by the twentieth QA pass --------------------------------------------------------
+@pytest.mark.parametrize("how", [[], ["-u"], ["-a"]])
+def test_a_stash_of_a_path_tracked_since_the_last_commit_pops_back_with_its_files(
+    tmp_path: Path, how: list[str]
+) -> None:
+    """The stash takes the new manifest and its .gitignore line away, and with them the
+    files (their content is in the cache); the pop put the manifest back but not the
+    files, and said nothing."""
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    repo.write("code.py", "print(1)\n")
+    repo.git("add", "code.py")
+    repo.git("commit", "-qm", "code")
+    repo.write("g/g.bin", b"new data")
+    repo.gs("track", "g")
+    repo.git("stash", "-q", *how)
+    assert not (repo.path / "g.gitstore").exists()
+    repo.git("stash", "pop", "-q")
+    assert repo.read("g/g.bin") == b"new data"
+    assert "unchanged" in repo.gs("status").stdout
