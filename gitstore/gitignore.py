@@ -88,6 +88,31 @@ def add_many(root: Path, items: Sequence[tuple[str, bool]]) -> set[str]:
     return added
 
 
+def split_lines(data: bytes) -> list[str]:
+    """The lines of a .gitignore's bytes (read from git, say), as :func:`read_lines` reads."""
+    return data.decode("utf-8", "replace").splitlines()
+
+
+def edited(data: bytes, add: Sequence[tuple[str, bool]], drop: Sequence[str]) -> bytes:
+    """The bytes of a .gitignore ``data`` with :func:`add_many`'s and :func:`remove_many`'s
+    changes, in its own line ending: what git's index gets when only these lines are
+    staged."""
+    end = "\r\n" if b"\r\n" in data[:65536] else "\n"
+    lines = split_lines(data)
+    gone = {entry_for(r, d) for r in drop for d in (True, False)}
+    for relpath, is_dir in add:
+        gone.add(entry_for(relpath, not is_dir))
+        gone.discard(entry_for(relpath, is_dir))
+    lines = [line for line in lines if line not in gone]
+    present = set(lines)
+    for relpath, is_dir in add:
+        want = entry_for(relpath, is_dir)
+        if want not in present:
+            lines.append(want)
+            present.add(want)
+    return "".join(line + end for line in lines).encode("utf-8")
+
+
 def remove(root: Path, relpath: str) -> bool:
     """Remove both forms of the entry for ``relpath``; True if the file changed."""
     return remove_many(root, [relpath])

@@ -1094,6 +1094,14 @@ class GitRepo:
                 return True
         return False
 
+    def stage_blob(self, path: str, mode: str, data: bytes) -> None:
+        """Put ``data`` into git's index at ``path`` (git's ``mode``), the work tree's file
+        untouched: a few lines of a file staged, the user's other changes to it not."""
+        blob = self.git("hash-object", "-w", "--no-filters", "--stdin", input=data).stdout
+        self.git(
+            "update-index", "--add", "--cacheinfo", f"{mode},{blob.decode('ascii').strip()},{path}"
+        )
+
     def stage(self, paths: Sequence[str]) -> None:
         """``git add`` these paths; ignored files among them are added with ``-f``."""
         if not paths:

@@ -469,8 +469,11 @@ def _keep_ignored(
     git then offered b's files for ``git add``. Each manifest new in the
     commit gets its line; the line of one the commit deletes goes when its
     path is no longer on disk (a path kept on disk keeps its line: ``gitstore
-    untrack`` is the way to hand files to git). .gitignore is staged with the
-    change unless it held other unstaged changes of the user's.
+    untrack`` is the way to hand files to git). What counts is the .gitignore
+    git commits, the staged one: a line on disk but not staged (a stash's pop,
+    ``git restore --staged .gitignore``) is staged too. .gitignore is staged
+    whole when it held no other unstaged change of the user's, else only these
+    lines go into the staged one.
     """
     from . import gitignore
 
@@ -478,26 +481,31 @@ def _keep_ignored(
     if not new and not deleted:
         return
     root = ctx.workspace.root
-    lines = set(gitignore.read_lines(root / ".gitignore"))
-    add: list[tuple[str, bool]] = []
+    lines = gitignore.read_lines(root / ".gitignore")
+    clean = ctx.repo.git("diff", "--quiet", "--", ".gitignore", check=False).returncode == 0
+    index_file = _staged_gitignore(ctx) if not clean else None
+    in_index = (
+        set(lines) if clean else set(gitignore.split_lines(index_file[1] if index_file else b""))
+    )
+    on_disk = set(lines)
+    add: list[tuple[str, bool]] = []  # not staged (nor, perhaps, on disk)
     for mpath in new:
         data = worktree.get(mpath)
         match = _KIND_RE.search(data, 0, 1024) if data is not None else None
         if match is None:
             continue  # not read here (a partial commit): nothing to go on
         rel, is_dir = mf.tracked_path(mpath), match.group(1) == b"dir"
-        if gitignore.entry_for(rel, is_dir) not in lines:
+        if gitignore.entry_for(rel, is_dir) not in in_index:
             add.append((rel, is_dir))
     drop = [
         rel
         for rel in map(mf.tracked_path, deleted)
         if not os.path.lexists(root / rel)
         and not os.path.lexists(root / mf.manifest_path(rel))
-        and lines & {gitignore.entry_for(rel, True), gitignore.entry_for(rel, False)}
+        and (in_index | on_disk) & {gitignore.entry_for(rel, True), gitignore.entry_for(rel, False)}
     ]
     if not add and not drop:
         return
-    clean = ctx.repo.git("diff", "--quiet", "--", ".gitignore", check=False).returncode == 0
     gitignore.add_many(root, add)
     gitignore.remove_many(root, drop)
     if _partial_commit():
@@ -527,14 +535,26 @@ def _keep_ignored(
                 else "their manifests are deleted and they are not on disk)"
             )
         )
-    if clean:
-        ctx.repo.stage([".gitignore"])
+    if clean or index_file is None:
+        ctx.repo.stage([".gitignore"])  # nothing of the user's left out: a new file whole
         report.lines.append(f"gitstore: .gitignore {' and '.join(said)}; staged")
-    else:
-        report.lines.append(
-            f"gitstore: .gitignore {' and '.join(said)}; not staged, as it has other changes"
-            " of yours: `git add .gitignore`"
-        )
+        return
+    mode, text = index_file
+    ctx.repo.stage_blob(".gitignore", mode, gitignore.edited(text, add, drop))
+    report.lines.append(
+        f"gitstore: .gitignore {' and '.join(said)} in this commit; those lines staged"
+        " alone: your other changes to .gitignore stay unstaged"
+    )
+
+
+def _staged_gitignore(ctx: Context) -> tuple[str, bytes] | None:
+    """(mode, bytes) of the .gitignore in git's index; None when it has none."""
+    listed = ctx.repo.git("ls-files", "-s", "-z", "--", ".gitignore", check=False).stdout
+    if not listed:
+        return None
+    mode, blob = listed.split(b" ", 2)[:2]
+    data = ctx.repo.git("cat-file", "blob", blob.decode("ascii")).stdout
+    return mode.decode("ascii"), data
 
 
 def _inside_tracked(paths: Sequence[str], mpaths: Sequence[str]) -> dict[str, list[str]]:

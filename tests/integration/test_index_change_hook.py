@@ -401,3 +401,28 @@ def test_a_stash_of_a_path_tracked_since_the_last_commit_pops_back_with_its_file
     repo.git("stash", "pop", "-q")
     assert repo.read("g/g.bin") == b"new data"
     assert "unchanged" in repo.gs("status").stdout
+
+
+@pytest.mark.parametrize("unstage", [["stash"], ["restore"]])
+def test_a_new_manifest_is_committed_with_its_gitignore_line_not_staged(
+    tmp_path: Path, unstage: list[str]
+) -> None:
+    """The line was on disk but not staged (a stash's pop, `git restore --staged`): the
+    commit carried the manifest without it, and a clone offered the files to git."""
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    repo.write(".gitignore", "/build/\n")
+    repo.git("add", ".gitignore")
+    repo.git("commit", "-qm", "ignore build")
+    repo.write("g/g.bin", b"new data")
+    repo.gs("track", "g")
+    if unstage == ["stash"]:
+        repo.git("stash", "-q")
+        repo.git("stash", "pop", "-q")
+    else:
+        repo.git("restore", "--staged", ".gitignore")
+        with open(repo.path / ".gitignore", "a") as f:
+            f.write("/mine/\n")  # and a change of the user's own, which stays unstaged
+    repo.git("commit", "-qm", "add g")
+    assert repo.git("show", "HEAD:.gitignore").stdout == "/build/\n/g/\n"
+    expected = "" if unstage == ["stash"] else " M .gitignore\n"
+    assert repo.git("status", "--porcelain").stdout == expected
