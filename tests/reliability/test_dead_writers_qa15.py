@@ -91,6 +91,7 @@ from pathlib import Path
 from gitstore.cache import Cache, sweep_dead_writers
 cache = Cache(Path(sys.argv[1]))
 reads, writes = os.pipe()
+ready_r, ready_w = os.pipe()
 kids = []
 for _ in range(2):
     pid = os.fork()
@@ -98,9 +99,11 @@ for _ in range(2):
         tmp, fd = cache._new_tmp()
         os.write(1, f"{tmp}\\n".encode())  # one write: the two workers' lines never interleave
         if not kids:  # the first stays at work until the parent is done
+            os.write(ready_w, b"r")
             os.read(reads, 1)
         os._exit(0)
     kids.append(pid)
+os.read(ready_r, 1)  # the first has made its file (on a busy machine it may start last)
 os.waitpid(kids[1], 0)  # the second has exited
 sweep_dead_writers(sys.argv[1])
 alive = sorted(os.listdir(Path(sys.argv[1]) / "tmp"))
