@@ -19,10 +19,12 @@ the clone's state, so that pre-commit never records stale files as a change.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import posixpath
 import re
+import shlex
 import stat
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -606,6 +608,21 @@ def _check_staged(
         report.lines.append(
             f"hint: run `git rm -r --cached -q {rel}` (the files stay), then `gitstore track {rel}`,"
             " which also lists it in .gitignore"
+        )
+        report.exit_code = 1
+        return report
+    nested = _nesting(mpaths, mpaths)
+    if nested:
+        inner, outer = sorted(nested.items())[0]
+        report.lines.append(
+            f"gitstore: {inner} lies inside the tracked path {mf.tracked_path(outer)} ({outer}):"
+            " two ways of tracking the same files (a merge of branches that track it"
+            " differently); commit refused"
+        )
+        report.lines.append(
+            f"hint: keep one: `gitstore untrack {shlex.quote(mf.tracked_path(inner))}` (or"
+            f" `gitstore untrack {shlex.quote(mf.tracked_path(outer))}`), then `gitstore track`"
+            " the path you keep; the files stay"
         )
         report.exit_code = 1
         return report
@@ -1340,8 +1357,11 @@ def materialise_changes(
     deltas: dict[str, hookdelta.Delta] = {}
     handled: list[str] = []
     gone: list[str] = []
+    new_here: set[str] = set()  # manifests not there before the change
     for change in changes:
         mpath, old, new = change.as_tuple() if isinstance(change, hookdelta.Change) else change
+        if not old or old == ZERO:
+            new_here.add(mpath)
         try:
             data = (root / mpath).read_bytes()
         except (FileNotFoundError, NotADirectoryError):
@@ -1367,6 +1387,20 @@ def materialise_changes(
             continue
         present[mpath] = data
         handled.append(mpath)
+    added = [m for m in present if m in new_here]
+    if added:  # a manifest there now nesting with another: a merge of two ways of tracking
+        nested = _nesting(added, ws.manifest_paths())
+        for within, around in sorted(nested.items()):
+            said = mf.tracked_path(within if within in present else around)
+            report.lines.append(
+                f"gitstore: left {said} as it is: {within} lies inside the tracked path"
+                f" {mf.tracked_path(around)} (the branches track it differently); keep one"
+                f" (`gitstore untrack`), then `gitstore checkout`"
+            )
+            for m in (within, around):
+                if m in added and m in present:
+                    del present[m]
+                    handled.remove(m)
     needed.update(e.oid for write, _, _ in deltas.values() for e in write)
     reasons, down = _fetch_missing(ctx, needed)
     try:
@@ -1407,6 +1441,13 @@ def materialise_changes(
         pending.pop(mf.tracked_path(mpath), None)
     # a manifest that comes back later is brought again, not taken for one in place
     Reached.mark(ws.repo.state_dir, dict.fromkeys(gone))
+    # a path gone that nested with one still tracked (d/sub gone, d still there, or the
+    # reverse) had written that one's files (a stopped merge of a branch that tracks
+    # d/sub, then its abort): what is tracked now is brought whole to its manifest
+    again = _overlapping(ws, gone, tracked_now, present)
+    if again:
+        result.merge(Checkout(ws).run(again, write_manifests=False))
+        handled += list(again)
     by_path: dict[str, list[str]] = {}
     for oid, keys in result.missing.items():
         for key in keys:
@@ -1484,6 +1525,51 @@ def _tracked_by_git(ws: Workspace, rels: Sequence[str]) -> set[str]:
         if not p.endswith(mf.SUFFIX)
     ]
     return {rel for rel in rels if any(p == rel or p.startswith(rel + "/") for p in found)}
+
+
+def _nesting(manifests: Iterable[str], among: Sequence[str]) -> dict[str, str]:
+    """{inner manifest: outer manifest} for each of ``manifests`` whose tracked path lies
+    inside, or holds, the tracked path of one of ``among``: two ways of tracking the
+    same files, which only a merge of branches that track them differently makes."""
+    rels = sorted(mf.tracked_path(m) for m in among)
+    known = set(rels)
+    out: dict[str, str] = {}
+    for mpath in manifests:
+        rel = mf.tracked_path(mpath)
+        parts = rel.split("/")
+        outer = next(
+            ("/".join(parts[:i]) for i in range(1, len(parts)) if "/".join(parts[:i]) in known),
+            None,
+        )
+        if outer is not None:
+            out[mpath] = mf.manifest_path(outer)
+            continue
+        i = bisect.bisect_left(rels, rel + "/")
+        if i < len(rels) and rels[i].startswith(rel + "/"):
+            out[mf.manifest_path(rels[i])] = mpath
+    return out
+
+
+def _overlapping(
+    ws: Workspace, gone: Sequence[str], tracked_now: Sequence[str], present: Mapping[str, bytes]
+) -> dict[str, bytes]:
+    """{manifest: bytes} of the tracked paths that hold or lie inside a path of the
+    manifests ``gone``, but for those brought already (``present``)."""
+    rels = [mf.tracked_path(m) for m in gone]
+    out: dict[str, bytes] = {}
+    for t in tracked_now:
+        mpath = mf.manifest_path(t)
+        if mpath in present or not any(
+            t.startswith(r + "/") or r.startswith(t + "/") for r in rels
+        ):
+            continue
+        try:
+            data = (ws.root / mpath).read_bytes()
+            mf.parse(data, mpath)
+        except (OSError, ManifestError):
+            continue  # unreadable, or conflicted: said where it is brought
+        out[mpath] = data
+    return out
 
 
 def _remove_untracked(ws: Workspace, rel: str, spare: Sequence[str] = ()) -> list[str]:

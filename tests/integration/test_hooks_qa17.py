@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_git_workflows_fifth import _states
+from tests.integration.test_hooks import solo
 from tests.integration.test_hooks import team as _team
 
 team = _team  # the fixture: alice has pushed data/ (a.bin, b.bin) to a folder remote
@@ -336,3 +337,44 @@ def test_a_git_am_series_names_a_file_left_alone_once(team, tmp_path: Path) -> N
     assert applied.stderr.count("left data/b.bin alone") == 1, applied.stderr
     assert alice.read("data/a.bin") == b"alpha p2"
     assert alice.read("data/b.bin") == b"an edit of the user's, never tracked"
+
+
+@pytest.mark.parametrize("main_tracks, feat_tracks", [("d", "d/sub"), ("d/sub", "d")])
+def test_a_merge_of_branches_that_track_a_folder_differently_writes_nothing_over_it(
+    tmp_path: Path, main_tracks: str, feat_tracks: str
+) -> None:
+    """Twentieth QA pass: one branch tracks d, the other d/sub. The stopped merge brought
+    the other branch's d/sub over the files d's manifest names, its abort left them, and
+    the next unrelated commit recorded them into d.gitstore. Nested manifests are now
+    left as they are, named, and a commit of both is refused."""
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    repo.write("code.txt", "code\n")
+    repo.git("add", "code.txt")
+    repo.git("commit", "-qm", "code")
+    repo.git("switch", "-qc", "feat")
+    repo.write("d/sub/x", b"X feat")
+    repo.write("d/y", b"Y")
+    repo.gs("track", feat_tracks)
+    repo.write("code.txt", "feat\n")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "feat")
+    repo.git("switch", "-q", "main")
+    repo.write("d/sub/x", b"X main")
+    repo.write("d/y", b"Y")
+    repo.gs("track", main_tracks)
+    repo.write("code.txt", "main\n")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "main")
+    stopped = repo.git("merge", "feat", ok=False)
+    assert "lies inside the tracked path d" in stopped.stderr, stopped.stderr
+    assert repo.read("d/sub/x") == b"X main"
+    repo.git("checkout", "--theirs", "code.txt", ".gitignore")
+    repo.git("add", "code.txt", ".gitignore")
+    refused = repo.git("commit", "-qm", "merged", ok=False)
+    assert refused.returncode != 0 and "d" in refused.stderr
+    repo.git("merge", "--abort")
+    assert repo.read("d/sub/x") == b"X main"
+    repo.write("code.txt", "more\n")
+    repo.git("commit", "-qam", "unrelated")
+    assert repo.gs("cat", "d/sub/x", "--rev", "HEAD").stdout == "X main"
+    assert repo.git("status", "--porcelain").stdout == ""
