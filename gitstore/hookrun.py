@@ -990,6 +990,7 @@ def post_checkout(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> 
         # that added goes with its manifest and .gitignore line
         undone = _untracked_by_undo(ctx, Reached.load(ctx.repo.state_dir), set())
         _add_lines(report, materialise_changes(ctx, _unreached(ctx) + undone))
+        _say_undone(ctx, report, undone)
     return report
 
 
@@ -1233,16 +1234,33 @@ def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookRepor
     ]
     if command == "stash" and deleted:  # as the untrack it replays: the files are the user's
         Reached.mark(repo.state_dir, dict.fromkeys(deleted))
-    if command != "stash":
-        changes += _untracked_by_undo(ctx, reached, set(deleted))
+    undone = _untracked_by_undo(ctx, reached, set(deleted)) if command != "stash" else []
+    changes += undone
     # and every manifest whose path holds files it was not brought whole to: a path
     # with a file left alone (content not in the cache) has no record, yet its other
     # files follow the manifest
     changes += _unreached(ctx, moved, stash=(git_argv or ()) if command == "stash" else None)
     report = materialise_changes(ctx, sorted(changes))
+    _say_undone(ctx, report, undone)
     if aborting:  # what `gitstore resolve` brought at the rebase's stops is undone now
         RebaseTouched.take(repo.state_dir)
     return report
+
+
+def _say_undone(
+    ctx: Context, report: HookReport, undone: Sequence[tuple[str, str | None, str | None]]
+) -> None:
+    """Name the paths :func:`_untracked_by_undo` found whose files are gone now: a path
+    tracked while a merge was stopped has no manifest left but a dangling blob."""
+    root = ctx.workspace.root
+    gone = [mf.tracked_path(m) for m, _o, _n in undone]
+    gone = [rel for rel in gone if not os.path.lexists(root / rel)]
+    if gone:
+        report.lines.append(
+            f"gitstore: removed {_shown(gone)} with {'its' if len(gone) == 1 else 'their'}"
+            " manifest and .gitignore line, which git has just taken away (the change that"
+            " added them is undone); the content stays in the cache"
+        )
 
 
 def _untracked_by_undo(

@@ -4,7 +4,10 @@ Keyed by repository-relative path, each entry holds (size, mtime_ns,
 ctime_ns, inode, oid). A file whose lstat matches is taken to have that oid.
 Git's racy-timestamp rule applies: an entry whose file mtime is not older
 than the stat cache's own last write might have changed within the same clock
-tick, so it is not trusted and the file is hashed again. Each git worktree
+tick, so it is not trusted and the file is hashed again. The mtime compared is
+the latest time it can stand for (:func:`latest`): a file on a filesystem
+that keeps whole seconds, under a stat cache on one that keeps nanoseconds,
+is racy for the whole of its second. Each git worktree
 has its own stat cache (under its own git dir). It is only a cache: a
 corrupt, truncated or foreign file is ignored.
 
@@ -51,6 +54,26 @@ Entry = tuple[int, int, int, int, str]  # size, mtime_ns, ctime_ns, inode, oid
 
 def signature(st: os.stat_result) -> Signature:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+# A timestamp in whole seconds may stand for any time in its second, and on FAT in
+# the next one too: a filesystem that keeps whole seconds (FAT, exFAT, HFS+, ext2/3
+# with small inodes, some NFS and SMB servers) truncates it. One in whole 10 ms (FAT's
+# ctime, exFAT) stands for any time in its 10 ms. Finer ones are taken as read.
+COARSE_STEP_NS = 10_000_000
+WHOLE_SECOND_NS = 1_000_000_000
+
+
+def latest(t_ns: int) -> int:
+    """The latest time a file timestamp ``t_ns`` can stand for, whatever the filesystem's
+    granularity (a racy rule compares this, not the truncated stamp, with its threshold:
+    a file on a whole-second filesystem written in the threshold's second is racy even
+    when the threshold, read off a finer filesystem's clock, is later in it)."""
+    if t_ns % COARSE_STEP_NS:
+        return t_ns
+    if t_ns % WHOLE_SECOND_NS:
+        return t_ns + COARSE_STEP_NS
+    return t_ns + 2 * WHOLE_SECOND_NS
 
 
 class _Entries(dict[str, Entry]):
@@ -158,7 +181,7 @@ class StatCache:
                 trusted.discard(key)
                 continue
             mtime, seen = value[1], value[5]
-            if not isinstance(mtime, int) or mtime >= threshold:
+            if not isinstance(mtime, int) or latest(mtime) >= threshold:
                 continue  # never written that way; defensive
             dict.__setitem__(entries, key, cast(Entry, value[:5]))
             trusted.add(key)
@@ -178,7 +201,7 @@ class StatCache:
             and entry[1] == st.st_mtime_ns
             and entry[2] == st.st_ctime_ns
             and entry[3] == st.st_ino
-            and (st.st_mtime_ns < self.written_ns or relpath in self._trusted)
+            and (latest(st.st_mtime_ns) < self.written_ns or relpath in self._trusted)
         ):
             return entry[4]
         return None
@@ -212,7 +235,7 @@ class StatCache:
             self.dirty = True
             if old is None or old[4] != oid:
                 self.unverified.add(relpath)
-        elif st.st_mtime_ns >= self.written_ns and relpath not in self._trusted:
+        elif latest(st.st_mtime_ns) >= self.written_ns and relpath not in self._trusted:
             self._changed.add(relpath)  # write again so that the entry stops being racy
             self.dirty = True
         if present:
@@ -237,7 +260,7 @@ class StatCache:
                     unverified.discard(relpath)
                 elif old is None or old[4] != oid:
                     unverified.add(relpath)
-            elif (st.st_mtime_ns >= written and relpath not in trusted) or (
+            elif (latest(st.st_mtime_ns) >= written and relpath not in trusted) or (
                 present and relpath in unverified
             ):
                 changed.add(relpath)
@@ -311,7 +334,7 @@ class StatCache:
                 entry = entries.get(key)
                 if entry is None:
                     record[key] = None
-                elif entry[1] >= threshold:
+                elif latest(entry[1]) >= threshold:
                     racy.add(key)
                 else:
                     record[key] = (*entry, key not in unverified)
@@ -334,7 +357,9 @@ class StatCache:
         trusted, changed = self._trusted, self._changed
         # smudge: an entry racy when loaded and not recorded since stays untrusted
         keep = {
-            k: e for k, e in self.entries.items() if e[1] < written or k in trusted or k in changed
+            k: e
+            for k, e in self.entries.items()
+            if latest(e[1]) < written or k in trusted or k in changed
         }
         token = os.urandom(16).hex()
         unverified = sorted(self.unverified.intersection(keep))

@@ -302,8 +302,9 @@ def test_abandoning_a_stopped_change_takes_away_the_path_it_added(team, tmp_path
     else:
         alice.git("merge", "two", ok=False)
     assert alice.read("d3/x.bin") == b"a path two adds"  # brought at the stop
-    alice.git(*undo)
+    undone = alice.git(*undo)
     assert not (alice.path / "d3").exists()
+    assert "gitstore: removed d3 with its manifest" in undone.stderr  # twentieth pass
     assert alice.git("status", "--porcelain").stdout == ""
 
 
