@@ -1419,6 +1419,21 @@ def materialise_changes(
                 if m in added and m in present:
                     del present[m]
                     handled.remove(m)
+        # and one whose files git's index holds (a merge of a branch that moved the
+        # path into gitstore with one that keeps it in git): git's files are not ours
+        added = [m for m in added if m in present]
+        in_git = _tracked_by_git(ws, [mf.tracked_path(m) for m in added])
+        for m in added:
+            rel = mf.tracked_path(m)
+            if rel in in_git:
+                report.lines.append(
+                    f"gitstore: left {rel} as it is: git tracks its files, and {m} tracks it"
+                    f" too (the branches keep it differently); keep one: `git rm -r --cached"
+                    f" {shlex.quote(rel)}` then `gitstore checkout {shlex.quote(rel)}`, or"
+                    f" `git rm --cached {shlex.quote(m)}`"
+                )
+                del present[m]
+                handled.remove(m)
     needed.update(e.oid for write, _, _ in deltas.values() for e in write)
     reasons, down = _fetch_missing(ctx, needed)
     try:

@@ -379,3 +379,32 @@ def test_a_merge_of_branches_that_track_a_folder_differently_writes_nothing_over
     repo.git("commit", "-qam", "unrelated")
     assert repo.gs("cat", "d/sub/x", "--rev", "HEAD").stdout == "X main"
     assert repo.git("status", "--porcelain").stdout == ""
+
+
+def test_a_merge_that_tracks_a_folder_git_keeps_leaves_gits_files_alone(tmp_path: Path) -> None:
+    """Twentieth QA pass: main keeps d in git, feat tracks it with gitstore. The stopped
+    merge wrote feat's d/a over git's file and deleted d/b (their bytes happened to be
+    in the cache); after the abort `git commit -a` would have recorded both in git."""
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    repo.write("code.txt", "code\n")
+    repo.git("add", "code.txt")
+    repo.git("commit", "-qm", "code")
+    repo.git("switch", "-qc", "feat")
+    repo.write("d/a", b"A feat")
+    repo.gs("track", "d")
+    repo.write("code.txt", "feat\n")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "feat")
+    repo.git("switch", "-q", "main")
+    repo.write("d/a", b"A main")
+    repo.write("d/b", b"B main")
+    repo.gs("track", "d")  # the bytes go into the cache, then d goes to git
+    repo.gs("untrack", "d")
+    repo.write("code.txt", "main\n")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "d in git")
+    stopped = repo.git("merge", "feat", ok=False)
+    assert "left d as it is: git tracks its files" in stopped.stderr, stopped.stderr
+    assert repo.read("d/a") == b"A main" and repo.read("d/b") == b"B main"
+    repo.git("merge", "--abort")
+    assert repo.git("status", "--porcelain").stdout == ""
