@@ -4,12 +4,13 @@ is a finding, run through the real git binary with gitstore's hooks installed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.integration.test_git_workflows_fifth import _states
-from tests.integration.test_hooks import solo
+from tests.integration.test_hooks import Clone, solo
 from tests.integration.test_hooks import team as _team
 
 team = _team  # the fixture: alice has pushed data/ (a.bin, b.bin) to a folder remote
@@ -340,6 +341,31 @@ def test_a_git_am_series_names_a_file_left_alone_once(team, tmp_path: Path) -> N
     assert alice.read("data/b.bin") == b"an edit of the user's, never tracked"
 
 
+def _diverged(
+    tmp_path: Path,
+    feat: dict[str, bytes],
+    on_feat: Callable[[Clone], object],
+    main: dict[str, bytes],
+    on_main: Callable[[Clone], object],
+) -> Clone:
+    """A repository whose branches feat and main each wrote ``files`` and ran ``on_*`` on
+    them after a common commit of code, both changing code.txt: merging feat into main
+    stops at a conflict there."""
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    repo.write("code.txt", "code\n")
+    repo.git("add", "code.txt")
+    repo.git("commit", "-qm", "code")
+    for branch, files, act in (("feat", feat, on_feat), ("main", main, on_main)):
+        repo.git("switch", "-q", *(["-c"] if branch == "feat" else []), branch)
+        for name, data in files.items():
+            repo.write(name, data)
+        act(repo)
+        repo.write("code.txt", f"{branch}\n")
+        repo.git("add", "-A")
+        repo.git("commit", "-qm", branch)
+    return repo
+
+
 @pytest.mark.parametrize("main_tracks, feat_tracks", [("d", "d/sub"), ("d/sub", "d")])
 def test_a_merge_of_branches_that_track_a_folder_differently_writes_nothing_over_it(
     tmp_path: Path, main_tracks: str, feat_tracks: str
@@ -348,24 +374,13 @@ def test_a_merge_of_branches_that_track_a_folder_differently_writes_nothing_over
     the other branch's d/sub over the files d's manifest names, its abort left them, and
     the next unrelated commit recorded them into d.gitstore. Nested manifests are now
     left as they are, named, and a commit of both is refused."""
-    repo = solo(tmp_path / "repo", tmp_path / "cache")
-    repo.write("code.txt", "code\n")
-    repo.git("add", "code.txt")
-    repo.git("commit", "-qm", "code")
-    repo.git("switch", "-qc", "feat")
-    repo.write("d/sub/x", b"X feat")
-    repo.write("d/y", b"Y")
-    repo.gs("track", feat_tracks)
-    repo.write("code.txt", "feat\n")
-    repo.git("add", "-A")
-    repo.git("commit", "-qm", "feat")
-    repo.git("switch", "-q", "main")
-    repo.write("d/sub/x", b"X main")
-    repo.write("d/y", b"Y")
-    repo.gs("track", main_tracks)
-    repo.write("code.txt", "main\n")
-    repo.git("add", "-A")
-    repo.git("commit", "-qm", "main")
+    repo = _diverged(
+        tmp_path,
+        {"d/sub/x": b"X feat", "d/y": b"Y"},
+        lambda r: r.gs("track", feat_tracks),
+        {"d/sub/x": b"X main", "d/y": b"Y"},
+        lambda r: r.gs("track", main_tracks),
+    )
     stopped = repo.git("merge", "feat", ok=False)
     assert "lies inside the tracked path d" in stopped.stderr, stopped.stderr
     assert repo.read("d/sub/x") == b"X main"
@@ -385,24 +400,18 @@ def test_a_merge_that_tracks_a_folder_git_keeps_leaves_gits_files_alone(tmp_path
     """Twentieth QA pass: main keeps d in git, feat tracks it with gitstore. The stopped
     merge wrote feat's d/a over git's file and deleted d/b (their bytes happened to be
     in the cache); after the abort `git commit -a` would have recorded both in git."""
-    repo = solo(tmp_path / "repo", tmp_path / "cache")
-    repo.write("code.txt", "code\n")
-    repo.git("add", "code.txt")
-    repo.git("commit", "-qm", "code")
-    repo.git("switch", "-qc", "feat")
-    repo.write("d/a", b"A feat")
-    repo.gs("track", "d")
-    repo.write("code.txt", "feat\n")
-    repo.git("add", "-A")
-    repo.git("commit", "-qm", "feat")
-    repo.git("switch", "-q", "main")
-    repo.write("d/a", b"A main")
-    repo.write("d/b", b"B main")
-    repo.gs("track", "d")  # the bytes go into the cache, then d goes to git
-    repo.gs("untrack", "d")
-    repo.write("code.txt", "main\n")
-    repo.git("add", "-A")
-    repo.git("commit", "-qm", "d in git")
+
+    def into_git(r: Clone) -> None:
+        r.gs("track", "d")  # the bytes go into the cache, then d goes to git
+        r.gs("untrack", "d")
+
+    repo = _diverged(
+        tmp_path,
+        {"d/a": b"A feat"},
+        lambda r: r.gs("track", "d"),
+        {"d/a": b"A main", "d/b": b"B main"},
+        into_git,
+    )
     stopped = repo.git("merge", "feat", ok=False)
     assert "left d as it is: git tracks its files" in stopped.stderr, stopped.stderr
     assert repo.read("d/a") == b"A main" and repo.read("d/b") == b"B main"

@@ -27,12 +27,18 @@ def alice(tmp_path: Path) -> Clone:
     return alice
 
 
+def _code(tmp_path: Path, name: str = "code.py", text: str = "print(1)\n") -> Clone:
+    """A repository whose one commit has ``name`` only."""
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    repo.write(name, text)
+    repo.git("add", name)
+    repo.git("commit", "-qm", "code")
+    return repo
+
+
 def _code_then_data(tmp_path: Path) -> Clone:
     """A repository whose first commit has code only and whose second tracks data/a.bin."""
-    repo = solo(tmp_path / "repo", tmp_path / "cache")
-    repo.write("code.py", "print(1)\n")
-    repo.git("add", "code.py")
-    repo.git("commit", "-qm", "code")
+    repo = _code(tmp_path)
     repo.write("data/a.bin", b"alpha")
     repo.gs("track", "data")
     repo.git("commit", "-qm", "data")
@@ -390,10 +396,7 @@ def test_a_stash_of_a_path_tracked_since_the_last_commit_pops_back_with_its_file
     """The stash takes the new manifest and its .gitignore line away, and with them the
     files (their content is in the cache); the pop put the manifest back but not the
     files, and said nothing."""
-    repo = solo(tmp_path / "repo", tmp_path / "cache")
-    repo.write("code.py", "print(1)\n")
-    repo.git("add", "code.py")
-    repo.git("commit", "-qm", "code")
+    repo = _code(tmp_path)
     repo.write("g/g.bin", b"new data")
     repo.gs("track", "g")
     repo.git("stash", "-q", *how)
@@ -409,10 +412,7 @@ def test_a_new_manifest_is_committed_with_its_gitignore_line_not_staged(
 ) -> None:
     """The line was on disk but not staged (a stash's pop, `git restore --staged`): the
     commit carried the manifest without it, and a clone offered the files to git."""
-    repo = solo(tmp_path / "repo", tmp_path / "cache")
-    repo.write(".gitignore", "/build/\n")
-    repo.git("add", ".gitignore")
-    repo.git("commit", "-qm", "ignore build")
+    repo = _code(tmp_path, ".gitignore", "/build/\n")
     repo.write("g/g.bin", b"new data")
     repo.gs("track", "g")
     if unstage == ["stash"]:

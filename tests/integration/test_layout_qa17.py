@@ -95,22 +95,41 @@ def test_a_submodule_moved_by_recurse_submodules_brings_its_data(tmp_path: Path)
     assert inner.read("data/img.jpg") == b"image v2"
 
 
+def _branched(
+    tmp_path: Path,
+    base: dict[str, bytes | str],
+    base_tracks: list[str],
+    feat: dict[str, bytes | str],
+    feat_tracks: list[str],
+) -> Clone:
+    """A repository on main, whose commit "base" wrote ``base`` and tracked ``base_tracks``,
+    and whose branch feat then wrote ``feat`` and tracked ``feat_tracks``."""
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    for message, files, tracks in (("base", base, base_tracks), ("feat", feat, feat_tracks)):
+        if message == "feat":
+            repo.git("switch", "-qc", "feat")
+        for name, data in files.items():
+            repo.write(name, data)
+        if tracks:
+            repo.gs("track", *tracks)
+        repo.git("add", "-A")
+        repo.git("commit", "-qm", message)
+    repo.git("switch", "-q", "main")
+    return repo
+
+
 def test_checkout_rev_leaves_out_what_the_sparse_checkout_leaves_out(tmp_path: Path) -> None:
     """`gitstore checkout REV` wrote manifests and data outside the sparse patterns, which
     the next `git switch` then half removed; now it leaves them out, as the hooks do,
     with a note, and a named path is still the user's choice."""
-    repo = solo(tmp_path / "repo", tmp_path / "cache")
-    repo.write("datasets/train/t.bin", b"t1")
-    repo.write("other/x/o.bin", b"o1")
-    repo.gs("track", "datasets/train", "other/x")
-    repo.git("add", "-A")
-    repo.git("commit", "-qm", "base")
-    repo.git("switch", "-qc", "feat")
-    repo.write("datasets/train/t.bin", b"t2")
-    repo.write("other/x/o.bin", b"o2")
-    repo.gs("track", "datasets/train", "other/x")
-    repo.git("commit", "-qm", "feat")
-    repo.git("switch", "-q", "main")
+    both = ["datasets/train", "other/x"]
+    repo = _branched(
+        tmp_path,
+        {"datasets/train/t.bin": b"t1", "other/x/o.bin": b"o1"},
+        both,
+        {"datasets/train/t.bin": b"t2", "other/x/o.bin": b"o2"},
+        both,
+    )
     repo.git("sparse-checkout", "set", "datasets")
     done = repo.gs("checkout", "feat")
     assert "other/x left out: outside the sparse checkout's patterns" in done.stderr
@@ -128,15 +147,13 @@ def test_a_dense_linked_worktree_is_not_judged_by_the_main_ones_patterns(
     """git keeps sparse patterns per work tree: a linked worktree made before the main
     one went sparse has none, yet `checkout REV` there left out a manifest new at REV
     by the main work tree's cone."""
-    repo = solo(tmp_path / "repo", tmp_path / "cache")
-    repo.write("datasets/train/t.bin", b"t1")
-    repo.gs("track", "datasets/train")
-    repo.git("commit", "-qm", "base")
-    repo.git("switch", "-qc", "feat")
-    repo.write("other/x/o.bin", b"o1")
-    repo.gs("track", "other/x")
-    repo.git("commit", "-qm", "feat")
-    repo.git("switch", "-q", "main")
+    repo = _branched(
+        tmp_path,
+        {"datasets/train/t.bin": b"t1"},
+        ["datasets/train"],
+        {"other/x/o.bin": b"o1"},
+        ["other/x"],
+    )
     repo.git("worktree", "add", "-q", "-b", "wt", str(tmp_path / "wt"))
     repo.git("sparse-checkout", "set", "datasets")
     linked = Clone(tmp_path / "wt", tmp_path / "cache")
@@ -151,16 +168,13 @@ def test_a_dense_linked_worktree_is_not_judged_by_the_main_ones_patterns(
 def test_a_switch_that_removes_a_nested_path_leaves_no_empty_folder(tmp_path: Path) -> None:
     """git deletes a folder with its last file; it could not delete other/ while
     other/x/ held the payload, and the hook then removed other/x/ alone."""
-    repo = solo(tmp_path / "repo", tmp_path / "cache")
-    repo.write("keep/k.bin", b"k")
-    repo.gs("track", "keep")
-    repo.git("commit", "-qm", "base")
-    repo.git("switch", "-qc", "feat")
-    repo.write("other/deep/x/o.bin", b"o1")
-    repo.write("single/f.bin", b"f")
-    repo.gs("track", "other/deep/x", "single/f.bin")
-    repo.git("commit", "-qm", "feat")
-    repo.git("switch", "-q", "main")
+    repo = _branched(
+        tmp_path,
+        {"keep/k.bin": b"k"},
+        ["keep"],
+        {"other/deep/x/o.bin": b"o1", "single/f.bin": b"f"},
+        ["other/deep/x", "single/f.bin"],
+    )
     assert not (repo.path / "other").exists() and not (repo.path / "single").exists()
     repo.git("switch", "-q", "feat")
     assert repo.read("other/deep/x/o.bin") == b"o1" and repo.read("single/f.bin") == b"f"
@@ -188,16 +202,13 @@ def test_track_refuses_when_the_sparse_checkout_leaves_out_gitignore(tmp_path: P
 def test_checkout_rev_leaves_out_a_manifest_new_at_rev_outside_the_cone(tmp_path: Path) -> None:
     """A manifest that is new at REV is not in git's index yet: cone-mode patterns decide
     from its folder; one inside them is written."""
-    repo = solo(tmp_path / "repo", tmp_path / "cache")
-    repo.write("src/x.py", "x\n")
-    repo.git("add", "-A")
-    repo.git("commit", "-qm", "code")
-    repo.git("switch", "-qc", "feat")
-    repo.write("other/new.bin", b"outside")
-    repo.write("src/deep/s.bin", b"inside")
-    repo.gs("track", "other/new.bin", "src/deep/s.bin")
-    repo.git("commit", "-qm", "data")
-    repo.git("switch", "-q", "main")
+    repo = _branched(
+        tmp_path,
+        {"src/x.py": "x\n"},
+        [],
+        {"other/new.bin": b"outside", "src/deep/s.bin": b"inside"},
+        ["other/new.bin", "src/deep/s.bin"],
+    )
     repo.git("sparse-checkout", "set", "src")
     done = repo.gs("checkout", "feat")
     assert "other/new.bin left out" in done.stderr, done.stderr
