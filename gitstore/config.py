@@ -172,17 +172,11 @@ def read_layer(path: Path | None, memo: ParsedMemo | None = None) -> dict[str, A
 
 
 def _sparse_patterns(root: Path, common_dir: Path) -> bool:
-    """Whether the work tree at ``root`` has sparse-checkout patterns: in the common git
-    dir for the main work tree, in its own git dir for a linked one (``.git`` a file:
-    git keeps the patterns per work tree, and a linked one may have none of the main's)."""
-    try:
-        first = (root / ".git").read_text("utf-8", "replace").splitlines()[0]
-    except (OSError, IndexError):  # a folder (the main work tree), or none
-        return (common_dir / "info" / "sparse-checkout").exists()
-    if not first.startswith("gitdir: "):
-        return False
-    git_dir = Path(first[len("gitdir: ") :].strip())
-    return (root / git_dir / "info" / "sparse-checkout").exists()  # absolute, or from root
+    """Whether the work tree at ``root`` has sparse-checkout patterns (its own)."""
+    from .gitrepo import own_git_dir, sparse_patterns_file
+
+    git_dir = own_git_dir(root, common_dir)
+    return git_dir is not None and sparse_patterns_file(git_dir).exists()
 
 
 def _left_out_by_sparse_checkout(root: Path, common_dir: Path) -> dict[str, Any]:

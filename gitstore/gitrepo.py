@@ -150,6 +150,27 @@ def _first_error_line(stderr: bytes) -> str:
     return next((ln for ln in lines if not ln.startswith("hint:")), "no message")
 
 
+def sparse_patterns_file(git_dir: Path) -> Path:
+    """Where git keeps a work tree's sparse-checkout patterns: its own git dir, which for
+    a linked worktree is not the main one's (a linked worktree may have none of them)."""
+    return git_dir / "info" / "sparse-checkout"
+
+
+def own_git_dir(root: Path, common_dir: Path) -> Path | None:
+    """The git dir of the work tree at ``root``: the common one for the main work tree
+    (``.git`` a folder), the one its ``.git`` file names for a linked one; None if
+    neither can be read."""
+    try:
+        first = (root / ".git").read_text("utf-8", "replace").splitlines()[0]
+    except IsADirectoryError:
+        return common_dir
+    except (OSError, IndexError):
+        return common_dir if (root / ".git").is_dir() else None
+    if not first.startswith("gitdir: "):
+        return None
+    return root / first[len("gitdir: ") :].strip()  # absolute, or from root
+
+
 class GitRepo:
     """One git repository (or linked worktree) as gitstore sees it."""
 
@@ -816,8 +837,7 @@ class GitRepo:
         yet, cone-mode patterns leave out their folder (non-cone patterns are not
         judged: such a path counts as in). One ``git ls-files -t``; none asked when
         the work tree has no patterns."""
-        # git keeps the patterns per work tree: a linked one's are in its own git dir
-        patterns = self.git_dir / "info" / "sparse-checkout"
+        patterns = sparse_patterns_file(self.git_dir)
         if not paths or not patterns.exists():
             return set()
         asked = set(paths)

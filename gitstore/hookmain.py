@@ -97,6 +97,37 @@ def git_command(words: Sequence[str] | None) -> str | None:
     return None
 
 
+def forced(words: Sequence[str] | None) -> bool:
+    """Whether git command line ``words`` is a checkout or switch that discards local
+    changes (``-f``, ``--force``, ``--discard-changes``)."""
+    command = git_command(words)
+    if command not in ("checkout", "switch") or words is None:
+        return False
+    rest = words[words.index(command) + 1 :]
+    if "--f" in rest or has_option(rest, "--force") or has_option(rest, "--discard-changes"):
+        return True  # (git takes --f for --force: no other option begins so)
+    valued = iter(rest)
+    for word in valued:
+        if word == "--":
+            break
+        if word in ("-b", "-B", "-c", "-C", "--orphan"):
+            next(valued, None)  # a branch name, which may well hold an f
+        elif word.startswith("-") and not word.startswith("--"):
+            for ch in word[1:]:
+                if ch in "bBcC":
+                    break  # the rest of the word is the branch name
+                if ch == "f":
+                    return True
+    return False
+
+
+def stash_action(words: Sequence[str] | None) -> str:
+    """What ``git stash ...`` does (``push`` when no action is named)."""
+    rest = list(words or ())
+    rest = rest[rest.index("stash") + 1 :] if "stash" in rest else []
+    return next((w for w in rest if not w.startswith("-")), "push")
+
+
 def _index_change_is_ours(args: Sequence[str], words: Sequence[str] | None) -> bool:
     """Whether a post-index-change is one gitstore may act on: git updated the work tree
     (the first argument is 1: a reset, revert, cherry-pick, stash...) in a command

@@ -973,7 +973,7 @@ def post_checkout(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> 
     if ctx.repo.is_rebase_in_progress() and not ctx.repo.rebase_picks_nothing():
         return HookReport()
     report = _between(ctx, old, new)
-    from .hookmain import git_argv, git_command
+    from .hookmain import forced, git_argv, git_command
 
     words = git_argv()
     if git_command(words) == "rebase" and old and new != ZERO:
@@ -982,7 +982,7 @@ def post_checkout(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> 
         # tip, the paths it took away included (the branch added them)
         changed = ctx.repo.changed_manifests(old if old != ZERO else None, new)
         RebaseTouched.note(ctx.repo, [m for m, _o, _n in changed], starting=True)
-    elif _forced(words):
+    elif forced(words):
         # `git checkout -f`, `git switch --discard-changes`: git also put back the
         # manifests that do not differ between the two commits (a `track` not
         # committed yet), as `git reset --hard` does: their paths follow them too;
@@ -1000,34 +1000,12 @@ def _add_lines(report: HookReport, more: HookReport) -> None:
     report.lines += [line for line in more.lines if line not in report.lines]
 
 
-def _forced(words: Sequence[str] | None) -> bool:
-    """Whether git command line ``words`` is a checkout or switch that discards local
-    changes (``-f``, ``--force``, ``--discard-changes``)."""
-    from .hookmain import git_command, has_option
-
-    command = git_command(words)
-    if command not in ("checkout", "switch") or words is None:
-        return False
-    rest = words[words.index(command) + 1 :]
-    if "--f" in rest or has_option(rest, "--force") or has_option(rest, "--discard-changes"):
-        return True  # (git takes --f for --force: no other option begins so)
-    valued = iter(rest)
-    for word in valued:
-        if word == "--":
-            break
-        if word in ("-b", "-B", "-c", "-C", "--orphan"):
-            next(valued, None)  # a branch name, which may well hold an f
-        elif word.startswith("-") and not word.startswith("--"):
-            for ch in word[1:]:
-                if ch in "bBcC":
-                    break  # the rest of the word is the branch name
-                if ch == "f":
-                    return True
-    return False
-
-
 def _unreached(
-    ctx: Context, moved: Collection[str] = (), stash: Sequence[str] | None = None
+    ctx: Context,
+    moved: Collection[str] = (),
+    stash: Sequence[str] | None = None,
+    reached: Reached | None = None,
+    indexed: Mapping[str, str] | None = None,
 ) -> list[tuple[str, str | None, str | None]]:
     """The work tree's manifests whose tracked path was not last brought whole to their
     bytes (:class:`Reached`): git wrote them with no hook to follow.
@@ -1039,15 +1017,19 @@ def _unreached(
     the pop puts them back: files in the way would fail it); a stash of a path
     tracked since the last commit took its files away, and the pop brings them.
     A conflicted manifest waits for ``gitstore resolve``; a path checked out
-    in part on purpose stays so.
+    in part on purpose stays so. ``reached`` and ``indexed`` (the index's
+    manifests): as the caller has them read already.
     """
     repo = ctx.repo
-    reached = Reached.load(repo.state_dir)
+    if reached is None:
+        reached = Reached.load(repo.state_dir)
+    if indexed is None:
+        indexed = repo.index_manifests()
     root = ctx.workspace.root
     partly = {r for r, why in load_pending(ctx).items() if why == marks_file.PARTIAL}
     out: list[tuple[str, str | None, str | None]] = []
     absent: list[tuple[str, str]] = []  # (manifest, path) moved, whose path is not there
-    for mpath in sorted(set(moved) | reached.records.keys() | repo.index_manifests().keys()):
+    for mpath in sorted(set(moved) | reached.records.keys() | indexed.keys()):
         rel = mf.tracked_path(mpath)
         try:
             data = (root / mpath).read_bytes()
@@ -1203,7 +1185,7 @@ def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookRepor
     Checkout's rule holds: a file whose content is not in the cache is never
     replaced.
     """
-    from .hookmain import git_command, has_option
+    from .hookmain import git_command, has_option, stash_action
 
     index_file = os.environ.get("GIT_INDEX_FILE", "")
     if index_file and os.path.basename(index_file) != "index":
@@ -1213,7 +1195,7 @@ def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookRepor
     aborting = command == "rebase" and has_option(git_argv, "--abort")
     if repo.is_rebase_in_progress() and not aborting:
         return HookReport()
-    if command == "stash" and _stash_action(git_argv) not in ("pop", "apply", "branch"):
+    if command == "stash" and stash_action(git_argv) not in ("pop", "apply", "branch"):
         # a stash being made writes git's scratch indexes in-process (what the hook
         # then reads is the user's index, staged removals and all); its work tree is
         # reset by a `git reset --hard` of its own, whose hook does the work
@@ -1234,12 +1216,15 @@ def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookRepor
     ]
     if command == "stash" and deleted:  # as the untrack it replays: the files are the user's
         Reached.mark(repo.state_dir, dict.fromkeys(deleted))
-    undone = _untracked_by_undo(ctx, reached, set(deleted)) if command != "stash" else []
+        reached = Reached.load(repo.state_dir)
+    indexed = repo.index_manifests()
+    undone = _untracked_by_undo(ctx, reached, set(deleted), indexed) if command != "stash" else []
     changes += undone
     # and every manifest whose path holds files it was not brought whole to: a path
     # with a file left alone (content not in the cache) has no record, yet its other
     # files follow the manifest
-    changes += _unreached(ctx, moved, stash=(git_argv or ()) if command == "stash" else None)
+    stash = (git_argv or ()) if command == "stash" else None
+    changes += _unreached(ctx, moved, stash, reached, indexed)
     report = materialise_changes(ctx, sorted(changes))
     _say_undone(ctx, report, undone)
     if aborting:  # what `gitstore resolve` brought at the rebase's stops is undone now
@@ -1264,7 +1249,7 @@ def _say_undone(
 
 
 def _untracked_by_undo(
-    ctx: Context, reached: Reached, deleted: set[str]
+    ctx: Context, reached: Reached, deleted: set[str], indexed: Mapping[str, str] | None = None
 ) -> list[tuple[str, str | None, str | None]]:
     """Manifests gitstore brought that git has taken away with their ``.gitignore`` line,
     in neither HEAD nor the index: the path a stopped merge, cherry-pick or ``git am -3``
@@ -1280,7 +1265,7 @@ def _untracked_by_undo(
     candidates = [m for m in reached.records if m not in deleted and not os.path.lexists(root / m)]
     if not candidates:
         return []
-    staged = ctx.repo.index_manifests()
+    staged = ctx.repo.index_manifests() if indexed is None else indexed
     head = ctx.repo.head()
     at_head = ctx.repo.list_manifests(head) if head is not None else {}
     ignored = set(gitignore.read_lines(root / ".gitignore"))
@@ -1293,13 +1278,6 @@ def _untracked_by_undo(
             continue  # still ignored: the user's `git rm` of the manifest alone
         out.append((mpath, None, None))
     return out
-
-
-def _stash_action(words: Sequence[str] | None) -> str:
-    """What ``git stash ...`` does (``push`` when no action is named)."""
-    rest = list(words or ())
-    rest = rest[rest.index("stash") + 1 :] if "stash" in rest else []
-    return next((w for w in rest if not w.startswith("-")), "push")
 
 
 def _between(ctx: Context, old: str, new: str, by_lines: bool = True) -> HookReport:
