@@ -16,7 +16,7 @@ import operator
 import os
 import stat as statmod
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -387,6 +387,45 @@ class RebaseTouched:
         found = read_tagged_map(path, cls.MAGIC) or {}
         path.unlink(missing_ok=True)
         return sorted(m for m in found if isinstance(m, str))
+
+
+class Provisional:
+    """Paths the hooks brought for manifests a stopped merge, cherry-pick, revert or ``git am``
+    added (not at HEAD), each with the HEAD it was brought on.
+
+    Abandoning that operation (``--abort``, ``--skip``, ``reset --hard``, a forced
+    checkout) takes the manifest and its ``.gitignore`` line away and leaves the files
+    neither tracked nor ignored: those files go, and only those. A path the user
+    tracked and later stopped tracking by hand is never in this record, so no later
+    command takes its files for an abandoned operation's. Entries noted on another
+    HEAD are dropped at the next note: the operation ended one way or the other.
+    """
+
+    FILE = "provisional"
+    MAGIC = "gitstore-provisional-1"
+
+    @classmethod
+    def note(cls, state_dir: Path, head: str, mpaths: Sequence[str]) -> None:
+        path = state_dir / cls.FILE
+        found = read_tagged_map(path, cls.MAGIC) or {}
+        keep = {m: h for m, h in found.items() if h == head}
+        keep.update(dict.fromkeys(mpaths, head))
+        if keep != found:
+            write_tagged_map(path, cls.MAGIC, keep)
+
+    @classmethod
+    def on(cls, state_dir: Path, head: str | None) -> set[str]:
+        """The manifests noted on ``head``."""
+        found = read_tagged_map(state_dir / cls.FILE, cls.MAGIC) or {}
+        return {m for m, h in found.items() if isinstance(m, str) and h == head}
+
+    @classmethod
+    def forget(cls, state_dir: Path, mpaths: Iterable[str]) -> None:
+        path = state_dir / cls.FILE
+        found = read_tagged_map(path, cls.MAGIC) or {}
+        keep = {m: h for m, h in found.items() if m not in set(mpaths)}
+        if keep != found:
+            write_tagged_map(path, cls.MAGIC, keep)
 
 
 # a stamp: (BLAKE3 of the manifest's bytes, T, st_dev, (boot id, wall clock,

@@ -58,6 +58,15 @@ def _write(path: Path, lines: list[str]) -> None:
     replace_with(path, data, tmp=path.with_name(".gitignore.gitstore-tmp"))
 
 
+def conflicted(root: Path) -> bool:
+    """Whether the top-level .gitignore holds a merge's conflict markers: staged so, the
+    conflict would pass for resolved and the markers go into the commit."""
+    lines = read_lines(root / ".gitignore")
+    return any(line.startswith("<<<<<<< ") for line in lines) and any(
+        line.startswith(">>>>>>> ") for line in lines
+    )
+
+
 def add(root: Path, relpath: str, is_dir: bool) -> bool:
     """Add the entry for ``relpath`` (replacing the other kind's); True if the file changed."""
     return bool(add_many(root, [(relpath, is_dir)]))

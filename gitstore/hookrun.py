@@ -19,7 +19,6 @@ the clone's state, so that pre-commit never records stale files as a change.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import os
 import posixpath
@@ -33,7 +32,15 @@ from typing import TYPE_CHECKING
 from . import config as cfg
 from . import manifest as mf
 from . import pending as marks_file
-from .cleanrecord import CleanRecord, Reached, RebaseTouched, Stamps, TrackChanges, manifest_bytes
+from .cleanrecord import (
+    CleanRecord,
+    Provisional,
+    Reached,
+    RebaseTouched,
+    Stamps,
+    TrackChanges,
+    manifest_bytes,
+)
 from .errors import GitstoreError, ManifestError, StoreUnavailableError, TransferError
 from .gitrepo import GitRepo, blob_id_of
 from .progress import count as counted
@@ -484,11 +491,12 @@ def _keep_ignored(
         return
     root = ctx.workspace.root
     lines = gitignore.read_lines(root / ".gitignore")
-    clean = ctx.repo.git("diff", "--quiet", "--", ".gitignore", check=False).returncode == 0
-    index_file = _staged_gitignore(ctx) if not clean else None
-    in_index = (
-        set(lines) if clean else set(gitignore.split_lines(index_file[1] if index_file else b""))
+    index_file = _staged_gitignore(ctx)
+    # nothing of the user's unstaged in it (a .gitignore git does not know yet is all unstaged)
+    clean = (index_file is not None or not os.path.lexists(root / ".gitignore")) and (
+        ctx.repo.git("diff", "--quiet", "--", ".gitignore", check=False).returncode == 0
     )
+    in_index = set(gitignore.split_lines(index_file[1])) if index_file is not None else set()
     on_disk = set(lines)
     add: list[tuple[str, bool]] = []  # not staged (nor, perhaps, on disk)
     for mpath in new:
@@ -611,19 +619,10 @@ def _check_staged(
         )
         report.exit_code = 1
         return report
-    nested = _nesting(mpaths, mpaths)
-    if nested:
-        inner, outer = sorted(nested.items())[0]
-        report.lines.append(
-            f"gitstore: {inner} lies inside the tracked path {mf.tracked_path(outer)} ({outer}):"
-            " two ways of tracking the same files (a merge of branches that track it"
-            " differently); commit refused"
-        )
-        report.lines.append(
-            f"hint: keep one: `gitstore untrack {shlex.quote(mf.tracked_path(inner))}` (or"
-            f" `gitstore untrack {shlex.quote(mf.tracked_path(outer))}`), then `gitstore track`"
-            " the path you keep; the files stay"
-        )
+    nested = mf.nesting_error(mpaths)
+    if nested is not None:
+        report.lines.append(f"gitstore: {nested.message}; commit refused")
+        report.lines.append(f"hint: {nested.hint}")
         report.exit_code = 1
         return report
     if not staged:
@@ -988,7 +987,7 @@ def post_checkout(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> 
         # committed yet), as `git reset --hard` does: their paths follow them too;
         # and it cancels a stopped merge or cherry-pick, as `--abort` does: the path
         # that added goes with its manifest and .gitignore line
-        undone = _untracked_by_undo(ctx, Reached.load(ctx.repo.state_dir), set())
+        undone = _untracked_by_undo(ctx, Reached.load(ctx.repo.state_dir), set(), old)
         _add_lines(report, materialise_changes(ctx, _unreached(ctx) + undone))
         _say_undone(ctx, report, undone)
     return report
@@ -1218,13 +1217,17 @@ def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookRepor
         Reached.mark(repo.state_dir, dict.fromkeys(deleted))
         reached = Reached.load(repo.state_dir)
     indexed = repo.index_manifests()
-    undone = _untracked_by_undo(ctx, reached, set(deleted), indexed) if command != "stash" else []
+    head = repo.head()
+    undone = (
+        _untracked_by_undo(ctx, reached, set(deleted), head, indexed) if command != "stash" else []
+    )
     changes += undone
     # and every manifest whose path holds files it was not brought whole to: a path
     # with a file left alone (content not in the cache) has no record, yet its other
     # files follow the manifest
     stash = (git_argv or ()) if command == "stash" else None
     changes += _unreached(ctx, moved, stash, reached, indexed)
+    _note_provisional(ctx, head, changes, command)
     report = materialise_changes(ctx, sorted(changes))
     _say_undone(ctx, report, undone)
     if aborting:  # what `gitstore resolve` brought at the rebase's stops is undone now
@@ -1248,21 +1251,60 @@ def _say_undone(
         )
 
 
+def _note_provisional(
+    ctx: Context,
+    head: str | None,
+    changes: Sequence[tuple[str, str | None, str | None]],
+    command: str | None,
+) -> None:
+    """In a merge, cherry-pick, revert or ``git am`` (``command``, or one stopped: git
+    writes ``MERGE_HEAD`` and the like after the index), note the paths these changes
+    bring whose manifests HEAD lacks (:class:`Provisional`): the operation added them,
+    and abandoning it before HEAD moves takes them away."""
+    git_dir = ctx.repo.git_dir
+    stops = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD")
+    stopped = (
+        command in ("merge", "cherry-pick", "revert", "am")
+        or any((git_dir / name).exists() for name in stops)
+        or (git_dir / "rebase-apply" / "applying").exists()
+    )
+    if not stopped or head is None or not changes:
+        return
+    root = ctx.workspace.root
+    there = [m for m, _old, new in changes if new is not None and os.path.lexists(root / m)]
+    if there:
+        at_head = ctx.repo.list_manifests(head)
+        Provisional.note(ctx.repo.state_dir, head, [m for m in there if m not in at_head])
+
+
 def _untracked_by_undo(
-    ctx: Context, reached: Reached, deleted: set[str], indexed: Mapping[str, str] | None = None
+    ctx: Context,
+    reached: Reached,
+    deleted: set[str],
+    head: str | None,
+    indexed: Mapping[str, str] | None = None,
 ) -> list[tuple[str, str | None, str | None]]:
     """Manifests gitstore brought that git has taken away with their ``.gitignore`` line,
     in neither HEAD nor the index: the path a stopped merge, cherry-pick or ``git am -3``
-    added, undone by its ``--abort`` (``--skip``, ``reset --hard``). Its files, left
-    neither tracked nor ignored, would go into git with the next ``git add -A``.
+    added, undone by its ``--abort`` (``--skip``, ``reset --hard``, a forced checkout).
+    Its files, left neither tracked nor ignored, would go into git with the next ``git
+    add -A``.
 
-    A manifest the user removed with ``git rm`` keeps its ``.gitignore`` line (so its
-    files stay ignored, and stay): only git's undoing of the whole change counts.
+    Only a path noted as that operation's (:class:`Provisional`, on ``head``: the HEAD
+    the operation stopped on, which the undoing command has not moved yet) counts: a
+    path the user stopped tracking by hand is theirs, whatever later command runs. A
+    manifest the user removed with ``git rm`` keeps its ``.gitignore`` line (so its
+    files stay ignored, and stay).
     """
     from . import gitignore
 
     root = ctx.workspace.root
-    candidates = [m for m in reached.records if m not in deleted and not os.path.lexists(root / m)]
+    noted = Provisional.on(ctx.repo.state_dir, head) if head else set()
+    candidates = [
+        m
+        for m in noted
+        if m in reached.records and m not in deleted and not os.path.lexists(root / m)
+    ]
     if not candidates:
         return []
     staged = ctx.repo.index_manifests() if indexed is None else indexed
@@ -1277,6 +1319,7 @@ def _untracked_by_undo(
         if any(gitignore.entry_for(rel, d) in ignored for d in (True, False)):
             continue  # still ignored: the user's `git rm` of the manifest alone
         out.append((mpath, None, None))
+    Provisional.forget(ctx.repo.state_dir, [m for m, _o, _n in out])
     return out
 
 
@@ -1385,18 +1428,13 @@ def materialise_changes(
         handled.append(mpath)
     added = [m for m in present if m in new_here]
     if added:  # a manifest there now nesting with another: a merge of two ways of tracking
-        nested = _nesting(added, ws.manifest_paths())
-        for within, around in sorted(nested.items()):
-            said = mf.tracked_path(within if within in present else around)
-            report.lines.append(
-                f"gitstore: left {said} as it is: {within} lies inside the tracked path"
-                f" {mf.tracked_path(around)} (the branches track it differently); keep one"
-                f" (`gitstore untrack`), then `gitstore checkout`"
-            )
-            for m in (within, around):
-                if m in added and m in present:
-                    del present[m]
-                    handled.remove(m)
+        from .workspace import nesting_lines
+
+        clash = nesting_lines(ws.manifest_paths())
+        for m in [m for m in added if m in clash]:
+            report.lines.append(f"gitstore: left {mf.tracked_path(m)} as it is: {clash[m]}")
+            del present[m]
+            handled.remove(m)
         # and one whose files git's index holds (a merge of a branch that moved the
         # path into gitstore with one that keeps it in git): git's files are not ours
         added = [m for m in added if m in present]
@@ -1536,29 +1574,6 @@ def _tracked_by_git(ws: Workspace, rels: Sequence[str]) -> set[str]:
         if not p.endswith(mf.SUFFIX)
     ]
     return {rel for rel in rels if any(p == rel or p.startswith(rel + "/") for p in found)}
-
-
-def _nesting(manifests: Iterable[str], among: Sequence[str]) -> dict[str, str]:
-    """{inner manifest: outer manifest} for each of ``manifests`` whose tracked path lies
-    inside, or holds, the tracked path of one of ``among``: two ways of tracking the
-    same files, which only a merge of branches that track them differently makes."""
-    rels = sorted(mf.tracked_path(m) for m in among)
-    known = set(rels)
-    out: dict[str, str] = {}
-    for mpath in manifests:
-        rel = mf.tracked_path(mpath)
-        parts = rel.split("/")
-        outer = next(
-            ("/".join(parts[:i]) for i in range(1, len(parts)) if "/".join(parts[:i]) in known),
-            None,
-        )
-        if outer is not None:
-            out[mpath] = mf.manifest_path(outer)
-            continue
-        i = bisect.bisect_left(rels, rel + "/")
-        if i < len(rels) and rels[i].startswith(rel + "/"):
-            out[mf.manifest_path(rels[i])] = mpath
-    return out
 
 
 def _overlapping(

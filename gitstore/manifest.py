@@ -169,8 +169,9 @@ def nesting_error(mpaths: Iterable[str]) -> ManifestError | None:
                 return ManifestError(
                     f"{manifest_path(rel)} tracks {rel}, which is inside {outer}, tracked by"
                     f" {manifest_path(outer)} (a merge brought both)",
-                    hint=f"keep one: `gitstore untrack {rel}` (then `gitstore track {outer}`),"
-                    f" or `gitstore untrack {outer}`, and commit",
+                    hint=f"keep one: `gitstore untrack {rel}` then `gitstore checkout {outer}`"
+                    f" (its merged version), or `gitstore untrack {outer}` then `gitstore"
+                    f" checkout {rel}`; then commit",
                 )
     return None
 

@@ -467,6 +467,17 @@ class TrackMemo:
 _REREADS = 5  # a manifest that fails to parse and changes meanwhile: read again this often
 
 
+def _refuse_conflicted_gitignore(root: Path) -> None:
+    """track and untrack stage .gitignore: never with a merge's conflict markers in it."""
+    if gitignore.conflicted(root):
+        raise PathError(
+            ".gitignore has merge conflict markers: staged with gitstore's line, the conflict"
+            " would pass for resolved",
+            hint="resolve .gitignore first (`git add .gitignore` once it is), then run the"
+            " command again",
+        )
+
+
 def splice(old: bytes, rows: list[Row], redo: list[int] | None = None) -> bytes | None:
     """The manifest for ``rows`` made from ``old`` (canonical, see TrackMemo) by changing lines.
 
@@ -554,7 +565,7 @@ def _head_of(path: Path) -> bytes:
         return b""
 
 
-def _nested(mpaths: Sequence[str]) -> dict[str, str]:
+def nesting_lines(mpaths: Sequence[str]) -> dict[str, str]:
     """{manifest: error} for each of ``mpaths`` that tracks a path inside another's, or
     holds another's (a merge can bring both: :func:`gitstore.manifest.nesting_error`)."""
     tracked = {mf.tracked_path(m) for m in mpaths}
@@ -865,6 +876,7 @@ class Workspace:
                         if tracked
                         else f"`gitstore track {outer}` alone takes in {rel} too",
                     )
+        _refuse_conflicted_gitignore(self.root)
         if not os.path.lexists(self.root / ".gitignore") and self.repo.outside_sparse_checkout(
             ".gitignore"
         ):  # a new one would lack the team's lines, and git would refuse to stage it
@@ -1381,6 +1393,7 @@ class Workspace:
         in_git = set(self.repo.ls_files([f":(literal){m}" for m in mpaths]))  # one git process
         for mpath in mpaths:
             self._require_manifest(mpath, mpath in in_git)
+        _refuse_conflicted_gitignore(self.root)
         with self.lock():
             for rel in rels:
                 self._unlink_from_cache(rel)
@@ -1544,7 +1557,7 @@ class Workspace:
             for m in self.manifest_paths()
             if not only or any(mf.overlaps(mf.tracked_path(m), o) for o in only)
         ]
-        clash = _nested(mpaths)
+        clash = nesting_lines(mpaths)
         read = {m: manifest_bytes(self.root, m) for m in mpaths if m not in clash}
         still = stamps.still(self.root, {m: d for m, d in read.items() if d is not None})
         out = []

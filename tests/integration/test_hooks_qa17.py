@@ -382,7 +382,7 @@ def test_a_merge_of_branches_that_track_a_folder_differently_writes_nothing_over
         lambda r: r.gs("track", main_tracks),
     )
     stopped = repo.git("merge", "feat", ok=False)
-    assert "lies inside the tracked path d" in stopped.stderr, stopped.stderr
+    assert "which is inside d, tracked by d.gitstore" in stopped.stderr, stopped.stderr
     assert repo.read("d/sub/x") == b"X main"
     repo.git("checkout", "--theirs", "code.txt", ".gitignore")
     repo.git("add", "code.txt", ".gitignore")
@@ -416,4 +416,73 @@ def test_a_merge_that_tracks_a_folder_git_keeps_leaves_gits_files_alone(tmp_path
     assert "left d as it is: git tracks its files" in stopped.stderr, stopped.stderr
     assert repo.read("d/a") == b"A main" and repo.read("d/b") == b"B main"
     repo.git("merge", "--abort")
+    assert repo.git("status", "--porcelain").stdout == ""
+
+
+@pytest.mark.parametrize(
+    "later", [("cherry-pick", "feat"), ("reset", "-q", "--keep", "HEAD"), ("checkout", "-qf")]
+)
+@pytest.mark.parametrize("committed", [True, False])
+def test_files_the_user_stopped_tracking_by_hand_survive_later_commands(
+    tmp_path: Path, later: tuple[str, ...], committed: bool
+) -> None:
+    """Twenty-first QA pass: a path untracked by hand (manifest and .gitignore line
+    removed with git) looked like an abandoned merge's to any later cherry-pick, reset
+    or forced checkout, which deleted its files; uncommitted, the manifest was then only
+    a dangling blob. Only paths a stopped operation brought are taken away now."""
+    repo = _diverged(tmp_path, {"f.txt": b"f"}, lambda r: None, {}, lambda r: None)
+    repo.write("d/a", b"the user's")
+    repo.gs("track", "d")
+    repo.git("commit", "-qm", "track d")
+    repo.git("rm", "-q", "--cached", "d.gitstore")
+    (repo.path / "d.gitstore").unlink()
+    repo.write(".gitignore", "")
+    repo.git("add", ".gitignore")
+    if committed:
+        repo.git("commit", "-qm", "stop tracking d by hand")
+    done = repo.git(*later, ok=None)
+    assert repo.read("d/a") == b"the user's", done.stderr
+    assert "removed d" not in done.stderr
+
+
+def test_track_refuses_while_gitignore_holds_conflict_markers(tmp_path: Path) -> None:
+    """Twenty-first QA pass: `gitstore track` in a merge stopped at a conflict in
+    .gitignore staged it, markers and all: git took the conflict for resolved."""
+    repo = _diverged(
+        tmp_path,
+        {"d/a": b"a"},
+        lambda r: r.gs("track", "d"),
+        {".gitignore": "*.tmp\n"},
+        lambda r: None,
+    )
+    stopped = repo.git("merge", "feat", ok=False)
+    assert "CONFLICT" in stopped.stdout + stopped.stderr
+    repo.write("e/e", b"e")
+    refused = repo.gs("track", "e", ok=False)
+    assert ".gitignore has merge conflict markers" in refused.stderr
+    assert not (repo.path / "e.gitstore").exists()
+    assert repo.git("ls-files", "-u", ".gitignore").stdout  # still unmerged, as git left it
+
+
+def test_the_way_out_of_two_ways_of_tracking_keeps_the_merged_version(tmp_path: Path) -> None:
+    """Twenty-first QA pass: the hint said untrack d/sub then `gitstore track d`, which
+    recorded the files on disk, not the merged d: the other branch's d/y was dropped."""
+    repo = _diverged(
+        tmp_path,
+        {"d/sub/x": b"X feat", "d/y": b"Y feat"},
+        lambda r: r.gs("track", "d"),
+        {"d/sub/x": b"X main"},
+        lambda r: r.gs("track", "d/sub"),
+    )
+    stopped = repo.git("merge", "feat", ok=False)
+    assert "`gitstore untrack d/sub` then `gitstore checkout d`" in stopped.stderr
+    repo.write(".gitignore", "/d/\n")
+    repo.write("code.txt", "merged\n")
+    repo.git("add", ".gitignore", "code.txt")
+    repo.gs("untrack", "d/sub")
+    repo.gs("checkout", "d")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "merged")
+    assert repo.gs("cat", "d/y", "--rev", "HEAD").stdout == "Y feat"
+    assert repo.gs("cat", "d/sub/x", "--rev", "HEAD").stdout == "X feat"
     assert repo.git("status", "--porcelain").stdout == ""
