@@ -468,7 +468,14 @@ _REREADS = 5  # a manifest that fails to parse and changes meanwhile: read again
 
 
 def _refuse_conflicted_gitignore(root: Path) -> None:
-    """track and untrack stage .gitignore: never with a merge's conflict markers in it."""
+    """track and untrack stage .gitignore: never with a merge's conflict markers in it, nor
+    a symbolic link, which git does not read (2.32 and later) and writing would replace."""
+    if os.path.islink(root / ".gitignore"):
+        raise PathError(
+            ".gitignore is a symbolic link: git does not read a .gitignore that is one, so"
+            " the paths gitstore lists there would not be ignored",
+            hint="put a file holding its lines in place of the link, then run the command again",
+        )
     if gitignore.conflicted(root):
         raise PathError(
             ".gitignore has merge conflict markers: staged with gitstore's line, the conflict"

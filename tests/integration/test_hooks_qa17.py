@@ -486,3 +486,15 @@ def test_the_way_out_of_two_ways_of_tracking_keeps_the_merged_version(tmp_path: 
     assert repo.gs("cat", "d/y", "--rev", "HEAD").stdout == "Y feat"
     assert repo.gs("cat", "d/sub/x", "--rev", "HEAD").stdout == "X feat"
     assert repo.git("status", "--porcelain").stdout == ""
+
+
+def test_track_refuses_a_symlinked_gitignore(tmp_path: Path) -> None:
+    """Twenty-first QA pass: track replaced a symlinked .gitignore by a file, silently
+    (git does not read an in-tree .gitignore that is a symbolic link)."""
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    repo.write("conf/gi", "*.tmp\n")
+    (repo.path / ".gitignore").symlink_to("conf/gi")
+    repo.write("d/a", b"a")
+    refused = repo.gs("track", "d", ok=False)
+    assert ".gitignore is a symbolic link" in refused.stderr
+    assert (repo.path / ".gitignore").is_symlink() and not (repo.path / "d.gitstore").exists()
