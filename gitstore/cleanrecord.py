@@ -402,22 +402,28 @@ class Provisional:
     """
 
     FILE = "provisional"
-    MAGIC = "gitstore-provisional-1"
+    MAGIC = "gitstore-provisional-2"
 
     @classmethod
-    def note(cls, state_dir: Path, head: str, mpaths: Sequence[str]) -> None:
+    def note(cls, state_dir: Path, head: str, mpaths: Sequence[str], stopped: bool) -> None:
+        """``stopped``: the operation stopped at a conflict (else it ran with
+        ``--no-commit`` or ``-n``, and nothing but git's own abandoning counts)."""
         path = state_dir / cls.FILE
         found = read_tagged_map(path, cls.MAGIC) or {}
-        keep = {m: h for m, h in found.items() if h == head}
-        keep.update(dict.fromkeys(mpaths, head))
+        keep = {m: v for m, v in found.items() if isinstance(v, tuple) and v[0] == head}
+        keep.update(dict.fromkeys(mpaths, (head, stopped)))
         if keep != found:
             write_tagged_map(path, cls.MAGIC, keep)
 
     @classmethod
-    def on(cls, state_dir: Path, head: str | None) -> set[str]:
-        """The manifests noted on ``head``."""
+    def on(cls, state_dir: Path, head: str | None) -> dict[str, bool]:
+        """{manifest: whether its operation stopped at a conflict} of those noted on ``head``."""
         found = read_tagged_map(state_dir / cls.FILE, cls.MAGIC) or {}
-        return {m for m, h in found.items() if isinstance(m, str) and h == head}
+        return {
+            m: bool(v[1])
+            for m, v in found.items()
+            if isinstance(m, str) and isinstance(v, tuple) and len(v) == 2 and v[0] == head
+        }
 
     @classmethod
     def forget(cls, state_dir: Path, mpaths: Iterable[str]) -> None:

@@ -987,9 +987,13 @@ def post_checkout(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> 
         # committed yet), as `git reset --hard` does: their paths follow them too;
         # and it cancels a stopped merge or cherry-pick, as `--abort` does: the path
         # that added goes with its manifest and .gitignore line
-        undone = _untracked_by_undo(ctx, Reached.load(ctx.repo.state_dir), set(), old)
+        reached = Reached.load(ctx.repo.state_dir)
+        undone = _untracked_by_undo(ctx, reached, set(), old, only_stopped=True)
         _add_lines(report, materialise_changes(ctx, _unreached(ctx) + undone))
         _say_undone(ctx, report, undone)
+        # one a `--no-commit` or `-n` brought: nothing proves the checkout took it away
+        unproven = [m for m, _o, _n in _untracked_by_undo(ctx, reached, set(), old)]
+        _say_unignored(ctx, report, unproven)
     return report
 
 
@@ -1034,13 +1038,17 @@ def _unreached(
             data = (root / mpath).read_bytes()
         except OSError:
             continue
-        if reached.left(mpath, data) or mf.has_conflict_markers(data) or rel in partly:
-            continue  # its files were brought to these very bytes; or one for resolve
+        if mf.has_conflict_markers(data) or rel in partly:
+            continue  # one for resolve; or checked out in part on purpose
         if not os.path.lexists(root / rel):
+            # the command put the manifest back (a revert of a removal by hand): brought,
+            # whatever bytes the path was once brought to; a stash's pop: see above
             if mpath in moved and stash is not None:
                 absent.append((mpath, rel))
             if mpath not in moved or stash is not None:
                 continue
+        elif reached.left(mpath, data):
+            continue  # its files were brought to these very bytes
         out.append((mpath, None, ""))  # "": there, never taken for a manifest gone
     if absent and stash is not None:
         held = _stash_holds(repo, stash, [rel for _m, rel in absent])
@@ -1221,6 +1229,11 @@ def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookRepor
     undone = (
         _untracked_by_undo(ctx, reached, set(deleted), head, indexed) if command != "stash" else []
     )
+    unproven: list[str] = []
+    if undone and not _in_operation(repo):
+        # no merge, cherry-pick, revert or am under way: nothing proves this command
+        # took the manifest away (a `cherry-pick -n` the user then untracked by hand)
+        unproven, undone = [m for m, _o, _n in undone], []
     changes += undone
     # and every manifest whose path holds files it was not brought whole to: a path
     # with a file left alone (content not in the cache) has no record, yet its other
@@ -1230,6 +1243,7 @@ def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookRepor
     _note_provisional(ctx, head, changes, command)
     report = materialise_changes(ctx, sorted(changes))
     _say_undone(ctx, report, undone)
+    _say_unignored(ctx, report, unproven)
     if aborting:  # what `gitstore resolve` brought at the rebase's stops is undone now
         RebaseTouched.take(repo.state_dir)
     return report
@@ -1244,11 +1258,40 @@ def _say_undone(
     gone = [mf.tracked_path(m) for m, _o, _n in undone]
     gone = [rel for rel in gone if not os.path.lexists(root / rel)]
     if gone:
+        one = len(gone) == 1
         report.lines.append(
-            f"gitstore: removed {_shown(gone)} with {'its' if len(gone) == 1 else 'their'}"
-            " manifest and .gitignore line, which git has just taken away (the change that"
-            " added them is undone); the content stays in the cache"
+            f"gitstore: removed {_shown(gone)} with {'its manifest' if one else 'their manifests'}"
+            f" and .gitignore {'line' if one else 'lines'}, which git has just taken away (the"
+            " change that added them is undone); the content stays in the cache"
         )
+
+
+def _say_unignored(ctx: Context, report: HookReport, mpaths: Sequence[str]) -> None:
+    """Name the paths whose manifest and .gitignore line are gone while their files stay
+    (nothing proved they were the command's to remove): `git add -A` would take them."""
+    if not mpaths:
+        return
+    Provisional.forget(ctx.repo.state_dir, mpaths)
+    rels = [mf.tracked_path(m) for m in mpaths]
+    report.lines.append(
+        f"gitstore: {_shown(rels)} {'is' if len(rels) == 1 else 'are'} neither tracked nor"
+        f" ignored now (no manifest, no .gitignore line): `gitstore track {rels[0]}` keeps"
+        " it in the cache, or remove it; `git add -A` would put it into git"
+    )
+
+
+_STOPS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD")
+
+
+def _in_operation(repo: GitRepo) -> bool:
+    """Whether git's state files say a merge, cherry-pick, revert or ``git am`` is under
+    way (an abandoning ``--abort``, ``--skip``, ``reset --hard`` writes the index before
+    it removes them)."""
+    git_dir = repo.git_dir
+    return (
+        any((git_dir / name).exists() for name in _STOPS)
+        or (git_dir / "rebase-apply" / "applying").exists()
+    )
 
 
 def _note_provisional(
@@ -1257,24 +1300,27 @@ def _note_provisional(
     changes: Sequence[tuple[str, str | None, str | None]],
     command: str | None,
 ) -> None:
-    """In a merge, cherry-pick, revert or ``git am`` (``command``, or one stopped: git
+    """In a merge, cherry-pick, revert or ``git am`` (``command``, or one under way: git
     writes ``MERGE_HEAD`` and the like after the index), note the paths these changes
-    bring whose manifests HEAD lacks (:class:`Provisional`): the operation added them,
-    and abandoning it before HEAD moves takes them away."""
-    git_dir = ctx.repo.git_dir
-    stops = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD")
-    stopped = (
-        command in ("merge", "cherry-pick", "revert", "am")
-        or any((git_dir / name).exists() for name in stops)
-        or (git_dir / "rebase-apply" / "applying").exists()
-    )
-    if not stopped or head is None or not changes:
+    are about to bring whose manifests HEAD lacks and whose files are not on disk yet
+    (:class:`Provisional`): the operation adds them, and abandoning it takes them away.
+    A path whose files were there already is the user's, and stays so."""
+    if head is None or not changes:
+        return
+    if command not in ("merge", "cherry-pick", "revert", "am") and not _in_operation(ctx.repo):
         return
     root = ctx.workspace.root
-    there = [m for m, _old, new in changes if new is not None and os.path.lexists(root / m)]
+    there = [
+        m
+        for m, _old, new in changes
+        if new is not None
+        and os.path.lexists(root / m)
+        and not os.path.lexists(root / mf.tracked_path(m))
+    ]
     if there:
         at_head = ctx.repo.list_manifests(head)
-        Provisional.note(ctx.repo.state_dir, head, [m for m in there if m not in at_head])
+        stopped = bool(ctx.repo.ls_unmerged())
+        Provisional.note(ctx.repo.state_dir, head, [m for m in there if m not in at_head], stopped)
 
 
 def _untracked_by_undo(
@@ -1283,6 +1329,7 @@ def _untracked_by_undo(
     deleted: set[str],
     head: str | None,
     indexed: Mapping[str, str] | None = None,
+    only_stopped: bool = False,
 ) -> list[tuple[str, str | None, str | None]]:
     """Manifests gitstore brought that git has taken away with their ``.gitignore`` line,
     in neither HEAD nor the index: the path a stopped merge, cherry-pick or ``git am -3``
@@ -1292,18 +1339,23 @@ def _untracked_by_undo(
 
     Only a path noted as that operation's (:class:`Provisional`, on ``head``: the HEAD
     the operation stopped on, which the undoing command has not moved yet) counts: a
-    path the user stopped tracking by hand is theirs, whatever later command runs. A
+    path the user stopped tracking by hand is theirs, whatever later command runs;
+    ``only_stopped``: only one an operation that stopped at a conflict brought. A
     manifest the user removed with ``git rm`` keeps its ``.gitignore`` line (so its
-    files stay ignored, and stay).
+    files stay ignored, and stay). The caller removes the files only where git's own
+    state proves the operation is being abandoned, and else names them.
     """
     from . import gitignore
 
     root = ctx.workspace.root
-    noted = Provisional.on(ctx.repo.state_dir, head) if head else set()
+    noted = Provisional.on(ctx.repo.state_dir, head) if head else {}
     candidates = [
         m
-        for m in noted
-        if m in reached.records and m not in deleted and not os.path.lexists(root / m)
+        for m, stopped in noted.items()
+        if (stopped or not only_stopped)
+        and m in reached.records
+        and m not in deleted
+        and not os.path.lexists(root / m)
     ]
     if not candidates:
         return []

@@ -347,10 +347,11 @@ def _diverged(
     on_feat: Callable[[Clone], object],
     main: dict[str, bytes],
     on_main: Callable[[Clone], object],
+    clash: bool = True,
 ) -> Clone:
     """A repository whose branches feat and main each wrote ``files`` and ran ``on_*`` on
-    them after a common commit of code, both changing code.txt: merging feat into main
-    stops at a conflict there."""
+    them after a common commit of code; with ``clash``, both change code.txt, so that
+    merging feat into main stops at a conflict there."""
     repo = solo(tmp_path / "repo", tmp_path / "cache")
     repo.write("code.txt", "code\n")
     repo.git("add", "code.txt")
@@ -360,7 +361,8 @@ def _diverged(
         for name, data in files.items():
             repo.write(name, data)
         act(repo)
-        repo.write("code.txt", f"{branch}\n")
+        if clash:
+            repo.write("code.txt", f"{branch}\n")
         repo.git("add", "-A")
         repo.git("commit", "-qm", branch)
     return repo
@@ -498,3 +500,60 @@ def test_track_refuses_a_symlinked_gitignore(tmp_path: Path) -> None:
     refused = repo.gs("track", "d", ok=False)
     assert ".gitignore is a symbolic link" in refused.stderr
     assert (repo.path / ".gitignore").is_symlink() and not (repo.path / "d.gitstore").exists()
+
+
+@pytest.mark.parametrize(
+    "start", [("cherry-pick", "-n", "feat"), ("merge", "-q", "--no-commit", "feat")]
+)
+@pytest.mark.parametrize("later", [("reset", "-q", "--keep", "HEAD"), ("checkout", "-qf")])
+def test_files_untracked_by_hand_after_a_no_commit_pick_survive(
+    tmp_path: Path, start: tuple[str, ...], later: tuple[str, ...]
+) -> None:
+    """Twenty-second QA pass: after `cherry-pick -n` (or `merge --no-commit` then
+    `--quit`) brought d, the user stopped tracking it by hand; HEAD had not moved, and
+    a later reset or forced checkout took d for the abandoned operation's."""
+    repo = _diverged(
+        tmp_path,
+        {"d/f": b"d1"},
+        lambda r: r.gs("track", "d"),
+        {"m.txt": b"m"},
+        lambda r: None,
+        clash=False,
+    )
+    repo.git(*start)
+    if start[0] == "merge":
+        repo.git("merge", "--quit")
+    assert repo.read("d/f") == b"d1"
+    repo.git("rm", "-q", "--cached", "d.gitstore")
+    (repo.path / "d.gitstore").unlink()
+    repo.write(".gitignore", "")
+    repo.git("add", ".gitignore")
+    done = repo.git(*later, ok=None)
+    assert repo.read("d/f") == b"d1", done.stderr
+    assert "removed d" not in done.stderr
+
+
+def test_an_abandoned_merge_leaves_files_that_were_there_before_it(tmp_path: Path) -> None:
+    """Twenty-second QA pass: p/ already held the bytes the merged manifest names (the
+    user's own, untracked); the merge wrote nothing there, and its abort deleted them."""
+    repo = _diverged(tmp_path, {"p/f": b"same"}, lambda r: r.gs("track", "p"), {}, lambda r: None)
+    repo.write("p/f", b"same")  # on main: the user's, neither tracked nor committed
+    repo.git("merge", "feat", ok=False)
+    repo.git("merge", "--abort")
+    assert repo.read("p/f") == b"same"
+
+
+def test_a_revert_of_a_removal_by_hand_brings_the_files(tmp_path: Path) -> None:
+    """Twenty-second QA pass: a path removed by hand (manifest `git rm`-ed, line gone,
+    files deleted) and committed; reverting that commit put the manifest back but not
+    the files, taken for ones `git stash -a` holds."""
+    repo = _diverged(tmp_path, {}, lambda r: None, {"p/f": b"pf"}, lambda r: r.gs("track", "p"))
+    repo.git("rm", "-q", "p.gitstore")
+    repo.write(".gitignore", "")
+    repo.git("add", ".gitignore")
+    import shutil
+
+    shutil.rmtree(repo.path / "p")
+    repo.git("commit", "-qm", "remove p by hand")
+    repo.git("revert", "--no-edit", "HEAD")
+    assert repo.read("p/f") == b"pf"
