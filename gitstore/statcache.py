@@ -64,6 +64,13 @@ COARSE_STEP_NS = 10_000_000
 WHOLE_SECOND_NS = 1_000_000_000
 
 
+def settled(t_ns: int, threshold_ns: int) -> bool:
+    """Whether a file stamped ``t_ns`` surely changed before ``threshold_ns``: ``latest(t_ns)
+    < threshold_ns``, with one comparison and one remainder for a fine stamp (per file,
+    on every lookup)."""
+    return t_ns < threshold_ns and (t_ns % COARSE_STEP_NS != 0 or latest(t_ns) < threshold_ns)
+
+
 def latest(t_ns: int) -> int:
     """The latest time a file timestamp ``t_ns`` can stand for, whatever the filesystem's
     granularity (a racy rule compares this, not the truncated stamp, with its threshold:
@@ -201,7 +208,7 @@ class StatCache:
             and entry[1] == st.st_mtime_ns
             and entry[2] == st.st_ctime_ns
             and entry[3] == st.st_ino
-            and (latest(st.st_mtime_ns) < self.written_ns or relpath in self._trusted)
+            and (settled(st.st_mtime_ns, self.written_ns) or relpath in self._trusted)
         ):
             return entry[4]
         return None
@@ -260,7 +267,7 @@ class StatCache:
                     unverified.discard(relpath)
                 elif old is None or old[4] != oid:
                     unverified.add(relpath)
-            elif (latest(st.st_mtime_ns) >= written and relpath not in trusted) or (
+            elif (not settled(st.st_mtime_ns, written) and relpath not in trusted) or (
                 present and relpath in unverified
             ):
                 changed.add(relpath)
