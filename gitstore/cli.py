@@ -131,6 +131,8 @@ def untrack(state: State, paths: tuple[str, ...]) -> None:
                 " history and on the remotes; `gitstore pull` it before untracking to keep a copy)"
             )
             continue
+        if state.quiet:  # -q: no line a manifest, as for track (the warning above stays)
+            continue
         arg = one_line(api.arg_for(ctx, rel))
         # `git add -- -n` (a name that starts with a dash is no option of git's)
         add = f"git add -- {arg}" if arg.startswith("-") else f"git add {arg}"

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .gitrepo import GitRepo
 
 MARK = "# gitstore"
 
@@ -120,6 +124,22 @@ def edited(data: bytes, add: Sequence[tuple[str, bool]], drop: Sequence[str]) ->
             lines.append(want)
             present.add(want)
     return "".join(line + end for line in lines).encode("utf-8")
+
+
+def stage_lines(repo: GitRepo, root: Path, add: Sequence[tuple[str, bool]]) -> None:
+    """Stage the lines :func:`add_many` wrote for ``add``: the whole file when that is all
+    it differs from git's index by (or git has none), else only those lines, so that
+    the user's own unstaged changes to it stay unstaged."""
+    staged = repo.staged_file(".gitignore")
+    if staged is None:
+        repo.stage([".gitignore"])
+        return
+    mode, text = staged
+    lines = edited(text, add, ())
+    if split_lines(lines) == read_lines(root / ".gitignore"):
+        repo.stage([".gitignore"])  # as git would store it (its own filters)
+    else:
+        repo.stage_blob(".gitignore", mode, lines)
 
 
 def remove(root: Path, relpath: str) -> bool:

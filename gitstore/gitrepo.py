@@ -1114,6 +1114,14 @@ class GitRepo:
                 return True
         return False
 
+    def staged_file(self, path: str) -> tuple[str, bytes] | None:
+        """(git's mode, bytes) of ``path`` in git's index; None when the index lacks it."""
+        listed = self.git("ls-files", "-s", "-z", "--", path, check=False).stdout
+        if not listed:
+            return None
+        mode, blob = listed.split(b" ", 2)[:2]
+        return mode.decode("ascii"), self.git("cat-file", "blob", blob.decode("ascii")).stdout
+
     def stage_blob(self, path: str, mode: str, data: bytes) -> None:
         """Put ``data`` into git's index at ``path`` (git's ``mode``), the work tree's file
         untouched: a few lines of a file staged, the user's other changes to it not."""

@@ -75,6 +75,27 @@ def git_argv(levels: int = 3) -> list[str] | None:
     return None
 
 
+def git_ancestry(levels: int = 8) -> list[list[str]]:
+    """The command lines of every ``git`` process above this hook, nearest first: a
+    ``git reset --hard`` that ``git stash`` runs shows both. Empty where /proc cannot
+    be read."""
+    found: list[list[str]] = []
+    pid = os.getppid()
+    for _ in range(levels):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                words = [os.fsdecode(w) for w in f.read().split(b"\0")[:-1]]
+            if words and os.path.basename(words[0]).split("-", 1)[0] == "git":
+                found.append(words)
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                pid = int(f.read().rpartition(b")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        if pid <= 1:
+            break
+    return found
+
+
 def has_option(words: Sequence[str] | None, option: str) -> bool:
     """Whether git command line ``words`` gives long ``option`` (``--abort``), or a prefix
     of it git would take (``--abo``: git refuses one that is ambiguous before any hook)."""

@@ -491,7 +491,7 @@ def _keep_ignored(
         return
     root = ctx.workspace.root
     lines = gitignore.read_lines(root / ".gitignore")
-    index_file = _staged_gitignore(ctx)
+    index_file = ctx.repo.staged_file(".gitignore")
     # nothing of the user's unstaged in it (a .gitignore git does not know yet is all unstaged)
     clean = (index_file is not None or not os.path.lexists(root / ".gitignore")) and (
         ctx.repo.git("diff", "--quiet", "--", ".gitignore", check=False).returncode == 0
@@ -550,21 +550,15 @@ def _keep_ignored(
         report.lines.append(f"gitstore: .gitignore {' and '.join(said)}; staged")
         return
     mode, text = index_file
-    ctx.repo.stage_blob(".gitignore", mode, gitignore.edited(text, add, drop))
+    lines_staged = gitignore.edited(text, add, drop)
+    ctx.repo.stage_blob(".gitignore", mode, lines_staged)
+    if gitignore.split_lines(lines_staged) == gitignore.read_lines(root / ".gitignore"):
+        report.lines.append(f"gitstore: .gitignore {' and '.join(said)}; staged")
+        return
     report.lines.append(
         f"gitstore: .gitignore {' and '.join(said)} in this commit; those lines staged"
         " alone: your other changes to .gitignore stay unstaged"
     )
-
-
-def _staged_gitignore(ctx: Context) -> tuple[str, bytes] | None:
-    """(mode, bytes) of the .gitignore in git's index; None when it has none."""
-    listed = ctx.repo.git("ls-files", "-s", "-z", "--", ".gitignore", check=False).stdout
-    if not listed:
-        return None
-    mode, blob = listed.split(b" ", 2)[:2]
-    data = ctx.repo.git("cat-file", "blob", blob.decode("ascii")).stdout
-    return mode.decode("ascii"), data
 
 
 def _inside_tracked(paths: Sequence[str], mpaths: Sequence[str]) -> dict[str, list[str]]:
@@ -1122,6 +1116,13 @@ def post_rewrite(
         again: list[tuple[str, str | None, str | None]] = [
             (m, None, "touched") for m in touched if (root / m).is_file()
         ]
+        # and one the new tip lacks, whose path that checkout brought (the branch removed
+        # it; the apply backend's checkout of the new base brought it back): it goes
+        again += [
+            (m, None, None)
+            for m in touched
+            if not os.path.lexists(root / m) and os.path.lexists(root / mf.tracked_path(m))
+        ]
         again += [c for c in _unreached(ctx) if c[0] not in touched]
         if again:
             _add_lines(report, materialise_changes(ctx, again))
@@ -1234,6 +1235,8 @@ def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookRepor
         # no merge, cherry-pick, revert or am under way: nothing proves this command
         # took the manifest away (a `cherry-pick -n` the user then untracked by hand)
         unproven, undone = [m for m, _o, _n in undone], []
+    if command == "reset":
+        undone += _stashed_away(ctx, reached, set(deleted), head, indexed)
     changes += undone
     # and every manifest whose path holds files it was not brought whole to: a path
     # with a file left alone (content not in the cache) has no record, yet its other
@@ -1247,6 +1250,44 @@ def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookRepor
     if aborting:  # what `gitstore resolve` brought at the rebase's stops is undone now
         RebaseTouched.take(repo.state_dir)
     return report
+
+
+def _stashed_away(
+    ctx: Context,
+    reached: Reached,
+    deleted: set[str],
+    head: str | None,
+    indexed: Mapping[str, str],
+) -> list[tuple[str, str | None, str | None]]:
+    """In the ``git reset --hard`` that ``git stash`` runs once it has stored the stash:
+    the paths tracked since the last commit whose manifest and .gitignore line the stash
+    took (its tree holds the manifest): their files go too, their content in the cache,
+    and its pop brings them back. Not for any other reset: the stash's own tree is the
+    proof that the manifest went with it."""
+    from .hookmain import git_ancestry, git_command, stash_action
+
+    if not any(
+        git_command(w) == "stash" and stash_action(w) in ("push", "save") for w in git_ancestry()
+    ):
+        return []
+    root = ctx.workspace.root
+    maybe = [m for m in reached.records if not os.path.lexists(root / m) and m not in deleted]
+    if not maybe:
+        return []
+    listed = ctx.repo.git(
+        "ls-tree",
+        "-z",
+        "--name-only",
+        "stash@{0}",
+        "--",
+        *maybe,
+        check=False,
+        extra_env={"GIT_LITERAL_PATHSPECS": "1"},
+    ).stdout
+    stashed = {os.fsdecode(p) for p in listed.split(b"\0") if p}
+    if not stashed:
+        return []
+    return _untracked_by_undo(ctx, reached, deleted, head, indexed, among=stashed)
 
 
 def _say_undone(
@@ -1330,6 +1371,7 @@ def _untracked_by_undo(
     head: str | None,
     indexed: Mapping[str, str] | None = None,
     only_stopped: bool = False,
+    among: Collection[str] | None = None,
 ) -> list[tuple[str, str | None, str | None]]:
     """Manifests gitstore brought that git has taken away with their ``.gitignore`` line,
     in neither HEAD nor the index: the path a stopped merge, cherry-pick or ``git am -3``
@@ -1340,7 +1382,8 @@ def _untracked_by_undo(
     Only a path noted as that operation's (:class:`Provisional`, on ``head``: the HEAD
     the operation stopped on, which the undoing command has not moved yet) counts: a
     path the user stopped tracking by hand is theirs, whatever later command runs;
-    ``only_stopped``: only one an operation that stopped at a conflict brought. A
+    ``only_stopped``: only one an operation that stopped at a conflict brought;
+    ``among``: these manifests instead of the noted ones (a stash's). A
     manifest the user removed with ``git rm`` keeps its ``.gitignore`` line (so its
     files stay ignored, and stay). The caller removes the files only where git's own
     state proves the operation is being abandoned, and else names them.
@@ -1348,7 +1391,10 @@ def _untracked_by_undo(
     from . import gitignore
 
     root = ctx.workspace.root
-    noted = Provisional.on(ctx.repo.state_dir, head) if head else {}
+    if among is not None:
+        noted = dict.fromkeys(among, True)
+    else:
+        noted = Provisional.on(ctx.repo.state_dir, head) if head else {}
     candidates = [
         m
         for m, stopped in noted.items()

@@ -921,8 +921,9 @@ class Workspace:
             results = [
                 self._track_one(rel, s, written) for rel, s in zip(rels, scanned, strict=True)
             ]
+            listed = [(r.path, r.kind == "dir") for r in results]
             try:
-                gitignore.add_many(self.root, [(r.path, r.kind == "dir") for r in results])
+                added = gitignore.add_many(self.root, listed)
             except OSError as exc:
                 raise GitstoreError(
                     f"cannot write .gitignore: {exc.strerror}",
@@ -933,10 +934,17 @@ class Workspace:
                 self.repo.rm_cached(adopt, recursive=True)
                 for r in results:
                     r.adopted = r.path in adopt
-            stage = [r.manifest for r in results] + [".gitignore"]
+            stage = [r.manifest for r in results]
+            new_lines = [item for item in listed if item[0] in added]
+
+            def stage_all() -> None:
+                self.repo.stage(stage)
+                if new_lines:  # only gitstore's lines: the user's own edits stay unstaged
+                    gitignore.stage_lines(self.repo, self.root, new_lines)
+
             # git add (~45 ms for a 20,000-entry manifest, mostly git deflating
             # it) runs while the records are computed and saved
-            staging = Background(lambda: self.repo.stage(stage))
+            staging = Background(stage_all)
             try:
                 quick = {
                     r.manifest

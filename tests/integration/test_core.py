@@ -340,6 +340,8 @@ def test_quiet_track_prints_no_line_a_manifest(repo: Path, run) -> None:
     write(repo / "m.bin", b"m")
     assert run(repo, "-q", "track", "d", "m.bin").stdout == ""
     assert (repo / "d.gitstore").is_file() and (repo / "m.bin.gitstore").is_file()
+    assert run(repo, "-q", "untrack", "d").stdout == ""  # twenty-third pass: untrack too
+    assert not (repo / "d.gitstore").exists()
 
 
 def test_not_a_repository(tmp_path: Path, run) -> None:
@@ -760,3 +762,19 @@ def test_untrack_never_deletes_a_file_that_is_not_a_manifest(repo: Path, run) ->
     refused = run(repo, "untrack", "d/inner", ok=False).stderr
     assert "d/inner.gitstore is not a gitstore manifest" in refused
     assert (repo / "d" / "inner.gitstore").read_bytes() == b"some user data\n"
+
+
+def test_track_stages_only_its_own_gitignore_lines(repo: Path, run) -> None:
+    """Twenty-third QA pass: track staged the whole .gitignore, the user's own unstaged
+    lines with it (pre-commit already staged only its own)."""
+    write(repo / ".gitignore", "/build/\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-qm", "ignore build")
+    with open(repo / ".gitignore", "a") as f:
+        f.write("*.log\n")  # the user's, not staged
+    write(repo / "d" / "a", b"a")
+    run(repo, "track", "d")
+    assert git(repo, "show", ":.gitignore").stdout == "/build/\n/d/\n"
+    assert (repo / ".gitignore").read_text() == "/build/\n*.log\n/d/\n"
+    run(repo, "track", "d")  # a re-track adds no line, and stages none of the user's
+    assert git(repo, "show", ":.gitignore").stdout == "/build/\n/d/\n"

@@ -348,13 +348,17 @@ def _diverged(
     main: dict[str, bytes],
     on_main: Callable[[Clone], object],
     clash: bool = True,
+    base: dict[str, bytes] | None = None,
 ) -> Clone:
     """A repository whose branches feat and main each wrote ``files`` and ran ``on_*`` on
-    them after a common commit of code; with ``clash``, both change code.txt, so that
-    merging feat into main stops at a conflict there."""
+    them after a common commit of code (and of ``base``, tracked); with ``clash``, both
+    change code.txt, so that merging feat into main stops at a conflict there."""
     repo = solo(tmp_path / "repo", tmp_path / "cache")
     repo.write("code.txt", "code\n")
-    repo.git("add", "code.txt")
+    for name, data in (base or {}).items():
+        repo.write(name, data)
+        repo.gs("track", name)
+    repo.git("add", "-A")
     repo.git("commit", "-qm", "code")
     for branch, files, act in (("feat", feat, on_feat), ("main", main, on_main)):
         repo.git("switch", "-q", *(["-c"] if branch == "feat" else []), branch)
@@ -557,3 +561,22 @@ def test_a_revert_of_a_removal_by_hand_brings_the_files(tmp_path: Path) -> None:
     repo.git("commit", "-qm", "remove p by hand")
     repo.git("revert", "--no-edit", "HEAD")
     assert repo.read("p/f") == b"pf"
+
+
+def test_rebase_apply_of_a_branch_that_removed_a_path_leaves_it_removed(tmp_path: Path) -> None:
+    """Twenty-third QA pass: the apply backend's checkout of the new base brought back a
+    path the branch had removed, and the rebase's end left it there, unignored: `git add
+    -A` then put the payload into git."""
+    repo = _diverged(
+        tmp_path,
+        {},
+        lambda r: (r.gs("untrack", "model.bin"), (r.path / "model.bin").unlink()),
+        {"more.txt": b"m"},
+        lambda r: None,
+        clash=False,
+        base={"model.bin": b"weights"},
+    )
+    repo.git("switch", "-q", "feat")
+    repo.git("rebase", "-q", "--apply", "main")
+    assert not (repo.path / "model.bin").exists()
+    assert repo.git("status", "--porcelain").stdout == ""

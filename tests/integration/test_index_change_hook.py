@@ -401,6 +401,8 @@ def test_a_stash_of_a_path_tracked_since_the_last_commit_pops_back_with_its_file
     repo.gs("track", "g")
     repo.git("stash", "-q", *how)
     assert not (repo.path / "g.gitstore").exists()
+    assert not (repo.path / "g").exists()  # not left unignored for `git add -A`
+    assert repo.git("status", "--porcelain").stdout == ""
     repo.git("stash", "pop", "-q")
     assert repo.read("g/g.bin") == b"new data"
     assert "unchanged" in repo.gs("status").stdout
