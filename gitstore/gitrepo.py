@@ -1114,6 +1114,21 @@ class GitRepo:
                 return True
         return False
 
+    def differs_from_index(self, path: str) -> bool:
+        """Whether the work tree's ``path`` has changes git's index lacks, or git does not
+        know it at all (one ``git ls-files``; an ignored or absent file does not count)."""
+        listed = self.git(
+            "--literal-pathspecs",
+            "ls-files",
+            "-m",
+            "-o",
+            "--exclude-standard",
+            "--",
+            path,
+            check=False,
+        ).stdout
+        return bool(listed.strip())
+
     def staged_file(self, path: str) -> tuple[str, bytes] | None:
         """(git's mode, bytes) of ``path`` in git's index; None when the index lacks it."""
         listed = self.git("ls-files", "-s", "-z", "--", path, check=False).stdout

@@ -935,12 +935,14 @@ class Workspace:
                 for r in results:
                     r.adopted = r.path in adopt
             stage = [r.manifest for r in results]
-            new_lines = [item for item in listed if item[0] in added]
+            new_lines = [item for item in listed if item[0] in added]  # written just now
 
             def stage_all() -> None:
                 self.repo.stage(stage)
-                if new_lines:  # only gitstore's lines: the user's own edits stay unstaged
-                    gitignore.stage_lines(self.repo, self.root, new_lines)
+                # only gitstore's lines: the user's own edits stay unstaged; and a line
+                # on disk but not staged (an earlier track whose `git add` failed) too
+                if new_lines or self.repo.differs_from_index(".gitignore"):
+                    gitignore.stage_lines(self.repo, self.root, listed)
 
             # git add (~45 ms for a 20,000-entry manifest, mostly git deflating
             # it) runs while the records are computed and saved
