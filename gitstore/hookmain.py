@@ -16,7 +16,7 @@ from .errors import GitstoreError
 
 TYPE_CHECKING = False  # typing's import (with re) would come before the early find
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
 HOOKS = (
     "pre-commit",
@@ -54,46 +54,36 @@ def _start_find() -> None:
         prefind.start(state_dir, os.getcwd())
 
 
-def git_argv(levels: int = 3) -> list[str] | None:
-    """The command line of the git that runs this hook, read from /proc.
-
-    Walks up from this process's parent (git, or the hook script's shell and
-    then git) to the first ``git`` process. None where it cannot be read
-    (not Linux, another hook runner).
-    """
+def _git_processes(levels: int) -> Iterator[list[str]]:
+    """The command lines of the ``git`` processes above this one, nearest first, reading
+    /proc up ``levels`` processes (git, or the hook script's shell and then git); stops
+    where /proc cannot be read (not Linux, another hook runner)."""
     pid = os.getppid()
     for _ in range(levels):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 words = [os.fsdecode(w) for w in f.read().split(b"\0")[:-1]]
             if words and os.path.basename(words[0]).split("-", 1)[0] == "git":
-                return words
+                yield words
             with open(f"/proc/{pid}/stat", "rb") as f:
                 pid = int(f.read().rpartition(b")")[2].split()[1])  # the field after the state
         except (OSError, ValueError, IndexError):
-            return None
-    return None
+            return
+        if pid <= 1:
+            return
+
+
+def git_argv(levels: int = 3) -> list[str] | None:
+    """The command line of the git that runs this hook, read from /proc; None where it
+    cannot be read."""
+    return next(_git_processes(levels), None)
 
 
 def git_ancestry(levels: int = 8) -> list[list[str]]:
     """The command lines of every ``git`` process above this hook, nearest first: a
     ``git reset --hard`` that ``git stash`` runs shows both. Empty where /proc cannot
     be read."""
-    found: list[list[str]] = []
-    pid = os.getppid()
-    for _ in range(levels):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                words = [os.fsdecode(w) for w in f.read().split(b"\0")[:-1]]
-            if words and os.path.basename(words[0]).split("-", 1)[0] == "git":
-                found.append(words)
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                pid = int(f.read().rpartition(b")")[2].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
-        if pid <= 1:
-            break
-    return found
+    return list(_git_processes(levels))
 
 
 def has_option(words: Sequence[str] | None, option: str) -> bool:
