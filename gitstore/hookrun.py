@@ -1406,8 +1406,8 @@ def _untracked_by_undo(
     if not candidates:
         return []
     staged = ctx.repo.index_manifests() if indexed is None else indexed
-    head = ctx.repo.head()
-    at_head = ctx.repo.list_manifests(head) if head is not None else {}
+    current = ctx.repo.head()  # where HEAD is now (``head`` may be a checkout's old one)
+    at_head = ctx.repo.list_manifests(current) if current is not None else {}
     ignored = set(gitignore.read_lines(root / ".gitignore"))
     out: list[tuple[str, str | None, str | None]] = []
     for mpath in candidates:
