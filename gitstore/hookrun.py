@@ -492,10 +492,6 @@ def _keep_ignored(
     root = ctx.workspace.root
     lines = gitignore.read_lines(root / ".gitignore")
     index_file = ctx.repo.staged_file(".gitignore")
-    # nothing of the user's unstaged in it (a .gitignore git does not know yet is all unstaged)
-    clean = (index_file is not None or not os.path.lexists(root / ".gitignore")) and (
-        ctx.repo.git("diff", "--quiet", "--", ".gitignore", check=False).returncode == 0
-    )
     in_index = set(gitignore.split_lines(index_file[1])) if index_file is not None else set()
     on_disk = set(lines)
     add: list[tuple[str, bool]] = []  # not staged (nor, perhaps, on disk)
@@ -516,6 +512,8 @@ def _keep_ignored(
     ]
     if not add and not drop:
         return
+    # nothing of the user's unstaged in it (a .gitignore git does not know yet is all unstaged)
+    clean = not ctx.repo.differs_from_index(".gitignore")
     gitignore.add_many(root, add)
     gitignore.remove_many(root, drop)
     if _partial_commit():
@@ -982,12 +980,13 @@ def post_checkout(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> 
         # and it cancels a stopped merge or cherry-pick, as `--abort` does: the path
         # that added goes with its manifest and .gitignore line
         reached = Reached.load(ctx.repo.state_dir)
-        undone = _untracked_by_undo(ctx, reached, set(), old, only_stopped=True)
+        stopped = Provisional.on(ctx.repo.state_dir, old)
+        found = _untracked_by_undo(ctx, reached, set(), old)
+        undone = [change for change in found if stopped.get(change[0])]
         _add_lines(report, materialise_changes(ctx, _unreached(ctx) + undone))
         _say_undone(ctx, report, undone)
         # one a `--no-commit` or `-n` brought: nothing proves the checkout took it away
-        unproven = [m for m, _o, _n in _untracked_by_undo(ctx, reached, set(), old)]
-        _say_unignored(ctx, report, unproven)
+        _say_unignored(ctx, report, [m for m, _o, _n in found if not stopped.get(m)])
     return report
 
 
@@ -1370,7 +1369,6 @@ def _untracked_by_undo(
     deleted: set[str],
     head: str | None,
     indexed: Mapping[str, str] | None = None,
-    only_stopped: bool = False,
     among: Collection[str] | None = None,
 ) -> list[tuple[str, str | None, str | None]]:
     """Manifests gitstore brought that git has taken away with their ``.gitignore`` line,
@@ -1382,7 +1380,6 @@ def _untracked_by_undo(
     Only a path noted as that operation's (:class:`Provisional`, on ``head``: the HEAD
     the operation stopped on, which the undoing command has not moved yet) counts: a
     path the user stopped tracking by hand is theirs, whatever later command runs;
-    ``only_stopped``: only one an operation that stopped at a conflict brought;
     ``among``: these manifests instead of the noted ones (a stash's). A
     manifest the user removed with ``git rm`` keeps its ``.gitignore`` line (so its
     files stay ignored, and stay). The caller removes the files only where git's own
@@ -1397,11 +1394,8 @@ def _untracked_by_undo(
         noted = Provisional.on(ctx.repo.state_dir, head) if head else {}
     candidates = [
         m
-        for m, stopped in noted.items()
-        if (stopped or not only_stopped)
-        and m in reached.records
-        and m not in deleted
-        and not os.path.lexists(root / m)
+        for m in noted
+        if m in reached.records and m not in deleted and not os.path.lexists(root / m)
     ]
     if not candidates:
         return []
