@@ -246,6 +246,8 @@ def checkout(
             raise unknown_path(ctx, unknown[0], rev)
         for o in only:
             _require_entry(ctx, o, manifests, rev)
+    if rev is not None:
+        _refuse_nesting_with_worktree(ws, rev, manifests, only)
     from .checkout import Checkout
 
     link = cfg.parse_link(link) if link is not None else None
@@ -268,6 +270,58 @@ def checkout(
     Reached.note(ws, whole, result)
     RebaseTouched.note(ctx.repo, list(manifests))  # at a rebase's stop, or its exec line
     return result
+
+
+def _refuse_nesting_with_worktree(
+    ws: Workspace, rev: str, manifests: dict[str, bytes], only: Sequence[str]
+) -> None:
+    """Refuse a ``checkout REV`` that would write a manifest nesting with one the work tree keeps.
+
+    REV's ``d/sub.gitstore`` written where the work tree tracks ``d`` lands in
+    an ignored, tracked folder, and the next commit records it as a file of
+    ``d`` (QA F6); REV's ``d.gitstore`` beside the work tree's
+    ``d/sub.gitstore`` takes ``d/sub``'s files. A revision's manifest named
+    only in part (``checkout REV d/x`` of REV's ``d``) is not written. The
+    work tree is listed only when a path check says a pair could nest, so
+    the usual checkout runs no more git than before.
+    """
+    writing = {m for m in manifests if not only or _written_whole(mf.tracked_path(m), only)}
+    if not writing or not _could_nest(ws.root, writing):
+        return
+    from .checkout import BroughtManifests
+
+    # one an earlier `checkout REV` brought goes first (`checkout tA` then `checkout tB`)
+    staying = (
+        set(ws.manifest_paths()) - writing - BroughtManifests(ws).going(manifests, only).keys()
+    )
+    error = mf.checkout_nesting_error(writing, staying, rev)
+    if error is not None:
+        raise error
+
+
+def _written_whole(rel: str, only: Sequence[str]) -> bool:
+    """Whether ``checkout REV PATH...`` writes the manifest of ``rel``: a path named is ``rel``
+    or holds it, and none lies inside it (then only those files are written)."""
+    return any(mf.overlaps(o, rel) for o in only) and not any(o.startswith(rel + "/") for o in only)
+
+
+def _could_nest(root: Path, writing: set[str]) -> bool:
+    """Whether the work tree may hold a manifest nesting with one of ``writing``, by stat alone.
+
+    Outside: a manifest of a folder above one written. Inside: a folder the
+    work tree holds but does not track itself (one it tracks is ignored, so
+    no manifest in it counts as the work tree's).
+    """
+    above = {
+        "/".join(parts[:i])
+        for parts in (mf.tracked_path(m).split("/") for m in writing)
+        for i in range(1, len(parts))
+    }
+    if any(os.path.lexists(root / mf.manifest_path(a)) for a in above):
+        return True
+    return any(
+        not os.path.lexists(root / m) and os.path.isdir(root / mf.tracked_path(m)) for m in writing
+    )
 
 
 def _require_entry(ctx: Context, path: str, manifests: dict[str, bytes], rev: str | None) -> None:

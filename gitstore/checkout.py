@@ -1037,43 +1037,58 @@ class BroughtManifests:
         )
         self.entries[mpath] = (digest, ignore_line_added, empty)
 
+    def _absent(self, manifests: dict[str, bytes], only: Sequence[str]) -> list[str]:
+        """The noted manifests that the revision checked out lacks, among the paths asked."""
+        return [
+            mpath
+            for mpath in sorted(self.entries)
+            if mpath not in manifests
+            and (not only or any(mf.overlaps(o, mf.tracked_path(mpath)) for o in only))
+        ]
+
+    def going(self, manifests: dict[str, bytes], only: Sequence[str]) -> dict[str, bytes]:
+        """{manifest: bytes} of what :meth:`remove_absent` takes away: brought by an earlier
+        checkout, absent at the revision, unchanged since and not staged (else the user's)."""
+        from .hashing import hash_bytes
+
+        found: dict[str, bytes] = {}
+        for mpath in self._absent(manifests, only):
+            record = self.entries[mpath]
+            try:
+                data = (self.ws.root / mpath).read_bytes()
+            except OSError:
+                continue
+            if (
+                isinstance(record, tuple)
+                and len(record) in (2, 3)
+                and hash_bytes(data) == record[0]
+            ):
+                found[mpath] = data
+        if found:
+            staged = set(self.ws.repo.ls_files(["*" + mf.SUFFIX]))
+            found = {m: data for m, data in found.items() if m not in staged}
+        return found
+
     def remove_absent(
         self, manifests: dict[str, bytes], only: Sequence[str], result: CheckoutResult
     ) -> None:
         """Remove what an earlier checkout brought and the revision now checked out lacks."""
         if not self.entries:
             return
-        from .hashing import hash_bytes
-
-        staged = None
         root = self.ws.root
+        going = self.going(manifests, only)
         lines: list[str] = []  # the .gitignore lines to take away, in one write at the end
         try:
-            for mpath, record in sorted(self.entries.items()):
-                if mpath in manifests:
-                    continue
+            for mpath in self._absent(manifests, only):
+                record = self.entries.pop(mpath)
                 rel = mf.tracked_path(mpath)
-                if only and not any(mf.overlaps(o, rel) for o in only):
+                data = going.get(mpath)
+                if data is None:  # changed or staged since: the user's now
+                    if not os.path.lexists(root / mpath):  # noted, never written (killed first)
+                        if isinstance(record, tuple) and len(record) in (2, 3) and record[1]:
+                            lines.append(rel)
                     continue
-                del self.entries[mpath]
-                try:
-                    data = (root / mpath).read_bytes()
-                except FileNotFoundError:  # noted, never written (a checkout killed first)
-                    if isinstance(record, tuple) and len(record) in (2, 3) and record[1]:
-                        lines.append(rel)
-                    continue
-                except OSError:
-                    continue
-                if (
-                    not isinstance(record, tuple)
-                    or len(record) not in (2, 3)
-                    or hash_bytes(data) != record[0]
-                ):
-                    continue  # changed since: the user's now
-                if staged is None:
-                    staged = set(self.ws.repo.ls_files(["*" + mf.SUFFIX]))
-                if mpath in staged:
-                    continue
+                assert isinstance(record, tuple)
                 if len(record) == 3 and record[2]:  # the files are the checkout's own
                     result.deleted += self._remove_payload(mpath, data)
                 (root / mpath).unlink()

@@ -399,21 +399,45 @@ class Provisional:
     tracked and later stopped tracking by hand is never in this record, so no later
     command takes its files for an abandoned operation's. Entries noted on another
     HEAD are dropped at the next note: the operation ended one way or the other.
+
+    Two other kinds of entry (:data:`JOINED`, :data:`REMOVED`) carry a third item:
+    a path the operation brought into a folder that was there already (the folder
+    is the user's: abandoning names what is left rather than deleting it), and a
+    path whose manifest the operation took away (abandoning brings it back, as the
+    manifest comes back).
     """
 
     FILE = "provisional"
     MAGIC = "gitstore-provisional-2"
+    JOINED = "joined"
+    REMOVED = "removed"
 
     @classmethod
-    def note(cls, state_dir: Path, head: str, mpaths: Sequence[str], stopped: bool) -> None:
+    def note(
+        cls, state_dir: Path, head: str, mpaths: Sequence[str], stopped: bool, kind: str = ""
+    ) -> None:
         """``stopped``: the operation stopped at a conflict (else it ran with
-        ``--no-commit`` or ``-n``, and nothing but git's own abandoning counts)."""
+        ``--no-commit`` or ``-n``, and nothing but git's own abandoning counts);
+        ``kind``: "" for a path it added, else :data:`JOINED` or :data:`REMOVED`."""
         path = state_dir / cls.FILE
         found = read_tagged_map(path, cls.MAGIC) or {}
         keep = {m: v for m, v in found.items() if isinstance(v, tuple) and v[0] == head}
-        keep.update(dict.fromkeys(mpaths, (head, stopped)))
+        keep.update(dict.fromkeys(mpaths, (head, stopped, kind) if kind else (head, stopped)))
         if keep != found:
             write_tagged_map(path, cls.MAGIC, keep)
+
+    @classmethod
+    def of_kind(cls, state_dir: Path, head: str | None, kind: str) -> list[str]:
+        """The manifests noted on ``head`` as ``kind`` (:data:`JOINED`, :data:`REMOVED`)."""
+        found = read_tagged_map(state_dir / cls.FILE, cls.MAGIC) or {}
+        return sorted(
+            m
+            for m, v in found.items()
+            if isinstance(m, str)
+            and isinstance(v, tuple)
+            and len(v) == 3
+            and v[::2] == (head, kind)
+        )
 
     @classmethod
     def on(cls, state_dir: Path, head: str | None) -> dict[str, bool]:

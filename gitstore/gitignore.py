@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .gitrepo import GitRepo
@@ -126,20 +126,36 @@ def edited(data: bytes, add: Sequence[tuple[str, bool]], drop: Sequence[str]) ->
     return "".join(line + end for line in lines).encode("utf-8")
 
 
-def stage_lines(repo: GitRepo, root: Path, add: Sequence[tuple[str, bool]]) -> None:
-    """Stage the lines :func:`add_many` wrote for ``add``: the whole file when that is all
-    it differs from git's index by (or git has none), else only those lines, so that
-    the user's own unstaged changes to it stay unstaged."""
-    staged = repo.staged_file(".gitignore")
-    if staged is None:
-        repo.stage([".gitignore"])
-        return
-    mode, text = staged
-    lines = edited(text, add, ())
+_UNREAD: Any = object()
+
+
+def stage_lines(
+    repo: GitRepo,
+    root: Path,
+    add: Sequence[tuple[str, bool]],
+    drop: Sequence[str] = (),
+    staged: tuple[str, bytes] | None = _UNREAD,
+) -> bool:
+    """Stage the lines :func:`add_many` wrote for ``add`` and :func:`remove_many` took
+    out for ``drop``: the whole file when that is all it differs from git's index by,
+    else only those lines, so that the user's own unstaged changes to it stay unstaged.
+
+    A .gitignore git does not know yet is all the user's unstaged lines: unless it
+    holds nothing but these lines, git's index gets a .gitignore of these lines alone
+    (and none for a removal). ``staged``: :meth:`GitRepo.staged_file` of it, if the
+    caller has read it. True when the whole file was staged.
+    """
+    if staged is _UNREAD:
+        staged = repo.staged_file(".gitignore")
+    if staged is None and not add:
+        return False  # git has no line of ours to take out
+    mode, text = staged if staged is not None else ("100644", b"")
+    lines = edited(text, add, drop)
     if split_lines(lines) == read_lines(root / ".gitignore"):
         repo.stage([".gitignore"])  # as git would store it (its own filters)
-    else:
-        repo.stage_blob(".gitignore", mode, lines)
+        return True
+    repo.stage_blob(".gitignore", mode, lines)
+    return False
 
 
 def remove(root: Path, relpath: str) -> bool:

@@ -273,6 +273,8 @@ def pre_commit(ctx: Context) -> HookReport:
             )
             report.exit_code = 1
             return report
+        if _refused_before_refresh(ctx, report, mpaths, modified):
+            return report
         nothing_staged = _nothing_staged(ctx)
         if staged_early is not None:
             staged_early.result()  # its git is done before the index changes
@@ -292,6 +294,49 @@ def pre_commit(ctx: Context) -> HookReport:
     return _check_staged(
         ctx, report, worktree, mpaths, staged_early.result() if staged_early else None
     )
+
+
+def _refused_nested(report: HookReport, mpaths: Sequence[str]) -> bool:
+    """Refuse the commit when two manifests track one path inside the other (a merge
+    brought both), with the way out ``gitstore status`` gives."""
+    nested = mf.nesting_error(mpaths)
+    if nested is None:
+        return False
+    report.lines.append(f"gitstore: {nested.message}; commit refused")
+    report.lines.append(f"hint: {nested.hint}")
+    report.exit_code = 1
+    return True
+
+
+def _refused_before_refresh(
+    ctx: Context, report: HookReport, mpaths: Sequence[str], modified: Sequence[str]
+) -> bool:
+    """What a refresh of ``modified`` must not decide for the user, refused first.
+
+    Nested manifests: the refresh's ``track`` would refuse with its own way out,
+    which drops the other branch's files. A tracked path whose files git's index
+    holds too (a merge of a branch that keeps the folder in git with one that
+    tracks it here, which the merge hook left for the user to settle): the
+    refresh would move git's files into the manifest and record the files the
+    hook did not bring as deleted.
+    """
+    if _refused_nested(report, mpaths):
+        return True
+    both = sorted(_tracked_by_git(ctx.workspace, modified))
+    if not both:
+        return False
+    rel = both[0]
+    report.lines.append(
+        f"gitstore: git tracks files inside {_shown(both)}, which {mf.manifest_path(rel)} tracks"
+        " too (a merge brought both ways of tracking it); commit refused, so that a refresh"
+        " does not choose for you"
+    )
+    report.lines.append(
+        f"hint: keep one: `gitstore untrack {rel}` (git keeps the files), or `git rm -r"
+        f" --cached -q {rel}` then `gitstore checkout {rel}` (its merged version); then commit"
+    )
+    report.exit_code = 1
+    return True
 
 
 def _undoing(ctx: Context, statuses: Sequence[PathStatus]) -> dict[str, list[str]]:
@@ -482,7 +527,8 @@ def _keep_ignored(
     git commits, the staged one: a line on disk but not staged (a stash's pop,
     ``git restore --staged .gitignore``) is staged too. .gitignore is staged
     whole when it held no other unstaged change of the user's, else only these
-    lines go into the staged one.
+    lines go into the staged one (a .gitignore git does not know yet is all the
+    user's unstaged lines: :func:`gitignore.stage_lines`).
     """
     from . import gitignore
 
@@ -512,8 +558,6 @@ def _keep_ignored(
     ]
     if not add and not drop:
         return
-    # nothing of the user's unstaged in it (a .gitignore git does not know yet is all unstaged)
-    clean = not ctx.repo.differs_from_index(".gitignore")
     gitignore.add_many(root, add)
     gitignore.remove_many(root, drop)
     if _partial_commit():
@@ -543,15 +587,11 @@ def _keep_ignored(
                 else "their manifests are deleted and they are not on disk)"
             )
         )
-    if clean or index_file is None:
-        ctx.repo.stage([".gitignore"])  # nothing of the user's left out: a new file whole
+    if gitignore.stage_lines(ctx.repo, root, add, drop, index_file):
         report.lines.append(f"gitstore: .gitignore {' and '.join(said)}; staged")
         return
-    mode, text = index_file
-    lines_staged = gitignore.edited(text, add, drop)
-    ctx.repo.stage_blob(".gitignore", mode, lines_staged)
-    if gitignore.split_lines(lines_staged) == gitignore.read_lines(root / ".gitignore"):
-        report.lines.append(f"gitstore: .gitignore {' and '.join(said)}; staged")
+    if index_file is None and not add:  # git has no .gitignore: nothing of it to stage
+        report.lines.append(f"gitstore: .gitignore {' and '.join(said)}")
         return
     report.lines.append(
         f"gitstore: .gitignore {' and '.join(said)} in this commit; those lines staged"
@@ -611,11 +651,7 @@ def _check_staged(
         )
         report.exit_code = 1
         return report
-    nested = mf.nesting_error(mpaths)
-    if nested is not None:
-        report.lines.append(f"gitstore: {nested.message}; commit refused")
-        report.lines.append(f"hint: {nested.hint}")
-        report.exit_code = 1
+    if _refused_nested(report, mpaths):
         return report
     if not staged:
         return report
@@ -985,8 +1021,10 @@ def post_checkout(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> 
         undone = [change for change in found if stopped.get(change[0])]
         _add_lines(report, materialise_changes(ctx, _unreached(ctx) + undone))
         _say_undone(ctx, report, undone)
-        # one a `--no-commit` or `-n` brought: nothing proves the checkout took it away
-        _say_unignored(ctx, report, [m for m, _o, _n in found if not stopped.get(m)])
+        # one a `--no-commit` or `-n` brought: nothing proves the checkout took it away;
+        # and one brought into a folder that was there (the folder is the user's)
+        unproven = [m for m, _o, _n in found if not stopped.get(m)]
+        _say_unignored(ctx, report, unproven + _joined_left(ctx, reached, set(), old))
     return report
 
 
@@ -1127,14 +1165,11 @@ def post_rewrite(
             _add_lines(report, materialise_changes(ctx, again))
         RebaseTouched.take(repo.state_dir)  # what this very hook's checkouts noted
         return report
-    if repo.is_rebase_in_progress():
-        return HookReport()
-    pairs = [
-        line.split()[:2]
-        for line in stdin.decode("ascii", "replace").splitlines()
-        if len(line.split()) >= 2
-    ]
-    return _between(ctx, pairs[-1][0], head) if pairs else HookReport()
+    # `git commit --amend`: like any commit, it records the index and leaves the work
+    # tree as it is, so there is nothing to bring: a manifest the amend drops (`git rm
+    # X.gitstore`) keeps its files, as in a plain commit (bringing the old commit's
+    # manifests to the new one's deleted them)
+    return HookReport()
 
 
 def post_applypatch(ctx: Context) -> HookReport:
@@ -1234,6 +1269,8 @@ def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookRepor
         # no merge, cherry-pick, revert or am under way: nothing proves this command
         # took the manifest away (a `cherry-pick -n` the user then untracked by hand)
         unproven, undone = [m for m, _o, _n in undone], []
+    if command != "stash":  # and one brought into a folder that was there: named, not removed
+        unproven += _joined_left(ctx, reached, set(deleted), head, indexed)
     if command == "reset":
         undone += _stashed_away(ctx, reached, set(deleted), head, indexed)
     changes += undone
@@ -1242,6 +1279,7 @@ def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookRepor
     # files follow the manifest
     stash = (git_argv or ()) if command == "stash" else None
     changes += _unreached(ctx, moved, stash, reached, indexed)
+    changes += _back_with_manifest(ctx, head, changes)
     _note_provisional(ctx, head, changes, command)
     report = materialise_changes(ctx, sorted(changes))
     _say_undone(ctx, report, undone)
@@ -1263,11 +1301,14 @@ def _stashed_away(
     took (its tree holds the manifest): their files go too, their content in the cache,
     and its pop brings them back. Not for any other reset: the stash's own tree is the
     proof that the manifest went with it."""
-    from .hookmain import git_ancestry, git_command, stash_action
+    from .hookmain import git_ancestry, git_command, has_option, stash_action
 
-    if not any(
-        git_command(w) == "stash" and stash_action(w) in ("push", "save") for w in git_ancestry()
-    ):
+    stashing = [
+        w
+        for w in git_ancestry()
+        if git_command(w) == "stash" and stash_action(w) in ("push", "save")
+    ]
+    if not stashing:
         return []
     root = ctx.workspace.root
     maybe = [m for m in reached.records if not os.path.lexists(root / m) and m not in deleted]
@@ -1284,6 +1325,21 @@ def _stashed_away(
         extra_env={"GIT_LITERAL_PATHSPECS": "1"},
     ).stdout
     stashed = {os.fsdecode(p) for p in listed.split(b"\0") if p}
+    words = stashing[0]
+    if stashed and (has_option(words, "--keep-index") or "-k" in words):
+        # git puts the staged manifests (and .gitignore) back once this reset is done:
+        # their paths stay as they are
+        kept = ctx.repo.git(
+            "ls-tree",
+            "-z",
+            "--name-only",
+            "stash@{0}^2",
+            "--",
+            *sorted(stashed),
+            check=False,
+            extra_env={"GIT_LITERAL_PATHSPECS": "1"},
+        ).stdout
+        stashed -= {os.fsdecode(p) for p in kept.split(b"\0") if p}
     if not stashed:
         return []
     return _untracked_by_undo(ctx, reached, deleted, head, indexed, among=stashed)
@@ -1344,23 +1400,78 @@ def _note_provisional(
     writes ``MERGE_HEAD`` and the like after the index), note the paths these changes
     are about to bring whose manifests HEAD lacks and whose files are not on disk yet
     (:class:`Provisional`): the operation adds them, and abandoning it takes them away.
-    A path whose files were there already is the user's, and stays so."""
+    A path whose files were there already is the user's, and stays so: it is noted as
+    joined, so that abandoning names it. A path of HEAD's whose manifest the operation
+    takes away is noted as removed, so that abandoning brings it back."""
     if head is None or not changes:
         return
     if command not in ("merge", "cherry-pick", "revert", "am") and not _in_operation(ctx.repo):
         return
     root = ctx.workspace.root
-    there = [
+    brought = [m for m, _old, new in changes if new is not None and os.path.lexists(root / m)]
+    gone = [
         m
         for m, _old, new in changes
-        if new is not None
-        and os.path.lexists(root / m)
+        if new is None
+        and not os.path.lexists(root / m)
+        and os.path.lexists(root / mf.tracked_path(m))
+    ]
+    if not brought and not gone:
+        return
+    at_head = ctx.repo.list_manifests(head)
+    stopped = bool(ctx.repo.ls_unmerged())
+    added = [m for m in brought if m not in at_head]
+    state = ctx.repo.state_dir
+    new = [m for m in added if not os.path.lexists(root / mf.tracked_path(m))]
+    if new:
+        Provisional.note(state, head, new, stopped)
+    joined = [m for m in added if m not in new]
+    if joined:
+        Provisional.note(state, head, joined, stopped, Provisional.JOINED)
+    removed = [m for m in gone if m in at_head]
+    if removed:
+        Provisional.note(state, head, removed, stopped, Provisional.REMOVED)
+
+
+def _joined_left(
+    ctx: Context,
+    reached: Reached,
+    deleted: set[str],
+    head: str | None,
+    indexed: Mapping[str, str] | None = None,
+) -> list[str]:
+    """The manifests of paths an abandoned operation brought into folders that were there
+    already (:class:`Provisional`, noted as joined): manifest and ``.gitignore`` line
+    gone, files left neither tracked nor ignored. The folder is the user's, so what is
+    in it is named, not removed."""
+    if head is None:
+        return []
+    joined = Provisional.of_kind(ctx.repo.state_dir, head, Provisional.JOINED)
+    if not joined:
+        return []
+    return [m for m, _o, _n in _untracked_by_undo(ctx, reached, deleted, head, indexed, joined)]
+
+
+def _back_with_manifest(
+    ctx: Context, head: str | None, changes: Sequence[tuple[str, str | None, str | None]]
+) -> list[tuple[str, str | None, str | None]]:
+    """The paths a stopped operation removed with their manifests (:class:`Provisional`,
+    noted on ``head``) whose manifests are back, the files not: the operation was
+    abandoned (``--abort``, ``reset --hard``, ``reset --merge``), and its HEAD, where
+    they are tracked, did not move; they come back as the manifests did."""
+    if head is None:
+        return []
+    root = ctx.workspace.root
+    taken = {m for m, _o, _n in changes}
+    back = [
+        m
+        for m in Provisional.of_kind(ctx.repo.state_dir, head, Provisional.REMOVED)
+        if m not in taken
+        and (root / m).is_file()
         and not os.path.lexists(root / mf.tracked_path(m))
     ]
-    if there:
-        at_head = ctx.repo.list_manifests(head)
-        stopped = bool(ctx.repo.ls_unmerged())
-        Provisional.note(ctx.repo.state_dir, head, [m for m in there if m not in at_head], stopped)
+    Provisional.forget(ctx.repo.state_dir, back)
+    return [(m, None, "") for m in back]
 
 
 def _untracked_by_undo(
@@ -1395,7 +1506,9 @@ def _untracked_by_undo(
     candidates = [
         m
         for m in noted
-        if m in reached.records and m not in deleted and not os.path.lexists(root / m)
+        if (among is not None or m in reached.records)  # ``among``: the callers' own proof
+        and m not in deleted
+        and not os.path.lexists(root / m)
     ]
     if not candidates:
         return []

@@ -160,19 +160,59 @@ def nesting_error(mpaths: Iterable[str]) -> ManifestError | None:
     the whole of ``d`` brings both: the files of ``d/x`` would be two
     manifests' at once, and a checkout of ``d`` would delete ``d/x.gitstore``.
     """
-    tracked = {tracked_path(m) for m in mpaths if m.endswith(SUFFIX) and m != SUFFIX}
-    for rel in sorted(tracked):
+    tracked = _tracked_paths(mpaths)
+    pair = _nested_pair(tracked, tracked)
+    if pair is None:
+        return None
+    rel, outer = pair
+    return ManifestError(
+        f"{manifest_path(rel)} tracks {rel}, which is inside {outer}, tracked by"
+        f" {manifest_path(outer)} (a merge brought both)",
+        hint=f"keep one: `gitstore untrack {rel}` then `gitstore checkout {outer}`"
+        f" (its merged version), or `gitstore untrack {outer}` then `gitstore"
+        f" checkout {rel}`; then commit",
+    )
+
+
+def checkout_nesting_error(
+    writing: Iterable[str], staying: Iterable[str], rev: str
+) -> ManifestError | None:
+    """The error for a ``checkout REV`` that would write a manifest nesting with one it leaves.
+
+    REV's manifest of ``d/sub`` written beside the work tree's of ``d`` lands
+    inside a tracked, ignored folder: the next commit records it as a file of
+    ``d``. REV's of ``d`` beside the work tree's of ``d/sub`` would take
+    ``d/sub``'s files as its own. Only pairs across the two sets count:
+    :func:`nesting_error` answers for one set.
+    """
+    import shlex
+
+    written, kept = _tracked_paths(writing), _tracked_paths(staying)
+    pair = _nested_pair(written, kept) or _nested_pair(kept, written)
+    if pair is None:
+        return None
+    rel, outer = pair  # rel inside outer; one of them REV's, the other the work tree's
+    theirs, ours = (rel, outer) if rel in written else (outer, rel)
+    return ManifestError(
+        f"{rev}'s {manifest_path(theirs)} and the working tree's {manifest_path(ours)} would"
+        f" nest ({rel} is inside {outer}); checkout {rev} refused, nothing was written",
+        hint=f"`gitstore untrack {shlex.quote(ours)}` first, or `gitstore checkout"
+        f" {shlex.quote(rev)} PATH` with paths that do not nest",
+    )
+
+
+def _tracked_paths(mpaths: Iterable[str]) -> set[str]:
+    return {tracked_path(m) for m in mpaths if m.endswith(SUFFIX) and m != SUFFIX}
+
+
+def _nested_pair(inner: set[str], outer: set[str]) -> tuple[str, str] | None:
+    """The first (path of ``inner``, path of ``outer`` that holds it), by name."""
+    for rel in sorted(inner):
         parts = rel.split("/")
         for i in range(1, len(parts)):
-            outer = "/".join(parts[:i])
-            if outer in tracked:
-                return ManifestError(
-                    f"{manifest_path(rel)} tracks {rel}, which is inside {outer}, tracked by"
-                    f" {manifest_path(outer)} (a merge brought both)",
-                    hint=f"keep one: `gitstore untrack {rel}` then `gitstore checkout {outer}`"
-                    f" (its merged version), or `gitstore untrack {outer}` then `gitstore"
-                    f" checkout {rel}`; then commit",
-                )
+            above = "/".join(parts[:i])
+            if above in outer:
+                return rel, above
     return None
 
 

@@ -1425,9 +1425,10 @@ class Workspace:
             # no longer gitstore's: a hook must neither take them for a path in
             # place nor remove their files as a manifest gone (docs/hooks.md)
             Reached.mark(self.repo.state_dir, dict.fromkeys(mpaths))
-            if (self.root / ".gitignore").exists():
+            if (self.root / ".gitignore").exists() or self.repo.ls_files([".gitignore"]):
                 try:
-                    self.repo.stage([".gitignore"])
+                    # only the lines taken out: the user's own edits stay unstaged
+                    gitignore.stage_lines(self.repo, self.root, (), rels)
                 except GitstoreError as exc:
                     raise GitstoreError(
                         f"untracked {', '.join(shown(r) for r in rels)}, but .gitignore could"

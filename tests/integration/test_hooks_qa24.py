@@ -1,0 +1,203 @@
+"""Abandoned operations, amends and .gitignore staging (twenty-fourth QA pass,
+docs/reliability.md): each test is a finding, run through the real git binary with
+gitstore's hooks installed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_git_workflows_fifth import _states
+from tests.integration.test_hooks import Clone, solo
+
+
+def _repo(tmp_path: Path) -> Clone:
+    repo = solo(tmp_path / "repo", tmp_path / "cache")
+    repo.write("code.txt", "code\n")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "code")
+    return repo
+
+
+def _staged_gitignore(repo: Clone) -> list[str]:
+    return repo.git("show", ":.gitignore").stdout.splitlines()
+
+
+@pytest.mark.parametrize(
+    "abandon",
+    [("merge", "--abort"), ("reset", "--hard"), ("reset", "--merge")],
+)
+def test_abandoning_a_merge_that_removed_a_path_brings_its_files_back(
+    tmp_path: Path, abandon: tuple[str, ...]
+) -> None:
+    """The stopped merge took the path away with its manifest; the abort put the
+    manifest and its .gitignore line back and left the folder empty, silently."""
+    repo = _repo(tmp_path)
+    repo.write("f/z.bin", b"zulu")
+    repo.gs("track", "f")
+    repo.git("commit", "-qm", "f")
+    repo.git("switch", "-qc", "feat")
+    repo.gs("untrack", "f")
+    shutil.rmtree(repo.path / "f")
+    repo.write("code.txt", "feat\n")
+    repo.git("commit", "-qam", "feat drops f")
+    repo.git("switch", "-q", "main")
+    repo.write("code.txt", "main\n")
+    repo.git("commit", "-qam", "main")
+    repo.git("merge", "feat", ok=False)  # stops at code.txt
+    assert not (repo.path / "f" / "z.bin").exists()
+    repo.git(*abandon)
+    assert repo.read("f/z.bin") == b"zulu"
+    assert _states(repo) == {"f": "unchanged"}
+
+
+def test_abandoning_a_merge_that_brought_a_path_into_the_users_folder_names_it(
+    tmp_path: Path,
+) -> None:
+    """The folder was the user's before the merge, so what is in it is not removed;
+    but its files, left neither tracked nor ignored, were not named either."""
+    repo = _repo(tmp_path)
+    repo.git("switch", "-qc", "feat")
+    repo.write("d/x.bin", b"x-ray")
+    repo.gs("track", "d")
+    repo.write("code.txt", "feat\n")
+    repo.git("commit", "-qam", "feat tracks d")
+    repo.git("switch", "-q", "main")
+    repo.write("code.txt", "main\n")
+    repo.git("commit", "-qam", "main")
+    repo.write("d/own.txt", "mine\n")  # the user's, untracked, before the merge
+    repo.git("merge", "feat", ok=False)
+    aborted = repo.git("merge", "--abort")
+    assert repo.read("d/own.txt") == b"mine\n"
+    assert "d is neither tracked nor ignored" in aborted.stderr
+
+
+def test_an_amend_that_drops_a_manifest_keeps_its_files(tmp_path: Path) -> None:
+    """`git rm X.gitstore` then `git commit --amend`: as a plain commit, the files stay
+    (post-rewrite used to bring the old commit's manifests to the new one's, deleting them)."""
+    repo = _repo(tmp_path)
+    repo.write("d/x.bin", b"x-ray")
+    repo.write("e/y.bin", b"yankee")
+    repo.gs("track", "d", "e")
+    repo.git("commit", "-qm", "d and e")
+    repo.git("rm", "-q", "d.gitstore")
+    repo.write("code.txt", "edited\n")
+    repo.git("add", "code.txt")
+    amended = repo.git("commit", "-q", "--amend", "-m", "e only")
+    assert repo.read("d/x.bin") == b"x-ray"
+    assert repo.read("e/y.bin") == b"yankee"
+    assert "d" not in amended.stderr.split()
+
+
+def test_a_commit_of_nested_manifests_says_the_way_out_that_keeps_both_sides(
+    tmp_path: Path,
+) -> None:
+    """pre-commit's refresh refused with track's own hint (untrack one, then `gitstore
+    track` the other), which drops the other branch's files from the merge commit."""
+    repo = _repo(tmp_path)
+    repo.git("switch", "-qc", "A")
+    repo.write("d/top.bin", b"top")
+    repo.write("d/sub/s1.bin", b"s1")
+    repo.gs("track", "d")
+    repo.git("commit", "-qm", "A")
+    repo.git("switch", "-q", "main")
+    repo.git("switch", "-qc", "B")
+    repo.write("d/sub/s1.bin", b"s1")
+    repo.write("d/sub/s2.bin", b"s2")
+    repo.gs("track", "d/sub")
+    repo.git("commit", "-qm", "B")
+    repo.git("merge", "--no-edit", "A", ok=False)  # .gitignore: add/add
+    repo.write(".gitignore", "/d/sub/\n/d/\n")
+    repo.git("add", ".gitignore")
+    refused = repo.git("commit", "-qm", "merge", ok=False)
+    assert "commit refused" in refused.stderr
+    assert "gitstore checkout d" in refused.stderr
+    assert "gitstore track d" not in refused.stderr
+
+
+def test_a_commit_after_a_merge_of_git_and_gitstore_ways_of_keeping_a_folder_is_refused(
+    tmp_path: Path,
+) -> None:
+    """main keeps d in git, feat moved it into gitstore; the merge hook left d for the
+    user to settle. The next unrelated commit settled it: it recorded d/x.txt as deleted
+    from the dataset and moved git's d/new.txt into the manifest, without a word."""
+    repo = _repo(tmp_path)
+    repo.write("d/x.txt", "x1\n")
+    repo.git("add", "d")
+    repo.git("commit", "-qm", "d in git")
+    repo.git("switch", "-qc", "feat")
+    repo.git("rm", "-rq", "--cached", "d")
+    repo.gs("track", "d")
+    repo.write("f.txt", "feat\n")
+    repo.git("add", "f.txt")
+    repo.git("commit", "-qm", "feat moves d")
+    repo.git("switch", "-q", "main")
+    repo.write("d/new.txt", "new\n")
+    repo.git("add", "d")
+    repo.git("commit", "-qm", "main adds")
+    repo.git("merge", "--no-edit", "feat")
+    before = repo.git("show", "HEAD:d.gitstore").stdout
+    repo.write("code.txt", "more\n")
+    refused = repo.git("commit", "-qam", "unrelated", ok=False)
+    assert "git tracks files inside d" in refused.stderr
+    assert repo.git("show", "HEAD:d.gitstore").stdout == before
+    assert repo.git("ls-files", "d").stdout.split() == ["d/new.txt"]
+
+
+@pytest.mark.parametrize("staged_first", [False, True])
+def test_untrack_stages_only_the_line_it_takes_out(tmp_path: Path, staged_first: bool) -> None:
+    """As track does (twenty-third pass): the user's own unstaged .gitignore lines stay
+    unstaged; untrack staged the whole file."""
+    repo = _repo(tmp_path)
+    repo.write("d/x.bin", b"x-ray")
+    repo.write("e/y.bin", b"yankee")
+    repo.gs("track", "d", "e")
+    repo.git("commit", "-qm", "d and e")
+    text = repo.read(".gitignore").decode()
+    if staged_first:
+        repo.write(".gitignore", text + "staged.tmp\n")
+        repo.git("add", ".gitignore")
+    repo.write(".gitignore", repo.read(".gitignore").decode() + "*.log\n")
+    repo.gs("untrack", "d")
+    staged = _staged_gitignore(repo)
+    assert "/d/" not in staged and "/e/" in staged
+    assert "*.log" not in staged
+    assert ("staged.tmp" in staged) is staged_first
+    assert "*.log" in repo.read(".gitignore").decode().splitlines()
+
+
+@pytest.mark.parametrize("how", ["track", "pre-commit"])
+def test_a_gitignore_git_does_not_know_gets_only_gitstores_lines_staged(
+    tmp_path: Path, how: str
+) -> None:
+    """A private .gitignore never added: its lines are the user's unstaged ones, and were
+    staged (and committed) whole with the first tracked path."""
+    repo = _repo(tmp_path)
+    repo.write(".gitignore", "# my notes\nsecret.env\n")
+    repo.write("d/x.bin", b"x-ray")
+    repo.gs("track", "d")
+    if how == "pre-commit":
+        repo.git("rm", "-qf", "--cached", ".gitignore")
+        repo.git("commit", "-qm", "d")
+        staged = repo.git("show", "HEAD:.gitignore").stdout.splitlines()
+    else:
+        staged = _staged_gitignore(repo)
+    assert staged == ["/d/"]
+    assert repo.read(".gitignore").decode().splitlines() == ["# my notes", "secret.env", "/d/"]
+
+
+def test_a_stash_keeping_the_index_keeps_a_new_paths_files(tmp_path: Path) -> None:
+    """`git stash --keep-index` puts the staged manifest and `.gitignore` line back after
+    its reset: the reset took the path's files (and said the manifest was removed),
+    leaving a tracked path with no files."""
+    repo = _repo(tmp_path)
+    repo.write("d/x.bin", b"x-ray")
+    repo.gs("track", "d")  # staged, not committed
+    repo.write("code.txt", "work in progress\n")
+    stashed = repo.git("stash", "--keep-index")
+    assert repo.read("d/x.bin") == b"x-ray"
+    assert _states(repo) == {"d": "unchanged"}
+    assert "removed" not in stashed.stderr
