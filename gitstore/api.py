@@ -281,11 +281,14 @@ def _refuse_nesting_with_worktree(
     an ignored, tracked folder, and the next commit records it as a file of
     ``d`` (QA F6); REV's ``d.gitstore`` beside the work tree's
     ``d/sub.gitstore`` takes ``d/sub``'s files. A revision's manifest named
-    only in part (``checkout REV d/x`` of REV's ``d``) is not written. The
-    work tree is listed only when a path check says a pair could nest, so
-    the usual checkout runs no more git than before.
+    only in part (``checkout REV d/sub/x`` of REV's ``d/sub``) counts too: its
+    files are written where the work tree's ``d`` governs them. The work tree
+    is listed only when a path check says a pair could nest, so the usual
+    checkout runs no more git than before.
     """
-    writing = {m for m in manifests if not only or _written_whole(mf.tracked_path(m), only)}
+    writing = {
+        m for m in manifests if not only or any(mf.overlaps(o, mf.tracked_path(m)) for o in only)
+    }
     if not writing or not _could_nest(ws.root, writing):
         return
     from .checkout import BroughtManifests
@@ -297,12 +300,6 @@ def _refuse_nesting_with_worktree(
     error = mf.checkout_nesting_error(writing, staying, rev)
     if error is not None:
         raise error
-
-
-def _written_whole(rel: str, only: Sequence[str]) -> bool:
-    """Whether ``checkout REV PATH...`` writes the manifest of ``rel``: a path named is ``rel``
-    or holds it, and none lies inside it (then only those files are written)."""
-    return any(mf.overlaps(o, rel) for o in only) and not any(o.startswith(rel + "/") for o in only)
 
 
 def _could_nest(root: Path, writing: set[str]) -> bool:

@@ -450,6 +450,15 @@ class Provisional:
         }
 
     @classmethod
+    def forget_kind(cls, state_dir: Path, kind: str) -> None:
+        """Drop every entry of ``kind``, on any HEAD: the operation is over."""
+        path = state_dir / cls.FILE
+        found = read_tagged_map(path, cls.MAGIC) or {}
+        keep = {m: v for m, v in found.items() if not (isinstance(v, tuple) and v[2:3] == (kind,))}
+        if keep != found:
+            write_tagged_map(path, cls.MAGIC, keep)
+
+    @classmethod
     def forget(cls, state_dir: Path, mpaths: Iterable[str]) -> None:
         path = state_dir / cls.FILE
         found = read_tagged_map(path, cls.MAGIC) or {}

@@ -16,7 +16,18 @@ import sys
 SUBMODULE = ""  # the submodule git ran this hook for (--recurse-submodules), from its prefix
 
 
+def _hang_up_as_ctrl_c() -> None:
+    """A closed terminal (SIGHUP) stops gitstore as Ctrl-C does: through the same clean-up
+    (temporary files removed, marks written), where the default would end it at once
+    and leave them, as a kill does. Not where SIGHUP is ignored (``nohup``)."""
+    import _signal  # type: ignore[import-not-found]  # built in: signal.py would import enum
+
+    if hasattr(_signal, "SIGHUP") and _signal.getsignal(_signal.SIGHUP) == _signal.SIG_DFL:
+        _signal.signal(_signal.SIGHUP, _signal.default_int_handler)
+
+
 def main() -> None:
+    _hang_up_as_ctrl_c()
     # set by git for a submodule's hooks under `checkout --recurse-submodules`; every
     # git command gitstore runs there (rev-parse first) would refuse to run with it
     global SUBMODULE

@@ -33,6 +33,10 @@ listing the cache's objects and reading them: a ``gc`` deleting meanwhile.
 N-th progress record of a resumable download (gitstore/partial.py): a big
 fetch interrupted part-way, with some ranges written and others not.
 
+``GITSTORE_FAULT=int-range:N`` sends the process SIGINT (a Ctrl-C) instead,
+and ``hup-range:N`` SIGHUP (a terminal closed): the download must stop at its
+next block, its progress kept for the next run.
+
 ``GITSTORE_FAULT=eio-write:N`` makes the N-th block that a resumable
 download writes into its partial file fail with ``OSError(EIO)`` (and every
 later one: a failing disk), and ``eio-read:N`` the N-th block read back from
@@ -172,8 +176,11 @@ def _pause(prefix: str) -> None:
 
 
 def range_written() -> None:
-    """Count one progress record of a resumable download; ``kill-range:N`` kills at the N-th."""
+    """Count one progress record of a resumable download; ``kill-range:N`` kills at the N-th,
+    ``int-range:N`` interrupts (SIGINT, as Ctrl-C), ``hup-range:N`` hangs up at the N-th."""
     _kill_at("kill-range:")
+    _kill_at("int-range:", "SIGINT")
+    _kill_at("hup-range:", "SIGHUP")
 
 
 def partial_write() -> None:
@@ -214,9 +221,9 @@ def _turn(kind: str) -> tuple[int, int] | None:
     return count, limit
 
 
-def _kill_at(kind: str) -> None:
+def _kill_at(kind: str, signal_name: str = "SIGKILL") -> None:
     turn = _turn(kind)
     if turn is not None and turn[0] == turn[1]:
         import signal
 
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), getattr(signal, signal_name))

@@ -140,15 +140,18 @@ def stage_lines(
     out for ``drop``: the whole file when that is all it differs from git's index by,
     else only those lines, so that the user's own unstaged changes to it stay unstaged.
 
-    A .gitignore git does not know yet is all the user's unstaged lines: unless it
-    holds nothing but these lines, git's index gets a .gitignore of these lines alone
-    (and none for a removal). ``staged``: :meth:`GitRepo.staged_file` of it, if the
+    A .gitignore git's index lacks is the user's unstaged lines but for HEAD's (``git
+    rm --cached .gitignore`` leaves the lines of the paths tracked so far there):
+    unless it holds nothing else, git's index gets HEAD's lines and these (and
+    nothing for a removal). ``staged``: :meth:`GitRepo.staged_file` of it, if the
     caller has read it. True when the whole file was staged.
     """
     if staged is _UNREAD:
         staged = repo.staged_file(".gitignore")
     if staged is None and not add:
         return False  # git has no line of ours to take out
+    if staged is None:
+        staged = repo.committed_file(".gitignore")
     mode, text = staged if staged is not None else ("100644", b"")
     lines = edited(text, add, drop)
     if split_lines(lines) == read_lines(root / ".gitignore"):

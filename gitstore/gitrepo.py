@@ -1137,6 +1137,16 @@ class GitRepo:
         mode, blob = listed.split(b" ", 2)[:2]
         return mode.decode("ascii"), self.git("cat-file", "blob", blob.decode("ascii")).stdout
 
+    def committed_file(self, path: str) -> tuple[str, bytes] | None:
+        """(git's mode, bytes) of ``path`` at HEAD; None when HEAD lacks it (or there is none)."""
+        listed = self.git("ls-tree", "-z", "HEAD", "--", path, check=False).stdout
+        if not listed:
+            return None
+        mode, _kind, rest = listed.split(b" ", 2)
+        return mode.decode("ascii"), self.git(
+            "cat-file", "blob", rest.split(b"\t", 1)[0].decode("ascii")
+        ).stdout
+
     def stage_blob(self, path: str, mode: str, data: bytes) -> None:
         """Put ``data`` into git's index at ``path`` (git's ``mode``), the work tree's file
         untouched: a few lines of a file staged, the user's other changes to it not."""

@@ -25,7 +25,7 @@ import posixpath
 import re
 import shlex
 import stat
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -328,12 +328,13 @@ def _refused_before_refresh(
     rel = both[0]
     report.lines.append(
         f"gitstore: git tracks files inside {_shown(both)}, which {mf.manifest_path(rel)} tracks"
-        " too (a merge brought both ways of tracking it); commit refused, so that a refresh"
-        " does not choose for you"
+        " too (a `git add -f`, or a merge of a branch that keeps it in git); commit refused,"
+        " so that a refresh does not choose between them for you"
     )
     report.lines.append(
-        f"hint: keep one: `gitstore untrack {rel}` (git keeps the files), or `git rm -r"
-        f" --cached -q {rel}` then `gitstore checkout {rel}` (its merged version); then commit"
+        f"hint: run `git rm -r --cached -q {rel}` (the files stay), then `gitstore track {rel}`"
+        f" to record what is on disk, or `gitstore checkout {rel}` to bring its manifest's"
+        " version (after a merge); then commit"
     )
     report.exit_code = 1
     return True
@@ -1025,6 +1026,8 @@ def post_checkout(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> 
         # and one brought into a folder that was there (the folder is the user's)
         unproven = [m for m, _o, _n in found if not stopped.get(m)]
         _say_unignored(ctx, report, unproven + _joined_left(ctx, reached, set(), old))
+        # the paths the operation took away came back with the checkout's manifests
+        Provisional.forget_kind(ctx.repo.state_dir, Provisional.REMOVED)
     return report
 
 
@@ -1369,6 +1372,14 @@ def _say_unignored(ctx: Context, report: HookReport, mpaths: Sequence[str]) -> N
         return
     Provisional.forget(ctx.repo.state_dir, mpaths)
     rels = [mf.tracked_path(m) for m in mpaths]
+    # only where `git add -A` would take something: not a folder git keeps whole itself
+    offered = ctx.repo.git(
+        "--literal-pathspecs", "ls-files", "-z", "-o", "--exclude-standard", "--", *rels
+    ).stdout.split(b"\0")
+    found = [os.fsdecode(p) for p in offered if p]
+    rels = [r for r in rels if any(p == r or p.startswith(r + "/") for p in found)]
+    if not rels:
+        return
     report.lines.append(
         f"gitstore: {_shown(rels)} {'is' if len(rels) == 1 else 'are'} neither tracked nor"
         f" ignored now (no manifest, no .gitignore line): `gitstore track {rels[0]}` keeps"
@@ -1460,6 +1471,10 @@ def _back_with_manifest(
     abandoned (``--abort``, ``reset --hard``, ``reset --merge``), and its HEAD, where
     they are tracked, did not move; they come back as the manifests did."""
     if head is None:
+        return []
+    if not _in_operation(ctx.repo):  # the operation ended (committed, or abandoned with
+        # a forced checkout): these notes no longer say anything about the work tree
+        Provisional.forget_kind(ctx.repo.state_dir, Provisional.REMOVED)
         return []
     root = ctx.workspace.root
     taken = {m for m, _o, _n in changes}
@@ -1656,19 +1671,26 @@ def materialise_changes(
                 del present[m]
                 handled.remove(m)
     needed.update(e.oid for write, _, _ in deltas.values() for e in write)
-    reasons, down = _fetch_missing(ctx, needed)
+
+    def unfinished() -> None:
+        # as an interrupted checkout's: the next checkout clears them, and status and
+        # pre-commit say so; git has written the manifests already
+        for mpath in handled:
+            pending[mf.tracked_path(mpath)] = marks_file.INTERRUPTED
+        save_pending(ctx, pending)
+
     try:
+        # marked before a fetch, the slow step: a Ctrl-C or a kill there leaves the
+        # old version's files under the new manifests, which must not pass for edits
+        reasons, down = _fetch_missing(ctx, needed, before=unfinished if handled else None)
         result = Checkout(ws).run(present, write_manifests=False) if present else CheckoutResult()
         if deltas:
             result.merge(hookdelta.apply_deltas(ws, deltas))
-    except GitstoreError as exc:
-        # stopped part-way (a folder where a file should be, a full disk): every
+    except BaseException:
+        # stopped part-way (a folder where a file should be, a full disk, Ctrl-C): every
         # path it had to bring in line is marked, so that status says so and
-        # no commit records what is left of the old version as new
-        del exc  # the hook prints it
-        for mpath in handled:  # as an interrupted checkout's: the next checkout clears them
-            pending[mf.tracked_path(mpath)] = marks_file.INTERRUPTED
-        save_pending(ctx, pending)
+        # no commit records what is left of the old version as new (the hook prints why)
+        unfinished()
         raise
     report.lines += [f"gitstore: {exc.message}" for exc in result.invalid]
     # a manifest of a path gitstore never writes (.git.gitstore) was never acted on
@@ -1879,11 +1901,14 @@ def _remove_sparing(ws: Workspace, rel: str, spare: Sequence[str]) -> list[str]:
     return kept
 
 
-def _fetch_missing(ctx: Context, needed: set[str]) -> tuple[dict[str, str], str | None]:
+def _fetch_missing(
+    ctx: Context, needed: set[str], before: Callable[[], None] | None = None
+) -> tuple[dict[str, str], str | None]:
     """Fetch what the cache lacks when ``hooks.fetch``: ({oid: why it failed}, why all failed).
 
     A failure of the whole fetch (a remote down) is said once, not as each
     path's reason: its message names whichever object was asked first.
+    ``before``: called once a fetch is certain, before it starts.
     """
     missing = needed - ctx.cache.exists(needed)
     if not missing or not ctx.config.hooks_fetch:
@@ -1892,6 +1917,8 @@ def _fetch_missing(ctx: Context, needed: set[str]) -> tuple[dict[str, str], str 
 
     if not fetch_order(ctx):
         return {}, None
+    if before is not None:
+        before()
     try:
         from . import transfer
 

@@ -309,13 +309,14 @@ def write_blocks(
     :data:`MARK_EVERY` bytes and on the way out, an error's too: a link that
     drops more often than every MARK_EVERY bytes must still make progress.
     """
-    from . import faults
+    from . import faults, stopping
 
     buf = buf if buf is not None else bytearray(1 << 20)
     view = memoryview(buf)
     marked = position
     try:
         while n := read(buf):
+            stopping.check()  # Ctrl-C: the journal keeps what came, for the next run
             block = view[:n]
             if hasher is not None:
                 hasher.update(block)

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from . import manifest as mf
+from . import stopping
 from .errors import (
     ConfigError,
     GitstoreError,
@@ -566,8 +567,9 @@ def _run(items: Sequence[str], jobs: int, work: Callable[[str], None]) -> None:
     try:
         for thread in threads:
             thread.join()
-    except BaseException:  # Ctrl-C: nothing new starts; what runs finishes cleanly
+    except BaseException:  # Ctrl-C: nothing new starts; what runs stops at its next part
         stop.set()
+        stopping.EVENT.set()
         for thread in threads:
             thread.join()
         raise

@@ -61,7 +61,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar, cast
 
-from .. import faults, layout, partial, writeback
+from .. import faults, layout, partial, stopping, writeback
 from ..errors import (
     ConfigError,
     GitstoreError,
@@ -669,6 +669,7 @@ class S3Store(Store):
         os.ftruncate(fd, size)
 
         def fetch(start: int) -> None:
+            stopping.check()
             end = min(start + step, size) - 1
             position = done.get(start, start)
             if position > end:
@@ -809,6 +810,7 @@ class S3Store(Store):
         lock = threading.Lock()
 
         def send(part: tuple[int, int, int]) -> dict[str, Any]:
+            stopping.check()  # Ctrl-C: the parts sent stay for the next push to take up
             number, start, length = part
             try:
                 with open(src, "rb") as f:

@@ -60,7 +60,7 @@ def _refused(repo: Clone, *args: str) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("paths", [(), ("d/sub",), ("d",)])
+@pytest.mark.parametrize("paths", [(), ("d/sub",), ("d",), ("d/sub/s2.bin",)])
 def test_rev_tracking_a_path_inside_the_work_trees_tracked_folder_is_refused(
     tmp_path: Path, paths: tuple[str, ...]
 ) -> None:
@@ -77,7 +77,7 @@ def test_rev_tracking_a_path_inside_the_work_trees_tracked_folder_is_refused(
     assert "sub.gitstore" not in repo.git("show", "HEAD:d.gitstore").stdout
 
 
-@pytest.mark.parametrize("paths", [(), ("d",)])
+@pytest.mark.parametrize("paths", [(), ("d",), ("d/top.bin",)])
 def test_rev_tracking_a_folder_around_the_work_trees_tracked_path_is_refused(
     tmp_path: Path, paths: tuple[str, ...]
 ) -> None:

@@ -5,6 +5,7 @@ gitstore's hooks installed.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,9 @@ import pytest
 
 from tests.integration.test_git_workflows_fifth import _states
 from tests.integration.test_hooks import Clone, solo
+from tests.integration.test_hooks import team as _team
+
+team = _team  # the fixture: alice has pushed data/ (a.bin, b.bin) to a folder remote
 
 
 def _repo(tmp_path: Path) -> Clone:
@@ -201,3 +205,97 @@ def test_a_stash_keeping_the_index_keeps_a_new_paths_files(tmp_path: Path) -> No
     assert repo.read("d/x.bin") == b"x-ray"
     assert _states(repo) == {"d": "unchanged"}
     assert "removed" not in stashed.stderr
+
+
+def test_a_post_checkout_killed_during_its_fetch_leaves_the_path_marked(team) -> None:
+    """Ctrl-C or a kill while the hook fetched (before it wrote anything) left the old
+    branch's files under the new manifest with no mark: status took them for edits, the
+    commit's way out offered to record them, and a second `git checkout` did nothing."""
+    alice, bob, _origin, _store = team
+    bob.gs("install")
+    bob.gs("pull")
+    alice.git("switch", "-qc", "feat")
+    big = os.urandom(1 << 20) * 80  # a resumable download: the fault can stop it part-way
+    alice.write("data/big.bin", big)
+    alice.commit_data("feat: big")
+    alice.git("push", "-q", "origin", "feat")
+    bob.git("fetch", "-q", "origin")
+    bob.env["GITSTORE_FAULT"] = "kill-range:2"
+    try:
+        bob.git("checkout", "-q", "feat", ok=False)  # the hook's status is git's
+    finally:
+        del bob.env["GITSTORE_FAULT"]
+    assert not (bob.path / "data" / "big.bin").exists()
+    status = bob.gs("status")
+    assert "data was left part-way" in status.stderr
+    assert "gitstore pull data" in status.stderr
+    bob.gs("pull", "data")
+    assert bob.read("data/big.bin") == big
+    assert _states(bob) == {"data": "unchanged"}
+
+
+def test_the_gitignore_of_an_index_without_one_keeps_the_committed_lines(tmp_path: Path) -> None:
+    """Twenty-fifth pass: after `git rm --cached .gitignore`, a new tracked path got a
+    .gitignore of its own line alone staged, dropping the lines of the paths tracked so
+    far (a clone then offered their payload to `git add -A`)."""
+    repo = _repo(tmp_path)
+    for name in ("d", "g"):
+        repo.write(f"{name}/{name}.bin", name.encode())
+    repo.gs("track", "d", "g")
+    repo.git("commit", "-qm", "d and g")
+    repo.git("rm", "-q", "--cached", ".gitignore")
+    repo.write(".gitignore", repo.read(".gitignore").decode() + "*.mine\n")
+    repo.write("e/e.bin", b"e")
+    repo.gs("track", "e")
+    assert _staged_gitignore(repo) == ["/d/", "/g/", "/e/"]
+
+
+@pytest.mark.parametrize("abandon", [("reset", "--hard"), ("checkout", "-f")])
+def test_a_path_removed_by_an_abandoned_merge_is_not_brought_back_later(
+    tmp_path: Path, abandon: tuple[str, ...]
+) -> None:
+    """Twenty-fifth pass: the note of a path the stopped merge removed outlived the
+    operation, and a later `git cherry-pick -n` brought back files deleted on purpose."""
+    repo = _repo(tmp_path)
+    repo.write("f/z.bin", b"zulu")
+    repo.gs("track", "f")
+    repo.git("commit", "-qm", "f")
+    repo.git("switch", "-qc", "feat")
+    repo.gs("untrack", "f")
+    shutil.rmtree(repo.path / "f")
+    repo.write("code.txt", "feat\n")
+    repo.git("commit", "-qam", "feat drops f")
+    repo.git("switch", "-qc", "other", "main")
+    repo.write("o.txt", "o\n")
+    repo.git("add", "o.txt")
+    repo.git("commit", "-qm", "o")
+    repo.git("switch", "-q", "main")
+    repo.write("code.txt", "main\n")
+    repo.git("commit", "-qam", "main")
+    repo.git("merge", "feat", ok=False)
+    repo.git(*abandon)
+    assert repo.read("f/z.bin") == b"zulu"
+    shutil.rmtree(repo.path / "f")  # on purpose
+    repo.git("cherry-pick", "-n", "other")
+    assert not (repo.path / "f").exists()
+
+
+def test_an_abandoned_merge_names_nothing_where_git_keeps_the_folder(tmp_path: Path) -> None:
+    """Twenty-fifth pass: "d is neither tracked nor ignored" where git keeps d's files
+    and the merge, which left d alone, brought nothing there."""
+    repo = _repo(tmp_path)
+    repo.git("switch", "-qc", "feat")
+    repo.write("d/x.bin", b"x-ray")
+    repo.gs("track", "d")
+    repo.write("code.txt", "feat\n")
+    repo.git("commit", "-qam", "feat tracks d")
+    shutil.rmtree(repo.path / "d")
+    repo.git("switch", "-q", "main")
+    repo.write("code.txt", "main\n")
+    repo.write("d/readme.md", "readme\n")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "main keeps d in git")
+    repo.git("merge", "feat", ok=False)
+    aborted = repo.git("merge", "--abort")
+    assert "neither tracked nor ignored" not in aborted.stderr
+    assert repo.read("d/readme.md") == b"readme\n"

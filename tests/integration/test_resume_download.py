@@ -77,6 +77,27 @@ def test_a_killed_fetch_of_a_big_object_resumes(
     assert "unchanged" in b.gs("status").stdout
 
 
+@pytest.mark.parametrize("fault", ["int-range:2", "hup-range:2"])
+def test_a_fetch_interrupted_by_ctrl_c_stops_and_resumes(
+    repo: Path, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    moto_endpoint: str, s3_env: dict[str, str], fault: str,
+) -> None:  # fmt: skip
+    """Ctrl-C reaches the main thread only: the threads downloading the ranges went on
+    to the end of the object, then the command said it was interrupted; a closed
+    terminal (SIGHUP) ended it at once, without its clean-up (QA 24b)."""
+    b, data, oid = _s3_model(repo, run, monkeypatch, tmp_path, moto_endpoint)
+    cache_root = b.cache / "gitstore"
+    env = {**os.environ, "XDG_CACHE_HOME": str(b.cache), "GITSTORE_FAULT": fault}
+    proc = subprocess.run([*GITSTORE, "fetch"], cwd=b.path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "interrupted" in proc.stderr
+    assert not (cache_root / "objects" / oid[:2] / oid[2:4] / oid).exists()
+    out = b.gs("pull")
+    assert 8 <= resumed_mib(out.stderr, oid) < 80  # stopped part-way, what came kept
+    assert (b.path / "model.bin").read_bytes() == data
+
+
 # -- the store and the cache, in process ---------------------------------------------
 @pytest.fixture
 def s3_store(moto_endpoint: str, s3_env: dict[str, str]):  # type: ignore[no-untyped-def]
