@@ -156,6 +156,10 @@ def run_hook(name: str, args: Sequence[str]) -> int:
     A :class:`GitstoreError` of a pre-* hook propagates (the caller renders it).
     """
     words = git_argv() if name == "post-index-change" and args and args[0] == "1" else None
+    if git_command(words) == "read-tree":
+        # a merge strategy of git's own scripts (octopus, resolve) writes the index with
+        # read-tree: the merge above it is the command, whose options decide
+        words = next((w for w in git_ancestry() if git_command(w) == "merge"), words)
     if name == "post-index-change" and not _index_change_is_ours(args, words):
         if not _chained_hook(os.environ.get("GITSTORE_HOOK_PATH", "")):
             return 0  # nothing to run: no import at all

@@ -1282,7 +1282,7 @@ def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookRepor
     # files follow the manifest
     stash = (git_argv or ()) if command == "stash" else None
     changes += _unreached(ctx, moved, stash, reached, indexed)
-    changes += _back_with_manifest(ctx, head, changes)
+    changes += _back_with_manifest(ctx, head, changes, command)
     _note_provisional(ctx, head, changes, command)
     report = materialise_changes(ctx, sorted(changes))
     _say_undone(ctx, report, undone)
@@ -1388,6 +1388,8 @@ def _say_unignored(ctx: Context, report: HookReport, mpaths: Sequence[str]) -> N
 
 
 _STOPS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD")
+# the commands that may stop part-way with their state files (written after the index)
+_OPERATIONS = ("merge", "cherry-pick", "revert", "am")
 
 
 def _in_operation(repo: GitRepo) -> bool:
@@ -1416,7 +1418,7 @@ def _note_provisional(
     takes away is noted as removed, so that abandoning brings it back."""
     if head is None or not changes:
         return
-    if command not in ("merge", "cherry-pick", "revert", "am") and not _in_operation(ctx.repo):
+    if command not in _OPERATIONS and not _in_operation(ctx.repo):
         return
     root = ctx.workspace.root
     brought = [m for m, _old, new in changes if new is not None and os.path.lexists(root / m)]
@@ -1464,7 +1466,10 @@ def _joined_left(
 
 
 def _back_with_manifest(
-    ctx: Context, head: str | None, changes: Sequence[tuple[str, str | None, str | None]]
+    ctx: Context,
+    head: str | None,
+    changes: Sequence[tuple[str, str | None, str | None]],
+    command: str | None,
 ) -> list[tuple[str, str | None, str | None]]:
     """The paths a stopped operation removed with their manifests (:class:`Provisional`,
     noted on ``head``) whose manifests are back, the files not: the operation was
@@ -1472,8 +1477,9 @@ def _back_with_manifest(
     they are tracked, did not move; they come back as the manifests did."""
     if head is None:
         return []
-    if not _in_operation(ctx.repo):  # the operation ended (committed, or abandoned with
-        # a forced checkout): these notes no longer say anything about the work tree
+    if command not in _OPERATIONS and not _in_operation(ctx.repo):
+        # the operation ended (committed, or abandoned with a forced checkout): these
+        # notes no longer say anything about the work tree
         Provisional.forget_kind(ctx.repo.state_dir, Provisional.REMOVED)
         return []
     root = ctx.workspace.root

@@ -544,23 +544,27 @@ def _run(items: Sequence[str], jobs: int, work: Callable[[str], None]) -> None:
     stop = threading.Event()
     failures: list[BaseException] = []
 
-    def worker() -> None:
-        while not stop.is_set():
-            with take:
-                item = next(source, None)
-            if item is None:
-                return
-            try:
-                work(item)
-            except BaseException as exc:
-                failures.append(exc)
-                stop.set()
-                return
+    def worker(finished: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                with take:
+                    item = next(source, None)
+                if item is None:
+                    return
+                try:
+                    work(item)
+                except BaseException as exc:
+                    failures.append(exc)
+                    stop.set()
+                    return
+        finally:
+            finished.set()
 
     count = max(1, min(jobs, len(items)))
+    ends = [threading.Event() for _ in range(count)]
     threads = [
-        threading.Thread(target=worker, name=f"gitstore-transfer-{i}", daemon=True)
-        for i in range(count)
+        threading.Thread(target=worker, args=(end,), name=f"gitstore-transfer-{i}", daemon=True)
+        for i, end in enumerate(ends)
     ]
     for thread in threads:
         thread.start()
@@ -570,8 +574,13 @@ def _run(items: Sequence[str], jobs: int, work: Callable[[str], None]) -> None:
     except BaseException:  # Ctrl-C: nothing new starts; what runs stops at its next part
         stop.set()
         stopping.EVENT.set()
-        for thread in threads:
-            thread.join()
+        try:
+            # not join(): on Python 3.11 a join that Ctrl-C interrupted takes its thread
+            # for ended at once, and the interpreter would then exit under its feet
+            for end in ends:
+                end.wait()
+        finally:  # a caller of the Python API may catch it and transfer again
+            stopping.EVENT.clear()
         raise
     if failures:
         raise failures[0]

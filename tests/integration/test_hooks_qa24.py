@@ -299,3 +299,47 @@ def test_an_abandoned_merge_names_nothing_where_git_keeps_the_folder(tmp_path: P
     aborted = repo.git("merge", "--abort")
     assert "neither tracked nor ignored" not in aborted.stderr
     assert repo.read("d/readme.md") == b"readme\n"
+
+
+@pytest.mark.parametrize("drops", [True, False])
+def test_an_abandoned_octopus_merge_is_undone_like_any_merge(tmp_path: Path, drops: bool) -> None:
+    """Twenty-fifth pass: git's octopus strategy writes the index with `git read-tree`
+    before MERGE_HEAD exists, so nothing was noted: its abort left a path it removed
+    unmaterialised, or a path it added unignored (`git add -A` then committed it)."""
+    repo = _repo(tmp_path)
+    if drops:
+        repo.write("f/z.bin", b"zulu")
+        repo.gs("track", "f")
+        repo.git("commit", "-qm", "f")
+    repo.git("switch", "-qc", "feat1")
+    if drops:
+        repo.gs("untrack", "f")
+        shutil.rmtree(repo.path / "f")
+    else:
+        repo.write("n/n.bin", b"november")
+        repo.gs("track", "n")
+    repo.write("one.txt", "one\n")
+    repo.git("add", "one.txt")
+    repo.git("commit", "-qm", "feat1")
+    if not drops:
+        shutil.rmtree(repo.path / "n")
+    repo.git("switch", "-qc", "feat2", "main")
+    repo.write("two.txt", "two\n")
+    repo.git("add", "two.txt")
+    repo.git("commit", "-qm", "feat2")
+    repo.git("switch", "-q", "main")
+    repo.write("m.txt", "m\n")
+    repo.git("add", "m.txt")
+    repo.git("commit", "-qm", "main moves")
+    repo.git("merge", "--no-commit", "feat1", "feat2")
+    if drops:  # the merge took f away with its manifest
+        assert not (repo.path / "f" / "z.bin").exists()
+    else:
+        assert repo.read("n/n.bin") == b"november"
+    repo.git("merge", "--abort")
+    if drops:
+        assert repo.read("f/z.bin") == b"zulu"
+        assert _states(repo) == {"f": "unchanged"}
+    else:
+        assert not (repo.path / "n").exists()
+        assert repo.git("status", "--porcelain").stdout == ""
