@@ -1330,8 +1330,11 @@ def _stashed_away(
     stashed = {os.fsdecode(p) for p in listed.split(b"\0") if p}
     words = stashing[0]
     if stashed and (has_option(words, "--keep-index") or "-k" in words):
-        # git puts the staged manifests (and .gitignore) back once this reset is done:
-        # their paths stay as they are
+        # git puts the staged manifests and .gitignore back once this reset is done:
+        # their paths stay as they are, where the staged .gitignore lists them too
+        # (else their files would wait unignored until the pop)
+        from . import gitignore
+
         kept = ctx.repo.git(
             "ls-tree",
             "-z",
@@ -1342,7 +1345,18 @@ def _stashed_away(
             check=False,
             extra_env={"GIT_LITERAL_PATHSPECS": "1"},
         ).stdout
-        stashed -= {os.fsdecode(p) for p in kept.split(b"\0") if p}
+        staged_lines = set(
+            gitignore.split_lines(
+                ctx.repo.git("show", "stash@{0}^2:.gitignore", check=False).stdout
+            )
+        )
+        stashed -= {
+            m
+            for m in (os.fsdecode(p) for p in kept.split(b"\0") if p)
+            if any(
+                gitignore.entry_for(mf.tracked_path(m), d) in staged_lines for d in (True, False)
+            )
+        }
     if not stashed:
         return []
     return _untracked_by_undo(ctx, reached, deleted, head, indexed, among=stashed)

@@ -343,3 +343,22 @@ def test_an_abandoned_octopus_merge_is_undone_like_any_merge(tmp_path: Path, dro
     else:
         assert not (repo.path / "n").exists()
         assert repo.git("status", "--porcelain").stdout == ""
+
+
+def test_a_stash_keeping_an_index_without_the_line_leaves_no_payload_unignored(
+    tmp_path: Path,
+) -> None:
+    """Twenty-fifth pass: the manifest staged, its .gitignore line not: the files kept
+    through `git stash --keep-index` waited unignored until the pop."""
+    repo = _repo(tmp_path)
+    repo.write("d/x.bin", b"delta")
+    repo.gs("track", "d")
+    repo.git("commit", "-qm", "d")  # a committed .gitignore
+    repo.write("n/x.bin", b"november")
+    repo.gs("track", "n")
+    repo.git("restore", "--staged", ".gitignore")
+    repo.write("code.txt", "work in progress\n")
+    repo.git("stash", "--keep-index")
+    assert "?? n/" not in repo.git("status", "--porcelain").stdout
+    repo.git("stash", "pop")
+    assert repo.read("n/x.bin") == b"november"
