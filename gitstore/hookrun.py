@@ -1194,18 +1194,26 @@ def post_applypatch(ctx: Context) -> HookReport:
     # the patch's own manifests only: every patch of a series would otherwise name
     # again a file left alone, or a path a fetch could not bring, that it never touched
     report = _between(ctx, parents[0] if parents else "", head, by_lines=False)
-    # and what an earlier patch of this run said is not said again (git removes its
-    # rebase-apply folder, and this note in it, when the run ends)
+    _said_once_in_am(repo, report)
+    return report
+
+
+def _said_once_in_am(repo: GitRepo, report: HookReport) -> None:
+    """Drop the lines an earlier hook of this ``git am`` run said already (a file left
+    alone is named at each patch, and again as ``--abort`` or ``--skip`` writes the
+    index), and note the new ones: git removes its rebase-apply folder, and this note
+    in it, when the run ends."""
     said = repo.git_dir / "rebase-apply" / "gitstore-said"
+    if not said.parent.is_dir():
+        return
     try:
         before = set(said.read_text("utf-8").splitlines())
     except (OSError, UnicodeDecodeError):
         before = set()
-    report.lines = [line for line in report.lines if line not in before]
-    if report.lines and said.parent.is_dir():
+    report.lines = [line for line in report.lines if line.replace("\n", " ") not in before]
+    if report.lines:
         with contextlib.suppress(OSError), open(said, "a", encoding="utf-8") as f:
             f.write("".join(line.replace("\n", " ") + "\n" for line in report.lines))
-    return report
 
 
 def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookReport:
@@ -1285,6 +1293,8 @@ def post_index_change(ctx: Context, git_argv: Sequence[str] | None) -> HookRepor
     changes += _back_with_manifest(ctx, head, changes, command)
     _note_provisional(ctx, head, changes, command)
     report = materialise_changes(ctx, sorted(changes))
+    if command == "am":
+        _said_once_in_am(repo, report)
     _say_undone(ctx, report, undone)
     _say_unignored(ctx, report, unproven)
     if aborting:  # what `gitstore resolve` brought at the rebase's stops is undone now

@@ -362,3 +362,27 @@ def test_a_stash_keeping_an_index_without_the_line_leaves_no_payload_unignored(
     assert "?? n/" not in repo.git("status", "--porcelain").stdout
     repo.git("stash", "pop")
     assert repo.read("n/x.bin") == b"november"
+
+
+def test_an_am_abort_does_not_repeat_a_stale_line(tmp_path: Path) -> None:
+    """Twenty-fifth pass: `git am --abort` of a patch that tracked d in the user's own
+    folder named d/own.txt "left alone ... `gitstore checkout --force d`" once more, a
+    command that then fails (d is no longer tracked), before the right line."""
+    repo = _repo(tmp_path)
+    repo.git("switch", "-qc", "feat")
+    repo.write("d/x.bin", b"x-ray")
+    repo.gs("track", "d")
+    repo.write("code.txt", "feat\n")
+    repo.git("commit", "-qam", "feat tracks d")
+    shutil.rmtree(repo.path / "d")
+    repo.git("switch", "-q", "main")
+    repo.write("code.txt", "main\n")
+    repo.git("commit", "-qam", "main")
+    repo.write("d/own.txt", "mine\n")
+    patch = repo.git("format-patch", "-1", "feat", "-o", str(tmp_path / "patches")).stdout
+    stopped = repo.git("am", "-3", patch.strip(), ok=False)
+    assert "left d/own.txt alone" in stopped.stderr
+    aborted = repo.git("am", "--abort")
+    assert "left d/own.txt alone" not in aborted.stderr
+    assert "d is neither tracked nor ignored" in aborted.stderr
+    assert repo.read("d/own.txt") == b"mine\n"
