@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.test_checkout_rev_nested import _branches
 from tests.integration.test_git_workflows_fifth import _states
 from tests.integration.test_hooks import Clone, solo
 from tests.integration.test_hooks import team as _team
@@ -23,6 +24,36 @@ def _repo(tmp_path: Path) -> Clone:
     repo.write("code.txt", "code\n")
     repo.git("add", "-A")
     repo.git("commit", "-qm", "code")
+    return repo
+
+
+def _dropped_on_feat(tmp_path: Path) -> Clone:
+    """main tracks f (f/z.bin); branch feat untracks it and changes code.txt; on main."""
+    repo = _repo(tmp_path)
+    repo.write("f/z.bin", b"zulu")
+    repo.gs("track", "f")
+    repo.git("commit", "-qm", "f")
+    repo.git("switch", "-qc", "feat")
+    repo.gs("untrack", "f")
+    shutil.rmtree(repo.path / "f")
+    repo.write("code.txt", "feat\n")
+    repo.git("commit", "-qam", "feat drops f")
+    repo.git("switch", "-q", "main")
+    return repo
+
+
+def _tracked_on_feat(tmp_path: Path) -> Clone:
+    """Branch feat tracks d (d/x.bin) and changes code.txt; back on main, which lacks d,
+    with code.txt changed (not committed)."""
+    repo = _repo(tmp_path)
+    repo.git("switch", "-qc", "feat")
+    repo.write("d/x.bin", b"x-ray")
+    repo.gs("track", "d")
+    repo.write("code.txt", "feat\n")
+    repo.git("commit", "-qam", "feat tracks d")
+    repo.git("switch", "-q", "main")
+    shutil.rmtree(repo.path / "d", ignore_errors=True)
+    repo.write("code.txt", "main\n")
     return repo
 
 
@@ -39,16 +70,7 @@ def test_abandoning_a_merge_that_removed_a_path_brings_its_files_back(
 ) -> None:
     """The stopped merge took the path away with its manifest; the abort put the
     manifest and its .gitignore line back and left the folder empty, silently."""
-    repo = _repo(tmp_path)
-    repo.write("f/z.bin", b"zulu")
-    repo.gs("track", "f")
-    repo.git("commit", "-qm", "f")
-    repo.git("switch", "-qc", "feat")
-    repo.gs("untrack", "f")
-    shutil.rmtree(repo.path / "f")
-    repo.write("code.txt", "feat\n")
-    repo.git("commit", "-qam", "feat drops f")
-    repo.git("switch", "-q", "main")
+    repo = _dropped_on_feat(tmp_path)
     repo.write("code.txt", "main\n")
     repo.git("commit", "-qam", "main")
     repo.git("merge", "feat", ok=False)  # stops at code.txt
@@ -63,14 +85,7 @@ def test_abandoning_a_merge_that_brought_a_path_into_the_users_folder_names_it(
 ) -> None:
     """The folder was the user's before the merge, so what is in it is not removed;
     but its files, left neither tracked nor ignored, were not named either."""
-    repo = _repo(tmp_path)
-    repo.git("switch", "-qc", "feat")
-    repo.write("d/x.bin", b"x-ray")
-    repo.gs("track", "d")
-    repo.write("code.txt", "feat\n")
-    repo.git("commit", "-qam", "feat tracks d")
-    repo.git("switch", "-q", "main")
-    repo.write("code.txt", "main\n")
+    repo = _tracked_on_feat(tmp_path)
     repo.git("commit", "-qam", "main")
     repo.write("d/own.txt", "mine\n")  # the user's, untracked, before the merge
     repo.git("merge", "feat", ok=False)
@@ -101,19 +116,8 @@ def test_a_commit_of_nested_manifests_says_the_way_out_that_keeps_both_sides(
 ) -> None:
     """pre-commit's refresh refused with track's own hint (untrack one, then `gitstore
     track` the other), which drops the other branch's files from the merge commit."""
-    repo = _repo(tmp_path)
-    repo.git("switch", "-qc", "A")
-    repo.write("d/top.bin", b"top")
-    repo.write("d/sub/s1.bin", b"s1")
-    repo.gs("track", "d")
-    repo.git("commit", "-qm", "A")
-    repo.git("switch", "-q", "main")
-    repo.git("switch", "-qc", "B")
-    repo.write("d/sub/s1.bin", b"s1")
-    repo.write("d/sub/s2.bin", b"s2")
-    repo.gs("track", "d/sub")
-    repo.git("commit", "-qm", "B")
-    repo.git("merge", "--no-edit", "A", ok=False)  # .gitignore: add/add
+    repo = _branches(tmp_path)  # on part, which tracks d/sub; whole tracks d
+    repo.git("merge", "--no-edit", "whole", ok=False)  # .gitignore: add/add
     repo.write(".gitignore", "/d/sub/\n/d/\n")
     repo.git("add", ".gitignore")
     refused = repo.git("commit", "-qm", "merge", ok=False)
@@ -256,16 +260,8 @@ def test_a_path_removed_by_an_abandoned_merge_is_not_brought_back_later(
 ) -> None:
     """Twenty-fifth pass: the note of a path the stopped merge removed outlived the
     operation, and a later `git cherry-pick -n` brought back files deleted on purpose."""
-    repo = _repo(tmp_path)
-    repo.write("f/z.bin", b"zulu")
-    repo.gs("track", "f")
-    repo.git("commit", "-qm", "f")
-    repo.git("switch", "-qc", "feat")
-    repo.gs("untrack", "f")
-    shutil.rmtree(repo.path / "f")
-    repo.write("code.txt", "feat\n")
-    repo.git("commit", "-qam", "feat drops f")
-    repo.git("switch", "-qc", "other", "main")
+    repo = _dropped_on_feat(tmp_path)
+    repo.git("switch", "-qc", "other")
     repo.write("o.txt", "o\n")
     repo.git("add", "o.txt")
     repo.git("commit", "-qm", "o")
@@ -283,15 +279,7 @@ def test_a_path_removed_by_an_abandoned_merge_is_not_brought_back_later(
 def test_an_abandoned_merge_names_nothing_where_git_keeps_the_folder(tmp_path: Path) -> None:
     """Twenty-fifth pass: "d is neither tracked nor ignored" where git keeps d's files
     and the merge, which left d alone, brought nothing there."""
-    repo = _repo(tmp_path)
-    repo.git("switch", "-qc", "feat")
-    repo.write("d/x.bin", b"x-ray")
-    repo.gs("track", "d")
-    repo.write("code.txt", "feat\n")
-    repo.git("commit", "-qam", "feat tracks d")
-    shutil.rmtree(repo.path / "d")
-    repo.git("switch", "-q", "main")
-    repo.write("code.txt", "main\n")
+    repo = _tracked_on_feat(tmp_path)
     repo.write("d/readme.md", "readme\n")
     repo.git("add", "-A")
     repo.git("commit", "-qm", "main keeps d in git")
@@ -368,15 +356,7 @@ def test_an_am_abort_does_not_repeat_a_stale_line(tmp_path: Path) -> None:
     """Twenty-fifth pass: `git am --abort` of a patch that tracked d in the user's own
     folder named d/own.txt "left alone ... `gitstore checkout --force d`" once more, a
     command that then fails (d is no longer tracked), before the right line."""
-    repo = _repo(tmp_path)
-    repo.git("switch", "-qc", "feat")
-    repo.write("d/x.bin", b"x-ray")
-    repo.gs("track", "d")
-    repo.write("code.txt", "feat\n")
-    repo.git("commit", "-qam", "feat tracks d")
-    shutil.rmtree(repo.path / "d")
-    repo.git("switch", "-q", "main")
-    repo.write("code.txt", "main\n")
+    repo = _tracked_on_feat(tmp_path)
     repo.git("commit", "-qam", "main")
     repo.write("d/own.txt", "mine\n")
     patch = repo.git("format-patch", "-1", "feat", "-o", str(tmp_path / "patches")).stdout
