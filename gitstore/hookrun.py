@@ -315,10 +315,10 @@ def _refused_before_refresh(
 
     Nested manifests: the refresh's ``track`` would refuse with its own way out,
     which drops the other branch's files. A tracked path whose files git's index
-    holds too (a merge of a branch that keeps the folder in git with one that
-    tracks it here, which the merge hook left for the user to settle): the
-    refresh would move git's files into the manifest and record the files the
-    hook did not bring as deleted.
+    holds too (a ``git add -f`` inside it, or a merge of a branch that keeps the
+    folder in git with one that tracks it here, which the merge hook left for
+    the user to settle): the refresh would move git's files into the manifest
+    and record the files the hook did not bring as deleted.
     """
     if _refused_nested(report, mpaths):
         return True
