@@ -28,6 +28,22 @@ def _hang_up_as_ctrl_c() -> None:
 
 def main() -> None:
     _hang_up_as_ctrl_c()
+    try:
+        _main()
+    except KeyboardInterrupt:  # in the imports, before a command's own handler runs
+        sys.stderr.write("gitstore: interrupted\n")
+        argv = sys.argv[1:]
+        if len(argv) >= 2 and argv[0] == "hook" and argv[1].startswith("post-"):
+            try:
+                from .hookmain import mark_unfinished_quietly
+
+                mark_unfinished_quietly(argv[1], argv[2:])
+            except BaseException:
+                pass
+        sys.exit(130)
+
+
+def _main() -> None:
     # set by git for a submodule's hooks under `checkout --recurse-submodules`; every
     # git command gitstore runs there (rev-parse first) would refuse to run with it
     global SUBMODULE

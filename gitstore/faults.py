@@ -37,6 +37,10 @@ fetch interrupted part-way, with some ranges written and others not.
 and ``hup-range:N`` SIGHUP (a terminal closed): the download must stop at its
 next block, its progress kept for the next run.
 
+``GITSTORE_FAULT=int-hook:1`` interrupts a post-checkout, post-merge or
+post-rewrite hook (SIGINT) once it has opened the repository, before it has
+looked at what the git command changed.
+
 ``GITSTORE_FAULT=eio-write:N`` makes the N-th block that a resumable
 download writes into its partial file fail with ``OSError(EIO)`` (and every
 later one: a failing disk), and ``eio-read:N`` the N-th block read back from
@@ -197,6 +201,12 @@ def _eio_from(kind: str) -> None:
     turn = _turn(kind)
     if turn is not None and turn[0] >= turn[1]:
         raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+
+def hook_started() -> None:
+    """A post-* hook has read its repository; ``int-hook:1`` interrupts it there (SIGINT,
+    as Ctrl-C in its start-up), before it has looked at what changed."""
+    _kill_at("int-hook:", "SIGINT")
 
 
 def part_sent() -> None:

@@ -191,6 +191,10 @@ def run_hook(name: str, args: Sequence[str]) -> int:
     try:
         ctx = Context(".")
         hooks.refresh_older_drivers(ctx.repo)
+        if name in POST_HOOKS:
+            from . import faults
+
+            faults.hook_started()
         if name == "pre-commit":
             report = hookrun.pre_commit(ctx)
         elif name == "pre-push":
@@ -220,6 +224,18 @@ def run_hook(name: str, args: Sequence[str]) -> int:
     return report.exit_code
 
 
+def mark_unfinished_quietly(name: str, args: Sequence[str]) -> None:
+    """:func:`hookrun.mark_unfinished`, as best it can: a second Ctrl-C or any error
+    leaves it undone (the hook has said it was interrupted)."""
+    try:
+        from . import hookrun
+        from .api import Context
+
+        hookrun.mark_unfinished(Context("."), name, args)
+    except BaseException:  # noqa: BLE001 - interrupted again, or nothing to mark
+        return
+
+
 def run_hook_cli(name: str, args: Sequence[str]) -> int:
     """:func:`run_hook` with errors rendered as the CLI renders them (``--debug`` aside)."""
     try:
@@ -233,6 +249,8 @@ def run_hook_cli(name: str, args: Sequence[str]) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("gitstore: interrupted\n")
+        if name in ("post-checkout", "post-merge", "post-rewrite"):
+            mark_unfinished_quietly(name, args)
         return 130
     except (OSError, MemoryError) as exc:  # a full disk, a state file root left read-only
         from .errors import environment_error_line

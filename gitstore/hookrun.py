@@ -296,6 +296,34 @@ def pre_commit(ctx: Context) -> HookReport:
     )
 
 
+def mark_unfinished(ctx: Context, name: str, args: Sequence[str]) -> None:
+    """After Ctrl-C stopped post-checkout, post-merge or post-rewrite before it marked
+    what it brings (in its start-up, or its diff of the two commits): mark the path of
+    every manifest the git command changed, as :func:`materialise_changes` would have,
+    so that the old version's files never pass for edits. A path it had brought already
+    is marked too, which says nothing while its files match its manifest."""
+    repo = ctx.repo
+    if name == "post-checkout":
+        if len(args) < 3 or args[2] != "1":
+            return
+        old: str | None = args[0]
+        new: str | None = args[1]
+    elif name == "post-merge" or args[:1] == ["rebase"]:
+        # git merge and rebase leave where HEAD was before them in ORIG_HEAD (an amend
+        # does not, and brings nothing)
+        old, new = repo.try_resolve("ORIG_HEAD"), repo.head()
+    else:
+        return
+    if not old or not new or old == new or new == ZERO:
+        return
+    changed = repo.changed_manifests(old if old != ZERO else None, new)
+    pending = load_pending(ctx)
+    for mpath, _old, blob in changed:
+        if blob is not None:
+            pending.setdefault(mf.tracked_path(mpath), marks_file.INTERRUPTED)
+    save_pending(ctx, pending)
+
+
 def _refused_nested(report: HookReport, mpaths: Sequence[str]) -> bool:
     """Refuse the commit when two manifests track one path inside the other (a merge
     brought both), with the way out ``gitstore status`` gives."""

@@ -579,11 +579,20 @@ def _run(items: Sequence[str], jobs: int, work: Callable[[str], None]) -> None:
             # for ended at once, and the interpreter would then exit under its feet
             for end in ends:
                 end.wait()
-        finally:  # a caller of the Python API may catch it and transfer again
-            stopping.EVENT.clear()
+        except BaseException:  # a second Ctrl-C: the threads still stop at their next part
+            threading.Thread(target=_lower_when_ended, args=(ends,), daemon=True).start()
+            raise
+        stopping.EVENT.clear()  # a caller of the Python API may catch it and transfer again
         raise
     if failures:
         raise failures[0]
+
+
+def _lower_when_ended(ends: Sequence[threading.Event]) -> None:
+    """Lower the stopping flag once every transfer thread has stopped."""
+    for end in ends:
+        end.wait()
+    stopping.EVENT.clear()
 
 
 def _retrying(store: Store, what: str, fn: Callable[[], T], again: Callable[[], None]) -> T:

@@ -366,3 +366,28 @@ def test_an_am_abort_does_not_repeat_a_stale_line(tmp_path: Path) -> None:
     assert "left d/own.txt alone" not in aborted.stderr
     assert "d is neither tracked nor ignored" in aborted.stderr
     assert repo.read("d/own.txt") == b"mine\n"
+
+
+def test_a_post_checkout_interrupted_in_its_start_up_leaves_the_paths_marked(team) -> None:
+    """Twenty-sixth pass: Ctrl-C in the hook's first ~40 ms, before it knew what changed,
+    marked nothing: the old branch's files passed for edits of the new manifest's."""
+    alice, bob, _origin, _store = team
+    bob.gs("install")
+    bob.gs("pull")
+    alice.git("switch", "-qc", "feat")
+    alice.write("data/a.bin", b"alpha on feat")
+    alice.commit_data("feat: a")
+    alice.git("push", "-q", "origin", "feat")
+    bob.git("fetch", "-q", "origin")
+    bob.env["GITSTORE_FAULT"] = "int-hook:1"
+    try:
+        switched = bob.git("checkout", "-q", "feat", ok=False)
+    finally:
+        del bob.env["GITSTORE_FAULT"]
+    assert "gitstore: interrupted" in switched.stderr
+    assert bob.read("data/a.bin") == b"alpha v1"  # the hook wrote nothing
+    status = bob.gs("status")
+    assert "data was left part-way" in status.stderr
+    bob.gs("pull", "data")
+    assert bob.read("data/a.bin") == b"alpha on feat"
+    assert _states(bob) == {"data": "unchanged"}
