@@ -13,6 +13,10 @@ from __future__ import annotations
 import os
 import sys
 
+TYPE_CHECKING = False  # typing's import would come before the early finds
+if TYPE_CHECKING:
+    from typing import NoReturn
+
 SUBMODULE = ""  # the submodule git ran this hook for (--recurse-submodules), from its prefix
 
 
@@ -43,6 +47,34 @@ def main() -> None:
         sys.exit(130)
 
 
+def _exit(code: int) -> NoReturn:
+    """End the process with ``code`` without the interpreter's teardown, where it would do nothing.
+
+    Freeing every module and object at exit costs ~6 ms, paid by every hook
+    git runs and every plain ``track`` or ``status``. What an exit must do
+    is done here: the atexit functions (this process's writer files and
+    leftovers, dulwich's packs closed), then the standard streams flushed.
+    While a thread that is not a daemon still runs, or when a flush fails (a
+    closed pipe), the ordinary exit takes over, as before.
+    """
+    threading = sys.modules.get("threading")
+    if threading is not None and any(
+        t.is_alive() and not t.daemon and t is not threading.main_thread()
+        for t in threading.enumerate()
+    ):
+        sys.exit(code)
+    import atexit
+
+    atexit._run_exitfuncs()  # and forgets them: the ordinary exit would not run them twice
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    except BaseException:  # noqa: BLE001 - the ordinary exit reports it as it always has
+        sys.exit(code)
+    os._exit(code)
+
+
 def _main() -> None:
     # set by git for a submodule's hooks under `checkout --recurse-submodules`; every
     # git command gitstore runs there (rev-parse first) would refuse to run with it
@@ -53,7 +85,7 @@ def _main() -> None:
         from .hookmain import HOOKS, run_hook_cli
 
         if argv[1] in HOOKS:
-            sys.exit(run_hook_cli(argv[1], argv[2:]))
+            _exit(run_hook_cli(argv[1], argv[2:]))
     if argv[:1] in (["status"], ["track"]):  # at the top of the work tree: find runs as we import
         from . import prefind
 
@@ -66,7 +98,7 @@ def _main() -> None:
     from . import cli_core
 
     if cli_core.plain(argv):  # without click's import (~16 ms)
-        sys.exit(cli_core.run_plain(argv))
+        _exit(cli_core.run_plain(argv))
     from .cli import main as cli_main
     from .cli_core import writing_stdout
 

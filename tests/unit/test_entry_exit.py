@@ -1,0 +1,74 @@
+"""The console script's exit without the interpreter's teardown (gitstore.entry._exit).
+
+Hooks and plain commands end through ``os._exit`` after doing what an exit
+must: the atexit functions, the standard streams flushed. These check that
+nothing an ordinary exit does for the user is lost on the way.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _run(script: str, tmp_path: Path, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-c", "from gitstore.entry import _exit\n" + script, str(tmp_path)],
+        timeout=60,
+        **kwargs,  # type: ignore[call-overload]
+    )
+
+
+def test_buffered_output_is_written_and_the_code_kept(tmp_path: Path) -> None:
+    proc = _run(
+        "import sys\nsys.stdout.write('x' * 200_000)\nsys.stderr.write('said')\n_exit(3)\n",
+        tmp_path,
+        capture_output=True,
+    )
+    assert proc.returncode == 3
+    assert proc.stdout == b"x" * 200_000
+    assert proc.stderr == b"said"
+
+
+def test_atexit_functions_run_once(tmp_path: Path) -> None:
+    """gitstore's own (a writer's files in the cache) are registered there."""
+    proc = _run(
+        "import atexit, sys\n"
+        "atexit.register(lambda: open(sys.argv[1] + '/ran', 'a').write('once\\n'))\n"
+        "_exit(0)\n",
+        tmp_path,
+    )
+    assert proc.returncode == 0
+    assert (tmp_path / "ran").read_text() == "once\n"
+
+
+def test_a_running_thread_is_waited_for(tmp_path: Path) -> None:
+    """A thread that is not a daemon still writing: the ordinary exit, which waits for it."""
+    proc = _run(
+        "import sys, threading, time\n"
+        "def late():\n"
+        "    time.sleep(0.3)\n"
+        "    open(sys.argv[1] + '/late', 'w').write('done')\n"
+        "threading.Thread(target=late).start()\n"
+        "_exit(5)\n",
+        tmp_path,
+    )
+    assert proc.returncode == 5
+    assert (tmp_path / "late").read_text() == "done"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_an_output_that_cannot_be_written_is_not_a_success(tmp_path: Path) -> None:
+    with open("/dev/full", "wb") as full:
+        proc = _run(
+            "import sys\nsys.stdout.write('x' * 100)\n_exit(0)\n",
+            tmp_path,
+            stdout=full,
+            stderr=subprocess.PIPE,
+        )
+    assert proc.returncode != 0
+    assert b"No space left on device" in proc.stderr
