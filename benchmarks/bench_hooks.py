@@ -35,6 +35,18 @@ the same run, interleaved.
   the same with ``gitstore --version`` as the start-up,
   ``post_checkout_ratio_python`` with ``python -c pass``;
   ``checkout_added_ratio`` the ``--version`` one for ``checkout_added``.
+- For scale, what the empty-folder copy leaves out: replacing a file frees
+  its old blocks, which no copy into an empty folder pays.
+  ``post_checkout_copy_over`` copies the same changed files with
+  ``shutil.copyfile`` over copies of the other branch's version (what a hand
+  switch with ``cp`` does: each file truncated and rewritten), alternating
+  versions as the switches do; ``post_checkout_ratio_over`` is the hook's
+  work over it. ``git_switch`` is git's own ``git checkout`` between the
+  same two branches in a twin repository that keeps the W2 files in git
+  itself (no gitstore, no hooks), ``git_switch_same`` its checkout of the
+  branch it is then on (git's start-up with the index read and refreshed),
+  ``git_switch_work`` the difference and ``git_switch_ratio`` that work over
+  ``post_checkout_copy``: the issue's ratio, taken for git.
 - ``startup_python``, ``startup_gitstore`` (``gitstore --version``).
 - ``codebase_*``: what the hooks add in a large code base, where most commits
   and switches touch no data: a second repository with 100,000 small files
@@ -90,6 +102,9 @@ class _Setup:
         self.changed = {paths[i]: i for i in range(0, len(paths), step)}
         assert len(self.changed) == n_changed
         self.copy_dir = workdir / "floor-copy"
+        self.over_dir = workdir / "floor-over"  # the changed files, copied over each other
+        self.over_version = "a"
+        self.twin = workdir / "git-twin"  # the same two branches, the files kept in git
 
     def gs(self, *args: str, check: bool = True):  # type: ignore[no-untyped-def]
         return self.env.gs(self.repo, *args, cache=self.cache, check=check)
@@ -118,6 +133,63 @@ class _Setup:
         self.gs("checkout")
         self.gs("status")  # settle the stat cache (untimed)
         self.check("main")
+
+    def build_floors(self) -> None:
+        """The copy-over floor's files (version a) and the git twin (untimed)."""
+        for folder, version in (
+            (self.over_dir, "a"),
+            (self.over_src("a"), "a"),
+            (self.over_src("b"), "b"),
+        ):
+            rmtree(folder)
+            folder.mkdir(parents=True)
+            for rel in self.changed:
+                (folder / rel.replace("/", "_")).write_bytes(self.content(rel, version))
+        self.over_version = "a"
+        rmtree(self.twin)
+        self.twin.mkdir(parents=True)
+        shutil.copytree(self.src, self.twin / "data")
+        self.env.new_repo(self.twin, keep=("data",))
+        self.twin_git("add", "-A")
+        self.twin_git("commit", "-q", "-m", "W2 in git")
+        self.twin_git("checkout", "-q", "-b", "other")
+        for rel in self.changed:
+            (self.twin / "data" / rel).write_bytes(self.content(rel, "b"))
+        self.twin_git("commit", "-q", "-a", "-m", "change some files")
+        self.twin_git("checkout", "-q", "main")
+
+    def over_src(self, version: str) -> Path:
+        return self.over_dir.parent / f"floor-over-{version}"
+
+    def twin_git(self, *args: str):  # type: ignore[no-untyped-def]
+        return self.env.git(self.twin, *args)
+
+    def twin_switch(self, branch: str) -> tuple[float, float]:
+        """git's own switch to ``branch`` of the changed files, and its checkout of the
+        branch it is then on (git's start-up, the index read and refreshed)."""
+        switch = self.twin_git("checkout", "-q", branch).seconds
+        same = self.twin_git("checkout", "-q", branch).seconds
+        version = "b" if branch == "other" else "a"
+        for rel in self.changed:
+            if (self.twin / "data" / rel).read_bytes() != self.content(rel, version):
+                raise CheckFailed(f"git twin: data/{rel} does not hold branch {branch}'s bytes")
+        return switch, same
+
+    def copy_over_floor(self) -> float:
+        """A plain Python copy of the changed files over the other version's copies, as
+        a hand switch with ``cp`` would replace them (each file truncated and rewritten)."""
+        version = "b" if self.over_version == "a" else "a"
+        src = self.over_src(version)
+        targets = [
+            (src / rel.replace("/", "_"), self.over_dir / rel.replace("/", "_"))
+            for rel in self.changed
+        ]
+        t0 = time.perf_counter()
+        for a, b in targets:
+            shutil.copyfile(a, b)
+        seconds = time.perf_counter() - t0
+        self.over_version = version
+        return seconds
 
     def content(self, rel: str, version: str) -> bytes:
         return workloads.content(self.spec, self.changed[rel], version)
@@ -197,7 +269,9 @@ def run(workdir: Path, quick: bool) -> dict[str, float]:
     # -- post-checkout between branches differing in 100 files ---------------
     # the hook alone: switch with the hooks disabled, then run gitstore's part
     branch = "main"
+    s.build_floors()
     hook_runs, copies, starts, noops, sames = [], [], [], [], []
+    overs, twin_switches, twin_sames = [], [], []
     for _ in range(max(repeat, 2)):
         target = "other" if branch == "main" else "main"
         old = s.rev("HEAD")
@@ -212,6 +286,10 @@ def run(workdir: Path, quick: bool) -> dict[str, float]:
         noops.append(s.gs("hook", "post-checkout", old, new, "0").seconds)
         sames.append(s.gs("hook", "post-checkout", new, new, "1").seconds)
         copies.append(s.copy_floor())
+        overs.append(s.copy_over_floor())
+        switch, same = s.twin_switch(target)
+        twin_switches.append(switch)
+        twin_sames.append(same)
         starts.append(floors.python_startup())
     out["post_checkout_hook"] = statistics.median(hook_runs)
     out["post_checkout_noop"] = statistics.median(noops)
@@ -229,6 +307,16 @@ def run(workdir: Path, quick: bool) -> dict[str, float]:
     out["post_checkout_ratio_python"] = (out["post_checkout_hook"] - start) / out[
         "post_checkout_copy"
     ]
+    # for scale: the same copy over the files it replaces, and git's own switch of the
+    # same changed files kept in git (its work: the switch minus its same-branch checkout)
+    out["post_checkout_copy_over"] = statistics.median(overs)
+    out["post_checkout_ratio_over"] = (out["post_checkout_hook"] - out["post_checkout_noop"]) / out[
+        "post_checkout_copy_over"
+    ]
+    out["git_switch"] = statistics.median(twin_switches)
+    out["git_switch_same"] = statistics.median(twin_sames)
+    out["git_switch_work"] = max(0.0, out["git_switch"] - out["git_switch_same"])
+    out["git_switch_ratio"] = out["git_switch_work"] / out["post_checkout_copy"]
 
     # what `git checkout` gains with the hooks: switch with them, and without + nothing
     with_h, without = [], []

@@ -19,6 +19,18 @@ name says otherwise; each the median of ``repeat`` runs, 3 by default, 1 with
 - ``<w>_pull`` / ``<w>_pull_floor``: ``gitstore pull`` in a second clone with
   an empty cache (download, verify, check out), against the baseline's
   ``get_object`` of every key with 1 MiB reads written to files;
+- ``<w>_fetch``: ``gitstore fetch`` of the same objects in the same clone
+  into another empty cache, with no checkout (pull less its second write of
+  every byte, cache to work tree); ``<w>_fetch_ratio`` against the pull's
+  baseline;
+- ``<w>_pull_floor_sync``: an ``os.sync()`` right after the baseline's
+  download (the bytes it left in memory reach the disk);
+  ``<w>_client_startup``: ``python -c`` importing boto3 and making a client
+  (the baseline's client is made before its clock starts);
+  ``<w>_pull_floor_durable``: the baseline plus both, the same durability
+  work a fetch must do before a manifest may name an object (DESIGN.md), its
+  BLAKE3 check left out; ``<w>_fetch_ratio_durable`` and
+  ``<w>_pull_ratio_durable``: that floor over fetch and pull;
 - ``<w>_push_ratio`` / ``<w>_pull_ratio``: floor seconds / gitstore seconds,
   i.e. gitstore's throughput as a fraction of the baseline's (1.0 = level);
 - ``noop_push`` / ``noop_push_floor``: ``gitstore push`` with nothing to send
@@ -372,6 +384,9 @@ class Dvc:
         return seconds
 
 
+_CLIENT = "import boto3; boto3.client('s3', endpoint_url='{}')"
+
+
 def _median(times: list[float]) -> float:
     return statistics.median(times)
 
@@ -392,6 +407,7 @@ def transfer_workload(
     files = sorted((repo / "data").iterdir())
     env_a = _env(base, "cache-a")
     times: dict[str, list[float]] = {"push": [], "push_floor": [], "pull": [], "pull_floor": []}
+    times.update(fetch=[], pull_floor_sync=[])
     dvc = Dvc(dvc_tool, base, server.endpoint, repo / "data") if dvc_tool else None
     if dvc is not None:
         times.update(dvc_push=[], dvc_pull=[])
@@ -417,6 +433,9 @@ def transfer_workload(
         if big:
             trash.delete_now(base / f"got{k - 1}")
         times["pull_floor"].append(floor_get(client, names, f"{name}/floor{k}", got))
+        start = time.perf_counter()  # what the baseline leaves unwritten, as fetch may not
+        os.sync()
+        times["pull_floor_sync"].append(time.perf_counter() - start)
         if not big:
             trash.discard(clone / "data")
         _settle()
@@ -425,7 +444,18 @@ def transfer_workload(
             trash.delete_now(base / f"cache-b{k - 1}")
         times["pull"].append(_gitstore(clone, env_b, "pull", "--remote", f"r{k}"))
         assert _same_files(repo / "data", clone / "data"), f"{name}: pull gave other bytes"
+        # the same download into another empty cache, and no checkout: what pull's
+        # second copy of every byte (cache to work tree) adds, the rest being equal
+        env_f = _env(base, f"cache-f{k}")
+        _settle()
+        if big:
+            trash.delete_now(base / f"cache-f{k - 1}")
+        times["fetch"].append(_gitstore(clone, env_f, "fetch", "--remote", f"r{k}"))
+        objects = base / f"cache-f{k}" / "gitstore" / "objects"
+        fetched = sum(1 for p in objects.rglob("*") if p.is_file())
+        assert fetched == len(files), f"{name}: fetch brought {fetched} of {len(files)} objects"
         if not big:
+            trash.discard(base / f"cache-f{k}")
             trash.discard(got)
             trash.discard(base / f"cache-b{k}")
         if dvc is not None:
@@ -433,7 +463,23 @@ def transfer_workload(
     if big:
         trash.discard(base / f"got{repeat - 1}")
         trash.discard(base / f"cache-b{repeat - 1}")
+        trash.discard(base / f"cache-f{repeat - 1}")
     out = {f"{name}_{key}": _median(values) for key, values in times.items()}
+    out[f"{name}_fetch_ratio"] = out[f"{name}_pull_floor"] / out[f"{name}_fetch"]
+    # the baseline with the work DESIGN.md asks of any command that fetches: a
+    # process's start-up with boto3 and its client, and the data on disk before
+    # a manifest may name it (fetch also verifies each object's BLAKE3: not added)
+    out[f"{name}_client_startup"] = _median(
+        [
+            _sh(base, env_a, sys.executable, "-c", _CLIENT.format(server.endpoint))
+            for _ in range(repeat)
+        ]
+    )
+    out[f"{name}_pull_floor_durable"] = (
+        out[f"{name}_pull_floor"] + out[f"{name}_pull_floor_sync"] + out[f"{name}_client_startup"]
+    )
+    for op in ("fetch", "pull"):
+        out[f"{name}_{op}_ratio_durable"] = out[f"{name}_pull_floor_durable"] / out[f"{name}_{op}"]
     for op in ("push", "pull"):
         out[f"{name}_{op}_ratio"] = out[f"{name}_{op}_floor"] / out[f"{name}_{op}"]
         if dvc is not None:
