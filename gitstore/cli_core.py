@@ -145,6 +145,7 @@ def track(ctx: Context, paths: Sequence[str], *, quiet: bool = False) -> None:
 def status(ctx: Context, paths: Sequence[str], as_json: bool) -> None:
     from . import api
     from . import manifest as mf
+    from .pending import INTERRUPTED, brought_now
     from .pending import load as load_marks
 
     result = api.status(ctx, paths)
@@ -170,8 +171,14 @@ def status(ctx: Context, paths: Sequence[str], as_json: bool) -> None:
                     echo(f"    {word}: {mf.one_line(item)}")
                 if len(items) > 50:
                     echo(f"    ... and {len(items) - 50} more {word}")
+    under_way = INTERRUPTED in marks.values() and brought_now(ctx.repo.state_dir)
     for s in result:
-        if s.path in marks and s.state != "unchanged":
+        if under_way and marks.get(s.path) == INTERRUPTED and s.state != "unchanged":
+            warn(
+                f"gitstore: note: {s.path} is being brought by another git command (its hook"
+                " is fetching or writing the data): run status again once it has ended"
+            )
+        elif s.path in marks and s.state != "unchanged":
             # pull, not checkout: the rest's objects may never have been fetched
             warn(
                 f"gitstore: note: {s.path} was left part-way ({marks[s.path]});"

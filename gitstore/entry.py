@@ -54,9 +54,12 @@ def _exit(code: int) -> NoReturn:
     git runs and every plain ``track`` or ``status``. What an exit must do
     is done here: the atexit functions (this process's writer files and
     leftovers, dulwich's packs closed), then the standard streams flushed.
-    While a thread that is not a daemon still runs, or when a flush fails (a
-    closed pipe), the ordinary exit takes over, as before.
+    While a thread that is not a daemon still runs, when a flush fails (a
+    closed pipe), or under a profiler or a debugger (``python -m cProfile -o``
+    writes its file after the program returns), the ordinary exit takes over.
     """
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)  # a profiler or a debugger writes its findings at the ordinary exit
     threading = sys.modules.get("threading")
     if threading is not None and any(
         t.is_alive() and not t.daemon and t is not threading.main_thread()

@@ -29,6 +29,10 @@ can then land in the window a slow collection of a big store leaves.
 ``GITSTORE_FAULT=pause-verify:SECONDS`` makes ``verify`` wait that long between
 listing the cache's objects and reading them: a ``gc`` deleting meanwhile.
 
+``GITSTORE_FAULT=pause-fetch:SECONDS`` makes a post-checkout, post-merge or
+post-rewrite hook wait that long once it has marked its paths unfinished,
+before it fetches what the cache lacks: a slow remote.
+
 ``GITSTORE_FAULT=kill-range:N`` kills the process (SIGKILL) right after the
 N-th progress record of a resumable download (gitstore/partial.py): a big
 fetch interrupted part-way, with some ranges written and others not.
@@ -165,6 +169,12 @@ def verify_pause() -> None:
     """Wait as ``pause-verify:SECONDS`` says, between listing the cache and reading its
     objects: a ``gc`` of the same cache can delete some of those meanwhile."""
     _pause("pause-verify:")
+
+
+def fetch_pause() -> None:
+    """Wait as ``pause-fetch:SECONDS`` says, when a hook has marked its paths and is
+    about to fetch: a slow remote, with a commit made meanwhile in another terminal."""
+    _pause("pause-fetch:")
 
 
 def _pause(prefix: str) -> None:

@@ -209,6 +209,19 @@ def pre_commit(ctx: Context) -> HookReport:
             )
             stale = [p for p in stale if p not in partial]
             modified = [p for p in modified if p not in partial]
+        if (
+            stale
+            and all(pending[p] == marks_file.INTERRUPTED for p in stale)
+            and marks_file.brought_now(ctx.repo.state_dir)
+        ):
+            report.lines.append(
+                f"gitstore: {_shown(stale)} {'is' if len(stale) == 1 else 'are'} still being"
+                " brought by another git command (its hook is fetching or writing the data);"
+                " commit refused so that the files it has not replaced yet are not recorded"
+            )
+            report.lines.append("hint: wait for that command to end, then commit again")
+            report.exit_code = 1
+            return report
         if stale:
             report.lines.append(
                 f"gitstore: {_shown(stale)} {'was' if len(stale) == 1 else 'were'} left"
@@ -1738,12 +1751,17 @@ def materialise_changes(
         save_pending(ctx, pending)
 
     try:
-        # marked before a fetch, the slow step: a Ctrl-C or a kill there leaves the
-        # old version's files under the new manifests, which must not pass for edits
-        reasons, down = _fetch_missing(ctx, needed, before=unfinished if handled else None)
-        result = Checkout(ws).run(present, write_manifests=False) if present else CheckoutResult()
-        if deltas:
-            result.merge(hookdelta.apply_deltas(ws, deltas))
+        # held while the paths are marked and brought: a commit made meanwhile in
+        # another terminal tells a fetch under way from one that did not finish
+        with _bringing(ctx) if handled else contextlib.nullcontext():
+            # marked before a fetch, the slow step: a Ctrl-C or a kill there leaves the
+            # old version's files under the new manifests, which must not pass for edits
+            reasons, down = _fetch_missing(ctx, needed, before=unfinished if handled else None)
+            result = (
+                Checkout(ws).run(present, write_manifests=False) if present else CheckoutResult()
+            )
+            if deltas:
+                result.merge(hookdelta.apply_deltas(ws, deltas))
     except BaseException:
         # stopped part-way (a folder where a file should be, a full disk, Ctrl-C): every
         # path it had to bring in line is marked, so that status says so and
@@ -1959,6 +1977,20 @@ def _remove_sparing(ws: Workspace, rel: str, spare: Sequence[str]) -> list[str]:
     return kept
 
 
+def _bringing(ctx: Context) -> contextlib.AbstractContextManager[object]:
+    """Held (shared: hooks of several worktrees' commands do not wait on each other)
+    while a hook marks its paths unfinished, fetches and writes: see
+    :func:`pending.brought_now`."""
+    from .locks import FileLock, lock_timeout
+
+    return FileLock(
+        ctx.repo.state_dir / marks_file.BRINGING_LOCK,
+        f"repository {ctx.workspace.root}",
+        shared=True,
+        timeout=lock_timeout(),
+    )
+
+
 def _fetch_missing(
     ctx: Context, needed: set[str], before: Callable[[], None] | None = None
 ) -> tuple[dict[str, str], str | None]:
@@ -1977,6 +2009,9 @@ def _fetch_missing(
         return {}, None
     if before is not None:
         before()
+        from . import faults
+
+        faults.fetch_pause()
     try:
         from . import transfer
 

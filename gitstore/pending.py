@@ -21,6 +21,8 @@ from pathlib import Path
 FILE = "unmaterialised.json"
 INTERRUPTED = "a checkout did not finish"
 PARTIAL = "only part of it is checked out"
+# held (shared) by a hook while it marks its paths INTERRUPTED, fetches and writes them
+BRINGING_LOCK = "bringing.lock"
 
 
 def load(state_dir: Path) -> dict[str, str]:
@@ -35,6 +37,28 @@ def load(state_dir: Path) -> dict[str, str]:
     except ValueError:
         return {}
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def brought_now(state_dir: Path) -> bool:
+    """Whether a git command's hook is bringing data here now (it holds
+    :data:`BRINGING_LOCK`): the paths it marked INTERRUPTED are under way, not
+    left by a checkout that stopped."""
+    import fcntl
+    import os
+
+    try:
+        fd = os.open(state_dir / BRINGING_LOCK, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # and with it the lock, if this took it
+    return False
 
 
 def save(state_dir: Path, marks: Mapping[str, str]) -> None:

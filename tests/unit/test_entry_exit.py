@@ -72,3 +72,15 @@ def test_an_output_that_cannot_be_written_is_not_a_success(tmp_path: Path) -> No
         )
     assert proc.returncode != 0
     assert b"No space left on device" in proc.stderr
+
+
+def test_a_profiler_still_gets_to_write_its_findings(tmp_path: Path) -> None:
+    """``python -m cProfile -o FILE`` writes FILE once the program has returned."""
+    script = tmp_path / "prog.py"
+    script.write_text("from gitstore.entry import _exit\n_exit(0)\n")
+    out = tmp_path / "prof.out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(out), str(script)], timeout=60
+    )
+    assert proc.returncode == 0
+    assert out.stat().st_size > 0
