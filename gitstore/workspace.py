@@ -938,10 +938,17 @@ class Workspace:
             new_lines = [item for item in listed if item[0] in added]  # written just now
 
             def stage_all() -> None:
+                # asked beside the `git add`, which stages the manifests alone: git's
+                # answer for .gitignore is the same before and after it
+                differs = (
+                    None
+                    if new_lines
+                    else Background(lambda: self.repo.differs_from_index(".gitignore"))
+                )
                 self.repo.stage(stage)
                 # only gitstore's lines: the user's own edits stay unstaged; and a line
                 # on disk but not staged (an earlier track whose `git add` failed) too
-                if new_lines or self.repo.differs_from_index(".gitignore"):
+                if differs is None or differs.result():
                     gitignore.stage_lines(self.repo, self.root, listed)
 
             # git add (~45 ms for a 20,000-entry manifest, mostly git deflating
