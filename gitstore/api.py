@@ -225,6 +225,9 @@ def checkout(
     """``marked``: tracked paths this command marked unfinished already (pull's early writes)."""
     ws = ctx.workspace
     only = tracked_rels(ws, paths, ctx.cwd)
+    from .pending import refuse_if_brought
+
+    refuse_if_brought(ctx.repo.state_dir, only)
     blobs: dict[str, str] = {}
     if rev is None:
         manifests = manifests_at(ctx, None)

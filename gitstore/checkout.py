@@ -17,7 +17,7 @@ import errno
 import os
 import shlex
 import stat as statmod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -103,6 +103,7 @@ class CheckoutResult(Record):
         "manifests_outside_sparse",
         "unchanged",
         "invalid",
+        "superseded",
     )
 
     def __init__(self) -> None:
@@ -125,6 +126,9 @@ class CheckoutResult(Record):
         # checking out every path: the manifests that could not be read, each one line
         # (skipped, so that one bad file does not stop the others)
         self.invalid: list[ManifestError] = []
+        # a hook's manifests that changed in the work tree after it read them (a
+        # second git command): left to whatever changed them, nothing written
+        self.superseded: list[str] = []
 
     def merge(self, other: CheckoutResult) -> None:
         self.written += other.written
@@ -140,6 +144,7 @@ class CheckoutResult(Record):
         self.manifests_outside_sparse += other.manifests_outside_sparse
         self.unchanged += other.unchanged
         self.invalid += other.invalid
+        self.superseded += other.superseded
 
 
 class _Plan(Record):
@@ -265,14 +270,21 @@ class Checkout:
         write_manifests: bool,
         only: Sequence[str] = (),
         blobs: dict[str, str] | None = None,
+        *,
+        as_read: bool = False,
     ) -> CheckoutResult:
         """``manifests`` maps manifest paths to their bytes (already chosen by revision).
 
         ``blobs``: their git blob ids, when known (a revision's manifests).
+        ``as_read``: ``manifests`` are the work tree's as the caller (a hook) read
+        them before the lock: one that changed since is left (``result.superseded``).
         """
         result = CheckoutResult()
         settled: dict[str, Delta] = {}
         with self.ws.lock(), self.ws.cache_lock(reading=self.copies_only):
+            if as_read:
+                result.superseded = superseded(self.ws.root, manifests)
+                manifests = {m: d for m, d in manifests.items() if m not in result.superseded}
             # everything is validated (or vouched for) before anything is written
             every = manifests
             manifests = _admissible(self.ws, manifests, only, result)
@@ -897,6 +909,20 @@ def _differs(path: Path, data: bytes) -> bool:
         return path.read_bytes() != data
     except OSError:
         return True
+
+
+def superseded(root: Path, read: Mapping[str, bytes]) -> list[str]:
+    """Those of the manifests ``read`` (path -> bytes as read) whose work-tree bytes
+    are not those any more: git (a second command) or gitstore wrote them since."""
+    out = []
+    for mpath, data in read.items():
+        try:
+            now = (root / mpath).read_bytes()
+        except OSError:
+            now = None
+        if now != data:
+            out.append(mpath)
+    return out
 
 
 def _copy_jobs(jobs: int, writes: list[tuple[str, mf.Entry]]) -> int:

@@ -331,11 +331,18 @@ class Reached:
             write_tagged_map(record.path, cls.MAGIC, record.records)
 
     @classmethod
-    def note(cls, ws: Workspace, mpaths: Sequence[str], result: CheckoutResult) -> None:
+    def note(
+        cls,
+        ws: Workspace,
+        mpaths: Sequence[str],
+        result: CheckoutResult,
+        as_read: Mapping[str, bytes] | None = None,
+    ) -> None:
         """:meth:`mark` those of ``mpaths`` whose tracked path ``result`` left whole.
 
         A path with an object missing, a file left alone (its content not in
-        the cache), or an invalid manifest is not brought whole.
+        the cache), or an invalid manifest is not brought whole. ``as_read``:
+        the manifests' bytes the files were brought to (else read now).
         """
         left_out = [k for keys in result.missing.values() for k in keys]
         left_out += list(result.conflicts)
@@ -345,6 +352,9 @@ class Reached:
             rel = mf.tracked_path(mpath)
             if mpath in invalid or any(k == rel or k.startswith(rel + "/") for k in left_out):
                 found[mpath] = None
+                continue
+            if as_read is not None and mpath in as_read:
+                found[mpath] = as_read[mpath]
                 continue
             try:
                 found[mpath] = (ws.root / mpath).read_bytes()

@@ -24,13 +24,18 @@ if TYPE_CHECKING:
 
 
 def echo(line: str = "") -> None:
-    """A line on stdout, flushed (as ``click.echo`` does)."""
+    """A line on stdout, flushed (as ``click.echo`` does); none when stdout is closed
+    (``>&-``: Python has no ``sys.stdout`` then), as click leaves it."""
     out = sys.stdout  # a local: writing_stdout finds it in this frame
+    if out is None:
+        return
     out.write(line + "\n")
     out.flush()
 
 
 def warn(message: str) -> None:
+    if sys.stderr is None:
+        return
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
 
@@ -171,9 +176,9 @@ def status(ctx: Context, paths: Sequence[str], as_json: bool) -> None:
                     echo(f"    {word}: {mf.one_line(item)}")
                 if len(items) > 50:
                     echo(f"    ... and {len(items) - 50} more {word}")
-    under_way = INTERRUPTED in marks.values() and brought_now(ctx.repo.state_dir)
+    brought = (brought_now(ctx.repo.state_dir) if INTERRUPTED in marks.values() else None) or ()
     for s in result:
-        if under_way and marks.get(s.path) == INTERRUPTED and s.state != "unchanged":
+        if s.path in brought and marks.get(s.path) == INTERRUPTED and s.state != "unchanged":
             warn(
                 f"gitstore: note: {s.path} is being brought by another git command (its hook"
                 " is fetching or writing the data): run status again once it has ended"

@@ -313,13 +313,24 @@ def looks_materialised(ws: Workspace, rel: str, kept: Sequence[str]) -> bool:
     return True
 
 
-def apply_deltas(ws: Workspace, deltas: Mapping[str, Delta], force: bool = False) -> CheckoutResult:
-    """Write and delete the files of each tracked path's delta, as Checkout would decide."""
-    from .checkout import Checkout
+def apply_deltas(
+    ws: Workspace,
+    deltas: Mapping[str, Delta],
+    force: bool = False,
+    as_read: Mapping[str, bytes] | None = None,
+) -> CheckoutResult:
+    """Write and delete the files of each tracked path's delta, as Checkout would decide.
+
+    ``as_read``: the work tree's manifests as the caller (a hook) read them for
+    the deltas; a delta whose manifest changed since is left (``superseded``).
+    """
+    from .checkout import Checkout, superseded
 
     checkout = Checkout(ws, force=force, lazy_stats=True)
     with ws.lock(), ws.cache_lock(reading=checkout.copies_only):
-        result = apply_locked(checkout, deltas)
+        gone = superseded(ws.root, {m: as_read[m] for m in deltas}) if as_read is not None else []
+        result = apply_locked(checkout, {m: d for m, d in deltas.items() if m not in gone})
+        result.superseded += gone
         if ws.statcache_loaded:
             ws.statcache.save()
         checkout.marks.finish()

@@ -209,15 +209,14 @@ def pre_commit(ctx: Context) -> HookReport:
             )
             stale = [p for p in stale if p not in partial]
             modified = [p for p in modified if p not in partial]
-        if (
-            stale
-            and all(pending[p] == marks_file.INTERRUPTED for p in stale)
-            and marks_file.brought_now(ctx.repo.state_dir)
-        ):
+        brought = marks_file.brought_now(ctx.repo.state_dir) or frozenset()
+        under_way = [p for p in stale if pending[p] == marks_file.INTERRUPTED and p in brought]
+        if under_way and len(under_way) == len(stale):
             report.lines.append(
-                f"gitstore: {_shown(stale)} {'is' if len(stale) == 1 else 'are'} still being"
-                " brought by another git command (its hook is fetching or writing the data);"
-                " commit refused so that the files it has not replaced yet are not recorded"
+                f"gitstore: {_shown(under_way)} {'is' if len(under_way) == 1 else 'are'} still"
+                " being brought by another git command (its hook is fetching or writing the"
+                " data); commit refused so that the files it has not replaced yet are not"
+                " recorded"
             )
             report.lines.append("hint: wait for that command to end, then commit again")
             report.exit_code = 1
@@ -1672,19 +1671,60 @@ def materialise_changes(
     is down: it reports, one line per tracked path. A change that comes with
     its changed lines (:func:`hookdelta.read_changes`) writes only those
     entries when it can.
+
+    One at a time in a work tree (:class:`_Bringing`): a second git command's
+    hook waits for the first one's fetch, and a manifest that git rewrote
+    after this one read it is left to the hook of the command that did
+    (``CheckoutResult.superseded``). A hook that cannot get its turn marks its
+    paths, for ``gitstore pull`` to finish.
     """
+    from .errors import LockHeldError
+
+    if not changes:
+        return HookReport()
+    bringing = _Bringing(ctx)
+    try:
+        bringing.__enter__()
+    except LockHeldError:  # its turn did not come (lock_timeout)
+        rels = sorted({mf.tracked_path(_change_path(c)) for c in changes})
+        pending = load_pending(ctx)
+        for rel in rels:
+            pending.setdefault(rel, marks_file.INTERRUPTED)
+        save_pending(ctx, pending)
+        return HookReport(
+            [
+                f"gitstore: left {_shown(rels)} as {'it is' if len(rels) == 1 else 'they are'}:"
+                " another git command's hook is still bringing data here; run `gitstore pull`"
+                " once it has ended"
+            ]
+        )
+    try:
+        return _materialise(ctx, changes, bringing)
+    finally:
+        bringing.__exit__()
+
+
+def _change_path(change: tuple[str, str | None, str | None] | hookdelta.Change) -> str:
+    return change.path if not isinstance(change, tuple) else change[0]
+
+
+def _materialise(
+    ctx: Context,
+    changes: Sequence[tuple[str, str | None, str | None] | hookdelta.Change],
+    bringing: _Bringing,
+) -> HookReport:
+    """:func:`materialise_changes`, its turn taken."""
     from . import hookdelta
     from .checkout import Checkout, CheckoutResult
 
     report = HookReport()
-    if not changes:
-        return report
     ws = ctx.workspace
     root = ws.root
     pending = load_pending(ctx)
     present: dict[str, bytes] = {}
     needed: set[str] = set()
     deltas: dict[str, hookdelta.Delta] = {}
+    read: dict[str, bytes] = {}  # the deltas' manifests, as read
     handled: list[str] = []
     gone: list[str] = []
     new_here: set[str] = set()  # manifests not there before the change
@@ -1703,6 +1743,7 @@ def materialise_changes(
             delta = hookdelta.patch_delta(change, data)
             if delta is not None and hookdelta.looks_materialised(ws, rel, delta[2]):
                 deltas[mpath] = delta
+                read[mpath] = data
                 handled.append(mpath)
                 continue
         if mf.has_conflict_markers(data):
@@ -1750,24 +1791,33 @@ def materialise_changes(
             pending[mf.tracked_path(mpath)] = marks_file.INTERRUPTED
         save_pending(ctx, pending)
 
+    # named before they are marked: a commit made meanwhile in another terminal
+    # tells these paths, under way, from ones a stopped checkout left
+    bringing.paths([mf.tracked_path(m) for m in handled])
     try:
-        # held while the paths are marked and brought: a commit made meanwhile in
-        # another terminal tells a fetch under way from one that did not finish
-        with _bringing(ctx) if handled else contextlib.nullcontext():
-            # marked before a fetch, the slow step: a Ctrl-C or a kill there leaves the
-            # old version's files under the new manifests, which must not pass for edits
-            reasons, down = _fetch_missing(ctx, needed, before=unfinished if handled else None)
-            result = (
-                Checkout(ws).run(present, write_manifests=False) if present else CheckoutResult()
-            )
-            if deltas:
-                result.merge(hookdelta.apply_deltas(ws, deltas))
+        # marked before a fetch, the slow step: a Ctrl-C or a kill there leaves the
+        # old version's files under the new manifests, which must not pass for edits
+        reasons, down = _fetch_missing(ctx, needed, before=unfinished if handled else None)
+        result = (
+            Checkout(ws).run(present, write_manifests=False, as_read=True)
+            if present
+            else CheckoutResult()
+        )
+        if deltas:
+            result.merge(hookdelta.apply_deltas(ws, deltas, as_read=read))
     except BaseException:
         # stopped part-way (a folder where a file should be, a full disk, Ctrl-C): every
         # path it had to bring in line is marked, so that status says so and
         # no commit records what is left of the old version as new (the hook prints why)
         unfinished()
         raise
+    if result.superseded:
+        # rewritten by a second git command since this hook read them: nothing was
+        # written for them here; marked until that command's hook (waiting for its
+        # turn) or `gitstore pull` brings them in line with what is there now
+        for mpath in result.superseded:
+            pending[mf.tracked_path(mpath)] = marks_file.INTERRUPTED
+            handled.remove(mpath)
     report.lines += [f"gitstore: {exc.message}" for exc in result.invalid]
     # a manifest of a path gitstore never writes (.git.gitstore) was never acted on
     gone = [m for m in gone if mf.tracked_path_problem(mf.tracked_path(m)) is None]
@@ -1861,7 +1911,7 @@ def materialise_changes(
             f" (run `gitstore track {rel}` to keep it, or `gitstore checkout --force {rel}`)"
         )
     save_pending(ctx, pending)
-    Reached.note(ws, handled, result)
+    Reached.note(ws, handled, result, {**present, **read})
     RebaseTouched.note(ctx.repo, handled)
     return report
 
@@ -1977,18 +2027,38 @@ def _remove_sparing(ws: Workspace, rel: str, spare: Sequence[str]) -> list[str]:
     return kept
 
 
-def _bringing(ctx: Context) -> contextlib.AbstractContextManager[object]:
-    """Held (shared: hooks of several worktrees' commands do not wait on each other)
-    while a hook marks its paths unfinished, fetches and writes: see
-    :func:`pending.brought_now`."""
-    from .locks import FileLock, lock_timeout
+class _Bringing:
+    """A work tree's data is brought by one hook (or ``resolve``) at a time.
 
-    return FileLock(
-        ctx.repo.state_dir / marks_file.BRINGING_LOCK,
-        f"repository {ctx.workspace.root}",
-        shared=True,
-        timeout=lock_timeout(),
-    )
+    Held (``.git/gitstore/bringing.lock``, exclusive) from before a hook reads
+    the manifests until it has written the files and its marks, the fetch
+    included, which :meth:`paths` names in the lock file: pre-commit, ``status``
+    and the commands that write tracked paths (:func:`pending.brought_now`)
+    tell those paths, under way, from ones a stopped checkout left. A second
+    git command's hook waits for its turn (``gitstore.locks.lock_timeout``).
+    """
+
+    def __init__(self, ctx: Context) -> None:
+        from .locks import FileLock, lock_timeout
+
+        self.path = ctx.repo.state_dir / marks_file.BRINGING_LOCK
+        self.lock = FileLock(
+            self.path,
+            f"repository {ctx.workspace.root} (another git command's hook is bringing its data)",
+            timeout=lock_timeout(),
+        )
+
+    def __enter__(self) -> _Bringing:
+        self.lock.__enter__()
+        return self
+
+    def paths(self, rels: Sequence[str]) -> None:
+        marks_file.say_bringing(self.path, rels)
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(OSError):
+            marks_file.say_bringing(self.path, ())
+        self.lock.__exit__(None, None, None)
 
 
 def _fetch_missing(

@@ -39,26 +39,67 @@ def load(state_dir: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
-def brought_now(state_dir: Path) -> bool:
-    """Whether a git command's hook is bringing data here now (it holds
-    :data:`BRINGING_LOCK`): the paths it marked INTERRUPTED are under way, not
-    left by a checkout that stopped."""
+def say_bringing(lock_path: Path, rels: Iterable[str]) -> None:
+    """Name, in the lock file its holder holds, the tracked paths a hook is bringing."""
+    import json
+
+    with open(lock_path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(sorted(rels)))
+
+
+def brought_now(state_dir: Path) -> frozenset[str] | None:
+    """The tracked paths a git command's hook is bringing here now: it holds
+    :data:`BRINGING_LOCK` and names them in it (the marks of those paths say
+    INTERRUPTED until it is done). None when no hook is at work: marks left
+    then are a stopped checkout's."""
     import fcntl
+    import json
     import os
 
     try:
         fd = os.open(state_dir / BRINGING_LOCK, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
-        return False
+        return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            with os.fdopen(os.dup(fd), "rb") as f:
+                text = f.read(1 << 20)
+            try:
+                named = json.loads(text)
+            except ValueError:  # being written: none named yet
+                return frozenset()
+            return frozenset(str(r) for r in named) if isinstance(named, list) else frozenset()
+        except OSError:
+            return None
+        return None
     finally:
         os.close(fd)  # and with it the lock, if this took it
-    return False
+
+
+def refuse_if_brought(state_dir: Path, rels: Iterable[str]) -> None:
+    """Refuse a command that would read or write tracked paths a hook is still bringing
+    (a slow fetch after a branch switch): ``track`` would record the files it has not
+    replaced yet, ``checkout`` and ``pull`` race with it."""
+    brought = brought_now(state_dir)
+    if not brought:
+        return
+    asked = list(rels)
+    clash = sorted(
+        b
+        for b in brought
+        if not asked or any(b == r or b.startswith(r + "/") or r.startswith(b + "/") for r in asked)
+    )
+    if clash:
+        from .errors import LockHeldError
+
+        shown = ", ".join(clash[:3]) + (f" and {len(clash) - 3} more" if len(clash) > 3 else "")
+        raise LockHeldError(
+            f"{shown} {'is' if len(clash) == 1 else 'are'} still being brought by another git"
+            " command (its hook is fetching or writing the data)",
+            hint="wait for that command to end, then run this one again",
+        )
 
 
 def save(state_dir: Path, marks: Mapping[str, str]) -> None:

@@ -1212,6 +1212,10 @@ def pull(
     """
     from . import api
 
+    if ctx.repo.root is not None:  # before a fetch that writes files as they land
+        from .pending import refuse_if_brought
+
+        refuse_if_brought(ctx.repo.state_dir, api.tracked_rels(ctx.workspace, paths, ctx.cwd))
     if rev is not None or ctx.repo.root is None:
         fetched = fetch(ctx, [rev] if rev else None, paths, remote=remote, jobs=jobs,
                         progress=progress)  # fmt: skip

@@ -24,6 +24,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 from . import gitignore
 from . import manifest as mf
+from . import pending as marks_file
 from .cache import Cache, tmp_name
 from .cleanrecord import (
     CleanRecord,
@@ -895,6 +896,8 @@ class Workspace:
         # Which paths git already tracks files under (to adopt them) is asked
         # in the background, in one git process for every path: it runs
         # while the folders are read.
+        # a path a hook is still bringing holds files it has not replaced yet
+        marks_file.refuse_if_brought(self.repo.state_dir, rels)
         tracked_by_git = Background(lambda: self._git_tracks(rels))
         manifests = sorted(self.manifest_paths())
         for rel in rels:

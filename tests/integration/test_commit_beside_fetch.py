@@ -7,6 +7,8 @@ a lock while it brings its paths, and pre-commit and status tell the two apart.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import time
 
@@ -24,13 +26,40 @@ def _feat_pushed(alice: Clone) -> None:
     alice.git("push", "-q", "origin", "feat")
 
 
-def _marked(bob: Clone, deadline: float) -> bool:
+def _marked(bob: Clone, deadline: float, rel: str = "data") -> bool:
     marks = bob.path / ".git" / "gitstore" / "unmaterialised.json"
     while time.monotonic() < deadline:
-        if marks.exists() and "data" in json.loads(marks.read_text() or "{}"):
-            return True
+        try:
+            if rel in json.loads(marks.read_text() or "{}"):
+                return True
+        except (OSError, ValueError):  # not there yet, or being replaced
+            pass
         time.sleep(0.05)
     return False
+
+
+def _switching(bob: Clone, branch: str, pause: int) -> subprocess.Popen[str]:
+    """``git switch BRANCH`` whose hook waits ``pause`` s before it fetches (a slow
+    remote), once it has marked what it brings; in a process group of its own."""
+    switch = subprocess.Popen(
+        ["git", "switch", "-q", branch],
+        cwd=bob.path,
+        env=dict(bob.env, GITSTORE_FAULT=f"pause-fetch:{pause}"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    return switch
+
+
+def _bob_with_feat(team) -> Clone:  # type: ignore[no-untyped-def]
+    alice, bob, _origin, _store = team
+    _feat_pushed(alice)
+    bob.gs("install")
+    bob.gs("pull")
+    bob.git("fetch", "-q", "origin", "feat")
+    return bob
 
 
 def test_a_commit_beside_a_hook_that_fetches_says_it_is_under_way(team) -> None:
@@ -86,3 +115,103 @@ def test_marks_left_by_a_stopped_hook_still_say_it_did_not_finish(team) -> None:
     assert "gitstore pull" in refused.stderr
     assert "still being brought" not in refused.stderr
     assert "`gitstore pull data` finishes it" in bob.gs("status").stderr
+
+
+def test_a_second_switch_waits_for_the_first_hook_and_the_data_follows_it(team) -> None:
+    """Twenty-seventh pass: the first hook woke after the second had brought main's files,
+    wrote feat's under main's manifest, and the next commit recorded them."""
+    bob = _bob_with_feat(team)
+    first = _switching(bob, "feat", 4)
+    try:
+        assert _marked(bob, time.monotonic() + 30), "the hook never marked data"
+        bob.git("switch", "-q", "main")  # its hook waits for the first one's turn
+    finally:
+        first.communicate(timeout=120)
+    assert bob.read("data/a.bin") == b"alpha v1"
+    status = bob.gs("status")
+    assert status.stdout.split() == ["unchanged", "data"], status.stdout + status.stderr
+    bob.write("code.py", "print(3)\n")
+    bob.git("commit", "-qam", "code only")
+    assert bob.git("show", "--name-only", "--format=", "HEAD").stdout.split() == ["code.py"]
+
+
+def test_track_checkout_and_pull_of_a_path_being_brought_are_refused(team) -> None:
+    """Twenty-seventh pass: `gitstore track data` beside the hook recorded the old files,
+    and the commit reverted the other branch's data; `gitstore checkout main data` was
+    undone by the hook a moment later."""
+    bob = _bob_with_feat(team)
+    switch = _switching(bob, "feat", 6)
+    try:
+        assert _marked(bob, time.monotonic() + 30), "the hook never marked data"
+        refused = [
+            bob.gs("track", "data", ok=False),
+            bob.gs("checkout", "main", "data", ok=False),
+            bob.gs("pull", "data", ok=False),
+        ]
+        assert switch.poll() is None, "the hook ended before the commands were tried"
+    finally:
+        switch.communicate(timeout=120)
+    for proc in refused:
+        assert proc.returncode == 4, proc.stderr
+        assert "data is still being brought by another git command" in proc.stderr, proc.stderr
+        assert "wait for that command to end" in proc.stderr
+    assert bob.read("data/a.bin") == b"alpha v2 on feat"
+    assert bob.gs("status").stdout.split() == ["unchanged", "data"]
+    assert bob.git("status", "--porcelain").stdout == ""
+
+
+def test_marks_a_killed_hook_left_are_not_taken_for_another_hooks_paths(team) -> None:
+    """Twenty-seventh pass: with data left by a killed hook, a commit beside another
+    hook (bringing models only) said data was still being brought, to wait for it."""
+    alice, bob, _origin, _store = team
+    alice.write("models/m.bin", b"model v1")
+    alice.gs("track", "models")
+    alice.git("commit", "-qm", "models v1")
+    alice.git("push", "-q", "origin", "main")
+    _feat_pushed(alice)  # feat: data v2
+    alice.git("switch", "-qc", "feat2")
+    alice.write("models/m.bin", b"model v2 on feat2")
+    alice.gs("track", "models")
+    alice.git("commit", "-qm", "models v2")
+    alice.git("push", "-q", "origin", "feat2")
+    bob.gs("install")
+    bob.gs("pull")
+    bob.git("fetch", "-q", "origin", "feat", "feat2")
+    killed = _switching(bob, "feat", 30)
+    assert _marked(bob, time.monotonic() + 30), "the hook never marked data"
+    os.killpg(killed.pid, signal.SIGKILL)  # git and its hook, mid-fetch
+    killed.communicate(timeout=60)
+    switch = _switching(bob, "feat2", 6)
+    try:
+        assert _marked(bob, time.monotonic() + 30, "models"), "the hook never marked models"
+        bob.write("notes.txt", "notes\n")
+        bob.git("add", "notes.txt")
+        refused = bob.git("commit", "-qm", "notes", ok=False)
+        status = bob.gs("status")
+    finally:
+        switch.communicate(timeout=120)
+    assert "data was left unmaterialised" in refused.stderr, refused.stderr
+    assert "a checkout did not finish" in refused.stderr
+    assert "still being brought" not in refused.stderr
+    assert "`gitstore pull data` finishes it" in status.stderr, status.stderr
+    bob.gs("pull")
+    assert bob.read("data/a.bin") == b"alpha v2 on feat"
+    assert bob.read("models/m.bin") == b"model v2 on feat2"
+
+
+def test_plain_commands_with_stdout_closed_end_quietly(team) -> None:
+    """Twenty-seventh pass: `gitstore track more >&-` (and status, checkout) printed a
+    traceback (Python has no sys.stdout then); click's commands end quietly."""
+    alice, _bob, _origin, _store = team
+    alice.write("more/x.bin", b"x-ray")
+    for args in ("track more", "status", "checkout"):
+        proc = subprocess.run(
+            ["sh", "-c", f"gitstore {args} >&-"],
+            cwd=alice.path,
+            env=alice.env,
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr, proc.stderr
+    assert (alice.path / "more.gitstore").is_file()
