@@ -19,13 +19,21 @@ refused (pull, checkout, resolve, publish's `incomplete`); 4 conflict — a lock
 a conditional write lost, a merge conflicts. Errors are one line on stderr
 (`gitstore: error: ...`), plus at most a `hint:` line naming the command to run;
 `--debug` shows a traceback instead. Output into a pipe that closes early (`gitstore ls | head`)
-ends the command quietly, with exit 1.
+ends the command quietly, with exit 1 (under `PYTHONUNBUFFERED=1`, Python's unbuffered standard
+output takes a write the closing pipe cut short for done, and a command with one big `--json` or
+`diff` answer exits 0).
 
 """
 
 
 def walk(cmd: click.Command, path: list[str], out: list[str]) -> None:
-    ctx = click.Context(cmd, info_name=" ".join(path), terminal_width=88, max_content_width=88)
+    ctx = click.Context(
+        cmd,
+        info_name=" ".join(path),
+        terminal_width=88,
+        max_content_width=88,
+        help_option_names=["-h", "--help"],  # as gitstore's group sets for every command
+    )
     if getattr(cmd, "hidden", False):
         return
     out.append(f"## `{' '.join(path)}`\n\n```text\n{cmd.get_help(ctx)}\n```\n")
