@@ -155,6 +155,7 @@ def remote_list(as_json: bool) -> None:
         ctx.config.remotes.values(), key=lambda r: (order.get(r.name, len(order)), r.name)
     )
     out = []
+    shown_refused: dict[str, bool] = {}  # a push there would be refused (text list only)
     for rc in rows:
         item = {
             k: getattr(rc, k)
@@ -171,15 +172,18 @@ def remote_list(as_json: bool) -> None:
         }
         item["default"] = rc.name == ctx.config.default_remote
         item["trust"] = remotes.trust_state(ctx, rc)
+        refused = item["trust"] != "trusted" and remotes.not_trusted(ctx, rc)
         out.append(item)
+        shown_refused[rc.name] = refused
     if as_json:
         _echo_json(out)
         return
     if not out:
         click.echo(f"no remotes; {remotes.NO_REMOTE_HINT}")
     for item in out:
+        untrusted = "changed: not trusted" if item["trust"] == "changed" else "not trusted"
         flags = [w for w, on in (("default", item["default"]), ("read-only", item["read_only"]),
-                                 ("changed: not trusted", item["trust"] == "changed")) if on]  # fmt: skip
+                                 (untrusted, shown_refused[item["name"]])) if on]  # fmt: skip
         extra = f" ({', '.join(flags)})" if flags else ""
         click.echo(f"{item['name']}\t{item['url']}\t[{item['layer']}]{extra}")
 

@@ -57,8 +57,8 @@ SIMPLE_KEYS = (
 
 # -- resolving a remote -------------------------------------------------------
 PUSH_ELSEWHERE = (
-    "push to a folder or s3:// remote: `gitstore push --remote NAME`; for `git push`, make it"
-    " the default (`gitstore remote default NAME`) or map the git remote to it"
+    "push to a writable folder or s3:// remote: `gitstore push --remote NAME`; for `git push`,"
+    " make it the default (`gitstore remote default NAME`) or map the git remote to it"
     " (`gitstore config set remote.GIT_REMOTE NAME`)"
 )
 
@@ -287,6 +287,24 @@ def trust_state(ctx: Context, rc: cfg.RemoteConfig) -> str:
     if recorded is None:
         return "unchecked" if rc.name in unchecked else "new"
     return "trusted" if recorded == rc.trust_key() else "changed"
+
+
+def not_trusted(ctx: Context, rc: cfg.RemoteConfig) -> bool:
+    """Whether :func:`check_trust` would refuse ``rc`` a push now (nothing recorded):
+    a committed remote a commit changed, or one a branch added that the upstream's
+    default branch does not define so."""
+    state = trust_state(ctx, rc)
+    if state == "trusted":
+        return False
+    if state == "changed":
+        return True
+    upstream = _upstream_keys(ctx, rc)
+    if upstream is not None:
+        return rc.trust_key() not in upstream
+    remotes, unchecked = _read_trust_file(ctx)
+    if state == "unchecked":
+        return bool(unchecked[rc.name] != rc.trust_key())
+    return bool(remotes)  # no upstream to ask: trusted on first use only in a fresh clone
 
 
 def check_trust(ctx: Context, rc: cfg.RemoteConfig, *, for_write: bool = False) -> None:

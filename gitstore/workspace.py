@@ -651,8 +651,13 @@ class Workspace:
         inside = self.cache_inside
         if inside is None or not (inside == "." or mf.overlaps(inside, rel)):
             return None
+        where = (
+            f"is inside {rel}"
+            if inside == "." or inside == rel or inside.startswith(rel + "/")
+            else f"holds the tracked path {rel}"
+        )
         return (
-            f"the cache ({self.cache.root}) is inside {rel}: set cache.dir to a folder"
+            f"the cache ({self.cache.root}) {where}: set cache.dir to a folder"
             " outside every tracked path"
         )
 

@@ -168,8 +168,12 @@ def open_store(
         return base.view(read_only=True) if read_only else base
     elif scheme == "file":
         return _local_store(_file_url_path(url), url, read_only)
-    elif match is None or (len(scheme) == 1 and re.match(r"^[A-Za-z]:[\\/]", url)):
-        return _local_store(Path(url).expanduser(), url, read_only)  # incl. C:\ on Windows
+    elif match is None or (
+        os.name == "nt" and len(scheme) == 1 and re.match(r"^[A-Za-z]:[\\/]", url)
+    ):
+        # C:\ is a drive on Windows only: elsewhere it would be a folder "C:" made
+        # inside whatever folder the command runs in (the work tree)
+        return _local_store(Path(url).expanduser(), url, read_only)
     else:
         raise _malformed(url, f"unknown scheme '{scheme}:'")
     if retry:

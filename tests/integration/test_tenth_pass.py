@@ -219,6 +219,12 @@ def test_a_branch_that_adds_a_remote_as_the_default_cannot_take_pushes(tmp_path:
         refused = bob.git("push", "-q", "origin", f"fix-{key}", ok=False).stderr
         assert "remote 'evil'" in refused and "gitstore remote trust evil" in refused, refused
         assert not objects_in(evil)
+        # and the list says so, as for a remote a commit changed (twenty-seventh pass)
+        listed = {
+            line.split("\t")[0]: line for line in bob.gs("remote", "list").stdout.splitlines()
+        }
+        assert "not trusted" in listed["evil"], listed
+        assert "not trusted" not in listed["team"], listed
     bob.gs("remote", "trust", "evil")  # the user looked, and agrees
     bob.git("push", "-q", "origin", "fix-remote")
     assert objects_in(evil)

@@ -34,6 +34,19 @@ def test_a_cache_inside_a_tracked_folder_is_refused(tmp_path: Path) -> None:
     assert not (repo / "data.gitstore").exists()
 
 
+def test_a_tracked_path_inside_the_cache_is_named_the_right_way_round(tmp_path: Path) -> None:
+    """Twenty-seventh pass: with cache.dir `sub` and `sub/a` tracked, the refusal said
+    the cache was inside sub/a."""
+    repo = new_repo(tmp_path / "repo")
+    gs(repo, "config", "set", "cache.dir", "sub", "--local")
+    (repo / "sub" / "a").mkdir(parents=True)
+    (repo / "sub" / "a" / "x").write_text("one\n")
+    refused = gs(repo, "track", "sub/a", check=False)
+    assert refused.returncode != 0
+    assert "holds the tracked path sub/a" in refused.stderr, refused.stderr
+    assert not (repo / "sub" / "a.gitstore").exists()
+
+
 def test_a_teammates_manifest_over_the_cache_never_deletes_its_objects(tmp_path: Path) -> None:
     """The manifest comes from elsewhere (tracked with another cache): every command
     refuses at once, before writing, naming the cache; every object stays."""

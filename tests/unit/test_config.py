@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,10 @@ def test_key_validation() -> None:
         remotes._typed("transfer.jobs", ["transfer", "jobs"], "0")
     with pytest.raises(ConfigError, match="malformed remote URL"):
         remotes._typed("remotes.t.url", ["remotes", "t", "url"], "gs:/x")
+    if os.name != "nt":  # a Windows drive elsewhere: a folder "c:" made in the work tree
+        for url in ("c:/foo", "C:\\data"):
+            with pytest.raises(ConfigError, match="unknown scheme"):
+                remotes._typed("remotes.t.url", ["remotes", "t", "url"], url)
     assert remotes._typed("cache.link", ["cache", "link"], "hardlink,copy") == ["hardlink", "copy"]
 
 
