@@ -211,16 +211,18 @@ def pre_commit(ctx: Context) -> HookReport:
             modified = [p for p in modified if p not in partial]
         brought = marks_file.brought_now(ctx.repo.state_dir) or frozenset()
         under_way = [p for p in stale if pending[p] == marks_file.INTERRUPTED and p in brought]
-        if under_way and len(under_way) == len(stale):
+        if under_way:
             report.lines.append(
                 f"gitstore: {_shown(under_way)} {'is' if len(under_way) == 1 else 'are'} still"
                 " being brought by another git command (its hook is fetching or writing the"
                 " data); commit refused so that the files it has not replaced yet are not"
                 " recorded"
             )
-            report.lines.append("hint: wait for that command to end, then commit again")
-            report.exit_code = 1
-            return report
+            stale = [p for p in stale if p not in under_way]
+            if not stale:
+                report.lines.append("hint: wait for that command to end, then commit again")
+                report.exit_code = 1
+                return report
         if stale:
             report.lines.append(
                 f"gitstore: {_shown(stale)} {'was' if len(stale) == 1 else 'were'} left"
