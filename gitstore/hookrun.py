@@ -85,10 +85,6 @@ def load_pending(ctx: Context) -> dict[str, str]:
     return marks_file.load(ctx.repo.state_dir)
 
 
-def save_pending(ctx: Context, marks: Mapping[str, str]) -> None:
-    marks_file.save(ctx.repo.state_dir, marks)
-
-
 # -- pre-commit: the clean record ----------------------------------------------
 # -- pre-commit ----------------------------------------------------------------
 def _vouch(stamps: Stamps, mpath: str, looked: tuple[object, Walked | None, bytes | None]) -> None:
@@ -197,8 +193,8 @@ def pre_commit(ctx: Context) -> HookReport:
     if pending:
         stale = [p for p in modified if p in pending]
         kept = {p: why for p, why in pending.items() if p in stale}
-        if kept != pending:
-            save_pending(ctx, kept)
+        if kept != pending:  # only those it read: a hook may mark others meanwhile
+            marks_file.update(ctx.repo.state_dir, drop=[p for p in pending if p not in kept])
         partial = [p for p in stale if pending[p] == marks_file.PARTIAL]
         if partial:  # checked out in part on purpose: the commit goes on without them
             report.lines.append(
@@ -331,11 +327,8 @@ def mark_unfinished(ctx: Context, name: str, args: Sequence[str]) -> None:
     if not old or not new or old == new or new == ZERO:
         return
     changed = repo.changed_manifests(old if old != ZERO else None, new)
-    pending = load_pending(ctx)
-    for mpath, _old, blob in changed:
-        if blob is not None:
-            pending.setdefault(mf.tracked_path(mpath), marks_file.INTERRUPTED)
-    save_pending(ctx, pending)
+    rels = [mf.tracked_path(mpath) for mpath, _old, blob in changed if blob is not None]
+    marks_file.update(repo.state_dir, dict.fromkeys(rels, marks_file.INTERRUPTED), keep=True)
 
 
 def _refused_nested(report: HookReport, mpaths: Sequence[str]) -> bool:
@@ -1684,24 +1677,34 @@ def materialise_changes(
 
     if not changes:
         return HookReport()
+    rels = sorted({mf.tracked_path(_change_path(c)) for c in changes})
+    state_dir = ctx.repo.state_dir
     bringing = _Bringing(ctx)
+    waited: set[str] = set()  # marked here before waiting for the turn
     try:
-        bringing.__enter__()
-    except LockHeldError:  # its turn did not come (lock_timeout)
-        rels = sorted({mf.tracked_path(_change_path(c)) for c in changes})
-        pending = load_pending(ctx)
-        for rel in rels:
-            pending.setdefault(rel, marks_file.INTERRUPTED)
-        save_pending(ctx, pending)
+        if not bringing.enter(wait=False):
+            # another hook's turn: marked while this one waits, so that a kill of it
+            # leaves them so (git has written the manifests already)
+            marks = marks_file.update(
+                state_dir, dict.fromkeys(rels, marks_file.INTERRUPTED), keep=True
+            )
+            waited = {r for r in rels if marks.get(r) == marks_file.INTERRUPTED}
+            bringing.enter(wait=True)
+    except GitstoreError as exc:  # its turn did not come (lock_timeout), or no lock at all
+        marks_file.update(state_dir, dict.fromkeys(rels, marks_file.INTERRUPTED), keep=True)
+        why = (
+            "another git command's hook is still bringing data here"
+            if isinstance(exc, LockHeldError)
+            else exc.message
+        )
         return HookReport(
             [
                 f"gitstore: left {_shown(rels)} as {'it is' if len(rels) == 1 else 'they are'}:"
-                " another git command's hook is still bringing data here; run `gitstore pull`"
-                " once it has ended"
+                f" {why}; run `gitstore pull` once it has ended"
             ]
         )
     try:
-        return _materialise(ctx, changes, bringing)
+        return _materialise(ctx, changes, bringing, waited)
     finally:
         bringing.__exit__()
 
@@ -1714,8 +1717,11 @@ def _materialise(
     ctx: Context,
     changes: Sequence[tuple[str, str | None, str | None] | hookdelta.Change],
     bringing: _Bringing,
+    waited: Collection[str] = (),
 ) -> HookReport:
-    """:func:`materialise_changes`, its turn taken."""
+    """:func:`materialise_changes`, its turn taken (``waited``: the paths it marked
+    while it waited, as if unmarked here). The marks of its own paths alone are
+    written: other processes may mark others meanwhile."""
     from . import hookdelta
     from .checkout import Checkout, CheckoutResult
 
@@ -1723,6 +1729,18 @@ def _materialise(
     ws = ctx.workspace
     root = ws.root
     pending = load_pending(ctx)
+    for rel in waited:
+        if pending.get(rel) == marks_file.INTERRUPTED:
+            del pending[rel]
+    own = {mf.tracked_path(_change_path(c)) for c in changes}
+
+    def save_own() -> None:
+        marks_file.update(
+            ctx.repo.state_dir,
+            {r: pending[r] for r in own if r in pending},
+            drop=[r for r in own if r not in pending],
+        )
+
     present: dict[str, bytes] = {}
     needed: set[str] = set()
     deltas: dict[str, hookdelta.Delta] = {}
@@ -1791,7 +1809,7 @@ def _materialise(
         # pre-commit say so; git has written the manifests already
         for mpath in handled:
             pending[mf.tracked_path(mpath)] = marks_file.INTERRUPTED
-        save_pending(ctx, pending)
+        save_own()
 
     # named before they are marked: a commit made meanwhile in another terminal
     # tells these paths, under way, from ones a stopped checkout left
@@ -1815,10 +1833,17 @@ def _materialise(
         raise
     if result.superseded:
         # rewritten by a second git command since this hook read them: nothing was
-        # written for them here; marked until that command's hook (waiting for its
-        # turn) or `gitstore pull` brings them in line with what is there now
+        # written for them here. Marked until that command's hook (waiting for its
+        # turn) or `gitstore pull` brings them in line with what is there now, unless
+        # the files were last brought to those very bytes (a reset back to them)
+        reached = Reached.load(ws.repo.state_dir)
         for mpath in result.superseded:
-            pending[mf.tracked_path(mpath)] = marks_file.INTERRUPTED
+            rel = mf.tracked_path(mpath)
+            now = manifest_bytes(root, mpath)
+            if now is not None and reached.left(mpath, now):
+                pending.pop(rel, None)
+            else:
+                pending[rel] = marks_file.INTERRUPTED
             handled.remove(mpath)
     report.lines += [f"gitstore: {exc.message}" for exc in result.invalid]
     # a manifest of a path gitstore never writes (.git.gitstore) was never acted on
@@ -1912,7 +1937,8 @@ def _materialise(
             f"gitstore: left {_shown(sorted(keys))} alone: {its} not in the cache"
             f" (run `gitstore track {rel}` to keep it, or `gitstore checkout --force {rel}`)"
         )
-    save_pending(ctx, pending)
+    own.update(mf.tracked_path(m) for m in handled)  # and those brought again (nested)
+    save_own()
     Reached.note(ws, handled, result, {**present, **read})
     RebaseTouched.note(ctx.repo, handled)
     return report
@@ -2044,15 +2070,27 @@ class _Bringing:
         from .locks import FileLock, lock_timeout
 
         self.path = ctx.repo.state_dir / marks_file.BRINGING_LOCK
-        self.lock = FileLock(
-            self.path,
-            f"repository {ctx.workspace.root} (another git command's hook is bringing its data)",
-            timeout=lock_timeout(),
-        )
+        self.lock = FileLock(self.path, str(self.path), timeout=lock_timeout())
 
     def __enter__(self) -> _Bringing:
         self.lock.__enter__()
         return self
+
+    def enter(self, *, wait: bool) -> bool:
+        """Take the turn; without ``wait``, False at once when another holds it."""
+        if not wait:
+            from .errors import LockHeldError
+
+            timeout, self.lock.timeout = self.lock.timeout, 0.0
+            try:
+                self.lock.__enter__()
+            except LockHeldError:
+                return False
+            finally:
+                self.lock.timeout = timeout
+            return True
+        self.lock.__enter__()
+        return True
 
     def paths(self, rels: Sequence[str]) -> None:
         marks_file.say_bringing(self.path, rels)

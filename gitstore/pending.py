@@ -21,8 +21,9 @@ from pathlib import Path
 FILE = "unmaterialised.json"
 INTERRUPTED = "a checkout did not finish"
 PARTIAL = "only part of it is checked out"
-# held (shared) by a hook while it marks its paths INTERRUPTED, fetches and writes them
+# held by a hook while it brings data (hookrun._Bringing), the paths named in it
 BRINGING_LOCK = "bringing.lock"
+UPDATE_LOCK = "unmaterialised.lock"  # taken by update(): one writer of the marks at a time
 
 
 def load(state_dir: Path) -> dict[str, str]:
@@ -102,6 +103,43 @@ def refuse_if_brought(state_dir: Path, rels: Iterable[str]) -> None:
         )
 
 
+def update(
+    state_dir: Path,
+    marks: Mapping[str, str] = {},  # noqa: B006 - read only
+    drop: Iterable[str] = (),
+    *,
+    keep: bool = False,
+) -> dict[str, str]:
+    """Set ``marks`` and clear ``drop``, leaving every other path's mark as it is on disk
+    now (another process may have written some since the caller read them); ``keep``:
+    a path marked already keeps its reason. One writer at a time; the marks after."""
+    import fcntl
+    import os
+
+    try:
+        fd: int | None = os.open(
+            state_dir / UPDATE_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666
+        )
+    except OSError:  # a read-only state folder: the save below says why
+        fd = None
+    try:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        now = load(state_dir)
+        after = dict(now)
+        for rel in drop:
+            after.pop(rel, None)
+        for rel, why in marks.items():
+            if not (keep and rel in after):
+                after[rel] = why
+        if after != now:
+            save(state_dir, after)
+        return after
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
 def save(state_dir: Path, marks: Mapping[str, str]) -> None:
     path = state_dir / FILE
     if not marks:
@@ -139,10 +177,10 @@ class Marks:
         self._marked.update(self._later)
         self._later = []
         fresh = rel not in marks
-        if fresh or ahead:
-            marks[rel] = marks.get(rel, INTERRUPTED)
-            marks.update(dict.fromkeys(ahead, INTERRUPTED))
-            save(self.state_dir, marks)
+        if fresh or ahead:  # a mark another process wrote since keeps its reason
+            update(
+                self.state_dir, {rel: INTERRUPTED, **dict.fromkeys(ahead, INTERRUPTED)}, keep=True
+            )
         if fresh:
             self._new.add(rel)
         self._new.update(ahead)
@@ -190,8 +228,7 @@ class Marks:
         another reason (a checkout that did not finish, a fetch that failed) stays as it is."""
         marks = load(self.state_dir)
         if (rel not in marks or rel in self._new) and marks.get(rel) != PARTIAL:
-            marks[rel] = PARTIAL  # this run's own mark, or none: what is left is a part
-            save(self.state_dir, marks)
+            update(self.state_dir, {rel: PARTIAL})  # this run's own mark, or none: a part
         self._marked.add(rel)
         self._touched.add(rel)
         self._done.discard(rel)
@@ -207,9 +244,6 @@ class Marks:
         clear = self._done | (self._ahead - self._touched)
         if not clear:
             return
-        marks = load(self.state_dir)
-        kept = {rel: why for rel, why in marks.items() if rel not in clear}
-        if kept != marks:
-            save(self.state_dir, kept)
+        update(self.state_dir, drop=clear)
         self._done.clear()
         self._ahead.clear()

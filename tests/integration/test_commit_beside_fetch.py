@@ -220,3 +220,110 @@ def test_plain_commands_with_stdout_closed_end_quietly(team) -> None:
         assert proc.returncode == 0, (args, proc.stderr)
         assert "Traceback" not in proc.stderr, proc.stderr
     assert (alice.path / "more.gitstore").is_file()
+
+
+def _team_with_models(team) -> Clone:  # type: ignore[no-untyped-def]
+    """Branches b2 (data v2) and b4 (b2 and models v4) pushed; bob on main, up to date."""
+    alice, bob, _origin, _store = team
+    alice.write("models/m.bin", b"model v1")
+    alice.gs("track", "models")
+    alice.git("commit", "-qm", "models v1")
+    alice.git("push", "-q", "origin", "main")
+    alice.git("switch", "-qc", "b2")
+    alice.write("data/a.bin", b"alpha v2 on b2")
+    alice.gs("track", "data")
+    alice.git("commit", "-qm", "data v2")
+    alice.git("switch", "-qc", "b4")
+    alice.write("models/m.bin", b"model v4 on b4")
+    alice.gs("track", "models")
+    alice.git("commit", "-qm", "models v4")
+    alice.git("push", "-q", "origin", "b2", "b4")
+    bob.gs("install")
+    bob.git("pull", "-q", "--no-rebase", "origin", "main")
+    bob.gs("pull")
+    bob.git("fetch", "-q", "origin", "b2", "b4")
+    return bob
+
+
+def _marks(bob: Clone) -> dict[str, str]:
+    path = bob.path / ".git" / "gitstore" / "unmaterialised.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def test_a_hook_that_gives_up_waiting_keeps_its_marks(team) -> None:
+    """Twenty-eighth pass: the second hook gave up waiting and marked models; the first,
+    ending, wrote back the marks it had read before, and models' mark was gone."""
+    bob = _team_with_models(team)
+    first = _switching(bob, "b2", 6)
+    try:
+        assert _marked(bob, time.monotonic() + 30), "the hook never marked data"
+        env = dict(bob.env, GITSTORE_LOCK_TIMEOUT="1")
+        second = subprocess.run(
+            ["git", "switch", "-q", "b4"], cwd=bob.path, env=env, capture_output=True, text=True
+        )
+    finally:
+        first.communicate(timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert "another git command's hook is still bringing data here" in second.stderr
+    assert _marks(bob) == {"models": "a checkout did not finish"}
+    status = bob.gs("status")
+    assert "`gitstore pull models` finishes it" in status.stderr, status.stderr
+    bob.gs("pull")
+    assert bob.read("models/m.bin") == b"model v4 on b4"
+    assert bob.read("data/a.bin") == b"alpha v2 on b2"
+    assert _marks(bob) == {}
+
+
+def test_a_reset_back_during_a_fetch_leaves_no_mark(team) -> None:
+    """Twenty-eighth pass: a reset back to the files already there, during the first
+    hook's fetch, left data marked 'did not finish' for good, and refused a real edit."""
+    bob = _team_with_models(team)
+    main = bob.git("rev-parse", "main").stdout.strip()
+    first = _switching(bob, "b2", 4)
+    try:
+        assert _marked(bob, time.monotonic() + 30), "the hook never marked data"
+        bob.git("reset", "-q", "--hard", main)
+    finally:
+        first.communicate(timeout=120)
+    assert bob.read("data/a.bin") == b"alpha v1"
+    assert _marks(bob) == {}
+    assert bob.gs("status").stdout.split() == ["unchanged", "data", "unchanged", "models"]
+    bob.write("data/a.bin", b"alpha edited")
+    first_run = bob.git("commit", "-qam", "edit", ok=None)  # refreshed, not refused
+    assert "refreshed and staged data.gitstore" in first_run.stderr, first_run.stderr
+    bob.git("commit", "-qam", "edit")  # the documented second run of a data-only commit
+    assert "data.gitstore" in bob.git("show", "--name-only", "--format=", "HEAD").stdout
+
+
+def test_a_waiting_hook_killed_leaves_its_paths_marked(team) -> None:
+    """Twenty-eighth pass: a second hook killed while it waited for its turn left models
+    (v1 files under the v4 manifest) unmarked."""
+    bob = _team_with_models(team)
+    first = _switching(bob, "b2", 6)
+    try:
+        assert _marked(bob, time.monotonic() + 30), "the hook never marked data"
+        second = _switching(bob, "b4", 0)
+        assert _marked(bob, time.monotonic() + 30, "models"), "the waiting hook marked nothing"
+        os.killpg(second.pid, signal.SIGKILL)
+        second.communicate(timeout=60)
+        (bob.path / ".git" / "index.lock").unlink(missing_ok=True)
+    finally:
+        first.communicate(timeout=120)
+    assert bob.read("models/m.bin") == b"model v1"
+    assert _marks(bob).get("models") == "a checkout did not finish"
+    assert "`gitstore pull models` finishes it" in bob.gs("status").stderr
+    bob.gs("pull")
+    assert bob.read("models/m.bin") == b"model v4 on b4"
+
+
+def test_an_unusable_lock_file_is_named_and_the_paths_marked(team) -> None:
+    """Twenty-eighth pass: with bringing.lock a folder, the hook said another git
+    command's hook was bringing data, and left data unmarked."""
+    bob = _team_with_models(team)
+    lock = bob.path / ".git" / "gitstore" / "bringing.lock"
+    lock.unlink(missing_ok=True)
+    lock.mkdir()
+    switch = bob.git("switch", "-q", "b2")
+    assert "bringing.lock" in switch.stderr, switch.stderr
+    assert "another git command" not in switch.stderr
+    assert _marks(bob) == {"data": "a checkout did not finish"}
