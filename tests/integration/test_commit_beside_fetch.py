@@ -18,11 +18,23 @@ from tests.integration.test_hooks import team as _team
 team = _team  # the fixture: alice has pushed data/ (a.bin, b.bin) to a folder remote
 
 
+def _on_branch(alice: Clone, branch: str, rel: str, data: bytes) -> None:
+    """A new branch ``branch`` whose commit changes the tracked ``rel``/*.bin to ``data``."""
+    alice.git("switch", "-qc", branch)
+    alice.write(f"{rel}/{'a' if rel == 'data' else 'm'}.bin", data)
+    alice.gs("track", rel)
+    alice.git("commit", "-qm", f"{rel} on {branch}")
+
+
+def _models_on_main(alice: Clone) -> None:
+    alice.write("models/m.bin", b"model v1")
+    alice.gs("track", "models")
+    alice.git("commit", "-qm", "models v1")
+    alice.git("push", "-q", "origin", "main")
+
+
 def _feat_pushed(alice: Clone) -> None:
-    alice.git("switch", "-qc", "feat")
-    alice.write("data/a.bin", b"alpha v2 on feat")
-    alice.gs("track", "data")
-    alice.git("commit", "-qm", "data v2")
+    _on_branch(alice, "feat", "data", b"alpha v2 on feat")
     alice.git("push", "-q", "origin", "feat")
 
 
@@ -63,19 +75,8 @@ def _bob_with_feat(team) -> Clone:  # type: ignore[no-untyped-def]
 
 
 def test_a_commit_beside_a_hook_that_fetches_says_it_is_under_way(team) -> None:
-    alice, bob, _origin, _store = team
-    _feat_pushed(alice)
-    bob.gs("install")
-    bob.gs("pull")
-    bob.git("fetch", "-q", "origin", "feat")
-    switch = subprocess.Popen(
-        ["git", "switch", "-q", "feat"],
-        cwd=bob.path,
-        env=dict(bob.env, GITSTORE_FAULT="pause-fetch:6"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    bob = _bob_with_feat(team)
+    switch = _switching(bob, "feat", 6)
     try:
         assert _marked(bob, time.monotonic() + 30), "the hook never marked data"
         bob.write("notes.txt", "notes\n")
@@ -98,11 +99,7 @@ def test_a_commit_beside_a_hook_that_fetches_says_it_is_under_way(team) -> None:
 
 def test_marks_left_by_a_stopped_hook_still_say_it_did_not_finish(team) -> None:
     """No hook at work: the marks are a checkout's that stopped, and the way out is pull."""
-    alice, bob, _origin, _store = team
-    _feat_pushed(alice)
-    bob.gs("install")
-    bob.gs("pull")
-    bob.git("fetch", "-q", "origin", "feat")
+    bob = _bob_with_feat(team)
     bob.git("-c", "core.hooksPath=/dev/null", "switch", "-q", "feat")
     state = bob.path / ".git" / "gitstore"
     (state / "unmaterialised.json").write_text('{"data": "a checkout did not finish"}')
@@ -164,15 +161,9 @@ def test_marks_a_killed_hook_left_are_not_taken_for_another_hooks_paths(team) ->
     """Twenty-seventh pass: with data left by a killed hook, a commit beside another
     hook (bringing models only) said data was still being brought, to wait for it."""
     alice, bob, _origin, _store = team
-    alice.write("models/m.bin", b"model v1")
-    alice.gs("track", "models")
-    alice.git("commit", "-qm", "models v1")
-    alice.git("push", "-q", "origin", "main")
+    _models_on_main(alice)
     _feat_pushed(alice)  # feat: data v2
-    alice.git("switch", "-qc", "feat2")
-    alice.write("models/m.bin", b"model v2 on feat2")
-    alice.gs("track", "models")
-    alice.git("commit", "-qm", "models v2")
+    _on_branch(alice, "feat2", "models", b"model v2 on feat2")
     alice.git("push", "-q", "origin", "feat2")
     bob.gs("install")
     bob.git("pull", "-q", "--no-rebase", "origin", "main")  # models v1 too
@@ -225,18 +216,9 @@ def test_plain_commands_with_stdout_closed_end_quietly(team) -> None:
 def _team_with_models(team) -> Clone:  # type: ignore[no-untyped-def]
     """Branches b2 (data v2) and b4 (b2 and models v4) pushed; bob on main, up to date."""
     alice, bob, _origin, _store = team
-    alice.write("models/m.bin", b"model v1")
-    alice.gs("track", "models")
-    alice.git("commit", "-qm", "models v1")
-    alice.git("push", "-q", "origin", "main")
-    alice.git("switch", "-qc", "b2")
-    alice.write("data/a.bin", b"alpha v2 on b2")
-    alice.gs("track", "data")
-    alice.git("commit", "-qm", "data v2")
-    alice.git("switch", "-qc", "b4")
-    alice.write("models/m.bin", b"model v4 on b4")
-    alice.gs("track", "models")
-    alice.git("commit", "-qm", "models v4")
+    _models_on_main(alice)
+    _on_branch(alice, "b2", "data", b"alpha v2 on b2")
+    _on_branch(alice, "b4", "models", b"model v4 on b4")
     alice.git("push", "-q", "origin", "b2", "b4")
     bob.gs("install")
     bob.git("pull", "-q", "--no-rebase", "origin", "main")

@@ -34,31 +34,38 @@ def test_buffered_output_is_written_and_the_code_kept(tmp_path: Path) -> None:
     assert proc.stderr == b"said"
 
 
-def test_atexit_functions_run_once(tmp_path: Path) -> None:
-    """gitstore's own (a writer's files in the cache) are registered there."""
-    proc = _run(
-        "import atexit, sys\n"
-        "atexit.register(lambda: open(sys.argv[1] + '/ran', 'a').write('once\\n'))\n"
-        "_exit(0)\n",
-        tmp_path,
-    )
-    assert proc.returncode == 0
-    assert (tmp_path / "ran").read_text() == "once\n"
-
-
-def test_a_running_thread_is_waited_for(tmp_path: Path) -> None:
-    """A thread that is not a daemon still writing: the ordinary exit, which waits for it."""
-    proc = _run(
-        "import sys, threading, time\n"
-        "def late():\n"
-        "    time.sleep(0.3)\n"
-        "    open(sys.argv[1] + '/late', 'w').write('done')\n"
-        "threading.Thread(target=late).start()\n"
-        "_exit(5)\n",
-        tmp_path,
-    )
-    assert proc.returncode == 5
-    assert (tmp_path / "late").read_text() == "done"
+@pytest.mark.parametrize(
+    ("script", "code", "name", "written"),
+    [
+        pytest.param(  # gitstore's own (a writer's files in the cache) are registered there
+            "import atexit, sys\n"
+            "atexit.register(lambda: open(sys.argv[1] + '/ran', 'a').write('once\\n'))\n"
+            "_exit(0)\n",
+            0,
+            "ran",
+            "once\n",
+            id="atexit-functions-run-once",
+        ),
+        pytest.param(  # a thread that is not a daemon: the ordinary exit, which waits for it
+            "import sys, threading, time\n"
+            "def late():\n"
+            "    time.sleep(0.3)\n"
+            "    open(sys.argv[1] + '/late', 'w').write('done')\n"
+            "threading.Thread(target=late).start()\n"
+            "_exit(5)\n",
+            5,
+            "late",
+            "done",
+            id="a-running-thread-is-waited-for",
+        ),
+    ],
+)
+def test_what_an_exit_must_do_is_done(
+    tmp_path: Path, script: str, code: int, name: str, written: str
+) -> None:
+    proc = _run(script, tmp_path)
+    assert proc.returncode == code
+    assert (tmp_path / name).read_text() == written
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
