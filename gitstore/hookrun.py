@@ -1685,10 +1685,10 @@ def materialise_changes(
         if not bringing.enter(wait=False):
             # another hook's turn: marked while this one waits, so that a kill of it
             # leaves them so (git has written the manifests already)
-            marks = marks_file.update(
+            before = marks_file.update(
                 state_dir, dict.fromkeys(rels, marks_file.INTERRUPTED), keep=True
             )
-            waited = {r for r in rels if marks.get(r) == marks_file.INTERRUPTED}
+            waited = {r for r in rels if r not in before}  # a mark there before is real
             bringing.enter(wait=True)
     except GitstoreError as exc:  # its turn did not come (lock_timeout), or no lock at all
         marks_file.update(state_dir, dict.fromkeys(rels, marks_file.INTERRUPTED), keep=True)

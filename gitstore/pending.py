@@ -112,7 +112,8 @@ def update(
 ) -> dict[str, str]:
     """Set ``marks`` and clear ``drop``, leaving every other path's mark as it is on disk
     now (another process may have written some since the caller read them); ``keep``:
-    a path marked already keeps its reason. One writer at a time; the marks after."""
+    a path marked already keeps its reason. One writer at a time; the marks as they
+    were before it."""
     import fcntl
     import os
 
@@ -134,7 +135,7 @@ def update(
                 after[rel] = why
         if after != now:
             save(state_dir, after)
-        return after
+        return now
     finally:
         if fd is not None:
             os.close(fd)
