@@ -54,7 +54,6 @@ def brought_now(state_dir: Path) -> frozenset[str] | None:
     INTERRUPTED until it is done). None when no hook is at work: marks left
     then are a stopped checkout's."""
     import fcntl
-    import json
     import os
 
     try:
@@ -65,6 +64,8 @@ def brought_now(state_dir: Path) -> frozenset[str] | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            import json  # only then: a plain track or status never needs it
+
             with os.fdopen(os.dup(fd), "rb") as f:
                 text = f.read(1 << 20)
             try:
